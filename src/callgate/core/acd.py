@@ -1,0 +1,650 @@
+"""The ACD facade: events and ``now`` in, commands and the next deadline out.
+
+Usage, the same for the daemon and the simulator::
+
+    acd = Acd(AcdConfig())
+    for command in acd.handle(CallArrived("c1", caller="0812..."), now):
+        ...                       # carry out RingAgent, Bridge, ...; publish notifications
+    deadline = acd.next_deadline()  # call acd.handle_timer(now) once now >= deadline
+
+``now`` is seconds since the Unix epoch (UTC), supplied by the driver; it must never go
+backwards. The core reads no clock, does no I/O and never blocks.
+
+Guards (which trigger applies) live here; the moves themselves are the tables in
+``calls.py`` and ``agents.py``. Every move is reported as a ``CallStateChanged`` /
+``AgentStateChanged`` notification, which is the transition log.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from callgate.core.agents import Agent, AgentState, AgentTrigger, DeviceState
+from callgate.core.calls import Call, CallState, CallTrigger
+from callgate.core.commands import (
+    AgentStateChanged,
+    Bridge,
+    CallEnded,
+    CallStateChanged,
+    CancelRing,
+    Command,
+    HangUpAgent,
+    HangUpCaller,
+    RingAgent,
+    SendToDestination,
+    StartWrapUp,
+)
+from callgate.core.config import AcdConfig
+from callgate.core.errors import AcdError, AcdUsageError
+from callgate.core.events import (
+    AgentAnswered,
+    AgentHungUp,
+    AgentLoggedIn,
+    AgentLoggedOut,
+    AgentNoAnswer,
+    AgentPaused,
+    AgentUnpaused,
+    CallArrived,
+    CallBridged,
+    CallerHungUp,
+    CallReprioritised,
+    DestinationAnswered,
+    DestinationFailed,
+    DeviceStateChanged,
+    Event,
+)
+from callgate.core.queue import WaitingQueue
+from callgate.core.strategies import Strategy, make_strategy
+
+#: Pause reason given to a call-taker who let too many offers in a row ring out.
+AUTO_PAUSE_REASON = "auto: missed calls"
+
+
+class _Timer(enum.Enum):
+    RING = "RingTimedOut"
+    MAX_WAIT = "MaxWaitReached"
+    RELAX = "SkillRelaxed"
+    WRAP_UP = "WrapUpEnded"
+
+
+_Out = list[Command]
+
+
+class Acd:
+    """One automatic call distributor: one queue of 112 calls and its call-takers."""
+
+    def __init__(self, config: AcdConfig | None = None) -> None:
+        self.config = config or AcdConfig()
+        self._strategy: Strategy = make_strategy(self.config.strategy)
+        self._queue = WaitingQueue(self.config.aging_interval)
+        self._calls: dict[str, Call] = {}
+        self._agents: dict[str, Agent] = {}
+        #: Agents who may be offered a call right now, in login order.
+        self._ready: dict[str, Agent] = {}
+        self._logged_in: set[str] = set()
+        self._seq = itertools.count()
+        self._timers: list[tuple[float, int, _Timer, Any, int]] = []
+        self._staffed = True
+        self._rostered: frozenset[str] | None = None
+        #: When the roster next needs a look; None until the first event tells us the time.
+        self._roster_until: float | None = None
+        self._handlers: dict[type[Event], Callable[[Any, float, _Out], None]] = {
+            CallArrived: self._call_arrived,
+            CallerHungUp: self._caller_hung_up,
+            CallReprioritised: self._call_reprioritised,
+            AgentAnswered: self._agent_answered,
+            AgentNoAnswer: self._agent_no_answer,
+            CallBridged: self._call_bridged,
+            AgentHungUp: self._agent_hung_up,
+            DestinationAnswered: self._destination_answered,
+            DestinationFailed: self._destination_failed,
+            AgentLoggedIn: self._agent_logged_in,
+            AgentLoggedOut: self._agent_logged_out,
+            AgentPaused: self._agent_paused,
+            AgentUnpaused: self._agent_unpaused,
+            DeviceStateChanged: self._device_state_changed,
+        }
+
+    # -- entry points -------------------------------------------------------------------
+
+    def handle(self, event: Event, now: float) -> list[Command]:
+        """Apply one event that happened at ``now``; return the commands to carry out."""
+        out: _Out = []
+        self._sync_roster(now, out)
+        try:
+            handler = self._handlers[type(event)]
+        except KeyError:
+            raise AcdUsageError(f"not a core event: {event!r}") from None
+        handler(event, now, out)
+        self._dispatch(type(event).__name__, now, out)
+        return out
+
+    def handle_timer(self, now: float) -> list[Command]:
+        """Fire every deadline that is due at ``now``; return the commands to carry out."""
+        out: _Out = []
+        self._sync_roster(now, out)
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            _, _, kind, target, token = heapq.heappop(timers)
+            if kind is _Timer.RING:
+                self._ring_timed_out(target, token, now, out)
+            elif kind is _Timer.MAX_WAIT:
+                self._max_wait_reached(target, now, out)
+            elif kind is _Timer.RELAX:
+                self._relax_skill(target)
+            else:
+                self._wrap_up_ended(target, token, now, out)
+        self._dispatch("Timer", now, out)
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timer`` should next be called, or None if nothing is pending."""
+        timers = self._timers
+        while timers and not self._timer_live(timers[0]):
+            heapq.heappop(timers)
+        first = timers[0][0] if timers else None
+        deadlines = [t for t in (first, self._roster_until) if t is not None]
+        return min(deadlines) if deadlines else None
+
+    # -- read-only views for drivers, tests and status pages ----------------------------
+
+    @property
+    def calls(self) -> Mapping[str, Call]:
+        """Calls still in the core, by id (do not mutate)."""
+        return self._calls
+
+    @property
+    def agents(self) -> Mapping[str, Agent]:
+        """Every agent the core has seen, by id (do not mutate)."""
+        return self._agents
+
+    @property
+    def waiting(self) -> int:
+        """Number of calls waiting in the queue."""
+        return len(self._queue)
+
+    def queued_calls(self) -> list[Call]:
+        """Waiting calls, best first."""
+        return self._queue.calls()
+
+    @property
+    def staffed(self) -> bool:
+        """False when the roster says the centre is out of hours."""
+        return self._staffed
+
+    # -- call events --------------------------------------------------------------------
+
+    def _call_arrived(self, event: CallArrived, now: float, out: _Out) -> None:
+        if event.call_id in self._calls:
+            raise AcdUsageError(f"call {event.call_id} arrived twice")
+        call = Call(
+            event.call_id,
+            caller=event.caller,
+            caller_name=event.caller_name or event.caller,
+            priority=event.priority,
+            category=event.category,
+            required_skill=event.required_skill,
+            arrived_at=now,
+            seq=next(self._seq),
+        )
+        self._calls[call.call_id] = call
+        config = self.config
+        if config.max_wait is not None:
+            self._arm(now + config.max_wait, _Timer.MAX_WAIT, call, 0)
+        if call.required_skill is not None and config.skill_relax_after is not None:
+            self._arm(now + config.skill_relax_after, _Timer.RELAX, call, 0)
+        self._route(call, "CallArrived", now, out)
+
+    def _caller_hung_up(self, event: CallerHungUp, now: float, out: _Out) -> None:
+        call = self._calls.get(event.call_id)
+        if call is None:
+            return
+        cause = "CallerHungUp"
+        state = call.state
+        # Terminal first, so that withdrawing the rings below cannot put the call back in line.
+        self._call_to(call, CallTrigger.CALLER_HANGUP, cause, now, out)
+        if state is CallState.QUEUED:
+            self._queue.discard(call)
+        elif state is CallState.OFFERED:
+            self._cancel_rings(call, "caller-hung-up", cause, now, out, missed=False)
+        elif state is CallState.CONNECTING or state is CallState.CONNECTED:
+            agent = self._agents[call.agent_id or ""]
+            out.append(HangUpAgent(call.call_id, agent.agent_id))
+            if state is CallState.CONNECTED:
+                self._end_conversation(agent, call, cause, now, out)
+            else:
+                self._release(agent, cause, now, out, missed=False)
+        self._end(call, now, out)
+
+    def _call_reprioritised(self, event: CallReprioritised, now: float, out: _Out) -> None:
+        call = self._calls.get(event.call_id)
+        if call is None:
+            return
+        if call.in_queue:
+            self._queue.discard(call)
+            call.priority = event.priority
+            self._queue.push(call)
+        else:
+            call.priority = event.priority
+
+    def _agent_answered(self, event: AgentAnswered, now: float, out: _Out) -> None:
+        call = self._calls.get(event.call_id)
+        agent = self._agents.get(event.agent_id)
+        if call is None or agent is None or agent.call_id != call.call_id:
+            # A late answer for an offer already withdrawn: make sure that leg goes away.
+            out.append(CancelRing(event.call_id, event.agent_id, "not-offered"))
+            return
+        if agent.state is not AgentState.RINGING:
+            # The same agent answered twice (a duplicate event): the first one counts.
+            return
+        cause = "AgentAnswered"
+        call.ringing.remove(agent.agent_id)
+        self._call_to(call, CallTrigger.ANSWER, cause, now, out)
+        # Ring-all: the first answer wins; the others return to AVAILABLE without a miss.
+        self._cancel_rings(call, "answered-elsewhere", cause, now, out, missed=False)
+        call.agent_id = agent.agent_id
+        call.answer_candidate_at = now
+        self._agent_to(agent, AgentTrigger.ANSWER, cause, now, out)
+        out.append(Bridge(call.call_id, agent.agent_id))
+
+    def _agent_no_answer(self, event: AgentNoAnswer, now: float, out: _Out) -> None:
+        agent = self._agents.get(event.agent_id)
+        if agent is not None and agent.call_id == event.call_id:
+            # Only a ringing agent can not-answer; an answered one hangs up instead.
+            if agent.state is not AgentState.RINGING:
+                return
+            self._withdraw_ring(agent, "no-answer", "AgentNoAnswer", now, out, missed=True)
+
+    def _call_bridged(self, event: CallBridged, now: float, out: _Out) -> None:
+        call = self._calls.get(event.call_id)
+        if call is None or call.state is not CallState.CONNECTING:
+            return
+        self._call_to(call, CallTrigger.BRIDGED, "CallBridged", now, out)
+        call.answered_at = call.answer_candidate_at
+        agent = self._agents[call.agent_id or ""]
+        agent.calls_answered += 1
+        agent.misses = 0
+
+    def _agent_hung_up(self, event: AgentHungUp, now: float, out: _Out) -> None:
+        call = self._calls.get(event.call_id)
+        agent = self._agents.get(event.agent_id)
+        if call is None or agent is None or agent.call_id != call.call_id:
+            return
+        cause = "AgentHungUp"
+        if agent.state is AgentState.RINGING:
+            # Hanging up a ringing phone is declining the offer.
+            self._withdraw_ring(agent, "no-answer", cause, now, out, missed=True)
+        elif call.state is CallState.CONNECTING:
+            # app_queue#1557: answered then gone before the bridge. The caller stays and goes
+            # back to the head of the queue; nobody else's ring is affected.
+            call.missed_by.add(agent.agent_id)
+            call.agent_id = None
+            self._call_to(call, CallTrigger.BRIDGE_FAILED, cause, now, out)
+            self._release(agent, cause, now, out, missed=True)
+            self._route(call, cause, now, out)
+        else:
+            out.append(HangUpCaller(call.call_id))
+            self._end_conversation(agent, call, cause, now, out)
+            self._call_to(call, CallTrigger.AGENT_HANGUP, cause, now, out)
+            self._end(call, now, out)
+
+    def _destination_answered(self, event: DestinationAnswered, now: float, out: _Out) -> None:
+        call = self._calls.get(event.call_id)
+        if call is None or call.state is not CallState.OVERFLOWING:
+            return
+        self._call_to(call, CallTrigger.DESTINATION_ANSWERED, "DestinationAnswered", now, out)
+        self._end(call, now, out)
+
+    def _destination_failed(self, event: DestinationFailed, now: float, out: _Out) -> None:
+        call = self._calls.get(event.call_id)
+        if call is None or call.state is not CallState.OVERFLOWING:
+            return
+        self._send(
+            call, call.destination_index + 1, "destination-failed", "DestinationFailed", now, out
+        )
+
+    # -- agent events -------------------------------------------------------------------
+
+    def _agent_logged_in(self, event: AgentLoggedIn, now: float, out: _Out) -> None:
+        agent = self._agents.get(event.agent_id)
+        if agent is None:
+            agent = self._agents[event.agent_id] = Agent(event.agent_id)
+        agent.endpoint = event.endpoint
+        agent.skills = dict(event.skills)
+        agent.name = event.name
+        agent.device = event.device
+        agent.pending_logout = False
+        if agent.state is AgentState.LOGGED_OUT:
+            agent.idle_since = now
+            agent.misses = 0
+            self._logged_in.add(agent.agent_id)
+            self._agent_to(agent, AgentTrigger.LOGIN, "AgentLoggedIn", now, out)
+        self._refresh_ready(agent)
+
+    def _agent_logged_out(self, event: AgentLoggedOut, now: float, out: _Out) -> None:
+        agent = self._agents.get(event.agent_id)
+        if agent is None or agent.state is AgentState.LOGGED_OUT:
+            return
+        if agent.state is AgentState.ON_CALL:
+            # Calls in progress survive a logout (and a shift change): it waits for the end.
+            agent.pending_logout = True
+            return
+        cause = "AgentLoggedOut"
+        if agent.state is AgentState.RINGING:
+            self._withdraw_ring(agent, "logged-out", cause, now, out, missed=False, settle=False)
+        self._log_out(agent, cause, now, out)
+
+    def _agent_paused(self, event: AgentPaused, now: float, out: _Out) -> None:
+        agent = self._agents.get(event.agent_id)
+        if agent is None or agent.state is AgentState.LOGGED_OUT:
+            return
+        if agent.state is AgentState.ON_CALL:
+            agent.pending_pause = event.reason
+            return
+        cause = "AgentPaused"
+        if agent.state is AgentState.RINGING:
+            self._withdraw_ring(agent, "paused", cause, now, out, missed=False, settle=False)
+        self._pause(agent, event.reason, cause, now, out)
+
+    def _agent_unpaused(self, event: AgentUnpaused, now: float, out: _Out) -> None:
+        agent = self._agents.get(event.agent_id)
+        if agent is None:
+            return
+        agent.pending_pause = None
+        if agent.state is AgentState.PAUSED:
+            agent.misses = 0
+            agent.pause_reason = None
+            self._agent_to(agent, AgentTrigger.UNPAUSE, "AgentUnpaused", now, out)
+
+    def _device_state_changed(self, event: DeviceStateChanged, now: float, out: _Out) -> None:
+        agent = self._agents.get(event.agent_id)
+        if agent is None:
+            return
+        agent.device = event.state
+        if agent.state is AgentState.RINGING and event.state is DeviceState.UNAVAILABLE:
+            # The phone dropped its registration mid-ring: not the call-taker's fault.
+            self._withdraw_ring(
+                agent, "device-unavailable", "DeviceStateChanged", now, out, missed=False
+            )
+        self._refresh_ready(agent)
+
+    # -- timers -------------------------------------------------------------------------
+
+    def _arm(self, deadline: float, kind: _Timer, target: Call | Agent, token: int) -> None:
+        heapq.heappush(self._timers, (deadline, next(self._seq), kind, target, token))
+
+    @staticmethod
+    def _timer_live(entry: tuple[float, int, _Timer, Any, int]) -> bool:
+        _, _, kind, target, token = entry
+        if kind is _Timer.RING or kind is _Timer.WRAP_UP:
+            return bool(target.token == token)
+        if kind is _Timer.MAX_WAIT:
+            return target.state in (CallState.QUEUED, CallState.OFFERED)
+        return not target.relaxed and target.state in (CallState.QUEUED, CallState.OFFERED)
+
+    def _ring_timed_out(self, call: Call, token: int, now: float, out: _Out) -> None:
+        if call.token != token:
+            return
+        self._cancel_rings(call, "ring-timeout", _Timer.RING.value, now, out, missed=True)
+
+    def _max_wait_reached(self, call: Call, now: float, out: _Out) -> None:
+        # A call that is ringing someone keeps ringing; it overflows if that ring fails.
+        if call.state is CallState.QUEUED:
+            self._queue.discard(call)
+            self._overflow(call, "max-wait", _Timer.MAX_WAIT.value, now, out)
+
+    def _relax_skill(self, call: Call) -> None:
+        if call.in_queue:
+            self._queue.discard(call)
+            call.relaxed = True
+            self._queue.push(call)
+        else:
+            call.relaxed = True
+
+    def _wrap_up_ended(self, agent: Agent, token: int, now: float, out: _Out) -> None:
+        if agent.token != token:
+            return
+        agent.idle_since = now
+        self._settle(agent, AgentTrigger.WRAP_END, _Timer.WRAP_UP.value, now, out)
+
+    # -- roster -------------------------------------------------------------------------
+
+    def _sync_roster(self, now: float, out: _Out) -> None:
+        roster = self.config.roster
+        if roster is None or (self._roster_until is not None and now < self._roster_until):
+            return
+        state = roster.state_at(now)
+        self._staffed = state.staffed
+        self._rostered = state.rostered
+        self._roster_until = state.until
+        reason = self._overflow_reason_for_shift()
+        if reason is not None:
+            self._overflow_waiting(reason, "RosterChanged", now, out)
+
+    def _overflow_reason_for_shift(self) -> str | None:
+        if not self._staffed:
+            return "out-of-hours"
+        if self._nobody_logged_in():
+            return "nobody-logged-in"
+        return None
+
+    # -- guards and moves ---------------------------------------------------------------
+
+    def _overflow_reason(self, call: Call, now: float) -> str | None:
+        reason = self._overflow_reason_for_shift()
+        if reason is not None:
+            return reason
+        max_wait = self.config.max_wait
+        if max_wait is not None and now >= call.arrived_at + max_wait:
+            return "max-wait"
+        return None
+
+    def _route(self, call: Call, cause: str, now: float, out: _Out) -> None:
+        """Queue a call that needs a call-taker, or overflow it if none can be had."""
+        reason = self._overflow_reason(call, now)
+        if reason is not None:
+            self._overflow(call, reason, cause, now, out)
+            return
+        if call.state is CallState.ARRIVED:
+            self._call_to(call, CallTrigger.QUEUE, cause, now, out)
+        self._queue.push(call)
+
+    def _overflow_waiting(self, reason: str, cause: str, now: float, out: _Out) -> None:
+        for call in self._queue.calls():
+            self._queue.discard(call)
+            self._overflow(call, reason, cause, now, out)
+
+    def _overflow(self, call: Call, reason: str, cause: str, now: float, out: _Out) -> None:
+        self._send(call, 0, reason, cause, now, out)
+
+    def _send(
+        self, call: Call, attempt: int, reason: str, cause: str, now: float, out: _Out
+    ) -> None:
+        destinations = self.config.overflow_destinations
+        final = attempt == len(destinations) - 1
+        if final:
+            trigger = CallTrigger.FALLBACK
+        elif call.state is CallState.OVERFLOWING:
+            trigger = CallTrigger.DESTINATION_FAILED
+        else:
+            trigger = CallTrigger.OVERFLOW
+        call.destination_index = attempt
+        self._call_to(call, trigger, cause, now, out)
+        out.append(SendToDestination(call.call_id, destinations[attempt], attempt, final, reason))
+        if final:
+            self._end(call, now, out)
+
+    def _dispatch(self, cause: str, now: float, out: _Out) -> None:
+        """Offer waiting calls while someone can take them: no agent idles while a call waits."""
+        ready = self._ready
+        queue = self._queue
+        while ready and queue:
+            for call in queue.heads():
+                candidates = self._eligible(call)
+                if candidates:
+                    break
+            else:
+                return
+            chosen = self._strategy.choose(call, candidates, now)
+            if not chosen or (len(chosen) > 1 and not self._strategy.rings_all):
+                raise AcdError(f"strategy {self.config.strategy!r} chose {len(chosen)} agents")
+            self._offer(call, chosen, cause, now, out)
+
+    def _eligible(self, call: Call) -> list[Agent]:
+        skill = call.skill
+        rostered = self._rostered
+        candidates = [
+            agent
+            for agent in self._ready.values()
+            if (skill is None or skill in agent.skills)
+            and (rostered is None or agent.agent_id in rostered)
+        ]
+        if call.missed_by:
+            # "Ring timeout -> offer to the next agent": prefer those who have not missed it.
+            fresh = [agent for agent in candidates if agent.agent_id not in call.missed_by]
+            if fresh:
+                return fresh
+        return candidates
+
+    def _offer(
+        self, call: Call, agents: Sequence[Agent], cause: str, now: float, out: _Out
+    ) -> None:
+        self._queue.discard(call)
+        self._call_to(call, CallTrigger.OFFER, cause, now, out)
+        for agent in agents:
+            call.ringing.append(agent.agent_id)
+            agent.call_id = call.call_id
+            self._agent_to(agent, AgentTrigger.OFFER, cause, now, out)
+            out.append(RingAgent(call.call_id, agent.agent_id, agent.endpoint, call.caller_name))
+        self._arm(now + self.config.ring_timeout, _Timer.RING, call, call.token)
+
+    def _cancel_rings(
+        self, call: Call, reason: str, cause: str, now: float, out: _Out, *, missed: bool
+    ) -> None:
+        """Withdraw every ring of ``call``; the call is requeued if nobody answered it."""
+        for agent_id in list(call.ringing):
+            self._withdraw_ring(self._agents[agent_id], reason, cause, now, out, missed=missed)
+
+    def _withdraw_ring(
+        self,
+        agent: Agent,
+        reason: str,
+        cause: str,
+        now: float,
+        out: _Out,
+        *,
+        missed: bool,
+        settle: bool = True,
+    ) -> None:
+        """Stop ringing ``agent``; if that was the call's last ring and it is still offered,
+        put the call back in line. ``settle`` also moves the agent on (else the caller does)."""
+        call = self._calls[agent.call_id or ""]
+        out.append(CancelRing(call.call_id, agent.agent_id, reason))
+        call.ringing.remove(agent.agent_id)
+        if missed:
+            call.missed_by.add(agent.agent_id)
+        if settle:
+            self._release(agent, cause, now, out, missed=missed)
+        else:
+            agent.call_id = None
+        if not call.ringing and call.state is CallState.OFFERED:
+            self._call_to(call, CallTrigger.RING_END, cause, now, out)
+            self._route(call, cause, now, out)
+
+    def _release(self, agent: Agent, cause: str, now: float, out: _Out, *, missed: bool) -> None:
+        """An offer or an unbridged answer is over for ``agent``."""
+        agent.call_id = None
+        if missed:
+            agent.misses += 1
+        limit = self.config.max_consecutive_no_answers
+        if missed and agent.misses >= limit and not agent.pending_logout:
+            # Paused with a reason, never logged out (kazoo PR 6609 did that, for good).
+            self._pause(agent, AUTO_PAUSE_REASON, cause, now, out)
+        else:
+            self._settle(agent, AgentTrigger.RELEASE, cause, now, out)
+
+    def _end_conversation(
+        self, agent: Agent, call: Call, cause: str, now: float, out: _Out
+    ) -> None:
+        agent.call_id = None
+        self._agent_to(agent, AgentTrigger.CALL_END, cause, now, out)
+        until = now + self.config.wrap_up_time
+        out.append(StartWrapUp(agent.agent_id, call.call_id, until))
+        self._arm(until, _Timer.WRAP_UP, agent, agent.token)
+
+    def _settle(
+        self, agent: Agent, trigger: AgentTrigger, cause: str, now: float, out: _Out
+    ) -> None:
+        """Move an agent on, applying a pause or logout asked for during the call first."""
+        if agent.pending_logout:
+            self._log_out(agent, cause, now, out)
+        elif agent.pending_pause is not None:
+            self._pause(agent, agent.pending_pause, cause, now, out)
+        else:
+            self._agent_to(agent, trigger, cause, now, out)
+
+    def _pause(self, agent: Agent, reason: str, cause: str, now: float, out: _Out) -> None:
+        agent.pending_pause = None
+        agent.pause_reason = reason
+        self._agent_to(agent, AgentTrigger.PAUSE, cause, now, out, reason=reason)
+
+    def _log_out(self, agent: Agent, cause: str, now: float, out: _Out) -> None:
+        agent.pending_logout = False
+        agent.pending_pause = None
+        agent.pause_reason = None
+        self._agent_to(agent, AgentTrigger.LOGOUT, cause, now, out)
+        self._logged_in.discard(agent.agent_id)
+        if self._nobody_logged_in():
+            self._overflow_waiting("nobody-logged-in", cause, now, out)
+
+    def _nobody_logged_in(self) -> bool:
+        rostered = self._rostered
+        return not (self._logged_in if rostered is None else self._logged_in & rostered)
+
+    def _call_to(self, call: Call, trigger: CallTrigger, cause: str, now: float, out: _Out) -> None:
+        old = call.transition(trigger)
+        out.append(CallStateChanged(call.call_id, old, call.state, cause, now))
+
+    def _agent_to(
+        self,
+        agent: Agent,
+        trigger: AgentTrigger,
+        cause: str,
+        now: float,
+        out: _Out,
+        *,
+        reason: str | None = None,
+    ) -> None:
+        old = agent.transition(trigger)
+        out.append(AgentStateChanged(agent.agent_id, old, agent.state, cause, now, reason))
+        self._refresh_ready(agent)
+
+    def _refresh_ready(self, agent: Agent) -> None:
+        if agent.offerable:
+            self._ready[agent.agent_id] = agent
+        else:
+            self._ready.pop(agent.agent_id, None)
+
+    def _end(self, call: Call, now: float, out: _Out) -> None:
+        del self._calls[call.call_id]
+        destination = None
+        if call.state is CallState.OVERFLOWED or call.state is CallState.FALLBACK:
+            destination = self.config.overflow_destinations[call.destination_index]
+        out.append(
+            CallEnded(
+                call_id=call.call_id,
+                outcome=call.state,
+                caller=call.caller,
+                category=call.category,
+                priority=call.priority,
+                arrived_at=call.arrived_at,
+                answered_at=call.answered_at,
+                ended_at=now,
+                agent_id=call.agent_id if call.answered_at is not None else None,
+                destination=destination,
+            )
+        )

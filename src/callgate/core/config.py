@@ -1,0 +1,50 @@
+"""The core's configuration: a plain frozen dataclass (the config-file layer builds it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callgate.core.errors import AcdConfigError
+from callgate.core.roster import Roster
+from callgate.core.strategies import STRATEGIES
+
+
+@dataclass(frozen=True, slots=True)
+class AcdConfig:
+    """How one ACD distributes calls. All times are seconds."""
+
+    strategy: str = "longest-idle"
+    "Name in :data:`callgate.core.strategies.STRATEGIES`."
+    ring_timeout: float = 15.0
+    "How long one offer rings before the core tries the next call-taker."
+    wrap_up_time: float = 10.0
+    "Time after each conversation before the call-taker gets a new call."
+    max_consecutive_no_answers: int = 3
+    "Offers in a row a call-taker may let ring out before being paused (never logged out)."
+    max_wait: float | None = 60.0
+    "Waiting time after which a call overflows; None: wait for a call-taker forever."
+    overflow_destinations: tuple[str, ...] = ("fallback-queue",)
+    "Tried in order (e.g. supervisors, the neighbouring regency); the last is the fallback queue."
+    aging_interval: float | None = None
+    "Seconds of waiting worth one priority class; None turns aging off."
+    skill_relax_after: float | None = 30.0
+    "Waiting time after which a call's required skill is dropped; None: never."
+    roster: Roster | None = None
+    "Shifts; outside them calls overflow at once. None: always staffed."
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            known = ", ".join(sorted(STRATEGIES))
+            raise AcdConfigError(f"unknown strategy {self.strategy!r}; known: {known}")
+        if not self.overflow_destinations:
+            raise AcdConfigError("overflow_destinations needs at least the fallback queue")
+        if self.ring_timeout <= 0:
+            raise AcdConfigError("ring_timeout must be positive")
+        if self.wrap_up_time < 0:
+            raise AcdConfigError("wrap_up_time must not be negative")
+        if self.max_consecutive_no_answers < 1:
+            raise AcdConfigError("max_consecutive_no_answers must be at least 1")
+        for name in ("max_wait", "aging_interval", "skill_relax_after"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise AcdConfigError(f"{name} must be positive or None")

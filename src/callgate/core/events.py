@@ -1,0 +1,175 @@
+"""Events: what happened, told to the core by its driver (the daemon or the simulator).
+
+Every event is a frozen dataclass named in the past tense. The driver passes each one to
+:meth:`callgate.core.acd.Acd.handle` together with ``now``. Events about calls or agents the
+core no longer knows (races with hang-ups are normal on a phone system) are ignored, never
+fatal.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from callgate.core.agents import DeviceState
+
+
+class Priority(enum.IntEnum):
+    """Suggested priority classes; any int works, and a lower number is served first."""
+
+    CALLBACK = 0
+    NORMAL = 1
+    NUISANCE = 2
+
+
+class Event:
+    """Base class of all events."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallArrived(Event):
+    """A 112 call was answered by the trunk, screened, and now needs a call-taker."""
+
+    call_id: str
+    "Unique id for the call's whole life (the caller's channel id works)."
+    caller: str = ""
+    "Caller number as delivered by the carrier (may be empty for SIM-less calls)."
+    priority: int = Priority.NORMAL
+    "Priority class; lower is served first (see :class:`Priority`)."
+    category: str = ""
+    "Screening category (e.g. ``genuine``, ``prank``, ``ghost``), carried into the call record."
+    required_skill: str | None = None
+    "A skill the call-taker must have (e.g. a local language), until relaxed by waiting."
+    caller_name: str = ""
+    "Tag to show on the call-taker's phone; defaults to the caller number."
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHungUp(Event):
+    """The caller's leg ended."""
+
+    call_id: str
+    "The call whose caller hung up."
+
+
+@dataclass(frozen=True, slots=True)
+class CallReprioritised(Event):
+    """The call's priority class changed while it exists (e.g. screening finished late)."""
+
+    call_id: str
+    "The call to move."
+    priority: int
+    "The new priority class; the call keeps its arrival order within that class."
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAnswered(Event):
+    """An agent picked up a call the core rang them for."""
+
+    call_id: str
+    "The call that was offered."
+    agent_id: str
+    "The agent who answered."
+
+
+@dataclass(frozen=True, slots=True)
+class AgentNoAnswer(Event):
+    """An agent's phone refused or gave up on a ring before the core's ring timeout."""
+
+    call_id: str
+    "The call that was offered."
+    agent_id: str
+    "The agent who did not answer."
+    reason: str = ""
+    "Free text for the record (busy, declined, ...)."
+
+
+@dataclass(frozen=True, slots=True)
+class CallBridged(Event):
+    """Caller and agent are in one bridge: they can talk. Sent after a ``Bridge`` command."""
+
+    call_id: str
+    "The bridged call."
+
+
+@dataclass(frozen=True, slots=True)
+class AgentHungUp(Event):
+    """The agent's leg of a call ended (while ringing, before the bridge, or in conversation)."""
+
+    call_id: str
+    "The call the agent's leg belonged to."
+    agent_id: str
+    "The agent whose leg ended."
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationAnswered(Event):
+    """An overflow destination (not the fallback queue) took the call."""
+
+    call_id: str
+    "The call sent with ``SendToDestination``."
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationFailed(Event):
+    """An overflow destination was busy, unreachable or did not answer."""
+
+    call_id: str
+    "The call sent with ``SendToDestination``; the core tries the next destination."
+    reason: str = ""
+    "Free text for the record."
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoggedIn(Event):
+    """A call-taker logged in (sending it again while logged in updates the details)."""
+
+    agent_id: str
+    "Stable id of the call-taker."
+    endpoint: str
+    "What to dial to ring them (e.g. ``PJSIP/operator-3``)."
+    skills: Mapping[str, int] = field(default_factory=dict)
+    "Skill name -> tier, 1 strongest (e.g. ``{'id': 1, 'tolaki': 2, 'en': 3}``)."
+    device: DeviceState = DeviceState.NOT_INUSE
+    "The phone's state at login."
+    name: str = ""
+    "Display name, for notifications."
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoggedOut(Event):
+    """A call-taker logged out; takes effect after their current call, if any."""
+
+    agent_id: str
+    "The call-taker."
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPaused(Event):
+    """A call-taker paused (break, briefing, ...); takes effect after their current call."""
+
+    agent_id: str
+    "The call-taker."
+    reason: str = ""
+    "Why, kept until they unpause."
+
+
+@dataclass(frozen=True, slots=True)
+class AgentUnpaused(Event):
+    """A call-taker is ready again (also clears an auto-pause after missed calls)."""
+
+    agent_id: str
+    "The call-taker."
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStateChanged(Event):
+    """Asterisk reported a new state for a call-taker's phone."""
+
+    agent_id: str
+    "The call-taker who owns the device."
+    state: DeviceState
+    "The new device state."
