@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""SIP peers for the lab: baresip call-takers and the SIPp carrier. Standard library only.
+
+Used by the integration tests, by the demo and by hand:
+
+    scripts/labpeers.py phones 1001 1002      start call-takers' softphones (auto-answer), wait
+                                              until registered, keep running until Ctrl-C
+    scripts/labpeers.py call --caller 081234567890 --talk 10
+                                              place one 112 call over the trunk as the carrier
+
+Every process started here is stopped by its PID (``stop()``), never by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import math
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import wave
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "sip-fixtures"
+ASTERISK_SIP = ("127.0.0.1", 5060)
+CARRIER_IP = "127.0.0.2"  # the trunk is identified by this source address (pjsip.conf [jasnita])
+ARI = "http://127.0.0.1:8088/ari"
+ARI_AUTH = "Basic " + base64.b64encode(b"callgate:lab-ari-secret").decode()
+# Lab passwords of the call-takers' endpoints in asterisk-conf/pjsip.conf.
+PASSWORD_PREFIX = "lab-"
+# Softphone ports: SIP 5080 + n, control 4440 + n, for extension 1000 + n.
+SIP_PORT_BASE = 5080
+CTRL_PORT_BASE = 4440
+
+
+def ari_get(path: str) -> object:
+    req = urllib.request.Request(ARI + path, headers={"Authorization": ARI_AUTH})  # noqa: S310
+    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback lab URL
+        return json.loads(resp.read() or b"null")
+
+
+def endpoint_state(extension: str) -> str:
+    try:
+        data = ari_get(f"/endpoints/PJSIP/{extension}")
+    except (urllib.error.URLError, OSError):
+        return "unreachable"
+    return str(data.get("state", "unknown")) if isinstance(data, dict) else "unknown"
+
+
+def write_tone(path: Path, seconds: int, frequency: float = 440.0) -> None:
+    """An 8 kHz mono WAV (baresip's aufile source needs 8 kHz; its ausine only does 48 kHz)."""
+    frames = bytearray()
+    for i in range(8000 * seconds):
+        # A tone broken every half second, so a recording of it is plainly not silence.
+        on = (i // 4000) % 2 == 0
+        sample = int(6000 * math.sin(2 * math.pi * frequency * i / 8000)) if on else 0
+        frames += struct.pack("<h", sample)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(bytes(frames))
+
+
+@dataclass
+class Softphone:
+    """One call-taker's baresip: registers to the lab Asterisk and answers every call at once."""
+
+    extension: str
+    workdir: Path
+    answer: bool = True
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def index(self) -> int:
+        return int(self.extension) - 1000
+
+    @property
+    def sip_port(self) -> int:
+        return SIP_PORT_BASE + self.index
+
+    @property
+    def ctrl_port(self) -> int:
+        return CTRL_PORT_BASE + self.index
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "baresip.log"
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        tone = self.workdir / "voice.wav"
+        if not tone.exists():
+            # baresip hangs up when its audio source ends, so the call-taker "talks" for 10 minutes.
+            write_tone(tone, seconds=600, frequency=440.0 + 20 * self.index)
+        answermode = "auto" if self.answer else "manual"
+        (self.workdir / "accounts").write_text(
+            f"<sip:{self.extension}@{ASTERISK_SIP[0]}:{ASTERISK_SIP[1]}>"
+            f";auth_pass={PASSWORD_PREFIX}{self.extension};answermode={answermode}"
+            f";regint=60;audio_codecs=PCMA,PCMU\n"
+        )
+        (self.workdir / "config").write_text(
+            "\n".join(
+                [
+                    "poll_method epoll",
+                    f"sip_listen 127.0.0.1:{self.sip_port}",
+                    "net_interface 127.0.0.1",
+                    "call_max_calls 4",
+                    "audio_player aubridge,sink",
+                    "audio_alert aubridge,sink",
+                    f"audio_source aufile,{tone}",
+                    "module_path /usr/lib/baresip/modules",
+                    "module g711.so",
+                    "module aufile.so",
+                    "module aubridge.so",
+                    "module_tmp account.so",
+                    "module_app menu.so",
+                    "module_app ctrl_tcp.so",
+                    f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
+                    "rtp_stats yes",
+                    "",
+                ]
+            )
+        )
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            ["baresip", "-f", str(self.workdir)],  # noqa: S607
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def wait_registered(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if endpoint_state(self.extension) == "online":
+                return
+            if self.process is not None and self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"softphone {self.extension} did not register within {timeout:.0f} s; "
+            f"see {self.log_path}"
+        )
+
+    def command(self, command: str, params: str = "") -> dict[str, object]:
+        """Send a ctrl_tcp command (netstring-framed JSON) and return baresip's response."""
+        import socket
+
+        body = json.dumps({"command": command, "params": params, "token": "t"}).encode()
+        with socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=5) as conn:
+            conn.sendall(f"{len(body)}:".encode() + body + b",")
+            buf = b""
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                buf += conn.recv(4096)
+                while b":" in buf:
+                    size_text, _, rest = buf.partition(b":")
+                    size = int(size_text)
+                    if len(rest) < size + 1:
+                        break
+                    message = json.loads(rest[:size])
+                    buf = rest[size + 1 :]
+                    if message.get("response"):
+                        return dict(message)
+        raise TimeoutError(f"baresip {self.extension} did not answer {command!r}")
+
+    def rtp_received_packets(self) -> list[int]:
+        """Receive packet counts baresip printed for each ended call."""
+        counts: list[int] = []
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("audio") and "Receive:" in line and i + 1 < len(lines):
+                parts = lines[i + 1].split()
+                if parts and parts[0] == "packets:":
+                    counts.append(int(parts[2]))
+        return counts
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        self.process = None
+
+
+@dataclass
+class CarrierCalls:
+    """SIPp as the carrier: places 112 calls over the trunk and reports how they went."""
+
+    callers: Sequence[str]
+    talk_seconds: float = 10.0
+    service: str = "112"
+    rate_per_second: float = 10.0
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="callgate-sipp-")))
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        scenario = (FIXTURES / "carrier-112.xml").read_text()
+        scenario = scenario.replace(
+            'timeout="20000"', f'timeout="{int(self.talk_seconds * 1000)}"'
+        )
+        (self.workdir / "carrier-112.xml").write_text(scenario)
+        (self.workdir / "callers.csv").write_text(
+            "SEQUENTIAL\n" + "".join(f"{number}\n" for number in self.callers)
+        )
+        argv = [
+            "sipp",
+            f"{ASTERISK_SIP[0]}:{ASTERISK_SIP[1]}",
+            "-i", CARRIER_IP,
+            "-p", "5070",
+            "-s", self.service,
+            "-sf", "carrier-112.xml",
+            "-inf", "callers.csv",
+            "-m", str(len(self.callers)),
+            "-r", str(self.rate_per_second),
+            "-nostdin",
+            "-trace_err",
+            "-trace_stat",
+            "-fd", "1",
+            "-timeout", f"{int(self.talk_seconds + 120)}s",
+            "-timeout_error",
+        ]  # fmt: skip
+        log = (self.workdir / "sipp.out").open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            argv,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def wait(self, timeout: float) -> int:
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+
+    def stats(self) -> dict[str, int]:
+        """Successful and failed call counts from SIPp's statistics file."""
+        files = sorted(self.workdir.glob("carrier-112_*_.csv"))
+        if not files:
+            return {}
+        rows = [line.split(";") for line in files[-1].read_text().splitlines() if line]
+        header, last = rows[0], rows[-1]
+        wanted = {"SuccessfulCall(C)": "successful", "FailedCall(C)": "failed"}
+        return {wanted[h]: int(v) for h, v in zip(header, last, strict=False) if h in wanted}
+
+    def errors(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.workdir.glob("*errors.log"))
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        self.process = None
+
+
+def start_phones(extensions: Iterable[str], base: Path) -> list[Softphone]:
+    phones = [Softphone(ext, base / f"phone-{ext}") for ext in extensions]
+    try:
+        for phone in phones:
+            phone.start()
+        for phone in phones:
+            phone.wait_registered()
+    except BaseException:
+        for phone in phones:
+            phone.stop()
+        raise
+    return phones
+
+
+def _main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="labpeers", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    phones = sub.add_parser("phones", help="run call-takers' softphones until Ctrl-C")
+    phones.add_argument("extensions", nargs="+")
+    call = sub.add_parser("call", help="place 112 calls as the carrier")
+    call.add_argument("--caller", action="append", default=[], help="number as the carrier sends it")
+    call.add_argument("--talk", type=float, default=10.0, help="seconds the caller stays on")
+    args = parser.parse_args(argv)
+    if shutil.which("baresip" if args.cmd == "phones" else "sipp") is None:
+        print("labpeers: baresip/sipp missing (apt-get install baresip sip-tester)", file=sys.stderr)
+        return 2
+    if args.cmd == "phones":
+        base = Path(tempfile.mkdtemp(prefix="callgate-phones-"))
+        running = start_phones(args.extensions, base)
+        print(f"registered: {', '.join(args.extensions)} (logs in {base}); Ctrl-C stops them")
+        try:
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        finally:
+            for phone in running:
+                phone.stop()
+        return 0
+    calls = CarrierCalls(callers=args.caller or ["081234567890"], talk_seconds=args.talk)
+    calls.start()
+    rc = calls.wait(timeout=args.talk + 180)
+    print(json.dumps({"sipp_exit": rc, **calls.stats()}))
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
