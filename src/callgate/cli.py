@@ -1,0 +1,58 @@
+"""Command line: parses arguments, loads config, sets up logging, and hands over.
+
+Each subcommand lives in the module that owns it; this file only wires them up so that
+``callgate --help`` lists everything an on-call admin can do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from callgate import __version__
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callgate",
+        description="Telephony gateway daemon for 112 emergency call centres.",
+    )
+    parser.add_argument("--version", action="version", version=f"callgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon against Asterisk (ARI)")
+    run.add_argument("-c", "--config", help="TOML config file (default: built-in lab defaults)")
+
+    # The simulator's own parser is built only when it runs, so the daemon never imports it.
+    sim = sub.add_parser(
+        "simulate",
+        help="drive the ACD core through a trace or generated arrivals and print KPIs",
+        add_help=False,
+    )
+    sim.add_argument("sim_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _simulate(argv: list[str]) -> int:
+    from callgate import simulator
+
+    parser = argparse.ArgumentParser(
+        prog="callgate simulate",
+        description="Drive the ACD core through a call trace or generated arrivals; print KPIs.",
+    )
+    simulator.add_arguments(parser)
+    return simulator.run(parser.parse_args(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    if args.command == "simulate":
+        return _simulate(args.sim_args)
+    from callgate.app import run_daemon
+
+    return run_daemon(args.config)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

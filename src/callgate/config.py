@@ -1,0 +1,122 @@
+"""callgate's configuration: one TOML file, validated at start, secrets overridable by environment.
+
+Every key has a default that works against the lab (scripts/lab up), so ``callgate run`` with no
+file is the lab set-up. Environment variables override the file: ``CALLGATE_ARI__PASSWORD`` sets
+``[ari] password``. A bad value stops start-up with a message naming the key, before anything
+connects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names the key and what is wrong."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AriSettings(_Section):
+    url: str = "http://127.0.0.1:8088"
+    """Asterisk's HTTP server (http.conf), without the /ari suffix."""
+    username: str = "callgate"
+    password: SecretStr = SecretStr("lab-ari-secret")
+    app: str = "callgate"
+    """The Stasis application name; must match Stasis() in dialplan/extensions.conf."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class CallTakerSettings(_Section):
+    endpoints: list[str] = Field(
+        default_factory=lambda: ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003", "PJSIP/1004"]
+    )
+    """Call-takers' softphones, in the order they are tried."""
+    ring_timeout: Annotated[int, Field(ge=5, le=120)] = 15
+    """Seconds a call-taker's phone rings before the next one is tried."""
+
+    @field_validator("endpoints")
+    @classmethod
+    def _tech_resource(cls, value: list[str]) -> list[str]:
+        for endpoint in value:
+            tech, _, resource = endpoint.partition("/")
+            if not tech or not resource:
+                raise ValueError(f"{endpoint!r} is not TECH/resource (e.g. PJSIP/1001)")
+        return value
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CALLGATE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    ari: AriSettings = AriSettings()
+    calltakers: CallTakerSettings = CallTakerSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = settings_cls.model_config.get("toml_file")
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate the config file (or only the environment when ``path`` is None)."""
+    settings_cls: type[Settings] = Settings
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file {file} does not exist or is not a file")
+
+        class _FromFile(Settings):
+            model_config = SettingsConfigDict(toml_file=file)
+
+        settings_cls = _FromFile
+    try:
+        return settings_cls()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except ValueError as exc:  # a TOML syntax error surfaces as tomllib.TOMLDecodeError
+        raise ConfigError(f"config file {path}: {exc}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (misspelt?)"
+        lines.append(f"{key}: {message}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,128 @@
+"""Fixtures for integration tests against the real lab (scripts/lab up): Asterisk 16, Mosquitto,
+baresip call-takers and SIPp as the carrier. Nothing here stands in for any of them.
+
+The lab must be up before pytest starts (scripts/test does it). A missing lab fails the tests;
+it never skips them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+
+import labpeers  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab() -> None:
+    state = labpeers.endpoint_state("1001")
+    if state == "unreachable":
+        pytest.fail("the lab is not up (ARI unreachable): run `scripts/lab up` first", pytrace=False)
+
+
+@pytest.fixture
+def phones(tmp_path: Path) -> Iterator[Callable[..., list[labpeers.Softphone]]]:
+    started: list[labpeers.Softphone] = []
+
+    def start(*extensions: str) -> list[labpeers.Softphone]:
+        new = labpeers.start_phones(extensions, tmp_path)
+        started.extend(new)
+        return new
+
+    yield start
+    for phone in started:
+        phone.stop()
+    # baresip un-registers when stopped; wait for that so the next test starts with no call-taker
+    # registered (a stale contact would be rung).
+    for phone in started:
+        wait_for(
+            lambda p=phone: labpeers.endpoint_state(p.extension) != "online",  # type: ignore[misc]
+            10,
+            f"softphone {phone.extension} to unregister",
+        )
+
+
+@pytest.fixture
+def carrier(tmp_path: Path) -> Iterator[Callable[..., labpeers.CarrierCalls]]:
+    started: list[labpeers.CarrierCalls] = []
+
+    def place(callers: list[str], talk_seconds: float = 8.0) -> labpeers.CarrierCalls:
+        calls = labpeers.CarrierCalls(
+            callers=callers, talk_seconds=talk_seconds, workdir=tmp_path / f"sipp-{len(started)}"
+        )
+        calls.start()
+        started.append(calls)
+        return calls
+
+    yield place
+    for calls in started:
+        calls.stop()
+
+
+class Daemon:
+    """``callgate run`` as a real subprocess, stopped by its PID."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "callgate", "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "CALLGATE_LOG__LEVEL": "INFO"},
+        )
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if "ARI events connected" in self.log_text():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"callgate did not connect to ARI:\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    d = Daemon(tmp_path / "callgate.log")
+    d.start()
+    yield d
+    d.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
