@@ -39,9 +39,10 @@ CARRIER_IP = "127.0.0.2"  # the trunk is identified by this source address (pjsi
 ARI = "http://127.0.0.1:8088/ari"
 ARI_AUTH = "Basic " + base64.b64encode(b"callgate:lab-ari-secret").decode()
 # Lab passwords of the call-takers' endpoints in asterisk-conf/pjsip.conf.
-PASSWORD_PREFIX = "lab-"
-# Softphone ports: SIP 5080 + n, control 4440 + n, for extension 1000 + n.
-SIP_PORT_BASE = 5080
+PASSWORD_PREFIX = "lab-"  # noqa: S105 - lab-only, documented in pjsip.conf
+# Softphone ports for extension 1000 + n: SIP 5100 + 10 n (baresip also binds TLS on the next
+# port, so neighbours need a gap), control 4440 + n.
+SIP_PORT_BASE = 5100
 CTRL_PORT_BASE = 4440
 
 
@@ -89,7 +90,7 @@ class Softphone:
 
     @property
     def sip_port(self) -> int:
-        return SIP_PORT_BASE + self.index
+        return SIP_PORT_BASE + 10 * self.index
 
     @property
     def ctrl_port(self) -> int:
@@ -217,9 +218,7 @@ class CarrierCalls:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         scenario = (FIXTURES / "carrier-112.xml").read_text()
-        scenario = scenario.replace(
-            'timeout="20000"', f'timeout="{int(self.talk_seconds * 1000)}"'
-        )
+        scenario = scenario.replace('timeout="20000"', f'timeout="{int(self.talk_seconds * 1000)}"')
         (self.workdir / "carrier-112.xml").write_text(scenario)
         (self.workdir / "callers.csv").write_text(
             "SEQUENTIAL\n" + "".join(f"{number}\n" for number in self.callers)
@@ -304,11 +303,15 @@ def _main(argv: Sequence[str]) -> int:
     phones = sub.add_parser("phones", help="run call-takers' softphones until Ctrl-C")
     phones.add_argument("extensions", nargs="+")
     call = sub.add_parser("call", help="place 112 calls as the carrier")
-    call.add_argument("--caller", action="append", default=[], help="number as the carrier sends it")
+    call.add_argument(
+        "--caller", action="append", default=[], help="number as the carrier sends it"
+    )
     call.add_argument("--talk", type=float, default=10.0, help="seconds the caller stays on")
     args = parser.parse_args(argv)
     if shutil.which("baresip" if args.cmd == "phones" else "sipp") is None:
-        print("labpeers: baresip/sipp missing (apt-get install baresip sip-tester)", file=sys.stderr)
+        print(
+            "labpeers: baresip or sipp missing: apt-get install baresip sip-tester", file=sys.stderr
+        )
         return 2
     if args.cmd == "phones":
         base = Path(tempfile.mkdtemp(prefix="callgate-phones-"))

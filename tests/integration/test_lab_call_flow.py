@@ -107,7 +107,7 @@ def test_given_callgate_absent_when_112_arrives_then_fallback_queue_reaches_the_
     assert phone.rtp_received_packets()[-1] > 20
 
 
-def test_given_no_calltaker_registered_when_112_arrives_then_callgate_hands_it_to_the_fallback_queue(
+def test_given_no_calltaker_registered_when_112_arrives_then_handed_to_the_fallback_queue(
     daemon: Daemon,
     carrier: Callable[..., labpeers.CarrierCalls],
 ) -> None:
