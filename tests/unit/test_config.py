@@ -1,0 +1,71 @@
+"""Config: a bad file stops start-up with a message naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callgate.cli import main
+from callgate.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "callgate.toml"
+    path.write_text(text)
+    return path
+
+
+def test_given_no_file_then_lab_defaults() -> None:
+    settings = load_settings(None)
+    assert settings.ari.url == "http://127.0.0.1:8088"
+    assert settings.calltakers.endpoints[0] == "PJSIP/1001"
+
+
+def test_given_the_shipped_sample_config_then_it_loads() -> None:
+    sample = Path(__file__).resolve().parents[2] / "callgate.example.toml"
+    assert load_settings(sample).ari.app == "callgate"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[ari]\nurl = 'ftp://x'\n", "ari.url"),
+        ("[calltakers]\nring_timeout = 1\n", "calltakers.ring_timeout"),
+        ("[calltakers]\nendpoints = ['1001']\n", "calltakers.endpoints"),
+        ("[ari]\npasword = 'x'\n", "ari.pasword: unknown key"),
+        ("[log]\nlevel = 'LOUD'\n", "log.level"),
+    ],
+)
+def test_given_a_bad_value_then_the_error_names_the_key(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load_settings(write(tmp_path, text))
+
+
+def test_given_broken_toml_then_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="callgate.toml"):
+        load_settings(write(tmp_path, "[ari\n"))
+
+
+def test_given_a_missing_file_then_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_given_env_override_then_it_wins_over_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLGATE_ARI__PASSWORD", "from-env")
+    settings = load_settings(write(tmp_path, "[ari]\npassword = 'from-file'\n"))
+    assert settings.ari.password.get_secret_value() == "from-env"
+    assert "from-env" not in repr(settings)
+
+
+def test_given_a_bad_config_when_run_then_exit_2_before_connecting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(["run", "--config", str(write(tmp_path, "[ari]\nurl = 'nope'\n"))])
+    assert rc == 2
+    assert "ari.url" in capsys.readouterr().err
