@@ -43,6 +43,15 @@ def pytest_runtest_makereport(
     return report
 
 
+def pytest_report_header() -> str:
+    try:
+        info = labpeers.ari_get("/asterisk/info")
+    except OSError as exc:
+        return f"lab: ARI unreachable ({exc})"
+    assert isinstance(info, dict)
+    return f"lab: Asterisk {info['system']['version']} (ARI http://127.0.0.1:8088)"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def lab() -> None:
     state = labpeers.endpoint_state("1001")

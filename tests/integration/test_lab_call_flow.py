@@ -27,6 +27,12 @@ def _rtcp_counts(channel_id: str) -> dict[str, int]:
     return {"rx": int(fields["rxcount"]), "tx": int(fields["txcount"])}
 
 
+def test_the_lab_runs_asterisk_16_with_the_repo_dialplan() -> None:
+    info = labpeers.ari_get("/asterisk/info")
+    assert isinstance(info, dict)
+    assert info["system"]["version"].startswith("16.")
+
+
 def _two_legs_up() -> bool:
     chans = _channels()
     return len(chans) == 2 and all(c["state"] == "Up" for c in chans)
