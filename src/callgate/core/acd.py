@@ -128,8 +128,10 @@ class Acd:
         out: _Out = []
         self._sync_roster(now, out)
         timers = self._timers
+        cause = "Timer"
         while timers and timers[0][0] <= now:
             _, _, kind, target, token = heapq.heappop(timers)
+            cause = kind.value
             if kind is _Timer.RING:
                 self._ring_timed_out(target, token, now, out)
             elif kind is _Timer.MAX_WAIT:
@@ -138,7 +140,8 @@ class Acd:
                 self._relax_skill(target)
             else:
                 self._wrap_up_ended(target, token, now, out)
-        self._dispatch("Timer", now, out)
+        # Offers made now are logged against the last timer that fired (e.g. WrapUpEnded).
+        self._dispatch(cause, now, out)
         return out
 
     def next_deadline(self) -> float | None:

@@ -6,6 +6,8 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from callgate.core import (
     AcdConfig,
@@ -141,3 +143,41 @@ def test_occupancy_is_busy_time_over_staffed_time_excluding_pauses() -> None:
     # a1: staffed 0..60 (60 s), busy 20..60 (40 s); the pause until 100 does not count.
     assert occupancy(changes, until=100.0) == {"a1": pytest.approx(200 / 3), "a2": 0.0, "a3": 0.0}
     assert occupancy(changes)["a1"] == pytest.approx(200 / 3)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["push", "discard", "reprioritise"]),
+            st.integers(0, 30),
+            st.integers(0, 3),
+        ),
+        max_size=200,
+    ),
+    st.sampled_from([None, 7.0]),
+)
+def test_queue_matches_a_sorted_list_model_under_random_operations(
+    ops: list[tuple[str, int, int]], aging: float | None
+) -> None:
+    queue = WaitingQueue(aging)
+    calls = [_call(n, priority=n % 3) for n in range(31)]
+    model: set[int] = set()
+    for op, n, priority in ops:
+        call = calls[n]
+        if op == "push" and n not in model:
+            queue.push(call)
+            model.add(n)
+        elif op == "discard":
+            queue.discard(call)
+            model.discard(n)
+        elif op == "reprioritise" and n in model:
+            queue.discard(call)
+            call.priority = priority
+            queue.push(call)
+        expected = sorted((queue.key(calls[m]), calls[m].seq) for m in model)
+        assert [(queue.key(c), c.seq) for c in queue.calls()] == expected
+        assert len(queue) == len(model)
+        heads = queue.heads()
+        assert heads == (
+            [calls[min(model, key=lambda m: (queue.key(calls[m]), m))]] if model else []
+        )
