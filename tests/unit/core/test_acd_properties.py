@@ -4,8 +4,11 @@ events are meaningful, and also sends stale ones (races are normal on a phone sy
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from hypothesis import event, given
 from hypothesis import strategies as st
@@ -35,7 +38,9 @@ from callgate.core import (
     DeviceStateChanged,
     Event,
     RingAgent,
+    Roster,
     SendToDestination,
+    Shift,
 )
 from callgate.core.strategies import STRATEGIES
 
@@ -264,11 +269,17 @@ class World:
         for agent in acd.agents.values():
             engaged = agent.state in (AgentState.RINGING, AgentState.ON_CALL)
             assert engaged == (agent.call_id is not None) == (agent.agent_id in booked)
-        # Nobody who could take a call idles while it waits.
+        # Nobody who could take a call idles while it waits; out of hours nothing waits.
+        rostered = acd._rostered
+        assert acd.staffed or not acd.waiting
         for waiting_call in acd.queued_calls():
             need = waiting_call.skill
             idle = [
-                a for a in acd.agents.values() if a.offerable and (need is None or need in a.skills)
+                a
+                for a in acd.agents.values()
+                if a.offerable
+                and (need is None or need in a.skills)
+                and (rostered is None or a.agent_id in rostered)
             ]
             assert not idle, (waiting_call.call_id, idle)
         # FIFO within a class: nothing of the same class that came earlier is still waiting.
@@ -285,15 +296,39 @@ class World:
             ]
 
 
-@given(config=configs, staff=st.integers(0, len(AGENTS)), script=steps, skills=st.booleans())
+#: Night shift for a1/a2 until 08:00, a ten-minute day shift for a3/a4, then out of hours;
+#: the scripts start at 07:58 local time so that they cross both changes.
+ROSTER = Roster(
+    "WITA",
+    (
+        Shift(dt.time(0), dt.time(8), agents=frozenset({"a1", "a2"})),
+        Shift(dt.time(8), dt.time(8, 10), agents=frozenset({"a3", "a4"})),
+    ),
+)
+ROSTER_START = dt.datetime(2025, 6, 2, 7, 58, tzinfo=ZoneInfo("Asia/Makassar")).timestamp()
+
+
+@given(
+    config=configs,
+    staff=st.integers(0, len(AGENTS)),
+    script=steps,
+    skills=st.booleans(),
+    roster=st.booleans(),
+)
 def test_random_event_sequences_keep_every_invariant_and_end_every_call(
-    config: AcdConfig, staff: int, script: list[tuple[str, int, float]], skills: bool
+    config: AcdConfig,
+    staff: int,
+    script: list[tuple[str, int, float]],
+    skills: bool,
+    roster: bool,
 ) -> None:
-    world = World(Acd(config), skills=skills)
+    if roster:
+        config = dataclasses.replace(config, roster=ROSTER)
+    world = World(Acd(config), skills=skills, now=ROSTER_START if roster else 0.0)
     for index in range(staff):
         world.apply("login", index, 0.0)
-    for op, index, dt in script:
-        world.apply(op, index, dt)
+    for op, index, seconds in script:
+        world.apply(op, index, seconds)
     # Drain: every caller eventually hangs up or the call ends elsewhere; nothing is left over.
     drained = set(world.acd.calls)
     for call_id in sorted(drained):
@@ -305,7 +340,9 @@ def test_random_event_sequences_keep_every_invariant_and_end_every_call(
         event(name)
     assert not world.acd.calls
     assert all(world.ended[call_id] == 1 for call_id in world.arrived)
-    assert world.acd.next_deadline() is None
+    deadline = world.acd.next_deadline()
+    # Only the roster's next shift change may remain.
+    assert deadline is None or (roster and deadline > world.now)
     assert all(
         a.state in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.LOGGED_OUT)
         for a in world.acd.agents.values()
