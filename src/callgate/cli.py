@@ -24,13 +24,12 @@ def _build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon against Asterisk (ARI)")
     run.add_argument("-c", "--config", help="TOML config file (default: built-in lab defaults)")
 
-    # The simulator's own parser is built only when it runs, so the daemon never imports it.
-    sim = sub.add_parser(
+    # Listed here for --help; main() routes it to the simulator's own parser, which is built
+    # only when it runs so the daemon never imports it.
+    sub.add_parser(
         "simulate",
         help="drive the ACD core through a trace or generated arrivals and print KPIs",
-        add_help=False,
     )
-    sim.add_argument("sim_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -46,9 +45,11 @@ def _simulate(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse cannot hand options like --agents through to a sub-parser, so route first.
+    if argv[:1] == ["simulate"]:
+        return _simulate(argv[1:])
     args = _build_parser().parse_args(argv)
-    if args.command == "simulate":
-        return _simulate(args.sim_args)
     from callgate.app import run_daemon
 
     return run_daemon(args.config)
