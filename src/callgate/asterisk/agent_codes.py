@@ -1,0 +1,168 @@
+"""Call-takers' feature codes (*11 log in, *12 log out, *13 pause, *14 unpause) over FastAGI.
+
+The dialplan's ``[callgate-agents]`` context sends each code to ``agi://127.0.0.1:4573/agent/<code>``;
+the handlers here turn it into a call on :class:`AgentControl` (which the daemon implements), set
+``CALLGATE_AGENT_RESULT`` on the channel and play a short confirmation to the softphone. Which
+call-taker it is comes from the channel name: ``PJSIP/1005-0000001a`` is endpoint ``PJSIP/1005``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from callgate.asterisk.agi import DEFAULT_PAUSE_REASONS, AgiSession, Handler
+
+log = logging.getLogger(__name__)
+
+RESULT_VARIABLE: Final = "CALLGATE_AGENT_RESULT"
+REASON_VARIABLE: Final = "CALLGATE_AGENT_REASON"
+
+
+class AgentCommandResult(enum.StrEnum):
+    """What the daemon made of a feature code; also the value of ``CALLGATE_AGENT_RESULT``."""
+
+    OK = "OK"
+    """Done: the call-taker's state changed."""
+    ALREADY = "ALREADY"
+    """Nothing to do: already logged in / logged out / paused / available."""
+    REFUSED = "REFUSED"
+    """Not allowed now (unknown endpoint, pause while logged out, ...)."""
+
+
+class AgentControl(Protocol):
+    """Call-taker state changes the daemon offers to feature codes."""
+
+    async def login(self, endpoint: str) -> AgentCommandResult: ...
+    async def logout(self, endpoint: str) -> AgentCommandResult: ...
+    async def pause(self, endpoint: str, reason: str) -> AgentCommandResult: ...
+    async def unpause(self, endpoint: str) -> AgentCommandResult: ...
+
+
+# Results set on the channel besides AgentCommandResult's own values.
+INVALID_REASON: Final = "INVALID_REASON"
+"""*13 followed by a digit with no pause reason configured: not paused."""
+ERROR: Final = "ERROR"
+"""The daemon failed or did not answer in time, or the channel is not a softphone's."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPrompts:
+    """Sound files (asterisk-core-sounds) played back; a centre may record its own in Indonesian."""
+
+    logged_in: str = "agent-loginok"
+    already_logged_in: str = "agent-alreadyon"
+    logged_out: str = "agent-loggedoff"
+    paused: str = "dictate/paused"
+    unpaused: str = "activated"
+    ask_reason: str = "beep"
+    refused: str = "beeperr"
+    invalid_reason: str = "pm-invalid-option"
+    error: str = "something-terribly-wrong"
+
+
+_CHANNEL: Final = re.compile(r"^(?P<endpoint>[A-Za-z0-9_]+/[^/]+)-[0-9a-f]+$")
+
+
+def endpoint_of(channel: str) -> str | None:
+    """``PJSIP/1005-0000001a`` -> ``PJSIP/1005``; None for channels that are no softphone's."""
+    match = _CHANNEL.match(channel)
+    if match is None or channel.startswith(("Local/", "Message/")):
+        return None
+    return match.group("endpoint")
+
+
+def agent_code_handlers(
+    control: AgentControl,
+    *,
+    pause_reasons: Mapping[str, str] = DEFAULT_PAUSE_REASONS,
+    default_pause_reason: str = "unspecified",
+    prompts: AgentPrompts | None = None,
+    control_timeout: float = 5.0,
+    reason_timeout_ms: int = 4000,
+) -> dict[str, Handler]:
+    """FastAGI routes for the feature codes: ``agent/login``, ``agent/logout``, ``agent/pause``,
+    ``agent/unpause``.
+
+    ``agent/pause`` takes the reason digit from the AGI() argument (``*13X`` in the dialplan) or,
+    with no argument, asks for one digit after a beep (``*13``); no digit keyed pauses with
+    ``default_pause_reason``.
+    """
+    say = prompts or AgentPrompts()
+
+    async def run(
+        session: AgiSession,
+        action: str,
+        call: Callable[[str], Awaitable[AgentCommandResult]],
+        ok_prompt: str,
+        already_prompt: str,
+    ) -> None:
+        context = session.request.log_context | {"code": action}
+        endpoint = endpoint_of(session.request.channel)
+        if endpoint is None:
+            log.warning("agent code from a channel that is no softphone", extra=context)
+            await _answer(session, ERROR, say.error)
+            return
+        try:
+            async with asyncio.timeout(control_timeout):
+                result = await call(endpoint)
+        except Exception:
+            # The call-taker must hear that it did not work, so this is not re-raised.
+            log.exception("agent code failed in the daemon", extra=context)
+            await _answer(session, ERROR, say.error)
+            return
+        log.info("agent code", extra=context | {"endpoint": endpoint, "result": result.value})
+        prompt = {
+            AgentCommandResult.OK: ok_prompt,
+            AgentCommandResult.ALREADY: already_prompt,
+            AgentCommandResult.REFUSED: say.refused,
+        }[result]
+        await _answer(session, result.value, prompt)
+
+    async def login(session: AgiSession) -> None:
+        await run(session, "login", control.login, say.logged_in, say.already_logged_in)
+
+    async def logout(session: AgiSession) -> None:
+        await run(session, "logout", control.logout, say.logged_out, say.logged_out)
+
+    async def pause(session: AgiSession) -> None:
+        if session.request.args and session.request.args[0]:
+            digit = session.request.args[0]
+        else:
+            digit = await session.get_data(say.ask_reason, reason_timeout_ms, 1)
+        reason = pause_reasons.get(digit) if digit else default_pause_reason
+        if reason is None:
+            log.info(
+                "agent code with an unknown pause reason",
+                extra=session.request.log_context | {"code": "pause", "digit": digit[:8]},
+            )
+            await _answer(session, INVALID_REASON, say.invalid_reason)
+            return
+        await session.set_variable(REASON_VARIABLE, reason)
+
+        async def pause_for(endpoint: str) -> AgentCommandResult:
+            return await control.pause(endpoint, reason)
+
+        await run(session, "pause", pause_for, say.paused, say.paused)
+
+    async def unpause(session: AgiSession) -> None:
+        await run(session, "unpause", control.unpause, say.unpaused, say.unpaused)
+
+    return {
+        "agent/login": login,
+        "agent/logout": logout,
+        "agent/pause": pause,
+        "agent/unpause": unpause,
+    }
+
+
+async def _answer(session: AgiSession, result: str, prompt: str) -> None:
+    # The variable first: it is what the dialplan checks, even if the call-taker hangs up
+    # during the prompt.
+    await session.set_variable(RESULT_VARIABLE, result)
+    await session.stream_file(prompt)
