@@ -1,0 +1,503 @@
+"""The call journal: each call's history (times, states, call-takers, outcome, recording) in a
+database, SQLite by default and PostgreSQL by URL.
+
+The daemon reports what happened; the journal stores it. Writers are idempotent so the daemon can
+replay a call's events after a restart: a call, transition or involvement already recorded is
+not recorded twice. :meth:`Journal.open_calls` lists calls that started and never ended, which a
+restarted daemon finishes journaling.
+
+Every time given to or returned by the journal is a tz-aware datetime (stored as UTC); a naive
+datetime raises ``ValueError``. Database failures raise :class:`JournalError`, whose message names
+the database with any password hidden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from alembic.util import CommandError
+from pydantic import SecretStr
+from sqlalchemy import URL, Select, event, make_url, select
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import selectinload
+
+from callgate.storage.migrations import upgrade_to_head
+from callgate.storage.models import AgentRow, CallRow, RecordingRow, TransitionRow
+from callgate.storage.records import (
+    AgentInvolvement,
+    CallRecord,
+    RecordingRecord,
+    RecordingStatus,
+    Transition,
+)
+from callgate.storage.settings import SUPPORTED_DRIVERS
+
+log = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# Query parameters that may carry a credential (asyncpg accepts ?password=...).
+_SECRET_PARAMS = ("password", "secret", "token", "key")
+
+
+class JournalError(Exception):
+    """The journal cannot be opened or written; the message names the database (password
+    hidden) and the cause."""
+
+
+class UnknownCallError(JournalError):
+    """A call's event came before its ``call_started`` (a bug in the caller)."""
+
+
+def redact_url(url: str) -> str:
+    """The URL fit for logs and error messages: password (and password-like parameters) hidden."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Not parseable, so hide whatever sits between 'user:' and '@' in case it is a password.
+        return re.sub(r"(://[^/@]*?:)[^/@]*@", r"\1***@", url)
+    query = {
+        key: "***" if any(marker in key.lower() for marker in _SECRET_PARAMS) else value
+        for key, value in parsed.query.items()
+    }
+    return parsed.set(query=query).render_as_string(hide_password=True)
+
+
+def _scrub(exc: BaseException, secrets: Sequence[str | None]) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (reports, the purge) run while the daemon writes; SQLite leaves foreign
+    # keys off unless asked on every connection.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _calls_with_history() -> Select[CallRow]:
+    # Async sessions cannot lazy-load, so a call's history is loaded with the call.
+    return select(CallRow).options(
+        selectinload(CallRow.transitions),
+        selectinload(CallRow.agents),
+        selectinload(CallRow.recording),
+    )
+
+
+class Journal:
+    """The call journal on one database; create it with :meth:`open`, end with :meth:`close`."""
+
+    def __init__(self, engine: AsyncEngine, shown_url: str) -> None:
+        """Use :meth:`open`, which also migrates the schema."""
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.url = shown_url
+        "The database URL with any password hidden."
+
+    @classmethod
+    async def open(cls, url: str | SecretStr) -> Journal:
+        """Connect, bring the schema to the newest migration and return a ready journal.
+
+        For a SQLite file the parent folder is created. Raises :class:`JournalError` when the
+        URL is not usable or the database cannot be reached or migrated.
+        """
+        raw = url.get_secret_value() if isinstance(url, SecretStr) else url
+        shown = redact_url(raw)
+        try:
+            parsed = make_url(raw)
+        except ArgumentError:
+            # SQLAlchemy's message repeats the whole URL, password included: do not chain it.
+            raise JournalError(f"journal URL {shown} is not a database URL") from None
+        if parsed.drivername not in SUPPORTED_DRIVERS:
+            raise JournalError(
+                f"journal URL {shown}: use {' or '.join(d + '://' for d in SUPPORTED_DRIVERS)}"
+            )
+        hidden = [parsed.password if isinstance(parsed.password, str) else None]
+        hidden += [str(v) for k, v in parsed.query.items() if k.lower() in _SECRET_PARAMS]
+
+        is_sqlite = parsed.get_backend_name() == "sqlite"
+        if is_sqlite and (file := _sqlite_file(parsed)) is not None:
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise JournalError(
+                    f"cannot create the folder for the journal {shown}: {exc}"
+                ) from None
+
+        engine = create_async_engine(parsed, pool_pre_ping=True)
+        if is_sqlite:
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(upgrade_to_head)
+        except (SQLAlchemyError, OSError, CommandError) as exc:
+            await engine.dispose()
+            # The driver's message may quote connection parameters; scrub them, and do not chain
+            # the original so a traceback cannot print them either.
+            raise JournalError(f"cannot open the journal {shown}: {_scrub(exc, hidden)}") from None
+        log.info("journal open", extra={"database": shown})
+        return cls(engine, shown)
+
+    async def close(self) -> None:
+        """Close every connection; the journal cannot be used afterwards."""
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise JournalError(f"journal {self.url}: {type(exc).__name__}: {exc}") from exc
+
+    async def _call(self, session: AsyncSession, call_id: str) -> CallRow:
+        call = await session.get(CallRow, call_id)
+        if call is None:
+            raise UnknownCallError(f"call {call_id} is not in the journal (no call_started)")
+        return call
+
+    # --- writers -------------------------------------------------------------------------
+
+    async def call_started(
+        self,
+        call_id: str,
+        *,
+        caller: str,
+        caller_sent: str,
+        dialed: str,
+        priority: int,
+        category: str,
+        at: datetime,
+    ) -> bool:
+        """Record a new call; False (and nothing changed) if the call is already known."""
+        try:
+            async with self._transaction() as session:
+                if await session.get(CallRow, call_id) is not None:
+                    return False
+                session.add(
+                    CallRow(
+                        call_id=call_id,
+                        caller=caller,
+                        caller_sent=caller_sent,
+                        dialed=dialed,
+                        priority=priority,
+                        category=category,
+                        started_at=at,
+                    )
+                )
+        except JournalError as exc:
+            # Two writers raced on the same call: the other one recorded it.
+            if isinstance(exc.__cause__, IntegrityError):
+                return False
+            raise
+        return True
+
+    async def call_state(
+        self, call_id: str, *, at: datetime, from_state: str | None, to_state: str, trigger: str
+    ) -> bool:
+        """Append a state change; False if this exact change is already recorded (a replay)."""
+        async with self._transaction() as session:
+            call = await self._call(session, call_id)
+            duplicate = await session.scalar(
+                select(TransitionRow.id).where(
+                    TransitionRow.call_id == call_id,
+                    TransitionRow.at == at,
+                    TransitionRow.to_state == to_state,
+                    TransitionRow.trigger == trigger,
+                    TransitionRow.from_state.is_(None)
+                    if from_state is None
+                    else TransitionRow.from_state == from_state,
+                )
+            )
+            if duplicate is not None:
+                return False
+            session.add(
+                TransitionRow(
+                    call_id=call_id,
+                    at=at,
+                    from_state=from_state,
+                    to_state=to_state,
+                    trigger=trigger,
+                )
+            )
+            # After the end the outcome is the call's state; a late report does not reopen it.
+            if call.ended_at is None:
+                call.state = to_state
+        return True
+
+    async def agent_assigned(
+        self, call_id: str, *, agent_id: str, at: datetime, role: str = "call-taker"
+    ) -> bool:
+        """Record that a call-taker (or agency) took part in the call in ``role``; False if
+        already recorded in that role (the first time is kept)."""
+        async with self._transaction() as session:
+            await self._call(session, call_id)
+            known = await session.scalar(
+                select(AgentRow.id).where(
+                    AgentRow.call_id == call_id,
+                    AgentRow.agent_id == agent_id,
+                    AgentRow.role == role,
+                )
+            )
+            if known is not None:
+                return False
+            session.add(AgentRow(call_id=call_id, agent_id=agent_id, role=role, at=at))
+        return True
+
+    async def call_ended(
+        self,
+        call_id: str,
+        *,
+        at: datetime,
+        outcome: str,
+        answered_at: datetime | None = None,
+        answered_by: str | None = None,
+        destination: str | None = None,
+    ) -> None:
+        """Close the call's record with its outcome (a replay writes the same values again)."""
+        async with self._transaction() as session:
+            call = await self._call(session, call_id)
+            call.ended_at = at
+            call.outcome = outcome
+            call.state = outcome
+            call.answered_at = answered_at
+            call.answered_by = answered_by
+            call.destination = destination
+
+    async def recording_ready(
+        self,
+        call_id: str,
+        *,
+        path: str,
+        sha256: str,
+        size_bytes: int,
+        duration_s: float,
+        at: datetime,
+    ) -> bool:
+        """Record the call's finished recording file and its hex SHA-256; False if retention
+        already deleted the call's recording (that record is kept as it is)."""
+        digest = sha256.lower()
+        if not _SHA256.fullmatch(digest):
+            raise ValueError(f"{sha256!r} is not a hex SHA-256")
+        async with self._transaction() as session:
+            await self._call(session, call_id)
+            row = await session.get(RecordingRow, call_id)
+            if row is None:
+                row = RecordingRow(call_id=call_id)
+                session.add(row)
+            elif row.status == RecordingStatus.DELETED:
+                return False
+            row.status = RecordingStatus.READY
+            row.at = at
+            row.path = path
+            row.sha256 = digest
+            row.size_bytes = size_bytes
+            row.duration_s = duration_s
+            row.reason = None
+        return True
+
+    async def recording_failed(self, call_id: str, *, reason: str, at: datetime) -> bool:
+        """Record that the call has no usable recording; False if a finished (or deleted) file
+        is already recorded, which a late failure report must not hide."""
+        async with self._transaction() as session:
+            await self._call(session, call_id)
+            row = await session.get(RecordingRow, call_id)
+            if row is None:
+                row = RecordingRow(call_id=call_id)
+                session.add(row)
+            elif row.status != RecordingStatus.FAILED:
+                return False
+            row.status = RecordingStatus.FAILED
+            row.at = at
+            row.reason = reason
+        return True
+
+    async def recording_deleted(self, call_id: str, *, at: datetime) -> None:
+        """Mark the call's recording file as deleted by retention (hash and size stay)."""
+        async with self._transaction() as session:
+            row = await session.get(RecordingRow, call_id)
+            if row is None:
+                raise UnknownCallError(f"call {call_id} has no recording in the journal")
+            row.status = RecordingStatus.DELETED
+            row.deleted_at = at
+
+    # --- readers -------------------------------------------------------------------------
+
+    async def get_call(self, call_id: str) -> CallRecord | None:
+        """The call with its transitions, call-takers and recording, or None if unknown."""
+        async with self._transaction() as session:
+            row = await session.scalar(_calls_with_history().where(CallRow.call_id == call_id))
+            return None if row is None else _call_record(row)
+
+    async def recent_calls(
+        self, limit: int = 100, since: datetime | None = None
+    ) -> list[CallRecord]:
+        """Up to ``limit`` calls, newest first, optionally only those started at/after ``since``."""
+        query = (
+            _calls_with_history().order_by(CallRow.started_at.desc(), CallRow.call_id).limit(limit)
+        )
+        if since is not None:
+            query = query.where(CallRow.started_at >= since)
+        async with self._transaction() as session:
+            return [_call_record(row) for row in await session.scalars(query)]
+
+    async def open_calls(self) -> list[CallRecord]:
+        """Calls started but not ended, oldest first: after a restart, the ones to finish."""
+        query = (
+            _calls_with_history()
+            .where(CallRow.ended_at.is_(None))
+            .order_by(CallRow.started_at, CallRow.call_id)
+        )
+        async with self._transaction() as session:
+            return [_call_record(row) for row in await session.scalars(query)]
+
+    async def expired_recordings(self, cutoff: datetime) -> list[RecordingRecord]:
+        """Recordings still on disk that were finished before ``cutoff``, oldest first."""
+        query = (
+            select(RecordingRow)
+            .where(RecordingRow.status == RecordingStatus.READY, RecordingRow.at < cutoff)
+            .order_by(RecordingRow.at, RecordingRow.call_id)
+        )
+        async with self._transaction() as session:
+            return [_recording_record(row) for row in await session.scalars(query)]
+
+    async def purge_recordings_older_than(self, cutoff: datetime, *, at: datetime) -> list[str]:
+        """Mark every recording finished before ``cutoff`` as deleted and return their paths,
+        whose files the caller must now delete. :func:`delete_expired_recordings` is safer: it
+        marks a recording only once its file is gone."""
+        query = select(RecordingRow).where(
+            RecordingRow.status == RecordingStatus.READY, RecordingRow.at < cutoff
+        )
+        async with self._transaction() as session:
+            rows = list(await session.scalars(query))
+            for row in rows:
+                row.status = RecordingStatus.DELETED
+                row.deleted_at = at
+            return [row.path for row in rows if row.path is not None]
+
+
+async def delete_expired_recordings(
+    journal: Journal, recordings_dir: Path, retention_days: int, now: datetime
+) -> list[Path]:
+    """Delete recording files finished more than ``retention_days`` before ``now`` and mark them
+    deleted in the journal; returns the files deleted.
+
+    Only files inside ``recordings_dir`` are touched (a relative path in the journal is taken
+    relative to it). A file that cannot be deleted stays READY in the journal, so the next run
+    tries again; a file already gone counts as deleted.
+    """
+    if retention_days < 1:
+        raise ValueError(f"retention_days must be at least 1, not {retention_days}")
+    cutoff = now - timedelta(days=retention_days)
+    deleted: list[Path] = []
+    for recording in await journal.expired_recordings(cutoff):
+        if recording.path is None:
+            continue
+        file = await asyncio.to_thread(_delete_inside, recordings_dir, recording)
+        if file is not None:
+            await journal.recording_deleted(recording.call_id, at=now)
+            deleted.append(file)
+    if deleted:
+        log.info(
+            "recordings deleted by retention",
+            extra={"count": len(deleted), "retention_days": retention_days},
+        )
+    return deleted
+
+
+def _delete_inside(recordings_dir: Path, recording: RecordingRecord) -> Path | None:
+    assert recording.path is not None
+    root = recordings_dir.resolve()
+    file = (root / recording.path).resolve()
+    if not file.is_relative_to(root):
+        # A journal row must never make the daemon delete files elsewhere on the machine.
+        log.warning(
+            "expired recording is outside the recordings folder; not deleted",
+            extra={"call_id": recording.call_id, "path": recording.path, "folder": str(root)},
+        )
+        return None
+    try:
+        file.unlink(missing_ok=True)
+    except OSError as exc:
+        log.error(
+            "cannot delete expired recording; will retry",
+            extra={"call_id": recording.call_id, "path": str(file), "error": str(exc)},
+        )
+        return None
+    return file
+
+
+def _recording_record(row: RecordingRow) -> RecordingRecord:
+    return RecordingRecord(
+        call_id=row.call_id,
+        status=RecordingStatus(row.status),
+        at=row.at,
+        path=row.path,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        duration_s=row.duration_s,
+        reason=row.reason,
+        deleted_at=row.deleted_at,
+    )
+
+
+def _call_record(row: CallRow) -> CallRecord:
+    return CallRecord(
+        call_id=row.call_id,
+        caller=row.caller,
+        caller_sent=row.caller_sent,
+        dialed=row.dialed,
+        priority=row.priority,
+        category=row.category,
+        started_at=row.started_at,
+        state=row.state,
+        ended_at=row.ended_at,
+        outcome=row.outcome,
+        answered_at=row.answered_at,
+        answered_by=row.answered_by,
+        destination=row.destination,
+        transitions=tuple(
+            Transition(at=t.at, from_state=t.from_state, to_state=t.to_state, trigger=t.trigger)
+            for t in row.transitions
+        ),
+        agents=tuple(
+            AgentInvolvement(agent_id=a.agent_id, role=a.role, at=a.at) for a in row.agents
+        ),
+        recording=None if row.recording is None else _recording_record(row.recording),
+    )
