@@ -164,10 +164,10 @@ class AgiResponse:
 
     code: int
     """200 on success; 510 unknown command, 511 dead channel, 520 usage error, ..."""
-    result: int | None
-    """The ``result=N`` value (its meaning depends on the command), None on errors."""
+    result_text: str | None
+    """The ``result=`` value as sent: GET DATA puts the keyed digits there ("0012", "*1", "")."""
     data: str | None
-    """The text in parentheses after the result, e.g. GET VARIABLE's value."""
+    """The text in parentheses after the result, e.g. GET VARIABLE's value or ``timeout``."""
     extra: Mapping[str, str]
     """``key=value`` pairs after the result, e.g. STREAM FILE's ``endpos``."""
     raw: str
@@ -177,20 +177,28 @@ class AgiResponse:
     def ok(self) -> bool:
         return self.code == 200
 
+    @property
+    def result(self) -> int | None:
+        """``result=N`` as a number (its meaning depends on the command); None when not one."""
+        text = self.result_text
+        if text is None or not text.lstrip("-").isdigit():
+            return None
+        return int(text)
 
-_RESPONSE: Final = re.compile(r"^(\d{3})(?: result=(-?\d+))?(?: \((.*)\))?((?: \S+=\S*)*)\s*$")
+
+_RESPONSE: Final = re.compile(r"^200(?: result=(\S*))?(?: \((.*)\))?((?: \S+=\S*)*)\s*$")
 
 
 def parse_response(line: str) -> AgiResponse:
     """Parse one response line (``200 result=1 (value) endpos=5``, ``510 Invalid ...``)."""
-    if line[:3].isdigit() and line[3:4] in (" ", "") and not line.startswith("200"):
+    if line[:3].isdigit() and line[3:4] in (" ", "") and line[:3] != "200":
         return AgiResponse(int(line[:3]), None, None, {}, line)
     match = _RESPONSE.match(line)
     if match is None:
         raise AgiProtocolError(f"unparsable AGI response: {line[:80]!r}")
-    code, result, data, rest = match.groups()
+    result, data, rest = match.groups()
     extra = dict(item.split("=", 1) for item in rest.split())
-    return AgiResponse(int(code), int(result) if result is not None else None, data, extra, line)
+    return AgiResponse(200, result, data, extra, line)
 
 
 _VARIABLE_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\([A-Za-z0-9_,]*\))?$")
@@ -324,10 +332,11 @@ class AgiSession:
         response = await self._checked_command(
             text, answer_within=self._command_timeout + timeout_ms / 1000
         )
-        if response.result is None or response.result < 0:
+        if response.result_text is None or response.result_text.startswith("-"):
             raise AgiHangup(f"channel {self.request.channel} hung up during GET DATA")
-        # A timeout with no digit reads "(timeout)"; digits keyed before it are kept.
-        return "" if response.data in (None, "timeout") else str(response.data)
+        # Digits are in result= ("200 result=2 (timeout)" when keyed before the timeout ran out,
+        # "200 result= (timeout)" when none).
+        return response.result_text
 
     async def verbose(self, message: str, level: int = 1) -> None:
         await self._checked_command(f"VERBOSE {quote(message)} {int(level)}")
@@ -371,6 +380,7 @@ class AgiServer:
         self._max_sessions = max_sessions
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self.stats = AgiStats()
 
     @classmethod
@@ -407,6 +417,7 @@ class AgiServer:
         """Stop accepting, end every session in flight, and wait for them."""
         if self._server is None:
             return
+        self._stopping = True
         self._server.close()
         for task in list(self._sessions):
             task.cancel()
@@ -414,6 +425,7 @@ class AgiServer:
             await asyncio.gather(*self._sessions, return_exceptions=True)
         await self._server.wait_closed()
         self._server = None
+        self._stopping = False
         log.info("AGI server stopped")
 
     async def __aenter__(self) -> AgiServer:
@@ -432,6 +444,11 @@ class AgiServer:
         self._sessions.add(task)
         try:
             await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Cancelled by stop(): end quietly (asyncio would log a cancelled connection task
+            # as an error on 3.11).
         finally:
             self._sessions.discard(task)
             # No wait_closed(): a peer that never reads must not hold this task.

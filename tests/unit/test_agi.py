@@ -1,0 +1,532 @@
+"""The FastAGI server on a real socket, driven by a client that speaks the protocol as Asterisk does.
+
+Headers and answers are replayed from traffic recorded from the lab Asterisk 16
+(tests/fixtures/agi/lab-asterisk16-sessions.json). These are codec and robustness tests; the
+feature codes against the real Asterisk are in tests/integration/test_agent_codes.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callgate.asterisk.agent_codes import endpoint_of
+from callgate.asterisk.agi import (
+    AgiCommandError,
+    AgiHangup,
+    AgiServer,
+    AgiSession,
+    AgiSettings,
+    Handler,
+    parse_request,
+    parse_response,
+    quote,
+)
+
+RECORDED = json.loads(
+    (Path(__file__).parents[1] / "fixtures/agi/lab-asterisk16-sessions.json").read_text()
+)
+PAUSE_SESSION = RECORDED["sessions"][0]  # *132: agent/pause with agi_arg_1 = 2
+LOGIN_SESSION = RECORDED["sessions"][1]  # *11: agent/login with an empty agi_arg_1
+# What the lab Asterisk answered to each command, as recorded.
+ANSWERS: dict[str, str] = dict(PAUSE_SESSION["exchanges"])
+LOG_NAME = "callgate.asterisk.agi"
+
+
+def header_for(script: str, recorded: Mapping[str, Any] = LOGIN_SESSION) -> bytes:
+    """The recorded header block, with the script path swapped."""
+    lines = []
+    for line in recorded["header"].rstrip("\n").split("\n"):
+        if line.startswith("agi_network_script:"):
+            line = f"agi_network_script: {script}"
+        elif line.startswith("agi_request:"):
+            line = f"agi_request: agi://127.0.0.1:4573/{script}"
+        lines.append(line)
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+class FakeAsterisk:
+    """The Asterisk side of one FastAGI connection, answering from the recorded traffic."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.received: list[str] = []
+
+    @classmethod
+    async def connect(cls, port: int, payload: bytes = b"") -> FakeAsterisk:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        if payload:
+            writer.write(payload)
+            await writer.drain()
+        return cls(reader, writer)
+
+    async def next_command(self) -> str:
+        line = (await self.reader.readuntil(b"\n")).decode().rstrip("\n")
+        self.received.append(line)
+        return line
+
+    async def answer_all(self, answers: Mapping[str, str] = ANSWERS) -> None:
+        """Answer each command as the lab did, until the server closes the connection."""
+        while True:
+            try:
+                command = await self.next_command()
+            except asyncio.IncompleteReadError:
+                return
+            self.writer.write(answers.get(command, "200 result=1\n").encode())
+            await self.writer.drain()
+
+    async def closed_by_server(self) -> bool:
+        try:
+            return await self.reader.read() == b""
+        except ConnectionResetError:
+            return True  # dropped with abort(): nothing more to say to such a peer
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except ConnectionError:
+            pass  # the server aborted first
+
+
+@asynccontextmanager
+async def running(handlers: Mapping[str, Handler], **options: Any) -> AsyncIterator[AgiServer]:
+    options = {"header_timeout": 0.3, "command_timeout": 1.0} | options
+    server = AgiServer("127.0.0.1", 0, handlers, **options)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def recording_handler(seen: list[AgiSession]) -> Handler:
+    async def handler(session: AgiSession) -> None:
+        seen.append(session)
+        await session.set_variable("CALLGATE_AGENT_RESULT", "OK")
+
+    return handler
+
+
+async def good_session(port: int, script: str = "agent/login") -> list[str]:
+    """One well-behaved Asterisk connection from header to close; returns the commands it got."""
+    asterisk = await FakeAsterisk.connect(port, header_for(script))
+    try:
+        await asterisk.answer_all()
+    finally:
+        await asterisk.close()
+    return asterisk.received
+
+
+# ---------------------------------------------------------------------------------------------
+# Codec: the recorded header and answers.
+
+
+def test_recorded_lab_header_parses_into_a_typed_request() -> None:
+    request = parse_request(PAUSE_SESSION["header"].rstrip("\n").split("\n"))
+
+    assert request.script == "agent/pause"
+    assert request.query == {}
+    assert request.channel == "PJSIP/1005-00000001"
+    assert request.uniqueid == "1795388696.1"
+    assert request.callerid == "1005"
+    assert request.calleridname == "Operator 1005"
+    assert request.context == "callgate-agents"
+    assert request.extension == "agent-code"
+    assert request.args == ("2",)
+    assert request.variables["agi_dnid"] == "*132"
+    assert request.variables["agi_accountcode"] == ""
+
+
+def test_script_path_query_string_is_parsed_and_slashes_trimmed() -> None:
+    request = parse_request(
+        ["agi_network_script: /agent/pause/?reason=2&x=", "agi_channel: PJSIP/1006-0000000a"]
+    )
+    assert request.script == "agent/pause"
+    assert request.query == {"reason": "2", "x": ""}
+    assert request.args == ()
+
+
+def test_request_without_network_script_is_routed_by_the_agi_request_url() -> None:
+    request = parse_request(
+        ["agi_request: agi://127.0.0.1:4573/agent/login?a=b", "agi_channel: PJSIP/1006-0a"]
+    )
+    assert (request.script, request.query) == ("agent/login", {"a": "b"})
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "result", "data", "extra"),
+    [
+        ("200 result=1", 200, 1, None, {}),
+        ("200 result=1 (OK)", 200, 1, "OK", {}),
+        ("200 result=0", 200, 0, None, {}),
+        ("200 result=0 endpos=3520", 200, 0, None, {"endpos": "3520"}),
+        ("200 result=-1 endpos=0", 200, -1, None, {"endpos": "0"}),
+        ("200 result= (timeout)", 200, None, "timeout", {}),
+        ("200 result=1 (a (nested) value)", 200, 1, "a (nested) value", {}),
+        ("510 Invalid or unknown command", 510, None, None, {}),
+        ("511 Command Not Permitted on a dead channel or intercept routine", 511, None, None, {}),
+    ],
+)
+def test_response_lines_as_asterisk_sends_them_parse(
+    line: str, code: int, result: int | None, data: str | None, extra: dict[str, str]
+) -> None:
+    response = parse_response(line)
+    assert (response.code, response.result, response.data, dict(response.extra)) == (
+        code,
+        result,
+        data,
+        extra,
+    )
+
+
+def test_get_data_digits_keep_leading_zeros_and_star() -> None:
+    assert parse_response("200 result=012 (timeout)").result_text == "012"
+    assert parse_response("200 result=*1").result_text == "*1"
+
+
+def test_every_recorded_answer_parses() -> None:
+    for session in RECORDED["sessions"]:
+        for _command, answer in session["exchanges"]:
+            if not answer.startswith("520-"):  # multi-line usage text, read by the session
+                assert parse_response(answer.rstrip("\n")).code in (200, 510)
+
+
+@pytest.mark.parametrize(
+    ("channel", "endpoint"),
+    [
+        ("PJSIP/1005-0000001a", "PJSIP/1005"),
+        ("PJSIP/ops-east-00000001", "PJSIP/ops-east"),
+        ("SIP/1006-0a1b2c3d", "SIP/1006"),
+        ("Local/1005@callgate-agents-00000001;1", None),
+        ("garbage", None),
+    ],
+)
+def test_call_taker_endpoint_comes_from_the_channel_name(
+    channel: str, endpoint: str | None
+) -> None:
+    assert endpoint_of(channel) == endpoint
+
+
+def test_settings_refuse_a_pause_reason_key_that_is_not_one_digit() -> None:
+    with pytest.raises(ValueError, match="single digit"):
+        AgiSettings(pause_reasons={"12": "break"})
+    assert AgiSettings().port == 4573
+
+
+# ---------------------------------------------------------------------------------------------
+# A good session end to end.
+
+
+async def test_well_formed_session_runs_its_handler_and_commands_round_trip() -> None:
+    outcomes: dict[str, object] = {}
+
+    async def handler(session: AgiSession) -> None:
+        await session.set_variable("CALLGATE_AGENT_RESULT", "OK")
+        outcomes["get"] = await session.get_variable("CALLGATE_AGENT_RESULT")
+        outcomes["unset"] = await session.get_variable("NOT_SET_ANYWHERE")
+        outcomes["stream"] = await session.stream_file("beep")
+        outcomes["digits"] = await session.get_data("beep", 1000, 1)
+        await session.verbose("recorded by callgate")
+        outcomes["unknown"] = (await session.command("NO SUCH COMMAND")).code
+        outcomes["usage"] = (await session.command("STREAM FILE")).code
+        with pytest.raises(AgiCommandError, match="result=-1"):
+            await session.stream_file("no-such-sound-file")
+        outcomes["request"] = session.request
+
+    async with asyncio.timeout(5), running({"agent/pause": handler}) as server:
+        asterisk = await FakeAsterisk.connect(server.port, header_for("agent/pause"))
+        await asterisk.answer_all()
+        await asterisk.close()
+
+    # The commands went out exactly as the ones the lab answered when recorded.
+    recorded = [command for command, _ in PAUSE_SESSION["exchanges"]]
+    assert sorted(asterisk.received) == sorted(recorded)
+    assert outcomes["get"] == "OK"
+    assert outcomes["unset"] is None
+    assert outcomes["stream"] is None
+    assert outcomes["digits"] == ""
+    assert outcomes["unknown"] == 510
+    assert outcomes["usage"] == 520
+    assert server.stats.completed == 1
+
+
+async def test_keyed_digit_reaches_the_handler_from_get_data() -> None:
+    got: list[str] = []
+
+    async def handler(session: AgiSession) -> None:
+        got.append(await session.get_data("beep", 4000, 1))
+
+    async with asyncio.timeout(5), running({"agent/pause": handler}) as server:
+        asterisk = await FakeAsterisk.connect(server.port, header_for("agent/pause"))
+        await asterisk.answer_all({"GET DATA beep 4000 1": "200 result=2 (timeout)\n"})
+        await asterisk.close()
+    assert got == ["2"]
+
+
+async def test_hangup_notice_from_asterisk_ends_the_handler_as_a_hangup_not_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handler(session: AgiSession) -> None:
+        await session.stream_file("agent-loginok")
+
+    async with asyncio.timeout(5), running({"agent/login": handler}) as server:
+        asterisk = await FakeAsterisk.connect(server.port, header_for("agent/login"))
+        await asterisk.next_command()
+        asterisk.writer.write(
+            b"HANGUP\n511 Command Not Permitted on a dead channel or intercept routine\n"
+        )
+        assert await asterisk.closed_by_server()
+        await asterisk.close()
+    assert (server.stats.completed, server.stats.failed) == (1, 0)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# ---------------------------------------------------------------------------------------------
+# Clients that misbehave: each is dropped with one log line; a concurrent good session is not held.
+
+
+async def _early_eof(port: int) -> FakeAsterisk:
+    asterisk = await FakeAsterisk.connect(port)
+    asterisk.writer.write_eof()
+    return asterisk
+
+
+async def _eof_mid_header(port: int) -> FakeAsterisk:
+    asterisk = await FakeAsterisk.connect(port, header_for("agent/login")[:200])
+    asterisk.writer.write_eof()
+    return asterisk
+
+
+async def _garbage(port: int) -> FakeAsterisk:
+    return await FakeAsterisk.connect(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+
+
+async def _binary(port: int) -> FakeAsterisk:
+    return await FakeAsterisk.connect(port, b"agi_channel: \xff\xfe\x00\n\n")
+
+
+async def _oversized_header(port: int) -> FakeAsterisk:
+    return await FakeAsterisk.connect(port, b"agi_x: " + b"A" * 5000 + b"\n")
+
+
+async def _endless_header(port: int) -> FakeAsterisk:
+    return await FakeAsterisk.connect(port, b"".join(b"agi_x%d: y\n" % i for i in range(400)))
+
+
+async def _half_header_then_silence(port: int) -> FakeAsterisk:
+    return await FakeAsterisk.connect(port, header_for("agent/login")[:300])
+
+
+async def _silent(port: int) -> FakeAsterisk:
+    return await FakeAsterisk.connect(port)
+
+
+ABUSE: dict[str, tuple[Callable[[int], Awaitable[FakeAsterisk]], str]] = {
+    "early EOF": (_early_eof, "connection closed before any header"),
+    "EOF mid-header": (_eof_mid_header, "connection closed mid-header"),
+    "HTTP garbage": (_garbage, "not an agi_* header line"),
+    "binary garbage": (_binary, "header is not UTF-8"),
+    "one oversized line": (_oversized_header, "header line too long"),
+    "too many lines": (_endless_header, "header block too large"),
+    "half a header, then silence": (_half_header_then_silence, "header timeout"),
+    "connect and say nothing": (_silent, "header timeout"),
+}
+
+
+@pytest.mark.parametrize("abuse", list(ABUSE))
+async def test_misbehaving_client_is_dropped_while_a_concurrent_good_session_completes(
+    abuse: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    start, reason = ABUSE[abuse]
+    seen: list[AgiSession] = []
+    caplog.set_level(logging.INFO, LOG_NAME)
+    async with running({"agent/login": recording_handler(seen)}, max_header_bytes=4096) as server:
+        bad = await start(server.port)
+        # The good session runs while the bad one is still open (or just closed): it must not
+        # wait for the header timeout.
+        async with asyncio.timeout(0.25):
+            commands = await good_session(server.port)
+        assert commands == ['SET VARIABLE CALLGATE_AGENT_RESULT "OK"']
+        async with asyncio.timeout(2):
+            assert await bad.closed_by_server()
+        await bad.close()
+    assert len(seen) == 1
+    dropped = [r.getMessage() for r in caplog.records if "AGI client dropped" in r.getMessage()]
+    assert dropped == [f"AGI client dropped: {reason}"] or (
+        len(dropped) == 1 and reason in dropped[0]
+    )
+    assert server.stats.dropped == 1
+
+
+async def test_handler_exception_is_logged_with_the_channel_and_only_that_session_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[AgiSession] = []
+
+    async def broken(session: AgiSession) -> None:
+        raise RuntimeError("bug in a handler")
+
+    handlers = {"agent/broken": broken, "agent/login": recording_handler(seen)}
+    async with asyncio.timeout(5), running(handlers) as server:
+        asterisk = await FakeAsterisk.connect(server.port, header_for("agent/broken"))
+        await asterisk.answer_all()
+        await asterisk.close()
+        await good_session(server.port)
+
+    # The dialplan is told, so it can play its error prompt.
+    assert asterisk.received == ['SET VARIABLE CALLGATE_AGI_ERROR "handler-failed"']
+    [failure] = [r for r in caplog.records if r.getMessage() == "AGI handler failed"]
+    assert failure.exc_info is not None
+    assert failure.channel == "PJSIP/1005-00000002"  # type: ignore[attr-defined]
+    assert failure.uniqueid == "1795388701.2"  # type: ignore[attr-defined]
+    assert (server.stats.failed, len(seen)) == (1, 1)
+
+
+async def test_unknown_script_path_gets_an_error_variable_and_a_closed_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with asyncio.timeout(5), running({"agent/login": recording_handler([])}) as server:
+        commands = await good_session(server.port, "agent/teleport")
+    assert commands == ['SET VARIABLE CALLGATE_AGI_ERROR "unknown-script"']
+    assert [r.agi_script for r in caplog.records if "unknown script" in r.getMessage()] == [  # type: ignore[attr-defined]
+        "agent/teleport"
+    ]
+
+
+async def test_asterisk_that_stops_answering_mid_session_times_out_the_command() -> None:
+    errors: list[BaseException] = []
+
+    async def handler(session: AgiSession) -> None:
+        try:
+            await session.verbose("hello")
+        except AgiHangup as exc:
+            errors.append(exc)
+            raise
+
+    async with asyncio.timeout(5), running({"a": handler}, command_timeout=0.2) as server:
+        asterisk = await FakeAsterisk.connect(server.port, header_for("a"))
+        await asterisk.next_command()  # and never answer
+        assert await asterisk.closed_by_server()
+        await asterisk.close()
+    assert "no answer" in str(errors[0])
+
+
+async def test_connections_beyond_max_sessions_are_refused_at_once() -> None:
+    release = asyncio.Event()
+
+    async def slow(session: AgiSession) -> None:
+        await release.wait()
+
+    async with asyncio.timeout(5), running({"a": slow}, max_sessions=1) as server:
+        first = await FakeAsterisk.connect(server.port, header_for("a"))
+        await asyncio.sleep(0.05)  # let the first session reach its handler
+        second = await FakeAsterisk.connect(server.port, header_for("a"))
+        assert await second.closed_by_server()
+        release.set()
+        assert await first.closed_by_server()
+        await first.close()
+        await second.close()
+    assert server.stats.dropped == 1
+
+
+async def test_stop_ends_sessions_in_flight_and_closes_the_listener() -> None:
+    async def waits_forever(session: AgiSession) -> None:
+        await session.get_data("beep", 600_000, 1)
+
+    async with asyncio.timeout(5):
+        server = AgiServer("127.0.0.1", 0, {"a": waits_forever})
+        await server.start()
+        port = server.port
+        asterisk = await FakeAsterisk.connect(port, header_for("a"))
+        assert await asterisk.next_command() == "GET DATA beep 600000 1"
+        await server.stop()
+        assert await asterisk.closed_by_server()
+        await asterisk.close()
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", port)
+
+
+# ---------------------------------------------------------------------------------------------
+# Values from callers cannot inject a second command.
+
+
+def asterisk_parse_args(line: str) -> list[str]:
+    """res_agi.c parse_args(): whitespace-separated, double quotes group, backslash escapes."""
+    args: list[str] = []
+    cur: list[str] | None = None
+    quoted = escaped = False
+    for ch in line:
+        if escaped:
+            cur = (cur or []) + [ch]
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+            cur = cur or []
+        elif ch in " \t" and not quoted:
+            if cur is not None:
+                args.append("".join(cur))
+            cur = None
+        else:
+            cur = (cur or []) + [ch]
+    if cur is not None:
+        args.append("".join(cur))
+    return args
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'x"\nEXEC System "touch /tmp/pwned"',
+        "x\r\nHANGUP",
+        'a\\" "b',
+        "\\",
+        'quote " and back\\slash',
+    ],
+)
+async def test_caller_controlled_value_goes_out_as_one_argument_of_one_command(
+    value: str,
+) -> None:
+    async def handler(session: AgiSession) -> None:
+        await session.set_variable("CALLGATE_NOTE", value)
+
+    async with asyncio.timeout(5), running({"a": handler}) as server:
+        asterisk = await FakeAsterisk.connect(server.port, header_for("a"))
+        await asterisk.answer_all()
+        await asterisk.close()
+    [line] = asterisk.received
+    stripped = value.replace("\r", "").replace("\n", "")
+    assert asterisk_parse_args(line) == ["SET", "VARIABLE", "CALLGATE_NOTE", stripped]
+
+
+def test_quote_escapes_quotes_and_backslashes_and_drops_line_breaks() -> None:
+    assert quote('a"b\\c\r\nd\0') == '"a\\"b\\\\cd"'
+
+
+async def test_names_that_are_not_plain_identifiers_are_refused_before_sending() -> None:
+    async def handler(session: AgiSession) -> None:
+        with pytest.raises(ValueError, match="variable name"):
+            await session.set_variable("X Y", "1")
+        with pytest.raises(ValueError, match="sound file"):
+            await session.stream_file("beep\nEXEC System x")
+        with pytest.raises(ValueError, match="escape digits"):
+            await session.stream_file("beep", escape_digits='1" x')
+        with pytest.raises(ValueError, match="one line"):
+            await session.command("VERBOSE x\nEXEC System y")
+
+    async with asyncio.timeout(5), running({"a": handler}) as server:
+        asterisk = await FakeAsterisk.connect(server.port, header_for("a"))
+        await asterisk.answer_all()
+        await asterisk.close()
+    assert asterisk.received == []
+    assert server.stats.completed == 1
