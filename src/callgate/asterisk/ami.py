@@ -1,0 +1,707 @@
+"""A thin AMI adapter on panoramisk: the call-takers' phones (device state, registration) and
+the fallback queue, nothing more.
+
+It only translates AMI into small typed values; what a phone's state means for the ACD is decided
+by the core (:func:`to_core_device_state` is the one mapping). What it relies on, as the lab's
+Asterisk 16.28 sends it (recorded in ``tests/fixtures/ami``):
+
+- ``PJSIPShowEndpoints`` lists every endpoint as ``EndpointList`` events with ``ObjectName``,
+  ``DeviceState`` (human words: ``Not in use``, ``In use``, ``Unavailable``...) and ``Contacts``
+  (``aor/uri,`` for each contact). This is the snapshot taken after every (re)connect.
+- ``ContactStatus`` events (``EndpointName``, ``AOR``, ``URI``, ``ContactStatus``: ``Created``,
+  ``NonQualified``, ``Reachable``, ``Unreachable``, ``Removed``...) follow registrations.
+- ``DeviceStateChange`` events (``Device: PJSIP/1001``, ``State: NOT_INUSE``) exist only when
+  ``res_manager_devicestate.so`` is loaded, which the lab does not load. Without them the client
+  re-reads ``PJSIPShowEndpoints`` whenever a PJSIP channel or contact changes (``Newchannel``,
+  ``Newstate``, ``Hangup``, ``ContactStatus``), so availability still follows the phone.
+
+panoramisk is used for framing and ActionID correlation only. Its own reconnect (a fixed delay,
+no login check) and its ping (never checks the reply) are switched off: this module connects,
+checks the login, pings with a deadline and reconnects with capped exponential backoff and
+jitter. Every action is awaited with a deadline, so a lost AMI response (IssabelFoundation
+callcenter PR 66) can never block the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from panoramisk import Manager  # type: ignore[import-untyped]
+from panoramisk.ami_protocol import AMIProtocol  # type: ignore[import-untyped]
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from callgate.core.agents import DeviceState
+
+log = logging.getLogger(__name__)
+
+#: One AMI message (event or response) as header -> value.
+AmiMessage = Mapping[str, str]
+
+# Only these event classes: device and contact events are "system" and "call"; the far noisier
+# "dialplan" (VarSet, Newexten) and "reporting" classes are never sent to us.
+_EVENT_CLASSES: Final = "system,call"
+# A burst of channel events (one call makes five or six) costs one re-read of the endpoints.
+_REFRESH_DEBOUNCE: Final = 0.1
+
+
+class AmiSettings(BaseModel):
+    """How callgate reaches Asterisk's manager interface (``manager.conf``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    host: str = "127.0.0.1"
+    """Address of Asterisk's AMI (``bindaddr`` in manager.conf)."""
+    port: int = Field(default=5038, ge=1, le=65535)
+    """TCP port of Asterisk's AMI (``port`` in manager.conf)."""
+    username: str = "callgate"
+    """The manager.conf section callgate logs in as; needs read ``system,call``."""
+    password: SecretStr = SecretStr("lab-ami-secret")
+    """That section's ``secret``; never logged."""
+    ping_interval: float = Field(default=10.0, gt=0, le=300)
+    """Seconds between keepalive Pings; a Ping without a reply reconnects."""
+    action_timeout: float = Field(default=5.0, gt=0, le=60)
+    """Seconds to wait for any AMI reply before counting it as lost."""
+
+
+class AmiError(Exception):
+    """Asterisk answered an action with an error (the peer's answer, not our bug)."""
+
+
+class AmiUnavailable(Exception):
+    """AMI is not connected, or a reply did not come back in time."""
+
+
+class AsteriskDeviceState(enum.Enum):
+    """A device state as Asterisk names it (``ast_devstate_str``)."""
+
+    UNKNOWN = "UNKNOWN"
+    NOT_INUSE = "NOT_INUSE"
+    INUSE = "INUSE"
+    BUSY = "BUSY"
+    INVALID = "INVALID"
+    UNAVAILABLE = "UNAVAILABLE"
+    RINGING = "RINGING"
+    RINGINUSE = "RINGINUSE"
+    ONHOLD = "ONHOLD"
+
+
+# PJSIPShowEndpoints spells states for people (ast_devstate2str); DeviceStateChange spells them
+# as constants. Both are accepted, case-insensitively.
+_HUMAN_STATES: Final[Mapping[str, AsteriskDeviceState]] = {
+    "unknown": AsteriskDeviceState.UNKNOWN,
+    "not in use": AsteriskDeviceState.NOT_INUSE,
+    "in use": AsteriskDeviceState.INUSE,
+    "busy": AsteriskDeviceState.BUSY,
+    "invalid": AsteriskDeviceState.INVALID,
+    "unavailable": AsteriskDeviceState.UNAVAILABLE,
+    "ringing": AsteriskDeviceState.RINGING,
+    "ring+inuse": AsteriskDeviceState.RINGINUSE,
+    "on hold": AsteriskDeviceState.ONHOLD,
+}
+
+# Contact statuses that mean the contact is gone; every other known one means it exists.
+_CONTACT_GONE: Final = frozenset({"removed"})
+_CONTACT_PRESENT: Final = frozenset(
+    {"created", "reachable", "unreachable", "nonqualified", "unknown", "updated"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """A call-taker's phone as Asterisk sees it."""
+
+    state: AsteriskDeviceState
+    "Asterisk's device state for the endpoint."
+    registered: bool
+    "Asterisk has at least one contact (a registration) to send calls to."
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSummary:
+    """One app_queue queue right now (``QueueSummary``)."""
+
+    queue: str
+    "The queue's name."
+    callers: int
+    "Callers waiting in it."
+    longest_hold_time: int
+    "Seconds the longest-waiting caller has waited (0 when nobody waits)."
+    hold_time: int
+    "Average seconds callers waited before being answered (app_queue's rolling figure)."
+    logged_in: int
+    "Members logged in (static members always count)."
+    available: int
+    "Members free to take a call (not in use, not paused, device available)."
+
+
+def to_core_device_state(status: DeviceStatus) -> DeviceState:
+    """What the ACD core should believe about this phone.
+
+    A phone with no contact cannot be rung whatever its state says; states Asterisk cannot
+    vouch for (UNKNOWN, INVALID) are UNAVAILABLE so that a 112 call is never offered to a phone
+    nobody knows to be there.
+    """
+    if not status.registered:
+        return DeviceState.UNAVAILABLE
+    return _CORE_STATES[status.state]
+
+
+_CORE_STATES: Final[Mapping[AsteriskDeviceState, DeviceState]] = {
+    AsteriskDeviceState.NOT_INUSE: DeviceState.NOT_INUSE,
+    AsteriskDeviceState.INUSE: DeviceState.IN_USE,
+    AsteriskDeviceState.BUSY: DeviceState.IN_USE,
+    AsteriskDeviceState.ONHOLD: DeviceState.IN_USE,
+    AsteriskDeviceState.RINGINUSE: DeviceState.IN_USE,
+    AsteriskDeviceState.RINGING: DeviceState.RINGING,
+    AsteriskDeviceState.UNAVAILABLE: DeviceState.UNAVAILABLE,
+    AsteriskDeviceState.INVALID: DeviceState.UNAVAILABLE,
+    AsteriskDeviceState.UNKNOWN: DeviceState.UNAVAILABLE,
+}
+
+
+# --- Translation: AMI messages in, typed values out. Pure, apart from logging bad input. ---
+
+_reported: set[tuple[str, str, str]] = set()
+
+
+def _malformed(what: str, field: str, value: str) -> None:
+    """Log a peer's bad message once per (message, field, value): a misbehaving Asterisk must not
+    flood the log, and one line naming the field is enough to act on."""
+    key = (what, field, value[:100])
+    if key in _reported:
+        return
+    _reported.add(key)
+    log.error(
+        "AMI sent an unusable message; skipped",
+        extra={"ami_message": what, "field": field, "value": value[:100]},
+    )
+
+
+def parse_device_state(text: str) -> AsteriskDeviceState | None:
+    """``NOT_INUSE`` or ``Not in use`` -> :attr:`AsteriskDeviceState.NOT_INUSE`; None if unknown."""
+    key = text.strip()
+    try:
+        return AsteriskDeviceState(key.upper())
+    except ValueError:
+        return _HUMAN_STATES.get(key.lower())
+
+
+def _field(message: AmiMessage, name: str) -> str | None:
+    value = message.get(name)
+    if value is None or not value.strip():
+        _malformed(message.get("Event") or message.get("Response") or "?", name, "<missing>")
+        return None
+    return value.strip()
+
+
+def device_state_change(event: AmiMessage) -> tuple[str, AsteriskDeviceState] | None:
+    """A ``DeviceStateChange`` event -> ``("PJSIP/1001", state)``; None if not a PJSIP device
+    (queues, Local channels, custom devices) or unusable (logged once)."""
+    device = _field(event, "Device")
+    raw_state = _field(event, "State")
+    if device is None or raw_state is None:
+        return None
+    if not device.startswith("PJSIP/"):
+        return None
+    state = parse_device_state(raw_state)
+    if state is None:
+        _malformed("DeviceStateChange", "State", raw_state)
+        return None
+    return device, state
+
+
+@dataclass(frozen=True, slots=True)
+class ContactChange:
+    """A contact (registration) of an endpoint appeared or went away."""
+
+    endpoint: str
+    "``PJSIP/<endpoint>``."
+    contact: str
+    "``aor/uri``, as PJSIPShowEndpoints lists it."
+    present: bool
+    "False once the contact is removed (unregistered or expired)."
+
+
+def contact_status(event: AmiMessage) -> ContactChange | None:
+    """A ``ContactStatus`` event -> :class:`ContactChange`; None if unusable (logged once)."""
+    endpoint = _field(event, "EndpointName")
+    aor = _field(event, "AOR")
+    uri = _field(event, "URI")
+    status = _field(event, "ContactStatus")
+    if endpoint is None or aor is None or uri is None or status is None:
+        return None
+    if status.lower() in _CONTACT_GONE:
+        present = False
+    elif status.lower() in _CONTACT_PRESENT:
+        present = True
+    else:
+        _malformed("ContactStatus", "ContactStatus", status)
+        return None
+    return ContactChange(f"PJSIP/{endpoint}", f"{aor}/{uri}", present)
+
+
+def channel_endpoint(event: AmiMessage) -> str | None:
+    """``Channel: PJSIP/1008-00000000`` -> ``PJSIP/1008``; None for other technologies."""
+    channel = event.get("Channel", "")
+    if not channel.startswith("PJSIP/"):
+        return None
+    name, sep, _suffix = channel.rpartition("-")
+    return name if sep and name != "PJSIP" else None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSnapshot:
+    """One endpoint in a ``PJSIPShowEndpoints`` listing."""
+
+    state: AsteriskDeviceState
+    "Its device state when listed."
+    contacts: frozenset[str]
+    "Its contacts as ``aor/uri``."
+
+
+def endpoints_snapshot(messages: Iterable[AmiMessage]) -> dict[str, EndpointSnapshot]:
+    """The ``EndpointList`` events of a ``PJSIPShowEndpoints`` reply -> ``{"PJSIP/1001": ...}``.
+
+    Other messages of the reply (the response, ``EndpointListComplete``) are ignored; an unusable
+    item is logged once and left out.
+    """
+    snapshot: dict[str, EndpointSnapshot] = {}
+    for message in messages:
+        if message.get("Event") != "EndpointList":
+            continue
+        name = _field(message, "ObjectName")
+        raw_state = _field(message, "DeviceState")
+        if name is None or raw_state is None:
+            continue
+        state = parse_device_state(raw_state)
+        if state is None:
+            _malformed("EndpointList", "DeviceState", raw_state)
+            continue
+        contacts = frozenset(c.strip() for c in message.get("Contacts", "").split(",") if c.strip())
+        snapshot[f"PJSIP/{name}"] = EndpointSnapshot(state, contacts)
+    return snapshot
+
+
+def queue_summary_from(queue: str, messages: Iterable[AmiMessage]) -> QueueSummary | None:
+    """The ``QueueSummary`` event for ``queue`` in a reply; None if the queue is not there."""
+    for message in messages:
+        if message.get("Event") != "QueueSummary" or message.get("Queue") != queue:
+            continue
+        numbers: dict[str, int] = {}
+        for name in ("Callers", "LongestHoldTime", "HoldTime", "LoggedIn", "Available"):
+            raw = message.get(name, "")
+            try:
+                numbers[name] = int(raw)
+            except ValueError:
+                _malformed("QueueSummary", name, raw or "<missing>")
+                return None
+        return QueueSummary(
+            queue=queue,
+            callers=numbers["Callers"],
+            longest_hold_time=numbers["LongestHoldTime"],
+            hold_time=numbers["HoldTime"],
+            logged_in=numbers["LoggedIn"],
+            available=numbers["Available"],
+        )
+    return None
+
+
+def _headers(message: Any) -> dict[str, str]:
+    """A panoramisk Message as plain typed headers (a repeated header keeps its last value)."""
+    out: dict[str, str] = {}
+    for key, value in dict(message).items():
+        if key == "content":
+            continue
+        out[str(key)] = str(value[-1]) if isinstance(value, list) and value else str(value)
+    return out
+
+
+def _reply_messages(reply: Any) -> list[dict[str, str]]:
+    """panoramisk resolves a list action to a list of messages and anything else to one."""
+    if isinstance(reply, list):
+        return [_headers(m) for m in reply]
+    return [_headers(reply)]
+
+
+# --- The connection: panoramisk for framing, this module for everything that must not fail. ---
+
+
+class _Manager(Manager):  # type: ignore[misc]  # panoramisk has no type hints
+    """panoramisk's Manager with its fixed-delay reconnect and unchecked ping switched off."""
+
+    def __init__(self, on_lost: Callable[[], None], **config: Any) -> None:
+        super().__init__(**config)
+        self._on_lost = on_lost
+
+    def connection_lost(self, exc: object) -> None:
+        # Called by the protocol when the socket closes or Asterisk says Shutdown. AmiClient.run
+        # decides when to reconnect; panoramisk would retry every 2 s without checking the login.
+        self._on_lost()
+
+    def ping(self) -> None:
+        # AmiClient pings itself and checks the Pong; panoramisk's ping ignores the reply.
+        return
+
+
+class _LoginRefused(Exception):
+    pass
+
+
+class AmiClient:
+    """Follows every PJSIP endpoint's device state and registration on one Asterisk.
+
+    ``on_device_state("PJSIP/1001", status)`` is called with every endpoint's status after each
+    (re)connect, since Asterisk keeps nothing for a disconnected client, and then whenever one
+    changes. ``on_connection(True/False)`` reports the AMI session coming and going. Callbacks run
+    on the event loop and must not block.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        *,
+        on_device_state: Callable[[str, DeviceStatus], None],
+        on_connection: Callable[[bool], None] | None = None,
+        action_timeout: float = 5.0,
+        ping_interval: float = 10.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self._password = password
+        self._on_device_state = on_device_state
+        self._on_connection = on_connection
+        self._action_timeout = action_timeout
+        self._ping_interval = ping_interval
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._manager: Any = None
+        self._closing = False
+        self._lost = asyncio.Event()
+        self._dirty = asyncio.Event()
+        self._device_events = False
+        self._endpoints: dict[str, EndpointSnapshot] = {}
+        self._delivered: dict[str, DeviceStatus] = {}
+        # While a snapshot is read: its pending reply, and the events that arrived after Asterisk
+        # finished the listing (newer than it) but before it was applied.
+        self._snapshot_reply: asyncio.Future[Any] | None = None
+        self._held: list[dict[str, str]] = []
+        #: How many AMI sessions were established (login accepted and state synced).
+        self.sessions = 0
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: AmiSettings,
+        *,
+        on_device_state: Callable[[str, DeviceStatus], None],
+        on_connection: Callable[[bool], None] | None = None,
+    ) -> AmiClient:
+        return cls(
+            settings.host,
+            settings.port,
+            settings.username,
+            settings.password.get_secret_value(),
+            on_device_state=on_device_state,
+            on_connection=on_connection,
+            action_timeout=settings.action_timeout,
+            ping_interval=settings.ping_interval,
+        )
+
+    def _stopping(self) -> bool:
+        # A method, not the attribute: close() flips it while run() awaits.
+        return self._closing
+
+    @property
+    def connected(self) -> bool:
+        return self._manager is not None
+
+    def statuses(self) -> dict[str, DeviceStatus]:
+        """The last status delivered for each endpoint."""
+        return dict(self._delivered)
+
+    async def run(self) -> None:
+        """Connect, sync and follow events until :meth:`close`; reconnect with backoff and jitter
+        whenever the session fails (refused login, lost connection, missed Pong)."""
+        delay = self._backoff_initial
+        attempt = 0
+        refused = 0
+        while not self._stopping():
+            attempt += 1
+            synced = False
+            try:
+                synced = await self._session(attempt)
+                refused = 0
+            except _LoginRefused as exc:
+                refused += 1
+                if refused == 1:
+                    log.error(
+                        "AMI login refused: check the user and its secret in manager.conf",
+                        extra={"ami_user": self.username, "reply": str(exc), "attempt": attempt},
+                    )
+                else:
+                    log.debug("AMI login still refused", extra={"attempt": attempt})
+            except (OSError, AmiUnavailable, AmiError) as exc:
+                log.warning(
+                    "AMI unreachable",
+                    extra={"host": self.host, "port": self.port, "error": str(exc) or repr(exc)},
+                )
+            if self._stopping():
+                break
+            if synced:
+                delay = self._backoff_initial
+            sleep_for = delay * (0.5 + random.random())  # noqa: S311 - jitter, not crypto
+            log.info("AMI reconnecting", extra={"in_seconds": round(sleep_for, 2)})
+            await asyncio.sleep(sleep_for)
+            delay = min(delay * 2, self._backoff_max)
+
+    async def close(self) -> None:
+        """Stop :meth:`run` (it returns) and close the session."""
+        self._closing = True
+        self._lost.set()
+        if self._manager is not None:
+            self._manager.close()
+
+    async def queue_summary(self, queue: str) -> QueueSummary:
+        """Callers waiting and members available in one app_queue queue.
+
+        Raises :class:`AmiUnavailable` when not connected or Asterisk does not answer in time,
+        :class:`AmiError` when the queue does not exist.
+        """
+        reply = await self._action({"Action": "QueueSummary", "Queue": queue})
+        summary = queue_summary_from(queue, reply)
+        if summary is None:
+            raise AmiError(f"no queue {queue!r} in Asterisk (queues.conf)")
+        return summary
+
+    # --- one session ---
+
+    async def _session(self, attempt: int) -> bool:
+        """Run one AMI session until it is lost; True if it got as far as a synced state."""
+        loop = asyncio.get_running_loop()
+        self._lost.clear()
+        transport, protocol = await asyncio.wait_for(
+            loop.create_connection(AMIProtocol, self.host, self.port), self._action_timeout
+        )
+        manager = _Manager(
+            self._lost.set,
+            loop=loop,
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            secret=self._password,
+            events=_EVENT_CLASSES,
+            ping_delay=3600,
+        )
+        for pattern in ("ContactStatus", "DeviceStateChange", "Newchannel", "Newstate", "Hangup"):
+            manager.register_event(pattern, self._on_event)
+        connected: asyncio.Future[tuple[Any, Any]] = loop.create_future()
+        connected.set_result((transport, protocol))
+        manager.connection_made(connected)  # sends Login; panoramisk's own entry point for this
+        tasks: list[asyncio.Task[None]] = []
+        announced = False
+        try:
+            login = await self._await(manager.authenticated_future, "Login", shield=True)
+            if not login.success:
+                raise _LoginRefused(_headers(login).get("Message", "refused"))
+            self._manager = manager
+            commands = _reply_messages(
+                await self._await(manager.send_action({"Action": "ListCommands"}), "ListCommands")
+            )
+            self._device_events = any("DeviceStateList" in m for m in commands)
+            if not self._device_events and attempt == 1:
+                log.warning(
+                    "Asterisk sends no DeviceStateChange (res_manager_devicestate.so not loaded);"
+                    " following device state by re-reading PJSIPShowEndpoints"
+                )
+            await self._sync(full=True)
+            self.sessions += 1
+            log.info("AMI connected", extra={"host": self.host, "attempt": attempt})
+            self._notify_connection(True)
+            announced = True
+            tasks = [
+                asyncio.create_task(self._keepalive()),
+                asyncio.create_task(self._refresher()),
+            ]
+            await self._lost.wait()
+            if not self._closing:
+                log.warning("AMI connection lost", extra={"host": self.host})
+            return True
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self._manager = None
+            self._snapshot_reply = None
+            self._held.clear()
+            manager.close()
+            if announced:
+                self._notify_connection(False)
+
+    async def _await(self, future: Any, what: str, *, shield: bool = False) -> Any:
+        # shield: panoramisk's login callback reads the future's result; cancelling it would
+        # make that callback raise inside the event loop.
+        waited = asyncio.shield(future) if shield else future
+        try:
+            return await asyncio.wait_for(waited, self._action_timeout)
+        except TimeoutError:
+            raise AmiUnavailable(f"no reply to {what} within {self._action_timeout} s") from None
+
+    async def _action(self, action: dict[str, str]) -> list[dict[str, str]]:
+        manager = self._manager
+        if manager is None:
+            raise AmiUnavailable("AMI is not connected")
+        reply = _reply_messages(await self._await(manager.send_action(action), action["Action"]))
+        if reply and reply[0].get("Response") == "Error":
+            raise AmiError(f"{action['Action']}: {reply[0].get('Message', 'error')}")
+        return reply
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(self._ping_interval)
+            try:
+                reply = await self._action({"Action": "Ping"})
+            except (AmiUnavailable, AmiError) as exc:
+                log.warning("AMI keepalive failed; reconnecting", extra={"error": str(exc)})
+                self._lost.set()
+                return
+            if reply[0].get("Response") != "Success":
+                log.warning("AMI keepalive got an odd reply; reconnecting", extra=reply[0])
+                self._lost.set()
+                return
+
+    async def _refresher(self) -> None:
+        # Without DeviceStateChange, any PJSIP channel or contact change re-reads the endpoints;
+        # an event during the read sets _dirty again, so the last read is never older than the
+        # last change.
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(_REFRESH_DEBOUNCE)
+            self._dirty.clear()
+            try:
+                await self._sync(full=False)
+            except (AmiUnavailable, AmiError) as exc:
+                log.warning("AMI endpoint re-read failed; reconnecting", extra={"error": str(exc)})
+                self._lost.set()
+                return
+
+    async def _sync(self, *, full: bool) -> None:
+        manager = self._manager
+        if manager is None:
+            raise AmiUnavailable("AMI is not connected")
+        self._held = []
+        reply_future = manager.send_action({"Action": "PJSIPShowEndpoints"})
+        self._snapshot_reply = reply_future
+        try:
+            reply = _reply_messages(await self._await(reply_future, "PJSIPShowEndpoints"))
+            if reply and reply[0].get("Response") == "Error":
+                # Asterisk answers an empty listing with an error ("No endpoints found").
+                log.warning("AMI listed no PJSIP endpoints", extra={"reply": reply[0]})
+            self._endpoints = endpoints_snapshot(reply)
+            for endpoint in self._endpoints:
+                self._deliver(endpoint, force=full)
+        finally:
+            self._snapshot_reply = None
+        held, self._held = self._held, []
+        for event in held:
+            self._apply(event)
+
+    # --- events ---
+
+    def _on_event(self, _manager: Any, message: Any) -> None:
+        # Runs inside panoramisk's data_received: an exception here would close the connection.
+        try:
+            event = _headers(message)
+            reply = self._snapshot_reply
+            if reply is not None and reply.done():
+                # Asterisk wrote this after the listing: it is newer, apply it after the listing.
+                self._held.append(event)
+                return
+            self._apply(event)
+        except Exception:
+            log.exception("AMI event handling failed; event skipped")
+
+    def _apply(self, event: dict[str, str]) -> None:
+        name = event.get("Event")
+        if name == "DeviceStateChange":
+            change = device_state_change(event)
+            if change is None:
+                return
+            endpoint, state = change
+            known = self._endpoints.get(endpoint)
+            contacts = known.contacts if known is not None else frozenset()
+            self._endpoints[endpoint] = EndpointSnapshot(state, contacts)
+            self._deliver(endpoint)
+        elif name == "ContactStatus":
+            contact = contact_status(event)
+            if contact is None:
+                return
+            known = self._endpoints.get(contact.endpoint)
+            state = known.state if known is not None else AsteriskDeviceState.UNKNOWN
+            before = known.contacts if known is not None else frozenset()
+            after = before | {contact.contact} if contact.present else before - {contact.contact}
+            self._endpoints[contact.endpoint] = EndpointSnapshot(state, after)
+            self._deliver(contact.endpoint)
+            if not self._device_events:
+                self._dirty.set()
+        elif not self._device_events and channel_endpoint(event) is not None:
+            self._dirty.set()
+
+    def _deliver(self, endpoint: str, *, force: bool = False) -> None:
+        known = self._endpoints[endpoint]
+        status = DeviceStatus(known.state, registered=bool(known.contacts))
+        if not force and self._delivered.get(endpoint) == status:
+            return
+        self._delivered[endpoint] = status
+        try:
+            self._on_device_state(endpoint, status)
+        except Exception:
+            log.exception("on_device_state callback failed", extra={"endpoint": endpoint})
+
+    def _notify_connection(self, up: bool) -> None:
+        if self._on_connection is None:
+            return
+        try:
+            self._on_connection(up)
+        except Exception:
+            log.exception("on_connection callback failed")
+
+
+def statuses_from_snapshot(snapshot: Mapping[str, EndpointSnapshot]) -> dict[str, DeviceStatus]:
+    """What :class:`AmiClient` delivers for a snapshot: each endpoint's :class:`DeviceStatus`."""
+    return {ep: DeviceStatus(s.state, registered=bool(s.contacts)) for ep, s in snapshot.items()}
+
+
+__all__: Sequence[str] = (
+    "AmiClient",
+    "AmiError",
+    "AmiSettings",
+    "AmiUnavailable",
+    "AsteriskDeviceState",
+    "ContactChange",
+    "DeviceStatus",
+    "EndpointSnapshot",
+    "QueueSummary",
+    "channel_endpoint",
+    "contact_status",
+    "device_state_change",
+    "endpoints_snapshot",
+    "parse_device_state",
+    "queue_summary_from",
+    "statuses_from_snapshot",
+    "to_core_device_state",
+)
