@@ -1,4 +1,4 @@
-"""The FastAGI server on a real socket, driven by a client that speaks the protocol as Asterisk does.
+"""The FastAGI server on a real socket, driven by a client speaking the protocol as Asterisk does.
 
 Headers and answers are replayed from traffic recorded from the lab Asterisk 16
 (tests/fixtures/agi/lab-asterisk16-sessions.json). These are codec and robustness tests; the
@@ -8,6 +8,7 @@ feature codes against the real Asterisk are in tests/integration/test_agent_code
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -91,10 +92,8 @@ class FakeAsterisk:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError):  # the server aborted first
             await self.writer.wait_closed()
-        except ConnectionError:
-            pass  # the server aborted first
 
 
 @asynccontextmanager
@@ -451,7 +450,7 @@ async def test_stop_ends_sessions_in_flight_and_closes_the_listener() -> None:
         await server.stop()
         assert await asterisk.closed_by_server()
         await asterisk.close()
-        with pytest.raises(OSError):
+        with pytest.raises(ConnectionRefusedError):
             await asyncio.open_connection("127.0.0.1", port)
 
 
