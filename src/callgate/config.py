@@ -48,9 +48,16 @@ class CallTakerSettings(_Section):
     endpoints: list[str] = Field(
         default_factory=lambda: ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003", "PJSIP/1004"]
     )
-    """Call-takers' softphones, in the order they are tried."""
+    """Call-takers' softphones. The call-taker's id is the part after the slash (1001)."""
+    logged_in_at_start: bool = True
+    """Log every call-taker in when callgate starts; their phone's state still decides who is
+    offered calls (an unregistered phone is never rung)."""
     ring_timeout: Annotated[int, Field(ge=5, le=120)] = 15
     """Seconds a call-taker's phone rings before the next one is tried."""
+    wrap_up_time: Annotated[int, Field(ge=0, le=600)] = 10
+    """Seconds after each call before a call-taker is offered the next one."""
+    max_missed_in_a_row: Annotated[int, Field(ge=1, le=20)] = 3
+    """Offers a call-taker may let ring out in a row before being paused (never logged out)."""
 
     @field_validator("endpoints")
     @classmethod
@@ -60,6 +67,36 @@ class CallTakerSettings(_Section):
             if not tech or not resource:
                 raise ValueError(f"{endpoint!r} is not TECH/resource (e.g. PJSIP/1001)")
         return value
+
+
+class AcdSettings(_Section):
+    strategy: Literal["longest-idle", "fewest-calls", "round-robin", "ring-all", "skills"] = (
+        "longest-idle"
+    )
+    """Who is offered the next call."""
+    max_wait: Annotated[int, Field(ge=5)] | None = 120
+    """Seconds a caller waits for a call-taker before the overflow destinations are tried;
+    leave out to wait for ever."""
+    overflow: list[str] = Field(default_factory=list)
+    """Dialstrings tried in order after max_wait (e.g. "PJSIP/supervisor"); the fallback queue
+    of the dialplan always comes last and is not listed here."""
+
+
+class CallSettings(_Section):
+    greeting: str = "sound:one-moment-please"
+    """What a caller hears once answered, before music on hold (an ARI media URI). Record a
+    Bahasa Indonesia greeting and put it here, e.g. "sound:custom/salam-112"."""
+    moh_class: str = "default"
+    """Music-on-hold class (musiconhold.conf) while the caller waits."""
+
+
+class RecordingSettings(_Section):
+    enabled: bool = True
+    """Record every call from the moment it is answered (queue time included)."""
+    format: Literal["wav", "gsm", "ulaw", "alaw"] = "wav"
+    asterisk_dir: str = "/var/spool/asterisk/recording"
+    """Where Asterisk writes ARI recordings, as callgate sees that folder (it hashes and
+    protects each finished file there)."""
 
 
 class LogSettings(_Section):
@@ -73,6 +110,9 @@ class Settings(BaseSettings):
 
     ari: AriSettings = AriSettings()
     calltakers: CallTakerSettings = CallTakerSettings()
+    acd: AcdSettings = AcdSettings()
+    call: CallSettings = CallSettings()
+    recording: RecordingSettings = RecordingSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

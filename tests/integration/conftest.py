@@ -101,8 +101,9 @@ def carrier(tmp_path: Path) -> Iterator[Callable[..., labpeers.CarrierCalls]]:
 class Daemon:
     """``callgate run`` as a real subprocess, stopped by its PID."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, **env: str) -> None:
         self.log_path = log_path
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -112,7 +113,12 @@ class Daemon:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, "CALLGATE_LOG__LEVEL": "INFO"},
+            env={
+                **os.environ,
+                "CALLGATE_LOG__LEVEL": "INFO",
+                "CALLGATE_RECORDING__ASTERISK_DIR": str(labpeers.RECORDINGS),
+                **self.env,
+            },
         )
         log.close()
         deadline = time.monotonic() + 20
@@ -139,8 +145,10 @@ class Daemon:
 
 
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    d = Daemon(tmp_path / "callgate.log")
+def daemon(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Daemon]:
+    """callgate running; ``@pytest.mark.daemon_env(KEY="value")`` adds environment settings."""
+    marker = request.node.get_closest_marker("daemon_env")
+    d = Daemon(tmp_path / "callgate.log", **(marker.kwargs if marker else {}))
     d.start()
     yield d
     d.stop()

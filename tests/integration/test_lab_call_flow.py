@@ -113,11 +113,12 @@ def test_given_callgate_absent_when_112_arrives_then_fallback_queue_reaches_the_
     assert phone.rtp_received_packets()[-1] > 20
 
 
+@pytest.mark.daemon_env(CALLGATE_ACD__MAX_WAIT="5")
 def test_given_no_calltaker_registered_when_112_arrives_then_handed_to_the_fallback_queue(
     daemon: Daemon,
     carrier: Callable[..., labpeers.CarrierCalls],
 ) -> None:
-    calls = carrier(["081234567890"], talk_seconds=5)
+    calls = carrier(["081234567890"], talk_seconds=12)
 
     def waiting_in_fallback() -> bool:
         return any(
@@ -126,7 +127,10 @@ def test_given_no_calltaker_registered_when_112_arrives_then_handed_to_the_fallb
         )
 
     # The caller is not dropped: they wait in the fallback queue until they hang up.
-    wait_for(waiting_in_fallback, 10, "the caller to be handed to the fallback queue")
+    # Nobody can answer: after the configured maximum wait (5 s) the caller overflows to the
+    # dialplan's fallback queue, where they wait until they hang up - never dropped.
+    wait_for(waiting_in_fallback, 12, "the caller to be handed to the fallback queue")
     assert calls.wait(timeout=60) == 0, calls.errors()
     assert calls.stats() == {"successful": 1, "failed": 0}
-    assert "no call-taker free" in daemon.log_text()
+    assert "handing the call to the fallback queue" in daemon.log_text()
+    assert "QUEUED -[MaxWaitReached]-> FALLBACK" in daemon.log_text()

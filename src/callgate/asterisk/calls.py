@@ -1,0 +1,687 @@
+"""The ARI adapter for calls: ARI events in, core events out; core commands in, ARI requests out.
+
+It decides nothing about who gets which call (that is the core's job); it only knows how a 112
+call is laid out in Asterisk:
+
+- the caller's channel id is the call id;
+- each call has one mixing bridge, ``call-<call id>``, made when the call is answered. The
+  caller waits in it (greeting, then music on hold), the call-taker joins it, and an agency joins
+  it on a hand-off, so one bridge recording covers the whole call from answer to hang-up:
+  queue time, abandoned calls and both parties;
+- a call-taker's leg is originated into the Stasis app with ``calltaker,<call id>,<agent id>``
+  and enters Stasis only when answered; an overflow leg uses ``destination,<call id>``.
+
+No path here hangs up a waiting caller: a caller callgate cannot serve is handed back to the
+dialplan (``continue``), whose fallback queue reaches a human.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from callgate.asterisk.ari import AriClient, AriError, JsonObject
+from callgate.config import Settings
+from callgate.core.agents import DeviceState
+from callgate.core.commands import (
+    Bridge,
+    CallEnded,
+    CancelRing,
+    Command,
+    HangUpAgent,
+    HangUpCaller,
+    RingAgent,
+    SendToDestination,
+)
+from callgate.core.events import (
+    AgentAnswered,
+    AgentHungUp,
+    AgentLoggedIn,
+    AgentNoAnswer,
+    CallArrived,
+    CallBridged,
+    CallerHungUp,
+    DestinationAnswered,
+    DestinationFailed,
+    DeviceStateChanged,
+    Event,
+    Priority,
+)
+
+log = logging.getLogger(__name__)
+
+CALLTAKER = "calltaker"
+DESTINATION = "destination"
+ADOPTED = "adopted"  # a leg of a conversation that outlived a restart of callgate
+BRIDGE_PREFIX = "call-"
+#: Channel variable that keeps a waiting call's priority class across a callgate restart.
+PRIORITY_VAR = "CALLGATE_PRIORITY"
+
+#: Asterisk device states (ARI DeviceStateChanged) as the core sees them.
+_DEVICE_STATES = {
+    "NOT_INUSE": DeviceState.NOT_INUSE,
+    "INUSE": DeviceState.IN_USE,
+    "BUSY": DeviceState.IN_USE,
+    "ONHOLD": DeviceState.IN_USE,
+    "RINGINUSE": DeviceState.IN_USE,
+    "RINGING": DeviceState.RINGING,
+    "UNAVAILABLE": DeviceState.UNAVAILABLE,
+    "INVALID": DeviceState.UNAVAILABLE,
+    "UNKNOWN": DeviceState.UNAVAILABLE,
+}
+
+
+@dataclass
+class CallLayout:
+    """What Asterisk holds for one call."""
+
+    call_id: str
+    caller: str
+    bridge_id: str
+    recording: str | None = None
+    greeting: str | None = None  # playback id while the greeting plays
+    moh: bool = False
+    handed_back: bool = False
+    ended: bool = False
+    agent_legs: dict[str, str] = field(default_factory=dict)  # agent id -> channel id
+    destination_leg: str | None = None
+
+
+@dataclass(frozen=True)
+class Leg:
+    """A channel callgate originated for a call."""
+
+    call_id: str
+    role: str  # CALLTAKER or DESTINATION
+    agent_id: str = ""
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """A finished call recording, as the journal keeps it."""
+
+    call_id: str
+    path: Path
+    sha256: str
+    size: int
+
+
+def agent_id_of(endpoint: str) -> str:
+    """The call-taker id for an endpoint: ``PJSIP/1001`` -> ``1001``."""
+    return endpoint.partition("/")[2]
+
+
+class AriCalls:
+    """Translates between ARI and the ACD core for every 112 call and call-taker."""
+
+    def __init__(
+        self,
+        ari: AriClient,
+        settings: Settings,
+        *,
+        on_recording: Callable[[RecordingInfo], Awaitable[None]] | None = None,
+    ) -> None:
+        self.ari = ari
+        self.settings = settings
+        #: Where translated events go (the engine's ``feed``), set by the composition root.
+        self.feed: Callable[..., Awaitable[None]] = _nowhere
+        self.on_recording = on_recording
+        self.calls: dict[str, CallLayout] = {}
+        self.legs: dict[str, Leg] = {}  # channel id -> leg
+        self.answered: set[str] = set()
+        self.endpoints = {agent_id_of(e): e for e in settings.calltakers.endpoints}
+        self._started_agents = False
+
+    # ------------------------------------------------------------------ ARI -> core
+
+    async def on_connected(self) -> None:
+        """(Re)connected to ARI: subscribe, log call-takers in once, reconcile calls."""
+        sources = ",".join(f"deviceState:{e}" for e in self.endpoints.values())
+        if sources:
+            await self.ari.request(
+                "POST",
+                f"/applications/{self.ari.app}/subscription",
+                params={"eventSource": sources},
+            )
+        events: list[Event] = []
+        for agent_id, endpoint in self.endpoints.items():
+            device = await self._device_state(endpoint)
+            if not self._started_agents and self.settings.calltakers.logged_in_at_start:
+                events.append(AgentLoggedIn(agent_id, endpoint, device=device, name=endpoint))
+            else:
+                events.append(DeviceStateChanged(agent_id, device))
+        self._started_agents = True
+        await self.feed(*events)
+        await self._reconcile()
+
+    async def on_event(self, event: JsonObject) -> None:
+        kind = event.get("type")
+        try:
+            if kind == "StasisStart":
+                await self._on_stasis_start(event)
+            elif kind in ("StasisEnd", "ChannelDestroyed"):
+                await self._on_channel_gone(event["channel"], event.get("cause_txt", ""))
+            elif kind == "DeviceStateChanged":
+                await self._on_device_state(event["device_state"])
+            elif kind == "PlaybackFinished":
+                await self._on_playback_finished(event["playback"])
+            elif kind == "RecordingFinished":
+                await self._on_recording_finished(event["recording"])
+            elif kind == "RecordingFailed":
+                self._recording_alarm(event["recording"].get("name", ""), "recording failed")
+        except (KeyError, TypeError, AttributeError) as exc:
+            log.error(
+                "ARI event without the expected fields; skipped",
+                extra={"event_type": kind, "missing": str(exc)},
+            )
+
+    async def _on_stasis_start(self, event: JsonObject) -> None:
+        channel = event["channel"]
+        channel_id = channel["id"]
+        args = event.get("args") or []
+        if args and args[0] in (CALLTAKER, DESTINATION):
+            leg = self.legs.get(channel_id)
+            if leg is None:
+                # A leg from before a restart, or one already cancelled: nobody waits for it.
+                log.info("unexpected leg answered; hanging it up", extra={"channel": channel_id})
+                await self._quiet_hangup(channel_id)
+                return
+            self.answered.add(channel_id)
+            if leg.role == CALLTAKER:
+                await self.feed(AgentAnswered(leg.call_id, leg.agent_id))
+            else:
+                await self._destination_answered(leg, channel_id)
+            return
+        if channel_id in self.calls:
+            return
+        await self._new_call(channel)
+
+    async def _new_call(
+        self, channel: JsonObject, *, reconnected: bool = False, bridge_id: str | None = None
+    ) -> None:
+        """Lay a new (or, after a restart, a re-found) caller out in Asterisk and queue them."""
+        channel_id = channel["id"]
+        caller = channel.get("caller", {}).get("number", "") or "anonymous"
+        if not reconnected:
+            await self.ari.answer(channel_id)
+        layout = CallLayout(
+            call_id=channel_id,
+            caller=caller,
+            bridge_id=bridge_id or f"{BRIDGE_PREFIX}{channel_id}",
+        )
+        self.calls[channel_id] = layout
+        if bridge_id is None:
+            await self.ari.request(
+                "POST",
+                f"/bridges/{layout.bridge_id}",
+                params={"type": "mixing", "name": layout.bridge_id},
+            )
+            await self.ari.add_to_bridge(layout.bridge_id, channel_id)
+            await self._start_recording(layout)
+        else:
+            # The bridge outlived the old process and its recording goes on: one file per call.
+            layout.recording = _recording_name(channel_id)
+        priority = int(Priority.NORMAL)
+        if reconnected:
+            priority = await self._stored_priority(channel_id)
+            await self._start_moh(layout)
+        else:
+            await self._set_var(channel_id, PRIORITY_VAR, str(priority))
+            await self._play_greeting(layout)
+        log.info("112 call entered", extra={"call_id": channel_id, "caller": caller})
+        await self.feed(
+            CallArrived(channel_id, caller=caller, priority=priority, caller_name=f"112 {caller}")
+        )
+
+    async def _on_channel_gone(self, channel: JsonObject, cause: str) -> None:
+        channel_id = channel["id"]
+        layout = self.calls.get(channel_id)
+        if layout is not None:
+            if layout.handed_back or layout.ended:
+                await self._forget_call(layout)
+            else:
+                layout.ended = True
+                log.info("caller hung up", extra={"call_id": channel_id})
+                await self.feed(CallerHungUp(channel_id))
+                await self._forget_call(layout)
+            return
+        leg = self.legs.pop(channel_id, None)
+        if leg is None:
+            return
+        if leg.role == ADOPTED:
+            # One side of a conversation from before a restart left: end the other side too.
+            self.answered.discard(channel_id)
+            await self._quiet_hangup(leg.call_id)
+            return
+        answered = channel_id in self.answered
+        self.answered.discard(channel_id)
+        call = self.calls.get(leg.call_id)
+        if leg.role == DESTINATION:
+            if call is not None:
+                call.destination_leg = None
+            if not answered:
+                await self.feed(DestinationFailed(leg.call_id, cause or "no answer"))
+            return
+        if call is not None and call.agent_legs.get(leg.agent_id) == channel_id:
+            del call.agent_legs[leg.agent_id]
+        if answered:
+            await self.feed(AgentHungUp(leg.call_id, leg.agent_id))
+        else:
+            await self.feed(AgentNoAnswer(leg.call_id, leg.agent_id, cause))
+
+    async def _on_device_state(self, device_state: JsonObject) -> None:
+        name = str(device_state["name"])
+        agent_id = agent_id_of(name)
+        if agent_id not in self.endpoints:
+            return
+        state = _DEVICE_STATES.get(str(device_state["state"]), DeviceState.UNAVAILABLE)
+        await self.feed(DeviceStateChanged(agent_id, state))
+
+    async def _on_playback_finished(self, playback: JsonObject) -> None:
+        for layout in self.calls.values():
+            if layout.greeting == playback["id"]:
+                layout.greeting = None
+                if not layout.agent_legs or not any(
+                    c in self.answered for c in layout.agent_legs.values()
+                ):
+                    await self._start_moh(layout)
+                return
+
+    # ------------------------------------------------------------------ core -> ARI
+
+    async def execute(self, command: Command) -> Sequence[Event]:
+        if isinstance(command, RingAgent):
+            return await self._ring(command)
+        if isinstance(command, Bridge):
+            return await self._bridge(command)
+        if isinstance(command, CancelRing | HangUpAgent):
+            await self._drop_agent_leg(command.call_id, command.agent_id)
+        elif isinstance(command, HangUpCaller):
+            layout = self.calls.get(command.call_id)
+            if layout is not None:
+                layout.ended = True
+            await self._quiet_hangup(command.call_id)
+        elif isinstance(command, SendToDestination):
+            return await self._send_to_destination(command)
+        elif isinstance(command, CallEnded):
+            log.info(
+                "call ended",
+                extra={
+                    "call_id": command.call_id,
+                    "outcome": command.outcome.name,
+                    "calltaker": command.agent_id,
+                    "answer_time": command.answer_time,
+                },
+            )
+            layout = self.calls.get(command.call_id)
+            if layout is not None:
+                layout.ended = True
+        return ()
+
+    async def _ring(self, command: RingAgent) -> Sequence[Event]:
+        layout = self.calls.get(command.call_id)
+        if layout is None:
+            return (AgentNoAnswer(command.call_id, command.agent_id, "call gone"),)
+        leg_id = f"calltaker-{uuid.uuid4()}"
+        self.legs[leg_id] = Leg(command.call_id, CALLTAKER, command.agent_id)
+        layout.agent_legs[command.agent_id] = leg_id
+        try:
+            await self.ari.originate(
+                command.endpoint,
+                app_args=f"{CALLTAKER},{command.call_id},{command.agent_id}",
+                caller_id=f'"{_quote(command.caller_id_name)}" <{layout.caller}>',
+                # The core times the ring itself and cancels it; this is only a backstop.
+                ring_timeout=int(self.settings.calltakers.ring_timeout) + 30,
+                channel_id=leg_id,
+            )
+        except AriError as exc:
+            self.legs.pop(leg_id, None)
+            layout.agent_legs.pop(command.agent_id, None)
+            log.warning(
+                "could not ring call-taker",
+                extra={"call_id": command.call_id, "agent_id": command.agent_id, "error": str(exc)},
+            )
+            return (AgentNoAnswer(command.call_id, command.agent_id, str(exc)),)
+        log.info(
+            "ringing call-taker",
+            extra={"call_id": command.call_id, "agent_id": command.agent_id},
+        )
+        return ()
+
+    async def _bridge(self, command: Bridge) -> Sequence[Event]:
+        layout = self.calls.get(command.call_id)
+        leg_id = layout.agent_legs.get(command.agent_id) if layout else None
+        if layout is None or leg_id is None:
+            return (AgentHungUp(command.call_id, command.agent_id),)
+        await self._stop_waiting_media(layout)
+        try:
+            await self.ari.add_to_bridge(layout.bridge_id, leg_id)
+        except AriError as exc:
+            log.warning(
+                "call-taker left before the bridge",
+                extra={"call_id": command.call_id, "agent_id": command.agent_id, "error": str(exc)},
+            )
+            return (AgentHungUp(command.call_id, command.agent_id),)
+        log.info("call connected", extra={"call_id": command.call_id, "agent_id": command.agent_id})
+        return (CallBridged(command.call_id),)
+
+    async def _drop_agent_leg(self, call_id: str, agent_id: str) -> None:
+        layout = self.calls.get(call_id)
+        leg_id = layout.agent_legs.pop(agent_id, None) if layout else None
+        if leg_id is None:
+            return
+        # Forget the leg first: its hang-up must not come back as a fresh no-answer for a
+        # later offer of the same call to the same call-taker.
+        self.legs.pop(leg_id, None)
+        self.answered.discard(leg_id)
+        await self._quiet_hangup(leg_id)
+
+    async def _send_to_destination(self, command: SendToDestination) -> Sequence[Event]:
+        layout = self.calls.get(command.call_id)
+        if layout is None:
+            return ()
+        if command.fallback:
+            log.warning(
+                "handing the call to the fallback queue",
+                extra={"call_id": command.call_id, "reason": command.reason},
+            )
+            layout.handed_back = True
+            await self._stop_waiting_media(layout)
+            try:
+                await self.ari.continue_in_dialplan(command.call_id)
+            except AriError as exc:
+                log.warning(
+                    "caller left before the hand-back",
+                    extra={"call_id": command.call_id, "error": str(exc)},
+                )
+            return ()
+        leg_id = f"destination-{uuid.uuid4()}"
+        self.legs[leg_id] = Leg(command.call_id, DESTINATION)
+        layout.destination_leg = leg_id
+        log.info(
+            "overflowing to a destination",
+            extra={"call_id": command.call_id, "destination": command.destination},
+        )
+        try:
+            await self.ari.originate(
+                command.destination,
+                app_args=f"{DESTINATION},{command.call_id}",
+                caller_id=f'"{_quote("112 " + layout.caller)}" <{layout.caller}>',
+                ring_timeout=int(self.settings.calltakers.ring_timeout) * 2,
+                channel_id=leg_id,
+            )
+        except AriError as exc:
+            self.legs.pop(leg_id, None)
+            layout.destination_leg = None
+            return (DestinationFailed(command.call_id, str(exc)),)
+        return ()
+
+    async def _destination_answered(self, leg: Leg, channel_id: str) -> None:
+        layout = self.calls.get(leg.call_id)
+        if layout is None:
+            await self._quiet_hangup(channel_id)
+            return
+        await self._stop_waiting_media(layout)
+        await self.ari.add_to_bridge(layout.bridge_id, channel_id)
+        await self.feed(DestinationAnswered(leg.call_id))
+
+    # ------------------------------------------------------------------ media
+
+    async def _play_greeting(self, layout: CallLayout) -> None:
+        greeting = self.settings.call.greeting
+        if not greeting:
+            await self._start_moh(layout)
+            return
+        playback_id = f"greeting-{layout.call_id}"
+        try:
+            await self.ari.request(
+                "POST",
+                f"/bridges/{layout.bridge_id}/play/{playback_id}",
+                params={"media": greeting},
+            )
+            layout.greeting = playback_id
+        except AriError as exc:
+            log.warning(
+                "greeting could not be played", extra={"call_id": layout.call_id, "error": str(exc)}
+            )
+            await self._start_moh(layout)
+
+    async def _start_moh(self, layout: CallLayout) -> None:
+        try:
+            await self.ari.request(
+                "POST",
+                f"/bridges/{layout.bridge_id}/moh",
+                params={"mohClass": self.settings.call.moh_class},
+            )
+            layout.moh = True
+        except AriError as exc:
+            log.warning("no music on hold", extra={"call_id": layout.call_id, "error": str(exc)})
+
+    async def _stop_waiting_media(self, layout: CallLayout) -> None:
+        if layout.greeting is not None:
+            with contextlib.suppress(AriError):
+                await self.ari.request("DELETE", f"/playbacks/{layout.greeting}")
+            layout.greeting = None
+        if layout.moh:
+            with contextlib.suppress(AriError):
+                await self.ari.request("DELETE", f"/bridges/{layout.bridge_id}/moh")
+            layout.moh = False
+
+    async def _start_recording(self, layout: CallLayout) -> None:
+        if not self.settings.recording.enabled:
+            return
+        name = _recording_name(layout.call_id)
+        try:
+            await self.ari.request(
+                "POST",
+                f"/bridges/{layout.bridge_id}/record",
+                params={
+                    "name": name,
+                    "format": self.settings.recording.format,
+                    "ifExists": "fail",
+                    "beep": "false",
+                    "terminateOn": "none",
+                },
+            )
+            layout.recording = name
+        except AriError as exc:
+            # Every call is recorded, but a call without a recording is still answered.
+            self._recording_alarm(name, str(exc), call_id=layout.call_id)
+
+    def _recording_alarm(self, name: str, reason: str, call_id: str | None = None) -> None:
+        log.error(
+            "ALARM: call recording failed",
+            extra={"call_id": call_id or _call_of_recording(name), "reason": reason},
+        )
+
+    async def _on_recording_finished(self, recording: JsonObject) -> None:
+        name = str(recording["name"])
+        if not name.startswith("callgate/"):
+            return
+        path = (
+            Path(self.settings.recording.asterisk_dir)
+            / f"{name}.{recording.get('format', self.settings.recording.format)}"
+        )
+        info = await asyncio.to_thread(_seal_recording, _call_of_recording(name), path)
+        if info is None:
+            self._recording_alarm(name, f"file {path} missing after recording")
+            return
+        log.info(
+            "recording ready",
+            extra={"call_id": info.call_id, "path": str(path), "sha256": info.sha256},
+        )
+        if self.on_recording is not None:
+            await self.on_recording(info)
+
+    # ------------------------------------------------------------------ restart safety
+
+    async def _reconcile(self) -> None:
+        """Adopt what Asterisk still holds after a restart of callgate (or of Asterisk).
+
+        Waiting callers are re-queued in their original order and priority; connected calls
+        stay connected (the call-taker is busy until one side hangs up); legs that were ringing
+        for the old process are hung up so their callers are offered afresh; calls the core
+        still has but Asterisk no longer does are ended as hung up.
+        """
+        channels = await self.ari.list_channels()
+        bridges: list[JsonObject] = await self.ari.request("GET", "/bridges")
+        live_ids = {c["id"] for c in channels}
+        in_bridge = {ch: b for b in bridges for ch in b.get("channels", [])}
+        ours = [c for c in channels if _in_app(c, self.ari.app)]
+        callers = sorted(
+            (c for c in ours if not str(c["id"]).startswith((CALLTAKER, DESTINATION))),
+            key=lambda c: str(c.get("creationtime", "")),
+        )
+        for channel in callers:
+            if channel["id"] in self.calls:
+                continue
+            bridge = in_bridge.get(channel["id"])
+            others = [ch for ch in (bridge or {}).get("channels", []) if ch != channel["id"]]
+            if bridge is not None and others:
+                await self._adopt_connected(channel, bridge, others)
+                continue
+            log.warning(
+                "re-queueing a caller found after restart", extra={"call_id": channel["id"]}
+            )
+            bridge_id = str(bridge["id"]) if bridge is not None else None
+            await self._new_call(channel, reconnected=True, bridge_id=bridge_id)
+        for channel in channels:
+            # A call-taker's phone still ringing for the old process: the caller is re-offered.
+            channel_id = str(channel["id"])
+            stale = channel_id.startswith(CALLTAKER) and channel_id not in self.legs
+            if stale and channel_id not in in_bridge:
+                await self._quiet_hangup(channel_id)
+        # Asterisk restarted (or channels vanished while we were away): end what is gone.
+        for call_id, layout in list(self.calls.items()):
+            if call_id not in live_ids and not layout.ended:
+                layout.ended = True
+                await self.feed(CallerHungUp(call_id))
+                await self._forget_call(layout)
+        for channel_id in [c for c in self.legs if c not in live_ids]:
+            await self._on_channel_gone({"id": channel_id}, "gone after reconnect")
+
+    async def _adopt_connected(
+        self, channel: JsonObject, bridge: JsonObject, others: list[str]
+    ) -> None:
+        """A conversation that outlived callgate: keep it, and journal it when it ends."""
+        call_id = str(channel["id"])
+        caller = channel.get("caller", {}).get("number", "") or "anonymous"
+        layout = CallLayout(call_id=call_id, caller=caller, bridge_id=str(bridge["id"]))
+        layout.ended = True  # the core never saw it; only the bridge is ours to clean up
+        self.calls[call_id] = layout
+        for other in others:
+            self.legs[other] = Leg(call_id, ADOPTED)
+            self.answered.add(other)
+        log.warning(
+            "adopted a connected call after restart",
+            extra={"call_id": call_id, "legs": ",".join(others)},
+        )
+
+    async def _forget_call(self, layout: CallLayout) -> None:
+        self.calls.pop(layout.call_id, None)
+        for leg_id in list(layout.agent_legs.values()):
+            self.legs.pop(leg_id, None)
+            await self._quiet_hangup(leg_id)
+        for leg_id, leg in list(self.legs.items()):
+            if leg.call_id == layout.call_id:
+                del self.legs[leg_id]
+                await self._quiet_hangup(leg_id)
+        # Destroying the bridge ends the recording, which then reports RecordingFinished.
+        with contextlib.suppress(AriError):
+            await self.ari.destroy_bridge(layout.bridge_id)
+
+    async def hand_back_waiting(self) -> None:
+        """On shutdown: callers still waiting go to the fallback queue; conversations go on."""
+        for layout in list(self.calls.values()):
+            connected = any(c in self.answered for c in layout.agent_legs.values())
+            if layout.ended or layout.handed_back or connected:
+                continue
+            layout.handed_back = True
+            await self._drop_all_rings(layout)
+            await self._stop_waiting_media(layout)
+            with contextlib.suppress(AriError):
+                await self.ari.continue_in_dialplan(layout.call_id)
+                log.warning(
+                    "handed to the fallback queue on shutdown", extra={"call_id": layout.call_id}
+                )
+
+    async def _drop_all_rings(self, layout: CallLayout) -> None:
+        for agent_id in list(layout.agent_legs):
+            await self._drop_agent_leg(layout.call_id, agent_id)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _device_state(self, endpoint: str) -> DeviceState:
+        try:
+            state: JsonObject = await self.ari.request("GET", f"/deviceStates/{endpoint}")
+        except AriError:
+            return DeviceState.UNAVAILABLE
+        return _DEVICE_STATES.get(str(state.get("state")), DeviceState.UNAVAILABLE)
+
+    async def _stored_priority(self, channel_id: str) -> int:
+        try:
+            return int(await self.ari.get_variable(channel_id, PRIORITY_VAR))
+        except (AriError, ValueError):
+            return int(Priority.NORMAL)
+
+    async def _set_var(self, channel_id: str, name: str, value: str) -> None:
+        with contextlib.suppress(AriError):
+            await self.ari.request(
+                "POST",
+                f"/channels/{channel_id}/variable",
+                params={"variable": name, "value": value},
+            )
+
+    async def _quiet_hangup(self, channel_id: str) -> None:
+        try:
+            await self.ari.hangup(channel_id)
+        except AriError as exc:
+            if exc.status != 404:  # 404: it hung up by itself first
+                log.warning("hangup failed", extra={"channel": channel_id, "error": str(exc)})
+
+
+async def _nowhere(*_events: Event) -> None:
+    raise RuntimeError("AriCalls.feed was not wired to an engine")
+
+
+def _in_app(channel: JsonObject, app: str) -> bool:
+    dialplan: dict[str, Any] = channel.get("dialplan", {})
+    return (
+        dialplan.get("app_name") == "Stasis"
+        and str(dialplan.get("app_data", "")).split(",")[0] == app
+    )
+
+
+def _recording_name(call_id: str) -> str:
+    # Asterisk's unique ids start with the epoch, so the name is unique across restarts too,
+    # and a restarted callgate can find the recording of a call it re-adopts.
+    return f"callgate/{call_id}"
+
+
+def _call_of_recording(name: str) -> str:
+    return name.rpartition("/")[2]
+
+
+def _quote(text: str) -> str:
+    """Make a caller-ID name safe inside double quotes."""
+    return text.replace("\\", "").replace('"', "'")
+
+
+def _seal_recording(call_id: str, path: Path) -> RecordingInfo | None:
+    """Hash a finished recording and make it readable by its owner and group only."""
+    if not path.is_file():
+        return None
+    os.chmod(path, 0o640)
+    digest = hashlib.sha256()
+    with path.open("rb") as data:
+        for chunk in iter(lambda: data.read(1 << 16), b""):
+            digest.update(chunk)
+    return RecordingInfo(call_id, path, digest.hexdigest(), path.stat().st_size)
