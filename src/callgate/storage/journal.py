@@ -66,14 +66,21 @@ def redact_url(url: str) -> str:
     """The URL fit for logs and error messages: password (and password-like parameters) hidden."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        # Not parseable, so hide whatever sits between 'user:' and '@' in case it is a password.
-        return re.sub(r"(://[^/@]*?:)[^/@]*@", r"\1***@", url)
-    query = {
-        key: "***" if any(marker in key.lower() for marker in _SECRET_PARAMS) else value
-        for key, value in parsed.query.items()
-    }
-    return parsed.set(query=query).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        # Unparseable: where a password would be is unknown, so show only the scheme.
+        scheme, sep, _ = url.partition("://")
+        return f"{scheme}://<unparseable>" if sep and scheme.isprintable() else "<unparseable URL>"
+    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    params = [
+        f"{key}={'***' if _is_secret(key) else value}"
+        for key, values in parsed.query.items()
+        for value in ((values,) if isinstance(values, str) else values)
+    ]
+    return f"{shown}?{'&'.join(params)}" if params else shown
+
+
+def _is_secret(parameter: str) -> bool:
+    return any(marker in parameter.lower() for marker in _SECRET_PARAMS)
 
 
 def _scrub(exc: BaseException, secrets: Sequence[str | None]) -> str:
@@ -82,6 +89,14 @@ def _scrub(exc: BaseException, secrets: Sequence[str | None]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def _require_aware(**times: datetime | None) -> None:
+    # Checked before any SQL so the caller gets a plain ValueError naming the argument (the
+    # column type checks too, but its error arrives wrapped in a database error).
+    for name, value in times.items():
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(f"{name}={value.isoformat()} is a naive datetime; give a time zone")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -130,7 +145,7 @@ class Journal:
         shown = redact_url(raw)
         try:
             parsed = make_url(raw)
-        except ArgumentError:
+        except (ArgumentError, ValueError):
             # SQLAlchemy's message repeats the whole URL, password included: do not chain it.
             raise JournalError(f"journal URL {shown} is not a database URL") from None
         if parsed.drivername not in SUPPORTED_DRIVERS:
@@ -138,7 +153,7 @@ class Journal:
                 f"journal URL {shown}: use {' or '.join(d + '://' for d in SUPPORTED_DRIVERS)}"
             )
         hidden = [parsed.password if isinstance(parsed.password, str) else None]
-        hidden += [str(v) for k, v in parsed.query.items() if k.lower() in _SECRET_PARAMS]
+        hidden += [str(v) for k, v in parsed.query.items() if _is_secret(k)]
 
         is_sqlite = parsed.get_backend_name() == "sqlite"
         if is_sqlite and (file := _sqlite_file(parsed)) is not None:
@@ -206,6 +221,7 @@ class Journal:
         at: datetime,
     ) -> bool:
         """Record a new call; False (and nothing changed) if the call is already known."""
+        _require_aware(at=at)
         try:
             async with self._transaction() as session:
                 if await session.get(CallRow, call_id) is not None:
@@ -232,6 +248,7 @@ class Journal:
         self, call_id: str, *, at: datetime, from_state: str | None, to_state: str, trigger: str
     ) -> bool:
         """Append a state change; False if this exact change is already recorded (a replay)."""
+        _require_aware(at=at)
         async with self._transaction() as session:
             call = await self._call(session, call_id)
             duplicate = await session.scalar(
@@ -266,6 +283,7 @@ class Journal:
     ) -> bool:
         """Record that a call-taker (or agency) took part in the call in ``role``; False if
         already recorded in that role (the first time is kept)."""
+        _require_aware(at=at)
         async with self._transaction() as session:
             await self._call(session, call_id)
             known = await session.scalar(
@@ -291,6 +309,7 @@ class Journal:
         destination: str | None = None,
     ) -> None:
         """Close the call's record with its outcome (a replay writes the same values again)."""
+        _require_aware(at=at, answered_at=answered_at)
         async with self._transaction() as session:
             call = await self._call(session, call_id)
             call.ended_at = at
@@ -312,6 +331,7 @@ class Journal:
     ) -> bool:
         """Record the call's finished recording file and its hex SHA-256; False if retention
         already deleted the call's recording (that record is kept as it is)."""
+        _require_aware(at=at)
         digest = sha256.lower()
         if not _SHA256.fullmatch(digest):
             raise ValueError(f"{sha256!r} is not a hex SHA-256")
@@ -335,6 +355,7 @@ class Journal:
     async def recording_failed(self, call_id: str, *, reason: str, at: datetime) -> bool:
         """Record that the call has no usable recording; False if a finished (or deleted) file
         is already recorded, which a late failure report must not hide."""
+        _require_aware(at=at)
         async with self._transaction() as session:
             await self._call(session, call_id)
             row = await session.get(RecordingRow, call_id)
@@ -350,6 +371,7 @@ class Journal:
 
     async def recording_deleted(self, call_id: str, *, at: datetime) -> None:
         """Mark the call's recording file as deleted by retention (hash and size stay)."""
+        _require_aware(at=at)
         async with self._transaction() as session:
             row = await session.get(RecordingRow, call_id)
             if row is None:
@@ -369,6 +391,7 @@ class Journal:
         self, limit: int = 100, since: datetime | None = None
     ) -> list[CallRecord]:
         """Up to ``limit`` calls, newest first, optionally only those started at/after ``since``."""
+        _require_aware(since=since)
         query = (
             _calls_with_history().order_by(CallRow.started_at.desc(), CallRow.call_id).limit(limit)
         )
@@ -389,6 +412,7 @@ class Journal:
 
     async def expired_recordings(self, cutoff: datetime) -> list[RecordingRecord]:
         """Recordings still on disk that were finished before ``cutoff``, oldest first."""
+        _require_aware(cutoff=cutoff)
         query = (
             select(RecordingRow)
             .where(RecordingRow.status == RecordingStatus.READY, RecordingRow.at < cutoff)
@@ -401,6 +425,7 @@ class Journal:
         """Mark every recording finished before ``cutoff`` as deleted and return their paths,
         whose files the caller must now delete. :func:`delete_expired_recordings` is safer: it
         marks a recording only once its file is gone."""
+        _require_aware(cutoff=cutoff, at=at)
         query = select(RecordingRow).where(
             RecordingRow.status == RecordingStatus.READY, RecordingRow.at < cutoff
         )

@@ -1,0 +1,155 @@
+"""Journal scenarios run against SQLite (unit tests) and PostgreSQL (integration test) alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from callgate.storage import Journal, RecordingStatus
+from callgate.storage.models import Base
+
+T0 = datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC)
+WIB = timezone(timedelta(hours=7))  # Jakarta: a caller's clock, not the journal's
+SHA = "ab" * 32
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+async def start(journal: Journal, call_id: str, seconds: float = 0) -> bool:
+    return await journal.call_started(
+        call_id,
+        caller="+6281234567890",
+        caller_sent="081234567890",
+        dialed="112",
+        priority=1,
+        category="genuine",
+        at=at(seconds),
+    )
+
+
+async def answered_call_round_trip(url: str) -> None:
+    """A call that queues, is answered, talks, ends, and gets its recording: all read back."""
+    journal = await Journal.open(url)
+    try:
+        assert await start(journal, "c1") is True
+        await journal.call_state("c1", at=at(0), from_state=None, to_state="ARRIVED", trigger="NEW")
+        await journal.call_state(
+            "c1", at=at(0.5), from_state="ARRIVED", to_state="QUEUED", trigger="QUEUE"
+        )
+        await journal.agent_assigned("c1", agent_id="1001", at=at(1), role="call-taker")
+        await journal.call_state(
+            "c1", at=at(6), from_state="QUEUED", to_state="CONNECTED", trigger="BRIDGED"
+        )
+        await journal.agent_assigned("c1", agent_id="damkar", at=at(40), role="agency")
+        # A time in another zone is the same instant; it comes back in UTC.
+        await journal.call_ended(
+            "c1",
+            at=at(90).astimezone(WIB),
+            outcome="COMPLETED",
+            answered_at=at(5),
+            answered_by="1001",
+        )
+        await journal.recording_ready(
+            "c1", path="c1.wav", sha256=SHA, size_bytes=1_440_044, duration_s=85.0, at=at(91)
+        )
+
+        call = await journal.get_call("c1")
+    finally:
+        await journal.close()
+
+    assert call is not None
+    assert (call.caller, call.caller_sent, call.dialed) == ("+6281234567890", "081234567890", "112")
+    assert (call.priority, call.category) == (1, "genuine")
+    assert call.started_at == T0
+    assert call.ended_at == at(90)
+    assert call.ended_at is not None
+    assert call.ended_at.tzinfo is UTC
+    assert (call.outcome, call.state, call.answered_by) == ("COMPLETED", "COMPLETED", "1001")
+    assert call.answered_at == at(5)
+    assert not call.is_open
+    assert [(t.from_state, t.to_state, t.trigger) for t in call.transitions] == [
+        (None, "ARRIVED", "NEW"),
+        ("ARRIVED", "QUEUED", "QUEUE"),
+        ("QUEUED", "CONNECTED", "BRIDGED"),
+    ]
+    assert [t.at for t in call.transitions] == [at(0), at(0.5), at(6)]
+    assert [(a.agent_id, a.role) for a in call.agents] == [
+        ("1001", "call-taker"),
+        ("damkar", "agency"),
+    ]
+    assert call.recording is not None
+    assert call.recording.status is RecordingStatus.READY
+    assert (call.recording.path, call.recording.sha256) == ("c1.wav", SHA)
+    assert (call.recording.size_bytes, call.recording.duration_s) == (1_440_044, 85.0)
+    assert call.recording.at == at(91)
+
+
+async def open_call_survives_restart(url: str) -> None:
+    """A call connected before a restart is open after it, with its history, and can be ended."""
+    journal = await Journal.open(url)
+    try:
+        await start(journal, "before-restart")
+        await journal.call_state(
+            "before-restart",
+            at=at(6),
+            from_state="CONNECTING",
+            to_state="CONNECTED",
+            trigger="BRIDGED",
+        )
+        await journal.agent_assigned("before-restart", agent_id="1002", at=at(5))
+        await start(journal, "finished", seconds=1)
+        await journal.call_ended("finished", at=at(30), outcome="ABANDONED")
+    finally:
+        await journal.close()
+
+    journal = await Journal.open(url)
+    try:
+        # The daemon replays what it knows; nothing is recorded twice.
+        assert await start(journal, "before-restart") is False
+        assert (
+            await journal.call_state(
+                "before-restart",
+                at=at(6),
+                from_state="CONNECTING",
+                to_state="CONNECTED",
+                trigger="BRIDGED",
+            )
+            is False
+        )
+        assert await journal.agent_assigned("before-restart", agent_id="1002", at=at(5)) is False
+
+        still_open = await journal.open_calls()
+        assert [c.call_id for c in still_open] == ["before-restart"]
+        assert still_open[0].state == "CONNECTED"
+        assert [a.agent_id for a in still_open[0].agents] == ["1002"]
+        assert len(still_open[0].transitions) == 1
+
+        await journal.call_ended(
+            "before-restart", at=at(120), outcome="COMPLETED", answered_at=at(5), answered_by="1002"
+        )
+        assert await journal.open_calls() == []
+    finally:
+        await journal.close()
+
+
+def _schema_differences(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def schema_matches_models(url: str) -> None:
+    """The schema the migrations build is the one the models describe."""
+    await (await Journal.open(url)).close()
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(_schema_differences)
+    finally:
+        await engine.dispose()
+    assert differences == [], f"models and migrations differ; write a migration: {differences}"

@@ -1,0 +1,117 @@
+"""A journal that cannot be opened says which database and why, and never shows the password."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from callgate.storage import Journal, JournalError, StorageSettings, redact_url
+
+PASSWORD = "s3cr3t-Pa55"
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_given_an_unreachable_postgres_when_opened_then_error_names_it_without_password() -> (
+    None
+):
+    url = f"postgresql+asyncpg://callgate:{PASSWORD}@127.0.0.1:{closed_port()}/callgate"
+    with pytest.raises(JournalError) as caught:
+        await Journal.open(SecretStr(url))
+    message = str(caught.value)
+    assert "postgresql+asyncpg://callgate:***@127.0.0.1" in message
+    assert PASSWORD not in message
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is not None  # kept for debugging, but never printed
+    assert caught.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (f"postgresql://callgate:{PASSWORD}@db/callgate", "use sqlite+aiosqlite:// or"),
+        (f"mysql+aiomysql://callgate:{PASSWORD}@db/callgate", "use sqlite+aiosqlite:// or"),
+        (f"not a url {PASSWORD}", "journal URL <unparseable URL> is not a database URL"),
+        (
+            f"postgresql+asyncpg://u:{PASSWORD}@db:notaport/x",
+            "journal URL postgresql+asyncpg://<unparseable> is not a database URL",
+        ),
+    ],
+)
+async def test_given_an_unusable_url_when_opened_then_journal_error_without_password(
+    url: str, says: str
+) -> None:
+    with pytest.raises(JournalError, match=re.escape(says)) as caught:
+        await Journal.open(url)
+    assert PASSWORD not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+async def test_given_a_sqlite_path_under_a_file_when_opened_then_journal_error_names_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "file").write_text("")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'file' / 'journal.db'}"
+    with pytest.raises(JournalError, match="cannot create the folder") as caught:
+        await Journal.open(url)
+    assert str(tmp_path / "file") in str(caught.value)
+
+
+async def test_given_a_file_that_is_not_a_database_when_opened_then_journal_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "journal.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(JournalError, match="cannot open the journal sqlite"):
+        await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"postgresql+asyncpg://u:{PASSWORD}@h:5432/db", "postgresql+asyncpg://u:***@h:5432/db"),
+        (
+            f"postgresql+asyncpg://u@h/db?password={PASSWORD}&ssl=require",
+            "postgresql+asyncpg://u@h/db?password=***&ssl=require",
+        ),
+        ("sqlite+aiosqlite:///./var/j.db", "sqlite+aiosqlite:///./var/j.db"),
+        (f"garbage://u:{PASSWORD}@h:port", "garbage://<unparseable>"),
+    ],
+)
+def test_given_a_url_when_redacted_then_password_is_hidden(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_given_no_storage_section_then_defaults_work_without_root() -> None:
+    settings = StorageSettings()
+    assert settings.url.get_secret_value() == "sqlite+aiosqlite:///./var/callgate/journal.db"
+    assert settings.recordings_dir == Path("var/callgate/recordings")
+    assert settings.recording_retention_days == 90
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"recording_retention_days": 0},
+        {"url": f"postgresql://u:{PASSWORD}@h/db"},
+        {"retention": 30},
+    ],
+)
+def test_given_a_bad_storage_value_then_validation_fails_without_echoing_the_password(
+    values: dict[str, object],
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        StorageSettings.model_validate(values)
+    assert all(PASSWORD not in error["msg"] for error in caught.value.errors())
+
+
+def test_given_a_postgres_url_then_settings_accept_it_and_hide_it_in_repr() -> None:
+    settings = StorageSettings(url=SecretStr(f"postgresql+asyncpg://u:{PASSWORD}@h/db"))
+    assert PASSWORD not in repr(settings)
