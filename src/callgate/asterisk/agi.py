@@ -470,7 +470,7 @@ class AgiServer:
             self.stats.failed += 1
             log.warning("AGI request for an unknown script", extra=context)
             # Tell the dialplan why, so it can play its error prompt; best effort.
-            with contextlib.suppress(AgiHangup, AgiCommandError):
+            with contextlib.suppress(AgiHangup, AgiCommandError, AgiProtocolError):
                 await session.set_variable("CALLGATE_AGI_ERROR", "unknown-script")
             return
         try:
