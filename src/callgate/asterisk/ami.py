@@ -136,7 +136,7 @@ class QueueSummary:
     hold_time: int
     "Average seconds callers waited before being answered (app_queue's rolling figure)."
     logged_in: int
-    "Members logged in (static members always count)."
+    "Members whose phone is not unavailable (app_queue counts an unregistered one as out)."
     available: int
     "Members free to take a call (not in use, not paused, device available)."
 
@@ -553,13 +553,24 @@ class AmiClient:
                 self._notify_connection(False)
 
     async def _await(self, future: Any, what: str, *, shield: bool = False) -> Any:
+        """The reply to an action, or AmiUnavailable once the deadline passes or the connection
+        drops (a closed socket must not cost a full deadline)."""
         # shield: panoramisk's login callback reads the future's result; cancelling it would
         # make that callback raise inside the event loop.
-        waited = asyncio.shield(future) if shield else future
+        waited = asyncio.ensure_future(asyncio.shield(future) if shield else future)
+        lost = asyncio.ensure_future(self._lost.wait())
         try:
-            return await asyncio.wait_for(waited, self._action_timeout)
-        except TimeoutError:
-            raise AmiUnavailable(f"no reply to {what} within {self._action_timeout} s") from None
+            done, _ = await asyncio.wait(
+                {waited, lost}, timeout=self._action_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            lost.cancel()
+        if waited in done:
+            return waited.result()
+        waited.cancel()
+        if lost in done:
+            raise AmiUnavailable(f"connection lost while waiting for the reply to {what}")
+        raise AmiUnavailable(f"no reply to {what} within {self._action_timeout} s")
 
     async def _action(self, action: dict[str, str]) -> list[dict[str, str]]:
         manager = self._manager
