@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -55,6 +56,7 @@ class Proxy:
         self.accepting = True
         self.black_hole = False
         self.port = 0
+        self.refused: list[float] = []
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -65,6 +67,7 @@ class Proxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.accepting:
+            self.refused.append(time.monotonic())
             writer.close()
             return
         up_reader, up_writer = await asyncio.open_connection(*AMI)
@@ -199,8 +202,11 @@ async def test_given_a_network_blip_then_the_client_reconnects_with_backoff_and_
         assert recorder.last("PJSIP/1008") == FREE
         (down_at, down), (up_at, up) = recorder.connection[1], recorder.connection[2]
         assert (down, up) == (False, True)
-        # Several refused attempts with growing delays (0.5 s initial, jittered x0.5..1.5).
-        assert up_at - down_at >= 0.25
+        assert up_at - down_at >= 0.25  # 0.5 s initial backoff, jittered x0.5..1.5
+        # Attempts while the link was down came with growing gaps, not in a tight loop.
+        gaps = [b - a for a, b in itertools.pairwise(proxy.refused)]
+        assert 1 <= len(proxy.refused) <= 8
+        assert all(gap >= 0.25 for gap in gaps)
 
 
 async def test_given_asterisk_stops_answering_then_the_missing_pong_reconnects(

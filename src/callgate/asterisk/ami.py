@@ -169,6 +169,7 @@ _CORE_STATES: Final[Mapping[AsteriskDeviceState, DeviceState]] = {
 # --- Translation: AMI messages in, typed values out. Pure, apart from logging bad input. ---
 
 _reported: set[tuple[str, str, str]] = set()
+_REPORTED_MAX: Final = 1000
 
 
 def _malformed(what: str, field: str, value: str) -> None:
@@ -177,6 +178,9 @@ def _malformed(what: str, field: str, value: str) -> None:
     key = (what, field, value[:100])
     if key in _reported:
         return
+    if len(_reported) >= _REPORTED_MAX:
+        # A peer sending endless new garbage gets logged again rather than grow memory.
+        _reported.clear()
     _reported.add(key)
     log.error(
         "AMI sent an unusable message; skipped",
@@ -389,6 +393,7 @@ class AmiClient:
         self._backoff_max = backoff_max
         self._manager: Any = None
         self._closing = False
+        self._stop = asyncio.Event()
         self._lost = asyncio.Event()
         self._dirty = asyncio.Event()
         self._device_events = False
@@ -464,12 +469,15 @@ class AmiClient:
                 delay = self._backoff_initial
             sleep_for = delay * (0.5 + random.random())  # noqa: S311 - jitter, not crypto
             log.info("AMI reconnecting", extra={"in_seconds": round(sleep_for, 2)})
-            await asyncio.sleep(sleep_for)
+            # Waits on the stop signal so that close() never waits out a 30 s backoff.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), sleep_for)
             delay = min(delay * 2, self._backoff_max)
 
     async def close(self) -> None:
         """Stop :meth:`run` (it returns) and close the session."""
         self._closing = True
+        self._stop.set()
         self._lost.set()
         if self._manager is not None:
             self._manager.close()
