@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -169,3 +170,11 @@ async def test_given_the_journal_used_as_async_context_then_it_closes_on_exit(db
         await start(journal, "c1")
     async with await Journal.open(db_url) as journal:
         assert [c.call_id for c in await journal.open_calls()] == ["c1"]
+
+
+async def test_given_two_tasks_starting_the_same_call_at_once_then_exactly_one_records_it(
+    journal: Journal,
+) -> None:
+    results = await asyncio.gather(*(start(journal, "c1") for _ in range(5)))
+    assert sorted(results) == [False, False, False, False, True]
+    assert [c.call_id for c in await journal.open_calls()] == ["c1"]
