@@ -127,9 +127,12 @@ def _calls_with_history() -> Select[CallRow]:
 class Journal:
     """The call journal on one database; create it with :meth:`open`, end with :meth:`close`."""
 
-    def __init__(self, engine: AsyncEngine, shown_url: str) -> None:
+    def __init__(
+        self, engine: AsyncEngine, shown_url: str, hidden: Sequence[str | None] = ()
+    ) -> None:
         """Use :meth:`open`, which also migrates the schema."""
         self._engine = engine
+        self._hidden = tuple(hidden)
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.url = shown_url
         "The database URL with any password hidden."
@@ -176,7 +179,7 @@ class Journal:
             # the original so a traceback cannot print them either.
             raise JournalError(f"cannot open the journal {shown}: {_scrub(exc, hidden)}") from None
         log.info("journal open", extra={"database": shown})
-        return cls(engine, shown)
+        return cls(engine, shown, hidden)
 
     async def close(self) -> None:
         """Close every connection; the journal cannot be used afterwards."""
@@ -199,7 +202,7 @@ class Journal:
             async with self._sessions.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
-            raise JournalError(f"journal {self.url}: {type(exc).__name__}: {exc}") from exc
+            raise JournalError(f"journal {self.url}: {_scrub(exc, self._hidden)}") from exc
 
     async def _call(self, session: AsyncSession, call_id: str) -> CallRow:
         call = await session.get(CallRow, call_id)
