@@ -215,11 +215,14 @@ class CarrierCalls:
     talk_seconds: float = 10.0
     service: str = "112"
     rate_per_second: float = 10.0
+    local_port: int = 0  # 0: a free port, so several carriers can call at once
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="callgate-sipp-")))
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.local_port == 0:
+            self.local_port = _free_udp_port(CARRIER_IP)
         scenario = (FIXTURES / "carrier-112.xml").read_text()
         scenario = scenario.replace('timeout="20000"', f'timeout="{int(self.talk_seconds * 1000)}"')
         (self.workdir / "carrier-112.xml").write_text(scenario)
@@ -230,7 +233,7 @@ class CarrierCalls:
             "sipp",
             f"{ASTERISK_SIP[0]}:{ASTERISK_SIP[1]}",
             "-i", CARRIER_IP,
-            "-p", "5070",
+            "-p", str(self.local_port),
             "-s", self.service,
             "-sf", "carrier-112.xml",
             "-inf", "callers.csv",
@@ -284,6 +287,14 @@ class CarrierCalls:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
         self.process = None
+
+
+def _free_udp_port(host: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def start_phones(extensions: Iterable[str], base: Path) -> list[Softphone]:
