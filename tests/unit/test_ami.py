@@ -353,7 +353,11 @@ async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
 def replay() -> ReplayAsterisk:
     return ReplayAsterisk(
         replies={
-            "login": recorded_reply(REGISTERED, "login-1"),
+            # Asterisk follows an accepted login with FullyBooted, as recorded.
+            "login": [
+                *recorded_reply(REGISTERED, "login-1"),
+                next(b for b in blocks(REGISTERED) if b.startswith("Event: FullyBooted")),
+            ],
             "listcommands": recorded_reply("list-commands.txt", "rec-0"),
             "pjsipshowendpoints": recorded_reply(NO_PHONES, "rec-1"),
             "queuesummary": recorded_reply(NO_PHONES, "rec-3"),
@@ -590,3 +594,20 @@ async def test_given_asterisk_sends_device_state_changes_then_they_drive_the_sta
     finally:
         await client.close()
         await asyncio.wait_for(task, 5)
+
+
+async def test_given_no_fully_booted_after_login_then_the_client_warns_and_syncs_anyway(
+    served: int, replay: ReplayAsterisk, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An AMI user without read=system never gets FullyBooted.
+    replay.replies["login"] = recorded_reply(REGISTERED, "login-1")
+    client = make_client(served, recorder)
+    task = asyncio.create_task(client.run())
+    try:
+        await until(lambda: client.connected)
+    finally:
+        await client.close()
+        await asyncio.wait_for(task, 5)
+
+    assert recorder.of("PJSIP/1007") == [DeviceStatus(S.UNAVAILABLE, registered=False)]
+    assert any("FullyBooted" in r.getMessage() for r in caplog.records)

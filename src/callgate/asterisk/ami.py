@@ -48,7 +48,7 @@ AmiMessage = Mapping[str, str]
 # "dialplan" (VarSet, Newexten) and "reporting" classes are never sent to us.
 _EVENT_CLASSES: Final = "system,call"
 # A burst of channel events (one call makes five or six) costs one re-read of the endpoints.
-_REFRESH_DEBOUNCE: Final = 0.1
+_REFRESH_DEBOUNCE: Final = 0.2
 
 
 class AmiSettings(BaseModel):
@@ -392,6 +392,7 @@ class AmiClient:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._manager: Any = None
+        self._ready = False
         self._closing = False
         self._stop = asyncio.Event()
         self._lost = asyncio.Event()
@@ -431,7 +432,8 @@ class AmiClient:
 
     @property
     def connected(self) -> bool:
-        return self._manager is not None
+        """Logged in and the state re-read from Asterisk (what on_connection(True) announced)."""
+        return self._ready
 
     def statuses(self) -> dict[str, DeviceStatus]:
         """The last status delivered for each endpoint."""
@@ -515,6 +517,8 @@ class AmiClient:
         )
         for pattern in ("ContactStatus", "DeviceStateChange", "Newchannel", "Newstate", "Hangup"):
             manager.register_event(pattern, self._on_event)
+        booted = asyncio.Event()
+        manager.register_event("FullyBooted", lambda _m, _e: booted.set())
         connected: asyncio.Future[tuple[Any, Any]] = loop.create_future()
         connected.set_result((transport, protocol))
         manager.connection_made(connected)  # sends Login; panoramisk's own entry point for this
@@ -525,6 +529,7 @@ class AmiClient:
             if not login.success:
                 raise _LoginRefused(_headers(login).get("Message", "refused"))
             self._manager = manager
+            await self._fully_booted(booted, attempt)
             commands = _reply_messages(
                 await self._await(manager.send_action({"Action": "ListCommands"}), "ListCommands")
             )
@@ -537,8 +542,8 @@ class AmiClient:
             await self._sync(full=True)
             self.sessions += 1
             log.info("AMI connected", extra={"host": self.host, "attempt": attempt})
+            self._ready = announced = True
             self._notify_connection(True)
-            announced = True
             tasks = [
                 asyncio.create_task(self._keepalive()),
                 asyncio.create_task(self._refresher()),
@@ -554,11 +559,26 @@ class AmiClient:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._manager = None
+            self._ready = False
             self._snapshot_reply = None
             self._held.clear()
             manager.close()
             if announced:
                 self._notify_connection(False)
+
+    async def _fully_booted(self, booted: asyncio.Event, attempt: int) -> None:
+        # Asterisk sends FullyBooted right after the login once it has finished starting (or
+        # when it does): a listing taken earlier could miss endpoints not loaded yet.
+        try:
+            await self._await(asyncio.ensure_future(booted.wait()), "FullyBooted")
+        except AmiUnavailable:
+            if self._lost.is_set():
+                raise
+            if attempt == 1:
+                log.warning(
+                    "Asterisk sent no FullyBooted after the login (does the AMI user read"
+                    " 'system'?); reading its state anyway"
+                )
 
     async def _await(self, future: Any, what: str, *, shield: bool = False) -> Any:
         """The reply to an action, or AmiUnavailable once the deadline passes or the connection
@@ -599,7 +619,9 @@ class AmiClient:
                 self._lost.set()
                 return
             if reply[0].get("Response") != "Success":
-                log.warning("AMI keepalive got an odd reply; reconnecting", extra=reply[0])
+                log.warning(
+                    "AMI keepalive got an odd reply; reconnecting", extra={"reply": reply[0]}
+                )
                 self._lost.set()
                 return
 
@@ -628,8 +650,12 @@ class AmiClient:
         try:
             reply = _reply_messages(await self._await(reply_future, "PJSIPShowEndpoints"))
             if reply and reply[0].get("Response") == "Error":
-                # Asterisk answers an empty listing with an error ("No endpoints found").
-                log.warning("AMI listed no PJSIP endpoints", extra={"reply": reply[0]})
+                message = reply[0].get("Message", "")
+                if not message.startswith("No endpoints found"):
+                    # res_pjsip missing or still loading: fail the session and retry later
+                    # rather than believe nobody has a phone.
+                    raise AmiError(f"PJSIPShowEndpoints: {message}")
+                log.warning("Asterisk has no PJSIP endpoints")
             self._endpoints = endpoints_snapshot(reply)
             for endpoint in self._endpoints:
                 self._deliver(endpoint, force=full)
