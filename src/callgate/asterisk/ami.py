@@ -462,7 +462,7 @@ class AmiClient:
                     log.debug("AMI login still refused", extra={"attempt": attempt})
             except (OSError, AmiUnavailable, AmiError) as exc:
                 log.warning(
-                    "AMI unreachable",
+                    "AMI session failed",
                     extra={"host": self.host, "port": self.port, "error": str(exc) or repr(exc)},
                 )
             if self._stopping():
@@ -502,6 +502,7 @@ class AmiClient:
         """Run one AMI session until it is lost; True if it got as far as a synced state."""
         loop = asyncio.get_running_loop()
         self._lost.clear()
+        self._dirty.clear()  # the listing below supersedes anything the last session saw
         transport, protocol = await asyncio.wait_for(
             loop.create_connection(AMIProtocol, self.host, self.port), self._action_timeout
         )
