@@ -1,9 +1,10 @@
 """The composition root: builds the adapters, wires them to the ACD core, owns the lifecycle.
 
-Start: validate config (before anything connects) -> connect ARI -> log call-takers in and
-reconcile with what Asterisk holds -> serve events.
+Start: validate config (before anything connects) -> open the journal -> start the FastAGI
+server (call-takers' feature codes) -> connect ARI -> log call-takers in and reconcile with what
+Asterisk holds -> serve events.
 Stop (SIGTERM/SIGINT): stop taking events, hand waiting callers back to the dialplan's fallback
-queue, close connections. Conversations stay up in Asterisk.
+queue, write the journal's backlog, close connections. Conversations stay up in Asterisk.
 """
 
 from __future__ import annotations
@@ -13,20 +14,30 @@ import contextlib
 import logging
 import signal
 import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 
+from callgate.asterisk.agent_codes import agent_code_handlers
+from callgate.asterisk.agi import AgiServer
 from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, Connected
 from callgate.asterisk.calls import AriCalls
+from callgate.calltakers import CallTakerControl
 from callgate.config import ConfigError, Settings, load_settings
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdConfigError
 from callgate.engine import Engine
+from callgate.journaling import CallJournal
 from callgate.logs import setup_logging
+from callgate.storage import Journal, JournalError, delete_expired_recordings
 
 log = logging.getLogger(__name__)
 
 #: The dialplan's fallback queue: always the last overflow destination.
 FALLBACK = "fallback-queue"
+#: How often expired recordings are looked for.
+RETENTION_INTERVAL = 3600.0
 
 
 def acd_config(settings: Settings) -> AcdConfig:
@@ -41,16 +52,42 @@ def acd_config(settings: Settings) -> AcdConfig:
     )
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
+async def _retention(journal: Journal, settings: Settings) -> None:
+    folder = Path(settings.recording.asterisk_dir)
+    while True:
+        try:
+            deleted = await delete_expired_recordings(
+                journal, folder, settings.recording.retention_days, datetime.now(UTC)
+            )
+            if deleted:
+                log.info("expired recordings deleted", extra={"count": len(deleted)})
+        except (JournalError, OSError) as exc:
+            log.error("recording retention failed", extra={"error": str(exc)})
+        await asyncio.sleep(RETENTION_INTERVAL)
+
+
+async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> None:
+    writer = CallJournal(journal)
+    writer.start()
     async with AriClient(
         settings.ari.url,
         settings.ari.username,
         settings.ari.password.get_secret_value(),
         settings.ari.app,
     ) as ari:
-        calls = AriCalls(ari, settings)
-        engine = Engine(Acd(acd_config(settings)), calls)
+        calls = AriCalls(ari, settings, observer=writer, clock=time.time)
+        engine = Engine(Acd(acd_config(settings)), calls, observers=[writer.notification])
         calls.feed = engine.feed
+        control = CallTakerControl(engine, settings.calltakers.endpoints)
+        agi = AgiServer.from_settings(
+            settings.agi,
+            agent_code_handlers(
+                control,
+                pause_reasons=settings.agi.pause_reasons,
+                default_pause_reason=settings.agi.default_pause_reason,
+            ),
+        )
+        await agi.start()
 
         async def pump() -> None:
             async for event in ari.events():
@@ -64,19 +101,26 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                         "ARI request failed while handling an event", extra={"error": str(exc)}
                     )
 
-        pump_task = asyncio.create_task(pump(), name="ari-events")
+        tasks = {
+            asyncio.create_task(pump(), name="ari-events"),
+            asyncio.create_task(_retention(journal, settings), name="retention"),
+        }
         stop_task = asyncio.create_task(stop.wait(), name="stop")
-        await asyncio.wait({pump_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({*tasks, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping: handing waiting callers to the fallback queue")
-        pump_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump_task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await agi.stop()
         engine.close()
         try:
             await asyncio.wait_for(calls.hand_back_waiting(), timeout=10)
         except (TimeoutError, AriError, AriUnavailable) as exc:
             log.error("could not hand every waiting caller back", extra={"error": str(exc)})
         stop_task.cancel()
+    await writer.close()
 
 
 def run_daemon(config_path: str | None) -> int:
@@ -89,13 +133,25 @@ def run_daemon(config_path: str | None) -> int:
     setup_logging(settings.log.level)
     log.info("callgate starting", extra={"ari_url": settings.ari.url, "app": settings.ari.app})
 
-    async def main() -> None:
+    async def main() -> int:
+        try:
+            journal = await Journal.open(settings.storage.url)
+        except JournalError as exc:
+            log.error("cannot open the journal", extra={"error": str(exc)})
+            return 1
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
+        try:
+            await serve(settings, journal, stop)
+        except OSError as exc:  # e.g. the FastAGI port is taken
+            log.error("cannot serve", extra={"error": str(exc)})
+            return 1
+        finally:
+            await journal.close()
+        return 0
 
-    asyncio.run(main())
-    log.info("callgate stopped")
-    return 0
+    rc = asyncio.run(main())
+    log.info("callgate stopped", extra={"exit_code": rc})
+    return rc

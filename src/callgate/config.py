@@ -19,6 +19,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from callgate.asterisk.agi import AgiSettings
+from callgate.storage.settings import StorageSettings
+
 
 class ConfigError(Exception):
     """The configuration is unusable; the message names the key and what is wrong."""
@@ -95,8 +98,12 @@ class RecordingSettings(_Section):
     """Record every call from the moment it is answered (queue time included)."""
     format: Literal["wav", "gsm", "ulaw", "alaw"] = "wav"
     asterisk_dir: str = "/var/spool/asterisk/recording"
-    """Where Asterisk writes ARI recordings, as callgate sees that folder (it hashes and
-    protects each finished file there)."""
+    """Where Asterisk writes ARI recordings, as callgate sees that folder. callgate hashes and
+    protects each finished file there (in a ``callgate/`` sub-folder) and deletes it after
+    ``retention_days``."""
+    retention_days: Annotated[int, Field(ge=1)] = 90
+    """Days a recording is kept after the call, then deleted (the journal keeps its SHA-256 and
+    size). Centres commonly keep 31 to 180 days; follow your regulator."""
 
 
 class LogSettings(_Section):
@@ -113,6 +120,8 @@ class Settings(BaseSettings):
     acd: AcdSettings = AcdSettings()
     call: CallSettings = CallSettings()
     recording: RecordingSettings = RecordingSettings()
+    storage: StorageSettings = StorageSettings()
+    agi: AgiSettings = AgiSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

@@ -104,6 +104,7 @@ class Daemon:
     def __init__(self, log_path: Path, **env: str) -> None:
         self.log_path = log_path
         self.env = env
+        self.journal_path = log_path.with_name("journal.db")
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -117,6 +118,7 @@ class Daemon:
                 **os.environ,
                 "CALLGATE_LOG__LEVEL": "INFO",
                 "CALLGATE_RECORDING__ASTERISK_DIR": str(labpeers.RECORDINGS),
+                "CALLGATE_STORAGE__URL": f"sqlite+aiosqlite:///{self.journal_path}",
                 **self.env,
             },
         )

@@ -22,11 +22,13 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
 import uuid
+import wave
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from callgate.asterisk.ari import AriClient, AriError, JsonObject
 from callgate.config import Settings
@@ -91,6 +93,7 @@ class CallLayout:
     moh: bool = False
     handed_back: bool = False
     ended: bool = False
+    adopted: bool = False  # a conversation found after a restart, outside the core
     agent_legs: dict[str, str] = field(default_factory=dict)  # agent id -> channel id
     destination_leg: str | None = None
 
@@ -112,6 +115,38 @@ class RecordingInfo:
     path: Path
     sha256: str
     size: int
+    duration_s: float
+
+
+class CallObserver(Protocol):
+    """Told what the core does not see: call details, connections, recordings (the journal)."""
+
+    async def call_started(
+        self, call_id: str, caller: str, caller_sent: str, dialed: str, priority: int, at: float
+    ) -> None: ...
+    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None: ...
+    async def recording(self, info: RecordingInfo, at: float) -> None: ...
+    async def recording_failed(self, call_id: str, reason: str, at: float) -> None: ...
+    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None: ...
+
+
+class _NoObserver:
+    async def call_started(
+        self, call_id: str, caller: str, caller_sent: str, dialed: str, priority: int, at: float
+    ) -> None:
+        return None
+
+    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
+        return None
+
+    async def recording(self, info: RecordingInfo, at: float) -> None:
+        return None
+
+    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
+        return None
+
+    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
+        return None
 
 
 def agent_id_of(endpoint: str) -> str:
@@ -127,17 +162,20 @@ class AriCalls:
         ari: AriClient,
         settings: Settings,
         *,
-        on_recording: Callable[[RecordingInfo], Awaitable[None]] | None = None,
+        observer: CallObserver | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.ari = ari
         self.settings = settings
         #: Where translated events go (the engine's ``feed``), set by the composition root.
         self.feed: Callable[..., Awaitable[None]] = _nowhere
-        self.on_recording = on_recording
+        self.observer: CallObserver = observer or _NoObserver()
+        self.clock = clock
         self.calls: dict[str, CallLayout] = {}
         self.legs: dict[str, Leg] = {}  # channel id -> leg
         self.answered: set[str] = set()
         self.endpoints = {agent_id_of(e): e for e in settings.calltakers.endpoints}
+        self._tasks: set[asyncio.Future[None]] = set()
         self._started_agents = False
 
     # ------------------------------------------------------------------ ARI -> core
@@ -234,6 +272,13 @@ class AriCalls:
             priority = await self._stored_priority(channel_id)
             await self._start_moh(layout)
         else:
+            caller_sent, dialed = await asyncio.gather(
+                self._get_var(channel_id, "CALLGATE_CALLER_SENT"),
+                self._get_var(channel_id, "CALLGATE_DIALED"),
+            )
+            await self.observer.call_started(
+                channel_id, caller, caller_sent, dialed, priority, self.clock()
+            )
             await self._set_var(channel_id, PRIORITY_VAR, str(priority))
             await self._play_greeting(layout)
         log.info("112 call entered", extra={"call_id": channel_id, "caller": caller})
@@ -260,6 +305,7 @@ class AriCalls:
             # One side of a conversation from before a restart left: end the other side too.
             self.answered.discard(channel_id)
             await self._quiet_hangup(leg.call_id)
+            await self.observer.call_ended_outside_core(leg.call_id, "COMPLETED", self.clock())
             return
         answered = channel_id in self.answered
         self.answered.discard(channel_id)
@@ -497,10 +543,14 @@ class AriCalls:
             self._recording_alarm(name, str(exc), call_id=layout.call_id)
 
     def _recording_alarm(self, name: str, reason: str, call_id: str | None = None) -> None:
-        log.error(
-            "ALARM: call recording failed",
-            extra={"call_id": call_id or _call_of_recording(name), "reason": reason},
-        )
+        call_id = call_id or _call_of_recording(name)
+        log.error("ALARM: call recording failed", extra={"call_id": call_id, "reason": reason})
+        self._background(self.observer.recording_failed(call_id, reason, self.clock()))
+
+    def _background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _on_recording_finished(self, recording: JsonObject) -> None:
         name = str(recording["name"])
@@ -516,10 +566,14 @@ class AriCalls:
             return
         log.info(
             "recording ready",
-            extra={"call_id": info.call_id, "path": str(path), "sha256": info.sha256},
+            extra={
+                "call_id": info.call_id,
+                "path": str(path),
+                "sha256": info.sha256,
+                "duration_s": info.duration_s,
+            },
         )
-        if self.on_recording is not None:
-            await self.on_recording(info)
+        await self.observer.recording(info, self.clock())
 
     # ------------------------------------------------------------------ restart safety
 
@@ -576,6 +630,7 @@ class AriCalls:
         caller = channel.get("caller", {}).get("number", "") or "anonymous"
         layout = CallLayout(call_id=call_id, caller=caller, bridge_id=str(bridge["id"]))
         layout.ended = True  # the core never saw it; only the bridge is ours to clean up
+        layout.adopted = True
         self.calls[call_id] = layout
         for other in others:
             self.legs[other] = Leg(call_id, ADOPTED)
@@ -587,6 +642,9 @@ class AriCalls:
 
     async def _forget_call(self, layout: CallLayout) -> None:
         self.calls.pop(layout.call_id, None)
+        if layout.adopted and any(leg.call_id == layout.call_id for leg in self.legs.values()):
+            # The caller of an adopted conversation hung up first.
+            await self.observer.call_ended_outside_core(layout.call_id, "COMPLETED", self.clock())
         for leg_id in list(layout.agent_legs.values()):
             self.legs.pop(leg_id, None)
             await self._quiet_hangup(leg_id)
@@ -631,6 +689,12 @@ class AriCalls:
             return int(await self.ari.get_variable(channel_id, PRIORITY_VAR))
         except (AriError, ValueError):
             return int(Priority.NORMAL)
+
+    async def _get_var(self, channel_id: str, name: str) -> str:
+        try:
+            return await self.ari.get_variable(channel_id, name)
+        except AriError:
+            return ""
 
     async def _set_var(self, channel_id: str, name: str, value: str) -> None:
         with contextlib.suppress(AriError):
@@ -684,4 +748,17 @@ def _seal_recording(call_id: str, path: Path) -> RecordingInfo | None:
     with path.open("rb") as data:
         for chunk in iter(lambda: data.read(1 << 16), b""):
             digest.update(chunk)
-    return RecordingInfo(call_id, path, digest.hexdigest(), path.stat().st_size)
+    size = path.stat().st_size
+    return RecordingInfo(call_id, path, digest.hexdigest(), size, _duration(path, size))
+
+
+def _duration(path: Path, size: int) -> float:
+    """Seconds of audio: from the WAV header, or from the size of 8 kHz raw formats."""
+    if path.suffix == ".wav":
+        try:
+            with wave.open(str(path), "rb") as wav:
+                return wav.getnframes() / float(wav.getframerate())
+        except (wave.Error, EOFError):
+            return 0.0
+    bytes_per_second = {".gsm": 1650.0, ".ulaw": 8000.0, ".alaw": 8000.0}
+    return size / bytes_per_second.get(path.suffix, 8000.0)

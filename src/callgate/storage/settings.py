@@ -1,11 +1,8 @@
-"""The ``[storage]`` section: where the journal and the recordings live, and for how long."""
+"""The ``[storage]`` section: where the journal lives. (Recordings: the ``[recording]`` section.)"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -19,12 +16,6 @@ class StorageSettings(BaseModel):
     production sets an absolute path (``sqlite+aiosqlite:////var/lib/callgate/journal.db``) or
     PostgreSQL (``postgresql+asyncpg://user:password@host:5432/callgate``; prefer setting it with
     ``CALLGATE_STORAGE__URL`` so the password stays out of the file). Secret: never logged."""
-    recordings_dir: Path = Path("./var/callgate/recordings")
-    """Where finished call recordings are kept (relative to the working directory unless
-    absolute); retention deletes only files inside this folder."""
-    recording_retention_days: Annotated[int, Field(ge=1)] = 90
-    """Days a recording is kept after it was finished, then deleted (the journal keeps its
-    SHA-256 and size). Centres commonly keep 31 to 180 days; follow your regulator."""
 
     @field_validator("url")
     @classmethod
