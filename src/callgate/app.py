@@ -20,6 +20,7 @@ from pathlib import Path
 
 from callgate.asterisk.agent_codes import agent_code_handlers
 from callgate.asterisk.agi import AgiServer
+from callgate.asterisk.ami import AmiClient, AmiError, AmiUnavailable, DeviceStatus
 from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, Connected
 from callgate.asterisk.calls import AriCalls
 from callgate.calltakers import CallTakerControl
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 FALLBACK = "fallback-queue"
 #: How often expired recordings are looked for.
 RETENTION_INTERVAL = 3600.0
+#: How often the dialplan's fallback queue is checked for callers callgate is not serving.
+FALLBACK_WATCH_INTERVAL = 15.0
 
 
 def acd_config(settings: Settings) -> AcdConfig:
@@ -66,6 +69,51 @@ async def _retention(journal: Journal, settings: Settings) -> None:
         await asyncio.sleep(RETENTION_INTERVAL)
 
 
+async def _watch_fallback(ami: AmiClient, queue: str) -> None:
+    """Warn while callers sit in the fallback queue: they bypass callgate (it was away, or no
+    call-taker could be reached), so the on-call admin should know."""
+    while True:
+        await asyncio.sleep(FALLBACK_WATCH_INTERVAL)
+        if not ami.connected:
+            continue
+        try:
+            summary = await ami.queue_summary(queue)
+        except (AmiError, AmiUnavailable) as exc:
+            log.warning("fallback queue unreadable", extra={"queue": queue, "error": str(exc)})
+            continue
+        if summary.callers:
+            log.warning(
+                "callers waiting in the fallback queue",
+                extra={
+                    "queue": queue,
+                    "callers": summary.callers,
+                    "longest_wait_s": summary.longest_hold_time,
+                    "members_available": summary.available,
+                },
+            )
+
+
+class _Registrations:
+    """Logs call-takers' phones registering and unregistering (AMI), once per change."""
+
+    def __init__(self, endpoints: list[str]) -> None:
+        self.registered: dict[str, bool] = dict.fromkeys(endpoints, False)
+
+    def __call__(self, endpoint: str, status: DeviceStatus) -> None:
+        if endpoint not in self.registered or self.registered[endpoint] == status.registered:
+            return
+        self.registered[endpoint] = status.registered
+        what = "registered" if status.registered else "unregistered"
+        log.info(f"call-taker phone {what}", extra={"endpoint": endpoint})
+
+
+def _ami_connection(up: bool) -> None:
+    if up:
+        log.info("AMI connected")
+    else:
+        log.warning("AMI disconnected; reconnecting")
+
+
 async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> None:
     writer = CallJournal(journal)
     writer.start()
@@ -88,6 +136,11 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             ),
         )
         await agi.start()
+        ami = AmiClient.from_settings(
+            settings.ami,
+            on_device_state=_Registrations(settings.calltakers.endpoints),
+            on_connection=_ami_connection,
+        )
 
         async def pump() -> None:
             async for event in ari.events():
@@ -104,6 +157,10 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
         tasks = {
             asyncio.create_task(pump(), name="ari-events"),
             asyncio.create_task(_retention(journal, settings), name="retention"),
+            asyncio.create_task(ami.run(), name="ami"),
+            asyncio.create_task(
+                _watch_fallback(ami, settings.call.fallback_queue), name="fallback-watch"
+            ),
         }
         stop_task = asyncio.create_task(stop.wait(), name="stop")
         await asyncio.wait({*tasks, stop_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -114,6 +171,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await agi.stop()
+        await ami.close()
         engine.close()
         try:
             await asyncio.wait_for(calls.hand_back_waiting(), timeout=10)

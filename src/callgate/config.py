@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from callgate.asterisk.agi import AgiSettings
+from callgate.asterisk.ami import AmiSettings
 from callgate.storage.settings import StorageSettings
 
 
@@ -91,6 +92,8 @@ class CallSettings(_Section):
     Bahasa Indonesia greeting and put it here, e.g. "sound:custom/salam-112"."""
     moh_class: str = "default"
     """Music-on-hold class (musiconhold.conf) while the caller waits."""
+    fallback_queue: str = "fallback-112"
+    """The dialplan's fallback queue (queues.conf); callgate warns while callers wait there."""
 
 
 class RecordingSettings(_Section):
@@ -121,6 +124,7 @@ class Settings(BaseSettings):
     call: CallSettings = CallSettings()
     recording: RecordingSettings = RecordingSettings()
     storage: StorageSettings = StorageSettings()
+    ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
     log: LogSettings = LogSettings()
 

@@ -70,3 +70,19 @@ def test_given_a_bad_config_when_run_then_exit_2_before_connecting(
     rc = main(["run", "--config", str(write(tmp_path, "[ari]\nurl = 'nope'\n"))])
     assert rc == 2
     assert "ari.url" in capsys.readouterr().err
+
+
+def test_the_sample_config_names_every_key() -> None:
+    """The sample is the reference for admins: a key missing there is undocumented."""
+    import tomllib
+
+    from callgate.config import Settings
+
+    sample = Path(__file__).resolve().parents[2] / "callgate.example.toml"
+    written = tomllib.loads(sample.read_text())
+    for section, field in Settings.model_fields.items():
+        assert section in written, f"[{section}] missing from the sample config"
+        model = field.annotation
+        assert model is not None
+        missing = set(model.model_fields) - set(written[section])  # type: ignore[union-attr]
+        assert not missing, f"[{section}] keys missing from the sample config: {missing}"
