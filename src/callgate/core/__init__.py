@@ -24,6 +24,7 @@ from callgate.core.commands import (
 from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdConfigError, AcdError, AcdUsageError, InvalidTransitionError
 from callgate.core.events import (
+    AgencyJoined,
     AgentAnswered,
     AgentHungUp,
     AgentLoggedIn,
@@ -56,6 +57,7 @@ __all__ = [
     "AcdConfigError",
     "AcdError",
     "AcdUsageError",
+    "AgencyJoined",
     "AgentAnswered",
     "AgentHungUp",
     "AgentLoggedIn",

@@ -41,6 +41,7 @@ from callgate.core.commands import (
 from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdError, AcdUsageError
 from callgate.core.events import (
+    AgencyJoined,
     AgentAnswered,
     AgentHungUp,
     AgentLoggedIn,
@@ -100,6 +101,7 @@ class Acd:
             AgentNoAnswer: self._agent_no_answer,
             CallBridged: self._call_bridged,
             AgentHungUp: self._agent_hung_up,
+            AgencyJoined: self._agency_joined,
             DestinationAnswered: self._destination_answered,
             DestinationFailed: self._destination_failed,
             AgentLoggedIn: self._agent_logged_in,
@@ -290,10 +292,18 @@ class Acd:
             self._release(agent, cause, now, out, missed=True)
             self._route(call, cause, now, out)
         else:
-            out.append(HangUpCaller(call.call_id))
+            if call.handed_to is None:
+                out.append(HangUpCaller(call.call_id))
+            # else: handed off; the caller stays with the agency, only the call-taker leaves.
             self._end_conversation(agent, call, cause, now, out)
             self._call_to(call, CallTrigger.AGENT_HANGUP, cause, now, out)
             self._end(call, now, out)
+
+    def _agency_joined(self, event: AgencyJoined, now: float, out: _Out) -> None:
+        call = self._calls.get(event.call_id)
+        if call is None or call.state is not CallState.CONNECTED:
+            return
+        call.handed_to = event.agency
 
     def _destination_answered(self, event: DestinationAnswered, now: float, out: _Out) -> None:
         call = self._calls.get(event.call_id)
@@ -634,7 +644,7 @@ class Acd:
 
     def _end(self, call: Call, now: float, out: _Out) -> None:
         del self._calls[call.call_id]
-        destination = None
+        destination = call.handed_to
         if call.state is CallState.OVERFLOWED or call.state is CallState.FALLBACK:
             destination = self.config.overflow_destinations[call.destination_index]
         out.append(

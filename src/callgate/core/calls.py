@@ -109,6 +109,7 @@ class Call:
         "caller_name",
         "category",
         "destination_index",
+        "handed_to",
         "in_queue",
         "missed_by",
         "priority",
@@ -157,6 +158,8 @@ class Call:
         self.answered_at: float | None = None
         self.relaxed = False
         self.destination_index = -1
+        #: The agency a connected call was handed to (its call-taker may then leave freely).
+        self.handed_to: str | None = None
 
     @property
     def skill(self) -> str | None:

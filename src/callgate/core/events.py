@@ -106,6 +106,20 @@ class AgentHungUp(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class AgencyJoined(Event):
+    """An agency (fire, police, ambulance...) joined a connected call: the call is handed off.
+
+    From now on the call-taker leaving does not end the caller's call: the caller stays with
+    the agency (a blind hand-off is the call-taker leaving once the agency has answered).
+    """
+
+    call_id: str
+    "The connected call."
+    agency: str
+    "The agency's name from the config; kept as the call's destination in its record."
+
+
+@dataclass(frozen=True, slots=True)
 class DestinationAnswered(Event):
     """An overflow destination (not the fallback queue) took the call."""
 

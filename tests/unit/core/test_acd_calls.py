@@ -9,6 +9,7 @@ from callgate.core import (
     Acd,
     AcdConfig,
     AcdUsageError,
+    AgencyJoined,
     AgentAnswered,
     AgentHungUp,
     AgentNoAnswer,
@@ -287,3 +288,46 @@ def test_queued_call_arriving_with_no_agent_but_staffed_centre_waits_for_a_login
     assert h.acd.waiting == 1
     assert h.acd.staffed
     assert CallArrived("x").priority == 1
+
+
+def test_given_a_handed_off_call_when_the_calltaker_leaves_then_caller_stays_with_agency() -> None:
+    h = Harness(AcdConfig(wrap_up_time=5.0))
+    h.login("a1")
+    h.arrive("c1")
+    h.send(AgentAnswered("c1", "a1"), after=2.0)
+    h.send(CallBridged("c1"))
+    assert h.send(AgencyJoined("c1", "damkar"), after=30.0) == []
+    out = h.send(AgentHungUp("c1", "a1"), after=5.0)
+    # No HangUpCaller: the caller is talking to the fire brigade now.
+    assert actions(out) == [("StartWrapUp", "c1", "a1")]
+    (record,) = of(CallEnded, out)
+    assert (record.outcome.name, record.destination, record.agent_id) == (
+        "COMPLETED",
+        "damkar",
+        "a1",
+    )
+    assert h.agent("a1") == "WRAP_UP"
+
+
+def test_given_a_handed_off_call_when_the_caller_leaves_then_the_calltaker_is_hung_up() -> None:
+    h = Harness()
+    h.login("a1")
+    h.arrive("c1")
+    h.send(AgentAnswered("c1", "a1"))
+    h.send(CallBridged("c1"))
+    h.send(AgencyJoined("c1", "polres"))
+    out = h.send(CallerHungUp("c1"))
+    assert ("HangUpAgent", "c1", "a1") in actions(out)
+    assert of(CallEnded, out)[0].destination == "polres"
+
+
+@pytest.mark.parametrize("connected", [False, True])
+def test_given_no_conversation_when_an_agency_joins_then_nothing_happens(connected: bool) -> None:
+    h = Harness()
+    h.login("a1")
+    h.arrive("c1")
+    if connected:
+        h.send(AgentAnswered("c1", "a1"))  # CONNECTING, not yet bridged
+    assert h.send(AgencyJoined("c1", "damkar")) == []
+    assert h.send(AgencyJoined("unknown", "damkar")) == []
+    assert h.state("c1") in ("OFFERED", "CONNECTING")
