@@ -86,6 +86,15 @@ class AcdSettings(_Section):
     of the dialplan always comes last and is not listed here."""
 
 
+class AgencySettings(_Section):
+    dial: str
+    """What to dial to reach the agency's desk: a PJSIP endpoint ("PJSIP/damkar") or a number
+    through the trunk ("PJSIP/0401113@jasnita")."""
+    digit: Annotated[str, Field(pattern=r"^[0-9]$")]
+    """The key a call-taker presses after * (three-way: the call-taker stays on) or after #
+    (hand-off: the call-taker leaves once the agency has answered) during a call."""
+
+
 class CallSettings(_Section):
     greeting: str = "sound:one-moment-please"
     """What a caller hears once answered, before music on hold (an ARI media URI). Record a
@@ -123,10 +132,22 @@ class Settings(BaseSettings):
     acd: AcdSettings = AcdSettings()
     call: CallSettings = CallSettings()
     recording: RecordingSettings = RecordingSettings()
+    agencies: dict[str, AgencySettings] = Field(default_factory=dict)
+    """Agencies a call can be handed to (Damkar, BPBD, Dinkes, Polres, ...), by name."""
     storage: StorageSettings = StorageSettings()
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
     log: LogSettings = LogSettings()
+
+    @field_validator("agencies")
+    @classmethod
+    def _one_digit_each(cls, value: dict[str, AgencySettings]) -> dict[str, AgencySettings]:
+        seen: dict[str, str] = {}
+        for name, agency in value.items():
+            if agency.digit in seen:
+                raise ValueError(f"{name} and {seen[agency.digit]} both use digit {agency.digit}")
+            seen[agency.digit] = name
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -83,6 +83,7 @@ def test_the_sample_config_names_every_key() -> None:
     for section, field in Settings.model_fields.items():
         assert section in written, f"[{section}] missing from the sample config"
         model = field.annotation
-        assert model is not None
+        if not hasattr(model, "model_fields"):
+            continue  # a table of named entries (agencies): one example is enough
         missing = set(model.model_fields) - set(written[section])  # type: ignore[union-attr]
         assert not missing, f"[{section}] keys missing from the sample config: {missing}"

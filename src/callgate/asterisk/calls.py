@@ -44,6 +44,7 @@ from callgate.core.commands import (
     SendToDestination,
 )
 from callgate.core.events import (
+    AgencyJoined,
     AgentAnswered,
     AgentHungUp,
     AgentLoggedIn,
@@ -63,6 +64,9 @@ log = logging.getLogger(__name__)
 CALLTAKER = "calltaker"
 DESTINATION = "destination"
 ADOPTED = "adopted"  # a leg of a conversation that outlived a restart of callgate
+AGENCY = "agency"
+#: Seconds between * or # and the agency digit a call-taker presses.
+DTMF_SEQUENCE_TIMEOUT = 3.0
 BRIDGE_PREFIX = "call-"
 #: Channel variable that keeps a waiting call's priority class across a callgate restart.
 PRIORITY_VAR = "CALLGATE_PRIORITY"
@@ -103,8 +107,10 @@ class Leg:
     """A channel callgate originated for a call."""
 
     call_id: str
-    role: str  # CALLTAKER or DESTINATION
-    agent_id: str = ""
+    role: str  # CALLTAKER, DESTINATION, AGENCY or ADOPTED
+    agent_id: str = ""  # the call-taker (for an agency leg: the one who asked for it)
+    agency: str = ""
+    hand_off: bool = False  # agency leg: the call-taker leaves once the agency answers
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,7 @@ class AriCalls:
         self.answered: set[str] = set()
         self.endpoints = {agent_id_of(e): e for e in settings.calltakers.endpoints}
         self._tasks: set[asyncio.Future[None]] = set()
+        self._dtmf: dict[str, tuple[str, float]] = {}  # call-taker leg -> (* or #, when)
         self._started_agents = False
 
     # ------------------------------------------------------------------ ARI -> core
@@ -207,6 +214,8 @@ class AriCalls:
                 await self._on_stasis_start(event)
             elif kind in ("StasisEnd", "ChannelDestroyed"):
                 await self._on_channel_gone(event["channel"], event.get("cause_txt", ""))
+            elif kind == "ChannelDtmfReceived":
+                await self._on_dtmf(event["channel"]["id"], str(event["digit"]))
             elif kind == "DeviceStateChanged":
                 await self._on_device_state(event["device_state"])
             elif kind == "PlaybackFinished":
@@ -225,7 +234,7 @@ class AriCalls:
         channel = event["channel"]
         channel_id = channel["id"]
         args = event.get("args") or []
-        if args and args[0] in (CALLTAKER, DESTINATION):
+        if args and args[0] in (CALLTAKER, DESTINATION, AGENCY):
             leg = self.legs.get(channel_id)
             if leg is None:
                 # A leg from before a restart, or one already cancelled: nobody waits for it.
@@ -235,6 +244,8 @@ class AriCalls:
             self.answered.add(channel_id)
             if leg.role == CALLTAKER:
                 await self.feed(AgentAnswered(leg.call_id, leg.agent_id))
+            elif leg.role == AGENCY:
+                await self._agency_answered(leg, channel_id)
             else:
                 await self._destination_answered(leg, channel_id)
             return
@@ -309,7 +320,11 @@ class AriCalls:
             return
         answered = channel_id in self.answered
         self.answered.discard(channel_id)
+        self._dtmf.pop(channel_id, None)
         call = self.calls.get(leg.call_id)
+        if leg.role == AGENCY:
+            await self._agency_gone(leg, call, answered=answered)
+            return
         if leg.role == DESTINATION:
             if call is not None:
                 call.destination_leg = None
@@ -478,6 +493,86 @@ class AriCalls:
         await self._stop_waiting_media(layout)
         await self.ari.add_to_bridge(layout.bridge_id, channel_id)
         await self.feed(DestinationAnswered(leg.call_id))
+
+    # ------------------------------------------------------------------ hand-off to agencies
+
+    async def _on_dtmf(self, channel_id: str, digit: str) -> None:
+        """A call-taker keyed * or # then an agency's digit during a call."""
+        leg = self.legs.get(channel_id)
+        if leg is None or leg.role != CALLTAKER or channel_id not in self.answered:
+            return
+        if digit in "*#":
+            self._dtmf[channel_id] = (digit, self.clock())
+            return
+        prefix, when = self._dtmf.pop(channel_id, ("", 0.0))
+        if not prefix or self.clock() - when > DTMF_SEQUENCE_TIMEOUT:
+            return
+        for name, agency in self.settings.agencies.items():
+            if agency.digit == digit:
+                await self._call_agency(leg, name, agency.dial, hand_off=prefix == "#")
+                return
+        log.info(
+            "no agency on that key",
+            extra={"call_id": leg.call_id, "agent_id": leg.agent_id, "digit": digit},
+        )
+
+    async def _call_agency(self, asker: Leg, name: str, dial: str, *, hand_off: bool) -> None:
+        layout = self.calls.get(asker.call_id)
+        if layout is None:
+            return
+        leg_id = f"agency-{uuid.uuid4()}"
+        self.legs[leg_id] = Leg(
+            asker.call_id, AGENCY, agent_id=asker.agent_id, agency=name, hand_off=hand_off
+        )
+        log.info(
+            "calling an agency",
+            extra={
+                "call_id": asker.call_id,
+                "agent_id": asker.agent_id,
+                "agency": name,
+                "mode": "hand-off" if hand_off else "three-way",
+            },
+        )
+        try:
+            await self.ari.originate(
+                dial,
+                app_args=f"{AGENCY},{asker.call_id},{name}",
+                caller_id=f'"{_quote("112 " + layout.caller)}" <{layout.caller}>',
+                ring_timeout=60,
+                channel_id=leg_id,
+            )
+        except AriError as exc:
+            self.legs.pop(leg_id, None)
+            log.warning(
+                "agency could not be called",
+                extra={"call_id": asker.call_id, "agency": name, "error": str(exc)},
+            )
+
+    async def _agency_answered(self, leg: Leg, channel_id: str) -> None:
+        layout = self.calls.get(leg.call_id)
+        if layout is None or layout.ended:
+            await self._quiet_hangup(channel_id)
+            return
+        # Same bridge: the recording goes on across the hand-off, in the same file.
+        await self.ari.add_to_bridge(layout.bridge_id, channel_id)
+        log.info("agency joined", extra={"call_id": leg.call_id, "agency": leg.agency})
+        await self.feed(AgencyJoined(leg.call_id, leg.agency))
+        await self.observer.agent_connected(leg.call_id, leg.agency, self.clock())
+        calltaker_leg = layout.agent_legs.get(leg.agent_id)
+        if leg.hand_off and calltaker_leg is not None:
+            # The call-taker's leg ends like any hang-up; the core knows the call is handed off.
+            await self._quiet_hangup(calltaker_leg)
+
+    async def _agency_gone(self, leg: Leg, layout: CallLayout | None, *, answered: bool) -> None:
+        if not answered:
+            log.warning(
+                "agency did not answer", extra={"call_id": leg.call_id, "agency": leg.agency}
+            )
+            return
+        log.info("agency left", extra={"call_id": leg.call_id, "agency": leg.agency})
+        if layout is not None and layout.ended:
+            # The call-taker had already gone: the caller's conversation is over.
+            await self._quiet_hangup(leg.call_id)
 
     # ------------------------------------------------------------------ media
 
