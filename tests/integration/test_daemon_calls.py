@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import asyncio
 import contextlib
 import json
 import signal
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import labpeers
 import pytest
+
+from callgate.storage import CallRecord, Journal
 
 from .conftest import Daemon, wait_for
 
@@ -204,6 +207,25 @@ def test_given_callgate_killed_while_callers_wait_then_after_restart_all_are_ans
     assert connected == entered[1:3]
     outcomes = _ended(daemon)
     assert [outcomes[c] for c in connected] == ["COMPLETED", "COMPLETED"]
+
+    # The journal is complete: all three calls, the one that outlived the restart included,
+    # are recorded as ended, with their recordings.
+    daemon.stop()
+    records = asyncio.run(_journal_calls(daemon.journal_path))
+    assert sorted(records) == sorted(set(entered))
+    for call_id in set(entered):
+        record = records[call_id]
+        assert record.outcome == "COMPLETED", (call_id, record.outcome)
+        assert record.recording is not None
+        assert record.recording.sha256
+
+
+async def _journal_calls(path: Path) -> dict[str, CallRecord]:
+    journal = await Journal.open(f"sqlite+aiosqlite:///{path}")
+    try:
+        return {record.call_id: record for record in await journal.recent_calls(limit=100)}
+    finally:
+        await journal.close()
 
 
 def _kill_and_restart(daemon: Daemon) -> None:
