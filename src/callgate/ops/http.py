@@ -1,0 +1,219 @@
+"""The admin HTTP port: health, Prometheus metrics and a small JSON API for ``callgate`` CLI.
+
+It listens on loopback only and has no authentication: whoever can open a connection to it on
+the callgate host can log call-takers out. Two cheap checks keep a web page in a browser on that
+host from doing so: a ``Host`` header that is not loopback is refused (DNS rebinding), and every
+POST must carry ``Content-Type: application/json``, which a cross-site form cannot send.
+
+Endpoints:
+
+- ``GET /healthz``: 200 while the process and its event loop answer.
+- ``GET /readyz``: 200 when ARI, AMI and the database are connected and the daemon is not
+  stopping, else 503; the body names each component (MQTT is reported, not required).
+- ``GET /metrics``: Prometheus text format.
+- ``GET /api/status``, ``GET /api/agents``, ``GET /api/calls?recent=N``.
+- ``POST /api/agents/{id}/login|logout|pause|unpause`` (pause: ``{"reason": "..."}``).
+- ``POST /api/log-level`` with ``{"level": "DEBUG"}``.
+
+Every answer is JSON, errors included: ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from callgate.ops.health import Health
+from callgate.ops.settings import is_loopback
+
+log = logging.getLogger(__name__)
+
+AGENT_ACTIONS = ("login", "logout", "pause", "unpause")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: Most recent calls the API returns in one answer.
+MAX_RECENT = 1000
+
+JsonDict = dict[str, Any]
+
+
+class DaemonView(Protocol):
+    """What the admin API reads from and asks of the running daemon."""
+
+    def status(self) -> JsonDict:
+        """Connections, waiting calls, longest wait, calls and call-takers by state."""
+        ...
+
+    def agents(self) -> list[JsonDict]:
+        """Every configured call-taker and their state."""
+        ...
+
+    async def agent_command(self, agent_id: str, action: str, reason: str | None) -> str:
+        """Apply ``action`` (one of :data:`AGENT_ACTIONS`); return ``OK``, ``ALREADY``,
+        ``REFUSED`` or ``UNKNOWN`` (no such call-taker)."""
+        ...
+
+    def live_calls(self) -> list[JsonDict]:
+        """Calls in the ACD now, longest-waiting first."""
+        ...
+
+    async def recent_calls(self, limit: int) -> list[JsonDict]:
+        """Up to ``limit`` calls from the journal, newest first."""
+        ...
+
+    def set_log_level(self, level: str) -> None:
+        """Change the log level of the running daemon (one of :data:`LOG_LEVELS`)."""
+        ...
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, default=str))
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    host = request.host.rsplit(":", 1)[0].strip("[]") if request.host else ""
+    if not is_loopback(host):
+        return _error(403, "admin port answers only requests addressed to a loopback host")
+    if request.method == "POST" and request.content_type != "application/json":
+        return _error(415, "POST needs Content-Type: application/json")
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        return _error(exc.status, exc.reason)
+
+
+class OpsHttp:
+    """The admin HTTP server; ``await start()`` binds, ``await stop()`` closes."""
+
+    def __init__(
+        self,
+        view: DaemonView,
+        health: Health,
+        registry: CollectorRegistry,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8089,
+    ) -> None:
+        if not is_loopback(host):
+            raise ValueError(f"admin HTTP host {host!r} is not a loopback address")
+        self.view = view
+        self.health = health
+        self.registry = registry
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[_guard])
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/api/status", self._status)
+        app.router.add_get("/api/agents", self._agents)
+        app.router.add_post("/api/agents/{agent_id}/{action}", self._agent_command)
+        app.router.add_get("/api/calls", self._calls)
+        app.router.add_post("/api/log-level", self._log_level)
+        return app
+
+    async def start(self) -> None:
+        # No access log: Prometheus scrapes every few seconds and would drown the call log.
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        if self._runner.addresses:
+            # The port really bound, which differs from the setting when port 0 was asked for.
+            self.port = int(self._runner.addresses[0][1])
+        log.info("admin HTTP port listening", extra={"host": self.host, "port": self.port})
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        return _json({"alive": True})
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        body = self.health.to_json()
+        return _json(body, 200 if body["ready"] else 503)
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def _status(self, _request: web.Request) -> web.Response:
+        return _json(self.view.status())
+
+    async def _agents(self, _request: web.Request) -> web.Response:
+        return _json({"agents": self.view.agents()})
+
+    async def _agent_command(self, request: web.Request) -> web.Response:
+        agent_id = request.match_info["agent_id"]
+        action = request.match_info["action"]
+        if action not in AGENT_ACTIONS:
+            return _error(404, f"unknown action {action!r}; one of {', '.join(AGENT_ACTIONS)}")
+        body = await _body(request)
+        reason = body.get("reason")
+        if reason is not None and (not isinstance(reason, str) or not reason.strip()):
+            return _error(400, "reason must be a non-empty string")
+        log.info(
+            "admin command",
+            extra={"agent_id": agent_id, "action": action, "reason": reason, "via": "admin-api"},
+        )
+        result = await self.view.agent_command(agent_id, action, reason)
+        status = {"OK": 200, "ALREADY": 200, "UNKNOWN": 404}.get(result, 409)
+        return _json({"agent_id": agent_id, "action": action, "result": result}, status)
+
+    async def _calls(self, request: web.Request) -> web.Response:
+        raw = request.query.get("recent", "0")
+        try:
+            recent = int(raw)
+        except ValueError:
+            return _error(400, f"recent must be a whole number, not {raw!r}")
+        if not 0 <= recent <= MAX_RECENT:
+            return _error(400, f"recent must be between 0 and {MAX_RECENT}")
+        body: JsonDict = {"live": self.view.live_calls()}
+        if recent:
+            body["recent"] = await self.view.recent_calls(recent)
+        return _json(body)
+
+    async def _log_level(self, request: web.Request) -> web.Response:
+        level = (await _body(request)).get("level")
+        if not isinstance(level, str) or level.upper() not in LOG_LEVELS:
+            return _error(400, f"level must be one of {', '.join(LOG_LEVELS)}")
+        self.view.set_log_level(level.upper())
+        log.warning("log level changed", extra={"level": level.upper(), "via": "admin-api"})
+        return _json({"level": level.upper()})
+
+
+async def _body(request: web.Request) -> JsonDict:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(reason="body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(reason="body must be a JSON object")
+    return body

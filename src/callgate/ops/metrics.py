@@ -1,0 +1,180 @@
+"""Prometheus metrics on a registry of callgate's own.
+
+Live figures (calls by state and priority class, call-takers by state, connections, outbox
+depth) are read from the core and from :class:`~callgate.ops.health.Health` at scrape time, so
+they cannot drift from what the daemon holds. Histories (answer and waiting times, calls ended,
+recording failures) are counted from the engine's notifications as they happen.
+
+Scrapes are served by the daemon's own event loop (``callgate.ops.http``), which is also the only
+thread that changes the core: reading the core there needs no lock. Never expose this registry
+through prometheus-client's threaded HTTP server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from callgate.core.acd import Acd
+from callgate.core.agents import AgentState
+from callgate.core.calls import TERMINAL_CALL_STATES, CallState
+from callgate.core.commands import CallEnded
+from callgate.core.events import Priority
+from callgate.engine import Notification
+from callgate.ops.health import Health
+
+#: Seconds; the 10/15/20 s edges are the answer-time targets the KPIs report (NFPA, NENA), so a
+#: dashboard can show "answered within 15 s" straight from the buckets.
+TIME_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0)
+
+LIVE_CALL_STATES = tuple(s for s in CallState if s not in TERMINAL_CALL_STATES)
+
+
+class Metrics:
+    """callgate's metrics: an engine observer plus a scrape-time collector."""
+
+    def __init__(
+        self,
+        acd: Acd,
+        health: Health,
+        *,
+        calltakers: Iterable[str] = (),
+        outbox_depth: Callable[[], int | None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.acd = acd
+        self.health = health
+        #: Call-takers named in the config: counted LOGGED_OUT until the core first sees them.
+        self.calltakers = tuple(calltakers)
+        self.outbox_depth = outbox_depth
+        self.clock = clock
+        self._priorities: set[int] = {int(p) for p in Priority}
+        self.answer_time = Histogram(
+            "callgate_answer_time_seconds",
+            "From a call's arrival to the answer of the call-taker who talked with the caller.",
+            ["priority"],
+            buckets=TIME_BUCKETS,
+            registry=self.registry,
+        )
+        self.wait_time = Histogram(
+            "callgate_wait_time_seconds",
+            "How long callers waited for a call-taker: until answered, or until the call left"
+            " the ACD unanswered (abandoned, overflowed, fallback queue).",
+            ["outcome"],
+            buckets=TIME_BUCKETS,
+            registry=self.registry,
+        )
+        self.calls_ended = Counter(
+            "callgate_calls_ended",
+            "Calls that left the ACD, by outcome and priority class.",
+            ["outcome", "priority"],
+            registry=self.registry,
+        )
+        self.recording_failures = Counter(
+            "callgate_recording_failures",
+            "Recordings that failed (Asterisk error, disk full, file missing).",
+            registry=self.registry,
+        )
+        # Zero series exist from the start, so rate() and alerts work before the first call.
+        for outcome in TERMINAL_CALL_STATES:
+            self.wait_time.labels(outcome.name)
+            for priority in self._priorities:
+                self.calls_ended.labels(outcome.name, str(priority))
+        for priority in self._priorities:
+            self.answer_time.labels(str(priority))
+        self.registry.register(_LiveCollector(self))
+
+    # -- fed by the daemon ------------------------------------------------------------------
+
+    async def notification(self, note: Notification) -> None:
+        """Engine observer: counts each call once, when it leaves the core."""
+        if isinstance(note, CallEnded):
+            self.call_ended(note)
+
+    def call_ended(self, ended: CallEnded) -> None:
+        priority = str(ended.priority)
+        self._priorities.add(ended.priority)
+        self.calls_ended.labels(ended.outcome.name, priority).inc()
+        answer_time = ended.answer_time
+        if answer_time is not None:
+            self.answer_time.labels(priority).observe(max(0.0, answer_time))
+            waited = answer_time
+        else:
+            waited = ended.ended_at - ended.arrived_at
+        self.wait_time.labels(ended.outcome.name).observe(max(0.0, waited))
+
+    def recording_failed(self) -> None:
+        """The ARI adapter could not produce a usable recording for a call."""
+        self.recording_failures.inc()
+
+
+class _LiveCollector(Collector):
+    """Figures computed from the core and the health registry at each scrape."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.m
+        acd = m.acd
+        calls = GaugeMetricFamily(
+            "callgate_calls",
+            "Calls in the ACD now, by state and priority class (lower is served first).",
+            labels=["state", "priority"],
+        )
+        tally = Tally((c.state, c.priority) for c in acd.calls.values())
+        priorities = m._priorities | {p for _, p in tally}
+        for state in LIVE_CALL_STATES:
+            for priority in sorted(priorities):
+                calls.add_metric([state.name, str(priority)], tally[(state, priority)])
+        yield calls
+
+        yield GaugeMetricFamily(
+            "callgate_calls_waiting", "Callers waiting in the queue now.", value=acd.waiting
+        )
+        queued = acd.queued_calls()
+        oldest = min((c.arrived_at for c in queued), default=None)
+        yield GaugeMetricFamily(
+            "callgate_longest_wait_seconds",
+            "How long the longest-waiting caller in the queue has waited (0 when none).",
+            value=0.0 if oldest is None else max(0.0, m.clock() - oldest),
+        )
+
+        agents = GaugeMetricFamily(
+            "callgate_calltakers",
+            "Call-takers by state (configured ones the ACD has not seen count as LOGGED_OUT).",
+            labels=["state"],
+        )
+        states = Tally(a.state for a in acd.agents.values())
+        states[AgentState.LOGGED_OUT] += sum(1 for a in m.calltakers if a not in acd.agents)
+        for agent_state in AgentState:
+            agents.add_metric([agent_state.name], states[agent_state])
+        yield agents
+
+        up = GaugeMetricFamily(
+            "callgate_connection_up",
+            "1 while the daemon's connection to the component is up.",
+            labels=["component"],
+        )
+        for name, component in m.health.snapshot().items():
+            up.add_metric([name], 1.0 if component.connected else 0.0)
+        yield up
+        yield GaugeMetricFamily(
+            "callgate_ready",
+            "1 while the daemon takes 112 calls into its ACD (ARI, AMI, database up; not"
+            " stopping). While 0, the dialplan's fallback queue takes them.",
+            value=1.0 if m.health.ready else 0.0,
+        )
+        depth = m.outbox_depth()
+        if depth is not None:
+            yield GaugeMetricFamily(
+                "callgate_outbox_depth",
+                "Call events stored but not yet published to MQTT.",
+                value=depth,
+            )

@@ -1,0 +1,43 @@
+"""The ``[ops]`` section of the config file: the admin HTTP port, log format, systemd watchdog."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class OpsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    http_host: str = "127.0.0.1"
+    """Address of the admin HTTP port (health, metrics, the CLI's API). Loopback only: the port
+    has no authentication, so anyone who can reach it can log call-takers out."""
+    http_port: Annotated[int, Field(ge=0, le=65535)] = 8089
+    """Port of the admin HTTP port; Prometheus scrapes ``/metrics`` here (0: any free port)."""
+    log_format: Literal["json", "console"] = "json"
+    """``json``: one JSON object per line, for journald and log shippers; ``console``: aligned
+    human-readable lines, for running callgate by hand in a terminal."""
+    watchdog: bool = True
+    """Send systemd watchdog pings (only when systemd asks for them with WatchdogSec=)."""
+
+    @field_validator("http_host")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        if not is_loopback(value):
+            raise ValueError(
+                "must be a loopback address (127.0.0.1, ::1 or localhost): the admin port has"
+                " no authentication; use an SSH tunnel or a reverse proxy to reach it remotely"
+            )
+        return value

@@ -1,0 +1,163 @@
+"""The running daemon as the admin API sees it, built from the real objects.
+
+Reads go straight to the core's read-only views (``Acd.calls``, ``agents``, ``queued_calls()``)
+from the event loop that also drives the core, so they are always consistent. Call-taker
+commands go through :class:`~callgate.calltakers.CallTakerControl`, exactly like the feature
+codes on the call-takers' phones: the same checks, the same events, the same logs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from callgate import __version__
+from callgate.calltakers import CallTakerControl
+from callgate.core.agents import AgentState
+from callgate.core.calls import Call
+from callgate.engine import Engine
+from callgate.ops.health import Health
+from callgate.ops.http import AGENT_ACTIONS
+from callgate.ops.metrics import LIVE_CALL_STATES
+from callgate.storage import CallRecord, Journal
+
+JsonDict = dict[str, Any]
+
+
+class LiveDaemonView:
+    """Implements :class:`callgate.ops.http.DaemonView` for the daemon in ``app.py``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        control: CallTakerControl,
+        health: Health,
+        journal: Journal | None,
+        *,
+        set_log_level: Callable[[str], None],
+        default_pause_reason: str = "unspecified",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.control = control
+        self.health = health
+        self.journal = journal
+        self._set_log_level = set_log_level
+        self.default_pause_reason = default_pause_reason
+        self.clock = clock
+
+    def status(self) -> JsonDict:
+        acd = self.engine.acd
+        now = self.clock()
+        queued = acd.queued_calls()
+        oldest = min((c.arrived_at for c in queued), default=None)
+        by_state = Counter(c.state.name for c in acd.calls.values())
+        return {
+            "version": __version__,
+            "ready": self.health.ready,
+            "stopping": self.health.stopping,
+            "uptime_s": round(now - self.health.started_at, 1),
+            "components": self.health.to_json()["components"],
+            "staffed": acd.staffed,
+            "waiting": acd.waiting,
+            "longest_wait_s": None if oldest is None else round(max(0.0, now - oldest), 1),
+            "calls": {s.name: by_state[s.name] for s in LIVE_CALL_STATES},
+            "calltakers": dict(Counter(a["state"] for a in self.agents())),
+        }
+
+    def agents(self) -> list[JsonDict]:
+        known = self.engine.acd.agents
+        rows = []
+        # Configured call-takers first, in config order, then any the core knows otherwise.
+        ids = list(self.control.endpoints) + [a for a in known if a not in self.control.endpoints]
+        for agent_id in ids:
+            agent = known.get(agent_id)
+            rows.append(
+                {
+                    "agent_id": agent_id,
+                    "endpoint": agent.endpoint if agent else self.control.endpoints[agent_id],
+                    "state": (agent.state if agent else AgentState.LOGGED_OUT).name,
+                    "device": agent.device.name if agent else None,
+                    "call_id": agent.call_id if agent else None,
+                    "pause_reason": agent.pause_reason if agent else None,
+                    "pending_pause": agent.pending_pause if agent else None,
+                    "pending_logout": agent.pending_logout if agent else False,
+                    "calls_answered": agent.calls_answered if agent else 0,
+                    "missed_in_a_row": agent.misses if agent else 0,
+                }
+            )
+        return rows
+
+    async def agent_command(self, agent_id: str, action: str, reason: str | None) -> str:
+        endpoint = self.control.endpoints.get(agent_id)
+        if endpoint is None:
+            return "UNKNOWN"
+        if action == "login":
+            result = await self.control.login(endpoint)
+        elif action == "logout":
+            result = await self.control.logout(endpoint)
+        elif action == "pause":
+            result = await self.control.pause(endpoint, reason or self.default_pause_reason)
+        elif action == "unpause":
+            result = await self.control.unpause(endpoint)
+        else:
+            raise ValueError(f"unknown action {action!r}; one of {AGENT_ACTIONS}")
+        return str(result)
+
+    def live_calls(self) -> list[JsonDict]:
+        now = self.clock()
+        calls = sorted(self.engine.acd.calls.values(), key=lambda c: c.arrived_at)
+        return [_live(c, now) for c in calls]
+
+    async def recent_calls(self, limit: int) -> list[JsonDict]:
+        if self.journal is None:
+            return []
+        return [_recent(r) for r in await self.journal.recent_calls(limit)]
+
+    def set_log_level(self, level: str) -> None:
+        self._set_log_level(level)
+
+
+def _live(call: Call, now: float) -> JsonDict:
+    return {
+        "call_id": call.call_id,
+        "state": call.state.name,
+        "priority": call.priority,
+        "category": call.category,
+        "caller": call.caller,
+        "arrived_at": call.arrived_at,
+        "age_s": round(max(0.0, now - call.arrived_at), 1),
+        "answered_at": call.answered_at,
+        "agent_id": call.agent_id,
+        "ringing": list(call.ringing),
+        "handed_to": call.handed_to,
+    }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def _recent(record: CallRecord) -> JsonDict:
+    answer_time = (
+        None
+        if record.answered_at is None
+        else round((record.answered_at - record.started_at).total_seconds(), 1)
+    )
+    return {
+        "call_id": record.call_id,
+        "caller": record.caller,
+        "priority": record.priority,
+        "category": record.category,
+        "started_at": _iso(record.started_at),
+        "ended_at": _iso(record.ended_at),
+        "state": record.state,
+        "outcome": record.outcome,
+        "answer_time_s": answer_time,
+        "answered_by": record.answered_by,
+        "destination": record.destination,
+        "recording": None if record.recording is None else record.recording.status.value,
+    }

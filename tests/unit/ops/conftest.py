@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from callgate.core.acd import Acd
+from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged, Command
+from callgate.core.config import AcdConfig
+from callgate.core.events import Event
+from callgate.engine import Notification
+
+
+class Clock:
+    """An explicit clock the tests move by hand."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Driven:
+    """An Acd plus every notification it produced, as the engine would hand them out."""
+
+    acd: Acd = field(default_factory=lambda: Acd(AcdConfig(wrap_up_time=0.0)))
+    notes: list[Notification] = field(default_factory=list)
+
+    def feed(self, event: Event, now: float) -> list[Command]:
+        commands = self.acd.handle(event, now)
+        self.notes.extend(
+            c for c in commands if isinstance(c, CallStateChanged | AgentStateChanged | CallEnded)
+        )
+        return commands
+
+
+class NoPhones:
+    """The engine's executor when no phone system is involved: every command is a no-op."""
+
+    async def execute(self, command: Command) -> Sequence[Event]:
+        return ()

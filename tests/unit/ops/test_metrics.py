@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+
+from callgate.core.events import (
+    AgentAnswered,
+    AgentHungUp,
+    AgentLoggedIn,
+    AgentPaused,
+    CallArrived,
+    CallBridged,
+    CallerHungUp,
+)
+from callgate.ops.health import Health
+from callgate.ops.metrics import Metrics
+from tests.unit.ops.conftest import Clock, Driven
+
+
+async def _flow(driven: Driven, metrics: Metrics) -> None:
+    """Two call-takers (one pauses), one call answered after 4 s and ended, one abandoned
+    after 12 s, one waiting since t=1017."""
+    d = driven
+    d.feed(AgentLoggedIn("1001", "PJSIP/1001"), 1_000.0)
+    d.feed(AgentLoggedIn("1002", "PJSIP/1002"), 1_000.0)
+    d.feed(AgentPaused("1002", "break"), 1_000.0)
+    d.feed(CallArrived("c1", caller="+62812", priority=1), 1_000.0)
+    d.feed(AgentAnswered("c1", "1001"), 1_004.0)
+    d.feed(CallBridged("c1"), 1_004.5)
+    d.feed(CallArrived("c2", caller="+62813", priority=0), 1_005.0)
+    d.feed(CallerHungUp("c2"), 1_017.0)
+    d.feed(CallArrived("c3", caller="+62814", priority=1), 1_017.0)
+    d.feed(AgentHungUp("c1", "1001"), 1_018.0)  # 1001 goes to wrap-up
+    for note in d.notes:
+        await metrics.notification(note)
+
+
+async def test_after_a_call_flow_the_histories_count_each_ended_call_once() -> None:
+    driven = Driven()
+    metrics = Metrics(driven.acd, Health(), clock=Clock(1_020.0))
+    await _flow(driven, metrics)
+    value = metrics.registry.get_sample_value
+    assert value("callgate_calls_ended_total", {"outcome": "COMPLETED", "priority": "1"}) == 1
+    assert value("callgate_calls_ended_total", {"outcome": "ABANDONED", "priority": "0"}) == 1
+    assert value("callgate_calls_ended_total", {"outcome": "FALLBACK", "priority": "1"}) == 0
+    assert value("callgate_answer_time_seconds_count", {"priority": "1"}) == 1
+    assert value("callgate_answer_time_seconds_sum", {"priority": "1"}) == 4.0
+    # 4 s lands in the 5 s bucket, not the 2 s one: "answered within 10 s" reads off le=10.
+    assert value("callgate_answer_time_seconds_bucket", {"priority": "1", "le": "2.0"}) == 0
+    assert value("callgate_answer_time_seconds_bucket", {"priority": "1", "le": "5.0"}) == 1
+    assert value("callgate_wait_time_seconds_sum", {"outcome": "ABANDONED"}) == 12.0
+    assert value("callgate_wait_time_seconds_sum", {"outcome": "COMPLETED"}) == 4.0
+
+
+async def test_live_gauges_are_read_from_the_core_at_scrape_time() -> None:
+    driven = Driven()
+    clock = Clock(1_020.0)
+    metrics = Metrics(driven.acd, Health(), calltakers=["1001", "1002", "1003"], clock=clock)
+    await _flow(driven, metrics)
+    value = metrics.registry.get_sample_value
+    # 1001 is in wrap-up, so c3 waits in the queue (since 1017).
+    assert value("callgate_calls", {"state": "QUEUED", "priority": "1"}) == 1
+    assert value("callgate_calls", {"state": "OFFERED", "priority": "1"}) == 0
+    assert value("callgate_calls", {"state": "QUEUED", "priority": "2"}) == 0
+    assert value("callgate_calls_waiting") == 1
+    assert value("callgate_longest_wait_seconds") == 3.0
+    assert value("callgate_calltakers", {"state": "WRAP_UP"}) == 1
+    assert value("callgate_calltakers", {"state": "PAUSED"}) == 1
+    assert value("callgate_calltakers", {"state": "LOGGED_OUT"}) == 1  # 1003, never seen
+    # Wrap-up ends: c3 is offered to 1001 and leaves the queue.
+    driven.acd.handle_timer(1_018.0)
+    clock.now = 1_030.0
+    assert value("callgate_calls", {"state": "OFFERED", "priority": "1"}) == 1
+    assert value("callgate_calls_waiting") == 0
+    assert value("callgate_longest_wait_seconds") == 0
+    assert value("callgate_calltakers", {"state": "RINGING"}) == 1
+
+
+def test_connection_states_and_readiness_follow_the_health_registry() -> None:
+    driven = Driven()
+    health = Health()
+    metrics = Metrics(driven.acd, health)
+    value = metrics.registry.get_sample_value
+    assert value("callgate_ready") == 0
+    for name in ("ari", "ami", "database"):
+        health.set(name, True)
+    assert value("callgate_connection_up", {"component": "ari"}) == 1
+    assert value("callgate_connection_up", {"component": "mqtt"}) == 0
+    assert value("callgate_ready") == 1
+
+
+def test_outbox_depth_is_absent_until_a_source_reports_it() -> None:
+    driven = Driven()
+    depth: list[int | None] = [None]
+    metrics = Metrics(driven.acd, Health(), outbox_depth=lambda: depth[0])
+    assert b"callgate_outbox_depth" not in generate_latest(metrics.registry)
+    depth[0] = 7
+    assert metrics.registry.get_sample_value("callgate_outbox_depth") == 7
+
+
+def test_recording_failures_are_counted() -> None:
+    metrics = Metrics(Driven().acd, Health())
+    metrics.recording_failed()
+    metrics.recording_failed()
+    assert metrics.registry.get_sample_value("callgate_recording_failures_total") == 2
+
+
+def test_two_instances_do_not_share_series() -> None:
+    first = Metrics(Driven().acd, Health())
+    second = Metrics(Driven().acd, Health())
+    first.recording_failed()
+    assert second.registry.get_sample_value("callgate_recording_failures_total") == 0
