@@ -1,5 +1,8 @@
 """Storage: the call journal (SQLite by default, PostgreSQL by URL) and recording retention."""
 
+# annotations and outbox are imported here so their tables join the models' metadata, which
+# the migrations check compares with the migrated schema.
+from callgate.storage.annotations import CallAnnotation, JournalAnnotations
 from callgate.storage.journal import (
     Journal,
     JournalError,
@@ -7,6 +10,7 @@ from callgate.storage.journal import (
     delete_expired_recordings,
     redact_url,
 )
+from callgate.storage.outbox import Outbox, OutboxEntry
 from callgate.storage.records import (
     AgentInvolvement,
     CallRecord,
@@ -18,9 +22,13 @@ from callgate.storage.settings import StorageSettings
 
 __all__ = [
     "AgentInvolvement",
+    "CallAnnotation",
     "CallRecord",
     "Journal",
+    "JournalAnnotations",
     "JournalError",
+    "Outbox",
+    "OutboxEntry",
     "RecordingRecord",
     "RecordingStatus",
     "StorageSettings",

@@ -1,0 +1,124 @@
+"""CAD's commands: set a call's disposition, request a callback, attach an incident id.
+
+A command arrives on ``{prefix}/{site}/commands/{request_id}``; the answer goes to
+``{prefix}/{site}/replies/{request_id}``. Every command is validated against
+:mod:`callgate.events.schema` before anything changes; a bad one (not JSON, unknown field, wrong
+type, unknown call) gets an error reply and changes nothing. Nothing a command carries can stop
+the daemon: an unexpected failure is logged and answered with ``internal-error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from callgate.events.schema import (
+    COMMAND_ADAPTER,
+    AttachIncident,
+    ErrorCode,
+    Reply,
+    RequestCallback,
+    SetDisposition,
+)
+
+log = logging.getLogger(__name__)
+
+#: Commands are a few hundred bytes; anything far larger is refused before parsing.
+MAX_COMMAND_BYTES = 16_384
+
+
+class CallAnnotations(Protocol):
+    """Where annotations are stored (the journal). Each returns False for an unknown call."""
+
+    async def set_disposition(
+        self, call_id: str, disposition: str, by: str, at: datetime
+    ) -> bool: ...
+    async def request_callback(self, call_id: str, by: str, at: datetime) -> bool: ...
+    async def attach_incident(self, call_id: str, incident_id: str, at: datetime) -> bool: ...
+
+
+class AnnotationEvents(Protocol):
+    """Where the resulting events go (the publisher's outbox)."""
+
+    def disposition_set(self, call_id: str, disposition: str, by: str, at: datetime) -> None: ...
+    def callback_requested(self, call_id: str, by: str, at: datetime) -> None: ...
+    def incident_attached(self, call_id: str, incident_id: str, at: datetime) -> None: ...
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "(command)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+class CommandHandler:
+    """Validates one command, applies it, and says how it went."""
+
+    def __init__(
+        self,
+        annotations: CallAnnotations,
+        events: AnnotationEvents,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.annotations = annotations
+        self.events = events
+        self.clock = clock
+
+    def _reply(self, request_id: str, error: ErrorCode | None = None, detail: str = "") -> Reply:
+        return Reply(
+            request_id=request_id,
+            ok=error is None,
+            error=error,
+            detail=detail or None,
+            at=datetime.fromtimestamp(self.clock(), UTC),
+        )
+
+    async def handle(self, request_id: str, payload: bytes) -> Reply:
+        """Apply the command in ``payload``; never raises."""
+        try:
+            return await self._handle(request_id, payload)
+        except Exception as exc:  # a command must never stop the daemon
+            log.exception("command failed", extra={"request_id": request_id})
+            return self._reply(request_id, "internal-error", type(exc).__name__)
+
+    async def _handle(self, request_id: str, payload: bytes) -> Reply:
+        if len(payload) > MAX_COMMAND_BYTES:
+            return self._reply(request_id, "invalid-command", "command too large")
+        try:
+            command = COMMAND_ADAPTER.validate_json(payload)
+        except ValidationError as exc:
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                return self._reply(request_id, "bad-json", "payload is not valid JSON")
+            return self._reply(request_id, "invalid-command", _describe(exc))
+        at = datetime.fromtimestamp(self.clock(), UTC)
+        call_id = command.call_id
+        if isinstance(command, SetDisposition):
+            ok = await self.annotations.set_disposition(
+                call_id, command.disposition, command.by, at
+            )
+            if ok:
+                self.events.disposition_set(call_id, command.disposition, command.by, at)
+        elif isinstance(command, RequestCallback):
+            ok = await self.annotations.request_callback(call_id, command.by, at)
+            if ok:
+                self.events.callback_requested(call_id, command.by, at)
+        else:
+            assert isinstance(command, AttachIncident)
+            ok = await self.annotations.attach_incident(call_id, command.incident_id, at)
+            if ok:
+                self.events.incident_attached(call_id, command.incident_id, at)
+        if not ok:
+            return self._reply(request_id, "unknown-call", f"call {call_id} is not known")
+        log.info(
+            "CAD command applied",
+            extra={"request_id": request_id, "command": command.command, "call_id": call_id},
+        )
+        return self._reply(request_id)

@@ -1,0 +1,480 @@
+"""Publishes call and call-taker events to MQTT for CAD: ordered, durable, never in the way.
+
+The daemon tells :class:`EventPublisher` what happened exactly as it tells the journal (the
+``CallObserver`` methods plus ``notification``). Each report becomes an event with the next
+``seq`` of its stream and goes onto an in-memory queue at once: nothing on the call path waits
+for the database or the broker. Two background tasks take it from there:
+
+- the *writer* appends queued events to the outbox table in the journal's database, in order
+  (retrying while the database is away);
+- the *link* connects to the broker (reconnecting with capped, jittered backoff: aiomqtt has no
+  reconnect of its own), marks callgate ``online`` on the retained status topic (the last will
+  says ``offline``), answers CAD's commands, and publishes unsent outbox rows in order with QoS 1,
+  marking them sent only after the broker's PUBACK.
+
+A broker outage therefore delays events and loses none; a crash between PUBACK and marking sent
+publishes an event twice, which subscribers drop by ``event_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiomqtt
+from pydantic import ValidationError
+
+from callgate.asterisk.calls import RecordingInfo
+from callgate.core.acd import Acd
+from callgate.core.calls import CallState
+from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
+from callgate.engine import Notification
+from callgate.events.commands import CallAnnotations, CommandHandler
+from callgate.events.schema import (
+    E164,
+    AgentStateEvent,
+    CallAbandoned,
+    CallAnswered,
+    CallbackRequested,
+    CallEndedEvent,
+    CallOffered,
+    CallOverflowed,
+    CallQueued,
+    CallReceived,
+    CallScreened,
+    DispositionSet,
+    EventBase,
+    IncidentAttached,
+    QueueState,
+    RecordingFailed,
+    RecordingReady,
+    Status,
+)
+from callgate.events.settings import MqttSettings
+from callgate.storage import Journal, JournalError, Outbox, OutboxEntry
+
+log = logging.getLogger(__name__)
+
+#: Characters MQTT gives a meaning in topics; never let an id inject a level or a wildcard.
+_TOPIC_UNSAFE = re.compile(r"[/+#\x00]")
+#: How often, at most, the retained queue state is republished while it changes.
+QUEUE_STATE_INTERVAL = 1.0
+
+
+def _at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _level(value: str) -> str:
+    return _TOPIC_UNSAFE.sub("_", value) or "_"
+
+
+class Topics:
+    """Every topic of one site, from the settings."""
+
+    def __init__(self, settings: MqttSettings) -> None:
+        self.base = settings.base
+        self.status = f"{self.base}/status"
+        self.queue_state = f"{self.base}/queue/state"
+        self.commands = f"{self.base}/commands/+"
+
+    def call_events(self, call_id: str) -> str:
+        return f"{self.base}/calls/{_level(call_id)}/events"
+
+    def agent_state(self, agent_id: str) -> str:
+        return f"{self.base}/agents/{_level(agent_id)}/state"
+
+    def reply(self, request_id: str) -> str:
+        return f"{self.base}/replies/{_level(request_id)}"
+
+    def request_id(self, topic: str) -> str | None:
+        """The request id of a command topic, or None for any other topic."""
+        prefix = f"{self.base}/commands/"
+        return topic[len(prefix) :] if topic.startswith(prefix) else None
+
+
+def queue_state_of(acd: Acd, site: str, now: float) -> QueueState:
+    """A snapshot of the core's queue and call-takers (read-only use of the core)."""
+    waiting = acd.queued_calls()
+    return QueueState(
+        site=site,
+        at=_at(now),
+        waiting=len(waiting),
+        waiting_by_class={
+            str(k): v for k, v in sorted(Counter(c.priority for c in waiting).items())
+        },
+        longest_wait_s=max((max(0.0, now - c.arrived_at) for c in waiting), default=0.0),
+        agents_by_state=dict(sorted(Counter(a.state.value for a in acd.agents.values()).items())),
+    )
+
+
+class EventPublisher:
+    """The CAD event stream: an observer of the daemon, an outbox, and a link to the broker.
+
+    Call :meth:`start` before the first report (it reads the streams' last ``seq``) and
+    :meth:`close` at shutdown.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        journal: Journal,
+        *,
+        annotations: CallAnnotations | None = None,
+        acd: Acd | None = None,
+        clock: Callable[[], float] = time.time,
+        max_backlog: int = 100_000,
+        batch: int = 200,
+    ) -> None:
+        self.settings = settings
+        self.topics = Topics(settings)
+        self.outbox = Outbox(journal)
+        self.acd = acd
+        self.clock = clock
+        self.batch = batch
+        self.commands = (
+            None if annotations is None else CommandHandler(annotations, self, clock=clock)
+        )
+        self._seqs: dict[str, int] = {}
+        self._answered_by: dict[str, str] = {}
+        self._pending: asyncio.Queue[OutboxEntry] = asyncio.Queue(max_backlog)
+        self._stored = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._queue_state: QueueState | None = None
+        self._queue_dirty = False
+        self._queue_sent_at = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self.connected = False
+        "True while a broker session is up."
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read each stream's last ``seq`` from the outbox, then start writing and publishing."""
+        if not self.settings.enabled:
+            return
+        retention = timedelta(days=self.settings.outbox_retention_days)
+        try:
+            pruned = await self.outbox.prune(datetime.now(UTC) - retention)
+            if pruned:
+                log.info("old published events deleted from the outbox", extra={"count": pruned})
+        except JournalError as exc:
+            log.warning("outbox not pruned", extra={"error": str(exc)})
+        self._seqs = await self.outbox.last_seqs()
+        self._tasks = [
+            asyncio.create_task(self._writer(), name="mqtt-outbox-writer"),
+            asyncio.create_task(self._link(), name="mqtt-link"),
+        ]
+
+    async def flush(self, seconds: float = 10.0) -> None:
+        """Wait until every reported event is in the outbox (not necessarily published)."""
+        await asyncio.wait_for(self._pending.join(), seconds)
+
+    async def close(self, drain_seconds: float = 10.0) -> None:
+        """Store what is queued, publish what the broker will take within ``drain_seconds``,
+        mark callgate offline, disconnect. Unpublished events stay in the outbox for next time."""
+        deadline = time.monotonic() + drain_seconds
+        with contextlib.suppress(TimeoutError):
+            await self.flush(drain_seconds)
+        self._closing.set()
+        self._stored.set()
+        if len(self._tasks) == 2 and self.connected:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(
+                    asyncio.shield(self._tasks[1]), max(0.1, deadline - time.monotonic())
+                )
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    # -- what the daemon reports (the CallObserver surface, plus notifications) --------
+
+    async def call_started(
+        self, call_id: str, caller: str, caller_sent: str, dialed: str, priority: int, at: float
+    ) -> None:
+        number = caller if re.fullmatch(E164, caller) else "anonymous"
+        self._call_event(
+            CallReceived, call_id, at, caller=number, caller_sent=caller_sent, dialed=dialed
+        )
+        # Screening happens before the core: its result (the class) is known on arrival.
+        self._call_event(CallScreened, call_id, at, priority=priority, category="")
+
+    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
+        self._answered_by[call_id] = agent_id
+
+    async def recording(self, info: RecordingInfo, at: float) -> None:
+        self._call_event(
+            RecordingReady,
+            info.call_id,
+            at,
+            path=str(info.path),
+            sha256=info.sha256,
+            size_bytes=info.size,
+            duration_s=info.duration_s,
+        )
+
+    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
+        self._call_event(RecordingFailed, call_id, at, reason=reason)
+
+    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
+        self._answered_by.pop(call_id, None)
+        self._call_event(CallEndedEvent, call_id, at, outcome=outcome)
+
+    async def notification(self, note: Notification) -> None:
+        self._queue_dirty = True
+        if isinstance(note, CallStateChanged):
+            self._state_changed(note)
+        elif isinstance(note, AgentStateChanged):
+            self._emit(
+                AgentStateEvent,
+                f"agent:{note.agent_id}",
+                self.topics.agent_state(note.agent_id),
+                note.at,
+                retain=True,
+                agent_id=note.agent_id,
+                state=note.new.value,
+                previous=note.old.value,
+                reason=note.reason,
+                cause=note.cause,
+            )
+        elif isinstance(note, CallEnded):
+            self._answered_by.pop(note.call_id, None)
+            self._call_event(
+                CallEndedEvent,
+                note.call_id,
+                note.ended_at,
+                outcome=note.outcome.value,
+                agent_id=note.agent_id,
+                destination=note.destination,
+                answered_at=None if note.answered_at is None else _at(note.answered_at),
+                wait_s=note.answer_time,
+            )
+
+    def _state_changed(self, note: CallStateChanged) -> None:
+        call_id, new, at, cause = note.call_id, note.new, note.at, note.cause
+        if new is CallState.QUEUED:
+            requeued = note.old is not CallState.ARRIVED
+            self._call_event(CallQueued, call_id, at, requeued=requeued, cause=cause)
+        elif new is CallState.OFFERED:
+            self._call_event(CallOffered, call_id, at, cause=cause)
+        elif new is CallState.CONNECTED:
+            self._call_event(CallAnswered, call_id, at, agent_id=self._agent_of(call_id))
+        elif new is CallState.ABANDONED:
+            self._call_event(CallAbandoned, call_id, at, cause=cause)
+        elif new in (CallState.OVERFLOWED, CallState.FALLBACK):
+            fallback = new is CallState.FALLBACK
+            self._call_event(CallOverflowed, call_id, at, fallback=fallback, cause=cause)
+
+    def _agent_of(self, call_id: str) -> str | None:
+        if call_id in self._answered_by:
+            return self._answered_by[call_id]
+        call = None if self.acd is None else self.acd.calls.get(call_id)
+        return None if call is None else call.agent_id
+
+    def queue_state(self, snapshot: QueueState) -> None:
+        """Publish this queue snapshot (retained) when next connected; replaces any older one."""
+        self._queue_state = snapshot
+        self._queue_dirty = True
+
+    # -- what CAD's commands add (see commands.py) --------------------------------------
+
+    def disposition_set(self, call_id: str, disposition: str, by: str, at: datetime) -> None:
+        self._call_event(DispositionSet, call_id, at.timestamp(), disposition=disposition, by=by)
+
+    def callback_requested(self, call_id: str, by: str, at: datetime) -> None:
+        self._call_event(CallbackRequested, call_id, at.timestamp(), by=by)
+
+    def incident_attached(self, call_id: str, incident_id: str, at: datetime) -> None:
+        self._call_event(IncidentAttached, call_id, at.timestamp(), incident_id=incident_id)
+
+    # -- events into the outbox ----------------------------------------------------------
+
+    def _call_event(self, model: type[EventBase], call_id: str, at: float, **fields: Any) -> None:
+        self._emit(model, call_id, self.topics.call_events(call_id), at, call_id=call_id, **fields)
+
+    def _emit(
+        self,
+        model: type[EventBase],
+        stream: str,
+        topic: str,
+        at: float,
+        *,
+        retain: bool = False,
+        **fields: Any,
+    ) -> None:
+        if not self.settings.enabled:
+            return
+        seq = self._seqs.get(stream, 0) + 1
+        try:
+            event = model(
+                event_id=str(uuid.uuid4()), seq=seq, at=_at(at), site=self.settings.site, **fields
+            )
+        except ValidationError as exc:
+            # A report the schema refuses is a bug in callgate; it must not touch the call.
+            log.error("event not valid; not published", extra={"stream": stream, "error": str(exc)})
+            return
+        entry = OutboxEntry(
+            event_id=event.event_id,
+            stream=stream,
+            seq=seq,
+            topic=topic,
+            payload=event.model_dump_json(),
+            retain=retain,
+            created_at=event.at,
+        )
+        try:
+            self._pending.put_nowait(entry)
+        except asyncio.QueueFull:
+            log.error("event backlog full; event dropped", extra={"stream": stream})
+            return
+        self._seqs[stream] = seq
+
+    async def _writer(self) -> None:
+        while True:
+            batch = [await self._pending.get()]
+            while len(batch) < 500 and not self._pending.empty():
+                batch.append(self._pending.get_nowait())
+            delay = 0.2
+            while True:
+                try:
+                    await self.outbox.append(batch)
+                    break
+                except JournalError as exc:
+                    # Keep the batch and retry: order matters more than latency here.
+                    log.error("outbox write failed; retrying", extra={"error": str(exc)})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+            for _ in batch:
+                self._pending.task_done()
+            self._stored.set()
+
+    # -- the broker link -----------------------------------------------------------------
+
+    def _client(self) -> aiomqtt.Client:
+        s = self.settings
+        offline = Status(status="offline", site=s.site).model_dump_json(exclude_none=True)
+        return aiomqtt.Client(
+            s.host,
+            s.port,
+            username=s.username,
+            password=None if s.password is None else s.password.get_secret_value(),
+            identifier=s.client_id,
+            keepalive=s.keepalive,
+            will=aiomqtt.Will(self.topics.status, offline, qos=1, retain=True),
+            tls_context=None if s.tls is None else s.tls.context(),
+            tls_insecure=None if s.tls is None else s.tls.insecure,
+            timeout=10.0,
+        )
+
+    async def _link(self) -> None:
+        failures = 0
+        while not self._closing.is_set():
+            try:
+                async with self._client() as client:
+                    failures = 0
+                    log.info("MQTT connected", extra={"broker": self._broker()})
+                    await self._session(client)
+                    return
+            except (aiomqtt.MqttError, OSError, JournalError) as exc:
+                self.connected = False
+                failures += 1
+                delay = min(self.settings.reconnect_max, 0.25 * 2 ** min(failures, 12))
+                delay *= random.uniform(0.5, 1.0)  # noqa: S311 -- jitter, not security
+                log.warning(
+                    "MQTT unavailable; reconnecting",
+                    extra={"broker": self._broker(), "error": str(exc), "retry_in_s": delay},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay)
+            finally:
+                self.connected = False
+
+    def _broker(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        online = Status(status="online", site=self.settings.site, at=datetime.now(UTC))
+        await client.publish(self.topics.status, online.model_dump_json(), qos=1, retain=True)
+        if self.commands is not None:
+            await client.subscribe(self.topics.commands, qos=1)
+        self.connected = True
+        self._queue_dirty = True  # a new session republishes the latest snapshot
+        receiver = asyncio.create_task(self._receive(client), name="mqtt-commands")
+        try:
+            while True:
+                self._stored.clear()
+                await self._drain(client)
+                await self._publish_queue_state(client)
+                if receiver.done():
+                    receiver.result()  # raises what ended it (the connection)
+                    raise aiomqtt.MqttError("command stream ended")
+                if self._closing.is_set() and self._pending.empty():
+                    offline = Status(
+                        status="offline", site=self.settings.site, at=datetime.now(UTC)
+                    )
+                    await client.publish(
+                        self.topics.status, offline.model_dump_json(), qos=1, retain=True
+                    )
+                    return
+                stored = asyncio.create_task(self._stored.wait())
+                await asyncio.wait(
+                    {stored, receiver}, timeout=QUEUE_STATE_INTERVAL, return_when="FIRST_COMPLETED"
+                )
+                stored.cancel()
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await receiver
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        while entries := await self.outbox.unsent(self.batch):
+            # Handed to paho in order; it sends them in order on one connection and the broker
+            # keeps that order per topic. A batch in flight at once keeps throughput up.
+            await asyncio.gather(
+                *(
+                    client.publish(e.topic, e.payload, qos=1, retain=e.retain, timeout=30.0)
+                    for e in entries
+                )
+            )
+            await self.outbox.mark_sent(
+                [e.id for e in entries if e.id is not None], datetime.now(UTC)
+            )
+
+    async def _publish_queue_state(self, client: aiomqtt.Client) -> None:
+        now = self.clock()
+        if not self._queue_dirty or now - self._queue_sent_at < QUEUE_STATE_INTERVAL:
+            return
+        snapshot = self._queue_state
+        if self.acd is not None:
+            snapshot = queue_state_of(self.acd, self.settings.site, now)
+        self._queue_dirty = False
+        if snapshot is None:
+            return
+        self._queue_sent_at = now
+        await client.publish(
+            self.topics.queue_state, snapshot.model_dump_json(), qos=1, retain=True
+        )
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            request_id = self.topics.request_id(str(message.topic))
+            if request_id is None or self.commands is None:
+                continue
+            payload = message.payload
+            raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
+            reply = await self.commands.handle(request_id, bytes(raw))
+            await client.publish(
+                self.topics.reply(request_id), reply.model_dump_json(exclude_none=True), qos=1
+            )

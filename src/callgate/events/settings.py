@@ -1,0 +1,69 @@
+"""The ``[mqtt]`` section: the broker CAD subscribes to, and how callgate talks to it."""
+
+from __future__ import annotations
+
+import ssl
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class MqttTls(BaseModel):
+    """TLS to the broker. Without ``ca_file`` the system's trusted CAs verify the broker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    ca_file: str | None = None
+    """PEM file of the CA that signed the broker's certificate."""
+    cert_file: str | None = None
+    """PEM client certificate, when the broker authenticates clients by certificate."""
+    key_file: str | None = None
+    """PEM key of ``cert_file``."""
+    insecure: bool = False
+    """Skip verifying the broker's certificate and host name. Lab only: anyone on the path can
+    then read and forge 112 events."""
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file is not None:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+class MqttSettings(BaseModel):
+    """Where call events go (MQTT) and where CAD's commands come from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    enabled: bool = True
+    """Publish call events. When false nothing connects and no events are stored."""
+    host: str = "127.0.0.1"
+    """Broker host."""
+    port: int = Field(11883, ge=1, le=65535)
+    """Broker port (the lab's Mosquitto listens on 11883; brokers usually use 1883, or 8883
+    with TLS)."""
+    site: str = Field("site1", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """This centre's id, part of every topic (letters, digits, ``-`` and ``_``)."""
+    topic_prefix: str = Field("callgate/v1", pattern=r"^[^#+]+[^/#+]$")
+    """Start of every topic; topics are ``{topic_prefix}/{site}/...``."""
+    username: str | None = None
+    """Broker user (see ``examples/mosquitto``); none for an anonymous broker."""
+    password: SecretStr | None = None
+    """Broker password. Secret: never logged; prefer ``CALLGATE_MQTT__PASSWORD``."""
+    tls: MqttTls | None = None
+    """TLS to the broker; leave out for plain TCP (lab)."""
+    client_id: str = "callgate"
+    """MQTT client id; give each callgate on one broker its own."""
+    keepalive: int = Field(30, ge=5, le=3600)
+    """Seconds between MQTT pings; the broker declares callgate offline after 1.5 times this."""
+    reconnect_max: float = Field(30.0, gt=0)
+    """Longest wait between reconnection attempts, seconds (the wait doubles up to this)."""
+    outbox_retention_days: int = Field(30, ge=1)
+    """Published events are kept this long in the outbox (for inspection), then deleted."""
+
+    @property
+    def base(self) -> str:
+        """``{topic_prefix}/{site}``: the root of every topic of this site."""
+        return f"{self.topic_prefix}/{self.site}"

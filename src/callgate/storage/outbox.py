@@ -1,0 +1,126 @@
+"""The MQTT outbox: events for CAD, stored in the journal's database before they are published.
+
+Rows are appended in the order events happened and published in ``id`` order; a row is marked
+sent only once the broker acknowledged it (QoS 1 PUBACK). Events produced while the broker is
+unreachable wait here, across daemon restarts too. ``stream``/``seq`` keep each call's (and each
+call-taker's) sequence numbers increasing across restarts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Boolean, Index, Integer, String, Text, delete, func, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callgate.storage.journal import Journal
+from callgate.storage.models import Base, UTCDateTime
+
+
+class OutboxRow(Base):
+    """One event waiting to be published (``sent_at`` empty) or already published."""
+
+    __tablename__ = "event_outbox"
+    __table_args__ = (Index("ix_event_outbox_stream_seq", "stream", "seq"),)
+
+    # Integer (not BigInteger) so SQLite makes it the rowid: monotonic, which is the publish order.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    stream: Mapped[str] = mapped_column(String(160))
+    seq: Mapped[int] = mapped_column(Integer)
+    topic: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    retain: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """An event ready for the outbox (``id`` is given by the database)."""
+
+    event_id: str
+    stream: str
+    seq: int
+    topic: str
+    payload: str
+    retain: bool
+    created_at: datetime
+    id: int | None = None
+
+
+class Outbox:
+    """The outbox table on the journal's database."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    async def append(self, entries: Sequence[OutboxEntry]) -> None:
+        """Store entries in one transaction, in the order given."""
+        async with self.journal._transaction() as session:
+            session.add_all(
+                OutboxRow(
+                    event_id=e.event_id,
+                    stream=e.stream,
+                    seq=e.seq,
+                    topic=e.topic,
+                    payload=e.payload,
+                    retain=e.retain,
+                    created_at=e.created_at,
+                )
+                for e in entries
+            )
+
+    async def unsent(self, limit: int = 200) -> list[OutboxEntry]:
+        """The oldest entries not yet acknowledged by the broker, oldest first."""
+        query = (
+            select(OutboxRow).where(OutboxRow.sent_at.is_(None)).order_by(OutboxRow.id).limit(limit)
+        )
+        async with self.journal._transaction() as session:
+            return [
+                OutboxEntry(
+                    event_id=r.event_id,
+                    stream=r.stream,
+                    seq=r.seq,
+                    topic=r.topic,
+                    payload=r.payload,
+                    retain=r.retain,
+                    created_at=r.created_at,
+                    id=r.id,
+                )
+                for r in await session.scalars(query)
+            ]
+
+    async def mark_sent(self, ids: Sequence[int], at: datetime) -> None:
+        async with self.journal._transaction() as session:
+            await session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=at))
+
+    async def last_seqs(self) -> dict[str, int]:
+        """The highest ``seq`` of every stream still in the outbox."""
+        query = select(OutboxRow.stream, func.max(OutboxRow.seq)).group_by(OutboxRow.stream)
+        async with self.journal._transaction() as session:
+            return {stream: int(seq) for stream, seq in (await session.execute(query)).all()}
+
+    async def prune(self, sent_before: datetime) -> int:
+        """Delete entries published before ``sent_before``, except each stream's last one (it
+        carries the stream's ``seq``, which must keep increasing after a restart)."""
+        last = select(func.max(OutboxRow.id)).group_by(OutboxRow.stream).scalar_subquery()
+        query = delete(OutboxRow).where(
+            OutboxRow.sent_at.is_not(None),
+            OutboxRow.sent_at < sent_before,
+            OutboxRow.id.not_in(last),
+        )
+        async with self.journal._transaction() as session:
+            result = await session.execute(query)
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def counts(self) -> tuple[int, int]:
+        """(unsent, sent) entries, for status pages and tests."""
+        query = select(OutboxRow.sent_at.is_(None), func.count()).group_by(
+            OutboxRow.sent_at.is_(None)
+        )
+        async with self.journal._transaction() as session:
+            rows = {bool(k): int(v) for k, v in (await session.execute(query)).all()}
+        return rows.get(True, 0), rows.get(False, 0)
