@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import math
 import os
@@ -287,6 +288,48 @@ class CarrierCalls:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
         self.process = None
+
+
+class CallTakersHangUp:
+    """Call-takers end each call from their own softphone ``seconds`` after answering.
+
+    A context manager: a background thread watches Asterisk's channels (ARI) and sends baresip's
+    ``hangup`` command, the way a call-taker finishing a call would.
+    """
+
+    def __init__(self, seconds: float, phones: Sequence[Softphone]) -> None:
+        import threading
+
+        self.seconds = seconds
+        self.by_ext = {p.extension: p for p in phones}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CallTakersHangUp:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        seen: dict[str, float] = {}
+        while not self._stop.is_set():
+            try:
+                channels = ari_get("/channels")
+            except (urllib.error.URLError, OSError):
+                channels = []
+            for channel in channels if isinstance(channels, list) else []:
+                ext = str(channel["name"]).removeprefix("PJSIP/").split("-")[0]
+                if ext not in self.by_ext or channel["state"] != "Up":
+                    continue
+                first = seen.setdefault(str(channel["id"]), time.monotonic())
+                if time.monotonic() - first >= self.seconds:
+                    # OSError/TimeoutError: the call ended by itself meanwhile.
+                    with contextlib.suppress(OSError, TimeoutError):
+                        self.by_ext[ext].command("hangup")
+            time.sleep(0.2)
 
 
 def _free_udp_port(host: str) -> int:

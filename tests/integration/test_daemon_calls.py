@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import array
 import asyncio
-import contextlib
 import json
 import signal
-import threading
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import labpeers
@@ -53,33 +51,11 @@ def _recordings(daemon: Daemon) -> dict[str, Path]:
     }
 
 
-@contextlib.contextmanager
-def calltakers_end_calls_after(seconds: float, phones: list[labpeers.Softphone]) -> Iterator[None]:
+def calltakers_end_calls_after(
+    seconds: float, phones: list[labpeers.Softphone]
+) -> labpeers.CallTakersHangUp:
     """Each call-taker hangs up (on their own softphone) ``seconds`` after answering."""
-    by_ext = {p.extension: p for p in phones}
-    stop = threading.Event()
-
-    def run() -> None:
-        seen: dict[str, float] = {}
-        while not stop.is_set():
-            for channel in labpeers.ari_get("/channels"):  # type: ignore[union-attr]
-                name = str(channel["name"])
-                ext = name.removeprefix("PJSIP/").split("-")[0]
-                if ext not in by_ext or channel["state"] != "Up":
-                    continue
-                first = seen.setdefault(str(channel["id"]), time.monotonic())
-                if time.monotonic() - first >= seconds:
-                    with contextlib.suppress(OSError, TimeoutError):
-                        by_ext[ext].command("hangup")
-            time.sleep(0.2)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    return labpeers.CallTakersHangUp(seconds, phones)
 
 
 def _rms(path: Path) -> tuple[float, float]:
