@@ -55,6 +55,7 @@ class LiveDaemonView:
         queued = acd.queued_calls()
         oldest = min((c.arrived_at for c in queued), default=None)
         by_state = Counter(c.state.name for c in acd.calls.values())
+        agent_states = Counter(a["state"] for a in self.agents())
         return {
             "version": __version__,
             "ready": self.health.ready,
@@ -65,7 +66,7 @@ class LiveDaemonView:
             "waiting": acd.waiting,
             "longest_wait_s": None if oldest is None else round(max(0.0, now - oldest), 1),
             "calls": {s.name: by_state[s.name] for s in LIVE_CALL_STATES},
-            "calltakers": dict(Counter(a["state"] for a in self.agents())),
+            "calltakers": {s.name: agent_states[s.name] for s in AgentState},
         }
 
     def agents(self) -> list[JsonDict]:
