@@ -79,6 +79,18 @@ def write_tone(path: Path, seconds: int, frequency: float = 440.0) -> None:
         out.writeframes(bytes(frames))
 
 
+def stop_process_group(process: subprocess.Popen[bytes] | None) -> None:
+    """Stop a peer we started (its own session) by its PID: TERM, then KILL after 5 s."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
 @dataclass
 class Softphone:
     """One call-taker's baresip: registers to the lab Asterisk and answers every call at once."""
@@ -196,15 +208,7 @@ class Softphone:
         return counts
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        stop_process_group(self.process)
         self.process = None
 
 
@@ -280,13 +284,7 @@ class CarrierCalls:
         return "".join(p.read_text(errors="replace") for p in self.workdir.glob("*errors.log"))
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        stop_process_group(self.process)
         self.process = None
 
 
