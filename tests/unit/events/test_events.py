@@ -1,0 +1,264 @@
+"""Event models, seq and ids, notification -> event mapping, command validation, generated docs:
+no broker (the publisher is never started, so nothing connects; events land in a real SQLite
+outbox)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from callgate.asterisk.calls import RecordingInfo
+from callgate.core.agents import AgentState
+from callgate.core.calls import CallState
+from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
+from callgate.events import EventPublisher, MqttSettings, Topics
+from callgate.events import docs as event_docs
+from callgate.events.commands import CommandHandler
+from callgate.events.schema import EVENT_ADAPTER, CallReceived, Reply
+from callgate.events.subscriber import format_message
+from callgate.storage import Journal, JournalAnnotations
+
+T0 = 1_800_000_000.0
+S = CallState
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
+    opened = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    yield opened
+    await opened.close()
+
+
+def rows(tmp_path: Path) -> list[tuple[str, str, int, bool, dict[str, object]]]:
+    with closing(sqlite3.connect(tmp_path / "journal.db")) as db:
+        return [
+            (topic, stream, seq, bool(retain), json.loads(payload))
+            for topic, stream, seq, retain, payload in db.execute(
+                "SELECT topic, stream, seq, retain, payload FROM event_outbox ORDER BY id"
+            )
+        ]
+
+
+def publisher(journal: Journal) -> EventPublisher:
+    # Never started: notifications queue up; flush() is run by hand through the writer below.
+    return EventPublisher(MqttSettings(site="kendari"), journal)
+
+
+async def store(p: EventPublisher) -> None:
+    """What the writer task does, once: move queued events into the outbox."""
+    batch = []
+    while not p._pending.empty():
+        batch.append(p._pending.get_nowait())
+        p._pending.task_done()
+    await p.outbox.append(batch)
+
+
+def test_given_a_naive_time_or_bad_caller_then_the_event_model_refuses_it() -> None:
+    base = {"event_id": str(uuid.uuid4()), "seq": 1, "site": "s", "call_id": "c"}
+    fields = {"caller_sent": "0812", "dialed": "112"}
+    with pytest.raises(ValidationError, match="timezone"):
+        CallReceived(**base, **fields, at=datetime(2026, 1, 1), caller="+62812")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="pattern"):
+        CallReceived(**base, **fields, at=datetime.now(UTC), caller="0812")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="greater than or equal"):
+        CallReceived(**{**base, "seq": 0}, **fields, at=datetime.now(UTC), caller="anonymous")  # type: ignore[arg-type]
+
+
+def test_given_a_time_in_another_zone_then_the_event_says_it_in_utc_with_z() -> None:
+    wib = timezone(timedelta(hours=7))
+    event = CallReceived(
+        event_id=str(uuid.uuid4()),
+        seq=1,
+        site="s",
+        call_id="c",
+        at=datetime(2026, 1, 1, 7, 0, tzinfo=wib),
+        caller="+62812",
+        caller_sent="0812",
+        dialed="112",
+    )
+    assert json.loads(event.model_dump_json())["at"] == "2026-01-01T00:00:00Z"
+    assert EVENT_ADAPTER.validate_json(event.model_dump_json()) == event
+
+
+async def test_given_a_call_lifecycle_then_events_map_in_order_with_seq_from_1(
+    journal: Journal, tmp_path: Path
+) -> None:
+    p = publisher(journal)
+    await p.call_started("c1", "+6281234567890", "081234567890", "112", 2, T0)
+    await p.notification(CallStateChanged("c1", S.ARRIVED, S.QUEUED, "CallArrived", T0))
+    await p.notification(CallStateChanged("c1", S.QUEUED, S.OFFERED, "Offer", T0 + 1))
+    await p.notification(CallStateChanged("c1", S.OFFERED, S.QUEUED, "RingTimedOut", T0 + 9))
+    await p.agent_connected("c1", "1002", T0 + 12)
+    await p.notification(CallStateChanged("c1", S.OFFERED, S.CONNECTING, "AgentAnswered", T0))
+    await p.notification(CallStateChanged("c1", S.CONNECTING, S.CONNECTED, "Bridged", T0 + 12))
+    await p.notification(
+        CallEnded("c1", S.COMPLETED, "+62812", "", 2, T0, T0 + 12, T0 + 60, "1002", None)
+    )
+    info = RecordingInfo("c1", Path("/rec/c1.wav"), "ab" * 32, 1000, 48.0)
+    await p.recording(info, T0 + 61)
+    await store(p)
+    got = rows(tmp_path)
+    assert [r[4]["type"] for r in got] == [
+        "received",
+        "screened",
+        "queued",
+        "offered",
+        "queued",
+        "answered",
+        "ended",
+        "recording-ready",
+    ]
+    assert [r[2] for r in got] == list(range(1, 9))
+    assert {r[0] for r in got} == {"callgate/v1/kendari/calls/c1/events"}
+    assert len({r[4]["event_id"] for r in got}) == 8
+    assert (got[2][4]["requeued"], got[4][4]["requeued"]) == (False, True)
+    assert got[5][4]["agent_id"] == "1002"
+    assert (got[6][4]["outcome"], got[6][4]["wait_s"]) == ("COMPLETED", 12.0)
+
+
+async def test_given_withheld_number_abandon_and_fallback_then_mapped(
+    journal: Journal, tmp_path: Path
+) -> None:
+    p = publisher(journal)
+    await p.call_started("c2", "anonymous", "", "112", 1, T0)
+    await p.call_started("c3", "0812 not e164", "0812", "112", 1, T0)
+    await p.notification(CallStateChanged("c2", S.QUEUED, S.ABANDONED, "CallerHungUp", T0))
+    await p.notification(CallStateChanged("c3", S.OVERFLOWING, S.FALLBACK, "MaxWait", T0))
+    # Moves that are not events for CAD produce nothing.
+    await p.notification(CallStateChanged("c3", S.QUEUED, S.OVERFLOWING, "MaxWait", T0))
+    await store(p)
+    got = [(r[1], r[4]["type"], r[4].get("caller"), r[4].get("fallback")) for r in rows(tmp_path)]
+    assert got == [
+        ("c2", "received", "anonymous", None),
+        ("c2", "screened", None, None),
+        ("c3", "received", "anonymous", None),
+        ("c3", "screened", None, None),
+        ("c2", "abandoned", None, None),
+        ("c3", "overflowed", None, True),
+    ]
+
+
+async def test_given_agent_state_changes_then_retained_on_the_agents_topic_with_own_seq(
+    journal: Journal, tmp_path: Path
+) -> None:
+    p = publisher(journal)
+    a = AgentState
+    await p.notification(AgentStateChanged("1001", a.LOGGED_OUT, a.AVAILABLE, "LoggedIn", T0))
+    await p.notification(AgentStateChanged("1001", a.AVAILABLE, a.PAUSED, "Paused", T0, "break"))
+    await store(p)
+    got = rows(tmp_path)
+    assert [(r[0], r[1], r[2], r[3]) for r in got] == [
+        ("callgate/v1/kendari/agents/1001/state", "agent:1001", 1, True),
+        ("callgate/v1/kendari/agents/1001/state", "agent:1001", 2, True),
+    ]
+    assert (got[1][4]["state"], got[1][4]["reason"]) == ("PAUSED", "break")
+
+
+async def test_given_a_restart_then_seq_continues_from_the_outbox(journal: Journal) -> None:
+    first = publisher(journal)
+    await first.call_started("c1", "+62812", "0812", "112", 1, T0)
+    await store(first)
+    second = publisher(journal)
+    second._seqs = await second.outbox.last_seqs()  # what start() does
+    await second.recording_failed("c1", "disk full", T0 + 5)
+    assert second._seqs == {"c1": 3}
+
+
+def test_given_ids_with_mqtt_wildcards_then_topics_stay_one_level() -> None:
+    topics = Topics(MqttSettings(site="s1", topic_prefix="x/y"))
+    assert topics.call_events("a/b+#") == "x/y/s1/calls/a_b__/events"
+    assert topics.request_id("x/y/s1/commands/r-1") == "r-1"
+    assert topics.request_id("x/y/s1/calls/c/events") is None
+
+
+async def test_given_commands_then_only_valid_ones_for_known_calls_change_anything(
+    journal: Journal, tmp_path: Path
+) -> None:
+    await journal.call_started(
+        "c1", caller="+62812", caller_sent="0812", dialed="112", priority=1, category="",
+        at=datetime.now(UTC),
+    )  # fmt: skip
+    p = publisher(journal)
+    annotations = JournalAnnotations(journal)
+    handler = CommandHandler(annotations, p, clock=lambda: T0)
+
+    async def send(payload: object) -> Reply:
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return await handler.handle("r", raw)
+
+    disp = {"command": "set-disposition", "call_id": "c1", "disposition": "prank", "by": "op"}
+    assert (await send(b"\xff\xfe")).error == "bad-json"
+    assert (await send({**disp, "extra": 1})).error == "invalid-command"
+    assert (await send({**disp, "by": ["op"]})).error == "invalid-command"
+    assert (await send({**disp, "disposition": "Prank"})).error == "invalid-command"
+    assert (await send({**disp, "call_id": "c9"})).error == "unknown-call"
+    assert (await send("set-disposition")).error == "invalid-command"
+    assert (await send(b"x" * 20_000)).error == "invalid-command"
+    assert await annotations.get("c1") is None
+    await store(p)
+    assert rows(tmp_path) == []
+
+    assert (await send(disp)).ok
+    ok = await send({"command": "attach-incident", "call_id": "c1", "incident_id": "INC-7"})
+    assert (ok.ok, ok.at) == (True, datetime.fromtimestamp(T0, UTC))
+    assert (await send({"command": "request-callback", "call_id": "c1", "by": "op"})).ok
+    stored = await annotations.get("c1")
+    assert stored is not None
+    assert (stored.disposition, stored.incident_id, stored.callback_by) == ("prank", "INC-7", "op")
+    await store(p)
+    assert [r[4]["type"] for r in rows(tmp_path)] == [
+        "disposition-set",
+        "incident-attached",
+        "callback-requested",
+    ]
+
+
+async def test_given_annotations_that_fail_then_internal_error_and_no_crash(
+    journal: Journal,
+) -> None:
+    class Broken:
+        async def set_disposition(self, *args: object) -> bool:
+            raise RuntimeError("db gone")
+
+        async def request_callback(self, *args: object) -> bool:
+            raise RuntimeError("db gone")
+
+        async def attach_incident(self, *args: object) -> bool:
+            raise RuntimeError("db gone")
+
+    handler = CommandHandler(Broken(), publisher(journal))
+    reply = await handler.handle("r", b'{"command":"request-callback","call_id":"c1","by":"op"}')
+    assert (reply.ok, reply.error, reply.detail) == (False, "internal-error", "RuntimeError")
+
+
+def test_given_the_committed_docs_then_they_match_the_models() -> None:
+    assert event_docs.main(["--check"]) == 0
+
+
+def test_given_a_changed_model_then_the_docs_check_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert event_docs.main(["--out", str(tmp_path)]) == 0
+    assert event_docs.main(["--check", "--out", str(tmp_path)]) == 0
+    schema = tmp_path / "schemas" / "CallReceived.json"
+    schema.write_text(schema.read_text().replace('"dialed"', '"dialled"'))
+    assert event_docs.main(["--check", "--out", str(tmp_path)]) == 1
+    assert "schemas/CallReceived.json" in capsys.readouterr().err
+
+
+def test_given_an_event_message_then_the_subscriber_prints_one_readable_line() -> None:
+    line = format_message(
+        "callgate/v1/s/calls/c1/events",
+        b'{"schema_version":1,"event_id":"x","seq":3,"at":"2026-01-01T00:00:00Z","site":"s",'
+        b'"call_id":"c1","type":"queued","requeued":false,"cause":"CallArrived"}',
+    )
+    assert line == "2026-01-01T00:00:00Z  c1  #3  queued  requeued=False cause=CallArrived"
+    assert "not JSON" in format_message("callgate/v1/s/status", b"\x00")
