@@ -1,0 +1,453 @@
+"""``callgate status|agents|calls|check-config|log-level``: the on-call admin's commands.
+
+They talk to the running daemon over its admin HTTP port on loopback (``[ops]`` in the config
+file, or ``--url``), print plain tables by default and JSON with ``--json``, and exit with:
+
+- 0: done (``status``: the daemon is ready and taking calls);
+- 1: the daemon is not reachable, or (``status``) it is up but not ready;
+- 2: usage or configuration error;
+- 3: the daemon refused the command (unknown call-taker, pause while logged out, ...).
+
+Only the standard library is imported here, so the commands start fast and work even when the
+daemon's own dependencies are broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+#: Read when neither --config nor --url is given and the file exists (the install guide's path).
+DEFAULT_CONFIG = Path("/etc/callgate/callgate.toml")
+DEFAULT_URL = "http://127.0.0.1:8089"
+
+OK, UNREACHABLE, USAGE, REFUSED = 0, 1, 2, 3
+
+Json = dict[str, Any]
+
+
+class _Exit(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- argument parsing -----------------------------------------------------------------------
+
+
+def add_subcommands(subparsers: Any) -> None:
+    """Add the admin commands to ``callgate``'s sub-parsers (``argparse._SubParsersAction``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        help=f"config file to read the admin port from (default: {DEFAULT_CONFIG} if present)",
+    )
+    common.add_argument("--url", help=f"the daemon's admin URL (default: {DEFAULT_URL})")
+    common.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    common.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for the daemon (default 5)"
+    )
+
+    status = subparsers.add_parser(
+        "status",
+        parents=[common],
+        help="connections, waiting calls, longest wait, call-takers (exit 1 if not ready)",
+    )
+    status.set_defaults(ops_handler=_status)
+
+    agents = subparsers.add_parser(
+        "agents",
+        parents=[common],
+        help="list call-takers, or log one in/out, pause or unpause them",
+        description="Without arguments: list call-takers. With an action: apply it to one.",
+    )
+    agents.add_argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=["list", "login", "logout", "pause", "unpause"],
+    )
+    agents.add_argument("agent_id", nargs="?", metavar="ID", help="call-taker id, e.g. 1001")
+    agents.add_argument("--reason", help="pause reason (default: the config's default)")
+    agents.set_defaults(ops_handler=_agents)
+
+    calls = subparsers.add_parser(
+        "calls", parents=[common], help="calls in the ACD now, and recent ones from the journal"
+    )
+    calls.add_argument(
+        "--recent", type=int, default=10, metavar="N", help="recent calls to show (default 10)"
+    )
+    calls.set_defaults(ops_handler=_calls)
+
+    check = subparsers.add_parser(
+        "check-config",
+        parents=[common],
+        help="validate a config file without starting anything (exit 0 valid, 2 invalid)",
+    )
+    check.set_defaults(ops_handler=_check_config)
+
+    level = subparsers.add_parser(
+        "log-level", parents=[common], help="change the running daemon's log level"
+    )
+    level.add_argument("level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    level.set_defaults(ops_handler=_log_level)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the admin command ``args`` was parsed for; return the exit code."""
+    handler: Callable[[argparse.Namespace], int] = args.ops_handler
+    try:
+        return handler(args)
+    except _Exit as exc:
+        print(f"callgate: {exc}", file=sys.stderr)
+        return exc.code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m callgate.ops.cli``), also used by the tests."""
+    parser = argparse.ArgumentParser(prog="callgate")
+    add_subcommands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return run(parser.parse_args(argv))
+
+
+# -- talking to the daemon --------------------------------------------------------------------
+
+
+def daemon_url(args: argparse.Namespace) -> str:
+    """--url, else the config file's ``[ops]`` (environment overrides included), else default."""
+    if args.url:
+        url: str = args.url.rstrip("/")
+        if not url.startswith("http://"):
+            raise _Exit(USAGE, f"--url must start with http:// (got {url!r})")
+        return url
+    path = Path(args.config) if args.config else DEFAULT_CONFIG
+    section: dict[str, Any] = {}
+    if args.config or path.is_file():
+        try:
+            section = dict(tomllib.loads(path.read_text(encoding="utf-8")).get("ops", {}))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise _Exit(USAGE, f"cannot read {path}: {exc}") from None
+    host = os.environ.get("CALLGATE_OPS__HTTP_HOST", section.get("http_host", "127.0.0.1"))
+    port = os.environ.get("CALLGATE_OPS__HTTP_PORT", section.get("http_port", 8089))
+    host = f"[{host}]" if ":" in str(host) else host
+    return f"http://{host}:{port}"
+
+
+def _call(
+    args: argparse.Namespace, method: str, path: str, body: Json | None = None
+) -> tuple[int, Json]:
+    url = daemon_url(args) + path
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http:// only
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as reply:  # noqa: S310
+            return reply.status, json.loads(reply.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"{}")
+        except ValueError:
+            return exc.code, {"error": exc.reason}
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise _Exit(
+            UNREACHABLE,
+            f"daemon not reachable at {daemon_url(args)} ({reason}).\n"
+            "  Is it running? systemctl status callgate; journalctl -u callgate -n 50",
+        ) from None
+    except ValueError:
+        raise _Exit(UNREACHABLE, f"{url} did not answer JSON: is that callgate's port?") from None
+
+
+def _print_json(body: object) -> None:
+    print(json.dumps(body, indent=2, sort_keys=True))
+
+
+def _fail_on_error(status: int, body: Json) -> None:
+    if status >= 500:
+        raise _Exit(UNREACHABLE, f"daemon error {status}: {body.get('error', body)}")
+    if status >= 400 and status not in (404, 409):
+        raise _Exit(USAGE, str(body.get("error", f"HTTP {status}")))
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    status, body = _call(args, "GET", "/api/status")
+    _fail_on_error(status, body)
+    if args.json:
+        _print_json(body)
+        return OK if body.get("ready") else UNREACHABLE
+    print(render_status(body))
+    return OK if body.get("ready") else UNREACHABLE
+
+
+def render_status(body: Json) -> str:
+    components: dict[str, Json] = body.get("components", {})
+    if body.get("ready"):
+        headline = "READY, taking 112 calls"
+    elif body.get("stopping"):
+        headline = "STOPPING: new calls go to the dialplan's fallback queue"
+    else:
+        down = [n for n, c in components.items() if c.get("required") and not c.get("connected")]
+        headline = f"NOT READY ({', '.join(down)} down): calls go to the fallback queue"
+    lines = [
+        f"callgate {body.get('version', '?')}: {headline}  (up {_duration(body.get('uptime_s'))})",
+        "",
+        "connections:",
+    ]
+    for name, c in components.items():
+        state = "up" if c.get("connected") else "DOWN" if c.get("required") else "down"
+        since = f"since {_clock(c['since'])}" if c.get("since") else "never connected"
+        note = "" if c.get("required") else "  (not required)"
+        detail = f"  {c['detail']}" if c.get("detail") else ""
+        lines.append(f"  {name:<9} {state:<5} {since}{note}{detail}")
+    calls: dict[str, int] = body.get("calls", {})
+    waiting = body.get("waiting", 0)
+    longest = body.get("longest_wait_s")
+    wait_text = f"{waiting} waiting" + (f", longest {_duration(longest)}" if waiting else "")
+    others = ", ".join(f"{n} {s.lower()}" for s, n in calls.items() if n and s != "QUEUED")
+    lines += [
+        "",
+        f"calls:        {wait_text}" + (f"; {others}" if others else ""),
+        "call-takers:  " + (_calltaker_counts(body.get("calltakers", {})) or "none configured"),
+    ]
+    if body.get("staffed") is False:
+        lines.append("roster:       OUT OF HOURS (calls overflow by design)")
+    return "\n".join(lines)
+
+
+#: Most useful first at 3am: who can take a call, then who cannot.
+_AGENT_ORDER = ("AVAILABLE", "RINGING", "ON_CALL", "WRAP_UP", "PAUSED", "LOGGED_OUT")
+
+
+def _calltaker_counts(counts: dict[str, int]) -> str:
+    order = [*_AGENT_ORDER, *(s for s in counts if s not in _AGENT_ORDER)]
+    return ", ".join(f"{counts[s]} {s.lower().replace('_', ' ')}" for s in order if counts.get(s))
+
+
+_RESULTS = {
+    "login": "logged in",
+    "logout": "logged out (a call in progress finishes first)",
+    "pause": "paused (a call in progress finishes first)",
+    "unpause": "available again",
+}
+_ALREADY = {
+    "login": "was already logged in",
+    "logout": "was already logged out",
+    "pause": "was already paused",
+    "unpause": "was not paused",
+}
+
+
+def _agents(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        if args.agent_id is not None or args.reason is not None:
+            raise _Exit(USAGE, "'agents list' takes no ID or --reason")
+        status, body = _call(args, "GET", "/api/agents")
+        _fail_on_error(status, body)
+        if args.json:
+            _print_json(body)
+        else:
+            print(render_agents(body.get("agents", [])))
+        return OK
+    if not args.agent_id:
+        raise _Exit(USAGE, f"'agents {args.action}' needs a call-taker ID, e.g. 1001")
+    if args.reason is not None and args.action != "pause":
+        raise _Exit(USAGE, "--reason is only for pause")
+    payload = {"reason": args.reason} if args.reason else {}
+    status, body = _call(args, "POST", f"/api/agents/{args.agent_id}/{args.action}", payload)
+    _fail_on_error(status, body)
+    result = body.get("result")
+    code = OK if result in ("OK", "ALREADY") else REFUSED
+    if args.json:
+        _print_json(body)
+        return code
+    who = f"call-taker {args.agent_id}"
+    if result == "OK":
+        print(f"{who}: {_RESULTS[args.action]}")
+    elif result == "ALREADY":
+        print(f"{who}: nothing to do, {_ALREADY[args.action]}")
+    elif result == "UNKNOWN":
+        print(f"callgate: no call-taker {args.agent_id} in the config", file=sys.stderr)
+    else:
+        print(
+            f"callgate: refused: {who} cannot be {args.action}d now"
+            " (logged out call-takers can only log in)",
+            file=sys.stderr,
+        )
+    return code
+
+
+def render_agents(agents: list[Json]) -> str:
+    rows = []
+    for a in agents:
+        notes = []
+        if a.get("pause_reason"):
+            notes.append(f"reason: {a['pause_reason']}")
+        if a.get("pending_pause"):
+            notes.append(f"pauses after this call ({a['pending_pause']})")
+        if a.get("pending_logout"):
+            notes.append("logs out after this call")
+        if a.get("missed_in_a_row"):
+            notes.append(f"missed {a['missed_in_a_row']} in a row")
+        if a.get("device") == "UNAVAILABLE":
+            notes.append("PHONE NOT REGISTERED")
+        rows.append(
+            [
+                a.get("agent_id", "?"),
+                a.get("state", "?"),
+                a.get("device") or "-",
+                a.get("call_id") or "-",
+                str(a.get("calls_answered", 0)),
+                "; ".join(notes),
+            ]
+        )
+    if not rows:
+        return "no call-takers configured"
+    return _table(["ID", "STATE", "PHONE", "CALL", "ANSWERED", "NOTE"], rows)
+
+
+def _calls(args: argparse.Namespace) -> int:
+    if not 0 <= args.recent <= 1000:
+        raise _Exit(USAGE, "--recent must be between 0 and 1000")
+    status, body = _call(args, "GET", f"/api/calls?recent={args.recent}")
+    _fail_on_error(status, body)
+    if args.json:
+        _print_json(body)
+    else:
+        print(render_calls(body))
+    return OK
+
+
+def render_calls(body: Json) -> str:
+    live: list[Json] = body.get("live", [])
+    lines = [f"live calls in the ACD: {len(live)}"]
+    if live:
+        rows = [
+            [
+                c.get("call_id", "?"),
+                c.get("state", "?"),
+                str(c.get("priority", "")),
+                _duration(c.get("age_s")),
+                c.get("agent_id") or ", ".join(c.get("ringing", [])) or "-",
+                c.get("caller") or "(withheld)",
+            ]
+            for c in live
+        ]
+        lines.append(_table(["CALL", "STATE", "PRIO", "AGE", "CALL-TAKER", "CALLER"], rows))
+    if "recent" in body:
+        recent: list[Json] = body["recent"]
+        lines += ["", f"recent calls (journal, newest first): {len(recent)}"]
+        if recent:
+            rows = [
+                [
+                    _iso_clock(c.get("started_at")),
+                    c.get("call_id", "?"),
+                    c.get("outcome") or f"open ({c.get('state') or '?'})",
+                    "-" if c.get("answer_time_s") is None else f"{c['answer_time_s']:.1f}s",
+                    c.get("answered_by") or c.get("destination") or "-",
+                    c.get("caller") or "(withheld)",
+                ]
+                for c in recent
+            ]
+            headers = ["STARTED", "CALL", "OUTCOME", "ANSWERED IN", "BY", "CALLER"]
+            lines.append(_table(headers, rows))
+    return "\n".join(lines)
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    status, body = _call(args, "POST", "/api/log-level", {"level": args.level})
+    _fail_on_error(status, body)
+    if args.json:
+        _print_json(body)
+    else:
+        print(f"log level is now {body.get('level', args.level)} (until the daemon restarts)")
+    return OK
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    # Imported here: the other commands must not need the daemon's dependencies.
+    from callgate.app import acd_config
+    from callgate.config import ConfigError, load_settings
+    from callgate.core.errors import AcdConfigError
+    from callgate.storage import redact_url
+
+    path = args.config or (str(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else None)
+    where = path or "built-in defaults and CALLGATE_* environment"
+    try:
+        settings = load_settings(path)
+        acd_config(settings)
+    except (ConfigError, AcdConfigError) as exc:
+        if args.json:
+            _print_json({"valid": False, "config": where, "error": str(exc)})
+        else:
+            print(f"callgate: {where}: {exc}", file=sys.stderr)
+        return USAGE
+    summary = {
+        "valid": True,
+        "config": where,
+        "ari_url": settings.ari.url,
+        "ari_app": settings.ari.app,
+        "calltakers": len(settings.calltakers.endpoints),
+        "strategy": settings.acd.strategy,
+        "storage": redact_url(settings.storage.url.get_secret_value()),
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"config OK: {where}")
+        for key, value in summary.items():
+            if key not in ("valid", "config"):
+                print(f"  {key:<11} {value}")
+    return OK
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    out = []
+    for row in [headers, *rows]:
+        out.append("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(out)
+
+
+def _duration(seconds: object) -> str:
+    if not isinstance(seconds, int | float):
+        return "-"
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}:{secs:02d}"
+
+
+def _clock(epoch: float) -> str:
+    at = datetime.fromtimestamp(epoch).astimezone()
+    same_day = at.date() == datetime.now().astimezone().date()
+    return at.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
+
+
+def _iso_clock(iso: object) -> str:
+    if not isinstance(iso, str):
+        return "-"
+    return _clock(datetime.fromisoformat(iso).timestamp())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""The admin commands against a real admin HTTP port (port 0) over a real engine and journal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from callgate.calltakers import CallTakerControl
+from callgate.core.acd import Acd
+from callgate.core.config import AcdConfig
+from callgate.core.events import CallArrived
+from callgate.engine import Engine
+from callgate.ops.cli import main
+from callgate.ops.health import Health
+from callgate.ops.http import OpsHttp
+from callgate.ops.metrics import Metrics
+from callgate.ops.view import LiveDaemonView
+from callgate.storage import Journal
+from tests.unit.ops.conftest import Clock, NoPhones
+
+ENDPOINTS = ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
+
+
+class Daemon:
+    def __init__(self, view: LiveDaemonView, http: OpsHttp, levels: list[str]) -> None:
+        self.view = view
+        self.http = http
+        self.levels = levels
+        self.health = view.health
+
+    async def cli(self, *argv: str) -> int:
+        # The CLI blocks on its HTTP request; the server needs this loop meanwhile.
+        return await asyncio.to_thread(main, [*argv, "--url", self.http.url])
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    clock = Clock(1_000.0)
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
+    health = Health(clock=clock)
+    levels: list[str] = []
+    view = LiveDaemonView(
+        engine,
+        CallTakerControl(engine, ENDPOINTS),
+        health,
+        journal,
+        set_log_level=levels.append,
+        clock=clock,
+    )
+    metrics = Metrics(engine.acd, health, calltakers=["1001", "1002", "1003"], clock=clock)
+    http = OpsHttp(view, health, metrics.registry, port=0)
+    await http.start()
+    yield Daemon(view, http, levels)
+    await http.stop()
+    engine.close()
+    await journal.close()
+
+
+def _all_up(health: Health) -> None:
+    for name in ("ari", "ami", "database"):
+        health.set(name, True)
+
+
+async def test_status_when_ready_prints_waiting_calls_and_exits_0(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _all_up(daemon.health)
+    await daemon.view.agent_command("1001", "login", None)
+    await daemon.view.agent_command("1001", "pause", "briefing")
+    await daemon.view.engine.feed(CallArrived("c1", caller="+62812"))
+    await daemon.view.engine.feed(CallArrived("c2", caller="+62813"))
+    daemon.view.clock.now = 1_047.0  # type: ignore[attr-defined]
+    assert await daemon.cli("status") == 0
+    out = capsys.readouterr().out
+    assert "READY, taking 112 calls" in out
+    assert "2 waiting, longest 0:47" in out
+    assert "1 paused, 2 logged out" in out
+    assert "mqtt      down  never connected  (not required)" in out
+
+
+async def test_status_when_ami_is_down_names_it_and_exits_1(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _all_up(daemon.health)
+    daemon.health.set("ami", False, "connection refused")
+    assert await daemon.cli("status") == 1
+    out = capsys.readouterr().out
+    assert "NOT READY (ami down): calls go to the fallback queue" in out
+    assert "ami       DOWN" in out
+    assert "connection refused" in out
+
+
+async def test_status_json_is_the_api_body_with_the_same_exit_code(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await daemon.cli("status", "--json") == 1
+    body = json.loads(capsys.readouterr().out)
+    assert body["ready"] is False
+    assert body["waiting"] == 0
+
+
+async def test_status_when_the_daemon_is_not_listening_exits_1_and_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Nothing listens on that port any more.
+    code = await asyncio.to_thread(main, ["status", "--url", f"http://127.0.0.1:{port}"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"daemon not reachable at http://127.0.0.1:{port}" in err
+    assert "systemctl status callgate" in err
+
+
+async def test_agents_pause_then_list_shows_the_reason(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await daemon.cli("agents", "login", "1001") == 0
+    assert await daemon.cli("agents", "pause", "1001", "--reason", "briefing") == 0
+    assert "call-taker 1001: paused" in capsys.readouterr().out
+    assert await daemon.cli("agents") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "STATE", "PHONE", "CALL", "ANSWERED", "NOTE"]
+    assert lines[1].split()[:2] == ["1001", "PAUSED"]
+    assert "reason: briefing" in lines[1]
+    assert lines[2].split()[:2] == ["1002", "LOGGED_OUT"]
+
+
+async def test_agents_login_twice_is_nothing_to_do_and_exits_0(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await daemon.cli("agents", "login", "1002") == 0
+    assert await daemon.cli("agents", "login", "1002", "--json") == 0
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index("{") :])["result"] == "ALREADY"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("agents", "pause", "1002"), "refused: call-taker 1002"),
+        (("agents", "login", "1999"), "no call-taker 1999 in the config"),
+    ],
+)
+async def test_agents_command_the_daemon_refuses_exits_3(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+) -> None:
+    assert await daemon.cli(*argv) == 3
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("agents", "pause"),
+        ("agents", "logout", "1001", "--reason", "x"),
+        ("calls", "--recent", "-1"),
+    ],
+)
+async def test_usage_errors_exit_2_before_asking_the_daemon(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    assert await daemon.cli(*argv) == 2
+    assert capsys.readouterr().err.startswith("callgate: ")
+
+
+async def test_calls_lists_live_calls_and_recent_ones_from_the_journal(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A paused call-taker keeps the call in the queue (nobody logged in would overflow it).
+    await daemon.view.agent_command("1001", "login", None)
+    await daemon.view.agent_command("1001", "pause", None)
+    await daemon.view.engine.feed(CallArrived("live-1", caller=""))
+    journal = daemon.view.journal
+    assert journal is not None
+    await journal.call_started(
+        "done-1",
+        caller="+62812",
+        caller_sent="0812",
+        dialed="112",
+        priority=1,
+        category="genuine",
+        at=datetime(2026, 11, 3, 2, 1, tzinfo=UTC),
+    )
+    await journal.call_ended(
+        "done-1",
+        at=datetime(2026, 11, 3, 2, 3, tzinfo=UTC),
+        outcome="COMPLETED",
+        answered_at=datetime(2026, 11, 3, 2, 1, 6, tzinfo=UTC),
+        answered_by="1001",
+    )
+    assert await daemon.cli("calls", "--recent", "5") == 0
+    out = capsys.readouterr().out
+    assert "live calls in the ACD: 1" in out
+    assert "live-1" in out
+    assert "(withheld)" in out
+    assert "recent calls (journal, newest first): 1" in out
+    done = next(line for line in out.splitlines() if "done-1" in line)
+    assert done.split()[3:6] == ["COMPLETED", "6.0s", "1001"]  # after the date and time
+
+
+async def test_log_level_reaches_the_daemon(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await daemon.cli("log-level", "debug") == 0
+    assert daemon.levels == ["DEBUG"]
+    assert "log level is now DEBUG" in capsys.readouterr().out
+
+
+async def test_the_admin_url_is_read_from_the_config_files_ops_section(
+    daemon: Daemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "callgate.toml"
+    config.write_text(f"[ops]\nhttp_port = {daemon.http.port}\n")
+    assert await asyncio.to_thread(main, ["status", "--json", "-c", str(config)]) == 1
+    assert json.loads(capsys.readouterr().out)["ready"] is False
+
+
+def test_check_config_with_a_valid_file_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "callgate.toml"
+    config.write_text('[calltakers]\nendpoints = ["PJSIP/2001"]\n')
+    assert main(["check-config", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"config OK: {config}" in out
+    assert "calltakers  1" in out
+
+
+def test_check_config_with_a_bad_key_names_it_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "callgate.toml"
+    config.write_text('[calltakers]\nring_timeout = 2\nendpoints = ["1001"]\n')
+    assert main(["check-config", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "calltakers.ring_timeout" in err
+    assert "calltakers.endpoints" in err
+
+
+def test_check_config_json_reports_invalid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.toml"
+    assert main(["check-config", "--json", "-c", str(missing)]) == 2
+    body = json.loads(capsys.readouterr().out)
+    assert body["valid"] is False
+    assert "does not exist" in body["error"]
