@@ -262,3 +262,17 @@ def test_given_an_event_message_then_the_subscriber_prints_one_readable_line() -
     )
     assert line == "2026-01-01T00:00:00Z  c1  #3  queued  requeued=False cause=CallArrived"
     assert "not JSON" in format_message("callgate/v1/s/status", b"\x00")
+
+
+def test_given_mqtt_settings_then_unknown_keys_are_refused_and_the_password_hidden() -> None:
+    with pytest.raises(ValidationError, match="extra"):
+        MqttSettings(hostname="x")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="pattern"):
+        MqttSettings(site="a/b")
+    s = MqttSettings.model_validate(
+        {"password": "s3cret", "tls": {"insecure": True}, "topic_prefix": "cg/v1"}
+    )
+    assert "s3cret" not in repr(s)
+    assert s.base == "cg/v1/site1"
+    assert s.tls is not None
+    assert s.tls.context().check_hostname is False
