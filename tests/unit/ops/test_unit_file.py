@@ -1,0 +1,62 @@
+"""systemd/callgate.service: what the issue asks of it, and systemd's own verdict on it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+UNIT = REPO / "systemd" / "callgate.service"
+CHECK = REPO / "scripts" / "check-systemd-unit"
+
+needs_systemd_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
+
+
+def _directives() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        if line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            found.setdefault(key, []).append(value)
+    return found
+
+
+def test_unit_is_a_notify_service_with_a_watchdog_and_restarts_on_failure() -> None:
+    d = _directives()
+    assert d["Type"] == ["notify"]
+    assert d["NotifyAccess"] == ["main"]
+    assert d["WatchdogSec"] == ["30"]
+    assert d["Restart"] == ["on-failure"]
+    assert d["RestartPreventExitStatus"] == ["2"]  # a bad config does not restart-loop
+    assert "asterisk.service" in d["After"][0]
+    assert "network-online.target" in d["After"][0]
+
+
+def test_unit_runs_sandboxed_as_its_own_user() -> None:
+    d = _directives()
+    assert d["User"] == ["callgate"]
+    assert d["ProtectSystem"] == ["strict"]
+    assert d["NoNewPrivileges"] == ["yes"]
+    assert d["StateDirectory"] == ["callgate"]  # /var/lib/callgate, writable
+    assert d["ReadWritePaths"] == ["-/var/spool/asterisk/recording"]
+
+
+@needs_systemd_analyze
+def test_systemd_analyze_verify_passes_on_the_unit() -> None:
+    result = subprocess.run([CHECK], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "verified" in result.stdout
+
+
+@needs_systemd_analyze
+def test_systemd_analyze_verify_catches_a_misspelt_key(tmp_path: Path) -> None:
+    broken = tmp_path / "callgate.service"
+    broken.write_text(UNIT.read_text().replace("WatchdogSec=30", "WatchdogSecs=30"))
+    result = subprocess.run([CHECK, broken], capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert "Unknown key 'WatchdogSecs'" in result.stderr
