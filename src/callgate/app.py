@@ -22,16 +22,22 @@ from callgate.asterisk.agent_codes import agent_code_handlers
 from callgate.asterisk.agi import AgiServer
 from callgate.asterisk.ami import AmiClient, AmiError, AmiUnavailable, DeviceStatus
 from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, Connected
-from callgate.asterisk.calls import AriCalls
+from callgate.asterisk.calls import AriCalls, FanOut
 from callgate.calltakers import CallTakerControl
 from callgate.config import ConfigError, Settings, load_settings
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdConfigError
 from callgate.engine import Engine
+from callgate.events import EventPublisher
 from callgate.journaling import CallJournal
 from callgate.logs import setup_logging
-from callgate.storage import Journal, JournalError, delete_expired_recordings
+from callgate.storage import (
+    Journal,
+    JournalAnnotations,
+    JournalError,
+    delete_expired_recordings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +129,14 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
         settings.ari.password.get_secret_value(),
         settings.ari.app,
     ) as ari:
-        calls = AriCalls(ari, settings, observer=writer, clock=time.time)
-        engine = Engine(Acd(acd_config(settings)), calls, observers=[writer.notification])
+        acd = Acd(acd_config(settings))
+        # CAD's event stream; starts before the engine so each call's seq continues the outbox.
+        events = EventPublisher(
+            settings.mqtt, journal, annotations=JournalAnnotations(journal), acd=acd
+        )
+        await events.start()
+        calls = AriCalls(ari, settings, observer=FanOut(writer, events), clock=time.time)
+        engine = Engine(acd, calls, observers=[writer.notification, events.notification])
         calls.feed = engine.feed
         control = CallTakerControl(engine, settings.calltakers.endpoints)
         agi = AgiServer.from_settings(
@@ -178,6 +190,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
         except (TimeoutError, AriError, AriUnavailable) as exc:
             log.error("could not hand every waiting caller back", extra={"error": str(exc)})
         stop_task.cancel()
+        await events.close()
     await writer.close()
 
 

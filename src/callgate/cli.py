@@ -30,6 +30,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="drive the ACD core through a trace or generated arrivals and print KPIs",
     )
+    sub.add_parser("events", help="print the live CAD event stream from the MQTT broker")
     return parser
 
 
@@ -49,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # argparse cannot hand options like --agents through to a sub-parser, so route first.
     if argv[:1] == ["simulate"]:
         return _simulate(argv[1:])
+    if argv[:1] == ["events"]:
+        from callgate.events.subscriber import main as follow_events
+
+        return follow_events(argv[1:])
     args = _build_parser().parse_args(argv)
     from callgate.app import run_daemon
 

@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from callgate.asterisk.agi import AgiSettings
 from callgate.asterisk.ami import AmiSettings
+from callgate.events.settings import MqttSettings
 from callgate.storage.settings import StorageSettings
 
 
@@ -135,6 +136,7 @@ class Settings(BaseSettings):
     agencies: dict[str, AgencySettings] = Field(default_factory=dict)
     """Agencies a call can be handed to (Damkar, BPBD, Dinkes, Polres, ...), by name."""
     storage: StorageSettings = StorageSettings()
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
     log: LogSettings = LogSettings()

@@ -84,6 +84,11 @@ class CallJournal:
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
         self._put(call_id, lambda j: j.agent_assigned(call_id, agent_id=agent_id, at=_at(at)))
 
+    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
+        self._put(
+            call_id, lambda j: j.agent_assigned(call_id, agent_id=agency, at=_at(at), role="agency")
+        )
+
     async def notification(self, note: Notification) -> None:
         if isinstance(note, CallStateChanged):
             self._put(

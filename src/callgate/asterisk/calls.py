@@ -28,10 +28,9 @@ import wave
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from callgate.asterisk.ari import AriClient, AriError, JsonObject
-from callgate.config import Settings
 from callgate.core.agents import DeviceState
 from callgate.core.commands import (
     Bridge,
@@ -58,6 +57,9 @@ from callgate.core.events import (
     Event,
     Priority,
 )
+
+if TYPE_CHECKING:  # config imports the event stream, which imports this module
+    from callgate.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,7 @@ class CallObserver(Protocol):
         self, call_id: str, caller: str, caller_sent: str, dialed: str, priority: int, at: float
     ) -> None: ...
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None: ...
+    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None: ...
     async def recording(self, info: RecordingInfo, at: float) -> None: ...
     async def recording_failed(self, call_id: str, reason: str, at: float) -> None: ...
     async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None: ...
@@ -145,6 +148,9 @@ class _NoObserver:
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
         return None
 
+    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
+        return None
+
     async def recording(self, info: RecordingInfo, at: float) -> None:
         return None
 
@@ -153,6 +159,39 @@ class _NoObserver:
 
     async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
         return None
+
+
+class FanOut:
+    """Tells several observers (the journal, the CAD event stream) the same things, in order."""
+
+    def __init__(self, *observers: CallObserver) -> None:
+        self.observers = observers
+
+    async def call_started(
+        self, call_id: str, caller: str, caller_sent: str, dialed: str, priority: int, at: float
+    ) -> None:
+        for o in self.observers:
+            await o.call_started(call_id, caller, caller_sent, dialed, priority, at)
+
+    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
+        for o in self.observers:
+            await o.agent_connected(call_id, agent_id, at)
+
+    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
+        for o in self.observers:
+            await o.agency_joined(call_id, agency, hand_off, at)
+
+    async def recording(self, info: RecordingInfo, at: float) -> None:
+        for o in self.observers:
+            await o.recording(info, at)
+
+    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
+        for o in self.observers:
+            await o.recording_failed(call_id, reason, at)
+
+    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
+        for o in self.observers:
+            await o.call_ended_outside_core(call_id, outcome, at)
 
 
 def agent_id_of(endpoint: str) -> str:
@@ -557,7 +596,7 @@ class AriCalls:
         await self.ari.add_to_bridge(layout.bridge_id, channel_id)
         log.info("agency joined", extra={"call_id": leg.call_id, "agency": leg.agency})
         await self.feed(AgencyJoined(leg.call_id, leg.agency))
-        await self.observer.agent_connected(leg.call_id, leg.agency, self.clock())
+        await self.observer.agency_joined(leg.call_id, leg.agency, leg.hand_off, self.clock())
         calltaker_leg = layout.agent_legs.get(leg.agent_id)
         if leg.hand_off and calltaker_leg is not None:
             # The call-taker's leg ends like any hang-up; the core knows the call is handed off.

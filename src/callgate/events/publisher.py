@@ -51,6 +51,7 @@ from callgate.events.schema import (
     CallQueued,
     CallReceived,
     CallScreened,
+    CallTransferred,
     DispositionSet,
     EventBase,
     IncidentAttached,
@@ -213,6 +214,15 @@ class EventPublisher:
 
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
         self._answered_by[call_id] = agent_id
+
+    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
+        self._call_event(
+            CallTransferred,
+            call_id,
+            at,
+            destination=agency,
+            mode="hand-off" if hand_off else "three-way",
+        )
 
     async def recording(self, info: RecordingInfo, at: float) -> None:
         self._call_event(

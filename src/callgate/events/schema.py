@@ -138,12 +138,14 @@ class CallAnswered(CallEventBase):
 
 
 class CallTransferred(CallEventBase):
-    """The call was handed to another agency (reserved: callgate has no transfer yet)."""
+    """An agency (Damkar, Polres, ...) joined the call at the call-taker's request."""
 
     type: Literal["transferred"] = "transferred"
     """Event type."""
     destination: str
-    """Where the call went."""
+    """The agency's name from callgate's ``[agencies]`` config."""
+    mode: Literal["three-way", "hand-off"]
+    """three-way: the call-taker stays on; hand-off: the call-taker leaves once it answered."""
 
 
 class CallAbandoned(CallEventBase):

@@ -41,12 +41,12 @@ class MqttSettings(BaseModel):
     """Publish call events. When false nothing connects and no events are stored."""
     host: str = "127.0.0.1"
     """Broker host."""
-    port: int = Field(11883, ge=1, le=65535)
+    port: int = Field(default=11883, ge=1, le=65535)
     """Broker port (the lab's Mosquitto listens on 11883; brokers usually use 1883, or 8883
     with TLS)."""
-    site: str = Field("site1", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    site: str = Field(default="site1", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     """This centre's id, part of every topic (letters, digits, ``-`` and ``_``)."""
-    topic_prefix: str = Field("callgate/v1", pattern=r"^[^#+]+[^/#+]$")
+    topic_prefix: str = Field(default="callgate/v1", pattern=r"^[^#+]+[^/#+]$")
     """Start of every topic; topics are ``{topic_prefix}/{site}/...``."""
     username: str | None = None
     """Broker user (see ``examples/mosquitto``); none for an anonymous broker."""
@@ -56,11 +56,11 @@ class MqttSettings(BaseModel):
     """TLS to the broker; leave out for plain TCP (lab)."""
     client_id: str = "callgate"
     """MQTT client id; give each callgate on one broker its own."""
-    keepalive: int = Field(30, ge=5, le=3600)
+    keepalive: int = Field(default=30, ge=5, le=3600)
     """Seconds between MQTT pings; the broker declares callgate offline after 1.5 times this."""
-    reconnect_max: float = Field(30.0, gt=0)
+    reconnect_max: float = Field(default=30.0, gt=0)
     """Longest wait between reconnection attempts, seconds (the wait doubles up to this)."""
-    outbox_retention_days: int = Field(30, ge=1)
+    outbox_retention_days: int = Field(default=30, ge=1)
     """Published events are kept this long in the outbox (for inspection), then deleted."""
 
     @property

@@ -42,7 +42,15 @@ async def test_given_a_migrated_journal_when_downgraded_and_upgraded_then_tables
     finally:
         await engine.dispose()
     assert down == ["alembic_version"]
-    assert up == ["alembic_version", "call_agents", "call_transitions", "calls", "recordings"]
+    assert up == [
+        "alembic_version",
+        "call_agents",
+        "call_annotations",
+        "call_transitions",
+        "calls",
+        "event_outbox",
+        "recordings",
+    ]
 
 
 async def test_given_a_sqlite_journal_then_wal_and_foreign_keys_are_on(tmp_path: Path) -> None:
