@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 from prometheus_client import generate_latest
 
 from callgate.core.events import (
@@ -109,3 +113,12 @@ def test_two_instances_do_not_share_series() -> None:
     second = Metrics(Driven().acd, Health())
     first.recording_failed()
     assert second.registry.get_sample_value("callgate_recording_failures_total") == 0
+
+
+def test_the_example_grafana_dashboard_only_queries_series_callgate_exports() -> None:
+    dashboard = Path(__file__).resolve().parents[3] / "examples/grafana/callgate-dashboard.json"
+    exprs = [t["expr"] for p in json.loads(dashboard.read_text())["panels"] for t in p["targets"]]
+    metrics = Metrics(Driven().acd, Health(), outbox_depth=lambda: 0)
+    exported = generate_latest(metrics.registry).decode()
+    for name in {m for e in exprs for m in re.findall(r"callgate_[a-z_]+", e)}:
+        assert f"\n{name}" in exported or exported.startswith(name), name
