@@ -202,7 +202,9 @@ def render_status(body: Json) -> str:
         headline = "STOPPING: new calls go to the dialplan's fallback queue"
     else:
         down = [n for n, c in components.items() if c.get("required") and not c.get("connected")]
-        headline = f"NOT READY ({', '.join(down)} down): calls go to the fallback queue"
+        # Only a lost ARI sends calls to the fallback queue; AMI or database down degrade.
+        effect = "calls go to the fallback queue" if "ari" in down else "calls still taken"
+        headline = f"NOT READY ({', '.join(down)} down): {effect}"
     lines = [
         f"callgate {body.get('version', '?')}: {headline}  (up {_duration(body.get('uptime_s'))})",
         "",

@@ -167,8 +167,8 @@ class _LiveCollector(Collector):
         yield up
         yield GaugeMetricFamily(
             "callgate_ready",
-            "1 while the daemon takes 112 calls into its ACD (ARI, AMI, database up; not"
-            " stopping). While 0, the dialplan's fallback queue takes them.",
+            "1 while ARI, AMI and the database are connected and the daemon is not stopping"
+            " (what /readyz answers).",
             value=1.0 if m.health.ready else 0.0,
         )
         depth = m.outbox_depth()

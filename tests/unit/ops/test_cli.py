@@ -92,7 +92,7 @@ async def test_status_when_ami_is_down_names_it_and_exits_1(
     daemon.health.set("ami", False, "connection refused")
     assert await daemon.cli("status") == 1
     out = capsys.readouterr().out
-    assert "NOT READY (ami down): calls go to the fallback queue" in out
+    assert "NOT READY (ami down): calls still taken" in out
     assert "ami       DOWN" in out
     assert "connection refused" in out
 
