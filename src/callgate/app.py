@@ -1,10 +1,13 @@
 """The composition root: builds the adapters, wires them to the ACD core, owns the lifecycle.
 
-Start: validate config (before anything connects) -> open the journal -> start the FastAGI
-server (call-takers' feature codes) -> connect ARI -> log call-takers in and reconcile with what
-Asterisk holds -> serve events.
-Stop (SIGTERM/SIGINT): stop taking events, hand waiting callers back to the dialplan's fallback
-queue, write the journal's backlog, close connections. Conversations stay up in Asterisk.
+Start: validate config (before anything connects) -> open the journal -> admin HTTP port
+(/healthz, /readyz, /metrics, the CLI's API) -> CAD event stream -> FastAGI server (call-takers'
+feature codes) -> connect ARI and AMI -> log call-takers in and reconcile with what Asterisk
+holds -> tell systemd READY once ARI, AMI and the database are up -> serve events, pinging the
+systemd watchdog from the event loop.
+Stop (SIGTERM/SIGINT): /readyz turns 503, stop taking events, hand waiting callers back to the
+dialplan's fallback queue, flush the event outbox and the journal, close connections.
+Conversations stay up in Asterisk.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from pathlib import Path
 from callgate.asterisk.agent_codes import agent_code_handlers
 from callgate.asterisk.agi import AgiServer
 from callgate.asterisk.ami import AmiClient, AmiError, AmiUnavailable, DeviceStatus
-from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, Connected
-from callgate.asterisk.calls import AriCalls, FanOut
+from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, Connected, Disconnected
+from callgate.asterisk.calls import AriCalls, FanOut, NullObserver, agent_id_of
 from callgate.calltakers import CallTakerControl
 from callgate.config import ConfigError, Settings, load_settings
 from callgate.core.acd import Acd
@@ -31,7 +34,12 @@ from callgate.core.errors import AcdConfigError
 from callgate.engine import Engine
 from callgate.events import EventPublisher
 from callgate.journaling import CallJournal
-from callgate.logs import setup_logging
+from callgate.ops import logformat
+from callgate.ops.health import Health
+from callgate.ops.http import OpsHttp
+from callgate.ops.metrics import Metrics
+from callgate.ops.systemd import Notifier
+from callgate.ops.view import LiveDaemonView
 from callgate.storage import (
     Journal,
     JournalAnnotations,
@@ -109,19 +117,53 @@ class _Registrations:
         if endpoint not in self.registered or self.registered[endpoint] == status.registered:
             return
         self.registered[endpoint] = status.registered
-        what = "registered" if status.registered else "unregistered"
-        log.info(f"call-taker phone {what}", extra={"endpoint": endpoint})
+        if status.registered:
+            log.info("call-taker phone registered", extra={"endpoint": endpoint})
+        else:
+            log.info("call-taker phone unregistered", extra={"endpoint": endpoint})
 
 
-def _ami_connection(up: bool) -> None:
-    if up:
-        log.info("AMI connected")
-    else:
-        log.warning("AMI disconnected; reconnecting")
+class _RecordingFailures(NullObserver):
+    """Counts failed recordings for the metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
+        self.metrics.recording_failed()
+
+
+class _Readiness:
+    """Keeps the health registry and tells systemd READY once ARI, AMI and the database are up."""
+
+    def __init__(self, health: Health, notifier: Notifier) -> None:
+        self.health = health
+        self.notifier = notifier
+        self.announced = False
+
+    def changed(self, component: str, up: bool, detail: str | None = None) -> None:
+        self.health.set(component, up, detail)
+        if up:
+            log.info("connected", extra={"component": component})
+        else:
+            log.warning("disconnected", extra={"component": component, "detail": detail})
+        if self.health.ready and not self.announced:
+            self.announced = True
+            self.notifier.ready()
+            log.info("ready: taking calls")
+        elif self.announced:
+            missing = self.health.missing()
+            self.notifier.status(
+                "taking calls" if not missing else f"degraded: {', '.join(missing)} down"
+            )
 
 
 async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> None:
-    writer = CallJournal(journal)
+    health = Health()
+    notifier = Notifier()
+    readiness = _Readiness(health, notifier)
+    readiness.changed("database", True)
+    writer = CallJournal(journal, on_health=lambda up, why: health.set("database", up, why))
     writer.start()
     async with AriClient(
         settings.ari.url,
@@ -135,10 +177,36 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             settings.mqtt, journal, annotations=JournalAnnotations(journal), acd=acd
         )
         await events.start()
-        calls = AriCalls(ari, settings, observer=FanOut(writer, events), clock=time.time)
-        engine = Engine(acd, calls, observers=[writer.notification, events.notification])
+        health.probe("mqtt", lambda: events.connected)
+        metrics = Metrics(
+            acd,
+            health,
+            calltakers=[agent_id_of(e) for e in settings.calltakers.endpoints],
+            outbox_depth=events.depth if settings.mqtt.enabled else lambda: None,
+        )
+        calls = AriCalls(
+            ari,
+            settings,
+            observer=FanOut(writer, events, _RecordingFailures(metrics)),
+            clock=time.time,
+        )
+        engine = Engine(
+            acd, calls, observers=[writer.notification, events.notification, metrics.notification]
+        )
         calls.feed = engine.feed
         control = CallTakerControl(engine, settings.calltakers.endpoints)
+        view = LiveDaemonView(
+            engine,
+            control,
+            health,
+            journal,
+            set_log_level=logformat.set_level,
+            default_pause_reason=settings.agi.default_pause_reason,
+        )
+        http = OpsHttp(
+            view, health, metrics.registry, host=settings.ops.http_host, port=settings.ops.http_port
+        )
+        await http.start()  # /healthz and /readyz answer during start-up too
         agi = AgiServer.from_settings(
             settings.agi,
             agent_code_handlers(
@@ -151,7 +219,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
         ami = AmiClient.from_settings(
             settings.ami,
             on_device_state=_Registrations(settings.calltakers.endpoints),
-            on_connection=_ami_connection,
+            on_connection=lambda up: readiness.changed("ami", up),
         )
 
         async def pump() -> None:
@@ -159,6 +227,9 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
                 try:
                     if isinstance(event, Connected):
                         await calls.on_connected()
+                        readiness.changed("ari", True)
+                    elif isinstance(event, Disconnected):
+                        readiness.changed("ari", False, event.reason)
                     else:
                         await calls.on_event(event)
                 except (AriError, AriUnavailable) as exc:
@@ -174,8 +245,12 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
                 _watch_fallback(ami, settings.call.fallback_queue), name="fallback-watch"
             ),
         }
+        if settings.ops.watchdog:
+            tasks.add(asyncio.create_task(notifier.watchdog(), name="watchdog"))
         stop_task = asyncio.create_task(stop.wait(), name="stop")
         await asyncio.wait({*tasks, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        health.begin_stopping()
+        notifier.stopping()
         log.info("stopping: handing waiting callers to the fallback queue")
         for task in tasks:
             task.cancel()
@@ -191,7 +266,9 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             log.error("could not hand every waiting caller back", extra={"error": str(exc)})
         stop_task.cancel()
         await events.close()
+        await http.stop()
     await writer.close()
+    notifier.close()
 
 
 def run_daemon(config_path: str | None) -> int:
@@ -201,7 +278,7 @@ def run_daemon(config_path: str | None) -> int:
     except (ConfigError, AcdConfigError) as exc:
         print(f"callgate: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log.level)
+    logformat.setup_logging(settings.log.level, settings.ops.log_format)
     log.info("callgate starting", extra={"ari_url": settings.ari.url, "app": settings.ari.app})
 
     async def main() -> int:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from callgate import __version__
+from callgate.ops import cli as ops_cli
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="drive the ACD core through a trace or generated arrivals and print KPIs",
     )
     sub.add_parser("events", help="print the live CAD event stream from the MQTT broker")
+    # status, agents, calls, check-config, log-level: talk to the running daemon's admin port.
+    ops_cli.add_subcommands(sub)
     return parser
 
 
@@ -55,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return follow_events(argv[1:])
     args = _build_parser().parse_args(argv)
+    if args.command != "run":
+        return ops_cli.run(args)
     from callgate.app import run_daemon
 
     return run_daemon(args.config)

@@ -22,6 +22,7 @@ from pydantic_settings import (
 from callgate.asterisk.agi import AgiSettings
 from callgate.asterisk.ami import AmiSettings
 from callgate.events.settings import MqttSettings
+from callgate.ops.settings import OpsSettings
 from callgate.storage.settings import StorageSettings
 
 
@@ -139,6 +140,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
+    ops: OpsSettings = OpsSettings()
     log: LogSettings = LogSettings()
 
     @field_validator("agencies")

@@ -30,8 +30,16 @@ def _at(epoch: float) -> datetime:
 class CallJournal:
     """An ordered, non-blocking writer in front of :class:`~callgate.storage.Journal`."""
 
-    def __init__(self, journal: Journal, *, max_backlog: int = 100_000) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        max_backlog: int = 100_000,
+        on_health: Callable[[bool, str | None], None] | None = None,
+    ) -> None:
         self.journal = journal
+        #: Told whether writes succeed (the database's part of readiness).
+        self.on_health = on_health
         self._queue: asyncio.Queue[tuple[str, Write]] = asyncio.Queue(max_backlog)
         self._task: asyncio.Task[None] | None = None
 
@@ -58,8 +66,12 @@ class CallJournal:
             call_id, write = await self._queue.get()
             try:
                 await write(self.journal)
+                if self.on_health is not None:
+                    self.on_health(True, None)
             except (JournalError, ValueError) as exc:
                 log.error("journal write failed", extra={"call_id": call_id, "error": str(exc)})
+                if self.on_health is not None:
+                    self.on_health(False, str(exc))
             finally:
                 self._queue.task_done()
 

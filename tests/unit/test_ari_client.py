@@ -8,7 +8,13 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from callgate.asterisk.ari import AriClient, AriError, Connected, basic_auth_header
+from callgate.asterisk.ari import (
+    AriClient,
+    AriError,
+    Connected,
+    Disconnected,
+    basic_auth_header,
+)
 
 
 @pytest.fixture
@@ -60,6 +66,7 @@ async def test_given_garbage_frames_and_a_closed_socket_then_events_skip_and_rec
     assert seen == [
         Connected(1),
         {"type": "StasisStart", "n": 1},
+        Disconnected("closed by Asterisk"),
         Connected(2),
         {"type": "StasisStart", "n": 2},
     ]

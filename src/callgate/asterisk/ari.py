@@ -47,6 +47,13 @@ class Connected:
     attempt: int
 
 
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The event WebSocket that was up has gone; the stream is reconnecting."""
+
+    reason: str
+
+
 def basic_auth_header(username: str, password: str) -> str:
     token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
@@ -188,7 +195,7 @@ class AriClient:
 
     # ---------------------------------------------------------------- events
 
-    async def events(self) -> AsyncIterator[JsonObject | Connected]:
+    async def events(self) -> AsyncIterator[JsonObject | Connected | Disconnected]:
         """Yield ARI events for ever, reconnecting with backoff and jitter.
 
         Messages that are not JSON objects are logged and skipped: one bad frame must not end
@@ -200,12 +207,15 @@ class AriClient:
         delay = self._backoff_initial
         while True:
             attempt += 1
+            was_up = False
+            reason = "closed by Asterisk"
             try:
                 async with self.session.ws_connect(
                     url, params=params, heartbeat=20, timeout=aiohttp.ClientWSTimeout(ws_close=5)
                 ) as ws:
                     log.info("ARI events connected", extra={"app": self.app, "attempt": attempt})
                     delay = self._backoff_initial
+                    was_up = True
                     yield Connected(attempt)
                     async for msg in ws:
                         if msg.type is not aiohttp.WSMsgType.TEXT:
@@ -215,15 +225,19 @@ class AriClient:
                             yield event
                     log.warning("ARI events closed by Asterisk", extra={"app": self.app})
             except aiohttp.WSServerHandshakeError as exc:
+                reason = f"refused: {exc.status}"
                 log.error(
                     "ARI refused the event connection",
                     extra={"app": self.app, "status": exc.status, "reason": exc.message},
                 )
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                reason = str(exc) or type(exc).__name__
                 log.warning(
                     "ARI events unreachable",
                     extra={"app": self.app, "error": str(exc) or type(exc).__name__},
                 )
+            if was_up:
+                yield Disconnected(reason)
             # Jitter spreads reconnects when Asterisk restarts under several clients.
             sleep_for = delay * (0.5 + random.random())  # noqa: S311 - jitter, not crypto
             log.info("ARI events reconnecting", extra={"in_seconds": round(sleep_for, 2)})

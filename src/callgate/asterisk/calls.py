@@ -139,7 +139,9 @@ class CallObserver(Protocol):
     async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None: ...
 
 
-class _NoObserver:
+class NullObserver:
+    """Observes nothing; subclass it to observe only some things."""
+
     async def call_started(
         self, call_id: str, caller: str, caller_sent: str, dialed: str, priority: int, at: float
     ) -> None:
@@ -214,7 +216,7 @@ class AriCalls:
         self.settings = settings
         #: Where translated events go (the engine's ``feed``), set by the composition root.
         self.feed: Callable[..., Awaitable[None]] = _nowhere
-        self.observer: CallObserver = observer or _NoObserver()
+        self.observer: CallObserver = observer or NullObserver()
         self.clock = clock
         self.calls: dict[str, CallLayout] = {}
         self.legs: dict[str, Leg] = {}  # channel id -> leg

@@ -155,9 +155,15 @@ class EventPublisher:
         self._queue_sent_at = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self.connected = False
+        #: Events stored in the outbox by this process and not yet acknowledged by the broker.
+        self._unsent = 0
         "True while a broker session is up."
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    def depth(self) -> int:
+        """Events this process produced that the broker has not acknowledged yet."""
+        return self._pending.qsize() + self._unsent
 
     async def start(self) -> None:
         """Read each stream's last ``seq`` from the outbox, then start writing and publishing."""
@@ -366,6 +372,7 @@ class EventPublisher:
                     log.error("outbox write failed; retrying", extra={"error": str(exc)})
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
+            self._unsent += len(batch)
             for _ in batch:
                 self._pending.task_done()
             self._stored.set()
@@ -461,6 +468,8 @@ class EventPublisher:
             await self.outbox.mark_sent(
                 [e.id for e in entries if e.id is not None], datetime.now(UTC)
             )
+            # Entries left over from an earlier run also drain here, hence the floor at 0.
+            self._unsent = max(0, self._unsent - len(entries))
 
     async def _publish_queue_state(self, client: aiomqtt.Client) -> None:
         now = self.clock()
