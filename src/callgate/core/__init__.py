@@ -7,6 +7,14 @@ machine) and ``acd.py`` (the facade that drives it).
 
 from callgate.core.acd import AUTO_PAUSE_REASON, Acd
 from callgate.core.agents import AGENT_TRANSITIONS, AgentState, DeviceState
+from callgate.core.callbacks import (
+    AttemptOutcome,
+    AttemptRecord,
+    CallbackReason,
+    CallbackTask,
+    CallbackWorklist,
+    TaskState,
+)
 from callgate.core.calls import CALL_TRANSITIONS, TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import (
     AgentStateChanged,
@@ -44,6 +52,24 @@ from callgate.core.events import (
 )
 from callgate.core.kpi import KpiReport, compute_kpis
 from callgate.core.roster import Roster, Shift
+from callgate.core.screening import (
+    BlockingPolicy,
+    BlockRecord,
+    CallerHistory,
+    Disposition,
+    DispositionRecord,
+    ScreeningDecision,
+    ScreeningPolicy,
+    SilenceOutcome,
+    after_silence,
+    history_key,
+    is_anonymous,
+    normalise_number,
+    nuisance_score,
+    record_call,
+    record_disposition,
+    screen,
+)
 from callgate.core.strategies import STRATEGIES, Strategy
 
 __all__ = [
@@ -67,6 +93,10 @@ __all__ = [
     "AgentState",
     "AgentStateChanged",
     "AgentUnpaused",
+    "AttemptOutcome",
+    "AttemptRecord",
+    "BlockRecord",
+    "BlockingPolicy",
     "Bridge",
     "CallArrived",
     "CallBridged",
@@ -74,6 +104,10 @@ __all__ = [
     "CallReprioritised",
     "CallState",
     "CallStateChanged",
+    "CallbackReason",
+    "CallbackTask",
+    "CallbackWorklist",
+    "CallerHistory",
     "CallerHungUp",
     "CancelRing",
     "Command",
@@ -81,6 +115,8 @@ __all__ = [
     "DestinationFailed",
     "DeviceState",
     "DeviceStateChanged",
+    "Disposition",
+    "DispositionRecord",
     "Event",
     "HangUpAgent",
     "HangUpCaller",
@@ -89,9 +125,21 @@ __all__ = [
     "Priority",
     "RingAgent",
     "Roster",
+    "ScreeningDecision",
+    "ScreeningPolicy",
     "SendToDestination",
     "Shift",
+    "SilenceOutcome",
     "StartWrapUp",
     "Strategy",
+    "TaskState",
+    "after_silence",
     "compute_kpis",
+    "history_key",
+    "is_anonymous",
+    "normalise_number",
+    "nuisance_score",
+    "record_call",
+    "record_disposition",
+    "screen",
 ]

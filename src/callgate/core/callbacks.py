@@ -1,0 +1,254 @@
+"""The abandoned-call callback worklist (RFC 7090 describes PSAP callback).
+
+Rules of this module, read these first:
+
+- A caller who hangs up before a call-taker answers, or whose connected call drops, gets one
+  callback task. Tasks are keyed by the normalised caller number: more abandons from the
+  same number join its open task (the call ids are kept), they never make a second task.
+- A call from that number answered by a call-taker cancels its open task at once: the
+  caller got through, nobody needs to ring them back.
+- Anonymous, withheld and SIM-less callers get no task: there is no number to dial (an
+  IMEI-derived identity can key a history but cannot be called).
+- Callbacks are work for call-takers at :attr:`~callgate.core.events.Priority.CALLBACK`:
+  :meth:`CallbackWorklist.offer` returns the ``CallArrived`` that puts the task in the ACD's
+  queue. When a call-taker answers that offer, the daemon originates the outbound call to
+  ``task.number`` through the trunk and bridges it, then reports the attempt's outcome.
+- Pure: every entry point takes ``now``; nothing reads a clock. Methods return immutable
+  :class:`CallbackTask` snapshots; :meth:`CallbackWorklist.drain_closed` hands closed tasks
+  (the recorded outcomes) to the daemon for storage.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from dataclasses import dataclass, replace
+
+from callgate.core.errors import AcdConfigError, AcdUsageError
+from callgate.core.events import CallArrived, Priority
+from callgate.core.screening import normalise_number
+
+#: Category of the ACD pseudo-calls that carry callback work.
+CALLBACK_CATEGORY = "callback"
+
+
+class CallbackReason(enum.Enum):
+    """Why a task exists (the first reason is kept when abandons are merged)."""
+
+    ABANDONED = "abandoned"
+    DROPPED = "dropped"
+
+
+class TaskState(enum.Enum):
+    """Where a callback task is; REACHED, CANCELLED and GAVE_UP are final."""
+
+    OPEN = "OPEN"
+    DIALLING = "DIALLING"
+    REACHED = "REACHED"
+    CANCELLED = "CANCELLED"
+    GAVE_UP = "GAVE_UP"
+
+
+class AttemptOutcome(enum.Enum):
+    """How one callback attempt ended."""
+
+    REACHED = "reached"
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One finished callback attempt."""
+
+    call_id: str
+    "The ACD pseudo-call id of the attempt."
+    started_at: float
+    "When it was offered to call-takers."
+    ended_at: float
+    "When its outcome was reported."
+    outcome: AttemptOutcome
+    "How it ended."
+    agent_id: str
+    "The call-taker who made it ( if nobody took it)."
+    note: str
+    "Free text for the record."
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackTask:
+    """One number to call back; a snapshot (the worklist replaces it on every change)."""
+
+    task_id: str
+    "Stable id (``cb-1``...)."
+    number: str
+    "The normalised number to dial through the trunk."
+    reason: CallbackReason
+    "Why the first call led to a task."
+    call_ids: tuple[str, ...]
+    "The abandoned or dropped calls behind it, oldest first."
+    created_at: float
+    "When the first call was abandoned or dropped."
+    state: TaskState = TaskState.OPEN
+    "Where the task is."
+    next_attempt_at: float = 0.0
+    "When the task may next be offered."
+    attempt_call_id: str | None = None
+    "The attempt in progress (DIALLING), or on a cancelled task the attempt to withdraw."
+    attempt_started_at: float | None = None
+    "When the attempt in progress was offered."
+    attempts: tuple[AttemptRecord, ...] = ()
+    "Finished attempts, oldest first."
+    closed_at: float | None = None
+    "When the task reached a final state."
+
+
+class CallbackWorklist:
+    """The open callback tasks of one centre, at most one per number."""
+
+    def __init__(self, max_attempts: int = 3, retry_delay: float = 120.0) -> None:
+        if max_attempts < 1:
+            raise AcdConfigError("callback max_attempts must be at least 1")
+        if retry_delay < 0:
+            raise AcdConfigError("callback retry_delay must not be negative")
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self._open: dict[str, CallbackTask] = {}
+        self._by_number: dict[str, str] = {}
+        self._closed: list[CallbackTask] = []
+        self._ids = itertools.count(1)
+
+    # -- events -------------------------------------------------------------------------
+
+    def abandoned(self, call_id: str, caller: str, now: float) -> CallbackTask | None:
+        """The caller hung up before a call-taker answered; None if there is nobody to call."""
+        return self._add(call_id, caller, now, CallbackReason.ABANDONED)
+
+    def dropped(self, call_id: str, caller: str, now: float) -> CallbackTask | None:
+        """A connected call dropped (not ended by the call-taker); None if nobody to call."""
+        return self._add(call_id, caller, now, CallbackReason.DROPPED)
+
+    def answered(self, caller: str, now: float) -> CallbackTask | None:
+        """A call from ``caller`` was answered: cancel its open task and return it, if any.
+
+        If the returned task has an ``attempt_call_id``, that attempt was in progress: the
+        daemon withdraws it from the ACD (and hangs up the outbound leg if one exists).
+        """
+        task_id = self._by_number.get(normalise_number(caller))
+        if task_id is None:
+            return None
+        return self._close(task_id, TaskState.CANCELLED, now)
+
+    def offer(self, task_id: str, now: float) -> CallArrived:
+        """Start an attempt: the ``CallArrived`` that queues it for call-takers."""
+        task = self._open.get(task_id)
+        if task is None or task.state is not TaskState.OPEN:
+            raise AcdUsageError(f"callback task {task_id} is not open for an attempt")
+        call_id = f"{task_id}/{len(task.attempts) + 1}"
+        self._open[task_id] = replace(
+            task, state=TaskState.DIALLING, attempt_call_id=call_id, attempt_started_at=now
+        )
+        return CallArrived(
+            call_id,
+            caller=task.number,
+            priority=Priority.CALLBACK,
+            category=CALLBACK_CATEGORY,
+            caller_name=f"CALLBACK {task.number}",
+        )
+
+    def attempt_ended(
+        self,
+        task_id: str,
+        outcome: AttemptOutcome,
+        now: float,
+        *,
+        agent_id: str = "",
+        note: str = "",
+    ) -> CallbackTask | None:
+        """Record how the attempt in progress ended; None for a stale report.
+
+        REACHED closes the task; otherwise it is offered again after ``retry_delay`` until
+        ``max_attempts`` attempts have failed, then it is closed as GAVE_UP.
+        """
+        task = self._open.get(task_id)
+        if task is None or task.state is not TaskState.DIALLING:
+            # The task was cancelled by a call from the same number meanwhile: nothing to do.
+            return None
+        assert task.attempt_call_id is not None
+        assert task.attempt_started_at is not None
+        record = AttemptRecord(
+            task.attempt_call_id, task.attempt_started_at, now, outcome, agent_id, note
+        )
+        task = replace(
+            task,
+            attempts=(*task.attempts, record),
+            attempt_call_id=None,
+            attempt_started_at=None,
+        )
+        self._open[task_id] = task
+        if outcome is AttemptOutcome.REACHED:
+            return self._close(task_id, TaskState.REACHED, now)
+        if len(task.attempts) >= self.max_attempts:
+            return self._close(task_id, TaskState.GAVE_UP, now)
+        task = replace(task, state=TaskState.OPEN, next_attempt_at=now + self.retry_delay)
+        self._open[task_id] = task
+        return task
+
+    # -- views --------------------------------------------------------------------------
+
+    def open_tasks(self) -> list[CallbackTask]:
+        """Tasks not yet final, oldest first (dialling ones included)."""
+        return sorted(self._open.values(), key=_order)
+
+    def offerable(self, now: float) -> list[CallbackTask]:
+        """Open tasks that may be offered at ``now``, oldest first."""
+        return [
+            t for t in self.open_tasks() if t.state is TaskState.OPEN and t.next_attempt_at <= now
+        ]
+
+    def next_deadline(self) -> float | None:
+        """When a waiting retry next becomes offerable, or None."""
+        times = [t.next_attempt_at for t in self._open.values() if t.state is TaskState.OPEN]
+        return min(times) if times else None
+
+    def task_for(self, caller: str) -> CallbackTask | None:
+        """The open task for ``caller``'s number, if any."""
+        task_id = self._by_number.get(normalise_number(caller))
+        return None if task_id is None else self._open[task_id]
+
+    def drain_closed(self) -> list[CallbackTask]:
+        """Tasks closed since the last call, in closing order, for the record."""
+        closed, self._closed = self._closed, []
+        return closed
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _add(
+        self, call_id: str, caller: str, now: float, reason: CallbackReason
+    ) -> CallbackTask | None:
+        number = normalise_number(caller)
+        if not number:
+            return None
+        task_id = self._by_number.get(number)
+        if task_id is not None:
+            task = self._open[task_id]
+            if call_id not in task.call_ids:
+                task = replace(task, call_ids=(*task.call_ids, call_id))
+                self._open[task_id] = task
+            return task
+        task_id = f"cb-{next(self._ids)}"
+        task = CallbackTask(task_id, number, reason, (call_id,), now, next_attempt_at=now)
+        self._open[task_id] = task
+        self._by_number[number] = task_id
+        return task
+
+    def _close(self, task_id: str, state: TaskState, now: float) -> CallbackTask:
+        task = replace(self._open.pop(task_id), state=state, closed_at=now)
+        del self._by_number[task.number]
+        self._closed.append(task)
+        return task
+
+
+def _order(task: CallbackTask) -> tuple[float, int]:
+    return (task.created_at, int(task.task_id.removeprefix("cb-")))
