@@ -7,6 +7,25 @@ answer after a few seconds, sometimes not at all), then printing the core's own 
 
 Simulated time only: no clock, no sleeps, no asyncio. A seeded random generator makes every
 run repeatable.
+
+``--screening on|compare`` adds prank and ghost screening (:mod:`callgate.core.screening`) on
+traffic with repeat callers. The caller model, made explicit because the result depends on it:
+
+- prank calls come from a small pool of numbers (``--prank-pool``), ghost calls from another
+  (``--ghost-pool``), each number equally likely: the same children and the same phone in a
+  pocket call again and again;
+- genuine calls and information requests come from new numbers, except a share
+  (``--genuine-from-nuisance``) from a number of those pools: a real emergency from a number
+  that pranked yesterday, which screening must not harm much;
+- after every call a call-taker answered, the call-taker records its true category as the
+  disposition (perfect classification; abandoned calls get none, nobody heard them), at the
+  end of the call, into that number's history; every later call from it is screened with the
+  default :class:`ScreeningPolicy` and deprioritised calls wait in the lower class;
+- not modelled: the few seconds of the warning announcement, blocking (off by default), the
+  key-press prompt for silent calls, and callers changing behaviour because of screening.
+
+``compare`` runs the very same calls twice, screening off then on, with the same staffing and
+seed, and prints the share of genuine calls answered within 15 s in each run.
 """
 
 from __future__ import annotations
@@ -20,7 +39,7 @@ import math
 import random
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -39,17 +58,23 @@ from callgate.core import (
     CallArrived,
     CallBridged,
     CallEnded,
+    CallerHistory,
     CallerHungUp,
     CancelRing,
     Command,
     DestinationAnswered,
+    Disposition,
+    DispositionRecord,
     Event,
     KpiReport,
     RingAgent,
     Roster,
+    ScreeningPolicy,
     SendToDestination,
     Shift,
     compute_kpis,
+    history_key,
+    screen,
 )
 from callgate.core.kpi import NENA_TARGETS
 from callgate.core.roster import TIME_ZONES, parse_time
@@ -88,6 +113,8 @@ class Outcome:
     records: list[CallEnded]
     duration: float
     per_shift: dict[str, KpiReport] = field(default_factory=dict)
+    deprioritised: int = 0
+    tagged: int = 0
 
 
 def parse_shift(text: str) -> ShiftSpec:
@@ -142,6 +169,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answer-delay", type=float, default=4.0, help="seconds to pick up")
     parser.add_argument("--no-answer-share", type=float, default=0.03, help="offers not answered")
     parser.add_argument("--seed", type=int, default=112)
+    parser.add_argument(
+        "--screening",
+        choices=("off", "on", "compare"),
+        default="off",
+        help="prank/ghost screening on repeat-caller traffic; compare: off vs on, same calls",
+    )
+    parser.add_argument(
+        "--prank-pool", type=int, default=30, help="numbers prank calls come from (screening)"
+    )
+    parser.add_argument(
+        "--ghost-pool", type=int, default=30, help="numbers ghost calls come from (screening)"
+    )
+    parser.add_argument(
+        "--genuine-from-nuisance",
+        type=float,
+        default=0.05,
+        help="share of genuine/information calls from a prank or ghost number (screening)",
+    )
 
 
 def read_trace(stream: TextIO) -> list[TraceCall]:
@@ -179,6 +224,32 @@ def generate_calls(
     return calls
 
 
+def generate_repeat_calls(
+    rng: random.Random,
+    rate_per_hour: float,
+    seconds: float,
+    shares: dict[str, float],
+    *,
+    prank_pool: int,
+    ghost_pool: int,
+    genuine_from_nuisance: float,
+) -> list[TraceCall]:
+    """Poisson arrivals like :func:`generate_calls`, with the repeat-caller model above."""
+    pools = {
+        "prank": [f"0857{n:07d}" for n in range(max(1, prank_pool))],
+        "ghost": [f"0878{n:07d}" for n in range(max(1, ghost_pool))],
+    }
+    nuisance = pools["prank"] + pools["ghost"]
+    calls = generate_calls(rng, rate_per_hour, seconds, shares)
+    for n, call in enumerate(calls):
+        pool = pools.get(call.category)
+        if pool is None and rng.random() < genuine_from_nuisance:
+            pool = nuisance
+        if pool is not None:
+            calls[n] = replace(call, caller=rng.choice(pool))
+    return calls
+
+
 def write_trace(calls: Sequence[TraceCall], stream: TextIO) -> None:
     """Write calls in the trace CSV format."""
     writer = csv.writer(stream, lineterminator="\n")
@@ -202,8 +273,14 @@ class Simulation:
         patience: float,
         answer_delay: float,
         no_answer_share: float,
+        screening: ScreeningPolicy | None = None,
     ) -> None:
         self.acd = Acd(config)
+        self.screening = screening
+        #: Caller histories by history key, as the daemon would load them from storage.
+        self.histories: dict[str, CallerHistory] = {}
+        self.deprioritised = 0
+        self.tagged = 0
         self.start = start
         self.rng = rng
         self.patience = patience
@@ -266,12 +343,44 @@ class Simulation:
                 now = max(now, when)
                 if not self._still_relevant(event, token):
                     continue
+                if isinstance(event, CallArrived) and self.screening is not None:
+                    event = self._screen(event, now, self.screening)
                 commands = acd.handle(event, now)
             self._react(commands, now)
             if not self._arrivals_left and not acd.calls:
                 break
         report = compute_kpis(self.records, self.agent_changes, until=now)
-        return Outcome(report, self.records, now - self.start)
+        return Outcome(
+            report,
+            self.records,
+            now - self.start,
+            deprioritised=self.deprioritised,
+            tagged=self.tagged,
+        )
+
+    def _screen(self, event: CallArrived, now: float, policy: ScreeningPolicy) -> CallArrived:
+        key = history_key(event.caller, None)
+        history = self.histories.get(key) if key is not None else None
+        decision = screen(history, now, policy, anonymous=key is None)
+        self.deprioritised += decision.priority > event.priority
+        self.tagged += bool(decision.tag)
+        # The category stays the call's true one, so the KPIs can be split by it.
+        return replace(
+            event, priority=decision.priority, caller_name=decision.caller_name(event.caller)
+        )
+
+    def _record_disposition(self, record: CallEnded) -> None:
+        key = history_key(record.caller, None)
+        if key is None or record.answered_at is None:
+            return
+        try:
+            disposition = Disposition(record.category)
+        except ValueError:
+            return  # a trace category screening does not know: no disposition
+        history = self.histories.get(key) or CallerHistory(key)
+        self.histories[key] = history.with_disposition(
+            DispositionRecord(record.ended_at, disposition, record.call_id)
+        )
 
     def _still_relevant(self, event: Event, token: int) -> bool:
         if isinstance(event, CallArrived):
@@ -306,6 +415,8 @@ class Simulation:
                 self._push(now + DESTINATION_DELAY, DestinationAnswered(command.call_id))
             elif isinstance(command, CallEnded):
                 self.records.append(command)
+                if self.screening is not None:
+                    self._record_disposition(command)
             elif isinstance(command, AgentStateChanged):
                 self.agent_changes.append(command)
 
@@ -393,8 +504,25 @@ def run(args: argparse.Namespace) -> int:
             "information": args.info_share,
         }
         shares["genuine"] = max(0.0, 1.0 - sum(shares.values()))
-        calls = generate_calls(rng, args.rate_per_hour, args.days * 86400.0, shares)
+        seconds = args.days * 86400.0
         source = f"{args.rate_per_hour:g} calls/h over {args.days:g} days"
+        if args.screening == "off":
+            calls = generate_calls(rng, args.rate_per_hour, seconds, shares)
+        else:
+            calls = generate_repeat_calls(
+                rng,
+                args.rate_per_hour,
+                seconds,
+                shares,
+                prank_pool=args.prank_pool,
+                ghost_pool=args.ghost_pool,
+                genuine_from_nuisance=args.genuine_from_nuisance,
+            )
+            source += (
+                f" ({args.prank_share:.0%} prank from {args.prank_pool} numbers,"
+                f" {args.ghost_share:.0%} ghost from {args.ghost_pool},"
+                f" {args.genuine_from_nuisance:.0%} of genuine from those numbers)"
+            )
     shifts: list[ShiftSpec] = args.shift or []
     agents = args.agents if args.agents is not None or shifts else 4
     roster = None
@@ -420,24 +548,120 @@ def run(args: argparse.Namespace) -> int:
     except AcdConfigError as exc:
         print(f"callgate simulate: {exc}", file=sys.stderr)
         return 2
-    simulation = Simulation(
-        config,
-        calls,
-        start=start.timestamp(),
-        agents=agents,
-        shifts=shifts,
-        rng=rng,
-        patience=args.patience,
-        answer_delay=args.answer_delay,
-        no_answer_share=args.no_answer_share,
-    )
-    outcome = simulation.run()
-    if shifts:
-        outcome.per_shift = per_shift(outcome.records, shifts, tz)
+    # Both runs of a comparison start from the same generator state: same seed, same people.
+    state = rng.getstate()
+
+    def simulate(screening: ScreeningPolicy | None) -> Outcome:
+        run_rng = rng
+        if args.screening == "compare":
+            run_rng = random.Random()  # noqa: S311 - repeatable simulation
+            run_rng.setstate(state)
+        outcome = Simulation(
+            config,
+            calls,
+            start=start.timestamp(),
+            agents=agents,
+            shifts=shifts,
+            rng=run_rng,
+            patience=args.patience,
+            answer_delay=args.answer_delay,
+            no_answer_share=args.no_answer_share,
+            screening=screening,
+        ).run()
+        if shifts:
+            outcome.per_shift = per_shift(outcome.records, shifts, tz)
+        return outcome
+
     staffing = ", ".join(f"{s.label}={s.agents}" for s in shifts) or f"{agents} call-takers 24/7"
-    title = (
-        f"callgate simulate: {source}; {staffing}; strategy {args.strategy}; "
-        f"{outcome.duration / 86400:.1f} simulated days"
-    )
+    title = f"callgate simulate: {source}; {staffing}; strategy {args.strategy}"
+    if args.screening == "compare":
+        off, on = simulate(None), simulate(ScreeningPolicy())
+        title += f"; {off.duration / 86400:.1f} simulated days; screening off vs on"
+        print(format_comparison(off, on, calls, title))
+        return 0
+    outcome = simulate(ScreeningPolicy() if args.screening == "on" else None)
+    title += f"; {outcome.duration / 86400:.1f} simulated days"
+    if args.screening == "on":
+        title += "; screening on"
     print(format_report(outcome, title))
+    if args.screening == "on":
+        genuine = genuine_kpis(outcome.records, calls)
+        print(f"\n  genuine calls answered within 15 s  {genuine.all.answered_within[15]:.1f}%")
     return 0
+
+
+@dataclass(frozen=True, slots=True)
+class GenuineKpis:
+    """KPIs of the genuine calls of a run, and of those from prank or ghost numbers."""
+
+    all: KpiReport
+    "Every genuine call."
+    from_nuisance: KpiReport
+    "Genuine calls from a number that also made prank or ghost calls in the traffic."
+    nuisance: KpiReport
+    "Prank and ghost calls."
+
+
+def genuine_kpis(records: Sequence[CallEnded], calls: Sequence[TraceCall]) -> GenuineKpis:
+    """Split a run's records by the callers' true category."""
+    nuisance_numbers = {c.caller for c in calls if c.category in _NUISANCE and c.caller}
+    genuine = [r for r in records if r.category == "genuine"]
+    return GenuineKpis(
+        compute_kpis(genuine),
+        compute_kpis(r for r in genuine if r.caller in nuisance_numbers),
+        compute_kpis(r for r in records if r.category in _NUISANCE),
+    )
+
+
+_NUISANCE = frozenset({"prank", "ghost"})
+
+
+def format_comparison(off: Outcome, on: Outcome, calls: Sequence[TraceCall], title: str) -> str:
+    """Screening off vs on, over the same calls: what happens to genuine callers."""
+    a, b = genuine_kpis(off.records, calls), genuine_kpis(on.records, calls)
+    lines = [title, "", f"  {'':<48}{'off':>9}{'on':>9}"]
+
+    def row(label: str, first: str, second: str, note: str = "") -> None:
+        lines.append(f"  {label:<48}{first:>9}{second:>9}  {note}".rstrip())
+
+    def pct(label: str, x: float, y: float, note: str = "") -> None:
+        row(label, f"{x:.1f}%", f"{y:.1f}%", note)
+
+    row("genuine calls", f"{a.all.calls:,}", f"{b.all.calls:,}")
+    pct(
+        "genuine answered within 15 s",
+        a.all.answered_within[15],
+        b.all.answered_within[15],
+        "NENA target 90%",
+    )
+    pct("genuine answered within 20 s", a.all.answered_within[20], b.all.answered_within[20])
+    pct("genuine abandoned", a.all.abandonment_rate, b.all.abandonment_rate)
+    row(
+        "genuine mean answer time",
+        _seconds(a.all.mean_answer_time),
+        _seconds(b.all.mean_answer_time),
+    )
+    row(
+        "genuine from prank/ghost numbers",
+        f"{a.from_nuisance.calls:,}",
+        f"{b.from_nuisance.calls:,}",
+    )
+    pct(
+        "  of those answered within 15 s",
+        a.from_nuisance.answered_within[15],
+        b.from_nuisance.answered_within[15],
+    )
+    pct(
+        "prank/ghost answered within 15 s",
+        a.nuisance.answered_within[15],
+        b.nuisance.answered_within[15],
+    )
+    pct("prank/ghost abandoned", a.nuisance.abandonment_rate, b.nuisance.abandonment_rate)
+    pct(
+        "all calls answered within 15 s",
+        off.report.answered_within[15],
+        on.report.answered_within[15],
+    )
+    row("calls tagged on the phone", f"{off.tagged:,}", f"{on.tagged:,}")
+    row("calls moved to the nuisance class", f"{off.deprioritised:,}", f"{on.deprioritised:,}")
+    return "\n".join(lines)

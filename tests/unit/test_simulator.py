@@ -164,3 +164,149 @@ def test_every_simulated_call_ends_in_a_terminal_state() -> None:
         CallState.FALLBACK,
     }
     assert not sim.acd.calls
+
+
+# -- screening -------------------------------------------------------------------------------
+
+
+def _row(out: str, label: str) -> tuple[str, str]:
+    line = next(line for line in out.splitlines() if line.strip().startswith(label))
+    off, on = line[len(label) + 2 :].split()[:2]
+    return off, on
+
+
+def test_compare_prints_genuine_answered_within_15_s_with_screening_off_and_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = _run(
+        capsys,
+        "--screening",
+        "compare",
+        "--prank-share",
+        "0.25",
+        "--ghost-share",
+        "0.2",
+        "--rate-per-hour",
+        "80",
+        "--agents",
+        "3",
+        "--days",
+        "1",
+    )
+    assert code == 0
+    assert "screening off vs on" in out
+    assert "25% prank from 30 numbers, 20% ghost from 30" in out
+    genuine_off, genuine_on = _row(out, "genuine calls")
+    assert genuine_off == genuine_on  # the very same calls in both runs
+    off, on = (float(v.rstrip("%")) for v in _row(out, "genuine answered within 15 s"))
+    assert 0.0 < off <= 100.0
+    assert on >= off  # repeat nuisance callers wait behind genuine ones
+    tagged_off, tagged_on = _row(out, "calls tagged on the phone")
+    assert tagged_off == "0"
+    assert int(tagged_on.replace(",", "")) > 100
+    moved_off, moved_on = _row(out, "calls moved to the nuisance class")
+    assert moved_off == "0"
+    assert int(moved_on.replace(",", "")) > 100
+
+
+def test_compare_with_the_same_seed_prints_the_same_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ("--screening", "compare", "--days", "0.3", "--seed", "9")
+    assert _run(capsys, *argv) == _run(capsys, *argv)
+
+
+def test_screening_on_prints_the_kpi_table_and_the_genuine_share(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = _run(capsys, "--screening", "on", "--days", "0.3")
+    assert code == 0
+    assert "screening on" in out
+    assert "NENA target 90%" in out
+    assert "genuine calls answered within 15 s" in out
+
+
+def test_screening_off_is_the_default_and_leaves_the_report_unchanged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    default = _run(capsys, "--days", "0.3")
+    off = _run(capsys, "--days", "0.3", "--screening", "off")
+    assert default == off
+    assert "screening" not in default[1]
+
+
+def test_repeat_caller_model_draws_nuisance_from_small_pools_and_genuine_mostly_new() -> None:
+    import random
+
+    shares = {"prank": 0.25, "ghost": 0.2, "genuine": 0.55}
+    calls = simulator.generate_repeat_calls(
+        random.Random(3),
+        200.0,
+        86400.0,
+        shares,
+        prank_pool=10,
+        ghost_pool=5,
+        genuine_from_nuisance=0.1,
+    )
+    by = {c: {t.caller for t in calls if t.category == c} for c in shares}
+    assert len(by["prank"]) <= 10
+    assert len(by["ghost"]) <= 5
+    genuine = [t for t in calls if t.category == "genuine"]
+    reused = sum(t.caller in by["prank"] | by["ghost"] for t in genuine)
+    assert 0.05 < reused / len(genuine) < 0.15
+
+
+def test_with_screening_a_known_prankster_waits_behind_a_new_genuine_caller() -> None:
+    from callgate.core import AcdConfig, ScreeningPolicy
+
+    prankster = "085700000001"
+    calls = [
+        # Three answered pranks make the number a repeat nuisance (dispositions at call end).
+        simulator.TraceCall(10.0, 20.0, prankster, "prank"),
+        simulator.TraceCall(100.0, 20.0, prankster, "prank"),
+        simulator.TraceCall(200.0, 20.0, prankster, "prank"),
+        # The only call-taker is busy; then the prankster, then a genuine caller, wait.
+        simulator.TraceCall(300.0, 200.0, "081100000001", "genuine"),
+        simulator.TraceCall(310.0, 20.0, prankster, "prank"),
+        simulator.TraceCall(320.0, 60.0, "081100000002", "genuine"),
+    ]
+
+    def answer_order(screening: ScreeningPolicy | None) -> list[str]:
+        import random
+
+        sim = simulator.Simulation(
+            AcdConfig(wrap_up_time=0.0, max_wait=None),
+            calls,
+            start=0.0,
+            agents=1,
+            shifts=[],
+            rng=random.Random(1),
+            patience=1e9,
+            answer_delay=1.0,
+            no_answer_share=0.0,
+            screening=screening,
+        )
+        records = sim.run().records
+        answered = sorted(
+            (r for r in records if r.answered_at is not None), key=lambda r: r.answered_at or 0
+        )
+        return [r.call_id for r in answered][-2:]
+
+    assert answer_order(None) == ["call-4", "call-5"]
+    assert answer_order(ScreeningPolicy()) == ["call-5", "call-4"]
+
+
+def test_trace_categories_screening_does_not_know_get_no_disposition(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text(
+        "arrival,talk_time,caller,category\n"
+        "0,10,081234567890,prank\n"
+        "60,10,081234567890,hoax-bomb\n"
+        "120,10,,ghost\n"
+        "180,10,081234567890,genuine\n"
+    )
+    code, out, _ = _run(capsys, "--trace", str(trace), "--screening", "compare", "--agents", "1")
+    assert code == 0
+    assert _row(out, "genuine calls") == ("1", "1")
