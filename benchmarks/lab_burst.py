@@ -1,0 +1,918 @@
+"""A burst of 112 calls through callgate and through Asterisk's own app_queue, side by side.
+
+Run (as root, with the lab up: ``scripts/lab up``)::
+
+    .venv/bin/python benchmarks/lab_burst.py [--calls 200 --seconds 20 --agents 20 --talk 3
+                                              --wrap-up 5] [--memory-calls 2000] [--skip-memory]
+
+Prints a table; it is not a test. Three passes on the same lab Asterisk:
+
+1. callgate: ``callgate run`` connected to ARI, SIPp places the burst over the trunk, call-takers
+   1009.. (baresip, auto-answer) hang up from their own softphone ``--talk`` s after answering.
+2. app_queue: the same burst with callgate stopped; the dialplan's Stasis() then fails and every
+   call goes to Queue(fallback-112), whose members include the same softphones.
+3. memory: callgate with no call-taker registered and calls held waiting; its resident memory is
+   read from /proc.
+
+Both burst passes are measured from one vantage point: AMI events from the lab Asterisk, each
+stamped when this script reads it (see benchmarks/README.md for every figure's definition).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import configparser
+import contextlib
+import datetime as dt
+import heapq
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+import labpeers  # noqa: E402 - lives in scripts/, not a package
+
+AMI = ("127.0.0.1", 5038)
+AMI_USER, AMI_SECRET = "callgate", "lab-ami-secret"
+FIRST_EXTENSION = 1009  # 1001-1008 belong to the integration tests, which share the lab
+TARGET_FREE_TO_RING_P99_MS = 50.0
+TARGET_RSS_MB = 150.0
+# Caller numbers the benchmark sends, one prefix per pass, so its calls are told apart from any
+# test's calls on the shared lab: 0819 + pass digit + 8-digit sequence number.
+PREFIX = {"callgate": "08191", "app_queue": "08192", "memory": "08193"}
+
+Event = dict[str, str]
+
+
+# -- AMI: one reader for every pass -----------------------------------------------------------
+
+
+@dataclass
+class AmiLog:
+    """Every AMI event of the call and agent classes, stamped (wall clock) when read."""
+
+    sock: socket.socket
+    events: list[tuple[float, Event]] = field(default_factory=list)
+    listeners: list[Callable[[float, Event], None]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    thread: threading.Thread | None = None
+    closed: bool = False
+
+    @classmethod
+    def connect(cls) -> AmiLog:
+        sock = socket.create_connection(AMI, timeout=5)
+        sock.settimeout(None)
+        ami = cls(sock)
+        # call: channels, states, dials, hangups; agent: the queue's caller joins.
+        ami.send(
+            {"Action": "Login", "Username": AMI_USER, "Secret": AMI_SECRET, "Events": "call,agent"}
+        )
+        ami.thread = threading.Thread(target=ami._read, name="ami", daemon=True)
+        ami.thread.start()
+        return ami
+
+    def send(self, fields: dict[str, str]) -> None:
+        data = "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
+        with self.lock:
+            self.sock.sendall(data.encode())
+
+    def _read(self) -> None:
+        buf = b""
+        while not self.closed:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            # One stamp per read: the script does nothing else in this thread, so the stamp is
+            # within a read's latency of Asterisk sending it, the same for both systems.
+            now = time.time()
+            buf += chunk
+            while b"\r\n\r\n" in buf:
+                raw, buf = buf.split(b"\r\n\r\n", 1)
+                event: Event = {}
+                for line in raw.decode(errors="replace").split("\r\n"):
+                    key, sep, value = line.partition(": ")
+                    if sep:
+                        event.setdefault(key, value)
+                if "Event" not in event:
+                    continue
+                self.events.append((now, event))
+                for listener in list(self.listeners):
+                    listener(now, event)
+
+    def mark(self) -> int:
+        return len(self.events)
+
+    def since(self, mark: int) -> list[tuple[float, Event]]:
+        return list(self.events[mark:])
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+# -- processes we start, all stopped by PID ----------------------------------------------------
+
+
+class Daemon:
+    """``callgate run`` as a child process (as tests/integration/conftest.py starts it)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.log_path = workdir / "callgate.log"
+        self.workdir = workdir
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "callgate", "run"],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={
+                **os.environ,
+                "CALLGATE_LOG__LEVEL": "INFO",
+                "CALLGATE_STORAGE__URL": f"sqlite+aiosqlite:///{self.workdir / 'journal.db'}",
+                # Port 0: never clash with a test's daemon on the dialplan's 4573.
+                "CALLGATE_AGI__PORT": "0",
+                "CALLGATE_OPS__HTTP_PORT": "0",
+                # Outside systemd the watchdog task ends at once and callgate stops with it
+                # (seen at 820bfea); there is no systemd watchdog to ping here anyway.
+                "CALLGATE_OPS__WATCHDOG": "false",
+                **self.env,
+            },
+        )
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if "ARI events connected" in self.log_text():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"callgate did not connect to ARI; see {self.log_path}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def records(self) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for line in self.log_text().splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    out.append(record)
+        return out
+
+    def memory_kb(self) -> tuple[int, int]:
+        """(VmRSS, VmHWM) in kB from /proc."""
+        assert self.process is not None
+        values = {"VmRSS": 0, "VmHWM": 0}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in values:
+                values[key] = int(rest.split()[0])
+        return values["VmRSS"], values["VmHWM"]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+
+class HangupDriver:
+    """Each call-taker hangs up from their own softphone ``talk`` s after their leg is answered."""
+
+    def __init__(self, phones: dict[str, labpeers.Softphone], talk: float) -> None:
+        self.phones = phones
+        self.talk = talk
+        self.pending: list[tuple[float, str]] = []
+        self.cond = threading.Condition()
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, name="hangups", daemon=True)
+        self.thread.start()
+
+    def on_event(self, now: float, event: Event) -> None:
+        if event["Event"] != "Newstate" or event.get("ChannelState") != "6":
+            return
+        ext = _agent_ext(event.get("Channel", ""))
+        if ext in self.phones:
+            with self.cond:
+                heapq.heappush(self.pending, (now + self.talk, ext))
+                self.cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.stopped and (not self.pending or self.pending[0][0] > time.time()):
+                    wait = self.pending[0][0] - time.time() if self.pending else None
+                    self.cond.wait(timeout=wait)
+                if self.stopped:
+                    return
+                _, ext = heapq.heappop(self.pending)
+            with contextlib.suppress(OSError, TimeoutError, ValueError):
+                self.phones[ext].command("hangup")
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopped = True
+            self.cond.notify()
+        self.thread.join(timeout=5)
+
+
+def _agent_ext(channel: str) -> str:
+    """'PJSIP/1009-0000002a' -> '1009' (empty for other channels)."""
+    name = channel.removeprefix("PJSIP/").split("-")[0]
+    return name if name.isdigit() and len(name) == 4 else ""
+
+
+def _digits(number: str) -> str:
+    """The last 9 digits: the same for 0819..., 62819... and +62819... (the sequence is unique)."""
+    return re.sub(r"\D", "", number)[-9:]
+
+
+# -- analysis ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Channel:
+    name: str
+    uniqueid: str
+    linkedid: str
+    caller: str
+    created: float
+    up: float | None = None
+    ended: float | None = None
+
+
+@dataclass
+class PassResult:
+    placed: int = 0
+    sipp_failed: int = 0
+    entered: int = 0
+    connected: int = 0
+    lost: int = 0
+    fell_back: int = 0
+    free_to_ring_ms: list[float] = field(default_factory=list)
+    free_without_ring: int = 0
+    enter_to_ring_free_ms: list[float] = field(default_factory=list)
+    enter_to_ring_all_s: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+    # callgate only: its own wrap-up timer (from its log) split the free-to-ring gap in two.
+    timer_late_ms: list[float] = field(default_factory=list)
+    timer_to_ring_ms: list[float] = field(default_factory=list)
+
+
+def _channels(events: list[tuple[float, Event]]) -> dict[str, Channel]:
+    chans: dict[str, Channel] = {}
+    for t, e in events:
+        kind = e["Event"]
+        uid = e.get("Uniqueid", "")
+        if kind == "Newchannel":
+            chans[uid] = Channel(
+                e.get("Channel", ""), uid, e.get("Linkedid", uid), e.get("CallerIDNum", ""), t
+            )
+        elif uid in chans:
+            ch = chans[uid]
+            if kind == "NewCallerid" and _agent_ext(ch.name):
+                # An ARI-originated leg gets its caller ID just after it is created.
+                ch.caller = e.get("CallerIDNum", "")
+            if kind == "Newstate" and e.get("ChannelState") == "6" and ch.up is None:
+                ch.up = t
+            elif kind == "Hangup":
+                ch.ended = t
+    return chans
+
+
+def analyse(
+    events: list[tuple[float, Event]], prefix: str, wrap_up: float, agents: set[str]
+) -> tuple[PassResult, dict[str, list[Channel]]]:
+    res = PassResult()
+    chans = _channels(events)
+    trunk = {
+        c.uniqueid: c
+        for c in chans.values()
+        if c.name.startswith("PJSIP/jasnita-") and re.sub(r"\D", "", c.caller).startswith(prefix)
+    }
+    by_digits = {_digits(c.caller): c.uniqueid for c in trunk.values()}
+    legs: dict[str, list[Channel]] = {}
+    call_of_leg: dict[str, str] = {}
+    for c in chans.values():
+        ext = _agent_ext(c.name)
+        if ext not in agents:
+            continue
+        legs.setdefault(ext, []).append(c)
+        # app_queue's member leg inherits the caller's linkedid; callgate's ARI-originated leg
+        # carries the caller's number as its caller ID.
+        if c.linkedid in trunk:
+            call_of_leg[c.uniqueid] = c.linkedid
+        elif _digits(c.caller) in by_digits:
+            call_of_leg[c.uniqueid] = by_digits[_digits(c.caller)]
+    for _, e in events:
+        # DialBegin names both sides for app_queue: a second way to link a leg to its caller.
+        if e["Event"] == "DialBegin" and e.get("Uniqueid") in trunk:
+            call_of_leg.setdefault(e.get("DestUniqueid", ""), e["Uniqueid"])
+        if e["Event"] == "QueueCallerJoin" and e.get("Uniqueid") in trunk:
+            res.fell_back += 1
+    all_legs = sorted((c for cs in legs.values() for c in cs), key=lambda c: c.created)
+    for cs in legs.values():
+        cs.sort(key=lambda c: c.created)
+
+    def alive(group: list[Channel], t: float) -> int:
+        return sum(1 for c in group if c.created <= t and (c.ended is None or c.ended > t))
+
+    trunk_list = list(trunk.values())
+
+    def waiting(t: float) -> int:
+        # Callers in Asterisk minus call-taker legs (ringing or talking): those still waiting.
+        return alive(trunk_list, t) - alive(all_legs, t)
+
+    def agent_free(ext: str, t: float) -> bool:
+        for c in legs.get(ext, []):
+            if c.created <= t and (c.ended is None or c.ended > t):
+                return False
+            if c.up is not None and c.ended is not None and c.ended <= t < c.ended + wrap_up:
+                return False
+        return True
+
+    res.entered = len(trunk)
+    first_ring: dict[str, float] = {}
+    connected: set[str] = set()
+    for c in all_legs:
+        call = call_of_leg.get(c.uniqueid)
+        if call is None:
+            continue
+        first_ring.setdefault(call, c.created)
+        if c.up is not None:
+            connected.add(call)
+    res.connected = len(connected)
+    res.lost = res.entered - res.connected
+    for uid, c in trunk.items():
+        if uid in first_ring:
+            res.enter_to_ring_all_s.append(first_ring[uid] - c.created)
+            if any(agent_free(ext, c.created) for ext in agents):
+                res.enter_to_ring_free_ms.append((first_ring[uid] - c.created) * 1000)
+    for cs in legs.values():
+        created = [c.created for c in cs]
+        for c in cs:
+            if c.up is None or c.ended is None:
+                continue
+            free = c.ended + wrap_up
+            if waiting(free) <= 0:
+                continue  # nobody was waiting: nothing to ring them with
+            i = bisect.bisect_right(created, c.ended)
+            if i < len(cs):
+                res.free_to_ring_ms.append((cs[i].created - free) * 1000)
+            else:
+                res.free_without_ring += 1
+    if trunk:
+        res.wall_s = max((c.ended or c.created) for c in trunk_list) - min(
+            c.created for c in trunk_list
+        )
+    return res, legs
+
+
+_AGENT_LINE = re.compile(r"agent (\d{4}): WRAP_UP -\[WrapUpEnded\]-> AVAILABLE")
+
+
+def callgate_timer_split(
+    daemon: Daemon, legs: dict[str, list[Channel]], wrap_up: float, res: PassResult
+) -> None:
+    """Split free->ring at callgate's own "WrapUpEnded" log line (its timer firing)."""
+    for record in daemon.records():
+        m = _AGENT_LINE.search(str(record.get("event", "")))
+        if not m or "timestamp" not in record:
+            continue
+        t = dt.datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")).timestamp()
+        cs = legs.get(m.group(1), [])
+        ended = [c.ended + wrap_up for c in cs if c.up is not None and c.ended is not None]
+        prior = [f for f in ended if f - 1.0 <= t]
+        later = [c.created for c in cs if c.created >= t - 0.001]
+        if prior and later and later[0] - t < 2.0:
+            res.timer_late_ms.append((t - max(prior)) * 1000)
+            res.timer_to_ring_ms.append((later[0] - t) * 1000)
+
+
+# -- passes ------------------------------------------------------------------------------------
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def callgate_free() -> bool:
+    """No other callgate daemon runs: ours would take its ARI app (and its calls) or, in the
+    app_queue pass, it would take ours. ARI's /applications is no help: an app stays listed
+    while bridges it made remain."""
+    me = os.getpid()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == me:
+            continue
+        with contextlib.suppress(OSError):
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            named = b"callgate" in argv or argv[0].endswith(b"/callgate")
+            if named and b"run" in argv:
+                return False
+    return True
+
+
+def test_phones_quiet() -> bool:
+    """The fallback queue also lists 1001-1008: a test's registered phone would get our calls."""
+    return all(labpeers.endpoint_state(str(e)) != "online" for e in range(1001, 1009))
+
+
+def hang_up_leftovers(ami: AmiLog, mark: int, prefixes: tuple[str, ...]) -> None:
+    """Hang up, by exact name, every channel of ours still up (never anybody else's)."""
+    ours: dict[str, str] = {}
+    for _, e in ami.since(mark):
+        uid = e.get("Uniqueid", "")
+        if e["Event"] == "Newchannel":
+            digits = re.sub(r"\D", "", e.get("CallerIDNum", ""))
+            mine = uid.startswith("bench-") or any(
+                digits.startswith((p, "62" + p[1:])) for p in prefixes
+            )
+            if mine:
+                ours[uid] = e.get("Channel", "")
+        elif e["Event"] == "Hangup":
+            ours.pop(uid, None)
+    for name in ours.values():
+        ami.send({"Action": "Hangup", "Channel": name})
+
+
+def burst_pass(
+    system: str,
+    ami: AmiLog,
+    args: argparse.Namespace,
+    workdir: Path,
+) -> PassResult:
+    prefix = PREFIX[system]
+    extensions = [str(FIRST_EXTENSION + k) for k in range(args.agents)]
+    daemon: Daemon | None = None
+    wait_until(callgate_free, 900, "other callgate daemons (tests) to stop")
+    if system == "callgate":
+        daemon = Daemon(
+            workdir,
+            {
+                "CALLGATE_CALLTAKERS__ENDPOINTS": json.dumps([f"PJSIP/{e}" for e in extensions]),
+                "CALLGATE_CALLTAKERS__WRAP_UP_TIME": str(args.wrap_up),
+                # Callers must wait as long as the burst takes, never overflow.
+                "CALLGATE_ACD__MAX_WAIT": "3600",
+                # Recording stays on: app_queue's fallback records every call too (MixMonitor).
+                "CALLGATE_RECORDING__ASTERISK_DIR": str(labpeers.RECORDINGS),
+            },
+        )
+    else:
+        wait_until(test_phones_quiet, 900, "the tests' phones 1001-1008 to unregister")
+    mark = ami.mark()
+    callers = [f"{prefix}{i:08d}" for i in range(args.calls)]
+    rounds = args.calls / args.agents + 1
+    # The caller hangs up on its own only if nobody ever answered: long enough never to happen.
+    patience = rounds * (args.talk + args.wrap_up + 3) + 60
+    carrier = Carrier(
+        callers=callers,
+        talk_seconds=patience,
+        rate_per_second=args.calls / args.seconds,
+        workdir=workdir / f"sipp-{system}",
+    )
+    driver: HangupDriver | None = None
+    try:
+        if daemon is not None:
+            daemon.start()
+        # Phones register after callgate has started: callgate learns a phone is reachable only
+        # from a device-state change (see benchmarks/README.md).
+        with softphones(extensions, workdir / "phones") as phones:
+            driver = HangupDriver(phones, args.talk)
+            ami.listeners.append(driver.on_event)
+            time.sleep(1)
+            carrier.start()
+            carrier.wait(timeout=patience + 180)
+            time.sleep(args.wrap_up + 2)  # the last wrap-ups end
+    finally:
+        hang_up_leftovers(ami, mark, (prefix,))
+        carrier.stop()
+        if driver is not None:
+            driver.stop()
+            ami.listeners.remove(driver.on_event)
+        if daemon is not None:
+            daemon.stop()
+    with (workdir / "ami-events.jsonl").open("w") as dump:
+        for stamp, event in ami.since(mark):
+            dump.write(json.dumps({"t": stamp, **event}) + "\n")
+    stats = carrier.stats()
+    res, legs = analyse(ami.since(mark), prefix, args.wrap_up, set(extensions))
+    res.placed = args.calls
+    res.sipp_failed = stats.get("failed", -1)
+    res.lost = max(res.lost, res.placed - res.connected)
+    if daemon is not None:
+        callgate_timer_split(daemon, legs, args.wrap_up, res)
+    return res
+
+
+@dataclass
+class Carrier(labpeers.CarrierCalls):
+    """labpeers' SIPp carrier with no cap on simultaneous calls.
+
+    SIPp's default cap (3 x rate x call length, with our scenario's unknown length 15 calls at 5
+    calls/s) would throttle the burst: SIPp would hold calls back instead of sending them.
+    """
+
+    limit: int = 5000
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.local_port == 0:
+            self.local_port = labpeers._free_udp_port(labpeers.CARRIER_IP)
+        scenario = (labpeers.FIXTURES / "carrier-112.xml").read_text()
+        scenario = scenario.replace('timeout="20000"', f'timeout="{int(self.talk_seconds * 1000)}"')
+        (self.workdir / "carrier-112.xml").write_text(scenario)
+        (self.workdir / "callers.csv").write_text(
+            "SEQUENTIAL\n" + "".join(f"{number}\n" for number in self.callers)
+        )
+        argv = [
+            "sipp", f"{labpeers.ASTERISK_SIP[0]}:{labpeers.ASTERISK_SIP[1]}",
+            "-i", labpeers.CARRIER_IP, "-p", str(self.local_port),
+            "-s", self.service, "-sf", "carrier-112.xml", "-inf", "callers.csv",
+            "-m", str(len(self.callers)), "-r", str(self.rate_per_second),
+            "-l", str(self.limit),
+            "-nostdin", "-trace_err", "-trace_stat", "-fd", "1",
+            "-timeout", f"{int(self.talk_seconds + 120)}s", "-timeout_error",
+        ]  # fmt: skip
+        log = (self.workdir / "sipp.out").open("ab")
+        self.process = subprocess.Popen(
+            argv,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+
+@dataclass
+class MemoryResult:
+    baseline_kb: int = 0
+    sip_held: int = 0
+    sip_rss_kb: int = 0
+    sip_failed: int = 0
+    total_held: int = 0
+    total_rss_kb: int = 0
+    hwm_kb: int = 0
+    slope_kb: float = 0.0
+    samples: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _fit_slope(samples: list[tuple[int, int]]) -> float:
+    xs = [float(x) for x, _ in samples]
+    ys = [float(y) for _, y in samples]
+    if len(xs) < 2 or max(xs) == min(xs):
+        return 0.0
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
+
+
+def memory_pass(ami: AmiLog, args: argparse.Namespace, workdir: Path) -> MemoryResult:
+    """Hold calls waiting in callgate (no call-taker registered) and read its RSS."""
+    wait_until(callgate_free, 900, "other callgate daemons (tests) to stop")
+    out = MemoryResult()
+    prefix = PREFIX["memory"]
+    endpoints = [f"PJSIP/{FIRST_EXTENSION + k}" for k in range(args.agents)]
+    daemon = Daemon(
+        workdir,
+        {
+            "CALLGATE_CALLTAKERS__ENDPOINTS": json.dumps(endpoints),
+            "CALLGATE_ACD__MAX_WAIT": "3600",
+            "CALLGATE_RECORDING__ENABLED": "false",
+        },
+    )
+    mark = ami.mark()
+    target = args.memory_calls
+    carrier = Carrier(
+        callers=[f"{prefix}{i:08d}" for i in range(target)],
+        talk_seconds=3600,
+        rate_per_second=args.memory_rate,
+        workdir=workdir / "sipp-memory",
+    )
+
+    def waiting_in_callgate() -> int:
+        text = daemon.log_text()
+        return text.count('"112 call entered"') - text.count('"call ended"')
+
+    def sample() -> tuple[int, int]:
+        n = waiting_in_callgate()
+        rss, hwm = daemon.memory_kb()
+        out.hwm_kb = max(out.hwm_kb, hwm)
+        out.samples.append((n, rss))
+        return n, rss
+
+    try:
+        daemon.start()
+        time.sleep(2)
+        out.baseline_kb = daemon.memory_kb()[0]
+        out.samples.append((0, out.baseline_kb))
+        # Phase 1: real SIP calls over the trunk, as many as Asterisk will hold.
+        carrier.start()
+        best, still = 0, time.monotonic()
+        while time.monotonic() - still < 15 and carrier.process is not None:
+            time.sleep(1)
+            n, _ = sample()
+            if n > best:
+                best, still = n, time.monotonic()
+            if n >= target or carrier.process.poll() is not None:
+                break
+        time.sleep(3)
+        out.sip_held, out.sip_rss_kb = sample()
+        stats = _sipp_stats_now(carrier)
+        out.sip_failed = stats.get("failed", 0)
+        # Phase 2: top up with Local channels into the same [emergency] dialplan (no RTP ports
+        # needed), so callgate sees the full number of waiting callers.
+        for i in range(max(0, target - out.sip_held)):
+            ami.send(
+                {
+                    "Action": "Originate",
+                    "Channel": "Local/s@emergency",
+                    "Application": "Wait",
+                    "Data": "3600",
+                    "CallerID": f"<{prefix}9{i:07d}>",
+                    "ChannelId": f"bench-mem-{i}",
+                    "OtherChannelId": f"bench-mem-{i}-2",
+                    "Async": "true",
+                }
+            )
+            if i % 50 == 49:
+                time.sleep(1)
+                sample()
+        still = time.monotonic()
+        best = 0
+        while time.monotonic() - still < 20:
+            time.sleep(1)
+            n, _ = sample()
+            if n > best:
+                best, still = n, time.monotonic()
+            if n >= target:
+                break
+        time.sleep(3)
+        out.total_held, out.total_rss_kb = sample()
+        out.slope_kb = _fit_slope(out.samples)
+    finally:
+        hang_up_leftovers(ami, mark, (prefix,))
+        with contextlib.suppress(RuntimeError):
+            wait_until(lambda: waiting_in_callgate() <= 0, 120, "the held calls to end")
+        carrier.stop()
+        daemon.stop()
+    return out
+
+
+def _sipp_stats_now(carrier: labpeers.CarrierCalls) -> dict[str, int]:
+    stats: dict[str, int] = {}
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        stats = carrier.stats()
+    return stats
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))]
+
+
+def fmt(value: float | None, unit: str = "", digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def print_table(
+    args: argparse.Namespace,
+    results: dict[str, PassResult],
+    memory: MemoryResult | None,
+) -> None:
+    cg, aq = results.get("callgate", PassResult()), results.get("app_queue", PassResult())
+    print(
+        f"\nBurst: {args.calls} calls over the trunk in {args.seconds} s, {args.agents} call-takers"
+        f" (baresip), talk {args.talk:g} s, wrap-up {args.wrap_up:g} s (both systems)"
+    )
+    print(
+        f"{dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {os.cpu_count()} cores,"
+        f" {platform.machine()}, Asterisk 16 lab\n"
+    )
+    rows: list[tuple[str, str, str, str]] = [("", "callgate", "app_queue", "target")]
+
+    def both(label: str, get: Callable[[PassResult], str], target: str = "") -> None:
+        rows.append((label, get(cg), get(aq), target))
+
+    both(
+        "free -> next ring, p50",
+        lambda r: fmt(pct(r.free_to_ring_ms, 0.5), " ms", 1),
+    )
+    both(
+        "free -> next ring, p99",
+        lambda r: fmt(pct(r.free_to_ring_ms, 0.99), " ms", 1),
+        f"callgate < {TARGET_FREE_TO_RING_P99_MS:g} ms",
+    )
+    both("free -> next ring, max", lambda r: fmt(max(r.free_to_ring_ms, default=None), " ms", 1))
+    both(
+        "  (samples; freed, nobody rung)",
+        lambda r: f"{len(r.free_to_ring_ms)}; {r.free_without_ring}",
+    )
+    both(
+        "  (rung before wrap-up had ended)",
+        lambda r: str(sum(1 for g in r.free_to_ring_ms if g < 0)),
+        "0",
+    )
+    both(
+        "enter -> 1st ring, p50 (agent free)",
+        lambda r: fmt(pct(r.enter_to_ring_free_ms, 0.5), " ms", 1),
+    )
+    both(
+        "enter -> 1st ring, p99 (agent free)",
+        lambda r: fmt(pct(r.enter_to_ring_free_ms, 0.99), " ms", 1),
+    )
+    both("  (calls that found an agent free)", lambda r: str(len(r.enter_to_ring_free_ms)))
+    both(
+        "enter -> 1st ring, p50 (all calls)",
+        lambda r: fmt(pct(r.enter_to_ring_all_s, 0.5), " s", 2),
+    )
+    both(
+        "enter -> 1st ring, p99 (all calls)",
+        lambda r: fmt(pct(r.enter_to_ring_all_s, 0.99), " s", 2),
+    )
+    both("calls placed / entered / connected", lambda r: f"{r.placed}/{r.entered}/{r.connected}")
+    both("calls lost", lambda r: str(r.lost), "0")
+    both("SIPp failed calls", lambda r: str(r.sipp_failed), "0")
+    both("callers in Queue(fallback-112)", lambda r: str(r.fell_back))
+    both("first call in -> last call out", lambda r: fmt(r.wall_s, " s", 1))
+    if cg.timer_late_ms:
+        rows.append(
+            (
+                "callgate: free -> its WrapUpEnded p50/p99",
+                f"{fmt(pct(cg.timer_late_ms, 0.5), '', 1)}/"
+                f"{fmt(pct(cg.timer_late_ms, 0.99), ' ms', 1)}",
+                "",
+                "",
+            )
+        )
+        rows.append(
+            (
+                "callgate: WrapUpEnded -> ring p50/p99",
+                f"{fmt(pct(cg.timer_to_ring_ms, 0.5), '', 1)}/"
+                f"{fmt(pct(cg.timer_to_ring_ms, 0.99), ' ms', 1)}",
+                "",
+                "",
+            )
+        )
+    if memory is not None:
+        mb = 1024.0
+        rows.append(("callgate RSS, idle", fmt(memory.baseline_kb / mb, " MB", 1), "", ""))
+        rows.append(
+            (
+                f"callgate RSS, {memory.sip_held} SIP calls waiting",
+                fmt(memory.sip_rss_kb / mb, " MB", 1),
+                "",
+                f"(Asterisk held {memory.sip_held} of {args.memory_calls}; "
+                f"SIPp failed {memory.sip_failed})",
+            )
+        )
+        rows.append(
+            (
+                f"callgate RSS, {memory.total_held} calls waiting",
+                fmt(memory.total_rss_kb / mb, " MB", 1),
+                "",
+                f"< {TARGET_RSS_MB:g} MB at 2,000",
+            )
+        )
+        rows.append(("callgate VmHWM (peak)", fmt(memory.hwm_kb / mb, " MB", 1), "", ""))
+        rows.append(("callgate RSS per waiting call", fmt(memory.slope_kb, " kB", 1), "", ""))
+        rows.append(
+            (
+                "  -> 2,000 waiting (extrapolated)",
+                fmt((memory.baseline_kb + 2000 * memory.slope_kb) / mb, " MB", 1),
+                "",
+                f"< {TARGET_RSS_MB:g} MB",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for i, row in enumerate(rows):
+        print("  ".join(cell.ljust(widths[k]) for k, cell in enumerate(row)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def queue_wrapuptime() -> float:
+    conf = configparser.ConfigParser(strict=False, inline_comment_prefixes=(";",))
+    text = (REPO / "asterisk-conf" / "queues.conf").read_text()
+    # queues.conf repeats "member =>" keys; only [fallback-112]'s plain settings matter here.
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("member"))
+    conf.read_string(text)
+    return float(conf["fallback-112"]["wrapuptime"])
+
+
+@contextlib.contextmanager
+def softphones(extensions: list[str], base: Path) -> Iterator[dict[str, labpeers.Softphone]]:
+    phones = labpeers.start_phones(extensions, base)
+    try:
+        yield {p.extension: p for p in phones}
+    finally:
+        for p in phones:
+            p.stop()
+        # A stale registration would make a later pass ring a softphone that is gone.
+        for p in phones:
+            with contextlib.suppress(RuntimeError):
+                wait_until(
+                    lambda p=p: labpeers.endpoint_state(p.extension) != "online",  # type: ignore[misc]
+                    10,
+                    f"{p.extension} to unregister",
+                )
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=20.0, help="the burst's length")
+    parser.add_argument("--agents", type=int, default=20, help="call-takers, from 1009 (max 20)")
+    parser.add_argument("--talk", type=float, default=3.0, help="call-takers hang up after this")
+    parser.add_argument("--wrap-up", type=float, default=5.0, help="must equal app_queue's")
+    parser.add_argument("--memory-calls", type=int, default=2000)
+    parser.add_argument("--memory-rate", type=float, default=40.0, help="SIP calls a second")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--only", choices=("callgate", "app_queue"), help="run one burst pass (default: both)"
+    )
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("lab_burst: run as root (the lab is root's)", file=sys.stderr)
+        return 2
+    if not 1 <= args.agents <= 20:
+        parser.error("--agents: 1-20 (endpoints 1009-1028 exist in asterisk-conf/pjsip.conf)")
+    if args.wrap_up != queue_wrapuptime():
+        parser.error(
+            f"--wrap-up {args.wrap_up:g} differs from app_queue's wrapuptime "
+            f"{queue_wrapuptime():g} (asterisk-conf/queues.conf): the comparison needs both equal"
+        )
+    if labpeers.endpoint_state(str(FIRST_EXTENSION)) == "unreachable":
+        print("lab_burst: the lab is not up: scripts/lab up", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="callgate-burst-"))
+    print(f"lab_burst: logs in {workdir}", file=sys.stderr)
+    ami = AmiLog.connect()
+    results: dict[str, PassResult] = {}
+    memory: MemoryResult | None = None
+    # Ctrl-C and SIGTERM unwind through every finally below, which stop what was started.
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        for system in ("callgate", "app_queue"):
+            if args.only in (None, system):
+                print(f"lab_burst: {system} pass ...", file=sys.stderr)
+                passdir = workdir / system
+                passdir.mkdir()
+                results[system] = burst_pass(system, ami, args, passdir)
+        if not args.skip_memory:
+            print("lab_burst: memory pass ...", file=sys.stderr)
+            (workdir / "memory").mkdir()
+            memory = memory_pass(ami, args, workdir / "memory")
+    finally:
+        ami.close()
+    print_table(args, results, memory)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
