@@ -110,11 +110,17 @@ class Outcome:
     """What a simulation produced."""
 
     report: KpiReport
+    "KPIs of every call."
     records: list[CallEnded]
+    "The core's record of every call, in the order they ended."
     duration: float
+    "Simulated seconds from the start to the last event."
     per_shift: dict[str, KpiReport] = field(default_factory=dict)
+    "KPIs by shift, when shifts were given."
     deprioritised: int = 0
+    "Calls screening moved to a lower priority class."
     tagged: int = 0
+    "Calls screening tagged on the call-taker's phone."
 
 
 def parse_shift(text: str) -> ShiftSpec:

@@ -9,6 +9,9 @@ Rules of this module, read these first:
   caller got through, nobody needs to ring them back.
 - Anonymous, withheld and SIM-less callers get no task: there is no number to dial (an
   IMEI-derived identity can key a history but cannot be called).
+- A caller screened as a repeat nuisance still gets a task (a prankster's abandoned call can
+  be a real emergency), but flagged ``nuisance``: such tasks come after the others and are
+  offered in the normal class, not above waiting 112 calls. The latest call's flag wins.
 - Callbacks are work for call-takers at :attr:`~callgate.core.events.Priority.CALLBACK`:
   :meth:`CallbackWorklist.offer` returns the ``CallArrived`` that puts the task in the ACD's
   queue. When a call-taker answers that offer, the daemon originates the outbound call to
@@ -102,6 +105,8 @@ class CallbackTask:
     "Finished attempts, oldest first."
     closed_at: float | None = None
     "When the task reached a final state."
+    nuisance: bool = False
+    "The latest call behind it was screened as a repeat nuisance: offered last, normal class."
 
 
 class CallbackWorklist:
@@ -121,13 +126,20 @@ class CallbackWorklist:
 
     # -- events -------------------------------------------------------------------------
 
-    def abandoned(self, call_id: str, caller: str, now: float) -> CallbackTask | None:
-        """The caller hung up before a call-taker answered; None if there is nobody to call."""
-        return self._add(call_id, caller, now, CallbackReason.ABANDONED)
+    def abandoned(
+        self, call_id: str, caller: str, now: float, *, nuisance: bool = False
+    ) -> CallbackTask | None:
+        """The caller hung up before a call-taker answered; None if there is nobody to call.
 
-    def dropped(self, call_id: str, caller: str, now: float) -> CallbackTask | None:
+        ``nuisance``: screening found the caller a repeat nuisance (``repeat-nuisance``).
+        """
+        return self._add(call_id, caller, now, CallbackReason.ABANDONED, nuisance)
+
+    def dropped(
+        self, call_id: str, caller: str, now: float, *, nuisance: bool = False
+    ) -> CallbackTask | None:
         """A connected call dropped (not ended by the call-taker); None if nobody to call."""
-        return self._add(call_id, caller, now, CallbackReason.DROPPED)
+        return self._add(call_id, caller, now, CallbackReason.DROPPED, nuisance)
 
     def answered(self, caller: str, now: float) -> CallbackTask | None:
         """A call from ``caller`` was answered: cancel its open task and return it, if any.
@@ -152,7 +164,7 @@ class CallbackWorklist:
         return CallArrived(
             call_id,
             caller=task.number,
-            priority=Priority.CALLBACK,
+            priority=Priority.NORMAL if task.nuisance else Priority.CALLBACK,
             category=CALLBACK_CATEGORY,
             caller_name=f"CALLBACK {task.number}",
         )
@@ -198,11 +210,11 @@ class CallbackWorklist:
     # -- views --------------------------------------------------------------------------
 
     def open_tasks(self) -> list[CallbackTask]:
-        """Tasks not yet final, oldest first (dialling ones included)."""
+        """Tasks not yet final, oldest first, nuisance ones last (dialling ones included)."""
         return sorted(self._open.values(), key=_order)
 
     def offerable(self, now: float) -> list[CallbackTask]:
-        """Open tasks that may be offered at ``now``, oldest first."""
+        """Open tasks that may be offered at ``now``, in :meth:`open_tasks` order."""
         return [
             t for t in self.open_tasks() if t.state is TaskState.OPEN and t.next_attempt_at <= now
         ]
@@ -225,7 +237,7 @@ class CallbackWorklist:
     # -- internals ----------------------------------------------------------------------
 
     def _add(
-        self, call_id: str, caller: str, now: float, reason: CallbackReason
+        self, call_id: str, caller: str, now: float, reason: CallbackReason, nuisance: bool
     ) -> CallbackTask | None:
         number = normalise_number(caller)
         if not number:
@@ -234,11 +246,13 @@ class CallbackWorklist:
         if task_id is not None:
             task = self._open[task_id]
             if call_id not in task.call_ids:
-                task = replace(task, call_ids=(*task.call_ids, call_id))
+                task = replace(task, call_ids=(*task.call_ids, call_id), nuisance=nuisance)
                 self._open[task_id] = task
             return task
         task_id = f"cb-{next(self._ids)}"
-        task = CallbackTask(task_id, number, reason, (call_id,), now, next_attempt_at=now)
+        task = CallbackTask(
+            task_id, number, reason, (call_id,), now, next_attempt_at=now, nuisance=nuisance
+        )
         self._open[task_id] = task
         self._by_number[number] = task_id
         return task
@@ -250,5 +264,5 @@ class CallbackWorklist:
         return task
 
 
-def _order(task: CallbackTask) -> tuple[float, int]:
-    return (task.created_at, int(task.task_id.removeprefix("cb-")))
+def _order(task: CallbackTask) -> tuple[bool, float, int]:
+    return (task.nuisance, task.created_at, int(task.task_id.removeprefix("cb-")))

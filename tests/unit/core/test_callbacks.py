@@ -166,6 +166,18 @@ def test_open_tasks_are_listed_oldest_first() -> None:
     assert [t.task_id for t in worklist.open_tasks()] == [f"cb-{n + 1}" for n in range(12)]
 
 
+def test_a_repeat_nuisance_caller_gets_a_task_offered_last_and_in_the_normal_class() -> None:
+    worklist = CallbackWorklist()
+    worklist.abandoned("c1", "085700000001", T0, nuisance=True)
+    worklist.abandoned("c2", "081100000002", T0 + 5)
+    assert [t.task_id for t in worklist.offerable(T0 + 5)] == ["cb-2", "cb-1"]
+    assert worklist.offer("cb-1", T0 + 6).priority == Priority.NORMAL
+    # A later call from that number, no longer screened as nuisance, clears the flag.
+    task = worklist.dropped("c3", "085700000001", T0 + 7)
+    assert task is not None
+    assert not task.nuisance
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"max_attempts": 0}, "max_attempts"), ({"retry_delay": -1}, "retry_delay")],
