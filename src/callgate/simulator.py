@@ -45,6 +45,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from callgate.core import (
+    AUTO_PAUSE_REASON,
     STRATEGIES,
     Acd,
     AcdConfig,
@@ -53,7 +54,9 @@ from callgate.core import (
     AgentHungUp,
     AgentLoggedIn,
     AgentLoggedOut,
+    AgentState,
     AgentStateChanged,
+    AgentUnpaused,
     Bridge,
     CallArrived,
     CallBridged,
@@ -83,6 +86,9 @@ from callgate.core.roster import TIME_ZONES, parse_time
 TALK_TIMES = {"genuine": 150.0, "information": 60.0, "prank": 25.0, "ghost": 10.0}
 #: Delay before an overflow destination (not the fallback queue) takes a call.
 DESTINATION_DELAY = 5.0
+#: Seconds before a call-taker auto-paused after missed offers notices and unpauses. Without
+#: it a week-long run slowly loses call-takers to chance runs of missed offers.
+AUTO_PAUSE_RECOVERY = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +404,7 @@ class Simulation:
             # Patience only runs out while nobody is talking to the caller.
             call = self.acd.calls.get(event.call_id)
             return call is not None and call.answered_at is None
-        if isinstance(event, AgentLoggedIn | AgentLoggedOut):
+        if isinstance(event, AgentLoggedIn | AgentLoggedOut | AgentUnpaused):
             return True
         return event.call_id in self.acd.calls  # type: ignore[attr-defined]
 
@@ -425,6 +431,8 @@ class Simulation:
                     self._record_disposition(command)
             elif isinstance(command, AgentStateChanged):
                 self.agent_changes.append(command)
+                if command.new is AgentState.PAUSED and command.reason == AUTO_PAUSE_REASON:
+                    self._push(now + AUTO_PAUSE_RECOVERY, AgentUnpaused(command.agent_id))
 
 
 def per_shift(

@@ -310,3 +310,30 @@ def test_trace_categories_screening_does_not_know_get_no_disposition(
     code, out, _ = _run(capsys, "--trace", str(trace), "--screening", "compare", "--agents", "1")
     assert code == 0
     assert _row(out, "genuine calls") == ("1", "1")
+
+
+def test_a_simulated_call_taker_auto_paused_after_a_miss_unpauses_two_minutes_later() -> None:
+    import random
+
+    from callgate.core import AcdConfig, AgentState
+
+    calls = [simulator.TraceCall(10.0, 30.0, "081100000001", "genuine")]
+    sim = simulator.Simulation(
+        AcdConfig(max_wait=None, max_consecutive_no_answers=1),
+        calls,
+        start=0.0,
+        agents=1,
+        shifts=[],
+        rng=random.Random(1),
+        patience=1e9,
+        answer_delay=1.0,
+        no_answer_share=0.9,
+    )
+    outcome = sim.run()
+    paused = [c for c in sim.agent_changes if c.new is AgentState.PAUSED]
+    unpaused = [c for c in sim.agent_changes if c.old is AgentState.PAUSED]
+    assert paused
+    assert [u.at - p.at for p, u in zip(paused, unpaused, strict=True)] == [
+        simulator.AUTO_PAUSE_RECOVERY
+    ] * len(unpaused)
+    assert outcome.records[0].answered_at is not None  # the caller got through in the end
