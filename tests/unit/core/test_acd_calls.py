@@ -12,6 +12,7 @@ from callgate.core import (
     AgencyJoined,
     AgentAnswered,
     AgentHungUp,
+    AgentLoggedIn,
     AgentNoAnswer,
     AgentState,
     CallArrived,
@@ -331,3 +332,16 @@ def test_given_no_conversation_when_an_agency_joins_then_nothing_happens(connect
     assert h.send(AgencyJoined("c1", "damkar")) == []
     assert h.send(AgencyJoined("unknown", "damkar")) == []
     assert h.state("c1") in ("OFFERED", "CONNECTING")
+
+
+def test_given_a_stale_ring_timer_when_timers_fire_directly_then_it_is_ignored() -> None:
+    # A driver may call handle_timer without asking next_deadline first (which prunes stale
+    # timers): the ring timer of an offer that was answered must then do nothing.
+    acd = Acd(AcdConfig(ring_timeout=15.0))
+    acd.handle(AgentLoggedIn("a1", "PJSIP/a1"), 0.0)
+    acd.handle(CallArrived("c1", caller="0811"), 0.0)
+    acd.handle(AgentAnswered("c1", "a1"), 1.0)
+    acd.handle(CallBridged("c1"), 1.0)
+    out = acd.handle_timer(16.0)
+    assert not [c for c in out if type(c).__name__ in ("CancelRing", "RingAgent")]
+    assert acd.calls["c1"].state.name == "CONNECTED"
