@@ -308,7 +308,9 @@ def _channels(events: list[tuple[float, Event]]) -> dict[str, Channel]:
             if kind == "NewCallerid" and _agent_ext(ch.name):
                 # An ARI-originated leg gets its caller ID just after it is created.
                 ch.caller = e.get("CallerIDNum", "")
-            if kind == "Newstate" and e.get("ChannelState") == "6" and ch.up is None:
+            if kind == "BridgeEnter" and ch.up is None:
+                # Connected means bridged with the caller, not merely answered: a leg callgate
+                # gave up on (its ring timer fired first) was answered but never connected.
                 ch.up = t
             elif kind == "Hangup":
                 ch.ended = t
@@ -872,6 +874,37 @@ def softphones(extensions: list[str], base: Path) -> Iterator[dict[str, labpeers
                 )
 
 
+def reanalyse(
+    workdir: Path, args: argparse.Namespace
+) -> tuple[dict[str, PassResult], MemoryResult | None]:
+    results: dict[str, PassResult] = {}
+    agents = {str(FIRST_EXTENSION + k) for k in range(args.agents)}
+    for system in ("callgate", "app_queue"):
+        dump = workdir / system / "ami-events.jsonl"
+        if not dump.exists():
+            continue
+        events: list[tuple[float, Event]] = []
+        for line in dump.read_text().splitlines():
+            record = json.loads(line)
+            stamp = float(record.pop("t"))
+            events.append((stamp, {k: str(v) for k, v in record.items()}))
+        res, legs = analyse(events, PREFIX[system], args.wrap_up, agents)
+        res.placed = args.calls
+        stats = labpeers.CarrierCalls([], workdir=workdir / system / f"sipp-{system}").stats()
+        res.sipp_failed = stats.get("failed", -1)
+        res.lost = max(res.lost, res.placed - res.connected)
+        if system == "callgate":
+            callgate_timer_split(Daemon(workdir / system, {}), legs, args.wrap_up, res)
+        results[system] = res
+    memory = None
+    saved = workdir / "memory" / "memory.json"
+    if saved.exists():
+        data = json.loads(saved.read_text())
+        data["samples"] = [tuple(s) for s in data["samples"]]
+        memory = MemoryResult(**data)
+    return results, memory
+
+
 def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -895,7 +928,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--only", choices=("callgate", "app_queue"), help="run one burst pass (default: both)"
     )
+    parser.add_argument(
+        "--from",
+        dest="from_dir",
+        type=Path,
+        help="re-print the table from a previous run's folder (same options as that run)",
+    )
     args = parser.parse_args(argv)
+    if args.from_dir is not None:
+        print_table(args, *reanalyse(args.from_dir, args))
+        return 0
     if os.geteuid() != 0:
         print("lab_burst: run as root (the lab is root's)", file=sys.stderr)
         return 2
@@ -927,6 +969,7 @@ def main(argv: list[str]) -> int:
             print("lab_burst: memory pass ...", file=sys.stderr)
             (workdir / "memory").mkdir()
             memory = memory_pass(ami, args, workdir / "memory")
+            (workdir / "memory" / "memory.json").write_text(json.dumps(memory.__dict__))
     finally:
         ami.close()
     print_table(args, results, memory)
