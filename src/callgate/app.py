@@ -31,6 +31,7 @@ from callgate.config import ConfigError, Settings, load_settings
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdConfigError
+from callgate.core.screening import ScreeningPolicy
 from callgate.engine import Engine
 from callgate.events import EventPublisher
 from callgate.journaling import CallJournal
@@ -40,6 +41,7 @@ from callgate.ops.http import OpsHttp
 from callgate.ops.metrics import Metrics
 from callgate.ops.systemd import Notifier
 from callgate.ops.view import LiveDaemonView
+from callgate.screening import Screener
 from callgate.storage import (
     Journal,
     JournalAnnotations,
@@ -55,6 +57,17 @@ FALLBACK = "fallback-queue"
 RETENTION_INTERVAL = 3600.0
 #: How often the dialplan's fallback queue is checked for callers callgate is not serving.
 FALLBACK_WATCH_INTERVAL = 15.0
+
+
+def screening_policy(settings: Settings) -> ScreeningPolicy:
+    """The core's screening policy from the ``[screening]`` section (blocking stays off)."""
+    s = settings.screening
+    return ScreeningPolicy(
+        half_life=s.half_life_hours * 3600.0,
+        tag_threshold=s.tag_threshold,
+        warn_threshold=s.warn_threshold,
+        deprioritise_threshold=s.deprioritise_threshold,
+    )
 
 
 def acd_config(settings: Settings) -> AcdConfig:
@@ -189,6 +202,9 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             settings,
             observer=FanOut(writer, events, _RecordingFailures(metrics)),
             clock=time.time,
+            screener=Screener(journal, screening_policy(settings))
+            if settings.screening.enabled
+            else None,
         )
         engine = Engine(
             acd, calls, observers=[writer.notification, events.notification, metrics.notification]
@@ -275,6 +291,7 @@ def run_daemon(config_path: str | None) -> int:
     try:
         settings = load_settings(config_path)
         acd_config(settings)  # the core's own checks, before anything connects
+        screening_policy(settings)
     except (ConfigError, AcdConfigError) as exc:
         print(f"callgate: {exc}", file=sys.stderr)
         return 2

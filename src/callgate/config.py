@@ -107,6 +107,24 @@ class CallSettings(_Section):
     """The dialplan's fallback queue (queues.conf); callgate warns while callers wait there."""
 
 
+class ScreeningSettings(_Section):
+    """Graded handling of repeat prank and ghost callers; a call is never rejected."""
+
+    enabled: bool = True
+    """Screen callers by their history (dispositions set by call-takers and CAD)."""
+    half_life_hours: Annotated[float, Field(gt=0)] = 72.0
+    """How fast a caller's nuisance score fades: halved every this many hours."""
+    tag_threshold: Annotated[float, Field(gt=0)] = 0.5
+    """Score from which the call-taker's phone shows a tag (e.g. "PRANK x2") before the number."""
+    warn_threshold: Annotated[float, Field(gt=0)] = 1.5
+    """Score from which the caller hears ``warning`` before waiting."""
+    deprioritise_threshold: Annotated[float, Field(gt=0)] = 2.5
+    """Score from which the call waits in the lower class (behind other callers, still answered)."""
+    warning: str = ""
+    """The warning announcement (an ARI media URI, e.g. "sound:custom/peringatan-112"); empty:
+    no announcement until the centre records one (the tag and priority still apply)."""
+
+
 class RecordingSettings(_Section):
     enabled: bool = True
     """Record every call from the moment it is answered (queue time included)."""
@@ -134,6 +152,7 @@ class Settings(BaseSettings):
     acd: AcdSettings = AcdSettings()
     call: CallSettings = CallSettings()
     recording: RecordingSettings = RecordingSettings()
+    screening: ScreeningSettings = ScreeningSettings()
     agencies: dict[str, AgencySettings] = Field(default_factory=dict)
     """Agencies a call can be handed to (Damkar, BPBD, Dinkes, Polres, ...), by name."""
     storage: StorageSettings = StorageSettings()

@@ -60,6 +60,7 @@ from callgate.core.events import (
 
 if TYPE_CHECKING:  # config imports the event stream, which imports this module
     from callgate.config import Settings
+    from callgate.screening import Screener
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,7 @@ class AriCalls:
         *,
         observer: CallObserver | None = None,
         clock: Callable[[], float] = time.time,
+        screener: Screener | None = None,
     ) -> None:
         self.ari = ari
         self.settings = settings
@@ -218,6 +220,7 @@ class AriCalls:
         self.feed: Callable[..., Awaitable[None]] = _nowhere
         self.observer: CallObserver = observer or NullObserver()
         self.clock = clock
+        self.screener = screener
         self.calls: dict[str, CallLayout] = {}
         self.legs: dict[str, Leg] = {}  # channel id -> leg
         self.answered: set[str] = set()
@@ -319,11 +322,18 @@ class AriCalls:
         else:
             # The bridge outlived the old process and its recording goes on: one file per call.
             layout.recording = _recording_name(channel_id)
-        priority = int(Priority.NORMAL)
+        priority, category, shown, warning = int(Priority.NORMAL), "", f"112 {caller}", ""
         if reconnected:
             priority = await self._stored_priority(channel_id)
             await self._start_moh(layout)
         else:
+            if self.screener is not None:
+                decision = await self.screener.decide(caller, self.clock())
+                priority, category = int(decision.priority), decision.category
+                if decision.tag:
+                    shown = f"{decision.tag} {caller}"
+                if decision.warn:
+                    warning = self.settings.screening.warning
             caller_sent, dialed = await asyncio.gather(
                 self._get_var(channel_id, "CALLGATE_CALLER_SENT"),
                 self._get_var(channel_id, "CALLGATE_DIALED"),
@@ -332,10 +342,19 @@ class AriCalls:
                 channel_id, caller, caller_sent, dialed, priority, self.clock()
             )
             await self._set_var(channel_id, PRIORITY_VAR, str(priority))
-            await self._play_greeting(layout)
-        log.info("112 call entered", extra={"call_id": channel_id, "caller": caller})
+            await self._play_greeting(layout, warning)
+        log.info(
+            "112 call entered",
+            extra={"call_id": channel_id, "caller": caller, "priority": priority},
+        )
         await self.feed(
-            CallArrived(channel_id, caller=caller, priority=priority, caller_name=f"112 {caller}")
+            CallArrived(
+                channel_id,
+                caller=caller,
+                priority=priority,
+                category=category,
+                caller_name=shown,
+            )
         )
 
     async def _on_channel_gone(self, channel: JsonObject, cause: str) -> None:
@@ -617,8 +636,9 @@ class AriCalls:
 
     # ------------------------------------------------------------------ media
 
-    async def _play_greeting(self, layout: CallLayout) -> None:
-        greeting = self.settings.call.greeting
+    async def _play_greeting(self, layout: CallLayout, warning: str = "") -> None:
+        # A repeat nuisance caller hears the warning first; the greeting follows in one playback.
+        greeting = ",".join(m for m in (warning, self.settings.call.greeting) if m)
         if not greeting:
             await self._start_moh(layout)
             return
