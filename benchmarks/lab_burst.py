@@ -461,22 +461,39 @@ def test_phones_quiet() -> bool:
     return all(labpeers.endpoint_state(str(e)) != "online" for e in range(1001, 1009))
 
 
-def hang_up_leftovers(ami: AmiLog, mark: int, prefixes: tuple[str, ...]) -> None:
-    """Hang up, by exact name, every channel of ours still up (never anybody else's)."""
-    ours: dict[str, str] = {}
-    for _, e in ami.since(mark):
-        uid = e.get("Uniqueid", "")
-        if e["Event"] == "Newchannel":
-            digits = re.sub(r"\D", "", e.get("CallerIDNum", ""))
-            mine = uid.startswith("bench-") or any(
-                digits.startswith((p, "62" + p[1:])) for p in prefixes
-            )
-            if mine:
-                ours[uid] = e.get("Channel", "")
-        elif e["Event"] == "Hangup":
-            ours.pop(uid, None)
-    for name in ours.values():
-        ami.send({"Action": "Hangup", "Channel": name})
+def hang_up_leftovers(
+    ami: AmiLog, mark: int, prefixes: tuple[str, ...], settle: float = 5.0, timeout: float = 120.0
+) -> None:
+    """Hang up, by exact name, every channel of ours still up (never anybody else's).
+
+    Repeated until none has been seen for ``settle`` s: originates Asterisk had queued still
+    create channels after the first sweep, and callgate, when stopped, hands every waiting caller
+    to the fallback queue, where they would stay in the shared lab.
+    """
+    deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        ours: dict[str, str] = {}
+        for _, e in ami.since(mark):
+            uid = e.get("Uniqueid", "")
+            if e["Event"] == "Newchannel":
+                digits = re.sub(r"\D", "", e.get("CallerIDNum", ""))
+                mine = uid.startswith("bench-") or any(
+                    digits.startswith((p, "62" + p[1:])) for p in prefixes
+                )
+                if mine:
+                    ours[uid] = e.get("Channel", "")
+            elif e["Event"] == "Hangup":
+                ours.pop(uid, None)
+        for name in ours.values():
+            ami.send({"Action": "Hangup", "Channel": name})
+        if ours:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            return
+        time.sleep(1)
 
 
 def burst_pass(
