@@ -39,8 +39,8 @@ ASTERISK_SIP = ("127.0.0.1", 5060)
 CARRIER_IP = "127.0.0.2"  # the trunk is identified by this source address (pjsip.conf [jasnita])
 ARI = "http://127.0.0.1:8088/ari"
 LAB_DIR = Path(os.environ.get("CALLGATE_LAB_DIR", Path.home() / ".cache" / "callgate" / "lab"))
-#: Where the lab Asterisk writes ARI recordings, seen from the host.
-RECORDINGS = LAB_DIR / "root" / "var" / "spool" / "asterisk" / "recording"
+#: Where the lab Asterisk's MixMonitor writes call recordings, seen from the host.
+RECORDINGS = LAB_DIR / "root" / "var" / "spool" / "asterisk" / "monitor"
 ARI_AUTH = "Basic " + base64.b64encode(b"callgate:lab-ari-secret").decode()
 # Lab passwords of the call-takers' endpoints in asterisk-conf/pjsip.conf.
 PASSWORD_PREFIX = "lab-"  # noqa: S105 - lab-only, documented in pjsip.conf

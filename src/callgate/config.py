@@ -126,13 +126,12 @@ class ScreeningSettings(_Section):
 
 
 class RecordingSettings(_Section):
-    enabled: bool = True
-    """Record every call from the moment it is answered (queue time included)."""
-    format: Literal["wav", "gsm", "ulaw", "alaw"] = "wav"
-    asterisk_dir: str = "/var/spool/asterisk/recording"
-    """Where Asterisk writes ARI recordings, as callgate sees that folder. callgate hashes and
-    protects each finished file there (in a ``callgate/`` sub-folder) and deletes it after
-    ``retention_days``."""
+    """Every call is recorded by the dialplan (MixMonitor from answer to hang-up); callgate
+    hashes each file, makes it 0640, journals it and deletes it after ``retention_days``."""
+
+    asterisk_dir: str = "/var/spool/asterisk/monitor"
+    """Asterisk's MixMonitor folder as callgate sees it; the dialplan writes each call to
+    ``callgate/<unique id>.wav`` below it."""
     retention_days: Annotated[int, Field(ge=1)] = 90
     """Days a recording is kept after the call, then deleted (the journal keeps its SHA-256 and
     size). Centres commonly keep 31 to 180 days; follow your regulator."""

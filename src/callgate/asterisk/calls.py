@@ -4,10 +4,14 @@ It decides nothing about who gets which call (that is the core's job); it only k
 call is laid out in Asterisk:
 
 - the caller's channel id is the call id;
-- each call has one mixing bridge, ``call-<call id>``, made when the call is answered. The
-  caller waits in it (greeting, then music on hold), the call-taker joins it, and an agency joins
-  it on a hand-off, so one bridge recording covers the whole call from answer to hang-up:
-  queue time, abandoned calls and both parties;
+- the dialplan answers the call and starts MixMonitor on the caller's channel before Stasis, so
+  one recording covers the whole call from answer to hang-up (queue time, abandoned calls, both
+  parties, an agency that joins), at no extra channel's cost; callgate seals the file (hash,
+  mode 0640, journal) when the caller is gone;
+- a waiting caller is alone on their channel (greeting, then music on hold): no bridge, so a
+  burst of callers costs Asterisk one channel each, as in app_queue;
+- once someone answers, a mixing bridge ``call-<call id>`` joins the caller and the call-taker;
+  an agency on a hand-off joins the same bridge;
 - a call-taker's leg is originated into the Stasis app with ``calltaker,<call id>,<agent id>``
   and enters Stasis only when answered; an overflow leg uses ``destination,<call id>``.
 
@@ -94,8 +98,8 @@ class CallLayout:
 
     call_id: str
     caller: str
-    bridge_id: str
-    recording: str | None = None
+    bridge_id: str | None = None  # made when somebody answers
+    recording: str | None = None  # MixMonitor's file, relative to [recording] asterisk_dir
     greeting: str | None = None  # playback id while the greeting plays
     moh: bool = False
     handed_back: bool = False
@@ -227,6 +231,8 @@ class AriCalls:
         self.endpoints = {agent_id_of(e): e for e in settings.calltakers.endpoints}
         self._tasks: set[asyncio.Future[None]] = set()
         self._dtmf: dict[str, tuple[str, float]] = {}  # call-taker leg -> (* or #, when)
+        #: Callers handed back to the dialplan, whose recording is sealed when they hang up.
+        self._awaiting_hangup: dict[str, CallLayout] = {}
         self._started_agents = False
 
     # ------------------------------------------------------------------ ARI -> core
@@ -256,6 +262,9 @@ class AriCalls:
         try:
             if kind == "StasisStart":
                 await self._on_stasis_start(event)
+            elif kind == "ChannelDestroyed" and event["channel"]["id"] in self._awaiting_hangup:
+                layout = self._awaiting_hangup.pop(event["channel"]["id"])
+                self._background(self._seal_when_closed(layout))
             elif kind in ("StasisEnd", "ChannelDestroyed"):
                 await self._on_channel_gone(event["channel"], event.get("cause_txt", ""))
             elif kind == "ChannelDtmfReceived":
@@ -264,10 +273,6 @@ class AriCalls:
                 await self._on_device_state(event["device_state"])
             elif kind == "PlaybackFinished":
                 await self._on_playback_finished(event["playback"])
-            elif kind == "RecordingFinished":
-                await self._on_recording_finished(event["recording"])
-            elif kind == "RecordingFailed":
-                self._recording_alarm(event["recording"].get("name", ""), "recording failed")
         except (KeyError, TypeError, AttributeError) as exc:
             log.error(
                 "ARI event without the expected fields; skipped",
@@ -297,31 +302,18 @@ class AriCalls:
             return
         await self._new_call(channel)
 
-    async def _new_call(
-        self, channel: JsonObject, *, reconnected: bool = False, bridge_id: str | None = None
-    ) -> None:
-        """Lay a new (or, after a restart, a re-found) caller out in Asterisk and queue them."""
+    async def _new_call(self, channel: JsonObject, *, reconnected: bool = False) -> None:
+        """Take a new (or, after a restart, a re-found) caller and queue them."""
         channel_id = channel["id"]
         caller = channel.get("caller", {}).get("number", "") or "anonymous"
-        if not reconnected:
-            await self.ari.answer(channel_id)
-        layout = CallLayout(
-            call_id=channel_id,
-            caller=caller,
-            bridge_id=bridge_id or f"{BRIDGE_PREFIX}{channel_id}",
-        )
+        if channel.get("state") != "Up":
+            await self.ari.answer(channel_id)  # a dialplan that left answering to callgate
+        layout = CallLayout(call_id=channel_id, caller=caller)
         self.calls[channel_id] = layout
-        if bridge_id is None:
-            await self.ari.request(
-                "POST",
-                f"/bridges/{layout.bridge_id}",
-                params={"type": "mixing", "name": layout.bridge_id},
-            )
-            await self.ari.add_to_bridge(layout.bridge_id, channel_id)
-            await self._start_recording(layout)
-        else:
-            # The bridge outlived the old process and its recording goes on: one file per call.
-            layout.recording = _recording_name(channel_id)
+        layout.recording = await self._get_var(channel_id, "CALLGATE_RECORDING") or None
+        if layout.recording is None:
+            # Every call is recorded, but a call without a recording is still answered.
+            self._recording_alarm(channel_id, "no MixMonitor on the call (see the dialplan)")
         priority, category, shown, warning = int(Priority.NORMAL), "", f"112 {caller}", ""
         if reconnected:
             priority = await self._stored_priority(channel_id)
@@ -410,9 +402,7 @@ class AriCalls:
         for layout in self.calls.values():
             if layout.greeting == playback["id"]:
                 layout.greeting = None
-                if not layout.agent_legs or not any(
-                    c in self.answered for c in layout.agent_legs.values()
-                ):
+                if layout.bridge_id is None and not layout.handed_back:
                     await self._start_moh(layout)
                 return
 
@@ -484,7 +474,7 @@ class AriCalls:
             return (AgentHungUp(command.call_id, command.agent_id),)
         await self._stop_waiting_media(layout)
         try:
-            await self.ari.add_to_bridge(layout.bridge_id, leg_id)
+            await self._join(layout, leg_id)
         except AriError as exc:
             log.warning(
                 "call-taker left before the bridge",
@@ -516,6 +506,7 @@ class AriCalls:
             )
             layout.handed_back = True
             await self._stop_waiting_media(layout)
+            await self._follow_after_stasis(command.call_id)
             try:
                 await self.ari.continue_in_dialplan(command.call_id)
             except AriError as exc:
@@ -551,7 +542,7 @@ class AriCalls:
             await self._quiet_hangup(channel_id)
             return
         await self._stop_waiting_media(layout)
-        await self.ari.add_to_bridge(layout.bridge_id, channel_id)
+        await self._join(layout, channel_id)
         await self.feed(DestinationAnswered(leg.call_id))
 
     # ------------------------------------------------------------------ hand-off to agencies
@@ -613,8 +604,8 @@ class AriCalls:
         if layout is None or layout.ended:
             await self._quiet_hangup(channel_id)
             return
-        # Same bridge: the recording goes on across the hand-off, in the same file.
-        await self.ari.add_to_bridge(layout.bridge_id, channel_id)
+        # The caller's MixMonitor goes on recording across the hand-off, in the same file.
+        await self._join(layout, channel_id)
         log.info("agency joined", extra={"call_id": leg.call_id, "agency": leg.agency})
         await self.feed(AgencyJoined(leg.call_id, leg.agency))
         await self.observer.agency_joined(leg.call_id, leg.agency, leg.hand_off, self.clock())
@@ -636,6 +627,18 @@ class AriCalls:
 
     # ------------------------------------------------------------------ media
 
+    async def _join(self, layout: CallLayout, channel_id: str) -> None:
+        """Bridge ``channel_id`` with the caller, making the call's bridge on first use."""
+        if layout.bridge_id is None:
+            bridge_id = f"{BRIDGE_PREFIX}{layout.call_id}"
+            await self.ari.request(
+                "POST", f"/bridges/{bridge_id}", params={"type": "mixing", "name": bridge_id}
+            )
+            layout.bridge_id = bridge_id
+            await self.ari.add_to_bridge(bridge_id, layout.call_id, channel_id)
+        else:
+            await self.ari.add_to_bridge(layout.bridge_id, channel_id)
+
     async def _play_greeting(self, layout: CallLayout, warning: str = "") -> None:
         # A repeat nuisance caller hears the warning first; the greeting follows in one playback.
         greeting = ",".join(m for m in (warning, self.settings.call.greeting) if m)
@@ -646,7 +649,7 @@ class AriCalls:
         try:
             await self.ari.request(
                 "POST",
-                f"/bridges/{layout.bridge_id}/play/{playback_id}",
+                f"/channels/{layout.call_id}/play/{playback_id}",
                 params={"media": greeting},
             )
             layout.greeting = playback_id
@@ -660,7 +663,7 @@ class AriCalls:
         try:
             await self.ari.request(
                 "POST",
-                f"/bridges/{layout.bridge_id}/moh",
+                f"/channels/{layout.call_id}/moh",
                 params={"mohClass": self.settings.call.moh_class},
             )
             layout.moh = True
@@ -674,32 +677,10 @@ class AriCalls:
             layout.greeting = None
         if layout.moh:
             with contextlib.suppress(AriError):
-                await self.ari.request("DELETE", f"/bridges/{layout.bridge_id}/moh")
+                await self.ari.request("DELETE", f"/channels/{layout.call_id}/moh")
             layout.moh = False
 
-    async def _start_recording(self, layout: CallLayout) -> None:
-        if not self.settings.recording.enabled:
-            return
-        name = _recording_name(layout.call_id)
-        try:
-            await self.ari.request(
-                "POST",
-                f"/bridges/{layout.bridge_id}/record",
-                params={
-                    "name": name,
-                    "format": self.settings.recording.format,
-                    "ifExists": "fail",
-                    "beep": "false",
-                    "terminateOn": "none",
-                },
-            )
-            layout.recording = name
-        except AriError as exc:
-            # Every call is recorded, but a call without a recording is still answered.
-            self._recording_alarm(name, str(exc), call_id=layout.call_id)
-
-    def _recording_alarm(self, name: str, reason: str, call_id: str | None = None) -> None:
-        call_id = call_id or _call_of_recording(name)
+    def _recording_alarm(self, call_id: str, reason: str) -> None:
         log.error("ALARM: call recording failed", extra={"call_id": call_id, "reason": reason})
         self._background(self.observer.recording_failed(call_id, reason, self.clock()))
 
@@ -708,17 +689,14 @@ class AriCalls:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _on_recording_finished(self, recording: JsonObject) -> None:
-        name = str(recording["name"])
-        if not name.startswith("callgate/"):
+    async def _seal_when_closed(self, layout: CallLayout) -> None:
+        """After the caller is gone: wait for MixMonitor to close the file, then seal it."""
+        if layout.recording is None:
             return
-        path = (
-            Path(self.settings.recording.asterisk_dir)
-            / f"{name}.{recording.get('format', self.settings.recording.format)}"
-        )
-        info = await asyncio.to_thread(_seal_recording, _call_of_recording(name), path)
+        path = Path(self.settings.recording.asterisk_dir) / layout.recording
+        info = await asyncio.to_thread(_seal_when_stable, layout.call_id, path)
         if info is None:
-            self._recording_alarm(name, f"file {path} missing after recording")
+            self._recording_alarm(layout.call_id, f"file {path} missing after the call")
             return
         log.info(
             "recording ready",
@@ -758,11 +736,14 @@ class AriCalls:
             if bridge is not None and others:
                 await self._adopt_connected(channel, bridge, others)
                 continue
+            if bridge is not None:
+                # Left alone in its bridge (the other side hung up while callgate was away).
+                with contextlib.suppress(AriError):
+                    await self.ari.destroy_bridge(str(bridge["id"]))
             log.warning(
                 "re-queueing a caller found after restart", extra={"call_id": channel["id"]}
             )
-            bridge_id = str(bridge["id"]) if bridge is not None else None
-            await self._new_call(channel, reconnected=True, bridge_id=bridge_id)
+            await self._new_call(channel, reconnected=True)
         for channel in channels:
             # A call-taker's phone still ringing for the old process: the caller is re-offered.
             channel_id = str(channel["id"])
@@ -785,6 +766,7 @@ class AriCalls:
         call_id = str(channel["id"])
         caller = channel.get("caller", {}).get("number", "") or "anonymous"
         layout = CallLayout(call_id=call_id, caller=caller, bridge_id=str(bridge["id"]))
+        layout.recording = await self._get_var(call_id, "CALLGATE_RECORDING") or None
         layout.ended = True  # the core never saw it; only the bridge is ours to clean up
         layout.adopted = True
         self.calls[call_id] = layout
@@ -808,9 +790,14 @@ class AriCalls:
             if leg.call_id == layout.call_id:
                 del self.legs[leg_id]
                 await self._quiet_hangup(leg_id)
-        # Destroying the bridge ends the recording, which then reports RecordingFinished.
-        with contextlib.suppress(AriError):
-            await self.ari.destroy_bridge(layout.bridge_id)
+        if layout.bridge_id is not None:
+            with contextlib.suppress(AriError):
+                await self.ari.destroy_bridge(layout.bridge_id)
+        if layout.handed_back:
+            # The caller goes on (still recorded) in the fallback queue: seal when they hang up.
+            self._awaiting_hangup[layout.call_id] = layout
+        else:
+            self._background(self._seal_when_closed(layout))
 
     async def hand_back_waiting(self) -> None:
         """On shutdown: callers still waiting go to the fallback queue; conversations go on."""
@@ -826,6 +813,15 @@ class AriCalls:
                 log.warning(
                     "handed to the fallback queue on shutdown", extra={"call_id": layout.call_id}
                 )
+
+    async def _follow_after_stasis(self, channel_id: str) -> None:
+        """Keep hearing of a caller who leaves Stasis, to seal their recording at hang-up."""
+        with contextlib.suppress(AriError):
+            await self.ari.request(
+                "POST",
+                f"/applications/{self.ari.app}/subscription",
+                params={"eventSource": f"channel:{channel_id}"},
+            )
 
     async def _drop_all_rings(self, layout: CallLayout) -> None:
         for agent_id in list(layout.agent_legs):
@@ -880,19 +876,24 @@ def _in_app(channel: JsonObject, app: str) -> bool:
     )
 
 
-def _recording_name(call_id: str) -> str:
-    # Asterisk's unique ids start with the epoch, so the name is unique across restarts too,
-    # and a restarted callgate can find the recording of a call it re-adopts.
-    return f"callgate/{call_id}"
-
-
-def _call_of_recording(name: str) -> str:
-    return name.rpartition("/")[2]
-
-
 def _quote(text: str) -> str:
     """Make a caller-ID name safe inside double quotes."""
     return text.replace("\\", "").replace('"', "'")
+
+
+def _seal_when_stable(
+    call_id: str, path: Path, *, settle: float = 0.5, limit: float = 15.0
+) -> RecordingInfo | None:
+    """Wait until MixMonitor has stopped writing ``path`` (its size holds for ``settle`` s)."""
+    deadline = time.monotonic() + limit
+    last = -1
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.is_file() else -1
+        if size >= 0 and size == last:
+            return _seal_recording(call_id, path)
+        last = size
+        time.sleep(settle)
+    return _seal_recording(call_id, path)
 
 
 def _seal_recording(call_id: str, path: Path) -> RecordingInfo | None:

@@ -43,7 +43,7 @@ def test_unit_runs_sandboxed_as_its_own_user() -> None:
     assert d["ProtectSystem"] == ["strict"]
     assert d["NoNewPrivileges"] == ["yes"]
     assert d["StateDirectory"] == ["callgate"]  # /var/lib/callgate, writable
-    assert d["ReadWritePaths"] == ["-/var/spool/asterisk/recording"]
+    assert d["ReadWritePaths"] == ["-/var/spool/asterisk/monitor"]
 
 
 @needs_systemd_analyze
