@@ -514,7 +514,7 @@ def burst_pass(
                 "CALLGATE_CALLTAKERS__WRAP_UP_TIME": str(args.wrap_up),
                 # Callers must wait as long as the burst takes, never overflow.
                 "CALLGATE_ACD__MAX_WAIT": "3600",
-                # Recording stays on: app_queue's fallback records every call too (MixMonitor).
+                # Where the dialplan's MixMonitor writes, as callgate sees it (it seals each file).
                 "CALLGATE_RECORDING__ASTERISK_DIR": str(labpeers.RECORDINGS),
             },
         )
@@ -642,7 +642,6 @@ def memory_pass(ami: AmiLog, args: argparse.Namespace, workdir: Path) -> MemoryR
         {
             "CALLGATE_CALLTAKERS__ENDPOINTS": json.dumps(endpoints),
             "CALLGATE_ACD__MAX_WAIT": "3600",
-            "CALLGATE_RECORDING__ENABLED": "false",
         },
     )
     mark = ami.mark()
@@ -946,7 +945,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument(
-        "--only", choices=("callgate", "app_queue"), help="run one burst pass (default: both)"
+        "--only",
+        choices=("callgate", "app_queue", "memory"),
+        help="run one pass (default: all three)",
     )
     parser.add_argument(
         "--from",
@@ -985,7 +986,7 @@ def main(argv: list[str]) -> int:
                 passdir = workdir / system
                 passdir.mkdir()
                 results[system] = burst_pass(system, ami, args, passdir)
-        if not args.skip_memory:
+        if not args.skip_memory and args.only in (None, "memory"):
             print("lab_burst: memory pass ...", file=sys.stderr)
             (workdir / "memory").mkdir()
             memory = memory_pass(ami, args, workdir / "memory")
