@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
@@ -525,7 +526,7 @@ def burst_pass(
     rounds = args.calls / args.agents + 1
     # The caller hangs up on its own only if nobody ever answered: long enough never to happen.
     patience = rounds * (args.talk + args.wrap_up + 3) + 60
-    carrier = Carrier(
+    carrier = carrier_calls(
         callers=callers,
         talk_seconds=patience,
         rate_per_second=args.calls / args.seconds,
@@ -565,45 +566,13 @@ def burst_pass(
     return res
 
 
-@dataclass
-class Carrier(labpeers.CarrierCalls):
+def carrier_calls(**kwargs: Any) -> labpeers.CarrierCalls:
     """labpeers' SIPp carrier with no cap on simultaneous calls.
 
     SIPp's default cap (3 x rate x call length, with our scenario's unknown length 15 calls at 5
     calls/s) would throttle the burst: SIPp would hold calls back instead of sending them.
     """
-
-    limit: int = 5000
-
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        if self.local_port == 0:
-            self.local_port = labpeers._free_udp_port(labpeers.CARRIER_IP)
-        scenario = (labpeers.FIXTURES / "carrier-112.xml").read_text()
-        scenario = scenario.replace('timeout="20000"', f'timeout="{int(self.talk_seconds * 1000)}"')
-        (self.workdir / "carrier-112.xml").write_text(scenario)
-        (self.workdir / "callers.csv").write_text(
-            "SEQUENTIAL\n" + "".join(f"{number}\n" for number in self.callers)
-        )
-        argv = [
-            "sipp", f"{labpeers.ASTERISK_SIP[0]}:{labpeers.ASTERISK_SIP[1]}",
-            "-i", labpeers.CARRIER_IP, "-p", str(self.local_port),
-            "-s", self.service, "-sf", "carrier-112.xml", "-inf", "callers.csv",
-            "-m", str(len(self.callers)), "-r", str(self.rate_per_second),
-            "-l", str(self.limit),
-            "-nostdin", "-trace_err", "-trace_stat", "-fd", "1",
-            "-timeout", f"{int(self.talk_seconds + 120)}s", "-timeout_error",
-        ]  # fmt: skip
-        log = (self.workdir / "sipp.out").open("ab")
-        self.process = subprocess.Popen(
-            argv,
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+    return labpeers.CarrierCalls(**{"limit": 5000, **kwargs})
 
 
 @dataclass
@@ -646,7 +615,7 @@ def memory_pass(ami: AmiLog, args: argparse.Namespace, workdir: Path) -> MemoryR
     )
     mark = ami.mark()
     target = args.memory_calls
-    carrier = Carrier(
+    carrier = carrier_calls(
         callers=[f"{prefix}{i:08d}" for i in range(target)],
         talk_seconds=3600,
         rate_per_second=args.memory_rate,

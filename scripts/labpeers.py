@@ -221,6 +221,7 @@ class CarrierCalls:
     service: str = "112"
     rate_per_second: float = 10.0
     local_port: int = 0  # 0: a free port, so several carriers can call at once
+    limit: int | None = None  # SIPp's cap on simultaneous calls (its default is 15)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="callgate-sipp-")))
     process: subprocess.Popen[bytes] | None = None
 
@@ -250,6 +251,7 @@ class CarrierCalls:
             "-fd", "1",
             "-timeout", f"{int(self.talk_seconds + 120)}s",
             "-timeout_error",
+            *(["-l", str(self.limit)] if self.limit is not None else []),
         ]  # fmt: skip
         log = (self.workdir / "sipp.out").open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell

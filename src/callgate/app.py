@@ -262,9 +262,13 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             ),
         }
         if settings.ops.watchdog:
+            # Returns at once when not under systemd: a background task, not a reason to stop.
             tasks.add(asyncio.create_task(notifier.watchdog(), name="watchdog"))
         stop_task = asyncio.create_task(stop.wait(), name="stop")
-        await asyncio.wait({*tasks, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        # Only a stop request or the end of the ARI stream (which never ends by itself) stops
+        # the daemon; the other tasks may finish early without consequence.
+        pump_task = next(t for t in tasks if t.get_name() == "ari-events")
+        await asyncio.wait({pump_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         health.begin_stopping()
         notifier.stopping()
         log.info("stopping: handing waiting callers to the fallback queue")
@@ -281,6 +285,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
         except (TimeoutError, AriError, AriUnavailable) as exc:
             log.error("could not hand every waiting caller back", extra={"error": str(exc)})
         stop_task.cancel()
+        await calls.drain()  # recordings of calls that just ended are hashed and journaled
         await events.close()
         await http.stop()
     await writer.close()

@@ -7,6 +7,7 @@ it never skips them.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,6 +135,18 @@ class Daemon:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def records(self, event: str | None = None) -> list[dict[str, object]]:
+        """The daemon's JSON log lines so far, only those of ``event`` if given."""
+        out = []
+        for line in self.log_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if event is None or record.get("event") == event:
+                out.append(record)
+        return out
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Callable
 
@@ -13,13 +12,7 @@ from .conftest import REPO, Daemon, wait_for
 
 
 def _count(daemon: Daemon, event: str) -> int:
-    total = 0
-    for line in daemon.log_text().splitlines():
-        try:
-            total += json.loads(line).get("event") == event
-        except ValueError:
-            continue
-    return total
+    return len(daemon.records(event))
 
 
 def _asterisk_answers() -> bool:

@@ -19,34 +19,24 @@ from callgate.storage import CallRecord, Journal
 from .conftest import Daemon, wait_for
 
 
-def _records(daemon: Daemon) -> list[dict[str, object]]:
-    out = []
-    for line in daemon.log_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
-
-
 def _connected_callers(daemon: Daemon) -> list[str]:
     """Callers in the order callgate connected them to a call-taker."""
     callers = {
-        r["call_id"]: r.get("caller") for r in _records(daemon) if r["event"] == "112 call entered"
+        r["call_id"]: r.get("caller") for r in daemon.records() if r["event"] == "112 call entered"
     }
-    return [str(callers[r["call_id"]]) for r in _records(daemon) if r["event"] == "call connected"]
+    return [str(callers[r["call_id"]]) for r in daemon.records() if r["event"] == "call connected"]
 
 
 def _ended(daemon: Daemon) -> dict[str, str]:
     return {
-        str(r["call_id"]): str(r["outcome"]) for r in _records(daemon) if r["event"] == "call ended"
+        str(r["call_id"]): str(r["outcome"]) for r in daemon.records() if r["event"] == "call ended"
     }
 
 
 def _recordings(daemon: Daemon) -> dict[str, Path]:
     return {
         str(r["call_id"]): Path(str(r["path"]))
-        for r in _records(daemon)
+        for r in daemon.records()
         if r["event"] == "recording ready"
     }
 
@@ -192,6 +182,7 @@ def test_given_callgate_killed_while_callers_wait_then_after_restart_all_are_ans
     for call_id in set(entered):
         record = records[call_id]
         assert record.outcome == "COMPLETED", (call_id, record.outcome)
+        assert [a.agent_id for a in record.agents] == ["1001"], (call_id, record.agents)
         assert record.recording is not None
         assert record.recording.sha256
 

@@ -23,18 +23,6 @@ def _bridge_members(call_id: str) -> list[str]:
     return [str(c) for c in bridge["channels"]]
 
 
-def _log_records(daemon: Daemon, event: str) -> list[dict[str, object]]:
-    out = []
-    for line in daemon.log_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("event") == event:
-            out.append(record)
-    return out
-
-
 def _key(phone: labpeers.Softphone, *digits: str) -> None:
     for digit in digits:
         phone.command("sndcode", digit)
@@ -51,11 +39,11 @@ def test_given_a_connected_call_when_calltaker_keys_an_agency_then_it_joins_and_
 ) -> None:
     calltaker, agency = phones("1001", "1006")
     calls = carrier(["081500000001"], talk_seconds=60)
-    wait_for(lambda: bool(_log_records(daemon, "call connected")), 15, "the call to connect")
-    call_id = str(_log_records(daemon, "call connected")[0]["call_id"])
+    wait_for(lambda: bool(daemon.records("call connected")), 15, "the call to connect")
+    call_id = str(daemon.records("call connected")[0]["call_id"])
 
     _key(calltaker, "*" if mode == "three-way" else "#", "1")
-    wait_for(lambda: bool(_log_records(daemon, "agency joined")), 15, "the agency to join")
+    wait_for(lambda: bool(daemon.records("agency joined")), 15, "the agency to join")
 
     if mode == "three-way":
         # Caller, call-taker and agency in one bridge; then the call-taker drops out.
@@ -66,8 +54,8 @@ def test_given_a_connected_call_when_calltaker_keys_an_agency_then_it_joins_and_
     members = _bridge_members(call_id)
     assert call_id in members
     assert any(m.startswith("agency-") for m in members)
-    wait_for(lambda: bool(_log_records(daemon, "call ended")), 5, "the core to end the call")
-    (ended,) = _log_records(daemon, "call ended")
+    wait_for(lambda: bool(daemon.records("call ended")), 5, "the core to end the call")
+    (ended,) = daemon.records("call ended")
     assert ended["outcome"] == "COMPLETED"
     time.sleep(2)
 
@@ -76,11 +64,11 @@ def test_given_a_connected_call_when_calltaker_keys_an_agency_then_it_joins_and_
     assert calls.stats() == {"successful": 1, "failed": 0}
 
     # One recording for the whole call, across the hand-off.
-    wait_for(lambda: bool(_log_records(daemon, "recording ready")), 10, "the recording")
-    (recording,) = _log_records(daemon, "recording ready")
+    wait_for(lambda: bool(daemon.records("recording ready")), 10, "the recording")
+    (recording,) = daemon.records("recording ready")
     with wave.open(str(Path(str(recording["path"]))), "rb") as wav:
         seconds = wav.getnframes() / wav.getframerate()
-    (entered,) = _log_records(daemon, "112 call entered")
+    (entered,) = daemon.records("112 call entered")
     call_length = _seconds_between(str(entered["timestamp"]), str(recording["timestamp"]))
     assert seconds >= call_length - 1.0, (seconds, call_length)
 

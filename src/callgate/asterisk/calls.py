@@ -64,6 +64,7 @@ from callgate.core.events import (
 
 if TYPE_CHECKING:  # config imports the event stream, which imports this module
     from callgate.config import Settings
+    from callgate.core.screening import ScreeningDecision
     from callgate.screening import Screener
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ CALLTAKER = "calltaker"
 DESTINATION = "destination"
 ADOPTED = "adopted"  # a leg of a conversation that outlived a restart of callgate
 AGENCY = "agency"
+#: Longest a caller's set-up waits for the one who arrived before (arrival order in the queue).
+ARRIVAL_ORDER_WAIT = 2.0
 #: Seconds between * or # and the agency digit a call-taker presses.
 DTMF_SEQUENCE_TIMEOUT = 3.0
 BRIDGE_PREFIX = "call-"
@@ -105,6 +108,7 @@ class CallLayout:
     handed_back: bool = False
     ended: bool = False
     adopted: bool = False  # a conversation found after a restart, outside the core
+    setting_up: bool = False  # answered and being laid out; the core does not know it yet
     agent_legs: dict[str, str] = field(default_factory=dict)  # agent id -> channel id
     destination_leg: str | None = None
 
@@ -231,6 +235,7 @@ class AriCalls:
         self.endpoints = {agent_id_of(e): e for e in settings.calltakers.endpoints}
         self._tasks: set[asyncio.Future[None]] = set()
         self._dtmf: dict[str, tuple[str, float]] = {}  # call-taker leg -> (* or #, when)
+        self._arrivals: asyncio.Future[None] | None = None  # the last caller being set up
         #: Callers handed back to the dialplan, whose recording is sealed when they hang up.
         self._awaiting_hangup: dict[str, CallLayout] = {}
         self._started_agents = False
@@ -300,41 +305,88 @@ class AriCalls:
             return
         if channel_id in self.calls:
             return
-        await self._new_call(channel)
+        # Set up in its own task: a burst of callers must not queue behind each other's
+        # round trips to Asterisk and the journal, nor delay other events (hang-ups).
+        self._background(self._new_call(channel))
 
     async def _new_call(self, channel: JsonObject, *, reconnected: bool = False) -> None:
         """Take a new (or, after a restart, a re-found) caller and queue them."""
         channel_id = channel["id"]
         caller = channel.get("caller", {}).get("number", "") or "anonymous"
-        if channel.get("state") != "Up":
-            await self.ari.answer(channel_id)  # a dialplan that left answering to callgate
-        layout = CallLayout(call_id=channel_id, caller=caller)
+        layout = CallLayout(call_id=channel_id, caller=caller, setting_up=True)
         self.calls[channel_id] = layout
-        layout.recording = await self._get_var(channel_id, "CALLGATE_RECORDING") or None
-        if layout.recording is None:
-            # Every call is recorded, but a call without a recording is still answered.
-            self._recording_alarm(channel_id, "no MixMonitor on the call (see the dialplan)")
+        # Callers are set up concurrently but reach the queue in the order they arrived.
+        ahead, queued = self._arrivals, asyncio.get_running_loop().create_future()
+        self._arrivals = queued
+        try:
+            await self._set_up(channel, layout, ahead, reconnected=reconnected)
+        except Exception:
+            # Never leave a caller alone in Stasis: hand them to the fallback queue. If even
+            # that fails (ARI away), the reconciliation after reconnecting finds them.
+            log.exception(
+                "setting up a call failed; handing it back", extra={"call_id": channel_id}
+            )
+            self.calls.pop(channel_id, None)
+            layout.handed_back = True
+            await self._quiet(self.ari.continue_in_dialplan(channel_id))
+        finally:
+            if not queued.done():
+                queued.set_result(None)
+
+    async def _set_up(
+        self,
+        channel: JsonObject,
+        layout: CallLayout,
+        ahead: asyncio.Future[None] | None,
+        *,
+        reconnected: bool,
+    ) -> None:
+        channel_id, caller = layout.call_id, layout.caller
+        if channel.get("state") != "Up":
+            await self._quiet(self.ari.answer(channel_id))  # a dialplan that left it to us
         priority, category, shown, warning = int(Priority.NORMAL), "", f"112 {caller}", ""
         if reconnected:
-            priority = await self._stored_priority(channel_id)
+            recording, stored = await asyncio.gather(
+                self._get_var(channel_id, "CALLGATE_RECORDING"),
+                self._get_var(channel_id, PRIORITY_VAR),
+            )
+            priority = int(stored) if stored.isdigit() else int(Priority.NORMAL)
             await self._start_moh(layout)
         else:
-            if self.screener is not None:
-                decision = await self.screener.decide(caller, self.clock())
+            decision, recording, caller_sent, dialed = await asyncio.gather(
+                self._screen(caller),
+                self._get_var(channel_id, "CALLGATE_RECORDING"),
+                self._get_var(channel_id, "CALLGATE_CALLER_SENT"),
+                self._get_var(channel_id, "CALLGATE_DIALED"),
+            )
+            if decision is not None:
                 priority, category = int(decision.priority), decision.category
                 if decision.tag:
                     shown = f"{decision.tag} {caller}"
                 if decision.warn:
                     warning = self.settings.screening.warning
-            caller_sent, dialed = await asyncio.gather(
-                self._get_var(channel_id, "CALLGATE_CALLER_SENT"),
-                self._get_var(channel_id, "CALLGATE_DIALED"),
-            )
             await self.observer.call_started(
                 channel_id, caller, caller_sent, dialed, priority, self.clock()
             )
-            await self._set_var(channel_id, PRIORITY_VAR, str(priority))
-            await self._play_greeting(layout, warning)
+            await asyncio.gather(
+                self._set_var(channel_id, PRIORITY_VAR, str(priority)),
+                self._play_greeting(layout, warning),
+            )
+        layout.recording = recording or None
+        if layout.recording is None:
+            # Every call is recorded, but a call without a recording is still answered.
+            self._recording_alarm(channel_id, "no MixMonitor on the call (see the dialplan)")
+        if ahead is not None:
+            # Bounded: one caller whose set-up hangs must not hold up the others.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(ahead), ARRIVAL_ORDER_WAIT)
+        layout.setting_up = False
+        if layout.ended:
+            return  # the caller left while we set up; _on_channel_gone cleaned up
+        await self._arrived(layout, priority, category, shown)
+
+    async def _arrived(self, layout: CallLayout, priority: int, category: str, shown: str) -> None:
+        channel_id, caller = layout.call_id, layout.caller
         log.info(
             "112 call entered",
             extra={"call_id": channel_id, "caller": caller, "priority": priority},
@@ -349,11 +401,25 @@ class AriCalls:
             )
         )
 
+    async def _screen(self, caller: str) -> ScreeningDecision | None:
+        if self.screener is None:
+            return None
+        return await self.screener.decide(caller, self.clock())
+
+    async def _quiet(self, request: Awaitable[object]) -> None:
+        with contextlib.suppress(AriError):
+            await request
+
     async def _on_channel_gone(self, channel: JsonObject, cause: str) -> None:
         channel_id = channel["id"]
         layout = self.calls.get(channel_id)
         if layout is not None:
-            if layout.handed_back or layout.ended:
+            if layout.setting_up:
+                # Gone before the core ever heard of it: an abandoned call all the same.
+                layout.ended = True
+                log.info("caller hung up during set-up", extra={"call_id": channel_id})
+                await self._forget_call(layout)
+            elif layout.handed_back or layout.ended:
                 await self._forget_call(layout)
             else:
                 layout.ended = True
@@ -482,6 +548,7 @@ class AriCalls:
             )
             return (AgentHungUp(command.call_id, command.agent_id),)
         log.info("call connected", extra={"call_id": command.call_id, "agent_id": command.agent_id})
+        await self.observer.agent_connected(command.call_id, command.agent_id, self.clock())
         return (CallBridged(command.call_id),)
 
     async def _drop_agent_leg(self, call_id: str, agent_id: str) -> None:
@@ -687,7 +754,12 @@ class AriCalls:
     def _background(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work failed", exc_info=task.exception())
 
     async def _seal_when_closed(self, layout: CallLayout) -> None:
         """After the caller is gone: wait for MixMonitor to close the file, then seal it."""
@@ -823,6 +895,11 @@ class AriCalls:
                 params={"eventSource": f"channel:{channel_id}"},
             )
 
+    async def drain(self, seconds: float = 10.0) -> None:
+        """On shutdown: let recordings being sealed (and set-ups in flight) finish, bounded."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=seconds)
+
     async def _drop_all_rings(self, layout: CallLayout) -> None:
         for agent_id in list(layout.agent_legs):
             await self._drop_agent_leg(layout.call_id, agent_id)
@@ -830,17 +907,16 @@ class AriCalls:
     # ------------------------------------------------------------------ helpers
 
     async def _device_state(self, endpoint: str) -> DeviceState:
+        """A phone's state now, from its PJSIP endpoint (ARI's deviceStates covers only custom
+        device states, so a phone registered before callgate started would look absent)."""
+        tech, _, resource = endpoint.partition("/")
         try:
-            state: JsonObject = await self.ari.request("GET", f"/deviceStates/{endpoint}")
+            state = await self.ari.get_endpoint(tech, resource)
         except AriError:
             return DeviceState.UNAVAILABLE
-        return _DEVICE_STATES.get(str(state.get("state")), DeviceState.UNAVAILABLE)
-
-    async def _stored_priority(self, channel_id: str) -> int:
-        try:
-            return int(await self.ari.get_variable(channel_id, PRIORITY_VAR))
-        except (AriError, ValueError):
-            return int(Priority.NORMAL)
+        if state.get("state") != "online":
+            return DeviceState.UNAVAILABLE
+        return DeviceState.IN_USE if state.get("channel_ids") else DeviceState.NOT_INUSE
 
     async def _get_var(self, channel_id: str, name: str) -> str:
         try:
