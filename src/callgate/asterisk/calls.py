@@ -381,8 +381,8 @@ class AriCalls:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(ahead), ARRIVAL_ORDER_WAIT)
         layout.setting_up = False
-        if layout.ended:
-            return  # the caller left while we set up; _on_channel_gone cleaned up
+        if layout.ended or layout.handed_back:
+            return  # the caller left (or was handed back on shutdown) while we set up
         await self._arrived(layout, priority, category, shown)
 
     async def _arrived(self, layout: CallLayout, priority: int, category: str, shown: str) -> None:
