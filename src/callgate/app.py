@@ -21,6 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
 from callgate.asterisk.agi import AgiServer
 from callgate.asterisk.ami import AmiClient, AmiError, AmiUnavailable, DeviceStatus
@@ -35,7 +36,6 @@ from callgate.core.screening import ScreeningPolicy
 from callgate.engine import Engine
 from callgate.events import EventPublisher
 from callgate.journaling import CallJournal
-from callgate.ops import logformat
 from callgate.ops.health import Health
 from callgate.ops.http import OpsHttp
 from callgate.ops.metrics import Metrics
@@ -216,7 +216,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             control,
             health,
             journal,
-            set_log_level=logformat.set_level,
+            set_log_level=logs.set_level,
             default_pause_reason=settings.agi.default_pause_reason,
         )
         http = OpsHttp(
@@ -300,7 +300,7 @@ def run_daemon(config_path: str | None) -> int:
     except (ConfigError, AcdConfigError) as exc:
         print(f"callgate: {exc}", file=sys.stderr)
         return 2
-    logformat.setup_logging(settings.log.level, settings.ops.log_format)
+    logs.setup_logging(settings.log.level, settings.ops.log_format)
     log.info("callgate starting", extra={"ari_url": settings.ari.url, "app": settings.ari.app})
 
     async def main() -> int:

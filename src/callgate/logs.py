@@ -1,7 +1,10 @@
-"""Structured JSON logs on stdout (journald picks them up), with secrets removed.
+"""Structured logs on stdout (journald picks them up), with secrets removed, in JSON or console
+format, and a level that can be changed while the daemon runs.
 
 Library and callgate modules log through the standard library; structlog renders every record,
-including the ``extra=`` fields, as one JSON object per line.
+including the ``extra=`` fields such as ``call_id`` and ``agent_id``, either as one JSON object per
+line (journald, log shippers) or as aligned human-readable lines for a terminal. :func:`set_level`
+is what ``callgate log-level`` ends up calling.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -26,27 +29,51 @@ def redact_secrets(
     return event_dict
 
 
-def setup_logging(level: str = "INFO") -> None:
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LogFormat = Literal["json", "console"]
+
+
+def setup_logging(level: str = "INFO", fmt: LogFormat = "json") -> None:
+    """Route every stdlib logger to stdout in ``fmt`` at ``level``."""
     shared: list[structlog.types.Processor] = [
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        redact_secrets,
+        redact_secrets,  # before any renderer: no format may show a secret
     ]
+    renderer: structlog.types.Processor
+    if fmt == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        tail: list[structlog.types.Processor] = []
+    else:
+        renderer = structlog.processors.JSONRenderer()
+        tail = [structlog.processors.format_exc_info]
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                structlog.processors.JSONRenderer(),
+                *tail,
+                renderer,
             ],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
-    # aiohttp's access and client debug logs would drown the call log.
+    set_level(level)
+    # aiohttp's access and client debug logs would drown the call log, even at DEBUG.
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
+
+
+def set_level(level: str) -> None:
+    """Change the level of callgate's logs now (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``)."""
+    name = level.upper()
+    if name not in LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {level!r}")
+    logging.getLogger().setLevel(name)
+
+
+def current_level() -> str:
+    return logging.getLevelName(logging.getLogger().level)

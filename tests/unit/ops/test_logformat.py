@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from callgate.ops.logformat import current_level, set_level, setup_logging
+from callgate.logs import current_level, set_level, setup_logging
 
 
 @pytest.fixture(autouse=True)
