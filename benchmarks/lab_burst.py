@@ -32,7 +32,6 @@ import platform
 import re
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -133,57 +132,23 @@ class AmiLog:
 # -- processes we start, all stopped by PID ----------------------------------------------------
 
 
-class Daemon:
-    """``callgate run`` as a child process (as tests/integration/conftest.py starts it)."""
+class Daemon(labpeers.Daemon):
+    """``callgate run`` for a pass, with its journal in the run's folder and its memory read."""
 
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
-        self.log_path = workdir / "callgate.log"
         self.workdir = workdir
-        self.env = env
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "callgate", "run"],
-            cwd=self.workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={
-                **os.environ,
-                "CALLGATE_LOG__LEVEL": "INFO",
-                "CALLGATE_STORAGE__URL": f"sqlite+aiosqlite:///{self.workdir / 'journal.db'}",
+        super().__init__(
+            workdir / "callgate.log",
+            {
+                "CALLGATE_STORAGE__URL": f"sqlite+aiosqlite:///{workdir / 'journal.db'}",
                 # Port 0: never clash with a test's daemon on the dialplan's 4573.
                 "CALLGATE_AGI__PORT": "0",
                 "CALLGATE_OPS__HTTP_PORT": "0",
-                # Outside systemd the watchdog task ends at once and callgate stops with it
-                # (seen at 820bfea); there is no systemd watchdog to ping here anyway.
                 "CALLGATE_OPS__WATCHDOG": "false",
-                **self.env,
+                **env,
             },
+            cwd=workdir,
         )
-        log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if "ARI events connected" in self.log_text():
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"callgate did not connect to ARI; see {self.log_path}")
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def records(self) -> list[dict[str, object]]:
-        out: list[dict[str, object]] = []
-        for line in self.log_text().splitlines():
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if isinstance(record, dict):
-                    out.append(record)
-        return out
 
     def memory_kb(self) -> tuple[int, int]:
         """(VmRSS, VmHWM) in kB from /proc."""
@@ -194,16 +159,6 @@ class Daemon:
             if key in values:
                 values[key] = int(rest.split()[0])
         return values["VmRSS"], values["VmHWM"]
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.process = None
 
 
 class HangupDriver:

@@ -290,6 +290,65 @@ class CarrierCalls:
         self.process = None
 
 
+class Daemon:
+    """``callgate run`` as a child process, for the tests, the demo's peers and the benchmarks.
+
+    Stopped by its PID (SIGTERM, then SIGKILL after ``stop_seconds``); ``records()`` reads its
+    JSON log lines.
+    """
+
+    def __init__(self, log_path: Path, env: dict[str, str], cwd: Path | None = None) -> None:
+        self.log_path = log_path
+        self.env = env
+        self.cwd = cwd
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "callgate", "run"],
+            cwd=self.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "CALLGATE_LOG__LEVEL": "INFO", **self.env},
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ARI events connected" in self.log_text():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"callgate did not connect to ARI:\n{self.log_text()[-4000:]}")
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def records(self, event: str | None = None) -> list[dict[str, object]]:
+        """The daemon's JSON log lines so far, only those of ``event`` if given."""
+        out: list[dict[str, object]] = []
+        for line in self.log_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and (event is None or record.get("event") == event):
+                out.append(record)
+        return out
+
+    def stop(self, stop_seconds: float = 20.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=stop_seconds)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+
 class CallTakersHangUp:
     """Call-takers end each call from their own softphone ``seconds`` after answering.
 

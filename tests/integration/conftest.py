@@ -7,10 +7,6 @@ it never skips them.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -99,64 +95,19 @@ def carrier(tmp_path: Path) -> Iterator[Callable[..., labpeers.CarrierCalls]]:
         calls.stop()
 
 
-class Daemon:
-    """``callgate run`` as a real subprocess, stopped by its PID."""
+class Daemon(labpeers.Daemon):
+    """``callgate run`` against the lab, with a journal of the test's own."""
 
     def __init__(self, log_path: Path, **env: str) -> None:
-        self.log_path = log_path
-        self.env = env
         self.journal_path = log_path.with_name("journal.db")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "callgate", "run"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={
-                **os.environ,
-                "CALLGATE_LOG__LEVEL": "INFO",
+        super().__init__(
+            log_path,
+            {
                 "CALLGATE_RECORDING__ASTERISK_DIR": str(labpeers.RECORDINGS),
                 "CALLGATE_STORAGE__URL": f"sqlite+aiosqlite:///{self.journal_path}",
-                **self.env,
+                **env,
             },
         )
-        log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if "ARI events connected" in self.log_text():
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"callgate did not connect to ARI:\n{self.log_text()}")
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def records(self, event: str | None = None) -> list[dict[str, object]]:
-        """The daemon's JSON log lines so far, only those of ``event`` if given."""
-        out = []
-        for line in self.log_text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if event is None or record.get("event") == event:
-                out.append(record)
-        return out
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.process = None
 
 
 @pytest.fixture
