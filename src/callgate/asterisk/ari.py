@@ -167,11 +167,11 @@ class AriClient:
         )
         return str(result.get("value", "")) if isinstance(result, dict) else ""
 
-    async def create_bridge(self, bridge_type: str = "mixing", name: str = "") -> JsonObject:
-        result: JsonObject = await self.request(
-            "POST", "/bridges", params={"type": bridge_type, "name": name}
+    async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing") -> None:
+        """Create the bridge ``bridge_id`` (its name is its id, so the CLI shows it)."""
+        await self.request(
+            "POST", f"/bridges/{_q(bridge_id)}", params={"type": bridge_type, "name": bridge_id}
         )
-        return result
 
     async def add_to_bridge(self, bridge_id: str, *channel_ids: str) -> None:
         await self.request(

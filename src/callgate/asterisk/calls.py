@@ -698,9 +698,7 @@ class AriCalls:
         """Bridge ``channel_id`` with the caller, making the call's bridge on first use."""
         if layout.bridge_id is None:
             bridge_id = f"{BRIDGE_PREFIX}{layout.call_id}"
-            await self.ari.request(
-                "POST", f"/bridges/{bridge_id}", params={"type": "mixing", "name": bridge_id}
-            )
+            await self.ari.create_bridge(bridge_id)
             layout.bridge_id = bridge_id
             await self.ari.add_to_bridge(bridge_id, layout.call_id, channel_id)
         else:
@@ -728,11 +726,7 @@ class AriCalls:
 
     async def _start_moh(self, layout: CallLayout) -> None:
         try:
-            await self.ari.request(
-                "POST",
-                f"/channels/{layout.call_id}/moh",
-                params={"mohClass": self.settings.call.moh_class},
-            )
+            await self.ari.start_moh(layout.call_id, self.settings.call.moh_class)
             layout.moh = True
         except AriError as exc:
             log.warning("no music on hold", extra={"call_id": layout.call_id, "error": str(exc)})
@@ -744,7 +738,7 @@ class AriCalls:
             layout.greeting = None
         if layout.moh:
             with contextlib.suppress(AriError):
-                await self.ari.request("DELETE", f"/channels/{layout.call_id}/moh")
+                await self.ari.stop_moh(layout.call_id)
             layout.moh = False
 
     def _recording_alarm(self, call_id: str, reason: str) -> None:
