@@ -567,20 +567,7 @@ class AriCalls:
         if layout is None:
             return ()
         if command.fallback:
-            log.warning(
-                "handing the call to the fallback queue",
-                extra={"call_id": command.call_id, "reason": command.reason},
-            )
-            layout.handed_back = True
-            await self._stop_waiting_media(layout)
-            await self._follow_after_stasis(command.call_id)
-            try:
-                await self.ari.continue_in_dialplan(command.call_id)
-            except AriError as exc:
-                log.warning(
-                    "caller left before the hand-back",
-                    extra={"call_id": command.call_id, "error": str(exc)},
-                )
+            await self._hand_back(layout, command.reason)
             return ()
         leg_id = f"destination-{uuid.uuid4()}"
         self.legs[leg_id] = Leg(command.call_id, DESTINATION)
@@ -871,14 +858,25 @@ class AriCalls:
             connected = any(c in self.answered for c in layout.agent_legs.values())
             if layout.ended or layout.handed_back or connected:
                 continue
-            layout.handed_back = True
             await self._drop_all_rings(layout)
-            await self._stop_waiting_media(layout)
-            with contextlib.suppress(AriError):
-                await self.ari.continue_in_dialplan(layout.call_id)
-                log.warning(
-                    "handed to the fallback queue on shutdown", extra={"call_id": layout.call_id}
-                )
+            await self._hand_back(layout, "callgate is stopping")
+
+    async def _hand_back(self, layout: CallLayout, reason: str) -> None:
+        """Send a waiting caller to the dialplan's fallback queue (which always answers)."""
+        log.warning(
+            "handing the call to the fallback queue",
+            extra={"call_id": layout.call_id, "reason": reason},
+        )
+        layout.handed_back = True
+        await self._stop_waiting_media(layout)
+        await self._follow_after_stasis(layout.call_id)
+        try:
+            await self.ari.continue_in_dialplan(layout.call_id)
+        except AriError as exc:
+            log.warning(
+                "caller left before the hand-back",
+                extra={"call_id": layout.call_id, "error": str(exc)},
+            )
 
     async def _follow_after_stasis(self, channel_id: str) -> None:
         """Keep hearing of a caller who leaves Stasis, to seal their recording at hang-up."""
