@@ -54,22 +54,20 @@ class Engine:
     async def feed(self, *events: Event) -> None:
         """Apply events in order, carry out every resulting command, re-arm the timer."""
         async with self._lock:
-            pending = list(events)
-            while pending:
-                event = pending.pop(0)
-                commands = self.acd.handle(event, self.clock())
-                pending.extend(await self._carry_out(commands))
+            await self._apply(list(events))
             self._rearm()
 
     async def tick(self) -> None:
         """The timer fired: let the core act on every deadline that is due."""
         async with self._lock:
-            commands = self.acd.handle_timer(self.clock())
-            pending = await self._carry_out(commands)
-            while pending:
-                event = pending.pop(0)
-                pending.extend(await self._carry_out(self.acd.handle(event, self.clock())))
+            await self._apply(await self._carry_out(self.acd.handle_timer(self.clock())))
             self._rearm()
+
+    async def _apply(self, pending: list[Event]) -> None:
+        """Hand events to the core in order, with the follow-ups their commands produce."""
+        while pending:
+            event = pending.pop(0)
+            pending.extend(await self._carry_out(self.acd.handle(event, self.clock())))
 
     def close(self) -> None:
         if self._timer is not None:
