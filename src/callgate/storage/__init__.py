@@ -1,8 +1,10 @@
 """Storage: the call journal (SQLite by default, PostgreSQL by URL) and recording retention."""
 
-# annotations and outbox are imported here so their tables join the models' metadata, which
-# the migrations check compares with the migrated schema.
+# annotations, blocks, callbacks and outbox are imported here so their tables join the models'
+# metadata, which the migrations check compares with the migrated schema.
 from callgate.storage.annotations import CallAnnotation, JournalAnnotations
+from callgate.storage.blocks import BlockRow
+from callgate.storage.callbacks import CallbackAttemptRow, CallbackTaskRow
 from callgate.storage.journal import (
     Journal,
     JournalError,
@@ -22,8 +24,11 @@ from callgate.storage.settings import StorageSettings
 
 __all__ = [
     "AgentInvolvement",
+    "BlockRow",
     "CallAnnotation",
     "CallRecord",
+    "CallbackAttemptRow",
+    "CallbackTaskRow",
     "Journal",
     "JournalAnnotations",
     "JournalError",

@@ -52,7 +52,7 @@ class JournalAnnotations:
 
     async def _update(self, call_id: str, at: datetime, **values: str | datetime) -> bool:
         _require_aware(at=at)
-        async with self.journal._transaction() as session:
+        async with self.journal.transaction() as session:
             if await session.get(CallRow, call_id) is None:
                 return False
             row = await session.get(AnnotationRow, call_id)
@@ -75,7 +75,7 @@ class JournalAnnotations:
         return await self._update(call_id, at, incident_id=incident_id, incident_at=at)
 
     async def get(self, call_id: str) -> CallAnnotation | None:
-        async with self.journal._transaction() as session:
+        async with self.journal.transaction() as session:
             row = await session.get(AnnotationRow, call_id)
             if row is None:
                 return None

@@ -41,7 +41,7 @@ async def dispositions_of(journal: Journal, caller: str, since: datetime) -> lis
         )
         .order_by(AnnotationRow.disposition_at)
     )
-    async with journal._transaction() as session:
+    async with journal.transaction() as session:
         rows = (await session.execute(query)).all()
     return [
         PastDisposition(call_id, disposition, at)

@@ -197,7 +197,9 @@ class Journal:
         await self.close()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One database transaction, for the storage modules beside the journal (annotations,
+        outbox, blocks, callbacks) that keep their own tables in the same database."""
         try:
             async with self._sessions.begin() as session:
                 yield session
@@ -226,7 +228,7 @@ class Journal:
         """Record a new call; False (and nothing changed) if the call is already known."""
         _require_aware(at=at)
         try:
-            async with self._transaction() as session:
+            async with self.transaction() as session:
                 if await session.get(CallRow, call_id) is not None:
                     return False
                 session.add(
@@ -252,7 +254,7 @@ class Journal:
     ) -> bool:
         """Append a state change; False if this exact change is already recorded (a replay)."""
         _require_aware(at=at)
-        async with self._transaction() as session:
+        async with self.transaction() as session:
             call = await self._call(session, call_id)
             duplicate = await session.scalar(
                 select(TransitionRow.id).where(
@@ -287,7 +289,7 @@ class Journal:
         """Record that a call-taker (or agency) took part in the call in ``role``; False if
         already recorded in that role (the first time is kept)."""
         _require_aware(at=at)
-        async with self._transaction() as session:
+        async with self.transaction() as session:
             await self._call(session, call_id)
             known = await session.scalar(
                 select(AgentRow.id).where(
@@ -313,7 +315,7 @@ class Journal:
     ) -> None:
         """Close the call's record with its outcome (a replay writes the same values again)."""
         _require_aware(at=at, answered_at=answered_at)
-        async with self._transaction() as session:
+        async with self.transaction() as session:
             call = await self._call(session, call_id)
             call.ended_at = at
             call.outcome = outcome
@@ -338,7 +340,7 @@ class Journal:
         digest = sha256.lower()
         if not _SHA256.fullmatch(digest):
             raise ValueError(f"{sha256!r} is not a hex SHA-256")
-        async with self._transaction() as session:
+        async with self.transaction() as session:
             await self._call(session, call_id)
             row = await session.get(RecordingRow, call_id)
             if row is None:
@@ -359,7 +361,7 @@ class Journal:
         """Record that the call has no usable recording; False if a finished (or deleted) file
         is already recorded, which a late failure report must not hide."""
         _require_aware(at=at)
-        async with self._transaction() as session:
+        async with self.transaction() as session:
             await self._call(session, call_id)
             row = await session.get(RecordingRow, call_id)
             if row is None:
@@ -375,7 +377,7 @@ class Journal:
     async def recording_deleted(self, call_id: str, *, at: datetime) -> None:
         """Mark the call's recording file as deleted by retention (hash and size stay)."""
         _require_aware(at=at)
-        async with self._transaction() as session:
+        async with self.transaction() as session:
             row = await session.get(RecordingRow, call_id)
             if row is None:
                 raise UnknownCallError(f"call {call_id} has no recording in the journal")
@@ -386,7 +388,7 @@ class Journal:
 
     async def get_call(self, call_id: str) -> CallRecord | None:
         """The call with its transitions, call-takers and recording, or None if unknown."""
-        async with self._transaction() as session:
+        async with self.transaction() as session:
             row = await session.scalar(_calls_with_history().where(CallRow.call_id == call_id))
             return None if row is None else _call_record(row)
 
@@ -400,7 +402,7 @@ class Journal:
         )
         if since is not None:
             query = query.where(CallRow.started_at >= since)
-        async with self._transaction() as session:
+        async with self.transaction() as session:
             return [_call_record(row) for row in await session.scalars(query)]
 
     async def open_calls(self) -> list[CallRecord]:
@@ -410,7 +412,7 @@ class Journal:
             .where(CallRow.ended_at.is_(None))
             .order_by(CallRow.started_at, CallRow.call_id)
         )
-        async with self._transaction() as session:
+        async with self.transaction() as session:
             return [_call_record(row) for row in await session.scalars(query)]
 
     async def expired_recordings(self, cutoff: datetime) -> list[RecordingRecord]:
@@ -421,7 +423,7 @@ class Journal:
             .where(RecordingRow.status == RecordingStatus.READY, RecordingRow.at < cutoff)
             .order_by(RecordingRow.at, RecordingRow.call_id)
         )
-        async with self._transaction() as session:
+        async with self.transaction() as session:
             return [_recording_record(row) for row in await session.scalars(query)]
 
     async def purge_recordings_older_than(self, cutoff: datetime, *, at: datetime) -> list[str]:
@@ -432,7 +434,7 @@ class Journal:
         query = select(RecordingRow).where(
             RecordingRow.status == RecordingStatus.READY, RecordingRow.at < cutoff
         )
-        async with self._transaction() as session:
+        async with self.transaction() as session:
             rows = list(await session.scalars(query))
             for row in rows:
                 row.status = RecordingStatus.DELETED

@@ -88,6 +88,8 @@ class CallRow(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_by: Mapped[str | None] = mapped_column(String(64))
     destination: Mapped[str | None] = mapped_column(String(128))
+    #: The carrier's IMEI-derived identity of a SIM-less caller (keys their history), if sent.
+    identity: Mapped[str | None] = mapped_column(String(96))
 
     transitions: Mapped[list[TransitionRow]] = relationship(
         back_populates="call", order_by="TransitionRow.id", cascade="all, delete-orphan"

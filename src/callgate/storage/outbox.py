@@ -59,7 +59,7 @@ class Outbox:
 
     async def append(self, entries: Sequence[OutboxEntry]) -> None:
         """Store entries in one transaction, in the order given."""
-        async with self.journal._transaction() as session:
+        async with self.journal.transaction() as session:
             session.add_all(
                 OutboxRow(
                     event_id=e.event_id,
@@ -78,7 +78,7 @@ class Outbox:
         query = (
             select(OutboxRow).where(OutboxRow.sent_at.is_(None)).order_by(OutboxRow.id).limit(limit)
         )
-        async with self.journal._transaction() as session:
+        async with self.journal.transaction() as session:
             return [
                 OutboxEntry(
                     event_id=r.event_id,
@@ -94,13 +94,13 @@ class Outbox:
             ]
 
     async def mark_sent(self, ids: Sequence[int], at: datetime) -> None:
-        async with self.journal._transaction() as session:
+        async with self.journal.transaction() as session:
             await session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=at))
 
     async def last_seqs(self) -> dict[str, int]:
         """The highest ``seq`` of every stream still in the outbox."""
         query = select(OutboxRow.stream, func.max(OutboxRow.seq)).group_by(OutboxRow.stream)
-        async with self.journal._transaction() as session:
+        async with self.journal.transaction() as session:
             return {stream: int(seq) for stream, seq in (await session.execute(query)).all()}
 
     async def prune(self, sent_before: datetime) -> int:
@@ -112,7 +112,7 @@ class Outbox:
             OutboxRow.sent_at < sent_before,
             OutboxRow.id.not_in(last),
         )
-        async with self.journal._transaction() as session:
+        async with self.journal.transaction() as session:
             result = await session.execute(query)
             return int(getattr(result, "rowcount", 0) or 0)
 
@@ -121,6 +121,6 @@ class Outbox:
         query = select(OutboxRow.sent_at.is_(None), func.count()).group_by(
             OutboxRow.sent_at.is_(None)
         )
-        async with self.journal._transaction() as session:
+        async with self.journal.transaction() as session:
             rows = {bool(k): int(v) for k, v in (await session.execute(query)).all()}
         return rows.get(True, 0), rows.get(False, 0)
