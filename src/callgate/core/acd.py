@@ -220,7 +220,7 @@ class Acd:
             agent = self._agents[call.agent_id or ""]
             out.append(HangUpAgent(call.call_id, agent.agent_id))
             if state is CallState.CONNECTED:
-                self._end_conversation(agent, call, cause, now, out)
+                self._end_conversation(agent, call, cause, now, out, at=event.at)
             else:
                 self._release(agent, cause, now, out, missed=False)
         self._end(call, now, out)
@@ -295,7 +295,7 @@ class Acd:
             if call.handed_to is None:
                 out.append(HangUpCaller(call.call_id))
             # else: handed off; the caller stays with the agency, only the call-taker leaves.
-            self._end_conversation(agent, call, cause, now, out)
+            self._end_conversation(agent, call, cause, now, out, at=event.at)
             self._call_to(call, CallTrigger.AGENT_HANGUP, cause, now, out)
             self._end(call, now, out)
 
@@ -581,11 +581,13 @@ class Acd:
             self._settle(agent, AgentTrigger.RELEASE, cause, now, out)
 
     def _end_conversation(
-        self, agent: Agent, call: Call, cause: str, now: float, out: _Out
+        self, agent: Agent, call: Call, cause: str, now: float, out: _Out, *, at: float | None
     ) -> None:
         agent.call_id = None
         self._agent_to(agent, AgentTrigger.CALL_END, cause, now, out)
-        until = now + self.config.wrap_up_time
+        # Wrap-up is time after the call: it counts from when the call ended, not from when we
+        # heard of it (under load the hang-up reaches us late; the phone was free all along).
+        until = _conversation_end(call, now, at) + self.config.wrap_up_time
         out.append(StartWrapUp(agent.agent_id, call.call_id, until))
         self._arm(until, _Timer.WRAP_UP, agent, agent.token)
 
@@ -661,3 +663,17 @@ class Acd:
                 destination=destination,
             )
         )
+
+
+def _conversation_end(call: Call, now: float, at: float | None) -> float:
+    """When ``call``'s conversation ended, by the phone system's ``at`` where it makes sense.
+
+    Never later than ``now`` (a clock running ahead must not lengthen a wrap-up) and never before
+    the conversation began by our own clock (an event replayed after a reconnect, or a clock far
+    behind, must not wipe out a wrap-up wholesale: the wrap-up then at worst ends at once, on the
+    next timer). A missing or non-finite ``at`` means ``now``.
+    """
+    if at is None or not at < now:  # also NaN and +inf
+        return now
+    began = call.answered_at if call.answered_at is not None else call.arrived_at
+    return max(at, began)

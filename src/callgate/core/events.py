@@ -53,6 +53,8 @@ class CallerHungUp(Event):
 
     call_id: str
     "The call whose caller hung up."
+    at: float | None = None
+    "When the leg ended by the phone system's clock, if known (a wrap-up counts from then)."
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,8 @@ class AgentHungUp(Event):
 
 @dataclass(frozen=True, slots=True)
 class AgencyJoined(Event):
+    at: float | None = None
+    "When the leg ended by the phone system's clock, if known (a wrap-up counts from then)."
     """An agency (fire, police, ambulance...) joined a connected call: the call is handed off.
 
     From now on the call-taker leaving does not end the caller's call: the caller stays with
