@@ -19,12 +19,18 @@ Rules of this module, read these first:
 - Pure: every entry point takes ``now``; nothing reads a clock. Methods return immutable
   :class:`CallbackTask` snapshots; :meth:`CallbackWorklist.drain_closed` hands closed tasks
   (the recorded outcomes) to the daemon for storage.
+- Ids are safe as ARI channel ids and MQTT topic levels: a task is ``<prefix><n>`` and its
+  attempts ``<task id>.<attempt>`` (``cb-1.1``); no ``/``. Task ids are the journal's primary
+  key, so they must stay unique across restarts: the daemon gives each run its own
+  ``id_prefix`` (from its start time) and :meth:`CallbackWorklist.restore` reloads the open
+  tasks of earlier runs, which keep their ids.
 """
 
 from __future__ import annotations
 
 import enum
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from callgate.core.errors import AcdConfigError, AcdUsageError
@@ -112,17 +118,26 @@ class CallbackTask:
 class CallbackWorklist:
     """The open callback tasks of one centre, at most one per number."""
 
-    def __init__(self, max_attempts: int = 3, retry_delay: float = 120.0) -> None:
+    def __init__(
+        self, max_attempts: int = 3, retry_delay: float = 120.0, *, id_prefix: str = "cb-"
+    ) -> None:
         if max_attempts < 1:
             raise AcdConfigError("callback max_attempts must be at least 1")
         if retry_delay < 0:
             raise AcdConfigError("callback retry_delay must not be negative")
+        if not id_prefix or any(c in id_prefix for c in "/+#. "):
+            # Ids become channel ids and MQTT topic levels; "." separates the attempt number.
+            raise AcdConfigError(f"callback id_prefix {id_prefix!r} is empty or unsafe")
+        self.id_prefix = id_prefix
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self._open: dict[str, CallbackTask] = {}
         self._by_number: dict[str, str] = {}
         self._closed: list[CallbackTask] = []
         self._ids = itertools.count(1)
+        # Listing order among tasks created at the same instant: the order they were added.
+        self._order = itertools.count()
+        self._rank: dict[str, int] = {}
 
     # -- events -------------------------------------------------------------------------
 
@@ -157,7 +172,7 @@ class CallbackWorklist:
         task = self._open.get(task_id)
         if task is None or task.state is not TaskState.OPEN:
             raise AcdUsageError(f"callback task {task_id} is not open for an attempt")
-        call_id = f"{task_id}/{len(task.attempts) + 1}"
+        call_id = attempt_call_id(task_id, len(task.attempts) + 1)
         self._open[task_id] = replace(
             task, state=TaskState.DIALLING, attempt_call_id=call_id, attempt_started_at=now
         )
@@ -207,11 +222,51 @@ class CallbackWorklist:
         self._open[task_id] = task
         return task
 
+    def withdrawn(self, task_id: str, now: float) -> CallbackTask | None:
+        """The attempt in progress never reached a call-taker (nobody took the offer, or the
+        daemon lost it): back to OPEN after ``retry_delay``, no attempt counted. None if the
+        task is not dialling (cancelled meanwhile)."""
+        task = self._open.get(task_id)
+        if task is None or task.state is not TaskState.DIALLING:
+            return None
+        task = replace(
+            task,
+            state=TaskState.OPEN,
+            attempt_call_id=None,
+            attempt_started_at=None,
+            next_attempt_at=now + self.retry_delay,
+        )
+        self._open[task_id] = task
+        return task
+
+    def restore(self, tasks: Iterable[CallbackTask]) -> list[CallbackTask]:
+        """Reload open tasks stored by an earlier run, keeping their ids; returns them.
+
+        A task that was DIALLING lost its attempt with the old process (the ACD pseudo-call
+        is gone): it is OPEN again, at its ``next_attempt_at``, without an attempt counted.
+        """
+        restored = []
+        for task in tasks:
+            if task.state not in (TaskState.OPEN, TaskState.DIALLING):
+                raise AcdUsageError(f"callback task {task.task_id} is closed; not restored")
+            if task.task_id in self._open or task.number in self._by_number:
+                raise AcdUsageError(f"callback task {task.task_id} is already open")
+            task = replace(
+                task, state=TaskState.OPEN, attempt_call_id=None, attempt_started_at=None
+            )
+            self._open[task.task_id] = task
+            self._by_number[task.number] = task.task_id
+            self._rank[task.task_id] = next(self._order)
+            restored.append(task)
+        return restored
+
     # -- views --------------------------------------------------------------------------
 
     def open_tasks(self) -> list[CallbackTask]:
         """Tasks not yet final, oldest first, nuisance ones last (dialling ones included)."""
-        return sorted(self._open.values(), key=_order)
+        return sorted(
+            self._open.values(), key=lambda t: (t.nuisance, t.created_at, self._rank[t.task_id])
+        )
 
     def offerable(self, now: float) -> list[CallbackTask]:
         """Open tasks that may be offered at ``now``, in :meth:`open_tasks` order."""
@@ -249,20 +304,29 @@ class CallbackWorklist:
                 task = replace(task, call_ids=(*task.call_ids, call_id), nuisance=nuisance)
                 self._open[task_id] = task
             return task
-        task_id = f"cb-{next(self._ids)}"
+        task_id = f"{self.id_prefix}{next(self._ids)}"
         task = CallbackTask(
             task_id, number, reason, (call_id,), now, next_attempt_at=now, nuisance=nuisance
         )
         self._open[task_id] = task
         self._by_number[number] = task_id
+        self._rank[task_id] = next(self._order)
         return task
 
     def _close(self, task_id: str, state: TaskState, now: float) -> CallbackTask:
         task = replace(self._open.pop(task_id), state=state, closed_at=now)
         del self._by_number[task.number]
+        del self._rank[task_id]
         self._closed.append(task)
         return task
 
 
-def _order(task: CallbackTask) -> tuple[bool, float, int]:
-    return (task.nuisance, task.created_at, int(task.task_id.removeprefix("cb-")))
+def attempt_call_id(task_id: str, attempt: int) -> str:
+    """The ACD call id of a task's ``attempt``-th attempt (``cb-1.2``): also the outbound
+    channel's id and an MQTT topic level, hence no ``/``."""
+    return f"{task_id}.{attempt}"
+
+
+def task_id_of(call_id: str) -> str:
+    """The task an attempt's call id belongs to (``cb-1.2`` -> ``cb-1``)."""
+    return call_id.rpartition(".")[0]

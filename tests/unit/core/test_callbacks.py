@@ -15,6 +15,7 @@ from callgate.core import (
     Priority,
     TaskState,
 )
+from callgate.core.callbacks import attempt_call_id, task_id_of
 
 T0 = 1_000.0
 
@@ -79,7 +80,7 @@ def test_offer_queues_the_task_for_call_takers_at_callback_priority() -> None:
     assert task is not None
     event = worklist.offer(task.task_id, T0 + 1)
     assert (event.call_id, event.caller, event.priority, event.category, event.caller_name) == (
-        "cb-1/1",
+        "cb-1.1",
         "081234567",
         Priority.CALLBACK,
         "callback",
@@ -107,7 +108,7 @@ def test_a_reached_callback_closes_the_task_with_its_outcome_recorded() -> None:
     assert done.state is TaskState.REACHED
     (attempt,) = done.attempts
     assert (attempt.call_id, attempt.started_at, attempt.ended_at, attempt.agent_id) == (
-        "cb-1/1",
+        "cb-1.1",
         T0 + 1,
         T0 + 60,
         "op-2",
@@ -125,7 +126,7 @@ def test_failed_attempts_retry_after_the_delay_then_give_up() -> None:
     assert (retry.state, retry.next_attempt_at) == (TaskState.OPEN, T0 + 150)
     assert worklist.offerable(T0 + 149) == []
     assert worklist.next_deadline() == T0 + 150
-    assert worklist.offer("cb-1", T0 + 150).call_id == "cb-1/2"
+    assert worklist.offer("cb-1", T0 + 150).call_id == "cb-1.2"
     gave_up = worklist.attempt_ended("cb-1", AttemptOutcome.BUSY, T0 + 160)
     assert gave_up is not None
     assert gave_up.state is TaskState.GAVE_UP
@@ -138,7 +139,7 @@ def test_a_call_answered_while_a_callback_is_dialling_cancels_it_and_names_the_a
     worklist.offer("cb-1", T0 + 1)
     cancelled = worklist.answered("081234567", T0 + 2)
     assert cancelled is not None
-    assert (cancelled.state, cancelled.attempt_call_id) == (TaskState.CANCELLED, "cb-1/1")
+    assert (cancelled.state, cancelled.attempt_call_id) == (TaskState.CANCELLED, "cb-1.1")
     # The withdrawn attempt's outcome arrives late: it is ignored.
     assert worklist.attempt_ended("cb-1", AttemptOutcome.FAILED, T0 + 3) is None
 
@@ -180,11 +181,70 @@ def test_a_repeat_nuisance_caller_gets_a_task_offered_last_and_in_the_normal_cla
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"max_attempts": 0}, "max_attempts"), ({"retry_delay": -1}, "retry_delay")],
+    [
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"retry_delay": -1}, "retry_delay"),
+        ({"id_prefix": ""}, "id_prefix"),
+        ({"id_prefix": "cb/"}, "id_prefix"),
+        ({"id_prefix": "cb.1-"}, "id_prefix"),
+    ],
 )
 def test_impossible_callback_settings_are_refused(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(AcdConfigError, match=message):
         CallbackWorklist(**kwargs)  # type: ignore[arg-type]
+
+
+def test_ids_carry_the_run_prefix_and_attempt_ids_are_channel_and_topic_safe() -> None:
+    worklist = CallbackWorklist(id_prefix="cb-k3x9a-")
+    task = worklist.abandoned("c1", "081234567", T0)
+    assert task is not None
+    assert task.task_id == "cb-k3x9a-1"
+    call_id = worklist.offer(task.task_id, T0).call_id
+    assert call_id == attempt_call_id("cb-k3x9a-1", 1) == "cb-k3x9a-1.1"
+    assert "/" not in call_id
+    assert task_id_of(call_id) == "cb-k3x9a-1"
+
+
+def test_a_withdrawn_offer_reopens_the_task_later_without_counting_an_attempt() -> None:
+    worklist = CallbackWorklist(max_attempts=1, retry_delay=30.0)
+    worklist.abandoned("c1", "081234567", T0)
+    worklist.offer("cb-1", T0)
+    task = worklist.withdrawn("cb-1", T0 + 5)
+    assert task is not None
+    assert (task.state, task.attempts, task.attempt_call_id) == (TaskState.OPEN, (), None)
+    assert worklist.offerable(T0 + 34) == []
+    assert worklist.offerable(T0 + 35) == [task]
+    assert worklist.withdrawn("cb-1", T0 + 36) is None  # not dialling
+    assert worklist.withdrawn("cb-9", T0 + 36) is None
+
+
+def test_restore_reloads_open_tasks_of_an_earlier_run_and_keeps_their_ids() -> None:
+    earlier = CallbackWorklist(id_prefix="cb-a-")
+    earlier.abandoned("c1", "081234567", T0)
+    earlier.abandoned("c2", "081200002", T0 + 1)
+    earlier.offer("cb-a-2", T0 + 2)
+    stored = earlier.open_tasks()
+
+    worklist = CallbackWorklist(id_prefix="cb-b-")
+    restored = worklist.restore(stored)
+    assert [(t.task_id, t.state, t.attempt_call_id) for t in restored] == [
+        ("cb-a-1", TaskState.OPEN, None),
+        ("cb-a-2", TaskState.OPEN, None),  # its attempt died with the old process
+    ]
+    assert worklist.task_for("+6281234567") == restored[0]
+    again = worklist.abandoned("c3", "081234567", T0 + 3)
+    assert again is not None
+    assert again.call_ids == ("c1", "c3")
+    fresh = worklist.abandoned("c4", "081200004", T0 + 4)
+    assert fresh is not None
+    assert fresh.task_id == "cb-b-1"
+    assert [t.task_id for t in worklist.open_tasks()] == ["cb-a-1", "cb-a-2", "cb-b-1"]
+    with pytest.raises(AcdUsageError, match="already open"):
+        worklist.restore(stored[:1])
+    closed = worklist.answered("081200004", T0 + 5)
+    assert closed is not None
+    with pytest.raises(AcdUsageError, match="closed"):
+        CallbackWorklist().restore([closed])
 
 
 # -- properties ------------------------------------------------------------------------------
