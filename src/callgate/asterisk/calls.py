@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from callgate.asterisk.ari import AriClient, AriError, JsonObject
+from callgate.asterisk.timestamps import ari_timestamp
 from callgate.core.agents import DeviceState
 from callgate.core.commands import (
     Bridge,
@@ -271,7 +272,13 @@ class AriCalls:
                 layout = self._awaiting_hangup.pop(event["channel"]["id"])
                 self._background(self._seal_when_closed(layout))
             elif kind in ("StasisEnd", "ChannelDestroyed"):
-                await self._on_channel_gone(event["channel"], event.get("cause_txt", ""))
+                # Asterisk's own stamp: a call-taker's wrap-up counts from the real hang-up,
+                # however late the event reaches us under load.
+                await self._on_channel_gone(
+                    event["channel"],
+                    event.get("cause_txt", ""),
+                    at=ari_timestamp(event.get("timestamp")),
+                )
             elif kind == "ChannelDtmfReceived":
                 await self._on_dtmf(event["channel"]["id"], str(event["digit"]))
             elif kind == "DeviceStateChanged":
@@ -410,7 +417,9 @@ class AriCalls:
         with contextlib.suppress(AriError):
             await request
 
-    async def _on_channel_gone(self, channel: JsonObject, cause: str) -> None:
+    async def _on_channel_gone(
+        self, channel: JsonObject, cause: str, *, at: float | None = None
+    ) -> None:
         channel_id = channel["id"]
         layout = self.calls.get(channel_id)
         if layout is not None:
@@ -424,7 +433,7 @@ class AriCalls:
             else:
                 layout.ended = True
                 log.info("caller hung up", extra={"call_id": channel_id})
-                await self.feed(CallerHungUp(channel_id))
+                await self.feed(CallerHungUp(channel_id, at=at))
                 await self._forget_call(layout)
             return
         leg = self.legs.pop(channel_id, None)
@@ -452,7 +461,7 @@ class AriCalls:
         if call is not None and call.agent_legs.get(leg.agent_id) == channel_id:
             del call.agent_legs[leg.agent_id]
         if answered:
-            await self.feed(AgentHungUp(leg.call_id, leg.agent_id))
+            await self.feed(AgentHungUp(leg.call_id, leg.agent_id, at=at))
         else:
             await self.feed(AgentNoAnswer(leg.call_id, leg.agent_id, cause))
 
