@@ -119,18 +119,27 @@ class CallbackWorklist:
     """The open callback tasks of one centre, at most one per number."""
 
     def __init__(
-        self, max_attempts: int = 3, retry_delay: float = 120.0, *, id_prefix: str = "cb-"
+        self,
+        max_attempts: int = 3,
+        retry_delay: float = 120.0,
+        *,
+        first_delay: float = 0.0,
+        id_prefix: str = "cb-",
     ) -> None:
         if max_attempts < 1:
             raise AcdConfigError("callback max_attempts must be at least 1")
         if retry_delay < 0:
             raise AcdConfigError("callback retry_delay must not be negative")
+        if first_delay < 0:
+            raise AcdConfigError("callback first_delay must not be negative")
         if not id_prefix or any(c in id_prefix for c in "/+#. "):
             # Ids become channel ids and MQTT topic levels; "." separates the attempt number.
             raise AcdConfigError(f"callback id_prefix {id_prefix!r} is empty or unsafe")
         self.id_prefix = id_prefix
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
+        #: Seconds from a new task to its first attempt: callers often ring back themselves.
+        self.first_delay = first_delay
         self._open: dict[str, CallbackTask] = {}
         self._by_number: dict[str, str] = {}
         self._closed: list[CallbackTask] = []
@@ -306,7 +315,13 @@ class CallbackWorklist:
             return task
         task_id = f"{self.id_prefix}{next(self._ids)}"
         task = CallbackTask(
-            task_id, number, reason, (call_id,), now, next_attempt_at=now, nuisance=nuisance
+            task_id,
+            number,
+            reason,
+            (call_id,),
+            now,
+            next_attempt_at=now + self.first_delay,
+            nuisance=nuisance,
         )
         self._open[task_id] = task
         self._by_number[number] = task_id

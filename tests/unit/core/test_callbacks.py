@@ -184,6 +184,7 @@ def test_a_repeat_nuisance_caller_gets_a_task_offered_last_and_in_the_normal_cla
     [
         ({"max_attempts": 0}, "max_attempts"),
         ({"retry_delay": -1}, "retry_delay"),
+        ({"first_delay": -1}, "first_delay"),
         ({"id_prefix": ""}, "id_prefix"),
         ({"id_prefix": "cb/"}, "id_prefix"),
         ({"id_prefix": "cb.1-"}, "id_prefix"),
@@ -203,6 +204,15 @@ def test_ids_carry_the_run_prefix_and_attempt_ids_are_channel_and_topic_safe() -
     assert call_id == attempt_call_id("cb-k3x9a-1", 1) == "cb-k3x9a-1.1"
     assert "/" not in call_id
     assert task_id_of(call_id) == "cb-k3x9a-1"
+
+
+def test_the_first_attempt_waits_first_delay_because_callers_often_ring_back() -> None:
+    worklist = CallbackWorklist(first_delay=60.0)
+    task = worklist.abandoned("c1", "081234567", T0)
+    assert task is not None
+    assert worklist.offerable(T0 + 59) == []
+    assert worklist.next_deadline() == T0 + 60
+    assert worklist.offerable(T0 + 60) == [task]
 
 
 def test_a_withdrawn_offer_reopens_the_task_later_without_counting_an_attempt() -> None:
