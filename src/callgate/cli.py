@@ -32,6 +32,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="drive the ACD core through a trace or generated arrivals and print KPIs",
     )
     sub.add_parser("events", help="print the live CAD event stream from the MQTT broker")
+    sub.add_parser(
+        "report",
+        help="a day's, shift's or range's figures from the journal: NENA, abandonment, ...",
+    )
     # status, agents, calls, check-config, log-level: talk to the running daemon's admin port.
     ops_cli.add_subcommands(sub)
     return parser
@@ -57,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from callgate.events.subscriber import main as follow_events
 
         return follow_events(argv[1:])
+    if argv[:1] == ["report"]:
+        from callgate.report import main as report
+
+        return report(argv[1:])
     args = _build_parser().parse_args(argv)
     if args.command != "run":
         return ops_cli.run(args)
