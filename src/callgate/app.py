@@ -32,9 +32,11 @@ from callgate.config import ConfigError, Settings, load_settings
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdConfigError
-from callgate.core.screening import ScreeningPolicy
+from callgate.core.screening import BlockingPolicy, ScreeningPolicy
+from callgate.dispositions import Blocks, Dispositions
 from callgate.engine import Engine
 from callgate.events import EventPublisher
+from callgate.events.commands import CommandHandler
 from callgate.journaling import CallJournal
 from callgate.ops.health import Health
 from callgate.ops.http import OpsHttp
@@ -60,13 +62,26 @@ FALLBACK_WATCH_INTERVAL = 15.0
 
 
 def screening_policy(settings: Settings) -> ScreeningPolicy:
-    """The core's screening policy from the ``[screening]`` section (blocking stays off)."""
+    """The core's screening policy from ``[screening]``; blocking only when
+    ``[screening.blocking] enabled``."""
     s = settings.screening
+    b = s.blocking
+    blocking = (
+        BlockingPolicy(
+            duration=b.hours * 3600.0,
+            score_threshold=b.auto_score_threshold or None,  # 0: supervisors' blocks only
+            valve_calls=b.valve_calls,
+            valve_window=b.valve_minutes * 60.0,
+        )
+        if b.enabled
+        else None
+    )
     return ScreeningPolicy(
         half_life=s.half_life_hours * 3600.0,
         tag_threshold=s.tag_threshold,
         warn_threshold=s.warn_threshold,
         deprioritise_threshold=s.deprioritise_threshold,
+        blocking=blocking,
     )
 
 
@@ -189,6 +204,16 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
         events = EventPublisher(
             settings.mqtt, journal, annotations=JournalAnnotations(journal), acd=acd
         )
+        # Every disposition (phone, CAD, admin) goes through one service, which also places
+        # automatic blocks when [screening.blocking] is enabled.
+        policy = screening_policy(settings)
+        dispositions = Dispositions(
+            journal, events, policy, codes=settings.dispositions.codes, clock=time.time
+        )
+        blocks = Blocks(journal, policy, clock=time.time)
+        events.commands = CommandHandler(
+            JournalAnnotations(journal), events, dispositions=dispositions, blocks=blocks
+        )
         await events.start()
         health.probe("mqtt", lambda: events.connected)
         metrics = Metrics(
@@ -202,9 +227,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             settings,
             observer=FanOut(writer, events, _RecordingFailures(metrics)),
             clock=time.time,
-            screener=Screener(journal, screening_policy(settings))
-            if settings.screening.enabled
-            else None,
+            screener=Screener(journal, policy) if settings.screening.enabled else None,
         )
         engine = Engine(
             acd, calls, observers=[writer.notification, events.notification, metrics.notification]
@@ -218,6 +241,8 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             journal,
             set_log_level=logs.set_level,
             default_pause_reason=settings.agi.default_pause_reason,
+            dispositions=dispositions,
+            blocks=blocks,
         )
         http = OpsHttp(
             view, health, metrics.registry, host=settings.ops.http_host, port=settings.ops.http_port
@@ -229,6 +254,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
                 control,
                 pause_reasons=settings.agi.pause_reasons,
                 default_pause_reason=settings.agi.default_pause_reason,
+                dispositions=dispositions,
             ),
         )
         await agi.start()

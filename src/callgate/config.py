@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from callgate.asterisk.agi import AgiSettings
 from callgate.asterisk.ami import AmiSettings
+from callgate.core.screening import Disposition
 from callgate.events.settings import MqttSettings
 from callgate.ops.settings import OpsSettings
 from callgate.storage.settings import StorageSettings
@@ -107,8 +108,56 @@ class CallSettings(_Section):
     """The dialplan's fallback queue (queues.conf); callgate warns while callers wait there."""
 
 
+class BlockingSettings(_Section):
+    """Optional blocking of nuisance callers (off by default): a blocked caller hears
+    ``announcement`` and is hung up, unless the safety valve puts them through."""
+
+    enabled: bool = False
+    """Reject calls from blocked callers. Off: blocks may not be placed and none applies."""
+    hours: Annotated[float, Field(gt=0, le=720)] = 24.0
+    """How long an automatic block lasts (manual blocks give their own hours)."""
+    auto_score_threshold: Annotated[float, Field(ge=0)] = 4.0
+    """A prank or ghost disposition that lifts the caller's nuisance score to this places an
+    automatic block; 0: only supervisors place blocks (CLI, admin API, MQTT)."""
+    valve_calls: Annotated[int, Field(ge=1, le=100)] = 3
+    """Safety valve: a blocked caller calling this many times (that call included) ..."""
+    valve_minutes: Annotated[float, Field(gt=0, le=1440)] = 10.0
+    """... within this many minutes is put through to a call-taker, tagged VALVE."""
+    announcement: str = "sound:ss-noservice"
+    """What a blocked caller hears before the hang-up (an ARI media URI)."""
+
+
+class DispositionSettings(_Section):
+    """How call-takers key a disposition on their phone: ``**<digit>`` during the call or
+    ``*15<digit>`` after it."""
+
+    codes: dict[str, str] = Field(
+        default_factory=lambda: {
+            "1": "genuine",
+            "2": "information",
+            "3": "prank",
+            "4": "ghost",
+            "5": "test",
+            "6": "wrong-number",
+        }
+    )
+    """Digit -> disposition (genuine, information, prank, ghost, test, wrong-number)."""
+
+    @field_validator("codes")
+    @classmethod
+    def _digits_and_dispositions(cls, value: dict[str, str]) -> dict[str, str]:
+        known = [d.value for d in Disposition]
+        for digit, disposition in value.items():
+            if len(digit) != 1 or digit not in "0123456789":
+                raise ValueError(f"key {digit!r} is not one digit 0-9")
+            if disposition not in known:
+                raise ValueError(f"{digit} = {disposition!r} is not one of {', '.join(known)}")
+        return value
+
+
 class ScreeningSettings(_Section):
-    """Graded handling of repeat prank and ghost callers; a call is never rejected."""
+    """Graded handling of repeat prank and ghost callers; a call is never rejected unless
+    ``blocking`` is enabled."""
 
     enabled: bool = True
     """Screen callers by their history (dispositions set by call-takers and CAD)."""
@@ -123,6 +172,8 @@ class ScreeningSettings(_Section):
     warning: str = ""
     """The warning announcement (an ARI media URI, e.g. "sound:custom/peringatan-112"); empty:
     no announcement until the centre records one (the tag and priority still apply)."""
+    blocking: BlockingSettings = BlockingSettings()
+    """Optional blocking (``[screening.blocking]``), off by default."""
 
 
 class RecordingSettings(_Section):
@@ -152,6 +203,7 @@ class Settings(BaseSettings):
     call: CallSettings = CallSettings()
     recording: RecordingSettings = RecordingSettings()
     screening: ScreeningSettings = ScreeningSettings()
+    dispositions: DispositionSettings = DispositionSettings()
     agencies: dict[str, AgencySettings] = Field(default_factory=dict)
     """Agencies a call can be handed to (Damkar, BPBD, Dinkes, Polres, ...), by name."""
     storage: StorageSettings = StorageSettings()

@@ -1,4 +1,5 @@
-"""Call-takers' feature codes (*11 log in, *12 log out, *13 pause, *14 unpause) over FastAGI.
+"""Call-takers' feature codes (*11 log in, *12 log out, *13 pause, *14 unpause, *15 disposition
+of the last call) over FastAGI.
 
 The dialplan's ``[callgate-agents]`` context sends each code to ``agi://127.0.0.1:4573/agent/<code>``;
 the handlers here turn it into a call on :class:`AgentControl` (which the daemon implements), set
@@ -44,11 +45,40 @@ class AgentControl(Protocol):
     async def unpause(self, endpoint: str) -> AgentCommandResult: ...
 
 
+class DispositionResultLike(Protocol):
+    """What :class:`DispositionControl` answers (``callgate.dispositions.DispositionResult``)."""
+
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def call_id(self) -> str | None: ...
+
+
+class DispositionControl(Protocol):
+    """Dispositions as the daemon offers them to ``*15<digit>`` (:class:`callgate.dispositions.
+    Dispositions`)."""
+
+    def for_digit(self, digit: str) -> str | None: ...
+    async def set_for_last_call(
+        self, agent_id: str, disposition: str, *, source: str
+    ) -> DispositionResultLike: ...
+
+
 # Results set on the channel besides AgentCommandResult's own values.
 INVALID_REASON: Final = "INVALID_REASON"
 """*13 followed by a digit with no pause reason configured: not paused."""
 ERROR: Final = "ERROR"
 """The daemon failed or did not answer in time, or the channel is not a softphone's."""
+INVALID_DISPOSITION: Final = "INVALID_DISPOSITION"
+"""*15 followed by a digit with no disposition configured ([dispositions] codes): nothing set."""
+NO_RECENT_CALL: Final = "NO_RECENT_CALL"
+"""*15<digit>: the call-taker answered no call within the last hour: nothing set."""
+UNKNOWN_CALL: Final = "UNKNOWN_CALL"
+"""*15<digit>: the call-taker's last call is no longer in the journal: nothing set."""
+DISPOSITION_VARIABLE: Final = "CALLGATE_DISPOSITION"
+"""Set by *15<digit> to the disposition the digit stands for."""
+CALL_VARIABLE: Final = "CALLGATE_DISPOSITION_CALL"
+"""Set by *15<digit> to the call the disposition was recorded on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +94,8 @@ class AgentPrompts:
     refused: str = "beeperr"
     invalid_reason: str = "pm-invalid-option"
     error: str = "something-terribly-wrong"
+    disposition_set: str = "auth-thankyou"
+    disposition_failed: str = "beeperr"
 
 
 _CHANNEL: Final = re.compile(r"^(?P<endpoint>[A-Za-z0-9_]+/[^/]+)-[0-9a-f]+$")
@@ -85,13 +117,15 @@ def agent_code_handlers(
     prompts: AgentPrompts | None = None,
     control_timeout: float = 5.0,
     reason_timeout_ms: int = 4000,
+    dispositions: DispositionControl | None = None,
 ) -> dict[str, Handler]:
     """FastAGI routes for the feature codes: ``agent/login``, ``agent/logout``, ``agent/pause``,
-    ``agent/unpause``.
+    ``agent/unpause`` and, with ``dispositions``, ``agent/disposition``.
 
     ``agent/pause`` takes the reason digit from the AGI() argument (``*13X`` in the dialplan) or,
     with no argument, asks for one digit after a beep (``*13``); no digit keyed pauses with
-    ``default_pause_reason``.
+    ``default_pause_reason``. ``agent/disposition`` (``*15X``, or ``*15`` then a digit after the
+    beep) records the disposition the digit stands for on the call-taker's last answered call.
     """
     say = prompts or AgentPrompts()
 
@@ -153,12 +187,52 @@ def agent_code_handlers(
     async def unpause(session: AgiSession) -> None:
         await run(session, "unpause", control.unpause, say.unpaused, say.unpaused)
 
-    return {
+    async def disposition(session: AgiSession) -> None:
+        assert dispositions is not None
+        context = session.request.log_context | {"code": "disposition"}
+        if session.request.args and session.request.args[0]:
+            digit = session.request.args[0]
+        else:
+            digit = await session.get_data(say.ask_reason, reason_timeout_ms, 1)
+        chosen = dispositions.for_digit(digit) if digit else None
+        if chosen is None:
+            log.info("agent code with an unknown disposition", extra=context | {"digit": digit[:8]})
+            await _answer(session, INVALID_DISPOSITION, say.invalid_reason)
+            return
+        endpoint = endpoint_of(session.request.channel)
+        if endpoint is None:
+            log.warning("agent code from a channel that is no softphone", extra=context)
+            await _answer(session, ERROR, say.error)
+            return
+        await session.set_variable(DISPOSITION_VARIABLE, chosen)
+        try:
+            async with asyncio.timeout(control_timeout):
+                result = await dispositions.set_for_last_call(
+                    endpoint.partition("/")[2], chosen, source="feature-code"
+                )
+        except Exception:
+            log.exception("agent code failed in the daemon", extra=context)
+            await _answer(session, ERROR, say.error)
+            return
+        if result.call_id:
+            await session.set_variable(CALL_VARIABLE, result.call_id)
+        value = str(result.outcome).upper().replace("-", "_")
+        log.info(
+            "agent code",
+            extra=context | {"endpoint": endpoint, "result": value, "call_id": result.call_id},
+        )
+        ok = value == AgentCommandResult.OK
+        await _answer(session, value, say.disposition_set if ok else say.disposition_failed)
+
+    handlers: dict[str, Handler] = {
         "agent/login": login,
         "agent/logout": logout,
         "agent/pause": pause,
         "agent/unpause": unpause,
     }
+    if dispositions is not None:
+        handlers["agent/disposition"] = disposition
+    return handlers
 
 
 async def _answer(session: AgiSession, result: str, prompt: str) -> None:

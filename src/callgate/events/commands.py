@@ -1,10 +1,16 @@
-"""CAD's commands: set a call's disposition, request a callback, attach an incident id.
+"""CAD's commands: set a call's disposition, request a callback, attach an incident id, block
+and unblock a caller.
 
 A command arrives on ``{prefix}/{site}/commands/{request_id}``; the answer goes to
 ``{prefix}/{site}/replies/{request_id}``. Every command is validated against
 :mod:`callgate.events.schema` before anything changes; a bad one (not JSON, unknown field, wrong
 type, unknown call) gets an error reply and changes nothing. Nothing a command carries can stop
 the daemon: an unexpected failure is logged and answered with ``internal-error``.
+
+With a :class:`~callgate.dispositions.Dispositions` service, ``set-disposition`` goes through
+it, exactly like a call-taker's key press, so CAD's pranks also feed automatic blocking; with a
+:class:`~callgate.dispositions.Blocks` service, ``block`` and ``unblock`` are answered (else
+they get ``internal-error`` "not available").
 """
 
 from __future__ import annotations
@@ -13,18 +19,23 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import ValidationError
 
 from callgate.events.schema import (
     COMMAND_ADAPTER,
     AttachIncident,
+    BlockCaller,
     ErrorCode,
     Reply,
     RequestCallback,
     SetDisposition,
+    UnblockCaller,
 )
+
+if TYPE_CHECKING:  # the services import the storage; commands only need their interface
+    from callgate.dispositions import Blocks, Dispositions
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +78,14 @@ class CommandHandler:
         events: AnnotationEvents,
         *,
         clock: Callable[[], float] = time.time,
+        dispositions: Dispositions | None = None,
+        blocks: Blocks | None = None,
     ) -> None:
         self.annotations = annotations
         self.events = events
         self.clock = clock
+        self.dispositions = dispositions
+        self.blocks = blocks
 
     def _reply(self, request_id: str, error: ErrorCode | None = None, detail: str = "") -> Reply:
         return Reply(
@@ -98,14 +113,22 @@ class CommandHandler:
             if any(e["type"] == "json_invalid" for e in exc.errors()):
                 return self._reply(request_id, "bad-json", "payload is not valid JSON")
             return self._reply(request_id, "invalid-command", _describe(exc))
+        if isinstance(command, BlockCaller | UnblockCaller):
+            return await self._block(request_id, command)
         at = datetime.fromtimestamp(self.clock(), UTC)
         call_id = command.call_id
         if isinstance(command, SetDisposition):
-            ok = await self.annotations.set_disposition(
-                call_id, command.disposition, command.by, at
-            )
-            if ok:
-                self.events.disposition_set(call_id, command.disposition, command.by, at)
+            if self.dispositions is not None:
+                result = await self.dispositions.set(
+                    call_id, command.disposition, by=command.by, source="mqtt"
+                )
+                ok = result.ok
+            else:
+                ok = await self.annotations.set_disposition(
+                    call_id, command.disposition, command.by, at
+                )
+                if ok:
+                    self.events.disposition_set(call_id, command.disposition, command.by, at)
         elif isinstance(command, RequestCallback):
             ok = await self.annotations.request_callback(call_id, command.by, at)
             if ok:
@@ -122,3 +145,39 @@ class CommandHandler:
             extra={"request_id": request_id, "command": command.command, "call_id": call_id},
         )
         return self._reply(request_id)
+
+    async def _block(self, request_id: str, command: BlockCaller | UnblockCaller) -> Reply:
+        if self.blocks is None:
+            return self._reply(request_id, "internal-error", "blocking not available")
+        if isinstance(command, BlockCaller):
+            result = await self.blocks.block(
+                command.number,
+                hours=command.hours,
+                reason=command.reason,
+                by=command.by,
+                source="mqtt",
+            )
+        else:
+            result = await self.blocks.unblock(
+                command.number, reason=command.reason, by=command.by, source="mqtt"
+            )
+        if not result.ok:
+            error: ErrorCode
+            if result.outcome == "not-blocked":
+                error = "not-blocked"
+            elif result.outcome == "blocking-disabled":
+                error = "blocking-disabled"
+            elif result.key is None:
+                error = "invalid-number"
+            else:
+                error = "invalid-command"  # the number was fine: the hours or reason were not
+            return self._reply(request_id, error, result.detail)
+        if isinstance(command, BlockCaller):
+            detail = f"{result.key} blocked until {result.blocks[0].until.isoformat()}"
+        else:
+            detail = f"{result.key}: {len(result.blocks)} block(s) lifted"
+        log.info(
+            "CAD command applied",
+            extra={"request_id": request_id, "command": command.command, "key": result.key},
+        )
+        return self._reply(request_id, detail=detail)

@@ -37,7 +37,13 @@ CALL_EVENTS: list[type[BaseModel]] = [
     s.CallbackRequested,
     s.IncidentAttached,
 ]
-COMMANDS: list[type[BaseModel]] = [s.SetDisposition, s.RequestCallback, s.AttachIncident]
+COMMANDS: list[type[BaseModel]] = [
+    s.SetDisposition,
+    s.RequestCallback,
+    s.AttachIncident,
+    s.BlockCaller,
+    s.UnblockCaller,
+]
 OTHERS: list[type[BaseModel]] = [s.AgentStateEvent, s.QueueState, s.Status, s.Reply]
 ALL = CALL_EVENTS + COMMANDS + OTHERS
 SITE = "{site}"

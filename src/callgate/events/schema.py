@@ -347,12 +347,52 @@ class AttachIncident(_Command):
     """CAD's incident id."""
 
 
+class BlockCaller(_Wire):
+    """Block a caller for some hours (only when the centre enabled blocking): their calls hear
+    an announcement and are hung up, unless the safety valve puts them through. Kept in the
+    audit trail with ``by`` and ``reason``."""
+
+    command: Literal["block"]
+    """Command name."""
+    number: str = Field(min_length=1, max_length=96)
+    """The caller number in any spelling (``+62812...``, ``0812...``) or ``imei:<identity>``."""
+    hours: float = Field(gt=0, le=720)
+    """How long the block lasts (at most 30 days)."""
+    reason: str = Field(min_length=1, max_length=500)
+    """Why, for the audit trail."""
+    by: str = Field(min_length=1, max_length=64)
+    """Who blocks (supervisor or CAD operator id)."""
+
+
+class UnblockCaller(_Wire):
+    """Lift every block in force on a caller; kept in the audit trail with ``by`` and
+    ``reason``."""
+
+    command: Literal["unblock"]
+    """Command name."""
+    number: str = Field(min_length=1, max_length=96)
+    """The caller number in any spelling (``+62812...``, ``0812...``) or ``imei:<identity>``."""
+    reason: str = Field(min_length=1, max_length=500)
+    """Why, for the audit trail."""
+    by: str = Field(min_length=1, max_length=64)
+    """Who unblocks (supervisor or CAD operator id)."""
+
+
 Command = Annotated[
-    SetDisposition | RequestCallback | AttachIncident, Field(discriminator="command")
+    SetDisposition | RequestCallback | AttachIncident | BlockCaller | UnblockCaller,
+    Field(discriminator="command"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 
-ErrorCode = Literal["bad-json", "invalid-command", "unknown-call", "internal-error"]
+ErrorCode = Literal[
+    "bad-json",
+    "invalid-command",
+    "unknown-call",
+    "invalid-number",
+    "not-blocked",
+    "blocking-disabled",
+    "internal-error",
+]
 
 
 class Reply(_Wire):

@@ -1,4 +1,5 @@
-"""``callgate status|agents|calls|check-config|log-level``: the on-call admin's commands.
+"""``callgate status|agents|calls|block|unblock|blocks|check-config|log-level``: the on-call
+admin's commands.
 
 They talk to the running daemon over its admin HTTP port on loopback (``[ops]`` in the config
 file, or ``--url``), print plain tables by default and JSON with ``--json``, and exit with:
@@ -6,7 +7,8 @@ file, or ``--url``), print plain tables by default and JSON with ``--json``, and
 - 0: done (``status``: the daemon is ready and taking calls);
 - 1: the daemon is not reachable, or (``status``) it is up but not ready;
 - 2: usage or configuration error;
-- 3: the daemon refused the command (unknown call-taker, pause while logged out, ...).
+- 3: the daemon refused the command (unknown call-taker or call, pause while logged out,
+  a block while blocking is off, ...).
 
 Only the standard library is imported here, so the commands start fast and work even when the
 daemon's own dependencies are broken.
@@ -15,6 +17,7 @@ daemon's own dependencies are broken.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -82,12 +85,50 @@ def add_subcommands(subparsers: Any) -> None:
     agents.set_defaults(ops_handler=_agents)
 
     calls = subparsers.add_parser(
-        "calls", parents=[common], help="calls in the ACD now, and recent ones from the journal"
+        "calls",
+        parents=[common],
+        help="calls in the ACD now and recent ones, or set a call's disposition",
+        description="Without arguments: calls in the ACD now and recent ones from the journal. "
+        "'calls disposition CALL_ID DISPOSITION': classify a call (genuine, information, prank, "
+        "ghost, test, wrong-number), as a call-taker or CAD would.",
     )
+    calls.add_argument("action", nargs="?", default="list", choices=["list", "disposition"])
+    calls.add_argument("call_id", nargs="?", metavar="CALL_ID")
+    calls.add_argument("disposition", nargs="?", metavar="DISPOSITION")
     calls.add_argument(
         "--recent", type=int, default=10, metavar="N", help="recent calls to show (default 10)"
     )
+    calls.add_argument("--by", help="who classifies the call (default: your login name)")
     calls.set_defaults(ops_handler=_calls)
+
+    block = subparsers.add_parser(
+        "block",
+        parents=[common],
+        help="block a caller for some hours (only with [screening.blocking] enabled)",
+        description="Block a caller: their calls hear an announcement and are hung up, unless "
+        "the safety valve puts them through. Stored with who, when and why.",
+    )
+    block.add_argument("number", help="caller number in any spelling, or imei:<identity>")
+    block.add_argument("--hours", type=float, required=True, help="how long (at most 720)")
+    block.add_argument("--reason", required=True, help="why, for the audit trail")
+    block.add_argument("--by", help="who blocks (default: your login name)")
+    block.set_defaults(ops_handler=_block)
+
+    unblock = subparsers.add_parser(
+        "unblock",
+        parents=[common],
+        help="lift every block in force on a caller",
+    )
+    unblock.add_argument("number", help="caller number in any spelling, or imei:<identity>")
+    unblock.add_argument("--reason", required=True, help="why, for the audit trail")
+    unblock.add_argument("--by", help="who unblocks (default: your login name)")
+    unblock.set_defaults(ops_handler=_unblock)
+
+    blocks = subparsers.add_parser(
+        "blocks", parents=[common], help="blocks in force now, or (--all) the whole audit trail"
+    )
+    blocks.add_argument("--all", action="store_true", help="every block ever placed")
+    blocks.set_defaults(ops_handler=_blocks)
 
     check = subparsers.add_parser(
         "check-config",
@@ -323,6 +364,10 @@ def render_agents(agents: list[Json]) -> str:
 
 
 def _calls(args: argparse.Namespace) -> int:
+    if args.action == "disposition":
+        return _disposition(args)
+    if args.call_id is not None or args.by is not None:
+        raise _Exit(USAGE, "'calls' lists calls; to classify one: calls disposition ID WHAT")
     if not 0 <= args.recent <= 1000:
         raise _Exit(USAGE, "--recent must be between 0 and 1000")
     status, body = _call(args, "GET", f"/api/calls?recent={args.recent}")
@@ -368,6 +413,100 @@ def render_calls(body: Json) -> str:
             headers = ["STARTED", "CALL", "OUTCOME", "ANSWERED IN", "BY", "CALLER"]
             lines.append(_table(headers, rows))
     return "\n".join(lines)
+
+
+def _by(args: argparse.Namespace) -> str:
+    if args.by:
+        return str(args.by)
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        return "admin"
+
+
+def _disposition(args: argparse.Namespace) -> int:
+    if not args.call_id or not args.disposition:
+        raise _Exit(USAGE, "usage: callgate calls disposition CALL_ID DISPOSITION [--by NAME]")
+    body = {"disposition": args.disposition, "by": _by(args)}
+    status, answer = _call(args, "POST", f"/api/calls/{args.call_id}/disposition", body)
+    _fail_on_error(status, answer)
+    if args.json:
+        _print_json(answer)
+    elif answer.get("result") == "ok":
+        print(f"call {args.call_id}: {args.disposition} (by {body['by']})")
+        if answer.get("block"):
+            block = answer["block"]
+            print(f"caller {block['key']} now BLOCKED until {block['until']}: {block['reason']}")
+    else:
+        print(f"callgate: {answer.get('error', answer.get('result'))}", file=sys.stderr)
+    return OK if answer.get("result") == "ok" else REFUSED
+
+
+def _block(args: argparse.Namespace) -> int:
+    body = {"number": args.number, "hours": args.hours, "reason": args.reason, "by": _by(args)}
+    status, answer = _call(args, "POST", "/api/blocks", body)
+    _fail_on_error(status, answer)
+    if args.json:
+        _print_json(answer)
+    elif answer.get("result") == "ok":
+        [block] = answer["blocks"]
+        print(f"{block['key']} blocked until {_iso_clock(block['until'])} (by {block['by']})")
+    else:
+        print(f"callgate: {answer.get('error') or answer.get('result')}", file=sys.stderr)
+    return OK if answer.get("result") == "ok" else REFUSED
+
+
+def _unblock(args: argparse.Namespace) -> int:
+    body = {"number": args.number, "reason": args.reason, "by": _by(args)}
+    status, answer = _call(args, "POST", "/api/unblock", body)
+    _fail_on_error(status, answer)
+    if args.json:
+        _print_json(answer)
+    elif answer.get("result") == "ok":
+        print(f"{answer.get('key')}: {len(answer.get('blocks', []))} block(s) lifted")
+    else:
+        print(f"{answer.get('key') or args.number}: nothing to do, no block in force")
+    return OK if answer.get("result") in ("ok", "not-blocked") else REFUSED
+
+
+def _blocks(args: argparse.Namespace) -> int:
+    path = "/api/blocks?all=1" if args.all else "/api/blocks"
+    status, answer = _call(args, "GET", path)
+    _fail_on_error(status, answer)
+    if args.json:
+        _print_json(answer)
+    else:
+        print(render_blocks(answer))
+    return OK
+
+
+def render_blocks(body: Json) -> str:
+    blocks: list[Json] = body.get("blocks", [])
+    state = "" if body.get("enabled", True) else "  (blocking is OFF: no block applies)"
+    if body.get("all"):
+        title = f"blocks, newest first (the audit trail): {len(blocks)}{state}"
+    else:
+        title = f"blocks in force: {len(blocks)}{state}"
+    if not blocks:
+        return title
+    rows = []
+    for b in blocks:
+        lifted = (
+            f"lifted {_iso_clock(b['lifted_at'])} by {b.get('lifted_by')}: {b.get('lift_reason')}"
+            if b.get("lifted_at")
+            else ""
+        )
+        rows.append(
+            [
+                b.get("key", "?"),
+                _iso_clock(b.get("at")),
+                _iso_clock(b.get("until")),
+                b.get("by", "?"),
+                b.get("reason", ""),
+                lifted,
+            ]
+        )
+    return title + "\n" + _table(["CALLER", "FROM", "UNTIL", "BY", "WHY", "LIFTED"], rows)
 
 
 def _log_level(args: argparse.Namespace) -> int:

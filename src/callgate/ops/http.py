@@ -14,6 +14,10 @@ Endpoints:
 - ``GET /api/status``, ``GET /api/agents``, ``GET /api/calls?recent=N``.
 - ``POST /api/agents/{id}/login|logout|pause|unpause`` (pause: ``{"reason": "..."}``).
 - ``POST /api/log-level`` with ``{"level": "DEBUG"}``.
+- ``POST /api/calls/{call_id}/disposition`` with ``{"disposition": "prank", "by": "..."}``.
+- ``GET /api/blocks`` (in force now), ``GET /api/blocks?all=1`` (the whole audit trail).
+- ``POST /api/blocks`` with ``{"number", "hours", "reason", "by"}``; ``POST /api/unblock`` with
+  ``{"number", "reason", "by"}``.
 
 Every answer is JSON, errors included: ``{"error": "..."}``.
 """
@@ -67,6 +71,26 @@ class DaemonView(Protocol):
 
     def set_log_level(self, level: str) -> None:
         """Change the log level of the running daemon (one of :data:`LOG_LEVELS`)."""
+        ...
+
+    async def set_disposition(self, call_id: str, disposition: str, by: str) -> JsonDict:
+        """Classify a call; ``{"result": "ok"|"unknown-call"|"invalid-disposition"|
+        "unavailable", ...}``."""
+        ...
+
+    async def blocks(self, include_all: bool) -> JsonDict:
+        """``{"blocks": [...]}``: in force now, or the whole trail; ``{"result": "unavailable"}``
+        when the daemon has no journal."""
+        ...
+
+    async def block(self, number: str, hours: float, reason: str, by: str) -> JsonDict:
+        """Block a caller; ``{"result": "ok"|"invalid"|"blocking-disabled"|"unavailable",
+        "key", "blocks", "detail"}``."""
+        ...
+
+    async def unblock(self, number: str, reason: str, by: str) -> JsonDict:
+        """Lift a caller's blocks; ``{"result": "ok"|"not-blocked"|"invalid"|"unavailable",
+        ...}``."""
         ...
 
 
@@ -125,6 +149,10 @@ class OpsHttp:
         app.router.add_post("/api/agents/{agent_id}/{action}", self._agent_command)
         app.router.add_get("/api/calls", self._calls)
         app.router.add_post("/api/log-level", self._log_level)
+        app.router.add_post("/api/calls/{call_id}/disposition", self._disposition)
+        app.router.add_get("/api/blocks", self._blocks)
+        app.router.add_post("/api/blocks", self._block)
+        app.router.add_post("/api/unblock", self._unblock)
         return app
 
     async def start(self) -> None:
@@ -205,6 +233,57 @@ class OpsHttp:
         self.view.set_log_level(level.upper())
         log.warning("log level changed", extra={"level": level.upper(), "via": "admin-api"})
         return _json({"level": level.upper()})
+
+    async def _disposition(self, request: web.Request) -> web.Response:
+        call_id = request.match_info["call_id"]
+        body = await _body(request)
+        disposition, by = body.get("disposition"), body.get("by", "admin")
+        if not isinstance(disposition, str) or not _text(by, 64):
+            return _error(400, "disposition (a string) and by (1-64 characters) are required")
+        answer = await self.view.set_disposition(call_id, disposition, str(by))
+        return _json(answer, _STATUS.get(answer.get("result", ""), 409))
+
+    async def _blocks(self, request: web.Request) -> web.Response:
+        include_all = request.query.get("all", "0") not in ("", "0", "false", "no")
+        answer = await self.view.blocks(include_all)
+        return _json(answer, _STATUS.get(answer.get("result", "ok"), 409))
+
+    async def _block(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        number, hours, reason = body.get("number"), body.get("hours"), body.get("reason")
+        by = body.get("by", "admin")
+        if not isinstance(number, str) or not isinstance(reason, str) or not _text(by, 64):
+            return _error(400, "number, reason (strings) and by (1-64 characters) are required")
+        if isinstance(hours, bool) or not isinstance(hours, int | float):
+            return _error(400, "hours must be a number")
+        log.info("admin command", extra={"action": "block", "by": by, "via": "admin-api"})
+        answer = await self.view.block(number, float(hours), reason, str(by))
+        return _json(answer, _STATUS.get(answer.get("result", ""), 409))
+
+    async def _unblock(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        number, reason, by = body.get("number"), body.get("reason"), body.get("by", "admin")
+        if not isinstance(number, str) or not isinstance(reason, str) or not _text(by, 64):
+            return _error(400, "number, reason (strings) and by (1-64 characters) are required")
+        log.info("admin command", extra={"action": "unblock", "by": by, "via": "admin-api"})
+        answer = await self.view.unblock(number, reason, str(by))
+        return _json(answer, _STATUS.get(answer.get("result", ""), 409))
+
+
+#: HTTP status of each service result; anything else is 409 (refused as things stand).
+_STATUS = {
+    "ok": 200,
+    "not-blocked": 200,  # nothing to lift: the caller can call, which is what was wanted
+    "unknown-call": 404,
+    "invalid-disposition": 400,
+    "invalid": 400,
+    "blocking-disabled": 409,
+    "unavailable": 503,
+}
+
+
+def _text(value: object, longest: int) -> bool:
+    return isinstance(value, str) and 0 < len(value.strip()) <= longest
 
 
 async def _body(request: web.Request) -> JsonDict:

@@ -18,6 +18,7 @@ from callgate import __version__
 from callgate.calltakers import CallTakerControl
 from callgate.core.agents import AgentState
 from callgate.core.calls import Call
+from callgate.dispositions import BlockResult, Blocks, Dispositions, block_json
 from callgate.engine import Engine
 from callgate.ops.health import Health
 from callgate.ops.http import AGENT_ACTIONS
@@ -40,6 +41,8 @@ class LiveDaemonView:
         set_log_level: Callable[[str], None],
         default_pause_reason: str = "unspecified",
         clock: Callable[[], float] = time.time,
+        dispositions: Dispositions | None = None,
+        blocks: Blocks | None = None,
     ) -> None:
         self.engine = engine
         self.control = control
@@ -48,6 +51,8 @@ class LiveDaemonView:
         self._set_log_level = set_log_level
         self.default_pause_reason = default_pause_reason
         self.clock = clock
+        self.dispositions = dispositions
+        self.block_control = blocks
 
     def status(self) -> JsonDict:
         acd = self.engine.acd
@@ -120,6 +125,61 @@ class LiveDaemonView:
 
     def set_log_level(self, level: str) -> None:
         self._set_log_level(level)
+
+    async def set_disposition(self, call_id: str, disposition: str, by: str) -> JsonDict:
+        if self.dispositions is None:
+            return {"result": "unavailable", "error": "dispositions need the journal"}
+        result = await self.dispositions.set(call_id, disposition, by=by, source="admin")
+        answer: JsonDict = {
+            "result": result.outcome.value,
+            "call_id": result.call_id,
+            "disposition": result.disposition,
+            "block": None if result.block is None else block_json(result.block),
+        }
+        if not result.ok:
+            answer["error"] = {
+                "unknown-call": f"call {call_id} is not in the journal",
+                "invalid-disposition": f"{disposition!r} is not a disposition",
+            }.get(result.outcome.value, result.outcome.value)
+        return answer
+
+    async def blocks(self, include_all: bool) -> JsonDict:
+        if self.block_control is None:
+            return {"result": "unavailable", "error": "blocks need the journal"}
+        found = await self.block_control.list(include_all=include_all)
+        return {
+            "result": "ok",
+            "enabled": self.block_control.enabled,
+            "all": include_all,
+            "blocks": [block_json(b) for b in found],
+        }
+
+    async def block(self, number: str, hours: float, reason: str, by: str) -> JsonDict:
+        if self.block_control is None:
+            return {"result": "unavailable", "error": "blocks need the journal"}
+        result = await self.block_control.block(
+            number, hours=hours, reason=reason, by=by, source="admin"
+        )
+        return _block_answer(result)
+
+    async def unblock(self, number: str, reason: str, by: str) -> JsonDict:
+        if self.block_control is None:
+            return {"result": "unavailable", "error": "blocks need the journal"}
+        result = await self.block_control.unblock(number, reason=reason, by=by, source="admin")
+        return _block_answer(result)
+
+
+def _block_answer(result: BlockResult) -> JsonDict:
+    answer: JsonDict = {
+        "result": result.outcome.value,
+        "key": result.key,
+        "blocks": [block_json(b) for b in result.blocks],
+    }
+    if result.detail:
+        answer["detail"] = result.detail
+    if not result.ok and result.outcome.value != "not-blocked":
+        answer["error"] = result.detail
+    return answer
 
 
 def _live(call: Call, now: float) -> JsonDict:

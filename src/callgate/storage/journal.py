@@ -224,8 +224,12 @@ class Journal:
         priority: int,
         category: str,
         at: datetime,
+        identity: str | None = None,
     ) -> bool:
-        """Record a new call; False (and nothing changed) if the call is already known."""
+        """Record a new call; False (and nothing changed) if the call is already known.
+
+        ``identity`` is the carrier's IMEI-derived identity of a SIM-less caller, if it sent one.
+        """
         _require_aware(at=at)
         try:
             async with self.transaction() as session:
@@ -240,6 +244,7 @@ class Journal:
                         priority=priority,
                         category=category,
                         started_at=at,
+                        identity=identity,
                     )
                 )
         except JournalError as exc:
