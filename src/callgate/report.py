@@ -629,23 +629,24 @@ def render_text(report: Report) -> str:
         "",
         "112 calls",
     ]
-    summary: list[list[object]] = [
-        ["received", r.received, ""],
-        ["still in progress", r.in_progress, "not counted below"],
-        ["offered (ended)", r.ended, "the denominator of the rates below"],
-        ["answered by a call-taker", r.answered, _pct(Share(r.answered, r.ended))],
+    summary: list[tuple[str, int, str]] = [
+        ("received", r.received, ""),
+        ("still in progress", r.in_progress, "not counted below"),
+        ("offered (ended)", r.ended, "the denominator of the rates below"),
+        ("answered by a call-taker", r.answered, _pct(Share(r.answered, r.ended))),
     ]
     if r.answered_time_unknown:
-        summary.append(["answered, time unknown", r.answered_time_unknown, "after a restart"])
+        summary.append(("answered, time unknown", r.answered_time_unknown, "after a restart"))
     summary += [
-        ["abandoned", r.abandoned.part, f"{_pct(r.abandoned)} abandonment"],
-        ["overflowed", r.outcomes.get("OVERFLOWED", 0), "to an overflow destination"],
-        ["fallback queue", r.outcomes.get("FALLBACK", 0), "Asterisk's own queue"],
+        ("abandoned", r.abandoned.part, f"{_pct(r.abandoned)} abandonment"),
+        ("overflowed", r.outcomes.get("OVERFLOWED", 0), "to an overflow destination"),
+        ("fallback queue", r.outcomes.get("FALLBACK", 0), "Asterisk's own queue"),
     ]
     for name, count in r.outcomes.items():
         if name not in OUTCOMES and count:
-            summary.append([f"outcome {name}", count, ""])
-    lines.append(_table(["", "calls", ""], summary))
+            summary.append((f"outcome {name}", count, ""))
+    # The notes read as sentences: left-aligned after the numbers.
+    lines += [f"  {name:<26}{count:>7}  {note}".rstrip() for name, count, note in summary]
     if r.abandon_wait_p50 is not None:
         lines.append(f"  abandoned callers waited {_secs(r.abandon_wait_p50)} s (median)")
 
@@ -884,6 +885,7 @@ def write_png(report: Report, path: Path) -> Path:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     hours = report.hours
     labels = [f"{h.hour:02d}" for h in hours]
@@ -903,6 +905,7 @@ def write_png(report: Report, path: Path) -> Path:
         axes.set_xticks(x, labels)
         axes.set_xlabel(f"hour of the day ({report.period.tz.key})")
         axes.set_ylabel("calls offered")
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(f"112 calls by hour: {report.period.label}")
         p90_axes = axes.twinx()
         p90 = [math.nan if h.p90 is None else h.p90 for h in hours]
@@ -912,7 +915,16 @@ def write_png(report: Report, path: Path) -> Path:
         p90_axes.set_ylim(bottom=0)
         handles, names = axes.get_legend_handles_labels()
         more_handles, more_names = p90_axes.get_legend_handles_labels()
-        axes.legend(handles + more_handles, names + more_names, loc="upper left", fontsize=8)
+        # Below the plot, so it never hides a bar.
+        axes.legend(
+            handles + more_handles,
+            names + more_names,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.12),
+            ncol=5,
+            fontsize=8,
+            frameon=False,
+        )
         figure.tight_layout()
         figure.savefig(path, format="png")
     finally:
