@@ -44,7 +44,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import URL, event, inspect, make_url, select
+from sqlalchemy import URL, event, inspect, make_url, null, select
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -1004,7 +1004,8 @@ async def load(
     """The rows of ``period``: calls with their disposition, callback tasks created in it, and
     every attempt of those tasks or made in the period."""
     async with journal.transaction() as session:
-        calls = await _load_calls(session, period)
+        # ``callbacks``: schema 0003, which also added ``calls.identity``.
+        calls = await _load_calls(session, period, with_identity=callbacks)
         if not callbacks:
             return calls, [], []
         tasks = [
@@ -1023,11 +1024,17 @@ async def load(
                 )
             )
         ]
-        task_ids = [t.task_id for t in tasks]
-        in_period = (CallbackAttemptRow.started_at >= period.start) & (
-            CallbackAttemptRow.started_at < period.end
+        created_in_period = (CallbackTaskRow.created_at >= period.start) & (
+            CallbackTaskRow.created_at < period.end
         )
-        condition = in_period | CallbackAttemptRow.task_id.in_(task_ids) if task_ids else in_period
+        # A subquery, not a list of ids: a year's tasks would pass SQLite's variable limit.
+        of_these_tasks = CallbackAttemptRow.task_id.in_(
+            select(CallbackTaskRow.task_id).where(created_in_period).scalar_subquery()
+        )
+        condition = (
+            (CallbackAttemptRow.started_at >= period.start)
+            & (CallbackAttemptRow.started_at < period.end)
+        ) | of_these_tasks
         attempts = [
             CallbackAttemptFacts(task_id=a.task_id, started_at=a.started_at, outcome=a.outcome)
             for a in await session.execute(
@@ -1041,7 +1048,9 @@ async def load(
     return calls, tasks, attempts
 
 
-async def _load_calls(session: AsyncSession, period: Period) -> list[CallFacts]:
+async def _load_calls(
+    session: AsyncSession, period: Period, *, with_identity: bool
+) -> list[CallFacts]:
     query = (
         select(
             CallRow.call_id,
@@ -1052,13 +1061,13 @@ async def _load_calls(session: AsyncSession, period: Period) -> list[CallFacts]:
             CallRow.outcome,
             CallRow.answered_at,
             AnnotationRow.disposition,
-            CallRow.identity,
+            CallRow.identity if with_identity else null().label("identity"),
         )
         .outerjoin(AnnotationRow, AnnotationRow.call_id == CallRow.call_id)
         .where(CallRow.started_at >= period.start, CallRow.started_at < period.end)
         .order_by(CallRow.started_at)
     )
-    return [CallFacts(*row) for row in await session.execute(query)]
+    return [CallFacts(**row._mapping) for row in await session.execute(query)]
 
 
 # -- command line ---------------------------------------------------------------------------

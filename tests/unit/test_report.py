@@ -12,8 +12,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic import command
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, text
 
 from callgate import cli
 from callgate.report import (
@@ -36,6 +38,7 @@ from callgate.report import (
 )
 from callgate.storage import CallbackAttemptRow, CallbackTaskRow, Journal, JournalAnnotations
 from callgate.storage.journal import JournalError
+from callgate.storage.migrations import alembic_config
 
 WIB = ZoneInfo("Asia/Jakarta")
 DAY = date(2026, 11, 23)
@@ -643,3 +646,35 @@ def test_figures_always_add_up(calls: list[CallFacts]) -> None:
         assert r.nena.of_offered[s].part == r.nena.of_answered[s].part <= r.answered
     assert r.nena.of_answered[15].part <= r.nena.of_answered[20].part
     assert len(r.nuisance) <= 10
+
+
+def test_given_a_journal_older_than_0003_then_calls_are_reported_without_callbacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection=connection), "0002")
+        connection.execute(
+            text(
+                "INSERT INTO calls (call_id, caller, caller_sent, dialed, priority, category,"
+                " started_at, ended_at, outcome, answered_at) VALUES ('old', '0811', '0811',"
+                " '112', 1, '', '2026-11-23 01:00:00', '2026-11-23 01:02:00', 'COMPLETED',"
+                " '2026-11-23 01:00:07')"
+            )
+        )
+    engine.dispose()
+    config = tmp_path / "old.toml"
+    config.write_text(f'[storage]\nurl = "sqlite+aiosqlite:///{path}"\n', encoding="utf-8")
+    assert main(["--config", str(config), "--day", "2026-11-23"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^  answered by a call-taker\s+1  100.0%$", out, re.MULTILINE)
+    assert "schema older than 0003" in out
+
+
+async def test_given_a_task_attempted_after_the_period_then_its_wait_counts_not_the_attempt(
+    known_db: str,
+) -> None:
+    period = range_period(wib(9, 0), wib(9, 31), WIB)
+    c = (await report_of(known_db, period)).callbacks
+    assert (c.tasks, c.attempts, c.first_attempt_p50) == (1, 0, 120)
