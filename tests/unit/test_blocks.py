@@ -1,0 +1,329 @@
+"""Blocks: the store and its audit trail, supervisors' blocks, the screener applying them (with
+the safety valve and SIM-less identities), and the admin CLI over a real admin HTTP port."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from callgate.calltakers import CallTakerControl
+from callgate.core.acd import Acd
+from callgate.core.config import AcdConfig
+from callgate.core.events import Priority
+from callgate.core.screening import BlockingPolicy, ScreeningPolicy
+from callgate.dispositions import BlockOutcome, Blocks, Dispositions, caller_key
+from callgate.engine import Engine
+from callgate.ops.cli import main
+from callgate.ops.health import Health
+from callgate.ops.http import OpsHttp
+from callgate.ops.metrics import Metrics
+from callgate.ops.view import LiveDaemonView
+from callgate.screening import Screener
+from callgate.storage import Journal, JournalAnnotations
+from callgate.storage.blocks import JournalBlocks
+from tests.unit.ops.conftest import Clock, NoPhones
+
+NOW = 1_800_000_000.0
+BLOCKING = ScreeningPolicy(blocking=BlockingPolicy(valve_calls=3, valve_window=600.0))
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
+    opened = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    yield opened
+    await opened.close()
+
+
+async def _call(
+    journal: Journal, call_id: str, at: float, caller: str, identity: str | None = None
+) -> None:
+    await journal.call_started(
+        call_id, caller=caller, caller_sent=caller, dialed="112", priority=1, category="",
+        at=_at(at), identity=identity,
+    )  # fmt: skip
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+async def test_blocks_are_kept_after_they_end_or_are_lifted(journal: Journal) -> None:
+    store = JournalBlocks(journal)
+    old = await store.place("0811", at=_at(NOW - 7200), until=_at(NOW - 3600), by="a", reason="r")
+    live = await store.place("0811", at=_at(NOW - 60), until=_at(NOW + 60), by="b", reason="s")
+    other = await store.place("imei:1", at=_at(NOW - 60), until=_at(NOW + 600), by="c", reason="t")
+    assert [b.id for b in await store.active(_at(NOW))] == [live.id, other.id]
+    assert not old.active(_at(NOW))
+    assert live.active(_at(NOW))
+
+    [lifted] = await store.lift("0811", at=_at(NOW), by="sup", reason="genuine after all")
+    assert (lifted.id, lifted.lifted_by, lifted.lift_reason) == (
+        live.id,
+        "sup",
+        "genuine after all",
+    )
+    assert not lifted.active(_at(NOW))
+    assert await store.lift("0811", at=_at(NOW + 1), by="sup", reason="again") == []
+    assert [b.id for b in await store.active(_at(NOW))] == [other.id]
+    assert [b.id for b in await store.of("0811")] == [old.id, live.id]
+    assert [b.id for b in await store.trail()] == [other.id, live.id, old.id]
+    with pytest.raises(ValueError, match="end after its start"):
+        await store.place("0811", at=_at(NOW), until=_at(NOW), by="a", reason="r")
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [
+        ("+62 811-555-00", "081155500"),
+        ("6281155500", "081155500"),
+        ("081155500", "081155500"),
+        ("imei:35693803", "imei:35693803"),
+        ("IMEI: 35693803 ", "imei:35693803"),
+        ("imei:", None),
+        ("anonymous", None),
+        ("0811; drop", None),
+        ("", None),
+    ],
+)
+def test_numbers_are_keyed_like_screening_history(typed: str, key: str | None) -> None:
+    assert caller_key(typed) == key
+
+
+async def test_supervisor_blocks_need_blocking_on_a_number_hours_and_a_reason(
+    journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocks = Blocks(journal, BLOCKING, clock=lambda: NOW)
+    with caplog.at_level(logging.WARNING, logger="callgate.dispositions"):
+        done = await blocks.block(
+            "+6281100770011", hours=24, reason=" prank x5 ", by="sup", source="cli"
+        )
+    assert done.outcome is BlockOutcome.OK
+    [placed] = done.blocks
+    assert (placed.key, placed.until, placed.reason) == (
+        "081100770011",
+        _at(NOW + 86400),
+        "prank x5",
+    )
+    assert "caller blocked" in caplog.messages
+    for number, hours, reason, by in [
+        ("nobody", 1.0, "r", "sup"),
+        ("0811", 0.0, "r", "sup"),
+        ("0811", 721.0, "r", "sup"),
+        ("0811", 1.0, "  ", "sup"),
+        ("0811", 1.0, "r", ""),
+        ("0811", 1.0, "r" * 501, "sup"),
+    ]:
+        bad = await blocks.block(number, hours=hours, reason=reason, by=by, source="cli")
+        assert (bad.outcome, bad.blocks) == (BlockOutcome.INVALID, []), (number, hours)
+        assert bad.detail
+    off = Blocks(journal, ScreeningPolicy(), clock=lambda: NOW)
+    refused = await off.block("0811", hours=1, reason="r", by="sup", source="cli")
+    assert refused.outcome is BlockOutcome.BLOCKING_DISABLED
+    assert [b.key for b in await off.list(include_all=True)] == ["081100770011"]
+    # Unblocking works even with blocking off (nothing applies, but the trail is completed).
+    assert (await off.unblock("081100770011", reason="ok", by="s", source="cli")).ok
+    assert (await off.unblock("nobody", reason="ok", by="s", source="cli")).outcome == "invalid"
+    assert await off.list() == []
+
+
+# -- the screener applies them ---------------------------------------------------------------
+
+
+async def test_a_blocked_caller_is_blocked_until_the_valve_opens(journal: Journal) -> None:
+    caller = "+628117700177"
+    await JournalBlocks(journal).place(
+        "08117700177", at=_at(NOW - 3600), until=_at(NOW + 3600), by="sup", reason="pranks"
+    )
+    screener = Screener(journal, BLOCKING)
+    first = await screener.decide(caller, NOW)
+    assert (first.blocked, first.valve, first.category) == (True, False, "blocked")
+    assert first.tag.startswith("BLOCKED")
+    # Two earlier calls within the valve window: this third one goes through, flagged.
+    await _call(journal, "b1", NOW - 300, caller)
+    await _call(journal, "b2", NOW - 200, caller)
+    await _call(journal, "later", NOW + 5, caller)  # after "now": not counted
+    through = await screener.decide(caller, NOW)
+    assert (through.blocked, through.valve, through.priority) == (False, True, Priority.NORMAL)
+    assert through.tag.startswith("VALVE")
+    # The same history with blocking off: blocks are ignored, the call is a normal one.
+    plain = await Screener(journal, ScreeningPolicy()).decide(caller, NOW)
+    assert (plain.blocked, plain.valve, plain.tag) == (False, False, "")
+
+
+async def test_a_lifted_or_expired_block_no_longer_applies(journal: Journal) -> None:
+    store = JournalBlocks(journal)
+    await store.place("08116600166", at=_at(NOW - 90000), until=_at(NOW - 3600), by="a", reason="r")
+    await store.place("08116600166", at=_at(NOW - 60), until=_at(NOW + 3600), by="a", reason="r")
+    await store.lift("08116600166", at=_at(NOW - 30), by="sup", reason="mistake")
+    decision = await Screener(journal, BLOCKING).decide("+628116600166", NOW)
+    assert (decision.blocked, decision.valve, decision.tag) == (False, False, "")
+
+
+async def test_sim_less_callers_are_keyed_by_identity_and_never_merged(journal: Journal) -> None:
+    notes = JournalAnnotations(journal)
+    for n in range(3):
+        await _call(journal, f"s{n}", NOW - 3600 + n, "anonymous", identity="35693803")
+        await notes.set_disposition(f"s{n}", "prank", "1001", _at(NOW - 3000 + n))
+    await JournalBlocks(journal).place(
+        "imei:35693803", at=_at(NOW - 60), until=_at(NOW + 60), by="sup", reason="r"
+    )
+    screener = Screener(journal, BLOCKING)
+    known = await screener.decide("anonymous", NOW, identity="35693803")
+    assert known.blocked
+    assert "PRANK x3" in known.tag
+    assert "ANON" in known.tag
+    stranger = await screener.decide("anonymous", NOW, identity="11112222")
+    nobody = await screener.decide("anonymous", NOW)
+    for decision in (stranger, nobody):
+        assert (decision.blocked, decision.tag, decision.category) == (False, "ANON", "anonymous")
+        assert decision.priority == Priority.NORMAL
+
+
+async def test_a_journal_that_fails_never_blocks(journal: Journal) -> None:
+    await JournalBlocks(journal).place(
+        "08115500155", at=_at(NOW - 60), until=_at(NOW + 60), by="sup", reason="r"
+    )
+    decision = await Screener(journal, BLOCKING, lookup_timeout=0.0).decide("+628115500155", NOW)
+    assert not decision.blocked
+
+
+# -- the admin CLI over the admin HTTP port --------------------------------------------------
+
+
+class Admin:
+    def __init__(self, http: OpsHttp, journal: Journal) -> None:
+        self.http = http
+        self.journal = journal
+
+    async def cli(self, *argv: str) -> int:
+        return await asyncio.to_thread(main, [*argv, "--url", self.http.url])
+
+
+async def _admin(journal: Journal, policy: ScreeningPolicy) -> AsyncIterator[Admin]:
+    clock = Clock(NOW)
+    engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
+    health = Health(clock=clock)
+    view = LiveDaemonView(
+        engine,
+        CallTakerControl(engine, ["PJSIP/1003"]),
+        health,
+        journal,
+        set_log_level=lambda level: None,
+        clock=clock,
+        dispositions=Dispositions(journal, None, policy, clock=clock),
+        blocks=Blocks(journal, policy, clock=clock),
+    )
+    http = OpsHttp(view, health, Metrics(engine.acd, health, clock=clock).registry, port=0)
+    await http.start()
+    yield Admin(http, journal)
+    await http.stop()
+    engine.close()
+
+
+@pytest.fixture
+async def admin(journal: Journal) -> AsyncIterator[Admin]:
+    async for a in _admin(journal, BLOCKING):
+        yield a
+
+
+@pytest.fixture
+async def admin_blocking_off(journal: Journal) -> AsyncIterator[Admin]:
+    async for a in _admin(journal, ScreeningPolicy()):
+        yield a
+
+
+async def test_cli_block_blocks_lists_and_unblocks_with_the_audit_trail(
+    admin: Admin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await admin.cli(
+        "block", "+62812340012", "--hours", "24", "--reason", "prank x4", "--by", "sup"
+    )
+    assert code == 0
+    assert "0812340012 blocked until" in capsys.readouterr().out
+    assert await admin.cli("blocks") == 0
+    out = capsys.readouterr().out
+    assert "blocks in force: 1" in out
+    assert "0812340012" in out
+    assert "prank x4" in out
+    assert "sup" in out
+
+    assert (
+        await admin.cli("unblock", "0812340012", "--reason", "real emergency", "--by", "lead") == 0
+    )
+    assert "0812340012: 1 block(s) lifted" in capsys.readouterr().out
+    assert await admin.cli("unblock", "0812340012", "--reason", "again", "--by", "lead") == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert await admin.cli("blocks") == 0
+    assert "blocks in force: 0" in capsys.readouterr().out
+    assert await admin.cli("blocks", "--all", "--json") == 0
+    [row] = json.loads(capsys.readouterr().out)["blocks"]
+    assert (row["by"], row["lifted_by"], row["lift_reason"]) == ("sup", "lead", "real emergency")
+
+    assert await admin.cli("block", "hello", "--hours", "1", "--reason", "r") == 2
+    assert "not a caller number" in capsys.readouterr().err
+
+
+async def test_cli_block_while_blocking_is_off_is_refused(
+    admin_blocking_off: Admin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await admin_blocking_off.cli("block", "0812", "--hours", "1", "--reason", "r")
+    assert code == 3
+    assert "blocking is off" in capsys.readouterr().err
+    assert await admin_blocking_off.cli("blocks") == 0
+    assert "blocking is OFF" in capsys.readouterr().out
+
+
+async def test_cli_calls_disposition_sets_it_by_name(
+    admin: Admin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _call(admin.journal, "c1", NOW - 60, "+62812")
+    code = await admin.cli("calls", "disposition", "c1", "wrong-number", "--by", "sup")
+    assert code == 0
+    assert "call c1: wrong-number (by sup)" in capsys.readouterr().out
+    stored = await JournalAnnotations(admin.journal).get("c1")
+    assert stored is not None
+    assert (stored.disposition, stored.disposition_by) == ("wrong-number", "sup")
+    assert await admin.cli("calls", "disposition", "c9", "prank") == 3
+    assert "c9 is not in the journal" in capsys.readouterr().err
+    assert await admin.cli("calls", "disposition", "c1", "joke") == 2
+    assert "'joke' is not a disposition" in capsys.readouterr().err
+    assert await admin.cli("calls", "disposition", "c1") == 2
+    assert await admin.cli("calls", "--by", "sup") == 2
+
+
+async def test_admin_api_refuses_malformed_bodies(admin: Admin) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        for path, body in [
+            ("/api/blocks", {"number": "0812", "hours": "1", "reason": "r"}),
+            ("/api/blocks", {"number": "0812", "hours": True, "reason": "r"}),
+            ("/api/blocks", {"number": "0812", "hours": 1}),
+            ("/api/unblock", {"number": "0812"}),
+            ("/api/calls/c1/disposition", {"by": "x"}),
+            ("/api/calls/c1/disposition", {"disposition": "prank", "by": ""}),
+        ]:
+            async with session.post(admin.http.url + path, json=body) as reply:
+                assert reply.status == 400, (path, body, await reply.text())
+
+
+async def test_without_the_services_the_api_says_unavailable(journal: Journal) -> None:
+    clock = Clock(NOW)
+    engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
+    view = LiveDaemonView(
+        engine, CallTakerControl(engine, []), Health(clock=clock), None, set_log_level=print
+    )
+    assert (await view.set_disposition("c1", "prank", "x"))["result"] == "unavailable"
+    assert (await view.blocks(True))["result"] == "unavailable"
+    assert (await view.block("0812", 1, "r", "x"))["result"] == "unavailable"
+    assert (await view.unblock("0812", "r", "x"))["result"] == "unavailable"
+    engine.close()
