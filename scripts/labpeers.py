@@ -212,6 +212,24 @@ class Softphone:
         self.process = None
 
 
+_SPEECH = '<exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/>'
+
+
+def _caller_audio(audio: str) -> str:
+    """The scenario's media action for ``CarrierCalls.audio``."""
+    if audio == "speech":
+        return _SPEECH
+    if audio == "silent":
+        return ""
+    kind, _, seconds = audio.partition(":")
+    if kind != "key":
+        raise ValueError(f"unknown caller audio {audio!r}")
+    return (
+        f'</action></nop><pause milliseconds="{int(float(seconds) * 1000)}"/>'
+        '<nop><action><exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_5.pcap"/>'
+    )
+
+
 @dataclass
 class CarrierCalls:
     """SIPp as the carrier: places 112 calls over the trunk and reports how they went."""
@@ -222,6 +240,11 @@ class CarrierCalls:
     rate_per_second: float = 10.0
     local_port: int = 0  # 0: a free port, so several carriers can call at once
     limit: int | None = None  # SIPp's cap on simultaneous calls (its default is 15)
+    #: What the caller sends: ``speech`` (8 s of voice), ``silent`` (no audio at all), or
+    #: ``key:<seconds>`` (silent, then the RFC 4733 digit 5 after that many seconds).
+    audio: str = "speech"
+    #: An IMEI URN for the INVITE's Contact (``+sip.instance``), as a SIM-less phone sends it.
+    imei: str = ""
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="callgate-sipp-")))
     process: subprocess.Popen[bytes] | None = None
 
@@ -231,6 +254,11 @@ class CarrierCalls:
             self.local_port = _free_udp_port(CARRIER_IP)
         scenario = (FIXTURES / "carrier-112.xml").read_text()
         scenario = scenario.replace('timeout="20000"', f'timeout="{int(self.talk_seconds * 1000)}"')
+        scenario = scenario.replace(_SPEECH, _caller_audio(self.audio))
+        if self.imei:
+            contact = "Contact: <sip:carrier@[local_ip]:[local_port]>"
+            instance = f'{contact};+sip.instance="<urn:gsma:imei:{self.imei}>"'
+            scenario = scenario.replace(contact, instance, 1)  # the INVITE's
         (self.workdir / "carrier-112.xml").write_text(scenario)
         (self.workdir / "callers.csv").write_text(
             "SEQUENTIAL\n" + "".join(f"{number}\n" for number in self.callers)

@@ -172,6 +172,19 @@ class ScreeningSettings(_Section):
     warning: str = ""
     """The warning announcement (an ARI media URI, e.g. "sound:custom/peringatan-112"); empty:
     no announcement until the centre records one (the tag and priority still apply)."""
+    silence_detection: bool = True
+    """Listen for speech (Asterisk's TALK_DETECT) while the caller waits; a caller silent for
+    ``silence_seconds`` hears ``silent_prompt`` ("press any key if you cannot speak"). A key
+    raises the call to the top class; a caller still silent after ``key_seconds`` is classed
+    ghost and waits in the lower class (still answered)."""
+    silence_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+    """Seconds from the answer without speech before the caller counts as silent (the greeting
+    plays meanwhile; most callers speak over it)."""
+    key_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+    """Seconds a silent caller has, from the start of the prompt, to press a key."""
+    silent_prompt: str = "sound:if-correct-press,sound:digits/5"
+    """The prompt to a silent caller (ARI media URI). Any key counts, not only the one named.
+    Record a Bahasa Indonesia prompt and put it here, e.g. "sound:custom/tekan-tombol"."""
     blocking: BlockingSettings = BlockingSettings()
     """Optional blocking (``[screening.blocking]``), off by default."""
 
@@ -186,6 +199,37 @@ class RecordingSettings(_Section):
     retention_days: Annotated[int, Field(ge=1)] = 90
     """Days a recording is kept after the call, then deleted (the journal keeps its SHA-256 and
     size). Centres commonly keep 31 to 180 days; follow your regulator."""
+
+
+class CallbackSettings(_Section):
+    """Callers who hung up before answer (or whose call dropped) are called back by a
+    call-taker: one task per number, cancelled when that number gets through by itself."""
+
+    enabled: bool = True
+    """Keep the worklist and offer callbacks to call-takers."""
+    dial: str = "PJSIP/{number}@jasnita"
+    """Dial string of the outbound call through the trunk; ``{number}`` is the caller's number
+    as the journal keeps it (national form, e.g. 0812...)."""
+    first_delay: Annotated[float, Field(ge=0)] = 60.0
+    """Seconds after the abandon before the first attempt (callers often ring back
+    themselves)."""
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    """Attempts (busy, no answer, failed) before the task is given up."""
+    retry_delay: Annotated[float, Field(ge=0)] = 120.0
+    """Seconds between a failed attempt and the next."""
+    max_concurrent: Annotated[int, Field(ge=1)] = 1
+    """Callback attempts in progress at once (each holds a call-taker and a trunk channel)."""
+
+    @field_validator("dial")
+    @classmethod
+    def _dial_template(cls, value: str) -> str:
+        try:
+            dialled = value.format(number="0812")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("only {number} may appear in braces") from None
+        if "{number}" not in value or "/" not in dialled:
+            raise ValueError('must be a dial string with {number}, e.g. "PJSIP/{number}@jasnita"')
+        return value
 
 
 class LogSettings(_Section):
@@ -204,6 +248,7 @@ class Settings(BaseSettings):
     recording: RecordingSettings = RecordingSettings()
     screening: ScreeningSettings = ScreeningSettings()
     dispositions: DispositionSettings = DispositionSettings()
+    callbacks: CallbackSettings = CallbackSettings()
     agencies: dict[str, AgencySettings] = Field(default_factory=dict)
     """Agencies a call can be handed to (Damkar, BPBD, Dinkes, Polres, ...), by name."""
     storage: StorageSettings = StorageSettings()

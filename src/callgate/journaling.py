@@ -123,6 +123,8 @@ class CallJournal:
                     answered_at=None if note.answered_at is None else _at(note.answered_at),
                     answered_by=note.agent_id,
                     destination=note.destination,
+                    category=note.category,
+                    priority=note.priority,
                 ),
             )
 

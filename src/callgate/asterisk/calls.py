@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from callgate.asterisk.ari import AriClient, AriError, JsonObject
 from callgate.asterisk.timestamps import ari_timestamp
 from callgate.core.agents import DeviceState
+from callgate.core.callbacks import AttemptOutcome
 from callgate.core.commands import (
     Bridge,
     CallEnded,
@@ -56,12 +57,14 @@ from callgate.core.events import (
     CallArrived,
     CallBridged,
     CallerHungUp,
+    CallReprioritised,
     DestinationAnswered,
     DestinationFailed,
     DeviceStateChanged,
     Event,
     Priority,
 )
+from callgate.core.screening import ScreeningPolicy, after_silence, imei_identity, is_anonymous
 
 if TYPE_CHECKING:  # config imports the event stream, which imports this module
     from callgate.config import Settings
@@ -74,11 +77,20 @@ CALLTAKER = "calltaker"
 DESTINATION = "destination"
 ADOPTED = "adopted"  # a leg of a conversation that outlived a restart of callgate
 AGENCY = "agency"
+CALLBACK = "callback"  # a callback attempt's outbound call, in Stasis once answered
+#: The dialplan context a callback is originated into (records it, then Stasis).
+CALLBACK_CONTEXT = "callgate-callback"
+#: Seconds the number called back may ring before the attempt counts as no answer.
+CALLBACK_RING_SECONDS = 45
+#: Caller-ID shown to the person called back.
+CALLBACK_CALLER_ID = '"112" <112>'
 #: Longest a caller's set-up waits for the one who arrived before (arrival order in the queue).
 ARRIVAL_ORDER_WAIT = 2.0
 #: Seconds between * or # and the agency digit a call-taker presses.
 DTMF_SEQUENCE_TIMEOUT = 3.0
 BRIDGE_PREFIX = "call-"
+#: Longest a blocked caller's announcement may play before the hang-up.
+BLOCKED_ANNOUNCEMENT_LIMIT = 30.0
 #: Channel variable that keeps a waiting call's priority class across a callgate restart.
 PRIORITY_VAR = "CALLGATE_PRIORITY"
 
@@ -97,12 +109,24 @@ _DEVICE_STATES = {
 
 
 @dataclass
+class CallbackLeg:
+    """A callback attempt's outbound call; the layout's call id is its channel id."""
+
+    dial: str  # the dial string through the trunk
+    dialled: bool = False  # originated (it exists in Asterisk)
+    answered: bool = False  # picked up and bridged with the call-taker
+    agent_id: str = ""  # the call-taker who took it
+    tone: str | None = None  # playback id of the ringing tone the call-taker hears
+
+
+@dataclass
 class CallLayout:
     """What Asterisk holds for one call."""
 
     call_id: str
     caller: str
     bridge_id: str | None = None  # made when somebody answers
+    callback: CallbackLeg | None = None  # set for a callback attempt (no caller channel yet)
     recording: str | None = None  # MixMonitor's file, relative to [recording] asterisk_dir
     greeting: str | None = None  # playback id while the greeting plays
     moh: bool = False
@@ -112,6 +136,12 @@ class CallLayout:
     setting_up: bool = False  # answered and being laid out; the core does not know it yet
     agent_legs: dict[str, str] = field(default_factory=dict)  # agent id -> channel id
     destination_leg: str | None = None
+    shown: str = ""  # caller-ID name call-takers see (tag and number)
+    # Silence detection: the caller spoke (TALK_DETECT) or pressed a key while waiting; ``wake``
+    # interrupts the watch at once.
+    spoke: bool = False
+    key_pressed: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(frozen=True)
@@ -147,6 +177,13 @@ class CallObserver(Protocol):
     async def recording(self, info: RecordingInfo, at: float) -> None: ...
     async def recording_failed(self, call_id: str, reason: str, at: float) -> None: ...
     async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None: ...
+
+
+class DispositionSink(Protocol):
+    """Where a call-taker's in-call disposition goes (the daemon's disposition service)."""
+
+    def for_digit(self, digit: str) -> str | None: ...
+    async def set(self, call_id: str, disposition: str, *, by: str, source: str) -> object: ...
 
 
 class NullObserver:
@@ -233,6 +270,8 @@ class AriCalls:
         self.calls: dict[str, CallLayout] = {}
         self.legs: dict[str, Leg] = {}  # channel id -> leg
         self.answered: set[str] = set()
+        #: Callback attempts whose outbound call failed -> (outcome, cause), told once.
+        self._callback_results: dict[str, tuple[AttemptOutcome, str]] = {}
         self.endpoints = {agent_id_of(e): e for e in settings.calltakers.endpoints}
         self._tasks: set[asyncio.Future[None]] = set()
         self._dtmf: dict[str, tuple[str, float]] = {}  # call-taker leg -> (* or #, when)
@@ -240,6 +279,9 @@ class AriCalls:
         #: Callers handed back to the dialplan, whose recording is sealed when they hang up.
         self._awaiting_hangup: dict[str, CallLayout] = {}
         self._started_agents = False
+        self._playbacks: dict[str, asyncio.Future[None]] = {}  # playback id -> its end
+        #: Where call-takers' dispositions go (``**<digit>`` during a call), if anywhere.
+        self.dispositions: DispositionSink | None = None
 
     # ------------------------------------------------------------------ ARI -> core
 
@@ -285,6 +327,8 @@ class AriCalls:
                 await self._on_device_state(event["device_state"])
             elif kind == "PlaybackFinished":
                 await self._on_playback_finished(event["playback"])
+            elif kind == "ChannelTalkingStarted":
+                self._on_caller_sign(event["channel"]["id"], spoke=True)
         except (KeyError, TypeError, AttributeError) as exc:
             log.error(
                 "ARI event without the expected fields; skipped",
@@ -295,6 +339,9 @@ class AriCalls:
         channel = event["channel"]
         channel_id = channel["id"]
         args = event.get("args") or []
+        if args and args[0] == CALLBACK:
+            await self._callback_answered(channel_id)
+            return
         if args and args[0] in (CALLTAKER, DESTINATION, AGENCY):
             leg = self.legs.get(channel_id)
             if leg is None:
@@ -360,8 +407,9 @@ class AriCalls:
             priority = int(stored) if stored.isdigit() else int(Priority.NORMAL)
             await self._start_moh(layout)
         else:
+            identity = await self._identity(channel_id, caller)
             decision, recording, caller_sent, dialed = await asyncio.gather(
-                self._screen(caller),
+                self._screen(caller, identity),
                 self._get_var(channel_id, "CALLGATE_RECORDING"),
                 self._get_var(channel_id, "CALLGATE_CALLER_SENT"),
                 self._get_var(channel_id, "CALLGATE_DIALED"),
@@ -375,10 +423,16 @@ class AriCalls:
             await self.observer.call_started(
                 channel_id, caller, caller_sent, dialed, priority, self.clock()
             )
+            if decision is not None and decision.blocked:
+                layout.recording = recording or None
+                await self._reject_blocked(layout)
+                return
             await asyncio.gather(
                 self._set_var(channel_id, PRIORITY_VAR, str(priority)),
                 self._play_greeting(layout, warning),
+                self._listen_for_speech(layout),
             )
+        layout.shown = shown
         layout.recording = recording or None
         if layout.recording is None:
             # Every call is recorded, but a call without a recording is still answered.
@@ -391,6 +445,8 @@ class AriCalls:
         if layout.ended or layout.handed_back:
             return  # the caller left (or was handed back on shutdown) while we set up
         await self._arrived(layout, priority, category, shown)
+        if self._silence_detection and not reconnected:
+            self._background(self._watch_silence(layout))
 
     async def _arrived(self, layout: CallLayout, priority: int, category: str, shown: str) -> None:
         channel_id, caller = layout.call_id, layout.caller
@@ -408,10 +464,128 @@ class AriCalls:
             )
         )
 
-    async def _screen(self, caller: str) -> ScreeningDecision | None:
+    async def _screen(self, caller: str, identity: str | None) -> ScreeningDecision | None:
         if self.screener is None:
             return None
-        return await self.screener.decide(caller, self.clock())
+        return await self.screener.decide(caller, self.clock(), identity=identity)
+
+    async def _identity(self, channel_id: str, caller: str) -> str | None:
+        """A SIM-less caller's IMEI-derived identity from the carrier's SIP headers, if any.
+
+        Asked only for callers without a number: everyone else is keyed by their number, and
+        the two extra round trips would delay every call."""
+        if self.screener is None or not is_anonymous(caller):
+            return None
+        headers = await asyncio.gather(
+            self._get_var(channel_id, "PJSIP_HEADER(read,Contact)"),
+            self._get_var(channel_id, "PJSIP_HEADER(read,P-Asserted-Identity)"),
+        )
+        identity = imei_identity(*headers)
+        if identity is not None:
+            log.info(
+                "SIM-less caller identified by the carrier",
+                extra={"call_id": channel_id, "identity": f"imei:{identity}"},
+            )
+        return identity
+
+    async def _reject_blocked(self, layout: CallLayout) -> None:
+        """A caller under a block the centre configured: announce, hang up, journal it.
+
+        Only reachable with ``[screening.blocking] enabled``; the core's safety valve has already
+        put through a blocked number that keeps calling."""
+        channel_id = layout.call_id
+        log.warning(
+            "blocked caller rejected", extra={"call_id": channel_id, "caller": layout.caller}
+        )
+        announcement = self.settings.screening.blocking.announcement
+        if announcement:
+            playback_id = f"blocked-{channel_id}"
+            done = self._playback_done(playback_id)
+            try:
+                await self.ari.request(
+                    "POST",
+                    f"/channels/{channel_id}/play/{playback_id}",
+                    params={"media": announcement},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done, BLOCKED_ANNOUNCEMENT_LIMIT)
+            except AriError as exc:
+                log.warning(
+                    "block announcement failed", extra={"call_id": channel_id, "error": str(exc)}
+                )
+            finally:
+                self._playbacks.pop(playback_id, None)
+        await self.observer.call_ended_outside_core(channel_id, "BLOCKED", self.clock())
+        await self._quiet_hangup(channel_id)
+
+    def _playback_done(self, playback_id: str) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._playbacks[playback_id] = future
+        return future
+
+    # ------------------------------------------------------------------ silent callers
+
+    @property
+    def _silence_detection(self) -> bool:
+        screening = self.settings.screening
+        return screening.enabled and screening.silence_detection
+
+    async def _listen_for_speech(self, layout: CallLayout) -> None:
+        """Ask Asterisk to report the caller's speech (ChannelTalkingStarted)."""
+        if self._silence_detection:
+            await self._set_var(layout.call_id, "TALK_DETECT(set)", "")
+
+    def _on_caller_sign(self, channel_id: str, *, spoke: bool = False, key: bool = False) -> None:
+        """The waiting caller spoke or pressed a key: not a silent call (or a silent one that
+        cannot speak, for a key)."""
+        layout = self.calls.get(channel_id)
+        if layout is None:
+            return
+        layout.spoke = layout.spoke or spoke
+        layout.key_pressed = layout.key_pressed or key
+        layout.wake.set()
+
+    def _still_waiting(self, layout: CallLayout) -> bool:
+        return (
+            self.calls.get(layout.call_id) is layout
+            and layout.bridge_id is None
+            and not (layout.ended or layout.handed_back)
+        )
+
+    async def _watch_silence(self, layout: CallLayout) -> None:
+        """UK "press 55" practice: a caller silent while waiting is asked to press a key.
+
+        A key lifts the call to the top class (the caller may be unable to speak: an intruder
+        in the house, a stroke); silence through the prompt classes it ghost, in the lower
+        class. Either way it stays in the queue and reaches a call-taker."""
+        settings = self.settings.screening
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(layout.wake.wait(), settings.silence_seconds)
+        if not self._still_waiting(layout) or (layout.spoke and not layout.key_pressed):
+            return
+        if not layout.key_pressed:
+            layout.wake.clear()
+            log.info("caller silent; asking for a key press", extra={"call_id": layout.call_id})
+            await self._play_waiting_prompt(layout, settings.silent_prompt, "silence")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(layout.wake.wait(), settings.key_seconds)
+            if not self._still_waiting(layout) or (layout.spoke and not layout.key_pressed):
+                return
+        policy = self.screener.policy if self.screener is not None else ScreeningPolicy()
+        outcome = after_silence(layout.key_pressed, policy)
+        shown = f"{outcome.tag} {layout.shown}"
+        log.info(
+            "silent caller pressed a key; raised" if layout.key_pressed else "silent caller: ghost",
+            extra={
+                "call_id": layout.call_id,
+                "category": outcome.category,
+                "priority": outcome.priority,
+            },
+        )
+        await self._set_var(layout.call_id, PRIORITY_VAR, str(outcome.priority))
+        await self.feed(
+            CallReprioritised(layout.call_id, outcome.priority, outcome.category, shown)
+        )
 
     async def _quiet(self, request: Awaitable[object]) -> None:
         with contextlib.suppress(AriError):
@@ -422,6 +596,8 @@ class AriCalls:
     ) -> None:
         channel_id = channel["id"]
         layout = self.calls.get(channel_id)
+        if layout is not None and layout.callback is not None:
+            self._callback_gone(layout, cause)
         if layout is not None:
             if layout.setting_up:
                 # Gone before the core ever heard of it: an abandoned call all the same.
@@ -449,6 +625,8 @@ class AriCalls:
         self.answered.discard(channel_id)
         self._dtmf.pop(channel_id, None)
         call = self.calls.get(leg.call_id)
+        if leg.role == CALLTAKER and await self._callback_taker_gone(call, answered=answered):
+            return
         if leg.role == AGENCY:
             await self._agency_gone(leg, call, answered=answered)
             return
@@ -474,6 +652,10 @@ class AriCalls:
         await self.feed(DeviceStateChanged(agent_id, state))
 
     async def _on_playback_finished(self, playback: JsonObject) -> None:
+        waiter = self._playbacks.pop(str(playback["id"]), None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+            return
         for layout in self.calls.values():
             if layout.greeting == playback["id"]:
                 layout.greeting = None
@@ -547,6 +729,8 @@ class AriCalls:
         leg_id = layout.agent_legs.get(command.agent_id) if layout else None
         if layout is None or leg_id is None:
             return (AgentHungUp(command.call_id, command.agent_id),)
+        if layout.callback is not None:
+            return await self._dial_callback(layout, command.agent_id, leg_id)
         await self._stop_waiting_media(layout)
         try:
             await self._join(layout, leg_id)
@@ -575,6 +759,8 @@ class AriCalls:
         layout = self.calls.get(command.call_id)
         if layout is None:
             return ()
+        if layout.callback is not None:
+            return await self._callback_not_taken(layout, command)
         if command.fallback:
             await self._hand_back(layout, command.reason)
             return ()
@@ -611,15 +797,26 @@ class AriCalls:
     # ------------------------------------------------------------------ hand-off to agencies
 
     async def _on_dtmf(self, channel_id: str, digit: str) -> None:
-        """A call-taker keyed * or # then an agency's digit during a call."""
+        """A key: from a waiting caller (silence detection), or from a call-taker during a
+        call: ``*<digit>``/``#<digit>`` call an agency, ``**<digit>`` sets the disposition."""
+        if channel_id in self.calls:
+            self._on_caller_sign(channel_id, key=True)
+            return
         leg = self.legs.get(channel_id)
         if leg is None or leg.role != CALLTAKER or channel_id not in self.answered:
             return
+        now = self.clock()
         if digit in "*#":
-            self._dtmf[channel_id] = (digit, self.clock())
+            prefix, when = self._dtmf.get(channel_id, ("", 0.0))
+            if digit == "*" and prefix == "*" and now - when <= DTMF_SEQUENCE_TIMEOUT:
+                digit = "**"
+            self._dtmf[channel_id] = (digit, now)
             return
         prefix, when = self._dtmf.pop(channel_id, ("", 0.0))
-        if not prefix or self.clock() - when > DTMF_SEQUENCE_TIMEOUT:
+        if not prefix or now - when > DTMF_SEQUENCE_TIMEOUT:
+            return
+        if prefix == "**":
+            await self._set_disposition(leg, channel_id, digit)
             return
         for name, agency in self.settings.agencies.items():
             if agency.digit == digit:
@@ -629,6 +826,25 @@ class AriCalls:
             "no agency on that key",
             extra={"call_id": leg.call_id, "agent_id": leg.agent_id, "digit": digit},
         )
+
+    async def _set_disposition(self, leg: Leg, channel_id: str, digit: str) -> None:
+        """``**<digit>``: the call-taker classes the call they are on (genuine, prank...)."""
+        sink = self.dispositions
+        disposition = sink.for_digit(digit) if sink is not None else None
+        if sink is None or disposition is None:
+            log.info(
+                "no disposition on that key",
+                extra={"call_id": leg.call_id, "agent_id": leg.agent_id, "digit": digit},
+            )
+            await self._beep(channel_id, "sound:beeperr")
+            return
+        await sink.set(leg.call_id, disposition, by=leg.agent_id, source="dtmf")
+        await self._beep(channel_id, "sound:beep")
+
+    async def _beep(self, channel_id: str, media: str) -> None:
+        """A short confirmation to the call-taker only (the caller does not hear it)."""
+        with contextlib.suppress(AriError):
+            await self.ari.request("POST", f"/channels/{channel_id}/play", params={"media": media})
 
     async def _call_agency(self, asker: Leg, name: str, dial: str, *, hand_off: bool) -> None:
         layout = self.calls.get(asker.call_id)
@@ -720,6 +936,23 @@ class AriCalls:
             )
             await self._start_moh(layout)
 
+    async def _play_waiting_prompt(self, layout: CallLayout, media: str, kind: str) -> None:
+        """Interrupt what a waiting caller hears with ``media``; music on hold resumes after."""
+        if not media:
+            return
+        await self._stop_waiting_media(layout)
+        playback_id = f"{kind}-{layout.call_id}"
+        try:
+            await self.ari.request(
+                "POST", f"/channels/{layout.call_id}/play/{playback_id}", params={"media": media}
+            )
+            layout.greeting = playback_id
+        except AriError as exc:
+            log.warning(
+                "prompt could not be played", extra={"call_id": layout.call_id, "error": str(exc)}
+            )
+            await self._start_moh(layout)
+
     async def _start_moh(self, layout: CallLayout) -> None:
         try:
             await self.ari.start_moh(layout.call_id, self.settings.call.moh_class)
@@ -770,6 +1003,174 @@ class AriCalls:
             },
         )
         await self.observer.recording(info, self.clock())
+
+    # ------------------------------------------------------------------ callbacks
+
+    async def expect_callback(self, call_id: str, number: str, priority: int) -> None:
+        """A callback attempt is about to be offered to call-takers: lay it out with no caller
+        channel yet (the number is dialled once a call-taker answers, with ``call_id`` as the
+        outbound channel's id) and journal it like a 112 call."""
+        dial = self.settings.callbacks.dial.format(number=number)
+        self.calls[call_id] = CallLayout(call_id=call_id, caller=number, callback=CallbackLeg(dial))
+        await self.observer.call_started(call_id, number, number, CALLBACK, priority, self.clock())
+
+    def callback_result(self, call_id: str) -> tuple[AttemptOutcome, str] | None:
+        """How an attempt's outbound call failed (told once), or None if it was not dialled."""
+        return self._callback_results.pop(call_id, None)
+
+    async def cancel_callback(self, call_id: str) -> None:
+        """Withdraw an attempt whose number got through by itself; a conversation goes on."""
+        layout = self.calls.get(call_id)
+        if layout is None or layout.callback is None or layout.callback.answered or layout.ended:
+            return
+        log.info("callback withdrawn", extra={"call_id": call_id})
+        layout.ended = True
+        await self.feed(CallerHungUp(call_id))
+        if layout.callback.dialled:
+            await self._quiet_hangup(call_id)
+        await self._forget_call(layout)
+
+    async def _dial_callback(
+        self, layout: CallLayout, agent_id: str, leg_id: str
+    ) -> Sequence[Event]:
+        """A call-taker took a callback: they wait in the call's bridge hearing a ringing tone
+        while the trunk dials the number; the bridge is completed when it answers."""
+        callback = layout.callback
+        assert callback is not None
+        call_id = layout.call_id
+        bridge_id = f"{BRIDGE_PREFIX}{call_id}"
+        try:
+            await self.ari.create_bridge(bridge_id)
+            layout.bridge_id = bridge_id
+            await self.ari.add_to_bridge(bridge_id, leg_id)
+        except AriError as exc:
+            log.warning(
+                "call-taker left before the callback was dialled",
+                extra={"call_id": call_id, "agent_id": agent_id, "error": str(exc)},
+            )
+            if layout.bridge_id is not None:
+                with contextlib.suppress(AriError):
+                    await self.ari.destroy_bridge(layout.bridge_id)
+                layout.bridge_id = None
+            return (AgentHungUp(call_id, agent_id),)
+        callback.agent_id = agent_id
+        tone = f"ring-{call_id}"
+        with contextlib.suppress(AriError):
+            await self.ari.request(
+                "POST", f"/channels/{leg_id}/play/{tone}", params={"media": "tone:ring"}
+            )
+            callback.tone = tone
+        log.info(
+            "dialling callback",
+            extra={"call_id": call_id, "agent_id": agent_id, "number": layout.caller},
+        )
+        try:
+            await self.ari.originate(
+                callback.dial,
+                app_args="",
+                caller_id=CALLBACK_CALLER_ID,
+                ring_timeout=CALLBACK_RING_SECONDS,
+                channel_id=call_id,
+                # The dialplan records it and hands it to Stasis once answered.
+                dialplan=(CALLBACK_CONTEXT, "s", 1),
+            )
+            callback.dialled = True
+            # Not in Stasis while it rings: follow it to hear how it ends unanswered.
+            await self.ari.request(
+                "POST",
+                f"/applications/{self.ari.app}/subscription",
+                params={"eventSource": f"channel:{call_id}"},
+            )
+        except AriError as exc:
+            return await self._callback_failed(layout, str(exc))
+        return ()
+
+    async def _callback_failed(self, layout: CallLayout, note: str) -> Sequence[Event]:
+        self._callback_results[layout.call_id] = (AttemptOutcome.FAILED, note)
+        log.info(
+            "callback not reached",
+            extra={
+                "call_id": layout.call_id,
+                "outcome": AttemptOutcome.FAILED.value,
+                "cause": note,
+            },
+        )
+        layout.ended = True
+        if layout.callback is not None and layout.callback.dialled:
+            await self._quiet_hangup(layout.call_id)
+        await self._forget_call(layout)
+        return (CallerHungUp(layout.call_id),)
+
+    async def _callback_answered(self, call_id: str) -> None:
+        """The number called back answered (it runs Stasis from [callgate-callback])."""
+        layout = self.calls.get(call_id)
+        callback = layout.callback if layout is not None else None
+        if layout is None or callback is None or layout.ended or layout.bridge_id is None:
+            log.info("unexpected callback answered; hanging it up", extra={"call_id": call_id})
+            await self._quiet_hangup(call_id)
+            return
+        callback.answered = True
+        if callback.tone is not None:
+            with contextlib.suppress(AriError):
+                await self.ari.request("DELETE", f"/playbacks/{callback.tone}")
+            callback.tone = None
+        layout.recording = await self._get_var(call_id, "CALLGATE_RECORDING") or None
+        if layout.recording is None:
+            self._recording_alarm(call_id, "no MixMonitor on the callback (see the dialplan)")
+        try:
+            await self.ari.add_to_bridge(layout.bridge_id, call_id)
+        except AriError as exc:
+            # Gone already: its end arrives as a hang-up and ends the attempt.
+            log.warning(
+                "callback left before the bridge", extra={"call_id": call_id, "error": str(exc)}
+            )
+            return
+        log.info(
+            "callback connected",
+            extra={"call_id": call_id, "agent_id": callback.agent_id, "number": layout.caller},
+        )
+        await self.feed(CallBridged(call_id))
+        await self.observer.agent_connected(call_id, callback.agent_id, self.clock())
+
+    def _callback_gone(self, layout: CallLayout, cause: str) -> None:
+        """The outbound call ended: unanswered, keep why for the attempt's outcome."""
+        callback = layout.callback
+        if callback is None or callback.answered or layout.ended:
+            return
+        outcome = _callback_outcome(cause)
+        self._callback_results[layout.call_id] = (outcome, cause or outcome.value)
+        log.info(
+            "callback not reached",
+            extra={"call_id": layout.call_id, "outcome": outcome.value, "cause": cause},
+        )
+
+    async def _callback_taker_gone(self, layout: CallLayout | None, *, answered: bool) -> bool:
+        """The call-taker hung up while the number still rang: the attempt ends (True)."""
+        callback = layout.callback if layout is not None else None
+        if layout is None or callback is None or not answered or callback.answered or layout.ended:
+            return False
+        note = "call-taker hung up while dialling"
+        self._callback_results[layout.call_id] = (AttemptOutcome.FAILED, note)
+        log.info("callback not reached", extra={"call_id": layout.call_id, "cause": note})
+        layout.ended = True
+        await self.feed(CallerHungUp(layout.call_id))
+        await self._quiet_hangup(layout.call_id)
+        await self._forget_call(layout)
+        return True
+
+    async def _callback_not_taken(
+        self, layout: CallLayout, command: SendToDestination
+    ) -> Sequence[Event]:
+        """The core overflowed a callback offer nobody took: there is no caller to send on."""
+        if not command.fallback:
+            return (DestinationFailed(command.call_id, "callback: no caller to send"),)
+        log.info(
+            "callback not taken by a call-taker",
+            extra={"call_id": command.call_id, "reason": command.reason},
+        )
+        layout.ended = True
+        await self._forget_call(layout)
+        return ()
 
     # ------------------------------------------------------------------ restart safety
 
@@ -951,6 +1352,16 @@ def _in_app(channel: JsonObject, app: str) -> bool:
         dialplan.get("app_name") == "Stasis"
         and str(dialplan.get("app_data", "")).split(",")[0] == app
     )
+
+
+def _callback_outcome(cause: str) -> AttemptOutcome:
+    """An unanswered callback's outcome from Asterisk's hang-up cause text."""
+    text = cause.lower()
+    if "busy" in text:
+        return AttemptOutcome.BUSY
+    if "answer" in text or "no user responding" in text or "subscriber absent" in text:
+        return AttemptOutcome.NO_ANSWER
+    return AttemptOutcome.FAILED
 
 
 def _quote(text: str) -> str:

@@ -229,6 +229,10 @@ class Acd:
         call = self._calls.get(event.call_id)
         if call is None:
             return
+        if event.category is not None:
+            call.category = event.category
+        if event.caller_name is not None:
+            call.caller_name = event.caller_name
         if call.in_queue:
             self._queue.discard(call)
             call.priority = event.priority

@@ -59,12 +59,16 @@ class CallerHungUp(Event):
 
 @dataclass(frozen=True, slots=True)
 class CallReprioritised(Event):
-    """The call's priority class changed while it exists (e.g. screening finished late)."""
+    """The call's priority class changed while it exists (e.g. silence detection finished)."""
 
     call_id: str
     "The call to move."
     priority: int
     "The new priority class; the call keeps its arrival order within that class."
+    category: str | None = None
+    "The call's new screening category (e.g. ``ghost`` after silence), or None to keep it."
+    caller_name: str | None = None
+    "The new tag shown on call-takers' phones from the next ring on, or None to keep it."
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +109,12 @@ class AgentHungUp(Event):
     "The call the agent's leg belonged to."
     agent_id: str
     "The agent whose leg ended."
+    at: float | None = None
+    "When the leg ended by the phone system's clock, if known (a wrap-up counts from then)."
 
 
 @dataclass(frozen=True, slots=True)
 class AgencyJoined(Event):
-    at: float | None = None
-    "When the leg ended by the phone system's clock, if known (a wrap-up counts from then)."
     """An agency (fire, police, ambulance...) joined a connected call: the call is handed off.
 
     From now on the call-taker leaving does not end the caller's call: the caller stays with

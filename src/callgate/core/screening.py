@@ -92,6 +92,30 @@ def history_key(caller: str, imei_identity: str | None) -> str | None:
     return None
 
 
+def imei_identity(*sip_headers: str) -> str | None:
+    """The IMEI-derived identity a carrier passes for a SIM-less emergency call, or None.
+
+    3GPP TS 24.229 has a UE without a SIM put its IMEI as a URN (RFC 7254,
+    ``urn:gsma:imei:35209900-176148-1``) in the Contact's ``+sip.instance``; carriers pass it on
+    there or in P-Asserted-Identity. The TAC and serial number (14 digits) identify the handset;
+    the check/spare digit is dropped so both spellings give one key.
+    """
+    for header in sip_headers:
+        lowered = header.lower()
+        start = lowered.find(_IMEI_URN)
+        if start < 0:
+            continue
+        rest = lowered[start + len(_IMEI_URN) :]
+        parts = rest.replace(">", ";").replace('"', ";").split(";", 1)[0].split("-")
+        digits = "".join(parts[:2])
+        if len(digits) == 14 and digits.isdigit():
+            return digits
+    return None
+
+
+_IMEI_URN = "urn:gsma:imei:"
+
+
 @dataclass(frozen=True, slots=True)
 class DispositionRecord:
     """One past disposition of a caller's call."""

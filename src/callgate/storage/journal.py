@@ -317,11 +317,20 @@ class Journal:
         answered_at: datetime | None = None,
         answered_by: str | None = None,
         destination: str | None = None,
+        category: str | None = None,
+        priority: int | None = None,
     ) -> None:
-        """Close the call's record with its outcome (a replay writes the same values again)."""
+        """Close the call's record with its outcome (a replay writes the same values again).
+
+        ``category`` and ``priority`` replace those of the start when given: silence detection
+        may reclass a waiting call (ghost, or raised after a key press)."""
         _require_aware(at=at, answered_at=answered_at)
         async with self.transaction() as session:
             call = await self._call(session, call_id)
+            if category is not None:
+                call.category = category
+            if priority is not None:
+                call.priority = priority
             call.ended_at = at
             call.outcome = outcome
             call.state = outcome

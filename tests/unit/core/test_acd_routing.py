@@ -83,6 +83,18 @@ def test_reprioritising_a_waiting_call_moves_it_and_a_ringing_call_keeps_the_new
     assert h.acd.calls["c1"].priority == Priority.NUISANCE
 
 
+def test_reprioritising_with_a_category_and_tag_changes_the_record_and_the_next_ring() -> None:
+    # Silence detection: a silent caller who pressed a key is raised and shown as such.
+    h = Harness(AcdConfig(max_wait=None, wrap_up_time=0.0))
+    h.login("a1")
+    h.send(AgentPaused("a1", "break"))
+    h.arrive("c1", caller_name="112 08c1")
+    h.send(CallReprioritised("c1", Priority.CALLBACK, "silent-key-pressed", "KEY 08c1"))
+    out = h.send(AgentUnpaused("a1"))
+    assert [c.caller_id_name for c in out if isinstance(c, RingAgent)] == ["KEY 08c1"]
+    assert h.acd.calls["c1"].category == "silent-key-pressed"
+
+
 def test_call_needing_a_skill_waits_for_a_skilled_agent_then_relaxes() -> None:
     h = Harness(AcdConfig(skill_relax_after=30.0, max_wait=None))
     h.login("a1", skills={"id": 1})

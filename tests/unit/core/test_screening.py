@@ -21,6 +21,7 @@ from callgate.core import (
     ScreeningPolicy,
     after_silence,
     history_key,
+    imei_identity,
     is_anonymous,
     normalise_number,
     nuisance_score,
@@ -66,6 +67,27 @@ def test_history_key_uses_the_number_then_the_imei_and_never_merges_anonymous_ca
     caller: str, imei: str | None, key: str | None
 ) -> None:
     assert history_key(caller, imei) == key
+
+
+@pytest.mark.parametrize(
+    ("headers", "identity"),
+    [
+        (
+            ('<sip:ue@10.0.0.1>;+sip.instance="<urn:gsma:imei:35209900-176148-1>"',),
+            "35209900176148",
+        ),
+        (("", '<sip:x@y>;+sip.instance="<URN:GSMA:IMEI:35209900-176148-0>"'), "35209900176148"),
+        (("<urn:gsma:imei:35209900-176148>",), "35209900176148"),
+        (("<sip:carrier@127.0.0.2:5070>",), None),
+        (("urn:gsma:imei:3520-17",), None),
+        (("urn:gsma:imei:3520990x-176148-1",), None),
+        ((), None),
+    ],
+)
+def test_imei_identity_comes_from_the_imei_urn_without_its_check_digit(
+    headers: tuple[str, ...], identity: str | None
+) -> None:
+    assert imei_identity(*headers) == identity
 
 
 def test_withheld_and_simless_numbers_are_anonymous_and_real_numbers_are_not() -> None:
