@@ -93,3 +93,43 @@ def test_the_sample_config_names_every_key() -> None:
             if f"# {key} =" not in text
         }
         assert not missing, f"[{section}] keys missing from the sample config: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[dispositions]\ncodes = { '12' = 'prank' }\n", "dispositions.codes: Value error, key"),
+        ("[dispositions]\ncodes = { 'x' = 'prank' }\n", "key 'x' is not one digit"),
+        ("[dispositions]\ncodes = { '7' = 'joke' }\n", "dispositions.codes: Value error, 7 ="),
+        ("[screening.blocking]\nhours = 0\n", "screening.blocking.hours"),
+        ("[screening.blocking]\nvalve_calls = 0\n", "screening.blocking.valve_calls"),
+        ("[screening.blocking]\nenable = true\n", "screening.blocking.enable: unknown key"),
+    ],
+)
+def test_given_bad_disposition_codes_or_blocking_then_the_error_names_the_key(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_settings(write(tmp_path, text))
+
+
+def test_blocking_is_off_by_default_and_builds_the_core_policy_when_enabled(
+    tmp_path: Path,
+) -> None:
+    from callgate.app import screening_policy
+
+    defaults = load_settings(None)
+    assert defaults.dispositions.codes["3"] == "prank"
+    assert screening_policy(defaults).blocking is None
+    on = load_settings(
+        write(
+            tmp_path,
+            "[screening.blocking]\nenabled = true\nhours = 12\nauto_score_threshold = 0\n"
+            "valve_calls = 2\nvalve_minutes = 5\nannouncement = 'sound:custom/diblokir'\n",
+        )
+    )
+    assert on.screening.blocking.announcement == "sound:custom/diblokir"
+    blocking = screening_policy(on).blocking
+    assert blocking is not None
+    assert (blocking.duration, blocking.score_threshold) == (12 * 3600.0, None)
+    assert (blocking.valve_calls, blocking.valve_window) == (2, 300.0)
