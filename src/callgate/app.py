@@ -27,6 +27,7 @@ from callgate.asterisk.agi import AgiServer
 from callgate.asterisk.ami import AmiClient, AmiError, AmiUnavailable, DeviceStatus
 from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, Connected, Disconnected
 from callgate.asterisk.calls import AriCalls, FanOut, NullObserver, agent_id_of
+from callgate.callbacks import Callbacks
 from callgate.calltakers import CallTakerControl
 from callgate.config import ConfigError, Settings, load_settings
 from callgate.core.acd import Acd
@@ -233,6 +234,17 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             acd, calls, observers=[writer.notification, events.notification, metrics.notification]
         )
         calls.feed = engine.feed
+        calls.dispositions = dispositions  # **<digit> keyed by a call-taker during a call
+        # Abandoned callers are called back ([callbacks]): the worklist observes the engine and
+        # takes CAD's request-callback; it offers attempts only while callgate is ready.
+        callbacks = None
+        if settings.callbacks.enabled:
+            callbacks = Callbacks(
+                settings.callbacks, calls, journal, clock=time.time, ready=lambda: health.ready
+            )
+            callbacks.engine = engine
+            engine.observers.append(callbacks.notification)
+            events.commands.on_callback_requested = callbacks.requested
         control = CallTakerControl(engine, settings.calltakers.endpoints)
         view = LiveDaemonView(
             engine,
@@ -279,6 +291,8 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
                         "ARI request failed while handling an event", extra={"error": str(exc)}
                     )
 
+        if callbacks is not None:
+            await callbacks.start()
         tasks = {
             asyncio.create_task(pump(), name="ari-events"),
             asyncio.create_task(_retention(journal, settings), name="retention"),
@@ -312,6 +326,8 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             log.error("could not hand every waiting caller back", extra={"error": str(exc)})
         stop_task.cancel()
         await calls.drain()  # recordings of calls that just ended are hashed and journaled
+        if callbacks is not None:
+            await callbacks.close()  # open tasks stay in the journal for the next start
         await events.close()
         await http.stop()
     await writer.close()

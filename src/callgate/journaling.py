@@ -78,7 +78,15 @@ class CallJournal:
     # -- what the daemon reports -----------------------------------------------------
 
     async def call_started(
-        self, call_id: str, caller: str, caller_sent: str, dialed: str, priority: int, at: float
+        self,
+        call_id: str,
+        caller: str,
+        caller_sent: str,
+        dialed: str,
+        priority: int,
+        at: float,
+        *,
+        category: str = "",
     ) -> None:
         self._put(
             call_id,
@@ -88,7 +96,7 @@ class CallJournal:
                 caller_sent=caller_sent,
                 dialed=dialed,
                 priority=priority,
-                category="",
+                category=category,
                 at=_at(at),
             ),
         )

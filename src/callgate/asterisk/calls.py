@@ -170,7 +170,15 @@ class CallObserver(Protocol):
     """Told what the core does not see: call details, connections, recordings (the journal)."""
 
     async def call_started(
-        self, call_id: str, caller: str, caller_sent: str, dialed: str, priority: int, at: float
+        self,
+        call_id: str,
+        caller: str,
+        caller_sent: str,
+        dialed: str,
+        priority: int,
+        at: float,
+        *,
+        category: str = "",
     ) -> None: ...
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None: ...
     async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None: ...
@@ -190,7 +198,15 @@ class NullObserver:
     """Observes nothing; subclass it to observe only some things."""
 
     async def call_started(
-        self, call_id: str, caller: str, caller_sent: str, dialed: str, priority: int, at: float
+        self,
+        call_id: str,
+        caller: str,
+        caller_sent: str,
+        dialed: str,
+        priority: int,
+        at: float,
+        *,
+        category: str = "",
     ) -> None:
         return None
 
@@ -217,10 +233,20 @@ class FanOut:
         self.observers = observers
 
     async def call_started(
-        self, call_id: str, caller: str, caller_sent: str, dialed: str, priority: int, at: float
+        self,
+        call_id: str,
+        caller: str,
+        caller_sent: str,
+        dialed: str,
+        priority: int,
+        at: float,
+        *,
+        category: str = "",
     ) -> None:
         for o in self.observers:
-            await o.call_started(call_id, caller, caller_sent, dialed, priority, at)
+            await o.call_started(
+                call_id, caller, caller_sent, dialed, priority, at, category=category
+            )
 
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
         for o in self.observers:
@@ -421,7 +447,7 @@ class AriCalls:
                 if decision.warn:
                     warning = self.settings.screening.warning
             await self.observer.call_started(
-                channel_id, caller, caller_sent, dialed, priority, self.clock()
+                channel_id, caller, caller_sent, dialed, priority, self.clock(), category=category
             )
             if decision is not None and decision.blocked:
                 layout.recording = recording or None

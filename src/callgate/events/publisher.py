@@ -209,14 +209,22 @@ class EventPublisher:
     # -- what the daemon reports (the CallObserver surface, plus notifications) --------
 
     async def call_started(
-        self, call_id: str, caller: str, caller_sent: str, dialed: str, priority: int, at: float
+        self,
+        call_id: str,
+        caller: str,
+        caller_sent: str,
+        dialed: str,
+        priority: int,
+        at: float,
+        *,
+        category: str = "",
     ) -> None:
         number = caller if re.fullmatch(E164, caller) else "anonymous"
         self._call_event(
             CallReceived, call_id, at, caller=number, caller_sent=caller_sent, dialed=dialed
         )
         # Screening happens before the core: its result (the class) is known on arrival.
-        self._call_event(CallScreened, call_id, at, priority=priority, category="")
+        self._call_event(CallScreened, call_id, at, priority=priority, category=category)
 
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
         self._answered_by[call_id] = agent_id
