@@ -1,10 +1,17 @@
 """The asyncio driver of the pure ACD core: one event at a time, one timer, commands in order.
 
 The core never sees a clock or a socket; this is the only place where wall-clock time and the
-event loop meet it. Every event (from ARI, AMI, AGI or the CLI) goes through :meth:`Engine.feed`,
-which is serialised by a lock, so the core's view and Asterisk's never interleave half-applied
-commands. Commands whose execution produces a follow-up event (``Bridge`` -> ``CallBridged``,
-a failed ring -> ``AgentNoAnswer``) feed it back before the lock is released.
+event loop meet it. Every event (from ARI, AMI, AGI or the CLI) goes through :meth:`Engine.feed`
+and every timer through :meth:`Engine.tick`. The core decides under a lock that is held only for
+that instant (the core is synchronous), never across a round trip to Asterisk: carrying out a
+``Bridge`` takes several ARI requests (~0.2 s under load), and a call-taker's wrap-up timer
+waiting behind it was most of the free -> next ring p99 in the lab burst (benchmarks/README.md).
+
+Commands are carried out outside the lock, in the order the core gave them for each call and
+each call-taker: a batch waits for every earlier batch that names one of its calls or
+call-takers, and runs alongside the others. Commands whose execution produces a follow-up event
+(``Bridge`` -> ``CallBridged``, a failed ring -> ``AgentNoAnswer``) feed it back before
+``feed`` returns, so a caller of ``feed`` still finds everything the event caused done.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from callgate.core.events import Event
 log = logging.getLogger(__name__)
 
 Notification = CallStateChanged | AgentStateChanged | CallEnded
+#: A timer acted on this much after its deadline is logged (the event loop was blocked).
+LATE_TIMER_WARNING = 0.1
 
 
 class CommandExecutor(Protocol):
@@ -50,24 +59,68 @@ class Engine:
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_task: asyncio.Task[None] | None = None
+        #: When the armed timer is due: its deadline, or when it was armed if that was later.
+        self._due: float | None = None
+        #: The last batch of commands submitted for each call / call-taker, until it is done.
+        self._tails: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._batches: set[asyncio.Task[list[Event]]] = set()
 
     async def feed(self, *events: Event) -> None:
-        """Apply events in order, carry out every resulting command, re-arm the timer."""
-        async with self._lock:
-            await self._apply(list(events))
-            self._rearm()
+        """Apply events in order; return once every resulting command has been carried out."""
+        await self._apply(list(events))
 
     async def tick(self) -> None:
         """The timer fired: let the core act on every deadline that is due."""
         async with self._lock:
-            await self._apply(await self._carry_out(self.acd.handle_timer(self.clock())))
+            now = self.clock()
+            if self._due is not None and now - self._due > LATE_TIMER_WARNING:
+                log.warning("ACD timer late", extra={"late_ms": round((now - self._due) * 1e3)})
+            batch = self._submit(self.acd.handle_timer(now))
             self._rearm()
+        await self._apply(await batch)
 
     async def _apply(self, pending: list[Event]) -> None:
         """Hand events to the core in order, with the follow-ups their commands produce."""
         while pending:
             event = pending.pop(0)
-            pending.extend(await self._carry_out(self.acd.handle(event, self.clock())))
+            async with self._lock:
+                batch = self._submit(self.acd.handle(event, self.clock()))
+                self._rearm()
+            pending.extend(await batch)
+
+    def _submit(self, commands: Sequence[Command]) -> Awaitable[list[Event]]:
+        """Start carrying out ``commands`` after the earlier batches for the same calls and
+        call-takers; called under the lock, so batches are ordered as the core decided them."""
+        keys = {key for command in commands for key in _keys(command)}
+        before = [self._tails[key] for key in keys if key in self._tails]
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for key in keys:
+            self._tails[key] = done
+        task = asyncio.get_running_loop().create_task(
+            self._run_batch(commands, before, keys, done), name="acd-commands"
+        )
+        # Its own task: a feed() cancelled while it waits must not leave the core's decision
+        # half carried out (a ring without its cancel), nor hold up the batches behind it.
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+        return asyncio.shield(task)
+
+    async def _run_batch(
+        self,
+        commands: Sequence[Command],
+        before: list[asyncio.Future[None]],
+        keys: set[tuple[str, str]],
+        done: asyncio.Future[None],
+    ) -> list[Event]:
+        try:
+            for earlier in before:
+                await earlier
+            return await self._carry_out(commands)
+        finally:
+            done.set_result(None)
+            for key in keys:
+                if self._tails.get(key) is done:
+                    del self._tails[key]
 
     def close(self) -> None:
         if self._timer is not None:
@@ -109,15 +162,29 @@ class Engine:
             self._timer.cancel()
             self._timer = None
         deadline = self.acd.next_deadline()
+        self._due = None
         if deadline is None:
             return
-        delay = max(0.0, deadline - self.clock())
+        now = self.clock()
+        # A deadline already past (a wrap-up counted from a hang-up heard late) is due now.
+        self._due = max(deadline, now)
+        delay = self._due - now
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(delay, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
         self._timer_task = asyncio.get_running_loop().create_task(self.tick(), name="acd-timer")
+
+
+def _keys(command: Command) -> list[tuple[str, str]]:
+    """What a command must stay in order with: its call and its call-taker."""
+    keys = []
+    for name in ("call_id", "agent_id"):
+        value = getattr(command, name, None)
+        if value is not None:
+            keys.append((name, str(value)))
+    return keys
 
 
 def _ids(obj: object) -> dict[str, str]:
