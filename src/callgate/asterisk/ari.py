@@ -147,14 +147,21 @@ class AriClient:
         ring_timeout: int,
         channel_id: str | None = None,
         variables: Mapping[str, str] | None = None,
+        dialplan: tuple[str, str, int] | None = None,
     ) -> JsonObject:
+        """Originate ``endpoint``; once answered it enters the Stasis app with ``app_args``, or,
+        with ``dialplan`` (context, extension, priority), runs the dialplan there instead (the
+        app then hears of the channel only if it subscribes to it)."""
         params: dict[str, str | int] = {
             "endpoint": endpoint,
-            "app": self.app,
-            "appArgs": app_args,
             "callerId": caller_id,
             "timeout": ring_timeout,
         }
+        if dialplan is None:
+            params.update({"app": self.app, "appArgs": app_args})
+        else:
+            context, extension, priority = dialplan
+            params.update({"context": context, "extension": extension, "priority": priority})
         if channel_id is not None:
             params["channelId"] = channel_id
         body = {"variables": dict(variables)} if variables else None

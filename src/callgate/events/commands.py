@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -86,6 +86,8 @@ class CommandHandler:
         self.clock = clock
         self.dispositions = dispositions
         self.blocks = blocks
+        #: Told of each accepted request-callback (the daemon's callback worklist), if set.
+        self.on_callback_requested: Callable[[str], Awaitable[object]] | None = None
 
     def _reply(self, request_id: str, error: ErrorCode | None = None, detail: str = "") -> Reply:
         return Reply(
@@ -133,6 +135,8 @@ class CommandHandler:
             ok = await self.annotations.request_callback(call_id, command.by, at)
             if ok:
                 self.events.callback_requested(call_id, command.by, at)
+                if self.on_callback_requested is not None:
+                    await self.on_callback_requested(call_id)
         else:
             assert isinstance(command, AttachIncident)
             ok = await self.annotations.attach_incident(call_id, command.incident_id, at)
