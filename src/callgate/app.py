@@ -234,16 +234,6 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             acd, calls, observers=[writer.notification, events.notification, metrics.notification]
         )
         calls.feed = engine.feed
-        # Abandoned callers are called back ([callbacks]): the worklist observes the engine and
-        # takes CAD's request-callback; it offers attempts only while callgate is ready.
-        callbacks = None
-        if settings.callbacks.enabled:
-            callbacks = Callbacks(
-                settings.callbacks, calls, journal, clock=time.time, ready=lambda: health.ready
-            )
-            callbacks.engine = engine
-            engine.observers.append(callbacks.notification)
-            events.commands.on_callback_requested = callbacks.requested
         calls.dispositions = dispositions  # **<digit> keyed by a call-taker during a call
         # Abandoned callers are called back ([callbacks]): the worklist observes the engine and
         # takes CAD's request-callback; it offers attempts only while callgate is ready.
