@@ -318,6 +318,57 @@ class CarrierCalls:
         self.process = None
 
 
+@dataclass
+class CarrierAnswers:
+    """SIPp as the far end of calls *out* through the trunk (callbacks): it listens where the
+    trunk sends them (pjsip.conf [jasnita] aor: sip:127.0.0.2:5070), answers each INVITE, and
+    answers the BYE when the centre hangs up. Stopped by its PID."""
+
+    calls: int = 1
+    port: int = 5070
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="callgate-uas-")))
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            "sipp",
+            "-sn", "uas",
+            "-i", CARRIER_IP,
+            "-p", str(self.port),
+            "-m", str(self.calls),
+            "-nostdin",
+            "-trace_err",
+            "-trace_stat",
+            "-fd", "1",
+        ]  # fmt: skip
+        log = (self.workdir / "sipp.out").open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            argv,
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def answered(self) -> int:
+        """Calls answered so far (SIPp's statistics file, written every second)."""
+        files = sorted(self.workdir.glob("*_.csv"))
+        if not files:
+            return 0
+        rows = [line.split(";") for line in files[-1].read_text().splitlines() if line]
+        if len(rows) < 2:
+            return 0
+        counts = dict(zip(rows[0], rows[-1], strict=False))
+        return int(counts.get("TotalCallCreated", "0") or 0)
+
+    def stop(self) -> None:
+        stop_process_group(self.process)
+        self.process = None
+
+
 class Daemon:
     """``callgate run`` as a child process, for the tests, the demo's peers and the benchmarks.
 
