@@ -87,6 +87,7 @@ class CallJournal:
         at: float,
         *,
         category: str = "",
+        identity: str | None = None,
     ) -> None:
         self._put(
             call_id,
@@ -97,6 +98,7 @@ class CallJournal:
                 dialed=dialed,
                 priority=priority,
                 category=category,
+                identity=identity,
                 at=_at(at),
             ),
         )

@@ -4,6 +4,7 @@ press a key; a key raises the call, silence lowers it, and every caller is still
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,6 +84,10 @@ def test_given_silent_callers_then_a_key_press_raises_and_silence_lowers_and_all
         assert categories["+6281199100001"] == "ghost"
         assert categories["+6281199100002"] == "silent-key-pressed"
         assert categories["+6281199100003"] == ""
+        # The SIM-less caller's history is keyed by the handset's identity in the journal.
+        with sqlite3.connect(daemon.journal_path) as db:
+            rows = db.execute("SELECT identity FROM calls WHERE caller = 'anonymous'").fetchall()
+        assert rows == [("35209900176148",)]
     finally:
         for calls in placed:
             calls.stop()

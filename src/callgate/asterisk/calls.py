@@ -179,6 +179,7 @@ class CallObserver(Protocol):
         at: float,
         *,
         category: str = "",
+        identity: str | None = None,
     ) -> None: ...
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None: ...
     async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None: ...
@@ -207,6 +208,7 @@ class NullObserver:
         at: float,
         *,
         category: str = "",
+        identity: str | None = None,
     ) -> None:
         return None
 
@@ -242,10 +244,18 @@ class FanOut:
         at: float,
         *,
         category: str = "",
+        identity: str | None = None,
     ) -> None:
         for o in self.observers:
             await o.call_started(
-                call_id, caller, caller_sent, dialed, priority, at, category=category
+                call_id,
+                caller,
+                caller_sent,
+                dialed,
+                priority,
+                at,
+                category=category,
+                identity=identity,
             )
 
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
@@ -447,7 +457,14 @@ class AriCalls:
                 if decision.warn:
                     warning = self.settings.screening.warning
             await self.observer.call_started(
-                channel_id, caller, caller_sent, dialed, priority, self.clock(), category=category
+                channel_id,
+                caller,
+                caller_sent,
+                dialed,
+                priority,
+                self.clock(),
+                category=category,
+                identity=identity,
             )
             if decision is not None and decision.blocked:
                 layout.recording = recording or None

@@ -218,6 +218,7 @@ class EventPublisher:
         at: float,
         *,
         category: str = "",
+        identity: str | None = None,
     ) -> None:
         number = caller if re.fullmatch(E164, caller) else "anonymous"
         self._call_event(
