@@ -1,0 +1,202 @@
+"""The ARI adapter's part of a callback attempt, against a fake of ARI (no lab)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from callgate.asterisk.ari import AriError
+from callgate.asterisk.calls import CALLBACK_CONTEXT, AriCalls, _callback_outcome
+from callgate.config import Settings
+from callgate.core.callbacks import AttemptOutcome
+from callgate.core.commands import Bridge, RingAgent, SendToDestination
+from callgate.core.events import (
+    AgentAnswered,
+    CallBridged,
+    CallerHungUp,
+    DestinationFailed,
+    Event,
+)
+
+CALL = "cb-x-1.1"
+
+
+class FakeAri:
+    app = "callgate"
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, Any]] = []
+        self.fail_originate_of: str | None = None
+
+    async def originate(self, endpoint: str, **kwargs: Any) -> dict[str, Any]:
+        if endpoint == self.fail_originate_of:
+            raise AriError("POST", "/channels", 400, "Allocation failed")
+        self.log.append(("originate", {"endpoint": endpoint, **kwargs}))
+        return {}
+
+    async def request(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, **_: Any
+    ) -> Any:
+        self.log.append((method, (path, dict(params or {}))))
+        return []
+
+    async def create_bridge(self, bridge_id: str) -> None:
+        self.log.append(("create_bridge", bridge_id))
+
+    async def add_to_bridge(self, bridge_id: str, *channels: str) -> None:
+        self.log.append(("add_to_bridge", (bridge_id, *channels)))
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        self.log.append(("destroy_bridge", bridge_id))
+
+    async def hangup(self, channel_id: str) -> None:
+        self.log.append(("hangup", channel_id))
+
+    async def get_variable(self, channel_id: str, name: str) -> str:
+        return f"callgate/{channel_id}.wav" if name == "CALLGATE_RECORDING" else ""
+
+    def did(self, what: str) -> list[Any]:
+        return [arg for name, arg in self.log if name == what]
+
+
+class Rig:
+    def __init__(self) -> None:
+        self.ari = FakeAri()
+        self.calls = AriCalls(self.ari, Settings(), clock=lambda: 1000.0)  # type: ignore[arg-type]
+        self.fed: list[Event] = []
+
+        async def feed(*events: Event) -> None:
+            self.fed.extend(events)
+
+        self.calls.feed = feed
+
+    async def taken_by(self, agent: str = "1006") -> str:
+        """Offered, rung and answered by ``agent``; returns the call-taker's leg."""
+        await self.calls.expect_callback(CALL, "081234567", 0)
+        await self.calls.execute(RingAgent(CALL, agent, f"PJSIP/{agent}", "CALLBACK 081234567"))
+        [ring] = self.ari.did("originate")
+        leg = str(ring["channel_id"])
+        await self.calls.on_event(
+            {"type": "StasisStart", "channel": {"id": leg}, "args": ["calltaker", CALL, agent]}
+        )
+        assert self.fed[-1] == AgentAnswered(CALL, agent)
+        return leg
+
+
+async def test_a_taken_callback_rings_the_call_taker_then_dials_the_number_into_the_dialplan() -> (
+    None
+):
+    rig = Rig()
+    leg = await rig.taken_by()
+    assert await rig.calls.execute(Bridge(CALL, "1006")) == ()
+    assert rig.ari.did("create_bridge") == [f"call-{CALL}"]
+    assert rig.ari.did("add_to_bridge") == [(f"call-{CALL}", leg)]
+    play = [p for p in rig.ari.did("POST") if "/play/" in p[0]]
+    assert play == [(f"/channels/{leg}/play/ring-{CALL}", {"media": "tone:ring"})]
+    outbound = rig.ari.did("originate")[-1]
+    assert outbound["endpoint"] == "PJSIP/081234567@jasnita"
+    assert outbound["channel_id"] == CALL
+    assert outbound["dialplan"] == (CALLBACK_CONTEXT, "s", 1)
+    subscriptions = [p for p in rig.ari.did("POST") if p[0].endswith("/subscription")]
+    assert subscriptions[-1][1] == {"eventSource": f"channel:{CALL}"}
+
+    # The number answers: it enters Stasis from the dialplan and joins the bridge.
+    await rig.calls.on_event(
+        {"type": "StasisStart", "channel": {"id": CALL}, "args": ["callback", CALL]}
+    )
+    assert rig.ari.did("add_to_bridge")[-1] == (f"call-{CALL}", CALL)
+    assert ("DELETE", (f"/playbacks/ring-{CALL}", {})) in rig.ari.log
+    assert rig.fed[-1] == CallBridged(CALL)
+    assert rig.calls.calls[CALL].recording == f"callgate/{CALL}.wav"
+
+    # It hangs up: an ordinary end of a connected call, no failure to report.
+    await rig.calls.on_event(
+        {"type": "StasisEnd", "channel": {"id": CALL}, "cause_txt": "Normal Clearing"}
+    )
+    assert rig.fed[-1] == CallerHungUp(CALL)
+    assert rig.calls.callback_result(CALL) is None
+
+
+@pytest.mark.parametrize(
+    ("cause", "outcome"),
+    [
+        ("User busy", AttemptOutcome.BUSY),
+        ("No user responding", AttemptOutcome.NO_ANSWER),
+        ("No answer", AttemptOutcome.NO_ANSWER),
+        ("Unallocated (unassigned) number", AttemptOutcome.FAILED),
+    ],
+)
+async def test_an_unanswered_number_ends_the_attempt_with_asterisk_s_cause(
+    cause: str, outcome: AttemptOutcome
+) -> None:
+    rig = Rig()
+    leg = await rig.taken_by()
+    await rig.calls.execute(Bridge(CALL, "1006"))
+    await rig.calls.on_event(
+        {"type": "ChannelDestroyed", "channel": {"id": CALL}, "cause_txt": cause}
+    )
+    assert rig.fed[-1] == CallerHungUp(CALL)
+    assert rig.calls.callback_result(CALL) == (outcome, cause)
+    assert rig.calls.callback_result(CALL) is None  # told once
+    assert leg in rig.ari.did("hangup")  # the call-taker's leg goes too
+    assert CALL not in rig.calls.calls
+
+
+async def test_a_call_taker_who_hangs_up_while_it_rings_ends_the_attempt() -> None:
+    rig = Rig()
+    leg = await rig.taken_by()
+    await rig.calls.execute(Bridge(CALL, "1006"))
+    await rig.calls.on_event({"type": "ChannelDestroyed", "channel": {"id": leg}, "cause_txt": ""})
+    assert rig.fed[-1] == CallerHungUp(CALL)
+    assert CALL in rig.ari.did("hangup")  # the number stops ringing
+    result = rig.calls.callback_result(CALL)
+    assert result is not None
+    assert result[0] is AttemptOutcome.FAILED
+
+
+async def test_a_number_that_cannot_be_dialled_fails_the_attempt_at_once() -> None:
+    rig = Rig()
+    await rig.taken_by()
+    rig.ari.fail_originate_of = "PJSIP/081234567@jasnita"
+    assert await rig.calls.execute(Bridge(CALL, "1006")) == (CallerHungUp(CALL),)
+    result = rig.calls.callback_result(CALL)
+    assert result is not None
+    assert result[0] is AttemptOutcome.FAILED
+    assert rig.ari.did("destroy_bridge") == [f"call-{CALL}"]
+
+
+async def test_an_offer_nobody_took_is_never_sent_anywhere() -> None:
+    rig = Rig()
+    await rig.calls.expect_callback(CALL, "081234567", 0)
+    first = SendToDestination(CALL, "PJSIP/supervisor", 0, False, "max-wait")
+    assert await rig.calls.execute(first) == (
+        DestinationFailed(CALL, "callback: no caller to send"),
+    )
+    last = SendToDestination(CALL, "fallback-queue", 1, True, "max-wait")
+    assert await rig.calls.execute(last) == ()
+    assert CALL not in rig.calls.calls
+    assert rig.ari.did("originate") == []
+    assert not [p for p in rig.ari.did("POST") if "continue" in p[0]]
+
+
+async def test_a_withdrawn_attempt_hangs_up_only_what_exists() -> None:
+    rig = Rig()
+    await rig.calls.expect_callback(CALL, "081234567", 0)
+    await rig.calls.cancel_callback(CALL)
+    assert rig.fed == [CallerHungUp(CALL)]
+    assert CALL not in rig.ari.did("hangup")
+
+    rig = Rig()
+    await rig.taken_by()
+    await rig.calls.execute(Bridge(CALL, "1006"))
+    await rig.calls.cancel_callback(CALL)
+    assert rig.fed[-1] == CallerHungUp(CALL)
+    assert CALL in rig.ari.did("hangup")
+    await rig.calls.cancel_callback(CALL)  # gone: nothing more
+
+
+def test_hang_up_causes_map_to_outcomes() -> None:
+    assert _callback_outcome("USER_BUSY user busy") is AttemptOutcome.BUSY
+    assert _callback_outcome("") is AttemptOutcome.FAILED
