@@ -21,7 +21,7 @@ from pydantic_settings import (
 
 from callgate.asterisk.agi import AgiSettings
 from callgate.asterisk.ami import AmiSettings
-from callgate.core.screening import Disposition
+from callgate.core.screening import DEFAULT_DISPOSITION_CODES, Disposition
 from callgate.events.settings import MqttSettings
 from callgate.ops.settings import OpsSettings
 from callgate.storage.settings import StorageSettings
@@ -131,16 +131,7 @@ class DispositionSettings(_Section):
     """How call-takers key a disposition on their phone: ``**<digit>`` during the call or
     ``*15<digit>`` after it."""
 
-    codes: dict[str, str] = Field(
-        default_factory=lambda: {
-            "1": "genuine",
-            "2": "information",
-            "3": "prank",
-            "4": "ghost",
-            "5": "test",
-            "6": "wrong-number",
-        }
-    )
+    codes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_DISPOSITION_CODES))
     """Digit -> disposition (genuine, information, prank, ghost, test, wrong-number)."""
 
     @field_validator("codes")

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from callgate.core.screening import (
+    DEFAULT_DISPOSITION_CODES,
     CallerHistory,
     Disposition,
     DispositionRecord,
@@ -38,15 +39,6 @@ from callgate.storage.history import IDENTITY_PREFIX, last_answered_by, party_of
 
 log = logging.getLogger(__name__)
 
-#: Digit -> disposition when the config does not say otherwise (``[dispositions] codes``).
-DEFAULT_CODES: Mapping[str, str] = {
-    "1": "genuine",
-    "2": "information",
-    "3": "prank",
-    "4": "ghost",
-    "5": "test",
-    "6": "wrong-number",
-}
 #: How far back ``*15<digit>`` looks for the call-taker's last answered call.
 RECENT_WINDOW = 3600.0
 #: Longest block a supervisor may place (30 days): every block is time-limited.
@@ -98,7 +90,7 @@ class Dispositions:
         events: DispositionEvents | None,
         policy: ScreeningPolicy,
         *,
-        codes: Mapping[str, str] = DEFAULT_CODES,
+        codes: Mapping[str, str] = DEFAULT_DISPOSITION_CODES,
         clock: Callable[[], float] = time.time,
         recent_window: float = RECENT_WINDOW,
     ) -> None:

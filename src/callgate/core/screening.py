@@ -60,6 +60,13 @@ class Disposition(enum.Enum):
     WRONG_NUMBER = "wrong-number"
 
 
+#: Which digit a call-taker keys for which disposition (``**<digit>``, ``*15<digit>``), unless
+#: the centre configures its own (``[dispositions] codes``).
+DEFAULT_DISPOSITION_CODES: dict[str, str] = {
+    str(digit): disposition.value for digit, disposition in enumerate(Disposition, start=1)
+}
+
+
 def is_anonymous(caller: str) -> bool:
     """True when ``caller`` carries no usable number (withheld, unknown, SIM-less)."""
     return normalise_number(caller) == ""
