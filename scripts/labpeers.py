@@ -212,6 +212,19 @@ class Softphone:
         self.process = None
 
 
+def _start_sipp(argv: list[str], workdir: Path) -> subprocess.Popen[bytes]:
+    """SIPp in its own process group (stopped by PID), output appended to ``sipp.out``."""
+    with (workdir / "sipp.out").open("ab") as log:
+        return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            argv,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 _SPEECH = '<exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/>'
 
 
@@ -281,16 +294,7 @@ class CarrierCalls:
             "-timeout_error",
             *(["-l", str(self.limit)] if self.limit is not None else []),
         ]  # fmt: skip
-        log = (self.workdir / "sipp.out").open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            argv,
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        self.process = _start_sipp(argv, self.workdir)
 
     def wait(self, timeout: float) -> int:
         assert self.process is not None
@@ -342,16 +346,7 @@ class CarrierAnswers:
             "-trace_stat",
             "-fd", "1",
         ]  # fmt: skip
-        log = (self.workdir / "sipp.out").open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            argv,
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        self.process = _start_sipp(argv, self.workdir)
 
     def answered(self) -> int:
         """Calls answered so far (SIPp's statistics file, written every second)."""

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from callgate.asterisk.calls import RecordingInfo
+from callgate.asterisk.calls import CallStart, RecordingInfo
 from callgate.core.commands import CallEnded, CallStateChanged
 from callgate.engine import Notification
 from callgate.storage import Journal, JournalError
@@ -77,29 +77,18 @@ class CallJournal:
 
     # -- what the daemon reports -----------------------------------------------------
 
-    async def call_started(
-        self,
-        call_id: str,
-        caller: str,
-        caller_sent: str,
-        dialed: str,
-        priority: int,
-        at: float,
-        *,
-        category: str = "",
-        identity: str | None = None,
-    ) -> None:
+    async def call_started(self, start: CallStart) -> None:
         self._put(
-            call_id,
+            start.call_id,
             lambda j: j.call_started(
-                call_id,
-                caller=caller,
-                caller_sent=caller_sent,
-                dialed=dialed,
-                priority=priority,
-                category=category,
-                identity=identity,
-                at=_at(at),
+                start.call_id,
+                caller=start.caller,
+                caller_sent=start.caller_sent,
+                dialed=start.dialed,
+                priority=start.priority,
+                category=start.category,
+                identity=start.identity,
+                at=_at(start.at),
             ),
         )
 

@@ -7,9 +7,12 @@ it never skips them.
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
 import labpeers  # noqa: E402
+
+from callgate.storage import CallRecord, Journal  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -108,6 +113,35 @@ class Daemon(labpeers.Daemon):
                 **env,
             },
         )
+
+    @asynccontextmanager
+    async def journal(self) -> AsyncIterator[Journal]:
+        """The daemon's journal, opened beside it (as an admin's tool would)."""
+        journal = await Journal.open(f"sqlite+aiosqlite:///{self.journal_path}")
+        try:
+            yield journal
+        finally:
+            await journal.close()
+
+    def calls(self) -> list[CallRecord]:
+        """Every call in the daemon's journal, oldest first."""
+
+        async def read() -> list[CallRecord]:
+            async with self.journal() as journal:
+                return list(reversed(await journal.recent_calls(limit=1000)))
+
+        return asyncio.run(read())
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``callgate <args>`` as an admin runs it (talks to the daemon's admin port)."""
+    return subprocess.run(
+        [sys.executable, "-m", "callgate", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 @pytest.fixture

@@ -4,38 +4,14 @@ reaches a call-taker, tagged."""
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 from collections.abc import Callable
 
 import labpeers
 import pytest
 
-from callgate.storage import Journal
-
-from .conftest import Daemon, wait_for
+from .conftest import Daemon, run_cli, wait_for
 
 BLOCKED = "081199200001"
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "callgate", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
-async def _outcomes(daemon: Daemon) -> list[tuple[str, str | None]]:
-    journal = await Journal.open(f"sqlite+aiosqlite:///{daemon.journal_path}")
-    try:
-        calls = await journal.recent_calls(limit=10)
-        return [(c.category, c.outcome) for c in reversed(calls)]
-    finally:
-        await journal.close()
 
 
 @pytest.mark.daemon_env(
@@ -50,7 +26,7 @@ def test_given_a_blocked_number_then_rejected_twice_and_put_through_by_the_valve
 ) -> None:
     (calltaker,) = phones("1001")
     wait_for(lambda: bool(daemon.records("ready: taking calls")), 15, "the daemon")
-    blocked = _cli("block", BLOCKED, "--hours", "1", "--reason", "prank x5", "--by", "lab")
+    blocked = run_cli("block", BLOCKED, "--hours", "1", "--reason", "prank x5", "--by", "lab")
     assert blocked.returncode == 0, blocked.stderr
 
     for n in (1, 2):
@@ -67,8 +43,7 @@ def test_given_a_blocked_number_then_rejected_twice_and_put_through_by_the_valve
     (entered,) = daemon.records("112 call entered")
     assert entered["caller"] == "+6281199200001"
     wait_for(lambda: bool(daemon.records("call ended")), 10, "the call to end")
-    outcomes = asyncio.run(_outcomes(daemon))
-    assert outcomes == [
+    assert [(c.category, c.outcome) for c in daemon.calls()] == [
         ("blocked", "BLOCKED"),
         ("blocked", "BLOCKED"),
         ("blocked-valve", "COMPLETED"),

@@ -12,7 +12,6 @@ import labpeers
 import pytest
 
 from callgate.core.callbacks import AttemptOutcome, CallbackTask, TaskState
-from callgate.storage import Journal
 from callgate.storage.callbacks import callback_tasks_between
 
 from .conftest import Daemon, wait_for
@@ -24,14 +23,11 @@ CALLED_BACK = "081177000006"
 
 def _tasks(daemon: Daemon) -> list[CallbackTask]:
     async def read() -> list[CallbackTask]:
-        journal = await Journal.open(f"sqlite+aiosqlite:///{daemon.journal_path}")
-        try:
+        async with daemon.journal() as journal:
             now = datetime.now(UTC)
             return await callback_tasks_between(
                 journal, now - timedelta(hours=1), now + timedelta(hours=1)
             )
-        finally:
-            await journal.close()
 
     return asyncio.run(read())
 

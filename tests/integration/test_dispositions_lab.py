@@ -11,7 +11,7 @@ from collections.abc import Callable
 import labpeers
 import pytest
 
-from callgate.storage import CallAnnotation, Journal, JournalAnnotations
+from callgate.storage import CallAnnotation, JournalAnnotations
 
 from .conftest import Daemon, wait_for
 
@@ -19,11 +19,8 @@ CALLER = "081177001530"
 
 
 async def _annotation(daemon: Daemon, call_id: str) -> CallAnnotation | None:
-    journal = await Journal.open(f"sqlite+aiosqlite:///{daemon.journal_path}")
-    try:
+    async with daemon.journal() as journal:
         return await JournalAnnotations(journal).get(call_id)
-    finally:
-        await journal.close()
 
 
 def _dispositions(daemon: Daemon, by: str) -> list[dict[str, object]]:

@@ -9,18 +9,15 @@ from collections.abc import Callable
 
 import labpeers
 
-from callgate.storage import Journal, JournalAnnotations
+from callgate.storage import JournalAnnotations
 
 from .conftest import Daemon, wait_for
 
 
 async def _disposition(daemon: Daemon, call_id: str) -> tuple[str | None, str | None]:
-    journal = await Journal.open(f"sqlite+aiosqlite:///{daemon.journal_path}")
-    try:
+    async with daemon.journal() as journal:
         note = await JournalAnnotations(journal).get(call_id)
-        return (None, None) if note is None else (note.disposition, note.disposition_by)
-    finally:
-        await journal.close()
+    return (None, None) if note is None else (note.disposition, note.disposition_by)
 
 
 def test_given_a_connected_call_when_the_calltaker_keys_star_star_3_then_it_is_a_prank(

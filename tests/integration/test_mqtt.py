@@ -26,6 +26,7 @@ import aiomqtt
 import pytest
 from pydantic import SecretStr
 
+from callgate.asterisk.calls import CallStart
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
@@ -207,7 +208,9 @@ async def drive_call(publisher: EventPublisher, call_id: str, pause: float = 0.0
             await asyncio.sleep(random.uniform(0, pause))
 
     s = CallState
-    await timed(publisher.call_started(call_id, "+6281234567890", "081234567890", "112", 1, t))
+    await timed(
+        publisher.call_started(CallStart(call_id, "+6281234567890", "081234567890", "112", 1, t))
+    )
     await timed(
         publisher.notification(CallStateChanged(call_id, s.ARRIVED, s.QUEUED, "CallArrived", t))
     )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -13,9 +11,7 @@ from collections.abc import Callable
 import labpeers
 import pytest
 
-from callgate.storage import Journal
-
-from .conftest import Daemon, wait_for
+from .conftest import Daemon, run_cli, wait_for
 
 ADMIN = "http://127.0.0.1:8089"
 
@@ -34,16 +30,6 @@ def _metric(text: str, name: str) -> float:
         if line.startswith(name) and not line.startswith("#"):
             total += float(line.rsplit(" ", 1)[1])
     return total
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "callgate", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 @pytest.mark.daemon_env(CALLGATE_CALLTAKERS__WRAP_UP_TIME="1")
@@ -66,12 +52,9 @@ def test_given_calls_flow_then_readyz_metrics_and_journal_agree(
     assert _metric(text, "callgate_answer_time_seconds_count") == 3
 
     async def journal_answer_times() -> list[float]:
-        journal = await Journal.open(f"sqlite+aiosqlite:///{daemon.journal_path}")
-        try:
-            await asyncio.sleep(1)  # the writer works off the call path
+        await asyncio.sleep(1)  # the writer works off the call path
+        async with daemon.journal() as journal:
             records = await journal.recent_calls(limit=10)
-        finally:
-            await journal.close()
         return [(r.answered_at - r.started_at).total_seconds() for r in records if r.answered_at]
 
     answers = asyncio.run(journal_answer_times())
@@ -87,9 +70,9 @@ def test_given_a_calltaker_paused_from_the_cli_then_calls_go_to_the_next_one(
 ) -> None:
     wait_for(lambda: _get("/readyz")[0] == 200, 20, "the daemon to be ready")
     phones("1001", "1002")
-    paused = _cli("agents", "pause", "1001", "--reason", "briefing")
+    paused = run_cli("agents", "pause", "1001", "--reason", "briefing")
     assert paused.returncode == 0, paused.stdout + paused.stderr
-    listing = _cli("agents", "--json")
+    listing = run_cli("agents", "--json")
     assert listing.returncode == 0
     agents = {a["agent_id"]: a for a in json.loads(listing.stdout)["agents"]}
     assert agents["1001"]["state"] == "PAUSED"
@@ -101,7 +84,7 @@ def test_given_a_calltaker_paused_from_the_cli_then_calls_go_to_the_next_one(
     ]
     assert [c["agent_id"] for c in connected] == ["1002"]
 
-    status = _cli("status")
+    status = run_cli("status")
     assert status.returncode == 0, status.stdout + status.stderr
-    assert _cli("agents", "unpause", "1001").returncode == 0
-    assert _cli("agents", "pause", "9999").returncode != 0  # not a call-taker
+    assert run_cli("agents", "unpause", "1001").returncode == 0
+    assert run_cli("agents", "pause", "9999").returncode != 0  # not a call-taker

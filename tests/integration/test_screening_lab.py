@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import labpeers
 import pytest
 
-from callgate.storage import Journal, JournalAnnotations
+from callgate.storage import JournalAnnotations
 
 from .conftest import Daemon, wait_for
 
@@ -19,13 +19,10 @@ BUSY = "081199000003"
 
 
 async def _mark(daemon: Daemon, call_ids: list[str], disposition: str) -> None:
-    journal = await Journal.open(f"sqlite+aiosqlite:///{daemon.journal_path}")
-    try:
+    async with daemon.journal() as journal:
         notes = JournalAnnotations(journal)
         for call_id in call_ids:
             assert await notes.set_disposition(call_id, disposition, "1001", datetime.now(UTC))
-    finally:
-        await journal.close()
 
 
 @pytest.mark.daemon_env(CALLGATE_CALLTAKERS__WRAP_UP_TIME="1")

@@ -3,7 +3,6 @@ press a key; a key raises the call, silence lowers it, and every caller is still
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -11,22 +10,12 @@ from pathlib import Path
 import labpeers
 import pytest
 
-from callgate.storage import Journal
-
 from .conftest import Daemon, wait_for
 
 SILENT = "081199100001"
 PRESSES_KEY = "081199100002"
 SPEAKS = "081199100003"
 IMEI = "35209900-176148-1"
-
-
-async def _categories(daemon: Daemon) -> dict[str, str]:
-    journal = await Journal.open(f"sqlite+aiosqlite:///{daemon.journal_path}")
-    try:
-        return {c.caller: c.category for c in await journal.recent_calls(limit=10)}
-    finally:
-        await journal.close()
 
 
 @pytest.mark.daemon_env(
@@ -80,7 +69,7 @@ def test_given_silent_callers_then_a_key_press_raises_and_silence_lowers_and_all
         order = [entered[str(r["call_id"])] for r in daemon.records("call connected")]
         # The key press outranks everyone; the speakers keep arrival order; silence comes last.
         assert order == ["+6281199100002", "+6281199100003", "anonymous", "+6281199100001"]
-        categories = asyncio.run(_categories(daemon))
+        categories = {c.caller: c.category for c in daemon.calls()}
         assert categories["+6281199100001"] == "ghost"
         assert categories["+6281199100002"] == "silent-key-pressed"
         assert categories["+6281199100003"] == ""

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from callgate.asterisk.ari import AriClient, AriError, JsonObject
 from callgate.asterisk.timestamps import ari_timestamp
 from callgate.core.agents import DeviceState
-from callgate.core.callbacks import AttemptOutcome
+from callgate.core.callbacks import CALLBACK_CATEGORY, AttemptOutcome
 from callgate.core.commands import (
     Bridge,
     CallEnded,
@@ -155,6 +155,20 @@ class Leg:
     hand_off: bool = False  # agency leg: the call-taker leaves once the agency answers
 
 
+@dataclass(frozen=True, slots=True)
+class CallStart:
+    """A call as the daemon first knows it, for the journal and CAD's event stream."""
+
+    call_id: str
+    caller: str  # E.164 from the dialplan, or "anonymous"
+    caller_sent: str  # the number as the carrier sent it
+    dialed: str  # what the caller dialled (112, 0112...), or "callback"
+    priority: int  # class after screening
+    at: float
+    category: str = ""  # screening category ("", anonymous, repeat-nuisance, blocked...)
+    identity: str | None = None  # a SIM-less caller's IMEI-derived identity
+
+
 @dataclass(frozen=True)
 class RecordingInfo:
     """A finished call recording, as the journal keeps it."""
@@ -169,18 +183,7 @@ class RecordingInfo:
 class CallObserver(Protocol):
     """Told what the core does not see: call details, connections, recordings (the journal)."""
 
-    async def call_started(
-        self,
-        call_id: str,
-        caller: str,
-        caller_sent: str,
-        dialed: str,
-        priority: int,
-        at: float,
-        *,
-        category: str = "",
-        identity: str | None = None,
-    ) -> None: ...
+    async def call_started(self, start: CallStart) -> None: ...
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None: ...
     async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None: ...
     async def recording(self, info: RecordingInfo, at: float) -> None: ...
@@ -198,18 +201,7 @@ class DispositionSink(Protocol):
 class NullObserver:
     """Observes nothing; subclass it to observe only some things."""
 
-    async def call_started(
-        self,
-        call_id: str,
-        caller: str,
-        caller_sent: str,
-        dialed: str,
-        priority: int,
-        at: float,
-        *,
-        category: str = "",
-        identity: str | None = None,
-    ) -> None:
+    async def call_started(self, start: CallStart) -> None:
         return None
 
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
@@ -234,29 +226,9 @@ class FanOut:
     def __init__(self, *observers: CallObserver) -> None:
         self.observers = observers
 
-    async def call_started(
-        self,
-        call_id: str,
-        caller: str,
-        caller_sent: str,
-        dialed: str,
-        priority: int,
-        at: float,
-        *,
-        category: str = "",
-        identity: str | None = None,
-    ) -> None:
+    async def call_started(self, start: CallStart) -> None:
         for o in self.observers:
-            await o.call_started(
-                call_id,
-                caller,
-                caller_sent,
-                dialed,
-                priority,
-                at,
-                category=category,
-                identity=identity,
-            )
+            await o.call_started(start)
 
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
         for o in self.observers:
@@ -456,16 +428,10 @@ class AriCalls:
                     shown = f"{decision.tag} {caller}"
                 if decision.warn:
                     warning = self.settings.screening.warning
-            await self.observer.call_started(
-                channel_id,
-                caller,
-                caller_sent,
-                dialed,
-                priority,
-                self.clock(),
-                category=category,
-                identity=identity,
+            start = CallStart(
+                channel_id, caller, caller_sent, dialed, priority, self.clock(), category, identity
             )
+            await self.observer.call_started(start)
             if decision is not None and decision.blocked:
                 layout.recording = recording or None
                 await self._reject_blocked(layout)
@@ -1055,7 +1021,9 @@ class AriCalls:
         outbound channel's id) and journal it like a 112 call."""
         dial = self.settings.callbacks.dial.format(number=number)
         self.calls[call_id] = CallLayout(call_id=call_id, caller=number, callback=CallbackLeg(dial))
-        await self.observer.call_started(call_id, number, number, CALLBACK, priority, self.clock())
+        await self.observer.call_started(
+            CallStart(call_id, number, number, CALLBACK, priority, self.clock(), CALLBACK_CATEGORY)
+        )
 
     def callback_result(self, call_id: str) -> tuple[AttemptOutcome, str] | None:
         """How an attempt's outbound call failed (told once), or None if it was not dialled."""

@@ -33,7 +33,7 @@ from typing import Any
 import aiomqtt
 from pydantic import ValidationError
 
-from callgate.asterisk.calls import RecordingInfo
+from callgate.asterisk.calls import CallStart, RecordingInfo
 from callgate.core.acd import Acd
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
@@ -208,24 +208,24 @@ class EventPublisher:
 
     # -- what the daemon reports (the CallObserver surface, plus notifications) --------
 
-    async def call_started(
-        self,
-        call_id: str,
-        caller: str,
-        caller_sent: str,
-        dialed: str,
-        priority: int,
-        at: float,
-        *,
-        category: str = "",
-        identity: str | None = None,
-    ) -> None:
-        number = caller if re.fullmatch(E164, caller) else "anonymous"
+    async def call_started(self, start: CallStart) -> None:
+        number = start.caller if re.fullmatch(E164, start.caller) else "anonymous"
         self._call_event(
-            CallReceived, call_id, at, caller=number, caller_sent=caller_sent, dialed=dialed
+            CallReceived,
+            start.call_id,
+            start.at,
+            caller=number,
+            caller_sent=start.caller_sent,
+            dialed=start.dialed,
         )
         # Screening happens before the core: its result (the class) is known on arrival.
-        self._call_event(CallScreened, call_id, at, priority=priority, category=category)
+        self._call_event(
+            CallScreened,
+            start.call_id,
+            start.at,
+            priority=start.priority,
+            category=start.category,
+        )
 
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
         self._answered_by[call_id] = agent_id

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from callgate.asterisk.calls import RecordingInfo
+from callgate.asterisk.calls import CallStart, RecordingInfo
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
@@ -92,7 +92,7 @@ async def test_given_a_call_lifecycle_then_events_map_in_order_with_seq_from_1(
     journal: Journal, tmp_path: Path
 ) -> None:
     p = publisher(journal)
-    await p.call_started("c1", "+6281234567890", "081234567890", "112", 2, T0)
+    await p.call_started(CallStart("c1", "+6281234567890", "081234567890", "112", 2, T0))
     await p.notification(CallStateChanged("c1", S.ARRIVED, S.QUEUED, "CallArrived", T0))
     await p.notification(CallStateChanged("c1", S.QUEUED, S.OFFERED, "Offer", T0 + 1))
     await p.notification(CallStateChanged("c1", S.OFFERED, S.QUEUED, "RingTimedOut", T0 + 9))
@@ -128,8 +128,8 @@ async def test_given_withheld_number_abandon_and_fallback_then_mapped(
     journal: Journal, tmp_path: Path
 ) -> None:
     p = publisher(journal)
-    await p.call_started("c2", "anonymous", "", "112", 1, T0)
-    await p.call_started("c3", "0812 not e164", "0812", "112", 1, T0)
+    await p.call_started(CallStart("c2", "anonymous", "", "112", 1, T0))
+    await p.call_started(CallStart("c3", "0812 not e164", "0812", "112", 1, T0))
     await p.notification(CallStateChanged("c2", S.QUEUED, S.ABANDONED, "CallerHungUp", T0))
     await p.notification(CallStateChanged("c3", S.OVERFLOWING, S.FALLBACK, "MaxWait", T0))
     # Moves that are not events for CAD produce nothing.
@@ -164,7 +164,7 @@ async def test_given_agent_state_changes_then_retained_on_the_agents_topic_with_
 
 async def test_given_a_restart_then_seq_continues_from_the_outbox(journal: Journal) -> None:
     first = publisher(journal)
-    await first.call_started("c1", "+62812", "0812", "112", 1, T0)
+    await first.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0))
     await store(first)
     second = publisher(journal)
     second._seqs = await second.outbox.last_seqs()  # what start() does
