@@ -225,13 +225,19 @@ def _fail_on_error(status: int, body: Json) -> None:
 # -- commands ---------------------------------------------------------------------------------
 
 
-def _status(args: argparse.Namespace) -> int:
-    status, body = _call(args, "GET", "/api/status")
+def _show(args: argparse.Namespace, path: str, render: Callable[[Json], str]) -> Json:
+    """GET ``path`` from the daemon and print it: as JSON with ``--json``, else rendered."""
+    status, body = _call(args, "GET", path)
     _fail_on_error(status, body)
     if args.json:
         _print_json(body)
-        return OK if body.get("ready") else UNREACHABLE
-    print(render_status(body))
+    else:
+        print(render(body))
+    return body
+
+
+def _status(args: argparse.Namespace) -> int:
+    body = _show(args, "/api/status", render_status)
     return OK if body.get("ready") else UNREACHABLE
 
 
@@ -299,12 +305,7 @@ def _agents(args: argparse.Namespace) -> int:
     if args.action == "list":
         if args.agent_id is not None or args.reason is not None:
             raise _Exit(USAGE, "'agents list' takes no ID or --reason")
-        status, body = _call(args, "GET", "/api/agents")
-        _fail_on_error(status, body)
-        if args.json:
-            _print_json(body)
-        else:
-            print(render_agents(body.get("agents", [])))
+        _show(args, "/api/agents", lambda body: render_agents(body.get("agents", [])))
         return OK
     if not args.agent_id:
         raise _Exit(USAGE, f"'agents {args.action}' needs a call-taker ID, e.g. 1001")
@@ -370,12 +371,7 @@ def _calls(args: argparse.Namespace) -> int:
         raise _Exit(USAGE, "'calls' lists calls; to classify one: calls disposition ID WHAT")
     if not 0 <= args.recent <= 1000:
         raise _Exit(USAGE, "--recent must be between 0 and 1000")
-    status, body = _call(args, "GET", f"/api/calls?recent={args.recent}")
-    _fail_on_error(status, body)
-    if args.json:
-        _print_json(body)
-    else:
-        print(render_calls(body))
+    _show(args, f"/api/calls?recent={args.recent}", render_calls)
     return OK
 
 
@@ -471,12 +467,7 @@ def _unblock(args: argparse.Namespace) -> int:
 
 def _blocks(args: argparse.Namespace) -> int:
     path = "/api/blocks?all=1" if args.all else "/api/blocks"
-    status, answer = _call(args, "GET", path)
-    _fail_on_error(status, answer)
-    if args.json:
-        _print_json(answer)
-    else:
-        print(render_blocks(answer))
+    _show(args, path, render_blocks)
     return OK
 
 
