@@ -14,8 +14,11 @@ The rules live in :mod:`callgate.core.callbacks`; this module only connects them
   call path, and open tasks are reloaded at start (their ids carry on; new ids get this run's
   prefix, so they never collide with an earlier run's).
 
-Observers run inside the engine's lock, so nothing here feeds the engine from a notification:
-such work goes to a background task.
+Nothing here feeds the engine from inside a notification (the engine is carrying out the
+batch that produced it): such work goes to a background task. A notification may be carried
+out after the core has moved on (the engine decides under its lock and carries out outside
+it), so a call may already be gone from ``acd.calls``; an answered call's ``CallEnded``, which
+carries its caller, cancels the number's task too.
 """
 
 from __future__ import annotations
@@ -155,6 +158,8 @@ class Callbacks:
         elif isinstance(notification, CallEnded):
             if notification.category == CALLBACK_CATEGORY:
                 self._attempt_ended(notification)
+            elif notification.answered_at is not None:
+                self._got_through(notification.caller, notification.ended_at, notification.call_id)
             elif notification.outcome is CallState.ABANDONED:
                 task = self.worklist.abandoned(
                     notification.call_id,
@@ -188,12 +193,15 @@ class Callbacks:
             if change.new is CallState.CONNECTING and call.agent_id is not None:
                 self._takers[change.call_id] = call.agent_id
             return
-        if change.new is not CallState.CONNECTED:
-            return
-        task = self.worklist.answered(call.caller, change.at)
+        if change.new is CallState.CONNECTED:
+            self._got_through(call.caller, change.at, change.call_id)
+
+    def _got_through(self, caller: str, at: float, call_id: str) -> None:
+        """A 112 call from ``caller`` was answered: nobody needs to ring them back."""
+        task = self.worklist.answered(caller, at)
         if task is None:
             return
-        self._record(task, "callback task cancelled: the number got through", change.call_id)
+        self._record(task, "callback task cancelled: the number got through", call_id)
         if task.attempt_call_id is not None:
             # Not from here (inside the engine's lock): the withdrawal feeds the engine.
             self._spawn(self.dialer.cancel_callback(task.attempt_call_id), "callback-withdraw")

@@ -13,7 +13,8 @@ from callgate.callbacks import Callbacks, run_prefix
 from callgate.config import CallbackSettings
 from callgate.core.acd import Acd
 from callgate.core.callbacks import AttemptOutcome, TaskState
-from callgate.core.commands import Command, RingAgent
+from callgate.core.calls import CallState
+from callgate.core.commands import CallEnded, Command, RingAgent
 from callgate.core.config import AcdConfig
 from callgate.core.events import (
     AgentAnswered,
@@ -295,3 +296,32 @@ async def test_the_offering_loop_offers_a_due_task_when_woken(journal: Journal) 
         await asyncio.sleep(0.01)
     assert [e[0] for e in rig.dialer.expected] == ["cb-t-1.1"]
     await rig.callbacks.close()
+
+
+async def test_an_answered_call_s_end_cancels_the_task_if_its_connection_was_missed(
+    journal: Journal,
+) -> None:
+    # The engine carries notifications out after the core moved on: by the time CONNECTED is
+    # told, a short call may be gone from the ACD. Its CallEnded carries the caller.
+    rig = Rig(journal, first_delay=3600)
+    await rig.callbacks.start(offering=False)
+    await rig.engine.feed(AgentLoggedIn("1005", "PJSIP/1005"))
+    await rig.answered_call("busy", "1005", caller="+6289999")
+    await rig.abandon("a1")
+    assert len(rig.callbacks.worklist.open_tasks()) == 1
+    await rig.callbacks.notification(
+        CallEnded(
+            call_id="a9",
+            outcome=CallState.COMPLETED,
+            caller=NUMBER,
+            category="",
+            priority=Priority.NORMAL,
+            arrived_at=T0,
+            answered_at=T0 + 3,
+            ended_at=T0 + 30,
+            agent_id="1005",
+            destination=None,
+        )
+    )
+    assert rig.callbacks.worklist.open_tasks() == []
+    assert await rig.stored() == [TaskState.CANCELLED]
