@@ -203,7 +203,7 @@ class Callbacks:
             return
         self._record(task, "callback task cancelled: the number got through", call_id)
         if task.attempt_call_id is not None:
-            # Not from here (inside the engine's lock): the withdrawal feeds the engine.
+            # Not from here (the engine is carrying out this notification): it feeds the engine.
             self._spawn(self.dialer.cancel_callback(task.attempt_call_id), "callback-withdraw")
 
     def _attempt_ended(self, ended: CallEnded) -> None:

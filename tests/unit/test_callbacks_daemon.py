@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,9 +34,12 @@ T0 = 1_800_000_000.0
 NUMBER = "+6281234567"
 
 
-async def settle() -> None:
-    """Let the offering loop run."""
-    for _ in range(10):
+async def settle(until: Callable[[], bool] = lambda: False, turns: int = 200) -> None:
+    """Let background work (the offering loop, withdrawals) run: until ``until()`` holds, or
+    for ``turns`` event-loop turns (a bound, not a timing)."""
+    for _ in range(turns):
+        if until():
+            return
         await asyncio.sleep(0)
 
 
@@ -232,7 +235,7 @@ async def test_an_answered_call_withdraws_the_attempt_in_progress(journal: Journ
     assert await rig.callbacks.offer_due() == 1  # 1006 rings for it
     await rig.engine.feed(AgentHungUp("busy", "1005"))
     await rig.answered_call("a2", "1005")  # the number got through by itself
-    await settle()  # the withdrawal runs outside the engine's lock
+    await settle(lambda: bool(rig.dialer.cancelled))  # the withdrawal runs in the background
     assert rig.dialer.cancelled == ["cb-t-1.1"]
     assert await rig.stored() == [TaskState.CANCELLED]
     assert await open_callback_tasks(journal) == []
