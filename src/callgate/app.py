@@ -290,6 +290,10 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
                     log.warning(
                         "ARI request failed while handling an event", extra={"error": str(exc)}
                     )
+                except Exception:
+                    # One event handled wrongly must not end the pump: the other calls go on,
+                    # and on shutdown the waiting callers are still handed back.
+                    log.exception("handling an ARI event failed; carrying on")
 
         if callbacks is not None:
             await callbacks.start()

@@ -192,12 +192,19 @@ class Callbacks:
         if call.category == CALLBACK_CATEGORY:
             if change.new is CallState.CONNECTING and call.agent_id is not None:
                 self._takers[change.call_id] = call.agent_id
+            elif change.old is CallState.OFFERED and change.new is CallState.QUEUED:
+                # Offered because someone was free, not taken: do not let it wait in the top
+                # class ahead of the 112 callers who arrive meanwhile. Offered again later.
+                self._spawn(self.dialer.cancel_callback(change.call_id), "callback-withdraw")
             return
         if change.new is CallState.CONNECTED:
             self._got_through(call.caller, change.at, change.call_id)
 
     def _got_through(self, caller: str, at: float, call_id: str) -> None:
         """A 112 call from ``caller`` was answered: nobody needs to ring them back."""
+        open_task = self.worklist.task_for(caller)
+        if open_task is not None and call_id in open_task.call_ids:
+            return  # the task is about this very call (CAD asked to call back after it dropped)
         task = self.worklist.answered(caller, at)
         if task is None:
             return

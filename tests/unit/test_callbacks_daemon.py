@@ -20,6 +20,7 @@ from callgate.core.events import (
     AgentAnswered,
     AgentHungUp,
     AgentLoggedIn,
+    AgentNoAnswer,
     CallArrived,
     CallBridged,
     CallerHungUp,
@@ -328,3 +329,33 @@ async def test_an_answered_call_s_end_cancels_the_task_if_its_connection_was_mis
     )
     assert rig.callbacks.worklist.open_tasks() == []
     assert await rig.stored() == [TaskState.CANCELLED]
+
+
+async def test_a_callback_nobody_took_is_withdrawn_not_left_ahead_of_112_callers(
+    journal: Journal,
+) -> None:
+    rig = Rig(journal, first_delay=0)
+    await rig.callbacks.start(offering=False)
+    await rig.engine.feed(AgentLoggedIn("1006", "PJSIP/1006"))
+    await rig.answered_call("busy", "1006", caller="+6289999")
+    await rig.abandon("a1")
+    await rig.engine.feed(AgentHungUp("busy", "1006"))
+    rig.clock.now += 60
+    await rig.engine.tick()
+    assert await rig.callbacks.offer_due() == 1
+    await rig.engine.feed(AgentNoAnswer("cb-t-1.1", "1006"))  # rang out: back in the queue
+    await settle(lambda: bool(rig.dialer.cancelled))
+    assert rig.dialer.cancelled == ["cb-t-1.1"]
+
+
+async def test_cad_s_callback_for_a_dropped_call_survives_that_call_s_own_end(
+    journal: Journal,
+) -> None:
+    rig = Rig(journal, first_delay=3600)
+    await rig.callbacks.start(offering=False)
+    await rig.engine.feed(AgentLoggedIn("1005", "PJSIP/1005"))
+    await rig.answered_call("d1", "1005")
+    assert await rig.callbacks.requested("d1")  # CAD: the line dropped, call them back
+    rig.clock.now += 5
+    await rig.engine.feed(CallerHungUp("d1"))  # the answered call's CallEnded comes after
+    assert [t.call_ids for t in rig.callbacks.worklist.open_tasks()] == [("d1",)]

@@ -64,7 +64,13 @@ from callgate.core.events import (
     Event,
     Priority,
 )
-from callgate.core.screening import ScreeningPolicy, after_silence, imei_identity, is_anonymous
+from callgate.core.screening import (
+    ScreeningPolicy,
+    after_silence,
+    e164,
+    imei_identity,
+    is_anonymous,
+)
 
 if TYPE_CHECKING:  # config imports the event stream, which imports this module
     from callgate.config import Settings
@@ -141,6 +147,8 @@ class CallLayout:
     # interrupts the watch at once.
     spoke: bool = False
     key_pressed: bool = False
+    listening: bool = False  # TALK_DETECT is on: silence means something
+    prompted: bool = False  # the "press a key" prompt has started: keys count from now
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -195,7 +203,16 @@ class DispositionSink(Protocol):
     """Where a call-taker's in-call disposition goes (the daemon's disposition service)."""
 
     def for_digit(self, digit: str) -> str | None: ...
-    async def set(self, call_id: str, disposition: str, *, by: str, source: str) -> object: ...
+    async def set(
+        self, call_id: str, disposition: str, *, by: str, source: str
+    ) -> DispositionOutcomeLike: ...
+
+
+class DispositionOutcomeLike(Protocol):
+    """What the service answers: whether the disposition was stored."""
+
+    @property
+    def ok(self) -> bool: ...
 
 
 class NullObserver:
@@ -434,7 +451,8 @@ class AriCalls:
             await self.observer.call_started(start)
             if decision is not None and decision.blocked:
                 layout.recording = recording or None
-                await self._reject_blocked(layout)
+                # In the background: the announcement must not hold up the callers behind.
+                self._background(self._reject_blocked(layout))
                 return
             await asyncio.gather(
                 self._set_var(channel_id, PRIORITY_VAR, str(priority)),
@@ -525,7 +543,13 @@ class AriCalls:
             finally:
                 self._playbacks.pop(playback_id, None)
         await self.observer.call_ended_outside_core(channel_id, "BLOCKED", self.clock())
-        await self._quiet_hangup(channel_id)
+        try:
+            await self.ari.hangup(channel_id)
+        except AriError as exc:
+            if exc.status != 404:  # 404: the caller hung up first
+                # Never leave the caller alone in Stasis: the fallback queue answers.
+                self.calls.pop(channel_id, None)
+                await self._hand_back(layout, f"block hang-up failed: {exc}")
 
     def _playback_done(self, playback_id: str) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -541,8 +565,16 @@ class AriCalls:
 
     async def _listen_for_speech(self, layout: CallLayout) -> None:
         """Ask Asterisk to report the caller's speech (ChannelTalkingStarted)."""
-        if self._silence_detection:
-            await self._set_var(layout.call_id, "TALK_DETECT(set)", "")
+        if not self._silence_detection:
+            return
+        layout.listening = await self._set_var(layout.call_id, "TALK_DETECT(set)", "")
+        if not layout.listening:
+            # Without it every caller would look silent and be lowered as a ghost.
+            log.error(
+                "ALARM: no talk detection on the call (is func_talkdetect loaded?); "
+                "its silence is not judged",
+                extra={"call_id": layout.call_id},
+            )
 
     def _on_caller_sign(self, channel_id: str, *, spoke: bool = False, key: bool = False) -> None:
         """The waiting caller spoke or pressed a key: not a silent call (or a silent one that
@@ -551,7 +583,9 @@ class AriCalls:
         if layout is None:
             return
         layout.spoke = layout.spoke or spoke
-        layout.key_pressed = layout.key_pressed or key
+        # Only the answer to the prompt counts: a key pressed by a caller who can talk (or
+        # before being asked) must not lift a call above everyone else.
+        layout.key_pressed = layout.key_pressed or (key and layout.prompted)
         layout.wake.set()
 
     def _still_waiting(self, layout: CallLayout) -> bool:
@@ -567,19 +601,30 @@ class AriCalls:
         A key lifts the call to the top class (the caller may be unable to speak: an intruder
         in the house, a stroke); silence through the prompt classes it ghost, in the lower
         class. Either way it stays in the queue and reaches a call-taker."""
+        try:
+            if layout.listening and await self._stays_silent(layout):
+                await self._reclass_silent(layout)
+        finally:
+            # Talk events for the rest of the call would only load the event pump.
+            if not layout.ended:
+                await self._set_var(layout.call_id, "TALK_DETECT(remove)", "")
+
+    async def _stays_silent(self, layout: CallLayout) -> bool:
+        """Wait out the silence window, then the prompt; True if the call is to be reclassed."""
         settings = self.settings.screening
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(layout.wake.wait(), settings.silence_seconds)
-        if not self._still_waiting(layout) or (layout.spoke and not layout.key_pressed):
-            return
-        if not layout.key_pressed:
-            layout.wake.clear()
-            log.info("caller silent; asking for a key press", extra={"call_id": layout.call_id})
-            await self._play_waiting_prompt(layout, settings.silent_prompt, "silence")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(layout.wake.wait(), settings.key_seconds)
-            if not self._still_waiting(layout) or (layout.spoke and not layout.key_pressed):
-                return
+        if not self._still_waiting(layout) or layout.spoke:
+            return False
+        layout.wake.clear()
+        layout.prompted = True
+        log.info("caller silent; asking for a key press", extra={"call_id": layout.call_id})
+        await self._play_waiting_prompt(layout, settings.silent_prompt, "silence")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(layout.wake.wait(), settings.key_seconds)
+        return self._still_waiting(layout) and (layout.key_pressed or not layout.spoke)
+
+    async def _reclass_silent(self, layout: CallLayout) -> None:
         policy = self.screener.policy if self.screener is not None else ScreeningPolicy()
         outcome = after_silence(layout.key_pressed, policy)
         shown = f"{outcome.tag} {layout.shown}"
@@ -825,7 +870,8 @@ class AriCalls:
         if not prefix or now - when > DTMF_SEQUENCE_TIMEOUT:
             return
         if prefix == "**":
-            await self._set_disposition(leg, channel_id, digit)
+            # In the background: the journal's round trips must not hold up the event pump.
+            self._background(self._set_disposition(leg, channel_id, digit))
             return
         for name, agency in self.settings.agencies.items():
             if agency.digit == digit:
@@ -847,8 +893,12 @@ class AriCalls:
             )
             await self._beep(channel_id, "sound:beeperr")
             return
-        await sink.set(leg.call_id, disposition, by=leg.agent_id, source="dtmf")
-        await self._beep(channel_id, "sound:beep")
+        try:
+            ok = (await sink.set(leg.call_id, disposition, by=leg.agent_id, source="dtmf")).ok
+        except Exception:
+            log.exception("disposition failed", extra={"call_id": leg.call_id})
+            ok = False
+        await self._beep(channel_id, "sound:beep" if ok else "sound:beeperr")
 
     async def _beep(self, channel_id: str, media: str) -> None:
         """A short confirmation to the call-taker only (the caller does not hear it)."""
@@ -956,6 +1006,11 @@ class AriCalls:
                 "POST", f"/channels/{layout.call_id}/play/{playback_id}", params={"media": media}
             )
             layout.greeting = playback_id
+            if not self._still_waiting(layout):
+                # Answered (or handed back) while the request was on its way: not into a
+                # conversation.
+                await self._stop_waiting_media(layout)
+                return
         except AriError as exc:
             log.warning(
                 "prompt could not be played", extra={"call_id": layout.call_id, "error": str(exc)}
@@ -1022,7 +1077,9 @@ class AriCalls:
         dial = self.settings.callbacks.dial.format(number=number)
         self.calls[call_id] = CallLayout(call_id=call_id, caller=number, callback=CallbackLeg(dial))
         await self.observer.call_started(
-            CallStart(call_id, number, number, CALLBACK, priority, self.clock(), CALLBACK_CATEGORY)
+            CallStart(
+                call_id, e164(number), number, CALLBACK, priority, self.clock(), CALLBACK_CATEGORY
+            )
         )
 
     def callback_result(self, call_id: str) -> tuple[AttemptOutcome, str] | None:
@@ -1279,6 +1336,8 @@ class AriCalls:
             connected = any(c in self.answered for c in layout.agent_legs.values())
             if layout.ended or layout.handed_back or connected:
                 continue
+            if layout.callback is not None and not layout.callback.dialled:
+                continue  # no caller channel yet: the task stays open for the next run
             await self._drop_all_rings(layout)
             await self._hand_back(layout, "callgate is stopping")
 
@@ -1337,13 +1396,17 @@ class AriCalls:
         except AriError:
             return ""
 
-    async def _set_var(self, channel_id: str, name: str, value: str) -> None:
-        with contextlib.suppress(AriError):
+    async def _set_var(self, channel_id: str, name: str, value: str) -> bool:
+        """Set a channel variable (or function); False if Asterisk refused it."""
+        try:
             await self.ari.request(
                 "POST",
                 f"/channels/{channel_id}/variable",
                 params={"variable": name, "value": value},
             )
+        except AriError:
+            return False
+        return True
 
     async def _quiet_hangup(self, channel_id: str) -> None:
         try:

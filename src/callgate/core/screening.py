@@ -85,6 +85,12 @@ def normalise_number(caller: str) -> str:
     return digits
 
 
+def e164(number: str) -> str:
+    """A normalised national number (``0812...``) in E.164 (``+62812...``), as the dialplan
+    writes callers; any other shape is returned as it is."""
+    return f"+62{number[1:]}" if number.startswith("0") and number[1:].isdigit() else number
+
+
 def history_key(caller: str, imei_identity: str | None) -> str | None:
     """The key of the caller's history, or None: an anonymous caller without identity.
 

@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from callgate.core.acd import Acd
 from callgate.core.agents import AgentState
+from callgate.core.callbacks import CALLBACK_CATEGORY
 from callgate.core.calls import TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import CallEnded
 from callgate.core.events import Priority
@@ -94,7 +95,8 @@ class Metrics:
 
     async def notification(self, note: Notification) -> None:
         """Engine observer: counts each call once, when it leaves the core."""
-        if isinstance(note, CallEnded):
+        # Callback attempts are the centre calling out, not 112 calls: not in these figures.
+        if isinstance(note, CallEnded) and note.category != CALLBACK_CATEGORY:
             self.call_ended(note)
 
     def call_ended(self, ended: CallEnded) -> None:

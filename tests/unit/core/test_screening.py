@@ -20,6 +20,7 @@ from callgate.core import (
     Priority,
     ScreeningPolicy,
     after_silence,
+    e164,
     history_key,
     imei_identity,
     is_anonymous,
@@ -88,6 +89,14 @@ def test_imei_identity_comes_from_the_imei_urn_without_its_check_digit(
     headers: tuple[str, ...], identity: str | None
 ) -> None:
     assert imei_identity(*headers) == identity
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [("081234567", "+6281234567"), ("+6281234567", "+6281234567"), ("0x1", "0x1"), ("", "")],
+)
+def test_e164_writes_national_numbers_as_the_dialplan_does(number: str, expected: str) -> None:
+    assert e164(number) == expected
 
 
 def test_withheld_and_simless_numbers_are_anonymous_and_real_numbers_are_not() -> None:
