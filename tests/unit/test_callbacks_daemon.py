@@ -109,6 +109,13 @@ class Rig:
         await self.engine.feed(CallArrived(call_id, caller=caller))
         await self.engine.feed(AgentAnswered(call_id, agent), CallBridged(call_id))
 
+    async def abandoned_while_busy(self, agent: str) -> None:
+        """Start; ``agent`` logs in and is busy on another call while ``a1`` is abandoned."""
+        await self.callbacks.start(offering=False)
+        await self.engine.feed(AgentLoggedIn(agent, f"PJSIP/{agent}"))
+        await self.answered_call("busy", agent, caller="+6289999")
+        await self.abandon("a1")
+
     async def stored(self) -> list[TaskState]:
         await self.callbacks.close()  # writes what is queued
         start, end = datetime.fromtimestamp(T0 - 1, UTC), datetime.fromtimestamp(T0 + 9e5, UTC)
@@ -151,10 +158,7 @@ async def test_callbacks_are_offered_to_a_free_call_taker_at_callback_priority(
     journal: Journal,
 ) -> None:
     rig = Rig(journal, first_delay=0, max_concurrent=1)
-    await rig.callbacks.start(offering=False)
-    await rig.engine.feed(AgentLoggedIn("1006", "PJSIP/1006"))
-    await rig.answered_call("busy", "1006", caller="+6289999")
-    await rig.abandon("a1")
+    await rig.abandoned_while_busy("1006")
     await rig.abandon("b1", caller="+6281111111")
     assert await rig.callbacks.offer_due() == 0  # nobody free
     await rig.engine.feed(AgentHungUp("busy", "1006"))
@@ -194,10 +198,7 @@ async def test_a_busy_number_is_retried_later_and_a_call_not_taken_counts_no_att
     journal: Journal,
 ) -> None:
     rig = Rig(journal, first_delay=0, retry_delay=120, max_attempts=2)
-    await rig.callbacks.start(offering=False)
-    await rig.engine.feed(AgentLoggedIn("1006", "PJSIP/1006"))
-    await rig.answered_call("busy", "1006", caller="+6289999")
-    await rig.abandon("a1")
+    await rig.abandoned_while_busy("1006")
     await rig.engine.feed(AgentHungUp("busy", "1006"))
     rig.clock.now += 60
     await rig.engine.tick()
@@ -228,10 +229,7 @@ async def test_a_busy_number_is_retried_later_and_a_call_not_taken_counts_no_att
 
 async def test_an_answered_call_withdraws_the_attempt_in_progress(journal: Journal) -> None:
     rig = Rig(journal, first_delay=0)
-    await rig.callbacks.start(offering=False)
-    await rig.engine.feed(AgentLoggedIn("1005", "PJSIP/1005"))
-    await rig.answered_call("busy", "1005", caller="+6289999")
-    await rig.abandon("a1")
+    await rig.abandoned_while_busy("1005")
     await rig.engine.feed(AgentLoggedIn("1006", "PJSIP/1006"))
     assert await rig.callbacks.offer_due() == 1  # 1006 rings for it
     await rig.engine.feed(AgentHungUp("busy", "1005"))
@@ -244,10 +242,7 @@ async def test_an_answered_call_withdraws_the_attempt_in_progress(journal: Journ
 
 async def test_open_tasks_outlive_a_restart_and_new_ids_do_not_collide(journal: Journal) -> None:
     rig = Rig(journal, first_delay=3600)
-    await rig.callbacks.start(offering=False)
-    await rig.engine.feed(AgentLoggedIn("1005", "PJSIP/1005"))
-    await rig.answered_call("busy", "1005", caller="+6289999")
-    await rig.abandon("a1")
+    await rig.abandoned_while_busy("1005")
     await rig.callbacks.close()
 
     again = Rig(journal, first_delay=3600)
@@ -308,10 +303,7 @@ async def test_an_answered_call_s_end_cancels_the_task_if_its_connection_was_mis
     # The engine carries notifications out after the core moved on: by the time CONNECTED is
     # told, a short call may be gone from the ACD. Its CallEnded carries the caller.
     rig = Rig(journal, first_delay=3600)
-    await rig.callbacks.start(offering=False)
-    await rig.engine.feed(AgentLoggedIn("1005", "PJSIP/1005"))
-    await rig.answered_call("busy", "1005", caller="+6289999")
-    await rig.abandon("a1")
+    await rig.abandoned_while_busy("1005")
     assert len(rig.callbacks.worklist.open_tasks()) == 1
     await rig.callbacks.notification(
         CallEnded(
@@ -335,10 +327,7 @@ async def test_a_callback_nobody_took_is_withdrawn_not_left_ahead_of_112_callers
     journal: Journal,
 ) -> None:
     rig = Rig(journal, first_delay=0)
-    await rig.callbacks.start(offering=False)
-    await rig.engine.feed(AgentLoggedIn("1006", "PJSIP/1006"))
-    await rig.answered_call("busy", "1006", caller="+6289999")
-    await rig.abandon("a1")
+    await rig.abandoned_while_busy("1006")
     await rig.engine.feed(AgentHungUp("busy", "1006"))
     rig.clock.now += 60
     await rig.engine.tick()
