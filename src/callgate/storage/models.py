@@ -76,7 +76,7 @@ class CallRow(Base):
     __tablename__ = "calls"
 
     call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    caller: Mapped[str] = mapped_column(String(64))
+    caller: Mapped[str] = mapped_column(String(64), index=True)  # screening's history lookup
     caller_sent: Mapped[str] = mapped_column(String(64))
     dialed: Mapped[str] = mapped_column(String(64))
     priority: Mapped[int] = mapped_column(Integer)
@@ -89,7 +89,7 @@ class CallRow(Base):
     answered_by: Mapped[str | None] = mapped_column(String(64))
     destination: Mapped[str | None] = mapped_column(String(128))
     #: The carrier's IMEI-derived identity of a SIM-less caller (keys their history), if sent.
-    identity: Mapped[str | None] = mapped_column(String(96))
+    identity: Mapped[str | None] = mapped_column(String(96), index=True)
 
     transitions: Mapped[list[TransitionRow]] = relationship(
         back_populates="call", order_by="TransitionRow.id", cascade="all, delete-orphan"
