@@ -15,11 +15,14 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 from callgate.asterisk.agi import DEFAULT_PAUSE_REASONS, AgiSession, Handler
+from callgate.asterisk.calls import agent_id_of
 
 log = logging.getLogger(__name__)
+
+_R = TypeVar("_R")
 
 RESULT_VARIABLE: Final = "CALLGATE_AGENT_RESULT"
 REASON_VARIABLE: Final = "CALLGATE_AGENT_REASON"
@@ -129,6 +132,31 @@ def agent_code_handlers(
     """
     say = prompts or AgentPrompts()
 
+    async def digit_of(session: AgiSession) -> str:
+        """The digit from the AGI() argument (``*13X``, ``*15X``), or keyed after a beep."""
+        if session.request.args and session.request.args[0]:
+            return session.request.args[0]
+        return await session.get_data(say.ask_reason, reason_timeout_ms, 1)
+
+    async def ask(
+        session: AgiSession, context: dict[str, str], call: Callable[[str], Awaitable[_R]]
+    ) -> tuple[str, _R] | None:
+        """``call`` the daemon for the softphone's endpoint, bounded; None (and the error
+        answered to the phone) if the channel is no softphone's or the daemon failed."""
+        endpoint = endpoint_of(session.request.channel)
+        if endpoint is None:
+            log.warning("agent code from a channel that is no softphone", extra=context)
+            await _answer(session, ERROR, say.error)
+            return None
+        try:
+            async with asyncio.timeout(control_timeout):
+                return endpoint, await call(endpoint)
+        except Exception:
+            # The call-taker must hear that it did not work, so this is not re-raised.
+            log.exception("agent code failed in the daemon", extra=context)
+            await _answer(session, ERROR, say.error)
+            return None
+
     async def run(
         session: AgiSession,
         action: str,
@@ -137,19 +165,10 @@ def agent_code_handlers(
         already_prompt: str,
     ) -> None:
         context = session.request.log_context | {"code": action}
-        endpoint = endpoint_of(session.request.channel)
-        if endpoint is None:
-            log.warning("agent code from a channel that is no softphone", extra=context)
-            await _answer(session, ERROR, say.error)
+        asked = await ask(session, context, call)
+        if asked is None:
             return
-        try:
-            async with asyncio.timeout(control_timeout):
-                result = await call(endpoint)
-        except Exception:
-            # The call-taker must hear that it did not work, so this is not re-raised.
-            log.exception("agent code failed in the daemon", extra=context)
-            await _answer(session, ERROR, say.error)
-            return
+        endpoint, result = asked
         log.info("agent code", extra=context | {"endpoint": endpoint, "result": result.value})
         prompt = {
             AgentCommandResult.OK: ok_prompt,
@@ -165,10 +184,7 @@ def agent_code_handlers(
         await run(session, "logout", control.logout, say.logged_out, say.logged_out)
 
     async def pause(session: AgiSession) -> None:
-        if session.request.args and session.request.args[0]:
-            digit = session.request.args[0]
-        else:
-            digit = await session.get_data(say.ask_reason, reason_timeout_ms, 1)
+        digit = await digit_of(session)
         reason = pause_reasons.get(digit) if digit else default_pause_reason
         if reason is None:
             log.info(
@@ -190,30 +206,23 @@ def agent_code_handlers(
     async def disposition(session: AgiSession) -> None:
         assert dispositions is not None
         context = session.request.log_context | {"code": "disposition"}
-        if session.request.args and session.request.args[0]:
-            digit = session.request.args[0]
-        else:
-            digit = await session.get_data(say.ask_reason, reason_timeout_ms, 1)
+        digit = await digit_of(session)
         chosen = dispositions.for_digit(digit) if digit else None
         if chosen is None:
             log.info("agent code with an unknown disposition", extra=context | {"digit": digit[:8]})
             await _answer(session, INVALID_DISPOSITION, say.invalid_reason)
             return
-        endpoint = endpoint_of(session.request.channel)
-        if endpoint is None:
-            log.warning("agent code from a channel that is no softphone", extra=context)
-            await _answer(session, ERROR, say.error)
+
+        async def set_for(endpoint: str) -> DispositionResultLike:
+            await session.set_variable(DISPOSITION_VARIABLE, chosen)
+            return await dispositions.set_for_last_call(
+                agent_id_of(endpoint), chosen, source="feature-code"
+            )
+
+        asked = await ask(session, context, set_for)
+        if asked is None:
             return
-        await session.set_variable(DISPOSITION_VARIABLE, chosen)
-        try:
-            async with asyncio.timeout(control_timeout):
-                result = await dispositions.set_for_last_call(
-                    endpoint.partition("/")[2], chosen, source="feature-code"
-                )
-        except Exception:
-            log.exception("agent code failed in the daemon", extra=context)
-            await _answer(session, ERROR, say.error)
-            return
+        endpoint, result = asked
         if result.call_id:
             await session.set_variable(CALL_VARIABLE, result.call_id)
         value = str(result.outcome).upper().replace("-", "_")
