@@ -543,12 +543,14 @@ class AriCalls:
             finally:
                 self._playbacks.pop(playback_id, None)
         await self.observer.call_ended_outside_core(channel_id, "BLOCKED", self.clock())
+        layout.ended = True
         try:
             await self.ari.hangup(channel_id)
         except AriError as exc:
             if exc.status != 404:  # 404: the caller hung up first
                 # Never leave the caller alone in Stasis: the fallback queue answers.
                 self.calls.pop(channel_id, None)
+                layout.ended = False
                 await self._hand_back(layout, f"block hang-up failed: {exc}")
 
     def _playback_done(self, playback_id: str) -> asyncio.Future[None]:
@@ -653,12 +655,12 @@ class AriCalls:
         if layout is not None and layout.callback is not None:
             self._callback_gone(layout, cause)
         if layout is not None:
-            if layout.setting_up:
+            if layout.handed_back or layout.ended:
+                await self._forget_call(layout)  # e.g. a blocked caller, already journaled
+            elif layout.setting_up:
                 # Gone before the core ever heard of it: an abandoned call all the same.
                 layout.ended = True
                 log.info("caller hung up during set-up", extra={"call_id": channel_id})
-                await self._forget_call(layout)
-            elif layout.handed_back or layout.ended:
                 await self._forget_call(layout)
             else:
                 layout.ended = True
