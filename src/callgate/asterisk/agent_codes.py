@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol, TypeVar
 
 from callgate.asterisk.agi import DEFAULT_PAUSE_REASONS, AgiSession, Handler
-from callgate.asterisk.calls import agent_id_of
+from callgate.asterisk.calls import DispositionResultLike, agent_id_of
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,6 @@ class AgentControl(Protocol):
     async def logout(self, endpoint: str) -> AgentCommandResult: ...
     async def pause(self, endpoint: str, reason: str) -> AgentCommandResult: ...
     async def unpause(self, endpoint: str) -> AgentCommandResult: ...
-
-
-class DispositionResultLike(Protocol):
-    """What :class:`DispositionControl` answers (``callgate.dispositions.DispositionResult``)."""
-
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def call_id(self) -> str | None: ...
 
 
 class DispositionControl(Protocol):

@@ -205,14 +205,18 @@ class DispositionSink(Protocol):
     def for_digit(self, digit: str) -> str | None: ...
     async def set(
         self, call_id: str, disposition: str, *, by: str, source: str
-    ) -> DispositionOutcomeLike: ...
+    ) -> DispositionResultLike: ...
 
 
-class DispositionOutcomeLike(Protocol):
-    """What the service answers: whether the disposition was stored."""
+class DispositionResultLike(Protocol):
+    """What the disposition service answers (``callgate.dispositions.DispositionResult``)."""
 
     @property
     def ok(self) -> bool: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def call_id(self) -> str | None: ...
 
 
 class NullObserver:
