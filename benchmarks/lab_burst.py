@@ -155,17 +155,16 @@ class Daemon(labpeers.Daemon):
 
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
         self.workdir = workdir
+        # The journal is in the daemon's own state folder (it runs as the callgate user).
         super().__init__(
             workdir / "callgate.log",
             {
-                "CALLGATE_STORAGE__URL": f"sqlite+aiosqlite:///{workdir / 'journal.db'}",
                 # Port 0: never clash with a test's daemon on the dialplan's 4573.
                 "CALLGATE_AGI__PORT": "0",
                 "CALLGATE_OPS__HTTP_PORT": "0",
                 "CALLGATE_OPS__WATCHDOG": "false",
                 **env,
             },
-            cwd=workdir,
         )
 
     def memory_kb(self) -> tuple[int, int]:
@@ -811,6 +810,16 @@ def fmt(value: float | None, unit: str = "", digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}{unit}"
 
 
+def lab_asterisk_version() -> str:
+    """The version of the Asterisk this run measured (both systems ran on it)."""
+    try:
+        info = labpeers.ari_get("/asterisk/info")
+    except OSError:
+        return "(unknown)"
+    assert isinstance(info, dict)
+    return str(info["system"]["version"])
+
+
 def print_table(
     args: argparse.Namespace,
     results: dict[str, PassResult],
@@ -823,7 +832,7 @@ def print_table(
     )
     print(
         f"{dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {os.cpu_count()} cores,"
-        f" {platform.machine()}, Asterisk 16 lab\n"
+        f" {platform.machine()}, Asterisk {lab_asterisk_version()} lab\n"
     )
     rows: list[tuple[str, str, str, str]] = [("", "callgate", "app_queue", "target")]
 

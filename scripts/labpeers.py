@@ -38,9 +38,17 @@ FIXTURES = REPO / "sip-fixtures"
 ASTERISK_SIP = ("127.0.0.1", 5060)
 CARRIER_IP = "127.0.0.2"  # the trunk is identified by this source address (pjsip.conf [jasnita])
 ARI = "http://127.0.0.1:8088/ari"
-LAB_DIR = Path(os.environ.get("CALLGATE_LAB_DIR", Path.home() / ".cache" / "callgate" / "lab"))
+LAB_DIR = Path(os.environ.get("CALLGATE_LAB_DIR", "/var/cache/callgate/lab"))
+#: The root of the Asterisk that is up (scripts/lab up points it at asterisk-22 or asterisk-16).
+LAB_ROOT = LAB_DIR / "current"
 #: Where the lab Asterisk's MixMonitor writes call recordings, seen from the host.
-RECORDINGS = LAB_DIR / "root" / "var" / "spool" / "asterisk" / "monitor"
+RECORDINGS = LAB_ROOT / "var" / "spool" / "asterisk" / "monitor"
+#: app_queue's log of the fallback queue, seen from the host.
+QUEUE_LOG = LAB_ROOT / "var" / "log" / "asterisk" / "queue_log"
+#: callgate installed from this checkout as a service (scripts/setup), as /opt/callgate/.venv is.
+SERVICE_CALLGATE = LAB_DIR / "venv" / "bin" / "callgate"
+#: Daemons' state folders (their WorkingDirectory=/var/lib/callgate), owned by the callgate user.
+STATE_DIR = Path(os.environ.get("CALLGATE_LAB_STATE", "/var/lib/callgate-lab"))
 ARI_AUTH = "Basic " + base64.b64encode(b"callgate:lab-ari-secret").decode()
 # Lab passwords of the call-takers' endpoints in asterisk-conf/pjsip.conf.
 PASSWORD_PREFIX = "lab-"  # noqa: S105 - lab-only, documented in pjsip.conf
@@ -367,21 +375,36 @@ class CarrierAnswers:
 class Daemon:
     """``callgate run`` as a child process, for the tests, the demo's peers and the benchmarks.
 
+    It runs as production runs it (scripts/as-service): user ``callgate`` in Asterisk's group,
+    umask 0027, the file system read-only but for its state folder (``state_dir``, its working
+    directory, where the journal is unless ``env`` says otherwise) and the recordings folder.
     Stopped by its PID (SIGTERM, then SIGKILL after ``stop_seconds``); ``records()`` reads its
-    JSON log lines.
+    JSON log lines, which the parent writes to ``log_path``.
     """
 
-    def __init__(self, log_path: Path, env: dict[str, str], cwd: Path | None = None) -> None:
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
         self.log_path = log_path
-        self.env = env
-        self.cwd = cwd
+        self.state_dir = new_state_dir(log_path.parent.name)
+        self.env = {
+            "CALLGATE_STORAGE__URL": f"sqlite+aiosqlite:///{self.state_dir / 'journal.db'}",
+            **env,
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> None:
+        if not SERVICE_CALLGATE.exists():
+            raise RuntimeError(f"{SERVICE_CALLGATE} is missing: run scripts/setup")
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "callgate", "run"],
-            cwd=self.cwd,
+        writable = [self.state_dir, RECORDINGS.resolve()]
+        self.process = subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
+            [
+                str(REPO / "scripts" / "as-service"),
+                *(arg for path in writable for arg in ("--rw", str(path))),
+                "--",
+                str(SERVICE_CALLGATE),
+                "run",
+            ],
+            cwd=self.state_dir,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -421,6 +444,19 @@ class Daemon:
                 self.process.kill()
                 self.process.wait(timeout=5)
         self.process = None
+
+
+def new_state_dir(name: str) -> Path:
+    """A fresh folder for one daemon, owned by the callgate user (mode 0750, as StateDirectory=)."""
+    import pwd
+
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    os.chmod(STATE_DIR, 0o755)  # noqa: S103 - the callgate user must traverse it
+    path = Path(tempfile.mkdtemp(prefix=f"{name[:40]}-", dir=STATE_DIR))
+    user = pwd.getpwnam("callgate")
+    os.chown(path, user.pw_uid, user.pw_gid)
+    os.chmod(path, 0o750)  # noqa: S103 - owner and group only, as StateDirectoryMode=
+    return path
 
 
 class CallTakersHangUp:

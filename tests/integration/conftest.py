@@ -1,5 +1,7 @@
-"""Fixtures for integration tests against the real lab (scripts/lab up): Asterisk 16, Mosquitto,
-baresip call-takers and SIPp as the carrier. Nothing here stands in for any of them.
+"""Fixtures for integration tests against the real lab (scripts/lab up): Asterisk 22 or 16
+(whichever is up; scripts/test runs the suite on both), Mosquitto, baresip call-takers and SIPp as
+the carrier. Nothing here stands in for any of them. callgate runs as the callgate user
+(scripts/as-service), as systemd runs it.
 
 The lab must be up before pytest starts (scripts/test does it). A missing lab fails the tests;
 it never skips them.
@@ -54,6 +56,7 @@ def pytest_report_header() -> str:
     return f"lab: Asterisk {info['system']['version']} (ARI http://127.0.0.1:8088)"
 
 
+
 @pytest.fixture(scope="session", autouse=True)
 def lab() -> None:
     state = labpeers.endpoint_state("1001")
@@ -104,15 +107,10 @@ class Daemon(labpeers.Daemon):
     """``callgate run`` against the lab, with a journal of the test's own."""
 
     def __init__(self, log_path: Path, **env: str) -> None:
-        self.journal_path = log_path.with_name("journal.db")
         super().__init__(
-            log_path,
-            {
-                "CALLGATE_RECORDING__ASTERISK_DIR": str(labpeers.RECORDINGS),
-                "CALLGATE_STORAGE__URL": f"sqlite+aiosqlite:///{self.journal_path}",
-                **env,
-            },
+            log_path, {"CALLGATE_RECORDING__ASTERISK_DIR": str(labpeers.RECORDINGS), **env}
         )
+        self.journal_path = self.state_dir / "journal.db"
 
     @asynccontextmanager
     async def journal(self) -> AsyncIterator[Journal]:

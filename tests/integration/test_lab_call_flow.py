@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import subprocess
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import labpeers
 import pytest
@@ -27,10 +31,17 @@ def _rtcp_counts(channel_id: str) -> dict[str, int]:
     return {"rx": int(fields["rxcount"]), "tx": int(fields["txcount"])}
 
 
-def test_the_lab_runs_asterisk_16_with_the_repo_dialplan() -> None:
+def test_the_lab_runs_the_asterisk_version_asked_for_as_its_own_user() -> None:
+    # scripts/test runs this suite once per supported version (CALLGATE_ASTERISK=22, then 16).
+    wanted = os.environ.get("CALLGATE_ASTERISK", "22")
     info = labpeers.ari_get("/asterisk/info")
     assert isinstance(info, dict)
-    assert info["system"]["version"].startswith("16.")
+    assert info["system"]["version"].startswith(f"{wanted}.")
+    # As a centre runs it: as its own user, not root (the process scripts/lab up started).
+    pid = (labpeers.LAB_DIR / "run" / "asterisk.pid").read_text().strip()
+    status = Path(f"/proc/{pid}/status").read_text()
+    uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
+    assert pwd.getpwuid(int(uid)).pw_name == "asterisk"
 
 
 def _two_legs_up() -> bool:
@@ -134,3 +145,46 @@ def test_given_no_calltaker_registered_when_112_arrives_then_handed_to_the_fallb
     assert calls.stats() == {"successful": 1, "failed": 0}
     assert "handing the call to the fallback queue" in daemon.log_text()
     assert "QUEUED -[MaxWaitReached]-> FALLBACK" in daemon.log_text()
+
+
+@pytest.fixture
+def stasis_unloaded() -> Iterator[None]:
+    """app_stasis gone from the running Asterisk (as when it fails to load), put back after."""
+    lab = str(labpeers.REPO / "scripts" / "lab")
+    out = subprocess.run(
+        [lab, "cli", "module unload app_stasis.so"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Unloaded" in out, out
+    try:
+        yield
+    finally:
+        out = subprocess.run(
+            [lab, "cli", "module load app_stasis.so"], capture_output=True, text=True, check=True
+        ).stdout
+        assert "Loaded" in out, out
+
+
+@pytest.mark.usefixtures("stasis_unloaded")
+def test_given_stasis_missing_when_112_arrives_then_the_fallback_queue_answers_not_a_hangup(
+    daemon: Daemon,
+    phones: Callable[..., list[labpeers.Softphone]],
+    carrier: Callable[..., labpeers.CarrierCalls],
+) -> None:
+    # On Asterisk 22.5+ app_stasis does not load without res_websocket_client: the dialplan used to
+    # run Stasis() anyway, and Asterisk hung the answered caller up ("No application 'Stasis'").
+    # callgate itself is up and connected to ARI: the call must still not depend on Stasis().
+    (phone,) = phones("1001")
+    calls = carrier(["081234567890"], talk_seconds=8)
+
+    wait_for(_two_legs_up, 20, "the fallback queue to connect the call-taker")
+    trunk = next(c for c in _channels() if str(c["name"]).startswith("PJSIP/jasnita-"))
+    assert trunk["dialplan"]["context"] == "fallback-112"  # type: ignore[index]
+    assert trunk["dialplan"]["app_name"] == "Queue"  # type: ignore[index]
+    reason = labpeers.ari_get(f"/channels/{trunk['id']}/variable?variable=CALLGATE_FALLBACK_REASON")
+    assert reason == {"value": "no-stasis-module"}
+
+    assert calls.wait(timeout=60) == 0, calls.errors()
+    assert calls.stats() == {"successful": 1, "failed": 0}
+    wait_for(lambda: _channels() == [], 10, "both legs to end")
+    wait_for(lambda: phone.rtp_received_packets() != [], 10, "the softphone to report the call")
+    assert phone.rtp_received_packets()[-1] > 20
