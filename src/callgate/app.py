@@ -266,6 +266,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
                 control,
                 pause_reasons=settings.agi.pause_reasons,
                 default_pause_reason=settings.agi.default_pause_reason,
+                prompts=settings.calltakers.prompts,
                 dispositions=dispositions,
             ),
         )

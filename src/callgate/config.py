@@ -8,10 +8,19 @@ connects.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,6 +44,43 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Spoken:
+    """Marks a setting as a spoken prompt: its default must be a Bahasa Indonesia file that
+    ``scripts/make-prompts`` generates from ``sounds/prompts-id.tsv`` (a unit test checks it)."""
+
+
+class Tone:
+    """Marks a setting as a tone (no words): its default may be a core sound such as ``beep``."""
+
+
+PROMPT_DIR: Final = "custom/callgate"
+"""Where callgate's own prompts live under Asterisk's sounds folder
+(``/usr/share/asterisk/sounds/custom/callgate`` on Debian)."""
+
+_SOUND_FILE: Final = re.compile(r"^sound:[A-Za-z0-9_./-]+$")
+
+
+def _one_sound(value: str) -> str:
+    # Played with AGI STREAM FILE, which takes one file name, not an ARI media list.
+    if not _SOUND_FILE.match(value):
+        raise ValueError('must be one sound file, e.g. "sound:custom/callgate/agent-login-ok"')
+    return value
+
+
+MediaPrompt = Annotated[str, Spoken()]
+"""Spoken prompt played over ARI: a media URI or a comma-separated list of them
+("sound:custom/callgate/salam-112"); empty plays nothing."""
+FilePrompt = Annotated[str, AfterValidator(_one_sound), Spoken()]
+"""Spoken prompt played over FastAGI: exactly one "sound:<file>"."""
+MediaTone = Annotated[str, Tone()]
+"""Tone played over ARI: a media URI ("sound:beep")."""
+
+
+def sound_file(prompt: str) -> str:
+    """``sound:custom/callgate/x`` -> ``custom/callgate/x``, the name AGI STREAM FILE takes."""
+    return prompt.removeprefix("sound:")
+
+
 class AriSettings(_Section):
     url: str = "http://127.0.0.1:8088"
     """Asterisk's HTTP server (http.conf), without the /ari suffix."""
@@ -51,6 +97,43 @@ class AriSettings(_Section):
         return value.rstrip("/")
 
 
+class CallTakerPrompts(_Section):
+    """What a call-taker hears on their phone after a feature code (``*11`` .. ``*15``) or a
+    disposition keyed during a call. Defaults are the Bahasa Indonesia placeholders that
+    ``scripts/make-prompts`` installs under ``sounds/custom/callgate/``; record your own under
+    the same names, or point a key elsewhere. Feature-code prompts are one ``sound:<file>``
+    each (AGI plays one file)."""
+
+    login_ok: FilePrompt = f"sound:{PROMPT_DIR}/agent-login-ok"
+    """*11 logged the call-taker in ("Anda sudah masuk. Selamat bertugas.")."""
+    already_logged_in: FilePrompt = f"sound:{PROMPT_DIR}/agent-already-in"
+    """*11 while already logged in."""
+    logout_ok: FilePrompt = f"sound:{PROMPT_DIR}/agent-logout-ok"
+    """*12 logged the call-taker out, or they were already out."""
+    paused: FilePrompt = f"sound:{PROMPT_DIR}/agent-paused"
+    """*13 paused the call-taker, or they were already paused."""
+    unpaused: FilePrompt = f"sound:{PROMPT_DIR}/agent-unpaused"
+    """*14 made the call-taker available again, or they already were."""
+    ask_digit: FilePrompt = f"sound:{PROMPT_DIR}/agent-ask-digit"
+    """*13 or *15 dialled without a digit: asks for the one digit (reason or disposition)."""
+    refused: FilePrompt = f"sound:{PROMPT_DIR}/agent-refused"
+    """The code is not allowed now (e.g. pause while logged out, an unknown phone)."""
+    invalid_digit: FilePrompt = f"sound:{PROMPT_DIR}/agent-invalid-digit"
+    """The digit after *13 or *15 is no configured pause reason or disposition."""
+    error: FilePrompt = f"sound:{PROMPT_DIR}/agent-error"
+    """callgate failed or did not answer in time: nothing was changed. The dialplan plays the
+    same file (``custom/callgate/agent-error``) when callgate is not running at all."""
+    disposition_ok: FilePrompt = f"sound:{PROMPT_DIR}/agent-disposition-ok"
+    """*15<digit> recorded the disposition of the call-taker's last call."""
+    disposition_failed: FilePrompt = f"sound:{PROMPT_DIR}/agent-disposition-failed"
+    """*15<digit> recorded nothing (no answered call in the last hour, or it is gone)."""
+    in_call_disposition_ok: MediaTone = "sound:beep"
+    """``**<digit>`` during a call recorded the disposition; a tone, so the caller's words are
+    not talked over (only the call-taker hears it)."""
+    in_call_disposition_failed: MediaTone = "sound:beeperr"
+    """``**<digit>`` during a call recorded nothing (unknown digit, or the journal failed)."""
+
+
 class CallTakerSettings(_Section):
     endpoints: list[str] = Field(
         default_factory=lambda: ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003", "PJSIP/1004"]
@@ -65,6 +148,8 @@ class CallTakerSettings(_Section):
     """Seconds after each call before a call-taker is offered the next one."""
     max_missed_in_a_row: Annotated[int, Field(ge=1, le=20)] = 3
     """Offers a call-taker may let ring out in a row before being paused (never logged out)."""
+    prompts: CallTakerPrompts = CallTakerPrompts()
+    """What call-takers hear after feature codes and in-call keys (``[calltakers.prompts]``)."""
 
     @field_validator("endpoints")
     @classmethod
@@ -99,9 +184,10 @@ class AgencySettings(_Section):
 
 
 class CallSettings(_Section):
-    greeting: str = "sound:one-moment-please"
-    """What a caller hears once answered, before music on hold (an ARI media URI). Record a
-    Bahasa Indonesia greeting and put it here, e.g. "sound:custom/salam-112"."""
+    greeting: MediaPrompt = f"sound:{PROMPT_DIR}/salam-112"
+    """What a caller hears once answered, before music on hold (an ARI media URI, or several
+    separated by commas). The default is the Bahasa Indonesia placeholder from
+    ``scripts/make-prompts``; a centre records its own under the same name."""
     moh_class: str = "default"
     """Music-on-hold class (musiconhold.conf) while the caller waits."""
     fallback_queue: str = "fallback-112"
@@ -123,8 +209,9 @@ class BlockingSettings(_Section):
     """Safety valve: a blocked caller calling this many times (that call included) ..."""
     valve_minutes: Annotated[float, Field(gt=0, le=1440)] = 10.0
     """... within this many minutes is put through to a call-taker, tagged VALVE."""
-    announcement: str = "sound:ss-noservice"
-    """What a blocked caller hears before the hang-up (an ARI media URI)."""
+    announcement: MediaPrompt = f"sound:{PROMPT_DIR}/diblokir"
+    """What a blocked caller hears before the hang-up (an ARI media URI); Bahasa Indonesia
+    placeholder by default ("Nomor Anda untuk sementara diblokir ...")."""
 
 
 class DispositionSettings(_Section):
@@ -160,9 +247,10 @@ class ScreeningSettings(_Section):
     """Score from which the caller hears ``warning`` before waiting."""
     deprioritise_threshold: Annotated[float, Field(gt=0)] = 2.5
     """Score from which the call waits in the lower class (behind other callers, still answered)."""
-    warning: str = ""
-    """The warning announcement (an ARI media URI, e.g. "sound:custom/peringatan-112"); empty:
-    no announcement until the centre records one (the tag and priority still apply)."""
+    warning: MediaPrompt = f"sound:{PROMPT_DIR}/peringatan-112"
+    """The warning a repeat nuisance caller hears before the greeting (an ARI media URI);
+    Bahasa Indonesia placeholder by default ("Layanan satu satu dua hanya untuk keadaan
+    darurat ..."). Empty: no warning (the tag and priority still apply)."""
     silence_detection: bool = True
     """Listen for speech (Asterisk's TALK_DETECT) while the caller waits; a caller silent for
     ``silence_seconds`` hears ``silent_prompt`` ("press any key if you cannot speak"). A key
@@ -173,9 +261,9 @@ class ScreeningSettings(_Section):
     plays meanwhile; most callers speak over it)."""
     key_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
     """Seconds a silent caller has, from the start of the prompt, to press a key."""
-    silent_prompt: str = "sound:if-correct-press,sound:digits/5"
-    """The prompt to a silent caller (ARI media URI). Any key counts, not only the one named.
-    Record a Bahasa Indonesia prompt and put it here, e.g. "sound:custom/tekan-tombol"."""
+    silent_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/tekan-tombol"
+    """The prompt to a silent caller (an ARI media URI); Bahasa Indonesia placeholder by
+    default ("Jika Anda tidak dapat berbicara, tekan tombol apa saja ..."). Any key counts."""
     blocking: BlockingSettings = BlockingSettings()
     """Optional blocking (``[screening.blocking]``), off by default."""
 

@@ -233,15 +233,15 @@ async def test_call_taker_logs_in_pauses_with_reason_unpauses_and_logs_out_by_fe
     # Each prompt was found and played in full (endpos > 0 frames), not skipped.
     prompts = [played(session) for session in seen.sessions]
     assert [p[0][0] for p in prompts] == [
-        "agent-loginok",
-        "dictate/paused",
-        "activated",
-        "agent-loggedoff",
+        "custom/callgate/agent-login-ok",
+        "custom/callgate/agent-paused",
+        "custom/callgate/agent-unpaused",
+        "custom/callgate/agent-logout-ok",
     ]
     assert all(p[0][1] > 0 for p in prompts), prompts
 
 
-async def test_pause_reason_keyed_after_the_beep_and_pause_while_logged_out_is_refused(
+async def test_pause_reason_keyed_when_asked_and_pause_while_logged_out_is_refused(
     phones: Callable[..., list[labpeers.Softphone]],
     ami: AmiUserEvents,
     agi_server: tuple[AgiServer, InMemoryAgents, Observed],
@@ -249,11 +249,11 @@ async def test_pause_reason_keyed_after_the_beep_and_pause_while_logged_out_is_r
     _server, agents, seen = agi_server
     [phone] = phones(EXTENSION)
 
-    # Logged out: the pause is refused, and the call-taker hears the error beep.
+    # Logged out: the pause is refused, and the call-taker hears why.
     await dial(phone, "*135")
     assert (await ami.agent_code("pause"))["Result"] == "REFUSED"
     await wait_call_ended()
-    assert played(seen.sessions[-1])[0][0] == "beeperr"
+    assert played(seen.sessions[-1])[0][0] == "custom/callgate/agent-refused"
 
     agents.logged_in.add(ENDPOINT)
     seen.started.clear()
@@ -261,14 +261,15 @@ async def test_pause_reason_keyed_after_the_beep_and_pause_while_logged_out_is_r
     # Key "3" (toilet) once the AGI session is asking for it.
     async with asyncio.timeout(10):
         await seen.started.wait()
-    await asyncio.sleep(1.0)  # the beep prompt is 0.4 s; GET DATA then waits for the digit
+    # GET DATA takes the digit during the "press a digit" prompt as well as after it.
+    await asyncio.sleep(1.0)
     await asyncio.to_thread(phone.command, "sndcode", "3")
     event = await ami.agent_code("pause")
     assert event["Result"] == "OK", event
     await wait_call_ended()
     assert agents.calls[-1] == ("pause", ENDPOINT, "toilet")
 
-    # A digit with no reason configured: not paused, "invalid option".
+    # A digit with no reason configured: not paused, "unknown digit".
     await dial(phone, "*139")
     assert (await ami.agent_code("pause"))["Result"] == "INVALID_REASON"
     await wait_call_ended()
@@ -284,7 +285,7 @@ async def test_with_the_agi_server_down_a_feature_code_plays_the_error_and_the_c
     event = await ami.agent_code("login")
     assert (event["Result"], event["AgiStatus"]) == ("ERROR", "FAILURE"), event
     await wait_call_ended()
-    # Playback(beeperr&something-terribly-wrong) ran (about 2 s), then Hangup(): no silence,
+    # Playback(beeperr&custom/callgate/agent-error) ran (about 5 s), then Hangup(): no silence,
     # no call left hanging.
     assert 1.0 < time.monotonic() - started < 15
 

@@ -362,18 +362,24 @@ async def test_star_15_digit_sets_the_last_call_and_confirms_or_says_why_not(
         CALL_VARIABLE: "c1",
         RESULT_VARIABLE: "OK",
     }
-    assert ok.played == ["auth-thankyou"]
+    assert ok.played == ["custom/callgate/agent-disposition-ok"]
     stored = await JournalAnnotations(journal).get("c1")
     assert stored is not None
     assert (stored.disposition, stored.disposition_by) == ("prank", "1003")
 
-    keyed = _session("PJSIP/1003-0000002b", keyed="4")  # *15, then 4 after the beep
+    keyed = _session("PJSIP/1003-0000002b", keyed="4")  # *15, then 4 when asked
     await handle(cast(AgiSession, keyed))
-    assert (keyed.variables[RESULT_VARIABLE], keyed.played) == ("OK", ["beep", "auth-thankyou"])
+    assert (keyed.variables[RESULT_VARIABLE], keyed.played) == (
+        "OK",
+        ["custom/callgate/agent-ask-digit", "custom/callgate/agent-disposition-ok"],
+    )
 
     idle = _session("PJSIP/1004-0000002c", "1")
     await handle(cast(AgiSession, idle))
-    assert (idle.variables[RESULT_VARIABLE], idle.played) == ("NO_RECENT_CALL", ["beeperr"])
+    assert (idle.variables[RESULT_VARIABLE], idle.played) == (
+        "NO_RECENT_CALL",
+        ["custom/callgate/agent-disposition-failed"],
+    )
 
     unknown_digit = _session("PJSIP/1003-0000002d", "9")
     await handle(cast(AgiSession, unknown_digit))
@@ -399,7 +405,7 @@ async def test_star_15_when_the_daemon_fails_plays_the_error(journal: Journal) -
     session = _session("PJSIP/1003-0000002f", "3")
     await handle(cast(AgiSession, session))
     assert session.variables[RESULT_VARIABLE] == "ERROR"
-    assert session.played == ["something-terribly-wrong"]
+    assert session.played == ["custom/callgate/agent-error"]
 
 
 def test_without_the_service_there_is_no_disposition_route() -> None:

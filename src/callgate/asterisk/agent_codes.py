@@ -14,11 +14,11 @@ import enum
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Final, Protocol, TypeVar
 
 from callgate.asterisk.agi import DEFAULT_PAUSE_REASONS, AgiSession, Handler
 from callgate.asterisk.calls import DispositionResultLike, agent_id_of
+from callgate.config import CallTakerPrompts, sound_file
 
 log = logging.getLogger(__name__)
 
@@ -75,23 +75,6 @@ CALL_VARIABLE: Final = "CALLGATE_DISPOSITION_CALL"
 """Set by *15<digit> to the call the disposition was recorded on."""
 
 
-@dataclass(frozen=True, slots=True)
-class AgentPrompts:
-    """Sound files (asterisk-core-sounds) played back; a centre may record its own in Indonesian."""
-
-    logged_in: str = "agent-loginok"
-    already_logged_in: str = "agent-alreadyon"
-    logged_out: str = "agent-loggedoff"
-    paused: str = "dictate/paused"
-    unpaused: str = "activated"
-    ask_reason: str = "beep"
-    refused: str = "beeperr"
-    invalid_reason: str = "pm-invalid-option"
-    error: str = "something-terribly-wrong"
-    disposition_set: str = "auth-thankyou"
-    disposition_failed: str = "beeperr"
-
-
 _CHANNEL: Final = re.compile(r"^(?P<endpoint>[A-Za-z0-9_]+/[^/]+)-[0-9a-f]+$")
 
 
@@ -108,7 +91,7 @@ def agent_code_handlers(
     *,
     pause_reasons: Mapping[str, str] = DEFAULT_PAUSE_REASONS,
     default_pause_reason: str = "unspecified",
-    prompts: AgentPrompts | None = None,
+    prompts: CallTakerPrompts | None = None,
     control_timeout: float = 5.0,
     reason_timeout_ms: int = 4000,
     dispositions: DispositionControl | None = None,
@@ -117,17 +100,18 @@ def agent_code_handlers(
     ``agent/unpause`` and, with ``dispositions``, ``agent/disposition``.
 
     ``agent/pause`` takes the reason digit from the AGI() argument (``*13X`` in the dialplan) or,
-    with no argument, asks for one digit after a beep (``*13``); no digit keyed pauses with
-    ``default_pause_reason``. ``agent/disposition`` (``*15X``, or ``*15`` then a digit after the
-    beep) records the disposition the digit stands for on the call-taker's last answered call.
+    with no argument, asks for one digit (``*13``); no digit keyed pauses with
+    ``default_pause_reason``. ``agent/disposition`` (``*15X``, or ``*15`` then a digit when
+    asked) records the disposition the digit stands for on the call-taker's last answered call.
+    ``prompts`` (``[calltakers.prompts]``) say what the call-taker hears.
     """
-    say = prompts or AgentPrompts()
+    say = prompts or CallTakerPrompts()
 
     async def digit_of(session: AgiSession) -> str:
-        """The digit from the AGI() argument (``*13X``, ``*15X``), or keyed after a beep."""
+        """The digit from the AGI() argument (``*13X``, ``*15X``), or keyed when asked."""
         if session.request.args and session.request.args[0]:
             return session.request.args[0]
-        return await session.get_data(say.ask_reason, reason_timeout_ms, 1)
+        return await session.get_data(sound_file(say.ask_digit), reason_timeout_ms, 1)
 
     async def ask(
         session: AgiSession, context: dict[str, str], call: Callable[[str], Awaitable[_R]]
@@ -169,10 +153,10 @@ def agent_code_handlers(
         await _answer(session, result.value, prompt)
 
     async def login(session: AgiSession) -> None:
-        await run(session, "login", control.login, say.logged_in, say.already_logged_in)
+        await run(session, "login", control.login, say.login_ok, say.already_logged_in)
 
     async def logout(session: AgiSession) -> None:
-        await run(session, "logout", control.logout, say.logged_out, say.logged_out)
+        await run(session, "logout", control.logout, say.logout_ok, say.logout_ok)
 
     async def pause(session: AgiSession) -> None:
         digit = await digit_of(session)
@@ -182,7 +166,7 @@ def agent_code_handlers(
                 "agent code with an unknown pause reason",
                 extra=session.request.log_context | {"code": "pause", "digit": digit[:8]},
             )
-            await _answer(session, INVALID_REASON, say.invalid_reason)
+            await _answer(session, INVALID_REASON, say.invalid_digit)
             return
         await session.set_variable(REASON_VARIABLE, reason)
 
@@ -201,7 +185,7 @@ def agent_code_handlers(
         chosen = dispositions.for_digit(digit) if digit else None
         if chosen is None:
             log.info("agent code with an unknown disposition", extra=context | {"digit": digit[:8]})
-            await _answer(session, INVALID_DISPOSITION, say.invalid_reason)
+            await _answer(session, INVALID_DISPOSITION, say.invalid_digit)
             return
 
         async def set_for(endpoint: str) -> DispositionResultLike:
@@ -222,7 +206,7 @@ def agent_code_handlers(
             extra=context | {"endpoint": endpoint, "result": value, "call_id": result.call_id},
         )
         ok = value == AgentCommandResult.OK
-        await _answer(session, value, say.disposition_set if ok else say.disposition_failed)
+        await _answer(session, value, say.disposition_ok if ok else say.disposition_failed)
 
     handlers: dict[str, Handler] = {
         "agent/login": login,
@@ -239,4 +223,4 @@ async def _answer(session: AgiSession, result: str, prompt: str) -> None:
     # The variable first: it is what the dialplan checks, even if the call-taker hangs up
     # during the prompt.
     await session.set_variable(RESULT_VARIABLE, result)
-    await session.stream_file(prompt)
+    await session.stream_file(sound_file(prompt))

@@ -891,20 +891,23 @@ class AriCalls:
     async def _set_disposition(self, leg: Leg, channel_id: str, digit: str) -> None:
         """``**<digit>``: the call-taker classes the call they are on (genuine, prank...)."""
         sink = self.dispositions
+        tones = self.settings.calltakers.prompts
         disposition = sink.for_digit(digit) if sink is not None else None
         if sink is None or disposition is None:
             log.info(
                 "no disposition on that key",
                 extra={"call_id": leg.call_id, "agent_id": leg.agent_id, "digit": digit},
             )
-            await self._beep(channel_id, "sound:beeperr")
+            await self._beep(channel_id, tones.in_call_disposition_failed)
             return
         try:
             ok = (await sink.set(leg.call_id, disposition, by=leg.agent_id, source="dtmf")).ok
         except Exception:
             log.exception("disposition failed", extra={"call_id": leg.call_id})
             ok = False
-        await self._beep(channel_id, "sound:beep" if ok else "sound:beeperr")
+        await self._beep(
+            channel_id, tones.in_call_disposition_ok if ok else tones.in_call_disposition_failed
+        )
 
     async def _beep(self, channel_id: str, media: str) -> None:
         """A short confirmation to the call-taker only (the caller does not hear it)."""
