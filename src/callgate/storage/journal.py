@@ -349,7 +349,8 @@ class Journal:
         at: datetime,
     ) -> bool:
         """Record the call's finished recording file and its hex SHA-256; False if retention
-        already deleted the call's recording (that record is kept as it is)."""
+        already deleted the call's recording (that record is kept as it is). A reason already
+        recorded (see :meth:`recording_failed`) is kept, whichever report came first."""
         _require_aware(at=at)
         digest = sha256.lower()
         if not _SHA256.fullmatch(digest):
@@ -368,12 +369,14 @@ class Journal:
             row.sha256 = digest
             row.size_bytes = size_bytes
             row.duration_s = duration_s
-            row.reason = None
         return True
 
     async def recording_failed(self, call_id: str, *, reason: str, at: datetime) -> bool:
-        """Record that the call has no usable recording; False if a finished (or deleted) file
-        is already recorded, which a late failure report must not hide."""
+        """Record that the call has no usable recording, or what is wrong with its file.
+
+        False if a finished (or deleted) file is already recorded, which a failure report must
+        not hide: a finished file keeps its path and hash (retention must still delete it) and
+        only takes ``reason``, e.g. why it is not sealed. A deleted file's record is final."""
         _require_aware(at=at)
         async with self.transaction() as session:
             await self._call(session, call_id)
@@ -381,6 +384,9 @@ class Journal:
             if row is None:
                 row = RecordingRow(call_id=call_id)
                 session.add(row)
+            elif row.status == RecordingStatus.READY:
+                row.reason = reason
+                return False
             elif row.status != RecordingStatus.FAILED:
                 return False
             row.status = RecordingStatus.FAILED
