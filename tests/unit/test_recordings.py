@@ -19,6 +19,7 @@ from callgate.asterisk.calls import AriCalls, CallLayout, FanOut
 from callgate.asterisk.recordings import (
     RecordingFailure,
     RecordingInfo,
+    folder_problem,
     seal,
     seal_when_stable,
 )
@@ -165,6 +166,17 @@ def test_given_callgate_outside_asterisk_s_group_when_sealing_then_the_fix_is_na
     assert isinstance(failure, RecordingFailure)
     assert "Permission denied" in failure.reason
     assert "add callgate to Asterisk's group" in failure.reason
+
+
+def test_given_a_recordings_folder_callgate_cannot_use_then_the_problem_names_the_fix(
+    tmp_path: Path,
+) -> None:
+    problem = folder_problem(tmp_path)  # no callgate/ below it yet
+    assert problem is not None
+    assert str(tmp_path / "callgate") in problem
+    assert "asterisk:asterisk mode 2770" in problem
+    (tmp_path / "callgate").mkdir()
+    assert folder_problem(tmp_path) is None
 
 
 # -- through the ARI adapter: the ALARM line, the metric and the journal row --------------------

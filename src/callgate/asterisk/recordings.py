@@ -142,3 +142,16 @@ def _duration(path: Path, data: BinaryIO, size: int) -> float:
             return 0.0
     bytes_per_second = {".gsm": 1650.0, ".ulaw": 8000.0, ".alaw": 8000.0}
     return size / bytes_per_second.get(path.suffix, 8000.0)
+
+
+def folder_problem(asterisk_dir: Path) -> str | None:
+    """What keeps callgate from sealing and deleting recordings in ``<asterisk_dir>/callgate``
+    (the dialplan's folder), with the fix; None when it can read, write and traverse it."""
+    folder = asterisk_dir / "callgate"
+    if os.access(folder, os.R_OK | os.W_OK | os.X_OK):
+        return None
+    return (
+        f"callgate cannot read, write and traverse {folder}: recordings will not be sealed or"
+        " deleted; create it asterisk:asterisk mode 2770 and add callgate to Asterisk's group"
+        " (SupplementaryGroups=asterisk)"
+    )
