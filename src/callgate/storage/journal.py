@@ -14,6 +14,7 @@ the database with any password hidden.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -470,7 +471,9 @@ async def delete_expired_recordings(
 
     Only files inside ``recordings_dir`` are touched (a relative path in the journal is taken
     relative to it). A file that cannot be deleted stays READY in the journal, so the next run
-    tries again; a file already gone counts as deleted.
+    tries again; a file already gone counts as deleted. The file's owner does not matter (it is
+    usually Asterisk): deleting takes write access to the folder, which callgate has through
+    Asterisk's group when the folder is group-writable.
     """
     if retention_days < 1:
         raise ValueError(f"retention_days must be at least 1, not {retention_days}")
@@ -505,9 +508,15 @@ def _delete_inside(recordings_dir: Path, recording: RecordingRecord) -> Path | N
     try:
         file.unlink(missing_ok=True)
     except OSError as exc:
+        error = str(exc)
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            error += (
+                "; callgate needs write access to the folder: make it asterisk:asterisk mode 2770"
+                " and add callgate to Asterisk's group"
+            )
         log.error(
             "cannot delete expired recording; will retry",
-            extra={"call_id": recording.call_id, "path": str(file), "error": str(exc)},
+            extra={"call_id": recording.call_id, "path": str(file), "error": error},
         )
         return None
     return file
