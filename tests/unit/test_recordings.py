@@ -155,6 +155,19 @@ def test_given_a_pipe_in_place_of_the_file_when_sealed_then_it_is_not_a_recordin
     assert failure == RecordingFailure("c1", f"{tmp_path / 'c1.wav'} is not a regular file")
 
 
+def test_given_a_folder_in_place_of_the_file_when_sealed_then_it_fails_and_leaks_nothing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "c1.wav").mkdir()
+    open_files = len(os.listdir("/proc/self/fd"))
+
+    failures = {seal("c1", tmp_path / "c1.wav") for _ in range(20)}
+
+    reason = f"cannot read {tmp_path / 'c1.wav'}: Is a directory"
+    assert failures == {RecordingFailure("c1", reason)}
+    assert len(os.listdir("/proc/self/fd")) == open_files
+
+
 def test_given_callgate_outside_asterisk_s_group_when_sealing_then_the_fix_is_named(
     tmp_path: Path,
 ) -> None:

@@ -85,7 +85,12 @@ def seal(call_id: str, path: Path) -> RecordingInfo | RecordingFailure:
     except OSError as exc:
         return RecordingFailure(call_id, _unreadable(path, exc))
     try:
-        with os.fdopen(fd, "rb") as data:
+        data = os.fdopen(fd, "rb")
+    except OSError as exc:  # e.g. a folder: fdopen leaves the descriptor open then
+        os.close(fd)
+        return RecordingFailure(call_id, _unreadable(path, exc))
+    try:
+        with data:
             return _seal_open(call_id, path, data)
     except OSError as exc:
         return RecordingFailure(call_id, _unreadable(path, exc))
