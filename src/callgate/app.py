@@ -27,6 +27,7 @@ from callgate.asterisk.agi import AgiServer
 from callgate.asterisk.ami import AmiClient, AmiError, AmiUnavailable, DeviceStatus
 from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, Connected, Disconnected
 from callgate.asterisk.calls import AriCalls, FanOut, NullObserver, agent_id_of
+from callgate.asterisk.recordings import RecordingInfo, folder_problem
 from callgate.callbacks import Callbacks
 from callgate.calltakers import CallTakerControl
 from callgate.config import ConfigError, Settings, load_settings
@@ -153,10 +154,14 @@ class _Registrations:
 
 
 class _RecordingFailures(NullObserver):
-    """Counts failed recordings for the metrics."""
+    """Counts failed and unsealed recordings for the metrics."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+
+    async def recording(self, info: RecordingInfo, at: float) -> None:
+        if info.unsealed is not None:
+            self.metrics.recording_unsealed()
 
     async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
         self.metrics.recording_failed()
@@ -349,6 +354,10 @@ def run_daemon(config_path: str | None) -> int:
         return 2
     logs.setup_logging(settings.log.level, settings.ops.log_format)
     log.info("callgate starting", extra={"ari_url": settings.ari.url, "app": settings.ari.app})
+    problem = folder_problem(Path(settings.recording.asterisk_dir))
+    if problem is not None:
+        # Calls are served all the same: a recording problem must never keep 112 calls out.
+        log.error("ALARM: recordings folder not usable", extra={"reason": problem})
 
     async def main() -> int:
         try:

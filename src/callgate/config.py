@@ -270,7 +270,8 @@ class ScreeningSettings(_Section):
 
 class RecordingSettings(_Section):
     """Every call is recorded by the dialplan (MixMonitor from answer to hang-up); callgate
-    hashes each file, makes it 0640, journals it and deletes it after ``retention_days``."""
+    seals each file (see ``callgate.asterisk.recordings``), journals its hash and deletes it after
+    ``retention_days``."""
 
     asterisk_dir: str = "/var/spool/asterisk/monitor"
     """Asterisk's MixMonitor folder as callgate sees it; the dialplan writes each call to

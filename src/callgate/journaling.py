@@ -13,7 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from callgate.asterisk.calls import CallStart, RecordingInfo
+from callgate.asterisk.calls import CallStart
+from callgate.asterisk.recordings import RecordingInfo
 from callgate.core.commands import CallEnded, CallStateChanged
 from callgate.engine import Notification
 from callgate.storage import Journal, JournalError
@@ -143,6 +144,14 @@ class CallJournal:
                 at=_at(at),
             ),
         )
+        if info.unsealed is not None:
+            # The call's row keeps the hash (retention still deletes the file) and says why the
+            # file is not sealed.
+            unsealed = info.unsealed
+            self._put(
+                info.call_id,
+                lambda j: j.recording_failed(info.call_id, reason=unsealed, at=_at(at)),
+            )
 
     async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
         self._put(call_id, lambda j: j.recording_failed(call_id, reason=reason, at=_at(at)))

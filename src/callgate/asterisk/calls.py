@@ -6,8 +6,8 @@ call is laid out in Asterisk:
 - the caller's channel id is the call id;
 - the dialplan answers the call and starts MixMonitor on the caller's channel before Stasis, so
   one recording covers the whole call from answer to hang-up (queue time, abandoned calls, both
-  parties, an agency that joins), at no extra channel's cost; callgate seals the file (hash,
-  mode 0640, journal) when the caller is gone;
+  parties, an agency that joins), at no extra channel's cost; callgate seals the file (see
+  ``recordings``) when the caller is gone;
 - a waiting caller is alone on their channel (greeting, then music on hold): no bridge, so a
   burst of callers costs Asterisk one channel each, as in app_queue;
 - once someone answers, a mixing bridge ``call-<call id>`` joins the caller and the call-taker;
@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import os
 import time
 import uuid
-import wave
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from callgate.asterisk.ari import AriClient, AriError, JsonObject
+from callgate.asterisk.recordings import RecordingFailure, RecordingInfo, seal_when_stable
 from callgate.asterisk.timestamps import ari_timestamp
 from callgate.core.agents import DeviceState
 from callgate.core.callbacks import CALLBACK_CATEGORY, AttemptOutcome
@@ -175,17 +173,6 @@ class CallStart:
     at: float
     category: str = ""  # screening category ("", anonymous, repeat-nuisance, blocked...)
     identity: str | None = None  # a SIM-less caller's IMEI-derived identity
-
-
-@dataclass(frozen=True)
-class RecordingInfo:
-    """A finished call recording, as the journal keeps it."""
-
-    call_id: str
-    path: Path
-    sha256: str
-    size: int
-    duration_s: float
 
 
 class CallObserver(Protocol):
@@ -1062,10 +1049,16 @@ class AriCalls:
         if layout.recording is None:
             return
         path = Path(self.settings.recording.asterisk_dir) / layout.recording
-        info = await asyncio.to_thread(_seal_when_stable, layout.call_id, path)
-        if info is None:
-            self._recording_alarm(layout.call_id, f"file {path} missing after the call")
+        info = await asyncio.to_thread(seal_when_stable, layout.call_id, path)
+        if isinstance(info, RecordingFailure):
+            self._recording_alarm(layout.call_id, info.reason)
             return
+        if info.unsealed is not None:
+            # Hashed and journaled all the same: the evidence is kept, but others can alter it.
+            log.error(
+                "ALARM: call recording not sealed",
+                extra={"call_id": info.call_id, "path": str(path), "reason": info.unsealed},
+            )
         log.info(
             "recording ready",
             extra={
@@ -1450,43 +1443,3 @@ def _callback_outcome(cause: str) -> AttemptOutcome:
 def _quote(text: str) -> str:
     """Make a caller-ID name safe inside double quotes."""
     return text.replace("\\", "").replace('"', "'")
-
-
-def _seal_when_stable(
-    call_id: str, path: Path, *, settle: float = 0.5, limit: float = 15.0
-) -> RecordingInfo | None:
-    """Wait until MixMonitor has stopped writing ``path`` (its size holds for ``settle`` s)."""
-    deadline = time.monotonic() + limit
-    last = -1
-    while time.monotonic() < deadline:
-        size = path.stat().st_size if path.is_file() else -1
-        if size >= 0 and size == last:
-            return _seal_recording(call_id, path)
-        last = size
-        time.sleep(settle)
-    return _seal_recording(call_id, path)
-
-
-def _seal_recording(call_id: str, path: Path) -> RecordingInfo | None:
-    """Hash a finished recording and make it readable by its owner and group only."""
-    if not path.is_file():
-        return None
-    os.chmod(path, 0o640)
-    digest = hashlib.sha256()
-    with path.open("rb") as data:
-        for chunk in iter(lambda: data.read(1 << 16), b""):
-            digest.update(chunk)
-    size = path.stat().st_size
-    return RecordingInfo(call_id, path, digest.hexdigest(), size, _duration(path, size))
-
-
-def _duration(path: Path, size: int) -> float:
-    """Seconds of audio: from the WAV header, or from the size of 8 kHz raw formats."""
-    if path.suffix == ".wav":
-        try:
-            with wave.open(str(path), "rb") as wav:
-                return wav.getnframes() / float(wav.getframerate())
-        except (wave.Error, EOFError):
-            return 0.0
-    bytes_per_second = {".gsm": 1650.0, ".ulaw": 8000.0, ".alaw": 8000.0}
-    return size / bytes_per_second.get(path.suffix, 8000.0)

@@ -33,7 +33,8 @@ from typing import Any
 import aiomqtt
 from pydantic import ValidationError
 
-from callgate.asterisk.calls import CallStart, RecordingInfo
+from callgate.asterisk.calls import CallStart
+from callgate.asterisk.recordings import RecordingInfo
 from callgate.core.acd import Acd
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged

@@ -79,7 +79,13 @@ class Metrics:
         )
         self.recording_failures = Counter(
             "callgate_recording_failures",
-            "Recordings that failed (Asterisk error, disk full, file missing).",
+            "Recordings that failed (Asterisk error, disk full, file missing or unreadable).",
+            registry=self.registry,
+        )
+        self.recordings_unsealed = Counter(
+            "callgate_recordings_unsealed",
+            "Recordings hashed and journaled but not sealed: someone besides their owner can"
+            " still change them (Asterisk's umask; see the ALARM line).",
             registry=self.registry,
         )
         # Zero series exist from the start, so rate() and alerts work before the first call.
@@ -114,6 +120,10 @@ class Metrics:
     def recording_failed(self) -> None:
         """The ARI adapter could not produce a usable recording for a call."""
         self.recording_failures.inc()
+
+    def recording_unsealed(self) -> None:
+        """A recording was hashed but others than its owner can still write it."""
+        self.recordings_unsealed.inc()
 
 
 class _LiveCollector(Collector):

@@ -14,6 +14,7 @@ the database with any password hidden.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -349,7 +350,8 @@ class Journal:
         at: datetime,
     ) -> bool:
         """Record the call's finished recording file and its hex SHA-256; False if retention
-        already deleted the call's recording (that record is kept as it is)."""
+        already deleted the call's recording (that record is kept as it is). A reason already
+        recorded (see :meth:`recording_failed`) is kept, whichever report came first."""
         _require_aware(at=at)
         digest = sha256.lower()
         if not _SHA256.fullmatch(digest):
@@ -368,12 +370,14 @@ class Journal:
             row.sha256 = digest
             row.size_bytes = size_bytes
             row.duration_s = duration_s
-            row.reason = None
         return True
 
     async def recording_failed(self, call_id: str, *, reason: str, at: datetime) -> bool:
-        """Record that the call has no usable recording; False if a finished (or deleted) file
-        is already recorded, which a late failure report must not hide."""
+        """Record that the call has no usable recording, or what is wrong with its file.
+
+        False if a finished (or deleted) file is already recorded, which a failure report must
+        not hide: a finished file keeps its path and hash (retention must still delete it) and
+        only takes ``reason``, e.g. why it is not sealed. A deleted file's record is final."""
         _require_aware(at=at)
         async with self.transaction() as session:
             await self._call(session, call_id)
@@ -381,6 +385,9 @@ class Journal:
             if row is None:
                 row = RecordingRow(call_id=call_id)
                 session.add(row)
+            elif row.status == RecordingStatus.READY:
+                row.reason = reason
+                return False
             elif row.status != RecordingStatus.FAILED:
                 return False
             row.status = RecordingStatus.FAILED
@@ -464,7 +471,9 @@ async def delete_expired_recordings(
 
     Only files inside ``recordings_dir`` are touched (a relative path in the journal is taken
     relative to it). A file that cannot be deleted stays READY in the journal, so the next run
-    tries again; a file already gone counts as deleted.
+    tries again; a file already gone counts as deleted. The file's owner does not matter (it is
+    usually Asterisk): deleting takes write access to the folder, which callgate has through
+    Asterisk's group when the folder is group-writable.
     """
     if retention_days < 1:
         raise ValueError(f"retention_days must be at least 1, not {retention_days}")
@@ -499,9 +508,15 @@ def _delete_inside(recordings_dir: Path, recording: RecordingRecord) -> Path | N
     try:
         file.unlink(missing_ok=True)
     except OSError as exc:
+        error = str(exc)
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            error += (
+                "; callgate needs write access to the folder: make it asterisk:asterisk mode 2770"
+                " and add callgate to Asterisk's group"
+            )
         log.error(
             "cannot delete expired recording; will retry",
-            extra={"call_id": recording.call_id, "path": str(file), "error": str(exc)},
+            extra={"call_id": recording.call_id, "path": str(file), "error": error},
         )
         return None
     return file

@@ -14,7 +14,8 @@ class RecordingStatus(enum.StrEnum):
     """The fate of a call's recording file."""
 
     READY = "READY"
-    "The file is finished, hashed and in place."
+    """The file is finished, hashed and in place; a ``reason`` says what is wrong with it (e.g.
+    not sealed: others may still change it)."""
     FAILED = "FAILED"
     "No usable file exists (Asterisk failed, disk full...); ``reason`` says why."
     DELETED = "DELETED"
@@ -66,7 +67,7 @@ class RecordingRecord:
     duration_s: float | None
     "Length of the recording in seconds."
     reason: str | None
-    "Why the recording failed, if it did."
+    "Why the recording failed, or (READY) why its file is not sealed; None when all is well."
     deleted_at: datetime | None
     "When retention deleted the file."
 

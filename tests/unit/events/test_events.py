@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from callgate.asterisk.calls import CallStart, RecordingInfo
+from callgate.asterisk.calls import CallStart
+from callgate.asterisk.recordings import RecordingInfo
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged

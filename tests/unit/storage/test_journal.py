@@ -152,6 +152,31 @@ async def test_given_a_ready_recording_when_a_late_failure_arrives_then_the_file
     assert call.recording.status is RecordingStatus.READY
 
 
+@pytest.mark.parametrize("failure_first", [False, True])
+async def test_given_a_file_and_a_reason_in_either_order_then_the_row_keeps_both(
+    journal: Journal, failure_first: bool
+) -> None:
+    # An unsealed recording is reported as ready (with its hash) and as failed (with why): the
+    # hash and path must survive, or retention would never delete the file.
+    await start(journal, "c1")
+    ready = journal.recording_ready(
+        "c1", path="c1.wav", sha256=SHA, size_bytes=1, duration_s=1.0, at=at(1)
+    )
+    failed = journal.recording_failed("c1", reason="not sealed", at=at(1))
+    for report in (failed, ready) if failure_first else (ready, failed):
+        await report
+    call = await journal.get_call("c1")
+    assert call is not None
+    assert call.recording is not None
+    assert (call.recording.status, call.recording.path, call.recording.sha256) == (
+        RecordingStatus.READY,
+        "c1.wav",
+        SHA,
+    )
+    assert call.recording.reason == "not sealed"
+    assert [r.call_id for r in await journal.expired_recordings(at(2))] == ["c1"]
+
+
 async def test_given_a_failed_recording_when_read_then_reason_is_kept_and_no_file_listed(
     journal: Journal,
 ) -> None:

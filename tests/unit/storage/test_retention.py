@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from callgate.storage import Journal, RecordingStatus, delete_expired_recordings
 from tests.unit.storage.scenarios import SHA, at, start
 
 DAY = timedelta(days=1)
+NOBODY = 65534
 
 
 async def finished_recording(journal: Journal, call_id: str, path: str, days_ago: int) -> None:
@@ -79,13 +83,36 @@ async def test_given_an_expired_file_already_gone_when_retention_runs_then_it_is
 
 
 async def test_given_an_expired_file_that_cannot_be_deleted_then_it_stays_ready_for_a_retry(
-    journal: Journal, tmp_path: Path
+    journal: Journal, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A directory in the file's place makes unlink fail even for root.
     (tmp_path / "stuck.wav").mkdir()
     await finished_recording(journal, "stuck", "stuck.wav", days_ago=100)
     assert await delete_expired_recordings(journal, tmp_path, retention_days=90, now=at(0)) == []
     assert await status_of(journal, "stuck") is RecordingStatus.READY
+    [failure] = [r for r in caplog.records if r.getMessage().startswith("cannot delete")]
+    assert "Is a directory" in failure.__dict__["error"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+async def test_given_asterisk_s_expired_file_in_the_shared_folder_then_retention_deletes_it(
+    journal: Journal, tmp_path: Path
+) -> None:
+    # Production: the file is Asterisk's, read-only, in an asterisk:asterisk 2770 folder.
+    folder = tmp_path / "callgate"
+    folder.mkdir()
+    os.chown(folder, NOBODY, NOBODY)
+    os.chmod(folder, 0o2770)
+    (folder / "c1.wav").write_bytes(b"RIFF")
+    os.chown(folder / "c1.wav", NOBODY, NOBODY)
+    os.chmod(folder / "c1.wav", 0o440)
+    await finished_recording(journal, "c1", "callgate/c1.wav", days_ago=91)
+
+    deleted = await delete_expired_recordings(journal, tmp_path, retention_days=90, now=at(0))
+
+    assert deleted == [(folder / "c1.wav").resolve()]
+    assert not (folder / "c1.wav").exists()
+    assert await status_of(journal, "c1") is RecordingStatus.DELETED
 
 
 async def test_given_expired_recordings_when_purged_then_paths_returned_and_marked_deleted(
