@@ -4,7 +4,8 @@ Start: validate config (before anything connects) -> open the journal -> admin H
 (/healthz, /readyz, /metrics, the CLI's API) -> CAD event stream -> FastAGI server (call-takers'
 feature codes) -> connect ARI and AMI -> log call-takers in and reconcile with what Asterisk
 holds -> tell systemd READY once ARI, AMI and the database are up -> serve events, pinging the
-systemd watchdog from the event loop.
+systemd watchdog from the event loop. Beside that, calls the fallback queue took while callgate
+was away are journaled from Asterisk's queue_log (:mod:`callgate.fallback`).
 Stop (SIGTERM/SIGINT): /readyz turns 503, stop taking events, hand waiting callers back to the
 dialplan's fallback queue, flush the event outbox and the journal, close connections.
 Conversations stay up in Asterisk.
@@ -39,6 +40,7 @@ from callgate.dispositions import Blocks, Dispositions
 from callgate.engine import Engine
 from callgate.events import EventPublisher
 from callgate.events.commands import CommandHandler
+from callgate.fallback import FallbackRecords
 from callgate.journaling import CallJournal
 from callgate.ops.health import Health
 from callgate.ops.http import OpsHttp
@@ -311,6 +313,18 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
                 _watch_fallback(ami, settings.call.fallback_queue), name="fallback-watch"
             ),
         }
+        if settings.fallback.queue_log:
+            # Calls the dialplan's fallback queue took (callgate away, or handed back at the last
+            # stop) are journaled from queue_log: a first read now, then every scan_seconds.
+            fallback = FallbackRecords(
+                journal,
+                queue_log=Path(settings.fallback.queue_log),
+                queue=settings.call.fallback_queue,
+                endpoints=settings.calltakers.endpoints,
+                recordings_dir=Path(settings.recording.asterisk_dir),
+                scan_seconds=settings.fallback.scan_seconds,
+            )
+            tasks.add(asyncio.create_task(fallback.run(), name="fallback-records"))
         if settings.ops.watchdog:
             # Returns at once when not under systemd: a background task, not a reason to stop.
             tasks.add(asyncio.create_task(notifier.watchdog(), name="watchdog"))

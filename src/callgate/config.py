@@ -312,6 +312,18 @@ class CallbackSettings(_Section):
         return value
 
 
+class FallbackSettings(_Section):
+    """Calls answered by the dialplan's fallback queue (callgate away, or handed back at a stop)
+    are journaled from Asterisk's queue_log, and their recordings sealed like any call's."""
+
+    queue_log: str = "/var/log/asterisk/queue_log"
+    """app_queue's queue_log file as callgate sees it (logger.conf ``queue_log_name`` in
+    Asterisk's log folder); callgate must be able to read it (group asterisk, mode 0640).
+    Empty: fallback calls are not journaled."""
+    scan_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    """Seconds between reads of the file (also read once at start)."""
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -329,6 +341,7 @@ class Settings(BaseSettings):
     screening: ScreeningSettings = ScreeningSettings()
     dispositions: DispositionSettings = DispositionSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    fallback: FallbackSettings = FallbackSettings()
     agencies: dict[str, AgencySettings] = Field(default_factory=dict)
     """Agencies a call can be handed to (Damkar, BPBD, Dinkes, Polres, ...), by name."""
     storage: StorageSettings = StorageSettings()

@@ -56,7 +56,6 @@ def pytest_report_header() -> str:
     return f"lab: Asterisk {info['system']['version']} (ARI http://127.0.0.1:8088)"
 
 
-
 @pytest.fixture(scope="session", autouse=True)
 def lab() -> None:
     state = labpeers.endpoint_state("1001")
@@ -108,7 +107,14 @@ class Daemon(labpeers.Daemon):
 
     def __init__(self, log_path: Path, **env: str) -> None:
         super().__init__(
-            log_path, {"CALLGATE_RECORDING__ASTERISK_DIR": str(labpeers.RECORDINGS), **env}
+            log_path,
+            {
+                "CALLGATE_RECORDING__ASTERISK_DIR": str(labpeers.RECORDINGS),
+                # Off unless a test asks (daemon_env): the lab's queue_log holds the fallback
+                # calls of earlier tests, which would otherwise land in this test's journal.
+                "CALLGATE_FALLBACK__QUEUE_LOG": "",
+                **env,
+            },
         )
         self.journal_path = self.state_dir / "journal.db"
 

@@ -6,6 +6,8 @@ from callgate.storage.annotations import CallAnnotation, JournalAnnotations
 from callgate.storage.blocks import BlockRow
 from callgate.storage.callbacks import CallbackAttemptRow, CallbackTaskRow
 from callgate.storage.journal import (
+    FallbackCallFacts,
+    FallbackWrite,
     Journal,
     JournalError,
     UnknownCallError,
@@ -29,6 +31,8 @@ __all__ = [
     "CallRecord",
     "CallbackAttemptRow",
     "CallbackTaskRow",
+    "FallbackCallFacts",
+    "FallbackWrite",
     "Journal",
     "JournalAnnotations",
     "JournalError",

@@ -14,11 +14,13 @@ the database with any password hidden.
 from __future__ import annotations
 
 import asyncio
+import enum
 import errno
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -52,6 +54,45 @@ log = logging.getLogger(__name__)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Query parameters that may carry a credential (asyncpg accepts ?password=...).
 _SECRET_PARAMS = ("password", "secret", "token", "key")
+
+
+#: The outcome the core gives a call handed to the fallback queue; a call journaled from
+#: queue_log gets the same, answered there or not (``answered_by`` says which).
+FALLBACK_OUTCOME = "FALLBACK"
+#: ``destination`` of such calls, as the core writes it (the composition root's FALLBACK).
+FALLBACK_DESTINATION = "fallback-queue"
+
+
+class FallbackWrite(enum.Enum):
+    """What :meth:`Journal.record_fallback_call` did."""
+
+    INSERTED = "inserted"
+    "The call was not in the journal: written whole."
+    COMPLETED = "completed"
+    "The call was in the journal (callgate handed it back): missing fields filled in."
+    UNCHANGED = "unchanged"
+    "Everything was already there (a file read again)."
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackCallFacts:
+    """A call answered (or not) in the fallback queue, as queue_log tells it."""
+
+    call_id: str
+    caller: str
+    caller_sent: str
+    dialed: str
+    entered_at: datetime
+    ended_at: datetime
+    answered_at: datetime | None = None
+    answered_by: str | None = None
+    "The call-taker who answered first."
+    agents: tuple[tuple[str, datetime], ...] = ()
+    "Every call-taker who answered there, with when."
+    steps: tuple[tuple[datetime, str], ...] = ()
+    "What happened in the queue (when, what), kept as the call's transitions."
+    priority: int = 1
+    "Priority class for a call callgate never screened (the core's NORMAL)."
 
 
 class JournalError(Exception):
@@ -404,6 +445,88 @@ class Journal:
                 raise UnknownCallError(f"call {call_id} has no recording in the journal")
             row.status = RecordingStatus.DELETED
             row.deleted_at = at
+
+    async def record_fallback_call(self, facts: FallbackCallFacts) -> FallbackWrite:
+        """Journal a call from the fallback queue in one transaction, idempotently.
+
+        A call not in the journal is written whole, outcome FALLBACK. A call already there (one
+        callgate handed back) only gets what it lacks: its end (outcome FALLBACK) if it is still
+        open, the answer and call-taker, the call-takers and the queue's steps; nothing recorded
+        is overwritten and nothing is written twice.
+        """
+        f = facts
+        _require_aware(entered_at=f.entered_at, ended_at=f.ended_at, answered_at=f.answered_at)
+        _require_aware(**{f"agent {a}": at for a, at in f.agents})
+        _require_aware(**{f"step {s}": at for at, s in f.steps})
+        try:
+            return await self._record_fallback_call(f)
+        except JournalError as exc:
+            # Two writers raced on a new call (the daemon's own start of it): take what is
+            # there now and fill it in.
+            if isinstance(exc.__cause__, IntegrityError):
+                return await self._record_fallback_call(f)
+            raise
+
+    async def _record_fallback_call(self, f: FallbackCallFacts) -> FallbackWrite:
+        async with self.transaction() as session:
+            call = await session.scalar(_calls_with_history().where(CallRow.call_id == f.call_id))
+            result = FallbackWrite.COMPLETED
+            if call is None:
+                result = FallbackWrite.INSERTED
+                call = CallRow(
+                    call_id=f.call_id,
+                    caller=f.caller,
+                    caller_sent=f.caller_sent,
+                    dialed=f.dialed,
+                    priority=f.priority,
+                    category="",
+                    started_at=f.entered_at,
+                    destination=FALLBACK_DESTINATION,
+                    transitions=[],
+                    agents=[],
+                )
+                session.add(call)
+            changed = False
+            previous_state = call.state
+            if call.ended_at is None:
+                call.ended_at, call.outcome, call.state = (
+                    f.ended_at,
+                    FALLBACK_OUTCOME,
+                    FALLBACK_OUTCOME,
+                )
+                call.destination = call.destination or FALLBACK_DESTINATION
+                changed = True
+            if call.answered_at is None and f.answered_at is not None:
+                call.answered_at = f.answered_at
+                changed = True
+            if call.answered_by is None and f.answered_by is not None:
+                call.answered_by = f.answered_by
+                changed = True
+            known_agents = {(a.agent_id, a.role) for a in call.agents}
+            for agent_id, at in f.agents:
+                if (agent_id, "call-taker") not in known_agents:
+                    known_agents.add((agent_id, "call-taker"))
+                    call.agents.append(AgentRow(agent_id=agent_id, role="call-taker", at=at))
+                    changed = True
+            known_steps = {(t.at, t.trigger) for t in call.transitions}
+            for index, (at, step) in enumerate(f.steps):
+                if (at, step) in known_steps:
+                    continue
+                known_steps.add((at, step))
+                first = index == 0 and result is FallbackWrite.INSERTED
+                call.transitions.append(
+                    TransitionRow(
+                        at=at,
+                        from_state=None if first else previous_state or FALLBACK_OUTCOME,
+                        to_state=FALLBACK_OUTCOME,
+                        trigger=step[:64],
+                    )
+                )
+                previous_state = FALLBACK_OUTCOME
+                changed = True
+            if result is FallbackWrite.INSERTED:
+                return result
+            return FallbackWrite.COMPLETED if changed else FallbackWrite.UNCHANGED
 
     # --- readers -------------------------------------------------------------------------
 

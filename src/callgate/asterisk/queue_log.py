@@ -1,0 +1,273 @@
+"""Asterisk's queue_log, read for the 112 calls that callgate never served.
+
+The dialplan's fallback queue (app_queue) answers calls while callgate is away and the calls
+callgate hands back when it stops. Those calls are in no callgate event, only in app_queue's
+queue_log file, one line per event::
+
+    epoch|call id|queue|agent|event|data1|data2|...
+
+The call id is the caller channel's unique id, which is callgate's call id; the agent is the
+member name from queues.conf (``log_membername_as_agent = yes``: "Operator 1001"). The dialplan
+adds one line of its own before Queue(), ``CALLGATEINFO`` with ``sent|dialled|reason``, because
+queue_log knows neither the number as the carrier sent it nor why the call is in the queue.
+
+This module is pure: lines and ``now`` in, finished calls out. No file, no clock, no database.
+A malformed line is counted and skipped, never raised. A call is reported once it is over:
+
+- the caller hung up (``COMPLETECALLER``, ``ABANDON``): over at once;
+- the queue let the caller go otherwise (``COMPLETEAGENT``, a transfer, ``EXITWITH...``): the
+  dialplan puts a caller still on the line back in the queue within a second or two, so the call
+  is over only when no ``ENTERQUEUE`` followed for ``settle`` seconds;
+- Asterisk started again (``QUEUESTART``): every call still in the queue before it is gone.
+
+A call still in the queue is kept for the next lines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+#: The dialplan's own line before Queue(): ``sent|dialled|reason``.
+CALLGATE_INFO = "CALLGATEINFO"
+ENTER = "ENTERQUEUE"
+CONNECT = "CONNECT"
+#: The caller left: nothing more can happen to the call.
+CALLER_GONE = frozenset({"COMPLETECALLER", "ABANDON"})
+#: The queue let the caller go while the caller may still be on the line (the dialplan requeues).
+LEFT_QUEUE = frozenset(
+    {
+        "COMPLETEAGENT",
+        "BLINDTRANSFER",
+        "ATTENDEDTRANSFER",
+        "EXITWITHTIMEOUT",
+        "EXITWITHKEY",
+        "EXITEMPTY",
+    }
+)
+#: Written when app_queue loads, i.e. when Asterisk starts: earlier callers are gone.
+QUEUE_START = "QUEUESTART"
+#: The ``end_event`` of a call cut off by a restart of Asterisk.
+ASTERISK_RESTARTED = "ASTERISK_RESTARTED"
+#: What queue_log writes when a field does not apply.
+NONE = "NONE"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLogLine:
+    """One well-formed queue_log line."""
+
+    at: float
+    "Epoch seconds (Asterisk's clock)."
+    call_id: str
+    "The caller channel's unique id, or NONE for queue-less lines."
+    queue: str
+    agent: str
+    "The member name (or interface), NONE when no member is involved."
+    event: str
+    data: tuple[str, ...]
+
+
+def parse_line(text: str) -> QueueLogLine | None:
+    """The line's fields, or None if it is not a queue_log line."""
+    fields = text.rstrip("\r\n").split("|")
+    if len(fields) < 5:
+        return None
+    stamp, call_id, queue, agent, event, *data = fields
+    try:
+        at = float(stamp)
+    except ValueError:
+        return None
+    if not math.isfinite(at) or at < 0 or not event or not call_id:
+        return None
+    return QueueLogLine(at, call_id, queue, agent, event, tuple(data))
+
+
+def calltaker_id(agent: str, endpoints: Mapping[str, str]) -> str:
+    """callgate's call-taker id for a queue member as queue_log names it.
+
+    ``endpoints`` maps call-taker id -> endpoint ("1001" -> "PJSIP/1001"). queues.conf names
+    members "Operator 1001" (the id last) on the interface PJSIP/1001; either form is mapped. A
+    member that is no configured call-taker keeps the interface's resource or its name as is.
+    """
+    for agent_id, endpoint in endpoints.items():
+        if agent == endpoint:
+            return agent_id
+    words = agent.split()
+    if words and words[-1] in endpoints:
+        return words[-1]
+    tech, slash, resource = agent.partition("/")
+    if slash and tech and resource:
+        return resource
+    return agent
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackCall:
+    """A call that went through the fallback queue and is over."""
+
+    call_id: str
+    "The caller channel's unique id (callgate's call id)."
+    caller: str
+    "The caller's number as the dialplan normalised it (E.164 or anonymous); '' if unknown."
+    caller_sent: str
+    "The number as the carrier sent it (CALLGATEINFO); '' if unknown."
+    dialed: str
+    "The number dialled (CALLGATEINFO); '' if unknown."
+    reason: str
+    "Why the call was in the fallback queue: callgate-not-connected, handed-back or ''."
+    entered_at: float
+    "First ENTERQUEUE (or the first line seen of the call when that is missing)."
+    answered_at: float | None
+    "First CONNECT: when a call-taker answered; None if nobody did."
+    ended_at: float
+    "When the call left the queue for good."
+    agents: tuple[tuple[str, float], ...]
+    "Every call-taker who answered (id, when), in order; the first one is ``agent_id``."
+    end_event: str
+    "The queue_log event that ended it (COMPLETECALLER, ABANDON, ...) or ASTERISK_RESTARTED."
+
+    @property
+    def agent_id(self) -> str | None:
+        """The call-taker who answered first, if anyone did."""
+        return self.agents[0][0] if self.agents else None
+
+
+@dataclass(slots=True)
+class _Pending:
+    call_id: str
+    first_seen: float
+    last_seen: float
+    caller: str = ""
+    caller_sent: str = ""
+    dialed: str = ""
+    reason: str = ""
+    entered_at: float | None = None
+    answered_at: float | None = None
+    agents: list[tuple[str, float]] = field(default_factory=list)
+    ended_at: float | None = None
+    end_event: str = ""
+    final: bool = False
+
+    def finished(self) -> FallbackCall:
+        assert self.ended_at is not None
+        return FallbackCall(
+            call_id=self.call_id,
+            caller=self.caller,
+            caller_sent=self.caller_sent,
+            dialed=self.dialed,
+            reason=self.reason,
+            entered_at=self.first_seen if self.entered_at is None else self.entered_at,
+            answered_at=self.answered_at,
+            ended_at=self.ended_at,
+            agents=tuple(self.agents),
+            end_event=self.end_event,
+        )
+
+
+class FallbackQueueLog:
+    """Follows one queue's calls through queue_log lines fed in file order.
+
+    Feed lines with :meth:`feed` (any number of times, as the file grows), then take the calls
+    that are over with :meth:`completed`; each is returned once. Calls still in the queue are
+    kept until a later feed finishes them.
+    """
+
+    def __init__(
+        self,
+        queue: str,
+        endpoints: Sequence[str],
+        *,
+        settle: float = 60.0,
+        forget_after: float = 86_400.0,
+    ) -> None:
+        """``endpoints`` are the call-takers' endpoints ([calltakers] endpoints); ``settle`` the
+        seconds after the queue let a caller go without a new ENTERQUEUE before the call counts
+        as over; ``forget_after`` the seconds after which a call whose end never came (its lines
+        lost to rotation) is dropped."""
+        self.queue = queue
+        self.endpoints = {e.partition("/")[2]: e for e in endpoints}
+        self.settle = settle
+        self.forget_after = forget_after
+        self.malformed = 0
+        "Lines skipped because they are not queue_log lines (since creation)."
+        self.forgotten = 0
+        "Calls dropped because their end never came (since creation)."
+        self._calls: dict[str, _Pending] = {}
+
+    @property
+    def waiting(self) -> int:
+        """Calls seen but not over yet."""
+        return len(self._calls)
+
+    def feed(self, lines: Iterable[str]) -> None:
+        """Take lines in file order (a trailing newline is allowed; blank lines are ignored)."""
+        for text in lines:
+            if not text.strip():
+                continue
+            line = parse_line(text)
+            if line is None:
+                self.malformed += 1
+                continue
+            if line.event == QUEUE_START:
+                self._asterisk_started(line.at)
+            elif line.queue == self.queue and line.call_id != NONE:
+                self._call_line(line)
+
+    def completed(self, now: float) -> list[FallbackCall]:
+        """Calls over by ``now`` (epoch seconds), oldest end first; each is returned once."""
+        done: list[_Pending] = []
+        for call_id, call in list(self._calls.items()):
+            if call.ended_at is not None and (call.final or now - call.ended_at >= self.settle):
+                done.append(call)
+                del self._calls[call_id]
+            elif call.ended_at is None and now - call.last_seen >= self.forget_after:
+                self.forgotten += 1
+                del self._calls[call_id]
+        done.sort(key=lambda c: (c.ended_at or 0.0, c.call_id))
+        return [c.finished() for c in done]
+
+    def _call_line(self, line: QueueLogLine) -> None:
+        call = self._calls.get(line.call_id)
+        if call is None:
+            call = _Pending(line.call_id, first_seen=line.at, last_seen=line.at)
+            self._calls[line.call_id] = call
+        call.last_seen = max(call.last_seen, line.at)
+        if line.event == CALLGATE_INFO:
+            self._info(call, line.data)
+        elif line.event == ENTER:
+            if call.entered_at is None:
+                call.entered_at = line.at
+            if len(line.data) > 1 and line.data[1] and not call.caller:
+                call.caller = line.data[1]
+            if not call.final:
+                call.ended_at = None  # back in the queue: the earlier exit was not the end
+                call.end_event = ""
+        elif line.event == CONNECT:
+            if call.answered_at is None:
+                call.answered_at = line.at
+            if line.agent and line.agent != NONE:
+                call.agents.append((calltaker_id(line.agent, self.endpoints), line.at))
+        elif line.event in CALLER_GONE:
+            call.ended_at, call.end_event, call.final = line.at, line.event, True
+        elif line.event in LEFT_QUEUE and not call.final:
+            call.ended_at, call.end_event = line.at, line.event
+
+    @staticmethod
+    def _info(call: _Pending, data: tuple[str, ...]) -> None:
+        # "sent|dialled|reason": the number as sent comes from the carrier and could itself hold
+        # a "|", so the last two fields are taken from the end.
+        if len(data) >= 3:
+            call.caller_sent = "|".join(data[:-2])
+            call.dialed, call.reason = data[-2], data[-1]
+        elif data:
+            call.caller_sent = data[0]
+
+    def _asterisk_started(self, at: float) -> None:
+        for call in self._calls.values():
+            if call.final:
+                continue
+            if call.ended_at is None:
+                call.ended_at, call.end_event = max(at, call.last_seen), ASTERISK_RESTARTED
+            call.final = True
