@@ -417,8 +417,8 @@ class AriCalls:
         priority, category, shown, warning = int(Priority.NORMAL), "", f"112 {caller}", ""
         if reconnected:
             recording, stored = await asyncio.gather(
-                self._get_var(channel_id, "CALLGATE_RECORDING"),
-                self._get_var(channel_id, PRIORITY_VAR),
+                self._channel_var(channel, "CALLGATE_RECORDING"),
+                self._channel_var(channel, PRIORITY_VAR),
             )
             priority = int(stored) if stored.isdigit() else int(Priority.NORMAL)
             await self._start_moh(layout)
@@ -426,9 +426,9 @@ class AriCalls:
             identity = await self._identity(channel_id, caller)
             decision, recording, caller_sent, dialed = await asyncio.gather(
                 self._screen(caller, identity),
-                self._get_var(channel_id, "CALLGATE_RECORDING"),
-                self._get_var(channel_id, "CALLGATE_CALLER_SENT"),
-                self._get_var(channel_id, "CALLGATE_DIALED"),
+                self._channel_var(channel, "CALLGATE_RECORDING"),
+                self._channel_var(channel, "CALLGATE_CALLER_SENT"),
+                self._channel_var(channel, "CALLGATE_DIALED"),
             )
             if decision is not None:
                 priority, category = int(decision.priority), decision.category
@@ -445,11 +445,6 @@ class AriCalls:
                 # In the background: the announcement must not hold up the callers behind.
                 self._background(self._reject_blocked(layout))
                 return
-            await asyncio.gather(
-                self._set_var(channel_id, PRIORITY_VAR, str(priority)),
-                self._play_greeting(layout, warning),
-                self._listen_for_speech(layout),
-            )
         layout.shown = shown
         layout.recording = recording or None
         if layout.recording is None:
@@ -463,8 +458,23 @@ class AriCalls:
         if layout.ended or layout.handed_back:
             return  # the caller left (or was handed back on shutdown) while we set up
         await self._arrived(layout, priority, category, shown)
-        if self._silence_detection and not reconnected:
-            self._background(self._watch_silence(layout))
+        if not reconnected:
+            # After the core has the call: a free call-taker's phone rings while the caller
+            # hears the greeting, not after it (on Asterisk 22 a playback holds the channel's
+            # other requests until it ends, which put 1.6 s before every first ring).
+            self._background(self._while_waiting(layout, priority, warning))
+
+    async def _while_waiting(self, layout: CallLayout, priority: int, warning: str) -> None:
+        """What a new caller hears and how they are watched while the ACD finds a call-taker."""
+        # Before the greeting, in this order: Asterisk runs a channel's requests one by one, and
+        # these two would otherwise wait for the whole greeting.
+        await self._set_var(layout.call_id, PRIORITY_VAR, str(priority))
+        await self._listen_for_speech(layout)
+        if not self._still_waiting(layout):
+            return  # answered (or gone) already: no greeting into a conversation
+        await self._play_greeting(layout, warning)
+        if self._silence_detection:
+            await self._watch_silence(layout)
 
     async def _arrived(self, layout: CallLayout, priority: int, category: str, shown: str) -> None:
         channel_id, caller = layout.call_id, layout.caller
@@ -985,6 +995,9 @@ class AriCalls:
                 params={"media": greeting},
             )
             layout.greeting = playback_id
+            if not self._still_waiting(layout):
+                # Answered while the request was on its way: not into the conversation.
+                await self._stop_waiting_media(layout)
         except AriError as exc:
             log.warning(
                 "greeting could not be played", extra={"call_id": layout.call_id, "error": str(exc)}
@@ -1391,6 +1404,14 @@ class AriCalls:
         if state.get("state") != "online":
             return DeviceState.UNAVAILABLE
         return DeviceState.IN_USE if state.get("channel_ids") else DeviceState.NOT_INUSE
+
+    async def _channel_var(self, channel: JsonObject, name: str) -> str:
+        """A dialplan variable of a new channel: from the event itself when ari.conf lists it in
+        ``channelvars`` (no round trip before the first ring), else asked of Asterisk."""
+        known = channel.get("channelvars")
+        if isinstance(known, dict) and name in known:
+            return str(known[name] or "")
+        return await self._get_var(str(channel["id"]), name)
 
     async def _get_var(self, channel_id: str, name: str) -> str:
         try:
