@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Final
@@ -448,7 +449,9 @@ class AgiServer:
         max_sessions: int = 200,
         max_sessions_per_peer: int = 16,
         warning_interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` (monotonic seconds) times the rate limit on warnings; tests set it."""
         self._host = host
         self._requested_port = port
         self._handlers = {path.strip("/"): handler for path, handler in handlers.items()}
@@ -461,7 +464,7 @@ class AgiServer:
         self._max_session_bytes = max_session_bytes
         self._max_sessions = max_sessions
         self._max_sessions_per_peer = max_sessions_per_peer
-        self._warnings = LogThrottle(warning_interval)
+        self._warnings = LogThrottle(warning_interval, clock)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         """Every connection's task, waiting or in session (stop() ends them all)."""
