@@ -563,6 +563,21 @@ async def test_given_a_handler_that_catches_the_limit_error_then_the_session_is_
     assert (server.stats.dropped, server.stats.completed) == (1, 0)
 
 
+async def test_given_settings_then_the_server_applies_their_limits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def chatty(session: AgiSession) -> None:
+        await session.command("VERBOSE hello 1")
+
+    settings = AgiSettings(listen_host="127.0.0.1", port=0, max_reply_lines=2)
+    async with asyncio.timeout(2), AgiServer.from_settings(settings, {"a": chatty}) as server:
+        asterisk = await FakeAsterisk.connect(server.port, header_for("a"))
+        await keep_sending(asterisk, b"HANGUP\n", b"HANGUP\n" * 100)
+        assert await asterisk.closed_by_server()
+        await asterisk.close()
+    assert dropped_lines(caplog) == ["AGI client dropped: answer of more than 2 lines"]
+
+
 def test_idle_connections_are_closed_after_two_seconds_by_default() -> None:
     assert AgiSettings().header_timeout == 2.0
 
