@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any, Literal
 
 import structlog
@@ -77,3 +78,39 @@ def set_level(level: str) -> None:
 
 def current_level() -> str:
     return logging.getLevelName(logging.getLogger().level)
+
+
+class LogThrottle:
+    """At most one log line per ``interval`` seconds for each kind of event, and a count of the
+    ones held back, so a burst caused from outside (a flood of bad clients) cannot flood the log
+    and hide the lines that matter.
+
+    Pure apart from ``clock`` (monotonic seconds), which tests replace::
+
+        held_back = throttle.admit("header timeout")
+        if held_back is not None:
+            log.warning("client dropped: header timeout (+%d not logged)", held_back)
+    """
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if interval < 0:
+            raise ValueError("interval must be >= 0")
+        self._interval = interval
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._held_back: dict[str, int] = {}
+
+    def admit(self, kind: str) -> int | None:
+        """None when this event must not be logged; otherwise log it, together with the
+        returned number of events of this kind held back since the last line logged.
+
+        ``kind`` is one of a fixed set of labels, never a value a client chose: each kind seen
+        is remembered.
+        """
+        now = self._clock()
+        last = self._last.get(kind)
+        if last is not None and now - last < self._interval:
+            self._held_back[kind] = self._held_back.get(kind, 0) + 1
+            return None
+        self._last[kind] = now
+        return self._held_back.pop(kind, 0)

@@ -62,8 +62,11 @@ class FakeAsterisk:
         self.received: list[str] = []
 
     @classmethod
-    async def connect(cls, port: int, payload: bytes = b"") -> FakeAsterisk:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def connect(
+        cls, port: int, payload: bytes = b"", *, source: str = "127.0.0.1"
+    ) -> FakeAsterisk:
+        """Connect to the server on 127.0.0.1 from ``source`` (any 127.x.y.z on Linux)."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
         if payload:
             writer.write(payload)
             await writer.drain()
@@ -115,9 +118,11 @@ def recording_handler(seen: list[AgiSession]) -> Handler:
     return handler
 
 
-async def good_session(port: int, script: str = "agent/login") -> list[str]:
+async def good_session(
+    port: int, script: str = "agent/login", *, source: str = "127.0.0.1"
+) -> list[str]:
     """One well-behaved Asterisk connection from header to close; returns the commands it got."""
-    asterisk = await FakeAsterisk.connect(port, header_for(script))
+    asterisk = await FakeAsterisk.connect(port, header_for(script), source=source)
     try:
         await asterisk.answer_all()
     finally:
@@ -452,6 +457,223 @@ async def test_stop_ends_sessions_in_flight_and_closes_the_listener() -> None:
         await asterisk.close()
         with pytest.raises(ConnectionRefusedError):
             await asyncio.open_connection("127.0.0.1", port)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a peer can make the server hold is bounded (issue #13): lines, bytes, time, sessions,
+# and log lines.
+
+
+def dropped_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "AGI client dropped" in r.getMessage()]
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(2):
+        while not condition():  # noqa: ASYNC110 (the server counts; it has no event to await)
+            await asyncio.sleep(0.01)
+
+
+async def keep_sending(asterisk: FakeAsterisk, first: bytes, then: bytes) -> None:
+    """Answer the first command with ``first``, then send ``then`` again and again (up to
+    about 20 MB) until the server closes the connection."""
+    await asterisk.next_command()
+    asterisk.writer.write(first)
+    with contextlib.suppress(ConnectionError):
+        for _ in range(20_000_000 // len(then)):
+            asterisk.writer.write(then)
+            await asterisk.writer.drain()
+
+
+async def answer_every_command(asterisk: FakeAsterisk, answer: bytes) -> None:
+    """Answer every command with ``answer`` until the server closes the connection."""
+    with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+        while True:
+            await asterisk.next_command()
+            asterisk.writer.write(answer)
+            await asterisk.writer.drain()
+
+
+USAGE = b"Send the given file, allowing playback to be interrupted by the given digits.\n"
+HOSTILE_ANSWERS: dict[str, tuple[Callable[[FakeAsterisk], Awaitable[None]], str]] = {
+    "520- usage text that never ends": (
+        lambda a: keep_sending(a, b"520-Invalid command syntax.  Proper usage follows:\n", USAGE),
+        "answer of more than 64 lines",
+    ),
+    "HANGUP notices that never end": (
+        lambda a: keep_sending(a, b"HANGUP\n", b"HANGUP\n" * 100),
+        "answer of more than 64 lines",
+    ),
+    "one endless answer line": (
+        lambda a: keep_sending(a, b"200 result=1 (", b"x" * 4096),
+        "answer line longer than 8192 bytes",
+    ),
+    "answers too large in all": (
+        lambda a: answer_every_command(a, b"200 result=1 (" + b"x" * 4000 + b")\n"),
+        "answers over 262144 bytes in one session",
+    ),
+}
+
+
+@pytest.mark.parametrize("hostile", list(HOSTILE_ANSWERS))
+async def test_given_answers_over_a_limit_then_the_session_is_dropped_at_once_with_one_line(
+    hostile: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer, reason = HOSTILE_ANSWERS[hostile]
+    seen: list[AgiSession] = []
+
+    async def chatty(session: AgiSession) -> None:
+        for _ in range(1000):
+            await session.command("VERBOSE hello 1")
+
+    handlers = {"a": chatty, "agent/login": recording_handler(seen)}
+    # The command timeout is long: the session must end on the limit, not on the timeout
+    # (before, all of it was read, and kept, until then).
+    async with running(handlers, command_timeout=30) as server:
+        async with asyncio.timeout(2):
+            asterisk = await FakeAsterisk.connect(server.port, header_for("a"))
+            await answer(asterisk)  # returns once the server has closed the connection
+            assert await asterisk.closed_by_server()
+            await asterisk.close()
+        # The server still serves the next real session.
+        async with asyncio.timeout(1):
+            assert await good_session(server.port) == ['SET VARIABLE CALLGATE_AGENT_RESULT "OK"']
+    assert dropped_lines(caplog) == [f"AGI client dropped: {reason}"]
+    assert (server.stats.dropped, server.stats.failed, server.stats.completed) == (1, 0, 1)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_given_a_handler_that_catches_the_limit_error_then_the_session_is_dropped_anyway(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def swallows(session: AgiSession) -> None:
+        with contextlib.suppress(Exception):
+            await session.command("VERBOSE hello 1")
+        with contextlib.suppress(Exception):
+            await session.command("VERBOSE again 1")  # refused: the stream is out of step
+
+    async with asyncio.timeout(2), running({"a": swallows}, max_reply_lines=2) as server:
+        asterisk = await FakeAsterisk.connect(server.port, header_for("a"))
+        await asterisk.next_command()
+        asterisk.writer.write(b"HANGUP\nHANGUP\nHANGUP\n")
+        assert await asterisk.closed_by_server()
+        await asterisk.close()
+    assert asterisk.received == ["VERBOSE hello 1"]
+    assert dropped_lines(caplog) == ["AGI client dropped: answer of more than 2 lines"]
+    assert (server.stats.dropped, server.stats.completed) == (1, 0)
+
+
+async def test_given_settings_then_the_server_applies_their_limits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def chatty(session: AgiSession) -> None:
+        await session.command("VERBOSE hello 1")
+
+    settings = AgiSettings(listen_host="127.0.0.1", port=0, max_reply_lines=2)
+    async with asyncio.timeout(2), AgiServer.from_settings(settings, {"a": chatty}) as server:
+        asterisk = await FakeAsterisk.connect(server.port, header_for("a"))
+        await keep_sending(asterisk, b"HANGUP\n", b"HANGUP\n" * 100)
+        assert await asterisk.closed_by_server()
+        await asterisk.close()
+    assert dropped_lines(caplog) == ["AGI client dropped: answer of more than 2 lines"]
+
+
+def test_idle_connections_are_closed_after_two_seconds_by_default() -> None:
+    assert AgiSettings().header_timeout == 2.0
+
+
+async def test_given_an_idle_connection_then_it_holds_no_session_slot_and_is_closed_in_time() -> (
+    None
+):
+    seen: list[AgiSession] = []
+    options = {"header_timeout": 0.3, "max_sessions": 1}
+    async with (
+        asyncio.timeout(2),
+        running({"agent/login": recording_handler(seen)}, **options) as server,
+    ):
+        idle = await FakeAsterisk.connect(server.port)
+        await asyncio.sleep(0.05)  # accepted, waiting for its header
+        await good_session(server.port)
+        assert await idle.closed_by_server()
+        await idle.close()
+    assert len(seen) == 1
+    assert (server.stats.completed, server.stats.dropped) == (1, 1)
+
+
+async def test_given_idle_floods_from_one_and_many_addresses_then_real_sessions_are_served(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[AgiSession] = []
+    # Idle connections never time out during this test: only the caps make room.
+    options = {"header_timeout": 30, "max_sessions": 4, "max_sessions_per_peer": 2}
+    async with running({"agent/login": recording_handler(seen)}, **options) as server:
+        async with asyncio.timeout(2):
+            idle = [
+                await FakeAsterisk.connect(server.port, source=f"127.0.0.{host}")
+                for host in (1, 2, 3, 4)
+                for _ in range(10)
+            ]
+            # At most 2 wait per address and 4 in all; the oldest are closed to make room.
+            await wait_until(lambda: server.stats.dropped == 40 - 4)
+        async with asyncio.timeout(1):
+            for source in ("127.0.0.1", "127.0.0.2", "127.0.0.9"):
+                commands = await good_session(server.port, source=source)
+                assert commands == ['SET VARIABLE CALLGATE_AGENT_RESULT "OK"']
+        # 36 drops, one line: the rest are counted, not logged.
+        assert dropped_lines(caplog) == [
+            "AGI client dropped: closed while waiting for its header, to make room"
+        ]
+        for connection in idle:
+            await connection.close()
+    assert len(seen) == 3
+
+
+async def test_given_too_many_sessions_from_one_address_then_the_next_is_closed_and_others_served(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = asyncio.Event()
+    entered: list[str] = []
+
+    async def slow(session: AgiSession) -> None:
+        entered.append(session.request.channel)
+        await release.wait()
+
+    async with asyncio.timeout(3), running({"a": slow}, max_sessions_per_peer=2) as server:
+        first = [await FakeAsterisk.connect(server.port, header_for("a")) for _ in range(2)]
+        await wait_until(lambda: len(entered) == 2)
+        third = await FakeAsterisk.connect(server.port, header_for("a"))
+        assert await third.closed_by_server()
+        other = await FakeAsterisk.connect(server.port, header_for("a"), source="127.0.0.2")
+        await wait_until(lambda: len(entered) == 3)
+        release.set()
+        for asterisk in [*first, third, other]:
+            assert await asterisk.closed_by_server()
+            await asterisk.close()
+    [line] = dropped_lines(caplog)
+    assert line == "AGI client dropped: too many AGI sessions from one address"
+    assert (server.stats.completed, server.stats.dropped) == (3, 1)
+
+
+async def test_given_a_burst_of_bad_clients_then_one_warning_per_interval_and_a_count_after(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    async with asyncio.timeout(3), running({}, warning_interval=10, clock=lambda: now[0]) as server:
+        for _ in range(30):
+            await (await _early_eof(server.port)).close()
+        garbage = await _garbage(server.port)
+        await wait_until(lambda: server.stats.dropped == 31)
+        await garbage.close()
+        assert dropped_lines(caplog) == [
+            "AGI client dropped: connection closed before any header",
+            "AGI client dropped: not an agi_* header line: 'GET / HTTP/1.1'",
+        ]
+        now[0] += 10  # the interval ends; the next line counts the 29 held back
+        await (await _early_eof(server.port)).close()
+        await wait_until(lambda: server.stats.dropped == 32)
+    assert dropped_lines(caplog)[2:] == [
+        "AGI client dropped: connection closed before any header (and 29 more like it not logged)"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

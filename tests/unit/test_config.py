@@ -36,6 +36,11 @@ def test_given_the_shipped_sample_config_then_it_loads() -> None:
         ("[calltakers]\nendpoints = ['1001']\n", "calltakers.endpoints"),
         ("[ari]\npasword = 'x'\n", "ari.pasword: unknown key"),
         ("[log]\nlevel = 'LOUD'\n", "log.level"),
+        ("[agi]\nmax_sessions_per_peer = 0\n", "agi.max_sessions_per_peer: Input should be"),
+        ("[agi]\nmax_reply_lines = 1\n", "agi.max_reply_lines: Input should be"),
+        ("[agi]\nmax_line_bytes = 10\n", "agi.max_line_bytes: Input should be"),
+        ("[agi]\nmax_session_bytes = 10\n", "agi.max_session_bytes: Input should be"),
+        ("[agi]\nwarning_interval = -1\n", "agi.warning_interval: Input should be"),
     ],
 )
 def test_given_a_bad_value_then_the_error_names_the_key(

@@ -1,4 +1,4 @@
-"""Logs are JSON lines and never carry a secret."""
+"""Logs are JSON lines, never carry a secret, and a burst from outside is throttled."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from callgate.logs import setup_logging
+from callgate.logs import LogThrottle, setup_logging
 
 
 def test_given_a_secret_field_when_logged_then_it_is_redacted(
@@ -26,3 +26,43 @@ def test_given_a_secret_field_when_logged_then_it_is_redacted(
     assert record["call_id"] == "c1"
     assert record["ari_password"] == "[redacted]"
     assert "hunter2" not in line
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_given_a_burst_of_one_kind_then_one_line_per_interval_and_the_next_counts_it() -> None:
+    clock = Clock()
+    throttle = LogThrottle(10.0, clock)
+
+    assert throttle.admit("header timeout") == 0
+    held = [throttle.admit("header timeout") for _ in range(57)]
+    clock.now += 9.9
+    held.append(throttle.admit("header timeout"))
+    assert held == [None] * 58
+    clock.now += 0.1
+    assert throttle.admit("header timeout") == 58
+    assert throttle.admit("header timeout") is None
+    clock.now += 10
+    assert throttle.admit("header timeout") == 1
+
+
+def test_given_two_kinds_then_each_has_its_own_interval_and_count() -> None:
+    clock = Clock()
+    throttle = LogThrottle(5.0, clock)
+    assert throttle.admit("a") == 0
+    assert throttle.admit("b") == 0
+    assert throttle.admit("a") is None
+    clock.now += 5
+    assert throttle.admit("b") == 0
+    assert throttle.admit("a") == 1
+
+
+def test_given_interval_zero_then_every_line_is_logged() -> None:
+    throttle = LogThrottle(0.0, Clock())
+    assert [throttle.admit("a") for _ in range(3)] == [0, 0, 0]

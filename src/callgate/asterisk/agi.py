@@ -7,9 +7,15 @@ format and Python values; what a feature code means is decided by the handlers.
 
 Why not panoramisk's FastAGI server: on Python 3.11 it fails at import of ``asyncio.coroutine``,
 and a client that closes before sending its headers freezes the whole event loop (DEPS.md). Here
-every read has a deadline, the header block has a size limit, and whatever one client does
-(EOF, garbage, half a header then silence, a handler that raises) ends only its own session,
-with one log line.
+every read has a deadline, and whatever one client does (EOF, garbage, half a header then
+silence, a handler that raises) ends only its own session, with one log line.
+
+Nothing needs a credential to connect, so everything a peer can make the server hold is bounded:
+bytes per line, per header block and per session; lines per answer; time for the header and for
+each answer; sessions in all and per peer address. A connection that has not sent its header yet
+holds no session slot, and when too many wait, the oldest is closed: Asterisk sends its header at
+once, so a flood of idle connections cannot lock out the real feature codes. Warnings about
+dropped clients are rate-limited, so a burst of bad clients costs a few log lines, not thousands.
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Final
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from callgate.logs import LogThrottle
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +57,34 @@ class AgiSettings(BaseModel):
     """Address to listen on; must match the host in the dialplan's agi:// URLs."""
     port: Annotated[int, Field(ge=0, le=65535)] = 4573
     """TCP port (4573 is the FastAGI default); 0 picks a free one (tests)."""
-    header_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
-    """Seconds a client has to send its whole agi_* header block before it is dropped."""
+    header_timeout: Annotated[float, Field(gt=0, le=60)] = 2.0
+    """Seconds a client has from connecting to send its whole agi_* header block before it is
+    dropped. Asterisk sends it at once; an idle connection is closed after this."""
     command_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
-    """Seconds to wait for Asterisk's answer to one command (prompts add their own time)."""
+    """Seconds to wait for Asterisk's whole answer to one command (prompts add their own time)."""
     max_header_bytes: Annotated[int, Field(ge=1024, le=1_048_576)] = 16384
     """A header block larger than this is refused (Asterisk sends about 1 KiB)."""
+    max_line_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 8192
+    """Longest line a client may send, in its header or in an answer (a header line is also
+    bounded by ``max_header_bytes``); a longer one drops the session."""
+    max_reply_lines: Annotated[int, Field(ge=2, le=10_000)] = 64
+    """Lines one answer may have, HANGUP notices included (Asterisk's longest, a ``520-`` usage
+    text, has about 10); more drops the session."""
+    max_session_bytes: Annotated[int, Field(ge=4096, le=67_108_864)] = 262_144
+    """Bytes of answers one session may receive in all (a feature code gets a few hundred);
+    more drops the session."""
     max_sessions: Annotated[int, Field(ge=1, le=10_000)] = 200
-    """Concurrent AGI sessions; a connection beyond this is closed at once."""
+    """Concurrent AGI sessions, counted once their header is read; a session beyond this is
+    closed at once. As many connections again may wait for their header: when more come, the
+    oldest waiting one is closed."""
+    max_sessions_per_peer: Annotated[int, Field(ge=1, le=10_000)] = 16
+    """Concurrent sessions from one IP address, closed at once beyond this. Asterisk is one
+    address: keep this above the feature codes that may run at once (a shift logging in). As
+    many from one address may wait for their header; a new one closes that address's oldest
+    waiting one."""
+    warning_interval: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    """Seconds between two warnings of one kind (clients dropped for the same reason, requests
+    for an unknown script); the next line says how many were not logged. 0 logs every one."""
     pause_reasons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PAUSE_REASONS))
     """Pause reason by the digit keyed after *13 (0-9), e.g. {"1" = "break", "2" = "prayer"}."""
     default_pause_reason: str = "unspecified"
@@ -77,7 +106,15 @@ class AgiSettings(BaseModel):
 
 
 class AgiProtocolError(Exception):
-    """The peer sent something that is not FastAGI (garbage, oversized or truncated header)."""
+    """The peer sent something that is not FastAGI (garbage, oversized or truncated header).
+
+    The message starts with a fixed text; anything the peer sent comes after a colon (warnings
+    are rate-limited by that fixed text).
+    """
+
+
+class AgiLimitExceeded(AgiProtocolError):
+    """The peer sent more than a limit allows (a line, an answer, a session); it is dropped."""
 
 
 class AgiHangup(Exception):
@@ -236,11 +273,21 @@ class AgiSession:
         writer: asyncio.StreamWriter,
         *,
         command_timeout: float,
+        max_line_bytes: int = 8192,
+        max_reply_lines: int = 64,
+        max_session_bytes: int = 262_144,
     ) -> None:
         self.request = request
         self._reader = reader
         self._writer = writer
         self._command_timeout = command_timeout
+        self._max_line_bytes = max_line_bytes
+        self._max_reply_lines = max_reply_lines
+        self._max_session_bytes = max_session_bytes
+        self._received = 0
+        self.broken: str | None = None
+        """Why the connection can no longer be used (an answer over a limit or not AGI); the
+        server drops such a session even if the handler caught the error."""
         self.hung_up = False
         """True once Asterisk said ``HANGUP`` (the channel is gone; the socket may still be up)."""
         self.history: list[tuple[str, AgiResponse]] = []
@@ -253,6 +300,9 @@ class AgiSession:
         """
         if "\n" in text or "\r" in text:
             raise ValueError("an AGI command is one line")
+        if self.broken is not None:
+            # The rest of the stream cannot be trusted to line up with our commands.
+            raise AgiProtocolError(self.broken)
         self._writer.write(text.encode() + b"\n")
         limit = self._command_timeout if answer_within is None else answer_within
         try:
@@ -264,29 +314,41 @@ class AgiSession:
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             raise AgiHangup(f"connection lost during {text.split(' ', 1)[0]!r}") from exc
         except asyncio.LimitOverrunError:
-            raise AgiProtocolError("AGI response line too long") from None
+            self.broken = f"answer line longer than {self._max_line_bytes} bytes"
+            raise AgiLimitExceeded(self.broken) from None
+        except AgiProtocolError as exc:
+            self.broken = str(exc)
+            raise
         self.history.append((text, response))
         return response
 
     async def _read_response(self) -> AgiResponse:
-        while True:
+        # Every line of one answer counts against max_reply_lines, HANGUP notices too: a peer
+        # sending endless usage lines (or HANGUPs) must not be read, and kept, until the
+        # command timeout.
+        usage: list[str] = []
+        for _ in range(self._max_reply_lines):
             line = await self._readline()
-            if line == "HANGUP":
+            if usage:
+                usage.append(line)
+                if line.startswith("520 "):
+                    return AgiResponse(520, None, None, {}, "\n".join(usage))
+            elif line == "HANGUP":
                 # FastAGI tells us the channel hung up out of band; the command still gets an
                 # answer (511 on a dead channel) on the next line.
                 self.hung_up = True
-                continue
-            if line.startswith("520-"):
+            elif line.startswith("520-"):
                 # Usage text follows, up to "520 End of proper usage."
-                lines = [line]
-                while not line.startswith("520 "):
-                    line = await self._readline()
-                    lines.append(line)
-                return AgiResponse(520, None, None, {}, "\n".join(lines))
-            return parse_response(line)
+                usage.append(line)
+            else:
+                return parse_response(line)
+        raise AgiLimitExceeded(f"answer of more than {self._max_reply_lines} lines")
 
     async def _readline(self) -> str:
         raw = await self._reader.readuntil(b"\n")
+        self._received += len(raw)
+        if self._received > self._max_session_bytes:
+            raise AgiLimitExceeded(f"answers over {self._max_session_bytes} bytes in one session")
         return raw.decode("utf-8", errors="replace").rstrip("\r\n")
 
     async def _checked_command(
@@ -352,9 +414,21 @@ class AgiStats:
     completed: int = 0
     """Handler returned, or the caller hung up during it."""
     dropped: int = 0
-    """Client dropped before a request was read (EOF, garbage, too large, too slow, too many)."""
+    """Client dropped before a request was read (EOF, garbage, too large, too slow, too many,
+    evicted while waiting), or during its session for an answer over a limit or not AGI."""
     failed: int = 0
     """Unknown script or the handler raised."""
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One accepted connection, as the server's bookkeeping sees it."""
+
+    host: str
+    """The peer's IP address: per-peer limits count by it."""
+    writer: asyncio.StreamWriter
+    evicted: bool = False
+    """Closed by the server while waiting for its header, to make room for a newer one."""
 
 
 class AgiServer:
@@ -366,20 +440,38 @@ class AgiServer:
         port: int,
         handlers: Mapping[str, Handler],
         *,
-        header_timeout: float = 5.0,
+        header_timeout: float = 2.0,
         command_timeout: float = 10.0,
         max_header_bytes: int = 16384,
+        max_line_bytes: int = 8192,
+        max_reply_lines: int = 64,
+        max_session_bytes: int = 262_144,
         max_sessions: int = 200,
+        max_sessions_per_peer: int = 16,
+        warning_interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` (monotonic seconds) times the rate limit on warnings; tests set it."""
         self._host = host
         self._requested_port = port
         self._handlers = {path.strip("/"): handler for path, handler in handlers.items()}
         self._header_timeout = header_timeout
         self._command_timeout = command_timeout
         self._max_header_bytes = max_header_bytes
+        # One header line may not exceed the whole block's limit either.
+        self._max_line_bytes = min(max_line_bytes, max_header_bytes)
+        self._max_reply_lines = max_reply_lines
+        self._max_session_bytes = max_session_bytes
         self._max_sessions = max_sessions
+        self._max_sessions_per_peer = max_sessions_per_peer
+        self._warnings = LogThrottle(warning_interval, clock)
         self._server: asyncio.Server | None = None
-        self._sessions: set[asyncio.Task[None]] = set()
+        self._connections: set[asyncio.Task[None]] = set()
+        """Every connection's task, waiting or in session (stop() ends them all)."""
+        self._waiting: dict[_Connection, None] = {}
+        """Connections still waiting for their header, oldest first."""
+        self._sessions: dict[_Connection, None] = {}
+        """Connections whose header was read: these hold the session slots."""
         self._stopping = False
         self.stats = AgiStats()
 
@@ -392,7 +484,12 @@ class AgiServer:
             header_timeout=settings.header_timeout,
             command_timeout=settings.command_timeout,
             max_header_bytes=settings.max_header_bytes,
+            max_line_bytes=settings.max_line_bytes,
+            max_reply_lines=settings.max_reply_lines,
+            max_session_bytes=settings.max_session_bytes,
             max_sessions=settings.max_sessions,
+            max_sessions_per_peer=settings.max_sessions_per_peer,
+            warning_interval=settings.warning_interval,
         )
 
     @property
@@ -407,8 +504,9 @@ class AgiServer:
             self._accept,
             self._host,
             self._requested_port,
-            # One header line may not exceed the whole block's limit; readuntil enforces it.
-            limit=self._max_header_bytes,
+            # readuntil refuses a longer line, and the reader stops reading from the socket
+            # once about twice this is buffered: what one line can cost is bounded.
+            limit=self._max_line_bytes,
             reuse_address=True,
         )
         log.info("AGI server listening", extra={"host": self._host, "port": self.port})
@@ -419,10 +517,10 @@ class AgiServer:
             return
         self._stopping = True
         self._server.close()
-        for task in list(self._sessions):
+        for task in list(self._connections):
             task.cancel()
-        if self._sessions:
-            await asyncio.gather(*self._sessions, return_exceptions=True)
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
         await self._server.wait_closed()
         self._server = None
         self._stopping = False
@@ -438,37 +536,72 @@ class AgiServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        if len(self._sessions) >= self._max_sessions:
-            self._drop(writer, "too many AGI sessions", {})
-            return
-        self._sessions.add(task)
+        peer = writer.get_extra_info("peername")
+        connection = _Connection(peer[0] if isinstance(peer, tuple) else str(peer), writer)
+        self._connections.add(task)
         try:
-            await self._serve(reader, writer)
+            await self._serve(connection, reader, writer)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
             # Cancelled by stop(): end quietly (asyncio would log a cancelled connection task
             # as an error on 3.11).
         finally:
-            self._sessions.discard(task)
+            self._connections.discard(task)
+            self._waiting.pop(connection, None)
+            self._sessions.pop(connection, None)
             # No wait_closed(): a peer that never reads must not hold this task.
             writer.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, connection: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         peer = writer.get_extra_info("peername")
         context = {"peer": f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)}
+        self._make_room_to_wait(connection)
+        self._waiting[connection] = None
         try:
             request = await self._read_request(reader)
         except (AgiProtocolError, TimeoutError, ConnectionError) as exc:
             reason = "header timeout" if isinstance(exc, TimeoutError) else str(exc)
+            if connection.evicted:
+                reason = "closed while waiting for its header, to make room"
             self._drop(writer, reason or type(exc).__name__, context)
             return
+        finally:
+            self._waiting.pop(connection, None)
+        if connection.evicted:
+            # Evicted just as its last header line came in: the socket is already closed.
+            self._drop(writer, "closed while waiting for its header, to make room", context)
+            return
+        if len(self._sessions) >= self._max_sessions:
+            self._drop(writer, "too many AGI sessions", context)
+            return
+        from_peer = sum(1 for other in self._sessions if other.host == connection.host)
+        if from_peer >= self._max_sessions_per_peer:
+            self._drop(writer, "too many AGI sessions from one address", context)
+            return
+        self._sessions[connection] = None
         context |= request.log_context
-        session = AgiSession(request, reader, writer, command_timeout=self._command_timeout)
-        handler = self._handlers.get(request.script)
+        session = AgiSession(
+            request,
+            reader,
+            writer,
+            command_timeout=self._command_timeout,
+            max_line_bytes=self._max_line_bytes,
+            max_reply_lines=self._max_reply_lines,
+            max_session_bytes=self._max_session_bytes,
+        )
+        await self._run(session, context)
+        if session.broken is not None:
+            self._drop(writer, session.broken, context)
+
+    async def _run(self, session: AgiSession, context: dict[str, str]) -> None:
+        """Run the session's handler; a session left ``broken`` is the caller's to drop."""
+        handler = self._handlers.get(session.request.script)
         if handler is None:
             self.stats.failed += 1
-            log.warning("AGI request for an unknown script", extra=context)
+            self._warn("AGI request for an unknown script", "unknown script", context)
             # Tell the dialplan why, so it can play its error prompt; best effort.
             with contextlib.suppress(AgiHangup, AgiCommandError, AgiProtocolError):
                 await session.set_variable("CALLGATE_AGI_ERROR", "unknown-script")
@@ -480,12 +613,32 @@ class AgiServer:
             self.stats.completed += 1
             log.info("AGI session ended by hangup: %s", exc, extra=context)
         except Exception:
+            if session.broken is not None:
+                return  # the peer's fault, not the handler's: dropped with one line
             self.stats.failed += 1
             log.exception("AGI handler failed", extra=context)
             with contextlib.suppress(Exception):
                 await session.set_variable("CALLGATE_AGI_ERROR", "handler-failed")
         else:
-            self.stats.completed += 1
+            if session.broken is None:
+                self.stats.completed += 1
+
+    def _make_room_to_wait(self, connection: _Connection) -> None:
+        """Close the oldest connection still waiting for its header, from the same address or
+        from any, when too many wait. Asterisk sends its header as soon as it connects, so the
+        oldest waiting one is the likeliest to be idle, and a real one never waits long enough
+        to be chosen."""
+        same_peer = [other for other in self._waiting if other.host == connection.host]
+        if len(same_peer) >= self._max_sessions_per_peer:
+            self._evict(same_peer[0])
+        if len(self._waiting) >= self._max_sessions:
+            self._evict(next(iter(self._waiting)))
+
+    def _evict(self, connection: _Connection) -> None:
+        connection.evicted = True
+        del self._waiting[connection]
+        # Its task wakes with EOF and drops it (one rate-limited line).
+        connection.writer.transport.abort()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> AgiRequest:
         lines: list[str] = []
@@ -519,5 +672,18 @@ class AgiServer:
 
     def _drop(self, writer: asyncio.StreamWriter, reason: str, context: dict[str, str]) -> None:
         self.stats.dropped += 1
-        log.warning("AGI client dropped: %s", reason, extra=context)
+        # Rate-limited by the reason's fixed part (what the peer sent follows a colon), so the
+        # throttle remembers a handful of kinds however many clients come.
+        self._warn(f"AGI client dropped: {reason}", reason.partition(":")[0], context)
         writer.transport.abort()
+
+    def _warn(self, message: str, kind: str, context: dict[str, str]) -> None:
+        """One warning line, unless one of the same kind was logged within warning_interval;
+        the next one logged says how many were held back."""
+        held_back = self._warnings.admit(kind)
+        if held_back is None:
+            return
+        if held_back:
+            message += f" (and {held_back} more like it not logged)"
+            context = context | {"not_logged": str(held_back)}
+        log.warning("%s", message, extra=context)
