@@ -12,9 +12,46 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import structlog
+
+#: Longest client-supplied text kept in a log field: a reason or a name fits; a 2 MB "reason"
+#: from a hostile client must not become a 2 MB log line that journald and shippers choke on.
+CLIP = 200
+
+
+@overload
+def clip(text: str, limit: int = CLIP) -> str: ...
+@overload
+def clip(text: None, limit: int = CLIP) -> None: ...
+def clip(text: str | None, limit: int = CLIP) -> str | None:
+    """``text`` cut to ``limit`` characters with a marker saying how much was left out, for
+    logging anything a client (HTTP, MQTT, a phone) chose. None stays None."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[+{len(text) - limit} chars]"
+
+
+class LogThrottle:
+    """Says whether a repeated warning may be logged now: the first of each kind at once, then
+    at most one per ``interval`` seconds with the count of those left out, so one misbehaving
+    client cannot flood the log."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def allow(self, kind: str, now: float) -> int | None:
+        """None to stay silent; else how many of ``kind`` were left out since the last line."""
+        last = self._last.get(kind)
+        if last is not None and now - last < self.interval:
+            self._skipped[kind] = self._skipped.get(kind, 0) + 1
+            return None
+        self._last[kind] = now
+        return self._skipped.pop(kind, 0)
+
 
 # Any field whose name contains one of these is replaced before rendering.
 _SECRET_MARKERS = ("password", "secret", "token", "authorization", "auth")
