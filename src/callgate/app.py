@@ -264,7 +264,12 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             blocks=blocks,
         )
         http = OpsHttp(
-            view, health, metrics.registry, host=settings.ops.http_host, port=settings.ops.http_port
+            view,
+            health,
+            metrics.registry,
+            host=settings.ops.http_host,
+            port=settings.ops.http_port,
+            max_body_bytes=settings.ops.http_max_body_bytes,
         )
         await http.start()  # /healthz and /readyz answer during start-up too
         agi = AgiServer.from_settings(

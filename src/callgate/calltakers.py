@@ -14,6 +14,7 @@ from callgate.asterisk.calls import agent_id_of
 from callgate.core.agents import AgentState
 from callgate.core.events import AgentLoggedIn, AgentLoggedOut, AgentPaused, AgentUnpaused
 from callgate.engine import Engine
+from callgate.logs import clip
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class CallTakerControl:
         if state is AgentState.PAUSED:
             return AgentCommandResult.ALREADY
         await self.engine.feed(AgentPaused(agent_id, reason))
-        log.info("call-taker paused", extra={"agent_id": agent_id, "reason": reason})
+        log.info("call-taker paused", extra={"agent_id": agent_id, "reason": clip(reason)})
         return AgentCommandResult.OK
 
     async def unpause(self, endpoint: str) -> AgentCommandResult:

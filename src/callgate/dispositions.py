@@ -32,6 +32,7 @@ from callgate.core.screening import (
     history_key,
     record_disposition,
 )
+from callgate.logs import clip
 from callgate.screening import load_history
 from callgate.storage import Journal, JournalAnnotations, JournalError
 from callgate.storage.blocks import Block, JournalBlocks
@@ -186,17 +187,17 @@ class Dispositions:
             # The disposition is stored; the block is not, and the admin must know.
             log.error(
                 "automatic block not stored",
-                extra={"key": key, "call_id": call_id, "error": str(exc)},
+                extra={"key": clip(key), "call_id": clip(call_id), "error": str(exc)},
             )
             return None
         log.warning(
             "caller blocked automatically",
             extra={
-                "key": key,
-                "call_id": call_id,
+                "key": clip(key),
+                "call_id": clip(call_id),
                 "until": block.until.isoformat(),
-                "by": block.by,
-                "reason": block.reason,
+                "by": clip(block.by),
+                "reason": clip(block.reason),
                 "block_id": block.id,
             },
         )
@@ -205,9 +206,9 @@ class Dispositions:
     @staticmethod
     def _log(result: DispositionResult, by: str, source: str) -> None:
         extra = {
-            "call_id": result.call_id,
-            "disposition": result.disposition,
-            "by": by,
+            "call_id": clip(result.call_id),
+            "disposition": clip(result.disposition),
+            "by": clip(by),
             "source": source,
             "result": result.outcome.value,
         }
@@ -298,7 +299,13 @@ class Blocks:
                 key, at=at, until=at + timedelta(hours=hours), by=by, reason=reason.strip()
             )
             result = BlockResult(BlockOutcome.OK, key, [placed])
-        extra = {"key": key, "by": by, "reason": reason, "source": source, "hours": hours}
+        extra = {
+            "key": clip(key),
+            "by": clip(by),
+            "reason": clip(reason),
+            "source": source,
+            "hours": hours,
+        }
         if result.ok:
             log.warning(
                 "caller blocked",
@@ -308,7 +315,7 @@ class Blocks:
         else:
             log.warning(
                 "block refused",
-                extra=extra | {"result": result.outcome.value, "detail": result.detail},
+                extra=extra | {"result": result.outcome.value, "detail": clip(result.detail)},
             )
         return result
 
@@ -326,9 +333,9 @@ class Blocks:
         log.warning(
             "caller unblocked" if result.ok else "unblock: nothing lifted",
             extra={
-                "key": key,
-                "by": by,
-                "reason": reason,
+                "key": clip(key),
+                "by": clip(by),
+                "reason": clip(reason),
                 "source": source,
                 "result": result.outcome.value,
                 "block_ids": [b.id for b in result.blocks],
@@ -345,7 +352,7 @@ class Blocks:
 
 def _check(key: str | None, number: str, reason: str, by: str) -> str | None:
     if key is None:
-        return f"{number!r} is not a caller number or imei:<identity>"
+        return f"{clip(number, 40)!r} is not a caller number or imei:<identity>"
     if not reason.strip():
         return "a reason is required (it goes into the audit trail)"
     if len(reason) > MAX_REASON:

@@ -13,9 +13,26 @@ import logging
 import sys
 import time
 from collections.abc import Callable, MutableMapping
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import structlog
+
+#: Longest client-supplied text kept in a log field: a reason or a name fits; a 2 MB "reason"
+#: from a hostile client must not become a 2 MB log line that journald and shippers choke on.
+CLIP = 200
+
+
+@overload
+def clip(text: str, limit: int = CLIP) -> str: ...
+@overload
+def clip(text: None, limit: int = CLIP) -> None: ...
+def clip(text: str | None, limit: int = CLIP) -> str | None:
+    """``text`` cut to ``limit`` characters with a marker saying how much was left out, for
+    logging anything a client (HTTP, MQTT, a phone) chose. None stays None."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[+{len(text) - limit} chars]"
+
 
 # Any field whose name contains one of these is replaced before rendering.
 _SECRET_MARKERS = ("password", "secret", "token", "authorization", "auth")

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from callgate.logs import LogThrottle, setup_logging
+from callgate.logs import LogThrottle, clip, setup_logging
 
 
 def test_given_a_secret_field_when_logged_then_it_is_redacted(
@@ -26,6 +26,14 @@ def test_given_a_secret_field_when_logged_then_it_is_redacted(
     assert record["call_id"] == "c1"
     assert record["ari_password"] == "[redacted]"
     assert "hunter2" not in line
+
+
+def test_given_client_text_when_clipped_then_short_text_is_kept_and_long_text_marked() -> None:
+    assert clip("break") == "break"
+    assert clip(None) is None
+    assert clip("x" * 200) == "x" * 200
+    assert clip("x" * 2_000_000) == "x" * 200 + "…[+1999800 chars]"
+    assert clip("abcdef", 3) == "abc…[+3 chars]"
 
 
 class Clock:

@@ -11,16 +11,26 @@ With a :class:`~callgate.dispositions.Dispositions` service, ``set-disposition``
 it, exactly like a call-taker's key press, so CAD's pranks also feed automatic blocking; with a
 :class:`~callgate.dispositions.Blocks` service, ``block`` and ``unblock`` are answered (else
 they get ``internal-error`` "not available").
+
+Between the broker and the handler sits :class:`CommandInbox`. MQTT delivers at least once and
+keeps retained messages: without it, a command published with the retain flag, or redelivered
+after a reconnect, would be applied again (a lifted block would come back). So the inbox ignores
+retained commands, answers a request id it has seen within ``[mqtt] command_dedup_seconds`` with
+the first answer instead of applying it again, and holds at most ``[mqtt] command_queue``
+commands; past that a command is refused at once with ``busy``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+import aiomqtt
 from pydantic import ValidationError
 
 from callgate.events.schema import (
@@ -33,13 +43,15 @@ from callgate.events.schema import (
     SetDisposition,
     UnblockCaller,
 )
+from callgate.logs import LogThrottle, clip
 
 if TYPE_CHECKING:  # the services import the storage; commands only need their interface
     from callgate.dispositions import Blocks, Dispositions
 
 log = logging.getLogger(__name__)
 
-#: Commands are a few hundred bytes; anything far larger is refused before parsing.
+#: Commands are a few hundred bytes; anything far larger is refused before parsing (the default
+#: of ``[mqtt] max_command_bytes``).
 MAX_COMMAND_BYTES = 16_384
 
 
@@ -80,8 +92,10 @@ class CommandHandler:
         clock: Callable[[], float] = time.time,
         dispositions: Dispositions | None = None,
         blocks: Blocks | None = None,
+        max_bytes: int = MAX_COMMAND_BYTES,
     ) -> None:
         self.annotations = annotations
+        self.max_bytes = max_bytes
         self.events = events
         self.clock = clock
         self.dispositions = dispositions
@@ -103,11 +117,11 @@ class CommandHandler:
         try:
             return await self._handle(request_id, payload)
         except Exception as exc:  # a command must never stop the daemon
-            log.exception("command failed", extra={"request_id": request_id})
+            log.exception("command failed", extra={"request_id": clip(request_id)})
             return self._reply(request_id, "internal-error", type(exc).__name__)
 
     async def _handle(self, request_id: str, payload: bytes) -> Reply:
-        if len(payload) > MAX_COMMAND_BYTES:
+        if len(payload) > self.max_bytes:
             return self._reply(request_id, "invalid-command", "command too large")
         try:
             command = COMMAND_ADAPTER.validate_json(payload)
@@ -146,7 +160,11 @@ class CommandHandler:
             return self._reply(request_id, "unknown-call", f"call {call_id} is not known")
         log.info(
             "CAD command applied",
-            extra={"request_id": request_id, "command": command.command, "call_id": call_id},
+            extra={
+                "request_id": clip(request_id),
+                "command": command.command,
+                "call_id": clip(call_id),
+            },
         )
         return self._reply(request_id)
 
@@ -182,6 +200,115 @@ class CommandHandler:
             detail = f"{result.key}: {len(result.blocks)} block(s) lifted"
         log.info(
             "CAD command applied",
-            extra={"request_id": request_id, "command": command.command, "key": result.key},
+            extra={
+                "request_id": clip(request_id),
+                "command": command.command,
+                "key": clip(result.key),
+            },
         )
         return self._reply(request_id, detail=detail)
+
+
+class CommandInbox:
+    """The commands received from the broker, before :class:`CommandHandler` applies them.
+
+    :meth:`offer` is called for every message as it arrives and never waits; a worker calls
+    :meth:`process_next` in a loop and publishes each answer. ``handle`` is the handler's
+    :meth:`~CommandHandler.handle` (looked up at each call, so the daemon may replace it) and
+    ``request_id_of`` turns a topic into its request id (None: not a command topic).
+    """
+
+    def __init__(
+        self,
+        handle: Callable[[str, bytes], Awaitable[Reply]],
+        request_id_of: Callable[[str], str | None],
+        *,
+        queue: int = 100,
+        dedup_seconds: float = 600.0,
+        dedup_max: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.handle = handle
+        self.request_id_of = request_id_of
+        self.dedup_seconds = dedup_seconds
+        self.dedup_max = dedup_max
+        self.clock = clock
+        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(queue)
+        #: request id -> (when first received, the answer once there is one), oldest first.
+        self._seen: OrderedDict[str, tuple[float, Reply | None]] = OrderedDict()
+        self._throttle = LogThrottle(60.0, clock)
+
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def offer(self, message: aiomqtt.Message) -> tuple[str, Reply] | None:
+        """Take ``message`` in. Returns an answer to publish at once (a refusal, or the earlier
+        answer to a duplicate), or None (queued, or ignored)."""
+        request_id = self.request_id_of(str(message.topic))
+        if request_id is None:
+            return None
+        now = self.clock()
+        if message.retain:
+            # Stale by nature: the broker replays it to every new session. Nobody is waiting for
+            # an answer to it, so none is sent (and callgate may not clear it: CAD owns the topic).
+            self._warn("retained", "retained command ignored", now, request_id)
+            return None
+        self._forget_older_than(now - self.dedup_seconds)
+        if request_id in self._seen:
+            self._warn("duplicate", "command seen before; not applied again", now, request_id)
+            answer = self._seen[request_id][1]
+            return None if answer is None else (request_id, answer)
+        payload = message.payload
+        raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
+        try:
+            self._queue.put_nowait((request_id, bytes(raw)))
+        except asyncio.QueueFull:
+            # Not remembered as seen: CAD may send the same request id again once we catch up.
+            self._warn("busy", "command queue full; command refused", now, request_id)
+            return request_id, self._busy(request_id, now)
+        self._seen[request_id] = (now, None)
+        while len(self._seen) > self.dedup_max:
+            self._seen.popitem(last=False)
+        return None
+
+    async def take(self) -> tuple[str, bytes]:
+        """The next queued command (request id, payload), waiting for one."""
+        taken = await self._queue.get()
+        self._queue.task_done()
+        return taken
+
+    async def apply(self, request_id: str, payload: bytes) -> Reply:
+        """Apply a command from :meth:`take`; the answer is also kept for duplicates."""
+        reply = await self.handle(request_id, payload)
+        if request_id in self._seen:
+            self._seen[request_id] = (self._seen[request_id][0], reply)
+        return reply
+
+    async def process_next(self) -> tuple[str, Reply]:
+        """:meth:`take` then :meth:`apply`: the request id and the answer to publish."""
+        request_id, payload = await self.take()
+        return request_id, await self.apply(request_id, payload)
+
+    def _forget_older_than(self, cutoff: float) -> None:
+        while self._seen:
+            first = next(iter(self._seen.values()))
+            if first[0] >= cutoff:
+                return
+            self._seen.popitem(last=False)
+
+    def _busy(self, request_id: str, now: float) -> Reply:
+        return Reply(
+            request_id=request_id,
+            ok=False,
+            error="busy",
+            detail="too many commands waiting; send it again later",
+            at=datetime.fromtimestamp(now, UTC),
+        )
+
+    def _warn(self, kind: str, message: str, now: float, request_id: str) -> None:
+        left_out = self._throttle.admit(kind)
+        if left_out is not None:
+            log.warning(
+                message,
+                extra={"request_id": clip(request_id), "similar_not_logged": left_out},
+            )

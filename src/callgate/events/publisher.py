@@ -39,7 +39,7 @@ from callgate.core.acd import Acd
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
 from callgate.engine import Notification
-from callgate.events.commands import CallAnnotations, CommandHandler
+from callgate.events.commands import CallAnnotations, CommandHandler, CommandInbox
 from callgate.events.schema import (
     E164,
     AgentStateEvent,
@@ -59,6 +59,7 @@ from callgate.events.schema import (
     QueueState,
     RecordingFailed,
     RecordingReady,
+    Reply,
     Status,
 )
 from callgate.events.settings import MqttSettings
@@ -144,7 +145,19 @@ class EventPublisher:
         self.clock = clock
         self.batch = batch
         self.commands = (
-            None if annotations is None else CommandHandler(annotations, self, clock=clock)
+            None
+            if annotations is None
+            else CommandHandler(
+                annotations, self, clock=clock, max_bytes=settings.max_command_bytes
+            )
+        )
+        self.inbox = CommandInbox(
+            self._handle_command,
+            self.topics.request_id,
+            queue=settings.command_queue,
+            dedup_seconds=settings.command_dedup_seconds,
+            dedup_max=settings.command_dedup_max,
+            clock=clock,
         )
         self._seqs: dict[str, int] = {}
         self._answered_by: dict[str, str] = {}
@@ -403,6 +416,8 @@ class EventPublisher:
             tls_context=None if s.tls is None else s.tls.context(),
             tls_insecure=None if s.tls is None else s.tls.insecure,
             timeout=10.0,
+            # Only a backstop: _receive moves every message to the inbox (bounded) at once.
+            max_queued_incoming_messages=max(1000, 10 * s.command_queue),
         )
 
     async def _link(self) -> None:
@@ -439,14 +454,16 @@ class EventPublisher:
         self.connected = True
         self._queue_dirty = True  # a new session republishes the latest snapshot
         receiver = asyncio.create_task(self._receive(client), name="mqtt-commands")
+        worker = asyncio.create_task(self._apply_commands(client), name="mqtt-command-worker")
         try:
             while True:
                 self._stored.clear()
                 await self._drain(client)
                 await self._publish_queue_state(client)
-                if receiver.done():
-                    receiver.result()  # raises what ended it (the connection)
-                    raise aiomqtt.MqttError("command stream ended")
+                for task in (receiver, worker):
+                    if task.done():
+                        task.result()  # raises what ended it (the connection)
+                        raise aiomqtt.MqttError("command stream ended")
                 if self._closing.is_set() and self._pending.empty():
                     offline = Status(
                         status="offline", site=self.settings.site, at=datetime.now(UTC)
@@ -457,13 +474,16 @@ class EventPublisher:
                     return
                 stored = asyncio.create_task(self._stored.wait())
                 await asyncio.wait(
-                    {stored, receiver}, timeout=QUEUE_STATE_INTERVAL, return_when="FIRST_COMPLETED"
+                    {stored, receiver, worker},
+                    timeout=QUEUE_STATE_INTERVAL,
+                    return_when="FIRST_COMPLETED",
                 )
                 stored.cancel()
         finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await receiver
+            for task in (receiver, worker):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await task
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         while entries := await self.outbox.unsent(self.batch):
@@ -496,14 +516,29 @@ class EventPublisher:
             self.topics.queue_state, snapshot.model_dump_json(), qos=1, retain=True
         )
 
+    async def _handle_command(self, request_id: str, payload: bytes) -> Reply:
+        assert self.commands is not None  # nothing is subscribed to without a handler
+        return await self.commands.handle(request_id, payload)
+
     async def _receive(self, client: aiomqtt.Client) -> None:
+        """Take every message into the inbox as it comes, so the queue stays bounded and a
+        refusal is immediate; :meth:`_apply_commands` applies them one at a time."""
         async for message in client.messages:
-            request_id = self.topics.request_id(str(message.topic))
-            if request_id is None or self.commands is None:
-                continue
-            payload = message.payload
-            raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
-            reply = await self.commands.handle(request_id, bytes(raw))
-            await client.publish(
-                self.topics.reply(request_id), reply.model_dump_json(exclude_none=True), qos=1
-            )
+            if self.commands is None:
+                continue  # not subscribed to commands; nothing else is expected here
+            answer = self.inbox.offer(message)
+            if answer is not None:
+                await self._reply(client, *answer)
+
+    async def _apply_commands(self, client: aiomqtt.Client) -> None:
+        while True:
+            request_id, payload = await self.inbox.take()
+            # Shielded: a disconnect must not stop a command half applied; its answer is kept
+            # by the inbox and sent again if the broker redelivers the command.
+            reply = await asyncio.shield(self.inbox.apply(request_id, payload))
+            await self._reply(client, request_id, reply)
+
+    async def _reply(self, client: aiomqtt.Client, request_id: str, reply: Reply) -> None:
+        await client.publish(
+            self.topics.reply(request_id), reply.model_dump_json(exclude_none=True), qos=1
+        )

@@ -392,6 +392,7 @@ ErrorCode = Literal[
     "not-blocked",
     "blocking-disabled",
     "internal-error",
+    "busy",
 ]
 
 

@@ -62,6 +62,19 @@ class MqttSettings(BaseModel):
     """Longest wait between reconnection attempts, seconds (the wait doubles up to this)."""
     outbox_retention_days: int = Field(default=30, ge=1)
     """Published events are kept this long in the outbox (for inspection), then deleted."""
+    max_command_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    """Largest command payload callgate parses, bytes; a larger one is answered
+    ``invalid-command`` unread. Keep the broker's ``max_packet_size`` (examples/mosquitto) above
+    this plus the topic, so that the broker, not callgate, drops anything far larger."""
+    command_queue: int = Field(default=100, ge=1, le=100_000)
+    """Commands received and not yet applied, at most; past that a command is answered ``busy``
+    at once (and not remembered, so CAD may send it again)."""
+    command_dedup_seconds: float = Field(default=600.0, ge=0)
+    """A command whose request id was seen this recently is not applied again: MQTT delivers at
+    least once, and a redelivered ``block`` must not undo a later ``unblock``. The first answer
+    is sent again instead. CAD must use a new request id for each command."""
+    command_dedup_max: int = Field(default=10_000, ge=1, le=1_000_000)
+    """Most request ids remembered for de-duplication (the oldest are forgotten first)."""
 
     @property
     def base(self) -> str:

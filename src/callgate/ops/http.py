@@ -19,7 +19,11 @@ Endpoints:
 - ``POST /api/blocks`` with ``{"number", "hours", "reason", "by"}``; ``POST /api/unblock`` with
   ``{"number", "reason", "by"}``.
 
-Every answer is JSON, errors included: ``{"error": "..."}``.
+Every answer is JSON, errors included: ``{"error": "..."}``. Whatever a client sends, a
+malformed request is a 4xx, never a 500: bodies larger than ``[ops] http_max_body_bytes`` are
+413; bodies that are not UTF-8 JSON objects, nest deeper than :data:`MAX_NESTING`, or carry a
+field of the wrong type, length or range are 400. Client text reaches the log only through
+:func:`callgate.logs.clip`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from callgate.dispositions import MAX_BLOCK_HOURS, MAX_BY, MAX_REASON
+from callgate.logs import clip
 from callgate.ops.health import Health
 from callgate.ops.settings import is_loopback
 
@@ -41,6 +47,16 @@ AGENT_ACTIONS = ("login", "logout", "pause", "unpause")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: Most recent calls the API returns in one answer.
 MAX_RECENT = 1000
+#: Our bodies are flat objects; anything nested deeper is refused before the parser recurses.
+MAX_NESTING = 8
+#: Longest texts the API takes besides the services' own (as the MQTT commands in
+#: events/schema.py).
+MAX_NUMBER = 96
+MAX_PAUSE_REASON = 64
+MAX_DISPOSITION = 64
+MAX_CALL_ID = 128
+#: Largest request body by default (``[ops] http_max_body_bytes``); ours are a few hundred bytes.
+MAX_BODY_BYTES = 65_536
 
 JsonDict = dict[str, Any]
 
@@ -116,6 +132,10 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except web.HTTPException as exc:
         return _error(exc.status, exc.reason)
+    except Exception:
+        # A bug of ours, not the client's: still a JSON answer, and the daemon goes on.
+        log.exception("admin API request failed", extra={"path": clip(request.path)})
+        return _error(500, "internal error; see callgate's log")
 
 
 class OpsHttp:
@@ -129,6 +149,7 @@ class OpsHttp:
         *,
         host: str = "127.0.0.1",
         port: int = 8089,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"admin HTTP host {host!r} is not a loopback address")
@@ -137,10 +158,12 @@ class OpsHttp:
         self.registry = registry
         self.host = host
         self.port = port
+        self.max_body_bytes = max_body_bytes
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[_guard])
+        # aiohttp answers 413 itself once a body passes client_max_size, before it is all read.
+        app = web.Application(middlewares=[_guard], client_max_size=self.max_body_bytes)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
@@ -203,11 +226,16 @@ class OpsHttp:
             return _error(404, f"unknown action {action!r}; one of {', '.join(AGENT_ACTIONS)}")
         body = await _body(request)
         reason = body.get("reason")
-        if reason is not None and (not isinstance(reason, str) or not reason.strip()):
-            return _error(400, "reason must be a non-empty string")
+        if reason is not None and not _text(reason, MAX_PAUSE_REASON):
+            return _error(400, f"reason must be 1 to {MAX_PAUSE_REASON} characters")
         log.info(
             "admin command",
-            extra={"agent_id": agent_id, "action": action, "reason": reason, "via": "admin-api"},
+            extra={
+                "agent_id": clip(agent_id),
+                "action": action,
+                "reason": clip(reason),
+                "via": "admin-api",
+            },
         )
         result = await self.view.agent_command(agent_id, action, reason)
         status = {"OK": 200, "ALREADY": 200, "UNKNOWN": 404}.get(result, 409)
@@ -218,7 +246,7 @@ class OpsHttp:
         try:
             recent = int(raw)
         except ValueError:
-            return _error(400, f"recent must be a whole number, not {raw!r}")
+            return _error(400, f"recent must be a whole number, not {clip(raw, 20)!r}")
         if not 0 <= recent <= MAX_RECENT:
             return _error(400, f"recent must be between 0 and {MAX_RECENT}")
         body: JsonDict = {"live": self.view.live_calls()}
@@ -236,10 +264,17 @@ class OpsHttp:
 
     async def _disposition(self, request: web.Request) -> web.Response:
         call_id = request.match_info["call_id"]
+        if len(call_id) > MAX_CALL_ID:
+            return _error(400, f"call id longer than {MAX_CALL_ID} characters")
         body = await _body(request)
         disposition, by = body.get("disposition"), body.get("by", "admin")
-        if not isinstance(disposition, str) or not _text(by, 64):
-            return _error(400, "disposition (a string) and by (1-64 characters) are required")
+        if not _text(disposition, MAX_DISPOSITION) or not _text(by, MAX_BY):
+            return _error(
+                400,
+                f"disposition (1-{MAX_DISPOSITION} characters) and by (1-{MAX_BY} characters)"
+                " are required",
+            )
+        assert isinstance(disposition, str)
         answer = await self.view.set_disposition(call_id, disposition, str(by))
         return _json(answer, _STATUS.get(answer.get("result", ""), 409))
 
@@ -252,20 +287,32 @@ class OpsHttp:
         body = await _body(request)
         number, hours, reason = body.get("number"), body.get("hours"), body.get("reason")
         by = body.get("by", "admin")
-        if not isinstance(number, str) or not isinstance(reason, str) or not _text(by, 64):
-            return _error(400, "number, reason (strings) and by (1-64 characters) are required")
-        if isinstance(hours, bool) or not isinstance(hours, int | float):
-            return _error(400, "hours must be a number")
-        log.info("admin command", extra={"action": "block", "by": by, "via": "admin-api"})
+        problem = _who_and_why(number, reason, by)
+        if problem is not None:
+            return _error(400, problem)
+        assert isinstance(number, str)
+        assert isinstance(reason, str)
+        # Compared here, before float(): a 400-digit integer is a valid JSON number that float()
+        # cannot hold (OverflowError), and NaN or Infinity never reach this far.
+        if (
+            isinstance(hours, bool)
+            or not isinstance(hours, int | float)
+            or not (0 < hours <= MAX_BLOCK_HOURS)
+        ):
+            return _error(400, f"hours must be a number above 0 and at most {MAX_BLOCK_HOURS:g}")
+        log.info("admin command", extra={"action": "block", "by": clip(by), "via": "admin-api"})
         answer = await self.view.block(number, float(hours), reason, str(by))
         return _json(answer, _STATUS.get(answer.get("result", ""), 409))
 
     async def _unblock(self, request: web.Request) -> web.Response:
         body = await _body(request)
         number, reason, by = body.get("number"), body.get("reason"), body.get("by", "admin")
-        if not isinstance(number, str) or not isinstance(reason, str) or not _text(by, 64):
-            return _error(400, "number, reason (strings) and by (1-64 characters) are required")
-        log.info("admin command", extra={"action": "unblock", "by": by, "via": "admin-api"})
+        problem = _who_and_why(number, reason, by)
+        if problem is not None:
+            return _error(400, problem)
+        assert isinstance(number, str)
+        assert isinstance(reason, str)
+        log.info("admin command", extra={"action": "unblock", "by": clip(by), "via": "admin-api"})
         answer = await self.view.unblock(number, reason, str(by))
         return _json(answer, _STATUS.get(answer.get("result", ""), 409))
 
@@ -283,15 +330,63 @@ _STATUS = {
 
 
 def _text(value: object, longest: int) -> bool:
-    return isinstance(value, str) and 0 < len(value.strip()) <= longest
+    return isinstance(value, str) and len(value.strip()) > 0 and len(value) <= longest
+
+
+def _who_and_why(number: object, reason: object, by: object) -> str | None:
+    """What is wrong with a block's or unblock's texts, or None."""
+    if not _text(number, MAX_NUMBER):
+        return f"number must be 1 to {MAX_NUMBER} characters"
+    if not _text(reason, MAX_REASON):
+        return f"reason must be 1 to {MAX_REASON} characters (it goes into the audit trail)"
+    if not _text(by, MAX_BY):
+        return f"by must be 1 to {MAX_BY} characters"
+    return None
+
+
+def _nesting(text: str) -> int:
+    """How deep arrays and objects nest in ``text`` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
 
 
 async def _body(request: web.Request) -> JsonDict:
     if not request.can_read_body:
         return {}
+    raw = await request.read()  # 413 past client_max_size, raised by aiohttp
     try:
-        body = await request.json()
-    except ValueError:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise web.HTTPBadRequest(reason="body is not UTF-8") from None
+    # json recurses once per level: 100,000 "[" would end in RecursionError, a 500. Checked
+    # first, by a scan that does not recurse.
+    if _nesting(text) > MAX_NESTING:
+        raise web.HTTPBadRequest(reason=f"body nests deeper than {MAX_NESTING} levels")
+    try:
+        # NaN and Infinity are Python's extensions, not JSON; a number too long to convert
+        # (over 4300 digits) raises ValueError here as well.
+        body = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
         raise web.HTTPBadRequest(reason="body is not valid JSON") from None
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(reason="body must be a JSON object")

@@ -26,6 +26,9 @@ class OpsSettings(BaseModel):
     has no authentication, so anyone who can reach it can log call-takers out."""
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8089
     """Port of the admin HTTP port; Prometheus scrapes ``/metrics`` here (0: any free port)."""
+    http_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 65_536
+    """Largest request body the admin HTTP port reads, bytes; a larger one is answered 413 before
+    it is read to the end. The API's bodies are a few hundred bytes."""
     log_format: Literal["json", "console"] = "json"
     """``json``: one JSON object per line, for journald and log shippers; ``console``: aligned
     human-readable lines, for running callgate by hand in a terminal."""

@@ -1,15 +1,27 @@
 from __future__ import annotations
 
+import io
+import json
+import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from callgate.calltakers import CallTakerControl
+from callgate.core.acd import Acd
+from callgate.core.config import AcdConfig
+from callgate.core.screening import BlockingPolicy, ScreeningPolicy
+from callgate.dispositions import Blocks, Dispositions
+from callgate.engine import Engine
 from callgate.ops.health import Health
 from callgate.ops.http import OpsHttp
 from callgate.ops.metrics import Metrics
-from tests.unit.ops.conftest import Driven
+from callgate.ops.view import LiveDaemonView
+from callgate.storage import Journal
+from tests.unit.ops.conftest import Clock, Driven, NoPhones
 
 
 class ScriptedView:
@@ -199,3 +211,186 @@ async def test_log_level_is_set_through_the_view_and_bad_levels_are_400(
 def test_a_non_loopback_bind_address_is_refused(health: Health, view: ScriptedView) -> None:
     with pytest.raises(ValueError, match="loopback"):
         OpsHttp(view, health, Metrics(Driven().acd, health).registry, host="0.0.0.0")
+
+
+# -- hostile input: every state-changing route, real services behind it ---------------------
+
+NOW = 1_800_000_000.0
+#: Longest log line (message plus fields, as JSON) any request may cause.
+LOG_LINE_BOUND = 2_000
+HUGE = "x" * (2 * 1024 * 1024)
+DEEP = "[" * 5_000 + "]" * 5_000
+
+#: Each route with a body it would accept, whose fields the table below spoils one at a time.
+ROUTES: dict[str, dict[str, object]] = {
+    "/api/agents/1001/login": {"reason": "break"},
+    "/api/agents/1001/logout": {"reason": "break"},
+    "/api/agents/1001/pause": {"reason": "break"},
+    "/api/agents/1001/unpause": {"reason": "break"},
+    "/api/log-level": {"level": "INFO"},
+    "/api/calls/c1/disposition": {"disposition": "prank", "by": "sup"},
+    "/api/blocks": {"number": "0812340012", "hours": 24, "reason": "pranks", "by": "sup"},
+    "/api/unblock": {"number": "0812340012", "reason": "real emergency", "by": "sup"},
+}
+#: Values no field takes; ``None`` is left out because optional fields may be null.
+BAD_VALUES: list[object] = [[], {}, True, 10**400, 1.5, -1, HUGE, "", "   ", [[[["x"]]]]]
+BAD_HOURS: list[object] = ["24", True, 10**400, -(10**400), 0, -1, 721, 1e308, [], HUGE, None]
+#: Whole bodies that are not a JSON object (no body at all is fine where no field is required).
+BAD_BODIES: list[bytes] = [
+    b"{",
+    b"null",
+    b"[]",
+    b'"text"',
+    b"NaN",
+    b'{"hours": NaN}',
+    b"\xff\xfe{}",
+    b'{"reason": "\xff\xfe"}',
+    b"[" * 100_000,
+    b"[" * 60_000,
+    DEEP.encode(),
+    ("{" + '"a":{' * 5_000 + "}" * 5_001).encode(),
+    b"1" * 5_000,
+    HUGE.encode(),
+]
+
+
+def _spoiled(base: dict[str, object], name: str, value: object) -> bytes:
+    return json.dumps({**base, name: value}).encode()
+
+
+def _hostile_requests() -> list[tuple[str, bytes]]:
+    cases: list[tuple[str, bytes]] = []
+    for path, base in ROUTES.items():
+        cases.extend((path, body) for body in BAD_BODIES)
+        for name in base:
+            values = BAD_HOURS if name == "hours" else BAD_VALUES
+            cases.extend((path, _spoiled(base, name, v)) for v in values)
+            text = json.dumps(base)
+            cases.append((path, f'{text[:-1]}, "{name}": {DEEP}}}'.encode()))
+    return cases
+
+
+def _line_length(record: logging.LogRecord) -> int:
+    fields = {k: v for k, v in vars(record).items() if k not in _STANDARD}
+    return len(record.getMessage()) + len(json.dumps(fields, default=str))
+
+
+_STANDARD = set(vars(logging.LogRecord("x", logging.INFO, "x", 0, "", None, None))) | {
+    "message",
+    "asctime",
+}
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
+    opened = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    yield opened
+    await opened.close()
+
+
+async def _live_server(journal: Journal, max_body_bytes: int) -> AsyncIterator[OpsHttp]:
+    clock = Clock(NOW)
+    engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
+    health = Health(clock=clock)
+    policy = ScreeningPolicy(blocking=BlockingPolicy(valve_calls=3, valve_window=600.0))
+    view = LiveDaemonView(
+        engine,
+        CallTakerControl(engine, ["PJSIP/1001"]),
+        health,
+        journal,
+        set_log_level=lambda level: None,
+        clock=clock,
+        dispositions=Dispositions(journal, None, policy, clock=clock),
+        blocks=Blocks(journal, policy, clock=clock),
+    )
+    metrics = Metrics(engine.acd, health, clock=clock)
+    http = OpsHttp(view, health, metrics.registry, port=0, max_body_bytes=max_body_bytes)
+    await http.start()
+    yield http
+    await http.stop()
+    engine.close()
+
+
+@pytest.fixture
+async def live(journal: Journal) -> AsyncIterator[OpsHttp]:
+    # Above the 2 MB strings, so that they reach validation (and the log, were it careless)
+    # instead of stopping at the size limit.
+    async for http in _live_server(journal, 4 * 1024 * 1024):
+        yield http
+
+
+@pytest.fixture
+async def live_default(journal: Journal) -> AsyncIterator[OpsHttp]:
+    async for http in _live_server(journal, 65_536):
+        yield http
+
+
+async def test_given_hostile_bodies_on_every_state_changing_route_then_4xx_json_and_short_logs(
+    live: OpsHttp, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    cases = _hostile_requests()
+    assert len(cases) > 200
+    with caplog.at_level(logging.DEBUG):
+        for path, body in cases:
+            # A stream, not bytes: aiohttp warns (an error here) about large bytes bodies.
+            data = io.BytesIO(body)
+            async with client.post(live.url + path, data=data, headers=headers) as reply:
+                shown = (path, body[:60], reply.status)
+                assert 400 <= reply.status < 500, shown
+                assert reply.content_type == "application/json", shown
+                answer = await reply.json()
+                assert isinstance(answer["error"], str), shown
+                assert answer["error"], shown
+    longest = max((_line_length(r) for r in caplog.records), default=0)
+    assert longest <= LOG_LINE_BOUND
+
+
+async def test_given_hostile_path_ids_then_4xx_and_logged_clipped(
+    live: OpsHttp, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    long_id = "9" * 5_000
+    with caplog.at_level(logging.DEBUG):
+        async with client.post(f"{live.url}/api/agents/{long_id}/login", json={}) as reply:
+            assert reply.status == 404
+            assert (await reply.json())["result"] == "UNKNOWN"
+        url = f"{live.url}/api/calls/{long_id}/disposition"
+        async with client.post(url, json={"disposition": "prank"}) as reply:
+            assert reply.status == 400
+            assert "call id" in (await reply.json())["error"]
+    [line] = [r for r in caplog.records if r.getMessage() == "admin command"]
+    assert str(line.agent_id).endswith("…[+4800 chars]")
+    assert max(_line_length(r) for r in caplog.records) <= LOG_LINE_BOUND
+
+
+async def test_given_a_400_digit_hours_then_400_not_500(
+    live: OpsHttp, client: aiohttp.ClientSession
+) -> None:
+    body = {"number": "0812340012", "hours": 10**400, "reason": "pranks", "by": "sup"}
+    async with client.post(f"{live.url}/api/blocks", json=body) as reply:
+        assert reply.status == 400
+        assert "hours" in (await reply.json())["error"]
+
+
+async def test_given_a_body_over_the_size_limit_then_413_json(
+    live_default: OpsHttp, client: aiohttp.ClientSession
+) -> None:
+    body = json.dumps({"number": "0812340012", "hours": 1, "reason": HUGE, "by": "sup"})
+    data = io.BytesIO(body.encode())
+    headers = {"Content-Type": "application/json"}
+    async with client.post(f"{live_default.url}/api/blocks", data=data, headers=headers) as reply:
+        assert reply.status == 413
+        assert (await reply.json())["error"]
+
+
+async def test_given_valid_bodies_then_the_hardened_routes_still_work(
+    live: OpsHttp, client: aiohttp.ClientSession, journal: Journal
+) -> None:
+    body = {"number": "0812340012", "hours": 24, "reason": "pranks", "by": "sup"}
+    async with client.post(f"{live.url}/api/blocks", json=body) as reply:
+        assert reply.status == 200, await reply.text()
+    body = {"number": "0812340012", "hours": 0.5, "reason": "again", "by": "sup"}
+    async with client.post(f"{live.url}/api/blocks", json=body) as reply:
+        assert reply.status == 200, await reply.text()
+    async with client.post(f"{live.url}/api/agents/1001/pause", json={"reason": "x"}) as reply:
+        assert reply.status in (200, 409)
