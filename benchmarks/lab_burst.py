@@ -428,7 +428,9 @@ def callgate_free() -> bool:
             continue
         with contextlib.suppress(OSError):
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-            named = b"callgate" in argv or argv[0].endswith(b"/callgate")
+            # `callgate run`, `python -m callgate run`, or the service venv's script run by its
+            # interpreter (scripts/as-service): `.../python3 .../bin/callgate run`.
+            named = any(arg == b"callgate" or arg.endswith(b"/callgate") for arg in argv)
             if named and b"run" in argv:
                 return False
     return True

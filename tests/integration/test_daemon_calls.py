@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import asyncio
 import json
+import pwd
 import signal
 import time
 import wave
@@ -103,6 +104,18 @@ def test_given_a_caller_who_hangs_up_while_waiting_then_abandoned_and_still_reco
         assert seconds >= 2.5, f"{call_id}: {seconds:.1f} s"
         assert level > 100, f"{call_id}: silent recording (RMS {level:.0f})"
         assert path.stat().st_mode & 0o077 == 0o040, "recordings must not be world-readable"
+        # As in production: Asterisk's file (umask 0027), which callgate (another user, in
+        # Asterisk's group) seals without owning it, so never a chmod that would fail (EPERM).
+        assert pwd.getpwuid(path.stat().st_uid).pw_name == "asterisk"
+        assert path.stat().st_mode & 0o777 == 0o640
+    assert "recording not sealed" not in daemon.log_text()
+    assert "recording failed" not in daemon.log_text()
+    records = {r.call_id: r for r in daemon.calls()}
+    for call_id in _recordings(daemon):
+        recording = records[call_id].recording
+        assert recording is not None
+        assert recording.sha256
+        assert recording.reason is None, recording.reason
 
 
 @pytest.mark.daemon_env(
