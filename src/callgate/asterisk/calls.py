@@ -134,6 +134,9 @@ class CallLayout:
     recording: str | None = None  # MixMonitor's file, relative to [recording] asterisk_dir
     greeting: str | None = None  # playback id while the greeting plays
     moh: bool = False
+    # Somebody is being connected to the caller: from here no prompt may start on the caller's
+    # channel (Asterisk would hold the bridge request behind it until it ended).
+    connecting: bool = False
     handed_back: bool = False
     ended: bool = False
     adopted: bool = False  # a conversation found after a restart, outside the core
@@ -595,7 +598,7 @@ class AriCalls:
         return (
             self.calls.get(layout.call_id) is layout
             and layout.bridge_id is None
-            and not (layout.ended or layout.handed_back)
+            and not (layout.connecting or layout.ended or layout.handed_back)
         )
 
     async def _watch_silence(self, layout: CallLayout) -> None:
@@ -788,10 +791,12 @@ class AriCalls:
             return (AgentHungUp(command.call_id, command.agent_id),)
         if layout.callback is not None:
             return await self._dial_callback(layout, command.agent_id, leg_id)
+        layout.connecting = True
         await self._stop_waiting_media(layout)
         try:
             await self._join(layout, leg_id)
         except AriError as exc:
+            layout.connecting = layout.bridge_id is not None
             log.warning(
                 "call-taker left before the bridge",
                 extra={"call_id": command.call_id, "agent_id": command.agent_id, "error": str(exc)},
@@ -847,6 +852,7 @@ class AriCalls:
         if layout is None:
             await self._quiet_hangup(channel_id)
             return
+        layout.connecting = True
         await self._stop_waiting_media(layout)
         await self._join(layout, channel_id)
         await self.feed(DestinationAnswered(leg.call_id))
