@@ -3,9 +3,13 @@
 Start: validate config (before anything connects) -> open the journal -> admin HTTP port
 (/healthz, /readyz, /metrics, the CLI's API) -> CAD event stream -> FastAGI server (call-takers'
 feature codes) -> connect ARI and AMI -> log call-takers in and reconcile with what Asterisk
-holds -> tell systemd READY once ARI, AMI and the database are up -> serve events, pinging the
-systemd watchdog from the event loop. Beside that, calls the fallback queue took while callgate
-was away are journaled from Asterisk's queue_log (:mod:`callgate.fallback`).
+holds (retried until it completes, after every reconnection) -> tell systemd READY once ARI is
+set up and AMI and the database are up -> serve events, pinging the systemd watchdog from the
+event loop. A port another process holds (admin HTTP, FastAGI) is retried in the background with
+an ALARM line: ARI call handling needs neither. If the ARI event pump ever ends, the daemon stops
+with exit code 1, for systemd's ``Restart=on-failure`` to start it again. Beside that, calls the
+fallback queue took while callgate was away are journaled from Asterisk's queue_log
+(:mod:`callgate.fallback`).
 Stop (SIGTERM/SIGINT): /readyz turns 503, stop taking events, hand waiting callers back to the
 dialplan's fallback queue, flush the event outbox and the journal, close connections.
 Conversations stay up in Asterisk.
@@ -19,6 +23,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,8 +31,9 @@ from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
 from callgate.asterisk.agi import AgiServer
 from callgate.asterisk.ami import AmiClient, AmiError, AmiUnavailable, DeviceStatus
-from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, Connected, Disconnected
+from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, JsonObject
 from callgate.asterisk.calls import AriCalls, FanOut, NullObserver, agent_id_of
+from callgate.asterisk.link import AriLink
 from callgate.asterisk.recordings import RecordingInfo, folder_problem
 from callgate.callbacks import Callbacks
 from callgate.calltakers import CallTakerControl
@@ -42,7 +48,8 @@ from callgate.events import EventPublisher
 from callgate.events.commands import CommandHandler
 from callgate.fallback import FallbackRecords
 from callgate.journaling import CallJournal
-from callgate.ops.health import Health
+from callgate.logs import LogThrottle
+from callgate.ops.health import COMPONENTS, Health
 from callgate.ops.http import OpsHttp
 from callgate.ops.metrics import Metrics
 from callgate.ops.systemd import Notifier
@@ -63,6 +70,8 @@ FALLBACK = "fallback-queue"
 RETENTION_INTERVAL = 3600.0
 #: How often the dialplan's fallback queue is checked for callers callgate is not serving.
 FALLBACK_WATCH_INTERVAL = 15.0
+#: At most one ALARM line per port per this many seconds while it cannot be bound.
+BIND_ALARM_INTERVAL = 60.0
 
 
 def screening_policy(settings: Settings) -> ScreeningPolicy:
@@ -139,6 +148,52 @@ async def _watch_fallback(ami: AmiClient, queue: str) -> None:
             )
 
 
+async def _keep_binding(
+    listener: str,
+    port: int,
+    start: Callable[[], Awaitable[None]],
+    *,
+    retry_every: float,
+    on_state: Callable[[bool, str | None], None] = lambda up, detail: None,
+) -> None:
+    """Bind with ``start()``, retrying every ``retry_every`` seconds while the port is taken.
+
+    Neither the admin HTTP port nor the FastAGI port is needed to answer 112 calls (ARI is), so
+    a port another process holds is an ALARM to fix, not a reason to exit: exiting would only
+    restart the daemon into the same wall, for ever, and leave every caller to the fallback.
+    """
+    alarms = LogThrottle(BIND_ALARM_INTERVAL)
+    failures = 0
+    while True:
+        try:
+            await start()
+        except OSError as exc:
+            failures += 1
+            cause = exc.strerror or str(exc) or type(exc).__name__
+            on_state(False, f"port {port} not bound: {cause}")
+            held_back = alarms.admit(listener)
+            if held_back is not None:
+                log.error(
+                    "ALARM: cannot bind a port; calls are still served, retrying",
+                    extra={
+                        "listener": listener,
+                        "port": port,
+                        "error": cause,
+                        "retry_every_s": retry_every,
+                        "failures": failures,
+                    },
+                )
+            await asyncio.sleep(retry_every)
+            continue
+        on_state(True, None)
+        if failures:
+            log.warning(
+                "port bound after retrying",
+                extra={"listener": listener, "port": port, "failures": failures},
+            )
+        return
+
+
 class _Registrations:
     """Logs call-takers' phones registering and unregistering (AMI), once per change."""
 
@@ -194,8 +249,12 @@ class _Readiness:
             )
 
 
-async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> None:
-    health = Health()
+async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> int:
+    """Run the daemon until ``stop`` is set (returns 0) or the ARI event pump ends, which it
+    never should (returns 1, after the same orderly stop)."""
+    # "agi": whether the FastAGI port is bound (not required: calls need only ARI); shown on
+    # /readyz and as callgate_connection_up{component="agi"}.
+    health = Health(components=(*COMPONENTS, "agi"))
     notifier = Notifier()
     readiness = _Readiness(health, notifier)
     readiness.changed("database", True)
@@ -271,7 +330,20 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
             port=settings.ops.http_port,
             max_body_bytes=settings.ops.http_max_body_bytes,
         )
-        await http.start()  # /healthz and /readyz answer during start-up too
+        retry_every = settings.ops.bind_retry_seconds
+        # /healthz and /readyz answer during start-up too (unless the port is taken: then
+        # the ALARM line and systemd's status line say so).
+        bind_http = asyncio.create_task(
+            _keep_binding(
+                "admin-http",
+                settings.ops.http_port,
+                http.start,
+                retry_every=retry_every,
+                on_state=lambda up, why: None if up else notifier.status(f"ALARM: admin {why}"),
+            ),
+            name="bind-admin-http",
+        )
+        await asyncio.sleep(0)  # the first attempt now, before anything connects
         agi = AgiServer.from_settings(
             settings.agi,
             agent_code_handlers(
@@ -282,36 +354,46 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
                 dispositions=dispositions,
             ),
         )
-        await agi.start()
+        health.set("agi", False, "not bound yet")
+        bind_agi = asyncio.create_task(
+            _keep_binding(
+                "fastagi",
+                settings.agi.port,
+                agi.start,
+                retry_every=retry_every,
+                on_state=lambda up, why: health.set("agi", up, why),
+            ),
+            name="bind-fastagi",
+        )
         ami = AmiClient.from_settings(
             settings.ami,
             on_device_state=_Registrations(settings.calltakers.endpoints),
             on_connection=lambda up: readiness.changed("ami", up),
         )
 
-        async def pump() -> None:
-            async for event in ari.events():
-                try:
-                    if isinstance(event, Connected):
-                        await calls.on_connected()
-                        readiness.changed("ari", True)
-                    elif isinstance(event, Disconnected):
-                        readiness.changed("ari", False, event.reason)
-                    else:
-                        await calls.on_event(event)
-                except (AriError, AriUnavailable) as exc:
-                    log.warning(
-                        "ARI request failed while handling an event", extra={"error": str(exc)}
-                    )
-                except Exception:
-                    # One event handled wrongly must not end the pump: the other calls go on,
-                    # and on shutdown the waiting callers are still handed back.
-                    log.exception("handling an ARI event failed; carrying on")
+        async def handle(event: JsonObject) -> None:
+            try:
+                await calls.on_event(event)
+            except (AriError, AriUnavailable) as exc:
+                log.warning("ARI request failed while handling an event", extra={"error": str(exc)})
+            except Exception:
+                # One event handled wrongly must not end the pump: the other calls go on,
+                # and on shutdown the waiting callers are still handed back.
+                log.exception("handling an ARI event failed; carrying on")
+
+        link = AriLink(
+            ari.events(),
+            set_up=calls.on_connected,
+            handle=handle,
+            on_state=lambda up, why: readiness.changed("ari", up, why),
+        )
 
         if callbacks is not None:
             await callbacks.start()
         tasks = {
-            asyncio.create_task(pump(), name="ari-events"),
+            asyncio.create_task(link.run(), name="ari-events"),
+            bind_http,
+            bind_agi,
             asyncio.create_task(_retention(journal, settings), name="retention"),
             asyncio.create_task(ami.run(), name="ami"),
             asyncio.create_task(
@@ -338,14 +420,28 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
         # the daemon; the other tasks may finish early without consequence.
         pump_task = next(t for t in tasks if t.get_name() == "ari-events")
         await asyncio.wait({pump_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        exit_code = 0
+        if pump_task.done() and not stop.is_set():
+            # Without ARI no call is taken: exit non-zero, so systemd (Restart=on-failure)
+            # starts a fresh daemon, rather than a clean exit that would leave it stopped.
+            exit_code = 1
+            error = pump_task.exception()
+            why = pump_task.result() if error is None else f"{type(error).__name__}: {error}"
+            log.error(
+                "ARI event pump ended; stopping with exit code 1 to be restarted",
+                extra={"reason": why},
+                exc_info=error,
+            )
         health.begin_stopping()
         notifier.stopping()
         log.info("stopping: handing waiting callers to the fallback queue")
         for task in tasks:
             task.cancel()
-        for task in tasks:
+        for task in tasks - {pump_task}:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Its end was logged above; the callers must still be handed back, so no raise here.
+        await asyncio.gather(pump_task, return_exceptions=True)
         await agi.stop()
         await ami.close()
         engine.close()
@@ -361,6 +457,31 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> No
         await http.stop()
     await writer.close()
     notifier.close()
+    return exit_code
+
+
+async def run(settings: Settings) -> int:
+    """The daemon's exit code: 0 after SIGTERM/SIGINT, 1 when it could not serve or the ARI
+    event pump ended (systemd's ``Restart=on-failure`` restarts it then)."""
+    try:
+        journal = await Journal.open(settings.storage.url)
+    except JournalError as exc:
+        log.error("cannot open the journal", extra={"error": str(exc)})
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await serve(settings, journal, stop)
+    except OSError as exc:
+        log.error("cannot serve", extra={"error": str(exc)})
+        return 1
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        await journal.close()
 
 
 def run_daemon(config_path: str | None) -> int:
@@ -378,25 +499,6 @@ def run_daemon(config_path: str | None) -> int:
         # Calls are served all the same: a recording problem must never keep 112 calls out.
         log.error("ALARM: recordings folder not usable", extra={"reason": problem})
 
-    async def main() -> int:
-        try:
-            journal = await Journal.open(settings.storage.url)
-        except JournalError as exc:
-            log.error("cannot open the journal", extra={"error": str(exc)})
-            return 1
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await serve(settings, journal, stop)
-        except OSError as exc:  # e.g. the FastAGI port is taken
-            log.error("cannot serve", extra={"error": str(exc)})
-            return 1
-        finally:
-            await journal.close()
-        return 0
-
-    rc = asyncio.run(main())
+    rc = asyncio.run(run(settings))
     log.info("callgate stopped", extra={"exit_code": rc})
     return rc

@@ -88,6 +88,11 @@ class AriSettings(_Section):
     password: SecretStr = SecretStr("lab-ari-secret")
     app: str = "callgate"
     """The Stasis application name; must match Stasis() in dialplan/extensions.conf."""
+    setup_timeout: Annotated[float, Field(gt=0, le=300)] = 15.0
+    """Seconds one set-up attempt after each (re)connection may take for its first requests
+    (the device-state subscription and the call-takers' phones). A slower or failed attempt is
+    retried with backoff (0.5 s doubling to 30 s) until one completes; callgate is not ready,
+    and tells systemd nothing, until then."""
 
     @field_validator("url")
     @classmethod

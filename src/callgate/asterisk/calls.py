@@ -305,17 +305,30 @@ class AriCalls:
     # ------------------------------------------------------------------ ARI -> core
 
     async def on_connected(self) -> None:
-        """(Re)connected to ARI: subscribe, log call-takers in once, reconcile calls."""
+        """(Re)connected to ARI: subscribe, log call-takers in once, reconcile calls.
+
+        Raises (TimeoutError, AriError, AriUnavailable) when it could not finish; the caller
+        retries it, so every step may be repeated: the subscription is idempotent, the phones'
+        states are read again, and the reconciliation skips callers it already holds.
+        """
         sources = ",".join(f"deviceState:{e}" for e in self.endpoints.values())
-        if sources:
-            await self.ari.request(
-                "POST",
-                f"/applications/{self.ari.app}/subscription",
-                params={"eventSource": sources},
-            )
+        phones: dict[str, DeviceState] = {}
+        # Bounded as a whole: N slow replies must not add up to N request timeouts. The
+        # reconciliation below is not: cancelling it halfway could strand a caller it was
+        # taking; each of its requests has the client's own timeout, and a caller it cannot
+        # set up is handed back to the dialplan.
+        async with asyncio.timeout(self.settings.ari.setup_timeout):
+            if sources:
+                await self.ari.request(
+                    "POST",
+                    f"/applications/{self.ari.app}/subscription",
+                    params={"eventSource": sources},
+                )
+            for agent_id, endpoint in self.endpoints.items():
+                phones[agent_id] = await self._device_state(endpoint)
         events: list[Event] = []
         for agent_id, endpoint in self.endpoints.items():
-            device = await self._device_state(endpoint)
+            device = phones[agent_id]
             if not self._started_agents and self.settings.calltakers.logged_in_at_start:
                 events.append(AgentLoggedIn(agent_id, endpoint, device=device, name=endpoint))
             else:

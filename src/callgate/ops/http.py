@@ -183,7 +183,13 @@ class OpsHttp:
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except OSError:
+            # The port is taken: leave nothing half-built, the daemon tries again later.
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         if self._runner.addresses:
             # The port really bound, which differs from the setting when port 0 was asked for.
             self.port = int(self._runner.addresses[0][1])

@@ -32,6 +32,10 @@ class OpsSettings(BaseModel):
     log_format: Literal["json", "console"] = "json"
     """``json``: one JSON object per line, for journald and log shippers; ``console``: aligned
     human-readable lines, for running callgate by hand in a terminal."""
+    bind_retry_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    """Seconds between attempts to bind the admin HTTP port or the FastAGI port while another
+    process holds it (an ALARM line each time, rate-limited). ARI call handling needs neither
+    port, so calls are served meanwhile."""
     watchdog: bool = True
     """Send systemd watchdog pings (only when systemd asks for them with WatchdogSec=)."""
 

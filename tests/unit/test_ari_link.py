@@ -1,0 +1,87 @@
+"""The ARI event pump's set-up retry and hand-on order, driven by an in-memory event stream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from callgate.asterisk.ari import Connected, Disconnected, JsonObject
+from callgate.asterisk.link import AriLink
+
+
+class Script:
+    """Set-up attempts that fail a given number of times, and a record of what the pump did."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.attempts = 0
+        self.seen: list[object] = []
+
+    async def set_up(self) -> None:
+        self.attempts += 1
+        self.seen.append(("set-up", self.attempts))
+        if self.attempts <= self.failures:
+            raise TimeoutError
+
+    async def handle(self, event: JsonObject) -> None:
+        self.seen.append(event["type"])
+
+    def state(self, up: bool, detail: str | None) -> None:
+        self.seen.append(("ari", up, detail))
+
+
+async def stream(
+    *items: JsonObject | Connected | Disconnected, end: asyncio.Event | None = None
+) -> AsyncIterator[JsonObject | Connected | Disconnected]:
+    """``items``, then the end of the stream (once ``end`` is set, if given)."""
+    for item in items:
+        yield item
+        await asyncio.sleep(0.01)
+    if end is not None:
+        await end.wait()
+
+
+async def test_given_two_failed_set_ups_then_the_third_makes_ari_ready_and_held_events_follow() -> (
+    None
+):
+    script = Script(failures=2)
+    end = asyncio.Event()
+    link = AriLink(
+        stream(Connected(1), {"type": "StasisStart"}, end=end),
+        set_up=script.set_up,
+        handle=script.handle,
+        on_state=script.state,
+        backoff_initial=0.01,
+    )
+    task = asyncio.create_task(link.run())
+    async with asyncio.timeout(5):
+        while ("ari", True, None) not in script.seen:  # noqa: ASYNC110 - polls the record
+            await asyncio.sleep(0.01)
+    end.set()
+    assert await task == "the ARI event stream ended"
+    assert script.seen == [
+        ("ari", False, "connected; setting up"),
+        ("set-up", 1),
+        ("ari", False, "set-up attempt 1 failed: TimeoutError"),
+        ("set-up", 2),
+        ("ari", False, "set-up attempt 2 failed: TimeoutError"),
+        ("set-up", 3),
+        ("ari", True, None),
+        "StasisStart",
+    ]
+
+
+async def test_given_a_disconnect_during_set_up_then_it_is_dropped_and_held_events_handed_on() -> (
+    None
+):
+    script = Script(failures=10**6)
+    link = AriLink(
+        stream(Connected(1), {"type": "StasisEnd"}, Disconnected("closed by Asterisk")),
+        set_up=script.set_up,
+        handle=script.handle,
+        on_state=script.state,
+        backoff_initial=10.0,
+    )
+    assert await asyncio.wait_for(link.run(), 5) == "the ARI event stream ended"
+    assert script.seen[-2:] == ["StasisEnd", ("ari", False, "closed by Asterisk")]
+    assert script.attempts == 1

@@ -1,0 +1,324 @@
+"""The whole daemon (app.serve / app.run) against faults outside it: a slow ARI set-up, a port
+another process holds, an ARI event stream that ends.
+
+Asterisk is stood in for by a small aiohttp server on 127.0.0.1 (ARI's REST and event socket)
+and by the AMI replay server of test_ami (recorded lab traffic); systemd by a real notify
+socket. A unit test of the daemon's lifecycle, not of Asterisk: the lab tests that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from callgate.app import run, serve
+from callgate.config import Settings
+from callgate.storage import Journal
+from tests.unit.ops.test_systemd import NotifySocket
+from tests.unit.test_ami import NO_PHONES, REGISTERED, ReplayAsterisk, blocks, recorded_reply
+
+
+@dataclass
+class FakeAri:
+    """ARI's REST and event socket, as much of it as the daemon's start-up asks for."""
+
+    stall_subscriptions: int = 0
+    "How many subscription requests get no answer at all (a hung Asterisk HTTP thread)."
+    subscriptions: int = 0
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    url: str = ""
+
+    async def subscribe(self, _request: web.Request) -> web.Response:
+        self.subscriptions += 1
+        if self.subscriptions <= self.stall_subscriptions:
+            await asyncio.Event().wait()  # never answered; cancelled at clean-up
+        return web.json_response({"name": "callgate"})
+
+    async def endpoint(self, _request: web.Request) -> web.Response:
+        return web.json_response({"state": "online", "channel_ids": []})
+
+    async def empty(self, _request: web.Request) -> web.Response:
+        return web.json_response([])
+
+    async def events(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        async for _ in ws:
+            pass
+        return ws
+
+
+@pytest.fixture
+async def ari() -> AsyncIterator[FakeAri]:
+    fake = FakeAri()
+    app = web.Application()
+    app.router.add_post("/ari/applications/{app}/subscription", fake.subscribe)
+    app.router.add_get("/ari/endpoints/{tech}/{resource}", fake.endpoint)
+    app.router.add_get("/ari/channels", fake.empty)
+    app.router.add_get("/ari/bridges", fake.empty)
+    app.router.add_get("/ari/events", fake.events)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield fake
+    for ws in fake.sockets:
+        await ws.close()
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def ami() -> AsyncIterator[int]:
+    replay = ReplayAsterisk(
+        replies={
+            "login": [
+                *recorded_reply(REGISTERED, "login-1"),
+                next(b for b in blocks(REGISTERED) if b.startswith("Event: FullyBooted")),
+            ],
+            "listcommands": recorded_reply("list-commands.txt", "rec-0"),
+            "pjsipshowendpoints": recorded_reply(NO_PHONES, "rec-1"),
+            "queuesummary": recorded_reply(NO_PHONES, "rec-3"),
+            "ping": recorded_reply(REGISTERED, "rec-5"),
+        }
+    )
+    server = await asyncio.start_server(replay.handle, "127.0.0.1", 0)
+    yield int(server.sockets[0].getsockname()[1])
+    replay.drop_all()
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.fixture
+def systemd(monkeypatch: pytest.MonkeyPatch) -> Iterator[NotifySocket]:
+    folder = tempfile.mkdtemp(prefix="cg-notify-")  # AF_UNIX paths are short
+    address = os.path.join(folder, "notify")
+    server = NotifySocket(address)
+    monkeypatch.setenv("NOTIFY_SOCKET", address)
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    yield server
+    server.close()
+    shutil.rmtree(folder)
+
+
+def settings_for(
+    ari: FakeAri, ami_port: int, tmp_path: Path, *, http_port: int = 0, agi_port: int = 0
+) -> Settings:
+    return Settings.model_validate(
+        {
+            "ari": {"url": ari.url, "setup_timeout": 0.3},
+            "ami": {"host": "127.0.0.1", "port": ami_port},
+            "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}"},
+            "mqtt": {"enabled": False},
+            "callbacks": {"enabled": False},
+            "fallback": {"queue_log": ""},
+            "recording": {"asterisk_dir": str(tmp_path)},
+            "calltakers": {"endpoints": ["PJSIP/1001"]},
+            "ops": {
+                "http_port": http_port,
+                "watchdog": False,
+                "bind_retry_seconds": 0.05,
+            },
+            "agi": {"port": agi_port},
+        }
+    )
+
+
+async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not predicate():  # noqa: ASYNC110 - polls what other tasks record
+            await asyncio.sleep(0.02)
+
+
+def bound_again(caplog: pytest.LogCaptureFixture) -> bool:
+    return any(r.getMessage() == "port bound after retrying" for r in caplog.records)
+
+
+def ready(systemd: NotifySocket) -> bool:
+    return any(m.startswith("READY=1") for m in systemd.messages())
+
+
+class Daemon:
+    """app.serve running in a task, with its own journal, stopped as SIGTERM would."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[int] | None = None
+        self.journal: Journal | None = None
+
+    async def __aenter__(self) -> Daemon:
+        self.journal = await Journal.open(self.settings.storage.url)
+        self.task = asyncio.create_task(serve(self.settings, self.journal, self.stop))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        assert self.task is not None
+        assert self.journal is not None
+        try:
+            await asyncio.wait_for(self.task, 15)
+        finally:
+            await self.journal.close()
+
+
+def squat() -> socket.socket:
+    """A port held by another process, as a real listening socket."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+async def readyz(port: int) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/readyz") as resp,
+    ):
+        body: dict[str, Any] = await resp.json()
+        return body
+
+
+# --- finding: a half-finished ARI (re)connect is never retried ---------------------------------
+
+
+async def test_given_a_set_up_request_that_never_answers_then_it_is_retried_and_systemd_hears_ready(
+    ari: FakeAri,
+    ami: int,
+    systemd: NotifySocket,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ari.stall_subscriptions = 1
+    caplog.set_level(logging.WARNING)
+    async with Daemon(settings_for(ari, ami, tmp_path)):
+        await until(lambda: ready(systemd), seconds=8)
+        assert ari.subscriptions >= 2
+    failed = [r for r in caplog.records if r.getMessage().startswith("ARI set-up after connecting")]
+    assert len(failed) == 1
+    assert failed[0].__dict__["attempt"] == 1
+    assert failed[0].__dict__["error"] == "TimeoutError"
+
+
+async def test_given_asterisk_reconnects_and_the_set_up_stalls_then_ari_is_ready_again(
+    ari: FakeAri, ami: int, systemd: NotifySocket, tmp_path: Path
+) -> None:
+    settings = settings_for(ari, ami, tmp_path)
+    async with Daemon(settings):
+        await until(lambda: ready(systemd) and len(ari.sockets) == 1)
+        ari.stall_subscriptions = ari.subscriptions + 2  # the next two attempts hang
+        await ari.sockets[0].close()  # Asterisk restarted
+        await until(lambda: any("degraded: ari down" in m for m in systemd.messages()))
+        await until(lambda: systemd.messages()[-1] == "STATUS=taking calls", seconds=10)
+        assert ari.subscriptions == ari.stall_subscriptions + 1
+
+
+# --- finding: a squatted port stops call handling ----------------------------------------------
+
+
+async def test_given_the_fastagi_port_is_taken_then_calls_are_served_and_it_binds_once_freed(
+    ari: FakeAri,
+    ami: int,
+    systemd: NotifySocket,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    squatter = squat()
+    port = int(squatter.getsockname()[1])
+    http = squat()  # only to learn a free port for the admin HTTP server
+    http_port = int(http.getsockname()[1])
+    http.close()
+    caplog.set_level(logging.INFO)
+    async with Daemon(settings_for(ari, ami, tmp_path, http_port=http_port, agi_port=port)):
+        await until(lambda: ready(systemd))
+        body = await readyz(http_port)
+        assert body["ready"] is True
+        agi = body["components"]["agi"]
+        assert agi["connected"] is False
+        assert str(port) in agi["detail"]
+        alarms = [r for r in caplog.records if r.getMessage().startswith("ALARM: cannot bind")]
+        assert alarms
+        assert alarms[0].__dict__["port"] == port
+        assert alarms[0].__dict__["listener"] == "fastagi"
+        assert "in use" in alarms[0].__dict__["error"]
+
+        squatter.close()
+        await until(
+            lambda: any(r.getMessage() == "port bound after retrying" for r in caplog.records)
+        )
+        body = await readyz(http_port)
+        assert body["components"]["agi"]["connected"] is True
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass  # Asterisk's AGI() can reach it now
+
+
+async def test_given_the_admin_port_is_taken_then_calls_are_served_and_it_binds_once_freed(
+    ari: FakeAri,
+    ami: int,
+    systemd: NotifySocket,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    squatter = squat()
+    port = int(squatter.getsockname()[1])
+    caplog.set_level(logging.INFO)
+    async with Daemon(settings_for(ari, ami, tmp_path, http_port=port)) as daemon:
+        await until(lambda: ready(systemd))
+        assert daemon.task is not None
+        assert not daemon.task.done()
+        assert any(f"ALARM: admin port {port} not bound" in m for m in systemd.messages())
+        alarms = [r for r in caplog.records if r.getMessage().startswith("ALARM: cannot bind")]
+        assert [(r.__dict__["listener"], r.__dict__["port"]) for r in alarms][:1] == [
+            ("admin-http", port)
+        ]
+
+        squatter.close()
+        await until(
+            lambda: any(r.getMessage() == "port bound after retrying" for r in caplog.records)
+        )
+        assert (await readyz(port))["ready"] is True
+
+
+# --- finding: a dead event pump exits 0 --------------------------------------------------------
+
+
+async def test_given_the_ari_event_pump_dies_then_the_daemon_exits_1_saying_why(
+    ari: FakeAri,
+    ami: int,
+    systemd: NotifySocket,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    task = asyncio.create_task(run(settings_for(ari, ami, tmp_path)))
+    await until(lambda: ready(systemd) and len(ari.sockets) == 1)
+    # A frame json cannot decode without exceeding the recursion limit: the one way found to
+    # make the client's stream raise (it survives every other bad frame).
+    await ari.sockets[0].send_str("[" * 200_000 + "]" * 200_000)
+    assert await asyncio.wait_for(task, 15) == 1
+    [line] = [r for r in caplog.records if r.getMessage().startswith("ARI event pump ended")]
+    assert line.levelno == logging.ERROR
+    assert "RecursionError" in line.__dict__["reason"]
+
+
+async def test_given_sigterm_then_the_daemon_exits_0(
+    ari: FakeAri, ami: int, systemd: NotifySocket, tmp_path: Path
+) -> None:
+    task = asyncio.create_task(run(settings_for(ari, ami, tmp_path)))
+    await until(lambda: ready(systemd))
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert await asyncio.wait_for(task, 15) == 0
+    assert any(m.startswith("STOPPING=1") for m in systemd.messages())
