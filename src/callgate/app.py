@@ -35,6 +35,7 @@ from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, JsonObjec
 from callgate.asterisk.calls import AriCalls, FanOut, NullObserver, agent_id_of
 from callgate.asterisk.link import AriLink
 from callgate.asterisk.recordings import RecordingInfo, folder_problem
+from callgate.backlog import DatabaseStatus
 from callgate.callbacks import Callbacks
 from callgate.calltakers import CallTakerControl
 from callgate.config import ConfigError, Settings, load_settings
@@ -232,9 +233,14 @@ class _Readiness:
         self.notifier = notifier
         self.announced = False
 
-    def changed(self, component: str, up: bool, detail: str | None = None) -> None:
+    def changed(
+        self, component: str, up: bool, detail: str | None = None, *, logged: bool = False
+    ) -> None:
+        """``logged``: the reporter logs the change itself (the database's ALARM)."""
         self.health.set(component, up, detail)
-        if up:
+        if logged:
+            pass
+        elif up:
             log.info("connected", extra={"component": component})
         else:
             log.warning("disconnected", extra={"component": component, "detail": detail})
@@ -243,9 +249,9 @@ class _Readiness:
             self.notifier.ready()
             log.info("ready: taking calls")
         elif self.announced:
-            missing = self.health.missing()
+            down = self.health.missing() + self.health.degraded()
             self.notifier.status(
-                "taking calls" if not missing else f"degraded: {', '.join(missing)} down"
+                "taking calls" if not down else f"degraded: {', '.join(down)} down"
             )
 
 
@@ -258,7 +264,13 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
     notifier = Notifier()
     readiness = _Readiness(health, notifier)
     readiness.changed("database", True)
-    writer = CallJournal(journal, on_health=lambda up, why: health.set("database", up, why))
+    # One view of the database for every writer: one ALARM per outage, one backlog figure.
+    database = DatabaseStatus(
+        lambda up, why: readiness.changed("database", up, why, logged=True),
+        max_backlog=settings.storage.max_backlog,
+        max_retry=settings.storage.retry_max_seconds,
+    )
+    writer = CallJournal(journal, database)
     writer.start()
     async with AriClient(
         settings.ari.url,
@@ -269,7 +281,11 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         acd = Acd(acd_config(settings))
         # CAD's event stream; starts before the engine so each call's seq continues the outbox.
         events = EventPublisher(
-            settings.mqtt, journal, annotations=JournalAnnotations(journal), acd=acd
+            settings.mqtt,
+            journal,
+            annotations=JournalAnnotations(journal),
+            acd=acd,
+            status=database,
         )
         # Every disposition (phone, CAD, admin) goes through one service, which also places
         # automatic blocks when [screening.blocking] is enabled.
@@ -288,6 +304,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
             health,
             calltakers=[agent_id_of(e) for e in settings.calltakers.endpoints],
             outbox_depth=events.depth if settings.mqtt.enabled else lambda: None,
+            database=database,
         )
         calls = AriCalls(
             ari,
@@ -306,7 +323,12 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         callbacks = None
         if settings.callbacks.enabled:
             callbacks = Callbacks(
-                settings.callbacks, calls, journal, clock=time.time, ready=lambda: health.ready
+                settings.callbacks,
+                calls,
+                journal,
+                clock=time.time,
+                ready=lambda: health.ready,
+                status=database,
             )
             callbacks.engine = engine
             engine.observers.append(callbacks.notification)

@@ -11,8 +11,9 @@ The rules live in :mod:`callgate.core.callbacks`; this module only connects them
   (:meth:`~callgate.asterisk.calls.AriCalls.expect_callback`) and queues it in the ACD as a
   ``callback`` call above waiting 112 calls;
 - the journal (``callback_tasks``, ``callback_attempts``): every change is written, off the
-  call path, and open tasks are reloaded at start (their ids carry on; new ids get this run's
-  prefix, so they never collide with an earlier run's).
+  call path, in order, and kept and retried while the database is away
+  (:mod:`callgate.backlog`); open tasks are reloaded at start (their ids carry on; new ids get
+  this run's prefix, so they never collide with an earlier run's).
 
 Nothing here feeds the engine from inside a notification (the engine is carrying out the
 batch that produced it): such work goes to a background task. A notification may be carried
@@ -25,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
+from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.agents import AgentState
 from callgate.core.callbacks import (
     CALLBACK_CATEGORY,
@@ -88,6 +91,7 @@ class Callbacks:
         clock: Callable[[], float] = time.time,
         ready: Callable[[], bool] = lambda: True,
         id_prefix: str | None = None,
+        status: DatabaseStatus | None = None,
     ) -> None:
         self.settings = settings
         self.dialer = dialer
@@ -106,7 +110,11 @@ class Callbacks:
         self._in_progress: set[str] = set()  # attempt call ids in the ACD
         self._takers: dict[str, str] = {}  # attempt call id -> call-taker who took it
         self._wake = asyncio.Event()
-        self._writes: asyncio.Queue[CallbackTask] = asyncio.Queue()
+        #: Shared with the other writers: the database's health, retry pace and queue bound.
+        self.status = status or DatabaseStatus()
+        self._writes: asyncio.Queue[CallbackTask] = asyncio.Queue(self.status.max_backlog)
+        self._writing = 0  # the snapshot taken from the queue, not yet stored
+        self.status.register(WRITER, lambda: self._writes.qsize() + self._writing)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -303,20 +311,28 @@ class Callbacks:
             extra["outcome"] = outcome
         log.info(what, extra=extra)
         if self.journal is not None:
-            self._writes.put_nowait(task)
+            try:
+                self._writes.put_nowait(task)
+            except asyncio.QueueFull:
+                self.status.overflowed(WRITER, task_id=task.task_id)
 
     async def _writer(self) -> None:
-        assert self.journal is not None
+        journal = self.journal
+        assert journal is not None
         while True:
             task = await self._writes.get()
+            self._writing = 1
             try:
-                await save_callback_task(self.journal, task)
-            except (JournalError, ValueError) as exc:
-                log.error(
-                    "callback task not stored",
-                    extra={"task_id": task.task_id, "error": str(exc)},
+                # Snapshots in order: a later state of a task is never overwritten by an earlier
+                # one that waited for the database.
+                await write_until_stored(
+                    self.status,
+                    functools.partial(save_callback_task, journal, task),
+                    writer=WRITER,
+                    task_id=task.task_id,
                 )
             finally:
+                self._writing = 0
                 self._writes.task_done()
 
     async def _caller_of(self, call_id: str) -> tuple[str | None, str]:

@@ -1,27 +1,32 @@
 """Writes every call's history to the journal, off the call path.
 
 The engine and the ARI adapter hand records to :class:`CallJournal` without waiting; one writer
-task stores them in order. A database that is slow or briefly away delays the journal, never a
-112 call; a write that fails is logged with the call id and the next one is tried.
+task stores them in order. A database that is slow or away delays the journal, never a 112
+call: a record the database cannot take now stays at the head of the queue and is tried again
+with backoff until it is written (:mod:`callgate.backlog`), so a call's start is always written
+before its later records. Only a record the database refuses as such is logged and dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from callgate.asterisk.calls import CallStart
 from callgate.asterisk.recordings import RecordingInfo
+from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.commands import CallEnded, CallStateChanged
 from callgate.engine import Notification
-from callgate.storage import Journal, JournalError
+from callgate.storage import Journal
 
 log = logging.getLogger(__name__)
 
 Write = Callable[[Journal], Awaitable[object]]
+WRITER = "journal"
 
 
 def _at(epoch: float) -> datetime:
@@ -31,17 +36,13 @@ def _at(epoch: float) -> datetime:
 class CallJournal:
     """An ordered, non-blocking writer in front of :class:`~callgate.storage.Journal`."""
 
-    def __init__(
-        self,
-        journal: Journal,
-        *,
-        max_backlog: int = 100_000,
-        on_health: Callable[[bool, str | None], None] | None = None,
-    ) -> None:
+    def __init__(self, journal: Journal, status: DatabaseStatus | None = None) -> None:
         self.journal = journal
-        #: Told whether writes succeed (the database's part of readiness).
-        self.on_health = on_health
-        self._queue: asyncio.Queue[tuple[str, Write]] = asyncio.Queue(max_backlog)
+        #: Shared with the other writers: the database's health, retry pace and queue bound.
+        self.status = status or DatabaseStatus()
+        self._queue: asyncio.Queue[tuple[str, Write]] = asyncio.Queue(self.status.max_backlog)
+        self._writing = 0  # the record taken from the queue, not yet written
+        self.status.register(WRITER, lambda: self._queue.qsize() + self._writing)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -51,6 +52,12 @@ class CallJournal:
         """Write what is queued (for up to ``drain_seconds``), then stop."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), drain_seconds)
+        if self._queue.qsize():
+            # The database is still away at stop: the records in memory cannot be kept.
+            log.error(
+                "ALARM: journal records not written at stop (database unavailable)",
+                extra={"records": self._queue.qsize(), "error": self.status.detail},
+            )
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -60,20 +67,23 @@ class CallJournal:
         try:
             self._queue.put_nowait((call_id, write))
         except asyncio.QueueFull:
-            log.error("journal backlog full; record dropped", extra={"call_id": call_id})
+            self.status.overflowed(WRITER, call_id=call_id)
 
     async def _writer(self) -> None:
         while True:
             call_id, write = await self._queue.get()
+            self._writing = 1
             try:
-                await write(self.journal)
-                if self.on_health is not None:
-                    self.on_health(True, None)
-            except (JournalError, ValueError) as exc:
-                log.error("journal write failed", extra={"call_id": call_id, "error": str(exc)})
-                if self.on_health is not None:
-                    self.on_health(False, str(exc))
+                # One record at a time, in order: while it waits for the database, so does
+                # every record behind it (the same call's included).
+                await write_until_stored(
+                    self.status,
+                    functools.partial(write, self.journal),
+                    writer=WRITER,
+                    call_id=call_id,
+                )
             finally:
+                self._writing = 0
                 self._queue.task_done()
 
     # -- what the daemon reports -----------------------------------------------------

@@ -1,9 +1,11 @@
 """Screening at call arrival: the caller's history from the journal, the decision from the core.
 
 The policy itself is pure (:mod:`callgate.core.screening`); this module only loads what it needs
-and never lets the lookup delay a 112 call: a journal that does not answer within
-``lookup_timeout`` means "no history", and the call is queued as a first call (never blocked:
-a block that cannot be read does not apply).
+and never lets the lookup delay or stop a 112 call: a journal that does not answer within
+``lookup_timeout``, or cannot be reached at all, means "no history", and the call is queued as a
+first call (never blocked: a block that cannot be read does not apply). The warning that says so
+is logged at most once a minute (with how many were held back): during a database outage every
+call would log it.
 
 A caller's history is keyed by :func:`~callgate.core.screening.history_key`: the national
 number, or for a SIM-less caller the carrier's IMEI-derived identity (their calls are found by
@@ -28,11 +30,15 @@ from callgate.core.screening import (
     is_anonymous,
     screen,
 )
+from callgate.logs import LogThrottle
 from callgate.storage import Journal, JournalError
 from callgate.storage.blocks import Block, JournalBlocks
 from callgate.storage.history import PastDisposition, call_times_of, dispositions_of
 
 log = logging.getLogger(__name__)
+
+#: At most one "history unavailable" warning this often.
+WARNING_INTERVAL = 60.0
 
 
 def block_record(block: Block) -> BlockRecord:
@@ -93,6 +99,7 @@ class Screener:
         self.journal = journal
         self.policy = policy
         self.lookup_timeout = lookup_timeout
+        self._warnings = LogThrottle(WARNING_INTERVAL)
 
     async def decide(
         self, caller: str, now: float, identity: str | None = None
@@ -108,10 +115,18 @@ class Screener:
                     load_history(self.journal, key, now, self.policy), self.lookup_timeout
                 )
             except (TimeoutError, JournalError) as exc:
-                log.warning(
-                    "caller history unavailable; screening as a first call",
-                    extra={"caller": caller, "error": str(exc) or type(exc).__name__},
-                )
+                # JournalError covers every database fault (the journal translates the driver's
+                # errors): the call is screened as a first call, never handed back.
+                held_back = self._warnings.admit(type(exc).__name__)
+                if held_back is not None:
+                    log.warning(
+                        "caller history unavailable; screening as a first call",
+                        extra={
+                            "caller": caller,
+                            "error": str(exc) or type(exc).__name__,
+                            "not_logged": held_back,
+                        },
+                    )
         if history is not None and not history.dispositions and not history.blocks:
             history = None
         decision = screen(history, now, self.policy, anonymous=anonymous)

@@ -8,6 +8,7 @@ refuses to run as root) in a private folder that user owns.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import shutil
@@ -16,18 +17,25 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from callgate.asterisk.calls import CallStart
+from callgate.backlog import DatabaseStatus
+from callgate.core.calls import CallState as S
+from callgate.core.commands import CallEnded, CallStateChanged
+from callgate.journaling import CallJournal
+from callgate.ops.health import Health
 from callgate.storage import Journal, JournalError
 from tests.unit.storage import scenarios
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 USER = "callgate"
 PASSWORD = "pg-Test-Pa55word"
+T0 = 1_790_000_000.0
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,6 +53,9 @@ def free_port() -> int:
 class Cluster:
     port: int
     as_user: str | None
+    base: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
 
     def url(self, database: str, password: str = PASSWORD) -> str:
         return f"postgresql+asyncpg://{USER}:{password}@127.0.0.1:{self.port}/{database}"
@@ -57,6 +68,55 @@ class Cluster:
             capture_output=True,
             timeout=10,
         )
+
+    def start(self) -> None:
+        """Start the server and wait until it takes connections."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    PG_BIN / "postgres",
+                    "-D", str(self.base / "data"),
+                    "-h", "127.0.0.1",
+                    "-p", str(self.port),
+                    "-k", str(self.base),
+                    # A throwaway cluster: durability would only slow the test.
+                    "-c", "fsync=off",
+                    "-c", "synchronous_commit=off",
+                    "-c", "full_page_writes=off",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                user=self.as_user,
+                cwd=self.base,
+            )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while True:
+            ready = subprocess.run(
+                [PG_BIN / "pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-t", "1"],
+                capture_output=True,
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"PostgreSQL did not start:\n{self.log_path.read_text()}", pytrace=False
+                )
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the server by its PID: SIGINT is PostgreSQL's "fast" shutdown (what
+        ``pg_ctlcluster stop`` does), which ends client sessions; SIGTERM ("smart") would wait
+        for the daemon's pooled connection to go away by itself."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +142,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if as_user is not None:
         os.chown(pwfile, owner.pw_uid, owner.pw_gid)
 
-    process: subprocess.Popen[bytes] | None = None
+    cluster = Cluster(port=free_port(), as_user=as_user, base=base, log_path=log_path)
     try:
         subprocess.run(
             [
@@ -102,47 +162,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             user=as_user,
             cwd=base,
         )  # fmt: skip
-        port = free_port()
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    PG_BIN / "postgres",
-                    "-D", str(data),
-                    "-h", "127.0.0.1",
-                    "-p", str(port),
-                    "-k", str(base),
-                    # A throwaway cluster: durability would only slow the test.
-                    "-c", "fsync=off",
-                    "-c", "synchronous_commit=off",
-                    "-c", "full_page_writes=off",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                user=as_user,
-                cwd=base,
-            )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while True:
-            ready = subprocess.run(
-                [PG_BIN / "pg_isready", "-h", "127.0.0.1", "-p", str(port), "-t", "1"],
-                capture_output=True,
-                check=False,
-            )
-            if ready.returncode == 0:
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"PostgreSQL did not start:\n{log_path.read_text()}", pytrace=False)
-            time.sleep(0.1)
-        yield Cluster(port=port, as_user=as_user)
+        cluster.start()
+        yield cluster
     finally:
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)  # "fast" shutdown: disconnect clients, stop
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -178,3 +201,66 @@ async def test_given_postgres_and_a_wrong_password_then_journal_error_without_ei
     assert wrong not in str(caught.value)
     assert PASSWORD not in str(caught.value)
     assert f"{USER}:***@127.0.0.1:{cluster.port}/postgres" in str(caught.value)
+
+
+async def until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_given_postgres_stopped_while_calls_are_reported_then_all_written_after_restart(
+    cluster: Cluster, database: str
+) -> None:
+    health = Health()
+    for name in ("ari", "ami", "database"):
+        health.set(name, True)
+    journal = await Journal.open(database)
+    status = DatabaseStatus(
+        lambda up, why: health.set("database", up, why), first_retry=0.05, max_retry=0.5
+    )
+    writer = CallJournal(journal, status)
+    writer.start()
+    readiness: list[tuple[bool, list[str]]] = []
+    try:
+        await writer.call_started(CallStart("before", "+62811", "0811", "112", 2, T0))
+        await until(lambda: status.backlog() == 0)
+
+        await asyncio.to_thread(cluster.stop)
+        calls = [f"during-{n}" for n in range(20)]
+        for n, call_id in enumerate(calls):
+            t = T0 + 10 * n
+            await writer.call_started(CallStart(call_id, "+62811", "0811", "112", 2, t))
+            await writer.notification(
+                CallStateChanged(call_id, S.ARRIVED, S.QUEUED, "CallArrived", t)
+            )
+            await writer.notification(
+                CallStateChanged(call_id, S.QUEUED, S.OFFERED, "Offer", t + 1)
+            )
+            await writer.notification(
+                CallEnded(call_id, S.ABANDONED, "+62811", "", 2, t, None, t + 5, None, None)
+            )
+        await until(lambda: not status.up)
+        readiness.append((health.ready, health.degraded()))
+        down = health.to_json()["components"]["database"]  # type: ignore[index]
+        assert down["since"] is not None
+        assert "unavailable" in down["detail"]
+        assert PASSWORD not in down["detail"]
+        assert status.backlog() == 4 * len(calls)
+
+        await asyncio.to_thread(cluster.start)
+        await writer.close(drain_seconds=30)
+        readiness.append((health.ready, health.degraded()))
+        for call_id in ["before", *calls]:
+            call = await journal.get_call(call_id)
+            assert call is not None, call_id
+            if call_id != "before":
+                assert call.outcome == "ABANDONED"
+                assert [t.to_state for t in call.transitions] == ["QUEUED", "OFFERED"]
+    finally:
+        if cluster.process is None or cluster.process.poll() is not None:
+            await asyncio.to_thread(cluster.start)  # the module's other tests need it
+        await journal.close()
+    assert readiness == [(True, ["database"]), (True, [])]
+    assert status.dropped == 0

@@ -6,7 +6,8 @@ The daemon tells :class:`EventPublisher` what happened exactly as it tells the j
 for the database or the broker. Two background tasks take it from there:
 
 - the *writer* appends queued events to the outbox table in the journal's database, in order
-  (retrying while the database is away);
+  (a batch the database cannot take now is kept and retried with backoff until it is stored:
+  :mod:`callgate.backlog`);
 - the *link* connects to the broker (reconnecting with capped, jittered backoff: aiomqtt has no
   reconnect of its own), marks callgate ``online`` on the retained status topic (the last will
   says ``offline``), answers CAD's commands, and publishes unsent outbox rows in order with QoS 1,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import re
@@ -35,6 +37,7 @@ from pydantic import ValidationError
 
 from callgate.asterisk.calls import CallStart
 from callgate.asterisk.recordings import RecordingInfo
+from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.acd import Acd
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
@@ -63,7 +66,7 @@ from callgate.events.schema import (
     Status,
 )
 from callgate.events.settings import MqttSettings
-from callgate.storage import Journal, JournalError, Outbox, OutboxEntry
+from callgate.storage import Journal, JournalError, JournalUnavailable, Outbox, OutboxEntry
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ log = logging.getLogger(__name__)
 _TOPIC_UNSAFE = re.compile(r"[/+#\x00]")
 #: How often, at most, the retained queue state is republished while it changes.
 QUEUE_STATE_INTERVAL = 1.0
+WRITER = "outbox"
 
 
 def _at(epoch: float) -> datetime:
@@ -135,7 +139,7 @@ class EventPublisher:
         annotations: CallAnnotations | None = None,
         acd: Acd | None = None,
         clock: Callable[[], float] = time.time,
-        max_backlog: int = 100_000,
+        status: DatabaseStatus | None = None,
         batch: int = 200,
     ) -> None:
         self.settings = settings
@@ -161,7 +165,11 @@ class EventPublisher:
         )
         self._seqs: dict[str, int] = {}
         self._answered_by: dict[str, str] = {}
-        self._pending: asyncio.Queue[OutboxEntry] = asyncio.Queue(max_backlog)
+        #: Shared with the other writers: the database's health, retry pace and queue bound.
+        self.status = status or DatabaseStatus()
+        self._pending: asyncio.Queue[OutboxEntry] = asyncio.Queue(self.status.max_backlog)
+        self._writing = 0  # events taken from _pending, not yet stored
+        self.status.register(WRITER, lambda: self._pending.qsize() + self._writing)
         self._stored = asyncio.Event()
         self._closing = asyncio.Event()
         self._queue_state: QueueState | None = None
@@ -376,7 +384,7 @@ class EventPublisher:
         try:
             self._pending.put_nowait(entry)
         except asyncio.QueueFull:
-            log.error("event backlog full; event dropped", extra={"stream": stream})
+            self.status.overflowed(WRITER, stream=stream)
             return
         self._seqs[stream] = seq
 
@@ -385,17 +393,17 @@ class EventPublisher:
             batch = [await self._pending.get()]
             while len(batch) < 500 and not self._pending.empty():
                 batch.append(self._pending.get_nowait())
-            delay = 0.2
-            while True:
-                try:
-                    await self.outbox.append(batch)
-                    break
-                except JournalError as exc:
-                    # Keep the batch and retry: order matters more than latency here.
-                    log.error("outbox write failed; retrying", extra={"error": str(exc)})
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-            self._unsent += len(batch)
+            self._writing = len(batch)
+            # Kept and retried while the database is away: order matters more than latency.
+            stored = await write_until_stored(
+                self.status,
+                functools.partial(self.outbox.append, batch),
+                records=len(batch),
+                writer=WRITER,
+            )
+            self._writing = 0
+            if stored:
+                self._unsent += len(batch)
             for _ in batch:
                 self._pending.task_done()
             self._stored.set()
@@ -486,6 +494,16 @@ class EventPublisher:
                     await task
 
     async def _drain(self, client: aiomqtt.Client) -> None:
+        try:
+            await self._drain_outbox(client)
+            self.status.succeeded()
+        except JournalUnavailable as exc:
+            # The broker is fine: keep its session (reconnecting would churn it every second and
+            # log each time) and read the outbox again at the next tick. Events published but
+            # not marked sent go out once more later; subscribers drop them by event_id.
+            self.status.failed(exc)
+
+    async def _drain_outbox(self, client: aiomqtt.Client) -> None:
         while entries := await self.outbox.unsent(self.batch):
             # Handed to paho in order; it sends them in order on one connection and the broker
             # keeps that order per topic. A batch in flight at once keeps throughput up.

@@ -243,7 +243,11 @@ def _status(args: argparse.Namespace) -> int:
 
 def render_status(body: Json) -> str:
     components: dict[str, Json] = body.get("components", {})
-    if body.get("ready"):
+    degraded = body.get("degraded") or []
+    if body.get("ready") and degraded:
+        # Calls are served; records wait in memory until the component is back.
+        headline = f"DEGRADED ({', '.join(degraded)} down), taking 112 calls"
+    elif body.get("ready"):
         headline = "READY, taking 112 calls"
     elif body.get("stopping"):
         headline = "STOPPING: new calls go to the dialplan's fallback queue"
@@ -258,9 +262,10 @@ def render_status(body: Json) -> str:
         "connections:",
     ]
     for name, c in components.items():
-        state = "up" if c.get("connected") else "DOWN" if c.get("required") else "down"
+        required = c.get("required") or c.get("degrading")
+        state = "up" if c.get("connected") else "DOWN" if required else "down"
         since = f"since {_clock(c['since'])}" if c.get("since") else "never connected"
-        note = "" if c.get("required") else "  (not required)"
+        note = "" if required else "  (not required)"
         detail = f"  {c['detail']}" if c.get("detail") else ""
         lines.append(f"  {name:<9} {state:<5} {since}{note}{detail}")
     calls: dict[str, int] = body.get("calls", {})

@@ -16,7 +16,11 @@ from dataclasses import dataclass
 COMPONENTS = ("ari", "ami", "database", "mqtt")
 #: Components that must be connected for the daemon to be ready. MQTT is reported but not
 #: required: CAD systems lose live events while it is down, callers lose nothing.
-REQUIRED = frozenset({"ari", "ami", "database"})
+REQUIRED = frozenset({"ari", "ami"})
+#: Components whose outage leaves the daemon taking calls but *degraded*. The database: calls
+#: are distributed by the core without it and its records wait in memory (callgate.backlog); it
+#: must be there to start (the journal is opened and migrated first).
+DEGRADING = frozenset({"database"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +43,19 @@ class Health:
         *,
         components: Iterable[str] = COMPONENTS,
         required: Iterable[str] = REQUIRED,
+        degrading: Iterable[str] = DEGRADING,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.clock = clock
         self.required = frozenset(required)
+        self.degrading = frozenset(degrading)
         self._states = {name: ComponentState(False, None) for name in components}
         self._probes: dict[str, Callable[[], bool]] = {}
         self.started_at = clock()
         self._stopping = False
-        unknown = self.required - self._states.keys()
+        unknown = (self.required | self.degrading) - self._states.keys()
         if unknown:
-            raise ValueError(f"required components not reported: {sorted(unknown)}")
+            raise ValueError(f"required or degrading components not reported: {sorted(unknown)}")
 
     def set(self, name: str, connected: bool, detail: str | None = None) -> None:
         """Report a component up or down; ``since`` moves only when the state changes."""
@@ -85,22 +91,30 @@ class Health:
 
     @property
     def ready(self) -> bool:
-        """Taking calls: every required connection up and not stopping."""
+        """Taking calls: every required connection up and not stopping (a degrading component
+        may be down: see :meth:`degraded`)."""
         return not self._stopping and all(self.state(name).connected for name in self.required)
 
     def missing(self) -> list[str]:
         """Required components that are down, in display order (for logs and the status line)."""
         return [n for n in self._states if n in self.required and not self.state(n).connected]
 
+    def degraded(self) -> list[str]:
+        """Degrading components that are down, in display order: the daemon takes calls, but
+        something it does for them waits (the journal, CAD's events, callbacks' records)."""
+        return [n for n in self._states if n in self.degrading and not self.state(n).connected]
+
     def to_json(self) -> dict[str, object]:
         """The ``/readyz`` body."""
         return {
             "ready": self.ready,
             "stopping": self._stopping,
+            "degraded": self.degraded(),
             "components": {
                 name: {
                     "connected": s.connected,
                     "required": name in self.required,
+                    "degrading": name in self.degrading,
                     "since": s.since,
                     "detail": s.detail,
                 }

@@ -8,8 +8,10 @@ POST must carry ``Content-Type: application/json``, which a cross-site form cann
 Endpoints:
 
 - ``GET /healthz``: 200 while the process and its event loop answer.
-- ``GET /readyz``: 200 when ARI, AMI and the database are connected and the daemon is not
-  stopping, else 503; the body names each component (MQTT is reported, not required).
+- ``GET /readyz``: 200 when ARI and AMI are connected and the daemon is not stopping, else
+  503; the body names each component with since when it is up or down (MQTT is reported, not
+  required) and lists under ``degraded`` the ones whose outage calls survive: the database,
+  whose records wait in memory meanwhile.
 - ``GET /metrics``: Prometheus text format.
 - ``GET /api/status``, ``GET /api/agents``, ``GET /api/calls?recent=N``.
 - ``POST /api/agents/{id}/login|logout|pause|unpause`` (pause: ``{"reason": "..."}``).

@@ -17,9 +17,10 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from callgate.backlog import DatabaseStatus
 from callgate.core.acd import Acd
 from callgate.core.agents import AgentState
 from callgate.core.callbacks import CALLBACK_CATEGORY
@@ -46,6 +47,7 @@ class Metrics:
         *,
         calltakers: Iterable[str] = (),
         outbox_depth: Callable[[], int | None] = lambda: None,
+        database: DatabaseStatus | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -54,6 +56,8 @@ class Metrics:
         #: Call-takers named in the config: counted LOGGED_OUT until the core first sees them.
         self.calltakers = tuple(calltakers)
         self.outbox_depth = outbox_depth
+        #: The journal writers' shared view of the database: backlog and records dropped.
+        self.database = database
         self.clock = clock
         self._priorities: set[int] = {int(p) for p in Priority}
         self.answer_time = Histogram(
@@ -174,15 +178,43 @@ class _LiveCollector(Collector):
             "1 while the daemon's connection to the component is up.",
             labels=["component"],
         )
+        since = GaugeMetricFamily(
+            "callgate_connection_since_timestamp_seconds",
+            "When the component last went up or down (Unix time): with callgate_connection_up,"
+            " how long it has been down.",
+            labels=["component"],
+        )
         for name, component in m.health.snapshot().items():
             up.add_metric([name], 1.0 if component.connected else 0.0)
+            if component.since is not None:
+                since.add_metric([name], component.since)
         yield up
+        yield since
         yield GaugeMetricFamily(
             "callgate_ready",
-            "1 while ARI, AMI and the database are connected and the daemon is not stopping"
-            " (what /readyz answers).",
+            "1 while ARI and AMI are connected and the daemon is not stopping (what /readyz"
+            " answers).",
             value=1.0 if m.health.ready else 0.0,
         )
+        yield GaugeMetricFamily(
+            "callgate_degraded",
+            "1 while taking calls with a component down whose work waits (the database: the"
+            " journal, CAD events and callbacks' records are held in memory).",
+            value=1.0 if m.health.degraded() else 0.0,
+        )
+        if m.database is not None:
+            yield GaugeMetricFamily(
+                "callgate_database_backlog",
+                "Records (call history, CAD events, callback tasks) waiting to be written to the"
+                " journal's database.",
+                value=m.database.backlog(),
+            )
+            yield CounterMetricFamily(
+                "callgate_database_records_dropped",
+                "Records never written to the journal's database: a writer's backlog was full"
+                " ([storage] max_backlog) or the database refused the record.",
+                value=m.database.dropped,
+            )
         depth = m.outbox_depth()
         if depth is not None:
             yield GaugeMetricFamily(

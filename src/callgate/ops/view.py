@@ -65,6 +65,7 @@ class LiveDaemonView:
             "version": __version__,
             "ready": self.health.ready,
             "stopping": self.health.stopping,
+            "degraded": self.health.degraded(),
             "uptime_s": round(now - self.health.started_at, 1),
             "components": self.health.to_json()["components"],
             "staffed": acd.staffed,

@@ -8,7 +8,9 @@ restarted daemon finishes journaling.
 
 Every time given to or returned by the journal is a tz-aware datetime (stored as UTC); a naive
 datetime raises ``ValueError``. Database failures raise :class:`JournalError`, whose message names
-the database with any password hidden.
+the database with any password hidden; when the database itself is away (down, refusing, timing
+out, locked, out of disk) it is the subclass :class:`JournalUnavailable`, and the same write may
+succeed later. Nothing the driver raises gets past the journal as anything else.
 """
 
 from __future__ import annotations
@@ -26,10 +28,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import asyncpg  # type: ignore[import-untyped]  # no stubs; only its exception classes
 from alembic.util import CommandError
 from pydantic import SecretStr
 from sqlalchemy import URL, Select, event, make_url, select
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -100,6 +112,12 @@ class JournalError(Exception):
     hidden) and the cause."""
 
 
+class JournalUnavailable(JournalError):
+    """The database cannot be reached or cannot take the write now (stopped, refusing, timed out,
+    connection lost, locked, disk full): the record is fine, and writing it again later may
+    succeed. Writers keep such records and retry; see :mod:`callgate.backlog`."""
+
+
 class UnknownCallError(JournalError):
     """A call's event came before its ``call_started`` (a bug in the caller)."""
 
@@ -131,6 +149,60 @@ def _scrub(exc: BaseException, secrets: Sequence[str | None]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+#: SQLSTATE classes that say the server or the connection is the problem, not the statement:
+#: 08 connection exception, 40 transaction rollback (deadlock, serialization), 53 insufficient
+#: resources (disk full, too many connections), 57 operator intervention (shutdown, starting
+#: up), 58 system error.
+_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+#: Everything a driver raises while connecting (SQLAlchemy passes these through unwrapped).
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionRefusedError, ConnectionResetError, TimeoutError, ENOSPC ...
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+#: Everything the journal turns into :class:`JournalError`.
+_DATABASE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, *_DRIVER_ERRORS)
+_OPEN_ERRORS: tuple[type[BaseException], ...] = (*_DATABASE_ERRORS, CommandError)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if not isinstance(exc, SQLAlchemyError):
+        # SQLAlchemy wraps every error of a statement; a bare driver error comes from connecting,
+        # which says nothing about the record being written.
+        return True
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | DisconnectionError):
+        # SQLite's "database is locked", "database or disk is full", "unable to open database
+        # file" are OperationalErrors; asyncpg's lost connections are InterfaceErrors.
+        return True
+    if isinstance(exc, DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        return exc.connection_invalidated or (
+            isinstance(sqlstate, str) and sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES
+        )
+    return False
+
+
+def _cause(exc: BaseException, secrets: Sequence[str | None]) -> str:
+    """The driver's own words, without SQLAlchemy's statement and parameters (which may carry
+    callers' numbers and would make a log line long)."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    shown = f"{type(inner).__name__}: {text}" if text else type(inner).__name__
+    for secret in secrets:
+        if secret:
+            shown = shown.replace(secret, "***")
+    return shown
+
+
+def journal_error(exc: BaseException, url: str, secrets: Sequence[str | None] = ()) -> JournalError:
+    """``exc`` (from SQLAlchemy or the driver) as the journal's error: :class:`JournalUnavailable`
+    when the database is away, naming the database (``url`` already redacted) and the cause."""
+    cause = _cause(exc, secrets)
+    if _is_outage(exc):
+        return JournalUnavailable(f"journal {url} unavailable: {cause}")
+    return JournalError(f"journal {url}: {cause}")
 
 
 def _require_aware(**times: datetime | None) -> None:
@@ -215,7 +287,7 @@ class Journal:
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(upgrade_to_head)
-        except (SQLAlchemyError, OSError, CommandError) as exc:
+        except _OPEN_ERRORS as exc:
             await engine.dispose()
             # The driver's message may quote connection parameters; scrub them, and do not chain
             # the original so a traceback cannot print them either.
@@ -241,12 +313,16 @@ class Journal:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One database transaction, for the storage modules beside the journal (annotations,
-        outbox, blocks, callbacks) that keep their own tables in the same database."""
+        outbox, blocks, callbacks) that keep their own tables in the same database.
+
+        Whatever SQLAlchemy or the driver raises comes out as :class:`JournalError`
+        (:class:`JournalUnavailable` when the database is away), chained to the original so
+        callers can tell a race (``IntegrityError``) from a fault."""
         try:
             async with self._sessions.begin() as session:
                 yield session
-        except SQLAlchemyError as exc:
-            raise JournalError(f"journal {self.url}: {_scrub(exc, self._hidden)}") from exc
+        except _DATABASE_ERRORS as exc:
+            raise journal_error(exc, self.url, self._hidden) from exc
 
     async def _call(self, session: AsyncSession, call_id: str) -> CallRow:
         call = await session.get(CallRow, call_id)

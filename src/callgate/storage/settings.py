@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -16,6 +16,18 @@ class StorageSettings(BaseModel):
     production sets an absolute path (``sqlite+aiosqlite:////var/lib/callgate/journal.db``) or
     PostgreSQL (``postgresql+asyncpg://user:password@host:5432/callgate``; prefer setting it with
     ``CALLGATE_STORAGE__URL`` so the password stays out of the file). Secret: never logged."""
+
+    max_backlog: int = Field(default=100_000, ge=100, le=10_000_000)
+    """Records each journal writer (calls' history, CAD events, callbacks) keeps in memory while
+    the database is unavailable, in order, until it is back. A busy centre produces a few
+    thousand a day, so the default outlasts any outage; beyond it records are dropped with an
+    ALARM and counted in ``callgate_database_records_dropped_total``. Lost at a stop during an
+    outage (an ALARM says how many)."""
+
+    retry_max_seconds: float = Field(default=30.0, ge=0.5, le=600.0)
+    """Longest pause between two attempts at a record the database could not take. Attempts
+    start 0.5 s apart and double up to this, so a database that is back is written to within
+    this long."""
 
     @field_validator("url")
     @classmethod

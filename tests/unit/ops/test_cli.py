@@ -254,3 +254,28 @@ def test_check_config_json_reports_invalid(
     body = json.loads(capsys.readouterr().out)
     assert body["valid"] is False
     assert "does not exist" in body["error"]
+
+
+def test_given_the_database_down_then_status_says_degraded_and_taking_calls() -> None:
+    from callgate.ops.cli import render_status
+
+    component = {"connected": True, "required": True, "since": 1_790_000_000.0}
+    text = render_status(
+        {
+            "ready": True,
+            "degraded": ["database"],
+            "components": {
+                "ari": component,
+                "ami": component,
+                "database": {
+                    "connected": False,
+                    "required": False,
+                    "degrading": True,
+                    "since": 1_790_000_060.0,
+                    "detail": "journal x unavailable: ConnectionRefusedError",
+                },
+            },
+        }
+    )
+    assert "DEGRADED (database down), taking 112 calls" in text
+    assert "database  DOWN" in text

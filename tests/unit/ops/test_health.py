@@ -9,7 +9,8 @@ from tests.unit.ops.conftest import Clock
 def test_given_nothing_reported_then_not_ready_and_every_component_down() -> None:
     health = Health(clock=Clock())
     assert not health.ready
-    assert health.missing() == ["ari", "ami", "database"]
+    assert health.missing() == ["ari", "ami"]
+    assert health.degraded() == ["database"]
     assert all(not s.connected and s.since is None for s in health.snapshot().values())
 
 
@@ -23,6 +24,7 @@ def test_given_ari_ami_database_up_and_mqtt_down_then_ready() -> None:
     assert body["components"]["mqtt"] == {  # type: ignore[index]
         "connected": False,
         "required": False,
+        "degrading": False,
         "since": None,
         "detail": None,
     }
@@ -42,6 +44,27 @@ def test_when_a_required_component_drops_then_not_ready_and_since_moves() -> Non
     assert health.state("ami").since == 1_020.0
     assert health.state("ami").detail == "connection refused"
     assert health.missing() == ["ami"]
+
+
+def test_when_the_database_drops_then_still_ready_but_degraded_since_then() -> None:
+    # Calls are distributed without the database (its records wait in memory): taking calls,
+    # and saying what waits.
+    clock = Clock()
+    health = Health(clock=clock)
+    for name in ("ari", "ami", "database"):
+        health.set(name, True)
+    clock.now = 1_030.0
+    health.set("database", False, "journal sqlite:///j.db unavailable: database is locked")
+    assert health.ready
+    body = health.to_json()
+    assert body["ready"] is True
+    assert body["degraded"] == ["database"]
+    assert body["components"]["database"]["since"] == 1_030.0  # type: ignore[index]
+    assert body["components"]["database"]["degrading"] is True  # type: ignore[index]
+    clock.now = 1_090.0
+    health.set("database", True)
+    assert health.to_json()["degraded"] == []
+    assert health.state("database").since == 1_090.0
 
 
 def test_given_a_probe_then_its_value_is_read_at_each_question() -> None:
