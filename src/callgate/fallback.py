@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from callgate.asterisk.queue_log import FallbackCall, FallbackQueueLog
-from callgate.asterisk.recordings import RecordingFailure, RecordingInfo, seal_when_stable
+from callgate.asterisk.recordings import RecordingFailure, RecordingInfo, seal, seal_when_stable
 from callgate.storage import FallbackCallFacts, FallbackWrite, Journal, JournalError
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,22 @@ UNREADABLE_FIX = (
     "unit, keep Asterisk's umask 0027 (queue_log 0640 asterisk:asterisk), and check [fallback] "
     "queue_log and logger.conf queue_log_name"
 )
+
+
+#: A recording not written for this long is finished: MixMonitor closed it with the call.
+SETTLED_SECONDS = 5.0
+
+
+def seal_finished(call_id: str, path: Path) -> RecordingInfo | RecordingFailure:
+    """Seal a fallback call's recording. queue_log says the call is over, so MixMonitor has
+    closed the file unless it ended seconds ago: only then wait for its size to settle. A
+    missing file is said at once; after an outage a pass may have hundreds of calls, and a
+    15 s wait for each missing one would hold the journal of all the others."""
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return seal(call_id, path)
+    return seal(call_id, path) if age > SETTLED_SECONDS else seal_when_stable(call_id, path)
 
 
 class QueueLogUnreadable(Exception):
@@ -169,7 +185,7 @@ class FallbackRecords:
         recordings_dir: Path,
         scan_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
-        seal: Callable[[str, Path], RecordingInfo | RecordingFailure] = seal_when_stable,
+        seal: Callable[[str, Path], RecordingInfo | RecordingFailure] = seal_finished,
     ) -> None:
         self.journal = journal
         self.file = QueueLogFile(queue_log)

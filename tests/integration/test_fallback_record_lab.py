@@ -14,7 +14,10 @@ import pytest
 
 from .conftest import Daemon, wait_for
 
-CALLERS = ["081700000101", "081700000102", "081700000103"]
+# Numbers of this run only: the lab's queue_log keeps earlier runs' fallback calls (the Asterisk
+# roots are cached between runs), and callgate journals those too.
+_RUN = f"{int(time.time()) % 10**7:07d}"
+CALLERS = [f"0817{_RUN}{n}" for n in (1, 2, 3)]
 E164 = {f"+62{number[1:]}" for number in CALLERS}
 
 

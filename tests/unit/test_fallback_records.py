@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 import wave
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from callgate.asterisk.recordings import seal
-from callgate.fallback import FallbackRecords, QueueLogFile
+from callgate.asterisk.recordings import RecordingFailure, RecordingInfo, seal
+from callgate.fallback import FallbackRecords, QueueLogFile, seal_finished
 from callgate.report import build_report, day_period, load, render_text
 from callgate.storage import Journal, RecordingStatus
 from tests.unit.test_queue_log import ENDPOINTS, fixture_lines
@@ -342,3 +343,17 @@ async def test_given_the_journal_write_fails_then_the_calls_are_retried_next_pas
     async with journal.transaction() as session:
         await session.execute(text("ALTER TABLE calls_away RENAME TO calls"))
     assert (await service.scan()).inserted == 4  # not in the file's new lines: kept over
+
+
+def test_given_a_missing_or_finished_recording_then_sealing_does_not_wait(tmp_path: Path) -> None:
+    # After an outage one pass may journal hundreds of calls: none may wait for a file that is
+    # missing or was closed long ago (seal_when_stable would poll each one for up to 15 s).
+    finished = tmp_path / "old.wav"
+    finished.write_bytes(b"RIFF")
+    old = time.time() - 60
+    os.utime(finished, (old, old))
+    started = time.monotonic()
+    assert isinstance(seal_finished("1.1", tmp_path / "missing.wav"), RecordingFailure)
+    assert isinstance(seal_finished("1.2", finished), RecordingInfo)
+    # Not a speed figure: seal_when_stable gives up on a missing file only after 15 s.
+    assert time.monotonic() - started < 10.0
