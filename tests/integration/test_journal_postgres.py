@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from callgate.asterisk.calls import CallStart
 from callgate.backlog import DatabaseStatus
@@ -30,6 +33,8 @@ from callgate.core.commands import CallEnded, CallStateChanged
 from callgate.journaling import CallJournal
 from callgate.ops.health import Health
 from callgate.storage import Journal, JournalError
+from callgate.storage.blocks import JournalBlocks
+from callgate.storage.migrations import alembic_config
 from tests.unit.storage import scenarios
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -264,3 +269,72 @@ async def test_given_postgres_stopped_while_calls_are_reported_then_all_written_
         await journal.close()
     assert readiness == [(True, ["database"]), (True, [])]
     assert status.dropped == 0
+
+
+async def test_given_postgres_when_the_carrier_sends_a_300_character_caller_id_then_the_call_is_journaled(  # noqa: E501
+    database: str,
+) -> None:
+    raw = "sip:" + "0812" * 74  # 300 characters: the carrier's From, unparsed
+    journal = await Journal.open(database)
+    try:
+        assert await journal.call_started(
+            "long",
+            caller="x" * 300,
+            caller_sent=raw,
+            dialed="1" * 300,
+            priority=1,
+            category="",
+            at=scenarios.at(0),
+            identity="i" * 300,
+        )
+        call = await journal.get_call("long")
+    finally:
+        await journal.close()
+    assert call is not None
+    assert (call.caller_sent, call.dialed) == (raw, "1" * 300)
+    # Indexed columns stay bounded: clipped with a marker, the call kept.
+    assert call.caller == "x" * 254 + "…"
+
+
+def _to_0004_with_a_call(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection=connection), "0004")
+    connection.execute(
+        text(
+            "INSERT INTO calls (call_id, caller, caller_sent, dialed, priority, category,"
+            " started_at) VALUES ('old', '+62811', '0811', '112', 1, 'genuine', now())"
+        )
+    )
+    connection.execute(
+        text(
+            "INSERT INTO caller_blocks (key, at, until, by, reason)"
+            " VALUES ('0811', now(), now() + interval '1 hour', 'op', 'prank')"
+        )
+    )
+
+
+async def test_given_postgres_at_0004_with_rows_when_opened_then_0005_widens_and_keeps_them(
+    database: str,
+) -> None:
+    engine = create_async_engine(database)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_to_0004_with_a_call)
+    finally:
+        await engine.dispose()
+    journal = await Journal.open(database)
+    try:
+        old = await journal.get_call("old")
+        await journal.call_started(
+            "new", caller="+62812", caller_sent="9" * 300, dialed="112", priority=1,
+            category="", at=scenarios.at(0),
+        )  # fmt: skip
+        new = await journal.get_call("new")
+        blocks = await JournalBlocks(journal).of("0811")
+    finally:
+        await journal.close()
+    assert old is not None
+    assert (old.caller, old.caller_sent) == ("+62811", "0811")
+    assert new is not None
+    assert new.caller_sent == "9" * 300
+    assert [b.reason for b in blocks] == ["prank"]
+    await scenarios.schema_matches_models(database)

@@ -1,17 +1,22 @@
 """Publishes call and call-taker events to MQTT for CAD: ordered, durable, never in the way.
 
 The daemon tells :class:`EventPublisher` what happened exactly as it tells the journal (the
-``CallObserver`` methods plus ``notification``). Each report becomes an event with the next
-``seq`` of its stream and goes onto an in-memory queue at once: nothing on the call path waits
-for the database or the broker. Two background tasks take it from there:
+``CallObserver`` methods plus ``notification``). Each report becomes an event and goes onto an
+in-memory queue at once: nothing on the call path waits for the database or the broker. Three
+background tasks take it from there:
 
-- the *writer* appends queued events to the outbox table in the journal's database, in order
-  (a batch the database cannot take now is kept and retried with backoff until it is stored:
-  :mod:`callgate.backlog`);
+- the *writer* numbers queued events (the next ``seq`` of their stream) and appends them to the
+  outbox table in the journal's database, in order (a batch the database cannot take now is
+  kept and retried with backoff until it is stored: :mod:`callgate.backlog`). It remembers the
+  last ``seq`` of the most recently used streams only (:data:`SEQ_MEMORY`); a stream it does
+  not remember (new, forgotten, or after a restart) continues from the highest ``seq`` in the
+  outbox, so ``seq`` keeps growing for as long as the outbox holds the stream's events;
 - the *link* connects to the broker (reconnecting with capped, jittered backoff: aiomqtt has no
   reconnect of its own), marks callgate ``online`` on the retained status topic (the last will
   says ``offline``), answers CAD's commands, and publishes unsent outbox rows in order with QoS 1,
-  marking them sent only after the broker's PUBACK.
+  marking them sent only after the broker's PUBACK;
+- the *pruner* deletes published events older than ``outbox_retention_hours``, in small
+  batches, every :data:`PRUNE_INTERVAL` seconds.
 
 A broker outage therefore delays events and loses none; a crash between PUBACK and marking sent
 publishes an event twice, which subscribers drop by ``event_id``.
@@ -27,8 +32,9 @@ import random
 import re
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,6 +81,22 @@ _TOPIC_UNSAFE = re.compile(r"[/+#\x00]")
 #: How often, at most, the retained queue state is republished while it changes.
 QUEUE_STATE_INTERVAL = 1.0
 WRITER = "outbox"
+#: Streams whose last ``seq`` the writer keeps in memory (least recently used forgotten first).
+#: A big centre has a few hundred calls in progress; a forgotten stream costs one indexed query.
+SEQ_MEMORY = 10_000
+#: Seconds between prunes of the outbox, and rows deleted per transaction.
+PRUNE_INTERVAL = 600.0
+PRUNE_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """An event waiting for the writer, which gives it its ``seq`` (1 until then)."""
+
+    event: EventBase
+    stream: str
+    topic: str
+    retain: bool
 
 
 def _at(epoch: float) -> datetime:
@@ -141,6 +163,7 @@ class EventPublisher:
         clock: Callable[[], float] = time.time,
         status: DatabaseStatus | None = None,
         batch: int = 200,
+        seq_memory: int = SEQ_MEMORY,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings)
@@ -163,11 +186,13 @@ class EventPublisher:
             dedup_max=settings.command_dedup_max,
             clock=clock,
         )
-        self._seqs: dict[str, int] = {}
+        #: Last ``seq`` of recently used streams, least recently used first (writer's only).
+        self._seqs: OrderedDict[str, int] = OrderedDict()
+        self._seq_memory = seq_memory
         self._answered_by: dict[str, str] = {}
         #: Shared with the other writers: the database's health, retry pace and queue bound.
         self.status = status or DatabaseStatus()
-        self._pending: asyncio.Queue[OutboxEntry] = asyncio.Queue(self.status.max_backlog)
+        self._pending: asyncio.Queue[_Queued] = asyncio.Queue(self.status.max_backlog)
         self._writing = 0  # events taken from _pending, not yet stored
         self.status.register(WRITER, lambda: self._pending.qsize() + self._writing)
         self._stored = asyncio.Event()
@@ -188,20 +213,13 @@ class EventPublisher:
         return self._pending.qsize() + self._unsent
 
     async def start(self) -> None:
-        """Read each stream's last ``seq`` from the outbox, then start writing and publishing."""
+        """Start writing, publishing and pruning (the outbox is read as needed, not here)."""
         if not self.settings.enabled:
             return
-        retention = timedelta(days=self.settings.outbox_retention_days)
-        try:
-            pruned = await self.outbox.prune(datetime.now(UTC) - retention)
-            if pruned:
-                log.info("old published events deleted from the outbox", extra={"count": pruned})
-        except JournalError as exc:
-            log.warning("outbox not pruned", extra={"error": str(exc)})
-        self._seqs = await self.outbox.last_seqs()
         self._tasks = [
             asyncio.create_task(self._writer(), name="mqtt-outbox-writer"),
             asyncio.create_task(self._link(), name="mqtt-link"),
+            asyncio.create_task(self._pruner(), name="mqtt-outbox-pruner"),
         ]
 
     async def flush(self, seconds: float = 10.0) -> None:
@@ -216,7 +234,7 @@ class EventPublisher:
             await self.flush(drain_seconds)
         self._closing.set()
         self._stored.set()
-        if len(self._tasks) == 2 and self.connected:
+        if len(self._tasks) >= 2 and self.connected:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(
                     asyncio.shield(self._tasks[1]), max(0.1, deadline - time.monotonic())
@@ -363,30 +381,19 @@ class EventPublisher:
     ) -> None:
         if not self.settings.enabled:
             return
-        seq = self._seqs.get(stream, 0) + 1
         try:
+            # seq=1 stands in until the writer numbers it (see _number).
             event = model(
-                event_id=str(uuid.uuid4()), seq=seq, at=_at(at), site=self.settings.site, **fields
+                event_id=str(uuid.uuid4()), seq=1, at=_at(at), site=self.settings.site, **fields
             )
         except ValidationError as exc:
             # A report the schema refuses is a bug in callgate; it must not touch the call.
             log.error("event not valid; not published", extra={"stream": stream, "error": str(exc)})
             return
-        entry = OutboxEntry(
-            event_id=event.event_id,
-            stream=stream,
-            seq=seq,
-            topic=topic,
-            payload=event.model_dump_json(),
-            retain=retain,
-            created_at=event.at,
-        )
         try:
-            self._pending.put_nowait(entry)
+            self._pending.put_nowait(_Queued(event, stream, topic, retain))
         except asyncio.QueueFull:
             self.status.overflowed(WRITER, stream=stream)
-            return
-        self._seqs[stream] = seq
 
     async def _writer(self) -> None:
         while True:
@@ -397,7 +404,7 @@ class EventPublisher:
             # Kept and retried while the database is away: order matters more than latency.
             stored = await write_until_stored(
                 self.status,
-                functools.partial(self.outbox.append, batch),
+                functools.partial(self._store, batch),
                 records=len(batch),
                 writer=WRITER,
             )
@@ -407,6 +414,65 @@ class EventPublisher:
             for _ in batch:
                 self._pending.task_done()
             self._stored.set()
+
+    async def _store(self, batch: Sequence[_Queued]) -> None:
+        """Number ``batch`` and append it to the outbox; remember the streams' new last ``seq``
+        only once stored, so a retry after a failure numbers the same events the same way."""
+        entries, seqs = await self._number(batch)
+        await self.outbox.append(entries)
+        for stream, seq in seqs.items():
+            self._seqs[stream] = seq
+            self._seqs.move_to_end(stream)
+        while len(self._seqs) > self._seq_memory:
+            self._seqs.popitem(last=False)
+
+    async def _number(self, batch: Sequence[_Queued]) -> tuple[list[OutboxEntry], dict[str, int]]:
+        # A stream not in memory continues from the outbox: a late event of a forgotten call
+        # (a disposition, a recording) must not start again at 1, which CAD would take as old.
+        unknown = {q.stream for q in batch if q.stream not in self._seqs}
+        seqs = await self.outbox.last_seqs(unknown)
+        entries = []
+        for q in batch:
+            seq = seqs.get(q.stream, self._seqs.get(q.stream, 0)) + 1
+            seqs[q.stream] = seq
+            event = q.event.model_copy(update={"seq": seq})
+            entries.append(
+                OutboxEntry(
+                    event_id=event.event_id,
+                    stream=q.stream,
+                    seq=seq,
+                    topic=q.topic,
+                    payload=event.model_dump_json(),
+                    retain=q.retain,
+                    created_at=event.at,
+                )
+            )
+        return entries, seqs
+
+    async def prune_outbox(self, now: datetime) -> int:
+        """Delete events published more than ``outbox_retention_hours`` before ``now``, a batch
+        per transaction (a big backlog never holds the database for long); return how many."""
+        cutoff = now - timedelta(hours=self.settings.outbox_retention_hours)
+        total = 0
+        while (pruned := await self.outbox.prune(cutoff, PRUNE_BATCH)) > 0:
+            total += pruned
+            if pruned < PRUNE_BATCH:
+                break
+            await asyncio.sleep(0)  # let the writer and the link in between batches
+        return total
+
+    async def _pruner(self) -> None:
+        while True:
+            try:
+                pruned = await self.prune_outbox(datetime.now(UTC))
+                if pruned:
+                    log.info(
+                        "old published events deleted from the outbox", extra={"count": pruned}
+                    )
+            except JournalError as exc:
+                # The next pass deletes them; nothing waits on the prune.
+                log.warning("outbox not pruned", extra={"error": str(exc)})
+            await asyncio.sleep(PRUNE_INTERVAL)
 
     # -- the broker link -----------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ssl
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class MqttTls(BaseModel):
@@ -60,8 +61,11 @@ class MqttSettings(BaseModel):
     """Seconds between MQTT pings; the broker declares callgate offline after 1.5 times this."""
     reconnect_max: float = Field(default=30.0, gt=0)
     """Longest wait between reconnection attempts, seconds (the wait doubles up to this)."""
-    outbox_retention_days: int = Field(default=30, ge=1)
-    """Published events are kept this long in the outbox (for inspection), then deleted."""
+    outbox_retention_hours: int = Field(default=72, ge=1, le=24 * 366)
+    """Published events stay in the outbox this many hours, then are deleted (a few hundred at a
+    time, every few minutes). This is the window in which CAD can have events replayed from the
+    outbox, and in which a call's ``seq`` is remembered: an event for a call whose events were
+    all deleted (quiet for longer than this) starts its ``seq`` again at 1."""
     max_command_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
     """Largest command payload callgate parses, bytes; a larger one is answered
     ``invalid-command`` unread. Keep the broker's ``max_packet_size`` (examples/mosquitto) above
@@ -75,6 +79,19 @@ class MqttSettings(BaseModel):
     is sent again instead. CAD must use a new request id for each command."""
     command_dedup_max: int = Field(default=10_000, ge=1, le=1_000_000)
     """Most request ids remembered for de-duplication (the oldest are forgotten first)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retention_in_days(cls, data: Any) -> Any:
+        # Earlier configs say outbox_retention_days; a daemon that refused to start after an
+        # upgrade would cost more than the old key is worth. Taken as days x 24 hours.
+        if isinstance(data, dict) and "outbox_retention_days" in data:
+            data = dict(data)
+            days = data.pop("outbox_retention_days")
+            if "outbox_retention_hours" in data:
+                raise ValueError("give outbox_retention_hours only (outbox_retention_days is old)")
+            data["outbox_retention_hours"] = int(days) * 24
+        return data
 
     @property
     def base(self) -> str:

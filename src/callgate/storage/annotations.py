@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callgate.storage.journal import Journal, _require_aware
-from callgate.storage.models import Base, CallRow, UTCDateTime
+from callgate.storage.models import WIDE, Base, CallRow, Clipped, UTCDateTime
 
 
 class AnnotationRow(Base):
@@ -22,11 +22,13 @@ class AnnotationRow(Base):
         ForeignKey("calls.call_id", ondelete="CASCADE"), primary_key=True
     )
     disposition: Mapped[str | None] = mapped_column(String(32))
-    disposition_by: Mapped[str | None] = mapped_column(String(64))
+    disposition_by: Mapped[str | None] = mapped_column(
+        Clipped(WIDE, "call_annotations.disposition_by")
+    )
     disposition_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    incident_id: Mapped[str | None] = mapped_column(String(128))
+    incident_id: Mapped[str | None] = mapped_column(Clipped(WIDE, "call_annotations.incident_id"))
     incident_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    callback_by: Mapped[str | None] = mapped_column(String(64))
+    callback_by: Mapped[str | None] = mapped_column(Clipped(WIDE, "call_annotations.callback_by"))
     callback_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

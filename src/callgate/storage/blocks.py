@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Integer, String, Text, and_, or_, select
+from sqlalchemy import ColumnElement, Integer, Text, and_, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callgate.storage.journal import Journal, _require_aware
-from callgate.storage.models import Base, UTCDateTime
+from callgate.storage.models import WIDE, Base, Clipped, UTCDateTime
 
 
 class BlockRow(Base):
@@ -23,13 +23,13 @@ class BlockRow(Base):
     __tablename__ = "caller_blocks"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(96), index=True)
+    key: Mapped[str] = mapped_column(Clipped(WIDE, "caller_blocks.key"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     until: Mapped[datetime] = mapped_column(UTCDateTime)
-    by: Mapped[str] = mapped_column(String(64))
+    by: Mapped[str] = mapped_column(Clipped(WIDE, "caller_blocks.by"))
     reason: Mapped[str] = mapped_column(Text)
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    lifted_by: Mapped[str | None] = mapped_column(String(64))
+    lifted_by: Mapped[str | None] = mapped_column(Clipped(WIDE, "caller_blocks.lifted_by"))
     lift_reason: Mapped[str | None] = mapped_column(Text)
 
 

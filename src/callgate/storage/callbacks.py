@@ -20,7 +20,7 @@ from callgate.core.callbacks import (
     TaskState,
 )
 from callgate.storage.journal import Journal, _require_aware
-from callgate.storage.models import Base, UTCDateTime
+from callgate.storage.models import WIDE, Base, Clipped, UTCDateTime
 
 #: States of tasks still to be worked on (reloaded at start).
 _OPEN_STATES = (TaskState.OPEN.value, TaskState.DIALLING.value)
@@ -32,7 +32,7 @@ class CallbackTaskRow(Base):
     __tablename__ = "callback_tasks"
 
     task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    number: Mapped[str] = mapped_column(String(64), index=True)
+    number: Mapped[str] = mapped_column(Clipped(WIDE, "callback_tasks.number"), index=True)
     reason: Mapped[str] = mapped_column(String(16))
     call_ids: Mapped[str] = mapped_column(Text)  # space-separated, oldest first
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -55,7 +55,7 @@ class CallbackAttemptRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(16))
-    agent_id: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[str] = mapped_column(Clipped(64, "callback_attempts.agent_id"))
     note: Mapped[str] = mapped_column(Text)
 
 

@@ -12,6 +12,7 @@ records what the daemon reports and never needs to import the core.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -29,6 +30,15 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+log = logging.getLogger(__name__)
+
+#: Width of columns that hold text a carrier or a client sends (caller IDs, identities, names of
+#: who did something): generous, because a value that does not fit would cost the whole row.
+#: Columns that are indexed stay bounded (a PostgreSQL B-tree entry must fit in a third of a page).
+WIDE = 255
+#: What replaces the tail of a value clipped to its column.
+CLIP_MARKER = "…"
 
 # Named constraints let later migrations alter them on SQLite (batch mode needs the names) and
 # keep the names identical on PostgreSQL.
@@ -66,6 +76,33 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class Clipped(TypeDecorator[str]):
+    """A bounded text column that clips an over-long value (keeping its width, ending in
+    :data:`CLIP_MARKER`, with a warning) instead of letting the database refuse the row.
+
+    The journal must never lose a call's start because a carrier sent a longer caller ID than
+    anyone expected; a clipped field is a smaller loss than a missing call. In the database it
+    is plain ``VARCHAR(length)``."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int, name: str) -> None:
+        super().__init__(length)
+        self.length = length
+        self.name = name
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or len(value) <= self.length:
+            return value
+        # The value itself stays out of the log: it may be a caller's number, and is long.
+        log.warning(
+            "value longer than its column clipped",
+            extra={"column": self.name, "length": len(value), "width": self.length},
+        )
+        return value[: self.length - len(CLIP_MARKER)] + CLIP_MARKER
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -76,20 +113,22 @@ class CallRow(Base):
     __tablename__ = "calls"
 
     call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    caller: Mapped[str] = mapped_column(String(64), index=True)  # screening's history lookup
-    caller_sent: Mapped[str] = mapped_column(String(64))
-    dialed: Mapped[str] = mapped_column(String(64))
+    #: Indexed: screening looks up the caller's history by it.
+    caller: Mapped[str] = mapped_column(Clipped(WIDE, "calls.caller"), index=True)
+    #: The caller ID exactly as the carrier sent it: any length, never clipped.
+    caller_sent: Mapped[str] = mapped_column(Text)
+    dialed: Mapped[str] = mapped_column(Text)
     priority: Mapped[int] = mapped_column(Integer)
-    category: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(Clipped(64, "calls.category"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     state: Mapped[str | None] = mapped_column(String(32))
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     outcome: Mapped[str | None] = mapped_column(String(32))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    answered_by: Mapped[str | None] = mapped_column(String(64))
-    destination: Mapped[str | None] = mapped_column(String(128))
+    answered_by: Mapped[str | None] = mapped_column(Clipped(WIDE, "calls.answered_by"))
+    destination: Mapped[str | None] = mapped_column(Clipped(WIDE, "calls.destination"))
     #: The carrier's IMEI-derived identity of a SIM-less caller (keys their history), if sent.
-    identity: Mapped[str | None] = mapped_column(String(96), index=True)
+    identity: Mapped[str | None] = mapped_column(Clipped(WIDE, "calls.identity"), index=True)
 
     transitions: Mapped[list[TransitionRow]] = relationship(
         back_populates="call", order_by="TransitionRow.id", cascade="all, delete-orphan"
@@ -114,7 +153,7 @@ class TransitionRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     from_state: Mapped[str | None] = mapped_column(String(32))
     to_state: Mapped[str] = mapped_column(String(32))
-    trigger: Mapped[str] = mapped_column(String(64))
+    trigger: Mapped[str] = mapped_column(Clipped(64, "call_transitions.trigger"))
 
     call: Mapped[CallRow] = relationship(back_populates="transitions")
 
@@ -129,7 +168,7 @@ class AgentRow(Base):
     call_id: Mapped[str] = mapped_column(
         ForeignKey("calls.call_id", ondelete="CASCADE"), index=True
     )
-    agent_id: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[str] = mapped_column(Clipped(WIDE, "call_agents.agent_id"))
     role: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 

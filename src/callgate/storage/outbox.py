@@ -3,12 +3,16 @@
 Rows are appended in the order events happened and published in ``id`` order; a row is marked
 sent only once the broker acknowledged it (QoS 1 PUBACK). Events produced while the broker is
 unreachable wait here, across daemon restarts too. ``stream``/``seq`` keep each call's (and each
-call-taker's) sequence numbers increasing across restarts.
+call-taker's) sequence numbers increasing across restarts: the next event of a stream continues
+from the highest ``seq`` stored for it.
+
+Published rows are deleted once older than ``[mqtt] outbox_retention_hours`` (:meth:`prune`),
+so the table holds a few days of events, not every call ever.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,24 +101,33 @@ class Outbox:
         async with self.journal.transaction() as session:
             await session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=at))
 
-    async def last_seqs(self) -> dict[str, int]:
-        """The highest ``seq`` of every stream still in the outbox."""
-        query = select(OutboxRow.stream, func.max(OutboxRow.seq)).group_by(OutboxRow.stream)
+    async def last_seqs(self, streams: Collection[str]) -> dict[str, int]:
+        """The highest ``seq`` stored for each of ``streams`` (absent: nothing stored)."""
+        if not streams:
+            return {}
+        query = (
+            select(OutboxRow.stream, func.max(OutboxRow.seq))
+            .where(OutboxRow.stream.in_(streams))
+            .group_by(OutboxRow.stream)
+        )
         async with self.journal.transaction() as session:
             return {stream: int(seq) for stream, seq in (await session.execute(query)).all()}
 
-    async def prune(self, sent_before: datetime) -> int:
-        """Delete entries published before ``sent_before``, except each stream's last one (it
-        carries the stream's ``seq``, which must keep increasing after a restart)."""
-        last = select(func.max(OutboxRow.id)).group_by(OutboxRow.stream).scalar_subquery()
-        query = delete(OutboxRow).where(
-            OutboxRow.sent_at.is_not(None),
-            OutboxRow.sent_at < sent_before,
-            OutboxRow.id.not_in(last),
+    async def prune(self, sent_before: datetime, limit: int = 1000) -> int:
+        """Delete up to ``limit`` entries published before ``sent_before``, oldest first; return
+        how many. Unpublished entries are never deleted. Call again while it returns ``limit``:
+        small batches keep each transaction (and the lock it holds) short."""
+        oldest = (
+            select(OutboxRow.id)
+            .where(OutboxRow.sent_at.is_not(None), OutboxRow.sent_at < sent_before)
+            .order_by(OutboxRow.id)
+            .limit(limit)
         )
         async with self.journal.transaction() as session:
-            result = await session.execute(query)
-            return int(getattr(result, "rowcount", 0) or 0)
+            ids = list(await session.scalars(oldest))
+            if ids:
+                await session.execute(delete(OutboxRow).where(OutboxRow.id.in_(ids)))
+            return len(ids)
 
     async def counts(self) -> tuple[int, int]:
         """(unsent, sent) entries, for status pages and tests."""

@@ -59,7 +59,7 @@ async def store(p: EventPublisher) -> None:
     while not p._pending.empty():
         batch.append(p._pending.get_nowait())
         p._pending.task_done()
-    await p.outbox.append(batch)
+    await p._store(batch)
 
 
 def test_given_a_naive_time_or_bad_caller_then_the_event_model_refuses_it() -> None:
@@ -168,9 +168,53 @@ async def test_given_a_restart_then_seq_continues_from_the_outbox(journal: Journ
     await first.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0))
     await store(first)
     second = publisher(journal)
-    second._seqs = await second.outbox.last_seqs()  # what start() does
     await second.recording_failed("c1", "disk full", T0 + 5)
+    await store(second)
     assert second._seqs == {"c1": 3}
+
+
+async def test_given_a_call_forgotten_by_the_writer_when_a_late_event_comes_then_seq_continues(
+    journal: Journal, tmp_path: Path
+) -> None:
+    p = EventPublisher(MqttSettings(site="kendari"), journal, seq_memory=2)
+    for n in range(1, 6):
+        await p.call_started(CallStart(f"c{n}", "+62812", "0812", "112", 1, T0 + n))
+        await store(p)
+    assert list(p._seqs) == ["c4", "c5"]  # bounded: c1..c3 forgotten
+    await p.recording_failed("c1", "disk full", T0 + 60)
+    await store(p)
+    got = [(r[1], r[2], r[4]["seq"], r[4]["type"]) for r in rows(tmp_path) if r[1] == "c1"]
+    assert got == [
+        ("c1", 1, 1, "received"),
+        ("c1", 2, 2, "screened"),
+        ("c1", 3, 3, "recording-failed"),
+    ]
+
+
+async def test_given_old_published_events_then_pruned_in_batches_and_unsent_ones_kept(
+    journal: Journal, tmp_path: Path
+) -> None:
+    p = EventPublisher(MqttSettings(site="kendari", outbox_retention_hours=72), journal)
+    for n in range(1, 4):
+        await p.call_started(CallStart(f"c{n}", "+62812", "0812", "112", 1, T0 + n))
+    await store(p)
+    unsent = await p.outbox.unsent()
+    now = datetime.now(UTC)
+    # c1 and c2 published 73 hours ago, c3 an hour ago; one more event of c1 never published.
+    await p.outbox.mark_sent([e.id for e in unsent[:4] if e.id], now - timedelta(hours=73))
+    await p.outbox.mark_sent([e.id for e in unsent[4:] if e.id], now - timedelta(hours=1))
+    await p.recording_failed("c1", "disk full", T0 + 60)
+    await store(p)
+    assert await p.outbox.prune(now - timedelta(hours=72), limit=3) == 3
+    assert await p.prune_outbox(now) == 1
+    left = [(r[1], r[2], r[4]["type"]) for r in rows(tmp_path)]
+    # Every published row of c1 and c2 is gone, the last one too: nothing kept per call forever.
+    assert left == [("c3", 1, "received"), ("c3", 2, "screened"), ("c1", 3, "recording-failed")]
+
+
+def test_given_the_old_retention_key_in_days_then_taken_as_hours() -> None:
+    assert MqttSettings(outbox_retention_days=2).outbox_retention_hours == 48  # type: ignore[call-arg]
+    assert MqttSettings().outbox_retention_hours == 72
 
 
 def test_given_ids_with_mqtt_wildcards_then_topics_stay_one_level() -> None:

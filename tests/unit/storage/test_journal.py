@@ -203,3 +203,24 @@ async def test_given_two_tasks_starting_the_same_call_at_once_then_exactly_one_r
     results = await asyncio.gather(*(start(journal, "c1") for _ in range(5)))
     assert sorted(results) == [False, False, False, False, True]
     assert [c.call_id for c in await journal.open_calls()] == ["c1"]
+
+
+async def test_given_a_caller_longer_than_its_column_then_clipped_with_a_marker_and_a_warning(
+    journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SQLite never enforces widths; PostgreSQL would refuse the row and lose the call. Either
+    # way the journal clips first, so both keep the call.
+    assert await journal.call_started(
+        "c1", caller="+62" + "8" * 297, caller_sent="0" * 300, dialed="112", priority=1,
+        category="", at=scenarios.at(0),
+    )  # fmt: skip
+    call = await journal.get_call("c1")
+    assert call is not None
+    assert call.caller == "+62" + "8" * 251 + "…"
+    assert call.caller_sent == "0" * 300
+    clipped = [
+        (r.__dict__["column"], r.__dict__["length"], r.__dict__["width"])
+        for r in caplog.records
+        if r.getMessage() == "value longer than its column clipped"
+    ]
+    assert clipped == [("calls.caller", 300, 255)]

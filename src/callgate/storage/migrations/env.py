@@ -15,7 +15,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callgate.storage.models import Base, UTCDateTime
+from callgate.storage.models import Base, Clipped, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
@@ -26,6 +26,8 @@ def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | 
     # UTC decorator is written as the column type it really is.
     if kind == "type" and isinstance(item, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if kind == "type" and isinstance(item, Clipped):
+        return f"sa.String(length={item.length})"
     return False
 
 
