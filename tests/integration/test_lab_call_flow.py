@@ -111,11 +111,19 @@ def test_given_callgate_absent_when_112_arrives_then_fallback_queue_reaches_the_
 ) -> None:
     (phone,) = phones("1001")
     calls = carrier(["+6281234567890"], talk_seconds=8)
+    _fallback_queue_connects(phone, calls, "callgate-not-connected")
 
+
+def _fallback_queue_connects(
+    phone: labpeers.Softphone, calls: labpeers.CarrierCalls, reason: str
+) -> None:
+    """The caller reaches the call-taker through Queue(fallback-112), talks, and hangs up."""
     wait_for(_two_legs_up, 20, "the fallback queue to connect the call-taker")
     trunk = next(c for c in _channels() if str(c["name"]).startswith("PJSIP/jasnita-"))
     assert trunk["dialplan"]["context"] == "fallback-112"  # type: ignore[index]
     assert trunk["dialplan"]["app_name"] == "Queue"  # type: ignore[index]
+    why = labpeers.ari_get(f"/channels/{trunk['id']}/variable?variable=CALLGATE_FALLBACK_REASON")
+    assert why == {"value": reason}
 
     assert calls.wait(timeout=60) == 0, calls.errors()
     assert calls.stats() == {"successful": 1, "failed": 0}
@@ -175,16 +183,4 @@ def test_given_stasis_missing_when_112_arrives_then_the_fallback_queue_answers_n
     # callgate itself is up and connected to ARI: the call must still not depend on Stasis().
     (phone,) = phones("1001")
     calls = carrier(["081234567890"], talk_seconds=8)
-
-    wait_for(_two_legs_up, 20, "the fallback queue to connect the call-taker")
-    trunk = next(c for c in _channels() if str(c["name"]).startswith("PJSIP/jasnita-"))
-    assert trunk["dialplan"]["context"] == "fallback-112"  # type: ignore[index]
-    assert trunk["dialplan"]["app_name"] == "Queue"  # type: ignore[index]
-    reason = labpeers.ari_get(f"/channels/{trunk['id']}/variable?variable=CALLGATE_FALLBACK_REASON")
-    assert reason == {"value": "no-stasis-module"}
-
-    assert calls.wait(timeout=60) == 0, calls.errors()
-    assert calls.stats() == {"successful": 1, "failed": 0}
-    wait_for(lambda: _channels() == [], 10, "both legs to end")
-    wait_for(lambda: phone.rtp_received_packets() != [], 10, "the softphone to report the call")
-    assert phone.rtp_received_packets()[-1] > 20
+    _fallback_queue_connects(phone, calls, "no-stasis-module")
