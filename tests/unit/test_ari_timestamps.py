@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callgate.asterisk.timestamps import ari_timestamp
+from callgate.asterisk.timestamps import ari_moment_passed, ari_timestamp
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,12 @@ def test_missing_malformed_or_zoneless_stamps_are_none(value: object) -> None:
 def test_never_raises(value: object) -> None:
     result = ari_timestamp(value)
     assert result is None or isinstance(result, float)
+
+
+def test_a_hang_up_counts_from_the_end_of_its_stamped_millisecond() -> None:
+    # ARI truncates to the millisecond: the wrap-up must not start up to 1 ms before the hang-up.
+    stamp = "2026-11-23T01:02:03.456+0000"
+    moment = ari_moment_passed(stamp)
+    assert moment is not None
+    assert moment == pytest.approx(dt.datetime(2026, 11, 23, 1, 2, 3, 457000, dt.UTC).timestamp())
+    assert ari_moment_passed("yesterday") is None

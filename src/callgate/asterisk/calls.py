@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from callgate.asterisk.ari import AriClient, AriError, JsonObject
 from callgate.asterisk.recordings import RecordingFailure, RecordingInfo, seal_when_stable
-from callgate.asterisk.timestamps import ari_timestamp
+from callgate.asterisk.timestamps import ari_moment_passed
 from callgate.core.agents import DeviceState
 from callgate.core.callbacks import CALLBACK_CATEGORY, AttemptOutcome
 from callgate.core.commands import (
@@ -351,7 +351,7 @@ class AriCalls:
                 await self._on_channel_gone(
                     event["channel"],
                     event.get("cause_txt", ""),
-                    at=ari_timestamp(event.get("timestamp")),
+                    at=ari_moment_passed(event.get("timestamp")),
                 )
             elif kind == "ChannelDtmfReceived":
                 await self._on_dtmf(event["channel"]["id"], str(event["digit"]))

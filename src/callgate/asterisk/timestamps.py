@@ -25,3 +25,16 @@ def ari_timestamp(value: object) -> float | None:
     except (OverflowError, OSError, ValueError):  # pragma: no cover - years at the very edges
         return None
     return seconds if math.isfinite(seconds) else None
+
+
+#: ARI stamps events to the millisecond, cut short: ``.456`` is any moment from 456 to 457 ms.
+STAMP_RESOLUTION = 0.001
+
+
+def ari_moment_passed(value: object) -> float | None:
+    """When the event stamped ``value`` had certainly happened: the end of its millisecond.
+
+    A call-taker's wrap-up counts from a hang-up's stamp; counted from the truncated stamp it
+    could end up to 1 ms early, and the next call would ring before the wrap-up was over."""
+    seconds = ari_timestamp(value)
+    return None if seconds is None else seconds + STAMP_RESOLUTION
