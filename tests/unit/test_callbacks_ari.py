@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
+from callgate.asterisk import calls as calls_module
 from callgate.asterisk.ari import AriError
-from callgate.asterisk.calls import CALLBACK_CONTEXT, AriCalls, _callback_outcome
+from callgate.asterisk.calls import (
+    CALLBACK_CONTEXT,
+    CALLTAKER,
+    AriCalls,
+    CallLayout,
+    Leg,
+    _callback_outcome,
+)
 from callgate.config import Settings
 from callgate.core.callbacks import AttemptOutcome
 from callgate.core.commands import Bridge, RingAgent, SendToDestination
 from callgate.core.events import (
     AgentAnswered,
+    AgentHungUp,
     CallBridged,
     CallerHungUp,
     DestinationFailed,
@@ -200,3 +211,55 @@ async def test_a_withdrawn_attempt_hangs_up_only_what_exists() -> None:
 def test_hang_up_causes_map_to_outcomes() -> None:
     assert _callback_outcome("USER_BUSY user busy") is AttemptOutcome.BUSY
     assert _callback_outcome("") is AttemptOutcome.FAILED
+
+
+def _talking(rig: Rig) -> str:
+    """A 112 call in conversation with call-taker 1001; returns the call-taker's leg."""
+    rig.calls.calls["c1"] = CallLayout(
+        call_id="c1", caller="+6281234567", bridge_id="call-c1", agent_legs={"1001": "leg1"}
+    )
+    rig.calls.legs["leg1"] = Leg("c1", CALLTAKER, agent_id="1001")
+    rig.calls.answered.add("leg1")
+    return "leg1"
+
+
+async def test_an_answered_call_taker_is_free_from_their_channel_s_destruction_not_stasis_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(calls_module, "DESTROYED_GRACE", 0.05)
+    # Wrap-up counts from the hang-up; Asterisk's Hangup (ChannelDestroyed) comes a moment after
+    # StasisEnd, and a call-taker is free from the former.
+    rig = Rig()
+    leg = _talking(rig)
+    left = {
+        "type": "StasisEnd",
+        "channel": {"id": leg},
+        "timestamp": "2026-11-27T06:00:00.100+0000",
+    }
+    await rig.calls.on_event(left)
+    await asyncio.sleep(0)
+    assert rig.fed == []  # not yet: the channel still exists
+    gone = {"type": "ChannelDestroyed", "channel": {"id": leg}, "cause_txt": "Normal Clearing"}
+    await rig.calls.on_event({**gone, "timestamp": "2026-11-27T06:00:00.120+0000"})
+    expected = dt.datetime(2026, 11, 27, 6, 0, 0, 121000, dt.UTC).timestamp()
+    assert rig.fed == [AgentHungUp("c1", "1001", at=pytest.approx(expected))]
+    # The grace that ends after it finds the leg gone: the hang-up is told once.
+    await rig.calls.drain()
+    assert len(rig.fed) == 1
+
+
+async def test_without_channel_destroyed_the_stasis_end_counts_after_a_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(calls_module, "DESTROYED_GRACE", 0.0)
+    rig = Rig()
+    leg = _talking(rig)
+    await rig.calls.on_event(
+        {"type": "StasisEnd", "channel": {"id": leg}, "timestamp": "2026-11-27T06:00:00.100+0000"}
+    )
+    for _ in range(100):
+        if rig.fed:
+            break
+        await asyncio.sleep(0.01)
+    expected = dt.datetime(2026, 11, 27, 6, 0, 0, 101000, dt.UTC).timestamp()
+    assert rig.fed == [AgentHungUp("c1", "1001", at=pytest.approx(expected))]

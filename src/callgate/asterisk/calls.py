@@ -90,6 +90,9 @@ CALLBACK_RING_SECONDS = 45
 CALLBACK_CALLER_ID = '"112" <112>'
 #: Longest a caller's set-up waits for the one who arrived before (arrival order in the queue).
 ARRIVAL_ORDER_WAIT = 2.0
+#: An answered call-taker's leg: after its StasisEnd, how long to wait for its ChannelDestroyed
+#: before taking the StasisEnd as the hang-up (the wrap-up counts from its stamp either way).
+DESTROYED_GRACE = 2.0
 #: Seconds between * or # and the agency digit a call-taker presses.
 DTMF_SEQUENCE_TIMEOUT = 3.0
 BRIDGE_PREFIX = "call-"
@@ -345,6 +348,12 @@ class AriCalls:
             elif kind == "ChannelDestroyed" and event["channel"]["id"] in self._awaiting_hangup:
                 layout = self._awaiting_hangup.pop(event["channel"]["id"])
                 self._background(self._seal_when_closed(layout))
+            elif kind == "StasisEnd" and self._free_when_destroyed(event["channel"]["id"]):
+                # A call-taker is free once their channel is gone (Asterisk's Hangup), a moment
+                # after it leaves Stasis: a wrap-up counted from StasisEnd could end up to
+                # ~20 ms early. Their leg was originated into our app, so ChannelDestroyed
+                # follows; if it does not come, the StasisEnd counts after a grace.
+                self._background(self._gone_unless_destroyed(event))
             elif kind in ("StasisEnd", "ChannelDestroyed"):
                 # Asterisk's own stamp: a call-taker's wrap-up counts from the real hang-up,
                 # however late the event reaches us under load.
@@ -365,6 +374,19 @@ class AriCalls:
             log.error(
                 "ARI event without the expected fields; skipped",
                 extra={"event_type": kind, "missing": str(exc)},
+            )
+
+    def _free_when_destroyed(self, channel_id: str) -> bool:
+        leg = self.legs.get(channel_id)
+        return leg is not None and leg.role == CALLTAKER and channel_id in self.answered
+
+    async def _gone_unless_destroyed(self, event: JsonObject) -> None:
+        await asyncio.sleep(DESTROYED_GRACE)
+        if event["channel"]["id"] in self.legs:  # no ChannelDestroyed meanwhile
+            await self._on_channel_gone(
+                event["channel"],
+                event.get("cause_txt", ""),
+                at=ari_moment_passed(event.get("timestamp")),
             )
 
     async def _on_stasis_start(self, event: JsonObject) -> None:
