@@ -349,8 +349,8 @@ async def until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
 
-@pytest.fixture
-def replay() -> ReplayAsterisk:
+def recorded_lab_asterisk() -> ReplayAsterisk:
+    """The lab Asterisk as recorded: login (then FullyBooted), commands, endpoints, queues, ping."""
     return ReplayAsterisk(
         replies={
             # Asterisk follows an accepted login with FullyBooted, as recorded.
@@ -364,6 +364,11 @@ def replay() -> ReplayAsterisk:
             "ping": recorded_reply(REGISTERED, "rec-5"),
         }
     )
+
+
+@pytest.fixture
+def replay() -> ReplayAsterisk:
+    return recorded_lab_asterisk()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from callgate.app import run, serve
 from callgate.config import Settings
 from callgate.storage import Journal
 from tests.unit.ops.test_systemd import NotifySocket
-from tests.unit.test_ami import NO_PHONES, REGISTERED, ReplayAsterisk, blocks, recorded_reply
+from tests.unit.test_ami import recorded_lab_asterisk
 
 
 @dataclass
@@ -84,18 +84,7 @@ async def ari() -> AsyncIterator[FakeAri]:
 
 @pytest.fixture
 async def ami() -> AsyncIterator[int]:
-    replay = ReplayAsterisk(
-        replies={
-            "login": [
-                *recorded_reply(REGISTERED, "login-1"),
-                next(b for b in blocks(REGISTERED) if b.startswith("Event: FullyBooted")),
-            ],
-            "listcommands": recorded_reply("list-commands.txt", "rec-0"),
-            "pjsipshowendpoints": recorded_reply(NO_PHONES, "rec-1"),
-            "queuesummary": recorded_reply(NO_PHONES, "rec-3"),
-            "ping": recorded_reply(REGISTERED, "rec-5"),
-        }
-    )
+    replay = recorded_lab_asterisk()
     server = await asyncio.start_server(replay.handle, "127.0.0.1", 0)
     yield int(server.sockets[0].getsockname()[1])
     replay.drop_all()
