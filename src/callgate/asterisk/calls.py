@@ -355,13 +355,7 @@ class AriCalls:
                 # follows; if it does not come, the StasisEnd counts after a grace.
                 self._background(self._gone_unless_destroyed(event))
             elif kind in ("StasisEnd", "ChannelDestroyed"):
-                # Asterisk's own stamp: a call-taker's wrap-up counts from the real hang-up,
-                # however late the event reaches us under load.
-                await self._on_channel_gone(
-                    event["channel"],
-                    event.get("cause_txt", ""),
-                    at=ari_moment_passed(event.get("timestamp")),
-                )
+                await self._gone(event)
             elif kind == "ChannelDtmfReceived":
                 await self._on_dtmf(event["channel"]["id"], str(event["digit"]))
             elif kind == "DeviceStateChanged":
@@ -383,11 +377,16 @@ class AriCalls:
     async def _gone_unless_destroyed(self, event: JsonObject) -> None:
         await asyncio.sleep(DESTROYED_GRACE)
         if event["channel"]["id"] in self.legs:  # no ChannelDestroyed meanwhile
-            await self._on_channel_gone(
-                event["channel"],
-                event.get("cause_txt", ""),
-                at=ari_moment_passed(event.get("timestamp")),
-            )
+            await self._gone(event)
+
+    async def _gone(self, event: JsonObject) -> None:
+        # Asterisk's own stamp: a call-taker's wrap-up counts from the real hang-up, however
+        # late the event reaches us under load.
+        await self._on_channel_gone(
+            event["channel"],
+            event.get("cause_txt", ""),
+            at=ari_moment_passed(event.get("timestamp")),
+        )
 
     async def _on_stasis_start(self, event: JsonObject) -> None:
         channel = event["channel"]
