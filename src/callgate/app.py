@@ -238,11 +238,9 @@ class _Readiness:
     ) -> None:
         """``logged``: the reporter logs the change itself (the database's ALARM)."""
         self.health.set(component, up, detail)
-        if logged:
-            pass
-        elif up:
+        if not logged and up:
             log.info("connected", extra={"component": component})
-        else:
+        elif not logged:
             log.warning("disconnected", extra={"component": component, "detail": detail})
         if self.health.ready and not self.announced:
             self.announced = True
