@@ -1,6 +1,18 @@
-"""The abandoned-call callback worklist in the daemon: the core's worklist, fed and persisted.
+"""The abandoned-call callback worklist in the daemon: persisted, restored, asked for by CAD.
 
-The rules live in :mod:`callgate.core.callbacks`; this module only connects them:
+:class:`CallbackRecords` is the daemon's whole part once the core runs the worklist
+(``AcdConfig.callbacks``: tasks, offers behind the core's one deadline, attempts' outcomes):
+
+- every task change the core reports (``CallbackTaskChanged``) is written to the journal
+  (``callback_tasks``, ``callback_attempts``), off the call path, in order, and kept and
+  retried while the database is away (:mod:`callgate.backlog`);
+- at start the open tasks of earlier runs are read back and handed to the core
+  (``CallbacksRestored``: their ids carry on; new ids get this run's prefix);
+- CAD's ``request-callback`` becomes a ``CallbackRequested`` for the core, with the call's
+  caller from the journal for a call the core no longer has.
+
+:class:`Callbacks` below is the older service that runs the worklist itself (an offering loop
+that polls the engine), kept until the ARI adapter carries out the core's callback commands:
 
 - the engine's notifications (it is an engine observer): a 112 call ``ABANDONED`` makes or joins
   a task; a 112 call ``CONNECTED`` cancels its number's task (and withdraws an attempt still
@@ -42,7 +54,8 @@ from callgate.core.callbacks import (
     task_id_of,
 )
 from callgate.core.calls import CallState
-from callgate.core.commands import CallEnded, CallStateChanged
+from callgate.core.commands import CallbackTaskChanged, CallEnded, CallStateChanged
+from callgate.core.events import CallbackRequested, CallbacksRestored
 from callgate.core.screening import CATEGORY_REPEAT_NUISANCE
 from callgate.storage import Journal, JournalError
 from callgate.storage.callbacks import open_callback_tasks, save_callback_task
@@ -69,6 +82,20 @@ class CallbackDialer(Protocol):
     async def cancel_callback(self, call_id: str) -> None: ...
 
 
+#: Where events for the core go (the engine's ``feed``).
+Feed = Callable[..., Awaitable[None]]
+#: What the log says for each change the core reports.
+_CHANGES = {
+    "abandoned": "callback task for an abandoned call",
+    "requested": "callback task requested by CAD",
+    "offered": "callback offered",
+    "attempt-ended": "callback attempt ended",
+    "not-taken": "callback attempt not taken",
+    "cancelled": "callback task cancelled: the number got through",
+    "restored": "callback task restored",
+}
+
+
 def run_prefix(now: float) -> str:
     """Task id prefix of one daemon run: ``cb-`` and the start second in base 36."""
     n, digits = int(now), ""
@@ -77,6 +104,119 @@ def run_prefix(now: float) -> str:
         digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
         if n == 0:
             return f"cb-{digits}-"
+
+
+class CallbackRecords:
+    """Stores the core's callback tasks, restores them at start, passes CAD's requests on."""
+
+    def __init__(
+        self,
+        journal: Journal | None,
+        feed: Feed,
+        *,
+        status: DatabaseStatus | None = None,
+    ) -> None:
+        self.journal = journal
+        #: The engine's ``feed``: restored tasks and CAD's requests go to the core.
+        self.feed = feed
+        #: Shared with the other writers: the database's health, retry pace and queue bound.
+        self.status = status or DatabaseStatus()
+        self._writes: asyncio.Queue[CallbackTask] = asyncio.Queue(self.status.max_backlog)
+        self._writing = 0  # the snapshot taken from the queue, not yet stored
+        self.status.register(WRITER, lambda: self._writes.qsize() + self._writing)
+        self._writer_task: asyncio.Task[None] | None = None
+        #: Calls CAD asked about whose request made (or joined) a task, while it is fed.
+        self._accepted: set[str] = set()
+
+    async def start(self) -> None:
+        """Hand the open tasks of earlier runs to the core, then start writing."""
+        if self.journal is None:
+            return
+        try:
+            stored = await asyncio.wait_for(open_callback_tasks(self.journal), LOAD_TIMEOUT)
+        except (TimeoutError, JournalError) as exc:
+            log.error(
+                "open callback tasks could not be loaded; starting without them",
+                extra={"error": str(exc) or type(exc).__name__},
+            )
+            stored = []
+        if stored:
+            await self.feed(CallbacksRestored(tuple(stored)))
+        self._writer_task = asyncio.create_task(self._writer(), name=WRITER)
+
+    async def close(self, drain_seconds: float = 5.0) -> None:
+        """Write what is queued (bounded). Open tasks stay in the journal for the next start."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._writes.join(), drain_seconds)
+        if self._writer_task is not None:
+            self._writer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer_task
+
+    async def notification(self, note: Notification) -> None:
+        """Engine observer: every task change the core reports is logged and stored."""
+        if not isinstance(note, CallbackTaskChanged):
+            return
+        task = note.task
+        extra = {
+            "task_id": task.task_id,
+            "number": task.number,
+            "call_id": note.call_id,
+            "state": task.state.value,
+            "attempts": len(task.attempts),
+        }
+        if note.outcome:
+            extra["outcome"] = note.outcome
+        log.info(_CHANGES.get(note.change, "callback task changed"), extra=extra)
+        if note.change == "requested":
+            self._accepted.add(note.call_id)
+        if note.change == "restored" or self.journal is None:
+            return  # read from the journal just now
+        try:
+            self._writes.put_nowait(task)
+        except asyncio.QueueFull:
+            self.status.overflowed(WRITER, task_id=task.task_id)
+
+    async def requested(self, call_id: str) -> bool:
+        """CAD asked for a callback of ``call_id`` (a connected call that dropped); False if the
+        call is not known or its caller cannot be called."""
+        caller, category = await self._recorded(call_id)
+        self._accepted.discard(call_id)
+        # The core prefers what it knows of a call it still has; for an ended one it takes the
+        # journal's record. feed() returns once the notifications were told.
+        await self.feed(CallbackRequested(call_id, caller, category))
+        accepted = call_id in self._accepted
+        self._accepted.discard(call_id)
+        return accepted
+
+    async def _recorded(self, call_id: str) -> tuple[str, str]:
+        if self.journal is None:
+            return "", ""
+        try:
+            record = await self.journal.get_call(call_id)
+        except JournalError as exc:
+            log.warning("call unknown to callbacks", extra={"call_id": call_id, "error": str(exc)})
+            return "", ""
+        return ("", "") if record is None else (record.caller, record.category)
+
+    async def _writer(self) -> None:
+        journal = self.journal
+        assert journal is not None
+        while True:
+            task = await self._writes.get()
+            self._writing = 1
+            try:
+                # Snapshots in order: a later state of a task is never overwritten by an earlier
+                # one that waited for the database.
+                await write_until_stored(
+                    self.status,
+                    functools.partial(save_callback_task, journal, task),
+                    writer=WRITER,
+                    task_id=task.task_id,
+                )
+            finally:
+                self._writing = 0
+                self._writes.task_done()
 
 
 class Callbacks:

@@ -46,7 +46,7 @@ from callgate.asterisk.recordings import RecordingInfo
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.acd import Acd
 from callgate.core.calls import CallState
-from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
+from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
 from callgate.engine import Notification
 from callgate.events.commands import CallAnnotations, CommandHandler, CommandInbox
 from callgate.events.schema import (
@@ -301,6 +301,8 @@ class EventPublisher:
         self._queue_dirty = True
         if isinstance(note, CallStateChanged):
             self._state_changed(note)
+        elif isinstance(note, CallBlocked):
+            await self.call_ended_outside_core(note.call_id, note.outcome, note.at)
         elif isinstance(note, AgentStateChanged):
             self._emit(
                 AgentStateEvent,
@@ -335,18 +337,13 @@ class EventPublisher:
         elif new is CallState.OFFERED:
             self._call_event(CallOffered, call_id, at, cause=cause)
         elif new is CallState.CONNECTED:
-            self._call_event(CallAnswered, call_id, at, agent_id=self._agent_of(call_id))
+            agent_id = self._answered_by.get(call_id, note.call_taker)
+            self._call_event(CallAnswered, call_id, at, agent_id=agent_id)
         elif new is CallState.ABANDONED:
             self._call_event(CallAbandoned, call_id, at, cause=cause)
         elif new in (CallState.OVERFLOWED, CallState.FALLBACK):
             fallback = new is CallState.FALLBACK
             self._call_event(CallOverflowed, call_id, at, fallback=fallback, cause=cause)
-
-    def _agent_of(self, call_id: str) -> str | None:
-        if call_id in self._answered_by:
-            return self._answered_by[call_id]
-        call = None if self.acd is None else self.acd.calls.get(call_id)
-        return None if call is None else call.agent_id
 
     def queue_state(self, snapshot: QueueState) -> None:
         """Publish this queue snapshot (retained) when next connected; replaces any older one."""

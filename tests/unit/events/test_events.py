@@ -19,7 +19,7 @@ from callgate.asterisk.calls import CallStart
 from callgate.asterisk.recordings import RecordingInfo
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
-from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
+from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
 from callgate.events import EventPublisher, MqttSettings, Topics
 from callgate.events import docs as event_docs
 from callgate.events.commands import CommandHandler
@@ -321,3 +321,27 @@ def test_given_mqtt_settings_then_unknown_keys_are_refused_and_the_password_hidd
     assert s.base == "cg/v1/site1"
     assert s.tls is not None
     assert s.tls.context().check_hostname is False
+
+
+async def test_given_a_blocked_caller_then_the_stream_ends_the_call_blocked(
+    journal: Journal, tmp_path: Path
+) -> None:
+    p = publisher(journal)
+    await p.call_started(CallStart("b1", "+6281234567890", "081234567890", "112", 2, T0))
+    await p.notification(CallBlocked("b1", "+6281234567890", T0 + 6))
+    await store(p)
+    got = [(r[4]["type"], r[4].get("outcome")) for r in rows(tmp_path)]
+    assert got == [("received", None), ("screened", None), ("ended", "BLOCKED")]
+
+
+async def test_given_an_answer_the_adapter_did_not_report_then_the_core_names_the_call_taker(
+    journal: Journal, tmp_path: Path
+) -> None:
+    # The core's notification carries the call-taker: no read of the core's live calls.
+    p = publisher(journal)
+    await p.notification(
+        CallStateChanged("c1", S.CONNECTING, S.CONNECTED, "CallBridged", T0, call_taker="1003")
+    )
+    await store(p)
+    [(_, _, _, _, answered)] = rows(tmp_path)
+    assert (answered["type"], answered["agent_id"]) == ("answered", "1003")
