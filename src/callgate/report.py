@@ -71,9 +71,9 @@ from callgate.core.screening import (
     Disposition,
     history_key,
 )
+from callgate.storage import Journal, JournalError, redact_url
 from callgate.storage.annotations import AnnotationRow
 from callgate.storage.callbacks import CallbackAttemptRow, CallbackTaskRow
-from callgate.storage.journal import Journal, JournalError, redact_url
 from callgate.storage.models import CallRow
 from callgate.storage.settings import SUPPORTED_DRIVERS
 

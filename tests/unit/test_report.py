@@ -36,8 +36,13 @@ from callgate.report import (
     write_png,
     zone,
 )
-from callgate.storage import CallbackAttemptRow, CallbackTaskRow, Journal, JournalAnnotations
-from callgate.storage.journal import JournalError
+from callgate.storage import (
+    CallbackAttemptRow,
+    CallbackTaskRow,
+    Journal,
+    JournalAnnotations,
+    JournalError,
+)
 from callgate.storage.migrations import alembic_config
 
 WIB = ZoneInfo("Asia/Jakarta")
