@@ -137,4 +137,5 @@ def parse_datetime(text: str) -> datetime:
 
 
 def local_time(at: datetime, tz: ZoneInfo) -> str:
+    """``at`` as local ``YYYY-MM-DD HH:MM`` in ``tz``, as headings and tables show times."""
     return at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
