@@ -5,16 +5,14 @@
 from callgate.storage.annotations import CallAnnotation, JournalAnnotations
 from callgate.storage.blocks import BlockRow
 from callgate.storage.callbacks import CallbackAttemptRow, CallbackTaskRow
-from callgate.storage.journal import (
-    FallbackCallFacts,
-    FallbackWrite,
-    Journal,
+from callgate.storage.database import (
     JournalError,
     JournalUnavailable,
     UnknownCallError,
-    delete_expired_recordings,
     redact_url,
 )
+from callgate.storage.fallback_calls import FallbackCallFacts, FallbackWrite
+from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox, OutboxEntry
 from callgate.storage.records import (
     AgentInvolvement,
@@ -23,6 +21,7 @@ from callgate.storage.records import (
     RecordingStatus,
     Transition,
 )
+from callgate.storage.retention import delete_expired_recordings
 from callgate.storage.settings import StorageSettings
 
 __all__ = [
