@@ -31,8 +31,10 @@ from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
 from callgate.asterisk.agi import AgiServer
 from callgate.asterisk.ami import AmiClient, AmiError, AmiUnavailable, DeviceStatus
-from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, JsonObject
-from callgate.asterisk.calls import AriCalls, FanOut, NullObserver, agent_id_of
+from callgate.asterisk.ari.adapter import AriAdapter
+from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable, JsonObject
+from callgate.asterisk.ari.observer import FanOut, NullObserver
+from callgate.asterisk.ari.translate import agent_id_of
 from callgate.asterisk.link import AriLink
 from callgate.asterisk.recordings import RecordingInfo, folder_problem
 from callgate.backlog import DatabaseStatus
@@ -304,7 +306,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
             outbox_depth=events.depth if settings.mqtt.enabled else lambda: None,
             database=database,
         )
-        calls = AriCalls(
+        calls = AriAdapter(
             ari,
             settings,
             observer=FanOut(writer, events, _RecordingFailures(metrics)),

@@ -8,7 +8,7 @@ The rules live in :mod:`callgate.core.callbacks`; this module only connects them
 - CAD's ``request-callback`` command (a connected call that dropped), through a hook;
 - an offering loop that, when a task is due, a call-taker is free and fewer than
   ``max_concurrent`` attempts are in progress, lays the attempt out in the ARI adapter
-  (:meth:`~callgate.asterisk.calls.AriCalls.expect_callback`) and queues it in the ACD as a
+  (:meth:`~callgate.asterisk.ari.adapter.AriAdapter.expect_callback`) and queues it in the ACD as a
   ``callback`` call above waiting 112 calls;
 - the journal (``callback_tasks``, ``callback_attempts``): every change is written, off the
   call path, in order, and kept and retried while the database is away

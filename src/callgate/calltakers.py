@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from callgate.asterisk.agent_codes import AgentCommandResult
-from callgate.asterisk.calls import agent_id_of
+from callgate.asterisk.ari.translate import agent_id_of
 from callgate.core.agents import AgentState
 from callgate.core.events import AgentLoggedIn, AgentLoggedOut, AgentPaused, AgentUnpaused
 from callgate.engine import Engine

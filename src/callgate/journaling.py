@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from callgate.asterisk.calls import CallStart
+from callgate.asterisk.ari.observer import CallStart
 from callgate.asterisk.recordings import RecordingInfo
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.commands import CallEnded, CallStateChanged

@@ -26,7 +26,7 @@ from alembic import command
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callgate.asterisk.calls import CallStart
+from callgate.asterisk.ari.observer import CallStart
 from callgate.backlog import DatabaseStatus
 from callgate.core.calls import CallState as S
 from callgate.core.commands import CallEnded, CallStateChanged

@@ -26,7 +26,7 @@ import aiomqtt
 import pytest
 from pydantic import SecretStr
 
-from callgate.asterisk.calls import CallStart
+from callgate.asterisk.ari.observer import CallStart
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged

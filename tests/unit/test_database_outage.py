@@ -23,7 +23,7 @@ import pytest
 from prometheus_client import generate_latest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callgate.asterisk.calls import CallStart
+from callgate.asterisk.ari.observer import CallStart
 from callgate.backlog import DatabaseStatus
 from callgate.callbacks import Callbacks
 from callgate.config import CallbackSettings

@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, Protocol, TypeVar
 
 from callgate.asterisk.agi import DEFAULT_PAUSE_REASONS, AgiSession, Handler
-from callgate.asterisk.calls import DispositionResultLike, agent_id_of
+from callgate.asterisk.ari.observer import DispositionResultLike
+from callgate.asterisk.ari.translate import agent_id_of
 from callgate.config import CallTakerPrompts, sound_file
 
 log = logging.getLogger(__name__)

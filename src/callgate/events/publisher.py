@@ -41,7 +41,7 @@ from typing import Any
 import aiomqtt
 from pydantic import ValidationError
 
-from callgate.asterisk.calls import CallStart
+from callgate.asterisk.ari.observer import CallStart
 from callgate.asterisk.recordings import RecordingInfo
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.acd import Acd

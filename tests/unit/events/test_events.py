@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from callgate.asterisk.calls import CallStart
+from callgate.asterisk.ari.observer import CallStart
 from callgate.asterisk.recordings import RecordingInfo
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
