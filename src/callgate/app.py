@@ -32,9 +32,9 @@ from callgate.asterisk.agent_codes import agent_code_handlers
 from callgate.asterisk.agi import AgiServer
 from callgate.asterisk.ami import AmiClient, AmiError, AmiUnavailable, DeviceStatus
 from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, JsonObject
-from callgate.asterisk.calls import AriCalls, FanOut, NullObserver, agent_id_of
+from callgate.asterisk.calls import AriCalls
 from callgate.asterisk.link import AriLink
-from callgate.asterisk.recordings import RecordingInfo, folder_problem
+from callgate.asterisk.recordings import folder_problem
 from callgate.backlog import DatabaseStatus
 from callgate.callbacks import Callbacks
 from callgate.calltakers import CallTakerControl
@@ -42,11 +42,12 @@ from callgate.config import ConfigError, Settings, load_settings
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdConfigError
+from callgate.core.events import Event
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
 from callgate.dispositions import Blocks, Dispositions
 from callgate.engine import Engine
-from callgate.events import EventPublisher
 from callgate.events.commands import CommandHandler
+from callgate.events.publisher import EventPublisher
 from callgate.fallback import FallbackRecords
 from callgate.journaling import CallJournal
 from callgate.logs import LogThrottle
@@ -55,13 +56,11 @@ from callgate.ops.http import OpsHttp
 from callgate.ops.metrics import Metrics
 from callgate.ops.systemd import Notifier
 from callgate.ops.view import LiveDaemonView
+from callgate.ports import FanOut, JournalError, NullObserver, RecordingInfo, agent_id_of
 from callgate.screening import Screener
-from callgate.storage import (
-    Journal,
-    JournalAnnotations,
-    JournalError,
-    delete_expired_recordings,
-)
+from callgate.storage.annotations import JournalAnnotations
+from callgate.storage.journal import Journal, delete_expired_recordings
+from callgate.storage.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -277,14 +276,9 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         settings.ari.app,
     ) as ari:
         acd = Acd(acd_config(settings))
-        # CAD's event stream; starts before the engine so each call's seq continues the outbox.
-        events = EventPublisher(
-            settings.mqtt,
-            journal,
-            annotations=JournalAnnotations(journal),
-            acd=acd,
-            status=database,
-        )
+        # CAD's event stream, an observer of everything below; started (and its outbox's seq
+        # read) before the first report, once its command handler exists.
+        events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database)
         # Every disposition (phone, CAD, admin) goes through one service, which also places
         # automatic blocks when [screening.blocking] is enabled.
         policy = screening_policy(settings)
@@ -292,10 +286,6 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
             journal, events, policy, codes=settings.dispositions.codes, clock=time.time
         )
         blocks = Blocks(journal, policy, clock=time.time)
-        events.commands = CommandHandler(
-            JournalAnnotations(journal), events, dispositions=dispositions, blocks=blocks
-        )
-        await events.start()
         health.probe("mqtt", lambda: events.connected)
         metrics = Metrics(
             acd,
@@ -304,18 +294,27 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
             outbox_depth=events.depth if settings.mqtt.enabled else lambda: None,
             database=database,
         )
+
+        # The engine's feed is the one way into the core; everything below that turns the
+        # outside world into core events is given it. The ARI adapter and the engine need each
+        # other (events in, commands out), so the adapter gets it through this forward call.
+        engine: Engine
+
+        async def feed(*batch: Event) -> None:
+            await engine.feed(*batch)
+
         calls = AriCalls(
             ari,
             settings,
             observer=FanOut(writer, events, _RecordingFailures(metrics)),
             clock=time.time,
             screener=Screener(journal, policy) if settings.screening.enabled else None,
+            feed=feed,
+            dispositions=dispositions,  # **<digit> keyed by a call-taker during a call
         )
         engine = Engine(
             acd, calls, observers=[writer.notification, events.notification, metrics.notification]
         )
-        calls.feed = engine.feed
-        calls.dispositions = dispositions  # **<digit> keyed by a call-taker during a call
         # Abandoned callers are called back ([callbacks]): the worklist observes the engine and
         # takes CAD's request-callback; it offers attempts only while callgate is ready.
         callbacks = None
@@ -330,8 +329,18 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
             )
             callbacks.engine = engine
             engine.observers.append(callbacks.notification)
-            events.commands.on_callback_requested = callbacks.requested
-        control = CallTakerControl(engine, settings.calltakers.endpoints)
+        # CAD's commands reach the same services as the phones and the admin API.
+        commands = CommandHandler(
+            JournalAnnotations(journal),
+            events,
+            clock=time.time,
+            dispositions=dispositions,
+            blocks=blocks,
+            on_callback_requested=None if callbacks is None else callbacks.requested,
+            max_bytes=settings.mqtt.max_command_bytes,
+        )
+        await events.start(commands=commands)
+        control = CallTakerControl(engine.feed, acd, settings.calltakers.endpoints)
         view = LiveDaemonView(
             engine,
             control,

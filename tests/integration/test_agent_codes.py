@@ -22,10 +22,10 @@ import pytest
 
 from callgate.asterisk.agent_codes import (
     RESULT_VARIABLE,
-    AgentCommandResult,
     agent_code_handlers,
 )
 from callgate.asterisk.agi import AgiServer, AgiSession, Handler
+from callgate.ports import AgentCommandResult
 
 EXTENSION = "1005"
 ENDPOINT = f"PJSIP/{EXTENSION}"

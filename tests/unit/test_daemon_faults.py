@@ -26,7 +26,7 @@ from aiohttp import web
 
 from callgate.app import run, serve
 from callgate.config import Settings
-from callgate.storage import Journal
+from callgate.storage.journal import Journal
 from tests.unit.ops.test_systemd import NotifySocket
 from tests.unit.test_ami import recorded_lab_asterisk
 

@@ -24,8 +24,9 @@ from callgate.core.screening import BlockingPolicy, ScreeningPolicy
 from callgate.dispositions import Blocks, DispositionOutcome, Dispositions
 from callgate.events.commands import CommandHandler
 from callgate.events.schema import Reply
-from callgate.storage import Journal, JournalAnnotations
+from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
+from callgate.storage.journal import Journal
 
 NOW = 1_800_000_000.0
 CALLER = "+6281155500"

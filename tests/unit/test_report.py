@@ -36,8 +36,9 @@ from callgate.report import (
     write_png,
     zone,
 )
-from callgate.storage import CallbackAttemptRow, CallbackTaskRow, Journal, JournalAnnotations
-from callgate.storage.journal import JournalError
+from callgate.storage.annotations import JournalAnnotations
+from callgate.storage.callbacks import CallbackAttemptRow, CallbackTaskRow
+from callgate.storage.journal import Journal, JournalError
 from callgate.storage.migrations import alembic_config
 
 WIB = ZoneInfo("Asia/Jakarta")

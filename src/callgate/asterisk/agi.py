@@ -27,79 +27,13 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Final
+from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from callgate.asterisk.settings import AgiSettings
 from callgate.logs import LogThrottle
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PAUSE_REASONS: Final[Mapping[str, str]] = {
-    # Digit a call-taker keys after *13 (or dials as *13X) -> reason recorded for reports.
-    "1": "break",  # istirahat: a short rest between calls
-    "2": "prayer",  # sholat: the five daily prayers fall inside every shift
-    "3": "toilet",
-    "4": "meal",  # makan
-    "5": "training",  # pelatihan / briefing
-    "6": "admin",  # paperwork, incident reports
-    "7": "debrief",  # after a distressing call, so a supervisor can see it
-}
-
-
-class AgiSettings(BaseModel):
-    """The FastAGI server the dialplan's feature codes call (``AGI(agi://host:port/...)``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    listen_host: str = "127.0.0.1"
-    """Address to listen on; must match the host in the dialplan's agi:// URLs."""
-    port: Annotated[int, Field(ge=0, le=65535)] = 4573
-    """TCP port (4573 is the FastAGI default); 0 picks a free one (tests)."""
-    header_timeout: Annotated[float, Field(gt=0, le=60)] = 2.0
-    """Seconds a client has from connecting to send its whole agi_* header block before it is
-    dropped. Asterisk sends it at once; an idle connection is closed after this."""
-    command_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
-    """Seconds to wait for Asterisk's whole answer to one command (prompts add their own time)."""
-    max_header_bytes: Annotated[int, Field(ge=1024, le=1_048_576)] = 16384
-    """A header block larger than this is refused (Asterisk sends about 1 KiB)."""
-    max_line_bytes: Annotated[int, Field(ge=256, le=1_048_576)] = 8192
-    """Longest line a client may send, in its header or in an answer (a header line is also
-    bounded by ``max_header_bytes``); a longer one drops the session."""
-    max_reply_lines: Annotated[int, Field(ge=2, le=10_000)] = 64
-    """Lines one answer may have, HANGUP notices included (Asterisk's longest, a ``520-`` usage
-    text, has about 10); more drops the session."""
-    max_session_bytes: Annotated[int, Field(ge=4096, le=67_108_864)] = 262_144
-    """Bytes of answers one session may receive in all (a feature code gets a few hundred);
-    more drops the session."""
-    max_sessions: Annotated[int, Field(ge=1, le=10_000)] = 200
-    """Concurrent AGI sessions, counted once their header is read; a session beyond this is
-    closed at once. As many connections again may wait for their header: when more come, the
-    oldest waiting one is closed."""
-    max_sessions_per_peer: Annotated[int, Field(ge=1, le=10_000)] = 16
-    """Concurrent sessions from one IP address, closed at once beyond this. Asterisk is one
-    address: keep this above the feature codes that may run at once (a shift logging in). As
-    many from one address may wait for their header; a new one closes that address's oldest
-    waiting one."""
-    warning_interval: Annotated[float, Field(ge=0, le=3600)] = 10.0
-    """Seconds between two warnings of one kind (clients dropped for the same reason, requests
-    for an unknown script); the next line says how many were not logged. 0 logs every one."""
-    pause_reasons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PAUSE_REASONS))
-    """Pause reason by the digit keyed after *13 (0-9), e.g. {"1" = "break", "2" = "prayer"}."""
-    default_pause_reason: str = "unspecified"
-    """Reason recorded when the call-taker keys no digit after *13."""
-
-    @field_validator("pause_reasons")
-    @classmethod
-    def _single_digits(cls, value: dict[str, str]) -> dict[str, str]:
-        for digit, reason in value.items():
-            if len(digit) != 1 or not digit.isdigit():
-                raise ValueError(f"key {digit!r} must be a single digit 0-9")
-            if not reason.strip():
-                raise ValueError(f"reason for digit {digit} is empty")
-        return value
-
 
 # --------------------------------------------------------------------------------------------
 # Errors, split by who is at fault (as h11 does).

@@ -35,8 +35,8 @@ from typing import Any, Final
 
 from panoramisk import Manager  # type: ignore[import-untyped]
 from panoramisk.ami_protocol import AMIProtocol  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from callgate.asterisk.settings import AmiSettings
 from callgate.core.agents import DeviceState
 
 log = logging.getLogger(__name__)
@@ -49,25 +49,6 @@ AmiMessage = Mapping[str, str]
 _EVENT_CLASSES: Final = "system,call"
 # A burst of channel events (one call makes five or six) costs one re-read of the endpoints.
 _REFRESH_DEBOUNCE: Final = 0.2
-
-
-class AmiSettings(BaseModel):
-    """How callgate reaches Asterisk's manager interface (``manager.conf``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-    host: str = "127.0.0.1"
-    """Address of Asterisk's AMI (``bindaddr`` in manager.conf)."""
-    port: int = Field(default=5038, ge=1, le=65535)
-    """TCP port of Asterisk's AMI (``port`` in manager.conf)."""
-    username: str = "callgate"
-    """The manager.conf section callgate logs in as; needs read ``system,call``."""
-    password: SecretStr = SecretStr("lab-ami-secret")
-    """That section's ``secret``; never logged."""
-    ping_interval: float = Field(default=10.0, gt=0, le=300)
-    """Seconds between keepalive Pings; a Ping without a reply reconnects."""
-    action_timeout: float = Field(default=5.0, gt=0, le=60)
-    """Seconds to wait for any AMI reply before counting it as lost."""
 
 
 class AmiError(Exception):

@@ -29,10 +29,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from callgate.asterisk.ari import AriClient, AriError, JsonObject
-from callgate.asterisk.recordings import RecordingFailure, RecordingInfo, seal_when_stable
+from callgate.asterisk.recordings import RecordingFailure, seal_when_stable
 from callgate.asterisk.timestamps import ari_moment_passed
 from callgate.core.agents import DeviceState
 from callgate.core.callbacks import CALLBACK_CATEGORY, AttemptOutcome
@@ -68,6 +68,14 @@ from callgate.core.screening import (
     e164,
     imei_identity,
     is_anonymous,
+)
+from callgate.ports import (
+    CallObserver,
+    CallStart,
+    DispositionSink,
+    EventSink,
+    NullObserver,
+    agent_id_of,
 )
 
 if TYPE_CHECKING:  # config imports the event stream, which imports this module
@@ -167,109 +175,6 @@ class Leg:
     hand_off: bool = False  # agency leg: the call-taker leaves once the agency answers
 
 
-@dataclass(frozen=True, slots=True)
-class CallStart:
-    """A call as the daemon first knows it, for the journal and CAD's event stream."""
-
-    call_id: str
-    caller: str  # E.164 from the dialplan, or "anonymous"
-    caller_sent: str  # the number as the carrier sent it
-    dialed: str  # what the caller dialled (112, 0112...), or "callback"
-    priority: int  # class after screening
-    at: float
-    category: str = ""  # screening category ("", anonymous, repeat-nuisance, blocked...)
-    identity: str | None = None  # a SIM-less caller's IMEI-derived identity
-
-
-class CallObserver(Protocol):
-    """Told what the core does not see: call details, connections, recordings (the journal)."""
-
-    async def call_started(self, start: CallStart) -> None: ...
-    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None: ...
-    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None: ...
-    async def recording(self, info: RecordingInfo, at: float) -> None: ...
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None: ...
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None: ...
-
-
-class DispositionSink(Protocol):
-    """Where a call-taker's in-call disposition goes (the daemon's disposition service)."""
-
-    def for_digit(self, digit: str) -> str | None: ...
-    async def set(
-        self, call_id: str, disposition: str, *, by: str, source: str
-    ) -> DispositionResultLike: ...
-
-
-class DispositionResultLike(Protocol):
-    """What the disposition service answers (``callgate.dispositions.DispositionResult``)."""
-
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def call_id(self) -> str | None: ...
-
-
-class NullObserver:
-    """Observes nothing; subclass it to observe only some things."""
-
-    async def call_started(self, start: CallStart) -> None:
-        return None
-
-    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
-        return None
-
-    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
-        return None
-
-    async def recording(self, info: RecordingInfo, at: float) -> None:
-        return None
-
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
-        return None
-
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
-        return None
-
-
-class FanOut:
-    """Tells several observers (the journal, the CAD event stream) the same things, in order."""
-
-    def __init__(self, *observers: CallObserver) -> None:
-        self.observers = observers
-
-    async def call_started(self, start: CallStart) -> None:
-        for o in self.observers:
-            await o.call_started(start)
-
-    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
-        for o in self.observers:
-            await o.agent_connected(call_id, agent_id, at)
-
-    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
-        for o in self.observers:
-            await o.agency_joined(call_id, agency, hand_off, at)
-
-    async def recording(self, info: RecordingInfo, at: float) -> None:
-        for o in self.observers:
-            await o.recording(info, at)
-
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
-        for o in self.observers:
-            await o.recording_failed(call_id, reason, at)
-
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
-        for o in self.observers:
-            await o.call_ended_outside_core(call_id, outcome, at)
-
-
-def agent_id_of(endpoint: str) -> str:
-    """The call-taker id for an endpoint: ``PJSIP/1001`` -> ``1001``."""
-    return endpoint.partition("/")[2]
-
-
 class AriCalls:
     """Translates between ARI and the ACD core for every 112 call and call-taker."""
 
@@ -281,11 +186,13 @@ class AriCalls:
         observer: CallObserver | None = None,
         clock: Callable[[], float] = time.time,
         screener: Screener | None = None,
+        feed: EventSink | None = None,
+        dispositions: DispositionSink | None = None,
     ) -> None:
         self.ari = ari
         self.settings = settings
-        #: Where translated events go (the engine's ``feed``), set by the composition root.
-        self.feed: Callable[..., Awaitable[None]] = _nowhere
+        #: Where translated events go: the engine's ``feed`` (the composition root passes it).
+        self.feed: Callable[..., Awaitable[None]] = feed or _nowhere
         self.observer: CallObserver = observer or NullObserver()
         self.clock = clock
         self.screener = screener
@@ -303,7 +210,7 @@ class AriCalls:
         self._started_agents = False
         self._playbacks: dict[str, asyncio.Future[None]] = {}  # playback id -> its end
         #: Where call-takers' dispositions go (``**<digit>`` during a call), if anywhere.
-        self.dispositions: DispositionSink | None = None
+        self.dispositions = dispositions
 
     # ------------------------------------------------------------------ ARI -> core
 

@@ -50,6 +50,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import selectinload
 
+# The errors every writer tells apart live with the other shared types; named here too, since
+# the journal is where they come from.
+from callgate.ports import JournalError as JournalError
+from callgate.ports import JournalUnavailable as JournalUnavailable
 from callgate.storage.migrations import upgrade_to_head
 from callgate.storage.models import AgentRow, CallRow, RecordingRow, TransitionRow
 from callgate.storage.records import (
@@ -105,17 +109,6 @@ class FallbackCallFacts:
     "What happened in the queue (when, what), kept as the call's transitions."
     priority: int = 1
     "Priority class for a call callgate never screened (the core's NORMAL)."
-
-
-class JournalError(Exception):
-    """The journal cannot be opened or written; the message names the database (password
-    hidden) and the cause."""
-
-
-class JournalUnavailable(JournalError):
-    """The database cannot be reached or cannot take the write now (stopped, refusing, timed out,
-    connection lost, locked, disk full): the record is fine, and writing it again later may
-    succeed. Writers keep such records and retry; see :mod:`callgate.backlog`."""
 
 
 class UnknownCallError(JournalError):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from callgate.storage import Journal, RecordingStatus, delete_expired_recordings
+from callgate.storage.journal import Journal, delete_expired_recordings
+from callgate.storage.records import RecordingStatus
 from tests.unit.storage.scenarios import SHA, at, start
 
 DAY = timedelta(days=1)
