@@ -29,8 +29,9 @@ from pathlib import Path
 
 from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
-from callgate.asterisk.agi import AgiServer
-from callgate.asterisk.ami import AmiClient, AmiError, AmiUnavailable, DeviceStatus
+from callgate.asterisk.agi.server import AgiServer
+from callgate.asterisk.ami.client import AmiClient, AmiError, AmiUnavailable
+from callgate.asterisk.ami.messages import DeviceStatus
 from callgate.asterisk.ari import AriClient, AriError, AriUnavailable, JsonObject
 from callgate.asterisk.calls import AriCalls
 from callgate.asterisk.link import AriLink

@@ -19,7 +19,7 @@ from callgate.asterisk.agent_codes import (
     RESULT_VARIABLE,
     agent_code_handlers,
 )
-from callgate.asterisk.agi import AgiRequest, AgiSession
+from callgate.asterisk.agi.protocol import AgiRequest, AgiSession
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
 from callgate.dispositions import Blocks, DispositionOutcome, Dispositions
 from callgate.events.commands import CommandHandler

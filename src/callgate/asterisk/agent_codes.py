@@ -15,7 +15,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, Protocol, TypeVar
 
-from callgate.asterisk.agi import AgiSession, Handler
+from callgate.asterisk.agi.protocol import AgiSession, Handler
 from callgate.asterisk.settings import DEFAULT_PAUSE_REASONS, CallTakerPrompts, sound_file
 from callgate.ports import AgentCommandResult, DispositionResultLike, agent_id_of
 
