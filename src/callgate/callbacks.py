@@ -44,12 +44,14 @@ from callgate.core.callbacks import (
 from callgate.core.calls import CallState
 from callgate.core.commands import CallEnded, CallStateChanged
 from callgate.core.screening import CATEGORY_REPEAT_NUISANCE
-from callgate.storage import Journal, JournalError
+from callgate.ports import JournalError
 from callgate.storage.callbacks import open_callback_tasks, save_callback_task
+from callgate.storage.journal import Journal
 
 if TYPE_CHECKING:
     from callgate.config import CallbackSettings
-    from callgate.engine import Engine, Notification
+    from callgate.engine import Engine
+    from callgate.ports import Notification
 
 log = logging.getLogger(__name__)
 

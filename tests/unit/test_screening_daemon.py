@@ -8,7 +8,8 @@ from pathlib import Path
 from callgate.core.events import Priority
 from callgate.core.screening import ScreeningPolicy
 from callgate.screening import Screener
-from callgate.storage import Journal, JournalAnnotations
+from callgate.storage.annotations import JournalAnnotations
+from callgate.storage.journal import Journal
 
 NOW = 1_800_000_000.0
 

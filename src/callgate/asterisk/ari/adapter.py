@@ -41,13 +41,13 @@ from callgate.asterisk.ari.layout import (
     Book,
     Move,
 )
-from callgate.asterisk.ari.observer import CallObserver, DispositionSink, NullObserver
 from callgate.asterisk.ari.reconcile import Reconciler
 from callgate.asterisk.ari.silence import Silence
-from callgate.asterisk.ari.translate import agent_id_of, callback_taker_left, translate
+from callgate.asterisk.ari.translate import callback_taker_left, translate
 from callgate.core.callbacks import AttemptOutcome
 from callgate.core.commands import Command
 from callgate.core.events import Event
+from callgate.ports import CallObserver, DispositionSink, NullObserver, agent_id_of
 
 if TYPE_CHECKING:  # config imports the event stream, which imports the observer types
     from callgate.config import Settings
@@ -71,8 +71,12 @@ class AriAdapter:
         observer: CallObserver | None = None,
         clock: Callable[[], float] = time.time,
         screener: Screener | None = None,
+        feed: Feed | None = None,
+        dispositions: DispositionSink | None = None,
     ) -> None:
         self.shared = shared = Shared(ari, settings, observer or NullObserver(), clock)
+        if feed is not None:
+            shared.feed = feed
         self.book: Book = shared.book
         self.book.endpoints.update({agent_id_of(e): e for e in settings.calltakers.endpoints})
         self.channels = channels = Channels(shared)
@@ -83,6 +87,7 @@ class AriAdapter:
         self.callbacks = callbacks = CallbackLegs(shared, channels, endings)
         self.executor = Executor(shared, channels, endings, callbacks)
         self.handoff = HandOff(shared, channels)
+        self.handoff.dispositions = dispositions
         self.reconciler = Reconciler(shared, channels, endings, arrivals, self._channel_gone)
 
     @property

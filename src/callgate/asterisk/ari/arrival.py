@@ -27,11 +27,11 @@ from callgate.asterisk.ari.layout import (
     Move,
     Phase,
 )
-from callgate.asterisk.ari.observer import CallStart
 from callgate.asterisk.ari.silence import Silence
 from callgate.asterisk.ari.translate import caller_arrived
 from callgate.core.events import Priority
 from callgate.core.screening import imei_identity, is_anonymous
+from callgate.ports import CallStart
 
 if TYPE_CHECKING:
     from callgate.core.screening import ScreeningDecision

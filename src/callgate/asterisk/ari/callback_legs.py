@@ -24,12 +24,12 @@ from callgate.asterisk.ari.layout import (
     CallLayout,
     Move,
 )
-from callgate.asterisk.ari.observer import CallStart
 from callgate.asterisk.ari.translate import Events, callback_outcome
 from callgate.core.callbacks import CALLBACK_CATEGORY, AttemptOutcome
 from callgate.core.commands import SendToDestination
 from callgate.core.events import AgentHungUp, CallerHungUp, DestinationFailed, Event
 from callgate.core.screening import e164
+from callgate.ports import CallStart
 
 log = logging.getLogger(__name__)
 

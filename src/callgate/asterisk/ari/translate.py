@@ -48,6 +48,7 @@ from callgate.core.events import (
     Event,
     Priority,
 )
+from callgate.ports import agent_id_of
 
 #: Asterisk device states (ARI DeviceStateChanged) as the core sees them.
 DEVICE_STATES = {
@@ -187,11 +188,6 @@ def hangup_at(event: JsonObject) -> float | None:
 def caller_number(channel: JsonObject) -> str:
     """The caller's number as the dialplan left it (E.164), or ``anonymous``."""
     return channel.get("caller", {}).get("number", "") or "anonymous"
-
-
-def agent_id_of(endpoint: str) -> str:
-    """The call-taker id for an endpoint: ``PJSIP/1001`` -> ``1001``."""
-    return endpoint.partition("/")[2]
 
 
 def callback_outcome(cause: str) -> AttemptOutcome:
