@@ -20,7 +20,7 @@ that polls the engine), kept until the ARI adapter carries out the core's callba
 - CAD's ``request-callback`` command (a connected call that dropped), through a hook;
 - an offering loop that, when a task is due, a call-taker is free and fewer than
   ``max_concurrent`` attempts are in progress, lays the attempt out in the ARI adapter
-  (:meth:`~callgate.asterisk.calls.AriCalls.expect_callback`) and queues it in the ACD as a
+  (:meth:`~callgate.asterisk.ari.adapter.AriAdapter.expect_callback`) and queues it in the ACD as a
   ``callback`` call above waiting 112 calls;
 - the journal (``callback_tasks``, ``callback_attempts``): every change is written, off the
   call path, in order, and kept and retried while the database is away
@@ -57,12 +57,14 @@ from callgate.core.calls import CallState
 from callgate.core.commands import CallbackTaskChanged, CallEnded, CallStateChanged
 from callgate.core.events import CallbackRequested, CallbacksRestored
 from callgate.core.screening import CATEGORY_REPEAT_NUISANCE
-from callgate.storage import Journal, JournalError
+from callgate.ports import JournalError
 from callgate.storage.callbacks import open_callback_tasks, save_callback_task
+from callgate.storage.journal import Journal
 
 if TYPE_CHECKING:
     from callgate.config import CallbackSettings
-    from callgate.engine import Engine, Notification
+    from callgate.engine import Engine
+    from callgate.ports import Notification
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return follow_events(argv[1:])
     if argv[:1] == ["report"]:
-        from callgate.report import main as report
+        from callgate.tools.report import main as report
 
         return report(argv[1:])
     args = _build_parser().parse_args(argv)

@@ -20,7 +20,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
 
 from callgate.core.acd import Acd
 from callgate.core.commands import (
@@ -31,24 +30,21 @@ from callgate.core.commands import (
     CallStateChanged,
     Command,
 )
-from callgate.core.commands import Notification as Notification
 from callgate.core.events import Event
+from callgate.ports import CommandExecutor, Notification
 
 log = logging.getLogger(__name__)
+
 #: A timer acted on this much after its deadline is logged (the event loop was blocked).
 LATE_TIMER_WARNING = 0.1
 
 
-class CommandExecutor(Protocol):
-    """Carries out the core's commands on the phone system (the ARI adapter)."""
-
-    async def execute(self, command: Command) -> Sequence[Event]:
-        """Do it; return the events it produced at once (may be empty)."""
-        ...
-
-
 class Engine:
-    """Feeds events and timer ticks to the core and carries out what it answers."""
+    """Feeds events and timer ticks to the core and carries out what it answers.
+
+    Its :meth:`feed` is the one way into the core (an :class:`~callgate.ports.EventSink`):
+    the composition root hands it to every part that turns something from outside into events.
+    """
 
     def __init__(
         self,

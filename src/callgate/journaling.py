@@ -16,12 +16,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from callgate.asterisk.calls import CallStart
-from callgate.asterisk.recordings import RecordingInfo
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.commands import CallBlocked, CallEnded, CallStateChanged
-from callgate.engine import Notification
-from callgate.storage import Journal
+from callgate.ports import CallStart, Notification, RecordingInfo
+from callgate.storage.journal import Journal
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,10 @@ from callgate.core.screening import (
     screen,
 )
 from callgate.logs import LogThrottle
-from callgate.storage import Journal, JournalError
+from callgate.ports import JournalError
 from callgate.storage.blocks import Block, JournalBlocks
 from callgate.storage.history import PastDisposition, call_times_of, dispositions_of
+from callgate.storage.journal import Journal
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from callgate.asterisk.ari import (
+from callgate.asterisk.ari.client import (
     AriClient,
     AriError,
     Connected,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from callgate.asterisk.ari import Connected, Disconnected, JsonObject
+from callgate.asterisk.ari.client import Connected, Disconnected, JsonObject
 from callgate.asterisk.link import AriLink
 
 

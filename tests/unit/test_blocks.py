@@ -25,8 +25,9 @@ from callgate.ops.http import OpsHttp
 from callgate.ops.metrics import Metrics
 from callgate.ops.view import LiveDaemonView
 from callgate.screening import Screener
-from callgate.storage import Journal, JournalAnnotations
+from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
+from callgate.storage.journal import Journal
 from tests.unit.ops.conftest import Clock, NoPhones
 
 NOW = 1_800_000_000.0
@@ -214,7 +215,7 @@ async def _admin(journal: Journal, policy: ScreeningPolicy) -> AsyncIterator[Adm
     health = Health(clock=clock)
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine, ["PJSIP/1003"]),
+        CallTakerControl(engine.feed, engine.acd, ["PJSIP/1003"]),
         health,
         journal,
         set_log_level=lambda level: None,
@@ -320,7 +321,11 @@ async def test_without_the_services_the_api_says_unavailable(journal: Journal) -
     clock = Clock(NOW)
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
     view = LiveDaemonView(
-        engine, CallTakerControl(engine, []), Health(clock=clock), None, set_log_level=print
+        engine,
+        CallTakerControl(engine.feed, engine.acd, []),
+        Health(clock=clock),
+        None,
+        set_log_level=print,
     )
     assert (await view.set_disposition("c1", "prank", "x"))["result"] == "unavailable"
     assert (await view.blocks(True))["result"] == "unavailable"

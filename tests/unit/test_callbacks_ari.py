@@ -9,16 +9,12 @@ from typing import Any
 
 import pytest
 
-from callgate.asterisk import calls as calls_module
-from callgate.asterisk.ari import AriError
-from callgate.asterisk.calls import (
-    CALLBACK_CONTEXT,
-    CALLTAKER,
-    AriCalls,
-    CallLayout,
-    Leg,
-    _callback_outcome,
-)
+from callgate.asterisk.ari import adapter as adapter_module
+from callgate.asterisk.ari.adapter import AriAdapter
+from callgate.asterisk.ari.callback_legs import CALLBACK_CONTEXT
+from callgate.asterisk.ari.client import AriError
+from callgate.asterisk.ari.layout import CALLTAKER, CallLayout, Leg, Phase
+from callgate.asterisk.ari.translate import callback_outcome
 from callgate.config import Settings
 from callgate.core.callbacks import AttemptOutcome
 from callgate.core.commands import Bridge, RingAgent, SendToDestination
@@ -75,7 +71,7 @@ class FakeAri:
 class Rig:
     def __init__(self) -> None:
         self.ari = FakeAri()
-        self.calls = AriCalls(self.ari, Settings(), clock=lambda: 1000.0)  # type: ignore[arg-type]
+        self.calls = AriAdapter(self.ari, Settings(), clock=lambda: 1000.0)  # type: ignore[arg-type]
         self.fed: list[Event] = []
 
         async def feed(*events: Event) -> None:
@@ -120,7 +116,7 @@ async def test_a_taken_callback_rings_the_call_taker_then_dials_the_number_into_
     assert rig.ari.did("add_to_bridge")[-1] == (f"call-{CALL}", CALL)
     assert ("DELETE", (f"/playbacks/ring-{CALL}", {})) in rig.ari.log
     assert rig.fed[-1] == CallBridged(CALL)
-    assert rig.calls.calls[CALL].recording == f"callgate/{CALL}.wav"
+    assert rig.calls.book.calls[CALL].recording == f"callgate/{CALL}.wav"
 
     # It hangs up: an ordinary end of a connected call, no failure to report.
     await rig.calls.on_event(
@@ -152,7 +148,7 @@ async def test_an_unanswered_number_ends_the_attempt_with_asterisk_s_cause(
     assert rig.calls.callback_result(CALL) == (outcome, cause)
     assert rig.calls.callback_result(CALL) is None  # told once
     assert leg in rig.ari.did("hangup")  # the call-taker's leg goes too
-    assert CALL not in rig.calls.calls
+    assert CALL not in rig.calls.book.calls
 
 
 async def test_a_call_taker_who_hangs_up_while_it_rings_ends_the_attempt() -> None:
@@ -187,7 +183,7 @@ async def test_an_offer_nobody_took_is_never_sent_anywhere() -> None:
     )
     last = SendToDestination(CALL, "fallback-queue", 1, True, "max-wait")
     assert await rig.calls.execute(last) == ()
-    assert CALL not in rig.calls.calls
+    assert CALL not in rig.calls.book.calls
     assert rig.ari.did("originate") == []
     assert not [p for p in rig.ari.did("POST") if "continue" in p[0]]
 
@@ -209,24 +205,28 @@ async def test_a_withdrawn_attempt_hangs_up_only_what_exists() -> None:
 
 
 def test_hang_up_causes_map_to_outcomes() -> None:
-    assert _callback_outcome("USER_BUSY user busy") is AttemptOutcome.BUSY
-    assert _callback_outcome("") is AttemptOutcome.FAILED
+    assert callback_outcome("USER_BUSY user busy") is AttemptOutcome.BUSY
+    assert callback_outcome("") is AttemptOutcome.FAILED
 
 
 def _talking(rig: Rig) -> str:
     """A 112 call in conversation with call-taker 1001; returns the call-taker's leg."""
-    rig.calls.calls["c1"] = CallLayout(
-        call_id="c1", caller="+6281234567", bridge_id="call-c1", agent_legs={"1001": "leg1"}
+    rig.calls.book.calls["c1"] = CallLayout(
+        call_id="c1",
+        caller="+6281234567",
+        phase=Phase.BRIDGED,
+        bridge_id="call-c1",
+        agent_legs={"1001": "leg1"},
     )
-    rig.calls.legs["leg1"] = Leg("c1", CALLTAKER, agent_id="1001")
-    rig.calls.answered.add("leg1")
+    rig.calls.book.legs["leg1"] = Leg("c1", CALLTAKER, agent_id="1001")
+    rig.calls.book.answered.add("leg1")
     return "leg1"
 
 
 async def test_an_answered_call_taker_is_free_from_their_channel_s_destruction_not_stasis_end(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(calls_module, "DESTROYED_GRACE", 0.05)
+    monkeypatch.setattr(adapter_module, "DESTROYED_GRACE", 0.05)
     # Wrap-up counts from the hang-up; Asterisk's Hangup (ChannelDestroyed) comes a moment after
     # StasisEnd, and a call-taker is free from the former.
     rig = Rig()
@@ -251,7 +251,7 @@ async def test_an_answered_call_taker_is_free_from_their_channel_s_destruction_n
 async def test_without_channel_destroyed_the_stasis_end_counts_after_a_grace(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(calls_module, "DESTROYED_GRACE", 0.0)
+    monkeypatch.setattr(adapter_module, "DESTROYED_GRACE", 0.0)
     rig = Rig()
     leg = _talking(rig)
     await rig.calls.on_event(

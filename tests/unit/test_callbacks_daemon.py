@@ -28,8 +28,8 @@ from callgate.core.events import (
     Priority,
 )
 from callgate.engine import Engine
-from callgate.storage import Journal
 from callgate.storage.callbacks import callback_tasks_between, open_callback_tasks
+from callgate.storage.journal import Journal
 
 T0 = 1_800_000_000.0
 NUMBER = "+6281234567"

@@ -23,7 +23,6 @@ import pytest
 from prometheus_client import generate_latest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callgate.asterisk.calls import CallStart
 from callgate.backlog import DatabaseStatus
 from callgate.callbacks import Callbacks
 from callgate.config import CallbackSettings
@@ -33,14 +32,17 @@ from callgate.core.commands import CallEnded, CallStateChanged
 from callgate.core.config import AcdConfig
 from callgate.core.events import Priority
 from callgate.core.screening import ScreeningPolicy
-from callgate.events import EventPublisher
+from callgate.events.publisher import EventPublisher
 from callgate.events.settings import MqttSettings
 from callgate.journaling import CallJournal
 from callgate.ops.health import Health
 from callgate.ops.metrics import Metrics
+from callgate.ports import CallStart, JournalError, JournalUnavailable
 from callgate.screening import Screener
-from callgate.storage import Journal, JournalError, JournalUnavailable, redact_url
 from callgate.storage.callbacks import callback_tasks_between
+from callgate.storage.database import redact_url
+from callgate.storage.journal import Journal
+from callgate.storage.outbox import Outbox
 
 T0 = 1_790_000_000.0
 PASSWORD = "S3cret-pw"
@@ -223,7 +225,7 @@ async def test_given_a_full_disk_when_events_are_reported_then_the_outbox_gets_t
     status = DatabaseStatus(first_retry=0.01, max_retry=0.05)
     # No broker on that port: the link keeps retrying in the background, the writer is tested.
     settings = MqttSettings(site="s1", host="127.0.0.1", port=closed_port())
-    publisher = EventPublisher(settings, small_journal, status=status)
+    publisher = EventPublisher(settings, Outbox(small_journal), status=status)
     await publisher.start()
     try:
         disk.fill()

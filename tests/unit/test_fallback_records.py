@@ -16,10 +16,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from callgate.asterisk.recordings import RecordingFailure, RecordingInfo, seal
+from callgate.asterisk.recordings import RecordingFailure, seal
 from callgate.fallback import FallbackRecords, QueueLogFile, seal_finished
-from callgate.report import build_report, day_period, load, render_text
-from callgate.storage import Journal, RecordingStatus
+from callgate.ports import RecordingInfo
+from callgate.storage.journal import Journal
+from callgate.storage.records import RecordingStatus
+from callgate.tools.report import build_report, day_period, load, render_text
 from tests.unit.test_queue_log import ENDPOINTS, fixture_lines
 
 NOW = 1732262600.0  # after every call of the fixture but the one still waiting

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from callgate.app import _RecordingFailures
-from callgate.asterisk.calls import AriCalls, CallLayout, FanOut
+from callgate.asterisk.ari.adapter import AriAdapter
+from callgate.asterisk.ari.layout import CallLayout
 from callgate.asterisk.recordings import (
     RecordingFailure,
-    RecordingInfo,
     folder_problem,
     seal,
     seal_when_stable,
@@ -29,7 +29,9 @@ from callgate.core.config import AcdConfig
 from callgate.journaling import CallJournal
 from callgate.ops.health import Health
 from callgate.ops.metrics import Metrics
-from callgate.storage import Journal, RecordingStatus
+from callgate.ports import FanOut, RecordingInfo
+from callgate.storage.journal import Journal
+from callgate.storage.records import RecordingStatus
 from tests.unit.storage.scenarios import start
 
 NOBODY = 65534
@@ -208,11 +210,13 @@ class Rig:
         self.metrics = Metrics(Acd(AcdConfig()), Health())
         settings = Settings(recording=RecordingSettings(asterisk_dir=str(folder)))
         observer = FanOut(self.writer, _RecordingFailures(self.metrics))
-        self.calls = AriCalls(None, settings, observer=observer, clock=lambda: 1.8e9)  # type: ignore[arg-type]
+        self.calls = AriAdapter(None, settings, observer=observer, clock=lambda: 1.8e9)  # type: ignore[arg-type]
 
     async def call_ends(self, call_id: str, recording: str) -> None:
         self.writer.start()
-        await self.calls._seal_when_closed(CallLayout(call_id, "+62812", recording=recording))
+        await self.calls.endings.seal_when_closed(
+            CallLayout(call_id, "+62812", recording=recording)
+        )
         await self.calls.drain()
         await self.writer.close()
 
@@ -228,7 +232,7 @@ async def test_given_a_group_writable_recording_when_the_call_ends_then_alarm_me
     await start(journal, "c1")
     rig = Rig(journal, tmp_path)
 
-    with caplog.at_level(logging.ERROR, logger="callgate.asterisk.calls"):
+    with caplog.at_level(logging.ERROR, logger="callgate.asterisk.ari.ending"):
         await rig.call_ends("c1", "callgate/c1.wav")
 
     [alarm] = [r for r in caplog.records if r.getMessage() == "ALARM: call recording not sealed"]
@@ -253,7 +257,7 @@ async def test_given_an_unreadable_recording_when_the_call_ends_then_failure_is_
     await start(journal, "c1")
     rig = Rig(journal, tmp_path)
 
-    with caplog.at_level(logging.ERROR, logger="callgate.asterisk.calls"):
+    with caplog.at_level(logging.ERROR, logger="callgate.asterisk.ari.ending"):
         await rig.call_ends("c1", "callgate/c1.wav")
 
     assert "ALARM: call recording failed" in caplog.messages

@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from callgate import cli
-from callgate.report import (
+from callgate.storage.annotations import JournalAnnotations
+from callgate.storage.callbacks import CallbackAttemptRow, CallbackTaskRow
+from callgate.storage.database import JournalError
+from callgate.storage.journal import Journal
+from callgate.storage.migrations import alembic_config
+from callgate.tools.report import (
     CSV_FILES,
     CallFacts,
     Period,
@@ -36,9 +41,6 @@ from callgate.report import (
     write_png,
     zone,
 )
-from callgate.storage import CallbackAttemptRow, CallbackTaskRow, Journal, JournalAnnotations
-from callgate.storage.journal import JournalError
-from callgate.storage.migrations import alembic_config
 
 WIB = ZoneInfo("Asia/Jakarta")
 DAY = date(2026, 11, 23)

@@ -21,8 +21,9 @@ from callgate.core.screening import (
 )
 from callgate.screening import HistoryLoader, Screener
 from callgate.simulator import Simulation, TraceCall
-from callgate.storage import Journal, JournalAnnotations
+from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.history import dispositions_of
+from callgate.storage.journal import Journal
 
 NOW = 1_800_000_000.0
 

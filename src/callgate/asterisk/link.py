@@ -1,13 +1,14 @@
 """The ARI event pump: set up after each (re)connection until it completes, then hand events on.
 
-Asterisk forgets a disconnected application, so after every :class:`~callgate.asterisk.ari.
-Connected` the daemon must subscribe again, read the phones and reconcile its calls before it
-is ready. That set-up makes REST requests, and one of them may be slow or fail: it is retried
-with capped exponential backoff until an attempt completes, while the stream keeps being read so
-that a :class:`~callgate.asterisk.ari.Disconnected` can abandon it (the set-up of a connection
-that is gone can never complete: Asterisk refuses a subscription for an application with no
-event socket). Events that arrive during the set-up are held and handed on, in order, once it
-completed, as they were before this pump existed (the set-up used to be awaited inline).
+Asterisk forgets a disconnected application, so after every
+:class:`~callgate.asterisk.ari.client.Connected` the daemon must subscribe again, read the phones
+and reconcile its calls before it is ready. That set-up makes REST requests, and one of them may
+be slow or fail: it is retried with capped exponential backoff until an attempt completes, while
+the stream keeps being read so that a :class:`~callgate.asterisk.ari.client.Disconnected` can
+abandon it (the set-up of a connection that is gone can never complete: Asterisk refuses a
+subscription for an application with no event socket). Events that arrive during the set-up are
+held and handed on, in order, once it completed, as they were before this pump existed (the
+set-up used to be awaited inline).
 
 The pump ends only when the stream does; :func:`run` returns the reason so the daemon can exit
 non-zero, for systemd's ``Restart=on-failure`` to restart it.
@@ -22,7 +23,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
-from callgate.asterisk.ari import Connected, Disconnected, JsonObject
+from callgate.asterisk.ari.client import Connected, Disconnected, JsonObject
 from callgate.logs import LogThrottle
 
 log = logging.getLogger(__name__)

@@ -8,13 +8,18 @@ Definitions, so that figures can be compared with NENA-STA-020.1 and the EU indi
   ended (abandoned and overflowed calls count as not answered in time: the strict reading);
 - abandonment rate: calls whose caller hung up before anyone took them, over all calls;
 - longest-10% average: the mean of the longest tenth of answer times (at least one call);
+- percentiles (p50, p90): nearest rank, so always an answer time that occurred;
 - occupancy: time on calls and in wrap-up over time logged in and not paused.
+
+The figures over answer times (:func:`answered_within`, :func:`mean`, :func:`percentile`,
+:func:`longest_tenth_mean`, :func:`percent`, :func:`meets_target`) are the one implementation:
+:func:`compute_kpis` (the simulator) and ``callgate report`` (the journal) both use them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from callgate.core.agents import AgentState
@@ -56,8 +61,52 @@ class KpiReport:
     "Agent id -> percentage of staffed time spent on calls or in wrap-up."
 
 
+def percent(part: int, whole: int) -> float | None:
+    """``part`` as a percentage of ``whole``; None when ``whole`` is 0 (no calls, no rate)."""
+    return 100.0 * part / whole if whole else None
+
+
+def answered_within(answer_times: Iterable[float], seconds: float) -> int:
+    """How many answer times are within ``seconds``, inclusive: 15.0 s counts as within 15 s."""
+    return sum(1 for t in answer_times if t <= seconds)
+
+
+def mean(values: Sequence[float]) -> float | None:
+    """The mean of ``values``; None if there are none."""
+    return sum(values) / len(values) if values else None
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile (a value that occurred) of ascending values; None if empty."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(p / 100.0 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def longest_tenth_mean(sorted_times: Sequence[float]) -> float | None:
+    """The mean of the longest tenth of ascending answer times (at least one); None if empty."""
+    if not sorted_times:
+        return None
+    return mean(sorted_times[-max(1, math.ceil(len(sorted_times) / 10)) :])
+
+
+def meets_target(seconds: int, percent_within: float | None) -> bool | None:
+    """Whether ``percent_within`` (% of calls offered answered within ``seconds``) meets the
+    NENA target for ``seconds``; None without a target for it or without calls."""
+    target = NENA_TARGETS.get(seconds)
+    if target is None or percent_within is None:
+        return None
+    return percent_within >= target
+
+
 def _percent(part: int, whole: int) -> float:
-    return 100.0 * part / whole if whole else 0.0
+    rate = percent(part, whole)
+    return 0.0 if rate is None else rate
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def compute_kpis(
@@ -70,13 +119,7 @@ def compute_kpis(
     outcomes = [r.outcome for r in records]
     times = sorted(t for r in records if (t := r.answer_time) is not None)
     total = len(records)
-    within = {s: _percent(sum(1 for t in times if t <= s), total) for s in THRESHOLDS}
-    if times:
-        mean = sum(times) / len(times)
-        tail = times[-max(1, math.ceil(len(times) / 10)) :]
-        longest = sum(tail) / len(tail)
-    else:
-        mean = longest = math.nan
+    within = {s: _percent(answered_within(times, s), total) for s in THRESHOLDS}
     return KpiReport(
         calls=total,
         answered=len(times),
@@ -85,8 +128,8 @@ def compute_kpis(
         fallback=outcomes.count(CallState.FALLBACK),
         answered_within=within,
         abandonment_rate=_percent(outcomes.count(CallState.ABANDONED), total),
-        mean_answer_time=mean,
-        longest_10pct_mean=longest,
+        mean_answer_time=_nan_if_none(mean(times)),
+        longest_10pct_mean=_nan_if_none(longest_tenth_mean(times)),
         occupancy=occupancy(agent_changes, until),
     )
 

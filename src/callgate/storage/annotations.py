@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callgate.storage.journal import Journal, _require_aware
+from callgate.storage.database import require_aware
+from callgate.storage.journal import Journal
 from callgate.storage.models import WIDE, Base, CallRow, Clipped, UTCDateTime
 
 
@@ -53,7 +54,7 @@ class JournalAnnotations:
         self.journal = journal
 
     async def _update(self, call_id: str, at: datetime, **values: str | datetime) -> bool:
-        _require_aware(at=at)
+        require_aware(at=at)
         async with self.journal.transaction() as session:
             if await session.get(CallRow, call_id) is None:
                 return False

@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Integer, Text, and_, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callgate.storage.journal import Journal, _require_aware
+from callgate.storage.database import require_aware
+from callgate.storage.journal import Journal
 from callgate.storage.models import WIDE, Base, Clipped, UTCDateTime
 
 
@@ -96,7 +97,7 @@ class JournalBlocks:
         self, key: str, *, at: datetime, until: datetime, by: str, reason: str
     ) -> Block:
         """Store a new block of ``key`` from ``at`` to ``until``."""
-        _require_aware(at=at, until=until)
+        require_aware(at=at, until=until)
         if not key or until <= at:
             raise ValueError("a block needs a key and an end after its start")
         async with self.journal.transaction() as session:
@@ -107,7 +108,7 @@ class JournalBlocks:
 
     async def lift(self, key: str, *, at: datetime, by: str, reason: str) -> list[Block]:
         """Lift every block of ``key`` active at ``at``; return them as lifted (maybe none)."""
-        _require_aware(at=at)
+        require_aware(at=at)
         async with self.journal.transaction() as session:
             rows = (
                 await session.scalars(
@@ -130,7 +131,7 @@ class JournalBlocks:
 
     async def active(self, now: datetime) -> list[Block]:
         """Blocks in force at ``now``, the ones ending soonest first."""
-        _require_aware(now=now)
+        require_aware(now=now)
         async with self.journal.transaction() as session:
             rows = await session.scalars(
                 select(BlockRow).where(_active_at(now)).order_by(BlockRow.until, BlockRow.id)

@@ -19,7 +19,8 @@ from callgate.core.callbacks import (
     CallbackTask,
     TaskState,
 )
-from callgate.storage.journal import Journal, _require_aware
+from callgate.storage.database import require_aware
+from callgate.storage.journal import Journal
 from callgate.storage.models import WIDE, Base, Clipped, UTCDateTime
 
 #: States of tasks still to be worked on (reloaded at start).
@@ -124,7 +125,7 @@ async def callback_tasks_between(
     journal: Journal, start: datetime, end: datetime
 ) -> list[CallbackTask]:
     """Tasks created in ``[start, end)``, oldest first, with their finished attempts."""
-    _require_aware(start=start, end=end)
+    require_aware(start=start, end=end)
     async with journal.transaction() as session:
         rows = (
             await session.scalars(

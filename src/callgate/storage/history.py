@@ -15,7 +15,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select
 
 from callgate.storage.annotations import AnnotationRow
-from callgate.storage.journal import Journal, _require_aware
+from callgate.storage.database import require_aware
+from callgate.storage.journal import Journal
 from callgate.storage.models import AgentRow, CallRow
 
 #: Prefix of history keys made from an IMEI-derived identity.
@@ -65,7 +66,7 @@ async def dispositions_of(
 
     ``exclude_call_id`` leaves one call out: the one whose disposition is being (re)set.
     """
-    _require_aware(since=since)
+    require_aware(since=since)
     query = (
         select(AnnotationRow.call_id, AnnotationRow.disposition, AnnotationRow.disposition_at)
         .join(CallRow, CallRow.call_id == AnnotationRow.call_id)
@@ -91,7 +92,7 @@ async def call_times_of(
     journal: Journal, key: str, since: datetime, before: datetime
 ) -> list[datetime]:
     """Start times of caller ``key``'s calls in ``[since, before)``, oldest first (the valve)."""
-    _require_aware(since=since, before=before)
+    require_aware(since=since, before=before)
     query = (
         select(CallRow.started_at)
         .where(_calls_of(key), CallRow.started_at >= since, CallRow.started_at < before)
@@ -118,7 +119,7 @@ async def last_answered_by(journal: Journal, agent_id: str, since: datetime) -> 
     An ended call names its call-taker in ``calls.answered_by``; a call still going on is only
     in ``call_agents`` (role ``call-taker``, written when the call-taker was connected).
     """
-    _require_aware(since=since)
+    require_aware(since=since)
     ended = (
         select(CallRow.call_id, CallRow.answered_at)
         .where(

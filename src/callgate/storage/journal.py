@@ -11,37 +11,26 @@ datetime raises ``ValueError``. Database failures raise :class:`JournalError`, w
 the database with any password hidden; when the database itself is away (down, refusing, timing
 out, locked, out of disk) it is the subclass :class:`JournalUnavailable`, and the same write may
 succeed later. Nothing the driver raises gets past the journal as anything else.
+
+Where the pieces live: URLs, connection set-up and errors in :mod:`callgate.storage.database`;
+the fallback queue's calls in :mod:`callgate.storage.fallback_calls`; recording retention in
+:mod:`callgate.storage.retention`; the report's read-only queries in
+:mod:`callgate.storage.reports`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import enum
-import errno
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-import asyncpg  # type: ignore[import-untyped]  # no stubs; only its exception classes
-from alembic.util import CommandError
 from pydantic import SecretStr
-from sqlalchemy import URL, Select, event, make_url, select
-from sqlalchemy.exc import (
-    ArgumentError,
-    DBAPIError,
-    DisconnectionError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    SQLAlchemyError,
-)
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy import Select, event, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -50,6 +39,23 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import selectinload
 
+from callgate.storage.database import (
+    DATABASE_ERRORS,
+    OPEN_ERRORS,
+    JournalError,
+    UnknownCallError,
+    journal_error,
+    parse_url,
+    require_aware,
+    scrub,
+    sqlite_file,
+    sqlite_pragmas,
+)
+from callgate.storage.fallback_calls import (
+    FallbackCallFacts,
+    FallbackWrite,
+    merge_fallback_call,
+)
 from callgate.storage.migrations import upgrade_to_head
 from callgate.storage.models import AgentRow, CallRow, RecordingRow, TransitionRow
 from callgate.storage.records import (
@@ -59,174 +65,10 @@ from callgate.storage.records import (
     RecordingStatus,
     Transition,
 )
-from callgate.storage.settings import SUPPORTED_DRIVERS
 
 log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-# Query parameters that may carry a credential (asyncpg accepts ?password=...).
-_SECRET_PARAMS = ("password", "secret", "token", "key")
-
-
-#: The outcome the core gives a call handed to the fallback queue; a call journaled from
-#: queue_log gets the same, answered there or not (``answered_by`` says which).
-FALLBACK_OUTCOME = "FALLBACK"
-#: ``destination`` of such calls, as the core writes it (the composition root's FALLBACK).
-FALLBACK_DESTINATION = "fallback-queue"
-
-
-class FallbackWrite(enum.Enum):
-    """What :meth:`Journal.record_fallback_call` did."""
-
-    INSERTED = "inserted"
-    "The call was not in the journal: written whole."
-    COMPLETED = "completed"
-    "The call was in the journal (callgate handed it back): missing fields filled in."
-    UNCHANGED = "unchanged"
-    "Everything was already there (a file read again)."
-
-
-@dataclass(frozen=True, slots=True)
-class FallbackCallFacts:
-    """A call answered (or not) in the fallback queue, as queue_log tells it."""
-
-    call_id: str
-    caller: str
-    caller_sent: str
-    dialed: str
-    entered_at: datetime
-    ended_at: datetime
-    answered_at: datetime | None = None
-    answered_by: str | None = None
-    "The call-taker who answered first."
-    agents: tuple[tuple[str, datetime], ...] = ()
-    "Every call-taker who answered there, with when."
-    steps: tuple[tuple[datetime, str], ...] = ()
-    "What happened in the queue (when, what), kept as the call's transitions."
-    priority: int = 1
-    "Priority class for a call callgate never screened (the core's NORMAL)."
-
-
-class JournalError(Exception):
-    """The journal cannot be opened or written; the message names the database (password
-    hidden) and the cause."""
-
-
-class JournalUnavailable(JournalError):
-    """The database cannot be reached or cannot take the write now (stopped, refusing, timed out,
-    connection lost, locked, disk full): the record is fine, and writing it again later may
-    succeed. Writers keep such records and retry; see :mod:`callgate.backlog`."""
-
-
-class UnknownCallError(JournalError):
-    """A call's event came before its ``call_started`` (a bug in the caller)."""
-
-
-def redact_url(url: str) -> str:
-    """The URL fit for logs and error messages: password (and password-like parameters) hidden."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        # Unparseable: where a password would be is unknown, so show only the scheme.
-        scheme, sep, _ = url.partition("://")
-        return f"{scheme}://<unparseable>" if sep and scheme.isprintable() else "<unparseable URL>"
-    shown = parsed.set(query={}).render_as_string(hide_password=True)
-    params = [
-        f"{key}={'***' if _is_secret(key) else value}"
-        for key, values in parsed.query.items()
-        for value in ((values,) if isinstance(values, str) else values)
-    ]
-    return f"{shown}?{'&'.join(params)}" if params else shown
-
-
-def _is_secret(parameter: str) -> bool:
-    return any(marker in parameter.lower() for marker in _SECRET_PARAMS)
-
-
-def _scrub(exc: BaseException, secrets: Sequence[str | None]) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-#: SQLSTATE classes that say the server or the connection is the problem, not the statement:
-#: 08 connection exception, 40 transaction rollback (deadlock, serialization), 53 insufficient
-#: resources (disk full, too many connections), 57 operator intervention (shutdown, starting
-#: up), 58 system error.
-_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
-#: Everything a driver raises while connecting (SQLAlchemy passes these through unwrapped).
-_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,  # ConnectionRefusedError, ConnectionResetError, TimeoutError, ENOSPC ...
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
-#: Everything the journal turns into :class:`JournalError`.
-_DATABASE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, *_DRIVER_ERRORS)
-_OPEN_ERRORS: tuple[type[BaseException], ...] = (*_DATABASE_ERRORS, CommandError)
-
-
-def _is_outage(exc: BaseException) -> bool:
-    if not isinstance(exc, SQLAlchemyError):
-        # SQLAlchemy wraps every error of a statement; a bare driver error comes from connecting,
-        # which says nothing about the record being written.
-        return True
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | DisconnectionError):
-        # SQLite's "database is locked", "database or disk is full", "unable to open database
-        # file" are OperationalErrors; asyncpg's lost connections are InterfaceErrors.
-        return True
-    if isinstance(exc, DBAPIError):
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        return exc.connection_invalidated or (
-            isinstance(sqlstate, str) and sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES
-        )
-    return False
-
-
-def _cause(exc: BaseException, secrets: Sequence[str | None]) -> str:
-    """The driver's own words, without SQLAlchemy's statement and parameters (which may carry
-    callers' numbers and would make a log line long)."""
-    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
-    shown = f"{type(inner).__name__}: {text}" if text else type(inner).__name__
-    for secret in secrets:
-        if secret:
-            shown = shown.replace(secret, "***")
-    return shown
-
-
-def journal_error(exc: BaseException, url: str, secrets: Sequence[str | None] = ()) -> JournalError:
-    """``exc`` (from SQLAlchemy or the driver) as the journal's error: :class:`JournalUnavailable`
-    when the database is away, naming the database (``url`` already redacted) and the cause."""
-    cause = _cause(exc, secrets)
-    if _is_outage(exc):
-        return JournalUnavailable(f"journal {url} unavailable: {cause}")
-    return JournalError(f"journal {url}: {cause}")
-
-
-def _require_aware(**times: datetime | None) -> None:
-    # Checked before any SQL so the caller gets a plain ValueError naming the argument (the
-    # column type checks too, but its error arrives wrapped in a database error).
-    for name, value in times.items():
-        if value is not None and value.utcoffset() is None:
-            raise ValueError(f"{name}={value.isoformat()} is a naive datetime; give a time zone")
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers (reports, the purge) run while the daemon writes; SQLite leaves foreign
-    # keys off unless asked on every connection.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _sqlite_file(url: URL) -> Path | None:
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
 
 
 def _calls_with_history() -> Select[CallRow]:
@@ -258,22 +100,9 @@ class Journal:
         For a SQLite file the parent folder is created. Raises :class:`JournalError` when the
         URL is not usable or the database cannot be reached or migrated.
         """
-        raw = url.get_secret_value() if isinstance(url, SecretStr) else url
-        shown = redact_url(raw)
-        try:
-            parsed = make_url(raw)
-        except (ArgumentError, ValueError):
-            # SQLAlchemy's message repeats the whole URL, password included: do not chain it.
-            raise JournalError(f"journal URL {shown} is not a database URL") from None
-        if parsed.drivername not in SUPPORTED_DRIVERS:
-            raise JournalError(
-                f"journal URL {shown}: use {' or '.join(d + '://' for d in SUPPORTED_DRIVERS)}"
-            )
-        hidden = [parsed.password if isinstance(parsed.password, str) else None]
-        hidden += [str(v) for k, v in parsed.query.items() if _is_secret(k)]
-
-        is_sqlite = parsed.get_backend_name() == "sqlite"
-        if is_sqlite and (file := _sqlite_file(parsed)) is not None:
+        target = parse_url(url)
+        shown, hidden = target.shown, target.hidden
+        if target.is_sqlite and (file := sqlite_file(target.url)) is not None:
             try:
                 file.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -281,17 +110,17 @@ class Journal:
                     f"cannot create the folder for the journal {shown}: {exc}"
                 ) from None
 
-        engine = create_async_engine(parsed, pool_pre_ping=True)
-        if is_sqlite:
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        engine = create_async_engine(target.url, pool_pre_ping=True)
+        if target.is_sqlite:
+            event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(upgrade_to_head)
-        except _OPEN_ERRORS as exc:
+        except OPEN_ERRORS as exc:
             await engine.dispose()
             # The driver's message may quote connection parameters; scrub them, and do not chain
             # the original so a traceback cannot print them either.
-            raise JournalError(f"cannot open the journal {shown}: {_scrub(exc, hidden)}") from None
+            raise JournalError(f"cannot open the journal {shown}: {scrub(exc, hidden)}") from None
         log.info("journal open", extra={"database": shown})
         return cls(engine, shown, hidden)
 
@@ -321,7 +150,7 @@ class Journal:
         try:
             async with self._sessions.begin() as session:
                 yield session
-        except _DATABASE_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             raise journal_error(exc, self.url, self._hidden) from exc
 
     async def _call(self, session: AsyncSession, call_id: str) -> CallRow:
@@ -348,7 +177,7 @@ class Journal:
 
         ``identity`` is the carrier's IMEI-derived identity of a SIM-less caller, if it sent one.
         """
-        _require_aware(at=at)
+        require_aware(at=at)
         try:
             async with self.transaction() as session:
                 if await session.get(CallRow, call_id) is not None:
@@ -376,7 +205,7 @@ class Journal:
         self, call_id: str, *, at: datetime, from_state: str | None, to_state: str, trigger: str
     ) -> bool:
         """Append a state change; False if this exact change is already recorded (a replay)."""
-        _require_aware(at=at)
+        require_aware(at=at)
         async with self.transaction() as session:
             call = await self._call(session, call_id)
             duplicate = await session.scalar(
@@ -411,7 +240,7 @@ class Journal:
     ) -> bool:
         """Record that a call-taker (or agency) took part in the call in ``role``; False if
         already recorded in that role (the first time is kept)."""
-        _require_aware(at=at)
+        require_aware(at=at)
         async with self.transaction() as session:
             await self._call(session, call_id)
             known = await session.scalar(
@@ -442,7 +271,7 @@ class Journal:
 
         ``category`` and ``priority`` replace those of the start when given: silence detection
         may reclass a waiting call (ghost, or raised after a key press)."""
-        _require_aware(at=at, answered_at=answered_at)
+        require_aware(at=at, answered_at=answered_at)
         async with self.transaction() as session:
             call = await self._call(session, call_id)
             if category is not None:
@@ -469,7 +298,7 @@ class Journal:
         """Record the call's finished recording file and its hex SHA-256; False if retention
         already deleted the call's recording (that record is kept as it is). A reason already
         recorded (see :meth:`recording_failed`) is kept, whichever report came first."""
-        _require_aware(at=at)
+        require_aware(at=at)
         digest = sha256.lower()
         if not _SHA256.fullmatch(digest):
             raise ValueError(f"{sha256!r} is not a hex SHA-256")
@@ -495,7 +324,7 @@ class Journal:
         False if a finished (or deleted) file is already recorded, which a failure report must
         not hide: a finished file keeps its path and hash (retention must still delete it) and
         only takes ``reason``, e.g. why it is not sealed. A deleted file's record is final."""
-        _require_aware(at=at)
+        require_aware(at=at)
         async with self.transaction() as session:
             await self._call(session, call_id)
             row = await session.get(RecordingRow, call_id)
@@ -514,7 +343,7 @@ class Journal:
 
     async def recording_deleted(self, call_id: str, *, at: datetime) -> None:
         """Mark the call's recording file as deleted by retention (hash and size stay)."""
-        _require_aware(at=at)
+        require_aware(at=at)
         async with self.transaction() as session:
             row = await session.get(RecordingRow, call_id)
             if row is None:
@@ -531,9 +360,9 @@ class Journal:
         is overwritten and nothing is written twice.
         """
         f = facts
-        _require_aware(entered_at=f.entered_at, ended_at=f.ended_at, answered_at=f.answered_at)
-        _require_aware(**{f"agent {a}": at for a, at in f.agents})
-        _require_aware(**{f"step {s}": at for at, s in f.steps})
+        require_aware(entered_at=f.entered_at, ended_at=f.ended_at, answered_at=f.answered_at)
+        require_aware(**{f"agent {a}": at for a, at in f.agents})
+        require_aware(**{f"step {s}": at for at, s in f.steps})
         try:
             return await self._record_fallback_call(f)
         except JournalError as exc:
@@ -546,63 +375,7 @@ class Journal:
     async def _record_fallback_call(self, f: FallbackCallFacts) -> FallbackWrite:
         async with self.transaction() as session:
             call = await session.scalar(_calls_with_history().where(CallRow.call_id == f.call_id))
-            result = FallbackWrite.COMPLETED
-            if call is None:
-                result = FallbackWrite.INSERTED
-                call = CallRow(
-                    call_id=f.call_id,
-                    caller=f.caller,
-                    caller_sent=f.caller_sent,
-                    dialed=f.dialed,
-                    priority=f.priority,
-                    category="",
-                    started_at=f.entered_at,
-                    destination=FALLBACK_DESTINATION,
-                    transitions=[],
-                    agents=[],
-                )
-                session.add(call)
-            changed = False
-            previous_state = call.state
-            if call.ended_at is None:
-                call.ended_at, call.outcome, call.state = (
-                    f.ended_at,
-                    FALLBACK_OUTCOME,
-                    FALLBACK_OUTCOME,
-                )
-                call.destination = call.destination or FALLBACK_DESTINATION
-                changed = True
-            if call.answered_at is None and f.answered_at is not None:
-                call.answered_at = f.answered_at
-                changed = True
-            if call.answered_by is None and f.answered_by is not None:
-                call.answered_by = f.answered_by
-                changed = True
-            known_agents = {(a.agent_id, a.role) for a in call.agents}
-            for agent_id, at in f.agents:
-                if (agent_id, "call-taker") not in known_agents:
-                    known_agents.add((agent_id, "call-taker"))
-                    call.agents.append(AgentRow(agent_id=agent_id, role="call-taker", at=at))
-                    changed = True
-            known_steps = {(t.at, t.trigger) for t in call.transitions}
-            for index, (at, step) in enumerate(f.steps):
-                if (at, step) in known_steps:
-                    continue
-                known_steps.add((at, step))
-                first = index == 0 and result is FallbackWrite.INSERTED
-                call.transitions.append(
-                    TransitionRow(
-                        at=at,
-                        from_state=None if first else previous_state or FALLBACK_OUTCOME,
-                        to_state=FALLBACK_OUTCOME,
-                        trigger=step[:64],
-                    )
-                )
-                previous_state = FALLBACK_OUTCOME
-                changed = True
-            if result is FallbackWrite.INSERTED:
-                return result
-            return FallbackWrite.COMPLETED if changed else FallbackWrite.UNCHANGED
+            return merge_fallback_call(session, call, f)
 
     # --- readers -------------------------------------------------------------------------
 
@@ -616,7 +389,7 @@ class Journal:
         self, limit: int = 100, since: datetime | None = None
     ) -> list[CallRecord]:
         """Up to ``limit`` calls, newest first, optionally only those started at/after ``since``."""
-        _require_aware(since=since)
+        require_aware(since=since)
         query = (
             _calls_with_history().order_by(CallRow.started_at.desc(), CallRow.call_id).limit(limit)
         )
@@ -637,7 +410,7 @@ class Journal:
 
     async def expired_recordings(self, cutoff: datetime) -> list[RecordingRecord]:
         """Recordings still on disk that were finished before ``cutoff``, oldest first."""
-        _require_aware(cutoff=cutoff)
+        require_aware(cutoff=cutoff)
         query = (
             select(RecordingRow)
             .where(RecordingRow.status == RecordingStatus.READY, RecordingRow.at < cutoff)
@@ -650,7 +423,7 @@ class Journal:
         """Mark every recording finished before ``cutoff`` as deleted and return their paths,
         whose files the caller must now delete. :func:`delete_expired_recordings` is safer: it
         marks a recording only once its file is gone."""
-        _require_aware(cutoff=cutoff, at=at)
+        require_aware(cutoff=cutoff, at=at)
         query = select(RecordingRow).where(
             RecordingRow.status == RecordingStatus.READY, RecordingRow.at < cutoff
         )
@@ -660,65 +433,6 @@ class Journal:
                 row.status = RecordingStatus.DELETED
                 row.deleted_at = at
             return [row.path for row in rows if row.path is not None]
-
-
-async def delete_expired_recordings(
-    journal: Journal, recordings_dir: Path, retention_days: int, now: datetime
-) -> list[Path]:
-    """Delete recording files finished more than ``retention_days`` before ``now`` and mark them
-    deleted in the journal; returns the files deleted.
-
-    Only files inside ``recordings_dir`` are touched (a relative path in the journal is taken
-    relative to it). A file that cannot be deleted stays READY in the journal, so the next run
-    tries again; a file already gone counts as deleted. The file's owner does not matter (it is
-    usually Asterisk): deleting takes write access to the folder, which callgate has through
-    Asterisk's group when the folder is group-writable.
-    """
-    if retention_days < 1:
-        raise ValueError(f"retention_days must be at least 1, not {retention_days}")
-    cutoff = now - timedelta(days=retention_days)
-    deleted: list[Path] = []
-    for recording in await journal.expired_recordings(cutoff):
-        if recording.path is None:
-            continue
-        file = await asyncio.to_thread(_delete_inside, recordings_dir, recording)
-        if file is not None:
-            await journal.recording_deleted(recording.call_id, at=now)
-            deleted.append(file)
-    if deleted:
-        log.info(
-            "recordings deleted by retention",
-            extra={"count": len(deleted), "retention_days": retention_days},
-        )
-    return deleted
-
-
-def _delete_inside(recordings_dir: Path, recording: RecordingRecord) -> Path | None:
-    assert recording.path is not None
-    root = recordings_dir.resolve()
-    file = (root / recording.path).resolve()
-    if not file.is_relative_to(root):
-        # A journal row must never make the daemon delete files elsewhere on the machine.
-        log.warning(
-            "expired recording is outside the recordings folder; not deleted",
-            extra={"call_id": recording.call_id, "path": recording.path, "folder": str(root)},
-        )
-        return None
-    try:
-        file.unlink(missing_ok=True)
-    except OSError as exc:
-        error = str(exc)
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            error += (
-                "; callgate needs write access to the folder: make it asterisk:asterisk mode 2770"
-                " and add callgate to Asterisk's group"
-            )
-        log.error(
-            "cannot delete expired recording; will retry",
-            extra={"call_id": recording.call_id, "path": str(file), "error": error},
-        )
-        return None
-    return file
 
 
 def _recording_record(row: RecordingRow) -> RecordingRecord:

@@ -1,0 +1,177 @@
+"""Restart safety: after every (re)connection, adopt what Asterisk still holds.
+
+Asterisk forgets a disconnected application, so each connection starts by subscribing to the
+call-takers' phones again, reading their states, and reconciling the calls: waiting callers are
+re-queued in their original order and priority; connected calls stay connected (the call-taker
+is busy until one side hangs up); legs that were ringing for the old process are hung up so
+their callers are offered afresh; calls callgate still has but Asterisk no longer does are ended
+as hung up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from callgate.asterisk.ari.arrival import Arrivals
+from callgate.asterisk.ari.channels import Channels
+from callgate.asterisk.ari.client import AriError, JsonObject
+from callgate.asterisk.ari.context import Shared
+from callgate.asterisk.ari.ending import Endings
+from callgate.asterisk.ari.layout import (
+    ADOPTED,
+    CALLTAKER,
+    DESTINATION,
+    RECORDING_VAR,
+    CallLayout,
+    Leg,
+    Move,
+    Phase,
+)
+from callgate.asterisk.ari.translate import caller_number, in_app
+from callgate.core.agents import DeviceState
+from callgate.core.events import AgentLoggedIn, CallerHungUp, DeviceStateChanged, Event
+
+log = logging.getLogger(__name__)
+
+#: How a channel that vanished while callgate was away is told to the adapter (an ARI event).
+ChannelGone = Callable[[JsonObject], Awaitable[None]]
+
+
+class Reconciler:
+    """Sets up each ARI connection and reconciles callgate's calls with Asterisk's channels."""
+
+    def __init__(
+        self,
+        shared: Shared,
+        channels: Channels,
+        endings: Endings,
+        arrivals: Arrivals,
+        channel_gone: ChannelGone,
+    ) -> None:
+        self.shared = shared
+        self.book = shared.book
+        self.channels = channels
+        self.endings = endings
+        self.arrivals = arrivals
+        self.channel_gone = channel_gone
+        self._started_agents = False
+
+    async def on_connected(self) -> None:
+        """(Re)connected to ARI: subscribe, log call-takers in once, reconcile calls.
+
+        Raises (TimeoutError, AriError, AriUnavailable) when it could not finish; the caller
+        retries it, so every step may be repeated: the subscription is idempotent, the phones'
+        states are read again, and the reconciliation skips callers it already holds.
+        """
+        ari, settings, endpoints = self.shared.ari, self.shared.settings, self.book.endpoints
+        sources = ",".join(f"deviceState:{e}" for e in endpoints.values())
+        phones: dict[str, DeviceState] = {}
+        # Bounded as a whole: N slow replies must not add up to N request timeouts. The
+        # reconciliation below is not: cancelling it halfway could strand a caller it was
+        # taking; each of its requests has the client's own timeout, and a caller it cannot
+        # set up is handed back to the dialplan.
+        async with asyncio.timeout(settings.ari.setup_timeout):
+            if sources:
+                await ari.request(
+                    "POST",
+                    f"/applications/{ari.app}/subscription",
+                    params={"eventSource": sources},
+                )
+            for agent_id, endpoint in endpoints.items():
+                phones[agent_id] = await self._device_state(endpoint)
+        events: list[Event] = []
+        for agent_id, endpoint in endpoints.items():
+            device = phones[agent_id]
+            if not self._started_agents and settings.calltakers.logged_in_at_start:
+                events.append(AgentLoggedIn(agent_id, endpoint, device=device, name=endpoint))
+            else:
+                events.append(DeviceStateChanged(agent_id, device))
+        self._started_agents = True
+        await self.shared.feed(*events)
+        await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        """Adopt what Asterisk still holds after a restart of callgate (or of Asterisk)."""
+        ari, book = self.shared.ari, self.book
+        channels = await ari.list_channels()
+        bridges: list[JsonObject] = await ari.request("GET", "/bridges")
+        live_ids = {c["id"] for c in channels}
+        in_bridge = {ch: b for b in bridges for ch in b.get("channels", [])}
+        ours = [c for c in channels if in_app(c, ari.app)]
+        callers = sorted(
+            (c for c in ours if not str(c["id"]).startswith((CALLTAKER, DESTINATION))),
+            key=lambda c: str(c.get("creationtime", "")),
+        )
+        for channel in callers:
+            if channel["id"] in book.calls:
+                continue
+            bridge = in_bridge.get(channel["id"])
+            others = [ch for ch in (bridge or {}).get("channels", []) if ch != channel["id"]]
+            if bridge is not None and others:
+                await self._adopt_connected(channel, bridge, others)
+                continue
+            if bridge is not None:
+                # Left alone in its bridge (the other side hung up while callgate was away).
+                with contextlib.suppress(AriError):
+                    await ari.destroy_bridge(str(bridge["id"]))
+            log.warning(
+                "re-queueing a caller found after restart", extra={"call_id": channel["id"]}
+            )
+            await self.arrivals.new_call(channel, reconnected=True)
+        for channel in channels:
+            # A call-taker's phone still ringing for the old process: the caller is re-offered.
+            channel_id = str(channel["id"])
+            stale = channel_id.startswith(CALLTAKER) and channel_id not in book.legs
+            if stale and channel_id not in in_bridge:
+                await self.channels.hang_up(channel_id)
+        # Asterisk restarted (or channels vanished while we were away): end what is gone.
+        for call_id, layout in list(book.calls.items()):
+            if call_id not in live_ids and not layout.ended:
+                layout.move(Move.END)
+                await self.shared.feed(CallerHungUp(call_id))
+                await self.endings.forget_call(layout)
+        for channel_id in [c for c in book.legs if c not in live_ids]:
+            await self.channel_gone(
+                {
+                    "type": "ChannelDestroyed",
+                    "channel": {"id": channel_id},
+                    "cause_txt": "gone after reconnect",
+                }
+            )
+
+    async def _adopt_connected(
+        self, channel: JsonObject, bridge: JsonObject, others: list[str]
+    ) -> None:
+        """A conversation that outlived callgate: keep it, and journal it when it ends."""
+        call_id = str(channel["id"])
+        # The core never sees it; only the bridge is ours to clean up.
+        layout = CallLayout(
+            call_id=call_id,
+            caller=caller_number(channel),
+            phase=Phase.ADOPTED,
+            bridge_id=str(bridge["id"]),
+        )
+        layout.recording = await self.channels.get_var(call_id, RECORDING_VAR) or None
+        self.book.calls[call_id] = layout
+        for other in others:
+            self.book.legs[other] = Leg(call_id, ADOPTED)
+            self.book.answered.add(other)
+        log.warning(
+            "adopted a connected call after restart",
+            extra={"call_id": call_id, "legs": ",".join(others)},
+        )
+
+    async def _device_state(self, endpoint: str) -> DeviceState:
+        """A phone's state now, from its PJSIP endpoint (ARI's deviceStates covers only custom
+        device states, so a phone registered before callgate started would look absent)."""
+        tech, _, resource = endpoint.partition("/")
+        try:
+            state = await self.shared.ari.get_endpoint(tech, resource)
+        except AriError:
+            return DeviceState.UNAVAILABLE
+        if state.get("state") != "online":
+            return DeviceState.UNAVAILABLE
+        return DeviceState.IN_USE if state.get("channel_ids") else DeviceState.NOT_INUSE
