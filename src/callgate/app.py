@@ -40,14 +40,18 @@ from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable, Js
 from callgate.asterisk.link import AriLink
 from callgate.asterisk.recordings import folder_problem
 from callgate.backlog import DatabaseStatus
-from callgate.callbacks import Callbacks
+from callgate.callbacks import CallbackRecords, run_prefix
 from callgate.calltakers import CallTakerControl
-from callgate.config import ConfigError, Settings, load_settings
+from callgate.config import (
+    ConfigError,
+    Settings,
+    acd_config,
+    load_settings,
+    screening_policy,
+)
 from callgate.core.acd import Acd
-from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdConfigError
-from callgate.core.events import Event
-from callgate.core.screening import BlockingPolicy, ScreeningPolicy
+from callgate.core.events import Event, ReadinessChanged
 from callgate.dispositions import Blocks, Dispositions
 from callgate.engine import Engine
 from callgate.events.commands import CommandHandler
@@ -68,7 +72,7 @@ from callgate.ports import (
     RecordingInfo,
     agent_id_of,
 )
-from callgate.screening import Screener
+from callgate.screening import HistoryLoader
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
@@ -76,50 +80,12 @@ from callgate.storage.retention import delete_expired_recordings
 
 log = logging.getLogger(__name__)
 
-#: The dialplan's fallback queue: always the last overflow destination.
-FALLBACK = "fallback-queue"
 #: How often expired recordings are looked for.
 RETENTION_INTERVAL = 3600.0
 #: How often the dialplan's fallback queue is checked for callers callgate is not serving.
 FALLBACK_WATCH_INTERVAL = 15.0
 #: At most one ALARM line per port per this many seconds while it cannot be bound.
 BIND_ALARM_INTERVAL = 60.0
-
-
-def screening_policy(settings: Settings) -> ScreeningPolicy:
-    """The core's screening policy from ``[screening]``; blocking only when
-    ``[screening.blocking] enabled``."""
-    s = settings.screening
-    b = s.blocking
-    blocking = (
-        BlockingPolicy(
-            duration=b.hours * 3600.0,
-            score_threshold=b.auto_score_threshold or None,  # 0: supervisors' blocks only
-            valve_calls=b.valve_calls,
-            valve_window=b.valve_minutes * 60.0,
-        )
-        if b.enabled
-        else None
-    )
-    return ScreeningPolicy(
-        half_life=s.half_life_hours * 3600.0,
-        tag_threshold=s.tag_threshold,
-        warn_threshold=s.warn_threshold,
-        deprioritise_threshold=s.deprioritise_threshold,
-        blocking=blocking,
-    )
-
-
-def acd_config(settings: Settings) -> AcdConfig:
-    """The core's configuration from the config file's sections."""
-    return AcdConfig(
-        strategy=settings.acd.strategy,
-        ring_timeout=float(settings.calltakers.ring_timeout),
-        wrap_up_time=float(settings.calltakers.wrap_up_time),
-        max_consecutive_no_answers=settings.calltakers.max_missed_in_a_row,
-        max_wait=None if settings.acd.max_wait is None else float(settings.acd.max_wait),
-        overflow_destinations=(*settings.acd.overflow, FALLBACK),
-    )
 
 
 async def _retention(journal: Journal, settings: Settings) -> None:
@@ -237,18 +203,29 @@ class _RecordingFailures(NullObserver):
 
 
 class _Readiness:
-    """Keeps the health registry and tells systemd READY once ARI, AMI and the database are up."""
+    """Keeps the health registry and tells systemd READY once ARI, AMI and the database are up;
+    ``on_ready`` hears each change of readiness (the core starts callback attempts only while
+    ready)."""
 
-    def __init__(self, health: Health, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        health: Health,
+        notifier: Notifier,
+        on_ready: Callable[[bool], None] = lambda ready: None,
+    ) -> None:
         self.health = health
         self.notifier = notifier
+        self.on_ready = on_ready
         self.announced = False
 
     def changed(
         self, component: str, up: bool, detail: str | None = None, *, logged: bool = False
     ) -> None:
         """``logged``: the reporter logs the change itself (the database's ALARM)."""
+        was_ready = self.health.ready
         self.health.set(component, up, detail)
+        if self.health.ready != was_ready:
+            self.on_ready(self.health.ready)
         if not logged and up:
             log.info("connected", extra={"component": component})
         elif not logged:
@@ -272,7 +249,7 @@ class _Wired:
     calls: AriAdapter
     events: EventPublisher
     commands: CommandHandler
-    callbacks: Callbacks | None
+    callbacks: CallbackRecords | None
     http: OpsHttp
     agi: AgiServer
     ami: AmiClient
@@ -291,7 +268,7 @@ def _wire(
 ) -> _Wired:
     """Build every part and hand each its dependencies in its constructor: the one place that
     knows them all. Nothing connects, listens or runs yet."""
-    acd = Acd(acd_config(settings))
+    acd = Acd(acd_config(settings, callback_prefix=run_prefix(time.time())))
     # CAD's event stream, an observer of everything below.
     events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database)
     # Every disposition (phone, CAD, admin) goes through one service, which also places
@@ -323,22 +300,16 @@ def _wire(
         settings,
         observer=FanOut(writer, events, _RecordingFailures(metrics)),
         clock=time.time,
-        screener=Screener(journal, policy) if settings.screening.enabled else None,
+        # The caller's history goes to the core with the call; the core screens it.
+        history=HistoryLoader(journal, policy) if settings.screening.enabled else None,
         feed=feed,
         dispositions=dispositions,  # **<digit> keyed by a call-taker during a call
     )
-    # Abandoned callers are called back ([callbacks]): the worklist observes the engine and
-    # takes CAD's request-callback; it offers attempts only while callgate is ready.
-    callbacks = None
-    if settings.callbacks.enabled:
-        callbacks = Callbacks(
-            settings.callbacks,
-            calls,
-            journal,
-            clock=time.time,
-            ready=lambda: health.ready,
-            status=database,
-        )
+    # Abandoned callers are called back ([callbacks]): the core runs the worklist (attempts
+    # only while callgate is ready); the daemon stores its tasks and passes CAD's requests on.
+    callbacks = (
+        CallbackRecords(journal, feed, status=database) if settings.callbacks.enabled else None
+    )
     observers: list[Callable[[Notification], Awaitable[None]]] = [
         writer.notification,
         events.notification,
@@ -347,8 +318,6 @@ def _wire(
     if callbacks is not None:
         observers.append(callbacks.notification)
     engine = Engine(acd, calls, observers=observers)
-    if callbacks is not None:
-        callbacks.engine = engine
     # CAD's commands reach the same services as the phones and the admin API.
     commands = CommandHandler(
         JournalAnnotations(journal),
@@ -423,7 +392,17 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
     # /readyz and as callgate_connection_up{component="agi"}.
     health = Health(components=(*COMPONENTS, "agi"))
     notifier = Notifier()
-    readiness = _Readiness(health, notifier)
+    parts: _Wired | None = None
+    readiness_told: set[asyncio.Task[None]] = set()
+
+    def ready_changed(ready: bool) -> None:
+        # Callback attempts start only while callgate is ready: the core hears each change.
+        if parts is not None:
+            told = asyncio.create_task(parts.engine.feed(ReadinessChanged(ready)))
+            readiness_told.add(told)
+            told.add_done_callback(readiness_told.discard)
+
+    readiness = _Readiness(health, notifier, ready_changed)
     readiness.changed("database", True)
     # One view of the database for every writer: one ALARM per outage, one backlog figure.
     database = DatabaseStatus(
@@ -448,6 +427,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
             database=database,
             writer=writer,
         )
+        await parts.engine.feed(ReadinessChanged(health.ready))  # not ready yet: ARI is not up
         # CAD's event stream first: it reads its outbox's seq before the first report.
         await parts.events.start(commands=parts.commands)
         retry_every = settings.ops.bind_retry_seconds

@@ -36,7 +36,15 @@ from callgate.asterisk.settings import (
     Tone,
     sound_file,
 )
-from callgate.core.screening import DEFAULT_DISPOSITION_CODES, Disposition
+from callgate.core.callbacks import CallbackPolicy
+from callgate.core.config import AcdConfig
+from callgate.core.screening import (
+    DEFAULT_DISPOSITION_CODES,
+    BlockingPolicy,
+    Disposition,
+    ScreeningPolicy,
+    SilencePolicy,
+)
 from callgate.events.settings import MqttSettings
 from callgate.ops.settings import OpsSettings
 from callgate.storage.settings import StorageSettings
@@ -313,3 +321,69 @@ def _describe(exc: ValidationError) -> str:
             message = "unknown key (misspelt?)"
         lines.append(f"{key}: {message}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+# -- the core's configuration from these sections ------------------------------------------
+
+#: The dialplan's fallback queue: always the last overflow destination.
+FALLBACK = "fallback-queue"
+
+
+def screening_policy(settings: Settings) -> ScreeningPolicy:
+    """The core's screening policy from ``[screening]``; blocking only when
+    ``[screening.blocking] enabled``."""
+    s = settings.screening
+    b = s.blocking
+    blocking = (
+        BlockingPolicy(
+            duration=b.hours * 3600.0,
+            score_threshold=b.auto_score_threshold or None,  # 0: supervisors' blocks only
+            valve_calls=b.valve_calls,
+            valve_window=b.valve_minutes * 60.0,
+            announcement=b.announcement,
+        )
+        if b.enabled
+        else None
+    )
+    return ScreeningPolicy(
+        half_life=s.half_life_hours * 3600.0,
+        tag_threshold=s.tag_threshold,
+        warn_threshold=s.warn_threshold,
+        deprioritise_threshold=s.deprioritise_threshold,
+        blocking=blocking,
+    )
+
+
+def acd_config(settings: Settings, *, callback_prefix: str = "cb-") -> AcdConfig:
+    """The core's configuration from the config file's sections: distribution, and the
+    decisions beside it (screening and blocking, silent callers, callbacks) where enabled.
+    ``callback_prefix``: this run's callback task ids begin with it (the daemon's is made from
+    its start time, so that ids never repeat across runs)."""
+    s, c = settings.screening, settings.callbacks
+    silence = (
+        SilencePolicy(s.silence_seconds, s.key_seconds, s.silent_prompt)
+        if s.enabled and s.silence_detection
+        else None
+    )
+    callbacks = (
+        CallbackPolicy(
+            max_attempts=c.max_attempts,
+            retry_delay=c.retry_delay,
+            first_delay=c.first_delay,
+            max_concurrent=c.max_concurrent,
+            id_prefix=callback_prefix,
+        )
+        if c.enabled
+        else None
+    )
+    return AcdConfig(
+        strategy=settings.acd.strategy,
+        ring_timeout=float(settings.calltakers.ring_timeout),
+        wrap_up_time=float(settings.calltakers.wrap_up_time),
+        max_consecutive_no_answers=settings.calltakers.max_missed_in_a_row,
+        max_wait=None if settings.acd.max_wait is None else float(settings.acd.max_wait),
+        overflow_destinations=(*settings.acd.overflow, FALLBACK),
+        screening=screening_policy(settings) if s.enabled else None,
+        silence=silence,
+        callbacks=callbacks,
+    )

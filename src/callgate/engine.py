@@ -188,6 +188,7 @@ def _log_decision(note: Notification) -> None:
         extra = {"call_id": note.call_id, "caller": note.caller, "tag": note.tag}
         if note.blocked:
             log.warning("caller is blocked: announcement, then hang-up", extra=extra)
+            log.warning("blocked caller rejected", extra=extra)
         elif note.valve:
             log.warning("blocked caller put through by the safety valve", extra=extra)
         elif note.tag:
@@ -201,9 +202,7 @@ def _log_decision(note: Notification) -> None:
                 },
             )
     elif isinstance(note, CallBlocked):
-        log.warning(
-            "blocked caller rejected", extra={"call_id": note.call_id, "caller": note.caller}
-        )
+        log.info("blocked call ended", extra={"call_id": note.call_id, "caller": note.caller})
     elif isinstance(note, CallReclassified) and note.cause != "CallReprioritised":
         log.info(
             "silent caller pressed a key; raised"

@@ -11,7 +11,8 @@ the direction).
 - What the core tells observers: :data:`Notification`.
 - The one way into the engine: an :class:`EventSink` (the engine's ``feed``); and the way out,
   a :class:`CommandExecutor` (the ARI adapter).
-- The services the adapters call: dispositions (:class:`DispositionSink`), blocks
+- The services the adapters call: a caller's screening history (:class:`HistorySource`),
+  dispositions (:class:`DispositionSink`), blocks
   (:class:`BlockControl`), call-takers' own commands (:class:`AgentCommandResult`), the MQTT
   outbox (:class:`OutboxStore`), and the journal's two errors every writer tells apart.
 """
@@ -28,6 +29,7 @@ from typing import Final, Protocol
 from callgate.core.commands import Command
 from callgate.core.commands import Notification as CoreNotification
 from callgate.core.events import Event
+from callgate.core.screening import CallerHistory
 
 # -- what the daemon learns about a call beside the core ----------------------------------
 
@@ -166,6 +168,16 @@ class AgentCommandResult(enum.StrEnum):
     """Nothing to do: already logged in / logged out / paused / available."""
     REFUSED = "REFUSED"
     """Not allowed now (unknown endpoint, pause while logged out, ...)."""
+
+
+class HistorySource(Protocol):
+    """Where a new caller's screening history comes from (``callgate.screening.HistoryLoader``,
+    over the journal): the ARI adapter puts it in ``CallArrived`` and the core screens with it.
+    It answers in bounded time, with an empty history when it cannot say."""
+
+    async def __call__(
+        self, caller: str, now: float, identity: str | None = None
+    ) -> CallerHistory: ...
 
 
 class DispositionResultLike(Protocol):

@@ -25,11 +25,8 @@ from callgate.core.screening import (
     CallerHistory,
     Disposition,
     DispositionRecord,
-    ScreeningDecision,
     ScreeningPolicy,
     history_key,
-    is_anonymous,
-    screen,
 )
 from callgate.logs import LogThrottle
 from callgate.ports import JournalError
@@ -129,46 +126,3 @@ class HistoryLoader:
                     },
                 )
             return CallerHistory(key)
-
-
-class Screener:
-    """The ARI adapter's screening until it hands arrivals to the core with their history:
-    the same loader, and the same pure decision the core makes (:func:`screen`)."""
-
-    def __init__(
-        self, journal: Journal, policy: ScreeningPolicy, *, lookup_timeout: float = 0.5
-    ) -> None:
-        self.loader = HistoryLoader(journal, policy, lookup_timeout=lookup_timeout)
-        self.policy = policy
-
-    async def decide(
-        self, caller: str, now: float, identity: str | None = None
-    ) -> ScreeningDecision:
-        """Screen ``caller`` arriving at ``now``; ``identity`` is the carrier's IMEI-derived
-        identity of a SIM-less caller (keys the history when there is no number)."""
-        key = history_key(caller, identity)
-        loaded = await self.loader(caller, now, identity)
-        history = loaded if loaded.dispositions or loaded.blocks else None
-        decision = screen(history, now, self.policy, anonymous=is_anonymous(caller))
-        if decision.blocked:
-            log.warning(
-                "caller is blocked: announcement, then hang-up",
-                extra={"caller": caller, "key": key, "tag": decision.tag},
-            )
-        elif decision.valve:
-            log.warning(
-                "blocked caller put through by the safety valve",
-                extra={"caller": caller, "key": key, "tag": decision.tag},
-            )
-        elif decision.tag:
-            log.info(
-                "caller screened",
-                extra={
-                    "caller": caller,
-                    "tag": decision.tag,
-                    "score": round(decision.score, 2),
-                    "priority": decision.priority,
-                    "warn": decision.warn,
-                },
-            )
-        return decision

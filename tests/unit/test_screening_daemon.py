@@ -1,4 +1,5 @@
-"""Screening at arrival with a real journal (SQLite): history in, decision out."""
+"""Screening at arrival with a real journal (SQLite): the daemon's loader reads the caller's
+history, the core decides with it (as it does for the simulator)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from callgate.core.screening import (
     ScreeningPolicy,
     history_key,
 )
-from callgate.screening import HistoryLoader, Screener
+from callgate.screening import HistoryLoader
 from callgate.simulator import Simulation, TraceCall
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.history import dispositions_of
@@ -41,16 +42,30 @@ async def _journal_with(tmp_path: Path, dispositions: list[str]) -> Journal:
     return journal
 
 
+async def _screened(journal: Journal, caller: str, *, lookup_timeout: float = 0.5) -> CallScreened:
+    """The daemon's path: the loader, then the core, for a call arriving at ``NOW``."""
+    policy = ScreeningPolicy()
+    history = await HistoryLoader(journal, policy, lookup_timeout=lookup_timeout)(caller, NOW)
+    arrived = CallArrived("c", caller=caller, caller_name=f"112 {caller}", history=history)
+    [note] = [
+        c
+        for c in Acd(AcdConfig(screening=policy)).handle(arrived, NOW)
+        if isinstance(c, CallScreened)
+    ]
+    return note
+
+
 async def test_given_three_pranks_then_tagged_warned_and_deprioritised(tmp_path: Path) -> None:
     journal = await _journal_with(tmp_path, ["prank", "prank", "prank"])
     try:
-        decision = await Screener(journal, ScreeningPolicy()).decide("+6281100", NOW)
+        decision = await _screened(journal, "+6281100")
     finally:
         await journal.close()
     assert decision.tag
     assert decision.warn
     assert decision.priority == Priority.NUISANCE
-    assert decision.caller_name("+6281100").endswith("+6281100")
+    assert decision.caller_name.endswith("+6281100")
+    assert decision.caller_name.startswith(decision.tag)
 
 
 async def test_given_a_genuine_call_after_pranks_then_the_caller_is_not_penalised(
@@ -58,7 +73,7 @@ async def test_given_a_genuine_call_after_pranks_then_the_caller_is_not_penalise
 ) -> None:
     journal = await _journal_with(tmp_path, ["prank", "prank", "prank", "genuine"])
     try:
-        decision = await Screener(journal, ScreeningPolicy()).decide("+6281100", NOW)
+        decision = await _screened(journal, "+6281100")
     finally:
         await journal.close()
     assert decision.priority == Priority.NORMAL
@@ -68,9 +83,8 @@ async def test_given_a_genuine_call_after_pranks_then_the_caller_is_not_penalise
 async def test_given_a_new_or_anonymous_caller_then_a_normal_call(tmp_path: Path) -> None:
     journal = await _journal_with(tmp_path, ["prank", "prank", "prank"])
     try:
-        screener = Screener(journal, ScreeningPolicy())
-        fresh = await screener.decide("+6289999", NOW)
-        anonymous = await screener.decide("anonymous", NOW)
+        fresh = await _screened(journal, "+6289999")
+        anonymous = await _screened(journal, "anonymous")
     finally:
         await journal.close()
     assert (fresh.priority, fresh.tag) == (Priority.NORMAL, "")
@@ -84,8 +98,7 @@ async def test_given_a_journal_too_slow_then_screening_does_not_delay_the_call(
     journal = await _journal_with(tmp_path, ["prank", "prank", "prank"])
     try:
         # No time at all for the lookup: the caller is screened as a first call.
-        screener = Screener(journal, ScreeningPolicy(), lookup_timeout=0.0)
-        decision = await screener.decide("+6281100", NOW)
+        decision = await _screened(journal, "+6281100", lookup_timeout=0.0)
     finally:
         await journal.close()
     assert decision.priority == Priority.NORMAL

@@ -708,8 +708,7 @@ class Acd:
         if step is WatchStep.PROMPT:
             silence = self.config.silence
             assert silence is not None
-            if silence.prompt:
-                out.append(PlayPrompt(call.call_id, silence.prompt))
+            out.append(PlayPrompt(call.call_id, silence.prompt))
             self._arm(now + silence.key_seconds, _Timer.WATCH, call, watch.token)
             return
         if step is not WatchStep.NOT_SILENT:

@@ -302,7 +302,7 @@ class PlayPrompt(Command):
     call_id: str
     "The call."
     media: str
-    "What to play (the silent-caller prompt: press a key if you cannot speak)."
+    "What to play (the silent-caller prompt: press a key if you cannot speak); empty: nothing."
 
 
 # -- callbacks -------------------------------------------------------------------------------

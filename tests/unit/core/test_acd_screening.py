@@ -29,6 +29,7 @@ from callgate.core import (
     DispositionRecord,
     HangUpFailed,
     ListeningFailed,
+    PlayPrompt,
     Priority,
     ScreeningPolicy,
     SendToDestination,
@@ -422,7 +423,8 @@ def test_without_a_prompt_file_the_key_window_still_runs() -> None:
         AcdConfig(max_wait=None, silence=SilencePolicy(silence_seconds=5.0, key_seconds=5.0))
     )
     h.send(CallArrived("c1", caller=CALLER))
-    assert actions(h.advance(5.0)) == []  # no PlayPrompt
+    (prompt,) = of(PlayPrompt, h.advance(5.0))
+    assert prompt.media == ""  # nothing to play; the driver skips it
     out = h.send(CallerPressedKey("c1"), after=1.0)
     # No screening policy: the default classes apply.
     assert of(CallReclassified, out)[0].priority == ScreeningPolicy().key_press_priority
