@@ -36,6 +36,7 @@ from callgate.core import (
     CallReclassified,
     CallScreened,
     CallState,
+    CallStateChanged,
     CancelCallback,
     Command,
     DialCallback,
@@ -137,6 +138,8 @@ class World:
     attempts: Counter[str] = field(default_factory=Counter)
     dialled: set[str] = field(default_factory=set)
     ready: bool = True
+    #: Each call's state as the notifications told it so far.
+    states: dict[str, CallState] = field(default_factory=dict)
 
     def pick(self, items: list[str], index: int) -> str | None:
         return items[index % len(items)] if items else None
@@ -281,9 +284,16 @@ class World:
                 assert call_id not in self.stopped
                 self.stopped.add(call_id)
             elif isinstance(command, CallReclassified):
-                call = self.acd.calls.get(call_id)
-                assert call is not None
-                assert call.state in (CallState.QUEUED, CallState.OFFERED, CallState.OVERFLOWING)
+                # Only a call still in the core (it may end later in the same batch: the key
+                # window and the max wait can fall due at once), never a blocked one.
+                assert call_id in self.arrived
+                assert not self.ended[call_id]
+                assert call_id not in self.rejected
+                # Waiting for a human at that point (as the notifications before it tell).
+                waiting = (CallState.QUEUED, CallState.OFFERED, CallState.OVERFLOWING)
+                assert self.states.get(call_id) in waiting, (call_id, self.states.get(call_id))
+            elif isinstance(command, CallStateChanged):
+                self.states[call_id] = command.new
             elif isinstance(command, PrepareCallback):
                 assert self.ready
                 self.attempts[call_id] += 1
