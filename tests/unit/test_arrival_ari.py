@@ -4,6 +4,7 @@ the core screens it, and the adapter carries out what the core decided on the ca
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -188,3 +189,20 @@ async def test_a_caller_found_after_a_restart_keeps_its_class_and_is_not_screene
     assert daemon.engine.acd.calls["c1"].priority == Priority.NUISANCE
     # Music on hold, no greeting, no talk detection, no prompt.
     assert [r[1] for r in daemon.asterisk.on("c1") if r[0] == "POST"] == ["/channels/c1/moh"]
+
+
+async def test_a_caller_who_hangs_up_during_set_up_is_journaled_but_never_queued() -> None:
+    daemon = Daemon(CONFIG, history=Histories())
+    await daemon.login("1001")
+    # The caller is gone by the time their history and variables are read.
+    channel = {"id": "c1", "state": "Up", "caller": {"number": PRANKSTER}, "channelvars": {}}
+    set_up = asyncio.ensure_future(daemon.adapter.arrivals.new_call(channel))
+    await asyncio.sleep(0)
+    await daemon.adapter.on_event({"type": "StasisEnd", "channel": {"id": "c1"}})
+    await set_up
+    await daemon.settle()
+    daemon.close()
+    [start] = daemon.recorder.started
+    assert (start.call_id, start.priority, start.category) == ("c1", Priority.NORMAL, "")
+    assert not daemon.notes(CallScreened)
+    assert not [r for r in daemon.asterisk.log if r[:2] == ("POST", "/channels")]  # no ring

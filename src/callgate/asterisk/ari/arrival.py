@@ -36,7 +36,7 @@ from callgate.asterisk.ari.translate import caller_arrived
 from callgate.asterisk.ari.waiting import Waiting
 from callgate.core.events import CallArrived, Priority
 from callgate.core.screening import CallerHistory, imei_identity, is_anonymous
-from callgate.ports import HistorySource
+from callgate.ports import CallStart, HistorySource
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,29 @@ class Arrivals:
                 await asyncio.wait_for(asyncio.shield(ahead), ARRIVAL_ORDER_WAIT)
         layout.move(Move.ARRIVE)
         if layout.ended or layout.handed_back:
-            return  # the caller left (or was handed back on shutdown) while we set up
+            # The caller left (or was handed back on shutdown) while we set up: the core never
+            # hears of them, but the journal keeps that they called (with the class they came
+            # with: nobody screened them).
+            await self._record_unqueued(layout, arrived)
+            return
         await self._arrive(layout, arrived)
+
+    async def _record_unqueued(self, layout: CallLayout, arrived: CallArrived) -> None:
+        facts = layout.facts
+        if facts is None:
+            return  # found again after a restart: its start was recorded then
+        layout.facts = None
+        start = CallStart(
+            arrived.call_id,
+            arrived.caller,
+            facts.caller_sent,
+            facts.dialed,
+            arrived.priority,
+            self.shared.clock(),
+            arrived.category,
+            facts.identity,
+        )
+        await self.shared.observer.call_started(start)
 
     async def _arrive(self, layout: CallLayout, arrived: CallArrived) -> None:
         if arrived.resumed:
