@@ -1,12 +1,12 @@
 """Records waiting for the database: kept in order, bounded, retried until written.
 
-The journal's writers (the calls' history in :mod:`callgate.journaling`, CAD's events in
-:mod:`callgate.events.publisher`, the callback worklist in :mod:`callgate.callbacks`) queue what
-the daemon reports and store it off the call path. When the database is away
-(:class:`~callgate.storage.JournalUnavailable`: stopped, refusing, locked, disk full) a writer
-keeps the record at the head of its queue and tries it again with capped exponential backoff, so
-nothing behind it (a call's later records) is written before it. Calls go on being distributed
-meanwhile; only the records wait.
+The journal's writers (the calls' history in :mod:`callgate.daemon.journaling`, CAD's events in
+:mod:`callgate.mqtt.publisher`, the callback worklist in
+:mod:`callgate.daemon.callback_records`) queue what the daemon reports and store it off the call
+path. When the database is away (:class:`~callgate.ports.JournalUnavailable`: stopped, refusing,
+locked, disk full) a writer keeps the record at the head of its queue and tries it again with
+capped exponential backoff, so nothing behind it (a call's later records) is written before it.
+Calls go on being distributed meanwhile; only the records wait.
 
 :class:`DatabaseStatus` is shared by the writers: it says whether the database takes writes and
 since when (readiness and the metrics read it), logs one ``ALARM`` line when it stops and one

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from callgate import __version__
-from callgate.ops import cli as ops_cli
+from callgate.tools import admin as ops_cli
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -42,7 +42,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _simulate(argv: list[str]) -> int:
-    from callgate import simulator
+    from callgate.tools import simulator
 
     parser = argparse.ArgumentParser(
         prog="callgate simulate",
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["simulate"]:
         return _simulate(argv[1:])
     if argv[:1] == ["events"]:
-        from callgate.events.subscriber import main as follow_events
+        from callgate.mqtt.subscriber import main as follow_events
 
         return follow_events(argv[1:])
     if argv[:1] == ["report"]:
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command != "run":
         return ops_cli.run(args)
-    from callgate.app import run_daemon
+    from callgate.daemon.app import run_daemon
 
     return run_daemon(args.config)
 

@@ -45,8 +45,8 @@ from callgate.core.screening import (
     ScreeningPolicy,
     SilencePolicy,
 )
-from callgate.events.settings import MqttSettings
-from callgate.ops.settings import OpsSettings
+from callgate.http.settings import OpsSettings
+from callgate.mqtt.settings import MqttSettings
 from callgate.storage.settings import StorageSettings
 
 __all__ = [

@@ -171,9 +171,10 @@ class AgentCommandResult(enum.StrEnum):
 
 
 class HistorySource(Protocol):
-    """Where a new caller's screening history comes from (``callgate.screening.HistoryLoader``,
-    over the journal): the ARI adapter puts it in ``CallArrived`` and the core screens with it.
-    It answers in bounded time, with an empty history when it cannot say."""
+    """Where a new caller's screening history comes from
+    (``callgate.daemon.caller_history.HistoryLoader``, over the journal): the ARI adapter puts it
+    in ``CallArrived`` and the core screens with it. It answers in bounded time, with an empty
+    history when it cannot say."""
 
     async def __call__(
         self, caller: str, now: float, identity: str | None = None
@@ -181,7 +182,7 @@ class HistorySource(Protocol):
 
 
 class DispositionResultLike(Protocol):
-    """What the disposition service answers (``callgate.dispositions.DispositionResult``)."""
+    """What the disposition service answers (``callgate.daemon.dispositions.DispositionResult``)."""
 
     @property
     def ok(self) -> bool: ...
@@ -209,7 +210,7 @@ class BlockLike(Protocol):
 
 
 class BlockResultLike(Protocol):
-    """What the block service answers (``callgate.dispositions.BlockResult``)."""
+    """What the block service answers (``callgate.daemon.dispositions.BlockResult``)."""
 
     @property
     def ok(self) -> bool: ...
@@ -224,7 +225,8 @@ class BlockResultLike(Protocol):
 
 
 class BlockControl(Protocol):
-    """Supervisors' blocks (``callgate.dispositions.Blocks``), for CAD's ``block``/``unblock``."""
+    """Supervisors' blocks (``callgate.daemon.dispositions.Blocks``), for CAD's ``block`` and
+    ``unblock``."""
 
     async def block(
         self, number: str, *, hours: float, reason: str, by: str, source: str

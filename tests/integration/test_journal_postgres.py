@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from callgate.backlog import DatabaseStatus
 from callgate.core.calls import CallState as S
 from callgate.core.commands import CallEnded, CallStateChanged
-from callgate.journaling import CallJournal
-from callgate.ops.health import Health
+from callgate.daemon.health import Health
+from callgate.daemon.journaling import CallJournal
 from callgate.ports import CallStart, JournalError
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal

@@ -29,8 +29,8 @@ from pydantic import SecretStr
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
-from callgate.events.publisher import EventPublisher
-from callgate.events.settings import MqttSettings
+from callgate.mqtt.publisher import EventPublisher
+from callgate.mqtt.settings import MqttSettings
 from callgate.ports import CallStart
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal

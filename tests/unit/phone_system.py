@@ -17,7 +17,7 @@ from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.events import AgentLoggedIn, Event
 from callgate.core.screening import CallerHistory
-from callgate.engine import Engine
+from callgate.daemon.engine import Engine
 from callgate.ports import CallObserver, HistorySource, Notification, NullObserver
 
 T0 = 1_800_000_000.0

@@ -14,26 +14,26 @@ from pathlib import Path
 
 import pytest
 
-from callgate.calltakers import CallTakerControl
 from callgate.core.acd import Acd
 from callgate.core.commands import CallBlocked, CallScreened
 from callgate.core.config import AcdConfig
 from callgate.core.events import CallArrived, Priority
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
-from callgate.dispositions import BlockOutcome, Blocks, Dispositions, caller_key
-from callgate.engine import Engine
-from callgate.journaling import CallJournal
-from callgate.ops.cli import main
-from callgate.ops.health import Health
-from callgate.ops.http import OpsHttp
-from callgate.ops.metrics import Metrics
-from callgate.ops.view import LiveDaemonView
+from callgate.daemon.caller_history import HistoryLoader
+from callgate.daemon.calltakers import CallTakerControl
+from callgate.daemon.dispositions import BlockOutcome, Blocks, Dispositions, caller_key
+from callgate.daemon.engine import Engine
+from callgate.daemon.health import Health
+from callgate.daemon.journaling import CallJournal
+from callgate.daemon.metrics import Metrics
+from callgate.daemon.view import LiveDaemonView
+from callgate.http.server import OpsHttp
 from callgate.ports import FanOut
-from callgate.screening import HistoryLoader
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
-from tests.unit.ops.conftest import Clock, NoPhones
+from callgate.tools.admin import main
+from tests.unit.daemon.conftest import Clock, NoPhones
 from tests.unit.phone_system import Daemon
 
 NOW = 1_800_000_000.0
@@ -109,7 +109,7 @@ async def test_supervisor_blocks_need_blocking_on_a_number_hours_and_a_reason(
     journal: Journal, caplog: pytest.LogCaptureFixture
 ) -> None:
     blocks = Blocks(journal, BLOCKING, clock=lambda: NOW)
-    with caplog.at_level(logging.WARNING, logger="callgate.dispositions"):
+    with caplog.at_level(logging.WARNING, logger="callgate.daemon.dispositions"):
         done = await blocks.block(
             "+6281100770011", hours=24, reason=" prank x5 ", by="sup", source="cli"
         )

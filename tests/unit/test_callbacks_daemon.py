@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from callgate.callbacks import CallbackRecords, run_prefix
 from callgate.core.acd import Acd
 from callgate.core.callbacks import AttemptOutcome, CallbackPolicy, TaskState
 from callgate.core.commands import CancelCallback, Command, DialCallback, PrepareCallback, RingAgent
@@ -27,7 +26,8 @@ from callgate.core.events import (
     Event,
     Priority,
 )
-from callgate.engine import Engine
+from callgate.daemon.callback_records import CallbackRecords, run_prefix
+from callgate.daemon.engine import Engine
 from callgate.storage.callbacks import callback_tasks_between, open_callback_tasks
 from callgate.storage.journal import Journal
 

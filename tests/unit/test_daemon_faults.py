@@ -24,13 +24,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from callgate.app import run, serve
 from callgate.config import Settings
-from callgate.events.commands import CommandHandler
-from callgate.events.publisher import EventPublisher
-from callgate.events.settings import MqttSettings
+from callgate.daemon.app import run, serve
+from callgate.mqtt.inbox import CommandHandler
+from callgate.mqtt.publisher import EventPublisher
+from callgate.mqtt.settings import MqttSettings
 from callgate.storage.journal import Journal
-from tests.unit.ops.test_systemd import NotifySocket
+from tests.unit.daemon.test_systemd import NotifySocket
 from tests.unit.test_ami import recorded_lab_asterisk
 
 

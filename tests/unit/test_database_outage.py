@@ -24,7 +24,6 @@ from prometheus_client import generate_latest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callgate.backlog import DatabaseStatus
-from callgate.callbacks import CallbackRecords
 from callgate.core.acd import Acd
 from callgate.core.callbacks import CallbackPolicy
 from callgate.core.calls import CallState as S
@@ -32,13 +31,14 @@ from callgate.core.commands import CallEnded, CallScreened, CallStateChanged, No
 from callgate.core.config import AcdConfig
 from callgate.core.events import AgentLoggedIn, CallArrived, CallerHungUp, Event, Priority
 from callgate.core.screening import ScreeningPolicy
-from callgate.events.publisher import EventPublisher
-from callgate.events.settings import MqttSettings
-from callgate.journaling import CallJournal
-from callgate.ops.health import Health
-from callgate.ops.metrics import Metrics
+from callgate.daemon.callback_records import CallbackRecords
+from callgate.daemon.caller_history import HistoryLoader
+from callgate.daemon.health import Health
+from callgate.daemon.journaling import CallJournal
+from callgate.daemon.metrics import Metrics
+from callgate.mqtt.publisher import EventPublisher
+from callgate.mqtt.settings import MqttSettings
 from callgate.ports import CallStart, JournalError, JournalUnavailable
-from callgate.screening import HistoryLoader
 from callgate.storage.callbacks import callback_tasks_between
 from callgate.storage.database import redact_url
 from callgate.storage.journal import Journal
@@ -312,7 +312,7 @@ async def test_given_postgres_refusing_connections_then_screened_as_a_first_call
     acd = Acd(AcdConfig(screening=ScreeningPolicy()))
     decisions = []
     try:
-        with caplog.at_level(logging.WARNING, logger="callgate.screening"):
+        with caplog.at_level(logging.WARNING, logger="callgate.daemon.caller_history"):
             for n in range(2):
                 history = await loader("+6281100", T0 + n)
                 arrived = CallArrived(f"c{n}", caller="+6281100", history=history)

@@ -21,9 +21,9 @@ from callgate.asterisk.agent_codes import (
 )
 from callgate.asterisk.agi.protocol import AgiRequest, AgiSession
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
-from callgate.dispositions import Blocks, DispositionOutcome, Dispositions
-from callgate.events.commands import CommandHandler
-from callgate.events.schema import Reply
+from callgate.daemon.dispositions import Blocks, DispositionOutcome, Dispositions
+from callgate.mqtt.inbox import CommandHandler
+from callgate.mqtt.schema import Reply
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
@@ -105,7 +105,7 @@ async def test_given_a_known_call_then_stored_published_and_logged_with_who_and_
     await _call(journal, "c1", NOW - 600, answered_by="1001")
     events = Events()
     service = _service(journal, events)
-    with caplog.at_level(logging.INFO, logger="callgate.dispositions"):
+    with caplog.at_level(logging.INFO, logger="callgate.daemon.dispositions"):
         result = await service.set("c1", "prank", by="op7", source="mqtt")
     assert (result.ok, result.outcome, result.call_id, result.block) == (
         True,
@@ -118,7 +118,7 @@ async def test_given_a_known_call_then_stored_published_and_logged_with_who_and_
     assert (stored.disposition, stored.disposition_by) == ("prank", "op7")
     assert stored.disposition_at == _at(NOW)
     assert events.sent == [("c1", "prank", "op7")]
-    [line] = [r for r in caplog.records if r.name == "callgate.dispositions"]
+    [line] = [r for r in caplog.records if r.name == "callgate.daemon.dispositions"]
     assert line.getMessage() == "disposition set"
     assert {k: getattr(line, k) for k in ("call_id", "disposition", "by", "source")} == {
         "call_id": "c1",
@@ -134,14 +134,14 @@ async def test_given_an_unknown_call_or_a_bad_value_then_nothing_stored_or_publi
     await _call(journal, "c1", NOW - 600, answered_by="1001")
     events = Events()
     service = _service(journal, events)
-    with caplog.at_level(logging.INFO, logger="callgate.dispositions"):
+    with caplog.at_level(logging.INFO, logger="callgate.daemon.dispositions"):
         unknown = await service.set("nope", "prank", by="op", source="admin")
         invalid = await service.set("c1", "Prank", by="op", source="admin")
     assert (unknown.outcome, unknown.call_id) == (DispositionOutcome.UNKNOWN_CALL, "nope")
     assert (invalid.outcome, invalid.call_id) == (DispositionOutcome.INVALID_DISPOSITION, "c1")
     assert await JournalAnnotations(journal).get("c1") is None
     assert events.sent == []
-    lines = [r for r in caplog.records if r.name == "callgate.dispositions"]
+    lines = [r for r in caplog.records if r.name == "callgate.daemon.dispositions"]
     assert [r.getMessage() for r in lines] == ["disposition not set"] * 2
     assert [r.__dict__["result"] for r in lines] == ["unknown-call", "invalid-disposition"]
 
@@ -209,7 +209,7 @@ async def test_with_blocking_a_prank_reaching_the_threshold_places_one_automatic
     assert (first.block, again.block, other.block) == (None, None, None)
     second = await service.set("c1", "prank", by="1001", source="dtmf")
     assert second.block is None
-    with caplog.at_level(logging.WARNING, logger="callgate.dispositions"):
+    with caplog.at_level(logging.WARNING, logger="callgate.daemon.dispositions"):
         third = await service.set("c2", "prank", by="cad-op", source="mqtt")
     block = third.block
     assert block is not None

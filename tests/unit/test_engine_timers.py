@@ -24,7 +24,7 @@ from callgate.core import (
     HangUpAgent,
     RingAgent,
 )
-from callgate.engine import Engine
+from callgate.daemon.engine import Engine
 
 WRAP = 0.1
 SLOW = 0.5  # a Bridge's ARI round trips on a loaded machine, exaggerated
@@ -118,7 +118,7 @@ async def test_a_wrap_up_already_over_when_heard_ends_at_once_without_a_late_war
     engine = await _two_calls_up(executor, clock)
     try:
         clock.ahead = 60.0  # a minute's conversation
-        with caplog.at_level(logging.WARNING, logger="callgate.engine"):
+        with caplog.at_level(logging.WARNING, logger="callgate.daemon.engine"):
             heard = time.time()
             await engine.feed(AgentHungUp("c1", "a1", at=clock() - 10.0))
             await asyncio.sleep(0.05)
@@ -135,7 +135,7 @@ async def test_a_timer_held_up_by_a_blocked_event_loop_is_logged(
     executor = SlowBridges("")
     engine = await _two_calls_up(executor)
     try:
-        with caplog.at_level(logging.WARNING, logger="callgate.engine"):
+        with caplog.at_level(logging.WARNING, logger="callgate.daemon.engine"):
             await engine.feed(AgentHungUp("c1", "a1", at=time.time()))
             time.sleep(WRAP + 0.15)  # noqa: ASYNC251 - blocks the loop on purpose: no timer fires
             await asyncio.sleep(0.05)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from callgate.asterisk.recordings import RecordingFailure, seal
-from callgate.fallback import FallbackRecords, QueueLogFile, seal_finished
+from callgate.daemon.fallback import FallbackRecords, QueueLogFile, seal_finished
 from callgate.ports import RecordingInfo
 from callgate.storage.journal import Journal
 from callgate.storage.records import RecordingStatus

@@ -85,6 +85,6 @@ def test_given_the_config_then_each_adapter_section_comes_from_its_settings_modu
     }
     for key in ("ari", "ami", "agi", "calltakers", "recording"):
         assert home[key] == "callgate.asterisk.settings", key
-    assert home["mqtt"] == "callgate.events.settings"
+    assert home["mqtt"] == "callgate.mqtt.settings"
     assert home["storage"] == "callgate.storage.settings"
-    assert home["ops"] == "callgate.ops.settings"
+    assert home["ops"] == "callgate.http.settings"

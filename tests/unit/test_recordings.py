@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from callgate.app import _RecordingFailures
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.layout import CallLayout
 from callgate.asterisk.recordings import (
@@ -26,9 +25,10 @@ from callgate.asterisk.recordings import (
 from callgate.config import RecordingSettings, Settings
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
-from callgate.journaling import CallJournal
-from callgate.ops.health import Health
-from callgate.ops.metrics import Metrics
+from callgate.daemon.app import _RecordingFailures
+from callgate.daemon.health import Health
+from callgate.daemon.journaling import CallJournal
+from callgate.daemon.metrics import Metrics
 from callgate.ports import FanOut, RecordingInfo
 from callgate.storage.journal import Journal
 from callgate.storage.records import RecordingStatus

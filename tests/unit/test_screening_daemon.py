@@ -20,11 +20,11 @@ from callgate.core.screening import (
     ScreeningPolicy,
     history_key,
 )
-from callgate.screening import HistoryLoader
-from callgate.simulator import Simulation, TraceCall
+from callgate.daemon.caller_history import HistoryLoader
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.history import dispositions_of
 from callgate.storage.journal import Journal
+from callgate.tools.simulator import Simulation, TraceCall
 
 NOW = 1_800_000_000.0
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from callgate import simulator
 from callgate.core import CallState
+from callgate.tools import simulator
 
 SAMPLE = Path(__file__).parents[2] / "benchmarks" / "sample-trace.csv"
 

@@ -37,8 +37,8 @@ class AgentControl(Protocol):
 
 
 class DispositionControl(Protocol):
-    """Dispositions as the daemon offers them to ``*15<digit>`` (:class:`callgate.dispositions.
-    Dispositions`)."""
+    """Dispositions as the daemon offers them to ``*15<digit>``
+    (:class:`callgate.daemon.dispositions.Dispositions`)."""
 
     def for_digit(self, digit: str) -> str | None: ...
     async def set_for_last_call(

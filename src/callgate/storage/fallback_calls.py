@@ -1,9 +1,10 @@
 """Calls of Asterisk's fallback queue, from queue_log, merged into the journal.
 
 The fallback queue answers calls while callgate is stopped, or after callgate handed them back
-at a stop; :mod:`callgate.fallback` reads what happened from queue_log and the journal merges it
-here: a call it never saw is written whole, a call it knows only gets what it lacks. Apart from
-:mod:`callgate.storage.journal` because this is the one writer that merges rather than appends.
+at a stop; :mod:`callgate.daemon.fallback` reads what happened from queue_log and the journal
+merges it here: a call it never saw is written whole, a call it knows only gets what it lacks.
+Apart from :mod:`callgate.storage.journal` because this is the one writer that merges rather
+than appends.
 """
 
 from __future__ import annotations

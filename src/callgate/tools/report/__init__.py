@@ -26,8 +26,8 @@ Definitions, so the figures can be compared with NENA-STA-020.1 and :mod:`callga
 - overflow destinations may answer a call, but callgate does not know when: for answer times
   they count as not answered by a call-taker (the strict reading);
 - calls of the fallback queue (outcome FALLBACK) are journaled from Asterisk's queue_log
-  (:mod:`callgate.fallback`), with ``answered_at`` when a call-taker answered there: those count
-  as answered, with that answer time; a fallback call answered by nobody has none.
+  (:mod:`callgate.daemon.fallback`), with ``answered_at`` when a call-taker answered there:
+  those count as answered, with that answer time; a fallback call answered by nobody has none.
 
 The loader opens the database read-only and never migrates it: the report runs beside the
 daemon (SQLite in WAL mode lets a reader in while it writes) or with the daemon stopped, and

@@ -10,18 +10,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from callgate.calltakers import CallTakerControl
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
-from callgate.dispositions import Blocks, Dispositions
-from callgate.engine import Engine
-from callgate.ops.health import Health
-from callgate.ops.http import OpsHttp
-from callgate.ops.metrics import Metrics
-from callgate.ops.view import LiveDaemonView
+from callgate.daemon.calltakers import CallTakerControl
+from callgate.daemon.dispositions import Blocks, Dispositions
+from callgate.daemon.engine import Engine
+from callgate.daemon.health import Health
+from callgate.daemon.metrics import Metrics
+from callgate.daemon.view import LiveDaemonView
+from callgate.http.server import OpsHttp
 from callgate.storage.journal import Journal
-from tests.unit.ops.conftest import Clock, Driven, NoPhones
+from tests.unit.daemon.conftest import Clock, Driven, NoPhones
 
 
 class ScriptedView:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from callgate.ops.health import Health
-from tests.unit.ops.conftest import Clock
+from callgate.daemon.health import Health
+from tests.unit.daemon.conftest import Clock
 
 
 def test_given_nothing_reported_then_not_ready_and_every_component_down() -> None:

@@ -38,8 +38,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from callgate.http.settings import is_loopback
 from callgate.logs import clip
-from callgate.ops.settings import is_loopback
 from callgate.ports import MAX_BLOCK_HOURS, MAX_BY, MAX_REASON
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ JsonDict = dict[str, Any]
 
 
 class Readiness(Protocol):
-    """The ``/readyz`` body (the daemon's :class:`~callgate.ops.health.Health`)."""
+    """The ``/readyz`` body (the daemon's :class:`~callgate.daemon.health.Health`)."""
 
     def to_json(self) -> dict[str, object]:
         """``{"ready": bool, ...}``: whether the daemon takes calls, and why not."""

@@ -3,7 +3,7 @@ and unblock a caller.
 
 A command arrives on ``{prefix}/{site}/commands/{request_id}``; the answer goes to
 ``{prefix}/{site}/replies/{request_id}``. Every command is validated against
-:mod:`callgate.events.schema` before anything changes; a bad one (not JSON, unknown field, wrong
+:mod:`callgate.mqtt.schema` before anything changes; a bad one (not JSON, unknown field, wrong
 type, unknown call) gets an error reply and changes nothing. Nothing a command carries can stop
 the daemon: an unexpected failure is logged and answered with ``internal-error``.
 
@@ -35,7 +35,8 @@ from typing import Protocol
 import aiomqtt
 from pydantic import ValidationError
 
-from callgate.events.schema import (
+from callgate.logs import LogThrottle, clip
+from callgate.mqtt.schema import (
     COMMAND_ADAPTER,
     AttachIncident,
     BlockCaller,
@@ -45,7 +46,6 @@ from callgate.events.schema import (
     SetDisposition,
     UnblockCaller,
 )
-from callgate.logs import LogThrottle, clip
 from callgate.ports import BlockControl, DispositionSink
 
 log = logging.getLogger(__name__)

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from callgate.calltakers import CallTakerControl
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.events import CallArrived
-from callgate.engine import Engine
-from callgate.ops.health import Health
-from callgate.ops.view import LiveDaemonView
+from callgate.daemon.calltakers import CallTakerControl
+from callgate.daemon.engine import Engine
+from callgate.daemon.health import Health
+from callgate.daemon.view import LiveDaemonView
 from callgate.storage.journal import Journal
-from tests.unit.ops.conftest import Clock, NoPhones
+from tests.unit.daemon.conftest import Clock, NoPhones
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
 

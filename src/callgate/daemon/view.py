@@ -2,7 +2,7 @@
 
 Reads go straight to the core's read-only views (``Acd.calls``, ``agents``, ``queued_calls()``)
 from the event loop that also drives the core, so they are always consistent. Call-taker
-commands go through :class:`~callgate.calltakers.CallTakerControl`, exactly like the feature
+commands go through :class:`~callgate.daemon.calltakers.CallTakerControl`, exactly like the feature
 codes on the call-takers' phones: the same checks, the same events, the same logs.
 """
 
@@ -15,14 +15,14 @@ from datetime import datetime
 from typing import Any
 
 from callgate import __version__
-from callgate.calltakers import CallTakerControl
 from callgate.core.agents import AgentState
 from callgate.core.calls import Call
-from callgate.dispositions import BlockResult, Blocks, Dispositions, block_json
-from callgate.engine import Engine
-from callgate.ops.health import Health
-from callgate.ops.http import AGENT_ACTIONS
-from callgate.ops.metrics import LIVE_CALL_STATES
+from callgate.daemon.calltakers import CallTakerControl
+from callgate.daemon.dispositions import BlockResult, Blocks, Dispositions, block_json
+from callgate.daemon.engine import Engine
+from callgate.daemon.health import Health
+from callgate.daemon.metrics import LIVE_CALL_STATES
+from callgate.http.server import AGENT_ACTIONS
 from callgate.storage.journal import Journal
 from callgate.storage.records import CallRecord
 
@@ -30,7 +30,7 @@ JsonDict = dict[str, Any]
 
 
 class LiveDaemonView:
-    """Implements :class:`callgate.ops.http.DaemonView` for the daemon in ``app.py``."""
+    """Implements :class:`callgate.http.server.DaemonView` for the daemon in ``daemon/app.py``."""
 
     def __init__(
         self,

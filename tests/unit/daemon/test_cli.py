@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from callgate.calltakers import CallTakerControl
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.events import CallArrived
-from callgate.engine import Engine
-from callgate.ops.cli import main
-from callgate.ops.health import Health
-from callgate.ops.http import OpsHttp
-from callgate.ops.metrics import Metrics
-from callgate.ops.view import LiveDaemonView
+from callgate.daemon.calltakers import CallTakerControl
+from callgate.daemon.engine import Engine
+from callgate.daemon.health import Health
+from callgate.daemon.metrics import Metrics
+from callgate.daemon.view import LiveDaemonView
+from callgate.http.server import OpsHttp
 from callgate.storage.journal import Journal
-from tests.unit.ops.conftest import Clock, NoPhones
+from callgate.tools.admin import main
+from tests.unit.daemon.conftest import Clock, NoPhones
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
 
@@ -257,7 +257,7 @@ def test_check_config_json_reports_invalid(
 
 
 def test_given_the_database_down_then_status_says_degraded_and_taking_calls() -> None:
-    from callgate.ops.cli import render_status
+    from callgate.tools.admin import render_status
 
     component = {"connected": True, "required": True, "since": 1_790_000_000.0}
     text = render_status(

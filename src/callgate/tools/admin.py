@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m callgate.ops.cli``), also used by the tests."""
+    """Stand-alone entry point (``python -m callgate.tools.admin``), also used by the tests."""
     parser = argparse.ArgumentParser(prog="callgate")
     add_subcommands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     return run(parser.parse_args(argv))

@@ -18,12 +18,12 @@ from pydantic import ValidationError
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
-from callgate.events import docs as event_docs
-from callgate.events.commands import CommandHandler
-from callgate.events.publisher import EventPublisher, Topics
-from callgate.events.schema import EVENT_ADAPTER, CallReceived, Reply
-from callgate.events.settings import MqttSettings
-from callgate.events.subscriber import format_message
+from callgate.mqtt import docs as event_docs
+from callgate.mqtt.inbox import CommandHandler
+from callgate.mqtt.publisher import EventPublisher, Topics
+from callgate.mqtt.schema import EVENT_ADAPTER, CallReceived, Reply
+from callgate.mqtt.settings import MqttSettings
+from callgate.mqtt.subscriber import format_message
 from callgate.ports import CallStart, RecordingInfo
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal

@@ -1,11 +1,11 @@
 """Prometheus metrics on a registry of callgate's own.
 
 Live figures (calls by state and priority class, call-takers by state, connections, outbox
-depth) are read from the core and from :class:`~callgate.ops.health.Health` at scrape time, so
+depth) are read from the core and from :class:`~callgate.daemon.health.Health` at scrape time, so
 they cannot drift from what the daemon holds. Histories (answer and waiting times, calls ended,
 recording failures) are counted from the engine's notifications as they happen.
 
-Scrapes are served by the daemon's own event loop (``callgate.ops.http``), which is also the only
+Scrapes are served by the daemon's own event loop (``callgate.http.server``), which is also the only
 thread that changes the core: reading the core there needs no lock. Never expose this registry
 through prometheus-client's threaded HTTP server.
 """
@@ -27,7 +27,7 @@ from callgate.core.callbacks import CALLBACK_CATEGORY
 from callgate.core.calls import TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import CallEnded
 from callgate.core.events import Priority
-from callgate.ops.health import Health
+from callgate.daemon.health import Health
 from callgate.ports import Notification
 
 #: Seconds; the 10/15/20 s edges are the answer-time targets the KPIs report (NFPA, NENA), so a

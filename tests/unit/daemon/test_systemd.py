@@ -16,7 +16,7 @@ from contextlib import closing
 
 import pytest
 
-from callgate.ops.systemd import Notifier
+from callgate.daemon.systemd import Notifier
 
 
 class NotifySocket:

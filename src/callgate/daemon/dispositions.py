@@ -32,9 +32,9 @@ from callgate.core.screening import (
     history_key,
     record_disposition,
 )
+from callgate.daemon.caller_history import load_history
 from callgate.logs import clip
 from callgate.ports import MAX_BLOCK_HOURS, MAX_BY, MAX_REASON, JournalError
-from callgate.screening import load_history
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import Block, JournalBlocks
 from callgate.storage.history import IDENTITY_PREFIX, last_answered_by, party_of

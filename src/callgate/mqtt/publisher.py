@@ -45,8 +45,8 @@ from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.acd import Acd
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
-from callgate.events.commands import CallAnnotations, CommandHandler, CommandInbox
-from callgate.events.schema import (
+from callgate.mqtt.inbox import CallAnnotations, CommandHandler, CommandInbox
+from callgate.mqtt.schema import (
     E164,
     AgentStateEvent,
     CallAbandoned,
@@ -68,7 +68,7 @@ from callgate.events.schema import (
     Reply,
     Status,
 )
-from callgate.events.settings import MqttSettings
+from callgate.mqtt.settings import MqttSettings
 from callgate.ports import (
     CallStart,
     JournalError,

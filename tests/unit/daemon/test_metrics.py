@@ -15,9 +15,9 @@ from callgate.core.events import (
     CallBridged,
     CallerHungUp,
 )
-from callgate.ops.health import Health
-from callgate.ops.metrics import Metrics
-from tests.unit.ops.conftest import Clock, Driven
+from callgate.daemon.health import Health
+from callgate.daemon.metrics import Metrics
+from tests.unit.daemon.conftest import Clock, Driven
 
 
 async def _flow(driven: Driven, metrics: Metrics) -> None:

@@ -11,7 +11,7 @@ from the event loop. A port another process holds (admin HTTP, FastAGI) is retri
 background with an ALARM line: ARI call handling needs neither. If the ARI event pump ever ends,
 the daemon stops with exit code 1, for systemd's ``Restart=on-failure`` to start it again. Beside
 that, calls the fallback queue took while callgate was away are journaled from Asterisk's
-queue_log (:mod:`callgate.fallback`).
+queue_log (:mod:`callgate.daemon.fallback`).
 Stop (SIGTERM/SIGINT): /readyz turns 503, stop taking events, hand waiting callers back to the
 dialplan's fallback queue, flush the event outbox and the journal, close connections.
 Conversations stay up in Asterisk.
@@ -40,8 +40,6 @@ from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable, Js
 from callgate.asterisk.link import AriLink
 from callgate.asterisk.recordings import folder_problem
 from callgate.backlog import DatabaseStatus
-from callgate.callbacks import CallbackRecords, run_prefix
-from callgate.calltakers import CallTakerControl
 from callgate.config import (
     ConfigError,
     Settings,
@@ -52,18 +50,21 @@ from callgate.config import (
 from callgate.core.acd import Acd
 from callgate.core.errors import AcdConfigError
 from callgate.core.events import Event, ReadinessChanged
-from callgate.dispositions import Blocks, Dispositions
-from callgate.engine import Engine
-from callgate.events.commands import CommandHandler
-from callgate.events.publisher import EventPublisher
-from callgate.fallback import FallbackRecords
-from callgate.journaling import CallJournal
+from callgate.daemon.callback_records import CallbackRecords, run_prefix
+from callgate.daemon.caller_history import HistoryLoader
+from callgate.daemon.calltakers import CallTakerControl
+from callgate.daemon.dispositions import Blocks, Dispositions
+from callgate.daemon.engine import Engine
+from callgate.daemon.fallback import FallbackRecords
+from callgate.daemon.health import COMPONENTS, Health
+from callgate.daemon.journaling import CallJournal
+from callgate.daemon.metrics import Metrics
+from callgate.daemon.systemd import Notifier
+from callgate.daemon.view import LiveDaemonView
+from callgate.http.server import OpsHttp
 from callgate.logs import LogThrottle
-from callgate.ops.health import COMPONENTS, Health
-from callgate.ops.http import OpsHttp
-from callgate.ops.metrics import Metrics
-from callgate.ops.systemd import Notifier
-from callgate.ops.view import LiveDaemonView
+from callgate.mqtt.inbox import CommandHandler
+from callgate.mqtt.publisher import EventPublisher
 from callgate.ports import (
     FanOut,
     JournalError,
@@ -72,7 +73,6 @@ from callgate.ports import (
     RecordingInfo,
     agent_id_of,
 )
-from callgate.screening import HistoryLoader
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox

@@ -16,16 +16,16 @@ import aiomqtt
 import pytest
 
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
-from callgate.dispositions import Blocks
-from callgate.events.commands import CommandHandler, CommandInbox
-from callgate.events.publisher import EventPublisher, Topics
-from callgate.events.schema import Reply
-from callgate.events.settings import MqttSettings
+from callgate.daemon.dispositions import Blocks
+from callgate.mqtt.inbox import CommandHandler, CommandInbox
+from callgate.mqtt.publisher import EventPublisher, Topics
+from callgate.mqtt.schema import Reply
+from callgate.mqtt.settings import MqttSettings
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
-from tests.unit.ops.conftest import Clock
+from tests.unit.daemon.conftest import Clock
 
 NOW = 1_800_000_000.0
 SETTINGS = MqttSettings(site="kendari")
@@ -101,7 +101,7 @@ async def test_given_a_lifted_block_when_the_block_command_comes_again_then_it_s
     assert await in_force(journal) == 0
 
     clock.now += 30  # a reconnect: the broker replays what it kept
-    with caplog.at_level(logging.WARNING, logger="callgate.events.commands"):
+    with caplog.at_level(logging.WARNING, logger="callgate.mqtt.inbox"):
         again = await offer_and_apply(inbox, message("r-1", BLOCK, mid=7))
         retained = await offer_and_apply(inbox, message("r-9", BLOCK, retain=True))
         for _ in range(50):
@@ -149,7 +149,7 @@ async def test_given_a_full_queue_then_the_command_is_refused_busy_and_logged_on
     inbox = inbox_of(journal, Clock(NOW), queue=2)
     assert inbox.offer(message("r-1", BLOCK)) is None
     assert inbox.offer(message("r-2", UNBLOCK)) is None
-    with caplog.at_level(logging.WARNING, logger="callgate.events.commands"):
+    with caplog.at_level(logging.WARNING, logger="callgate.mqtt.inbox"):
         refusals = [inbox.offer(message(f"r-{n}", UNBLOCK)) for n in range(3, 100)]
     assert inbox.queued() == 2
     first = refusals[0]

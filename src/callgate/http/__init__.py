@@ -1,0 +1,1 @@
+"""The admin HTTP adapter: health, metrics and the CLI's API on loopback."""

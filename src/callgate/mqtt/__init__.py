@@ -1,0 +1,6 @@
+"""Call and call-taker events for CAD and dashboards over MQTT, and CAD's commands back.
+
+Import from the modules (``callgate.mqtt.publisher``, ``.commands``, ``.schema``...): this
+package imports nothing, so that ``callgate.config`` can read ``callgate.mqtt.settings``
+without loading the publisher.
+"""
