@@ -24,8 +24,8 @@ from callgate.asterisk.agent_codes import (
     RESULT_VARIABLE,
     agent_code_handlers,
 )
+from callgate.asterisk.agi.fastagi import AgiServer
 from callgate.asterisk.agi.protocol import AgiSession, Handler
-from callgate.asterisk.agi.server import AgiServer
 from callgate.ports import AgentCommandResult
 
 EXTENSION = "1005"

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
-from callgate.asterisk.agi.server import AgiServer
+from callgate.asterisk.agi.fastagi import AgiServer
 from callgate.asterisk.ami.client import AmiClient, AmiError, AmiUnavailable
 from callgate.asterisk.ami.messages import DeviceStatus
 from callgate.asterisk.ari.adapter import AriAdapter

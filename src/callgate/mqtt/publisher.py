@@ -32,7 +32,7 @@ import random
 import re
 import time
 import uuid
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -69,6 +69,7 @@ from callgate.mqtt.schema import (
     Status,
 )
 from callgate.mqtt.settings import MqttSettings
+from callgate.mqtt.topics import Topics, queue_state_of
 from callgate.ports import (
     CallStart,
     JournalError,
@@ -81,8 +82,6 @@ from callgate.ports import (
 
 log = logging.getLogger(__name__)
 
-#: Characters MQTT gives a meaning in topics; never let an id inject a level or a wildcard.
-_TOPIC_UNSAFE = re.compile(r"[/+#\x00]")
 #: How often, at most, the retained queue state is republished while it changes.
 QUEUE_STATE_INTERVAL = 1.0
 WRITER = "outbox"
@@ -106,49 +105,6 @@ class _Queued:
 
 def _at(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
-
-
-def _level(value: str) -> str:
-    return _TOPIC_UNSAFE.sub("_", value) or "_"
-
-
-class Topics:
-    """Every topic of one site, from the settings."""
-
-    def __init__(self, settings: MqttSettings) -> None:
-        self.base = settings.base
-        self.status = f"{self.base}/status"
-        self.queue_state = f"{self.base}/queue/state"
-        self.commands = f"{self.base}/commands/+"
-
-    def call_events(self, call_id: str) -> str:
-        return f"{self.base}/calls/{_level(call_id)}/events"
-
-    def agent_state(self, agent_id: str) -> str:
-        return f"{self.base}/agents/{_level(agent_id)}/state"
-
-    def reply(self, request_id: str) -> str:
-        return f"{self.base}/replies/{_level(request_id)}"
-
-    def request_id(self, topic: str) -> str | None:
-        """The request id of a command topic, or None for any other topic."""
-        prefix = f"{self.base}/commands/"
-        return topic[len(prefix) :] if topic.startswith(prefix) else None
-
-
-def queue_state_of(acd: Acd, site: str, now: float) -> QueueState:
-    """A snapshot of the core's queue and call-takers (read-only use of the core)."""
-    waiting = acd.queued_calls()
-    return QueueState(
-        site=site,
-        at=_at(now),
-        waiting=len(waiting),
-        waiting_by_class={
-            str(k): v for k, v in sorted(Counter(c.priority for c in waiting).items())
-        },
-        longest_wait_s=max((max(0.0, now - c.arrived_at) for c in waiting), default=0.0),
-        agents_by_state=dict(sorted(Counter(a.state.value for a in acd.agents.values()).items())),
-    )
 
 
 class EventPublisher:

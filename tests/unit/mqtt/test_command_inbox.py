@@ -18,9 +18,10 @@ import pytest
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
 from callgate.daemon.dispositions import Blocks
 from callgate.mqtt.inbox import CommandHandler, CommandInbox
-from callgate.mqtt.publisher import EventPublisher, Topics
+from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.schema import Reply
 from callgate.mqtt.settings import MqttSettings
+from callgate.mqtt.topics import Topics
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal

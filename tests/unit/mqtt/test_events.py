@@ -20,10 +20,11 @@ from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
 from callgate.mqtt import docs as event_docs
 from callgate.mqtt.inbox import CommandHandler
-from callgate.mqtt.publisher import EventPublisher, Topics
+from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.schema import EVENT_ADAPTER, CallReceived, Reply
 from callgate.mqtt.settings import MqttSettings
 from callgate.mqtt.subscriber import format_message
+from callgate.mqtt.topics import Topics
 from callgate.ports import CallStart, RecordingInfo
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal

@@ -19,7 +19,7 @@ dropped clients are rate-limited, so a burst of bad clients costs a few log line
 
 Two modules: :mod:`~callgate.asterisk.agi.protocol` (the wire format, errors and
 :class:`~callgate.asterisk.agi.protocol.AgiSession`, which handlers use) and
-:mod:`~callgate.asterisk.agi.server` (:class:`~callgate.asterisk.agi.server.AgiServer`: the
+:mod:`~callgate.asterisk.agi.fastagi` (:class:`~callgate.asterisk.agi.fastagi.AgiServer`: the
 connections and their limits). The feature codes' handlers are
 :mod:`callgate.asterisk.agent_codes`; the ``[agi]`` settings are in
 :mod:`callgate.asterisk.settings`. This package imports neither module itself.

@@ -1,0 +1,61 @@
+"""CAD's topics of one site, and the retained queue-state snapshot published on one of them.
+
+Every id that becomes a topic level is made safe first: a call id or request id must never
+inject a level or a wildcard into a topic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import UTC, datetime
+
+from callgate.core.acd import Acd
+from callgate.mqtt.schema import QueueState
+from callgate.mqtt.settings import MqttSettings
+
+#: Characters MQTT gives a meaning in topics.
+_TOPIC_UNSAFE = re.compile(r"[/+#\x00]")
+
+
+def _level(value: str) -> str:
+    return _TOPIC_UNSAFE.sub("_", value) or "_"
+
+
+class Topics:
+    """Every topic of one site, from the settings."""
+
+    def __init__(self, settings: MqttSettings) -> None:
+        self.base = settings.base
+        self.status = f"{self.base}/status"
+        self.queue_state = f"{self.base}/queue/state"
+        self.commands = f"{self.base}/commands/+"
+
+    def call_events(self, call_id: str) -> str:
+        return f"{self.base}/calls/{_level(call_id)}/events"
+
+    def agent_state(self, agent_id: str) -> str:
+        return f"{self.base}/agents/{_level(agent_id)}/state"
+
+    def reply(self, request_id: str) -> str:
+        return f"{self.base}/replies/{_level(request_id)}"
+
+    def request_id(self, topic: str) -> str | None:
+        """The request id of a command topic, or None for any other topic."""
+        prefix = f"{self.base}/commands/"
+        return topic[len(prefix) :] if topic.startswith(prefix) else None
+
+
+def queue_state_of(acd: Acd, site: str, now: float) -> QueueState:
+    """A snapshot of the core's queue and call-takers (read-only use of the core)."""
+    waiting = acd.queued_calls()
+    return QueueState(
+        site=site,
+        at=datetime.fromtimestamp(now, UTC),
+        waiting=len(waiting),
+        waiting_by_class={
+            str(k): v for k, v in sorted(Counter(c.priority for c in waiting).items())
+        },
+        longest_wait_s=max((max(0.0, now - c.arrived_at) for c in waiting), default=0.0),
+        agents_by_state=dict(sorted(Counter(a.state.value for a in acd.agents.values()).items())),
+    )
