@@ -44,7 +44,13 @@ from callgate.asterisk.ari.layout import (
 from callgate.asterisk.ari.observer import CallObserver, DispositionSink, NullObserver
 from callgate.asterisk.ari.reconcile import Reconciler
 from callgate.asterisk.ari.silence import Silence
-from callgate.asterisk.ari.translate import agent_id_of, callback_taker_left, translate
+from callgate.asterisk.ari.translate import (
+    agent_id_of,
+    answered_calltaker,
+    callback_taker_left,
+    channel_gone,
+    translate,
+)
 from callgate.core.callbacks import AttemptOutcome
 from callgate.core.commands import Command
 from callgate.core.events import Event
@@ -116,7 +122,7 @@ class AriAdapter:
                 await self._stasis_started(event)
             elif kind == "ChannelDestroyed" and self.endings.awaits_hangup(event["channel"]["id"]):
                 self.endings.hung_up_after_hand_back(event["channel"]["id"])
-            elif kind == "StasisEnd" and self._free_when_destroyed(event["channel"]["id"]):
+            elif kind == "StasisEnd" and answered_calltaker(event["channel"]["id"], self.book):
                 # A call-taker is free once their channel is gone (Asterisk's Hangup), a moment
                 # after it leaves Stasis: a wrap-up counted from StasisEnd could end up to
                 # ~20 ms early. Their leg was originated into our app, so ChannelDestroyed
@@ -176,10 +182,6 @@ class AriAdapter:
             return
         await self.handoff.calltaker_key(channel_id, digit)
 
-    def _free_when_destroyed(self, channel_id: str) -> bool:
-        leg = self.book.legs.get(channel_id)
-        return leg is not None and leg.role == CALLTAKER and channel_id in self.book.answered
-
     async def _gone_unless_destroyed(self, event: JsonObject) -> None:
         await asyncio.sleep(DESTROYED_GRACE)
         if event["channel"]["id"] in self.book.legs:  # no ChannelDestroyed meanwhile
@@ -190,7 +192,7 @@ class AriAdapter:
 
         Asterisk's own stamp counts: a call-taker's wrap-up counts from the real hang-up,
         however late the event reaches us under load."""
-        gone = translate(event, self.book)
+        gone = channel_gone(event, self.book)  # also a StasisEnd taken after the grace
         channel_id = event["channel"]["id"]
         cause = event.get("cause_txt", "")
         book = self.book
