@@ -1,15 +1,17 @@
 """The composition root: builds the adapters, wires them to the ACD core, owns the lifecycle.
 
-Start: validate config (before anything connects) -> open the journal -> admin HTTP port
-(/healthz, /readyz, /metrics, the CLI's API) -> CAD event stream -> FastAGI server (call-takers'
-feature codes) -> connect ARI and AMI -> log call-takers in and reconcile with what Asterisk
-holds (retried until it completes, after every reconnection) -> tell systemd READY once ARI is
-set up and AMI and the database are up -> serve events, pinging the systemd watchdog from the
-event loop. A port another process holds (admin HTTP, FastAGI) is retried in the background with
-an ALARM line: ARI call handling needs neither. If the ARI event pump ever ends, the daemon stops
-with exit code 1, for systemd's ``Restart=on-failure`` to start it again. Beside that, calls the
-fallback queue took while callgate was away are journaled from Asterisk's queue_log
-(:mod:`callgate.fallback`).
+:func:`_wire` builds every part and hands each its dependencies in its constructor (the engine's
+``feed``, the one way into the core, to every part that makes core events); :func:`serve` starts
+and stops them. Start: validate config (before anything connects) -> open the journal -> CAD
+event stream -> admin HTTP port (/healthz, /readyz, /metrics, the CLI's API) -> FastAGI server
+(call-takers' feature codes) -> connect ARI and AMI -> log call-takers in and reconcile with
+what Asterisk holds (retried until it completes, after every reconnection) -> tell systemd READY
+once ARI is set up and AMI and the database are up -> serve events, pinging the systemd watchdog
+from the event loop. A port another process holds (admin HTTP, FastAGI) is retried in the
+background with an ALARM line: ARI call handling needs neither. If the ARI event pump ever ends,
+the daemon stops with exit code 1, for systemd's ``Restart=on-failure`` to start it again. Beside
+that, calls the fallback queue took while callgate was away are journaled from Asterisk's
+queue_log (:mod:`callgate.fallback`).
 Stop (SIGTERM/SIGINT): /readyz turns 503, stop taking events, hand waiting callers back to the
 dialplan's fallback queue, flush the event outbox and the journal, close connections.
 Conversations stay up in Asterisk.
@@ -24,31 +26,36 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
-from callgate.asterisk.agi import AgiServer
-from callgate.asterisk.ami import AmiClient, AmiError, AmiUnavailable, DeviceStatus
+from callgate.asterisk.agi.server import AgiServer
+from callgate.asterisk.ami.client import AmiClient, AmiError, AmiUnavailable
+from callgate.asterisk.ami.messages import DeviceStatus
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable, JsonObject
-from callgate.asterisk.ari.observer import FanOut, NullObserver
-from callgate.asterisk.ari.translate import agent_id_of
 from callgate.asterisk.link import AriLink
-from callgate.asterisk.recordings import RecordingInfo, folder_problem
+from callgate.asterisk.recordings import folder_problem
 from callgate.backlog import DatabaseStatus
-from callgate.callbacks import Callbacks
+from callgate.callbacks import CallbackRecords, run_prefix
 from callgate.calltakers import CallTakerControl
-from callgate.config import ConfigError, Settings, load_settings
+from callgate.config import (
+    ConfigError,
+    Settings,
+    acd_config,
+    load_settings,
+    screening_policy,
+)
 from callgate.core.acd import Acd
-from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdConfigError
-from callgate.core.screening import BlockingPolicy, ScreeningPolicy
+from callgate.core.events import Event, ReadinessChanged
 from callgate.dispositions import Blocks, Dispositions
 from callgate.engine import Engine
-from callgate.events import EventPublisher
 from callgate.events.commands import CommandHandler
+from callgate.events.publisher import EventPublisher
 from callgate.fallback import FallbackRecords
 from callgate.journaling import CallJournal
 from callgate.logs import LogThrottle
@@ -57,60 +64,28 @@ from callgate.ops.http import OpsHttp
 from callgate.ops.metrics import Metrics
 from callgate.ops.systemd import Notifier
 from callgate.ops.view import LiveDaemonView
-from callgate.screening import Screener
-from callgate.storage import (
-    Journal,
-    JournalAnnotations,
+from callgate.ports import (
+    FanOut,
     JournalError,
-    delete_expired_recordings,
+    Notification,
+    NullObserver,
+    RecordingInfo,
+    agent_id_of,
 )
+from callgate.screening import HistoryLoader
+from callgate.storage.annotations import JournalAnnotations
+from callgate.storage.journal import Journal
+from callgate.storage.outbox import Outbox
+from callgate.storage.retention import delete_expired_recordings
 
 log = logging.getLogger(__name__)
 
-#: The dialplan's fallback queue: always the last overflow destination.
-FALLBACK = "fallback-queue"
 #: How often expired recordings are looked for.
 RETENTION_INTERVAL = 3600.0
 #: How often the dialplan's fallback queue is checked for callers callgate is not serving.
 FALLBACK_WATCH_INTERVAL = 15.0
 #: At most one ALARM line per port per this many seconds while it cannot be bound.
 BIND_ALARM_INTERVAL = 60.0
-
-
-def screening_policy(settings: Settings) -> ScreeningPolicy:
-    """The core's screening policy from ``[screening]``; blocking only when
-    ``[screening.blocking] enabled``."""
-    s = settings.screening
-    b = s.blocking
-    blocking = (
-        BlockingPolicy(
-            duration=b.hours * 3600.0,
-            score_threshold=b.auto_score_threshold or None,  # 0: supervisors' blocks only
-            valve_calls=b.valve_calls,
-            valve_window=b.valve_minutes * 60.0,
-        )
-        if b.enabled
-        else None
-    )
-    return ScreeningPolicy(
-        half_life=s.half_life_hours * 3600.0,
-        tag_threshold=s.tag_threshold,
-        warn_threshold=s.warn_threshold,
-        deprioritise_threshold=s.deprioritise_threshold,
-        blocking=blocking,
-    )
-
-
-def acd_config(settings: Settings) -> AcdConfig:
-    """The core's configuration from the config file's sections."""
-    return AcdConfig(
-        strategy=settings.acd.strategy,
-        ring_timeout=float(settings.calltakers.ring_timeout),
-        wrap_up_time=float(settings.calltakers.wrap_up_time),
-        max_consecutive_no_answers=settings.calltakers.max_missed_in_a_row,
-        max_wait=None if settings.acd.max_wait is None else float(settings.acd.max_wait),
-        overflow_destinations=(*settings.acd.overflow, FALLBACK),
-    )
 
 
 async def _retention(journal: Journal, settings: Settings) -> None:
@@ -228,18 +203,29 @@ class _RecordingFailures(NullObserver):
 
 
 class _Readiness:
-    """Keeps the health registry and tells systemd READY once ARI, AMI and the database are up."""
+    """Keeps the health registry and tells systemd READY once ARI, AMI and the database are up;
+    ``on_ready`` hears each change of readiness (the core starts callback attempts only while
+    ready)."""
 
-    def __init__(self, health: Health, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        health: Health,
+        notifier: Notifier,
+        on_ready: Callable[[bool], None] = lambda ready: None,
+    ) -> None:
         self.health = health
         self.notifier = notifier
+        self.on_ready = on_ready
         self.announced = False
 
     def changed(
         self, component: str, up: bool, detail: str | None = None, *, logged: bool = False
     ) -> None:
         """``logged``: the reporter logs the change itself (the database's ALARM)."""
+        was_ready = self.health.ready
         self.health.set(component, up, detail)
+        if self.health.ready != was_ready:
+            self.on_ready(self.health.ready)
         if not logged and up:
             log.info("connected", extra={"component": component})
         elif not logged:
@@ -255,6 +241,150 @@ class _Readiness:
             )
 
 
+@dataclass(frozen=True)
+class _Wired:
+    """The daemon's parts, each built with what it needs (see :func:`_wire`)."""
+
+    engine: Engine
+    calls: AriAdapter
+    events: EventPublisher
+    commands: CommandHandler
+    callbacks: CallbackRecords | None
+    http: OpsHttp
+    agi: AgiServer
+    ami: AmiClient
+    link: AriLink
+
+
+def _wire(
+    settings: Settings,
+    journal: Journal,
+    ari: AriClient,
+    *,
+    health: Health,
+    readiness: _Readiness,
+    database: DatabaseStatus,
+    writer: CallJournal,
+) -> _Wired:
+    """Build every part and hand each its dependencies in its constructor: the one place that
+    knows them all. Nothing connects, listens or runs yet."""
+    acd = Acd(acd_config(settings, callback_prefix=run_prefix(time.time())))
+    # CAD's event stream, an observer of everything below.
+    events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database)
+    # Every disposition (phone, CAD, admin) goes through one service, which also places
+    # automatic blocks when [screening.blocking] is enabled.
+    policy = screening_policy(settings)
+    dispositions = Dispositions(
+        journal, events, policy, codes=settings.dispositions.codes, clock=time.time
+    )
+    blocks = Blocks(journal, policy, clock=time.time)
+    health.probe("mqtt", lambda: events.connected)
+    metrics = Metrics(
+        acd,
+        health,
+        calltakers=[agent_id_of(e) for e in settings.calltakers.endpoints],
+        outbox_depth=events.depth if settings.mqtt.enabled else lambda: None,
+        database=database,
+    )
+
+    # The engine's feed is the one way into the core; every part that turns the outside world
+    # into core events is given it. The ARI adapter and the engine need each other (events in,
+    # commands out), so the adapter gets it through this forward call.
+    engine: Engine
+
+    async def feed(*batch: Event) -> None:
+        await engine.feed(*batch)
+
+    calls = AriAdapter(
+        ari,
+        settings,
+        observer=FanOut(writer, events, _RecordingFailures(metrics)),
+        clock=time.time,
+        # The caller's history goes to the core with the call; the core screens it.
+        history=HistoryLoader(journal, policy) if settings.screening.enabled else None,
+        feed=feed,
+        dispositions=dispositions,  # **<digit> keyed by a call-taker during a call
+    )
+    # Abandoned callers are called back ([callbacks]): the core runs the worklist (attempts
+    # only while callgate is ready); the daemon stores its tasks and passes CAD's requests on.
+    callbacks = (
+        CallbackRecords(journal, feed, status=database) if settings.callbacks.enabled else None
+    )
+    observers: list[Callable[[Notification], Awaitable[None]]] = [
+        writer.notification,
+        events.notification,
+        metrics.notification,
+    ]
+    if callbacks is not None:
+        observers.append(callbacks.notification)
+    engine = Engine(acd, calls, observers=observers)
+    # CAD's commands reach the same services as the phones and the admin API.
+    commands = CommandHandler(
+        JournalAnnotations(journal),
+        events,
+        clock=time.time,
+        dispositions=dispositions,
+        blocks=blocks,
+        on_callback_requested=None if callbacks is None else callbacks.requested,
+        max_bytes=settings.mqtt.max_command_bytes,
+    )
+    control = CallTakerControl(engine.feed, acd, settings.calltakers.endpoints)
+    view = LiveDaemonView(
+        engine,
+        control,
+        health,
+        journal,
+        set_log_level=logs.set_level,
+        default_pause_reason=settings.agi.default_pause_reason,
+        dispositions=dispositions,
+        blocks=blocks,
+    )
+    http = OpsHttp(
+        view,
+        health,
+        metrics.registry,
+        host=settings.ops.http_host,
+        port=settings.ops.http_port,
+        max_body_bytes=settings.ops.http_max_body_bytes,
+    )
+    agi = AgiServer.from_settings(
+        settings.agi,
+        agent_code_handlers(
+            control,
+            pause_reasons=settings.agi.pause_reasons,
+            default_pause_reason=settings.agi.default_pause_reason,
+            prompts=settings.calltakers.prompts,
+            dispositions=dispositions,
+        ),
+    )
+    ami = AmiClient.from_settings(
+        settings.ami,
+        on_device_state=_Registrations(settings.calltakers.endpoints),
+        on_connection=lambda up: readiness.changed("ami", up),
+    )
+    link = AriLink(
+        ari.events(),
+        set_up=calls.on_connected,
+        handle=_ari_events_to(calls),
+        on_state=lambda up, why: readiness.changed("ari", up, why),
+    )
+    return _Wired(engine, calls, events, commands, callbacks, http, agi, ami, link)
+
+
+def _ari_events_to(calls: AriAdapter) -> Callable[[JsonObject], Awaitable[None]]:
+    async def handle(event: JsonObject) -> None:
+        try:
+            await calls.on_event(event)
+        except (AriError, AriUnavailable) as exc:
+            log.warning("ARI request failed while handling an event", extra={"error": str(exc)})
+        except Exception:
+            # One event handled wrongly must not end the pump: the other calls go on,
+            # and on shutdown the waiting callers are still handed back.
+            log.exception("handling an ARI event failed; carrying on")
+
+    return handle
+
+
 async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> int:
     """Run the daemon until ``stop`` is set (returns 0) or the ARI event pump ends, which it
     never should (returns 1, after the same orderly stop)."""
@@ -262,7 +392,17 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
     # /readyz and as callgate_connection_up{component="agi"}.
     health = Health(components=(*COMPONENTS, "agi"))
     notifier = Notifier()
-    readiness = _Readiness(health, notifier)
+    parts: _Wired | None = None
+    readiness_told: set[asyncio.Task[None]] = set()
+
+    def ready_changed(ready: bool) -> None:
+        # Callback attempts start only while callgate is ready: the core hears each change.
+        if parts is not None:
+            told = asyncio.create_task(parts.engine.feed(ReadinessChanged(ready)))
+            readiness_told.add(told)
+            told.add_done_callback(readiness_told.discard)
+
+    readiness = _Readiness(health, notifier, ready_changed)
     readiness.changed("database", True)
     # One view of the database for every writer: one ALARM per outage, one backlog figure.
     database = DatabaseStatus(
@@ -278,80 +418,18 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         settings.ari.password.get_secret_value(),
         settings.ari.app,
     ) as ari:
-        acd = Acd(acd_config(settings))
-        # CAD's event stream; starts before the engine so each call's seq continues the outbox.
-        events = EventPublisher(
-            settings.mqtt,
-            journal,
-            annotations=JournalAnnotations(journal),
-            acd=acd,
-            status=database,
-        )
-        # Every disposition (phone, CAD, admin) goes through one service, which also places
-        # automatic blocks when [screening.blocking] is enabled.
-        policy = screening_policy(settings)
-        dispositions = Dispositions(
-            journal, events, policy, codes=settings.dispositions.codes, clock=time.time
-        )
-        blocks = Blocks(journal, policy, clock=time.time)
-        events.commands = CommandHandler(
-            JournalAnnotations(journal), events, dispositions=dispositions, blocks=blocks
-        )
-        await events.start()
-        health.probe("mqtt", lambda: events.connected)
-        metrics = Metrics(
-            acd,
-            health,
-            calltakers=[agent_id_of(e) for e in settings.calltakers.endpoints],
-            outbox_depth=events.depth if settings.mqtt.enabled else lambda: None,
-            database=database,
-        )
-        calls = AriAdapter(
-            ari,
+        parts = _wire(
             settings,
-            observer=FanOut(writer, events, _RecordingFailures(metrics)),
-            clock=time.time,
-            screener=Screener(journal, policy) if settings.screening.enabled else None,
-        )
-        engine = Engine(
-            acd, calls, observers=[writer.notification, events.notification, metrics.notification]
-        )
-        calls.feed = engine.feed
-        calls.dispositions = dispositions  # **<digit> keyed by a call-taker during a call
-        # Abandoned callers are called back ([callbacks]): the worklist observes the engine and
-        # takes CAD's request-callback; it offers attempts only while callgate is ready.
-        callbacks = None
-        if settings.callbacks.enabled:
-            callbacks = Callbacks(
-                settings.callbacks,
-                calls,
-                journal,
-                clock=time.time,
-                ready=lambda: health.ready,
-                status=database,
-            )
-            callbacks.engine = engine
-            engine.observers.append(callbacks.notification)
-            events.commands.on_callback_requested = callbacks.requested
-        control = CallTakerControl(engine, settings.calltakers.endpoints)
-        view = LiveDaemonView(
-            engine,
-            control,
-            health,
             journal,
-            set_log_level=logs.set_level,
-            default_pause_reason=settings.agi.default_pause_reason,
-            dispositions=dispositions,
-            blocks=blocks,
+            ari,
+            health=health,
+            readiness=readiness,
+            database=database,
+            writer=writer,
         )
-        http = OpsHttp(
-            view,
-            health,
-            metrics.registry,
-            host=settings.ops.http_host,
-            port=settings.ops.http_port,
-            max_body_bytes=settings.ops.http_max_body_bytes,
-        )
+        await parts.engine.feed(ReadinessChanged(health.ready))  # not ready yet: ARI is not up
+        # CAD's event stream first: it reads its outbox's seq before the first report.
+        await parts.events.start(commands=parts.commands)
         retry_every = settings.ops.bind_retry_seconds
         # /healthz and /readyz answer during start-up too (unless the port is taken: then
         # the ALARM line and systemd's status line say so).
@@ -359,67 +437,34 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
             _keep_binding(
                 "admin-http",
                 settings.ops.http_port,
-                http.start,
+                parts.http.start,
                 retry_every=retry_every,
                 on_state=lambda up, why: None if up else notifier.status(f"ALARM: admin {why}"),
             ),
             name="bind-admin-http",
         )
         await asyncio.sleep(0)  # the first attempt now, before anything connects
-        agi = AgiServer.from_settings(
-            settings.agi,
-            agent_code_handlers(
-                control,
-                pause_reasons=settings.agi.pause_reasons,
-                default_pause_reason=settings.agi.default_pause_reason,
-                prompts=settings.calltakers.prompts,
-                dispositions=dispositions,
-            ),
-        )
         health.set("agi", False, "not bound yet")
         bind_agi = asyncio.create_task(
             _keep_binding(
                 "fastagi",
                 settings.agi.port,
-                agi.start,
+                parts.agi.start,
                 retry_every=retry_every,
                 on_state=lambda up, why: health.set("agi", up, why),
             ),
             name="bind-fastagi",
         )
-        ami = AmiClient.from_settings(
-            settings.ami,
-            on_device_state=_Registrations(settings.calltakers.endpoints),
-            on_connection=lambda up: readiness.changed("ami", up),
-        )
-
-        async def handle(event: JsonObject) -> None:
-            try:
-                await calls.on_event(event)
-            except (AriError, AriUnavailable) as exc:
-                log.warning("ARI request failed while handling an event", extra={"error": str(exc)})
-            except Exception:
-                # One event handled wrongly must not end the pump: the other calls go on,
-                # and on shutdown the waiting callers are still handed back.
-                log.exception("handling an ARI event failed; carrying on")
-
-        link = AriLink(
-            ari.events(),
-            set_up=calls.on_connected,
-            handle=handle,
-            on_state=lambda up, why: readiness.changed("ari", up, why),
-        )
-
-        if callbacks is not None:
-            await callbacks.start()
+        if parts.callbacks is not None:
+            await parts.callbacks.start()
         tasks = {
-            asyncio.create_task(link.run(), name="ari-events"),
+            asyncio.create_task(parts.link.run(), name="ari-events"),
             bind_http,
             bind_agi,
             asyncio.create_task(_retention(journal, settings), name="retention"),
-            asyncio.create_task(ami.run(), name="ami"),
+            asyncio.create_task(parts.ami.run(), name="ami"),
             asyncio.create_task(
-                _watch_fallback(ami, settings.call.fallback_queue), name="fallback-watch"
+                _watch_fallback(parts.ami, settings.call.fallback_queue), name="fallback-watch"
             ),
         }
         if settings.fallback.queue_log:
@@ -464,19 +509,19 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
                 await task
         # Its end was logged above; the callers must still be handed back, so no raise here.
         await asyncio.gather(pump_task, return_exceptions=True)
-        await agi.stop()
-        await ami.close()
-        engine.close()
+        await parts.agi.stop()
+        await parts.ami.close()
+        parts.engine.close()
         try:
-            await asyncio.wait_for(calls.hand_back_waiting(), timeout=10)
+            await asyncio.wait_for(parts.calls.hand_back_waiting(), timeout=10)
         except (TimeoutError, AriError, AriUnavailable) as exc:
             log.error("could not hand every waiting caller back", extra={"error": str(exc)})
         stop_task.cancel()
-        await calls.drain()  # recordings of calls that just ended are hashed and journaled
-        if callbacks is not None:
-            await callbacks.close()  # open tasks stay in the journal for the next start
-        await events.close()
-        await http.stop()
+        await parts.calls.drain()  # recordings of calls that just ended are hashed and journaled
+        if parts.callbacks is not None:
+            await parts.callbacks.close()  # open tasks stay in the journal for the next start
+        await parts.events.close()
+        await parts.http.stop()
     await writer.close()
     notifier.close()
     return exit_code

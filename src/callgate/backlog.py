@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 
 from callgate.logs import LogThrottle
-from callgate.storage import JournalError, JournalUnavailable
+from callgate.ports import JournalError, JournalUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -1,36 +1,40 @@
-"""Call-takers' own commands (feature codes on their softphones, later the CLI) as core events.
+"""Call-takers' own commands (feature codes on their softphones, the admin API) as core events.
 
 Implements the AGI feature codes' :class:`~callgate.asterisk.agent_codes.AgentControl`: each
-command becomes a core event fed through the engine, and the answer the call-taker hears says
-whether it changed anything.
+command becomes a core event fed into the engine through the one way in (an
+:class:`~callgate.ports.EventSink`), and the answer the call-taker hears says whether it changed
+anything. Whether it would is read from the core's own view of the call-takers.
 """
 
 from __future__ import annotations
 
 import logging
 
-from callgate.asterisk.agent_codes import AgentCommandResult
-from callgate.asterisk.ari.translate import agent_id_of
+from callgate.core.acd import Acd
 from callgate.core.agents import AgentState
 from callgate.core.events import AgentLoggedIn, AgentLoggedOut, AgentPaused, AgentUnpaused
-from callgate.engine import Engine
 from callgate.logs import clip
+from callgate.ports import AgentCommandResult, EventSink, agent_id_of
 
 log = logging.getLogger(__name__)
 
 
 class CallTakerControl:
-    """Log in, log out, pause and unpause, for the call-takers named in the config."""
+    """Log in, log out, pause and unpause, for the call-takers named in the config.
 
-    def __init__(self, engine: Engine, endpoints: list[str]) -> None:
-        self.engine = engine
+    ``feed`` is the engine's way in; ``acd`` is read only, to tell a change from a repeat.
+    """
+
+    def __init__(self, feed: EventSink, acd: Acd, endpoints: list[str]) -> None:
+        self.feed = feed
+        self.acd = acd
         self.endpoints = {agent_id_of(e): e for e in endpoints}
 
     def _state(self, endpoint: str) -> tuple[str, AgentState] | None:
         agent_id = agent_id_of(endpoint)
         if agent_id not in self.endpoints:
             return None
-        agent = self.engine.acd.agents.get(agent_id)
+        agent = self.acd.agents.get(agent_id)
         return agent_id, agent.state if agent is not None else AgentState.LOGGED_OUT
 
     async def login(self, endpoint: str) -> AgentCommandResult:
@@ -41,7 +45,7 @@ class CallTakerControl:
         agent_id, state = found
         if state is not AgentState.LOGGED_OUT:
             return AgentCommandResult.ALREADY
-        await self.engine.feed(AgentLoggedIn(agent_id, self.endpoints[agent_id], name=endpoint))
+        await self.feed(AgentLoggedIn(agent_id, self.endpoints[agent_id], name=endpoint))
         log.info("call-taker logged in", extra={"agent_id": agent_id})
         return AgentCommandResult.OK
 
@@ -52,7 +56,7 @@ class CallTakerControl:
         agent_id, state = found
         if state is AgentState.LOGGED_OUT:
             return AgentCommandResult.ALREADY
-        await self.engine.feed(AgentLoggedOut(agent_id))
+        await self.feed(AgentLoggedOut(agent_id))
         log.info("call-taker logged out", extra={"agent_id": agent_id})
         return AgentCommandResult.OK
 
@@ -63,7 +67,7 @@ class CallTakerControl:
         agent_id, state = found
         if state is AgentState.PAUSED:
             return AgentCommandResult.ALREADY
-        await self.engine.feed(AgentPaused(agent_id, reason))
+        await self.feed(AgentPaused(agent_id, reason))
         log.info("call-taker paused", extra={"agent_id": agent_id, "reason": clip(reason)})
         return AgentCommandResult.OK
 
@@ -74,6 +78,6 @@ class CallTakerControl:
         agent_id, state = found
         if state is not AgentState.PAUSED:
             return AgentCommandResult.ALREADY
-        await self.engine.feed(AgentUnpaused(agent_id))
+        await self.feed(AgentUnpaused(agent_id))
         log.info("call-taker unpaused", extra={"agent_id": agent_id})
         return AgentCommandResult.OK

@@ -8,19 +8,10 @@ connects.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,12 +19,66 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from callgate.asterisk.agi import AgiSettings
-from callgate.asterisk.ami import AmiSettings
-from callgate.core.screening import DEFAULT_DISPOSITION_CODES, Disposition
+# Each adapter's sections live beside it, in a settings module that imports nothing heavy: this
+# module is a leaf (tests/unit/test_layering.py checks that importing it loads no adapter).
+from callgate.asterisk.settings import (
+    PROMPT_DIR,
+    AgiSettings,
+    AmiSettings,
+    AriSettings,
+    CallTakerPrompts,
+    CallTakerSettings,
+    FilePrompt,
+    MediaPrompt,
+    MediaTone,
+    RecordingSettings,
+    Spoken,
+    Tone,
+    sound_file,
+)
+from callgate.core.callbacks import CallbackPolicy
+from callgate.core.config import AcdConfig
+from callgate.core.screening import (
+    DEFAULT_DISPOSITION_CODES,
+    BlockingPolicy,
+    Disposition,
+    ScreeningPolicy,
+    SilencePolicy,
+)
 from callgate.events.settings import MqttSettings
 from callgate.ops.settings import OpsSettings
 from callgate.storage.settings import StorageSettings
+
+__all__ = [
+    "PROMPT_DIR",
+    "AcdSettings",
+    "AgencySettings",
+    "AgiSettings",
+    "AmiSettings",
+    "AriSettings",
+    "BlockingSettings",
+    "CallSettings",
+    "CallTakerPrompts",
+    "CallTakerSettings",
+    "CallbackSettings",
+    "ConfigError",
+    "DispositionSettings",
+    "FallbackSettings",
+    "FilePrompt",
+    "LogSettings",
+    "MediaPrompt",
+    "MediaTone",
+    "MqttSettings",
+    "OpsSettings",
+    "RecordingSettings",
+    "ScreeningSettings",
+    "Settings",
+    "Spoken",
+    "StorageSettings",
+    "Tone",
+    "load_settings",
+    "sound_file",
+]
 
 
 class ConfigError(Exception):
@@ -42,128 +87,6 @@ class ConfigError(Exception):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Spoken:
-    """Marks a setting as a spoken prompt: its default must be a Bahasa Indonesia file that
-    ``scripts/make-prompts`` generates from ``sounds/prompts-id.tsv`` (a unit test checks it)."""
-
-
-class Tone:
-    """Marks a setting as a tone (no words): its default may be a core sound such as ``beep``."""
-
-
-PROMPT_DIR: Final = "custom/callgate"
-"""Where callgate's own prompts live under Asterisk's sounds folder
-(``/usr/share/asterisk/sounds/custom/callgate`` on Debian)."""
-
-_SOUND_FILE: Final = re.compile(r"^sound:[A-Za-z0-9_./-]+$")
-
-
-def _one_sound(value: str) -> str:
-    # Played with AGI STREAM FILE, which takes one file name, not an ARI media list.
-    if not _SOUND_FILE.match(value):
-        raise ValueError('must be one sound file, e.g. "sound:custom/callgate/agent-login-ok"')
-    return value
-
-
-MediaPrompt = Annotated[str, Spoken()]
-"""Spoken prompt played over ARI: a media URI or a comma-separated list of them
-("sound:custom/callgate/salam-112"); empty plays nothing."""
-FilePrompt = Annotated[str, AfterValidator(_one_sound), Spoken()]
-"""Spoken prompt played over FastAGI: exactly one "sound:<file>"."""
-MediaTone = Annotated[str, Tone()]
-"""Tone played over ARI: a media URI ("sound:beep")."""
-
-
-def sound_file(prompt: str) -> str:
-    """``sound:custom/callgate/x`` -> ``custom/callgate/x``, the name AGI STREAM FILE takes."""
-    return prompt.removeprefix("sound:")
-
-
-class AriSettings(_Section):
-    url: str = "http://127.0.0.1:8088"
-    """Asterisk's HTTP server (http.conf), without the /ari suffix."""
-    username: str = "callgate"
-    password: SecretStr = SecretStr("lab-ari-secret")
-    app: str = "callgate"
-    """The Stasis application name; must match Stasis() in dialplan/extensions.conf."""
-    setup_timeout: Annotated[float, Field(gt=0, le=300)] = 15.0
-    """Seconds one set-up attempt after each (re)connection may take for its first requests
-    (the device-state subscription and the call-takers' phones). A slower or failed attempt is
-    retried with backoff (0.5 s doubling to 30 s) until one completes; callgate is not ready,
-    and tells systemd nothing, until then."""
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
-
-class CallTakerPrompts(_Section):
-    """What a call-taker hears on their phone after a feature code (``*11`` .. ``*15``) or a
-    disposition keyed during a call. Defaults are the Bahasa Indonesia placeholders that
-    ``scripts/make-prompts`` installs under ``sounds/custom/callgate/``; record your own under
-    the same names, or point a key elsewhere. Feature-code prompts are one ``sound:<file>``
-    each (AGI plays one file)."""
-
-    login_ok: FilePrompt = f"sound:{PROMPT_DIR}/agent-login-ok"
-    """*11 logged the call-taker in ("Anda sudah masuk. Selamat bertugas.")."""
-    already_logged_in: FilePrompt = f"sound:{PROMPT_DIR}/agent-already-in"
-    """*11 while already logged in."""
-    logout_ok: FilePrompt = f"sound:{PROMPT_DIR}/agent-logout-ok"
-    """*12 logged the call-taker out, or they were already out."""
-    paused: FilePrompt = f"sound:{PROMPT_DIR}/agent-paused"
-    """*13 paused the call-taker, or they were already paused."""
-    unpaused: FilePrompt = f"sound:{PROMPT_DIR}/agent-unpaused"
-    """*14 made the call-taker available again, or they already were."""
-    ask_digit: FilePrompt = f"sound:{PROMPT_DIR}/agent-ask-digit"
-    """*13 or *15 dialled without a digit: asks for the one digit (reason or disposition)."""
-    refused: FilePrompt = f"sound:{PROMPT_DIR}/agent-refused"
-    """The code is not allowed now (e.g. pause while logged out, an unknown phone)."""
-    invalid_digit: FilePrompt = f"sound:{PROMPT_DIR}/agent-invalid-digit"
-    """The digit after *13 or *15 is no configured pause reason or disposition."""
-    error: FilePrompt = f"sound:{PROMPT_DIR}/agent-error"
-    """callgate failed or did not answer in time: nothing was changed. The dialplan plays the
-    same file (``custom/callgate/agent-error``) when callgate is not running at all."""
-    disposition_ok: FilePrompt = f"sound:{PROMPT_DIR}/agent-disposition-ok"
-    """*15<digit> recorded the disposition of the call-taker's last call."""
-    disposition_failed: FilePrompt = f"sound:{PROMPT_DIR}/agent-disposition-failed"
-    """*15<digit> recorded nothing (no answered call in the last hour, or it is gone)."""
-    in_call_disposition_ok: MediaTone = "sound:beep"
-    """``**<digit>`` during a call recorded the disposition; a tone, so the caller's words are
-    not talked over (only the call-taker hears it)."""
-    in_call_disposition_failed: MediaTone = "sound:beeperr"
-    """``**<digit>`` during a call recorded nothing (unknown digit, or the journal failed)."""
-
-
-class CallTakerSettings(_Section):
-    endpoints: list[str] = Field(
-        default_factory=lambda: ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003", "PJSIP/1004"]
-    )
-    """Call-takers' softphones. The call-taker's id is the part after the slash (1001)."""
-    logged_in_at_start: bool = True
-    """Log every call-taker in when callgate starts; their phone's state still decides who is
-    offered calls (an unregistered phone is never rung)."""
-    ring_timeout: Annotated[int, Field(ge=5, le=120)] = 15
-    """Seconds a call-taker's phone rings before the next one is tried."""
-    wrap_up_time: Annotated[int, Field(ge=0, le=600)] = 10
-    """Seconds after each call before a call-taker is offered the next one."""
-    max_missed_in_a_row: Annotated[int, Field(ge=1, le=20)] = 3
-    """Offers a call-taker may let ring out in a row before being paused (never logged out)."""
-    prompts: CallTakerPrompts = CallTakerPrompts()
-    """What call-takers hear after feature codes and in-call keys (``[calltakers.prompts]``)."""
-
-    @field_validator("endpoints")
-    @classmethod
-    def _tech_resource(cls, value: list[str]) -> list[str]:
-        for endpoint in value:
-            tech, _, resource = endpoint.partition("/")
-            if not tech or not resource:
-                raise ValueError(f"{endpoint!r} is not TECH/resource (e.g. PJSIP/1001)")
-        return value
 
 
 class AcdSettings(_Section):
@@ -271,19 +194,6 @@ class ScreeningSettings(_Section):
     default ("Jika Anda tidak dapat berbicara, tekan tombol apa saja ..."). Any key counts."""
     blocking: BlockingSettings = BlockingSettings()
     """Optional blocking (``[screening.blocking]``), off by default."""
-
-
-class RecordingSettings(_Section):
-    """Every call is recorded by the dialplan (MixMonitor from answer to hang-up); callgate
-    seals each file (see ``callgate.asterisk.recordings``), journals its hash and deletes it after
-    ``retention_days``."""
-
-    asterisk_dir: str = "/var/spool/asterisk/monitor"
-    """Asterisk's MixMonitor folder as callgate sees it; the dialplan writes each call to
-    ``callgate/<unique id>.wav`` below it."""
-    retention_days: Annotated[int, Field(ge=1)] = 90
-    """Days a recording is kept after the call, then deleted (the journal keeps its SHA-256 and
-    size). Centres commonly keep 31 to 180 days; follow your regulator."""
 
 
 class CallbackSettings(_Section):
@@ -411,3 +321,69 @@ def _describe(exc: ValidationError) -> str:
             message = "unknown key (misspelt?)"
         lines.append(f"{key}: {message}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+# -- the core's configuration from these sections ------------------------------------------
+
+#: The dialplan's fallback queue: always the last overflow destination.
+FALLBACK = "fallback-queue"
+
+
+def screening_policy(settings: Settings) -> ScreeningPolicy:
+    """The core's screening policy from ``[screening]``; blocking only when
+    ``[screening.blocking] enabled``."""
+    s = settings.screening
+    b = s.blocking
+    blocking = (
+        BlockingPolicy(
+            duration=b.hours * 3600.0,
+            score_threshold=b.auto_score_threshold or None,  # 0: supervisors' blocks only
+            valve_calls=b.valve_calls,
+            valve_window=b.valve_minutes * 60.0,
+            announcement=b.announcement,
+        )
+        if b.enabled
+        else None
+    )
+    return ScreeningPolicy(
+        half_life=s.half_life_hours * 3600.0,
+        tag_threshold=s.tag_threshold,
+        warn_threshold=s.warn_threshold,
+        deprioritise_threshold=s.deprioritise_threshold,
+        blocking=blocking,
+    )
+
+
+def acd_config(settings: Settings, *, callback_prefix: str = "cb-") -> AcdConfig:
+    """The core's configuration from the config file's sections: distribution, and the
+    decisions beside it (screening and blocking, silent callers, callbacks) where enabled.
+    ``callback_prefix``: this run's callback task ids begin with it (the daemon's is made from
+    its start time, so that ids never repeat across runs)."""
+    s, c = settings.screening, settings.callbacks
+    silence = (
+        SilencePolicy(s.silence_seconds, s.key_seconds, s.silent_prompt)
+        if s.enabled and s.silence_detection
+        else None
+    )
+    callbacks = (
+        CallbackPolicy(
+            max_attempts=c.max_attempts,
+            retry_delay=c.retry_delay,
+            first_delay=c.first_delay,
+            max_concurrent=c.max_concurrent,
+            id_prefix=callback_prefix,
+        )
+        if c.enabled
+        else None
+    )
+    return AcdConfig(
+        strategy=settings.acd.strategy,
+        ring_timeout=float(settings.calltakers.ring_timeout),
+        wrap_up_time=float(settings.calltakers.wrap_up_time),
+        max_consecutive_no_answers=settings.calltakers.max_missed_in_a_row,
+        max_wait=None if settings.acd.max_wait is None else float(settings.acd.max_wait),
+        overflow_destinations=(*settings.acd.overflow, FALLBACK),
+        screening=screening_policy(settings) if s.enabled else None,
+        silence=silence,
+        callbacks=callbacks,
+    )

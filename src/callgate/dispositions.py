@@ -33,20 +33,17 @@ from callgate.core.screening import (
     record_disposition,
 )
 from callgate.logs import clip
+from callgate.ports import MAX_BLOCK_HOURS, MAX_BY, MAX_REASON, JournalError
 from callgate.screening import load_history
-from callgate.storage import Journal, JournalAnnotations, JournalError
+from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import Block, JournalBlocks
 from callgate.storage.history import IDENTITY_PREFIX, last_answered_by, party_of
+from callgate.storage.journal import Journal
 
 log = logging.getLogger(__name__)
 
 #: How far back ``*15<digit>`` looks for the call-taker's last answered call.
 RECENT_WINDOW = 3600.0
-#: Longest block a supervisor may place (30 days): every block is time-limited.
-MAX_BLOCK_HOURS = 720.0
-#: Longest texts stored for who and why (the journal's column sizes).
-MAX_BY = 64
-MAX_REASON = 500
 
 
 class DispositionOutcome(enum.StrEnum):

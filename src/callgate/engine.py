@@ -20,29 +20,31 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
 
 from callgate.core.acd import Acd
-from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged, Command
+from callgate.core.commands import (
+    AgentStateChanged,
+    CallBlocked,
+    CallReclassified,
+    CallScreened,
+    CallStateChanged,
+    Command,
+)
 from callgate.core.events import Event
+from callgate.ports import CommandExecutor, Notification
 
 log = logging.getLogger(__name__)
 
-Notification = CallStateChanged | AgentStateChanged | CallEnded
 #: A timer acted on this much after its deadline is logged (the event loop was blocked).
 LATE_TIMER_WARNING = 0.1
 
 
-class CommandExecutor(Protocol):
-    """Carries out the core's commands on the phone system (the ARI adapter)."""
-
-    async def execute(self, command: Command) -> Sequence[Event]:
-        """Do it; return the events it produced at once (may be empty)."""
-        ...
-
-
 class Engine:
-    """Feeds events and timer ticks to the core and carries out what it answers."""
+    """Feeds events and timer ticks to the core and carries out what it answers.
+
+    Its :meth:`feed` is the one way into the core (an :class:`~callgate.ports.EventSink`):
+    the composition root hands it to every part that turns something from outside into events.
+    """
 
     def __init__(
         self,
@@ -130,9 +132,10 @@ class Engine:
     async def _carry_out(self, commands: Sequence[Command]) -> list[Event]:
         follow_ups: list[Event] = []
         for command in commands:
-            if isinstance(command, CallStateChanged | AgentStateChanged | CallEnded):
+            if isinstance(command, Notification):
                 await self._notify(command)
-                # Notifications also reach the executor: it cleans up after a call ends.
+                # Notifications also reach the executor: it cleans up after a call ends, and
+                # records a new call's start from its CallScreened.
             try:
                 follow_ups.extend(await self.executor.execute(command))
             except Exception:
@@ -151,6 +154,8 @@ class Engine:
                 str(notification),
                 extra={"agent_id": notification.agent_id, "reason": notification.reason},
             )
+        else:
+            _log_decision(notification)
         for observer in self.observers:
             try:
                 await observer(notification)
@@ -175,6 +180,36 @@ class Engine:
     def _fire(self) -> None:
         self._timer = None
         self._timer_task = asyncio.get_running_loop().create_task(self.tick(), name="acd-timer")
+
+
+def _log_decision(note: Notification) -> None:
+    """The core's screening, blocking and silence decisions, as the daemon used to log them."""
+    if isinstance(note, CallScreened):
+        extra = {"call_id": note.call_id, "caller": note.caller, "tag": note.tag}
+        if note.blocked:
+            log.warning("caller is blocked: announcement, then hang-up", extra=extra)
+            log.warning("blocked caller rejected", extra=extra)
+        elif note.valve:
+            log.warning("blocked caller put through by the safety valve", extra=extra)
+        elif note.tag:
+            log.info(
+                "caller screened",
+                extra={
+                    **extra,
+                    "score": round(note.score, 2),
+                    "priority": note.priority,
+                    "warn": note.warn,
+                },
+            )
+    elif isinstance(note, CallBlocked):
+        log.info("blocked call ended", extra={"call_id": note.call_id, "caller": note.caller})
+    elif isinstance(note, CallReclassified) and note.cause != "CallReprioritised":
+        log.info(
+            "silent caller pressed a key; raised"
+            if note.cause == "CallerPressedKey"
+            else "silent caller: ghost",
+            extra={"call_id": note.call_id, "category": note.category, "priority": note.priority},
+        )
 
 
 def _keys(command: Command) -> list[tuple[str, str]]:

@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from callgate.asterisk.queue_log import FallbackCall, FallbackQueueLog
-from callgate.asterisk.recordings import RecordingFailure, RecordingInfo, seal, seal_when_stable
-from callgate.storage import FallbackCallFacts, FallbackWrite, Journal, JournalError
+from callgate.asterisk.recordings import RecordingFailure, seal, seal_when_stable
+from callgate.ports import JournalError, RecordingInfo
+from callgate.storage.fallback_calls import FallbackCallFacts, FallbackWrite
+from callgate.storage.journal import Journal
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from callgate.asterisk.ari.observer import CallStart
-from callgate.asterisk.recordings import RecordingInfo
 from callgate.backlog import DatabaseStatus, write_until_stored
-from callgate.core.commands import CallEnded, CallStateChanged
-from callgate.engine import Notification
-from callgate.storage import Journal
+from callgate.core.commands import CallBlocked, CallEnded, CallStateChanged
+from callgate.ports import CallStart, Notification, RecordingInfo
+from callgate.storage.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +135,13 @@ class CallJournal:
                     priority=note.priority,
                 ),
             )
+        elif isinstance(note, CallBlocked):
+            # The row the call's start made ends BLOCKED, as the caller never queued.
+            await self.call_ended_outside_core(note.call_id, note.outcome, note.at)
 
     async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
-        """A conversation adopted after a restart ended (the core never saw it)."""
+        """A call the core did not end ended: a conversation adopted after a restart, or a
+        blocked caller's call."""
         self._put(call_id, lambda j: j.call_ended(call_id, at=_at(at), outcome=outcome))
 
     async def recording(self, info: RecordingInfo, at: float) -> None:

@@ -1,11 +1,12 @@
-"""Screening at call arrival: the caller's history from the journal, the decision from the core.
+"""The caller's screening history at arrival, from the journal (the core screens with it).
 
-The policy itself is pure (:mod:`callgate.core.screening`); this module only loads what it needs
-and never lets the lookup delay or stop a 112 call: a journal that does not answer within
-``lookup_timeout``, or cannot be reached at all, means "no history", and the call is queued as a
-first call (never blocked: a block that cannot be read does not apply). The warning that says so
-is logged at most once a minute (with how many were held back): during a database outage every
-call would log it.
+The policy is pure and decided in the core (:mod:`callgate.core.screening`, from the history
+``CallArrived`` carries); this module only loads what it needs and never lets the lookup delay
+or stop a 112 call: a journal that does not answer within ``lookup_timeout``, or cannot be
+reached at all, means an empty history, and the call is screened as a first call (never
+blocked: a block that cannot be read does not apply). The warning that says so is logged at
+most once a minute (with how many were held back): during a database outage every call would
+log it.
 
 A caller's history is keyed by :func:`~callgate.core.screening.history_key`: the national
 number, or for a SIM-less caller the carrier's IMEI-derived identity (their calls are found by
@@ -24,16 +25,14 @@ from callgate.core.screening import (
     CallerHistory,
     Disposition,
     DispositionRecord,
-    ScreeningDecision,
     ScreeningPolicy,
     history_key,
-    is_anonymous,
-    screen,
 )
 from callgate.logs import LogThrottle
-from callgate.storage import Journal, JournalError
+from callgate.ports import JournalError
 from callgate.storage.blocks import Block, JournalBlocks
 from callgate.storage.history import PastDisposition, call_times_of, dispositions_of
+from callgate.storage.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -89,66 +88,41 @@ async def load_history(
     return CallerHistory(key, dispositions=disposition_records(past), blocks=blocks, calls=calls)
 
 
-class Screener:
-    """Decides, for each arriving caller, the tag, warning, priority class and (only with
-    blocking configured) whether the call is blocked or let through by the safety valve."""
+class HistoryLoader:
+    """Loads, for each arriving caller, the history the core screens them with."""
 
     def __init__(
         self, journal: Journal, policy: ScreeningPolicy, *, lookup_timeout: float = 0.5
     ) -> None:
         self.journal = journal
+        #: What to load: the tag window, and with blocking the blocks and the valve's calls.
         self.policy = policy
         self.lookup_timeout = lookup_timeout
         self._warnings = LogThrottle(WARNING_INTERVAL)
 
-    async def decide(
-        self, caller: str, now: float, identity: str | None = None
-    ) -> ScreeningDecision:
-        """Screen ``caller`` arriving at ``now``; ``identity`` is the carrier's IMEI-derived
-        identity of a SIM-less caller (keys the history when there is no number)."""
-        anonymous = is_anonymous(caller)
+    async def __call__(self, caller: str, now: float, identity: str | None = None) -> CallerHistory:
+        """The history of ``caller`` arriving at ``now`` (empty when nothing is known, when the
+        caller has no history key, or when the journal cannot say in time); ``identity`` is the
+        carrier's IMEI-derived identity of a SIM-less caller (keys the history without a
+        number)."""
         key = history_key(caller, identity)
-        history = None
-        if key is not None:
-            try:
-                history = await asyncio.wait_for(
-                    load_history(self.journal, key, now, self.policy), self.lookup_timeout
+        if key is None:
+            return CallerHistory("")  # no key: never one history shared by every SIM-less caller
+        try:
+            return await asyncio.wait_for(
+                load_history(self.journal, key, now, self.policy), self.lookup_timeout
+            )
+        except (TimeoutError, JournalError) as exc:
+            # JournalError covers every database fault (the journal translates the driver's
+            # errors): the call is screened as a first call, never handed back.
+            held_back = self._warnings.admit(type(exc).__name__)
+            if held_back is not None:
+                log.warning(
+                    "caller history unavailable; screening as a first call",
+                    extra={
+                        "caller": caller,
+                        "error": str(exc) or type(exc).__name__,
+                        "not_logged": held_back,
+                    },
                 )
-            except (TimeoutError, JournalError) as exc:
-                # JournalError covers every database fault (the journal translates the driver's
-                # errors): the call is screened as a first call, never handed back.
-                held_back = self._warnings.admit(type(exc).__name__)
-                if held_back is not None:
-                    log.warning(
-                        "caller history unavailable; screening as a first call",
-                        extra={
-                            "caller": caller,
-                            "error": str(exc) or type(exc).__name__,
-                            "not_logged": held_back,
-                        },
-                    )
-        if history is not None and not history.dispositions and not history.blocks:
-            history = None
-        decision = screen(history, now, self.policy, anonymous=anonymous)
-        if decision.blocked:
-            log.warning(
-                "caller is blocked: announcement, then hang-up",
-                extra={"caller": caller, "key": key, "tag": decision.tag},
-            )
-        elif decision.valve:
-            log.warning(
-                "blocked caller put through by the safety valve",
-                extra={"caller": caller, "key": key, "tag": decision.tag},
-            )
-        elif decision.tag:
-            log.info(
-                "caller screened",
-                extra={
-                    "caller": caller,
-                    "tag": decision.tag,
-                    "score": round(decision.score, 2),
-                    "priority": decision.priority,
-                    "warn": decision.warn,
-                },
-            )
-        return decision
+            return CallerHistory(key)

@@ -19,8 +19,9 @@ traffic with repeat callers. The caller model, made explicit because the result 
   that pranked yesterday, which screening must not harm much;
 - after every call a call-taker answered, the call-taker records its true category as the
   disposition (perfect classification; abandoned calls get none, nobody heard them), at the
-  end of the call, into that number's history; every later call from it is screened with the
-  default :class:`ScreeningPolicy` and deprioritised calls wait in the lower class;
+  end of the call, into that number's history; every later call from it arrives with that
+  history, and the core screens it with the default :class:`ScreeningPolicy` exactly as in
+  the daemon (deprioritised calls wait in the lower class);
 - not modelled: the few seconds of the warning announcement, blocking (off by default), the
   key-press prompt for silent calls, and callers changing behaviour because of screening.
 
@@ -63,6 +64,7 @@ from callgate.core import (
     CallEnded,
     CallerHistory,
     CallerHungUp,
+    CallScreened,
     CancelRing,
     Command,
     DestinationAnswered,
@@ -70,6 +72,7 @@ from callgate.core import (
     DispositionRecord,
     Event,
     KpiReport,
+    Priority,
     RingAgent,
     Roster,
     ScreeningPolicy,
@@ -77,7 +80,6 @@ from callgate.core import (
     Shift,
     compute_kpis,
     history_key,
-    screen,
 )
 from callgate.core.kpi import NENA_TARGETS
 from callgate.core.roster import TIME_ZONES, parse_time
@@ -118,7 +120,7 @@ class Outcome:
     report: KpiReport
     "KPIs of every call."
     records: list[CallEnded]
-    "The core's record of every call, in the order they ended."
+    "The core's record of every call, in the order they ended, with its true category."
     duration: float
     "Simulated seconds from the start to the last event."
     per_shift: dict[str, KpiReport] = field(default_factory=dict)
@@ -287,10 +289,15 @@ class Simulation:
         no_answer_share: float,
         screening: ScreeningPolicy | None = None,
     ) -> None:
-        self.acd = Acd(config)
+        # Screening is the core's, as in the daemon: the calls arrive with their history.
+        self.acd = Acd(config if screening is None else replace(config, screening=screening))
         self.screening = screening
         #: Caller histories by history key, as the daemon would load them from storage.
         self.histories: dict[str, CallerHistory] = {}
+        #: What the core decided for each call at arrival.
+        self.screened: dict[str, CallScreened] = {}
+        #: Each call's true category (screening replaces the one the core keeps).
+        self.categories: dict[str, str] = {}
         self.deprioritised = 0
         self.tagged = 0
         self.start = start
@@ -308,6 +315,7 @@ class Simulation:
         for n, call in enumerate(calls):
             call_id = f"call-{n}"
             self._talk[call_id] = call.talk_time
+            self.categories[call_id] = call.category
             when = start + call.arrival
             self._push(when, CallArrived(call_id, call.caller, category=call.category))
             self._push(when + rng.expovariate(1.0 / patience), CallerHungUp(call_id))
@@ -356,7 +364,7 @@ class Simulation:
                 if not self._still_relevant(event, token):
                     continue
                 if isinstance(event, CallArrived) and self.screening is not None:
-                    event = self._screen(event, now, self.screening)
+                    event = replace(event, history=self.history(event.caller))
                 commands = acd.handle(event, now)
             self._react(commands, now)
             if not self._arrivals_left and not acd.calls:
@@ -370,16 +378,13 @@ class Simulation:
             tagged=self.tagged,
         )
 
-    def _screen(self, event: CallArrived, now: float, policy: ScreeningPolicy) -> CallArrived:
-        key = history_key(event.caller, None)
-        history = self.histories.get(key) if key is not None else None
-        decision = screen(history, now, policy, anonymous=key is None)
-        self.deprioritised += decision.priority > event.priority
-        self.tagged += bool(decision.tag)
-        # The category stays the call's true one, so the KPIs can be split by it.
-        return replace(
-            event, priority=decision.priority, caller_name=decision.caller_name(event.caller)
-        )
+    def history(self, caller: str) -> CallerHistory:
+        """The caller's history as the daemon's loader gives it: empty when nothing is known or
+        the caller has no history key (simulated callers have no IMEI identity)."""
+        key = history_key(caller, None)
+        if key is None:
+            return CallerHistory("")
+        return self.histories.get(key) or CallerHistory(key)
 
     def _record_disposition(self, record: CallEnded) -> None:
         key = history_key(record.caller, None)
@@ -425,10 +430,18 @@ class Simulation:
                 self._push(now + talk, AgentHungUp(command.call_id, command.agent_id))
             elif isinstance(command, SendToDestination) and not command.fallback:
                 self._push(now + DESTINATION_DELAY, DestinationAnswered(command.call_id))
+            elif isinstance(command, CallScreened):
+                self.screened[command.call_id] = command
+                self.deprioritised += command.priority > Priority.NORMAL
+                self.tagged += bool(command.tag)
             elif isinstance(command, CallEnded):
-                self.records.append(command)
+                # The call's true category, so the KPIs can be split by it; screening's is in
+                # ``screened``.
+                true = self.categories.get(command.call_id, command.category)
+                record = replace(command, category=true)
+                self.records.append(record)
                 if self.screening is not None:
-                    self._record_disposition(command)
+                    self._record_disposition(record)
             elif isinstance(command, AgentStateChanged):
                 self.agent_changes.append(command)
                 if command.new is AgentState.PAUSED and command.reason == AUTO_PAUSE_REASON:

@@ -24,7 +24,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import labpeers  # noqa: E402
 
-from callgate.storage import CallRecord, Journal  # noqa: E402
+from callgate.storage.journal import Journal  # noqa: E402
+from callgate.storage.records import CallRecord  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -22,10 +22,11 @@ import pytest
 
 from callgate.asterisk.agent_codes import (
     RESULT_VARIABLE,
-    AgentCommandResult,
     agent_code_handlers,
 )
-from callgate.asterisk.agi import AgiServer, AgiSession, Handler
+from callgate.asterisk.agi.protocol import AgiSession, Handler
+from callgate.asterisk.agi.server import AgiServer
+from callgate.ports import AgentCommandResult
 
 EXTENSION = "1005"
 ENDPOINT = f"PJSIP/{EXTENSION}"

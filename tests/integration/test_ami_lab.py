@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import labpeers  # scripts/, put on sys.path by conftest
 import pytest
 
-from callgate.asterisk.ami import AmiClient, AsteriskDeviceState, DeviceStatus, QueueSummary
+from callgate.asterisk.ami.client import AmiClient
+from callgate.asterisk.ami.messages import AsteriskDeviceState, DeviceStatus, QueueSummary
 
 AMI = ("127.0.0.1", 5038)
 FREE = DeviceStatus(AsteriskDeviceState.NOT_INUSE, registered=True)

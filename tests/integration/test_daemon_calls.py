@@ -15,7 +15,8 @@ from pathlib import Path
 import labpeers
 import pytest
 
-from callgate.storage import CallRecord, Journal
+from callgate.storage.journal import Journal
+from callgate.storage.records import CallRecord
 
 from .conftest import Daemon, wait_for
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import labpeers
 import pytest
 
-from callgate.storage import CallAnnotation, JournalAnnotations
+from callgate.storage.annotations import CallAnnotation, JournalAnnotations
 
 from .conftest import Daemon, wait_for
 

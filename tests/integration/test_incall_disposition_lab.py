@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import labpeers
 
-from callgate.storage import JournalAnnotations
+from callgate.storage.annotations import JournalAnnotations
 
 from .conftest import Daemon, wait_for
 

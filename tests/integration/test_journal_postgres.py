@@ -26,14 +26,14 @@ from alembic import command
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callgate.asterisk.ari.observer import CallStart
 from callgate.backlog import DatabaseStatus
 from callgate.core.calls import CallState as S
 from callgate.core.commands import CallEnded, CallStateChanged
 from callgate.journaling import CallJournal
 from callgate.ops.health import Health
-from callgate.storage import Journal, JournalError
+from callgate.ports import CallStart, JournalError
 from callgate.storage.blocks import JournalBlocks
+from callgate.storage.journal import Journal
 from callgate.storage.migrations import alembic_config
 from tests.unit.storage import scenarios
 

@@ -26,12 +26,15 @@ import aiomqtt
 import pytest
 from pydantic import SecretStr
 
-from callgate.asterisk.ari.observer import CallStart
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
-from callgate.events import EventPublisher, MqttSettings
-from callgate.storage import Journal, JournalAnnotations
+from callgate.events.publisher import EventPublisher
+from callgate.events.settings import MqttSettings
+from callgate.ports import CallStart
+from callgate.storage.annotations import JournalAnnotations
+from callgate.storage.journal import Journal
+from callgate.storage.outbox import Outbox
 
 REPO = Path(__file__).resolve().parents[2]
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -255,7 +258,7 @@ def check_stream(events: list[dict[str, object]], calls: int) -> tuple[int, int]
 async def test_given_200_concurrent_calls_when_published_then_each_call_arrives_in_seq_order(
     broker: Broker, journal: Journal, tmp_path: Path
 ) -> None:
-    publisher = EventPublisher(settings(broker), journal)
+    publisher = EventPublisher(settings(broker), Outbox(journal))
     async with Subscriber(broker.port) as sub:
         await publisher.start()
         await asyncio.gather(*(drive_call(publisher, f"call-{i}", 0.01) for i in range(200)))
@@ -276,7 +279,7 @@ async def _flushed(publisher: EventPublisher) -> bool:
 async def test_given_broker_stopped_30s_mid_traffic_then_nothing_lost_or_reordered(
     broker: Broker, journal: Journal, tmp_path: Path
 ) -> None:
-    publisher = EventPublisher(settings(broker), journal)
+    publisher = EventPublisher(settings(broker), Outbox(journal))
     async with Subscriber(broker.port) as sub:
         await publisher.start()
         before = asyncio.gather(*(drive_call(publisher, f"a-{i}", 0.2) for i in range(60)))
@@ -314,13 +317,13 @@ async def test_given_events_stored_while_publisher_down_when_restarted_then_deli
     broker: Broker, journal: Journal, tmp_path: Path
 ) -> None:
     down = settings(broker).model_copy(update={"port": free_port()})  # nobody listens there
-    first = EventPublisher(down, journal)
+    first = EventPublisher(down, Outbox(journal))
     await first.start()
     await drive_call(first, "r-1")
     await first.close(drain_seconds=1)
     assert [row[3] for row in outbox_rows(tmp_path)] == [None] * EVENTS_PER_CALL
 
-    second = EventPublisher(settings(broker), journal)
+    second = EventPublisher(settings(broker), Outbox(journal))
     async with Subscriber(broker.port) as sub:
         await second.start()
         await second.recording_failed("r-1", "disk full", time.time())
@@ -334,7 +337,7 @@ async def test_given_events_stored_while_publisher_down_when_restarted_then_deli
 async def test_given_a_session_then_status_and_agent_state_are_retained_and_offline_after_close(
     broker: Broker, journal: Journal
 ) -> None:
-    publisher = EventPublisher(settings(broker), journal)
+    publisher = EventPublisher(settings(broker), Outbox(journal))
     await publisher.start()
     await publisher.notification(
         AgentStateChanged(
@@ -383,7 +386,7 @@ async def test_given_bad_or_unauthorised_commands_then_errors_and_nothing_change
         at=__import__("datetime").datetime.now(__import__("datetime").UTC),
     )
     annotations = JournalAnnotations(journal)
-    publisher = EventPublisher(settings(broker), journal, annotations=annotations)
+    publisher = EventPublisher(settings(broker), Outbox(journal), annotations=annotations)
     await publisher.start()
     async with Subscriber(broker.port) as cad:
         await _until(lambda: publisher.connected, 10)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import labpeers
 import pytest
 
-from callgate.storage import JournalAnnotations
+from callgate.storage.annotations import JournalAnnotations
 
 from .conftest import Daemon, wait_for
 

@@ -19,17 +19,17 @@ from typing import Any
 import pytest
 
 from callgate.asterisk.agent_codes import endpoint_of
-from callgate.asterisk.agi import (
+from callgate.asterisk.agi.protocol import (
     AgiCommandError,
     AgiHangup,
-    AgiServer,
     AgiSession,
-    AgiSettings,
     Handler,
     parse_request,
     parse_response,
     quote,
 )
+from callgate.asterisk.agi.server import AgiServer
+from callgate.asterisk.settings import AgiSettings
 
 RECORDED = json.loads(
     (Path(__file__).parents[1] / "fixtures/agi/lab-asterisk16-sessions.json").read_text()
@@ -38,6 +38,7 @@ PAUSE_SESSION = RECORDED["sessions"][0]  # *132: agent/pause with agi_arg_1 = 2
 LOGIN_SESSION = RECORDED["sessions"][1]  # *11: agent/login with an empty agi_arg_1
 # What the lab Asterisk answered to each command, as recorded.
 ANSWERS: dict[str, str] = dict(PAUSE_SESSION["exchanges"])
+# The server logs as callgate.asterisk.agi.server; its parent's level applies to it.
 LOG_NAME = "callgate.asterisk.agi"
 
 

@@ -18,12 +18,9 @@ from pathlib import Path
 import pytest
 from panoramisk.message import Message  # type: ignore[import-untyped]
 
-from callgate.asterisk import ami
-from callgate.asterisk.ami import (
-    AmiClient,
-    AmiError,
-    AmiSettings,
-    AmiUnavailable,
+from callgate.asterisk.ami import messages as ami_messages
+from callgate.asterisk.ami.client import AmiClient, AmiError, AmiUnavailable
+from callgate.asterisk.ami.messages import (
     AsteriskDeviceState,
     ContactChange,
     DeviceStatus,
@@ -37,13 +34,14 @@ from callgate.asterisk.ami import (
     statuses_from_snapshot,
     to_core_device_state,
 )
+from callgate.asterisk.settings import AmiSettings
 from callgate.core.agents import DeviceState
 
 
 @pytest.fixture(autouse=True)
 def _fresh_problem_log(monkeypatch: pytest.MonkeyPatch) -> None:
     # Bad input is logged once per process; each test starts with nothing reported yet.
-    monkeypatch.setattr(ami, "_reported", set())
+    monkeypatch.setattr(ami_messages, "_reported", set())
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"

@@ -1,5 +1,7 @@
-"""Blocks: the store and its audit trail, supervisors' blocks, the screener applying them (with
-the safety valve and SIM-less identities), and the admin CLI over a real admin HTTP port."""
+"""Blocks: the store and its audit trail, supervisors' blocks, the core applying them to the
+history the daemon loads (with the safety valve and SIM-less identities), the ARI adapter
+carrying out a rejection (announcement, hang-up, journaled BLOCKED; handed back if the hang-up
+fails), and the admin CLI over a real admin HTTP port."""
 
 from __future__ import annotations
 
@@ -14,20 +16,25 @@ import pytest
 
 from callgate.calltakers import CallTakerControl
 from callgate.core.acd import Acd
+from callgate.core.commands import CallBlocked, CallScreened
 from callgate.core.config import AcdConfig
-from callgate.core.events import Priority
+from callgate.core.events import CallArrived, Priority
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
 from callgate.dispositions import BlockOutcome, Blocks, Dispositions, caller_key
 from callgate.engine import Engine
+from callgate.journaling import CallJournal
 from callgate.ops.cli import main
 from callgate.ops.health import Health
 from callgate.ops.http import OpsHttp
 from callgate.ops.metrics import Metrics
 from callgate.ops.view import LiveDaemonView
-from callgate.screening import Screener
-from callgate.storage import Journal, JournalAnnotations
+from callgate.ports import FanOut
+from callgate.screening import HistoryLoader
+from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
+from callgate.storage.journal import Journal
 from tests.unit.ops.conftest import Clock, NoPhones
+from tests.unit.phone_system import Daemon
 
 NOW = 1_800_000_000.0
 BLOCKING = ScreeningPolicy(blocking=BlockingPolicy(valve_calls=3, valve_window=600.0))
@@ -135,7 +142,24 @@ async def test_supervisor_blocks_need_blocking_on_a_number_hours_and_a_reason(
     assert await off.list() == []
 
 
-# -- the screener applies them ---------------------------------------------------------------
+# -- the core applies them to the history the daemon loads --------------------------------------
+
+
+async def _screened(
+    journal: Journal,
+    policy: ScreeningPolicy,
+    caller: str,
+    *,
+    identity: str | None = None,
+    lookup_timeout: float = 0.5,
+) -> CallScreened:
+    """The daemon's path: the loader reads the caller's history, the core screens the call."""
+    loader = HistoryLoader(journal, policy, lookup_timeout=lookup_timeout)
+    history = await loader(caller, NOW, identity)
+    arrived = CallArrived("c", caller=caller, caller_name=f"112 {caller}", history=history)
+    out = Acd(AcdConfig(screening=policy)).handle(arrived, NOW)
+    [note] = [c for c in out if isinstance(c, CallScreened)]
+    return note
 
 
 async def test_a_blocked_caller_is_blocked_until_the_valve_opens(journal: Journal) -> None:
@@ -143,19 +167,18 @@ async def test_a_blocked_caller_is_blocked_until_the_valve_opens(journal: Journa
     await JournalBlocks(journal).place(
         "08117700177", at=_at(NOW - 3600), until=_at(NOW + 3600), by="sup", reason="pranks"
     )
-    screener = Screener(journal, BLOCKING)
-    first = await screener.decide(caller, NOW)
+    first = await _screened(journal, BLOCKING, caller)
     assert (first.blocked, first.valve, first.category) == (True, False, "blocked")
     assert first.tag.startswith("BLOCKED")
     # Two earlier calls within the valve window: this third one goes through, flagged.
     await _call(journal, "b1", NOW - 300, caller)
     await _call(journal, "b2", NOW - 200, caller)
     await _call(journal, "later", NOW + 5, caller)  # after "now": not counted
-    through = await screener.decide(caller, NOW)
+    through = await _screened(journal, BLOCKING, caller)
     assert (through.blocked, through.valve, through.priority) == (False, True, Priority.NORMAL)
     assert through.tag.startswith("VALVE")
     # The same history with blocking off: blocks are ignored, the call is a normal one.
-    plain = await Screener(journal, ScreeningPolicy()).decide(caller, NOW)
+    plain = await _screened(journal, ScreeningPolicy(), caller)
     assert (plain.blocked, plain.valve, plain.tag) == (False, False, "")
 
 
@@ -164,7 +187,7 @@ async def test_a_lifted_or_expired_block_no_longer_applies(journal: Journal) -> 
     await store.place("08116600166", at=_at(NOW - 90000), until=_at(NOW - 3600), by="a", reason="r")
     await store.place("08116600166", at=_at(NOW - 60), until=_at(NOW + 3600), by="a", reason="r")
     await store.lift("08116600166", at=_at(NOW - 30), by="sup", reason="mistake")
-    decision = await Screener(journal, BLOCKING).decide("+628116600166", NOW)
+    decision = await _screened(journal, BLOCKING, "+628116600166")
     assert (decision.blocked, decision.valve, decision.tag) == (False, False, "")
 
 
@@ -176,13 +199,12 @@ async def test_sim_less_callers_are_keyed_by_identity_and_never_merged(journal: 
     await JournalBlocks(journal).place(
         "imei:35693803", at=_at(NOW - 60), until=_at(NOW + 60), by="sup", reason="r"
     )
-    screener = Screener(journal, BLOCKING)
-    known = await screener.decide("anonymous", NOW, identity="35693803")
+    known = await _screened(journal, BLOCKING, "anonymous", identity="35693803")
     assert known.blocked
     assert "PRANK x3" in known.tag
     assert "ANON" in known.tag
-    stranger = await screener.decide("anonymous", NOW, identity="11112222")
-    nobody = await screener.decide("anonymous", NOW)
+    stranger = await _screened(journal, BLOCKING, "anonymous", identity="11112222")
+    nobody = await _screened(journal, BLOCKING, "anonymous")
     for decision in (stranger, nobody):
         assert (decision.blocked, decision.tag, decision.category) == (False, "ANON", "anonymous")
         assert decision.priority == Priority.NORMAL
@@ -192,8 +214,118 @@ async def test_a_journal_that_fails_never_blocks(journal: Journal) -> None:
     await JournalBlocks(journal).place(
         "08115500155", at=_at(NOW - 60), until=_at(NOW + 60), by="sup", reason="r"
     )
-    decision = await Screener(journal, BLOCKING, lookup_timeout=0.0).decide("+628115500155", NOW)
+    decision = await _screened(journal, BLOCKING, "+628115500155", lookup_timeout=0.0)
     assert not decision.blocked
+
+
+# -- the ARI adapter carries a rejection out -----------------------------------------------------
+
+ANNOUNCED = ScreeningPolicy(
+    blocking=BlockingPolicy(valve_calls=3, valve_window=600.0, announcement="sound:diblokir")
+)
+BLOCKED = "+628117700188"
+
+
+async def _blocked_caller_rig(journal: Journal) -> tuple[Daemon, CallJournal]:
+    await JournalBlocks(journal).place(
+        "08117700188", at=_at(NOW - 60), until=_at(NOW + 3600), by="sup", reason="pranks"
+    )
+    writer = CallJournal(journal)
+    writer.start()
+    daemon = Daemon(
+        AcdConfig(screening=ANNOUNCED),
+        history=HistoryLoader(journal, ANNOUNCED),
+        observer=FanOut(writer),
+        observers=[writer.notification],
+        now=NOW,
+    )
+    await daemon.login("1001")
+    return daemon, writer
+
+
+async def test_a_blocked_caller_hears_the_announcement_is_hung_up_and_journaled_blocked(
+    journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon, writer = await _blocked_caller_rig(journal)
+    with caplog.at_level(logging.INFO):
+        await daemon.caller("b1", BLOCKED, CALLGATE_RECORDING="")  # nothing to seal at the end
+    # Announced, never queued nor rung; no greeting, no class kept on the channel.
+    posted = [r for r in daemon.asterisk.on("b1") if r[0] == "POST"]
+    assert [r[1:] for r in posted] == [
+        ("/channels/b1/play/blocked-b1", {"media": "sound:diblokir"})
+    ]
+    assert "blocked caller rejected" in caplog.messages
+    assert "112 call entered" not in caplog.messages
+    assert not daemon.engine.acd.calls
+    await daemon.event({"type": "PlaybackFinished", "playback": {"id": "blocked-b1"}})
+    assert daemon.asterisk.on("b1")[-1][:2] == ("DELETE", "/channels/b1")
+    await daemon.event({"type": "ChannelDestroyed", "channel": {"id": "b1"}, "cause_txt": ""})
+    assert daemon.engine.acd.next_deadline() is None  # the core forgot it
+    daemon.close()
+    await writer.close()
+    record = await journal.get_call("b1")
+    assert record is not None
+    assert (record.category, record.outcome, record.caller) == ("blocked", "BLOCKED", BLOCKED)
+    assert len(daemon.notes(CallBlocked)) == 1
+
+
+async def test_an_announcement_that_never_ends_is_cut_after_thirty_seconds(
+    journal: Journal,
+) -> None:
+    daemon, writer = await _blocked_caller_rig(journal)
+    await daemon.caller("b1", BLOCKED)
+    await daemon.advance(29.0)
+    assert ("DELETE", "/channels/b1") not in [r[:2] for r in daemon.asterisk.log]
+    await daemon.advance(1.0)
+    assert daemon.asterisk.on("b1")[-1][:2] == ("DELETE", "/channels/b1")
+    daemon.close()
+    await writer.close()
+
+
+async def test_a_blocked_caller_whose_hang_up_fails_is_handed_to_the_fallback_queue(
+    journal: Journal,
+) -> None:
+    daemon, writer = await _blocked_caller_rig(journal)
+    daemon.asterisk.fail("DELETE", "/channels/b1")
+    await daemon.caller("b1", BLOCKED)
+    await daemon.event({"type": "PlaybackFinished", "playback": {"id": "blocked-b1"}})
+    # Never left alone: the dialplan's fallback queue answers.
+    assert ("POST", "/channels/b1/continue") in [r[:2] for r in daemon.asterisk.log]
+    daemon.close()
+    await writer.close()
+    record = await journal.get_call("b1")
+    assert record is not None
+    assert record.outcome == "BLOCKED"
+
+
+async def test_a_blocked_caller_who_hangs_up_first_is_journaled_blocked(journal: Journal) -> None:
+    daemon, writer = await _blocked_caller_rig(journal)
+    daemon.asterisk.fail("POST", "/channels/b1/play/blocked-b1", status=404)
+    # The announcement cannot start: gone already (and nothing to seal when the channel goes).
+    await daemon.caller("b1", BLOCKED, CALLGATE_RECORDING="")
+    assert daemon.asterisk.on("b1")[-1][:2] == ("DELETE", "/channels/b1")
+    await daemon.event({"type": "StasisEnd", "channel": {"id": "b1"}})
+    daemon.close()
+    await writer.close()
+    record = await journal.get_call("b1")
+    assert record is not None
+    assert record.outcome == "BLOCKED"
+
+
+async def test_the_valve_puts_a_blocked_number_that_keeps_calling_through(
+    journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon, writer = await _blocked_caller_rig(journal)
+    await _call(journal, "e1", NOW - 300, BLOCKED)
+    await _call(journal, "e2", NOW - 200, BLOCKED)
+    with caplog.at_level(logging.INFO):
+        await daemon.caller("b3", BLOCKED)
+    assert "blocked caller put through by the safety valve" in caplog.messages
+    assert "112 call entered" in caplog.messages
+    [ring] = [r for r in daemon.asterisk.log if r[:2] == ("POST", "/channels")]
+    assert ring[2]["callerId"].startswith('"VALVE')
+    daemon.close()
+    await writer.close()
 
 
 # -- the admin CLI over the admin HTTP port --------------------------------------------------
@@ -214,7 +346,7 @@ async def _admin(journal: Journal, policy: ScreeningPolicy) -> AsyncIterator[Adm
     health = Health(clock=clock)
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine, ["PJSIP/1003"]),
+        CallTakerControl(engine.feed, engine.acd, ["PJSIP/1003"]),
         health,
         journal,
         set_log_level=lambda level: None,
@@ -320,7 +452,11 @@ async def test_without_the_services_the_api_says_unavailable(journal: Journal) -
     clock = Clock(NOW)
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
     view = LiveDaemonView(
-        engine, CallTakerControl(engine, []), Health(clock=clock), None, set_log_level=print
+        engine,
+        CallTakerControl(engine.feed, engine.acd, []),
+        Health(clock=clock),
+        None,
+        set_log_level=print,
     )
     assert (await view.set_disposition("c1", "prank", "x"))["result"] == "unavailable"
     assert (await view.blocks(True))["result"] == "unavailable"

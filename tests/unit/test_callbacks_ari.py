@@ -1,4 +1,5 @@
-"""The ARI adapter's part of a callback attempt, against a fake of ARI (no lab)."""
+"""The ARI adapter's part of a callback attempt (the core's ``PrepareCallback``,
+``DialCallback`` and ``CancelCallback``; its ``CallbackFailed``), against a fake of ARI."""
 
 from __future__ import annotations
 
@@ -14,20 +15,21 @@ from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.callback_legs import CALLBACK_CONTEXT
 from callgate.asterisk.ari.client import AriError
 from callgate.asterisk.ari.layout import CALLTAKER, CallLayout, Leg, Phase
-from callgate.asterisk.ari.translate import callback_outcome
+from callgate.asterisk.ari.translate import TAKER_LEFT, callback_outcome
 from callgate.config import Settings
 from callgate.core.callbacks import AttemptOutcome
-from callgate.core.commands import Bridge, RingAgent, SendToDestination
+from callgate.core.commands import CancelCallback, DialCallback, PrepareCallback, RingAgent
 from callgate.core.events import (
     AgentAnswered,
     AgentHungUp,
+    CallbackFailed,
     CallBridged,
     CallerHungUp,
-    DestinationFailed,
     Event,
 )
 
 CALL = "cb-x-1.1"
+DIAL = DialCallback(CALL, "1006", "081234567")
 
 
 class FakeAri:
@@ -81,7 +83,7 @@ class Rig:
 
     async def taken_by(self, agent: str = "1006") -> str:
         """Offered, rung and answered by ``agent``; returns the call-taker's leg."""
-        await self.calls.expect_callback(CALL, "081234567", 0)
+        await self.calls.execute(PrepareCallback(CALL, "081234567", 0))
         await self.calls.execute(RingAgent(CALL, agent, f"PJSIP/{agent}", "CALLBACK 081234567"))
         [ring] = self.ari.did("originate")
         leg = str(ring["channel_id"])
@@ -97,7 +99,7 @@ async def test_a_taken_callback_rings_the_call_taker_then_dials_the_number_into_
 ):
     rig = Rig()
     leg = await rig.taken_by()
-    assert await rig.calls.execute(Bridge(CALL, "1006")) == ()
+    assert await rig.calls.execute(DIAL) == ()
     assert rig.ari.did("create_bridge") == [f"call-{CALL}"]
     assert rig.ari.did("add_to_bridge") == [(f"call-{CALL}", leg)]
     play = [p for p in rig.ari.did("POST") if "/play/" in p[0]]
@@ -123,7 +125,6 @@ async def test_a_taken_callback_rings_the_call_taker_then_dials_the_number_into_
         {"type": "StasisEnd", "channel": {"id": CALL}, "cause_txt": "Normal Clearing"}
     )
     assert rig.fed[-1] == CallerHungUp(CALL)
-    assert rig.calls.callback_result(CALL) is None
 
 
 @pytest.mark.parametrize(
@@ -140,13 +141,12 @@ async def test_an_unanswered_number_ends_the_attempt_with_asterisk_s_cause(
 ) -> None:
     rig = Rig()
     leg = await rig.taken_by()
-    await rig.calls.execute(Bridge(CALL, "1006"))
+    await rig.calls.execute(DIAL)
     await rig.calls.on_event(
         {"type": "ChannelDestroyed", "channel": {"id": CALL}, "cause_txt": cause}
     )
-    assert rig.fed[-1] == CallerHungUp(CALL)
-    assert rig.calls.callback_result(CALL) == (outcome, cause)
-    assert rig.calls.callback_result(CALL) is None  # told once
+    assert rig.fed[-1] == CallbackFailed(CALL, outcome, cause)
+    assert len([e for e in rig.fed if isinstance(e, CallbackFailed)]) == 1  # told once
     assert leg in rig.ari.did("hangup")  # the call-taker's leg goes too
     assert CALL not in rig.calls.book.calls
 
@@ -154,54 +154,52 @@ async def test_an_unanswered_number_ends_the_attempt_with_asterisk_s_cause(
 async def test_a_call_taker_who_hangs_up_while_it_rings_ends_the_attempt() -> None:
     rig = Rig()
     leg = await rig.taken_by()
-    await rig.calls.execute(Bridge(CALL, "1006"))
+    await rig.calls.execute(DIAL)
     await rig.calls.on_event({"type": "ChannelDestroyed", "channel": {"id": leg}, "cause_txt": ""})
-    assert rig.fed[-1] == CallerHungUp(CALL)
+    assert rig.fed[-1] == CallbackFailed(CALL, AttemptOutcome.FAILED, TAKER_LEFT)
     assert CALL in rig.ari.did("hangup")  # the number stops ringing
-    result = rig.calls.callback_result(CALL)
-    assert result is not None
-    assert result[0] is AttemptOutcome.FAILED
 
 
 async def test_a_number_that_cannot_be_dialled_fails_the_attempt_at_once() -> None:
     rig = Rig()
     await rig.taken_by()
     rig.ari.fail_originate_of = "PJSIP/081234567@jasnita"
-    assert await rig.calls.execute(Bridge(CALL, "1006")) == (CallerHungUp(CALL),)
-    result = rig.calls.callback_result(CALL)
-    assert result is not None
-    assert result[0] is AttemptOutcome.FAILED
+    [failed] = await rig.calls.execute(DIAL)
+    assert isinstance(failed, CallbackFailed)
+    assert (failed.call_id, failed.outcome) == (CALL, AttemptOutcome.FAILED)
     assert rig.ari.did("destroy_bridge") == [f"call-{CALL}"]
 
 
-async def test_an_offer_nobody_took_is_never_sent_anywhere() -> None:
+async def test_an_attempt_the_core_withdrew_is_forgotten_and_never_sent_anywhere() -> None:
     rig = Rig()
-    await rig.calls.expect_callback(CALL, "081234567", 0)
-    first = SendToDestination(CALL, "PJSIP/supervisor", 0, False, "max-wait")
-    assert await rig.calls.execute(first) == (
-        DestinationFailed(CALL, "callback: no caller to send"),
-    )
-    last = SendToDestination(CALL, "fallback-queue", 1, True, "max-wait")
-    assert await rig.calls.execute(last) == ()
+    await rig.calls.execute(PrepareCallback(CALL, "081234567", 0))
+    assert await rig.calls.execute(CancelCallback(CALL)) == ()
     assert CALL not in rig.calls.book.calls
     assert rig.ari.did("originate") == []
     assert not [p for p in rig.ari.did("POST") if "continue" in p[0]]
+    assert rig.fed == []  # the core ended it itself
 
 
 async def test_a_withdrawn_attempt_hangs_up_only_what_exists() -> None:
     rig = Rig()
-    await rig.calls.expect_callback(CALL, "081234567", 0)
-    await rig.calls.cancel_callback(CALL)
-    assert rig.fed == [CallerHungUp(CALL)]
+    await rig.calls.execute(PrepareCallback(CALL, "081234567", 0))
+    await rig.calls.execute(CancelCallback(CALL))
     assert CALL not in rig.ari.did("hangup")
 
     rig = Rig()
-    await rig.taken_by()
-    await rig.calls.execute(Bridge(CALL, "1006"))
-    await rig.calls.cancel_callback(CALL)
-    assert rig.fed[-1] == CallerHungUp(CALL)
-    assert CALL in rig.ari.did("hangup")
-    await rig.calls.cancel_callback(CALL)  # gone: nothing more
+    leg = await rig.taken_by()
+    await rig.calls.execute(DIAL)
+    await rig.calls.execute(CancelCallback(CALL))
+    assert CALL in rig.ari.did("hangup")  # the number dialled stops ringing
+    assert leg in rig.ari.did("hangup")  # and the call-taker's leg goes
+    await rig.calls.execute(CancelCallback(CALL))  # gone: nothing more
+    assert rig.ari.did("hangup").count(CALL) == 1
+
+
+async def test_a_dial_for_a_call_taker_who_left_is_told_back() -> None:
+    rig = Rig()
+    await rig.calls.execute(PrepareCallback(CALL, "081234567", 0))
+    assert await rig.calls.execute(DIAL) == (AgentHungUp(CALL, "1006"),)
 
 
 def test_hang_up_causes_map_to_outcomes() -> None:

@@ -121,7 +121,7 @@ def test_given_bad_disposition_codes_or_blocking_then_the_error_names_the_key(
 def test_blocking_is_off_by_default_and_builds_the_core_policy_when_enabled(
     tmp_path: Path,
 ) -> None:
-    from callgate.app import screening_policy
+    from callgate.config import screening_policy
 
     defaults = load_settings(None)
     assert defaults.dispositions.codes["3"] == "prank"
@@ -138,3 +138,35 @@ def test_blocking_is_off_by_default_and_builds_the_core_policy_when_enabled(
     assert blocking is not None
     assert (blocking.duration, blocking.score_threshold) == (12 * 3600.0, None)
     assert (blocking.valve_calls, blocking.valve_window) == (2, 300.0)
+    assert blocking.announcement == "sound:custom/diblokir"  # what the core plays to them
+
+
+def test_the_core_gets_screening_silence_and_callbacks_from_their_sections(
+    tmp_path: Path,
+) -> None:
+    from callgate.config import acd_config
+
+    defaults = load_settings(None)
+    config = acd_config(defaults, callback_prefix="cb-run-")
+    assert config.screening is not None
+    assert config.screening.blocking is None  # blocking is off by default
+    assert config.silence is not None
+    assert (config.silence.silence_seconds, config.silence.key_seconds) == (10.0, 10.0)
+    assert config.silence.prompt == defaults.screening.silent_prompt
+    assert config.callbacks is not None
+    assert config.callbacks.id_prefix == "cb-run-"
+    assert (config.callbacks.first_delay, config.callbacks.max_concurrent) == (60.0, 1)
+    off = load_settings(
+        write(
+            tmp_path,
+            "[screening]\nenabled = false\n[callbacks]\nenabled = false\n",
+        )
+    )
+    assert (acd_config(off).screening, acd_config(off).silence, acd_config(off).callbacks) == (
+        None,
+        None,
+        None,
+    )
+    quiet = load_settings(write(tmp_path, "[screening]\nsilence_detection = false\n"))
+    assert acd_config(quiet).silence is None
+    assert acd_config(quiet).screening is not None

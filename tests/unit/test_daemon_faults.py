@@ -26,7 +26,10 @@ from aiohttp import web
 
 from callgate.app import run, serve
 from callgate.config import Settings
-from callgate.storage import Journal
+from callgate.events.commands import CommandHandler
+from callgate.events.publisher import EventPublisher
+from callgate.events.settings import MqttSettings
+from callgate.storage.journal import Journal
 from tests.unit.ops.test_systemd import NotifySocket
 from tests.unit.test_ami import recorded_lab_asterisk
 
@@ -311,3 +314,34 @@ async def test_given_sigterm_then_the_daemon_exits_0(
     os.kill(os.getpid(), signal.SIGTERM)
     assert await asyncio.wait_for(task, 15) == 0
     assert any(m.startswith("STOPPING=1") for m in systemd.messages())
+
+
+# --- finding: the daemon's CAD command handler ignored [mqtt] max_command_bytes ----------------
+
+
+async def test_given_max_command_bytes_then_the_daemons_command_handler_uses_it_and_the_services(
+    ari: FakeAri,
+    ami: int,
+    systemd: NotifySocket,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handlers: list[CommandHandler | None] = []
+    real_start = EventPublisher.start
+
+    async def start(self: EventPublisher, *, commands: CommandHandler | None = None) -> None:
+        handlers.append(commands)
+        await real_start(self, commands=commands)
+
+    monkeypatch.setattr(EventPublisher, "start", start)
+    settings = settings_for(ari, ami, tmp_path).model_copy(
+        update={"mqtt": MqttSettings(enabled=False, max_command_bytes=2048)}
+    )
+    async with Daemon(settings):
+        await until(lambda: ready(systemd))
+    [handler] = handlers
+    assert handler is not None
+    assert handler.max_bytes == 2048
+    # The same services as the phones and the admin API, not the plain journal writes.
+    assert handler.dispositions is not None
+    assert handler.blocks is not None

@@ -23,24 +23,26 @@ import pytest
 from prometheus_client import generate_latest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callgate.asterisk.ari.observer import CallStart
 from callgate.backlog import DatabaseStatus
-from callgate.callbacks import Callbacks
-from callgate.config import CallbackSettings
+from callgate.callbacks import CallbackRecords
 from callgate.core.acd import Acd
+from callgate.core.callbacks import CallbackPolicy
 from callgate.core.calls import CallState as S
-from callgate.core.commands import CallEnded, CallStateChanged
+from callgate.core.commands import CallEnded, CallScreened, CallStateChanged, Notification
 from callgate.core.config import AcdConfig
-from callgate.core.events import Priority
+from callgate.core.events import AgentLoggedIn, CallArrived, CallerHungUp, Event, Priority
 from callgate.core.screening import ScreeningPolicy
-from callgate.events import EventPublisher
+from callgate.events.publisher import EventPublisher
 from callgate.events.settings import MqttSettings
 from callgate.journaling import CallJournal
 from callgate.ops.health import Health
 from callgate.ops.metrics import Metrics
-from callgate.screening import Screener
-from callgate.storage import Journal, JournalError, JournalUnavailable, redact_url
+from callgate.ports import CallStart, JournalError, JournalUnavailable
+from callgate.screening import HistoryLoader
 from callgate.storage.callbacks import callback_tasks_between
+from callgate.storage.database import redact_url
+from callgate.storage.journal import Journal
+from callgate.storage.outbox import Outbox
 
 T0 = 1_790_000_000.0
 PASSWORD = "S3cret-pw"
@@ -223,7 +225,7 @@ async def test_given_a_full_disk_when_events_are_reported_then_the_outbox_gets_t
     status = DatabaseStatus(first_retry=0.01, max_retry=0.05)
     # No broker on that port: the link keeps retrying in the background, the writer is tested.
     settings = MqttSettings(site="s1", host="127.0.0.1", port=closed_port())
-    publisher = EventPublisher(settings, small_journal, status=status)
+    publisher = EventPublisher(settings, Outbox(small_journal), status=status)
     await publisher.start()
     try:
         disk.fill()
@@ -244,25 +246,20 @@ async def test_given_a_full_disk_when_a_callback_task_changes_then_it_is_stored_
     small_journal: Journal, disk: Disk
 ) -> None:
     status = DatabaseStatus(first_retry=0.01, max_retry=0.05)
+    acd = Acd(AcdConfig(callbacks=CallbackPolicy(first_delay=3600)))
 
-    class Dialer:
-        async def expect_callback(self, call_id: str, number: str, priority: int) -> None:
-            raise AssertionError("not offered in this test")
+    async def feed(*events: Event) -> None:
+        raise AssertionError("nothing to restore, nobody asks in this test")
 
-        def callback_result(self, call_id: str) -> None:
-            return None
-
-        async def cancel_callback(self, call_id: str) -> None:
-            return None
-
-    callbacks = Callbacks(
-        CallbackSettings(), Dialer(), small_journal, clock=lambda: T0, status=status
-    )
-    await callbacks.start(offering=False)
+    callbacks = CallbackRecords(small_journal, feed, status=status)
+    await callbacks.start()
     disk.fill()
-    await callbacks.notification(
-        CallEnded("a1", S.ABANDONED, "+62811", "", 2, T0, None, T0 + 5, None, None)
-    )
+    # The core makes a task of an abandoned call; the daemon must store it.
+    acd.handle(AgentLoggedIn("1001", "PJSIP/1001"), T0)
+    acd.handle(CallArrived("a1", caller="+628110000001"), T0)
+    for note in acd.handle(CallerHungUp("a1"), T0 + 5):
+        if isinstance(note, Notification):
+            await callbacks.notification(note)
     await until(lambda: not status.up)
     disk.free()
     await callbacks.close()
@@ -311,13 +308,18 @@ async def test_given_postgres_refusing_connections_then_screened_as_a_first_call
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     journal = refused_journal()
-    screener = Screener(journal, ScreeningPolicy(), lookup_timeout=5.0)
+    loader = HistoryLoader(journal, ScreeningPolicy(), lookup_timeout=5.0)
+    acd = Acd(AcdConfig(screening=ScreeningPolicy()))
+    decisions = []
     try:
         with caplog.at_level(logging.WARNING, logger="callgate.screening"):
-            first = await screener.decide("+6281100", T0)
-            second = await screener.decide("+6281100", T0 + 1)
+            for n in range(2):
+                history = await loader("+6281100", T0 + n)
+                arrived = CallArrived(f"c{n}", caller="+6281100", history=history)
+                decisions += [c for c in acd.handle(arrived, T0 + n) if isinstance(c, CallScreened)]
     finally:
         await journal.close()
+    first, second = decisions
     for decision in (first, second):
         assert not decision.blocked
         assert decision.tag == ""

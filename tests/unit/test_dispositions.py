@@ -19,13 +19,14 @@ from callgate.asterisk.agent_codes import (
     RESULT_VARIABLE,
     agent_code_handlers,
 )
-from callgate.asterisk.agi import AgiRequest, AgiSession
+from callgate.asterisk.agi.protocol import AgiRequest, AgiSession
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
 from callgate.dispositions import Blocks, DispositionOutcome, Dispositions
 from callgate.events.commands import CommandHandler
 from callgate.events.schema import Reply
-from callgate.storage import Journal, JournalAnnotations
+from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
+from callgate.storage.journal import Journal
 
 NOW = 1_800_000_000.0
 CALLER = "+6281155500"

@@ -16,9 +16,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from callgate.asterisk.recordings import RecordingFailure, RecordingInfo, seal
+from callgate.asterisk.recordings import RecordingFailure, seal
 from callgate.fallback import FallbackRecords, QueueLogFile, seal_finished
-from callgate.storage import Journal, RecordingStatus
+from callgate.ports import RecordingInfo
+from callgate.storage.journal import Journal
+from callgate.storage.records import RecordingStatus
 from callgate.tools.report import build_report, day_period, load, render_text
 from tests.unit.test_queue_log import ENDPOINTS, fixture_lines
 

@@ -17,10 +17,8 @@ import pytest
 from callgate.app import _RecordingFailures
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.layout import CallLayout
-from callgate.asterisk.ari.observer import FanOut
 from callgate.asterisk.recordings import (
     RecordingFailure,
-    RecordingInfo,
     folder_problem,
     seal,
     seal_when_stable,
@@ -31,7 +29,9 @@ from callgate.core.config import AcdConfig
 from callgate.journaling import CallJournal
 from callgate.ops.health import Health
 from callgate.ops.metrics import Metrics
-from callgate.storage import Journal, RecordingStatus
+from callgate.ports import FanOut, RecordingInfo
+from callgate.storage.journal import Journal
+from callgate.storage.records import RecordingStatus
 from tests.unit.storage.scenarios import start
 
 NOBODY = 65534

@@ -18,13 +18,10 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from callgate import cli
-from callgate.storage import (
-    CallbackAttemptRow,
-    CallbackTaskRow,
-    Journal,
-    JournalAnnotations,
-    JournalError,
-)
+from callgate.storage.annotations import JournalAnnotations
+from callgate.storage.callbacks import CallbackAttemptRow, CallbackTaskRow
+from callgate.storage.database import JournalError
+from callgate.storage.journal import Journal
 from callgate.storage.migrations import alembic_config
 from callgate.tools.report import (
     CSV_FILES,

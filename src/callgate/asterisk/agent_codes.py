@@ -10,16 +10,14 @@ call-taker it is comes from the channel name: ``PJSIP/1005-0000001a`` is endpoin
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, Protocol, TypeVar
 
-from callgate.asterisk.agi import DEFAULT_PAUSE_REASONS, AgiSession, Handler
-from callgate.asterisk.ari.observer import DispositionResultLike
-from callgate.asterisk.ari.translate import agent_id_of
-from callgate.config import CallTakerPrompts, sound_file
+from callgate.asterisk.agi.protocol import AgiSession, Handler
+from callgate.asterisk.settings import DEFAULT_PAUSE_REASONS, CallTakerPrompts, sound_file
+from callgate.ports import AgentCommandResult, DispositionResultLike, agent_id_of
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +25,6 @@ _R = TypeVar("_R")
 
 RESULT_VARIABLE: Final = "CALLGATE_AGENT_RESULT"
 REASON_VARIABLE: Final = "CALLGATE_AGENT_REASON"
-
-
-class AgentCommandResult(enum.StrEnum):
-    """What the daemon made of a feature code; also the value of ``CALLGATE_AGENT_RESULT``."""
-
-    OK = "OK"
-    """Done: the call-taker's state changed."""
-    ALREADY = "ALREADY"
-    """Nothing to do: already logged in / logged out / paused / available."""
-    REFUSED = "REFUSED"
-    """Not allowed now (unknown endpoint, pause while logged out, ...)."""
 
 
 class AgentControl(Protocol):

@@ -27,21 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from callgate.ports import RecordingInfo
+
 #: Read-only for owner and group: once sealed, not even callgate may alter the evidence.
 SEALED_MODE = 0o440
-
-
-@dataclass(frozen=True)
-class RecordingInfo:
-    """A finished call recording, as the journal keeps it."""
-
-    call_id: str
-    path: Path
-    sha256: str
-    size: int
-    duration_s: float
-    unsealed: str | None = None
-    """Why the file is hashed but not sealed (others can still change it); None when sealed."""
 
 
 @dataclass(frozen=True)

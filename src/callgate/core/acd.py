@@ -11,8 +11,23 @@ Usage, the same for the daemon and the simulator::
 backwards. The core reads no clock, does no I/O and never blocks.
 
 Guards (which trigger applies) live here; the moves themselves are the tables in
-``calls.py`` and ``agents.py``. Every move is reported as a ``CallStateChanged`` /
-``AgentStateChanged`` notification, which is the transition log.
+``calls.py``, ``agents.py`` and ``silence.py``. Every move is reported as a
+``CallStateChanged`` / ``AgentStateChanged`` notification, which is the transition log.
+
+Every decision about a call is made here, behind the one ``next_deadline()``:
+
+- screening at arrival (``AcdConfig.screening``, from the history ``CallArrived`` carries),
+  reported in ``CallScreened``;
+- blocking, for a centre that configures it: a blocked caller never queues; they hear
+  ``PlayAnnouncement``, then ``HangUpCaller`` (after ``AnnouncementFinished`` or a limit),
+  recorded by ``CallBlocked``; a hang-up that fails hands them to the fallback queue instead;
+- the silent-caller watch (``AcdConfig.silence``, table in ``silence.py``): ``StartListening``,
+  ``PlayPrompt``, ``StopListening`` and a new class in ``CallReclassified``;
+- the callback worklist (``AcdConfig.callbacks``, rules in ``callbacks.py``): abandoned calls
+  make tasks, answered calls cancel them, a due task becomes an attempt (``PrepareCallback``,
+  a pseudo-call in the queue, ``DialCallback`` once a call-taker answers it) only while a
+  call-taker is free and fewer than ``max_concurrent`` attempts are in progress; every change
+  of a task is a ``CallbackTaskChanged`` for the record.
 """
 
 from __future__ import annotations
@@ -24,19 +39,36 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from callgate.core.agents import Agent, AgentState, AgentTrigger, DeviceState
+from callgate.core.callbacks import (
+    AttemptOutcome,
+    CallbackTask,
+    CallbackWorklist,
+    task_id_of,
+)
 from callgate.core.calls import Call, CallState, CallTrigger
 from callgate.core.commands import (
     AgentStateChanged,
     Bridge,
+    CallbackTaskChanged,
+    CallBlocked,
     CallEnded,
+    CallReclassified,
+    CallScreened,
     CallStateChanged,
+    CancelCallback,
     CancelRing,
     Command,
+    DialCallback,
     HangUpAgent,
     HangUpCaller,
+    PlayAnnouncement,
+    PlayPrompt,
+    PrepareCallback,
     RingAgent,
     SendToDestination,
+    StartListening,
     StartWrapUp,
+    StopListening,
 )
 from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdError, AcdUsageError
@@ -49,16 +81,34 @@ from callgate.core.events import (
     AgentNoAnswer,
     AgentPaused,
     AgentUnpaused,
+    AnnouncementFinished,
     CallArrived,
+    CallbackFailed,
+    CallbackRequested,
+    CallbacksRestored,
     CallBridged,
     CallerHungUp,
+    CallerPressedKey,
+    CallerSpoke,
     CallReprioritised,
     DestinationAnswered,
     DestinationFailed,
     DeviceStateChanged,
     Event,
+    HangUpFailed,
+    ListeningFailed,
+    ReadinessChanged,
 )
 from callgate.core.queue import WaitingQueue
+from callgate.core.screening import (
+    CATEGORY_REPEAT_NUISANCE,
+    ScreeningDecision,
+    ScreeningPolicy,
+    after_silence,
+    is_anonymous,
+    screen,
+)
+from callgate.core.silence import SilenceWatch, WatchPhase, WatchStep, WatchTrigger
 from callgate.core.strategies import Strategy, make_strategy
 
 #: Pause reason given to a call-taker who let too many offers in a row ring out.
@@ -70,9 +120,28 @@ class _Timer(enum.Enum):
     MAX_WAIT = "MaxWaitReached"
     RELAX = "SkillRelaxed"
     WRAP_UP = "WrapUpEnded"
+    WATCH = "WatchWindowEnded"
+    ANNOUNCEMENT = "AnnouncementTimedOut"
 
 
 _Out = list[Command]
+
+#: States in which a caller waits for a human: silence means something only then.
+_WAITING = frozenset({CallState.QUEUED, CallState.OFFERED, CallState.OVERFLOWING})
+#: A callback attempt's failure: how its outbound call ended, and the phone system's cause.
+_Failure = tuple[AttemptOutcome, str]
+
+
+class _Blocked:
+    """A blocked caller: never a call in the queue, only an announcement and a hang-up."""
+
+    __slots__ = ("call_id", "caller", "hanging_up")
+
+    def __init__(self, call_id: str, caller: str) -> None:
+        self.call_id = call_id
+        self.caller = caller
+        #: Told to hang up; kept until the caller is gone or the hang-up failed.
+        self.hanging_up = False
 
 
 class Acd:
@@ -93,10 +162,33 @@ class Acd:
         self._rostered: frozenset[str] | None = None
         #: When the roster next needs a look; None until the first event tells us the time.
         self._roster_until: float | None = None
+        #: The driver's latest ``now``: callback tasks already due then wait for a call-taker.
+        self._now: float | None = None
+        #: Blocked callers being announced to and hung up, by call id.
+        self._blocked: dict[str, _Blocked] = {}
+        #: Silent-caller watches of waiting calls, by call id.
+        self._watches: dict[str, SilenceWatch] = {}
+        callbacks = self.config.callbacks
+        self._worklist: CallbackWorklist | None = (
+            None if callbacks is None else callbacks.worklist()
+        )
+        #: Callback attempts in the core (pseudo-calls), with the failure reported for each.
+        self._attempts: dict[str, _Failure | None] = {}
+        #: Whether the driver can carry out an attempt now (``ReadinessChanged``).
+        self._driver_ready = True
         self._handlers: dict[type[Event], Callable[[Any, float, _Out], None]] = {
             CallArrived: self._call_arrived,
             CallerHungUp: self._caller_hung_up,
             CallReprioritised: self._call_reprioritised,
+            CallerSpoke: self._caller_spoke,
+            CallerPressedKey: self._caller_pressed_key,
+            ListeningFailed: self._listening_failed,
+            AnnouncementFinished: self._announcement_finished,
+            HangUpFailed: self._hang_up_failed,
+            CallbackRequested: self._callback_requested,
+            CallbacksRestored: self._callbacks_restored,
+            CallbackFailed: self._callback_failed,
+            ReadinessChanged: self._readiness_changed,
             AgentAnswered: self._agent_answered,
             AgentNoAnswer: self._agent_no_answer,
             CallBridged: self._call_bridged,
@@ -116,6 +208,7 @@ class Acd:
     def handle(self, event: Event, now: float) -> list[Command]:
         """Apply one event that happened at ``now``; return the commands to carry out."""
         out: _Out = []
+        self._now = now
         self._sync_roster(now, out)
         try:
             handler = self._handlers[type(event)]
@@ -123,11 +216,13 @@ class Acd:
             raise AcdUsageError(f"not a core event: {event!r}") from None
         handler(event, now, out)
         self._dispatch(type(event).__name__, now, out)
+        self._offer_callbacks(now, out)
         return out
 
     def handle_timer(self, now: float) -> list[Command]:
         """Fire every deadline that is due at ``now``; return the commands to carry out."""
         out: _Out = []
+        self._now = now
         self._sync_roster(now, out)
         timers = self._timers
         cause = "Timer"
@@ -140,10 +235,15 @@ class Acd:
                 self._max_wait_reached(target, now, out)
             elif kind is _Timer.RELAX:
                 self._relax_skill(target)
-            else:
+            elif kind is _Timer.WRAP_UP:
                 self._wrap_up_ended(target, token, now, out)
+            elif kind is _Timer.WATCH:
+                self._watch_window_ended(target, token, now, out)
+            else:
+                self._announcement_timed_out(target, now, out)
         # Offers made now are logged against the last timer that fired (e.g. WrapUpEnded).
         self._dispatch(cause, now, out)
+        self._offer_callbacks(now, out)
         return out
 
     def next_deadline(self) -> float | None:
@@ -152,7 +252,9 @@ class Acd:
         while timers and not self._timer_live(timers[0]):
             heapq.heappop(timers)
         first = timers[0][0] if timers else None
-        deadlines = [t for t in (first, self._roster_until) if t is not None]
+        worklist = self._worklist
+        retry = None if worklist is None else worklist.next_deadline(after=self._now)
+        deadlines = [t for t in (first, self._roster_until, retry) if t is not None]
         return min(deadlines) if deadlines else None
 
     # -- read-only views for drivers, tests and status pages ----------------------------
@@ -184,31 +286,81 @@ class Acd:
     # -- call events --------------------------------------------------------------------
 
     def _call_arrived(self, event: CallArrived, now: float, out: _Out) -> None:
-        if event.call_id in self._calls:
-            raise AcdUsageError(f"call {event.call_id} arrived twice")
+        call_id, caller = event.call_id, event.caller
+        if call_id in self._calls or call_id in self._blocked:
+            raise AcdUsageError(f"call {call_id} arrived twice")
+        priority, category = event.priority, event.category
+        caller_name = event.caller_name or caller
+        if not event.resumed:
+            decision = self._screen(event, now)
+            if decision is not None:
+                priority, category = decision.priority, decision.category
+                if decision.tag:
+                    caller_name = decision.caller_name(caller)
+            d = decision or ScreeningDecision(0.0, "", False, priority, category)
+            out.append(
+                CallScreened(
+                    call_id,
+                    caller,
+                    priority,
+                    category,
+                    caller_name,
+                    d.tag,
+                    d.warn,
+                    d.blocked,
+                    d.valve,
+                    d.score,
+                    now,
+                )
+            )
+            if d.blocked:
+                self._block(_Blocked(call_id, caller), now, out)
+                return
         call = Call(
-            event.call_id,
-            caller=event.caller,
-            caller_name=event.caller_name or event.caller,
-            priority=event.priority,
-            category=event.category,
+            call_id,
+            caller=caller,
+            caller_name=caller_name,
+            priority=priority,
+            category=category,
             required_skill=event.required_skill,
             arrived_at=now,
             seq=next(self._seq),
         )
-        self._calls[call.call_id] = call
+        self._calls[call_id] = call
         config = self.config
         if config.max_wait is not None:
             self._arm(now + config.max_wait, _Timer.MAX_WAIT, call, 0)
         if call.required_skill is not None and config.skill_relax_after is not None:
             self._arm(now + config.skill_relax_after, _Timer.RELAX, call, 0)
+        if config.silence is not None and not event.resumed:
+            self._watch(call, now, out)
         self._route(call, "CallArrived", now, out)
+
+    def _screen(self, event: CallArrived, now: float) -> ScreeningDecision | None:
+        """Screening's decision for a new call, or None when it is not screened."""
+        policy, history = self.config.screening, event.history
+        if policy is None or history is None:
+            return None
+        # Nothing on record is a first call, whatever key the history has.
+        known = history if history.dispositions or history.blocks else None
+        return screen(known, now, policy, anonymous=is_anonymous(event.caller))
 
     def _caller_hung_up(self, event: CallerHungUp, now: float, out: _Out) -> None:
         call = self._calls.get(event.call_id)
         if call is None:
+            blocked = self._blocked.get(event.call_id)
+            if blocked is not None:
+                # Gone by themselves (during the announcement, or hung up by us just now).
+                del self._blocked[blocked.call_id]
+                if not blocked.hanging_up:
+                    out.append(CallBlocked(blocked.call_id, blocked.caller, now))
             return
-        cause = "CallerHungUp"
+        self._caller_gone(call, "CallerHungUp", now, out, at=event.at)
+
+    def _caller_gone(
+        self, call: Call, cause: str, now: float, out: _Out, *, at: float | None = None
+    ) -> None:
+        """The caller's leg is over (or, for a callback attempt, the attempt is)."""
         state = call.state
         # Terminal first, so that withdrawing the rings below cannot put the call back in line.
         self._call_to(call, CallTrigger.CALLER_HANGUP, cause, now, out)
@@ -220,7 +372,7 @@ class Acd:
             agent = self._agents[call.agent_id or ""]
             out.append(HangUpAgent(call.call_id, agent.agent_id))
             if state is CallState.CONNECTED:
-                self._end_conversation(agent, call, cause, now, out, at=event.at)
+                self._end_conversation(agent, call, cause, now, out, at=at)
             else:
                 self._release(agent, cause, now, out, missed=False)
         self._end(call, now, out)
@@ -229,16 +381,30 @@ class Acd:
         call = self._calls.get(event.call_id)
         if call is None:
             return
-        if event.category is not None:
-            call.category = event.category
-        if event.caller_name is not None:
-            call.caller_name = event.caller_name
+        category = call.category if event.category is None else event.category
+        caller_name = call.caller_name if event.caller_name is None else event.caller_name
+        self._reclassify(call, event.priority, category, caller_name, "CallReprioritised", now, out)
+
+    def _reclassify(
+        self,
+        call: Call,
+        priority: int,
+        category: str,
+        caller_name: str,
+        cause: str,
+        now: float,
+        out: _Out,
+    ) -> None:
+        """Give ``call`` a new class; it keeps its arrival order within the new one."""
+        out.append(CallReclassified(call.call_id, priority, category, caller_name, cause, now))
+        call.category = category
+        call.caller_name = caller_name
         if call.in_queue:
             self._queue.discard(call)
-            call.priority = event.priority
+            call.priority = priority
             self._queue.push(call)
         else:
-            call.priority = event.priority
+            call.priority = priority
 
     def _agent_answered(self, event: AgentAnswered, now: float, out: _Out) -> None:
         call = self._calls.get(event.call_id)
@@ -252,13 +418,17 @@ class Acd:
             return
         cause = "AgentAnswered"
         call.ringing.remove(agent.agent_id)
+        call.agent_id = agent.agent_id
+        call.answer_candidate_at = now
         self._call_to(call, CallTrigger.ANSWER, cause, now, out)
         # Ring-all: the first answer wins; the others return to AVAILABLE without a miss.
         self._cancel_rings(call, "answered-elsewhere", cause, now, out, missed=False)
-        call.agent_id = agent.agent_id
-        call.answer_candidate_at = now
         self._agent_to(agent, AgentTrigger.ANSWER, cause, now, out)
-        out.append(Bridge(call.call_id, agent.agent_id))
+        if call.call_id in self._attempts:
+            # A callback: the call-taker is there; now the number is dialled.
+            out.append(DialCallback(call.call_id, agent.agent_id, call.caller))
+        else:
+            out.append(Bridge(call.call_id, agent.agent_id))
 
     def _agent_no_answer(self, event: AgentNoAnswer, now: float, out: _Out) -> None:
         agent = self._agents.get(event.agent_id)
@@ -277,6 +447,8 @@ class Acd:
         agent = self._agents[call.agent_id or ""]
         agent.calls_answered += 1
         agent.misses = 0
+        if self._worklist is not None and call.call_id not in self._attempts:
+            self._got_through(call.caller, call.call_id, now, out)
 
     def _agent_hung_up(self, event: AgentHungUp, now: float, out: _Out) -> None:
         call = self._calls.get(event.call_id)
@@ -391,16 +563,21 @@ class Acd:
 
     # -- timers -------------------------------------------------------------------------
 
-    def _arm(self, deadline: float, kind: _Timer, target: Call | Agent, token: int) -> None:
+    def _arm(
+        self, deadline: float, kind: _Timer, target: Call | Agent | _Blocked, token: int
+    ) -> None:
         heapq.heappush(self._timers, (deadline, next(self._seq), kind, target, token))
 
-    @staticmethod
-    def _timer_live(entry: tuple[float, int, _Timer, Any, int]) -> bool:
+    def _timer_live(self, entry: tuple[float, int, _Timer, Any, int]) -> bool:
         _, _, kind, target, token = entry
         if kind is _Timer.RING or kind is _Timer.WRAP_UP:
             return bool(target.token == token)
         if kind is _Timer.MAX_WAIT:
             return target.state in (CallState.QUEUED, CallState.OFFERED)
+        if kind is _Timer.WATCH:
+            return self._watch_of(target, token) is not None
+        if kind is _Timer.ANNOUNCEMENT:
+            return self._announcing(target)
         return not target.relaxed and target.state in (CallState.QUEUED, CallState.OFFERED)
 
     def _ring_timed_out(self, call: Call, token: int, now: float, out: _Out) -> None:
@@ -427,6 +604,257 @@ class Acd:
             return
         agent.idle_since = now
         self._settle(agent, AgentTrigger.WRAP_END, _Timer.WRAP_UP.value, now, out)
+
+    def _watch_window_ended(self, call: Call, token: int, now: float, out: _Out) -> None:
+        watch = self._watch_of(call, token)
+        if watch is None:
+            return
+        listening = watch.phase is WatchPhase.LISTENING
+        cause = "SilenceWindowEnded" if listening else "KeyWindowEnded"
+        self._watch_step(call, watch, WatchTrigger.WINDOW_ENDED, cause, now, out)
+
+    def _announcement_timed_out(self, blocked: _Blocked, now: float, out: _Out) -> None:
+        if self._announcing(blocked):
+            self._hang_up_blocked(blocked, now, out)
+
+    # -- blocked callers ----------------------------------------------------------------
+
+    def _block(self, blocked: _Blocked, now: float, out: _Out) -> None:
+        """Reject a blocked caller: the announcement, then the hang-up; never the queue.
+
+        Only reachable with blocking configured; screening's safety valve has already put
+        through a blocked number that keeps calling."""
+        self._blocked[blocked.call_id] = blocked
+        policy = self.config.screening
+        # screen() blocks only with blocking configured.
+        assert policy is not None
+        assert policy.blocking is not None
+        announcement = policy.blocking.announcement
+        if not announcement:
+            self._hang_up_blocked(blocked, now, out)
+            return
+        out.append(PlayAnnouncement(blocked.call_id, announcement))
+        self._arm(now + policy.blocking.announcement_limit, _Timer.ANNOUNCEMENT, blocked, 0)
+
+    def _announcing(self, blocked: _Blocked) -> bool:
+        return self._blocked.get(blocked.call_id) is blocked and not blocked.hanging_up
+
+    def _hang_up_blocked(self, blocked: _Blocked, now: float, out: _Out) -> None:
+        blocked.hanging_up = True
+        out.append(CallBlocked(blocked.call_id, blocked.caller, now))
+        out.append(HangUpCaller(blocked.call_id))
+
+    def _announcement_finished(self, event: AnnouncementFinished, now: float, out: _Out) -> None:
+        blocked = self._blocked.get(event.call_id)
+        if blocked is not None and not blocked.hanging_up:
+            self._hang_up_blocked(blocked, now, out)
+
+    def _hang_up_failed(self, event: HangUpFailed, now: float, out: _Out) -> None:
+        blocked = self._blocked.get(event.call_id)
+        if blocked is None or not blocked.hanging_up:
+            return  # a conversation's caller: the call is over for the core either way
+        del self._blocked[blocked.call_id]
+        # Never leave the caller alone: the fallback queue answers.
+        destinations = self.config.overflow_destinations
+        last = len(destinations) - 1
+        out.append(
+            SendToDestination(
+                blocked.call_id, destinations[last], last, True, "block-hang-up-failed"
+            )
+        )
+
+    # -- silent callers -----------------------------------------------------------------
+
+    def _watch(self, call: Call, now: float, out: _Out) -> None:
+        silence = self.config.silence
+        assert silence is not None
+        watch = self._watches[call.call_id] = SilenceWatch()
+        out.append(StartListening(call.call_id))
+        self._arm(now + silence.silence_seconds, _Timer.WATCH, call, watch.token)
+
+    def _watch_of(self, call: Call, token: int) -> SilenceWatch | None:
+        watch = self._watches.get(call.call_id)
+        return watch if watch is not None and watch.token == token else None
+
+    def _caller_spoke(self, event: CallerSpoke, now: float, out: _Out) -> None:
+        self._caller_sign(event.call_id, WatchTrigger.SPOKE, now, out)
+
+    def _caller_pressed_key(self, event: CallerPressedKey, now: float, out: _Out) -> None:
+        self._caller_sign(event.call_id, WatchTrigger.KEY, now, out)
+
+    def _caller_sign(self, call_id: str, trigger: WatchTrigger, now: float, out: _Out) -> None:
+        watch = self._watches.get(call_id)
+        if watch is not None:
+            self._watch_step(self._calls[call_id], watch, trigger, trigger.value, now, out)
+
+    def _listening_failed(self, event: ListeningFailed, now: float, out: _Out) -> None:
+        # Without talk detection every caller would look silent and be lowered as a ghost.
+        self._watches.pop(event.call_id, None)
+
+    def _watch_step(
+        self,
+        call: Call,
+        watch: SilenceWatch,
+        trigger: WatchTrigger,
+        cause: str,
+        now: float,
+        out: _Out,
+    ) -> None:
+        if call.state not in _WAITING:
+            # Being connected or connected: silence means nothing any more.
+            self._end_watch(call, out)
+            return
+        step = watch.step(trigger)
+        if step is WatchStep.PROMPT:
+            silence = self.config.silence
+            assert silence is not None
+            out.append(PlayPrompt(call.call_id, silence.prompt))
+            self._arm(now + silence.key_seconds, _Timer.WATCH, call, watch.token)
+            return
+        if step is not WatchStep.NOT_SILENT:
+            policy = self.config.screening or ScreeningPolicy()
+            outcome = after_silence(step is WatchStep.RAISE, policy)
+            shown = f"{outcome.tag} {call.caller_name}"
+            self._reclassify(call, outcome.priority, outcome.category, shown, cause, now, out)
+        self._end_watch(call, out)
+
+    def _end_watch(self, call: Call, out: _Out) -> None:
+        del self._watches[call.call_id]
+        # Talk events for the rest of the call would only load the driver.
+        out.append(StopListening(call.call_id))
+
+    # -- callbacks ----------------------------------------------------------------------
+
+    def _callback_requested(self, event: CallbackRequested, now: float, out: _Out) -> None:
+        worklist = self._worklist
+        if worklist is None:
+            return
+        call = self._calls.get(event.call_id)
+        caller, category = (
+            (event.caller, event.category)
+            if call is None
+            else (
+                call.caller,
+                call.category,
+            )
+        )
+        nuisance = category == CATEGORY_REPEAT_NUISANCE
+        task = worklist.dropped(event.call_id, caller, now, nuisance=nuisance)
+        self._task_changed(task, "requested", event.call_id, now, out)
+
+    def _callbacks_restored(self, event: CallbacksRestored, now: float, out: _Out) -> None:
+        worklist = self._worklist
+        if worklist is None:
+            return
+        for task in worklist.restore(event.tasks):
+            out.append(CallbackTaskChanged(task, "restored", "", now))
+
+    def _callback_failed(self, event: CallbackFailed, now: float, out: _Out) -> None:
+        if event.call_id not in self._attempts:
+            return
+        self._attempts[event.call_id] = (event.outcome, event.note)
+        self._caller_gone(self._calls[event.call_id], "CallbackFailed", now, out)
+
+    def _readiness_changed(self, event: ReadinessChanged, now: float, out: _Out) -> None:
+        self._driver_ready = event.ready
+
+    def _offer_callbacks(self, now: float, out: _Out) -> None:
+        """Start attempts of due tasks while a call-taker is free: after the waiting 112
+        calls had their turn, so a callback never takes a call-taker a caller could have."""
+        worklist = self._worklist
+        if worklist is None or not self._driver_ready or not self._staffed:
+            return
+        limit = self.config.callbacks.max_concurrent  # type: ignore[union-attr]
+        while len(self._attempts) < limit and self._someone_free():
+            offerable = worklist.offerable(now)
+            if not offerable:
+                return
+            due = offerable[0]
+            arrived = worklist.offer(due.task_id, now)
+            call_id = arrived.call_id
+            self._attempts[call_id] = None
+            out.append(PrepareCallback(call_id, due.number, arrived.priority))
+            task = worklist.task_for(due.number)
+            assert task is not None
+            out.append(CallbackTaskChanged(task, "offered", call_id, now))
+            call = Call(
+                call_id,
+                caller=arrived.caller,
+                caller_name=arrived.caller_name,
+                priority=arrived.priority,
+                category=arrived.category,
+                required_skill=None,
+                arrived_at=now,
+                seq=next(self._seq),
+            )
+            # No max-wait: an attempt never waits (a free call-taker rings for it at once,
+            # and one that comes back to the queue is withdrawn).
+            self._calls[call_id] = call
+            self._route(call, "CallArrived", now, out)
+            self._dispatch("CallArrived", now, out)
+
+    def _someone_free(self) -> bool:
+        rostered = self._rostered
+        return any(rostered is None or agent_id in rostered for agent_id in self._ready)
+
+    def _got_through(self, caller: str, call_id: str, now: float, out: _Out) -> None:
+        """A 112 call from ``caller`` was answered: nobody needs to ring them back."""
+        worklist = self._worklist
+        assert worklist is not None
+        open_task = worklist.task_for(caller)
+        if open_task is not None and call_id in open_task.call_ids:
+            return  # the task is about this very call (CAD asked to call back after it dropped)
+        task = worklist.answered(caller, now)
+        if task is None:
+            return
+        self._task_changed(task, "cancelled", call_id, now, out)
+        attempt = self._calls[task.attempt_call_id] if task.attempt_call_id else None
+        if attempt is not None and attempt.state is not CallState.CONNECTED:
+            # Withdrawn; an attempt that reached the number goes on as a conversation.
+            self._caller_gone(attempt, "CallbackCancelled", now, out)
+            out.append(CancelCallback(attempt.call_id))
+
+    def _withdraw_attempt(self, call: Call, cause: str, now: float, out: _Out) -> None:
+        """An attempt back in the queue (nobody took it) leaves it: retried later, uncounted,
+        rather than waiting in the top class ahead of the 112 callers who arrive meanwhile."""
+        self._call_to(call, CallTrigger.CALLER_HANGUP, "CallbackWithdrawn", now, out)
+        out.append(CancelCallback(call.call_id))
+        self._end(call, now, out)
+
+    def _attempt_ended(self, record: CallEnded, taker: str | None, now: float, out: _Out) -> None:
+        worklist = self._worklist
+        assert worklist is not None
+        call_id = record.call_id
+        failure = self._attempts.pop(call_id)
+        task_id = task_id_of(call_id)
+        if record.answered_at is not None:
+            task = worklist.attempt_ended(
+                task_id, AttemptOutcome.REACHED, now, agent_id=record.agent_id or ""
+            )
+            self._task_changed(task, "attempt-ended", call_id, now, out, "reached")
+        elif failure is not None:
+            outcome, note = failure
+            task = worklist.attempt_ended(task_id, outcome, now, agent_id=taker or "", note=note)
+            self._task_changed(task, "attempt-ended", call_id, now, out, outcome.value)
+        else:
+            # Never dialled: no call-taker took it (or it was withdrawn); no attempt counted.
+            task = worklist.withdrawn(task_id, now)
+            outcome_name = record.outcome.name.lower()
+            self._task_changed(task, "not-taken", call_id, now, out, outcome_name)
+
+    def _task_changed(
+        self,
+        task: CallbackTask | None,
+        change: str,
+        call_id: str,
+        now: float,
+        out: _Out,
+        outcome: str = "",
+    ) -> None:
+        # Every snapshot goes out in the notification: nothing else reads the closed ones.
+        self._worklist.drain_closed()  # type: ignore[union-attr]
+        if task is not None:
+            out.append(CallbackTaskChanged(task, change, call_id, now, outcome))
 
     # -- roster -------------------------------------------------------------------------
 
@@ -462,6 +890,9 @@ class Acd:
 
     def _route(self, call: Call, cause: str, now: float, out: _Out) -> None:
         """Queue a call that needs a call-taker, or overflow it if none can be had."""
+        if call.state is CallState.QUEUED and call.call_id in self._attempts:
+            self._withdraw_attempt(call, cause, now, out)
+            return
         reason = self._overflow_reason(call, now)
         if reason is not None:
             self._overflow(call, reason, cause, now, out)
@@ -626,7 +1057,11 @@ class Acd:
 
     def _call_to(self, call: Call, trigger: CallTrigger, cause: str, now: float, out: _Out) -> None:
         old = call.transition(trigger)
-        out.append(CallStateChanged(call.call_id, old, call.state, cause, now))
+        out.append(
+            CallStateChanged(
+                call.call_id, old, call.state, cause, now, call.caller, call.category, call.agent_id
+            )
+        )
 
     def _agent_to(
         self,
@@ -650,23 +1085,34 @@ class Acd:
 
     def _end(self, call: Call, now: float, out: _Out) -> None:
         del self._calls[call.call_id]
+        self._watches.pop(call.call_id, None)
         destination = call.handed_to
         if call.state is CallState.OVERFLOWED or call.state is CallState.FALLBACK:
             destination = self.config.overflow_destinations[call.destination_index]
-        out.append(
-            CallEnded(
-                call_id=call.call_id,
-                outcome=call.state,
-                caller=call.caller,
-                category=call.category,
-                priority=call.priority,
-                arrived_at=call.arrived_at,
-                answered_at=call.answered_at,
-                ended_at=now,
-                agent_id=call.agent_id if call.answered_at is not None else None,
-                destination=destination,
-            )
+        record = CallEnded(
+            call_id=call.call_id,
+            outcome=call.state,
+            caller=call.caller,
+            category=call.category,
+            priority=call.priority,
+            arrived_at=call.arrived_at,
+            answered_at=call.answered_at,
+            ended_at=now,
+            agent_id=call.agent_id if call.answered_at is not None else None,
+            destination=destination,
         )
+        out.append(record)
+        worklist = self._worklist
+        if worklist is None:
+            return
+        if call.call_id in self._attempts:
+            self._attempt_ended(record, call.agent_id, now, out)
+        elif record.answered_at is not None:
+            self._got_through(record.caller, record.call_id, now, out)
+        elif record.outcome is CallState.ABANDONED:
+            nuisance = record.category == CATEGORY_REPEAT_NUISANCE
+            task = worklist.abandoned(record.call_id, record.caller, now, nuisance=nuisance)
+            self._task_changed(task, "abandoned", record.call_id, now, out)
 
 
 def _conversation_end(call: Call, now: float, at: float | None) -> float:

@@ -41,6 +41,36 @@ from callgate.core.screening import normalise_number
 CALLBACK_CATEGORY = "callback"
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackPolicy:
+    """How the core runs the worklist (``AcdConfig.callbacks``; None: no callbacks)."""
+
+    max_attempts: int = 3
+    "Failed attempts after which a task is given up."
+    retry_delay: float = 120.0
+    "Seconds from a failed or untaken attempt to the next."
+    first_delay: float = 0.0
+    "Seconds from a new task to its first attempt: callers often ring back themselves."
+    max_concurrent: int = 1
+    "Attempts in progress at once, at most."
+    id_prefix: str = "cb-"
+    "Task id prefix; the daemon gives each run its own (ids are the journal's keys)."
+
+    def __post_init__(self) -> None:
+        if self.max_concurrent < 1:
+            raise AcdConfigError("callback max_concurrent must be at least 1")
+        self.worklist()  # checks the others
+
+    def worklist(self) -> CallbackWorklist:
+        """An empty worklist run by this policy."""
+        return CallbackWorklist(
+            self.max_attempts,
+            self.retry_delay,
+            first_delay=self.first_delay,
+            id_prefix=self.id_prefix,
+        )
+
+
 class CallbackReason(enum.Enum):
     """Why a task exists (the first reason is kept when abandons are merged)."""
 
@@ -283,9 +313,15 @@ class CallbackWorklist:
             t for t in self.open_tasks() if t.state is TaskState.OPEN and t.next_attempt_at <= now
         ]
 
-    def next_deadline(self) -> float | None:
-        """When a waiting retry next becomes offerable, or None."""
-        times = [t.next_attempt_at for t in self._open.values() if t.state is TaskState.OPEN]
+    def next_deadline(self, after: float | None = None) -> float | None:
+        """When a waiting retry next becomes offerable (later than ``after``, if given), or None.
+
+        ``after``: tasks already due wait for a free call-taker, not for a time."""
+        times = [
+            t.next_attempt_at
+            for t in self._open.values()
+            if t.state is TaskState.OPEN and (after is None or t.next_attempt_at > after)
+        ]
         return min(times) if times else None
 
     def task_for(self, caller: str) -> CallbackTask | None:

@@ -6,8 +6,9 @@ Rules of this module, read these first:
   :data:`CALL_TRANSITIONS`. A move that is not in the table is a bug in the core and raises
   :class:`~callgate.core.errors.InvalidTransitionError`; the facade (``acd.py``) decides *which*
   trigger applies, this table decides *where it leads*.
-- Screening (nuisance scores, silent-call detection) happens before a call reaches the core: the
-  ``CallArrived`` event already carries the priority class and category it produced.
+- Screening (nuisance scores) happens as a call arrives, before it becomes a :class:`Call`; a
+  blocked caller never becomes one (``acd.py`` announces and hangs up). The silent-caller
+  watch (``silence.py``) only changes a waiting call's class, never its state.
 - Terminal states: COMPLETED (a call-taker spoke with the caller), ABANDONED (the caller hung
   up before a human or a destination took the call), OVERFLOWED (an overflow destination
   answered) and FALLBACK (handed to the fallback queue, which always accepts). No other way out

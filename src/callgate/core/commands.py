@@ -1,9 +1,11 @@
 """Commands: what the core asks its driver to do, plus notifications for the event stream.
 
 Commands are imperative frozen dataclasses returned by ``Acd.handle``/``Acd.handle_timer``
-in the order they must be carried out. Notifications (``CallStateChanged``,
-``AgentStateChanged``, ``CallEnded``) change nothing on the phone system; they are the core's
-own record, from which logs, the CAD event stream and the KPIs are built.
+in the order they must be carried out. Notifications (subclasses of :class:`Notification`:
+``CallStateChanged``, ``AgentStateChanged``, ``CallEnded``, ``CallScreened``...) change
+nothing on the phone system; they are the core's own record, from which logs, the journal,
+the CAD event stream and the KPIs are built. Each carries what its observers need, so no
+observer has to read the core's live state.
 """
 
 from __future__ import annotations
@@ -11,11 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from callgate.core.agents import AgentState
+from callgate.core.callbacks import CallbackTask
 from callgate.core.calls import CallState
 
 
 class Command:
     """Base class of all commands and notifications."""
+
+    __slots__ = ()
+
+
+class Notification(Command):
+    """Base class of notifications: the core's record of what it decided, for observers."""
 
     __slots__ = ()
 
@@ -58,7 +67,8 @@ class Bridge(Command):
 
 @dataclass(frozen=True, slots=True)
 class HangUpCaller(Command):
-    """The agent ended the conversation: hang up the caller's leg."""
+    """Hang up the caller's leg: the call-taker ended the conversation, or a blocked caller
+    heard the announcement. Report ``HangUpFailed`` if the caller is still there after all."""
 
     call_id: str
     "The call."
@@ -107,7 +117,7 @@ class StartWrapUp(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class CallStateChanged(Command):
+class CallStateChanged(Notification):
     """Notification: a call moved between states."""
 
     call_id: str
@@ -120,13 +130,19 @@ class CallStateChanged(Command):
     "The event or timer that caused it (``CallerHungUp``, ``RingTimedOut``...)."
     at: float
     "The core's time of the change."
+    caller: str = ""
+    "The call's caller number."
+    category: str = ""
+    "The call's screening category at the change (``callback`` for a callback attempt)."
+    call_taker: str | None = None
+    "The call-taker answering or connected (CONNECTING and later), else None."
 
     def __str__(self) -> str:
         return f"call {self.call_id}: {self.old.name} -[{self.cause}]-> {self.new.name}"
 
 
 @dataclass(frozen=True, slots=True)
-class AgentStateChanged(Command):
+class AgentStateChanged(Notification):
     """Notification: an agent moved between states."""
 
     agent_id: str
@@ -147,7 +163,7 @@ class AgentStateChanged(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class CallEnded(Command):
+class CallEnded(Notification):
     """Notification: the call left the core; this is its record for KPIs and reports."""
 
     call_id: str
@@ -175,3 +191,179 @@ class CallEnded(Command):
     def answer_time(self) -> float | None:
         """Seconds from arrival to answer by a call-taker, or None."""
         return None if self.answered_at is None else self.answered_at - self.arrived_at
+
+
+# -- a new call's class, blocked callers and silent callers ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallScreened(Notification):
+    """Notification: a new call's class at arrival, before its first ``CallStateChanged``.
+
+    Sent for every ``CallArrived`` that is not ``resumed``, screened or not (then it carries the
+    class the event gave). The driver keeps ``priority`` with the call in the phone system (a
+    restarted driver re-queues it in that class), plays a warning first when ``warn`` is set,
+    and records the call's start.
+    """
+
+    call_id: str
+    "The call."
+    caller: str
+    "Caller number."
+    priority: int
+    "Its priority class."
+    category: str
+    "Its screening category (empty, ``anonymous``, ``repeat-nuisance``, ``blocked``...)."
+    caller_name: str
+    "What call-takers' phones show."
+    tag: str
+    "Screening's tag (``PRANK x3``, ``ANON``...), or empty."
+    warn: bool
+    "A repeat nuisance: the caller hears the warning before the greeting."
+    blocked: bool
+    "A blocked caller: ``PlayAnnouncement`` and a hang-up follow; the call never queues."
+    valve: bool
+    "A blocked caller put through by the safety valve."
+    score: float
+    "The caller's nuisance score at arrival (0 when not screened)."
+    at: float
+    "The core's time of arrival."
+
+
+@dataclass(frozen=True, slots=True)
+class CallReclassified(Notification):
+    """Notification: a call's class changed while it exists (after the silent-caller watch, or
+    a ``CallReprioritised``). The driver keeps the new ``priority`` with the call."""
+
+    call_id: str
+    "The call."
+    priority: int
+    "Its new priority class."
+    category: str
+    "Its category now."
+    caller_name: str
+    "What call-takers' phones show from the next ring on."
+    cause: str
+    "What changed it (``CallerPressedKey``, ``KeyWindowEnded``, ``CallReprioritised``)."
+    at: float
+    "The core's time of the change."
+
+
+@dataclass(frozen=True, slots=True)
+class CallBlocked(Notification):
+    """Notification: a blocked caller's call is over for the core (announced and hung up, or
+    gone by itself). Its record ends with the outcome BLOCKED; it never reached the queue,
+    so no ``CallEnded`` follows (it counts in no KPI)."""
+
+    call_id: str
+    "The call."
+    caller: str
+    "Caller number."
+    at: float
+    "The core's time."
+
+    outcome = "BLOCKED"
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAnnouncement(Command):
+    """Play ``media`` to the caller, alone on their channel; report ``AnnouncementFinished``
+    when it ends or cannot be played (the core stops waiting after a limit of its own)."""
+
+    call_id: str
+    "The call."
+    media: str
+    "What to play (for the phone system: an ARI media URI list)."
+
+
+@dataclass(frozen=True, slots=True)
+class StartListening(Command):
+    """Turn on talk detection for the waiting caller: report ``CallerSpoke`` when they speak,
+    or ``ListeningFailed`` if it cannot be turned on. Not on the way of the call's rings."""
+
+    call_id: str
+    "The call."
+
+
+@dataclass(frozen=True, slots=True)
+class StopListening(Command):
+    """Turn talk detection off again: the watch is over."""
+
+    call_id: str
+    "The call."
+
+
+@dataclass(frozen=True, slots=True)
+class PlayPrompt(Command):
+    """Interrupt what a waiting caller hears with ``media``; their waiting music resumes after.
+
+    Never into a conversation: a call that is being connected meanwhile skips it."""
+
+    call_id: str
+    "The call."
+    media: str
+    "What to play (the silent-caller prompt: press a key if you cannot speak); empty: nothing."
+
+
+# -- callbacks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareCallback(Command):
+    """A callback attempt starts: lay it out with no caller channel yet and record its start.
+
+    The core queues the attempt as a call of its own right after (category ``callback``,
+    ``caller`` the number) and rings a free call-taker for it; the number is dialled only on
+    ``DialCallback``.
+    """
+
+    call_id: str
+    "The attempt's call id (``cb-...-1.2``); also the outbound channel's id."
+    number: str
+    "The normalised number to call back."
+    priority: int
+    "Its priority class in the queue."
+
+
+@dataclass(frozen=True, slots=True)
+class DialCallback(Command):
+    """The call-taker answered a callback attempt: keep them on the line (ringing tone) and
+    dial ``number`` through the trunk. Report ``CallBridged`` when the number answers and is
+    with the call-taker, ``CallbackFailed`` when it does not (or the call-taker leaves while it
+    rings), ``AgentHungUp`` if the call-taker left before anything was dialled."""
+
+    call_id: str
+    "The attempt."
+    agent_id: str
+    "The call-taker who took it."
+    number: str
+    "The number to dial."
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCallback(Command):
+    """Forget a callback attempt the core withdrew (nobody took it, or the number got through
+    by itself): hang up its outbound call if one was dialled."""
+
+    call_id: str
+    "The attempt."
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackTaskChanged(Notification):
+    """Notification: a callback task was made, joined, offered, restored, cancelled or ended.
+
+    ``task`` is the snapshot to store (tasks are keyed by ``task.task_id``); ``restored`` ones
+    are already stored."""
+
+    task: CallbackTask
+    "The task as it is now."
+    change: str
+    """``abandoned``, ``requested``, ``offered``, ``attempt-ended``, ``not-taken``,
+    ``cancelled`` or ``restored``."""
+    call_id: str
+    "The call or attempt that changed it (empty for a restored task)."
+    at: float
+    "The core's time."
+    outcome: str = ""
+    "For ``attempt-ended``/``not-taken``: how the attempt ended (``busy``, ``abandoned``...)."

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from callgate.core.callbacks import CallbackPolicy
 from callgate.core.errors import AcdConfigError
 from callgate.core.roster import Roster
+from callgate.core.screening import ScreeningPolicy, SilencePolicy
 from callgate.core.strategies import STRATEGIES
 
 
@@ -31,6 +33,12 @@ class AcdConfig:
     "Waiting time after which a call's required skill is dropped; None: never."
     roster: Roster | None = None
     "Shifts; outside them calls overflow at once. None: always staffed."
+    screening: ScreeningPolicy | None = None
+    "Prank and ghost screening of arriving calls (and blocking, if it configures it); None: off."
+    silence: SilencePolicy | None = None
+    "The silent-caller watch; None: off. Its classes come from ``screening`` (or the defaults)."
+    callbacks: CallbackPolicy | None = None
+    "The abandoned-call callback worklist; None: no callbacks."
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

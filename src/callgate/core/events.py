@@ -11,8 +11,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from callgate.core.agents import DeviceState
+
+if TYPE_CHECKING:  # both import this module; the names are only annotations here
+    from callgate.core.callbacks import AttemptOutcome, CallbackTask
+    from callgate.core.screening import CallerHistory
 
 
 class Priority(enum.IntEnum):
@@ -31,20 +36,35 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class CallArrived(Event):
-    """A 112 call was answered by the trunk, screened, and now needs a call-taker."""
+    """A 112 call was answered by the trunk and now needs a call-taker.
+
+    The core screens it (with ``AcdConfig.screening`` set and a ``history`` given), blocks it if
+    the centre configured blocking and the caller is blocked, watches a silent caller (with
+    ``AcdConfig.silence`` set), and reports the outcome in a ``CallScreened`` notification
+    before the call's first ``CallStateChanged``.
+    """
 
     call_id: str
     "Unique id for the call's whole life (the caller's channel id works)."
     caller: str = ""
     "Caller number as delivered by the carrier (may be empty for SIM-less calls)."
     priority: int = Priority.NORMAL
-    "Priority class; lower is served first (see :class:`Priority`)."
+    "Priority class before screening; lower is served first (see :class:`Priority`)."
     category: str = ""
-    "Screening category (e.g. ``genuine``, ``prank``, ``ghost``), carried into the call record."
+    "Category before screening (screening replaces it), carried into the call record."
     required_skill: str | None = None
     "A skill the call-taker must have (e.g. a local language), until relaxed by waiting."
     caller_name: str = ""
-    "Tag to show on the call-taker's phone; defaults to the caller number."
+    """Tag to show on the call-taker's phone; defaults to the caller number. A screening tag
+    replaces it (``PRANK x2 0812...``)."""
+    history: CallerHistory | None = None
+    """The caller's screening history as loaded at arrival: empty for a first call, for a caller
+    without a history key, or when the store did not answer in time. None: not screened
+    (screening off, or done before); the class above is kept as it is."""
+    resumed: bool = False
+    """The call was already waiting before the driver restarted (found again in the phone
+    system): it was screened, announced and watched then, so none of that happens again and no
+    ``CallScreened`` is sent; it is queued in the class given above."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,3 +215,112 @@ class DeviceStateChanged(Event):
     "The call-taker who owns the device."
     state: DeviceState
     "The new device state."
+
+
+# -- the waiting caller: silence, announcements, hang-ups ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallerSpoke(Event):
+    """Talk detection heard the waiting caller (after ``StartListening``)."""
+
+    call_id: str
+    "The call whose caller spoke."
+
+
+@dataclass(frozen=True, slots=True)
+class CallerPressedKey(Event):
+    """The caller pressed a key on their phone."""
+
+    call_id: str
+    "The call whose caller pressed a key."
+    digit: str = ""
+    "The key, for the record."
+
+
+@dataclass(frozen=True, slots=True)
+class ListeningFailed(Event):
+    """Talk detection could not be turned on for the caller (after ``StartListening``).
+
+    Their silence then means nothing: the core stops watching it, so a caller it cannot hear
+    is never lowered as a ghost.
+    """
+
+    call_id: str
+    "The call."
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncementFinished(Event):
+    """The announcement of a ``PlayAnnouncement`` ended, or could not be played at all."""
+
+    call_id: str
+    "The call it was played to."
+
+
+@dataclass(frozen=True, slots=True)
+class HangUpFailed(Event):
+    """A ``HangUpCaller`` could not be carried out and the caller is still there.
+
+    Not sent when the caller had hung up already. For a blocked caller the core then hands the
+    call to the fallback queue: no caller is ever left alone.
+    """
+
+    call_id: str
+    "The call."
+    reason: str = ""
+    "Why, for the record."
+
+
+# -- callbacks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequested(Event):
+    """CAD asked for a callback of a call (a connected call that dropped).
+
+    A call the core still has gives its own caller and category; for an ended call the driver
+    passes them from its records. A call with no number to dial makes no task.
+    """
+
+    call_id: str
+    "The call to call back."
+    caller: str = ""
+    "Its caller, from the driver's records (empty when unknown)."
+    category: str = ""
+    "Its screening category from the driver's records."
+
+
+@dataclass(frozen=True, slots=True)
+class CallbacksRestored(Event):
+    """Open callback tasks an earlier run stored; they keep their ids (send once, at start)."""
+
+    tasks: tuple[CallbackTask, ...]
+    "The stored open tasks."
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackFailed(Event):
+    """A callback attempt's outbound call ended without reaching the number.
+
+    Busy, no answer, a trunk failure, or the call-taker hanging up while it rang: the attempt
+    counts, and the task is retried later or given up.
+    """
+
+    call_id: str
+    "The attempt (``PrepareCallback.call_id``)."
+    outcome: AttemptOutcome
+    "How it ended (not REACHED)."
+    note: str = ""
+    "The phone system's cause, for the record."
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessChanged(Event):
+    """The driver became ready (or stopped being ready) to carry out the core's commands.
+
+    Callback attempts are started only while ready: the core starts ready.
+    """
+
+    ready: bool
+    "True once every connection the driver needs is up."

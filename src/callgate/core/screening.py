@@ -12,9 +12,9 @@ Rules of this module, read these first:
   None and the call has no history at all: merging every SIM-less caller into one
   "anonymous" history would penalise all of them for one prankster.
 - Everything here is a pure function of its arguments. :class:`CallerHistory` is immutable;
-  the daemon loads it with the call (the core never queries a database), asks :func:`screen`
-  for a decision, and stores the new history that :func:`record_call` and
-  :func:`record_disposition` return.
+  the driver loads it with the call and passes it in ``CallArrived.history`` (the core never
+  queries a database); the facade asks :func:`screen` for the decision, for the daemon and the
+  simulator alike. The daemon stores the new history that :func:`record_disposition` returns.
 
 The score. Each prank or ghost disposition adds its weight; the score halves every
 ``half_life`` seconds. A genuine emergency removes ``forgiveness`` of the score at that moment
@@ -221,10 +221,16 @@ class BlockingPolicy:
     "Safety valve: a blocked number calling this many times (this call included) ..."
     valve_window: float = 600.0
     "... within this many seconds is put through to a call-taker, flagged."
+    announcement: str = ""
+    "What a blocked caller hears before the hang-up (a media name for the driver); empty: none."
+    announcement_limit: float = 30.0
+    "Longest the announcement may play before the hang-up."
 
     def __post_init__(self) -> None:
         if self.duration <= 0:
             raise AcdConfigError("blocking duration must be positive")
+        if self.announcement_limit <= 0:
+            raise AcdConfigError("blocking announcement_limit must be positive")
         if self.score_threshold is not None and self.score_threshold <= 0:
             raise AcdConfigError("blocking score_threshold must be positive or None")
         if self.valve_calls < 1:
@@ -419,6 +425,26 @@ def record_disposition(
         return updated
     reason = f"score {score:.1f} after {record.disposition.value} (call {record.call_id}, {by})"
     return updated.with_block(record.at, blocking.duration, "auto", reason)
+
+
+@dataclass(frozen=True, slots=True)
+class SilencePolicy:
+    """The silent-caller watch (UK "press 55" practice), for a centre that turns it on.
+
+    A waiting caller who says nothing for ``silence_seconds`` hears ``prompt`` and has
+    ``key_seconds`` to press a key (see :func:`after_silence` for what follows).
+    """
+
+    silence_seconds: float = 10.0
+    "Silence, from arrival, after which the caller is asked for a key."
+    key_seconds: float = 10.0
+    "Seconds the caller has, from the prompt, to press a key."
+    prompt: str = ""
+    "What the caller hears (a media name for the driver); empty plays nothing, keys still count."
+
+    def __post_init__(self) -> None:
+        if self.silence_seconds <= 0 or self.key_seconds <= 0:
+            raise AcdConfigError("silence_seconds and key_seconds must be positive")
 
 
 @dataclass(frozen=True, slots=True)

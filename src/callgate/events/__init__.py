@@ -1,6 +1,6 @@
-"""Call and call-taker events for CAD and dashboards over MQTT, and CAD's commands back."""
+"""Call and call-taker events for CAD and dashboards over MQTT, and CAD's commands back.
 
-from callgate.events.publisher import EventPublisher, Topics, queue_state_of
-from callgate.events.settings import MqttSettings, MqttTls
-
-__all__ = ["EventPublisher", "MqttSettings", "MqttTls", "Topics", "queue_state_of"]
+Import from the modules (``callgate.events.publisher``, ``.commands``, ``.schema``...): this
+package imports nothing, so that ``callgate.config`` can read ``callgate.events.settings``
+without loading the publisher.
+"""

@@ -7,10 +7,12 @@ A command arrives on ``{prefix}/{site}/commands/{request_id}``; the answer goes 
 type, unknown call) gets an error reply and changes nothing. Nothing a command carries can stop
 the daemon: an unexpected failure is logged and answered with ``internal-error``.
 
-With a :class:`~callgate.dispositions.Dispositions` service, ``set-disposition`` goes through
-it, exactly like a call-taker's key press, so CAD's pranks also feed automatic blocking; with a
-:class:`~callgate.dispositions.Blocks` service, ``block`` and ``unblock`` are answered (else
-they get ``internal-error`` "not available").
+With a disposition service (:class:`~callgate.ports.DispositionSink`: the daemon's
+``Dispositions``), ``set-disposition`` goes through it, exactly like a call-taker's key press,
+so CAD's pranks also feed automatic blocking; with a block service
+(:class:`~callgate.ports.BlockControl`), ``block`` and ``unblock`` are answered (else they get
+``internal-error`` "not available"). An accepted ``request-callback`` is told to
+``on_callback_requested`` (the daemon's callback worklist).
 
 Between the broker and the handler sits :class:`CommandInbox`. MQTT delivers at least once and
 keeps retained messages: without it, a command published with the retain flag, or redelivered
@@ -28,7 +30,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import aiomqtt
 from pydantic import ValidationError
@@ -44,9 +46,7 @@ from callgate.events.schema import (
     UnblockCaller,
 )
 from callgate.logs import LogThrottle, clip
-
-if TYPE_CHECKING:  # the services import the storage; commands only need their interface
-    from callgate.dispositions import Blocks, Dispositions
+from callgate.ports import BlockControl, DispositionSink
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,9 @@ class CommandHandler:
         events: AnnotationEvents,
         *,
         clock: Callable[[], float] = time.time,
-        dispositions: Dispositions | None = None,
-        blocks: Blocks | None = None,
+        dispositions: DispositionSink | None = None,
+        blocks: BlockControl | None = None,
+        on_callback_requested: Callable[[str], Awaitable[object]] | None = None,
         max_bytes: int = MAX_COMMAND_BYTES,
     ) -> None:
         self.annotations = annotations
@@ -100,8 +101,8 @@ class CommandHandler:
         self.clock = clock
         self.dispositions = dispositions
         self.blocks = blocks
-        #: Told of each accepted request-callback (the daemon's callback worklist), if set.
-        self.on_callback_requested: Callable[[str], Awaitable[object]] | None = None
+        #: Told of each accepted request-callback (the daemon's callback worklist), if given.
+        self.on_callback_requested = on_callback_requested
 
     def _reply(self, request_id: str, error: ErrorCode | None = None, detail: str = "") -> Reply:
         return Reply(

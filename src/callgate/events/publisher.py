@@ -41,13 +41,10 @@ from typing import Any
 import aiomqtt
 from pydantic import ValidationError
 
-from callgate.asterisk.ari.observer import CallStart
-from callgate.asterisk.recordings import RecordingInfo
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.acd import Acd
 from callgate.core.calls import CallState
-from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
-from callgate.engine import Notification
+from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
 from callgate.events.commands import CallAnnotations, CommandHandler, CommandInbox
 from callgate.events.schema import (
     E164,
@@ -72,7 +69,15 @@ from callgate.events.schema import (
     Status,
 )
 from callgate.events.settings import MqttSettings
-from callgate.storage import Journal, JournalError, JournalUnavailable, Outbox, OutboxEntry
+from callgate.ports import (
+    CallStart,
+    JournalError,
+    JournalUnavailable,
+    Notification,
+    OutboxEntry,
+    OutboxStore,
+    RecordingInfo,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +154,15 @@ def queue_state_of(acd: Acd, site: str, now: float) -> QueueState:
 class EventPublisher:
     """The CAD event stream: an observer of the daemon, an outbox, and a link to the broker.
 
-    Call :meth:`start` before the first report (it reads the streams' last ``seq``) and
+    ``outbox`` is where events wait for the broker (the journal's outbox table). Call
+    :meth:`start` before the first report (it reads the streams' last ``seq``) and
     :meth:`close` at shutdown.
     """
 
     def __init__(
         self,
         settings: MqttSettings,
-        journal: Journal,
+        outbox: OutboxStore,
         *,
         annotations: CallAnnotations | None = None,
         acd: Acd | None = None,
@@ -167,7 +173,7 @@ class EventPublisher:
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings)
-        self.outbox = Outbox(journal)
+        self.outbox = outbox
         self.acd = acd
         self.clock = clock
         self.batch = batch
@@ -212,8 +218,15 @@ class EventPublisher:
         """Events this process produced that the broker has not acknowledged yet."""
         return self._pending.qsize() + self._unsent
 
-    async def start(self) -> None:
-        """Start writing, publishing and pruning (the outbox is read as needed, not here)."""
+    async def start(self, *, commands: CommandHandler | None = None) -> None:
+        """Start writing, publishing and pruning (the outbox is read as needed, not here).
+
+        ``commands``: answer CAD's commands with this handler (the daemon's, wired to its
+        disposition, block and callback services, which publish through this publisher) rather
+        than the plain one ``annotations`` made.
+        """
+        if commands is not None:
+            self.commands = commands
         if not self.settings.enabled:
             return
         self._tasks = [
@@ -301,6 +314,8 @@ class EventPublisher:
         self._queue_dirty = True
         if isinstance(note, CallStateChanged):
             self._state_changed(note)
+        elif isinstance(note, CallBlocked):
+            await self.call_ended_outside_core(note.call_id, note.outcome, note.at)
         elif isinstance(note, AgentStateChanged):
             self._emit(
                 AgentStateEvent,
@@ -335,18 +350,13 @@ class EventPublisher:
         elif new is CallState.OFFERED:
             self._call_event(CallOffered, call_id, at, cause=cause)
         elif new is CallState.CONNECTED:
-            self._call_event(CallAnswered, call_id, at, agent_id=self._agent_of(call_id))
+            agent_id = self._answered_by.get(call_id, note.call_taker)
+            self._call_event(CallAnswered, call_id, at, agent_id=agent_id)
         elif new is CallState.ABANDONED:
             self._call_event(CallAbandoned, call_id, at, cause=cause)
         elif new in (CallState.OVERFLOWED, CallState.FALLBACK):
             fallback = new is CallState.FALLBACK
             self._call_event(CallOverflowed, call_id, at, fallback=fallback, cause=cause)
-
-    def _agent_of(self, call_id: str) -> str | None:
-        if call_id in self._answered_by:
-            return self._answered_by[call_id]
-        call = None if self.acd is None else self.acd.calls.get(call_id)
-        return None if call is None else call.agent_id
 
     def queue_state(self, snapshot: QueueState) -> None:
         """Publish this queue snapshot (retained) when next connected; replaces any older one."""

@@ -517,10 +517,9 @@ def _log_level(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     # Imported here: the other commands must not need the daemon's dependencies.
-    from callgate.app import acd_config
-    from callgate.config import ConfigError, load_settings
+    from callgate.config import ConfigError, acd_config, load_settings
     from callgate.core.errors import AcdConfigError
-    from callgate.storage import redact_url
+    from callgate.storage.database import redact_url
 
     path = args.config or (str(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else None)
     where = path or "built-in defaults and CALLGATE_* environment"

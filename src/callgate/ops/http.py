@@ -38,10 +38,9 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from callgate.dispositions import MAX_BLOCK_HOURS, MAX_BY, MAX_REASON
 from callgate.logs import clip
-from callgate.ops.health import Health
 from callgate.ops.settings import is_loopback
+from callgate.ports import MAX_BLOCK_HOURS, MAX_BY, MAX_REASON
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,14 @@ MAX_CALL_ID = 128
 MAX_BODY_BYTES = 65_536
 
 JsonDict = dict[str, Any]
+
+
+class Readiness(Protocol):
+    """The ``/readyz`` body (the daemon's :class:`~callgate.ops.health.Health`)."""
+
+    def to_json(self) -> dict[str, object]:
+        """``{"ready": bool, ...}``: whether the daemon takes calls, and why not."""
+        ...
 
 
 class DaemonView(Protocol):
@@ -146,7 +153,7 @@ class OpsHttp:
     def __init__(
         self,
         view: DaemonView,
-        health: Health,
+        health: Readiness,
         registry: CollectorRegistry,
         *,
         host: str = "127.0.0.1",

@@ -27,8 +27,8 @@ from callgate.core.callbacks import CALLBACK_CATEGORY
 from callgate.core.calls import TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import CallEnded
 from callgate.core.events import Priority
-from callgate.engine import Notification
 from callgate.ops.health import Health
+from callgate.ports import Notification
 
 #: Seconds; the 10/15/20 s edges are the answer-time targets the KPIs report (NFPA, NENA), so a
 #: dashboard can show "answered within 15 s" straight from the buckets.

@@ -23,7 +23,8 @@ from callgate.engine import Engine
 from callgate.ops.health import Health
 from callgate.ops.http import AGENT_ACTIONS
 from callgate.ops.metrics import LIVE_CALL_STATES
-from callgate.storage import CallRecord, Journal
+from callgate.storage.journal import Journal
+from callgate.storage.records import CallRecord
 
 JsonDict = dict[str, Any]
 

@@ -35,15 +35,10 @@ from callgate.storage.settings import SUPPORTED_DRIVERS
 _SECRET_PARAMS = ("password", "secret", "token", "key")
 
 
-class JournalError(Exception):
-    """The journal cannot be opened or written; the message names the database (password
-    hidden) and the cause."""
-
-
-class JournalUnavailable(JournalError):
-    """The database cannot be reached or cannot take the write now (stopped, refusing, timed out,
-    connection lost, locked, disk full): the record is fine, and writing it again later may
-    succeed. Writers keep such records and retry; see :mod:`callgate.backlog`."""
+# The errors every writer tells apart live with the other shared types (callgate.ports), so a
+# writer outside storage can catch them without importing the database layer.
+from callgate.ports import JournalError as JournalError  # noqa: E402
+from callgate.ports import JournalUnavailable as JournalUnavailable  # noqa: E402
 
 
 class UnknownCallError(JournalError):

@@ -13,12 +13,13 @@ so the table holds a few days of events, not every call ever.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Boolean, Index, Integer, String, Text, delete, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The entry is shared with the event publisher, which sees the outbox as an OutboxStore.
+from callgate.ports import OutboxEntry
 from callgate.storage.journal import Journal
 from callgate.storage.models import Base, UTCDateTime
 
@@ -39,20 +40,6 @@ class OutboxRow(Base):
     retain: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """An event ready for the outbox (``id`` is given by the database)."""
-
-    event_id: str
-    stream: str
-    seq: int
-    topic: str
-    payload: str
-    retain: bool
-    created_at: datetime
-    id: int | None = None
 
 
 class Outbox:

@@ -39,14 +39,13 @@ from callgate.asterisk.ari.client import (
     Connected,
     JsonObject,
 )
-from callgate.asterisk.ari.observer import CallStart
 from callgate.asterisk.ari.translate import translate
 from callgate.asterisk.link import AriLink
-from callgate.asterisk.recordings import RecordingInfo
 from callgate.asterisk.timestamps import ari_timestamp
 from callgate.config import Settings
 from callgate.core import Acd, AcdConfig, CallEnded, Event
-from callgate.engine import Engine, Notification
+from callgate.engine import Engine
+from callgate.ports import CallStart, HistorySource, Notification, RecordingInfo
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ari"
 #: Virtual seconds one REST round trip to Asterisk takes (the lab's were about a millisecond).
@@ -173,6 +172,8 @@ class Asterisk:
         #: Requests the recording does not have (answered 500).
         self.unexpected: list[Request] = []
         self.ids: dict[str, str] = {}  # recorded leg id -> the id the replay chose
+        #: Originates that showed another caller-ID name than recorded: (recorded, made).
+        self.renamed: list[tuple[str, str]] = []
         self._channels: dict[str, _Channel] = {}
 
     # -- answering
@@ -192,9 +193,13 @@ class Asterisk:
         ours, theirs = made.param("channelId"), recorded.param("channelId")
         if made.path != "/ari/channels" or recorded.path != made.path or not ours or not theirs:
             return False
-        if _without_id(self.mine(recorded)) != _without_id(made) or theirs in self.ids:
+        if _leg(self.mine(recorded)) != _leg(made) or theirs in self.ids:
             return False
         self.ids[theirs] = ours
+        if made.param("callerId") != recorded.param("callerId"):
+            # Asterisk answers an originate alike whatever name it shows: the replay goes on,
+            # and the difference is noted.
+            self.renamed.append((str(recorded.param("callerId")), str(made.param("callerId"))))
         return True
 
     def ours(self, text: str) -> str:
@@ -306,8 +311,10 @@ def _commanded(made: Request) -> list[str]:
     return []
 
 
-def _without_id(request: Request) -> Key:
-    return (request.method, request.path, tuple(p for p in request.params if p[0] != "channelId"))
+def _leg(request: Request) -> Key:
+    """An originate but for the id and the name shown, which callgate chooses."""
+    mine = ("channelId", "callerId")
+    return (request.method, request.path, tuple(p for p in request.params if p[0] not in mine))
 
 
 class RecordedAsterisk(AriClient):
@@ -386,7 +393,7 @@ class Daemon:
     asterisk: Asterisk
     settings: Settings
     acd_config: AcdConfig
-    screener: Any = None
+    history: HistorySource | None = None
     #: Every event the adapter fed the core, in order.
     fed: list[Event] = field(default_factory=list)
     #: What :func:`~callgate.asterisk.ari.translate.translate` made of each frame on arrival.
@@ -399,7 +406,7 @@ class Daemon:
         self.client = RecordedAsterisk(self.asterisk)
         self.observer = Told()
         self.adapter = AriAdapter(
-            self.client, self.settings, observer=self.observer, clock=clock, screener=self.screener
+            self.client, self.settings, observer=self.observer, clock=clock, history=self.history
         )
         self.engine = Engine(
             Acd(self.acd_config), self.adapter, clock=clock, observers=[self._notified]

@@ -44,7 +44,9 @@ def after(*moves: Move, start: Phase = P.SETTING_UP) -> Phase:
         # Handed back, then the core closes the call: still sealed at the caller's hang-up.
         ((M.ARRIVE, M.HAND_BACK, M.END), P.RELEASED),
         ((M.ARRIVE, M.END, M.HAND_BACK), P.RELEASED),
-        ((M.BLOCK, M.END), P.ENDED),
+        # The core screens the call once it has it, and may find it blocked.
+        ((M.ARRIVE, M.BLOCK), P.BLOCKED),
+        ((M.ARRIVE, M.BLOCK, M.END), P.ENDED),
         ((M.END, M.ARRIVE), P.ENDED),  # gone during set-up: the arrival changes nothing
         ((M.HAND_BACK, M.ARRIVE), P.HANDED_BACK),  # handed back on shutdown during set-up
     ],
@@ -79,7 +81,8 @@ def test_once_handed_back_or_over_no_media_move_changes_the_phase() -> None:
     [
         (P.SETTING_UP, M.CONNECT),  # the core does not know the call yet
         (P.QUEUED, M.ARRIVE),
-        (P.BLOCKED, M.ARRIVE),  # a blocked caller never reaches the core
+        (P.SETTING_UP, M.BLOCK),  # the core screens a call only once it has it
+        (P.BLOCKED, M.CONNECT),  # a blocked caller is never put through
         (P.ADOPTED, M.HAND_BACK),  # a conversation is never handed back
         (P.QUEUED, M.UNBRIDGE),
     ],
@@ -94,9 +97,11 @@ def test_a_move_the_table_lacks_is_a_bug_and_raises(phase: Phase, move: Move) ->
 def test_the_predicates_partition_the_phases_as_the_adapter_reads_them() -> None:
     assert {P.ENDED, P.RELEASED, P.ADOPTED} == ENDED_PHASES
     assert {P.HANDED_BACK, P.RELEASED} == HANDED_BACK_PHASES
-    # A caller leaving is told to the core only while the core has the call.
+    # A caller leaving is told to the core only while the core has the call (a blocked one
+    # too: the core keeps it until the channel is gone).
     assert set(Phase) - ENDED_PHASES - HANDED_BACK_PHASES - SETTING_UP_PHASES == IN_CORE_PHASES
-    assert SETTING_UP_PHASES | {P.QUEUED} == WAITING_PHASES
+    assert {P.SETTING_UP} == SETTING_UP_PHASES
+    assert {P.SETTING_UP, P.BLOCKED, P.QUEUED} == WAITING_PHASES
     layout = CallLayout("c1", "+62811", phase=P.RELEASED)
     assert (layout.ended, layout.handed_back, layout.adopted) == (True, True, False)
     assert CallLayout("c2", "+62811", phase=P.ADOPTED).adopted

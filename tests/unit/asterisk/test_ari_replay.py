@@ -10,44 +10,40 @@ the core then hears; and the core must end where the lab test saw it end.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from callgate.app import acd_config, screening_policy
 from callgate.asterisk.ari.client import JsonObject
 from callgate.asterisk.timestamps import ari_timestamp
-from callgate.config import Settings
+from callgate.config import Settings, acd_config
 from callgate.core import (
     AgencyJoined,
     AgentAnswered,
     AgentHungUp,
     AgentLoggedIn,
+    AgentNoAnswer,
     CallArrived,
     CallBridged,
     CallerHungUp,
-    CallReprioritised,
     Event,
 )
 from callgate.core.agents import AgentState, DeviceState
-from callgate.core.callbacks import CALLBACK_CATEGORY
-from callgate.core.events import Priority
-from callgate.core.screening import (
-    BlockRecord,
-    CallerHistory,
-    ScreeningDecision,
-    ScreeningPolicy,
-    history_key,
-    is_anonymous,
-    screen,
+from callgate.core.commands import CallBlocked, CallReclassified
+from callgate.core.events import (
+    AnnouncementFinished,
+    CallbackFailed,
+    CallerPressedKey,
+    CallerSpoke,
+    Priority,
 )
+from callgate.core.screening import BlockRecord, CallerHistory, history_key
 from tests.unit.asterisk.ari_replay import (
-    Action,
     Asterisk,
     Daemon,
+    Key,
     load_events,
     load_requests,
     run_virtual,
@@ -59,51 +55,22 @@ from tests.unit.asterisk.ari_replay import (
 
 
 class History:
-    """What the journal held for screening in the lab: blocks placed before the test, and each
-    caller's earlier calls (the safety valve counts them). Screens as the daemon's screener
-    does, through the core's :func:`~callgate.core.screening.screen`."""
+    """What the journal held for screening in the lab (the daemon's ``HistoryLoader``): blocks
+    placed before the test, and each blocked caller's earlier calls (the safety valve counts
+    them). The core screens with it."""
 
-    def __init__(self, policy: ScreeningPolicy, blocks: dict[str, tuple[BlockRecord, ...]]):
-        self.policy = policy
+    def __init__(self, blocks: dict[str, tuple[BlockRecord, ...]]) -> None:
         self.blocks = blocks
         self.calls: dict[str, list[float]] = {}
 
-    async def decide(
-        self, caller: str, now: float, identity: str | None = None
-    ) -> ScreeningDecision:
+    async def __call__(self, caller: str, now: float, identity: str | None = None) -> CallerHistory:
         key = history_key(caller, identity)
-        history = None
-        if key is not None:
-            blocks = self.blocks.get(key, ())
-            history = CallerHistory(key, blocks=blocks, calls=tuple(self.calls.get(key, ())))
-            self.calls.setdefault(key, []).append(now)
-            if not blocks:
-                history = None  # no dispositions, no blocks: a first call
-        return screen(history, now, self.policy, anonymous=is_anonymous(caller))
-
-
-async def offer_the_callback(daemon: Daemon) -> None:
-    """What the callback worklist did once call-taker 1006 was free: lay the attempt out and
-    queue it (``Callbacks.offer_due``)."""
-    await daemon.adapter.expect_callback(CALLBACK, "081177000006", int(Priority.CALLBACK))
-    await daemon.feed(
-        CallArrived(
-            CALLBACK,
-            caller="081177000006",
-            priority=Priority.CALLBACK,
-            category=CALLBACK_CATEGORY,
-            caller_name="CALLBACK 081177000006",
-        )
-    )
-
-
-def when_1006_is_free(frames: list[JsonObject]) -> int:
-    return 1 + next(
-        i
-        for i, f in enumerate(frames)
-        if f["type"] == "DeviceStateChanged"
-        and f["device_state"] == {"name": "PJSIP/1006", "state": "NOT_INUSE"}
-    )
+        if key is None:
+            return CallerHistory("")
+        blocks = self.blocks.get(key, ())
+        earlier = tuple(self.calls.setdefault(key, []))
+        self.calls[key].append(now)
+        return CallerHistory(key, blocks=blocks, calls=earlier if blocks else ())
 
 
 CALLBACK = "cb-tp5i9x-1.1"
@@ -119,8 +86,12 @@ class Scenario:
     restarts: tuple[str, ...] = ()
     killed: bool = False  # SIGKILL rather than a clean stop
     blocked: str = ""  # a number blocked before the test (CLI ``block``)
-    #: Before which frame the daemon did something by itself, and what.
-    action: tuple[Callable[[list[JsonObject]], int], Action] | None = None
+    #: This run's callback task ids begin with it (the daemon makes it from its start time).
+    callback_prefix: str = "cb-"
+    #: Known differences from the recording, each reviewed (see SCENARIOS): a ring that shows
+    #: another caller-ID name (recorded, now), and two requests made in the other order.
+    renamed: tuple[tuple[str, str], ...] = ()
+    swapped: tuple[tuple[str, str], ...] = ()
 
 
 ONE_CALLTAKER = {"endpoints": ["PJSIP/1001"], "wrap_up_time": 1}
@@ -130,8 +101,21 @@ SCENARIOS = {
     "noanswer": Scenario(
         {"calltakers": {"ring_timeout": 5, "max_missed_in_a_row": 2, "wrap_up_time": 1}}
     ),
+    # Recorded when the adapter ran the silence watch. The core runs it now, and hears the key
+    # at once: the key-presser's first ring already shows the KEY tag (the adapter reclassed
+    # only after its CALLGATE_PRIORITY request, which Asterisk held behind the prompt until the
+    # ring), and the silent caller's talk detection is removed before its music on hold starts.
     "silence": Scenario(
-        {"calltakers": ONE_CALLTAKER, "screening": {"silence_seconds": 3, "key_seconds": 6}}
+        {"calltakers": ONE_CALLTAKER, "screening": {"silence_seconds": 3, "key_seconds": 6}},
+        renamed=(
+            ('"112 +6281199100002" <+6281199100002>', '"KEY 112 +6281199100002" <+6281199100002>'),
+        ),
+        swapped=(
+            (
+                "POST /ari/channels/1795766376.11/moh",
+                "POST /ari/channels/1795766376.11/variable TALK_DETECT(remove)",
+            ),
+        ),
     ),
     # Two lab tests, one daemon each: three-way, then hand-off.
     "handoff": Scenario(
@@ -151,9 +135,13 @@ SCENARIOS = {
         },
         blocked=BLOCKED,
     ),
+    # The core offers the attempt itself once the number is due and 1006 is free.
     "callback": Scenario(
-        {"calltakers": {"endpoints": ["PJSIP/1006"], "wrap_up_time": 1}},
-        action=(when_1006_is_free, offer_the_callback),
+        {
+            "calltakers": {"endpoints": ["PJSIP/1006"], "wrap_up_time": 1},
+            "callbacks": {"first_delay": 1},
+        },
+        callback_prefix="cb-tp5i9x-",
     ),
 }
 
@@ -183,20 +171,17 @@ def replay(name: str, tmp_path: Path) -> Replay:
         key = history_key(scenario.blocked, None)
         assert key is not None
         blocks[key] = (BlockRecord(first - 60, first + 3600, "lab", "prank x5"),)
-    history = History(screening_policy(settings), blocks)
+    history = History(blocks)
     asterisk = Asterisk(load_requests(name))
+    config = acd_config(settings, callback_prefix=scenario.callback_prefix)
 
     async def run() -> list[Daemon]:
         daemons = []
         parts = split(frames, *scenario.restarts)
         for number, part in enumerate(parts):
-            daemon = Daemon(asterisk, settings, acd_config(settings), screener=history)
+            daemon = Daemon(asterisk, settings, config, history=history)
             daemons.append(daemon)
-            actions = {}
-            if scenario.action is not None:
-                where, action = scenario.action
-                actions[where(part)] = action
-            await daemon.run(part, actions)
+            await daemon.run(part)
             if number < len(parts) - 1:
                 moment = ari_timestamp(scenario.restarts[number])
                 assert moment is not None
@@ -228,10 +213,25 @@ def at(frames: list[JsonObject], kind: str, channel: str) -> float:
 def test_given_a_recorded_lab_call_when_replayed_then_asterisk_is_asked_the_same_in_order(
     name: str, tmp_path: Path
 ) -> None:
+    scenario = SCENARIOS[name]
     asterisk = replay(name, tmp_path).asterisk
     assert asterisk.unexpected == []
     assert asterisk.not_made == []
-    assert [r.key() for r in asterisk.made] == asterisk.recorded_made
+    assert asterisk.renamed == list(scenario.renamed)
+    recorded = [described(key) for key in asterisk.recorded_made]
+    for first, second in scenario.swapped:
+        i = recorded.index(first)
+        assert recorded[i + 1] == second
+        recorded[i], recorded[i + 1] = second, first
+    assert [described(r.key()) for r in asterisk.made] == recorded
+
+
+def described(key: Key) -> str:
+    """A request as the tests name it: method and path, the variable set or the endpoint rung
+    (not the caller-ID name: :attr:`Asterisk.renamed` checks those)."""
+    method, path, params = key
+    detail = {k: v for k, v in params if k in ("variable", "endpoint", "appArgs", "channel")}
+    return " ".join([method, path, *detail.values()])
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -239,13 +239,13 @@ def test_given_a_recorded_lab_call_when_replayed_then_the_core_hears_what_transl
     name: str, tmp_path: Path
 ) -> None:
     for daemon in replay(name, tmp_path).daemons:
-        # The adapter's own events: call-takers logged in on connecting, callers screened,
-        # silent callers reclassed, and (here) the callback worklist's attempt.
-        own = (AgentLoggedIn, CallArrived, CallReprioritised)
+        # The adapter's own events: call-takers logged in on connecting, and callers with the
+        # history the core screens them with.
+        own = (AgentLoggedIn, CallArrived)
         from_frames = [e for e in daemon.fed if not isinstance(e, own)]
         assert from_frames == [e for e in daemon.translated if not isinstance(e, CallArrived)]
-        # A caller is queued as translate says, screened (a blocked one is not queued at all;
-        # callers found after a restart and callback attempts do not arrive by a frame).
+        # A caller is queued as translate says, with their history (callers found after a
+        # restart do not arrive by a frame).
         arrived = {e.call_id: e for e in daemon.translated if isinstance(e, CallArrived)}
         for queued in (e for e in daemon.fed if isinstance(e, CallArrived)):
             if queued.call_id in arrived:
@@ -259,6 +259,15 @@ def test_given_a_recorded_lab_call_when_replayed_then_the_core_hears_what_transl
 # ---------------------------------------------------------------- one scenario each
 
 
+def ringing(run: Replay) -> list[str]:
+    """The caller-ID name of every call-taker's ring, in order."""
+    return [
+        str(r.param("callerId"))
+        for r in run.asterisk.made
+        if r.path == "/ari/channels" and str(r.param("appArgs")).startswith("calltaker,")
+    ]
+
+
 def test_answer_a_caller_rings_the_free_call_taker_is_bridged_then_hangs_up(
     tmp_path: Path,
 ) -> None:
@@ -269,6 +278,7 @@ def test_answer_a_caller_rings_the_free_call_taker_is_bridged_then_hangs_up(
             call, caller="+6281234567890", priority=1, category="", caller_name="112 +6281234567890"
         ),
         AgentAnswered(call, "1001"),
+        CallerSpoke(call),  # in conversation: the core has no silence to judge any more
         CallerHungUp(call, at=at(run.frames, "StasisEnd", call)),
     ]
     assert run.daemon.ended == {call: "COMPLETED"}
@@ -278,15 +288,8 @@ def test_answer_a_caller_rings_the_free_call_taker_is_bridged_then_hangs_up(
 def test_abandon_a_caller_who_hangs_up_while_waiting_is_abandoned(tmp_path: Path) -> None:
     run = replay("abandon", tmp_path)
     talking, impatient = "1795766343.2", "1795766343.4"
-    assert calls_only(run.daemon.translated)[1:] == [
-        AgentAnswered(talking, "1001"),
-        CallArrived(
-            impatient,
-            caller="+6281100000002",
-            priority=1,
-            category="",
-            caller_name="112 +6281100000002",
-        ),
+    hangups = [e for e in run.daemon.fed if isinstance(e, CallerHungUp)]
+    assert hangups == [
         CallerHungUp(impatient, at=at(run.frames, "StasisEnd", impatient)),
         CallerHungUp(talking, at=at(run.frames, "StasisEnd", talking)),
     ]
@@ -299,6 +302,7 @@ def test_noanswer_a_ring_that_times_out_goes_to_the_next_call_taker_and_pauses_t
     run = replay("noanswer", tmp_path)
     first, second = "1795766357.5", "1795766365.8"
     # The core times the ring out and cancels it: the leg's end is no news to it.
+    assert not [e for e in run.daemon.fed if isinstance(e, AgentNoAnswer)]
     answered = [e for e in run.daemon.fed if isinstance(e, AgentAnswered)]
     assert answered == [AgentAnswered(first, "1004"), AgentAnswered(second, "1004")]
     assert run.daemon.ended == {first: "COMPLETED", second: "COMPLETED"}
@@ -316,16 +320,24 @@ def test_silence_a_key_lifts_a_silent_caller_and_silence_lowers_one_behind_the_o
         "1795766378.13",
         "1795766378.14",
     )
-    reclassed = [e for e in run.daemon.fed if isinstance(e, CallReprioritised)]
-    assert reclassed == [
-        CallReprioritised(silent, Priority.NUISANCE, "ghost", "SILENT 112 +6281199100001"),
-        CallReprioritised(key, Priority.CALLBACK, "silent-key-pressed", "KEY 112 +6281199100002"),
+    signs = [e for e in run.daemon.fed if isinstance(e, CallerSpoke | CallerPressedKey)]
+    assert signs == [CallerSpoke(speaks), CallerSpoke(anonymous), CallerPressedKey(key, "5")]
+    reclassed = {
+        n.call_id: (n.priority, n.category, n.caller_name)
+        for n in run.daemon.notified
+        if isinstance(n, CallReclassified)
+    }
+    assert reclassed == {
+        silent: (Priority.NUISANCE, "ghost", "SILENT 112 +6281199100001"),
+        key: (Priority.CALLBACK, "silent-key-pressed", "KEY 112 +6281199100002"),
+    }
+    # The key press outranks everyone; the speakers keep arrival order; silence comes last.
+    assert ringing(run) == [
+        '"KEY 112 +6281199100002" <+6281199100002>',
+        '"112 +6281199100003" <+6281199100003>',
+        '"ANON anonymous" <anonymous>',
+        '"SILENT 112 +6281199100001" <+6281199100001>',
     ]
-    queued = {e.call_id: e for e in run.daemon.fed if isinstance(e, CallArrived)}
-    assert (queued[anonymous].category, queued[anonymous].caller_name) == (
-        "anonymous",
-        "ANON anonymous",
-    )
     answered = [e.call_id for e in run.daemon.fed if isinstance(e, AgentAnswered)]
     assert answered == [key, speaks, anonymous, silent]
     assert set(run.daemon.ended.values()) == {"COMPLETED"}
@@ -341,7 +353,8 @@ def test_handoff_an_agency_joins_and_the_caller_stays_three_way_then_hand_off(
     ]
     for daemon, (call, leg, hand_off) in zip(run.daemons, runs, strict=True):
         # The call-taker is free from their channel's destruction (not its StasisEnd).
-        assert [e for e in calls_only(daemon.fed) if not isinstance(e, CallArrived)] == [
+        kinds = AgentAnswered | AgencyJoined | AgentHungUp
+        assert [e for e in daemon.fed if isinstance(e, kinds)] == [
             AgentAnswered(call, "1001"),
             AgencyJoined(call, "damkar"),
             AgentHungUp(call, "1001", at=at(run.frames, "ChannelDestroyed", leg)),
@@ -375,7 +388,6 @@ def test_reconcile_after_a_kill_the_conversation_goes_on_and_the_waiting_are_req
     answered = [e.call_id for e in restarted.fed if isinstance(e, AgentAnswered)]
     assert answered == [second, third]
     assert restarted.ended == {second: "COMPLETED", third: "COMPLETED"}
-    assert restarted.adapter.book.calls == {}
 
 
 def test_blocked_a_blocked_number_is_rejected_twice_then_put_through_by_the_valve(
@@ -383,27 +395,28 @@ def test_blocked_a_blocked_number_is_rejected_twice_then_put_through_by_the_valv
 ) -> None:
     run = replay("blocked", tmp_path)
     first, second, third = "1795766451.31", "1795766457.32", "1795766462.33"
-    arrived = [e.call_id for e in run.daemon.translated if isinstance(e, CallArrived)]
-    assert arrived == [first, second, third]
-    [queued] = [e for e in run.daemon.fed if isinstance(e, CallArrived)]
-    assert (queued.call_id, queued.category, queued.caller_name) == (
-        third,
-        "blocked-valve",
-        "VALVE +6281199200001",
-    )
-    assert run.daemon.observer.of("call_ended_outside_core") == [
-        (first, "BLOCKED"),
-        (second, "BLOCKED"),
+    # The core screens each call with its history: blocked twice, then the valve opens.
+    assert run.daemon.observer.of("call_started") == [
+        (first, "blocked"),
+        (second, "blocked"),
+        (third, "blocked-valve"),
     ]
+    finished = [e for e in run.daemon.fed if isinstance(e, AnnouncementFinished)]
+    assert finished == [AnnouncementFinished(first), AnnouncementFinished(second)]
+    blocked = [n.call_id for n in run.daemon.notified if isinstance(n, CallBlocked)]
+    assert blocked == [first, second]
+    assert ringing(run) == ['"VALVE +6281199200001" <+6281199200001>']
     assert run.daemon.ended == {third: "COMPLETED"}
 
 
-def test_callback_the_number_called_back_answers_and_is_bridged_with_the_call_taker(
+def test_callback_the_core_calls_the_abandoned_number_back_and_it_is_bridged(
     tmp_path: Path,
 ) -> None:
     run = replay("callback", tmp_path)
     abandoned = "1795766469.35"
+    # Nobody offered the attempt but the core: once the number was due and 1006 free.
+    assert run.daemon.observer.of("call_started")[1] == (CALLBACK, "callback")
     assert CallBridged(CALLBACK) in run.daemon.translated
     assert run.daemon.observer.of("agent_connected") == [(CALLBACK, "1006")]
     assert run.daemon.ended == {abandoned: "ABANDONED", CALLBACK: "COMPLETED"}
-    assert run.daemon.adapter.callback_result(CALLBACK) is None  # reached: no failure to tell
+    assert not [e for e in run.daemon.fed if isinstance(e, CallbackFailed)]

@@ -20,7 +20,7 @@ from callgate.asterisk.ari.layout import (
 )
 from callgate.asterisk.ari.translate import (
     DEVICE_STATES,
-    agent_id_of,
+    TAKER_LEFT,
     callback_outcome,
     caller_number,
     hangup_at,
@@ -35,9 +35,13 @@ from callgate.core.events import (
     AgentAnswered,
     AgentHungUp,
     AgentNoAnswer,
+    AnnouncementFinished,
     CallArrived,
+    CallbackFailed,
     CallBridged,
     CallerHungUp,
+    CallerPressedKey,
+    CallerSpoke,
     DestinationAnswered,
     DestinationFailed,
     DeviceStateChanged,
@@ -145,7 +149,7 @@ def test_a_number_called_back_that_answers_is_bridged_if_its_call_taker_waits() 
 # -- hang-ups ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("phase", [Phase.QUEUED, Phase.CONNECTING, Phase.BRIDGED])
+@pytest.mark.parametrize("phase", [Phase.BLOCKED, Phase.QUEUED, Phase.CONNECTING, Phase.BRIDGED])
 def test_a_caller_the_core_has_hangs_up_at_asterisk_s_stamp(phase: Phase) -> None:
     call = CallLayout("c1", "+62811", phase=phase)
     for kind in ("StasisEnd", "ChannelDestroyed"):
@@ -156,7 +160,6 @@ def test_a_caller_the_core_has_hangs_up_at_asterisk_s_stamp(phase: Phase) -> Non
     "phase",
     [
         Phase.SETTING_UP,
-        Phase.BLOCKED,
         Phase.HANDED_BACK,
         Phase.RELEASED,
         Phase.ENDED,
@@ -208,19 +211,54 @@ def test_a_call_taker_who_leaves_while_the_number_rings_ends_the_callback_attemp
     )
     held = book(ringing, t=Leg("cb-1.1", CALLTAKER, "1006"))
     held.answered.add("t")
-    assert translate(gone("t"), held) == (CallerHungUp("cb-1.1"),)
+    assert translate(gone("t"), held) == (
+        CallbackFailed("cb-1.1", AttemptOutcome.FAILED, TAKER_LEFT),
+    )
     assert ringing.callback is not None
     ringing.callback.answered = True  # the number answered: an ordinary hang-up
     assert translate(gone("t"), held) == (AgentHungUp("cb-1.1", "1006", at=AT),)
 
 
+@pytest.mark.parametrize(
+    ("cause", "outcome"),
+    [("User busy", AttemptOutcome.BUSY), ("", AttemptOutcome.FAILED)],
+)
+def test_a_number_called_back_that_ends_unanswered_fails_the_attempt_with_its_cause(
+    cause: str, outcome: AttemptOutcome
+) -> None:
+    dialled = CallLayout("cb-1.1", "0811", phase=Phase.BRIDGED, callback=CallbackLeg("x"))
+    assert translate(gone("cb-1.1", cause=cause), book(dialled)) == (
+        CallbackFailed("cb-1.1", outcome, cause or outcome.value),
+    )
+    assert dialled.callback is not None
+    dialled.callback.answered = True  # it answered, then hung up: an ordinary hang-up
+    assert translate(gone("cb-1.1", cause=cause), book(dialled)) == (CallerHungUp("cb-1.1", at=AT),)
+
+
 # -- everything else -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "kind",
-    ["ChannelDtmfReceived", "ChannelTalkingStarted", "PlaybackFinished", "ChannelVarset", "Dial"],
-)
+def test_a_waiting_caller_s_speech_and_keys_are_told_and_a_call_taker_s_keys_are_not() -> None:
+    held = book(CallLayout("c1", "+62811"), t=Leg("c1", CALLTAKER, "1001"))
+    talking = {"type": "ChannelTalkingStarted", "channel": {"id": "c1"}}
+    assert translate(talking, held) == (CallerSpoke("c1"),)
+    key = {"type": "ChannelDtmfReceived", "channel": {"id": "c1"}, "digit": "5"}
+    assert translate(key, held) == (CallerPressedKey("c1", "5"),)
+    # A call-taker's keys call agencies and set dispositions: the adapter's hand-off.
+    taker = {"type": "ChannelDtmfReceived", "channel": {"id": "t"}, "digit": "*"}
+    assert translate(taker, held) == ()
+    assert translate({**talking, "channel": {"id": "gone"}}, held) == ()
+
+
+def test_the_end_of_a_blocked_caller_s_announcement_is_told_and_other_playbacks_are_not() -> None:
+    held = book(CallLayout("c1", "+62811", phase=Phase.BLOCKED))
+    finished = {"type": "PlaybackFinished", "playback": {"id": "blocked-c1"}}
+    assert translate(finished, held) == (AnnouncementFinished("c1"),)
+    assert translate({**finished, "playback": {"id": "greeting-c1"}}, held) == ()
+    assert translate({**finished, "playback": {"id": "blocked-c2"}}, held) == ()
+
+
+@pytest.mark.parametrize("kind", ["ChannelVarset", "Dial", "PlaybackStarted", "BridgeDestroyed"])
 def test_other_events_mean_nothing_to_the_core(kind: str) -> None:
     assert translate({"type": kind, "channel": {"id": "c1"}}, book(CallLayout("c1", "+62"))) == ()
 
@@ -245,7 +283,6 @@ def test_translating_changes_nothing_it_reads() -> None:
 
 
 def test_helpers() -> None:
-    assert agent_id_of("PJSIP/1001") == "1001"
     assert caller_number({"caller": {"number": ""}}) == "anonymous"
     assert caller_number({}) == "anonymous"
     assert hangup_at({"timestamp": STAMP}) == AT

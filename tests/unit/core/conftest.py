@@ -17,6 +17,7 @@ from callgate.core import (
     CallBridged,
     Command,
     Event,
+    Notification,
 )
 
 settings.register_profile("core", deadline=None, max_examples=300, derandomize=False)
@@ -90,7 +91,7 @@ def actions(commands: Iterable[Command]) -> list[tuple[str, ...]]:
     result: list[tuple[str, ...]] = []
     for c in commands:
         name = type(c).__name__
-        if name in ("CallStateChanged", "AgentStateChanged", "CallEnded"):
+        if isinstance(c, Notification):
             continue
         fields = [
             str(getattr(c, f))

@@ -17,11 +17,14 @@ import pytest
 
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
 from callgate.dispositions import Blocks
-from callgate.events import EventPublisher, MqttSettings, Topics
 from callgate.events.commands import CommandHandler, CommandInbox
+from callgate.events.publisher import EventPublisher, Topics
 from callgate.events.schema import Reply
-from callgate.storage import Journal, JournalAnnotations
+from callgate.events.settings import MqttSettings
+from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
+from callgate.storage.journal import Journal
+from callgate.storage.outbox import Outbox
 from tests.unit.ops.conftest import Clock
 
 NOW = 1_800_000_000.0
@@ -56,7 +59,7 @@ def inbox_of(
 ) -> CommandInbox:
     handler = CommandHandler(
         JournalAnnotations(journal),
-        EventPublisher(SETTINGS, journal),  # never started: events only queue up
+        EventPublisher(SETTINGS, Outbox(journal)),  # never started: events only queue up
         clock=clock,
         blocks=Blocks(journal, ScreeningPolicy(blocking=BlockingPolicy()), clock=clock),
     )
@@ -165,7 +168,7 @@ async def test_given_a_payload_over_the_configured_limit_then_invalid_command(
     journal: Journal,
 ) -> None:
     handler = CommandHandler(
-        JournalAnnotations(journal), EventPublisher(SETTINGS, journal), max_bytes=2048
+        JournalAnnotations(journal), EventPublisher(SETTINGS, Outbox(journal)), max_bytes=2048
     )
     reply = await handler.handle("r-1", json.dumps({**BLOCK, "reason": "x" * 3000}).encode())
     assert (reply.ok, reply.error, reply.detail) == (False, "invalid-command", "command too large")
@@ -185,7 +188,7 @@ def test_given_mqtt_settings_then_the_command_limits_have_sane_defaults(journal:
     assert (s.max_command_bytes, s.command_queue) == (16_384, 100)
     assert (s.command_dedup_seconds, s.command_dedup_max) == (600.0, 10_000)
     settings = MqttSettings(command_queue=5, max_command_bytes=4096)
-    publisher = EventPublisher(settings, journal, annotations=JournalAnnotations(journal))
+    publisher = EventPublisher(settings, Outbox(journal), annotations=JournalAnnotations(journal))
     assert publisher.inbox._queue.maxsize == 5
     assert publisher.commands is not None
     assert publisher.commands.max_bytes == 4096
@@ -214,7 +217,7 @@ class BrokerSide:
 
 async def test_given_the_broker_link_then_commands_go_through_the_inbox(journal: Journal) -> None:
     clock = Clock(NOW)
-    publisher = EventPublisher(SETTINGS, journal, annotations=JournalAnnotations(journal))
+    publisher = EventPublisher(SETTINGS, Outbox(journal), annotations=JournalAnnotations(journal))
     publisher.commands = CommandHandler(
         JournalAnnotations(journal),
         publisher,

@@ -15,17 +15,19 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from callgate.asterisk.ari.observer import CallStart
-from callgate.asterisk.recordings import RecordingInfo
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
-from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
-from callgate.events import EventPublisher, MqttSettings, Topics
+from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
 from callgate.events import docs as event_docs
 from callgate.events.commands import CommandHandler
+from callgate.events.publisher import EventPublisher, Topics
 from callgate.events.schema import EVENT_ADAPTER, CallReceived, Reply
+from callgate.events.settings import MqttSettings
 from callgate.events.subscriber import format_message
-from callgate.storage import Journal, JournalAnnotations
+from callgate.ports import CallStart, RecordingInfo
+from callgate.storage.annotations import JournalAnnotations
+from callgate.storage.journal import Journal
+from callgate.storage.outbox import Outbox
 
 T0 = 1_800_000_000.0
 S = CallState
@@ -50,7 +52,7 @@ def rows(tmp_path: Path) -> list[tuple[str, str, int, bool, dict[str, object]]]:
 
 def publisher(journal: Journal) -> EventPublisher:
     # Never started: notifications queue up; flush() is run by hand through the writer below.
-    return EventPublisher(MqttSettings(site="kendari"), journal)
+    return EventPublisher(MqttSettings(site="kendari"), Outbox(journal))
 
 
 async def store(p: EventPublisher) -> None:
@@ -176,7 +178,7 @@ async def test_given_a_restart_then_seq_continues_from_the_outbox(journal: Journ
 async def test_given_a_call_forgotten_by_the_writer_when_a_late_event_comes_then_seq_continues(
     journal: Journal, tmp_path: Path
 ) -> None:
-    p = EventPublisher(MqttSettings(site="kendari"), journal, seq_memory=2)
+    p = EventPublisher(MqttSettings(site="kendari"), Outbox(journal), seq_memory=2)
     for n in range(1, 6):
         await p.call_started(CallStart(f"c{n}", "+62812", "0812", "112", 1, T0 + n))
         await store(p)
@@ -194,7 +196,7 @@ async def test_given_a_call_forgotten_by_the_writer_when_a_late_event_comes_then
 async def test_given_old_published_events_then_pruned_in_batches_and_unsent_ones_kept(
     journal: Journal, tmp_path: Path
 ) -> None:
-    p = EventPublisher(MqttSettings(site="kendari", outbox_retention_hours=72), journal)
+    p = EventPublisher(MqttSettings(site="kendari", outbox_retention_hours=72), Outbox(journal))
     for n in range(1, 4):
         await p.call_started(CallStart(f"c{n}", "+62812", "0812", "112", 1, T0 + n))
     await store(p)
@@ -321,3 +323,27 @@ def test_given_mqtt_settings_then_unknown_keys_are_refused_and_the_password_hidd
     assert s.base == "cg/v1/site1"
     assert s.tls is not None
     assert s.tls.context().check_hostname is False
+
+
+async def test_given_a_blocked_caller_then_the_stream_ends_the_call_blocked(
+    journal: Journal, tmp_path: Path
+) -> None:
+    p = publisher(journal)
+    await p.call_started(CallStart("b1", "+6281234567890", "081234567890", "112", 2, T0))
+    await p.notification(CallBlocked("b1", "+6281234567890", T0 + 6))
+    await store(p)
+    got = [(r[4]["type"], r[4].get("outcome")) for r in rows(tmp_path)]
+    assert got == [("received", None), ("screened", None), ("ended", "BLOCKED")]
+
+
+async def test_given_an_answer_the_adapter_did_not_report_then_the_core_names_the_call_taker(
+    journal: Journal, tmp_path: Path
+) -> None:
+    # The core's notification carries the call-taker: no read of the core's live calls.
+    p = publisher(journal)
+    await p.notification(
+        CallStateChanged("c1", S.CONNECTING, S.CONNECTED, "CallBridged", T0, call_taker="1003")
+    )
+    await store(p)
+    [(_, _, _, _, answered)] = rows(tmp_path)
+    assert (answered["type"], answered["agent_id"]) == ("answered", "1003")

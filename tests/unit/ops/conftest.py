@@ -7,7 +7,7 @@ from callgate.core.acd import Acd
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged, Command
 from callgate.core.config import AcdConfig
 from callgate.core.events import Event
-from callgate.engine import Notification
+from callgate.ports import Notification
 
 
 class Clock:

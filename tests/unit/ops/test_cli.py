@@ -21,7 +21,7 @@ from callgate.ops.health import Health
 from callgate.ops.http import OpsHttp
 from callgate.ops.metrics import Metrics
 from callgate.ops.view import LiveDaemonView
-from callgate.storage import Journal
+from callgate.storage.journal import Journal
 from tests.unit.ops.conftest import Clock, NoPhones
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
@@ -48,7 +48,7 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
     levels: list[str] = []
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine, ENDPOINTS),
+        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
         health,
         journal,
         set_log_level=levels.append,

@@ -20,7 +20,7 @@ from callgate.ops.health import Health
 from callgate.ops.http import OpsHttp
 from callgate.ops.metrics import Metrics
 from callgate.ops.view import LiveDaemonView
-from callgate.storage import Journal
+from callgate.storage.journal import Journal
 from tests.unit.ops.conftest import Clock, Driven, NoPhones
 
 
@@ -295,7 +295,7 @@ async def _live_server(journal: Journal, max_body_bytes: int) -> AsyncIterator[O
     policy = ScreeningPolicy(blocking=BlockingPolicy(valve_calls=3, valve_window=600.0))
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine, ["PJSIP/1001"]),
+        CallTakerControl(engine.feed, engine.acd, ["PJSIP/1001"]),
         health,
         journal,
         set_log_level=lambda level: None,

@@ -15,7 +15,7 @@ from callgate.core.events import CallArrived
 from callgate.engine import Engine
 from callgate.ops.health import Health
 from callgate.ops.view import LiveDaemonView
-from callgate.storage import Journal
+from callgate.storage.journal import Journal
 from tests.unit.ops.conftest import Clock, NoPhones
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
@@ -44,7 +44,7 @@ def view(journal: Journal, clock: Clock, levels: list[str]) -> LiveDaemonView:
     health = Health(clock=clock)
     return LiveDaemonView(
         engine,
-        CallTakerControl(engine, ENDPOINTS),
+        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
         health,
         journal,
         set_log_level=levels.append,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from callgate.storage import Journal
+from callgate.storage.journal import Journal
 
 
 @pytest.fixture

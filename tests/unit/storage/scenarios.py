@@ -9,8 +9,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callgate.storage import Journal, RecordingStatus
-from callgate.storage.models import Base
+from callgate.storage.journal import Journal
+from callgate.storage.records import RecordingStatus
+from callgate.storage.tables import metadata
 
 T0 = datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC)
 WIB = timezone(timedelta(hours=7))  # Jakarta: a caller's clock, not the journal's
@@ -140,7 +141,7 @@ async def open_call_survives_restart(url: str) -> None:
 
 def _schema_differences(connection: Connection) -> list[object]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return list(compare_metadata(context, Base.metadata))
+    return list(compare_metadata(context, metadata))
 
 
 async def schema_matches_models(url: str) -> None:

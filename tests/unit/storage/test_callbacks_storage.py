@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from callgate.core.callbacks import AttemptOutcome, CallbackWorklist, TaskState
-from callgate.storage import Journal
 from callgate.storage.callbacks import (
     callback_tasks_between,
     open_callback_tasks,
     save_callback_task,
 )
+from callgate.storage.journal import Journal
 
 T0 = 1_790_000_000.0
 

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from callgate.storage import Journal, RecordingStatus, UnknownCallError
+from callgate.storage.database import UnknownCallError
+from callgate.storage.journal import Journal
+from callgate.storage.records import RecordingStatus
 from tests.unit.storage import scenarios
 from tests.unit.storage.scenarios import SHA, WIB, at, start
 

@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callgate.storage import Journal
+from callgate.storage.journal import Journal
 from callgate.storage.migrations import alembic_config, upgrade_to_head
 from tests.unit.storage import scenarios
 

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from callgate.storage import Journal, JournalError, StorageSettings, redact_url
+from callgate.ports import JournalError
+from callgate.storage.database import redact_url
+from callgate.storage.journal import Journal
+from callgate.storage.settings import StorageSettings
 
 PASSWORD = "s3cr3t-Pa55"
 

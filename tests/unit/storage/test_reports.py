@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from callgate.storage import Journal, JournalError
+from callgate.storage.database import JournalError
+from callgate.storage.journal import Journal
 from callgate.storage.reports import (
     CallFacts,
     load_report_rows,

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from callgate.storage import Journal, RecordingStatus, delete_expired_recordings
+from callgate.storage.journal import Journal
+from callgate.storage.records import RecordingStatus
+from callgate.storage.retention import delete_expired_recordings
 from tests.unit.storage.scenarios import SHA, at, start
 
 DAY = timedelta(days=1)

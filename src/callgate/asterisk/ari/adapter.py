@@ -5,10 +5,14 @@ to the part that knows that kind of channel, and wires the parts together:
 
 - :mod:`.translate`: what an ARI event means for the core (pure);
 - :mod:`.layout`: what Asterisk holds for each call, and the call's phase table;
-- :mod:`.arrival`: a new caller's set-up; :mod:`.executor`: the core's commands;
+- :mod:`.arrival`: a new caller's set-up (with their screening history for the core);
+- :mod:`.executor`: the core's commands; :mod:`.waiting`: what a waiting caller hears and how
+  they are heard (greeting, prompts, talk detection, a blocked caller's announcement);
 - :mod:`.handoff`: agencies and a call-taker's keys; :mod:`.callback_legs`: callback attempts;
-- :mod:`.reconcile`: each (re)connection; :mod:`.ending`: forgetting and handing back calls;
-- :mod:`.silence` and :mod:`.blocking`: silent and blocked callers, until the core decides those.
+- :mod:`.reconcile`: each (re)connection; :mod:`.ending`: forgetting and handing back calls.
+
+Screening, blocking, silent callers and callbacks are the core's decisions: this adapter only
+carries them out and reports what Asterisk saw.
 
 No path here hangs up a waiting caller: a caller callgate cannot serve is handed back to the
 dialplan (``continue``), whose fallback queue reaches a human.
@@ -23,7 +27,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from callgate.asterisk.ari.arrival import Arrivals
-from callgate.asterisk.ari.blocking import Blocking
 from callgate.asterisk.ari.callback_legs import CallbackLegs
 from callgate.asterisk.ari.channels import Channels
 from callgate.asterisk.ari.client import AriClient, JsonObject
@@ -41,23 +44,20 @@ from callgate.asterisk.ari.layout import (
     Book,
     Move,
 )
-from callgate.asterisk.ari.observer import CallObserver, DispositionSink, NullObserver
 from callgate.asterisk.ari.reconcile import Reconciler
-from callgate.asterisk.ari.silence import Silence
 from callgate.asterisk.ari.translate import (
-    agent_id_of,
     answered_calltaker,
     callback_taker_left,
     channel_gone,
     translate,
 )
-from callgate.core.callbacks import AttemptOutcome
+from callgate.asterisk.ari.waiting import Waiting
 from callgate.core.commands import Command
 from callgate.core.events import Event
+from callgate.ports import CallObserver, DispositionSink, HistorySource, NullObserver, agent_id_of
 
 if TYPE_CHECKING:  # config imports the event stream, which imports the observer types
     from callgate.config import Settings
-    from callgate.screening import Screener
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +76,25 @@ class AriAdapter:
         *,
         observer: CallObserver | None = None,
         clock: Callable[[], float] = time.time,
-        screener: Screener | None = None,
+        history: HistorySource | None = None,
+        feed: Feed | None = None,
+        dispositions: DispositionSink | None = None,
     ) -> None:
+        """``history``: loads a new caller's screening history for the core (None: screening
+        is off)."""
         self.shared = shared = Shared(ari, settings, observer or NullObserver(), clock)
+        if feed is not None:
+            shared.feed = feed
         self.book: Book = shared.book
         self.book.endpoints.update({agent_id_of(e): e for e in settings.calltakers.endpoints})
         self.channels = channels = Channels(shared)
         self.endings = endings = Endings(shared, channels)
-        self.silence = silence = Silence(shared, channels, screener)
-        blocking = Blocking(shared, channels, endings)
-        self.arrivals = arrivals = Arrivals(shared, channels, endings, silence, blocking, screener)
+        self.waiting = waiting = Waiting(shared, channels)
+        self.arrivals = arrivals = Arrivals(shared, channels, endings, waiting, history)
         self.callbacks = callbacks = CallbackLegs(shared, channels, endings)
-        self.executor = Executor(shared, channels, endings, callbacks)
+        self.executor = Executor(shared, channels, endings, callbacks, waiting)
         self.handoff = HandOff(shared, channels)
+        self.handoff.dispositions = dispositions
         self.reconciler = Reconciler(shared, channels, endings, arrivals, self._channel_gone)
 
     @property
@@ -130,16 +136,14 @@ class AriAdapter:
                 self.shared.tasks.spawn(self._gone_unless_destroyed(event))
             elif kind in ("StasisEnd", "ChannelDestroyed"):
                 await self._channel_gone(event)
-            elif kind == "ChannelDtmfReceived":
-                await self._key(event["channel"]["id"], str(event["digit"]))
-            elif kind == "DeviceStateChanged":
-                changed = translate(event, self.book)
-                if changed:
-                    await self.shared.feed(*changed)
+            elif kind == "ChannelDtmfReceived" and event["channel"]["id"] not in self.book.calls:
+                await self.handoff.calltaker_key(event["channel"]["id"], str(event["digit"]))
             elif kind == "PlaybackFinished":
                 await self.channels.playback_finished(event["playback"])
-            elif kind == "ChannelTalkingStarted":
-                self.silence.caller_sign(event["channel"]["id"], spoke=True)
+                await self._feed(event)  # a blocked caller's announcement ended
+            elif kind in ("DeviceStateChanged", "ChannelTalkingStarted", "ChannelDtmfReceived"):
+                # A phone's state; a waiting caller's speech or key (the core's silence watch).
+                await self._feed(event)
         except (KeyError, TypeError, AttributeError) as exc:
             log.error(
                 "ARI event without the expected fields; skipped",
@@ -175,12 +179,11 @@ class AriAdapter:
         # round trips to Asterisk and the journal, nor delay other events (hang-ups).
         self.shared.tasks.spawn(self.arrivals.new_call(channel))
 
-    async def _key(self, channel_id: str, digit: str) -> None:
-        """A key: from a waiting caller (silence detection), or from a call-taker in a call."""
-        if channel_id in self.book.calls:
-            self.silence.caller_sign(channel_id, key=True)
-            return
-        await self.handoff.calltaker_key(channel_id, digit)
+    async def _feed(self, event: JsonObject) -> None:
+        """Tell the core what ``event`` means for it, if anything."""
+        meaning = translate(event, self.book)
+        if meaning:
+            await self.shared.feed(*meaning)
 
     async def _gone_unless_destroyed(self, event: JsonObject) -> None:
         await asyncio.sleep(DESTROYED_GRACE)
@@ -194,14 +197,13 @@ class AriAdapter:
         however late the event reaches us under load."""
         gone = channel_gone(event, self.book)  # also a StasisEnd taken after the grace
         channel_id = event["channel"]["id"]
-        cause = event.get("cause_txt", "")
         book = self.book
         layout = book.calls.get(channel_id)
         if layout is not None and layout.callback is not None:
-            self.callbacks.gone(layout, cause)
+            self.callbacks.gone(gone)
         if layout is not None:
             if layout.handed_back or layout.ended:
-                await self.endings.forget_call(layout)  # e.g. a blocked caller, already journaled
+                await self.endings.forget_call(layout)  # the core is done with it already
             elif layout.phase in SETTING_UP_PHASES:
                 # Gone before the core ever heard of it: an abandoned call all the same.
                 layout.move(Move.END)
@@ -245,17 +247,6 @@ class AriAdapter:
     async def execute(self, command: Command) -> Sequence[Event]:
         """Carry out one of the core's commands (the engine's ``CommandExecutor``)."""
         return await self.executor.execute(command)
-
-    # ---------------------------------------------------------------- callbacks
-
-    async def expect_callback(self, call_id: str, number: str, priority: int) -> None:
-        await self.callbacks.expect(call_id, number, priority)
-
-    def callback_result(self, call_id: str) -> tuple[AttemptOutcome, str] | None:
-        return self.callbacks.result(call_id)
-
-    async def cancel_callback(self, call_id: str) -> None:
-        await self.callbacks.cancel(call_id)
 
     # ---------------------------------------------------------------- shutdown
 

@@ -1,8 +1,14 @@
-"""A new caller's set-up: screened, read, queued in arrival order, then greeted.
+"""A new caller's set-up: their history and the dialplan's variables read, queued in arrival
+order; the core screens them.
 
 Each caller is set up in its own task (a burst of callers must not queue behind each other's
 round trips to Asterisk and the journal), yet reaches the core in the order they arrived. A
 caller whose set-up fails is handed back to the dialplan, never left alone in Stasis.
+
+The caller's screening history comes from an injected loader (the daemon's, over the journal;
+it never delays a call beyond its own short timeout); the core screens with it, and its
+``CallScreened`` records the call's start (:mod:`.waiting`). A caller found waiting after a
+restart was screened then: it is queued again in the class its channel keeps, not screened.
 """
 
 from __future__ import annotations
@@ -11,9 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from typing import TYPE_CHECKING
 
-from callgate.asterisk.ari.blocking import Blocking
 from callgate.asterisk.ari.channels import Channels
 from callgate.asterisk.ari.client import JsonObject
 from callgate.asterisk.ari.context import Shared
@@ -23,19 +27,16 @@ from callgate.asterisk.ari.layout import (
     DIALED_VAR,
     PRIORITY_VAR,
     RECORDING_VAR,
+    CallerFacts,
     CallLayout,
     Move,
     Phase,
 )
-from callgate.asterisk.ari.observer import CallStart
-from callgate.asterisk.ari.silence import Silence
 from callgate.asterisk.ari.translate import caller_arrived
-from callgate.core.events import Priority
-from callgate.core.screening import imei_identity, is_anonymous
-
-if TYPE_CHECKING:
-    from callgate.core.screening import ScreeningDecision
-    from callgate.screening import Screener
+from callgate.asterisk.ari.waiting import Waiting
+from callgate.core.events import CallArrived, Priority
+from callgate.core.screening import CallerHistory, imei_identity, is_anonymous
+from callgate.ports import CallStart, HistorySource
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +52,16 @@ class Arrivals:
         shared: Shared,
         channels: Channels,
         endings: Endings,
-        silence: Silence,
-        blocking: Blocking,
-        screener: Screener | None,
+        waiting: Waiting,
+        history: HistorySource | None,
     ) -> None:
         self.shared = shared
         self.book = shared.book
         self.channels = channels
         self.endings = endings
-        self.silence = silence
-        self.blocking = blocking
-        self.screener = screener
+        self.waiting = waiting
+        #: Loads a caller's screening history; None: screening is off.
+        self.history = history
         self._arrivals: asyncio.Future[None] | None = None  # the last caller being set up
 
     async def new_call(self, channel: JsonObject, *, reconnected: bool = False) -> None:
@@ -97,49 +97,28 @@ class Arrivals:
         reconnected: bool,
     ) -> None:
         channel_id, caller = layout.call_id, layout.caller
-        channels, settings = self.channels, self.shared.settings
+        channels = self.channels
         if channel.get("state") != "Up":
             await channels.quiet(self.shared.ari.answer(channel_id))  # a dialplan left it to us
-        priority, category, shown, warning = int(Priority.NORMAL), "", f"112 {caller}", ""
+        arrived = caller_arrived(channel)
         if reconnected:
             recording, stored = await asyncio.gather(
                 channels.channel_var(channel, RECORDING_VAR),
                 channels.channel_var(channel, PRIORITY_VAR),
             )
             priority = int(stored) if stored.isdigit() else int(Priority.NORMAL)
+            arrived = dataclasses.replace(arrived, priority=priority, resumed=True)
             await channels.start_moh(layout)
         else:
             identity = await self._identity(channel_id, caller)
-            decision, recording, caller_sent, dialed = await asyncio.gather(
-                self._screen(caller, identity),
+            history, recording, caller_sent, dialed = await asyncio.gather(
+                self._history(caller, identity),
                 channels.channel_var(channel, RECORDING_VAR),
                 channels.channel_var(channel, CALLER_SENT_VAR),
                 channels.channel_var(channel, DIALED_VAR),
             )
-            if decision is not None:
-                priority, category = int(decision.priority), decision.category
-                if decision.tag:
-                    shown = f"{decision.tag} {caller}"
-                if decision.warn:
-                    warning = settings.screening.warning
-            start = CallStart(
-                channel_id,
-                caller,
-                caller_sent,
-                dialed,
-                priority,
-                self.shared.clock(),
-                category,
-                identity,
-            )
-            await self.shared.observer.call_started(start)
-            if decision is not None and decision.blocked:
-                layout.recording = recording or None
-                layout.move(Move.BLOCK)
-                # In the background: the announcement must not hold up the callers behind.
-                self.shared.tasks.spawn(self.blocking.reject(layout))
-                return
-        layout.shown = shown
+            layout.facts = CallerFacts(caller_sent, dialed, identity)
+            arrived = dataclasses.replace(arrived, history=history)
         layout.recording = recording or None
         if layout.recording is None:
             # Every call is recorded, but a call without a recording is still answered.
@@ -150,45 +129,60 @@ class Arrivals:
                 await asyncio.wait_for(asyncio.shield(ahead), ARRIVAL_ORDER_WAIT)
         layout.move(Move.ARRIVE)
         if layout.ended or layout.handed_back:
-            return  # the caller left (or was handed back on shutdown) while we set up
-        log.info(
-            "112 call entered",
-            extra={"call_id": channel_id, "caller": caller, "priority": priority},
+            # The caller left (or was handed back on shutdown) while we set up: the core never
+            # hears of them, but the journal keeps that they called (with the class they came
+            # with: nobody screened them).
+            await self._record_unqueued(layout, arrived)
+            return
+        await self._arrive(layout, arrived)
+
+    async def _record_unqueued(self, layout: CallLayout, arrived: CallArrived) -> None:
+        facts = layout.facts
+        if facts is None:
+            return  # found again after a restart: its start was recorded then
+        layout.facts = None
+        start = CallStart(
+            arrived.call_id,
+            arrived.caller,
+            facts.caller_sent,
+            facts.dialed,
+            arrived.priority,
+            self.shared.clock(),
+            arrived.category,
+            facts.identity,
         )
-        await self.shared.feed(
-            dataclasses.replace(
-                caller_arrived(channel), priority=priority, category=category, caller_name=shown
+        await self.shared.observer.call_started(start)
+
+    async def _arrive(self, layout: CallLayout, arrived: CallArrived) -> None:
+        if arrived.resumed:
+            log.info(
+                "112 call entered",
+                extra={
+                    "call_id": arrived.call_id,
+                    "caller": arrived.caller,
+                    "priority": arrived.priority,
+                },
             )
-        )
-        if not reconnected:
+        # The core screens it (a blocked caller's CallScreened moves the layout to BLOCKED)
+        # and may ring a call-taker at once.
+        await self.shared.feed(arrived)
+        if not arrived.resumed:
             # After the core has the call: a free call-taker's phone rings while the caller
             # hears the greeting, not after it (on Asterisk 22 a playback holds the channel's
             # other requests until it ends, which put 1.6 s before every first ring).
-            self.shared.tasks.spawn(self._while_waiting(layout, priority, warning))
+            self.waiting.greet(layout)
 
-    async def _while_waiting(self, layout: CallLayout, priority: int, warning: str) -> None:
-        """What a new caller hears and how they are watched while the ACD finds a call-taker."""
-        # Before the greeting, in this order: Asterisk runs a channel's requests one by one, and
-        # these two would otherwise wait for the whole greeting.
-        await self.channels.set_var(layout.call_id, PRIORITY_VAR, str(priority))
-        await self.silence.listen_for_speech(layout)
-        if not self.book.still_waiting(layout):
-            return  # answered (or gone) already: no greeting into a conversation
-        await self.channels.play_greeting(layout, warning)
-        if self.silence.detecting:
-            await self.silence.watch(layout)
-
-    async def _screen(self, caller: str, identity: str | None) -> ScreeningDecision | None:
-        if self.screener is None:
+    async def _history(self, caller: str, identity: str | None) -> CallerHistory | None:
+        if self.history is None:
             return None
-        return await self.screener.decide(caller, self.shared.clock(), identity=identity)
+        return await self.history(caller, self.shared.clock(), identity)
 
     async def _identity(self, channel_id: str, caller: str) -> str | None:
         """A SIM-less caller's IMEI-derived identity from the carrier's SIP headers, if any.
 
-        Asked only for callers without a number: everyone else is keyed by their number, and
-        the two extra round trips would delay every call."""
-        if self.screener is None or not is_anonymous(caller):
+        Asked only for callers without a number, and only with screening on: everyone else is
+        keyed by their number, and the two extra round trips would delay every call."""
+        if self.history is None or not is_anonymous(caller):
             return None
         headers = await asyncio.gather(
             self.channels.get_var(channel_id, "PJSIP_HEADER(read,Contact)"),

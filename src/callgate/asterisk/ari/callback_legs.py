@@ -1,9 +1,12 @@
 """Callback attempts' outbound calls: dialled once a call-taker has taken the attempt.
 
-An attempt is laid out with no caller channel (:meth:`CallbackLegs.expect`); the core offers it
-like a 112 call. When a call-taker answers, they wait in the call's bridge hearing a ringing
-tone while the trunk dials the number (into the dialplan, which records it and hands it to
-Stasis once answered); how an unanswered attempt ended is kept for the callback worklist.
+The core runs the callback worklist; this module carries out its commands. An attempt is laid
+out with no caller channel (``PrepareCallback``: :meth:`CallbackLegs.expect`); the core offers
+it like a 112 call. When a call-taker answers (``DialCallback``), they wait in the call's bridge
+hearing a ringing tone while the trunk dials the number (into the dialplan, which records it and
+hands it to Stasis once answered); an attempt that does not reach the number is the core's
+``CallbackFailed`` (:mod:`.translate` reads how it ended from the hang-up cause). An attempt the
+core withdraws (``CancelCallback``) is forgotten here.
 """
 
 from __future__ import annotations
@@ -24,12 +27,11 @@ from callgate.asterisk.ari.layout import (
     CallLayout,
     Move,
 )
-from callgate.asterisk.ari.observer import CallStart
-from callgate.asterisk.ari.translate import Events, callback_outcome
+from callgate.asterisk.ari.translate import Events
 from callgate.core.callbacks import CALLBACK_CATEGORY, AttemptOutcome
-from callgate.core.commands import SendToDestination
-from callgate.core.events import AgentHungUp, CallerHungUp, DestinationFailed, Event
+from callgate.core.events import AgentHungUp, CallbackFailed, Event
 from callgate.core.screening import e164
+from callgate.ports import CallStart
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +44,13 @@ CALLBACK_CALLER_ID = '"112" <112>'
 
 
 class CallbackLegs:
-    """Lays out callback attempts and dials them (the callback worklist's ``CallbackDialer``)."""
+    """Lays out callback attempts, dials them, and forgets the ones the core withdraws."""
 
     def __init__(self, shared: Shared, channels: Channels, endings: Endings) -> None:
         self.shared = shared
         self.book = shared.book
         self.channels = channels
         self.endings = endings
-        #: Callback attempts whose outbound call failed -> (outcome, cause), told once.
-        self._results: dict[str, tuple[AttemptOutcome, str]] = {}
 
     async def expect(self, call_id: str, number: str, priority: int) -> None:
         """A callback attempt is about to be offered to call-takers: lay it out with no caller
@@ -72,18 +72,14 @@ class CallbackLegs:
             )
         )
 
-    def result(self, call_id: str) -> tuple[AttemptOutcome, str] | None:
-        """How an attempt's outbound call failed (told once), or None if it was not dialled."""
-        return self._results.pop(call_id, None)
-
     async def cancel(self, call_id: str) -> None:
-        """Withdraw an attempt whose number got through by itself; a conversation goes on."""
+        """The core withdrew the attempt (nobody took it, or the number got through by
+        itself): it has ended the attempt already; its outbound call, if any, goes."""
         layout = self.book.calls.get(call_id)
-        if layout is None or layout.callback is None or layout.callback.answered or layout.ended:
+        if layout is None or layout.callback is None:
             return
         log.info("callback withdrawn", extra={"call_id": call_id})
         layout.move(Move.END)
-        await self.shared.feed(CallerHungUp(call_id))
         if layout.callback.dialled:
             await self.channels.hang_up(call_id)
         await self.endings.forget_call(layout)
@@ -141,7 +137,6 @@ class CallbackLegs:
         return ()
 
     async def _failed(self, layout: CallLayout, note: str) -> Sequence[Event]:
-        self._results[layout.call_id] = (AttemptOutcome.FAILED, note)
         log.info(
             "callback not reached",
             extra={
@@ -154,7 +149,7 @@ class CallbackLegs:
         if layout.callback is not None and layout.callback.dialled:
             await self.channels.hang_up(layout.call_id)
         await self.endings.forget_call(layout)
-        return (CallerHungUp(layout.call_id),)
+        return (CallbackFailed(layout.call_id, AttemptOutcome.FAILED, note),)
 
     async def answered(self, call_id: str, bridged: Events) -> None:
         """The number called back answered (it runs Stasis from [callgate-callback]);
@@ -190,36 +185,24 @@ class CallbackLegs:
         await self.shared.feed(*bridged)
         await self.shared.observer.agent_connected(call_id, callback.agent_id, self.shared.clock())
 
-    def gone(self, layout: CallLayout, cause: str) -> None:
-        """The outbound call ended: unanswered, keep why for the attempt's outcome."""
-        callback = layout.callback
-        if callback is None or callback.answered or layout.ended:
-            return
-        outcome = callback_outcome(cause)
-        self._results[layout.call_id] = (outcome, cause or outcome.value)
-        log.info(
-            "callback not reached",
-            extra={"call_id": layout.call_id, "outcome": outcome.value, "cause": cause},
-        )
+    def gone(self, gone: Events) -> None:
+        """The outbound call ended; unanswered, ``gone`` says how (``CallbackFailed``)."""
+        for failed in gone:
+            if isinstance(failed, CallbackFailed):
+                log.info(
+                    "callback not reached",
+                    extra={
+                        "call_id": failed.call_id,
+                        "outcome": failed.outcome.value,
+                        "cause": failed.note,
+                    },
+                )
 
     async def taker_gone(self, layout: CallLayout, gone: Events) -> None:
-        """The call-taker hung up while the number still rang: the attempt ends (``gone``)."""
-        note = "call-taker hung up while dialling"
-        self._results[layout.call_id] = (AttemptOutcome.FAILED, note)
-        log.info("callback not reached", extra={"call_id": layout.call_id, "cause": note})
+        """The call-taker hung up while the number still rang: the attempt ends (``gone``:
+        ``CallbackFailed``)."""
+        self.gone(gone)
         layout.move(Move.END)
         await self.shared.feed(*gone)
         await self.channels.hang_up(layout.call_id)
         await self.endings.forget_call(layout)
-
-    async def not_taken(self, layout: CallLayout, command: SendToDestination) -> Sequence[Event]:
-        """The core overflowed a callback offer nobody took: there is no caller to send on."""
-        if not command.fallback:
-            return (DestinationFailed(command.call_id, "callback: no caller to send"),)
-        log.info(
-            "callback not taken by a call-taker",
-            extra={"call_id": command.call_id, "reason": command.reason},
-        )
-        layout.move(Move.END)
-        await self.endings.forget_call(layout)
-        return ()

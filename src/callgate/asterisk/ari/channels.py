@@ -6,7 +6,6 @@ prompts, music on hold). Nothing here decides; each function says what Asterisk 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable
@@ -25,7 +24,6 @@ class Channels:
         self.shared = shared
         self.ari = shared.ari
         self.book = shared.book
-        self._playbacks: dict[str, asyncio.Future[None]] = {}  # playback id -> its end
 
     # ---------------------------------------------------------------- requests
 
@@ -159,21 +157,8 @@ class Channels:
 
     # ---------------------------------------------------------------- playbacks
 
-    def playback_done(self, playback_id: str) -> asyncio.Future[None]:
-        """A future that ends with the playback (``PlaybackFinished``)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._playbacks[playback_id] = future
-        return future
-
-    def forget_playback(self, playback_id: str) -> None:
-        self._playbacks.pop(playback_id, None)
-
     async def playback_finished(self, playback: JsonObject) -> None:
-        """A playback ended: wake whoever waits for it, or follow a greeting with music."""
-        waiter = self._playbacks.pop(str(playback["id"]), None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-            return
+        """A playback ended: a greeting or a prompt is followed by music on hold."""
         for layout in self.book.calls.values():
             if layout.greeting == playback["id"]:
                 layout.greeting = None

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from callgate.asterisk.ari.client import AriClient
 from callgate.asterisk.ari.layout import Book
-from callgate.asterisk.ari.observer import CallObserver
 from callgate.core.events import Event
+from callgate.ports import CallObserver
 
 if TYPE_CHECKING:  # config imports the event stream, which imports the observer types
     from callgate.config import Settings

@@ -1,8 +1,10 @@
-"""Core commands to ARI requests: ring, cancel, bridge, hang up, send on.
+"""Core commands to ARI requests: ring, cancel, bridge, hang up, send on, and the rest.
 
 Each command is carried out as the core gave it; what Asterisk answers at once (a ring that
-could not start, a bridge made) comes back as the core's follow-up events. The legs this module
-originates (call-takers', destinations') are followed here too: their answer and their end.
+could not start, a bridge made, a hang-up refused) comes back as the core's follow-up events.
+The legs this module originates (call-takers', destinations') are followed here too: their
+answer and their end. A waiting caller's media and talk detection go to :mod:`.waiting`, a
+callback attempt's outbound call to :mod:`.callback_legs`.
 """
 
 from __future__ import annotations
@@ -16,19 +18,36 @@ from callgate.asterisk.ari.channels import Channels
 from callgate.asterisk.ari.client import AriError
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.ending import Endings
-from callgate.asterisk.ari.layout import CALLTAKER, DESTINATION, CallLayout, Leg, Move
+from callgate.asterisk.ari.layout import CALLTAKER, DESTINATION, CallLayout, Leg, Move, Phase
 from callgate.asterisk.ari.translate import Events, quote
+from callgate.asterisk.ari.waiting import Waiting
 from callgate.core.commands import (
     Bridge,
     CallEnded,
+    CallReclassified,
+    CallScreened,
+    CancelCallback,
     CancelRing,
     Command,
+    DialCallback,
     HangUpAgent,
     HangUpCaller,
+    PlayAnnouncement,
+    PlayPrompt,
+    PrepareCallback,
     RingAgent,
     SendToDestination,
+    StartListening,
+    StopListening,
 )
-from callgate.core.events import AgentHungUp, AgentNoAnswer, CallBridged, DestinationFailed, Event
+from callgate.core.events import (
+    AgentHungUp,
+    AgentNoAnswer,
+    CallBridged,
+    DestinationFailed,
+    Event,
+    HangUpFailed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +56,19 @@ class Executor:
     """Carries out the core's commands on Asterisk (the engine's ``CommandExecutor``)."""
 
     def __init__(
-        self, shared: Shared, channels: Channels, endings: Endings, callbacks: CallbackLegs
+        self,
+        shared: Shared,
+        channels: Channels,
+        endings: Endings,
+        callbacks: CallbackLegs,
+        waiting: Waiting,
     ) -> None:
         self.shared = shared
         self.book = shared.book
         self.channels = channels
         self.endings = endings
         self.callbacks = callbacks
+        self.waiting = waiting
 
     async def execute(self, command: Command) -> Sequence[Event]:
         if isinstance(command, RingAgent):
@@ -53,12 +78,27 @@ class Executor:
         if isinstance(command, CancelRing | HangUpAgent):
             await self.endings.drop_agent_leg(command.call_id, command.agent_id)
         elif isinstance(command, HangUpCaller):
-            layout = self.book.calls.get(command.call_id)
-            if layout is not None:
-                layout.move(Move.END)
-            await self.channels.hang_up(command.call_id)
+            return await self._hang_up_caller(command.call_id)
         elif isinstance(command, SendToDestination):
             return await self._send_to_destination(command)
+        elif isinstance(command, CallScreened):
+            await self.waiting.screened(command)
+        elif isinstance(command, CallReclassified):
+            self.waiting.reclassified(command)
+        elif isinstance(command, StartListening):
+            self.waiting.listen(command.call_id)
+        elif isinstance(command, StopListening):
+            self.waiting.stop_listening(command.call_id)
+        elif isinstance(command, PlayPrompt):
+            self.waiting.prompt(command.call_id, command.media)
+        elif isinstance(command, PlayAnnouncement):
+            self.waiting.announce(command.call_id, command.media)
+        elif isinstance(command, PrepareCallback):
+            await self.callbacks.expect(command.call_id, command.number, command.priority)
+        elif isinstance(command, DialCallback):
+            return await self._dial_callback(command)
+        elif isinstance(command, CancelCallback):
+            await self.callbacks.cancel(command.call_id)
         elif isinstance(command, CallEnded):
             log.info(
                 "call ended",
@@ -104,13 +144,33 @@ class Executor:
         )
         return ()
 
+    async def _hang_up_caller(self, call_id: str) -> Sequence[Event]:
+        """The call-taker ended the conversation, or a blocked caller heard the announcement."""
+        layout = self.book.calls.get(call_id)
+        if layout is not None and layout.phase is not Phase.BLOCKED:
+            # A blocked caller stays the core's until the channel is gone (or handed back).
+            layout.move(Move.END)
+        try:
+            await self.shared.ari.hangup(call_id)
+        except AriError as exc:
+            if exc.status == 404:  # the caller hung up first
+                return ()
+            log.warning("hangup failed", extra={"channel": call_id, "error": str(exc)})
+            return (HangUpFailed(call_id, str(exc)),)
+        return ()
+
+    async def _dial_callback(self, command: DialCallback) -> Sequence[Event]:
+        layout = self.book.calls.get(command.call_id)
+        leg_id = layout.agent_legs.get(command.agent_id) if layout else None
+        if layout is None or leg_id is None or layout.callback is None:
+            return (AgentHungUp(command.call_id, command.agent_id),)
+        return await self.callbacks.dial(layout, command.agent_id, leg_id)
+
     async def _bridge(self, command: Bridge) -> Sequence[Event]:
         layout = self.book.calls.get(command.call_id)
         leg_id = layout.agent_legs.get(command.agent_id) if layout else None
         if layout is None or leg_id is None:
             return (AgentHungUp(command.call_id, command.agent_id),)
-        if layout.callback is not None:
-            return await self.callbacks.dial(layout, command.agent_id, leg_id)
         # Somebody is being connected to the caller: from here no prompt may start on the
         # caller's channel (Asterisk would hold the bridge request behind it until it ended).
         layout.move(Move.CONNECT)
@@ -134,8 +194,6 @@ class Executor:
         layout = self.book.calls.get(command.call_id)
         if layout is None:
             return ()
-        if layout.callback is not None:
-            return await self.callbacks.not_taken(layout, command)
         if command.fallback:
             await self.endings.hand_back(layout, command.reason)
             return ()

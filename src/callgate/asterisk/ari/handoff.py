@@ -14,8 +14,8 @@ from callgate.asterisk.ari.channels import Channels
 from callgate.asterisk.ari.client import AriError
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.layout import AGENCY, CALLTAKER, CallLayout, Leg
-from callgate.asterisk.ari.observer import DispositionSink
 from callgate.asterisk.ari.translate import Events, quote
+from callgate.ports import DispositionSink
 
 log = logging.getLogger(__name__)
 

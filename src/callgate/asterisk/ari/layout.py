@@ -28,10 +28,10 @@ Rules of the phase table, read these first:
 The life of a call (every live phase is SETTING_UP, BLOCKED, QUEUED, CONNECTING or BRIDGED)::
 
     SETTING_UP ─ARRIVE─> QUEUED ─CONNECT─> CONNECTING ─BRIDGE─> BRIDGED
-        │                 ^  ^ └──────BRIDGE (a callback's bridge)─────^ │
-        │                 │  └──BRIDGE_FAILED (no bridge made)─┘         │
-        │                 └─────UNBRIDGE (a callback's bridge)───────────┘
-        └─BLOCK─> BLOCKED
+                          │ ^  ^ └──────BRIDGE (a callback's bridge)─────^ │
+                          │ │  └──BRIDGE_FAILED (no bridge made)─┘         │
+                          │ └─────UNBRIDGE (a callback's bridge)───────────┘
+                          └─BLOCK (the core's screening: a blocked caller)─> BLOCKED
     any live phase ─HAND_BACK─> HANDED_BACK ─END─> RELEASED
     any live phase ─END─> ENDED ─HAND_BACK─> RELEASED
     ADOPTED (found connected after a restart; END leaves it as it is)
@@ -56,6 +56,8 @@ CALLBACK = "callback"  # a callback attempt's outbound call, in Stasis once answ
 BRIDGE_PREFIX = "call-"
 #: Channel variable that keeps a waiting call's priority class across a callgate restart.
 PRIORITY_VAR = "CALLGATE_PRIORITY"
+#: A blocked caller's announcement is the playback ``blocked-<call id>``.
+ANNOUNCEMENT_PREFIX = "blocked-"
 #: Channel variables the dialplan sets on a caller's channel before Stasis.
 RECORDING_VAR = "CALLGATE_RECORDING"
 CALLER_SENT_VAR = "CALLGATE_CALLER_SENT"
@@ -65,9 +67,10 @@ DIALED_VAR = "CALLGATE_DIALED"
 class Phase(enum.Enum):
     """Where a call is in its life on Asterisk's side."""
 
-    # Answered and being laid out (screened, read); the core does not know it yet.
+    # Answered and being laid out (its history and variables read); the core does not know it yet.
     SETTING_UP = "SETTING_UP"
-    # A blocked caller hearing the announcement before the hang-up; the core never hears of it.
+    # A caller the core found blocked: the announcement, then the hang-up (both the core's
+    # commands); the core keeps it until the channel is gone.
     BLOCKED = "BLOCKED"
     # The core has it; the caller waits alone (greeting, music on hold), or a callback waits.
     QUEUED = "QUEUED"
@@ -109,7 +112,8 @@ _AFTER = (_P.HANDED_BACK, _P.RELEASED, _P.ENDED, _P.ADOPTED)
 #: Every legal move of a layout: ``(phase, move) -> next phase``.
 PHASE_MOVES: Mapping[tuple[Phase, Move], Phase] = {
     (_P.SETTING_UP, _M.ARRIVE): _P.QUEUED,
-    (_P.SETTING_UP, _M.BLOCK): _P.BLOCKED,
+    # The core screens a call once it has it: its CallScreened says blocked before any ring.
+    (_P.QUEUED, _M.BLOCK): _P.BLOCKED,
     (_P.QUEUED, _M.CONNECT): _P.CONNECTING,
     (_P.CONNECTING, _M.CONNECT): _P.CONNECTING,
     (_P.BRIDGED, _M.CONNECT): _P.BRIDGED,  # another party joins the bridge
@@ -143,29 +147,25 @@ ENDED_PHASES = frozenset({_P.ENDED, _P.RELEASED, _P.ADOPTED})
 #: Sent to the fallback queue: no music on hold; the recording is sealed at the hang-up.
 HANDED_BACK_PHASES = frozenset({_P.HANDED_BACK, _P.RELEASED})
 #: The core does not know the call yet: its caller leaving is no hang-up for the core.
-SETTING_UP_PHASES = frozenset({_P.SETTING_UP, _P.BLOCKED})
+SETTING_UP_PHASES = frozenset({_P.SETTING_UP})
 #: The caller is alone on their channel: a greeting or prompt may play.
 WAITING_PHASES = frozenset({_P.SETTING_UP, _P.BLOCKED, _P.QUEUED})
 #: The core has the call: its caller leaving is a hang-up the core must hear.
-IN_CORE_PHASES = frozenset({_P.QUEUED, _P.CONNECTING, _P.BRIDGED})
+IN_CORE_PHASES = frozenset({_P.BLOCKED, _P.QUEUED, _P.CONNECTING, _P.BRIDGED})
 
 
 class PhaseError(Exception):
     """A move the phase table does not allow: a bug in the adapter, not in Asterisk."""
 
 
-@dataclass
-class SilenceWatch:
-    """A waiting caller's signs of life, for the silent-caller watch (:mod:`.silence`).
+@dataclass(frozen=True)
+class CallerFacts:
+    """What set-up read of a new caller for the record of its start (``CallStart``), kept until
+    the core's ``CallScreened`` gives its class."""
 
-    The caller spoke (TALK_DETECT) or pressed a key while waiting; ``wake`` interrupts the watch
-    at once. Goes with :mod:`.silence` when the core watches silent callers itself."""
-
-    spoke: bool = False
-    key_pressed: bool = False
-    listening: bool = False  # TALK_DETECT is on: silence means something
-    prompted: bool = False  # the "press a key" prompt has started: keys count from now
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    caller_sent: str  # the number as the carrier sent it
+    dialed: str  # what the caller dialled (112, 0112...)
+    identity: str | None  # a SIM-less caller's IMEI-derived identity
 
 
 @dataclass
@@ -193,8 +193,11 @@ class CallLayout:
     moh: bool = False
     agent_legs: dict[str, str] = field(default_factory=dict)  # agent id -> channel id
     destination_leg: str | None = None
-    shown: str = ""  # caller-ID name call-takers see (tag and number)
-    silence: SilenceWatch = field(default_factory=SilenceWatch)
+    facts: CallerFacts | None = None  # a new caller's, until its start is recorded
+    warn: bool = False  # a repeat nuisance: the warning plays before the greeting
+    #: Requests on the caller's channel that must keep their order but not hold up the core's
+    #: other commands (priority variable, talk detection, greeting, prompts): the latest one.
+    media: asyncio.Future[None] | None = None
 
     def move(self, move: Move) -> None:
         """Move to the phase the table gives; raises :class:`PhaseError` if it has none."""

@@ -6,13 +6,18 @@ The adapter feeds those events once Asterisk has done its part (a destination an
 once it is bridged with the caller); the helpers below are the pieces it is made of:
 
 - a phone's device state -> ``DeviceStateChanged`` (Asterisk's states as the core sees them);
-- a new caller in Stasis -> ``CallArrived`` (unscreened: the arrival set-up screens it);
+- a new caller in Stasis -> ``CallArrived`` (the arrival set-up adds the caller's history: the
+  core screens it);
 - a leg callgate originated entering Stasis (picked up) -> ``AgentAnswered``,
   ``DestinationAnswered``, ``AgencyJoined``; a callback's number -> ``CallBridged``;
 - a channel leaving (``StasisEnd``/``ChannelDestroyed``) -> ``CallerHungUp``, ``AgentHungUp``,
-  ``AgentNoAnswer``, ``DestinationFailed``, stamped with Asterisk's own clock where it counts
-  (a call-taker's wrap-up counts from the real hang-up, however late the event reaches us; an
-  answered call-taker's hang-up is their channel's destruction, see :func:`answered_calltaker`).
+  ``AgentNoAnswer``, ``DestinationFailed``, ``CallbackFailed``, stamped with Asterisk's own
+  clock where it counts (a call-taker's wrap-up counts from the real hang-up, however late the
+  event reaches us; an answered call-taker's hang-up is their channel's destruction, see
+  :func:`answered_calltaker`);
+- a waiting caller's speech (``ChannelTalkingStarted``) -> ``CallerSpoke``, their key
+  (``ChannelDtmfReceived``) -> ``CallerPressedKey``, the end of a blocked caller's announcement
+  (``PlaybackFinished``) -> ``AnnouncementFinished``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from callgate.asterisk.ari.client import JsonObject
 from callgate.asterisk.ari.layout import (
     ADOPTED,
     AGENCY,
+    ANNOUNCEMENT_PREFIX,
     CALLBACK,
     CALLTAKER,
     DESTINATION,
@@ -40,15 +46,20 @@ from callgate.core.events import (
     AgentAnswered,
     AgentHungUp,
     AgentNoAnswer,
+    AnnouncementFinished,
     CallArrived,
+    CallbackFailed,
     CallBridged,
     CallerHungUp,
+    CallerPressedKey,
+    CallerSpoke,
     DestinationAnswered,
     DestinationFailed,
     DeviceStateChanged,
     Event,
     Priority,
 )
+from callgate.ports import agent_id_of
 
 #: Asterisk device states (ARI DeviceStateChanged) as the core sees them.
 DEVICE_STATES = {
@@ -64,6 +75,8 @@ DEVICE_STATES = {
 }
 
 Events = tuple[Event, ...]
+#: Why an attempt ended when its call-taker left while the number still rang.
+TAKER_LEFT = "call-taker hung up while dialling"
 
 
 def translate(event: JsonObject, book: Book) -> Events:
@@ -81,7 +94,26 @@ def translate(event: JsonObject, book: Book) -> Events:
     if kind == "DeviceStateChanged":
         changed = device_state_changed(event["device_state"], book.endpoints)
         return () if changed is None else (changed,)
+    if kind == "ChannelTalkingStarted":
+        channel_id = event["channel"]["id"]
+        return (CallerSpoke(channel_id),) if channel_id in book.calls else ()
+    if kind == "ChannelDtmfReceived":
+        channel_id = event["channel"]["id"]
+        digit = str(event["digit"])
+        # A call-taker's keys are theirs (agencies, dispositions: :mod:`.handoff`).
+        return (CallerPressedKey(channel_id, digit),) if channel_id in book.calls else ()
+    if kind == "PlaybackFinished":
+        return playback_finished(event["playback"], book)
     return ()
+
+
+def playback_finished(playback: JsonObject, book: Book) -> Events:
+    """A playback ended: for a blocked caller's announcement, the core hangs up next."""
+    playback_id = str(playback["id"])
+    call_id = playback_id.removeprefix(ANNOUNCEMENT_PREFIX)
+    if call_id == playback_id or call_id not in book.calls:
+        return ()
+    return (AnnouncementFinished(call_id),)
 
 
 def stasis_started(event: JsonObject, book: Book) -> Events:
@@ -148,8 +180,15 @@ def channel_gone(event: JsonObject, book: Book) -> Events:
     at = hangup_at(event)
     layout = book.calls.get(channel_id)
     if layout is not None:
-        # Before the core heard of it (set-up), or after callgate let it go: nothing to tell.
-        return (CallerHungUp(channel_id, at=at),) if layout.phase in IN_CORE_PHASES else ()
+        if layout.phase not in IN_CORE_PHASES:
+            # Before the core heard of it (set-up), or after callgate let it go: nothing to tell.
+            return ()
+        callback = layout.callback
+        if callback is not None and not callback.answered:
+            # A callback's number that ended unanswered: busy, no answer, or a failure.
+            outcome = callback_outcome(cause)
+            return (CallbackFailed(channel_id, outcome, cause or outcome.value),)
+        return (CallerHungUp(channel_id, at=at),)
     leg = book.legs.get(channel_id)
     if leg is None or leg.role in (ADOPTED, AGENCY):
         return ()
@@ -162,7 +201,7 @@ def leg_gone(
     """A call-taker's or destination's leg ended, answered (picked up) or not."""
     if leg.role == CALLTAKER and callback_taker_left(layout, answered=answered):
         # The call-taker hung up while the number still rang: the attempt ends.
-        return (CallerHungUp(leg.call_id),)
+        return (CallbackFailed(leg.call_id, AttemptOutcome.FAILED, TAKER_LEFT),)
     if leg.role == DESTINATION:
         return () if answered else (DestinationFailed(leg.call_id, cause or "no answer"),)
     if answered:
@@ -201,11 +240,6 @@ def hangup_at(event: JsonObject) -> float | None:
 def caller_number(channel: JsonObject) -> str:
     """The caller's number as the dialplan left it (E.164), or ``anonymous``."""
     return channel.get("caller", {}).get("number", "") or "anonymous"
-
-
-def agent_id_of(endpoint: str) -> str:
-    """The call-taker id for an endpoint: ``PJSIP/1001`` -> ``1001``."""
-    return endpoint.partition("/")[2]
 
 
 def callback_outcome(cause: str) -> AttemptOutcome:

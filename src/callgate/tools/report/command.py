@@ -13,7 +13,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from callgate.storage import Journal, JournalError, redact_url
+from callgate.storage.database import JournalError, redact_url
+from callgate.storage.journal import Journal
 from callgate.storage.reports import ReportRows, load_report_rows, open_journal_readonly
 from callgate.tools.report.compute import build_report
 from callgate.tools.report.export import CSV_FILES, write_csv, write_png

@@ -1,48 +1,41 @@
-"""A thin AMI adapter on panoramisk: the call-takers' phones (device state, registration) and
-the fallback queue, nothing more.
+"""The AMI connection: panoramisk for framing and ActionID correlation, this module for
+everything that must not fail.
 
-It only translates AMI into small typed values; what a phone's state means for the ACD is decided
-by the core (:func:`to_core_device_state` is the one mapping). What it relies on, as the lab's
-Asterisk 16.28 sends it (recorded in ``tests/fixtures/ami``):
-
-- ``PJSIPShowEndpoints`` lists every endpoint as ``EndpointList`` events with ``ObjectName``,
-  ``DeviceState`` (human words: ``Not in use``, ``In use``, ``Unavailable``...) and ``Contacts``
-  (``aor/uri,`` for each contact). This is the snapshot taken after every (re)connect.
-- ``ContactStatus`` events (``EndpointName``, ``AOR``, ``URI``, ``ContactStatus``: ``Created``,
-  ``NonQualified``, ``Reachable``, ``Unreachable``, ``Removed``...) follow registrations.
-- ``DeviceStateChange`` events (``Device: PJSIP/1001``, ``State: NOT_INUSE``) exist only when
-  ``res_manager_devicestate.so`` is loaded, which the lab does not load. Without them the client
-  re-reads ``PJSIPShowEndpoints`` whenever a PJSIP channel or contact changes (``Newchannel``,
-  ``Newstate``, ``Hangup``, ``ContactStatus``), so availability still follows the phone.
-
-panoramisk is used for framing and ActionID correlation only. Its own reconnect (a fixed delay,
-no login check) and its ping (never checks the reply) are switched off: this module connects,
-checks the login, pings with a deadline and reconnects with capped exponential backoff and
-jitter. Every action is awaited with a deadline, so a lost AMI response (IssabelFoundation
-callcenter PR 66) can never block the daemon.
+panoramisk's own reconnect (a fixed delay, no login check) and its ping (never checks the reply)
+are switched off: this module connects, checks the login, pings with a deadline and reconnects
+with capped exponential backoff and jitter. Every action is awaited with a deadline, so a lost
+AMI response (IssabelFoundation callcenter PR 66) can never block the daemon. What the messages
+mean is :mod:`callgate.asterisk.ami.messages`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Final
 
 from panoramisk import Manager  # type: ignore[import-untyped]
 from panoramisk.ami_protocol import AMIProtocol  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from callgate.core.agents import DeviceState
+from callgate.asterisk.ami.messages import (
+    AsteriskDeviceState,
+    DeviceStatus,
+    EndpointSnapshot,
+    QueueSummary,
+    channel_endpoint,
+    contact_status,
+    device_state_change,
+    endpoints_snapshot,
+    headers_of,
+    messages_of,
+    queue_summary_from,
+)
+from callgate.asterisk.settings import AmiSettings
 
 log = logging.getLogger(__name__)
-
-#: One AMI message (event or response) as header -> value.
-AmiMessage = Mapping[str, str]
 
 # Only these event classes: device and contact events are "system" and "call"; the far noisier
 # "dialplan" (VarSet, Newexten) and "reporting" classes are never sent to us.
@@ -51,290 +44,12 @@ _EVENT_CLASSES: Final = "system,call"
 _REFRESH_DEBOUNCE: Final = 0.2
 
 
-class AmiSettings(BaseModel):
-    """How callgate reaches Asterisk's manager interface (``manager.conf``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-    host: str = "127.0.0.1"
-    """Address of Asterisk's AMI (``bindaddr`` in manager.conf)."""
-    port: int = Field(default=5038, ge=1, le=65535)
-    """TCP port of Asterisk's AMI (``port`` in manager.conf)."""
-    username: str = "callgate"
-    """The manager.conf section callgate logs in as; needs read ``system,call``."""
-    password: SecretStr = SecretStr("lab-ami-secret")
-    """That section's ``secret``; never logged."""
-    ping_interval: float = Field(default=10.0, gt=0, le=300)
-    """Seconds between keepalive Pings; a Ping without a reply reconnects."""
-    action_timeout: float = Field(default=5.0, gt=0, le=60)
-    """Seconds to wait for any AMI reply before counting it as lost."""
-
-
 class AmiError(Exception):
     """Asterisk answered an action with an error (the peer's answer, not our bug)."""
 
 
 class AmiUnavailable(Exception):
     """AMI is not connected, or a reply did not come back in time."""
-
-
-class AsteriskDeviceState(enum.Enum):
-    """A device state as Asterisk names it (``ast_devstate_str``)."""
-
-    UNKNOWN = "UNKNOWN"
-    NOT_INUSE = "NOT_INUSE"
-    INUSE = "INUSE"
-    BUSY = "BUSY"
-    INVALID = "INVALID"
-    UNAVAILABLE = "UNAVAILABLE"
-    RINGING = "RINGING"
-    RINGINUSE = "RINGINUSE"
-    ONHOLD = "ONHOLD"
-
-
-# PJSIPShowEndpoints spells states for people (ast_devstate2str); DeviceStateChange spells them
-# as constants. Both are accepted, case-insensitively.
-_HUMAN_STATES: Final[Mapping[str, AsteriskDeviceState]] = {
-    "unknown": AsteriskDeviceState.UNKNOWN,
-    "not in use": AsteriskDeviceState.NOT_INUSE,
-    "in use": AsteriskDeviceState.INUSE,
-    "busy": AsteriskDeviceState.BUSY,
-    "invalid": AsteriskDeviceState.INVALID,
-    "unavailable": AsteriskDeviceState.UNAVAILABLE,
-    "ringing": AsteriskDeviceState.RINGING,
-    "ring+inuse": AsteriskDeviceState.RINGINUSE,
-    "on hold": AsteriskDeviceState.ONHOLD,
-}
-
-# Contact statuses that mean the contact is gone; every other known one means it exists.
-_CONTACT_GONE: Final = frozenset({"removed"})
-_CONTACT_PRESENT: Final = frozenset(
-    {"created", "reachable", "unreachable", "nonqualified", "unknown", "updated"}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceStatus:
-    """A call-taker's phone as Asterisk sees it."""
-
-    state: AsteriskDeviceState
-    "Asterisk's device state for the endpoint."
-    registered: bool
-    "Asterisk has at least one contact (a registration) to send calls to."
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSummary:
-    """One app_queue queue right now (``QueueSummary``)."""
-
-    queue: str
-    "The queue's name."
-    callers: int
-    "Callers waiting in it."
-    longest_hold_time: int
-    "Seconds the longest-waiting caller has waited (0 when nobody waits)."
-    hold_time: int
-    "Average seconds callers waited before being answered (app_queue's rolling figure)."
-    logged_in: int
-    "Members whose phone is not unavailable (app_queue counts an unregistered one as out)."
-    available: int
-    "Members free to take a call (not in use, not paused, device available)."
-
-
-def to_core_device_state(status: DeviceStatus) -> DeviceState:
-    """What the ACD core should believe about this phone.
-
-    A phone with no contact cannot be rung whatever its state says; states Asterisk cannot
-    vouch for (UNKNOWN, INVALID) are UNAVAILABLE so that a 112 call is never offered to a phone
-    nobody knows to be there.
-    """
-    if not status.registered:
-        return DeviceState.UNAVAILABLE
-    return _CORE_STATES[status.state]
-
-
-_CORE_STATES: Final[Mapping[AsteriskDeviceState, DeviceState]] = {
-    AsteriskDeviceState.NOT_INUSE: DeviceState.NOT_INUSE,
-    AsteriskDeviceState.INUSE: DeviceState.IN_USE,
-    AsteriskDeviceState.BUSY: DeviceState.IN_USE,
-    AsteriskDeviceState.ONHOLD: DeviceState.IN_USE,
-    AsteriskDeviceState.RINGINUSE: DeviceState.IN_USE,
-    AsteriskDeviceState.RINGING: DeviceState.RINGING,
-    AsteriskDeviceState.UNAVAILABLE: DeviceState.UNAVAILABLE,
-    AsteriskDeviceState.INVALID: DeviceState.UNAVAILABLE,
-    AsteriskDeviceState.UNKNOWN: DeviceState.UNAVAILABLE,
-}
-
-
-# --- Translation: AMI messages in, typed values out. Pure, apart from logging bad input. ---
-
-_reported: set[tuple[str, str, str]] = set()
-_REPORTED_MAX: Final = 1000
-
-
-def _malformed(what: str, field: str, value: str) -> None:
-    """Log a peer's bad message once per (message, field, value): a misbehaving Asterisk must not
-    flood the log, and one line naming the field is enough to act on."""
-    key = (what, field, value[:100])
-    if key in _reported:
-        return
-    if len(_reported) >= _REPORTED_MAX:
-        # A peer sending endless new garbage gets logged again rather than grow memory.
-        _reported.clear()
-    _reported.add(key)
-    log.error(
-        "AMI sent an unusable message; skipped",
-        extra={"ami_message": what, "field": field, "value": value[:100]},
-    )
-
-
-def parse_device_state(text: str) -> AsteriskDeviceState | None:
-    """``NOT_INUSE`` or ``Not in use`` -> :attr:`AsteriskDeviceState.NOT_INUSE`; None if unknown."""
-    key = text.strip()
-    try:
-        return AsteriskDeviceState(key.upper())
-    except ValueError:
-        return _HUMAN_STATES.get(key.lower())
-
-
-def _field(message: AmiMessage, name: str) -> str | None:
-    value = message.get(name)
-    if value is None or not value.strip():
-        _malformed(message.get("Event") or message.get("Response") or "?", name, "<missing>")
-        return None
-    return value.strip()
-
-
-def device_state_change(event: AmiMessage) -> tuple[str, AsteriskDeviceState] | None:
-    """A ``DeviceStateChange`` event -> ``("PJSIP/1001", state)``; None if not a PJSIP device
-    (queues, Local channels, custom devices) or unusable (logged once)."""
-    device = _field(event, "Device")
-    raw_state = _field(event, "State")
-    if device is None or raw_state is None:
-        return None
-    if not device.startswith("PJSIP/"):
-        return None
-    state = parse_device_state(raw_state)
-    if state is None:
-        _malformed("DeviceStateChange", "State", raw_state)
-        return None
-    return device, state
-
-
-@dataclass(frozen=True, slots=True)
-class ContactChange:
-    """A contact (registration) of an endpoint appeared or went away."""
-
-    endpoint: str
-    "``PJSIP/<endpoint>``."
-    contact: str
-    "``aor/uri``, as PJSIPShowEndpoints lists it."
-    present: bool
-    "False once the contact is removed (unregistered or expired)."
-
-
-def contact_status(event: AmiMessage) -> ContactChange | None:
-    """A ``ContactStatus`` event -> :class:`ContactChange`; None if unusable (logged once)."""
-    endpoint = _field(event, "EndpointName")
-    aor = _field(event, "AOR")
-    uri = _field(event, "URI")
-    status = _field(event, "ContactStatus")
-    if endpoint is None or aor is None or uri is None or status is None:
-        return None
-    if status.lower() in _CONTACT_GONE:
-        present = False
-    elif status.lower() in _CONTACT_PRESENT:
-        present = True
-    else:
-        _malformed("ContactStatus", "ContactStatus", status)
-        return None
-    return ContactChange(f"PJSIP/{endpoint}", f"{aor}/{uri}", present)
-
-
-def channel_endpoint(event: AmiMessage) -> str | None:
-    """``Channel: PJSIP/1008-00000000`` -> ``PJSIP/1008``; None for other technologies."""
-    channel = event.get("Channel", "")
-    if not channel.startswith("PJSIP/"):
-        return None
-    name, sep, _suffix = channel.rpartition("-")
-    return name if sep and name != "PJSIP" else None
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointSnapshot:
-    """One endpoint in a ``PJSIPShowEndpoints`` listing."""
-
-    state: AsteriskDeviceState
-    "Its device state when listed."
-    contacts: frozenset[str]
-    "Its contacts as ``aor/uri``."
-
-
-def endpoints_snapshot(messages: Iterable[AmiMessage]) -> dict[str, EndpointSnapshot]:
-    """The ``EndpointList`` events of a ``PJSIPShowEndpoints`` reply -> ``{"PJSIP/1001": ...}``.
-
-    Other messages of the reply (the response, ``EndpointListComplete``) are ignored; an unusable
-    item is logged once and left out.
-    """
-    snapshot: dict[str, EndpointSnapshot] = {}
-    for message in messages:
-        if message.get("Event") != "EndpointList":
-            continue
-        name = _field(message, "ObjectName")
-        raw_state = _field(message, "DeviceState")
-        if name is None or raw_state is None:
-            continue
-        state = parse_device_state(raw_state)
-        if state is None:
-            _malformed("EndpointList", "DeviceState", raw_state)
-            continue
-        contacts = frozenset(c.strip() for c in message.get("Contacts", "").split(",") if c.strip())
-        snapshot[f"PJSIP/{name}"] = EndpointSnapshot(state, contacts)
-    return snapshot
-
-
-def queue_summary_from(queue: str, messages: Iterable[AmiMessage]) -> QueueSummary | None:
-    """The ``QueueSummary`` event for ``queue`` in a reply; None if the queue is not there."""
-    for message in messages:
-        if message.get("Event") != "QueueSummary" or message.get("Queue") != queue:
-            continue
-        numbers: dict[str, int] = {}
-        for name in ("Callers", "LongestHoldTime", "HoldTime", "LoggedIn", "Available"):
-            raw = message.get(name, "")
-            try:
-                numbers[name] = int(raw)
-            except ValueError:
-                _malformed("QueueSummary", name, raw or "<missing>")
-                return None
-        return QueueSummary(
-            queue=queue,
-            callers=numbers["Callers"],
-            longest_hold_time=numbers["LongestHoldTime"],
-            hold_time=numbers["HoldTime"],
-            logged_in=numbers["LoggedIn"],
-            available=numbers["Available"],
-        )
-    return None
-
-
-def _headers(message: Any) -> dict[str, str]:
-    """A panoramisk Message as plain typed headers (a repeated header keeps its last value)."""
-    out: dict[str, str] = {}
-    for key, value in dict(message).items():
-        if key == "content":
-            continue
-        out[str(key)] = str(value[-1]) if isinstance(value, list) and value else str(value)
-    return out
-
-
-def _reply_messages(reply: Any) -> list[dict[str, str]]:
-    """panoramisk resolves a list action to a list of messages and anything else to one."""
-    if isinstance(reply, list):
-        return [_headers(m) for m in reply]
-    return [_headers(reply)]
-
-
-# --- The connection: panoramisk for framing, this module for everything that must not fail. ---
 
 
 class _Manager(Manager):  # type: ignore[misc]  # panoramisk has no type hints
@@ -528,10 +243,10 @@ class AmiClient:
         try:
             login = await self._await(manager.authenticated_future, "Login", shield=True)
             if not login.success:
-                raise _LoginRefused(_headers(login).get("Message", "refused"))
+                raise _LoginRefused(headers_of(login).get("Message", "refused"))
             self._manager = manager
             await self._fully_booted(booted, attempt)
-            commands = _reply_messages(
+            commands = messages_of(
                 await self._await(manager.send_action({"Action": "ListCommands"}), "ListCommands")
             )
             self._device_events = any("DeviceStateList" in m for m in commands)
@@ -605,7 +320,7 @@ class AmiClient:
         manager = self._manager
         if manager is None:
             raise AmiUnavailable("AMI is not connected")
-        reply = _reply_messages(await self._await(manager.send_action(action), action["Action"]))
+        reply = messages_of(await self._await(manager.send_action(action), action["Action"]))
         if reply and reply[0].get("Response") == "Error":
             raise AmiError(f"{action['Action']}: {reply[0].get('Message', 'error')}")
         return reply
@@ -649,7 +364,7 @@ class AmiClient:
         reply_future = manager.send_action({"Action": "PJSIPShowEndpoints"})
         self._snapshot_reply = reply_future
         try:
-            reply = _reply_messages(await self._await(reply_future, "PJSIPShowEndpoints"))
+            reply = messages_of(await self._await(reply_future, "PJSIPShowEndpoints"))
             if reply and reply[0].get("Response") == "Error":
                 message = reply[0].get("Message", "")
                 if not message.startswith("No endpoints found"):
@@ -671,7 +386,7 @@ class AmiClient:
     def _on_event(self, _manager: Any, message: Any) -> None:
         # Runs inside panoramisk's data_received: an exception here would close the connection.
         try:
-            event = _headers(message)
+            event = headers_of(message)
             reply = self._snapshot_reply
             if reply is not None and reply.done():
                 # Asterisk wrote this after the listing: it is newer, apply it after the listing.
@@ -725,29 +440,3 @@ class AmiClient:
             self._on_connection(up)
         except Exception:
             log.exception("on_connection callback failed")
-
-
-def statuses_from_snapshot(snapshot: Mapping[str, EndpointSnapshot]) -> dict[str, DeviceStatus]:
-    """What :class:`AmiClient` delivers for a snapshot: each endpoint's :class:`DeviceStatus`."""
-    return {ep: DeviceStatus(s.state, registered=bool(s.contacts)) for ep, s in snapshot.items()}
-
-
-__all__: Sequence[str] = (
-    "AmiClient",
-    "AmiError",
-    "AmiSettings",
-    "AmiUnavailable",
-    "AsteriskDeviceState",
-    "ContactChange",
-    "DeviceStatus",
-    "EndpointSnapshot",
-    "QueueSummary",
-    "channel_endpoint",
-    "contact_status",
-    "device_state_change",
-    "endpoints_snapshot",
-    "parse_device_state",
-    "queue_summary_from",
-    "statuses_from_snapshot",
-    "to_core_device_state",
-)

@@ -1,0 +1,180 @@
+"""A waiting caller's channel: what they hear and how they are heard, as the core decides.
+
+The core screens a new caller (``CallScreened``), watches a silent one (``StartListening``,
+``PlayPrompt``, ``StopListening``, then ``CallReclassified``) and rejects a blocked one
+(``PlayAnnouncement``, then ``HangUpCaller``); this module only carries those out on the
+caller's channel, and records the call's start once its class is known.
+
+Requests on one caller's channel run in the order the core gave them, in the background
+(:meth:`Waiting.in_order`): Asterisk runs a channel's requests one by one, and a playback holds
+the channel's later requests until it ends (Asterisk 22), so none of them may hold up the
+core's other commands (a call-taker's ring) nor another caller. The first ones of a new caller
+are, in this order: its priority class in ``CALLGATE_PRIORITY`` (a restarted daemon re-queues it
+in that class), talk detection, then the greeting (with the warning first for a repeat nuisance),
+all before anything else on the channel would wait for the whole greeting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from callgate.asterisk.ari.channels import Channels
+from callgate.asterisk.ari.client import AriError
+from callgate.asterisk.ari.context import Shared
+from callgate.asterisk.ari.layout import (
+    ANNOUNCEMENT_PREFIX,
+    PRIORITY_VAR,
+    CallLayout,
+    Move,
+    Phase,
+)
+from callgate.core.commands import CallReclassified, CallScreened
+from callgate.core.events import AnnouncementFinished, ListeningFailed
+from callgate.ports import CallStart
+
+log = logging.getLogger(__name__)
+
+
+class Waiting:
+    """Carries out the core's decisions about a waiting caller on their channel."""
+
+    def __init__(self, shared: Shared, channels: Channels) -> None:
+        self.shared = shared
+        self.book = shared.book
+        self.channels = channels
+
+    # ---------------------------------------------------------------- the core's decisions
+
+    async def screened(self, note: CallScreened) -> None:
+        """A new caller's class: record the call's start; keep the class with the channel."""
+        layout = self.book.calls.get(note.call_id)
+        if layout is None or layout.facts is None:
+            return
+        facts, layout.facts = layout.facts, None
+        start = CallStart(
+            note.call_id,
+            note.caller,
+            facts.caller_sent,
+            facts.dialed,
+            note.priority,
+            note.at,
+            note.category,
+            facts.identity,
+        )
+        # Before the call's first move reaches the journal: its row must exist first.
+        await self.shared.observer.call_started(start)
+        if note.blocked:
+            layout.move(Move.BLOCK)
+            return
+        layout.warn = note.warn
+        log.info(
+            "112 call entered",
+            extra={"call_id": note.call_id, "caller": note.caller, "priority": note.priority},
+        )
+        self._keep_priority(layout, note.priority)
+
+    def reclassified(self, note: CallReclassified) -> None:
+        layout = self.book.calls.get(note.call_id)
+        if layout is not None:
+            self._keep_priority(layout, note.priority)
+
+    def greet(self, layout: CallLayout) -> None:
+        """After the core has the call: a free call-taker's phone rings while the caller hears
+        the greeting, not after it."""
+
+        async def greeting() -> None:
+            if self.book.still_waiting(layout) and layout.phase is not Phase.BLOCKED:
+                warning = self.shared.settings.screening.warning if layout.warn else ""
+                await self.channels.play_greeting(layout, warning)
+
+        self.in_order(layout, greeting)
+
+    def listen(self, call_id: str) -> None:
+        """``StartListening``: Asterisk reports the caller's speech (``ChannelTalkingStarted``)."""
+        layout = self.book.calls.get(call_id)
+        if layout is None:
+            return
+
+        async def talk_detection() -> None:
+            if await self.channels.set_var(call_id, "TALK_DETECT(set)", ""):
+                return
+            # Without it every caller would look silent and be lowered as a ghost.
+            log.error(
+                "ALARM: no talk detection on the call (is func_talkdetect loaded?); "
+                "its silence is not judged",
+                extra={"call_id": call_id},
+            )
+            await self.shared.feed(ListeningFailed(call_id))
+
+        self.in_order(layout, talk_detection)
+
+    def stop_listening(self, call_id: str) -> None:
+        """``StopListening``: talk events for the rest of the call would only load the pump."""
+        layout = self.book.calls.get(call_id)
+        if layout is None:
+            return
+
+        async def no_talk_detection() -> None:
+            if not layout.ended:
+                await self.channels.set_var(call_id, "TALK_DETECT(remove)", "")
+
+        self.in_order(layout, no_talk_detection)
+
+    def prompt(self, call_id: str, media: str) -> None:
+        """``PlayPrompt``: the silent caller is asked to press a key; music on hold resumes."""
+        layout = self.book.calls.get(call_id)
+        if layout is None:
+            return
+        log.info("caller silent; asking for a key press", extra={"call_id": call_id})
+
+        async def key_prompt() -> None:
+            if self.book.still_waiting(layout):
+                await self.channels.play_waiting_prompt(layout, media, "silence")
+
+        self.in_order(layout, key_prompt)
+
+    def announce(self, call_id: str, media: str) -> None:
+        """``PlayAnnouncement`` to a blocked caller; its end (``PlaybackFinished``, see
+        :mod:`.translate`) or its failure is the core's ``AnnouncementFinished``."""
+        layout = self.book.calls.get(call_id)
+        if layout is None:
+            return
+
+        async def announcement() -> None:
+            try:
+                await self.shared.ari.request(
+                    "POST",
+                    f"/channels/{call_id}/play/{ANNOUNCEMENT_PREFIX}{call_id}",
+                    params={"media": media},
+                )
+            except AriError as exc:
+                log.warning(
+                    "block announcement failed", extra={"call_id": call_id, "error": str(exc)}
+                )
+                await self.shared.feed(AnnouncementFinished(call_id))
+
+        self.in_order(layout, announcement)
+
+    # ---------------------------------------------------------------- order on one channel
+
+    def in_order(self, layout: CallLayout, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` after the requests queued before it on the caller's channel, in the
+        background; a failed one is logged and the next runs all the same."""
+        before = layout.media
+
+        async def after_before() -> None:
+            if before is not None:
+                await asyncio.wait([before])  # its failure is logged by the background tasks
+            await work()
+
+        task = asyncio.ensure_future(after_before())
+        layout.media = task
+        self.shared.tasks.spawn(task)
+
+    def _keep_priority(self, layout: CallLayout, priority: int) -> None:
+        async def store() -> None:
+            await self.channels.set_var(layout.call_id, PRIORITY_VAR, str(priority))
+
+        self.in_order(layout, store)

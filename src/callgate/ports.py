@@ -1,0 +1,281 @@
+"""The seams between callgate's parts: the types and interfaces more than one part needs.
+
+Adapters (``asterisk``, ``events``, ``storage``, the admin HTTP port) and the daemon's services
+meet here instead of importing each other: a type two of them share lives in this module, and so
+does every interface one of them offers the others. It imports nothing but the standard library
+and the pure core, so any part may import it (``pyproject.toml``'s import-linter contracts check
+the direction).
+
+- What the daemon learns that the core does not see (a call's start, a connection, a
+  recording): :class:`CallStart`, :class:`RecordingInfo`, told to a :class:`CallObserver`.
+- What the core tells observers: :data:`Notification`.
+- The one way into the engine: an :class:`EventSink` (the engine's ``feed``); and the way out,
+  a :class:`CommandExecutor` (the ARI adapter).
+- The services the adapters call: a caller's screening history (:class:`HistorySource`),
+  dispositions (:class:`DispositionSink`), blocks
+  (:class:`BlockControl`), call-takers' own commands (:class:`AgentCommandResult`), the MQTT
+  outbox (:class:`OutboxStore`), and the journal's two errors every writer tells apart.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Final, Protocol
+
+from callgate.core.commands import Command
+from callgate.core.commands import Notification as CoreNotification
+from callgate.core.events import Event
+from callgate.core.screening import CallerHistory
+
+# -- what the daemon learns about a call beside the core ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallStart:
+    """A call as the daemon first knows it, for the journal and CAD's event stream."""
+
+    call_id: str
+    caller: str  # E.164 from the dialplan, or "anonymous"
+    caller_sent: str  # the number as the carrier sent it
+    dialed: str  # what the caller dialled (112, 0112...), or "callback"
+    priority: int  # class after screening
+    at: float
+    category: str = ""  # screening category ("", anonymous, repeat-nuisance, blocked...)
+    identity: str | None = None  # a SIM-less caller's IMEI-derived identity
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """A finished call recording, as the journal keeps it."""
+
+    call_id: str
+    path: Path
+    sha256: str
+    size: int
+    duration_s: float
+    unsealed: str | None = None
+    """Why the file is hashed but not sealed (others can still change it); None when sealed."""
+
+
+class CallObserver(Protocol):
+    """Told what the core does not see: call details, connections, recordings (the journal)."""
+
+    async def call_started(self, start: CallStart) -> None: ...
+    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None: ...
+    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None: ...
+    async def recording(self, info: RecordingInfo, at: float) -> None: ...
+    async def recording_failed(self, call_id: str, reason: str, at: float) -> None: ...
+    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None: ...
+
+
+class NullObserver:
+    """Observes nothing; subclass it to observe only some things."""
+
+    async def call_started(self, start: CallStart) -> None:
+        return None
+
+    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
+        return None
+
+    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
+        return None
+
+    async def recording(self, info: RecordingInfo, at: float) -> None:
+        return None
+
+    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
+        return None
+
+    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
+        return None
+
+
+class FanOut:
+    """Tells several observers (the journal, the CAD event stream) the same things, in order."""
+
+    def __init__(self, *observers: CallObserver) -> None:
+        self.observers = observers
+
+    async def call_started(self, start: CallStart) -> None:
+        for o in self.observers:
+            await o.call_started(start)
+
+    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
+        for o in self.observers:
+            await o.agent_connected(call_id, agent_id, at)
+
+    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
+        for o in self.observers:
+            await o.agency_joined(call_id, agency, hand_off, at)
+
+    async def recording(self, info: RecordingInfo, at: float) -> None:
+        for o in self.observers:
+            await o.recording(info, at)
+
+    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
+        for o in self.observers:
+            await o.recording_failed(call_id, reason, at)
+
+    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
+        for o in self.observers:
+            await o.call_ended_outside_core(call_id, outcome, at)
+
+
+def agent_id_of(endpoint: str) -> str:
+    """The call-taker id for an endpoint: ``PJSIP/1001`` -> ``1001``."""
+    return endpoint.partition("/")[2]
+
+
+# -- the engine: events in, commands out, notifications to observers ----------------------
+
+Notification = CoreNotification
+"""What the core reports to observers (the journal, CAD's events, metrics, callbacks): the
+core's own base class (``CallStateChanged``, ``CallEnded``, ``CallScreened``, ``CallBlocked``,
+``CallbackTaskChanged``...); observers pick the kinds they need with ``isinstance``."""
+
+
+class EventSink(Protocol):
+    """The one way into the core: the engine's ``feed``. Every part that turns something from
+    outside (ARI, AGI feature codes, the admin API, CAD) into core events is given one."""
+
+    async def __call__(self, *events: Event) -> None:
+        """Apply ``events`` in order; return once every command they caused is carried out."""
+        ...
+
+
+class CommandExecutor(Protocol):
+    """Carries out the core's commands on the phone system (the ARI adapter)."""
+
+    async def execute(self, command: Command) -> Sequence[Event]:
+        """Do it; return the events it produced at once (may be empty)."""
+        ...
+
+
+# -- services the adapters use ------------------------------------------------------------
+
+
+class AgentCommandResult(enum.StrEnum):
+    """What the daemon made of a call-taker's own command; also the value of the channel
+    variable ``CALLGATE_AGENT_RESULT`` after a feature code."""
+
+    OK = "OK"
+    """Done: the call-taker's state changed."""
+    ALREADY = "ALREADY"
+    """Nothing to do: already logged in / logged out / paused / available."""
+    REFUSED = "REFUSED"
+    """Not allowed now (unknown endpoint, pause while logged out, ...)."""
+
+
+class HistorySource(Protocol):
+    """Where a new caller's screening history comes from (``callgate.screening.HistoryLoader``,
+    over the journal): the ARI adapter puts it in ``CallArrived`` and the core screens with it.
+    It answers in bounded time, with an empty history when it cannot say."""
+
+    async def __call__(
+        self, caller: str, now: float, identity: str | None = None
+    ) -> CallerHistory: ...
+
+
+class DispositionResultLike(Protocol):
+    """What the disposition service answers (``callgate.dispositions.DispositionResult``)."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def call_id(self) -> str | None: ...
+
+
+class DispositionSink(Protocol):
+    """Where a disposition goes (the daemon's disposition service), whoever sets it: a
+    call-taker during a call (ARI), CAD (MQTT)."""
+
+    def for_digit(self, digit: str) -> str | None: ...
+    async def set(
+        self, call_id: str, disposition: str, *, by: str, source: str
+    ) -> DispositionResultLike: ...
+
+
+class BlockLike(Protocol):
+    """A caller's block as the services report it (``callgate.storage.blocks.Block``)."""
+
+    @property
+    def until(self) -> datetime: ...
+
+
+class BlockResultLike(Protocol):
+    """What the block service answers (``callgate.dispositions.BlockResult``)."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def key(self) -> str | None: ...
+    @property
+    def blocks(self) -> Sequence[BlockLike]: ...
+    @property
+    def detail(self) -> str: ...
+
+
+class BlockControl(Protocol):
+    """Supervisors' blocks (``callgate.dispositions.Blocks``), for CAD's ``block``/``unblock``."""
+
+    async def block(
+        self, number: str, *, hours: float, reason: str, by: str, source: str
+    ) -> BlockResultLike: ...
+    async def unblock(
+        self, number: str, *, reason: str, by: str, source: str
+    ) -> BlockResultLike: ...
+
+
+#: Longest block a supervisor may place (30 days): every block is time-limited.
+MAX_BLOCK_HOURS: Final = 720.0
+#: Longest texts stored for who and why (the journal's column sizes); every way in checks them.
+MAX_BY: Final = 64
+MAX_REASON: Final = 500
+
+
+# -- the journal, as its writers see it ---------------------------------------------------
+
+
+class JournalError(Exception):
+    """The journal cannot be opened or written; the message names the database (password
+    hidden) and the cause."""
+
+
+class JournalUnavailable(JournalError):
+    """The database cannot be reached or cannot take the write now (stopped, refusing, timed out,
+    connection lost, locked, disk full): the record is fine, and writing it again later may
+    succeed. Writers keep such records and retry; see :mod:`callgate.backlog`."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """An event ready for the outbox (``id`` is given by the database)."""
+
+    event_id: str
+    stream: str
+    seq: int
+    topic: str
+    payload: str
+    retain: bool
+    created_at: datetime
+    id: int | None = None
+
+
+class OutboxStore(Protocol):
+    """Where CAD's events wait until the broker has them (``callgate.storage.outbox.Outbox``).
+    Each method raises :class:`JournalError` (or :class:`JournalUnavailable`) when the database
+    fails."""
+
+    async def append(self, entries: Sequence[OutboxEntry]) -> None: ...
+    async def unsent(self, limit: int = 200) -> list[OutboxEntry]: ...
+    async def mark_sent(self, ids: Sequence[int], at: datetime) -> None: ...
+    async def last_seqs(self, streams: Collection[str]) -> dict[str, int]: ...
+    async def prune(self, sent_before: datetime, limit: int = 1000) -> int: ...

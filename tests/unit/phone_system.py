@@ -1,0 +1,194 @@
+"""A daemon's call path without the lab: the real ARI adapter, engine and core, and Asterisk's
+REST side played by a recorder that answers every request (or fails the ones a test names).
+
+Time is the test's: the engine reads :class:`Clock`, and :meth:`Daemon.advance` fires the core's
+deadlines at once (no sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from callgate.asterisk.ari.adapter import AriAdapter
+from callgate.asterisk.ari.client import AriClient, AriError, JsonObject
+from callgate.config import Settings
+from callgate.core.acd import Acd
+from callgate.core.config import AcdConfig
+from callgate.core.events import AgentLoggedIn, Event
+from callgate.core.screening import CallerHistory
+from callgate.engine import Engine
+from callgate.ports import CallObserver, HistorySource, Notification, NullObserver
+
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Asterisk(AriClient):
+    """ARI's REST side: every request is recorded and answered (``None``, or a variable's value
+    from ``variables``); a request whose method and path are in ``failing`` raises that error."""
+
+    def __init__(self) -> None:
+        super().__init__("http://asterisk.invalid", "u", "p", "callgate")
+        self.log: list[tuple[str, str, dict[str, Any]]] = []
+        self.failing: dict[tuple[str, str], AriError] = {}
+        self.variables: dict[tuple[str, str], str] = {}
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        body: JsonObject | None = None,
+    ) -> Any:
+        self.log.append((method, path, dict(params or {})))
+        await asyncio.sleep(0)  # a round trip: other work may run meanwhile
+        error = self.failing.get((method, path))
+        if error is not None:
+            raise error
+        if method == "GET" and path.endswith("/variable"):
+            channel = path.split("/")[2]
+            return {"value": self.variables.get((channel, str((params or {})["variable"])), "")}
+        return None
+
+    def on(self, channel: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """The requests about one channel (its own path), in order."""
+        return [
+            r
+            for r in self.log
+            if r[1].startswith(f"/channels/{channel}/") or r[1] == f"/channels/{channel}"
+        ]
+
+    def fail(self, method: str, path: str, status: int = 500) -> None:
+        self.failing[(method, path)] = AriError(method, path, status, "refused")
+
+
+class Histories:
+    """A history source: what the daemon's loader would have read from the journal."""
+
+    def __init__(self, **by_caller: CallerHistory) -> None:
+        self.by_caller = by_caller
+        self.asked: list[tuple[str, str | None]] = []
+
+    async def __call__(self, caller: str, now: float, identity: str | None = None) -> CallerHistory:
+        self.asked.append((caller, identity))
+        return self.by_caller.get(caller, CallerHistory(""))
+
+
+class Recorder(NullObserver):
+    """Observes what the adapter and the engine tell the journal and CAD."""
+
+    def __init__(self) -> None:
+        self.started: list[Any] = []
+        self.notes: list[Notification] = []
+        self.outside: list[tuple[str, str]] = []
+
+    async def call_started(self, start: Any) -> None:
+        self.started.append(start)
+
+    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
+        self.outside.append((call_id, outcome))
+
+    async def notification(self, note: Notification) -> None:
+        self.notes.append(note)
+
+
+class Daemon:
+    """The adapter, the engine and the core, wired as the daemon wires them."""
+
+    def __init__(
+        self,
+        config: AcdConfig,
+        *,
+        settings: Settings | None = None,
+        history: HistorySource | None = None,
+        observer: CallObserver | None = None,
+        observers: Sequence[Callable[[Notification], Awaitable[None]]] = (),
+        now: float = T0,
+    ) -> None:
+        self.clock = Clock(now)
+        self.asterisk = Asterisk()
+        self.recorder = Recorder()
+        engine: Engine
+
+        async def feed(*events: Event) -> None:
+            await engine.feed(*events)
+
+        self.adapter = AriAdapter(
+            self.asterisk,
+            settings or Settings(),
+            observer=observer or self.recorder,
+            clock=self.clock,
+            history=history,
+            feed=feed,
+        )
+        self.engine = engine = Engine(
+            Acd(config),
+            self.adapter,
+            clock=self.clock,
+            observers=[self.recorder.notification, *observers],
+        )
+
+    async def login(self, *agents: str) -> None:
+        await self.engine.feed(*(AgentLoggedIn(a, f"PJSIP/{a}") for a in agents))
+
+    async def caller(self, call_id: str, number: str, **channelvars: str) -> None:
+        """A caller enters Stasis (as the dialplan hands them over, answered)."""
+        variables = {"CALLGATE_RECORDING": f"callgate/{call_id}.wav", **channelvars}
+        await self.event(
+            {
+                "type": "StasisStart",
+                "args": [],
+                "channel": {
+                    "id": call_id,
+                    "state": "Up",
+                    "caller": {"number": number},
+                    "channelvars": variables,
+                },
+            }
+        )
+        await self.settle()
+
+    async def answer(self, call_id: str, agent: str) -> None:
+        """``agent`` picks up the ring for ``call_id`` (their leg enters Stasis)."""
+        [leg] = [
+            r[2]["channelId"]
+            for r in self.asterisk.log
+            if r[:2] == ("POST", "/channels")
+            and r[2].get("appArgs") == f"calltaker,{call_id},{agent}"
+        ][-1:]
+        await self.event(
+            {"type": "StasisStart", "args": ["calltaker", call_id, agent], "channel": {"id": leg}}
+        )
+
+    async def event(self, event: JsonObject) -> None:
+        await self.adapter.on_event(event)
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Let the adapter's background work (set-ups, a caller's channel requests) finish."""
+        for _ in range(5):
+            await self.adapter.drain(5.0)
+            await asyncio.sleep(0)
+
+    async def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass: the core's deadlines in that time fire, in order."""
+        target = self.clock.now + seconds
+        while (deadline := self.engine.acd.next_deadline()) is not None and deadline <= target:
+            self.clock.now = max(self.clock.now, deadline)
+            await self.engine.tick()
+            await self.settle()
+        self.clock.now = target
+
+    def notes(self, kind: type[Notification]) -> Sequence[Any]:
+        return [n for n in self.recorder.notes if isinstance(n, kind)]
+
+    def close(self) -> None:
+        self.engine.close()
