@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import selectors
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -382,10 +382,6 @@ class Told:
         return [(call_id, detail) for kind, call_id, detail in self.told if kind == what]
 
 
-#: Something the daemon does by itself before a frame (the callback worklist offering).
-Action = Callable[["Daemon"], Awaitable[None]]
-
-
 @dataclass
 class Daemon:
     """One run of callgate's ARI side against ``asterisk``: the adapter, a real core, the pump."""
@@ -425,27 +421,23 @@ class Daemon:
         """Outcome of every call the core ended: call id -> outcome name."""
         return {n.call_id: n.outcome.name for n in self.notified if isinstance(n, CallEnded)}
 
-    async def run(self, frames: list[JsonObject], actions: dict[int, Action] | None = None) -> None:
-        """Connect, then receive ``frames`` at their stamps (``actions[i]`` runs before frame
-        ``i``) through the daemon's pump; returns once the last one is handled."""
+    async def run(self, frames: list[JsonObject]) -> None:
+        """Connect, then receive ``frames`` at their stamps through the daemon's pump; returns
+        once the last one is handled."""
 
         async def handle(event: JsonObject) -> None:
             self.translated.extend(translate(event, self.adapter.book))
             await self.adapter.on_event(event)
 
-        stream = self._stream(frames, actions or {})
+        stream = self._stream(frames)
         await AriLink(
             stream, set_up=self.adapter.on_connected, handle=handle, on_state=_ignore
         ).run()
 
-    async def _stream(
-        self, frames: list[JsonObject], actions: dict[int, Action]
-    ) -> AsyncIterator[Any]:
+    async def _stream(self, frames: list[JsonObject]) -> AsyncIterator[Any]:
         yield Connected(1)
-        for index, frame in enumerate(frames):
+        for frame in frames:
             await self.until(stamp(frame))
-            if index in actions:
-                await actions[index](self)
             yield self.asterisk.frame(frame)
 
     async def until(self, moment: float) -> None:
