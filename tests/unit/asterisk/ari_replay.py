@@ -49,8 +49,8 @@ from callgate.ports import CallStart, HistorySource, Notification, RecordingInfo
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ari"
 #: Virtual seconds one REST round trip to Asterisk takes (the lab's were about a millisecond).
-#: Two requests sent at once on different paths come back in the lab's order with it; at 2 ms,
-#: silence's TALK_DETECT(remove) and bridge join on the key-presser's channel swap (a race).
+#: The order in which two requests sent at once come back depends on it (a race in the lab too):
+#: 1 ms gives the lab's order in every recording.
 ROUND_TRIP = 0.001
 
 T = TypeVar("T")
