@@ -45,7 +45,12 @@ from callgate.asterisk.ari.layout import (
     Move,
 )
 from callgate.asterisk.ari.reconcile import Reconciler
-from callgate.asterisk.ari.translate import callback_taker_left, translate
+from callgate.asterisk.ari.translate import (
+    answered_calltaker,
+    callback_taker_left,
+    channel_gone,
+    translate,
+)
 from callgate.asterisk.ari.waiting import Waiting
 from callgate.core.commands import Command
 from callgate.core.events import Event
@@ -123,7 +128,7 @@ class AriAdapter:
                 await self._stasis_started(event)
             elif kind == "ChannelDestroyed" and self.endings.awaits_hangup(event["channel"]["id"]):
                 self.endings.hung_up_after_hand_back(event["channel"]["id"])
-            elif kind == "StasisEnd" and self._free_when_destroyed(event["channel"]["id"]):
+            elif kind == "StasisEnd" and answered_calltaker(event["channel"]["id"], self.book):
                 # A call-taker is free once their channel is gone (Asterisk's Hangup), a moment
                 # after it leaves Stasis: a wrap-up counted from StasisEnd could end up to
                 # ~20 ms early. Their leg was originated into our app, so ChannelDestroyed
@@ -180,10 +185,6 @@ class AriAdapter:
         if meaning:
             await self.shared.feed(*meaning)
 
-    def _free_when_destroyed(self, channel_id: str) -> bool:
-        leg = self.book.legs.get(channel_id)
-        return leg is not None and leg.role == CALLTAKER and channel_id in self.book.answered
-
     async def _gone_unless_destroyed(self, event: JsonObject) -> None:
         await asyncio.sleep(DESTROYED_GRACE)
         if event["channel"]["id"] in self.book.legs:  # no ChannelDestroyed meanwhile
@@ -194,7 +195,7 @@ class AriAdapter:
 
         Asterisk's own stamp counts: a call-taker's wrap-up counts from the real hang-up,
         however late the event reaches us under load."""
-        gone = translate(event, self.book)
+        gone = channel_gone(event, self.book)  # also a StasisEnd taken after the grace
         channel_id = event["channel"]["id"]
         book = self.book
         layout = book.calls.get(channel_id)

@@ -13,7 +13,8 @@ once it is bridged with the caller); the helpers below are the pieces it is made
 - a channel leaving (``StasisEnd``/``ChannelDestroyed``) -> ``CallerHungUp``, ``AgentHungUp``,
   ``AgentNoAnswer``, ``DestinationFailed``, ``CallbackFailed``, stamped with Asterisk's own
   clock where it counts (a call-taker's wrap-up counts from the real hang-up, however late the
-  event reaches us);
+  event reaches us; an answered call-taker's hang-up is their channel's destruction, see
+  :func:`answered_calltaker`);
 - a waiting caller's speech (``ChannelTalkingStarted``) -> ``CallerSpoke``, their key
   (``ChannelDtmfReceived``) -> ``CallerPressedKey``, the end of a blocked caller's announcement
   (``PlaybackFinished``) -> ``AnnouncementFinished``.
@@ -86,6 +87,8 @@ def translate(event: JsonObject, book: Book) -> Events:
     kind = event.get("type")
     if kind == "StasisStart":
         return stasis_started(event, book)
+    if kind == "StasisEnd" and answered_calltaker(event["channel"]["id"], book):
+        return ()  # told by its ChannelDestroyed (see answered_calltaker)
     if kind in ("StasisEnd", "ChannelDestroyed"):
         return channel_gone(event, book)
     if kind == "DeviceStateChanged":
@@ -157,6 +160,17 @@ def callback_answered(layout: CallLayout | None) -> Events:
     if layout is None or layout.callback is None or layout.ended or layout.bridge_id is None:
         return ()  # nobody waits for it: it is hung up
     return (CallBridged(layout.call_id),)
+
+
+def answered_calltaker(channel_id: str, book: Book) -> bool:
+    """``channel_id`` is a call-taker's leg that picked up.
+
+    Such a call-taker is free once their channel is gone (Asterisk's Hangup), a moment after it
+    leaves Stasis: a wrap-up counted from StasisEnd could end up to ~20 ms early. So their hang-up
+    is the leg's ChannelDestroyed; the adapter takes the StasisEnd (:func:`channel_gone`) only if
+    no ChannelDestroyed follows within a grace."""
+    leg = book.legs.get(channel_id)
+    return leg is not None and leg.role == CALLTAKER and channel_id in book.answered
 
 
 def channel_gone(event: JsonObject, book: Book) -> Events:
