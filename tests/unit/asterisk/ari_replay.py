@@ -1,8 +1,8 @@
 """Replaying recorded ARI traffic (tests/fixtures/ari/) through the real adapter and core.
 
 No mocks: the adapter (:class:`~callgate.asterisk.ari.adapter.AriAdapter`) runs with a real core
-(:class:`~callgate.core.acd.Acd` through :class:`~callgate.engine.Engine`) behind the daemon's
-event pump (:class:`~callgate.asterisk.link.AriLink`). Asterisk is played by
+(:class:`~callgate.core.acd.Acd` through :class:`~callgate.daemon.engine.Engine`) behind the
+daemon's event pump (:class:`~callgate.asterisk.link.AriLink`). Asterisk is played by
 :class:`RecordedAsterisk`: the real :class:`~callgate.asterisk.ari.client.AriClient`, whose one
 HTTP round trip is answered from the recording (the status and body Asterisk gave), and whose
 event stream sends the recorded frames at their recorded stamps.
@@ -44,7 +44,7 @@ from callgate.asterisk.link import AriLink
 from callgate.asterisk.timestamps import ari_timestamp
 from callgate.config import Settings
 from callgate.core import Acd, AcdConfig, CallEnded, Event
-from callgate.engine import Engine
+from callgate.daemon.engine import Engine
 from callgate.ports import CallStart, HistorySource, Notification, RecordingInfo
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ari"
