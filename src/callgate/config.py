@@ -36,6 +36,7 @@ from callgate.asterisk.settings import (
     Tone,
     sound_file,
 )
+from callgate.auth import AuthSettings, UserSettings
 from callgate.core.callbacks import CallbackPolicy
 from callgate.core.config import AcdConfig
 from callgate.core.screening import (
@@ -56,6 +57,7 @@ __all__ = [
     "AgiSettings",
     "AmiSettings",
     "AriSettings",
+    "AuthSettings",
     "BlockingSettings",
     "CallSettings",
     "CallTakerPrompts",
@@ -76,6 +78,7 @@ __all__ = [
     "Spoken",
     "StorageSettings",
     "Tone",
+    "UserSettings",
     "load_settings",
     "sound_file",
 ]
@@ -264,7 +267,12 @@ class Settings(BaseSettings):
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
     ops: OpsSettings = OpsSettings()
+    auth: AuthSettings = AuthSettings()
+    """Users of the admin API and CAD clients, with their roles (``[[auth.users]]``)."""
     log: LogSettings = LogSettings()
+    lab: bool = False
+    """The lab (scripts/lab): allow the published lab secrets. Never set on a 112 host;
+    ``callgate run`` and ``check-config`` refuse those secrets without it (``CALLGATE_LAB=1``)."""
 
     @field_validator("agencies")
     @classmethod

@@ -39,6 +39,7 @@ from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable, JsonObject
 from callgate.asterisk.link import AriLink
 from callgate.asterisk.recordings import folder_problem
+from callgate.auth import Authenticator
 from callgate.backlog import DatabaseStatus
 from callgate.config import (
     ConfigError,
@@ -269,6 +270,8 @@ def _wire(
     """Build every part and hand each its dependencies in its constructor: the one place that
     knows them all. Nothing connects, listens or runs yet."""
     acd = Acd(acd_config(settings, callback_prefix=run_prefix(time.time())))
+    # Who may use the admin API and send CAD commands ([auth]): one view for both.
+    authenticator = Authenticator(settings.auth.users)
     # CAD's event stream, an observer of everything below.
     events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database)
     # Every disposition (phone, CAD, admin) goes through one service, which also places
@@ -343,6 +346,7 @@ def _wire(
         view,
         health,
         metrics.registry,
+        authenticator=authenticator,
         host=settings.ops.http_host,
         port=settings.ops.http_port,
         max_body_bytes=settings.ops.http_max_body_bytes,

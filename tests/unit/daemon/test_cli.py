@@ -22,6 +22,7 @@ from callgate.daemon.view import LiveDaemonView
 from callgate.http.server import OpsHttp
 from callgate.storage.journal import Journal
 from callgate.tools.admin import main
+from tests.unit.auth_users import authenticator, token
 from tests.unit.daemon.conftest import Clock, NoPhones
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
@@ -35,12 +36,14 @@ class Daemon:
         self.health = view.health
 
     async def cli(self, *argv: str) -> int:
-        # The CLI blocks on its HTTP request; the server needs this loop meanwhile.
+        # The CLI blocks on its HTTP request; the server needs this loop meanwhile. The
+        # admin's token comes from CALLGATE_TOKEN (set by the fixture).
         return await asyncio.to_thread(main, [*argv, "--url", self.http.url])
 
 
 @pytest.fixture
-async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+async def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Daemon]:
+    monkeypatch.setenv("CALLGATE_TOKEN", token("root"))
     clock = Clock(1_000.0)
     journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
@@ -55,7 +58,7 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
         clock=clock,
     )
     metrics = Metrics(engine.acd, health, calltakers=["1001", "1002", "1003"], clock=clock)
-    http = OpsHttp(view, health, metrics.registry, port=0)
+    http = OpsHttp(view, health, metrics.registry, authenticator=authenticator(), port=0)
     await http.start()
     yield Daemon(view, http, levels)
     await http.stop()
