@@ -110,3 +110,32 @@ def load_settings_from(toml: str) -> list:  # type: ignore[type-arg]
     from callgate.auth import AuthSettings
 
     return AuthSettings.model_validate(tomllib.loads(toml)["auth"]).users
+
+
+def test_the_lab_admin_token_matches_its_hash_and_is_refused_outside_the_lab() -> None:
+    import asyncio
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from callgate.auth import UserSettings
+    from callgate.config import LAB_TOKEN_HASH, Settings, lab_secrets_in_use
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "labpeers.py"
+    spec = importlib.util.spec_from_file_location("labpeers_for_auth", path)
+    assert spec is not None
+    assert spec.loader is not None
+    labpeers = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = labpeers  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(labpeers)
+    finally:
+        del sys.modules[spec.name]
+    assert labpeers.LAB_ADMIN_TOKEN_HASH == LAB_TOKEN_HASH
+    users = [UserSettings.model_validate(u) for u in labpeers.LAB_USERS]
+    who = asyncio.run(Authenticator(users).check_token(labpeers.LAB_ADMIN_TOKEN))
+    assert who == Identity("lab-admin", Role.ADMIN)
+    settings = Settings(auth={"users": labpeers.LAB_USERS}, lab=False)  # type: ignore[arg-type]
+    assert "auth.users.0.token_hash" in lab_secrets_in_use(settings)
+    lab = Settings(auth={"users": labpeers.LAB_USERS}, lab=True)  # type: ignore[arg-type]
+    assert lab_secrets_in_use(lab) == []

@@ -46,6 +46,7 @@ from callgate.config import (
     Settings,
     acd_config,
     load_settings,
+    refuse_lab_secrets,
     screening_policy,
 )
 from callgate.core.acd import Acd
@@ -558,6 +559,7 @@ async def run(settings: Settings) -> int:
 def run_daemon(config_path: str | None) -> int:
     try:
         settings = load_settings(config_path)
+        refuse_lab_secrets(settings)  # outside the lab (lab = true), never a published secret
         acd_config(settings)  # the core's own checks, before anything connects
         screening_policy(settings)
     except (ConfigError, AcdConfigError) as exc:
