@@ -7,7 +7,7 @@ import base64
 
 from argon2 import PasswordHasher
 
-from callgate.auth import Authenticator, UserSettings
+from callgate.auth import Authenticator, Identity, UserSettings
 
 _CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
@@ -56,3 +56,11 @@ def bearer(name: str) -> dict[str, str]:
 def basic(name: str, password: str | None = None) -> dict[str, str]:
     raw = f"{name}:{password if password is not None else f'pw-{name}'}".encode()
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def cad_clients(name: str) -> Identity | None:
+    """The CAD clients above by name, as the daemon's authenticator names them."""
+    return _AUTHENTICATOR.identity(name)
+
+
+_AUTHENTICATOR = authenticator()

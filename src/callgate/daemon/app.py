@@ -331,6 +331,7 @@ def _wire(
         blocks=blocks,
         on_callback_requested=None if callbacks is None else callbacks.requested,
         max_bytes=settings.mqtt.max_command_bytes,
+        clients=authenticator.identity,  # the command topic's <client>, named by the broker
     )
     control = CallTakerControl(engine.feed, acd, settings.calltakers.endpoints)
     view = LiveDaemonView(
