@@ -50,7 +50,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 import labpeers  # noqa: E402 - lives in scripts/, not a package
 
 AMI = ("127.0.0.1", 5038)
-AMI_USER, AMI_SECRET = "callgate", "lab-ami-secret"
+# The lab's benchmark account (asterisk-conf/manager.conf): callgate's own may not originate.
+AMI_USER, AMI_SECRET = "lab-bench", "lab-bench-secret"
 FIRST_EXTENSION = 1009  # 1001-1008 belong to the integration tests, which share the lab
 TARGET_FREE_TO_RING_P99_MS = 50.0
 TARGET_RSS_MB = 150.0

@@ -52,6 +52,23 @@ STATE_DIR = Path(os.environ.get("CALLGATE_LAB_STATE", "/var/lib/callgate-lab"))
 ARI_AUTH = "Basic " + base64.b64encode(b"callgate:lab-ari-secret").decode()
 # Lab passwords of the call-takers' endpoints in asterisk-conf/pjsip.conf.
 PASSWORD_PREFIX = "lab-"  # noqa: S105 - lab-only, documented in pjsip.conf
+#: The lab's admin user of [auth] (callgate.config refuses this hash outside the lab): the
+#: integration tests and the demo run the CLI with CALLGATE_TOKEN=LAB_ADMIN_TOKEN.
+LAB_ADMIN_TOKEN = "lab-admin.lab-admin-token"  # noqa: S105 - lab-only, published on purpose
+LAB_ADMIN_TOKEN_HASH = (  # published on purpose
+    "$argon2id$v=19$m=65536,t=3,p=4$2o9F3osaf0+O9ZP68rblu"  # noqa: S105
+    "g$cgSN1l/oQJJU4wypMNtT1yohQxRuA3vcq8AvVgbvBXc"
+)
+#: The lab's users: the admin above, and a CAD client per MQTT user of tests/integration/test_mqtt
+#: (its broker password authenticates it; the ACL ties its name to its command topic).
+LAB_USERS = [
+    {"name": "lab-admin", "role": "admin", "token_hash": LAB_ADMIN_TOKEN_HASH},
+    {
+        "name": "cad",
+        "role": "cad",
+        "commands": ["set-disposition", "request-callback", "attach-incident", "block", "unblock"],
+    },
+]
 # Softphone ports for extension 1000 + n: SIP 5100 + 10 n (baresip also binds TLS on the next
 # port, so neighbours need a gap), control 4440 + n.
 SIP_PORT_BASE = 5100
@@ -387,6 +404,9 @@ class Daemon:
         self.state_dir = new_state_dir(log_path.parent.name)
         self.env = {
             "CALLGATE_STORAGE__URL": f"sqlite+aiosqlite:///{self.state_dir / 'journal.db'}",
+            # The lab's published ARI, AMI and FastAGI secrets are refused without it.
+            "CALLGATE_LAB": "1",
+            "CALLGATE_AUTH__USERS": json.dumps(LAB_USERS),
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -32,6 +32,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="drive the ACD core through a trace or generated arrivals and print KPIs",
     )
     sub.add_parser("events", help="print the live CAD event stream from the MQTT broker")
+    sub.add_parser("auth", help="make password and token hashes for [[auth.users]]")
     sub.add_parser(
         "report",
         help="a day's, shift's or range's figures from the journal: NENA, abandonment, ...",
@@ -61,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from callgate.mqtt.subscriber import main as follow_events
 
         return follow_events(argv[1:])
+    if argv[:1] == ["auth"]:
+        from callgate.tools.credentials import main as credentials
+
+        return credentials(argv[1:])
     if argv[:1] == ["report"]:
         from callgate.tools.report import main as report
 

@@ -36,6 +36,7 @@ from callgate.asterisk.settings import (
     Tone,
     sound_file,
 )
+from callgate.auth import AuthSettings, UserSettings
 from callgate.core.callbacks import CallbackPolicy
 from callgate.core.config import AcdConfig
 from callgate.core.screening import (
@@ -56,6 +57,7 @@ __all__ = [
     "AgiSettings",
     "AmiSettings",
     "AriSettings",
+    "AuthSettings",
     "BlockingSettings",
     "CallSettings",
     "CallTakerPrompts",
@@ -76,7 +78,10 @@ __all__ = [
     "Spoken",
     "StorageSettings",
     "Tone",
+    "UserSettings",
+    "lab_secrets_in_use",
     "load_settings",
+    "refuse_lab_secrets",
     "sound_file",
 ]
 
@@ -264,7 +269,12 @@ class Settings(BaseSettings):
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
     ops: OpsSettings = OpsSettings()
+    auth: AuthSettings = AuthSettings()
+    """Users of the admin API and CAD clients, with their roles (``[[auth.users]]``)."""
     log: LogSettings = LogSettings()
+    lab: bool = False
+    """The lab (scripts/lab): allow the published lab secrets. Never set on a 112 host;
+    ``callgate run`` and ``check-config`` refuse those secrets without it (``CALLGATE_LAB=1``)."""
 
     @field_validator("agencies")
     @classmethod
@@ -310,6 +320,53 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(_describe(exc)) from None
     except ValueError as exc:  # a TOML syntax error surfaces as tomllib.TOMLDecodeError
         raise ConfigError(f"config file {path}: {exc}") from None
+
+
+#: The lab's secrets, published in this repository (asterisk-conf/, scripts/lab, the README):
+#: the key that holds each, and the value anyone can read.
+LAB_SECRETS: dict[str, str] = {
+    "ari.password": "lab-ari-secret",
+    "ami.password": "lab-ami-secret",
+}
+
+
+#: The token hash of the lab's admin user (scripts/labpeers.py LAB_ADMIN_TOKEN_HASH): its token
+#: is published too.
+LAB_TOKEN_HASH = (  # published on purpose
+    "$argon2id$v=19$m=65536,t=3,p=4$2o9F3osaf0+O9ZP68rblu"  # noqa: S105
+    "g$cgSN1l/oQJJU4wypMNtT1yohQxRuA3vcq8AvVgbvBXc"
+)
+
+
+def lab_secrets_in_use(settings: Settings) -> list[str]:
+    """The keys that hold a published lab secret (empty when ``lab`` is set: the lab may)."""
+    if settings.lab:
+        return []
+    values = {
+        "ari.password": settings.ari.password.get_secret_value(),
+        "ami.password": settings.ami.password.get_secret_value(),
+    }
+    keys = [key for key, lab in LAB_SECRETS.items() if values.get(key) == lab]
+    keys += [
+        f"auth.users.{i}.token_hash"
+        for i, user in enumerate(settings.auth.users)
+        if user.token_hash == LAB_TOKEN_HASH
+    ]
+    return keys
+
+
+def refuse_lab_secrets(settings: Settings) -> None:
+    """Raise :class:`ConfigError` naming each key that holds a published lab secret, unless the
+    config says ``lab = true`` (``CALLGATE_LAB=1``): a 112 host must not run on passwords
+    anyone can read in this repository."""
+    keys = lab_secrets_in_use(settings)
+    if keys:
+        raise ConfigError(
+            "published lab secret in use (set your own, e.g. CALLGATE_"
+            + keys[0].upper().replace(".", "__")
+            + "=..., or CALLGATE_LAB=1 in the lab only):\n  "
+            + "\n  ".join(f"{key}: the lab's published value" for key in keys)
+        )
 
 
 def _describe(exc: ValidationError) -> str:

@@ -10,6 +10,7 @@ it never skips them.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -138,14 +139,21 @@ class Daemon(labpeers.Daemon):
         return asyncio.run(read())
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """``callgate <args>`` as an admin runs it (talks to the daemon's admin port)."""
+def run_cli(
+    *args: str, token: str | None = labpeers.LAB_ADMIN_TOKEN
+) -> subprocess.CompletedProcess[str]:
+    """``callgate <args>`` as an admin runs it (talks to the daemon's admin port), with the
+    lab admin's token in ``CALLGATE_TOKEN`` (``token=None``: without any credential)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGATE_TOKEN")}
+    if token is not None:
+        env["CALLGATE_TOKEN"] = token
     return subprocess.run(
         [sys.executable, "-m", "callgate", *args],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
+        env=env,
     )
 
 

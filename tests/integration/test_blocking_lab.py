@@ -26,8 +26,10 @@ def test_given_a_blocked_number_then_rejected_twice_and_put_through_by_the_valve
 ) -> None:
     (calltaker,) = phones("1001")
     wait_for(lambda: bool(daemon.records("ready: taking calls")), 15, "the daemon")
-    blocked = run_cli("block", BLOCKED, "--hours", "1", "--reason", "prank x5", "--by", "lab")
+    blocked = run_cli("block", BLOCKED, "--hours", "1", "--reason", "prank x5")
     assert blocked.returncode == 0, blocked.stderr
+    # The audit trail names the user the token belongs to (scripts/labpeers.py LAB_USERS).
+    assert "(by lab-admin)" in blocked.stdout, blocked.stdout
 
     for n in (1, 2):
         calls = carrier([BLOCKED], talk_seconds=30)

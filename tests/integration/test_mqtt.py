@@ -26,6 +26,7 @@ import aiomqtt
 import pytest
 from pydantic import SecretStr
 
+from callgate.auth import Authenticator, UserSettings
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
@@ -370,7 +371,8 @@ async def _command(port: int, user: str, request_id: str, payload: bytes) -> Non
     async with aiomqtt.Client(
         "127.0.0.1", port, username=user, password=PASSWORDS[user], identifier=f"cmd-{request_id}"
     ) as client:
-        await client.publish(f"{BASE}/commands/{request_id}", payload, qos=1)
+        # The broker's ACL lets each user publish only under its own name (pattern %u).
+        await client.publish(f"{BASE}/commands/{user}/{request_id}", payload, qos=1)
 
 
 async def test_given_bad_or_unauthorised_commands_then_errors_and_nothing_changes(
@@ -386,7 +388,14 @@ async def test_given_bad_or_unauthorised_commands_then_errors_and_nothing_change
         at=__import__("datetime").datetime.now(__import__("datetime").UTC),
     )
     annotations = JournalAnnotations(journal)
-    publisher = EventPublisher(settings(broker), Outbox(journal), annotations=annotations)
+    # The broker user "cad" is a CAD client of [auth], granted set-disposition and
+    # attach-incident: callgate records it as who set the disposition.
+    clients = Authenticator(
+        [UserSettings(name="cad", role="cad", commands=["set-disposition", "attach-incident"])]  # type: ignore[arg-type]
+    )
+    publisher = EventPublisher(
+        settings(broker), Outbox(journal), annotations=annotations, clients=clients.identity
+    )
     await publisher.start()
     async with Subscriber(broker.port) as cad:
         await _until(lambda: publisher.connected, 10)
@@ -397,36 +406,42 @@ async def test_given_bad_or_unauthorised_commands_then_errors_and_nothing_change
                     "command": "set-disposition",
                     "call_id": "c-1",
                     "disposition": "prank",
-                    "by": "op7",
                     "colour": "red",
                 }
             ).encode(),
             "r-type": json.dumps(
-                {"command": "set-disposition", "call_id": "c-1", "disposition": 3, "by": "op7"}
+                {"command": "set-disposition", "call_id": "c-1", "disposition": 3}
             ).encode(),
             "r-value": json.dumps(
-                {"command": "set-disposition", "call_id": "c-1", "disposition": "rude", "by": "o"}
+                {"command": "set-disposition", "call_id": "c-1", "disposition": "rude"}
             ).encode(),
             "r-unknown": json.dumps(
                 {"command": "attach-incident", "call_id": "nope", "incident_id": "INC-1"}
             ).encode(),
             "r-what": json.dumps({"command": "format-disk", "call_id": "c-1"}).encode(),
             "r-list": b"[1, 2]",
+            # Not granted to this client: refused, whatever the payload says.
+            "r-denied": json.dumps({"command": "request-callback", "call_id": "c-1"}).encode(),
+            # A name in the payload is no longer taken: refused.
+            "r-by": json.dumps(
+                {"command": "set-disposition", "call_id": "c-1", "disposition": "test", "by": "x"}
+            ).encode(),
         }
         for request_id, payload in bad.items():
             await _command(broker.port, "cad", request_id, payload)
-        # A user the ACL does not allow to command: the broker drops it, callgate never sees it.
+        # A user who is no CAD client: the ACL lets it publish only under its own name, where
+        # callgate refuses it (forbidden, answered on replies/dashboard/, which cad cannot read).
         await _command(
             broker.port,
             "dashboard",
             "r-intruder",
             json.dumps(
-                {"command": "set-disposition", "call_id": "c-1", "disposition": "prank", "by": "x"}
+                {"command": "set-disposition", "call_id": "c-1", "disposition": "prank"}
             ).encode(),
         )
-        good = {"command": "set-disposition", "call_id": "c-1", "disposition": "ghost", "by": "op7"}
+        good = {"command": "set-disposition", "call_id": "c-1", "disposition": "ghost"}
         await _command(broker.port, "cad", "r-good", json.dumps(good).encode())
-        await _until(lambda: any(t.endswith("/replies/r-good") for t, _ in cad.messages), 10)
+        await _until(lambda: any(t.endswith("/replies/cad/r-good") for t, _ in cad.messages), 10)
         await _until(lambda: any(e["type"] == "disposition-set" for e in cad.events()), 10)
         replies = {t.rsplit("/", 1)[1]: p for t, p in cad.messages if "/replies/" in t}
         await publisher.close()
@@ -438,11 +453,13 @@ async def test_given_bad_or_unauthorised_commands_then_errors_and_nothing_change
         "r-unknown": (False, "unknown-call"),
         "r-what": (False, "invalid-command"),
         "r-list": (False, "invalid-command"),
+        "r-denied": (False, "forbidden"),
+        "r-by": (False, "invalid-command"),
         "r-good": (True, None),
     }
     assert "colour" in str(replies["r-field"]["detail"])
     stored = await annotations.get("c-1")
     assert stored is not None
-    assert (stored.disposition, stored.disposition_by, stored.incident_id) == ("ghost", "op7", None)
+    assert (stored.disposition, stored.disposition_by, stored.incident_id) == ("ghost", "cad", None)
     (event,) = [e for e in cad.events() if e["type"] == "disposition-set"]
     assert (event["disposition"], event["seq"]) == ("ghost", 1)

@@ -70,6 +70,11 @@ def test_given_a_calltaker_paused_from_the_cli_then_calls_go_to_the_next_one(
 ) -> None:
     wait_for(lambda: _get("/readyz")[0] == 200, 20, "the daemon to be ready")
     phones("1001", "1002")
+    refused = run_cli("agents", "pause", "1001", "--reason", "briefing", token=None)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "authentication required" in refused.stderr
+    forged = run_cli("agents", "pause", "1001", token="lab-admin.not-the-token")
+    assert forged.returncode == 2, forged.stdout + forged.stderr
     paused = run_cli("agents", "pause", "1001", "--reason", "briefing")
     assert paused.returncode == 0, paused.stdout + paused.stderr
     listing = run_cli("agents", "--json")

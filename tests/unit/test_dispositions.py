@@ -3,6 +3,7 @@ automatic blocks, CAD's commands through it, and the *15<digit> feature code."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -22,11 +23,15 @@ from callgate.asterisk.agent_codes import (
 from callgate.asterisk.agi.protocol import AgiRequest, AgiSession
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
 from callgate.daemon.dispositions import Blocks, DispositionOutcome, Dispositions
-from callgate.mqtt.inbox import CommandHandler
+from callgate.mqtt.inbox import CommandHandler as _Handler
 from callgate.mqtt.schema import Reply
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
+from tests.unit.auth_users import cad_clients
+
+#: CAD commands come from the broker-named client "cad-all" (granted every command).
+CommandHandler = functools.partial(_Handler, clients=cad_clients)
 
 NOW = 1_800_000_000.0
 CALLER = "+6281155500"
@@ -257,7 +262,7 @@ async def test_a_sim_less_caller_is_blocked_by_identity_not_as_anonymous(journal
 
 
 async def _send(handler: CommandHandler, payload: dict[str, Any]) -> Reply:
-    return await handler.handle("r1", json.dumps(payload).encode())
+    return await handler.handle("cad-all/r1", json.dumps(payload).encode())
 
 
 async def test_cad_set_disposition_goes_through_the_service_and_feeds_blocking(
@@ -268,12 +273,12 @@ async def test_cad_set_disposition_goes_through_the_service_and_feeds_blocking(
     events = Events()
     service = _service(journal, events, threshold=2.0)
     handler = CommandHandler(JournalAnnotations(journal), events, dispositions=service)
-    command = {"command": "set-disposition", "disposition": "prank", "by": "cad-3"}
+    command = {"command": "set-disposition", "disposition": "prank"}
     assert (await _send(handler, {**command, "call_id": "c0"})).ok
     assert (await _send(handler, {**command, "call_id": "c1"})).ok
     missing = await _send(handler, {**command, "call_id": "zz"})
     assert (missing.ok, missing.error) == (False, "unknown-call")
-    assert events.sent == [("c0", "prank", "cad-3"), ("c1", "prank", "cad-3")]
+    assert events.sent == [("c0", "prank", "cad-all"), ("c1", "prank", "cad-all")]
     [block] = await JournalBlocks(journal).of(KEY)
     assert block.by == "auto"
 
@@ -284,7 +289,7 @@ async def test_cad_block_and_unblock_commands_are_answered_and_kept_in_the_trail
     clock = Clock()
     on = Blocks(journal, ScreeningPolicy(blocking=BlockingPolicy()), clock=clock)
     handler = CommandHandler(JournalAnnotations(journal), Events(), blocks=on)
-    block = {"command": "block", "number": "+62 811-555-00", "hours": 2, "by": "sup", "reason": "x"}
+    block = {"command": "block", "number": "+62 811-555-00", "hours": 2, "reason": "x"}
     placed = await _send(handler, block)
     assert placed.ok, placed
     assert placed.detail == f"{KEY} blocked until {_at(NOW + 7200).isoformat()}"
@@ -292,13 +297,17 @@ async def test_cad_block_and_unblock_commands_are_answered_and_kept_in_the_trail
     assert (bad.ok, bad.error) == (False, "invalid-number")
     too_long = await _send(handler, {**block, "hours": 9999})
     assert (too_long.ok, too_long.error) == (False, "invalid-command")
-    unblock = {"command": "unblock", "number": KEY, "by": "sup2", "reason": "called back, ok"}
+    unblock = {"command": "unblock", "number": KEY, "reason": "called back, ok"}
     lifted = await _send(handler, unblock)
     assert (lifted.ok, lifted.detail) == (True, f"{KEY}: 1 block(s) lifted")
     nothing = await _send(handler, unblock)
     assert (nothing.ok, nothing.error) == (False, "not-blocked")
     [stored] = await JournalBlocks(journal).of(KEY)
-    assert (stored.by, stored.lifted_by, stored.lift_reason) == ("sup", "sup2", "called back, ok")
+    assert (stored.by, stored.lifted_by, stored.lift_reason) == (
+        "cad-all",
+        "cad-all",
+        "called back, ok",
+    )
 
     off = Blocks(journal, ScreeningPolicy(), clock=clock)
     refused = await _send(CommandHandler(JournalAnnotations(journal), Events(), blocks=off), block)

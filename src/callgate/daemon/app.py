@@ -39,12 +39,14 @@ from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable, JsonObject
 from callgate.asterisk.link import AriLink
 from callgate.asterisk.recordings import folder_problem
+from callgate.auth import Authenticator
 from callgate.backlog import DatabaseStatus
 from callgate.config import (
     ConfigError,
     Settings,
     acd_config,
     load_settings,
+    refuse_lab_secrets,
     screening_policy,
 )
 from callgate.core.acd import Acd
@@ -269,6 +271,8 @@ def _wire(
     """Build every part and hand each its dependencies in its constructor: the one place that
     knows them all. Nothing connects, listens or runs yet."""
     acd = Acd(acd_config(settings, callback_prefix=run_prefix(time.time())))
+    # Who may use the admin API and send CAD commands ([auth]): one view for both.
+    authenticator = Authenticator(settings.auth.users)
     # CAD's event stream, an observer of everything below.
     events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database)
     # Every disposition (phone, CAD, admin) goes through one service, which also places
@@ -327,6 +331,7 @@ def _wire(
         blocks=blocks,
         on_callback_requested=None if callbacks is None else callbacks.requested,
         max_bytes=settings.mqtt.max_command_bytes,
+        clients=authenticator.identity,  # the command topic's <client>, named by the broker
     )
     control = CallTakerControl(engine.feed, acd, settings.calltakers.endpoints)
     view = LiveDaemonView(
@@ -343,6 +348,7 @@ def _wire(
         view,
         health,
         metrics.registry,
+        authenticator=authenticator,
         host=settings.ops.http_host,
         port=settings.ops.http_port,
         max_body_bytes=settings.ops.http_max_body_bytes,
@@ -554,6 +560,7 @@ async def run(settings: Settings) -> int:
 def run_daemon(config_path: str | None) -> int:
     try:
         settings = load_settings(config_path)
+        refuse_lab_secrets(settings)  # outside the lab (lab = true), never a published secret
         acd_config(settings)  # the core's own checks, before anything connects
         screening_policy(settings)
     except (ConfigError, AcdConfigError) as exc:

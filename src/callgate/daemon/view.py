@@ -128,9 +128,17 @@ class LiveDaemonView:
     def set_log_level(self, level: str) -> None:
         self._set_log_level(level)
 
-    async def set_disposition(self, call_id: str, disposition: str, by: str) -> JsonDict:
+    async def set_disposition(
+        self, call_id: str, disposition: str, by: str, *, answered_by: str | None = None
+    ) -> JsonDict:
         if self.dispositions is None:
             return {"result": "unavailable", "error": "dispositions need the journal"}
+        if answered_by is not None and not await self._answered(call_id, answered_by):
+            return {
+                "result": "not-yours",
+                "call_id": call_id,
+                "error": f"call {call_id} was not answered by call-taker {answered_by}",
+            }
         result = await self.dispositions.set(call_id, disposition, by=by, source="admin")
         answer: JsonDict = {
             "result": result.outcome.value,
@@ -144,6 +152,14 @@ class LiveDaemonView:
                 "invalid-disposition": f"{disposition!r} is not a disposition",
             }.get(result.outcome.value, result.outcome.value)
         return answer
+
+    async def _answered(self, call_id: str, agent_id: str) -> bool:
+        """Whether ``agent_id`` is on ``call_id`` now or answered it (the journal)."""
+        live = self.engine.acd.calls.get(call_id)
+        if live is not None and live.agent_id == agent_id:
+            return True
+        record = None if self.journal is None else await self.journal.get_call(call_id)
+        return record is not None and record.answered_by == agent_id
 
     async def blocks(self, include_all: bool) -> JsonDict:
         if self.block_control is None:

@@ -1,9 +1,15 @@
 """The admin HTTP port: health, Prometheus metrics and a small JSON API for ``callgate`` CLI.
 
-It listens on loopback only and has no authentication: whoever can open a connection to it on
-the callgate host can log call-takers out. Two cheap checks keep a web page in a browser on that
-host from doing so: a ``Host`` header that is not loopback is refused (DNS rebinding), and every
-POST must carry ``Content-Type: application/json``, which a cross-site form cannot send.
+It listens on loopback only (remote use goes through a TLS reverse proxy, see the README). Every
+request of the API that changes something, and every read that shows callers' numbers, is
+authenticated (``Authorization: Bearer <token>`` or HTTP Basic with a password, the users of
+``[auth]``) and authorised by role (:data:`callgate.auth.GRANTS`): no or a wrong credential is
+401, a role that may not is 403, both with a JSON error. The audit trail (blocks, unblocks,
+dispositions, call-taker commands) records the authenticated user's name; a client-written
+``by`` is refused. Two cheap checks keep a web page in a browser on the host from using a
+credential the browser holds: a ``Host`` header that is not loopback is refused (DNS
+rebinding), and every POST must carry ``Content-Type: application/json``, which a cross-site
+form cannot send.
 
 Endpoints:
 
@@ -13,13 +19,17 @@ Endpoints:
   required) and lists under ``degraded`` the ones whose outage calls survive: the database,
   whose records wait in memory meanwhile.
 - ``GET /metrics``: Prometheus text format.
-- ``GET /api/status``, ``GET /api/agents``, ``GET /api/calls?recent=N``.
-- ``POST /api/agents/{id}/login|logout|pause|unpause`` (pause: ``{"reason": "..."}``).
-- ``POST /api/log-level`` with ``{"level": "DEBUG"}``.
-- ``POST /api/calls/{call_id}/disposition`` with ``{"disposition": "prank", "by": "..."}``.
-- ``GET /api/blocks`` (in force now), ``GET /api/blocks?all=1`` (the whole audit trail).
-- ``POST /api/blocks`` with ``{"number", "hours", "reason", "by"}``; ``POST /api/unblock`` with
-  ``{"number", "reason", "by"}``.
+- ``GET /api/status`` (open: counts, no numbers); ``GET /api/whoami`` (any user).
+- ``GET /api/agents`` (any user); ``GET /api/calls?recent=N`` (supervisor: callers' numbers).
+- ``POST /api/agents/{id}/login|logout|pause|unpause`` (pause: ``{"reason": "..."}``): a
+  call-taker for themselves, a supervisor for anyone.
+- ``POST /api/log-level`` with ``{"level": "DEBUG"}`` (admin).
+- ``POST /api/calls/{call_id}/disposition`` with ``{"disposition": "prank"}``: a call-taker for
+  a call they answered, a supervisor for any.
+- ``GET /api/blocks`` (in force now), ``GET /api/blocks?all=1`` (the whole audit trail)
+  (supervisor).
+- ``POST /api/blocks`` with ``{"number", "hours", "reason"}``; ``POST /api/unblock`` with
+  ``{"number", "reason"}`` (supervisor).
 
 Every answer is JSON, errors included: ``{"error": "..."}``. Whatever a client sends, a
 malformed request is a 4xx, never a 500: bodies larger than ``[ops] http_max_body_bytes`` are
@@ -30,17 +40,20 @@ field of the wrong type, length or range are 400. Client text reaches the log on
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from callgate.auth import Authenticator, Identity, Permission
 from callgate.http.settings import is_loopback
-from callgate.logs import clip
-from callgate.ports import MAX_BLOCK_HOURS, MAX_BY, MAX_REASON
+from callgate.logs import LogThrottle, clip
+from callgate.ports import MAX_BLOCK_HOURS, MAX_REASON
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +111,12 @@ class DaemonView(Protocol):
         """Change the log level of the running daemon (one of :data:`LOG_LEVELS`)."""
         ...
 
-    async def set_disposition(self, call_id: str, disposition: str, by: str) -> JsonDict:
+    async def set_disposition(
+        self, call_id: str, disposition: str, by: str, *, answered_by: str | None = None
+    ) -> JsonDict:
         """Classify a call; ``{"result": "ok"|"unknown-call"|"invalid-disposition"|
-        "unavailable", ...}``."""
+        "not-yours"|"unavailable", ...}``. With ``answered_by``, only a call that call-taker
+        answered (else ``not-yours``)."""
         ...
 
     async def blocks(self, include_all: bool) -> JsonDict:
@@ -121,13 +137,49 @@ class DaemonView(Protocol):
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: Where the request's authenticated user is kept (set by :meth:`OpsHttp._authenticate`).
+IDENTITY: Final = web.RequestKey("identity", Identity)
+#: Who may call each route: None is open (health, metrics, status); a permission needs a user
+#: who holds it; ``AUTHENTICATED`` any user. Call-taker commands and dispositions are checked
+#: further in their handlers (their own call-taker, their own calls).
+AUTHENTICATED: Final = "authenticated"
+ROUTES: Final[dict[tuple[str, str], Permission | str | None]] = {
+    ("GET", "/healthz"): None,
+    ("GET", "/readyz"): None,
+    ("GET", "/metrics"): None,
+    ("GET", "/api/status"): None,
+    ("GET", "/api/whoami"): AUTHENTICATED,
+    ("GET", "/api/agents"): Permission.VIEW_AGENTS,
+    ("POST", "/api/agents/{agent_id}/{action}"): AUTHENTICATED,
+    ("GET", "/api/calls"): Permission.VIEW_CALLS,
+    ("POST", "/api/log-level"): Permission.LOG_LEVEL,
+    ("POST", "/api/calls/{call_id}/disposition"): AUTHENTICATED,
+    ("GET", "/api/blocks"): Permission.VIEW_CALLS,
+    ("POST", "/api/blocks"): Permission.BLOCK,
+    ("POST", "/api/unblock"): Permission.BLOCK,
+}
+_BY_REFUSED: Final = (
+    "by is not accepted: the audit trail records the authenticated user (see callgate auth)"
+)
+
 
 def _json(body: object, status: int = 200) -> web.Response:
     return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, default=str))
 
 
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    response = _json({"error": message}, status)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _forbidden(identity: Identity, what: str) -> web.Response:
+    log.warning(
+        "admin API: refused by role",
+        extra={"by": identity.name, "role": identity.role.value, "wanted": what},
+    )
+    return _error(403, f"{identity.name} ({identity.role.value}) may not {what}")
 
 
 @web.middleware
@@ -156,6 +208,7 @@ class OpsHttp:
         health: Readiness,
         registry: CollectorRegistry,
         *,
+        authenticator: Authenticator,
         host: str = "127.0.0.1",
         port: int = 8089,
         max_body_bytes: int = MAX_BODY_BYTES,
@@ -168,24 +221,84 @@ class OpsHttp:
         self.host = host
         self.port = port
         self.max_body_bytes = max_body_bytes
+        self.authenticator = authenticator
         self._runner: web.AppRunner | None = None
+        self._throttle = LogThrottle(60.0)
 
     def app(self) -> web.Application:
         # aiohttp answers 413 itself once a body passes client_max_size, before it is all read.
-        app = web.Application(middlewares=[_guard], client_max_size=self.max_body_bytes)
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/api/status", self._status)
-        app.router.add_get("/api/agents", self._agents)
-        app.router.add_post("/api/agents/{agent_id}/{action}", self._agent_command)
-        app.router.add_get("/api/calls", self._calls)
-        app.router.add_post("/api/log-level", self._log_level)
-        app.router.add_post("/api/calls/{call_id}/disposition", self._disposition)
-        app.router.add_get("/api/blocks", self._blocks)
-        app.router.add_post("/api/blocks", self._block)
-        app.router.add_post("/api/unblock", self._unblock)
+        app = web.Application(
+            middlewares=[_guard, self._authenticate], client_max_size=self.max_body_bytes
+        )
+        handlers: dict[tuple[str, str], Handler] = {
+            ("GET", "/healthz"): self._healthz,
+            ("GET", "/readyz"): self._readyz,
+            ("GET", "/metrics"): self._metrics,
+            ("GET", "/api/status"): self._status,
+            ("GET", "/api/whoami"): self._whoami,
+            ("GET", "/api/agents"): self._agents,
+            ("POST", "/api/agents/{agent_id}/{action}"): self._agent_command,
+            ("GET", "/api/calls"): self._calls,
+            ("POST", "/api/log-level"): self._log_level,
+            ("POST", "/api/calls/{call_id}/disposition"): self._disposition,
+            ("GET", "/api/blocks"): self._blocks,
+            ("POST", "/api/blocks"): self._block,
+            ("POST", "/api/unblock"): self._unblock,
+        }
+        assert handlers.keys() == ROUTES.keys(), "every route says who may call it"
+        for (method, path), handler in handlers.items():
+            app.router.add_route(method, path, handler)
         return app
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        key = (request.method, route.canonical if route is not None else "")
+        needed = ROUTES.get(key)
+        if needed is None:
+            return await handler(request)  # open, or no such route (aiohttp's 404/405)
+        identity = await self._identity(request)
+        if identity is None:
+            return _error(
+                401,
+                "authentication required: Authorization: Bearer <token> or Basic (see callgate"
+                " auth)",
+                headers={"WWW-Authenticate": 'Basic realm="callgate", charset="UTF-8"'},
+            )
+        if isinstance(needed, Permission) and not identity.may(needed):
+            return _forbidden(identity, needed.value)
+        request[IDENTITY] = identity
+        return await handler(request)
+
+    async def _identity(self, request: web.Request) -> Identity | None:
+        """The user the request's credential names, or None (never says why: no oracle)."""
+        header = request.headers.get("Authorization", "")
+        scheme, _, credential = header.partition(" ")
+        credential = credential.strip()
+        identity: Identity | None = None
+        if scheme.lower() == "bearer" and credential:
+            identity = await self.authenticator.check_token(credential)
+        elif scheme.lower() == "basic" and credential:
+            try:
+                decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            name, colon, password = decoded.partition(":")
+            if colon:
+                identity = await self.authenticator.check_password(name, password)
+        if identity is None and header:
+            # Never the header itself: it holds the secret.
+            held_back = self._throttle.admit("authentication failed")
+            if held_back is not None:
+                log.warning(
+                    "admin API: authentication failed",
+                    extra={
+                        "scheme": clip(scheme.lower(), 16),
+                        "path": clip(request.path),
+                        "similar_not_logged": held_back,
+                    },
+                )
+        return identity
 
     async def start(self) -> None:
         # No access log: Prometheus scrapes every few seconds and would drown the call log.
@@ -231,6 +344,10 @@ class OpsHttp:
     async def _status(self, _request: web.Request) -> web.Response:
         return _json(self.view.status())
 
+    async def _whoami(self, request: web.Request) -> web.Response:
+        who = request[IDENTITY]
+        return _json({"name": who.name, "role": who.role.value, "agent_id": who.agent_id})
+
     async def _agents(self, _request: web.Request) -> web.Response:
         return _json({"agents": self.view.agents()})
 
@@ -239,6 +356,9 @@ class OpsHttp:
         action = request.match_info["action"]
         if action not in AGENT_ACTIONS:
             return _error(404, f"unknown action {action!r}; one of {', '.join(AGENT_ACTIONS)}")
+        who = request[IDENTITY]
+        if not who.may_act_for(agent_id):
+            return _forbidden(who, f"{action} call-taker {clip(agent_id, 32)}")
         body = await _body(request)
         reason = body.get("reason")
         if reason is not None and not _text(reason, MAX_PAUSE_REASON):
@@ -249,6 +369,7 @@ class OpsHttp:
                 "agent_id": clip(agent_id),
                 "action": action,
                 "reason": clip(reason),
+                "by": who.name,
                 "via": "admin-api",
             },
         )
@@ -274,23 +395,29 @@ class OpsHttp:
         if not isinstance(level, str) or level.upper() not in LOG_LEVELS:
             return _error(400, f"level must be one of {', '.join(LOG_LEVELS)}")
         self.view.set_log_level(level.upper())
-        log.warning("log level changed", extra={"level": level.upper(), "via": "admin-api"})
+        log.warning(
+            "log level changed",
+            extra={"level": level.upper(), "by": request[IDENTITY].name, "via": "admin-api"},
+        )
         return _json({"level": level.upper()})
 
     async def _disposition(self, request: web.Request) -> web.Response:
         call_id = request.match_info["call_id"]
         if len(call_id) > MAX_CALL_ID:
             return _error(400, f"call id longer than {MAX_CALL_ID} characters")
+        who = request[IDENTITY]
+        if not who.may(Permission.OWN_DISPOSITION):
+            return _forbidden(who, "set dispositions")
         body = await _body(request)
-        disposition, by = body.get("disposition"), body.get("by", "admin")
-        if not _text(disposition, MAX_DISPOSITION) or not _text(by, MAX_BY):
-            return _error(
-                400,
-                f"disposition (1-{MAX_DISPOSITION} characters) and by (1-{MAX_BY} characters)"
-                " are required",
-            )
+        if "by" in body:
+            return _error(400, _BY_REFUSED)
+        disposition = body.get("disposition")
+        if not _text(disposition, MAX_DISPOSITION):
+            return _error(400, f"disposition (1-{MAX_DISPOSITION} characters) is required")
         assert isinstance(disposition, str)
-        answer = await self.view.set_disposition(call_id, disposition, str(by))
+        # A call-taker classifies only calls they answered; a supervisor any call.
+        own = None if who.may(Permission.ANY_DISPOSITION) else who.agent_id
+        answer = await self.view.set_disposition(call_id, disposition, who.name, answered_by=own)
         return _json(answer, _STATUS.get(answer.get("result", ""), 409))
 
     async def _blocks(self, request: web.Request) -> web.Response:
@@ -301,8 +428,7 @@ class OpsHttp:
     async def _block(self, request: web.Request) -> web.Response:
         body = await _body(request)
         number, hours, reason = body.get("number"), body.get("hours"), body.get("reason")
-        by = body.get("by", "admin")
-        problem = _who_and_why(number, reason, by)
+        problem = _who_and_why(body, number, reason)
         if problem is not None:
             return _error(400, problem)
         assert isinstance(number, str)
@@ -315,20 +441,22 @@ class OpsHttp:
             or not (0 < hours <= MAX_BLOCK_HOURS)
         ):
             return _error(400, f"hours must be a number above 0 and at most {MAX_BLOCK_HOURS:g}")
-        log.info("admin command", extra={"action": "block", "by": clip(by), "via": "admin-api"})
-        answer = await self.view.block(number, float(hours), reason, str(by))
+        by = request[IDENTITY].name
+        log.info("admin command", extra={"action": "block", "by": by, "via": "admin-api"})
+        answer = await self.view.block(number, float(hours), reason, by)
         return _json(answer, _STATUS.get(answer.get("result", ""), 409))
 
     async def _unblock(self, request: web.Request) -> web.Response:
         body = await _body(request)
-        number, reason, by = body.get("number"), body.get("reason"), body.get("by", "admin")
-        problem = _who_and_why(number, reason, by)
+        number, reason = body.get("number"), body.get("reason")
+        problem = _who_and_why(body, number, reason)
         if problem is not None:
             return _error(400, problem)
         assert isinstance(number, str)
         assert isinstance(reason, str)
-        log.info("admin command", extra={"action": "unblock", "by": clip(by), "via": "admin-api"})
-        answer = await self.view.unblock(number, reason, str(by))
+        by = request[IDENTITY].name
+        log.info("admin command", extra={"action": "unblock", "by": by, "via": "admin-api"})
+        answer = await self.view.unblock(number, reason, by)
         return _json(answer, _STATUS.get(answer.get("result", ""), 409))
 
 
@@ -339,6 +467,7 @@ _STATUS = {
     "unknown-call": 404,
     "invalid-disposition": 400,
     "invalid": 400,
+    "not-yours": 403,
     "blocking-disabled": 409,
     "unavailable": 503,
 }
@@ -348,14 +477,14 @@ def _text(value: object, longest: int) -> bool:
     return isinstance(value, str) and len(value.strip()) > 0 and len(value) <= longest
 
 
-def _who_and_why(number: object, reason: object, by: object) -> str | None:
+def _who_and_why(body: JsonDict, number: object, reason: object) -> str | None:
     """What is wrong with a block's or unblock's texts, or None."""
+    if "by" in body:
+        return _BY_REFUSED
     if not _text(number, MAX_NUMBER):
         return f"number must be 1 to {MAX_NUMBER} characters"
     if not _text(reason, MAX_REASON):
         return f"reason must be 1 to {MAX_REASON} characters (it goes into the audit trail)"
-    if not _text(by, MAX_BY):
-        return f"by must be 1 to {MAX_BY} characters"
     return None
 
 

@@ -22,8 +22,9 @@ class OpsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     http_host: str = "127.0.0.1"
-    """Address of the admin HTTP port (health, metrics, the CLI's API). Loopback only: the port
-    has no authentication, so anyone who can reach it can log call-takers out."""
+    """Address of the admin HTTP port (health, metrics, the CLI's API). Loopback only: health
+    and metrics are open and the API speaks plain HTTP, so remote users go through a TLS reverse
+    proxy (README, "The admin API from elsewhere")."""
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8089
     """Port of the admin HTTP port; Prometheus scrapes ``/metrics`` here (0: any free port)."""
     http_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 65_536
@@ -44,7 +45,7 @@ class OpsSettings(BaseModel):
     def _loopback_only(cls, value: str) -> str:
         if not is_loopback(value):
             raise ValueError(
-                "must be a loopback address (127.0.0.1, ::1 or localhost): the admin port has"
-                " no authentication; use an SSH tunnel or a reverse proxy to reach it remotely"
+                "must be a loopback address (127.0.0.1, ::1 or localhost): the admin port speaks"
+                " plain HTTP; put a TLS reverse proxy in front of it to reach it remotely"
             )
         return value

@@ -102,14 +102,25 @@ def _asyncapi() -> dict[str, Any]:
                 "parameters": {"site": site},
                 "subscribe": {"bindings": retained, "message": _ref(s.Status)},
             },
-            f"{base}/commands/{{request_id}}": {
-                "description": "CAD's commands; the answer comes on replies/{request_id}.",
-                "parameters": {"site": site, "request_id": param("Chosen by CAD, unique.")},
+            f"{base}/commands/{{client}}/{{request_id}}": {
+                "description": "CAD's commands; the answer comes on replies/{client}/{request_id}."
+                " The broker's ACL lets only the MQTT user {client} publish here; callgate records"
+                " {client} as who set the disposition, blocked or asked for the callback, and"
+                " answers forbidden unless [auth] grants {client} (role cad) the command.",
+                "parameters": {
+                    "site": site,
+                    "client": param("The CAD client's MQTT user name (a cad user of [auth])."),
+                    "request_id": param("Chosen by CAD, unique."),
+                },
                 "publish": {"bindings": qos1, "message": one_of(COMMANDS)},
             },
-            f"{base}/replies/{{request_id}}": {
+            f"{base}/replies/{{client}}/{{request_id}}": {
                 "description": "callgate's answer to the command with this request id.",
-                "parameters": {"site": site, "request_id": param("The command's request id.")},
+                "parameters": {
+                    "site": site,
+                    "client": param("The CAD client that sent the command."),
+                    "request_id": param("The command's request id."),
+                },
                 "subscribe": {"bindings": qos1, "message": _ref(s.Reply)},
             },
         },

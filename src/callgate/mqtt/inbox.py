@@ -1,8 +1,12 @@
 """CAD's commands: set a call's disposition, request a callback, attach an incident id, block
 and unblock a caller.
 
-A command arrives on ``{prefix}/{site}/commands/{request_id}``; the answer goes to
-``{prefix}/{site}/replies/{request_id}``. Every command is validated against
+A command arrives on ``{prefix}/{site}/commands/{client}/{request_id}``; the answer goes to
+``{prefix}/{site}/replies/{client}/{request_id}``. ``{client}`` is who sent it: the broker's ACL
+(``examples/mosquitto/acl``: ``pattern write .../commands/%u/#``) lets only the MQTT user of
+that name publish there. It must be a ``cad`` user of ``[auth]`` granted the command (else
+``forbidden``), and it is what the audit trail records as ``by``; the payload names no one.
+Every command is validated against
 :mod:`callgate.mqtt.schema` before anything changes; a bad one (not JSON, unknown field, wrong
 type, unknown call) gets an error reply and changes nothing. Nothing a command carries can stop
 the daemon: an unexpected failure is logged and answered with ``internal-error``.
@@ -35,6 +39,7 @@ from typing import Protocol
 import aiomqtt
 from pydantic import ValidationError
 
+from callgate.auth import Identity
 from callgate.logs import LogThrottle, clip
 from callgate.mqtt.schema import (
     COMMAND_ADAPTER,
@@ -94,8 +99,11 @@ class CommandHandler:
         blocks: BlockControl | None = None,
         on_callback_requested: Callable[[str], Awaitable[object]] | None = None,
         max_bytes: int = MAX_COMMAND_BYTES,
+        clients: Callable[[str], Identity | None] = lambda name: None,
     ) -> None:
         self.annotations = annotations
+        #: The CAD client of a name (``Authenticator.identity``); None: not a user, refused.
+        self.clients = clients
         self.max_bytes = max_bytes
         self.events = events
         self.clock = clock
@@ -113,15 +121,20 @@ class CommandHandler:
             at=datetime.fromtimestamp(self.clock(), UTC),
         )
 
-    async def handle(self, request_id: str, payload: bytes) -> Reply:
-        """Apply the command in ``payload``; never raises."""
+    async def handle(self, request_key: str, payload: bytes) -> Reply:
+        """Apply the command in ``payload`` from ``<client>/<request id>``; never raises."""
+        client, _, request_id = request_key.partition("/")
         try:
-            return await self._handle(request_id, payload)
+            return await self._handle(client, request_id, payload)
         except Exception as exc:  # a command must never stop the daemon
             log.exception("command failed", extra={"request_id": clip(request_id)})
             return self._reply(request_id, "internal-error", type(exc).__name__)
 
-    async def _handle(self, request_id: str, payload: bytes) -> Reply:
+    async def _handle(self, client: str, request_id: str, payload: bytes) -> Reply:
+        sender = self.clients(client)
+        if sender is None or not sender.commands:
+            log.warning("CAD command from an unknown client refused", extra={"by": clip(client)})
+            return self._reply(request_id, "forbidden", f"{clip(client)} is not a CAD client")
         if len(payload) > self.max_bytes:
             return self._reply(request_id, "invalid-command", "command too large")
         try:
@@ -130,26 +143,32 @@ class CommandHandler:
             if any(e["type"] == "json_invalid" for e in exc.errors()):
                 return self._reply(request_id, "bad-json", "payload is not valid JSON")
             return self._reply(request_id, "invalid-command", _describe(exc))
+        if not sender.may_send(command.command):
+            log.warning(
+                "CAD command not granted", extra={"by": sender.name, "command": command.command}
+            )
+            return self._reply(
+                request_id, "forbidden", f"{sender.name} may not send {command.command}"
+            )
+        by = sender.name
         if isinstance(command, BlockCaller | UnblockCaller):
-            return await self._block(request_id, command)
+            return await self._block(request_id, command, by)
         at = datetime.fromtimestamp(self.clock(), UTC)
         call_id = command.call_id
         if isinstance(command, SetDisposition):
             if self.dispositions is not None:
                 result = await self.dispositions.set(
-                    call_id, command.disposition, by=command.by, source="mqtt"
+                    call_id, command.disposition, by=by, source="mqtt"
                 )
                 ok = result.ok
             else:
-                ok = await self.annotations.set_disposition(
-                    call_id, command.disposition, command.by, at
-                )
+                ok = await self.annotations.set_disposition(call_id, command.disposition, by, at)
                 if ok:
-                    self.events.disposition_set(call_id, command.disposition, command.by, at)
+                    self.events.disposition_set(call_id, command.disposition, by, at)
         elif isinstance(command, RequestCallback):
-            ok = await self.annotations.request_callback(call_id, command.by, at)
+            ok = await self.annotations.request_callback(call_id, by, at)
             if ok:
-                self.events.callback_requested(call_id, command.by, at)
+                self.events.callback_requested(call_id, by, at)
                 if self.on_callback_requested is not None:
                     await self.on_callback_requested(call_id)
         else:
@@ -165,11 +184,12 @@ class CommandHandler:
                 "request_id": clip(request_id),
                 "command": command.command,
                 "call_id": clip(call_id),
+                "by": by,
             },
         )
         return self._reply(request_id)
 
-    async def _block(self, request_id: str, command: BlockCaller | UnblockCaller) -> Reply:
+    async def _block(self, request_id: str, command: BlockCaller | UnblockCaller, by: str) -> Reply:
         if self.blocks is None:
             return self._reply(request_id, "internal-error", "blocking not available")
         if isinstance(command, BlockCaller):
@@ -177,12 +197,12 @@ class CommandHandler:
                 command.number,
                 hours=command.hours,
                 reason=command.reason,
-                by=command.by,
+                by=by,
                 source="mqtt",
             )
         else:
             result = await self.blocks.unblock(
-                command.number, reason=command.reason, by=command.by, source="mqtt"
+                command.number, reason=command.reason, by=by, source="mqtt"
             )
         if not result.ok:
             error: ErrorCode
@@ -205,6 +225,7 @@ class CommandHandler:
                 "request_id": clip(request_id),
                 "command": command.command,
                 "key": clip(result.key),
+                "by": by,
             },
         )
         return self._reply(request_id, detail=detail)

@@ -41,6 +41,7 @@ from typing import Any
 import aiomqtt
 from pydantic import ValidationError
 
+from callgate.auth import Identity
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.acd import Acd
 from callgate.core.calls import CallState
@@ -126,6 +127,7 @@ class EventPublisher:
         status: DatabaseStatus | None = None,
         batch: int = 200,
         seq_memory: int = SEQ_MEMORY,
+        clients: Callable[[str], Identity | None] = lambda name: None,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings)
@@ -137,7 +139,11 @@ class EventPublisher:
             None
             if annotations is None
             else CommandHandler(
-                annotations, self, clock=clock, max_bytes=settings.max_command_bytes
+                annotations,
+                self,
+                clock=clock,
+                max_bytes=settings.max_command_bytes,
+                clients=clients,
             )
         )
         self.inbox = CommandInbox(

@@ -324,9 +324,8 @@ class SetDisposition(_Command):
     command: Literal["set-disposition"]
     """Command name."""
     disposition: Disposition
-    """The classification."""
-    by: str = Field(min_length=1, max_length=64)
-    """Who classified it (CAD operator id)."""
+    """The classification (recorded as set by the CAD client, the command topic's
+    ``<client>``)."""
 
 
 class RequestCallback(_Command):
@@ -334,8 +333,6 @@ class RequestCallback(_Command):
 
     command: Literal["request-callback"]
     """Command name."""
-    by: str = Field(min_length=1, max_length=64)
-    """Who asks (CAD operator id)."""
 
 
 class AttachIncident(_Command):
@@ -359,9 +356,7 @@ class BlockCaller(_Wire):
     hours: float = Field(gt=0, le=720)
     """How long the block lasts (at most 30 days)."""
     reason: str = Field(min_length=1, max_length=500)
-    """Why, for the audit trail."""
-    by: str = Field(min_length=1, max_length=64)
-    """Who blocks (supervisor or CAD operator id)."""
+    """Why, for the audit trail (which names the CAD client as who blocked)."""
 
 
 class UnblockCaller(_Wire):
@@ -373,9 +368,7 @@ class UnblockCaller(_Wire):
     number: str = Field(min_length=1, max_length=96)
     """The caller number in any spelling (``+62812...``, ``0812...``) or ``imei:<identity>``."""
     reason: str = Field(min_length=1, max_length=500)
-    """Why, for the audit trail."""
-    by: str = Field(min_length=1, max_length=64)
-    """Who unblocks (supervisor or CAD operator id)."""
+    """Why, for the audit trail (which names the CAD client as who unblocked)."""
 
 
 Command = Annotated[
@@ -393,6 +386,7 @@ ErrorCode = Literal[
     "blocking-disabled",
     "internal-error",
     "busy",
+    "forbidden",
 ]
 
 
@@ -400,7 +394,7 @@ class Reply(_Wire):
     """callgate's answer to one command, on ``.../replies/{request_id}``."""
 
     request_id: str
-    """The request id from the command's topic."""
+    """The request id from the command's topic (``.../commands/<client>/<request id>``)."""
     ok: bool
     """True when the command was applied."""
     error: ErrorCode | None = None

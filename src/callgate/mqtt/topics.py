@@ -29,7 +29,9 @@ class Topics:
         self.base = settings.base
         self.status = f"{self.base}/status"
         self.queue_state = f"{self.base}/queue/state"
-        self.commands = f"{self.base}/commands/+"
+        # .../commands/<client>/<request id>: the broker's ACL (pattern write .../%u/#) lets
+        # only the MQTT user <client> publish there, so <client> is who sent the command.
+        self.commands = f"{self.base}/commands/+/+"
 
     def call_events(self, call_id: str) -> str:
         return f"{self.base}/calls/{_level(call_id)}/events"
@@ -37,13 +39,22 @@ class Topics:
     def agent_state(self, agent_id: str) -> str:
         return f"{self.base}/agents/{_level(agent_id)}/state"
 
-    def reply(self, request_id: str) -> str:
-        return f"{self.base}/replies/{_level(request_id)}"
+    def reply(self, request_key: str) -> str:
+        """Where the answer to ``<client>/<request id>`` goes: ``.../replies/<client>/<id>``
+        (the ACL lets each client read only its own)."""
+        client, _, request_id = request_key.partition("/")
+        return f"{self.base}/replies/{_level(client)}/{_level(request_id)}"
 
     def request_id(self, topic: str) -> str | None:
-        """The request id of a command topic, or None for any other topic."""
+        """``<client>/<request id>`` of a command topic (one key per client for de-duplication),
+        or None for any other topic."""
         prefix = f"{self.base}/commands/"
-        return topic[len(prefix) :] if topic.startswith(prefix) else None
+        if not topic.startswith(prefix):
+            return None
+        client, slash, request_id = topic[len(prefix) :].partition("/")
+        if not client or not slash or not request_id or "/" in request_id:
+            return None
+        return f"{client}/{request_id}"
 
 
 def queue_state_of(acd: Acd, site: str, now: float) -> QueueState:

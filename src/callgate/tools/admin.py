@@ -2,11 +2,13 @@
 admin's commands.
 
 They talk to the running daemon over its admin HTTP port on loopback (``[ops]`` in the config
-file, or ``--url``), print plain tables by default and JSON with ``--json``, and exit with:
+file, or ``--url``), print plain tables by default and JSON with ``--json``. They authenticate
+with a token (``callgate auth token``): ``--token-file``, else ``$CALLGATE_TOKEN_FILE``, else
+``$CALLGATE_TOKEN``; the daemon records its user as ``by`` in the audit trail. Exit codes:
 
 - 0: done (``status``: the daemon is ready and taking calls);
 - 1: the daemon is not reachable, or (``status``) it is up but not ready;
-- 2: usage or configuration error;
+- 2: usage or configuration error, or the daemon refused the credential (401) or the role (403);
 - 3: the daemon refused the command (unknown call-taker or call, pause while logged out,
   a block while blocking is off, ...).
 
@@ -17,7 +19,6 @@ daemon's own dependencies are broken.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -57,6 +58,10 @@ def add_subcommands(subparsers: Any) -> None:
     )
     common.add_argument("--url", help=f"the daemon's admin URL (default: {DEFAULT_URL})")
     common.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    common.add_argument(
+        "--token-file",
+        help="file holding your token (default: $CALLGATE_TOKEN_FILE, else $CALLGATE_TOKEN)",
+    )
     common.add_argument(
         "--timeout", type=float, default=5.0, help="seconds to wait for the daemon (default 5)"
     )
@@ -98,7 +103,6 @@ def add_subcommands(subparsers: Any) -> None:
     calls.add_argument(
         "--recent", type=int, default=10, metavar="N", help="recent calls to show (default 10)"
     )
-    calls.add_argument("--by", help="who classifies the call (default: your login name)")
     calls.set_defaults(ops_handler=_calls)
 
     block = subparsers.add_parser(
@@ -111,7 +115,6 @@ def add_subcommands(subparsers: Any) -> None:
     block.add_argument("number", help="caller number in any spelling, or imei:<identity>")
     block.add_argument("--hours", type=float, required=True, help="how long (at most 720)")
     block.add_argument("--reason", required=True, help="why, for the audit trail")
-    block.add_argument("--by", help="who blocks (default: your login name)")
     block.set_defaults(ops_handler=_block)
 
     unblock = subparsers.add_parser(
@@ -121,7 +124,6 @@ def add_subcommands(subparsers: Any) -> None:
     )
     unblock.add_argument("number", help="caller number in any spelling, or imei:<identity>")
     unblock.add_argument("--reason", required=True, help="why, for the audit trail")
-    unblock.add_argument("--by", help="who unblocks (default: your login name)")
     unblock.set_defaults(ops_handler=_unblock)
 
     blocks = subparsers.add_parser(
@@ -192,6 +194,9 @@ def _call(
     request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http:// only
     if data is not None:
         request.add_header("Content-Type", "application/json")
+    token = _token(args)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=args.timeout) as reply:  # noqa: S310
             return reply.status, json.loads(reply.read() or b"{}")
@@ -211,11 +216,24 @@ def _call(
         raise _Exit(UNREACHABLE, f"{url} did not answer JSON: is that callgate's port?") from None
 
 
+def _token(args: argparse.Namespace) -> str | None:
+    """The user's token: --token-file, $CALLGATE_TOKEN_FILE or $CALLGATE_TOKEN (None: none)."""
+    path = getattr(args, "token_file", None) or os.environ.get("CALLGATE_TOKEN_FILE")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise _Exit(USAGE, f"cannot read the token file {path}: {exc}") from None
+    return os.environ.get("CALLGATE_TOKEN", "").strip() or None
+
+
 def _print_json(body: object) -> None:
     print(json.dumps(body, indent=2, sort_keys=True))
 
 
 def _fail_on_error(status: int, body: Json) -> None:
+    if status == 401:
+        raise _Exit(USAGE, f"{body.get('error', 'not authenticated')} (CALLGATE_TOKEN)")
     if status >= 500:
         raise _Exit(UNREACHABLE, f"daemon error {status}: {body.get('error', body)}")
     if status >= 400 and status not in (404, 409):
@@ -372,7 +390,7 @@ def render_agents(agents: list[Json]) -> str:
 def _calls(args: argparse.Namespace) -> int:
     if args.action == "disposition":
         return _disposition(args)
-    if args.call_id is not None or args.by is not None:
+    if args.call_id is not None:
         raise _Exit(USAGE, "'calls' lists calls; to classify one: calls disposition ID WHAT")
     if not 0 <= args.recent <= 1000:
         raise _Exit(USAGE, "--recent must be between 0 and 1000")
@@ -416,25 +434,16 @@ def render_calls(body: Json) -> str:
     return "\n".join(lines)
 
 
-def _by(args: argparse.Namespace) -> str:
-    if args.by:
-        return str(args.by)
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name (a container without a passwd entry)
-        return "admin"
-
-
 def _disposition(args: argparse.Namespace) -> int:
     if not args.call_id or not args.disposition:
-        raise _Exit(USAGE, "usage: callgate calls disposition CALL_ID DISPOSITION [--by NAME]")
-    body = {"disposition": args.disposition, "by": _by(args)}
+        raise _Exit(USAGE, "usage: callgate calls disposition CALL_ID DISPOSITION")
+    body = {"disposition": args.disposition}
     status, answer = _call(args, "POST", f"/api/calls/{args.call_id}/disposition", body)
     _fail_on_error(status, answer)
     if args.json:
         _print_json(answer)
     elif answer.get("result") == "ok":
-        print(f"call {args.call_id}: {args.disposition} (by {body['by']})")
+        print(f"call {args.call_id}: {args.disposition}")
         if answer.get("block"):
             block = answer["block"]
             print(f"caller {block['key']} now BLOCKED until {block['until']}: {block['reason']}")
@@ -444,7 +453,7 @@ def _disposition(args: argparse.Namespace) -> int:
 
 
 def _block(args: argparse.Namespace) -> int:
-    body = {"number": args.number, "hours": args.hours, "reason": args.reason, "by": _by(args)}
+    body = {"number": args.number, "hours": args.hours, "reason": args.reason}
     status, answer = _call(args, "POST", "/api/blocks", body)
     _fail_on_error(status, answer)
     if args.json:
@@ -458,7 +467,7 @@ def _block(args: argparse.Namespace) -> int:
 
 
 def _unblock(args: argparse.Namespace) -> int:
-    body = {"number": args.number, "reason": args.reason, "by": _by(args)}
+    body = {"number": args.number, "reason": args.reason}
     status, answer = _call(args, "POST", "/api/unblock", body)
     _fail_on_error(status, answer)
     if args.json:
@@ -517,7 +526,7 @@ def _log_level(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     # Imported here: the other commands must not need the daemon's dependencies.
-    from callgate.config import ConfigError, acd_config, load_settings
+    from callgate.config import ConfigError, acd_config, load_settings, refuse_lab_secrets
     from callgate.core.errors import AcdConfigError
     from callgate.storage.database import redact_url
 
@@ -525,6 +534,7 @@ def _check_config(args: argparse.Namespace) -> int:
     where = path or "built-in defaults and CALLGATE_* environment"
     try:
         settings = load_settings(path)
+        refuse_lab_secrets(settings)
         acd_config(settings)
     except (ConfigError, AcdConfigError) as exc:
         if args.json:

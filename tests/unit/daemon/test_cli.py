@@ -22,6 +22,7 @@ from callgate.daemon.view import LiveDaemonView
 from callgate.http.server import OpsHttp
 from callgate.storage.journal import Journal
 from callgate.tools.admin import main
+from tests.unit.auth_users import authenticator, token
 from tests.unit.daemon.conftest import Clock, NoPhones
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
@@ -35,12 +36,14 @@ class Daemon:
         self.health = view.health
 
     async def cli(self, *argv: str) -> int:
-        # The CLI blocks on its HTTP request; the server needs this loop meanwhile.
+        # The CLI blocks on its HTTP request; the server needs this loop meanwhile. The
+        # admin's token comes from CALLGATE_TOKEN (set by the fixture).
         return await asyncio.to_thread(main, [*argv, "--url", self.http.url])
 
 
 @pytest.fixture
-async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+async def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Daemon]:
+    monkeypatch.setenv("CALLGATE_TOKEN", token("root"))
     clock = Clock(1_000.0)
     journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
@@ -55,7 +58,7 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
         clock=clock,
     )
     metrics = Metrics(engine.acd, health, calltakers=["1001", "1002", "1003"], clock=clock)
-    http = OpsHttp(view, health, metrics.registry, port=0)
+    http = OpsHttp(view, health, metrics.registry, authenticator=authenticator(), port=0)
     await http.start()
     yield Daemon(view, http, levels)
     await http.stop()
@@ -228,11 +231,58 @@ def test_check_config_with_a_valid_file_exits_0(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "callgate.toml"
-    config.write_text('[calltakers]\nendpoints = ["PJSIP/2001"]\n')
+    config.write_text(
+        '[calltakers]\nendpoints = ["PJSIP/2001"]\n'
+        '[ari]\npassword = "long-and-random-1"\n[ami]\npassword = "long-and-random-2"\n'
+    )
     assert main(["check-config", "-c", str(config)]) == 0
     out = capsys.readouterr().out
     assert f"config OK: {config}" in out
     assert "calltakers  1" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("", ["ari.password", "ami.password"]),
+        ('[ami]\npassword = "mine"\n', ["ari.password"]),
+        ('[ari]\npassword = "mine"\n', ["ami.password"]),
+    ],
+)
+def test_check_config_refuses_the_published_lab_secrets_naming_the_key(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    named: list[str],
+) -> None:
+    config = tmp_path / "callgate.toml"
+    config.write_text(text)
+    assert main(["check-config", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "published lab secret" in err
+    for key in named:
+        assert f"{key}: the lab's published value" in err
+    assert "lab-a" not in err  # the secret itself is not repeated
+    # The lab says so explicitly, and may.
+    monkeypatch.setenv("CALLGATE_LAB", "1")
+    assert main(["check-config", "-c", str(config)]) == 0
+    config.write_text(text + "lab = true\n" if not text else "lab = true\n" + text)
+    monkeypatch.delenv("CALLGATE_LAB")
+    assert main(["check-config", "-c", str(config)]) == 0
+
+
+def test_run_refuses_the_published_lab_secrets_before_connecting(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callgate.daemon.app import run_daemon
+
+    monkeypatch.delenv("CALLGATE_LAB", raising=False)
+    monkeypatch.setenv("CALLGATE_AMI__PASSWORD", "not-the-lab-one")
+    assert run_daemon(None) == 2
+    err = capsys.readouterr().err
+    assert "ari.password: the lab's published value" in err
+    assert "ami.password" not in err
 
 
 def test_check_config_with_a_bad_key_names_it_and_exits_2(

@@ -21,6 +21,7 @@ from callgate.daemon.metrics import Metrics
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.server import OpsHttp
 from callgate.storage.journal import Journal
+from tests.unit.auth_users import authenticator, bearer
 from tests.unit.daemon.conftest import Clock, Driven, NoPhones
 
 
@@ -64,7 +65,9 @@ def view() -> ScriptedView:
 @pytest.fixture
 async def server(health: Health, view: ScriptedView) -> AsyncIterator[OpsHttp]:
     metrics = Metrics(Driven().acd, health)
-    http = OpsHttp(view, health, metrics.registry, host="127.0.0.1", port=0)
+    http = OpsHttp(
+        view, health, metrics.registry, authenticator=authenticator(), host="127.0.0.1", port=0
+    )
     await http.start()
     yield http
     await http.stop()
@@ -72,7 +75,9 @@ async def server(health: Health, view: ScriptedView) -> AsyncIterator[OpsHttp]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    # The admin's token on every request: these tests are about what the API does once allowed
+    # (tests/unit/daemon/test_http_auth.py is about who is allowed).
+    async with aiohttp.ClientSession(headers=bearer("root")) as session:
         yield session
 
 
@@ -210,7 +215,13 @@ async def test_log_level_is_set_through_the_view_and_bad_levels_are_400(
 
 def test_a_non_loopback_bind_address_is_refused(health: Health, view: ScriptedView) -> None:
     with pytest.raises(ValueError, match="loopback"):
-        OpsHttp(view, health, Metrics(Driven().acd, health).registry, host="0.0.0.0")
+        OpsHttp(
+            view,
+            health,
+            Metrics(Driven().acd, health).registry,
+            authenticator=authenticator(),
+            host="0.0.0.0",
+        )
 
 
 # -- hostile input: every state-changing route, real services behind it ---------------------
@@ -228,9 +239,9 @@ ROUTES: dict[str, dict[str, object]] = {
     "/api/agents/1001/pause": {"reason": "break"},
     "/api/agents/1001/unpause": {"reason": "break"},
     "/api/log-level": {"level": "INFO"},
-    "/api/calls/c1/disposition": {"disposition": "prank", "by": "sup"},
-    "/api/blocks": {"number": "0812340012", "hours": 24, "reason": "pranks", "by": "sup"},
-    "/api/unblock": {"number": "0812340012", "reason": "real emergency", "by": "sup"},
+    "/api/calls/c1/disposition": {"disposition": "prank"},
+    "/api/blocks": {"number": "0812340012", "hours": 24, "reason": "pranks"},
+    "/api/unblock": {"number": "0812340012", "reason": "real emergency"},
 }
 #: Values no field takes; ``None`` is left out because optional fields may be null.
 BAD_VALUES: list[object] = [[], {}, True, 10**400, 1.5, -1, HUGE, "", "   ", [[[["x"]]]]]
@@ -304,7 +315,14 @@ async def _live_server(journal: Journal, max_body_bytes: int) -> AsyncIterator[O
         blocks=Blocks(journal, policy, clock=clock),
     )
     metrics = Metrics(engine.acd, health, clock=clock)
-    http = OpsHttp(view, health, metrics.registry, port=0, max_body_bytes=max_body_bytes)
+    http = OpsHttp(
+        view,
+        health,
+        metrics.registry,
+        authenticator=authenticator(),
+        port=0,
+        max_body_bytes=max_body_bytes,
+    )
     await http.start()
     yield http
     await http.stop()
@@ -366,7 +384,7 @@ async def test_given_hostile_path_ids_then_4xx_and_logged_clipped(
 async def test_given_a_400_digit_hours_then_400_not_500(
     live: OpsHttp, client: aiohttp.ClientSession
 ) -> None:
-    body = {"number": "0812340012", "hours": 10**400, "reason": "pranks", "by": "sup"}
+    body = {"number": "0812340012", "hours": 10**400, "reason": "pranks"}
     async with client.post(f"{live.url}/api/blocks", json=body) as reply:
         assert reply.status == 400
         assert "hours" in (await reply.json())["error"]
@@ -375,7 +393,7 @@ async def test_given_a_400_digit_hours_then_400_not_500(
 async def test_given_a_body_over_the_size_limit_then_413_json(
     live_default: OpsHttp, client: aiohttp.ClientSession
 ) -> None:
-    body = json.dumps({"number": "0812340012", "hours": 1, "reason": HUGE, "by": "sup"})
+    body = json.dumps({"number": "0812340012", "hours": 1, "reason": HUGE})
     data = io.BytesIO(body.encode())
     headers = {"Content-Type": "application/json"}
     async with client.post(f"{live_default.url}/api/blocks", data=data, headers=headers) as reply:
@@ -386,10 +404,10 @@ async def test_given_a_body_over_the_size_limit_then_413_json(
 async def test_given_valid_bodies_then_the_hardened_routes_still_work(
     live: OpsHttp, client: aiohttp.ClientSession, journal: Journal
 ) -> None:
-    body = {"number": "0812340012", "hours": 24, "reason": "pranks", "by": "sup"}
+    body = {"number": "0812340012", "hours": 24, "reason": "pranks"}
     async with client.post(f"{live.url}/api/blocks", json=body) as reply:
         assert reply.status == 200, await reply.text()
-    body = {"number": "0812340012", "hours": 0.5, "reason": "again", "by": "sup"}
+    body = {"number": "0812340012", "hours": 0.5, "reason": "again"}
     async with client.post(f"{live.url}/api/blocks", json=body) as reply:
         assert reply.status == 200, await reply.text()
     async with client.post(f"{live.url}/api/agents/1001/pause", json={"reason": "x"}) as reply:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -17,7 +18,8 @@ import pytest
 
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
 from callgate.daemon.dispositions import Blocks
-from callgate.mqtt.inbox import CommandHandler, CommandInbox
+from callgate.mqtt.inbox import CommandHandler as _Handler
+from callgate.mqtt.inbox import CommandInbox
 from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.schema import Reply
 from callgate.mqtt.settings import MqttSettings
@@ -26,20 +28,24 @@ from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
+from tests.unit.auth_users import cad_clients
 from tests.unit.daemon.conftest import Clock
+
+#: CAD commands come from the broker-named client "cad-all" (granted every command).
+CommandHandler = functools.partial(_Handler, clients=cad_clients)
 
 NOW = 1_800_000_000.0
 SETTINGS = MqttSettings(site="kendari")
 TOPICS = Topics(SETTINGS)
-BLOCK = {"command": "block", "number": "0811555001", "hours": 24, "by": "sup", "reason": "pranks"}
-UNBLOCK = {"command": "unblock", "number": "0811555001", "by": "sup", "reason": "real emergency"}
+BLOCK = {"command": "block", "number": "0811555001", "hours": 24, "reason": "pranks"}
+UNBLOCK = {"command": "unblock", "number": "0811555001", "reason": "real emergency"}
 
 
 def message(
     request_id: str, body: object, *, retain: bool = False, mid: int = 1
 ) -> aiomqtt.Message:
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-    topic = f"{SETTINGS.base}/commands/{request_id}"
+    topic = f"{SETTINGS.base}/commands/cad-all/{request_id}"
     return aiomqtt.Message(topic, payload, qos=1, retain=retain, mid=mid, properties=None)
 
 
@@ -124,7 +130,7 @@ async def test_given_a_duplicate_while_the_first_is_queued_then_it_is_dropped_si
     assert inbox.offer(message("r-1", BLOCK)) is None
     assert inbox.queued() == 1
     request_id, reply = await inbox.process_next()
-    assert (request_id, reply.ok) == ("r-1", True)
+    assert (request_id, reply.ok) == ("cad-all/r-1", True)
     assert await in_force(journal) == 1
 
 
@@ -141,7 +147,7 @@ async def test_given_the_dedup_window_has_passed_then_the_request_id_is_new_agai
     for n in range(2, 10):  # the map stays bounded: the oldest ids go first
         await offer_and_apply(inbox, message(f"r-{n}", UNBLOCK))
     assert len(inbox._seen) == 3
-    assert list(inbox._seen) == ["r-7", "r-8", "r-9"]
+    assert list(inbox._seen) == ["cad-all/r-7", "cad-all/r-8", "cad-all/r-9"]
 
 
 async def test_given_a_full_queue_then_the_command_is_refused_busy_and_logged_once(
@@ -156,7 +162,7 @@ async def test_given_a_full_queue_then_the_command_is_refused_busy_and_logged_on
     first = refusals[0]
     assert first is not None
     request_id, reply = first
-    assert (request_id, reply.ok, reply.error) == ("r-3", False, "busy")
+    assert (request_id, reply.ok, reply.error) == ("cad-all/r-3", False, "busy")
     assert all(r is not None and r[1].error == "busy" for r in refusals)
     assert [r.getMessage() for r in caplog.records] == ["command queue full; command refused"]
     await inbox.process_next()
@@ -171,7 +177,9 @@ async def test_given_a_payload_over_the_configured_limit_then_invalid_command(
     handler = CommandHandler(
         JournalAnnotations(journal), EventPublisher(SETTINGS, Outbox(journal)), max_bytes=2048
     )
-    reply = await handler.handle("r-1", json.dumps({**BLOCK, "reason": "x" * 3000}).encode())
+    reply = await handler.handle(
+        "cad-all/r-1", json.dumps({**BLOCK, "reason": "x" * 3000}).encode()
+    )
     assert (reply.ok, reply.error, reply.detail) == (False, "invalid-command", "command too large")
 
 

@@ -4,6 +4,7 @@ outbox)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import uuid
@@ -19,7 +20,7 @@ from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
 from callgate.mqtt import docs as event_docs
-from callgate.mqtt.inbox import CommandHandler
+from callgate.mqtt.inbox import CommandHandler as _Handler
 from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.schema import EVENT_ADAPTER, CallReceived, Reply
 from callgate.mqtt.settings import MqttSettings
@@ -29,6 +30,10 @@ from callgate.ports import CallStart, RecordingInfo
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
+from tests.unit.auth_users import cad_clients
+
+#: CAD commands come from the broker-named client "cad-all" (granted every command).
+CommandHandler = functools.partial(_Handler, clients=cad_clients)
 
 T0 = 1_800_000_000.0
 S = CallState
@@ -223,7 +228,12 @@ def test_given_the_old_retention_key_in_days_then_taken_as_hours() -> None:
 def test_given_ids_with_mqtt_wildcards_then_topics_stay_one_level() -> None:
     topics = Topics(MqttSettings(site="s1", topic_prefix="x/y"))
     assert topics.call_events("a/b+#") == "x/y/s1/calls/a_b__/events"
-    assert topics.request_id("x/y/s1/commands/r-1") == "r-1"
+    assert topics.request_id("x/y/s1/commands/cad/r-1") == "cad/r-1"
+    assert topics.reply("cad/r-1") == "x/y/s1/replies/cad/r-1"
+    # The old topic without a client, or extra levels, are no commands.
+    assert topics.request_id("x/y/s1/commands/r-1") is None
+    assert topics.request_id("x/y/s1/commands/cad/r/1") is None
+    assert topics.request_id("x/y/s1/commands//r-1") is None
     assert topics.request_id("x/y/s1/calls/c/events") is None
 
 
@@ -240,9 +250,9 @@ async def test_given_commands_then_only_valid_ones_for_known_calls_change_anythi
 
     async def send(payload: object) -> Reply:
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return await handler.handle("r", raw)
+        return await handler.handle("cad-all/r", raw)
 
-    disp = {"command": "set-disposition", "call_id": "c1", "disposition": "prank", "by": "op"}
+    disp = {"command": "set-disposition", "call_id": "c1", "disposition": "prank"}
     assert (await send(b"\xff\xfe")).error == "bad-json"
     assert (await send({**disp, "extra": 1})).error == "invalid-command"
     assert (await send({**disp, "by": ["op"]})).error == "invalid-command"
@@ -257,10 +267,14 @@ async def test_given_commands_then_only_valid_ones_for_known_calls_change_anythi
     assert (await send(disp)).ok
     ok = await send({"command": "attach-incident", "call_id": "c1", "incident_id": "INC-7"})
     assert (ok.ok, ok.at) == (True, datetime.fromtimestamp(T0, UTC))
-    assert (await send({"command": "request-callback", "call_id": "c1", "by": "op"})).ok
+    assert (await send({"command": "request-callback", "call_id": "c1"})).ok
     stored = await annotations.get("c1")
     assert stored is not None
-    assert (stored.disposition, stored.incident_id, stored.callback_by) == ("prank", "INC-7", "op")
+    assert (stored.disposition, stored.incident_id, stored.callback_by) == (
+        "prank",
+        "INC-7",
+        "cad-all",
+    )
     await store(p)
     assert [r[4]["type"] for r in rows(tmp_path)] == [
         "disposition-set",
@@ -283,7 +297,7 @@ async def test_given_annotations_that_fail_then_internal_error_and_no_crash(
             raise RuntimeError("db gone")
 
     handler = CommandHandler(Broken(), publisher(journal))
-    reply = await handler.handle("r", b'{"command":"request-callback","call_id":"c1","by":"op"}')
+    reply = await handler.handle("cad-all/r", b'{"command":"request-callback","call_id":"c1"}')
     assert (reply.ok, reply.error, reply.detail) == (False, "internal-error", "RuntimeError")
 
 

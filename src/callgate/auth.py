@@ -1,0 +1,274 @@
+"""Who may do what: the users of ``[auth]``, their roles, and checking their secrets.
+
+A neutral floor beside :mod:`callgate.ports`: the admin HTTP port, the MQTT command inbox and
+the daemon all use it without importing each other, and :mod:`callgate.config` reads the
+``[auth]`` section from here (so this module imports only pydantic and the standard library at
+import time; argon2 is loaded the first time a secret is hashed or checked).
+
+Roles:
+
+- ``call-taker``: their own state (log in and out, pause, unpause) and their own calls'
+  dispositions; ``agent_id`` says which call-taker they are;
+- ``supervisor``: any call-taker's state, any call's disposition, blocks and unblocks,
+  callbacks, and the reads that show callers' numbers;
+- ``admin``: everything, including the log level;
+- ``cad``: a CAD system on MQTT; only the commands listed in its ``commands``. Its ``name`` is
+  its MQTT user name (the broker's ACL makes it the only one who may publish under
+  ``.../commands/<name>/``).
+
+Secrets are stored as argon2id hashes (argon2-cffi), never in clear. A password is checked with
+HTTP Basic; a token (for programs: the CLI, scripts, a wallboard) is sent as ``Authorization:
+Bearer <token>``. A token reads ``<user name>.<random part>``: the name says whose hash to check
+it against, so one check per request, not one per user. Checking an argon2 hash costs tens of
+milliseconds of CPU, so :class:`Authenticator` does it in a worker thread and remembers a
+credential it has accepted (by a keyed digest, in memory only) until the daemon restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Final
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: The MQTT commands a CAD client may be granted (``callgate.mqtt.schema``'s command names).
+CAD_COMMANDS: Final = (
+    "set-disposition",
+    "request-callback",
+    "attach-incident",
+    "block",
+    "unblock",
+)
+#: User names: what the audit trail records as ``by`` (at most ``ports.MAX_BY`` characters).
+NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_@-]{0,63}$"
+#: Random bytes in a new token (256 bits).
+TOKEN_BYTES: Final = 32
+
+
+class Role(StrEnum):
+    CALL_TAKER = "call-taker"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    CAD = "cad"
+
+
+class Permission(StrEnum):
+    """Something a request asks to do; :data:`GRANTS` says which role may."""
+
+    VIEW_AGENTS = "view-agents"
+    """List call-takers and their states (no callers' numbers)."""
+    VIEW_CALLS = "view-calls"
+    """Calls now and recent ones, with the callers' numbers; the block list."""
+    OWN_STATE = "own-state"
+    """Log oneself in or out, pause or unpause oneself (a call-taker's ``agent_id``)."""
+    ANY_STATE = "any-state"
+    """The same for any call-taker."""
+    OWN_DISPOSITION = "own-disposition"
+    """Classify a call one answered."""
+    ANY_DISPOSITION = "any-disposition"
+    """Classify any call."""
+    BLOCK = "block"
+    """Block and unblock callers."""
+    CALLBACK = "callback"
+    """Ask for a caller to be called back."""
+    LOG_LEVEL = "log-level"
+    """Change the running daemon's log level."""
+
+
+_CALL_TAKER = frozenset({Permission.VIEW_AGENTS, Permission.OWN_STATE, Permission.OWN_DISPOSITION})
+_SUPERVISOR = _CALL_TAKER | {
+    Permission.VIEW_CALLS,
+    Permission.ANY_STATE,
+    Permission.ANY_DISPOSITION,
+    Permission.BLOCK,
+    Permission.CALLBACK,
+}
+#: Each role's permissions, as data: the one place that says who may do what on the admin API.
+#: CAD's rights are per client (its ``commands``), on MQTT only.
+GRANTS: Final[Mapping[Role, frozenset[Permission]]] = {
+    Role.CALL_TAKER: _CALL_TAKER,
+    Role.SUPERVISOR: _SUPERVISOR,
+    Role.ADMIN: frozenset(Permission),
+    Role.CAD: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who an authenticated request comes from. ``name`` is what the audit trail records."""
+
+    name: str
+    role: Role
+    agent_id: str | None = None
+    """The call-taker this user is (role ``call-taker``)."""
+    commands: frozenset[str] = field(default_factory=frozenset)
+    """The MQTT commands a CAD client may send (role ``cad``)."""
+
+    def may(self, permission: Permission) -> bool:
+        return permission in GRANTS[self.role]
+
+    def may_act_for(self, agent_id: str) -> bool:
+        """May change call-taker ``agent_id``'s state."""
+        if self.may(Permission.ANY_STATE):
+            return True
+        return self.may(Permission.OWN_STATE) and self.agent_id == agent_id
+
+    def may_send(self, command: str) -> bool:
+        """A CAD client may send MQTT ``command``."""
+        return self.role is Role.CAD and command in self.commands
+
+
+# -- the [auth] section -------------------------------------------------------------------
+
+
+class UserSettings(BaseModel):
+    """One ``[[auth.users]]`` entry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    """The user's name, recorded as ``by`` in the audit trail (a CAD client: its MQTT user)."""
+    role: Role
+    """``call-taker``, ``supervisor``, ``admin`` or ``cad``."""
+    agent_id: str | None = None
+    """Call-takers only: which call-taker they are (the endpoint's number, e.g. ``1001``)."""
+    password_hash: str | None = None
+    """argon2 hash of the password for HTTP Basic (``callgate auth hash`` prints one)."""
+    token_hash: str | None = None
+    """argon2 hash of the random part of the user's token (``callgate auth token NAME``)."""
+    commands: list[Annotated[str, Field(pattern="|".join(f"^{c}$" for c in CAD_COMMANDS))]] = Field(
+        default_factory=list
+    )
+    """CAD only: the MQTT commands this client may send (``set-disposition``,
+    ``request-callback``, ``attach-incident``, ``block``, ``unblock``)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UserSettings:
+        for key in ("password_hash", "token_hash"):
+            value = getattr(self, key)
+            if value is not None and not value.startswith("$argon2"):
+                raise ValueError(
+                    f"{key} must be an argon2 hash (callgate auth hash / callgate auth token)"
+                )
+        if self.role is Role.CALL_TAKER and not self.agent_id:
+            raise ValueError(f"{self.name}: a call-taker needs agent_id")
+        if self.role is not Role.CALL_TAKER and self.agent_id is not None:
+            raise ValueError(f"{self.name}: only call-takers have an agent_id")
+        if self.role is not Role.CAD and self.commands:
+            raise ValueError(f"{self.name}: only CAD clients have commands")
+        if self.role is Role.CAD and (self.password_hash or self.token_hash):
+            raise ValueError(f"{self.name}: a CAD client is authenticated by the MQTT broker")
+        return self
+
+    def identity(self) -> Identity:
+        return Identity(self.name, self.role, self.agent_id, frozenset(self.commands))
+
+
+class AuthSettings(BaseModel):
+    """``[auth]``: who may use the admin API and send CAD commands."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    users: list[UserSettings] = Field(default_factory=list)
+    """The users (``[[auth.users]]``). None: every state-changing request is refused."""
+
+    @model_validator(mode="after")
+    def _unique(self) -> AuthSettings:
+        seen: set[str] = set()
+        for user in self.users:
+            if user.name in seen:
+                raise ValueError(f"user {user.name} is listed twice")
+            seen.add(user.name)
+        return self
+
+
+# -- secrets --------------------------------------------------------------------------------
+
+
+def hash_secret(secret: str) -> str:
+    """The argon2id hash of ``secret`` (argon2-cffi's current default parameters)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash(secret)
+
+
+def verify_secret(stored_hash: str, secret: str) -> bool:
+    """Whether ``secret`` matches ``stored_hash``; False for a malformed hash too."""
+    from argon2 import PasswordHasher
+    from argon2.exceptions import Argon2Error, InvalidHashError
+
+    try:
+        return PasswordHasher().verify(stored_hash, secret)
+    except (Argon2Error, InvalidHashError):
+        return False
+
+
+def new_token(name: str) -> str:
+    """A new random token for user ``name``: ``<name>.<43 URL-safe characters>``."""
+    return f"{name}.{secrets.token_urlsafe(TOKEN_BYTES)}"
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    """``(name, random part)`` of a token, or None when it is not shaped like one."""
+    name, dot, rest = token.rpartition(".")
+    if not dot or not name or not rest:
+        return None
+    return name, rest
+
+
+class Authenticator:
+    """Checks a user's password or token against ``[auth]``.
+
+    ``check_*`` return the :class:`Identity`, or None for anything unknown or wrong (the caller
+    answers 401 without saying which). A credential accepted once is remembered, keyed by an
+    HMAC under a key made at start, so the hash is checked once per credential and run.
+    """
+
+    def __init__(self, users: Iterable[UserSettings], *, concurrent_checks: int = 2) -> None:
+        self.users = {u.name: u for u in users}
+        self._key = secrets.token_bytes(32)
+        self._accepted: dict[bytes, Identity] = {}
+        # A flood of wrong credentials must not take every CPU: a few checks at a time.
+        self._checks = asyncio.Semaphore(concurrent_checks)
+
+    def identity(self, name: str) -> Identity | None:
+        """The configured user ``name`` (a CAD client, named by the broker), or None."""
+        user = self.users.get(name)
+        return None if user is None else user.identity()
+
+    async def check_token(self, token: str) -> Identity | None:
+        parts = split_token(token)
+        if parts is None:
+            return None
+        name, secret = parts
+        user = self.users.get(name)
+        return await self._check(user, "token", secret, user.token_hash if user else None)
+
+    async def check_password(self, name: str, password: str) -> Identity | None:
+        user = self.users.get(name)
+        return await self._check(user, "password", password, user.password_hash if user else None)
+
+    async def _check(
+        self, user: UserSettings | None, kind: str, secret: str, stored: str | None
+    ) -> Identity | None:
+        if user is None or stored is None:
+            return None
+        digest = hmac.new(
+            self._key, f"{kind}\0{user.name}\0{secret}".encode(), hashlib.sha256
+        ).digest()
+        known = self._accepted.get(digest)
+        if known is not None:
+            return known
+        async with self._checks:
+            ok = await asyncio.to_thread(verify_secret, stored, secret)
+        if not ok:
+            return None
+        identity = user.identity()
+        self._accepted[digest] = identity
+        return identity
