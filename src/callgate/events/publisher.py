@@ -262,6 +262,8 @@ class EventPublisher:
     # -- what the daemon reports (the CallObserver surface, plus notifications) --------
 
     async def call_started(self, start: CallStart) -> None:
+        if start.restored:
+            return  # CAD had this call's received and screened from the process before
         number = start.caller if re.fullmatch(E164, start.caller) else "anonymous"
         self._call_event(
             CallReceived,

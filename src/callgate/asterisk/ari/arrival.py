@@ -29,6 +29,7 @@ from callgate.asterisk.ari.layout import (
 )
 from callgate.asterisk.ari.silence import Silence
 from callgate.asterisk.ari.translate import caller_arrived
+from callgate.asterisk.timestamps import ari_timestamp
 from callgate.core.events import Priority
 from callgate.core.screening import imei_identity, is_anonymous
 from callgate.ports import CallStart
@@ -102,11 +103,27 @@ class Arrivals:
             await channels.quiet(self.shared.ari.answer(channel_id))  # a dialplan left it to us
         priority, category, shown, warning = int(Priority.NORMAL), "", f"112 {caller}", ""
         if reconnected:
-            recording, stored = await asyncio.gather(
+            recording, stored, caller_sent, dialed = await asyncio.gather(
                 channels.channel_var(channel, RECORDING_VAR),
                 channels.channel_var(channel, PRIORITY_VAR),
+                channels.channel_var(channel, CALLER_SENT_VAR),
+                channels.channel_var(channel, DIALED_VAR),
             )
             priority = int(stored) if stored.isdigit() else int(Priority.NORMAL)
+            # The process before may have been killed before its journal had the call: record
+            # it (a no-op if it is there), or every later record of the call is refused.
+            created = ari_timestamp(channel.get("creationtime"))
+            await self.shared.observer.call_started(
+                CallStart(
+                    channel_id,
+                    caller,
+                    caller_sent,
+                    dialed,
+                    priority,
+                    created if created is not None else self.shared.clock(),
+                    restored=True,
+                )
+            )
             await channels.start_moh(layout)
         else:
             identity = await self._identity(channel_id, caller)
