@@ -31,10 +31,22 @@ VARIABLES = {
 class FakeAri:
     app = "callgate"
 
+    def __init__(self, channels: list[dict[str, Any]] | None = None) -> None:
+        self.channels = channels or []
+
+    async def list_channels(self) -> list[dict[str, Any]]:
+        return self.channels
+
     async def request(
         self, method: str, path: str, params: Mapping[str, Any] | None = None, **_: Any
     ) -> Any:
+        if (method, path) == ("GET", "/bridges"):
+            # The caller still talks to the call-taker: a conversation that outlived callgate.
+            return [{"id": f"call-{CALL}", "channels": [CALL, f"calltaker-{CALL}-1002"]}]
         return []
+
+    async def hangup(self, channel_id: str) -> None:
+        return None
 
     async def start_moh(self, channel_id: str, moh_class: str = "default") -> None:
         return None
@@ -64,6 +76,32 @@ class Seen:
             return None
 
         return ignore
+
+
+async def test_given_a_conversation_that_outlived_a_kill_then_the_journal_gets_it_whole(
+    tmp_path: Path,
+) -> None:
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    writer = CallJournal(journal)
+    writer.start()
+    in_stasis = {**CHANNEL, "dialplan": {"app_name": "Stasis", "app_data": "callgate"}}
+    calls = AriAdapter(
+        FakeAri([in_stasis]),  # type: ignore[arg-type]
+        Settings(),
+        observer=writer,
+        clock=lambda: 2_000_000_000.0,
+    )
+    try:
+        await calls.reconciler._reconcile()
+        # The call-taker hangs up: the adopted conversation ends.
+        await calls.on_event({"type": "StasisEnd", "channel": {"id": f"calltaker-{CALL}-1002"}})
+        await writer.close()
+        call = await journal.get_call(CALL)
+    finally:
+        await journal.close()
+    assert call is not None
+    assert (call.caller_sent, call.outcome) == ("081957684220", "COMPLETED")
+    assert call.ended_at is not None
 
 
 async def test_given_a_caller_refound_after_a_kill_then_the_journal_gets_its_start(

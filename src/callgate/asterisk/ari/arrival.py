@@ -103,26 +103,9 @@ class Arrivals:
             await channels.quiet(self.shared.ari.answer(channel_id))  # a dialplan left it to us
         priority, category, shown, warning = int(Priority.NORMAL), "", f"112 {caller}", ""
         if reconnected:
-            recording, stored, caller_sent, dialed = await asyncio.gather(
+            recording, priority = await asyncio.gather(
                 channels.channel_var(channel, RECORDING_VAR),
-                channels.channel_var(channel, PRIORITY_VAR),
-                channels.channel_var(channel, CALLER_SENT_VAR),
-                channels.channel_var(channel, DIALED_VAR),
-            )
-            priority = int(stored) if stored.isdigit() else int(Priority.NORMAL)
-            # The process before may have been killed before its journal had the call: record
-            # it (a no-op if it is there), or every later record of the call is refused.
-            created = ari_timestamp(channel.get("creationtime"))
-            await self.shared.observer.call_started(
-                CallStart(
-                    channel_id,
-                    caller,
-                    caller_sent,
-                    dialed,
-                    priority,
-                    created if created is not None else self.shared.clock(),
-                    restored=True,
-                )
+                self.report_restored(channel, caller),
             )
             await channels.start_moh(layout)
         else:
@@ -182,6 +165,33 @@ class Arrivals:
             # hears the greeting, not after it (on Asterisk 22 a playback holds the channel's
             # other requests until it ends, which put 1.6 s before every first ring).
             self.shared.tasks.spawn(self._while_waiting(layout, priority, warning))
+
+    async def report_restored(self, channel: JsonObject, caller: str) -> int:
+        """Report a caller found in Stasis after a restart as started (``restored``); returns
+        the priority class its channel carries.
+
+        The process before may have been killed before its journal had the call: the journal
+        records it now (a no-op if it is there), or every later record of the call is refused.
+        """
+        stored, caller_sent, dialed = await asyncio.gather(
+            self.channels.channel_var(channel, PRIORITY_VAR),
+            self.channels.channel_var(channel, CALLER_SENT_VAR),
+            self.channels.channel_var(channel, DIALED_VAR),
+        )
+        priority = int(stored) if stored.isdigit() else int(Priority.NORMAL)
+        created = ari_timestamp(channel.get("creationtime"))
+        await self.shared.observer.call_started(
+            CallStart(
+                str(channel["id"]),
+                caller,
+                caller_sent,
+                dialed,
+                priority,
+                created if created is not None else self.shared.clock(),
+                restored=True,
+            )
+        )
+        return priority
 
     async def _while_waiting(self, layout: CallLayout, priority: int, warning: str) -> None:
         """What a new caller hears and how they are watched while the ACD finds a call-taker."""
