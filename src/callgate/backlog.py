@@ -68,6 +68,8 @@ class DatabaseStatus:
         "Records dropped since start: a writer's queue was full, or the database refused them."
         self._backlogs: dict[str, Callable[[], int]] = {}
         self._drop_alarms = LogThrottle(DROP_ALARM_INTERVAL)
+        self.stuck = 0
+        "Records being retried after the database refused them as unavailable."
 
     # -- what the writers report -----------------------------------------------------------
 
@@ -95,8 +97,13 @@ class DatabaseStatus:
             self.on_change(False, self.detail)
 
     def succeeded(self) -> None:
-        """The database answered a write."""
-        if self.up:
+        """The database answered a write.
+
+        It is back only once no record is still being retried: on a full disk a write that
+        needs no new page (marking events sent) succeeds while every insert still fails, and
+        counting that as "back" flapped the status (an ALARM and a "back" line every retry).
+        """
+        if self.up or self.stuck:
             return
         down_s = round(self.clock() - self.since, 1)
         self.up = True
@@ -149,23 +156,34 @@ async def write_until_stored(
     :attr:`DatabaseStatus.dropped`.
     """
     delays = status.retry_delays()
-    while True:
-        try:
-            await write()
-        except JournalUnavailable as exc:
-            status.failed(exc)
-            delay = next(delays)
-            log.debug("database write failed; retrying", extra={"retry_in_s": delay, **extra})
-            await asyncio.sleep(delay)
-            continue
-        except JournalError as exc:
-            status.succeeded()  # the database answered; it refused this record
-            status.dropped += records
-            log.error("database refused a record; dropped", extra={"error": str(exc), **extra})
-            return False
-        except ValueError as exc:
-            status.dropped += records
-            log.error("record not valid; dropped", extra={"error": str(exc), **extra})
-            return False
-        status.succeeded()
-        return True
+    retrying = False
+    try:
+        while True:
+            try:
+                await write()
+            except JournalUnavailable as exc:
+                if not retrying:
+                    retrying = True
+                    status.stuck += 1
+                status.failed(exc)
+                delay = next(delays)
+                log.debug("database write failed; retrying", extra={"retry_in_s": delay, **extra})
+                await asyncio.sleep(delay)
+                continue
+            except JournalError as exc:
+                status.stuck -= retrying
+                retrying = False
+                status.succeeded()  # the database answered; it refused this record
+                status.dropped += records
+                log.error("database refused a record; dropped", extra={"error": str(exc), **extra})
+                return False
+            except ValueError as exc:
+                status.dropped += records
+                log.error("record not valid; dropped", extra={"error": str(exc), **extra})
+                return False
+            status.stuck -= retrying
+            retrying = False
+            status.succeeded()
+            return True
+    finally:
+        status.stuck -= retrying  # cancelled (a stop) while retrying

@@ -46,6 +46,9 @@ class CallStart:
     at: float
     category: str = ""  # screening category ("", anonymous, repeat-nuisance, blocked...)
     identity: str | None = None  # a SIM-less caller's IMEI-derived identity
+    #: Re-found in Stasis after a restart: the journal records it if the process before never
+    #: did (killed first); CAD's stream already had its ``received``, so it is not sent again.
+    restored: bool = False
 
 
 @dataclass(frozen=True)

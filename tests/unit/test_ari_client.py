@@ -31,6 +31,8 @@ async def server() -> AsyncIterator[str]:
         await ws.send_str("not json")
         await ws.send_str('["a", "list"]')
         await ws.send_str('{"no_type": 1}')
+        # Nested deeper than Python's recursion limit: json.loads raises RecursionError.
+        await ws.send_str('{"type": "X", "a": ' + "[" * 100_000 + "]" * 100_000 + "}")
         await ws.send_str(f'{{"type": "StasisStart", "n": {connections}}}')
         await ws.close()  # Asterisk went away: the client must reconnect
         return ws

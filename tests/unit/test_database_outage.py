@@ -325,3 +325,61 @@ async def test_given_postgres_refusing_connections_then_screened_as_a_first_call
         assert decision.tag == ""
         assert decision.priority == Priority.NORMAL
     assert alarms(caplog, "caller history unavailable") == 1
+
+
+# -- finding of the lab fault suite: a full disk flapped the status ----------------------------
+
+
+async def test_given_a_record_still_retried_when_another_write_succeeds_then_still_down_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # On a full disk, marking events sent (no new page) succeeds while inserts keep failing;
+    # that used to count as "back": an ALARM and a "back" line at every retry, and `since` reset.
+    from callgate.backlog import write_until_stored
+
+    caplog.set_level(logging.INFO)
+    status = DatabaseStatus(first_retry=0.01, max_retry=0.01)
+    disk_full = True
+
+    async def insert() -> None:
+        if disk_full:
+            raise JournalUnavailable("database or disk is full")
+
+    async def mark_sent() -> None:
+        return None
+
+    stuck = asyncio.create_task(write_until_stored(status, insert))
+    await until(lambda: not status.up)
+    since = status.since
+    for _ in range(5):
+        assert await write_until_stored(status, mark_sent)
+        await asyncio.sleep(0.02)
+        status.succeeded()  # the publisher's drain reports its own successes this way
+    assert not status.up
+    assert status.since == since
+    disk_full = False
+    assert await stuck
+    assert status.up
+    assert status.stuck == 0
+    assert alarms(caplog, "ALARM: journal database unavailable") == 1
+    assert alarms(caplog, "journal database is back") == 1
+
+
+async def test_given_a_write_cancelled_while_retried_then_it_no_longer_holds_the_status_down() -> (
+    None
+):
+    from callgate.backlog import write_until_stored
+
+    status = DatabaseStatus(first_retry=0.01, max_retry=0.01)
+
+    async def insert() -> None:
+        raise JournalUnavailable("refused")
+
+    stuck = asyncio.create_task(write_until_stored(status, insert))
+    await until(lambda: status.stuck == 1)
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
+    assert status.stuck == 0
+    status.succeeded()
+    assert status.up

@@ -420,3 +420,16 @@ async def test_star_15_when_the_daemon_fails_plays_the_error(journal: Journal) -
 
 def test_without_the_service_there_is_no_disposition_route() -> None:
     assert "agent/disposition" not in agent_code_handlers(NoAgents())  # type: ignore[arg-type]
+
+
+async def test_a_flood_of_feature_codes_from_made_up_channels_logs_one_warning(
+    journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by the lab fault suite: one warning line per bad FastAGI connection.
+    handle = agent_code_handlers(NoAgents(), dispositions=_service(journal))["agent/disposition"]  # type: ignore[arg-type]
+    for n in range(100):
+        session = _session(f"PJSIP/x{n}", "3")
+        await handle(cast(AgiSession, session))
+        assert session.variables == {RESULT_VARIABLE: "ERROR"}
+    warnings = [r for r in caplog.records if "no softphone" in r.getMessage()]
+    assert len(warnings) == 1

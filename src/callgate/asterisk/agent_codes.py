@@ -17,6 +17,7 @@ from typing import Final, Protocol, TypeVar
 
 from callgate.asterisk.agi.protocol import AgiSession, Handler
 from callgate.asterisk.settings import DEFAULT_PAUSE_REASONS, CallTakerPrompts, sound_file
+from callgate.logs import LogThrottle
 from callgate.ports import AgentCommandResult, DispositionResultLike, agent_id_of
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ CALL_VARIABLE: Final = "CALLGATE_DISPOSITION_CALL"
 """Set by *15<digit> to the call the disposition was recorded on."""
 
 
+#: At most one "no softphone" warning this often (seconds); the next says how many were not.
+NOT_SOFTPHONE_WARNINGS: Final = 10.0
+
 _CHANNEL: Final = re.compile(r"^(?P<endpoint>[A-Za-z0-9_]+/[^/]+)-[0-9a-f]+$")
 
 
@@ -94,6 +98,10 @@ def agent_code_handlers(
     ``prompts`` (``[calltakers.prompts]``) say what the call-taker hears.
     """
     say = prompts or CallTakerPrompts()
+    # Anyone who reaches the FastAGI port can name a feature-code script from a made-up channel:
+    # one line per NOT_SOFTPHONE_WARNINGS seconds, not one per connection (found by the lab
+    # fault suite: 100 lines from one burst of bad clients).
+    not_softphone = LogThrottle(NOT_SOFTPHONE_WARNINGS)
 
     async def digit_of(session: AgiSession) -> str:
         """The digit from the AGI() argument (``*13X``, ``*15X``), or keyed when asked."""
@@ -108,7 +116,12 @@ def agent_code_handlers(
         answered to the phone) if the channel is no softphone's or the daemon failed."""
         endpoint = endpoint_of(session.request.channel)
         if endpoint is None:
-            log.warning("agent code from a channel that is no softphone", extra=context)
+            held_back = not_softphone.admit("not a softphone")
+            if held_back is not None:
+                log.warning(
+                    "agent code from a channel that is no softphone",
+                    extra=context | {"not_logged": str(held_back)} if held_back else context,
+                )
             await _answer(session, ERROR, say.error)
             return None
         try:

@@ -70,7 +70,7 @@ from callgate.mqtt.schema import (
     Status,
 )
 from callgate.mqtt.settings import MqttSettings
-from callgate.mqtt.topics import Topics, queue_state_of
+from callgate.mqtt.topics import Topics, broker_client, broker_name, queue_state_of
 from callgate.ports import (
     CallStart,
     JournalError,
@@ -224,6 +224,8 @@ class EventPublisher:
     # -- what the daemon reports (the CallObserver surface, plus notifications) --------
 
     async def call_started(self, start: CallStart) -> None:
+        if start.restored:
+            return  # CAD had this call's received and screened from the process before
         number = start.caller if re.fullmatch(E164, start.caller) else "anonymous"
         self._call_event(
             CallReceived,
@@ -448,31 +450,13 @@ class EventPublisher:
 
     # -- the broker link -----------------------------------------------------------------
 
-    def _client(self) -> aiomqtt.Client:
-        s = self.settings
-        offline = Status(status="offline", site=s.site).model_dump_json(exclude_none=True)
-        return aiomqtt.Client(
-            s.host,
-            s.port,
-            username=s.username,
-            password=None if s.password is None else s.password.get_secret_value(),
-            identifier=s.client_id,
-            keepalive=s.keepalive,
-            will=aiomqtt.Will(self.topics.status, offline, qos=1, retain=True),
-            tls_context=None if s.tls is None else s.tls.context(),
-            tls_insecure=None if s.tls is None else s.tls.insecure,
-            timeout=10.0,
-            # Only a backstop: _receive moves every message to the inbox (bounded) at once.
-            max_queued_incoming_messages=max(1000, 10 * s.command_queue),
-        )
-
     async def _link(self) -> None:
         failures = 0
         while not self._closing.is_set():
             try:
-                async with self._client() as client:
+                async with broker_client(self.settings, self.topics) as client:
                     failures = 0
-                    log.info("MQTT connected", extra={"broker": self._broker()})
+                    log.info("MQTT connected", extra={"broker": broker_name(self.settings)})
                     await self._session(client)
                     return
             except (aiomqtt.MqttError, OSError, JournalError) as exc:
@@ -482,15 +466,16 @@ class EventPublisher:
                 delay *= random.uniform(0.5, 1.0)  # noqa: S311 -- jitter, not security
                 log.warning(
                     "MQTT unavailable; reconnecting",
-                    extra={"broker": self._broker(), "error": str(exc), "retry_in_s": delay},
+                    extra={
+                        "broker": broker_name(self.settings),
+                        "error": str(exc),
+                        "retry_in_s": delay,
+                    },
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), delay)
             finally:
                 self.connected = False
-
-    def _broker(self) -> str:
-        return f"{self.settings.host}:{self.settings.port}"
 
     async def _session(self, client: aiomqtt.Client) -> None:
         online = Status(status="online", site=self.settings.site, at=datetime.now(UTC))

@@ -1,4 +1,4 @@
-"""CAD's topics of one site, and the retained queue-state snapshot published on one of them.
+"""CAD's broker and topics of one site, and the retained queue-state snapshot on one of them.
 
 Every id that becomes a topic level is made safe first: a call id or request id must never
 inject a level or a wildcard into a topic.
@@ -10,8 +10,10 @@ import re
 from collections import Counter
 from datetime import UTC, datetime
 
+import aiomqtt
+
 from callgate.core.acd import Acd
-from callgate.mqtt.schema import QueueState
+from callgate.mqtt.schema import QueueState, Status
 from callgate.mqtt.settings import MqttSettings
 
 #: Characters MQTT gives a meaning in topics.
@@ -69,4 +71,28 @@ def queue_state_of(acd: Acd, site: str, now: float) -> QueueState:
         },
         longest_wait_s=max((max(0.0, now - c.arrived_at) for c in waiting), default=0.0),
         agents_by_state=dict(sorted(Counter(a.state.value for a in acd.agents.values()).items())),
+    )
+
+
+def broker_name(settings: MqttSettings) -> str:
+    """The broker as log lines name it (never with credentials)."""
+    return f"{settings.host}:{settings.port}"
+
+
+def broker_client(settings: MqttSettings, topics: Topics) -> aiomqtt.Client:
+    """A client for one session with the broker; its last will marks the site offline."""
+    offline = Status(status="offline", site=settings.site).model_dump_json(exclude_none=True)
+    return aiomqtt.Client(
+        settings.host,
+        settings.port,
+        username=settings.username,
+        password=None if settings.password is None else settings.password.get_secret_value(),
+        identifier=settings.client_id,
+        keepalive=settings.keepalive,
+        will=aiomqtt.Will(topics.status, offline, qos=1, retain=True),
+        tls_context=None if settings.tls is None else settings.tls.context(),
+        tls_insecure=None if settings.tls is None else settings.tls.insecure,
+        timeout=10.0,
+        # Only a backstop: the publisher moves every message to the inbox (bounded) at once.
+        max_queued_incoming_messages=max(1000, 10 * settings.command_queue),
     )

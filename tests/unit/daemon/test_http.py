@@ -412,3 +412,23 @@ async def test_given_valid_bodies_then_the_hardened_routes_still_work(
         assert reply.status == 200, await reply.text()
     async with client.post(f"{live.url}/api/agents/1001/pause", json={"reason": "x"}) as reply:
         assert reply.status in (200, 409)
+
+
+async def test_a_flood_of_unparsable_requests_logs_one_warning_without_a_traceback(
+    server: OpsHttp, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by the lab fault suite: aiohttp logged each one at ERROR with a full traceback.
+    import asyncio
+
+    for _ in range(20):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await writer.drain()
+        assert b" 400 " in await reader.readline()
+        writer.close()
+    lines = [r for r in caplog.records if r.name.startswith("aiohttp") or "bad HTTP" in r.message]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert lines[0].levelno == logging.WARNING
+    assert lines[0].exc_info is None
+    assert "LineTooLong" in lines[0].getMessage()
+    assert len(lines[0].getMessage()) < 400

@@ -362,3 +362,18 @@ async def test_given_an_answer_the_adapter_did_not_report_then_the_core_names_th
     await store(p)
     [(_, _, _, _, answered)] = rows(tmp_path)
     assert (answered["type"], answered["agent_id"]) == ("answered", "1003")
+
+
+async def test_given_a_call_restored_after_a_restart_then_no_second_received(
+    journal: Journal, tmp_path: Path
+) -> None:
+    # The journal gets a restored call's start (in case the killed process never wrote it);
+    # CAD already had received/screened from the process before.
+    p = publisher(journal)
+    await p.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0))
+    await p.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0, restored=True))
+    await store(p)
+    assert [(r[1], r[2], r[4]["type"]) for r in rows(tmp_path)] == [
+        ("c1", 1, "received"),
+        ("c1", 2, "screened"),
+    ]

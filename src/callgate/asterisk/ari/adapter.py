@@ -222,6 +222,10 @@ class AriAdapter:
             # One side of a conversation from before a restart left: end the other side too.
             book.answered.discard(channel_id)
             await self.channels.hang_up(leg.call_id)
+            log.info(
+                "call ended",
+                extra={"call_id": leg.call_id, "outcome": "COMPLETED", "adopted": True},
+            )
             await self.shared.observer.call_ended_outside_core(
                 leg.call_id, "COMPLETED", self.shared.clock()
             )

@@ -34,6 +34,7 @@ from callgate.asterisk.ari.layout import (
 )
 from callgate.asterisk.ari.translate import caller_arrived
 from callgate.asterisk.ari.waiting import Waiting
+from callgate.asterisk.timestamps import ari_timestamp
 from callgate.core.events import CallArrived, Priority
 from callgate.core.screening import CallerHistory, imei_identity, is_anonymous
 from callgate.ports import CallStart, HistorySource
@@ -102,11 +103,10 @@ class Arrivals:
             await channels.quiet(self.shared.ari.answer(channel_id))  # a dialplan left it to us
         arrived = caller_arrived(channel)
         if reconnected:
-            recording, stored = await asyncio.gather(
+            recording, priority = await asyncio.gather(
                 channels.channel_var(channel, RECORDING_VAR),
-                channels.channel_var(channel, PRIORITY_VAR),
+                self.report_restored(channel, caller),
             )
-            priority = int(stored) if stored.isdigit() else int(Priority.NORMAL)
             arrived = dataclasses.replace(arrived, priority=priority, resumed=True)
             await channels.start_moh(layout)
         else:
@@ -171,6 +171,33 @@ class Arrivals:
             # hears the greeting, not after it (on Asterisk 22 a playback holds the channel's
             # other requests until it ends, which put 1.6 s before every first ring).
             self.waiting.greet(layout)
+
+    async def report_restored(self, channel: JsonObject, caller: str) -> int:
+        """Report a caller found in Stasis after a restart as started (``restored``); returns
+        the priority class its channel carries.
+
+        The process before may have been killed before its journal had the call: the journal
+        records it now (a no-op if it is there), or every later record of the call is refused.
+        """
+        stored, caller_sent, dialed = await asyncio.gather(
+            self.channels.channel_var(channel, PRIORITY_VAR),
+            self.channels.channel_var(channel, CALLER_SENT_VAR),
+            self.channels.channel_var(channel, DIALED_VAR),
+        )
+        priority = int(stored) if stored.isdigit() else int(Priority.NORMAL)
+        created = ari_timestamp(channel.get("creationtime"))
+        await self.shared.observer.call_started(
+            CallStart(
+                str(channel["id"]),
+                caller,
+                caller_sent,
+                dialed,
+                priority,
+                created if created is not None else self.shared.clock(),
+                restored=True,
+            )
+        )
+        return priority
 
     async def _history(self, caller: str, identity: str | None) -> CallerHistory | None:
         if self.history is None:

@@ -269,7 +269,9 @@ def _error_message(text: str) -> str:
 def _parse_event(data: str) -> JsonObject | None:
     try:
         event = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: JSON nested deeper than the interpreter's stack (thousands of "[").
+        # One such frame must not end the event pump, which every call depends on.
         log.error("ARI sent a frame that is not JSON; skipped", extra={"frame": data[:200]})
         return None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):

@@ -156,6 +156,7 @@ class Reconciler:
         )
         layout.recording = await self.channels.get_var(call_id, RECORDING_VAR) or None
         self.book.calls[call_id] = layout
+        await self.arrivals.report_restored(channel, layout.caller)
         for other in others:
             self.book.legs[other] = Leg(call_id, ADOPTED)
             self.book.answered.add(other)

@@ -1,0 +1,142 @@
+"""A caller re-found in Stasis after callgate was killed: the journal must have the call.
+
+Found by the lab fault suite (SIGKILL mid-burst): a call that entered just before the kill had
+its start only in the dead process's memory; after the restart every record of it was refused
+("not in the journal (no call_started)") and the call was missing from the journal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from callgate.asterisk.ari.adapter import AriAdapter
+from callgate.config import Settings
+from callgate.core.events import Event
+from callgate.daemon.journaling import CallJournal
+from callgate.ports import CallStart, FanOut
+from callgate.storage.journal import Journal
+
+CALL = "1795768621.78"
+VARIABLES = {
+    "CALLGATE_RECORDING": f"callgate/{CALL}.wav",
+    "CALLGATE_PRIORITY": "1",
+    "CALLGATE_CALLER_SENT": "081957684220",
+    "CALLGATE_DIALED": "112",
+}
+
+
+class FakeAri:
+    app = "callgate"
+
+    def __init__(self, channels: list[dict[str, Any]] | None = None) -> None:
+        self.channels = channels or []
+
+    async def list_channels(self) -> list[dict[str, Any]]:
+        return self.channels
+
+    async def request(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, **_: Any
+    ) -> Any:
+        if (method, path) == ("GET", "/bridges"):
+            # The caller still talks to the call-taker: a conversation that outlived callgate.
+            return [{"id": f"call-{CALL}", "channels": [CALL, f"calltaker-{CALL}-1002"]}]
+        return []
+
+    async def hangup(self, channel_id: str) -> None:
+        return None
+
+    async def start_moh(self, channel_id: str, moh_class: str = "default") -> None:
+        return None
+
+    async def get_variable(self, channel_id: str, name: str) -> str:
+        return VARIABLES.get(name, "")
+
+
+CHANNEL = {
+    "id": CALL,
+    "state": "Up",
+    "caller": {"number": "+6281957684220", "name": ""},
+    "dialplan": {"context": "emergency", "exten": "s", "priority": 9},
+    "creationtime": "2026-11-27T08:37:01.100+0000",
+}
+
+
+class Seen:
+    def __init__(self) -> None:
+        self.starts: list[CallStart] = []
+
+    async def call_started(self, start: CallStart) -> None:
+        self.starts.append(start)
+
+    def __getattr__(self, name: str) -> Any:
+        async def ignore(*_: object, **__: object) -> None:
+            return None
+
+        return ignore
+
+
+async def test_given_a_conversation_that_outlived_a_kill_then_the_journal_gets_it_whole(
+    tmp_path: Path,
+) -> None:
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    writer = CallJournal(journal)
+    writer.start()
+    in_stasis = {**CHANNEL, "dialplan": {"app_name": "Stasis", "app_data": "callgate"}}
+    calls = AriAdapter(
+        FakeAri([in_stasis]),  # type: ignore[arg-type]
+        Settings(),
+        observer=writer,
+        clock=lambda: 2_000_000_000.0,
+    )
+    try:
+        await calls.reconciler._reconcile()
+        # The call-taker hangs up: the adopted conversation ends.
+        await calls.on_event({"type": "StasisEnd", "channel": {"id": f"calltaker-{CALL}-1002"}})
+        await writer.close()
+        call = await journal.get_call(CALL)
+    finally:
+        await journal.close()
+    assert call is not None
+    assert (call.caller_sent, call.outcome) == ("081957684220", "COMPLETED")
+    assert call.ended_at is not None
+
+
+async def test_given_a_caller_refound_after_a_kill_then_the_journal_gets_its_start(
+    tmp_path: Path,
+) -> None:
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    writer = CallJournal(journal)
+    writer.start()
+    seen = Seen()
+    calls = AriAdapter(
+        FakeAri(),  # type: ignore[arg-type]
+        Settings(),
+        observer=FanOut(writer, seen),  # type: ignore[arg-type]
+        clock=lambda: 2_000_000_000.0,
+    )
+    fed: list[Event] = []
+
+    async def feed(*events: Event) -> None:
+        fed.extend(events)
+
+    calls.shared.feed = feed
+    try:
+        await calls.arrivals.new_call(CHANNEL, reconnected=True)
+        await writer.close()
+        call = await journal.get_call(CALL)
+    finally:
+        await journal.close()
+    assert call is not None
+    assert (call.caller, call.caller_sent, call.dialed, call.priority) == (
+        "+6281957684220",
+        "081957684220",
+        "112",
+        1,
+    )
+    assert call.started_at == dt.datetime(2026, 11, 27, 8, 37, 1, 100_000, tzinfo=dt.UTC)
+    [start] = seen.starts
+    assert start.restored
+    assert fed, "the caller is queued again"
