@@ -14,10 +14,11 @@ baresip call-takers who end each call 1.5 s after answering), and afterwards the
 
 The faults are real: a PostgreSQL server stopped by its PID and started again on the same port
 and data folder; the journal's file system (a small tmpfs) filled up; the lab's Mosquitto
-stopped and started again; AMI turned off in Asterisk (``enabled = no``, ``manager reload``) and
-callgate's established session cut (``ss -K``, as a network fault would); and bad FastAGI, HTTP
-and MQTT clients during calls. (callgate SIGKILLed mid-burst is not here yet: CAD's stream can
-lose a call's ``received`` that the killed process held in memory; see #13's notes.)
+stopped and started again; and bad FastAGI, HTTP and MQTT clients during calls. Not here yet
+(see #13's notes): callgate SIGKILLed mid-burst (CAD's stream can lose a call's ``received``
+that the killed process held in memory), and AMI turned off in Asterisk (``enabled = no`` and
+``manager reload``, then ``ss -K``: passes on 22, but on 16 a reload does not bring the
+manager back, and the lab's Asterisk is left without AMI).
 Everything on 127.0.0.1; every process started here is stopped by its PID.
 
 Each test writes its figures (calls placed, served by callgate / by the fallback queue / lost,
@@ -60,7 +61,6 @@ LAB_BROKER_PORT = int(os.environ.get("CALLGATE_MQTT_PORT", "11883"))
 LAB_RUN = labpeers.LAB_DIR / "run"
 ADMIN = ("127.0.0.1", 8089)
 AGI = ("127.0.0.1", 4573)
-AMI_PORT = 5038
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_PASSWORD = "pg-Fault-Pa55"
 #: Seconds each outage lasts (the issue: PostgreSQL and the broker down 60 s).
@@ -672,71 +672,6 @@ def test_mqtt_broker_down_60s(
     finally:
         if not _lab_mosquitto_running():
             _start_lab_mosquitto()
-
-
-# ------------------------------------------------------------------------------ AMI
-
-
-MANAGER_CONF = labpeers.LAB_ROOT / "etc" / "asterisk" / "manager.conf"
-
-
-def _asterisk_cli(command: str) -> str:
-    result = subprocess.run(
-        ["chroot", str(labpeers.LAB_ROOT.resolve()), "/usr/sbin/asterisk", "-r", "-x", command],
-        capture_output=True, text=True, timeout=20, check=True,
-    )  # fmt: skip
-    return result.stdout
-
-
-def _ami_refuses() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", AMI_PORT), timeout=1):
-            return False
-    except OSError:
-        return True
-
-
-def test_ami_down(tmp_path: Path, phones: Callable[..., list[labpeers.Softphone]]) -> None:
-    original = (REPO / "asterisk-conf" / "manager.conf").read_text()
-    try:
-        with fault_run("ami down", 4, tmp_path, phones) as run:
-            run.figures.outage_s = SHORT_OUTAGE
-            wait_for(lambda: _count(run.daemon, "AMI connected") >= 1, 10, "AMI up")
-            _before(run)
-            # AMI off in Asterisk: the listener closes (new logins are refused)...
-            MANAGER_CONF.write_text(original.replace("enabled = yes", "enabled = no", 1))
-            _asterisk_cli("manager reload")
-            wait_for(_ami_refuses, 10, "Asterisk to stop listening on AMI")
-            # ...and callgate's established session is cut, as a network fault would (a
-            # reload keeps sessions; `manager kick session` exists only from Asterisk 20.7).
-            subprocess.run(
-                ["ss", "-K", "dst", "127.0.0.1", "dport", "=", str(AMI_PORT)],
-                check=True, capture_output=True,
-            )  # fmt: skip
-            wait_for(
-                lambda: (
-                    _count(run.daemon, "AMI connection lost") >= 1
-                    or _count(run.daemon, "AMI session failed") >= 1
-                ),
-                20,
-                "callgate to lose AMI",
-            )
-            connected = _count(run.daemon, "AMI connected")
-            _place_during(run, SHORT_OUTAGE)
-            MANAGER_CONF.write_text(original)
-            _asterisk_cli("manager reload")
-            run.figures.recover_s = _time_until(
-                lambda: _count(run.daemon, "AMI connected") > connected, 60, "AMI back"
-            )
-            run.traffic.place(3)
-            run.settle_and_check()
-    finally:
-        if MANAGER_CONF.read_text() != original:
-            MANAGER_CONF.write_text(original)
-            _asterisk_cli("manager reload")
-
-
-# ------------------------------------------------------------------------------ bad clients
 
 
 def _agi_flood(stop: threading.Event, counts: dict[str, int]) -> None:
