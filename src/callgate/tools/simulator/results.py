@@ -12,6 +12,7 @@ from callgate.core import (
     CallEnded,
     KpiReport,
     compute_kpis,
+    kpi,
 )
 from callgate.core.kpi import NENA_TARGETS
 from callgate.tools.simulator.simulation import Outcome
@@ -57,7 +58,8 @@ def format_report(outcome: Outcome, title: str) -> str:
     for seconds, pct in r.answered_within.items():
         target = NENA_TARGETS.get(seconds)
         note = "NFPA 1225 target 90%" if seconds == 10 else f"NENA target {target:.0f}%"
-        verdict = "" if target is None else (" ok" if pct >= target else " MISSED")
+        met = kpi.meets_target(seconds, pct)
+        verdict = "" if met is None else (" ok" if met else " MISSED")
         row(f"answered within {seconds} s", f"{pct:.1f}%", note + verdict)
     row("mean answer time", _seconds(r.mean_answer_time))
     row("longest 10% answer time, mean", _seconds(r.longest_10pct_mean))
