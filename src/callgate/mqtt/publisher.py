@@ -102,6 +102,9 @@ class _Queued:
     stream: str
     topic: str
     retain: bool
+    if_new: bool = False
+    """Store only if the stream had no event before this batch: a restored call's
+    ``received`` and ``screened``, which a killed process may or may not have stored."""
 
 
 def _at(epoch: float) -> datetime:
@@ -224,8 +227,10 @@ class EventPublisher:
     # -- what the daemon reports (the CallObserver surface, plus notifications) --------
 
     async def call_started(self, start: CallStart) -> None:
-        if start.restored:
-            return  # CAD had this call's received and screened from the process before
+        # A call found again after a restart: the process before reported it, but if it was
+        # killed before its writer stored the call's first events, CAD never had them. The
+        # writer decides, against the outbox, whether they are still needed.
+        if_new = start.restored
         number = start.caller if re.fullmatch(E164, start.caller) else "anonymous"
         self._call_event(
             CallReceived,
@@ -234,6 +239,7 @@ class EventPublisher:
             caller=number,
             caller_sent=start.caller_sent,
             dialed=start.dialed,
+            if_new=if_new,
         )
         # Screening happens before the core: its result (the class) is known on arrival.
         self._call_event(
@@ -242,6 +248,7 @@ class EventPublisher:
             start.at,
             priority=start.priority,
             category=start.category,
+            if_new=if_new,
         )
 
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
@@ -340,8 +347,24 @@ class EventPublisher:
 
     # -- events into the outbox ----------------------------------------------------------
 
-    def _call_event(self, model: type[EventBase], call_id: str, at: float, **fields: Any) -> None:
-        self._emit(model, call_id, self.topics.call_events(call_id), at, call_id=call_id, **fields)
+    def _call_event(
+        self,
+        model: type[EventBase],
+        call_id: str,
+        at: float,
+        *,
+        if_new: bool = False,
+        **fields: Any,
+    ) -> None:
+        self._emit(
+            model,
+            call_id,
+            self.topics.call_events(call_id),
+            at,
+            if_new=if_new,
+            call_id=call_id,
+            **fields,
+        )
 
     def _emit(
         self,
@@ -351,6 +374,7 @@ class EventPublisher:
         at: float,
         *,
         retain: bool = False,
+        if_new: bool = False,
         **fields: Any,
     ) -> None:
         if not self.settings.enabled:
@@ -365,7 +389,7 @@ class EventPublisher:
             log.error("event not valid; not published", extra={"stream": stream, "error": str(exc)})
             return
         try:
-            self._pending.put_nowait(_Queued(event, stream, topic, retain))
+            self._pending.put_nowait(_Queued(event, stream, topic, retain, if_new))
         except asyncio.QueueFull:
             self.status.overflowed(WRITER, stream=stream)
 
@@ -405,8 +429,14 @@ class EventPublisher:
         # (a disposition, a recording) must not start again at 1, which CAD would take as old.
         unknown = {q.stream for q in batch if q.stream not in self._seqs}
         seqs = await self.outbox.last_seqs(unknown)
+        # Streams with an event that is not an ``if_new`` one, stored or earlier in this batch.
+        started = {q.stream for q in batch if seqs.get(q.stream, self._seqs.get(q.stream, 0))}
         entries = []
         for q in batch:
+            if q.if_new and q.stream in started:
+                continue
+            if not q.if_new:
+                started.add(q.stream)
             seq = seqs.get(q.stream, self._seqs.get(q.stream, 0)) + 1
             seqs[q.stream] = seq
             event = q.event.model_copy(update={"seq": seq})

@@ -364,6 +364,33 @@ async def test_given_an_answer_the_adapter_did_not_report_then_the_core_names_th
     assert (answered["type"], answered["agent_id"]) == ("answered", "1003")
 
 
+async def test_given_a_restored_call_the_killed_process_never_stored_then_cad_gets_its_received(
+    journal: Journal, tmp_path: Path
+) -> None:
+    # Killed before its writer stored the call's first events: the process after the restart
+    # finds the call with an empty stream, and CAD must still get received and screened.
+    p = publisher(journal)
+    await p.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0, restored=True))
+    await p.notification(CallStateChanged("c1", S.QUEUED, S.OFFERED, "CallArrived", T0 + 1))
+    await store(p)
+    got = [(r[2], r[4]["type"]) for r in rows(tmp_path)]
+    assert got[:2] == [(1, "received"), (2, "screened")]
+    assert [seq for seq, _ in got] == list(range(1, len(got) + 1))
+
+
+async def test_given_a_restored_call_whose_events_were_stored_then_none_repeated_later(
+    journal: Journal, tmp_path: Path
+) -> None:
+    # The process before stored them (another batch, another publisher): nothing again.
+    before = publisher(journal)
+    await before.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0))
+    await store(before)
+    after = publisher(journal)
+    await after.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0, restored=True))
+    await store(after)
+    assert [(r[2], r[4]["type"]) for r in rows(tmp_path)] == [(1, "received"), (2, "screened")]
+
+
 async def test_given_a_call_restored_after_a_restart_then_no_second_received(
     journal: Journal, tmp_path: Path
 ) -> None:
