@@ -10,6 +10,7 @@ it never skips them.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -46,7 +47,33 @@ def pytest_runtest_makereport(
     if report.skipped and item.get_closest_marker("integration") is not None:
         report.outcome = "failed"
         report.longrepr = f"integration tests must not skip: {report.longrepr}"
+    if report.failed and (summary := os.environ.get("CALLGATE_FAILURE_LOG")):
+        _daemon_log_tail(item, Path(summary))
     return report
+
+
+def _daemon_log_tail(item: pytest.Item, summary: Path, lines: int = 40) -> None:
+    """The last lines of each daemon log of a failed test, short, for ``scripts/test`` to print
+    at the end of the run (a long run's log is read at its head and tail)."""
+    tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
+    if not isinstance(tmp_path, Path):
+        return
+    with summary.open("a") as out:
+        for log in sorted(tmp_path.glob("*.log")):
+            out.write(f"--- {item.nodeid}: last {lines} lines of {log.name}\n")
+            for line in log.read_text(errors="replace").splitlines()[-lines:]:
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    out.write(f"  {line[:200]}\n")
+                    continue
+                if not isinstance(r, dict):
+                    continue
+                keys = ("call_id", "agent_id", "endpoint", "error", "reason")
+                extra = " ".join(f"{k}={r[k]}" for k in keys if r.get(k) is not None)
+                stamp = str(r.get("timestamp", ""))[11:23]
+                out.write(f"  {stamp} {r.get('level', '')} {r.get('event', '')} {extra}"[:300])
+                out.write("\n")
 
 
 def pytest_report_header() -> str:
