@@ -599,6 +599,34 @@ async def test_given_asterisk_sends_device_state_changes_then_they_drive_the_sta
         await asyncio.wait_for(task, 5)
 
 
+async def test_given_a_device_state_change_unlisted_by_list_commands_then_events_drive_the_status(
+    served: int, replay: ReplayAsterisk, recorder: Recorder
+) -> None:
+    # callgate's AMI user writes only "system", so ListCommands does not list DeviceStateList
+    # though Asterisk has res_manager_devicestate: the first DeviceStateChange says so.
+    replay.replies["pjsipshowendpoints"] = recorded_reply(REGISTERED, "rec-1")
+    client = make_client(served, recorder)
+    task = asyncio.create_task(client.run())
+    try:
+        await until(lambda: client.connected)
+        replay.push(
+            "Event: DeviceStateChange\r\nPrivilege: call,all\r\nDevice: PJSIP/1007\r\n"
+            "State: RINGING"
+        )
+        ringing = DeviceStatus(S.RINGING, registered=True)
+        await until(lambda: recorder.of("PJSIP/1007")[-1] == ringing)
+        await asyncio.sleep(0.3)  # a re-read the event itself might have asked for, done
+        listings = replay.received.count("pjsipshowendpoints")
+        replay.push(
+            *[b for b in blocks("call-to-1008-ring-answer-hangup.txt") if "Event: Newstate" in b]
+        )
+        await asyncio.sleep(0.3)
+        assert replay.received.count("pjsipshowendpoints") == listings
+    finally:
+        await client.close()
+        await asyncio.wait_for(task, 5)
+
+
 async def test_given_no_fully_booted_after_login_then_the_client_warns_and_syncs_anyway(
     served: int, replay: ReplayAsterisk, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -11,9 +11,11 @@ What it relies on, as the lab's Asterisk 16.28 sends it (recorded in ``tests/fix
 - ``ContactStatus`` events (``EndpointName``, ``AOR``, ``URI``, ``ContactStatus``: ``Created``,
   ``NonQualified``, ``Reachable``, ``Unreachable``, ``Removed``...) follow registrations.
 - ``DeviceStateChange`` events (``Device: PJSIP/1001``, ``State: NOT_INUSE``) exist only when
-  ``res_manager_devicestate.so`` is loaded, which the lab does not load. Without them the client
-  re-reads ``PJSIPShowEndpoints`` whenever a PJSIP channel or contact changes (``Newchannel``,
-  ``Newstate``, ``Hangup``, ``ContactStatus``), so availability still follows the phone.
+  ``res_manager_devicestate.so`` is loaded (``asterisk-conf/modules.conf`` loads it). Until the
+  first one arrives the client re-reads ``PJSIPShowEndpoints`` whenever a PJSIP channel or
+  contact changes (``Newchannel``, ``Newstate``, ``Hangup``, ``ContactStatus``), so availability
+  follows the phone either way. (``ListCommands`` cannot tell: it lists only the actions the AMI
+  user may run, and callgate's writes only ``system``.)
 
 Two modules, split by responsibility:
 

@@ -249,11 +249,17 @@ class AmiClient:
             commands = messages_of(
                 await self._await(manager.send_action({"Action": "ListCommands"}), "ListCommands")
             )
-            self._device_events = any("DeviceStateList" in m for m in commands)
+            # ListCommands lists only the actions this user may run: an account that writes
+            # only "system" (as callgate's should) never sees DeviceStateList, though Asterisk
+            # may well send DeviceStateChange. So re-read the endpoints until the first such
+            # event says they come (see _apply).
+            self._device_events = self._device_events or any(
+                "DeviceStateList" in m for m in commands
+            )
             if not self._device_events and attempt == 1:
-                log.warning(
-                    "Asterisk sends no DeviceStateChange (res_manager_devicestate.so not loaded);"
-                    " following device state by re-reading PJSIPShowEndpoints"
+                log.info(
+                    "following device state by re-reading PJSIPShowEndpoints until Asterisk"
+                    " sends a DeviceStateChange (res_manager_devicestate.so)"
                 )
             await self._sync(full=True)
             self.sessions += 1
@@ -402,6 +408,10 @@ class AmiClient:
             change = device_state_change(event)
             if change is None:
                 return
+            if not self._device_events:
+                # Asterisk has res_manager_devicestate: its events are enough from now on.
+                self._device_events = True
+                log.info("Asterisk sends DeviceStateChange: following device state by it")
             endpoint, state = change
             known = self._endpoints.get(endpoint)
             contacts = known.contacts if known is not None else frozenset()
