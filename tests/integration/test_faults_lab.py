@@ -14,11 +14,9 @@ baresip call-takers who end each call 1.5 s after answering), and afterwards the
 
 The faults are real: a PostgreSQL server stopped by its PID and started again on the same port
 and data folder; the journal's file system (a small tmpfs) filled up; the lab's Mosquitto
-stopped and started again; and bad FastAGI, HTTP and MQTT clients during calls. Not here yet
-(see #13's notes): callgate SIGKILLed mid-burst (CAD's stream can lose a call's ``received``
-that the killed process held in memory), and AMI turned off in Asterisk (``enabled = no`` and
-``manager reload``, then ``ss -K``: passes on 22, but on 16 a reload does not bring the
-manager back, and the lab's Asterisk is left without AMI).
+stopped and started again; AMI unreachable (callgate's session cut and every connection refused
+for 30 s, through a loopback relay to the real AMI, see :class:`TcpRelay`); callgate SIGKILLed
+mid-burst and started again; and bad FastAGI, HTTP and MQTT clients during calls.
 Everything on 127.0.0.1; every process started here is stopped by its PID.
 
 Each test writes its figures (calls placed, served by callgate / by the fallback queue / lost,
@@ -289,6 +287,17 @@ def _fallback_connected() -> set[str]:
         elif parts[4] == "CONNECT":
             connected.add(parts[1])
     return {number for unique_id, number in sent.items() if unique_id in connected}
+
+
+def _fallback_call_ids(numbers: list[str]) -> set[str]:
+    """queue_log's call ids (Asterisk's unique ids) of ``numbers``' calls answered in the
+    fallback queue."""
+    wanted = set(numbers)
+    lines = labpeers.QUEUE_LOG.read_text(errors="replace").splitlines()
+    ours = {p[1] for p in (line.split("|") for line in lines)
+            if len(p) > 5 and p[4] == "CALLGATEINFO" and p[5] in wanted}  # fmt: skip
+    return {p[1] for p in (line.split("|") for line in lines)
+            if len(p) > 4 and p[4] == "CONNECT" and p[1] in ours}  # fmt: skip
 
 
 def _journal(url: str) -> dict[str, CallRecord]:
@@ -672,6 +681,173 @@ def test_mqtt_broker_down_60s(
     finally:
         if not _lab_mosquitto_running():
             _start_lab_mosquitto()
+
+
+# ------------------------------------------------------------------------------ AMI
+
+AMI = ("127.0.0.1", 5038)
+
+
+class TcpRelay:
+    """A loopback TCP relay in front of the lab's real AMI, which the test takes down and up.
+
+    Asterisk 16 cannot turn its manager off and on again (after ``enabled = no`` and ``manager
+    reload``, a second reload with ``enabled = yes`` does not listen again), and this machine
+    has no packet filter to block the port. Through the relay callgate sees what an AMI outage
+    is from its side on both versions: its session cut, then every connection refused, then the
+    real Asterisk again. Bounded: every thread ends when the relay is down.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._up = threading.Event()
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def up(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        listener.settimeout(0.2)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        self._up.set()
+        self._spawn(self._accept, listener)
+
+    def down(self) -> None:
+        """Refuse new connections and cut the established ones."""
+        self._up.clear()
+        with self._lock:
+            doomed, self._sockets = set(self._sockets), set()
+        for sock in doomed:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._up.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            for sock in (client, upstream):
+                sock.settimeout(None)
+            with self._lock:
+                self._sockets |= {client, upstream}
+            self._spawn(self._pump, client, upstream)
+            self._spawn(self._pump, upstream, client)
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _refused(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except OSError:
+        return True
+
+
+def test_ami_down(tmp_path: Path, phones: Callable[..., list[labpeers.Softphone]]) -> None:
+    relay = TcpRelay(AMI)
+    relay.up()
+    try:
+        with fault_run("ami down", 4, tmp_path, phones, CALLGATE_AMI__PORT=str(relay.port)) as run:
+            run.figures.outage_s = SHORT_OUTAGE
+            wait_for(lambda: _count(run.daemon, "AMI connected") >= 1, 10, "AMI up")
+            _before(run)
+            relay.down()
+            assert _refused(relay.port)
+            wait_for(
+                lambda: (
+                    _count(run.daemon, "AMI connection lost") >= 1
+                    or _count(run.daemon, "AMI session failed") >= 1
+                ),
+                20,
+                "callgate to lose AMI",
+            )
+            connected = _count(run.daemon, "AMI connected")
+            _place_during(run, SHORT_OUTAGE)
+            relay.up()
+            run.figures.recover_s = _time_until(
+                lambda: _count(run.daemon, "AMI connected") > connected, 60, "AMI back"
+            )
+            run.traffic.place(3)
+            run.settle_and_check()
+    finally:
+        relay.down()
+
+
+# ------------------------------------------------------------------------------ SIGKILL
+
+
+def test_callgate_sigkilled_mid_burst(
+    tmp_path: Path, phones: Callable[..., list[labpeers.Softphone]]
+) -> None:
+    with fault_run(
+        "callgate SIGKILL mid-burst", 5, tmp_path, phones,
+        CALLGATE_FALLBACK__QUEUE_LOG=str(labpeers.QUEUE_LOG),
+        CALLGATE_FALLBACK__SCAN_SECONDS="2",
+    ) as run:  # fmt: skip
+        _before(run, 2)
+        run.traffic.place(10, talk_seconds=40, rate=2)
+        wait_for(lambda: len(run.traffic.ours()) >= 5, 20, "the burst to be under way")
+        connects = _count(run.daemon, "ARI events connected")
+        assert run.daemon.process is not None
+        killed = time.monotonic()
+        run.daemon.process.send_signal(signal.SIGKILL)
+        run.daemon.process.wait(timeout=10)
+        time.sleep(2)  # callers arriving now go to the fallback queue
+        run.daemon.start()
+        wait_for(lambda: _count(run.daemon, "ARI events connected") > connects, 30, "restart")
+        run.figures.recover_s = round(time.monotonic() - killed, 1)
+        run.figures.notes.append("fallback allowed while callgate is down")
+        run.traffic.place(3)
+        run.settle_and_check(fallback_allowed=True, same_pid=False)
+        # The callers the fallback queue answered while callgate was down are in its journal
+        # too, read from Asterisk's queue_log (a call is journaled once it is over).
+        fallback = _fallback_call_ids(run.traffic.numbers)
+        assert len(fallback) == run.figures.by_fallback
+
+        def journaled() -> bool:
+            records = _journal(run.journal_url)
+            return all(
+                c in records and records[c].outcome == "FALLBACK" and records[c].ended_at
+                for c in fallback
+            )
+
+        wait_for(journaled, 90, f"the fallback queue's calls {sorted(fallback)} in the journal")
+
+
+# ------------------------------------------------------------------------------ bad clients
 
 
 def _agi_flood(stop: threading.Event, counts: dict[str, int]) -> None:
