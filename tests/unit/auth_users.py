@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 
+import aiohttp
 from argon2 import PasswordHasher
 
 from callgate.auth import Authenticator, Identity, UserSettings
@@ -56,6 +57,17 @@ def bearer(name: str) -> dict[str, str]:
 def basic(name: str, password: str | None = None) -> dict[str, str]:
     raw = f"{name}:{password if password is not None else f'pw-{name}'}".encode()
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+async def browser(client: aiohttp.ClientSession, url: str, name: str) -> dict[str, str]:
+    """Log ``name`` in as a browser would (``POST /api/session`` with their password); the
+    headers its later requests carry: the session cookie and the CSRF token."""
+    login = {"name": name, "password": f"pw-{name}"}
+    async with client.post(f"{url}/api/session", json=login) as reply:
+        assert reply.status == 200, await reply.text()
+        csrf = (await reply.json())["csrf_token"]
+        [morsel] = reply.cookies.values()
+    return {"Cookie": f"{morsel.key}={morsel.value}", "X-CSRF-Token": csrf}
 
 
 def cad_clients(name: str) -> Identity | None:

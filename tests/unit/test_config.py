@@ -41,6 +41,13 @@ def test_given_the_shipped_sample_config_then_it_loads() -> None:
         ("[agi]\nmax_line_bytes = 10\n", "agi.max_line_bytes: Input should be"),
         ("[agi]\nmax_session_bytes = 10\n", "agi.max_session_bytes: Input should be"),
         ("[agi]\nwarning_interval = -1\n", "agi.warning_interval: Input should be"),
+        ("[ops]\nsession_idle_hours = 0\n", "ops.session_idle_hours: Input should be"),
+        ("[ops]\nsession_lifetime_hours = 200\n", "ops.session_lifetime_hours: Input should"),
+        ("[ops]\ncookie_secure = 'maybe'\n", "ops.cookie_secure"),
+        (
+            "[ops]\nsession_idle_hours = 10\nsession_lifetime_hours = 9\n",
+            "session_idle_hours (10) must not exceed session_lifetime_hours (9)",
+        ),
     ],
 )
 def test_given_a_bad_value_then_the_error_names_the_key(

@@ -64,6 +64,7 @@ from callgate.daemon.metrics import Metrics
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.server import OpsHttp
+from callgate.http.sessions import BrowserSessions
 from callgate.logs import LogThrottle
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
@@ -352,6 +353,7 @@ def _wire(
         host=settings.ops.http_host,
         port=settings.ops.http_port,
         max_body_bytes=settings.ops.http_max_body_bytes,
+        sessions=BrowserSessions.from_settings(settings.ops, authenticator),
     )
     agi = AgiServer.from_settings(
         settings.agi,

@@ -3,13 +3,14 @@
 It listens on loopback only (remote use goes through a TLS reverse proxy, see the README). Every
 request of the API that changes something, and every read that shows callers' numbers, is
 authenticated (``Authorization: Bearer <token>`` or HTTP Basic with a password, the users of
-``[auth]``) and authorised by role (:data:`callgate.auth.GRANTS`): no or a wrong credential is
+``[auth]``, or a browser's session cookie with its CSRF token: :mod:`callgate.http.sessions`)
+and authorised by role (:data:`callgate.auth.GRANTS`): no or a wrong credential is
 401, a role that may not is 403, both with a JSON error. The audit trail (blocks, unblocks,
 dispositions, call-taker commands) records the authenticated user's name; a client-written
-``by`` is refused. Two cheap checks keep a web page in a browser on the host from using a
-credential the browser holds: a ``Host`` header that is not loopback is refused (DNS
-rebinding), and every POST must carry ``Content-Type: application/json``, which a cross-site
-form cannot send.
+``by`` is refused. Three cheap checks keep a web page in a browser from using a credential the
+browser holds: a ``Host`` header that is not loopback is refused (DNS rebinding), so is an
+``Origin`` that is not this site, and every POST must carry ``Content-Type: application/json``,
+which a cross-site form cannot send.
 
 Endpoints:
 
@@ -30,6 +31,10 @@ Endpoints:
   (supervisor).
 - ``POST /api/blocks`` with ``{"number", "hours", "reason"}``; ``POST /api/unblock`` with
   ``{"number", "reason"}`` (supervisor).
+- ``POST /api/session`` with ``{"name", "password"}``: a browser logs in; a session cookie
+  and ``{"name", "role", "agent_id", "csrf_token"}`` (failed log-ins: 401, too many: 429).
+  ``GET /api/session``: the same for the current session (401 without one);
+  ``DELETE /api/session`` (with ``X-CSRF-Token``): log out.
 
 Every answer is JSON, errors included: ``{"error": "..."}``. Whatever a client sends, a
 malformed request is a 4xx, never a 500: bodies larger than ``[ops] http_max_body_bytes`` are
@@ -51,6 +56,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from callgate.auth import Authenticator, Identity, Permission
+from callgate.http.sessions import BrowserSessions, foreign_origin
 from callgate.http.settings import is_loopback
 from callgate.logs import LogThrottle, clip
 from callgate.ports import MAX_BLOCK_HOURS, MAX_REASON
@@ -190,6 +196,10 @@ ROUTES: Final[dict[tuple[str, str], Permission | str | None]] = {
     ("GET", "/api/blocks"): Permission.VIEW_CALLS,
     ("POST", "/api/blocks"): Permission.BLOCK,
     ("POST", "/api/unblock"): Permission.BLOCK,
+    # Browser sessions: log-in is open; the other two find the session themselves (sessions.py).
+    ("POST", "/api/session"): None,
+    ("GET", "/api/session"): None,
+    ("DELETE", "/api/session"): None,
 }
 _BY_REFUSED: Final = (
     "by is not accepted: the audit trail records the authenticated user (see callgate auth)"
@@ -220,6 +230,9 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     host = request.host.rsplit(":", 1)[0].strip("[]") if request.host else ""
     if not is_loopback(host):
         return _error(403, "admin port answers only requests addressed to a loopback host")
+    foreign = foreign_origin(request)
+    if foreign is not None:
+        return _error(403, foreign)
     if request.method == "POST" and request.content_type != "application/json":
         return _error(415, "POST needs Content-Type: application/json")
     try:
@@ -245,6 +258,7 @@ class OpsHttp:
         host: str = "127.0.0.1",
         port: int = 8089,
         max_body_bytes: int = MAX_BODY_BYTES,
+        sessions: BrowserSessions | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"admin HTTP host {host!r} is not a loopback address")
@@ -255,6 +269,7 @@ class OpsHttp:
         self.port = port
         self.max_body_bytes = max_body_bytes
         self.authenticator = authenticator
+        self.sessions = sessions if sessions is not None else BrowserSessions(authenticator)
         self._runner: web.AppRunner | None = None
         self._throttle = LogThrottle(60.0)
 
@@ -277,6 +292,9 @@ class OpsHttp:
             ("GET", "/api/blocks"): self._blocks,
             ("POST", "/api/blocks"): self._block,
             ("POST", "/api/unblock"): self._unblock,
+            ("POST", "/api/session"): self._log_in,
+            ("GET", "/api/session"): self.sessions.current,
+            ("DELETE", "/api/session"): self.sessions.log_out,
         }
         assert handlers.keys() == ROUTES.keys(), "every route says who may call it"
         for (method, path), handler in handlers.items():
@@ -292,11 +310,13 @@ class OpsHttp:
             return await handler(request)  # open, or no such route (aiohttp's 404/405)
         identity = await self._identity(request)
         if identity is None:
+            # A browser whose session ended logs in again on its page, not in a Basic dialog.
+            challenge = {"WWW-Authenticate": 'Basic realm="callgate", charset="UTF-8"'}
             return _error(
                 401,
                 "authentication required: Authorization: Bearer <token> or Basic (see callgate"
-                " auth)",
-                headers={"WWW-Authenticate": 'Basic realm="callgate", charset="UTF-8"'},
+                " auth), or a browser session (POST /api/session)",
+                headers=None if self.sessions.has_cookie(request) else challenge,
             )
         if isinstance(needed, Permission) and not identity.may(needed):
             return _forbidden(identity, needed.value)
@@ -306,6 +326,10 @@ class OpsHttp:
     async def _identity(self, request: web.Request) -> Identity | None:
         """The user the request's credential names, or None (never says why: no oracle)."""
         header = request.headers.get("Authorization", "")
+        if not header:
+            # A browser's session cookie; one that changes something without its CSRF token
+            # is refused here (403).
+            return self.sessions.identity(request)
         scheme, _, credential = header.partition(" ")
         credential = credential.strip()
         identity: Identity | None = None
@@ -452,6 +476,9 @@ class OpsHttp:
         own = None if who.may(Permission.ANY_DISPOSITION) else who.agent_id
         answer = await self.view.set_disposition(call_id, disposition, who.name, answered_by=own)
         return _json(answer, _STATUS.get(answer.get("result", ""), 409))
+
+    async def _log_in(self, request: web.Request) -> web.Response:
+        return await self.sessions.log_in(request, await _body(request))
 
     async def _blocks(self, request: web.Request) -> web.Response:
         include_all = request.query.get("all", "0") not in ("", "0", "false", "no")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def is_loopback(host: str) -> bool:
@@ -39,6 +39,17 @@ class OpsSettings(BaseModel):
     port, so calls are served meanwhile."""
     watchdog: bool = True
     """Send systemd watchdog pings (only when systemd asks for them with WatchdogSec=)."""
+    session_idle_hours: Annotated[float, Field(gt=0, le=168)] = 8.0
+    """A browser session (``POST /api/session``) ends after this many hours without a request:
+    a call-taker's shift, so a workstation left logged in does not stay so for days."""
+    session_lifetime_hours: Annotated[float, Field(gt=0, le=168)] = 12.0
+    """A browser session ends this many hours after its log-in, however busy (a wallboard page
+    polling all day logs in again twice a day)."""
+    cookie_secure: bool = True
+    """Mark the session cookie ``Secure`` (the browser sends it over https only) on every
+    log-in. Off: only when the reverse proxy says the request came over TLS
+    (``X-Forwarded-Proto: https``), for a browser on the host itself using plain
+    ``http://127.0.0.1`` that refuses Secure cookies there."""
 
     @field_validator("http_host")
     @classmethod
@@ -49,3 +60,13 @@ class OpsSettings(BaseModel):
                 " plain HTTP; put a TLS reverse proxy in front of it to reach it remotely"
             )
         return value
+
+    @model_validator(mode="after")
+    def _idle_within_lifetime(self) -> OpsSettings:
+        if self.session_idle_hours > self.session_lifetime_hours:
+            raise ValueError(
+                f"session_idle_hours ({self.session_idle_hours:g}) must not exceed"
+                f" session_lifetime_hours ({self.session_lifetime_hours:g}): a session never"
+                " outlives its lifetime"
+            )
+        return self

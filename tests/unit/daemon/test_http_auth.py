@@ -1,5 +1,6 @@
 """Who may call each admin API route: without a credential, with a wrong one, with a role that
-may not (403), with one that may; and that the audit trail names the authenticated user.
+may not (403), with one that may, by token, password or browser session (with and without its
+CSRF token); and that the audit trail names the authenticated user.
 
 Real services and a real journal behind the port: what a role may do is checked end to end.
 """
@@ -27,7 +28,7 @@ from callgate.http.server import ROUTES, OpsHttp
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
-from tests.unit.auth_users import PEOPLE, authenticator, basic, bearer, token
+from tests.unit.auth_users import PEOPLE, authenticator, basic, bearer, browser, token
 from tests.unit.daemon.conftest import Clock, NoPhones
 
 NOW = 1_800_000_000.0
@@ -70,6 +71,9 @@ PROTECTED: list[tuple[str, str, str, dict[str, object] | None, frozenset[str]]] 
     ("POST", "/api/unblock", "/api/unblock", {"number": "0812340012", "reason": "ok"}, SUPERVISORS),
 ]
 OPEN = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/api/status")]
+#: Browser sessions' own routes: they find the session themselves (tests/unit/daemon/
+#: test_http_sessions.py).
+SESSION = [("POST", "/api/session"), ("GET", "/api/session"), ("DELETE", "/api/session")]
 #: Credentials that name nobody: none must reveal which part was wrong.
 WRONG: dict[str, dict[str, str]] = {
     "no credential": {},
@@ -149,9 +153,9 @@ async def _send(
 
 
 def test_the_table_covers_every_route_of_the_api() -> None:
-    covered = {(m, route) for m, route, *_ in PROTECTED} | set(OPEN)
+    covered = {(m, route) for m, route, *_ in PROTECTED} | set(OPEN) | set(SESSION)
     assert covered == set(ROUTES)
-    assert all(ROUTES[route] is None for route in OPEN)
+    assert all(ROUTES[route] is None for route in OPEN + SESSION)
 
 
 @pytest.mark.parametrize(("method", "route", "path", "body", "allowed"), PROTECTED)
@@ -185,6 +189,62 @@ async def test_given_each_route_then_no_or_a_wrong_credential_is_401_a_wrong_rol
     for name, (_, _, secret) in PEOPLE.items():
         assert secret not in logged
         assert f"pw-{name}" not in logged
+
+
+@pytest.mark.parametrize(("method", "route", "path", "body", "allowed"), PROTECTED)
+async def test_given_each_route_by_browser_session_then_a_change_needs_the_csrf_token_and_the_role(
+    server: OpsHttp,
+    client: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    route: str,
+    path: str,
+    body: dict[str, object] | None,
+    allowed: frozenset[str],
+) -> None:
+    sessions = {name: await browser(client, server.url, name) for name in sorted(EVERYONE)}
+    unknown = {"Cookie": "__Host-callgate-session=made-up", "X-CSRF-Token": "made-up"}
+    status, answer, reply_headers = await _send(client, server, method, path, body, unknown)
+    assert status == 401
+    # A browser whose session ended logs in on its page: no Basic dialog.
+    assert "WWW-Authenticate" not in reply_headers
+    if method != "GET":
+        for name, headers in sessions.items():
+            cookie_only = {"Cookie": headers["Cookie"]}
+            another = sessions["sup" if name == "root" else "root"]["X-CSRF-Token"]
+            for forged in (cookie_only, {**cookie_only, "X-CSRF-Token": another}):
+                status, answer, _ = await _send(client, server, method, path, body, forged)
+                assert (status, name) == (403, name)
+                assert "X-CSRF-Token" in str(answer["error"])
+    for name in sorted(EVERYONE - allowed):
+        status, answer, _ = await _send(client, server, method, path, body, sessions[name])
+        assert (status, name) == (403, name)
+        assert answer["error"]
+    for name in sorted(allowed):
+        status, answer, _ = await _send(client, server, method, path, body, sessions[name])
+        assert status not in (401, 403), (name, status, answer)
+        assert status < 500, (name, status, answer)
+    logged = caplog.text + " ".join(str(vars(r)) for r in caplog.records)
+    for headers in sessions.values():
+        assert headers["Cookie"].partition("=")[2] not in logged
+        assert headers["X-CSRF-Token"] not in logged
+
+
+async def test_given_a_browser_session_then_the_audit_trail_names_its_user(
+    server: OpsHttp,
+    client: aiohttp.ClientSession,
+    journal: Journal,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sup = await browser(client, server.url, "sup")
+    block = {"number": "0812340012", "hours": 2, "reason": "pranks"}
+    with caplog.at_level(logging.INFO):
+        status, _, _ = await _send(client, server, "POST", "/api/blocks", block, sup)
+        assert status == 200
+    [row] = await JournalBlocks(journal).of("0812340012")
+    assert row.by == "sup"
+    commands = [r for r in caplog.records if r.getMessage() == "admin command"]
+    assert [getattr(r, "by", None) for r in commands] == ["sup"]
 
 
 @pytest.mark.parametrize(("method", "path"), OPEN)
