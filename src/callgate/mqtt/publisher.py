@@ -230,25 +230,16 @@ class EventPublisher:
         # A call found again after a restart: the process before reported it, but if it was
         # killed before its writer stored the call's first events, CAD never had them. The
         # writer decides, against the outbox, whether they are still needed.
-        if_new = start.restored
+        call, at, if_new = start.call_id, start.at, start.restored
         number = start.caller if re.fullmatch(E164, start.caller) else "anonymous"
+        sent, dialed = start.caller_sent, start.dialed
         self._call_event(
-            CallReceived,
-            start.call_id,
-            start.at,
-            caller=number,
-            caller_sent=start.caller_sent,
-            dialed=start.dialed,
-            if_new=if_new,
+            CallReceived, call, at, caller=number, caller_sent=sent, dialed=dialed, if_new=if_new
         )
         # Screening happens before the core: its result (the class) is known on arrival.
+        priority, category = start.priority, start.category
         self._call_event(
-            CallScreened,
-            start.call_id,
-            start.at,
-            priority=start.priority,
-            category=start.category,
-            if_new=if_new,
+            CallScreened, call, at, priority=priority, category=category, if_new=if_new
         )
 
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
@@ -347,24 +338,8 @@ class EventPublisher:
 
     # -- events into the outbox ----------------------------------------------------------
 
-    def _call_event(
-        self,
-        model: type[EventBase],
-        call_id: str,
-        at: float,
-        *,
-        if_new: bool = False,
-        **fields: Any,
-    ) -> None:
-        self._emit(
-            model,
-            call_id,
-            self.topics.call_events(call_id),
-            at,
-            if_new=if_new,
-            call_id=call_id,
-            **fields,
-        )
+    def _call_event(self, model: type[EventBase], call_id: str, at: float, **fields: Any) -> None:
+        self._emit(model, call_id, self.topics.call_events(call_id), at, call_id=call_id, **fields)
 
     def _emit(
         self,
