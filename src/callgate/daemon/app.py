@@ -76,6 +76,7 @@ from callgate.ports import (
     RecordingInfo,
     agent_id_of,
 )
+from callgate.spool import prepare_folder
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
@@ -275,7 +276,8 @@ def _wire(
     # Who may use the admin API and send CAD commands ([auth]): one view for both.
     authenticator = Authenticator(settings.auth.users)
     # CAD's event stream, an observer of everything below.
-    events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database)
+    spool = Path(settings.storage.spool_dir)
+    events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database, spool=spool)
     # Every disposition (phone, CAD, admin) goes through one service, which also places
     # automatic blocks when [screening.blocking] is enabled.
     policy = screening_policy(settings)
@@ -313,7 +315,9 @@ def _wire(
     # Abandoned callers are called back ([callbacks]): the core runs the worklist (attempts
     # only while callgate is ready); the daemon stores its tasks and passes CAD's requests on.
     callbacks = (
-        CallbackRecords(journal, feed, status=database) if settings.callbacks.enabled else None
+        CallbackRecords(journal, feed, status=database, spool=spool)
+        if settings.callbacks.enabled
+        else None
     )
     observers: list[Callable[[Notification], Awaitable[None]]] = [
         writer.notification,
@@ -418,8 +422,14 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         max_backlog=settings.storage.max_backlog,
         max_retry=settings.storage.retry_max_seconds,
     )
-    writer = CallJournal(journal, database)
-    writer.start()
+    spool = Path(settings.storage.spool_dir)
+    problem = prepare_folder(spool)
+    if problem is not None:
+        # Calls are served all the same: only records held at a stop during a database outage
+        # are at stake (lost then, with an ALARM saying how many).
+        log.error("ALARM: storage.spool_dir not usable", extra={"reason": problem})
+    writer = CallJournal(journal, database, spool=spool)
+    writer.start()  # what the last stop spooled first
     async with AriClient(
         settings.ari.url,
         settings.ari.username,
