@@ -41,6 +41,9 @@ def test_given_the_shipped_sample_config_then_it_loads() -> None:
         ("[agi]\nmax_line_bytes = 10\n", "agi.max_line_bytes: Input should be"),
         ("[agi]\nmax_session_bytes = 10\n", "agi.max_session_bytes: Input should be"),
         ("[agi]\nwarning_interval = -1\n", "agi.warning_interval: Input should be"),
+        ("[agi]\nlisten_host = '0.0.0.0'\n", "agi.listen_host: Value error, must be a loopback"),
+        ("[agi]\nlisten_host = '10.1.2.3'\n", "agi.listen_host: Value error, must be a loopback"),
+        ("[agi]\nlisten_host = 'callgate.example'\n", "agi.listen_host: Value error"),
     ],
 )
 def test_given_a_bad_value_then_the_error_names_the_key(
@@ -170,3 +173,10 @@ def test_the_core_gets_screening_silence_and_callbacks_from_their_sections(
     quiet = load_settings(write(tmp_path, "[screening]\nsilence_detection = false\n"))
     assert acd_config(quiet).silence is None
     assert acd_config(quiet).screening is not None
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_given_a_loopback_agi_listen_host_then_it_loads(tmp_path: Path, host: str) -> None:
+    assert (
+        load_settings(write(tmp_path, f"[agi]\nlisten_host = '{host}'\n")).agi.listen_host == host
+    )

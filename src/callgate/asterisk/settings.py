@@ -2,8 +2,9 @@
 ``[calltakers]`` (with ``[calltakers.prompts]``) and ``[recording]``, and how a setting names a
 prompt Asterisk plays.
 
-Like every adapter's ``settings`` module, this one imports nothing but pydantic and the standard
-library: :mod:`callgate.config` gathers the sections without loading the adapters.
+Like every adapter's ``settings`` module, this one imports nothing but pydantic, the standard
+library and the neutral :mod:`callgate.addresses`: :mod:`callgate.config` gathers the sections
+without loading the adapters.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from callgate.addresses import is_loopback
 
 
 class _Section(BaseModel):
@@ -205,7 +208,9 @@ class AgiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     listen_host: str = "127.0.0.1"
-    """Address to listen on; must match the host in the dialplan's agi:// URLs."""
+    """Address to listen on; must match the host in the dialplan's agi:// URLs. Loopback only
+    (127.0.0.1, ::1 or localhost): FastAGI is plain TCP, so the secret would cross the network
+    in clear, and callgate runs on the Asterisk host anyway (it reads the recordings)."""
     port: Annotated[int, Field(ge=0, le=65535)] = 4573
     """TCP port (4573 is the FastAGI default); 0 picks a free one (tests)."""
     header_timeout: Annotated[float, Field(gt=0, le=60)] = 2.0
@@ -240,6 +245,19 @@ class AgiSettings(BaseModel):
     """Pause reason by the digit keyed after *13 (0-9), e.g. {"1" = "break", "2" = "prayer"}."""
     default_pause_reason: str = "unspecified"
     """Reason recorded when the call-taker keys no digit after *13."""
+
+    @field_validator("listen_host")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        # Refused at load, naming agi.listen_host, rather than at bind: a 112 host must not
+        # start with its call-takers' controls open to the network even for a moment.
+        if not is_loopback(value):
+            raise ValueError(
+                "must be a loopback address (127.0.0.1, ::1 or localhost): FastAGI is plain"
+                " TCP and callgate runs beside Asterisk; to reach it from another host, end a"
+                " TLS tunnel (stunnel, ssh) on loopback"
+            )
+        return value
 
     @field_validator("pause_reasons")
     @classmethod
