@@ -197,7 +197,12 @@ def played(session: AgiSession) -> list[tuple[str, int]]:
 async def agi_server() -> AsyncIterator[tuple[AgiServer, InMemoryAgents, Observed]]:
     agents = InMemoryAgents()
     seen = Observed()
-    server = AgiServer("127.0.0.1", 4573, observed(agent_code_handlers(agents), seen))
+    server = AgiServer(
+        "127.0.0.1",
+        4573,
+        observed(agent_code_handlers(agents), seen),
+        secret=labpeers.LAB_AGI_SECRET,  # the dialplan sends the lab's (scripts/lab writes it)
+    )
     await server.start()
     yield server, agents, seen
     await server.stop()
@@ -296,7 +301,13 @@ async def test_a_real_login_completes_while_a_raw_client_holds_a_half_written_he
 ) -> None:
     agents = InMemoryAgents()
     # A long header timeout, so the stalled client is still held while the real call runs.
-    server = AgiServer("127.0.0.1", 4573, agent_code_handlers(agents), header_timeout=60)
+    server = AgiServer(
+        "127.0.0.1",
+        4573,
+        agent_code_handlers(agents),
+        secret=labpeers.LAB_AGI_SECRET,
+        header_timeout=60,
+    )
     await server.start()
     stall_reader, stall_writer = await asyncio.open_connection("127.0.0.1", 4573)
     try:
