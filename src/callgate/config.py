@@ -22,6 +22,7 @@ from pydantic_settings import (
 # Each adapter's sections live beside it, in a settings module that imports nothing heavy: this
 # module is a leaf (tests/unit/test_layering.py checks that importing it loads no adapter).
 from callgate.asterisk.settings import (
+    LAB_AGI_SECRET,
     PROMPT_DIR,
     AgiSettings,
     AmiSettings,
@@ -322,11 +323,13 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(f"config file {path}: {exc}") from None
 
 
-#: The lab's secrets, published in this repository (asterisk-conf/, scripts/lab, the README):
+#: The lab's secrets, published in this repository (asterisk-conf/, scripts/lab, the README;
+#: the FastAGI one is the file scripts/lab writes for Asterisk's dialplan):
 #: the key that holds each, and the value anyone can read.
 LAB_SECRETS: dict[str, str] = {
     "ari.password": "lab-ari-secret",
     "ami.password": "lab-ami-secret",
+    "agi.secret": LAB_AGI_SECRET,
 }
 
 
@@ -345,6 +348,7 @@ def lab_secrets_in_use(settings: Settings) -> list[str]:
     values = {
         "ari.password": settings.ari.password.get_secret_value(),
         "ami.password": settings.ami.password.get_secret_value(),
+        "agi.secret": settings.agi.secret.get_secret_value(),
     }
     keys = [key for key, lab in LAB_SECRETS.items() if values.get(key) == lab]
     keys += [

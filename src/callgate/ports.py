@@ -13,8 +13,9 @@ the direction).
   a :class:`CommandExecutor` (the ARI adapter).
 - The services the adapters call: a caller's screening history (:class:`HistorySource`),
   dispositions (:class:`DispositionSink`), blocks
-  (:class:`BlockControl`), call-takers' own commands (:class:`AgentCommandResult`), the MQTT
-  outbox (:class:`OutboxStore`), and the journal's two errors every writer tells apart.
+  (:class:`BlockControl`), call-takers' own commands (:class:`AgentCommandResult`), whether a
+  channel a FastAGI request names is real (:class:`ChannelCheck`), the MQTT outbox
+  (:class:`OutboxStore`), and the journal's two errors every writer tells apart.
 """
 
 from __future__ import annotations
@@ -171,6 +172,20 @@ class AgentCommandResult(enum.StrEnum):
     """Nothing to do: already logged in / logged out / paused / available."""
     REFUSED = "REFUSED"
     """Not allowed now (unknown endpoint, pause while logged out, ...)."""
+
+
+class ChannelCheck(Protocol):
+    """Whether Asterisk has the channel a FastAGI request claims to come from (the ARI adapter,
+    ``callgate.asterisk.ari.channel_check.AriChannelCheck``). The AGI adapter asks before a
+    call-taker's state changes: FastAGI's header is whatever the peer wrote, ARI is Asterisk's
+    own word."""
+
+    async def channel_exists(self, channel_id: str, name: str) -> bool | None:
+        """True when Asterisk has a channel with id ``channel_id`` (the request's
+        ``agi_uniqueid``) and that channel is named ``name`` (its ``agi_channel``); False when it
+        has none, or one by another name; None when it could not be asked (ARI down, slow or
+        failing). Answers in bounded time."""
+        ...
 
 
 class HistorySource(Protocol):

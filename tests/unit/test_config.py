@@ -48,6 +48,9 @@ def test_given_the_shipped_sample_config_then_it_loads() -> None:
             "[ops]\nsession_idle_hours = 10\nsession_lifetime_hours = 9\n",
             "session_idle_hours (10) must not exceed session_lifetime_hours (9)",
         ),
+        ("[agi]\nlisten_host = '0.0.0.0'\n", "agi.listen_host: Value error, must be a loopback"),
+        ("[agi]\nlisten_host = '10.1.2.3'\n", "agi.listen_host: Value error, must be a loopback"),
+        ("[agi]\nlisten_host = 'callgate.example'\n", "agi.listen_host: Value error"),
     ],
 )
 def test_given_a_bad_value_then_the_error_names_the_key(
@@ -177,3 +180,56 @@ def test_the_core_gets_screening_silence_and_callbacks_from_their_sections(
     quiet = load_settings(write(tmp_path, "[screening]\nsilence_detection = false\n"))
     assert acd_config(quiet).silence is None
     assert acd_config(quiet).screening is not None
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_given_a_loopback_agi_listen_host_then_it_loads(tmp_path: Path, host: str) -> None:
+    assert (
+        load_settings(write(tmp_path, f"[agi]\nlisten_host = '{host}'\n")).agi.listen_host == host
+    )
+
+
+def test_given_the_lab_agi_secret_outside_the_lab_then_it_is_refused_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callgate.config import lab_secrets_in_use, refuse_lab_secrets
+
+    monkeypatch.delenv("CALLGATE_LAB", raising=False)
+    monkeypatch.setenv("CALLGATE_ARI__PASSWORD", "a-centre-ari-password")
+    monkeypatch.setenv("CALLGATE_AMI__PASSWORD", "a-centre-ami-password")
+    settings = load_settings(None)  # [agi] secret left at the lab's published default
+    assert lab_secrets_in_use(settings) == ["agi.secret"]
+    with pytest.raises(
+        ConfigError, match=re.escape("agi.secret: the lab's published value")
+    ) as refused:
+        refuse_lab_secrets(settings)
+    assert "CALLGATE_AGI__SECRET=..." in str(refused.value)
+    assert settings.agi.secret.get_secret_value() not in str(refused.value)
+    # A centre's own secret, or the lab saying it is the lab, passes.
+    monkeypatch.setenv("CALLGATE_AGI__SECRET", "a-centre-agi-secret-0123456789")
+    refuse_lab_secrets(load_settings(None))
+    monkeypatch.delenv("CALLGATE_AGI__SECRET")
+    monkeypatch.setenv("CALLGATE_LAB", "1")
+    refuse_lab_secrets(load_settings(None))
+
+
+@pytest.mark.parametrize("secret", ["short-secret", "a/secret/with/slashes", "secret;comment-here"])
+def test_given_an_agi_secret_unfit_for_the_url_then_the_error_names_the_key_not_the_value(
+    tmp_path: Path, secret: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape("agi.secret: Value error, must be 16")) as bad:
+        load_settings(write(tmp_path, f"[agi]\nsecret = '{secret}'\n"))
+    assert secret not in str(bad.value)
+
+
+def test_the_lab_writes_the_agi_secret_that_the_settings_default_to() -> None:
+    """scripts/lab writes Asterisk's copy of the lab's secret, and labpeers hands it to tests:
+    all three must be the one value ``callgate.config`` refuses outside the lab."""
+    from callgate.asterisk.settings import LAB_AGI_SECRET
+    from callgate.config import LAB_SECRETS, Settings
+
+    repo = Path(__file__).resolve().parents[2]
+    assert Settings().agi.secret.get_secret_value() == LAB_AGI_SECRET
+    assert LAB_SECRETS["agi.secret"] == LAB_AGI_SECRET
+    assert f"AGI_SECRET={LAB_AGI_SECRET}\n" in (repo / "scripts/lab").read_text()
+    assert f'LAB_AGI_SECRET = "{LAB_AGI_SECRET}"' in (repo / "scripts/labpeers.py").read_text()

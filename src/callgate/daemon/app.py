@@ -36,6 +36,7 @@ from callgate.asterisk.agi.fastagi import AgiServer
 from callgate.asterisk.ami.client import AmiClient, AmiError, AmiUnavailable
 from callgate.asterisk.ami.messages import DeviceStatus
 from callgate.asterisk.ari.adapter import AriAdapter
+from callgate.asterisk.ari.channel_check import AriChannelCheck
 from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable, JsonObject
 from callgate.asterisk.link import AriLink
 from callgate.asterisk.recordings import folder_problem
@@ -363,6 +364,8 @@ def _wire(
         settings.agi,
         agent_code_handlers(
             control,
+            # A feature code changes a call-taker only for a channel Asterisk confirms over ARI.
+            channels=AriChannelCheck(ari),
             pause_reasons=settings.agi.pause_reasons,
             default_pause_reason=settings.agi.default_pause_reason,
             prompts=settings.calltakers.prompts,
