@@ -47,7 +47,7 @@ seed, and prints the share of genuine calls answered within 15 s in each run.
 """
 
 from callgate.tools.simulator.command import add_arguments, run
-from callgate.tools.simulator.recommend import ShiftAdvice, recommend
+from callgate.tools.simulator.recommend import ShiftAdvice
 from callgate.tools.simulator.results import (
     GenuineReport,
     format_comparison,
@@ -86,7 +86,6 @@ __all__ = [
     "genuine_report",
     "parse_shift",
     "read_trace",
-    "recommend",
     "run",
     "write_trace",
 ]
