@@ -333,8 +333,9 @@ def _recommend(
         report = genuine_report(final, calls)
         counts = ", ".join(f"{a.label}={a.heads}" for a in advice)
         print(
-            f"\n  all shifts so staffed ({counts}): genuine callers answered within 15 s"
-            f" {report.answered_within[15]:.1f}%, within 20 s {report.answered_within[20]:.1f}%,"
-            f" reached by a human within 2 min {report.reached:.1f}%"
+            f"\n  all shifts so staffed ({counts}), genuine callers: answered within 15 s"
+            f" {report.answered_within[15]:.1f}%,\n  within 20 s"
+            f" {report.answered_within[20]:.1f}%, reached by a human within 2 min"
+            f" {report.reached:.1f}%"
         )
     return 0
