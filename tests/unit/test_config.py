@@ -170,3 +170,30 @@ def test_the_core_gets_screening_silence_and_callbacks_from_their_sections(
     quiet = load_settings(write(tmp_path, "[screening]\nsilence_detection = false\n"))
     assert acd_config(quiet).silence is None
     assert acd_config(quiet).screening is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[queue_log]\nqueue = 'a|b'\n", "queue_log.queue: Value error, must be non-empty"),
+        ("[queue_log]\nagent = 'Operator'\n", "queue_log.agent: Value error, must contain"),
+        ("[queue_log]\nagent = '{name}'\n", "queue_log.agent: Value error, only {endpoint}"),
+        ("[queue_log]\nmax_buffered_lines = 1\n", "queue_log.max_buffered_lines"),
+        (
+            "[queue_log]\npath = '/var/log/asterisk/./queue_log'\n",
+            "queue_log.path: /var/log/asterisk/./queue_log is Asterisk's own queue_log",
+        ),
+    ],
+)
+def test_given_a_bad_queue_log_section_then_the_error_names_the_key(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_settings(write(tmp_path, text))
+
+
+def test_queue_log_is_off_by_default_and_may_not_share_asterisks_file() -> None:
+    settings = load_settings(None)
+    assert settings.queue_log.path == ""
+    assert settings.queue_log.queue == "callgate"
+    assert settings.queue_log.agent.format(endpoint="PJSIP/1001", id="1001") == "PJSIP/1001"
