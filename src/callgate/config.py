@@ -8,10 +8,18 @@ connects.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -73,6 +81,7 @@ __all__ = [
     "MediaTone",
     "MqttSettings",
     "OpsSettings",
+    "QueueLogSettings",
     "RecordingSettings",
     "ScreeningSettings",
     "Settings",
@@ -245,6 +254,45 @@ class FallbackSettings(_Section):
     """Seconds between reads of the file (also read once at start)."""
 
 
+class QueueLogSettings(_Section):
+    """callgate's own calls and call-takers written in Asterisk's queue_log format, for the
+    queue reporting tools a centre already has (``callgate.daemon.queue_log_out``)."""
+
+    path: str = ""
+    """The file callgate appends to (created with mode 0640; a log rotation that moves it is
+    followed). Empty: not written. Put it in the daemon's state folder
+    (``/var/lib/callgate/queue_log``): the service may write nowhere else. Never Asterisk's own
+    queue_log (``[fallback] queue_log``), which callgate reads."""
+    queue: str = "callgate"
+    """The queue name on every line, so callgate's calls are told apart from the fallback
+    queue's in the same tool."""
+    agent: str = "{endpoint}"
+    """How a call-taker is named on a line: ``{endpoint}`` (``PJSIP/1001``, what app_queue writes
+    for a member without a name) and ``{id}`` (``1001``) are replaced; ``"Operator {id}"``
+    matches queues.conf members named so with ``log_membername_as_agent = yes``."""
+    max_buffered_lines: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
+    """Lines kept in memory while the file cannot be written (disk full), retried until it
+    can; beyond this the oldest are dropped, with a WARNING."""
+
+    @field_validator("queue", "agent")
+    @classmethod
+    def _one_field(cls, value: str) -> str:
+        if not value or any(c in value for c in "|\r\n"):
+            raise ValueError("must be non-empty, without | or a line break (queue_log fields)")
+        return value
+
+    @field_validator("agent")
+    @classmethod
+    def _names_the_call_taker(cls, value: str) -> str:
+        try:
+            named = value.format(endpoint="PJSIP/1001", id="1001")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("only {endpoint} and {id} may be replaced") from None
+        if named == value:
+            raise ValueError("must contain {endpoint} or {id}")
+        return value
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -263,6 +311,8 @@ class Settings(BaseSettings):
     dispositions: DispositionSettings = DispositionSettings()
     callbacks: CallbackSettings = CallbackSettings()
     fallback: FallbackSettings = FallbackSettings()
+    queue_log: QueueLogSettings = QueueLogSettings()
+    """callgate's calls in Asterisk's queue_log format, for queue reporting tools (off)."""
     agencies: dict[str, AgencySettings] = Field(default_factory=dict)
     """Agencies a call can be handed to (Damkar, BPBD, Dinkes, Polres, ...), by name."""
     storage: StorageSettings = StorageSettings()
@@ -287,6 +337,16 @@ class Settings(BaseSettings):
             seen[agency.digit] = name
         return value
 
+    @model_validator(mode="after")
+    def _queue_logs_apart(self) -> Settings:
+        ours, asterisks = self.queue_log.path, self.fallback.queue_log
+        if ours and asterisks and _same_file(ours, asterisks):
+            raise ValueError(
+                f"queue_log.path: {ours} is Asterisk's own queue_log ([fallback] queue_log), which"
+                " callgate reads for the fallback queue's calls; give callgate's a file of its own"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -301,6 +361,10 @@ class Settings(BaseSettings):
         if toml_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.normpath(os.path.abspath(a)) == os.path.normpath(os.path.abspath(b))
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

@@ -233,3 +233,30 @@ def test_the_lab_writes_the_agi_secret_that_the_settings_default_to() -> None:
     assert LAB_SECRETS["agi.secret"] == LAB_AGI_SECRET
     assert f"AGI_SECRET={LAB_AGI_SECRET}\n" in (repo / "scripts/lab").read_text()
     assert f'LAB_AGI_SECRET = "{LAB_AGI_SECRET}"' in (repo / "scripts/labpeers.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[queue_log]\nqueue = 'a|b'\n", "queue_log.queue: Value error, must be non-empty"),
+        ("[queue_log]\nagent = 'Operator'\n", "queue_log.agent: Value error, must contain"),
+        ("[queue_log]\nagent = '{name}'\n", "queue_log.agent: Value error, only {endpoint}"),
+        ("[queue_log]\nmax_buffered_lines = 1\n", "queue_log.max_buffered_lines"),
+        (
+            "[queue_log]\npath = '/var/log/asterisk/./queue_log'\n",
+            "queue_log.path: /var/log/asterisk/./queue_log is Asterisk's own queue_log",
+        ),
+    ],
+)
+def test_given_a_bad_queue_log_section_then_the_error_names_the_key(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_settings(write(tmp_path, text))
+
+
+def test_queue_log_is_off_by_default_and_may_not_share_asterisks_file() -> None:
+    settings = load_settings(None)
+    assert settings.queue_log.path == ""
+    assert settings.queue_log.queue == "callgate"
+    assert settings.queue_log.agent.format(endpoint="PJSIP/1001", id="1001") == "PJSIP/1001"

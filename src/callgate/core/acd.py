@@ -65,6 +65,7 @@ from callgate.core.commands import (
     PlayPrompt,
     PrepareCallback,
     RingAgent,
+    RingMissed,
     SendToDestination,
     StartListening,
     StartWrapUp,
@@ -1005,9 +1006,10 @@ class Acd:
 
     def _release(self, agent: Agent, cause: str, now: float, out: _Out, *, missed: bool) -> None:
         """An offer or an unbridged answer is over for ``agent``."""
-        agent.call_id = None
         if missed:
             agent.misses += 1
+            out.append(RingMissed(agent.agent_id, agent.call_id or "", cause, now))
+        agent.call_id = None
         limit = self.config.max_consecutive_no_answers
         if missed and agent.misses >= limit and not agent.pending_logout:
             # Paused with a reason, never logged out (kazoo PR 6609 did that, for good).

@@ -163,6 +163,24 @@ class AgentStateChanged(Notification):
 
 
 @dataclass(frozen=True, slots=True)
+class RingMissed(Notification):
+    """Notification: a call-taker let a call ring out, declined it, or answered and left before
+    the bridge; it counts towards ``max_consecutive_no_answers``. Sent just before that
+    call-taker's ``AgentStateChanged`` away from RINGING (or ON_CALL). A ring withdrawn for
+    another reason (answered elsewhere, the caller gone, a pause, a logout, the phone
+    unregistered) is no miss and sends none."""
+
+    agent_id: str
+    "The call-taker."
+    call_id: str
+    "The call that rang."
+    cause: str
+    "What ended the ring (``RingTimedOut``, ``AgentNoAnswer``, ``AgentHungUp``)."
+    at: float
+    "The core's time."
+
+
+@dataclass(frozen=True, slots=True)
 class CallEnded(Notification):
     """Notification: the call left the core; this is its record for KPIs and reports."""
 

@@ -55,6 +55,7 @@ from callgate.core.errors import AcdConfigError
 from callgate.core.events import Event, ReadinessChanged
 from callgate.daemon.callback_records import CallbackRecords, run_prefix
 from callgate.daemon.caller_history import HistoryLoader
+from callgate.daemon.calltaker_records import CallTakerRecords
 from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
@@ -62,6 +63,7 @@ from callgate.daemon.fallback import FallbackRecords
 from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.journaling import CallJournal
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.server import OpsHttp
@@ -255,6 +257,8 @@ class _Wired:
     events: EventPublisher
     commands: CommandHandler
     callbacks: CallbackRecords | None
+    records: CallTakerRecords
+    queue_log: QueueLogFile | None
     http: OpsHttp
     agi: AgiServer
     ami: AmiClient
@@ -327,6 +331,13 @@ def _wire(
     ]
     if callbacks is not None:
         observers.append(callbacks.notification)
+    # The call-takers' record (logins, pauses, missed rings, calls) for the report, and the same
+    # in Asterisk's queue_log format for queue reporting tools ([queue_log] path).
+    records = CallTakerRecords(journal, status=database, clock=time.time)
+    observers.append(records.notification)
+    queue_log = queue_log_file(settings, clock=time.time)
+    if queue_log is not None:
+        observers.append(queue_log.notification)
     engine = Engine(acd, calls, observers=observers)
     # CAD's commands reach the same services as the phones and the admin API.
     commands = CommandHandler(
@@ -383,7 +394,9 @@ def _wire(
         handle=_ari_events_to(calls),
         on_state=lambda up, why: readiness.changed("ari", up, why),
     )
-    return _Wired(engine, calls, events, commands, callbacks, http, agi, ami, link)
+    return _Wired(
+        engine, calls, events, commands, callbacks, records, queue_log, http, agi, ami, link
+    )
 
 
 def _ari_events_to(calls: AriAdapter) -> Callable[[JsonObject], Awaitable[None]]:
@@ -478,6 +491,9 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         )
         if parts.callbacks is not None:
             await parts.callbacks.start()
+        parts.records.start()
+        if parts.queue_log is not None:
+            parts.queue_log.start()
         tasks = {
             asyncio.create_task(parts.link.run(), name="ari-events"),
             bind_http,
@@ -541,6 +557,9 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         await parts.calls.drain()  # recordings of calls that just ended are hashed and journaled
         if parts.callbacks is not None:
             await parts.callbacks.close()  # open tasks stay in the journal for the next start
+        await parts.records.close()  # who is still logged in is logged out at the stop
+        if parts.queue_log is not None:
+            await parts.queue_log.close()
         await parts.events.close()
         await parts.http.stop()
     await writer.close()
