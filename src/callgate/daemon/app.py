@@ -27,13 +27,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
 from callgate.asterisk.agi.fastagi import AgiServer
-from callgate.asterisk.ami.client import AmiClient, AmiError, AmiUnavailable
+from callgate.asterisk.ami.client import AmiClient
 from callgate.asterisk.ami.messages import DeviceStatus
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.channel_check import AriChannelCheck
@@ -65,10 +64,10 @@ from callgate.daemon.journaling import CallJournal
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.systemd import Notifier
+from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.server import OpsHttp
 from callgate.http.sessions import BrowserSessions
-from callgate.logs import LogThrottle
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
 from callgate.ports import (
@@ -83,100 +82,8 @@ from callgate.spool import prepare_folder
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
-from callgate.storage.retention import delete_expired_recordings
 
 log = logging.getLogger(__name__)
-
-#: How often expired recordings are looked for.
-RETENTION_INTERVAL = 3600.0
-#: How often the dialplan's fallback queue is checked for callers callgate is not serving.
-FALLBACK_WATCH_INTERVAL = 15.0
-#: At most one ALARM line per port per this many seconds while it cannot be bound.
-BIND_ALARM_INTERVAL = 60.0
-
-
-async def _retention(journal: Journal, settings: Settings) -> None:
-    folder = Path(settings.recording.asterisk_dir)
-    while True:
-        try:
-            deleted = await delete_expired_recordings(
-                journal, folder, settings.recording.retention_days, datetime.now(UTC)
-            )
-            if deleted:
-                log.info("expired recordings deleted", extra={"count": len(deleted)})
-        except (JournalError, OSError) as exc:
-            log.error("recording retention failed", extra={"error": str(exc)})
-        await asyncio.sleep(RETENTION_INTERVAL)
-
-
-async def _watch_fallback(ami: AmiClient, queue: str) -> None:
-    """Warn while callers sit in the fallback queue: they bypass callgate (it was away, or no
-    call-taker could be reached), so the on-call admin should know."""
-    while True:
-        await asyncio.sleep(FALLBACK_WATCH_INTERVAL)
-        if not ami.connected:
-            continue
-        try:
-            summary = await ami.queue_summary(queue)
-        except (AmiError, AmiUnavailable) as exc:
-            log.warning("fallback queue unreadable", extra={"queue": queue, "error": str(exc)})
-            continue
-        if summary.callers:
-            log.warning(
-                "callers waiting in the fallback queue",
-                extra={
-                    "queue": queue,
-                    "callers": summary.callers,
-                    "longest_wait_s": summary.longest_hold_time,
-                    "members_available": summary.available,
-                },
-            )
-
-
-async def _keep_binding(
-    listener: str,
-    port: int,
-    start: Callable[[], Awaitable[None]],
-    *,
-    retry_every: float,
-    on_state: Callable[[bool, str | None], None] = lambda up, detail: None,
-) -> None:
-    """Bind with ``start()``, retrying every ``retry_every`` seconds while the port is taken.
-
-    Neither the admin HTTP port nor the FastAGI port is needed to answer 112 calls (ARI is), so
-    a port another process holds is an ALARM to fix, not a reason to exit: exiting would only
-    restart the daemon into the same wall, for ever, and leave every caller to the fallback.
-    """
-    alarms = LogThrottle(BIND_ALARM_INTERVAL)
-    failures = 0
-    while True:
-        try:
-            await start()
-        except OSError as exc:
-            failures += 1
-            cause = exc.strerror or str(exc) or type(exc).__name__
-            on_state(False, f"port {port} not bound: {cause}")
-            held_back = alarms.admit(listener)
-            if held_back is not None:
-                log.error(
-                    "ALARM: cannot bind a port; calls are still served, retrying",
-                    extra={
-                        "listener": listener,
-                        "port": port,
-                        "error": cause,
-                        "retry_every_s": retry_every,
-                        "failures": failures,
-                    },
-                )
-            await asyncio.sleep(retry_every)
-            continue
-        on_state(True, None)
-        if failures:
-            log.warning(
-                "port bound after retrying",
-                extra={"listener": listener, "port": port, "failures": failures},
-            )
-        return
 
 
 class _Registrations:
@@ -468,7 +375,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         # /healthz and /readyz answer during start-up too (unless the port is taken: then
         # the ALARM line and systemd's status line say so).
         bind_http = asyncio.create_task(
-            _keep_binding(
+            keep_binding(
                 "admin-http",
                 settings.ops.http_port,
                 parts.http.start,
@@ -480,7 +387,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         await asyncio.sleep(0)  # the first attempt now, before anything connects
         health.set("agi", False, "not bound yet")
         bind_agi = asyncio.create_task(
-            _keep_binding(
+            keep_binding(
                 "fastagi",
                 settings.agi.port,
                 parts.agi.start,
@@ -498,10 +405,10 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
             asyncio.create_task(parts.link.run(), name="ari-events"),
             bind_http,
             bind_agi,
-            asyncio.create_task(_retention(journal, settings), name="retention"),
+            asyncio.create_task(retention(journal, settings), name="retention"),
             asyncio.create_task(parts.ami.run(), name="ami"),
             asyncio.create_task(
-                _watch_fallback(parts.ami, settings.call.fallback_queue), name="fallback-watch"
+                watch_fallback(parts.ami, settings.call.fallback_queue), name="fallback-watch"
             ),
         }
         if settings.fallback.queue_log:
