@@ -177,3 +177,44 @@ def test_the_core_gets_screening_silence_and_callbacks_from_their_sections(
     quiet = load_settings(write(tmp_path, "[screening]\nsilence_detection = false\n"))
     assert acd_config(quiet).silence is None
     assert acd_config(quiet).screening is not None
+
+
+@pytest.mark.parametrize(
+    ("say", "position", "wait"),
+    [("both", True, True), ("position", True, False), ("wait", False, True)],
+)
+def test_the_core_announces_to_waiting_callers_only_when_enabled(
+    tmp_path: Path, say: str, position: bool, wait: bool
+) -> None:
+    from callgate.config import acd_config
+
+    assert acd_config(load_settings(None)).announcements is None  # off by default
+    on = load_settings(
+        write(
+            tmp_path,
+            f'[announcements]\nenabled = true\nfirst_after = 3\nperiod = 4\nsay = "{say}"\n',
+        )
+    )
+    policy = acd_config(on).announcements
+    assert policy is not None
+    assert (policy.first_after, policy.period, policy.handling_time) == (3.0, 4.0, 120.0)
+    assert (policy.position, policy.wait) == (position, wait)
+
+
+def test_announcements_from_the_environment_as_the_lab_tests_set_them() -> None:
+    import os
+    from unittest import mock
+
+    env = {
+        "CALLGATE_ANNOUNCEMENTS__ENABLED": "1",
+        "CALLGATE_ANNOUNCEMENTS__FIRST_AFTER": "3",
+        "CALLGATE_ANNOUNCEMENTS__PERIOD": "4",
+    }
+    with mock.patch.dict(os.environ, env):
+        settings = load_settings(None)
+    assert (settings.announcements.enabled, settings.announcements.period) == (True, 4.0)
+    with (
+        mock.patch.dict(os.environ, {"CALLGATE_ANNOUNCEMENTS__SAY": "everything"}),
+        pytest.raises(ConfigError, match=r"announcements\.say"),
+    ):
+        load_settings(None)
