@@ -34,6 +34,7 @@ from callgate.asterisk.settings import (
     PROMPT_DIR,
     AgiSettings,
     AmiSettings,
+    AnnouncementSettings,
     AriSettings,
     CallTakerPrompts,
     CallTakerSettings,
@@ -46,6 +47,7 @@ from callgate.asterisk.settings import (
     sound_file,
 )
 from callgate.auth import AuthSettings, UserSettings
+from callgate.core.announcements import AnnouncementPolicy
 from callgate.core.callbacks import CallbackPolicy
 from callgate.core.config import AcdConfig
 from callgate.core.screening import (
@@ -65,6 +67,7 @@ __all__ = [
     "AgencySettings",
     "AgiSettings",
     "AmiSettings",
+    "AnnouncementSettings",
     "AriSettings",
     "AuthSettings",
     "BlockingSettings",
@@ -310,6 +313,8 @@ class Settings(BaseSettings):
     screening: ScreeningSettings = ScreeningSettings()
     dispositions: DispositionSettings = DispositionSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    announcements: AnnouncementSettings = AnnouncementSettings()
+    """Position and expected-wait announcements to waiting callers (off by default)."""
     fallback: FallbackSettings = FallbackSettings()
     queue_log: QueueLogSettings = QueueLogSettings()
     """callgate's calls in Asterisk's queue_log format, for queue reporting tools (off)."""
@@ -481,7 +486,8 @@ def screening_policy(settings: Settings) -> ScreeningPolicy:
 
 def acd_config(settings: Settings, *, callback_prefix: str = "cb-") -> AcdConfig:
     """The core's configuration from the config file's sections: distribution, and the
-    decisions beside it (screening and blocking, silent callers, callbacks) where enabled.
+    decisions beside it (screening and blocking, silent callers, callbacks, queue announcements)
+    where enabled.
     ``callback_prefix``: this run's callback task ids begin with it (the daemon's is made from
     its start time, so that ids never repeat across runs)."""
     s, c = settings.screening, settings.callbacks
@@ -511,4 +517,19 @@ def acd_config(settings: Settings, *, callback_prefix: str = "cb-") -> AcdConfig
         screening=screening_policy(settings) if s.enabled else None,
         silence=silence,
         callbacks=callbacks,
+        announcements=announcement_policy(settings),
+    )
+
+
+def announcement_policy(settings: Settings) -> AnnouncementPolicy | None:
+    """The core's queue announcements from ``[announcements]``; None when not enabled."""
+    a = settings.announcements
+    if not a.enabled:
+        return None
+    return AnnouncementPolicy(
+        first_after=a.first_after,
+        period=a.period,
+        position=a.say != "wait",
+        wait=a.say != "position",
+        handling_time=a.handling_time,
     )

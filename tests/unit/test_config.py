@@ -260,3 +260,44 @@ def test_queue_log_is_off_by_default_and_may_not_share_asterisks_file() -> None:
     assert settings.queue_log.path == ""
     assert settings.queue_log.queue == "callgate"
     assert settings.queue_log.agent.format(endpoint="PJSIP/1001", id="1001") == "PJSIP/1001"
+
+
+@pytest.mark.parametrize(
+    ("say", "position", "wait"),
+    [("both", True, True), ("position", True, False), ("wait", False, True)],
+)
+def test_the_core_announces_to_waiting_callers_only_when_enabled(
+    tmp_path: Path, say: str, position: bool, wait: bool
+) -> None:
+    from callgate.config import acd_config
+
+    assert acd_config(load_settings(None)).announcements is None  # off by default
+    on = load_settings(
+        write(
+            tmp_path,
+            f'[announcements]\nenabled = true\nfirst_after = 3\nperiod = 4\nsay = "{say}"\n',
+        )
+    )
+    policy = acd_config(on).announcements
+    assert policy is not None
+    assert (policy.first_after, policy.period, policy.handling_time) == (3.0, 4.0, 120.0)
+    assert (policy.position, policy.wait) == (position, wait)
+
+
+def test_announcements_from_the_environment_as_the_lab_tests_set_them() -> None:
+    import os
+    from unittest import mock
+
+    env = {
+        "CALLGATE_ANNOUNCEMENTS__ENABLED": "1",
+        "CALLGATE_ANNOUNCEMENTS__FIRST_AFTER": "3",
+        "CALLGATE_ANNOUNCEMENTS__PERIOD": "4",
+    }
+    with mock.patch.dict(os.environ, env):
+        settings = load_settings(None)
+    assert (settings.announcements.enabled, settings.announcements.period) == (True, 4.0)
+    with (
+        mock.patch.dict(os.environ, {"CALLGATE_ANNOUNCEMENTS__SAY": "everything"}),
+        pytest.raises(ConfigError, match=r"announcements\.say"),
+    ):
+        load_settings(None)

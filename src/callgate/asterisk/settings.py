@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -164,6 +164,61 @@ class RecordingSettings(_Section):
     retention_days: Annotated[int, Field(ge=1)] = 90
     """Days a recording is kept after the call, then deleted (the journal keeps its SHA-256 and
     size). Centres commonly keep 31 to 180 days; follow your regulator."""
+
+
+# -- [announcements] ----------------------------------------------------------------------
+
+#: Numbers said from recorded prompts: ``number_prompt`` for 1 .. this, ``more_than_prompt``
+#: beyond (Asterisk's own number sounds are English only in most installations).
+SPOKEN_NUMBERS: Final = 20
+
+
+def _number_template(value: str) -> str:
+    try:
+        value.format(n=1)
+    except (KeyError, IndexError, ValueError):
+        raise ValueError("only {n} may appear in braces") from None
+    if "{n}" not in value:
+        raise ValueError('must name each number\'s file by {n}: "sound:custom/callgate/angka-{n}"')
+    return value
+
+
+NumberPrompts = Annotated[str, AfterValidator(_number_template), Spoken()]
+"""Spoken numbers over ARI: a media URI with ``{n}`` for the number (1 .. SPOKEN_NUMBERS)."""
+
+
+class AnnouncementSettings(_Section):
+    """Queue announcements: a caller still waiting after ``first_after`` seconds hears their
+    position in the queue and/or the expected wait, in Bahasa Indonesia, again every ``period``
+    seconds while they wait. Never in the way of a ring: none while a phone rings for the call,
+    and one still playing when the call is offered is stopped. Silent callers being asked to
+    press a key and blocked callers hear none; the greeting or a prompt is never cut (that turn
+    is skipped). Defaults are the placeholders ``scripts/make-prompts`` installs."""
+
+    enabled: bool = False
+    """Announce to waiting callers. Off by default: with NENA's 90% within 15 s few callers
+    wait long enough, and a centre chooses whether its callers hear a queue position."""
+    first_after: Annotated[float, Field(ge=1, le=600)] = 20.0
+    """Seconds of waiting before the first announcement (most callers are answered before)."""
+    period: Annotated[float, Field(ge=2, le=600)] = 30.0
+    """Seconds from one announcement to the next."""
+    say: Literal["position", "wait", "both"] = "both"
+    """What the caller hears: their position in the queue, the expected wait, or both."""
+    handling_time: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    """Seconds a call takes (talk and wrap-up) assumed for the expected wait until the last 20
+    conversations give their own mean. The wait is position x that / call-takers on duty."""
+    position_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/antrean-nomor"
+    """Before the position ("Anda berada di antrean nomor")."""
+    wait_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/antrean-perkiraan"
+    """Before the expected wait ("Perkiraan waktu tunggu Anda sekitar")."""
+    minutes_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/antrean-menit"
+    """After the minutes ("menit"); the wait is said in whole minutes, rounded up."""
+    closing_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/antrean-tetap"
+    """Last ("Mohon tetap di saluran, jangan menutup telepon."); empty: nothing."""
+    number_prompt: NumberPrompts = f"sound:{PROMPT_DIR}/angka-{{n}}"
+    """A number from 1 to 20 ("satu" .. "dua puluh"), ``{n}`` being the number."""
+    more_than_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/angka-lebih-20"
+    """Any number above 20 ("lebih dari dua puluh")."""
 
 
 # -- [ami] --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ machine) and ``acd.py`` (the facade that drives it).
 
 from callgate.core.acd import AUTO_PAUSE_REASON, Acd
 from callgate.core.agents import AGENT_TRANSITIONS, AgentState, DeviceState
+from callgate.core.announcements import AnnouncementPolicy
 from callgate.core.callbacks import (
     AttemptOutcome,
     AttemptRecord,
@@ -19,6 +20,7 @@ from callgate.core.callbacks import (
 from callgate.core.calls import CALL_TRANSITIONS, TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import (
     AgentStateChanged,
+    AnnounceQueue,
     Bridge,
     CallbackTaskChanged,
     CallBlocked,
@@ -42,6 +44,7 @@ from callgate.core.commands import (
     StartListening,
     StartWrapUp,
     StopListening,
+    StopQueueAnnouncement,
 )
 from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdConfigError, AcdError, AcdUsageError, InvalidTransitionError
@@ -121,7 +124,9 @@ __all__ = [
     "AgentState",
     "AgentStateChanged",
     "AgentUnpaused",
+    "AnnounceQueue",
     "AnnouncementFinished",
+    "AnnouncementPolicy",
     "AttemptOutcome",
     "AttemptRecord",
     "BlockRecord",
@@ -183,6 +188,7 @@ __all__ = [
     "StartListening",
     "StartWrapUp",
     "StopListening",
+    "StopQueueAnnouncement",
     "Strategy",
     "TaskState",
     "WatchPhase",
