@@ -38,9 +38,9 @@ Endpoints:
 
 Every answer is JSON, errors included: ``{"error": "..."}``. Whatever a client sends, a
 malformed request is a 4xx, never a 500: bodies larger than ``[ops] http_max_body_bytes`` are
-413; bodies that are not UTF-8 JSON objects, nest deeper than :data:`MAX_NESTING`, or carry a
-field of the wrong type, length or range are 400. Client text reaches the log only through
-:func:`callgate.logs.clip`.
+413; bodies that are not UTF-8 JSON objects, nest deeper than
+:data:`~callgate.http.body.MAX_NESTING`, or carry a field of the wrong type, length or range are
+400. Client text reaches the log only through :func:`callgate.logs.clip`.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from callgate.auth import Authenticator, Identity, Permission
+from callgate.http.body import json_object
 from callgate.http.sessions import BrowserSessions, foreign_origin
 from callgate.http.settings import is_loopback
 from callgate.logs import LogThrottle, clip
@@ -100,8 +101,6 @@ AGENT_ACTIONS = ("login", "logout", "pause", "unpause")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: Most recent calls the API returns in one answer.
 MAX_RECENT = 1000
-#: Our bodies are flat objects; anything nested deeper is refused before the parser recurses.
-MAX_NESTING = 8
 #: Longest texts the API takes besides the services' own (as the MQTT commands in
 #: events/schema.py).
 MAX_NUMBER = 96
@@ -416,7 +415,7 @@ class OpsHttp:
         who = request[IDENTITY]
         if not who.may_act_for(agent_id):
             return _forbidden(who, f"{action} call-taker {clip(agent_id, 32)}")
-        body = await _body(request)
+        body = await json_object(request)
         reason = body.get("reason")
         if reason is not None and not _text(reason, MAX_PAUSE_REASON):
             return _error(400, f"reason must be 1 to {MAX_PAUSE_REASON} characters")
@@ -448,7 +447,7 @@ class OpsHttp:
         return _json(body)
 
     async def _log_level(self, request: web.Request) -> web.Response:
-        level = (await _body(request)).get("level")
+        level = (await json_object(request)).get("level")
         if not isinstance(level, str) or level.upper() not in LOG_LEVELS:
             return _error(400, f"level must be one of {', '.join(LOG_LEVELS)}")
         self.view.set_log_level(level.upper())
@@ -465,7 +464,7 @@ class OpsHttp:
         who = request[IDENTITY]
         if not who.may(Permission.OWN_DISPOSITION):
             return _forbidden(who, "set dispositions")
-        body = await _body(request)
+        body = await json_object(request)
         if "by" in body:
             return _error(400, _BY_REFUSED)
         disposition = body.get("disposition")
@@ -478,7 +477,7 @@ class OpsHttp:
         return _json(answer, _STATUS.get(answer.get("result", ""), 409))
 
     async def _log_in(self, request: web.Request) -> web.Response:
-        return await self.sessions.log_in(request, await _body(request))
+        return await self.sessions.log_in(request, await json_object(request))
 
     async def _blocks(self, request: web.Request) -> web.Response:
         include_all = request.query.get("all", "0") not in ("", "0", "false", "no")
@@ -486,7 +485,7 @@ class OpsHttp:
         return _json(answer, _STATUS.get(answer.get("result", "ok"), 409))
 
     async def _block(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_object(request)
         number, hours, reason = body.get("number"), body.get("hours"), body.get("reason")
         problem = _who_and_why(body, number, reason)
         if problem is not None:
@@ -507,7 +506,7 @@ class OpsHttp:
         return _json(answer, _STATUS.get(answer.get("result", ""), 409))
 
     async def _unblock(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_object(request)
         number, reason = body.get("number"), body.get("reason")
         problem = _who_and_why(body, number, reason)
         if problem is not None:
@@ -546,52 +545,3 @@ def _who_and_why(body: JsonDict, number: object, reason: object) -> str | None:
     if not _text(reason, MAX_REASON):
         return f"reason must be 1 to {MAX_REASON} characters (it goes into the audit trail)"
     return None
-
-
-def _nesting(text: str) -> int:
-    """How deep arrays and objects nest in ``text`` (brackets inside strings do not count)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
-async def _body(request: web.Request) -> JsonDict:
-    if not request.can_read_body:
-        return {}
-    raw = await request.read()  # 413 past client_max_size, raised by aiohttp
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise web.HTTPBadRequest(reason="body is not UTF-8") from None
-    # json recurses once per level: 100,000 "[" would end in RecursionError, a 500. Checked
-    # first, by a scan that does not recurse.
-    if _nesting(text) > MAX_NESTING:
-        raise web.HTTPBadRequest(reason=f"body nests deeper than {MAX_NESTING} levels")
-    try:
-        # NaN and Infinity are Python's extensions, not JSON; a number too long to convert
-        # (over 4300 digits) raises ValueError here as well.
-        body = json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        raise web.HTTPBadRequest(reason="body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason="body must be a JSON object")
-    return body
