@@ -22,6 +22,11 @@ Bearer <token>``. A token reads ``<user name>.<random part>``: the name says who
 it against, so one check per request, not one per user. Checking an argon2 hash costs tens of
 milliseconds of CPU, so :class:`Authenticator` does it in a worker thread and remembers a
 credential it has accepted (by a keyed digest, in memory only) until the daemon restarts.
+
+The local ``callgate`` CLI needs no secret: on the admin socket (``[ops] socket_path``) the
+kernel tells who connected (the peer's Unix user), and ``[auth] local_users`` maps Unix user
+names to users of ``[[auth.users]]``. Only an explicit entry maps: a Unix user, root included,
+that is not listed is nobody (401), whatever its name.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ CAD_COMMANDS: Final = (
 )
 #: User names: what the audit trail records as ``by`` (at most ``ports.MAX_BY`` characters).
 NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_@-]{0,63}$"
+#: Unix user names in ``local_users`` (what useradd accepts, at most 32 characters).
+UNIX_NAME_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$"
+UnixName = Annotated[str, Field(pattern=UNIX_NAME_PATTERN)]
+UserName = Annotated[str, Field(pattern=NAME_PATTERN)]
 #: Random bytes in a new token (256 bits).
 TOKEN_BYTES: Final = 32
 
@@ -177,14 +186,27 @@ class AuthSettings(BaseModel):
 
     users: list[UserSettings] = Field(default_factory=list)
     """The users (``[[auth.users]]``). None: every state-changing request is refused."""
+    local_users: dict[UnixName, UserName] = Field(default_factory=dict)
+    """Unix user name -> user of ``[[auth.users]]``: who a process of that Unix user is on the
+    admin socket (``[ops] socket_path``), without a secret. Unlisted Unix users (root too) are
+    nobody there; several Unix users may map to one user, but the audit trail then cannot tell
+    them apart."""
 
     @model_validator(mode="after")
     def _unique(self) -> AuthSettings:
-        seen: set[str] = set()
+        seen: dict[str, UserSettings] = {}
         for user in self.users:
             if user.name in seen:
                 raise ValueError(f"user {user.name} is listed twice")
-            seen.add(user.name)
+            seen[user.name] = user
+        for unix_name, name in self.local_users.items():
+            target = seen.get(name)
+            if target is None:
+                raise ValueError(f"local_users: {unix_name} = {name}: no [[auth.users]] {name}")
+            if target.role is Role.CAD:
+                raise ValueError(
+                    f"local_users: {unix_name} = {name}: a CAD client is a user on MQTT only"
+                )
         return self
 
 
@@ -230,8 +252,15 @@ class Authenticator:
     HMAC under a key made at start, so the hash is checked once per credential and run.
     """
 
-    def __init__(self, users: Iterable[UserSettings], *, concurrent_checks: int = 2) -> None:
+    def __init__(
+        self,
+        users: Iterable[UserSettings],
+        *,
+        local_users: Mapping[str, str] | None = None,
+        concurrent_checks: int = 2,
+    ) -> None:
         self.users = {u.name: u for u in users}
+        self.local_users = dict(local_users or {})
         self._key = secrets.token_bytes(32)
         self._accepted: dict[bytes, Identity] = {}
         # A flood of wrong credentials must not take every CPU: a few checks at a time.
@@ -241,6 +270,14 @@ class Authenticator:
         """The configured user ``name`` (a CAD client, named by the broker), or None."""
         user = self.users.get(name)
         return None if user is None else user.identity()
+
+    def local_identity(self, unix_name: str) -> Identity | None:
+        """Who a process of Unix user ``unix_name`` is on the admin socket (``local_users``),
+        or None when it is not listed (a CAD client never: it is a user on MQTT only)."""
+        user = self.users.get(self.local_users.get(unix_name, ""))
+        if user is None or user.role is Role.CAD:
+            return None
+        return user.identity()
 
     async def check_token(self, token: str) -> Identity | None:
         parts = split_token(token)

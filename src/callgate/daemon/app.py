@@ -66,6 +66,7 @@ from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
 from callgate.daemon.view import LiveDaemonView
+from callgate.http.local import AdminSocket
 from callgate.http.server import OpsHttp
 from callgate.http.sessions import BrowserSessions
 from callgate.mqtt.inbox import CommandHandler
@@ -186,7 +187,7 @@ def _wire(
     knows them all. Nothing connects, listens or runs yet."""
     acd = Acd(acd_config(settings, callback_prefix=run_prefix(time.time())))
     # Who may use the admin API and send CAD commands ([auth]): one view for both.
-    authenticator = Authenticator(settings.auth.users)
+    authenticator = Authenticator(settings.auth.users, local_users=settings.auth.local_users)
     # CAD's event stream, an observer of everything below.
     spool = Path(settings.storage.spool_dir)
     events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database, spool=spool)
@@ -277,6 +278,11 @@ def _wire(
         port=settings.ops.http_port,
         max_body_bytes=settings.ops.http_max_body_bytes,
         sessions=BrowserSessions.from_settings(settings.ops, authenticator),
+        local=(
+            AdminSocket(settings.ops.socket_path, settings.ops.socket_group)
+            if settings.ops.socket_path
+            else None
+        ),
     )
     agi = AgiServer.from_settings(
         settings.agi,

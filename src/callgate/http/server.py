@@ -12,6 +12,10 @@ browser holds: a ``Host`` header that is not loopback is refused (DNS rebinding)
 ``Origin`` that is not this site, and every POST must carry ``Content-Type: application/json``,
 which a cross-site form cannot send.
 
+The same API is served on a Unix socket too (``[ops] socket_path``, :mod:`callgate.http.local`),
+where a request without a credential is the user ``[auth] local_users`` maps the peer's Unix
+user to.
+
 Endpoints:
 
 - ``GET /healthz``: 200 while the process and its event loop answer.
@@ -57,6 +61,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from callgate.auth import Authenticator, Identity, Permission
 from callgate.http.body import json_object
+from callgate.http.local import AdminSocket
 from callgate.http.sessions import BrowserSessions, foreign_origin
 from callgate.http.settings import is_loopback
 from callgate.logs import LogThrottle, clip
@@ -258,6 +263,7 @@ class OpsHttp:
         port: int = 8089,
         max_body_bytes: int = MAX_BODY_BYTES,
         sessions: BrowserSessions | None = None,
+        local: AdminSocket | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"admin HTTP host {host!r} is not a loopback address")
@@ -269,6 +275,7 @@ class OpsHttp:
         self.max_body_bytes = max_body_bytes
         self.authenticator = authenticator
         self.sessions = sessions if sessions is not None else BrowserSessions(authenticator)
+        self.local = local
         self._runner: web.AppRunner | None = None
         self._throttle = LogThrottle(60.0)
 
@@ -326,6 +333,10 @@ class OpsHttp:
         """The user the request's credential names, or None (never says why: no oracle)."""
         header = request.headers.get("Authorization", "")
         if not header:
+            if self.local is not None and not self.sessions.has_cookie(request):
+                # No credential at all: on the admin socket the peer's Unix user may name one
+                # (and on TCP nobody). A cookie, like a header, is judged alone.
+                return await self.local.identity(request, self.authenticator)
             # A browser's session cookie; one that changes something without its CSRF token
             # is refused here (403).
             return self.sessions.identity(request)
@@ -372,8 +383,12 @@ class OpsHttp:
             # The port really bound, which differs from the setting when port 0 was asked for.
             self.port = int(self._runner.addresses[0][1])
         log.info("admin HTTP port listening", extra={"host": self.host, "port": self.port})
+        if self.local is not None:
+            await self.local.start(self._runner)  # a WARNING if it cannot: TCP serves on
 
     async def stop(self) -> None:
+        if self.local is not None:
+            self.local.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -1,4 +1,5 @@
-"""The ``[ops]`` section of the config file: the admin HTTP port, log format, systemd watchdog."""
+"""The ``[ops]`` section of the config file: the admin HTTP port and socket, log format, systemd
+watchdog."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # Re-exported: the admin HTTP server checks the addresses it serves with it too. It lives in a
 # neutral module so that [agi] listen_host can use the same test without importing this adapter.
 from callgate.addresses import is_loopback
+
+#: Longest path of a Unix socket: sockaddr_un's sun_path is 108 bytes with the final NUL.
+MAX_SOCKET_PATH = 107
 
 __all__ = ["OpsSettings", "is_loopback"]
 
@@ -25,6 +29,17 @@ class OpsSettings(BaseModel):
     http_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 65_536
     """Largest request body the admin HTTP port reads, bytes; a larger one is answered 413 before
     it is read to the end. The API's bodies are a few hundred bytes."""
+    socket_path: str = "/run/callgate/admin.sock"
+    """The admin API on a Unix socket too, for the local ``callgate`` commands: a process that
+    connects is the user ``[auth] local_users`` maps its Unix user to, no token needed.
+    systemd's ``RuntimeDirectory=callgate`` makes the folder. Empty: no socket."""
+    socket_group: Annotated[str, Field(pattern=r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$")] = (
+        "callgate-cli"
+    )
+    """Group of the socket, mode 0660: who may connect (``usermod -aG callgate-cli alice``).
+    Not ``callgate``, whose members read the secrets and the journal. When the group does not
+    exist, or callgate is not in it, the socket stays 0600 (callgate's own user only), with a
+    WARNING. Empty: 0600 on purpose."""
     log_format: Literal["json", "console"] = "json"
     """``json``: one JSON object per line, for journald and log shippers; ``console``: aligned
     human-readable lines, for running callgate by hand in a terminal."""
@@ -65,3 +80,12 @@ class OpsSettings(BaseModel):
                 " outlives its lifetime"
             )
         return self
+
+    @field_validator("socket_path")
+    @classmethod
+    def _socket_path(cls, value: str) -> str:
+        if value and not value.startswith("/"):
+            raise ValueError("must be an absolute path (or empty: no admin socket)")
+        if len(value.encode()) > MAX_SOCKET_PATH:
+            raise ValueError(f"longer than a Unix socket path may be ({MAX_SOCKET_PATH} bytes)")
+        return value
