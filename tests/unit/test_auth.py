@@ -28,6 +28,14 @@ from callgate.tools import credentials
             '[[auth.users]]\nname = "a"\nrole = "cad"\n',
             "listed twice",
         ),
+        ('[auth]\nlocal_users = { alice = "nobody" }\n', "alice = nobody: no [[auth.users]]"),
+        ('[auth]\nlocal_users = { "a b" = "x" }\n', "auth.local_users.a b.[key]"),
+        ('[auth]\nlocal_users = { alice = "a.b" }\n', "auth.local_users.alice"),
+        (
+            '[auth]\nlocal_users = { alice = "c" }\n[[auth.users]]\nname = "c"\nrole = "cad"\n',
+            "alice = c: a CAD client is a user on MQTT only",
+        ),
+        ('[auth]\nlocal_user = { alice = "a" }\n', "auth.local_user: unknown key"),
     ],
 )
 def test_given_a_bad_user_then_the_config_is_refused_naming_it(
@@ -139,3 +147,16 @@ def test_the_lab_admin_token_matches_its_hash_and_is_refused_outside_the_lab() -
     assert "auth.users.0.token_hash" in lab_secrets_in_use(settings)
     lab = Settings(auth={"users": labpeers.LAB_USERS}, lab=True)  # type: ignore[arg-type]
     assert lab_secrets_in_use(lab) == []
+
+
+def test_a_unix_user_is_the_user_local_users_maps_it_to_and_nobody_else() -> None:
+    from tests.unit.auth_users import USERS
+
+    auth = Authenticator(USERS, local_users={"alice": "sup", "ops": "cad-a", "ghost": "gone"})
+    alice = auth.local_identity("alice")
+    assert alice is not None
+    assert (alice.name, alice.role) == ("sup", Role.SUPERVISOR)
+    assert auth.local_identity("ops") is None  # a CAD client is a user on MQTT only
+    assert auth.local_identity("ghost") is None  # maps to no user
+    assert auth.local_identity("root") is None  # not listed: nobody, root or not
+    assert auth.local_identity("sup") is None  # a callgate user's name is not a Unix user's

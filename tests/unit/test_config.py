@@ -51,6 +51,10 @@ def test_given_the_shipped_sample_config_then_it_loads() -> None:
         ("[agi]\nlisten_host = '0.0.0.0'\n", "agi.listen_host: Value error, must be a loopback"),
         ("[agi]\nlisten_host = '10.1.2.3'\n", "agi.listen_host: Value error, must be a loopback"),
         ("[agi]\nlisten_host = 'callgate.example'\n", "agi.listen_host: Value error"),
+        ("[ops]\nsocket_path = 'run/admin.sock'\n", "ops.socket_path: Value error, must be"),
+        (f"[ops]\nsocket_path = '/{'x' * 107}'\n", "ops.socket_path: Value error, longer"),
+        ("[ops]\nsocket_group = 'a b'\n", "ops.socket_group: String should match"),
+        ("[ops]\nsocket_mode = '0666'\n", "ops.socket_mode: unknown key"),
     ],
 )
 def test_given_a_bad_value_then_the_error_names_the_key(
@@ -301,3 +305,12 @@ def test_announcements_from_the_environment_as_the_lab_tests_set_them() -> None:
         pytest.raises(ConfigError, match=r"announcements\.say"),
     ):
         load_settings(None)
+
+
+def test_given_no_admin_socket_setting_then_the_default_one_and_empty_means_none(
+    tmp_path: Path,
+) -> None:
+    ops = load_settings(None).ops
+    assert (ops.socket_path, ops.socket_group) == ("/run/callgate/admin.sock", "callgate-cli")
+    off = load_settings(write(tmp_path, "[ops]\nsocket_path = ''\nsocket_group = ''\n")).ops
+    assert (off.socket_path, off.socket_group) == ("", "")

@@ -24,12 +24,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from callgate.config import Settings
+from callgate.config import AuthSettings, Settings
 from callgate.daemon.app import run, serve
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.settings import MqttSettings
 from callgate.storage.journal import Journal
+from tests.unit.daemon.conftest import ME
 from tests.unit.daemon.test_systemd import NotifySocket
 from tests.unit.test_ami import recorded_lab_asterisk
 
@@ -127,6 +128,7 @@ def settings_for(
                 "http_port": http_port,
                 "watchdog": False,
                 "bind_retry_seconds": 0.05,
+                "socket_path": "",  # /run/callgate is not the tests' (one test opens its own)
             },
             "agi": {"port": agi_port},
         }
@@ -355,3 +357,39 @@ async def test_given_max_command_bytes_then_the_daemons_command_handler_uses_it_
     # The same services as the phones and the admin API, not the plain journal writes.
     assert handler.dispositions is not None
     assert handler.blocks is not None
+
+
+# --- the admin socket, wired: the local CLI's way in ------------------------------------------
+
+
+async def test_given_a_socket_path_then_the_daemon_serves_the_api_there_as_the_mapped_user(
+    ari: FakeAri, ami: int, systemd: NotifySocket, tmp_path: Path
+) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="cg-sock-"))  # AF_UNIX paths are short
+    path = folder / "admin.sock"
+    settings = settings_for(ari, ami, tmp_path)
+    settings = settings.model_copy(
+        update={
+            "ops": settings.ops.model_copy(update={"socket_path": str(path)}),
+            "auth": AuthSettings.model_validate(
+                {
+                    "users": [{"name": "ops-admin", "role": "admin"}],
+                    "local_users": {ME: "ops-admin"},
+                }
+            ),
+        }
+    )
+    try:
+        async with Daemon(settings):
+            await until(lambda: ready(systemd) and path.exists())
+            async with (
+                aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(path))) as local,
+                local.get("http://localhost/api/whoami") as reply,
+            ):
+                assert (reply.status, await reply.json()) == (
+                    200,
+                    {"name": "ops-admin", "role": "admin", "agent_id": None},
+                )
+        assert not path.exists()
+    finally:
+        shutil.rmtree(folder)

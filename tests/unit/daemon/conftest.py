@@ -1,7 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import pwd
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
 
 from callgate.core.acd import Acd
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged, Command
@@ -40,3 +47,15 @@ class NoPhones:
 
     async def execute(self, command: Command) -> Sequence[Event]:
         return ()
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    """A folder for a Unix socket: tmp_path can be longer than a socket path may be (107)."""
+    folder = Path(tempfile.mkdtemp(prefix="cg-sock-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+#: This test process's Unix user (root in CI): the tests map it explicitly, whichever it is.
+ME = pwd.getpwuid(os.getuid()).pw_name

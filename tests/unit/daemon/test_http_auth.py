@@ -2,12 +2,15 @@
 may not (403), with one that may, by token, password or browser session (with and without its
 CSRF token); and that the audit trail names the authenticated user.
 
-Real services and a real journal behind the port: what a role may do is checked end to end.
+Real services and a real journal behind the port: what a role may do is checked end to end, on
+both surfaces: the loopback TCP port and the admin socket, where the Unix user of the process
+that connected (this test's, mapped by [auth] local_users) is a credential too.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,12 +27,13 @@ from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.view import LiveDaemonView
+from callgate.http.local import AdminSocket
 from callgate.http.server import ROUTES, OpsHttp
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
 from tests.unit.auth_users import PEOPLE, authenticator, basic, bearer, browser, token
-from tests.unit.daemon.conftest import Clock, NoPhones
+from tests.unit.daemon.conftest import ME, Clock, NoPhones
 
 NOW = 1_800_000_000.0
 POLICY = ScreeningPolicy(blocking=BlockingPolicy(valve_calls=3, valve_window=600.0))
@@ -111,7 +115,7 @@ async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
 
 
 @pytest.fixture
-async def server(journal: Journal) -> AsyncIterator[OpsHttp]:
+async def server(journal: Journal, socket_dir: Path) -> AsyncIterator[OpsHttp]:
     clock = Clock(NOW)
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
     health = Health(clock=clock)
@@ -126,7 +130,14 @@ async def server(journal: Journal) -> AsyncIterator[OpsHttp]:
         blocks=Blocks(journal, POLICY, clock=clock),
     )
     metrics = Metrics(engine.acd, health, clock=clock)
-    http = OpsHttp(view, health, metrics.registry, authenticator=authenticator(), port=0)
+    http = OpsHttp(
+        view,
+        health,
+        metrics.registry,
+        authenticator=authenticator(),
+        port=0,
+        local=AdminSocket(socket_dir / "admin.sock"),
+    )
     await http.start()
     yield http
     await http.stop()
@@ -139,6 +150,29 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+@pytest.fixture
+async def local(server: OpsHttp) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client on the admin socket, as the local CLI: its peer is this test's Unix user."""
+    assert server.local is not None
+    async with aiohttp.ClientSession(
+        connector=aiohttp.UnixConnector(path=str(server.local.path))
+    ) as session:
+        yield session
+
+
+@pytest.fixture(params=["tcp", "socket"])
+async def any_client(
+    request: pytest.FixtureRequest, client: aiohttp.ClientSession, local: aiohttp.ClientSession
+) -> aiohttp.ClientSession:
+    """Each surface in turn: what a credential may do is the same on both."""
+    return client if request.param == "tcp" else local
+
+
+def map_me(server: OpsHttp, name: str | None) -> None:
+    """[auth] local_users: this test's Unix user is ``name`` on the socket (None: nobody)."""
+    server.authenticator.local_users = {} if name is None else {ME: name}
+
+
 async def _send(
     client: aiohttp.ClientSession,
     server: OpsHttp,
@@ -147,7 +181,10 @@ async def _send(
     body: dict[str, object] | None,
     headers: dict[str, str],
 ) -> tuple[int, dict[str, object], aiohttp.typedefs.LooseHeaders]:
-    async with client.request(method, server.url + path, json=body, headers=headers) as reply:
+    # On the socket the URL's host is only the Host header: localhost, as the CLI sends.
+    on_socket = isinstance(client.connector, aiohttp.UnixConnector)
+    base = "http://localhost" if on_socket else server.url
+    async with client.request(method, base + path, json=body, headers=headers) as reply:
         assert reply.content_type == "application/json", (method, path, reply.status)
         return reply.status, await reply.json(), reply.headers
 
@@ -161,7 +198,7 @@ def test_the_table_covers_every_route_of_the_api() -> None:
 @pytest.mark.parametrize(("method", "route", "path", "body", "allowed"), PROTECTED)
 async def test_given_each_route_then_no_or_a_wrong_credential_is_401_a_wrong_role_403(
     server: OpsHttp,
-    client: aiohttp.ClientSession,
+    any_client: aiohttp.ClientSession,
     caplog: pytest.LogCaptureFixture,
     method: str,
     route: str,
@@ -170,18 +207,18 @@ async def test_given_each_route_then_no_or_a_wrong_credential_is_401_a_wrong_rol
     allowed: frozenset[str],
 ) -> None:
     for why, headers in WRONG.items():
-        status, answer, reply_headers = await _send(client, server, method, path, body, headers)
+        status, answer, reply_headers = await _send(any_client, server, method, path, body, headers)
         assert (status, why) == (401, why)
         assert "authentication required" in str(answer["error"])
         assert "Basic" in str(reply_headers.get("WWW-Authenticate"))  # type: ignore[union-attr]
     for name in sorted(EVERYONE - allowed):
         for headers in (bearer(name), basic(name)):
-            status, answer, _ = await _send(client, server, method, path, body, headers)
+            status, answer, _ = await _send(any_client, server, method, path, body, headers)
             assert (status, name) == (403, name)
             assert answer["error"]
     for name in sorted(allowed):
         for headers in (bearer(name), basic(name)):
-            status, answer, _ = await _send(client, server, method, path, body, headers)
+            status, answer, _ = await _send(any_client, server, method, path, body, headers)
             assert status not in (401, 403), (name, status, answer)
             assert status < 500, (name, status, answer)
     # No secret reaches the log, whatever was sent.
@@ -253,6 +290,95 @@ async def test_health_metrics_and_status_stay_open(
 ) -> None:
     async with client.request(method, server.url + path) as reply:
         assert reply.status in (200, 503)  # /readyz: not ready, but answered
+
+
+@pytest.mark.parametrize(("method", "route", "path", "body", "allowed"), PROTECTED)
+async def test_given_the_socket_then_the_mapped_unix_user_may_what_their_user_may(
+    server: OpsHttp,
+    client: aiohttp.ClientSession,
+    local: aiohttp.ClientSession,
+    method: str,
+    route: str,
+    path: str,
+    body: dict[str, object] | None,
+    allowed: frozenset[str],
+) -> None:
+    map_me(server, None)
+    status, answer, reply_headers = await _send(local, server, method, path, body, {})
+    assert status == 401  # an unmapped Unix user is nobody, as no credential
+    assert "authentication required" in str(answer["error"])
+    assert "Basic" in str(reply_headers.get("WWW-Authenticate"))  # type: ignore[union-attr]
+    for name in sorted(EVERYONE):
+        map_me(server, name)
+        status, answer, _ = await _send(local, server, method, path, body, {})
+        if name in allowed:
+            assert status not in (401, 403), (name, status, answer)
+            assert status < 500, (name, status, answer)
+        else:
+            assert (status, name) == (403, name)
+        # The Unix user counts only on the socket: over TCP the same process is nobody.
+        status, _, _ = await _send(client, server, method, path, body, {})
+        assert (status, name) == (401, name)
+
+
+async def test_given_the_socket_when_a_credential_is_sent_then_it_alone_counts(
+    server: OpsHttp, local: aiohttp.ClientSession
+) -> None:
+    map_me(server, "root")
+    status, answer, _ = await _send(local, server, "GET", "/api/whoami", None, {})
+    assert (status, answer["name"], answer["role"]) == (200, "root", "admin")
+    status, answer, _ = await _send(local, server, "GET", "/api/whoami", None, bearer("ct1001"))
+    assert (status, answer["name"], answer["role"]) == (200, "ct1001", "call-taker")
+    status, _, _ = await _send(
+        local, server, "POST", "/api/log-level", {"level": "INFO"}, basic("sup")
+    )
+    assert status == 403  # the supervisor it named, not the admin the Unix user maps to
+    for why, headers in WRONG.items():
+        if headers:
+            status, _, _ = await _send(local, server, "GET", "/api/whoami", None, headers)
+            assert (status, why) == (401, why)  # a wrong one is not made good by the peer
+
+
+async def test_given_the_socket_then_the_audit_trail_names_the_mapped_user(
+    server: OpsHttp,
+    local: aiohttp.ClientSession,
+    journal: Journal,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    map_me(server, "sup")
+    block = {"number": "0812340012", "hours": 2, "reason": "pranks"}
+    with caplog.at_level(logging.INFO):
+        status, answer, _ = await _send(local, server, "POST", "/api/blocks", block, {})
+        assert (status, answer["result"]) == (200, "ok")
+        forged = {"number": "0812340012", "reason": "x", "by": "someone-else"}
+        status, _, _ = await _send(local, server, "POST", "/api/unblock", forged, {})
+        assert status == 400
+    [row] = await JournalBlocks(journal).of("0812340012")
+    assert row.by == "sup"
+    commands = [r for r in caplog.records if r.getMessage() == "admin command"]
+    assert [getattr(r, "by", None) for r in commands] == ["sup"]
+
+
+async def test_given_an_unmapped_unix_user_then_one_warning_names_it_per_minute(
+    server: OpsHttp, local: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    map_me(server, None)
+    for _ in range(3):
+        status, _, _ = await _send(local, server, "GET", "/api/whoami", None, {})
+        assert status == 401
+    [warning] = [r for r in caplog.records if "not in [auth] local_users" in r.getMessage()]
+    assert (warning.levelname, getattr(warning, "unix_user", None)) == ("WARNING", ME)
+    assert getattr(warning, "uid", None) == os.getuid()
+
+
+async def test_given_the_socket_then_posts_still_need_json_and_a_loopback_host(
+    server: OpsHttp, local: aiohttp.ClientSession
+) -> None:
+    map_me(server, "root")
+    async with local.post("http://localhost/api/log-level", data=b"level=INFO") as reply:
+        assert reply.status == 415
+    async with local.get("http://evil.example/api/whoami") as reply:
+        assert reply.status == 403
 
 
 async def test_a_call_taker_classifies_only_calls_they_answered(
