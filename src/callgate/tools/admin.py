@@ -1,10 +1,12 @@
 """``callgate status|agents|calls|block|unblock|blocks|check-config|log-level``: the on-call
 admin's commands.
 
-They talk to the running daemon over its admin HTTP port on loopback (``[ops]`` in the config
-file, or ``--url``), print plain tables by default and JSON with ``--json``. They authenticate
-with a token (``callgate auth token``): ``--token-file``, else ``$CALLGATE_TOKEN_FILE``, else
-``$CALLGATE_TOKEN``; the daemon records its user as ``by`` in the audit trail. Exit codes:
+They talk to the running daemon and print plain tables by default, JSON with ``--json``. Where
+they reach it, and as whom, is :data:`CONNECTING` (also in each command's ``--help``): ``--url``
+or a token (``callgate auth token``) goes over the loopback TCP port as today; without either,
+the admin socket (``[ops] socket_path``), where the daemon knows the caller's Unix user from the
+kernel and ``[auth] local_users`` names their callgate user: no token to keep. The daemon records
+that user as ``by`` in the audit trail. Exit codes:
 
 - 0: done (``status``: the daemon is ready and taking calls);
 - 1: the daemon is not reachable, or (``status``) it is up but not ready;
@@ -20,32 +22,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-#: Read when neither --config nor --url is given and the file exists (the install guide's path).
-DEFAULT_CONFIG = Path("/etc/callgate/callgate.toml")
-DEFAULT_URL = "http://127.0.0.1:8089"
-
-OK, UNREACHABLE, USAGE, REFUSED = 0, 1, 2, 3
-
-Json = dict[str, Any]
-
-
-class _Exit(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
+from callgate.tools.admin_client import (
+    CONNECTING,
+    DEFAULT_CONFIG,
+    DEFAULT_URL,
+    OK,
+    REFUSED,
+    UNREACHABLE,
+    USAGE,
+    Json,
+)
+from callgate.tools.admin_client import AdminExit as _Exit
+from callgate.tools.admin_client import call as _call
 
 # -- argument parsing -----------------------------------------------------------------------
+
+
+class _KeepLayout(argparse.HelpFormatter):
+    """Wraps a one-line description as usual, keeps the layout of a text written in lines
+    (:data:`CONNECTING`, the epilog)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def add_subcommands(subparsers: Any) -> None:
@@ -54,28 +59,40 @@ def add_subcommands(subparsers: Any) -> None:
     common.add_argument(
         "-c",
         "--config",
-        help=f"config file to read the admin port from (default: {DEFAULT_CONFIG} if present)",
+        help=f"config file to read the admin port and socket from (default: {DEFAULT_CONFIG} if"
+        " present)",
     )
-    common.add_argument("--url", help=f"the daemon's admin URL (default: {DEFAULT_URL})")
+    common.add_argument(
+        "--url",
+        help=f"the daemon's admin URL, over TCP (default: the admin socket, else {DEFAULT_URL};"
+        " see below)",
+    )
     common.add_argument("--json", action="store_true", help="print JSON, for scripts")
     common.add_argument(
         "--token-file",
-        help="file holding your token (default: $CALLGATE_TOKEN_FILE, else $CALLGATE_TOKEN)",
+        help="file holding your token (default: $CALLGATE_TOKEN_FILE, else $CALLGATE_TOKEN);"
+        " a token means TCP, not the admin socket",
     )
     common.add_argument(
         "--timeout", type=float, default=5.0, help="seconds to wait for the daemon (default 5)"
     )
+    # The commands that talk to the daemon say how they reach it.
+    talks: dict[str, Any] = {
+        "parents": [common],
+        "epilog": CONNECTING,
+        "formatter_class": _KeepLayout,
+    }
 
     status = subparsers.add_parser(
         "status",
-        parents=[common],
+        **talks,
         help="connections, waiting calls, longest wait, call-takers (exit 1 if not ready)",
     )
     status.set_defaults(ops_handler=_status)
 
     agents = subparsers.add_parser(
         "agents",
-        parents=[common],
+        **talks,
         help="list call-takers, or log one in/out, pause or unpause them",
         description="Without arguments: list call-takers. With an action: apply it to one.",
     )
@@ -91,7 +108,7 @@ def add_subcommands(subparsers: Any) -> None:
 
     calls = subparsers.add_parser(
         "calls",
-        parents=[common],
+        **talks,
         help="calls in the ACD now and recent ones, or set a call's disposition",
         description="Without arguments: calls in the ACD now and recent ones from the journal. "
         "'calls disposition CALL_ID DISPOSITION': classify a call (genuine, information, prank, "
@@ -107,7 +124,7 @@ def add_subcommands(subparsers: Any) -> None:
 
     block = subparsers.add_parser(
         "block",
-        parents=[common],
+        **talks,
         help="block a caller for some hours (only with [screening.blocking] enabled)",
         description="Block a caller: their calls hear an announcement and are hung up, unless "
         "the safety valve puts them through. Stored with who, when and why.",
@@ -119,7 +136,7 @@ def add_subcommands(subparsers: Any) -> None:
 
     unblock = subparsers.add_parser(
         "unblock",
-        parents=[common],
+        **talks,
         help="lift every block in force on a caller",
     )
     unblock.add_argument("number", help="caller number in any spelling, or imei:<identity>")
@@ -127,7 +144,7 @@ def add_subcommands(subparsers: Any) -> None:
     unblock.set_defaults(ops_handler=_unblock)
 
     blocks = subparsers.add_parser(
-        "blocks", parents=[common], help="blocks in force now, or (--all) the whole audit trail"
+        "blocks", **talks, help="blocks in force now, or (--all) the whole audit trail"
     )
     blocks.add_argument("--all", action="store_true", help="every block ever placed")
     blocks.set_defaults(ops_handler=_blocks)
@@ -140,7 +157,7 @@ def add_subcommands(subparsers: Any) -> None:
     check.set_defaults(ops_handler=_check_config)
 
     level = subparsers.add_parser(
-        "log-level", parents=[common], help="change the running daemon's log level"
+        "log-level", **talks, help="change the running daemon's log level"
     )
     level.add_argument("level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     level.set_defaults(ops_handler=_log_level)
@@ -163,77 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(parser.parse_args(argv))
 
 
-# -- talking to the daemon --------------------------------------------------------------------
-
-
-def daemon_url(args: argparse.Namespace) -> str:
-    """--url, else the config file's ``[ops]`` (environment overrides included), else default."""
-    if args.url:
-        url: str = args.url.rstrip("/")
-        if not url.startswith("http://"):
-            raise _Exit(USAGE, f"--url must start with http:// (got {url!r})")
-        return url
-    path = Path(args.config) if args.config else DEFAULT_CONFIG
-    section: dict[str, Any] = {}
-    if args.config or path.is_file():
-        try:
-            section = dict(tomllib.loads(path.read_text(encoding="utf-8")).get("ops", {}))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise _Exit(USAGE, f"cannot read {path}: {exc}") from None
-    host = os.environ.get("CALLGATE_OPS__HTTP_HOST", section.get("http_host", "127.0.0.1"))
-    port = os.environ.get("CALLGATE_OPS__HTTP_PORT", section.get("http_port", 8089))
-    host = f"[{host}]" if ":" in str(host) else host
-    return f"http://{host}:{port}"
-
-
-def _call(
-    args: argparse.Namespace, method: str, path: str, body: Json | None = None
-) -> tuple[int, Json]:
-    url = daemon_url(args) + path
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - http:// only
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    token = _token(args)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as reply:  # noqa: S310
-            return reply.status, json.loads(reply.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read() or b"{}")
-        except ValueError:
-            return exc.code, {"error": exc.reason}
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise _Exit(
-            UNREACHABLE,
-            f"daemon not reachable at {daemon_url(args)} ({reason}).\n"
-            "  Is it running? systemctl status callgate; journalctl -u callgate -n 50",
-        ) from None
-    except ValueError:
-        raise _Exit(UNREACHABLE, f"{url} did not answer JSON: is that callgate's port?") from None
-
-
-def _token(args: argparse.Namespace) -> str | None:
-    """The user's token: --token-file, $CALLGATE_TOKEN_FILE or $CALLGATE_TOKEN (None: none)."""
-    path = getattr(args, "token_file", None) or os.environ.get("CALLGATE_TOKEN_FILE")
-    if path:
-        try:
-            return Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise _Exit(USAGE, f"cannot read the token file {path}: {exc}") from None
-    return os.environ.get("CALLGATE_TOKEN", "").strip() or None
-
-
 def _print_json(body: object) -> None:
     print(json.dumps(body, indent=2, sort_keys=True))
 
 
 def _fail_on_error(status: int, body: Json) -> None:
-    if status == 401:
-        raise _Exit(USAGE, f"{body.get('error', 'not authenticated')} (CALLGATE_TOKEN)")
+    # 401 never comes here: _call ends there, saying what to do for the way it came.
     if status >= 500:
         raise _Exit(UNREACHABLE, f"daemon error {status}: {body.get('error', body)}")
     if status >= 400 and status not in (404, 409):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import grp
 import json
+import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,11 +21,13 @@ from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.view import LiveDaemonView
+from callgate.http.local import AdminSocket
 from callgate.http.server import OpsHttp
 from callgate.storage.journal import Journal
+from callgate.tools import admin_client
 from callgate.tools.admin import main
 from tests.unit.auth_users import authenticator, token
-from tests.unit.daemon.conftest import Clock, NoPhones
+from tests.unit.daemon.conftest import ME, Clock, NoPhones
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
 
@@ -331,3 +335,110 @@ def test_given_the_database_down_then_status_says_degraded_and_taking_calls() ->
     )
     assert "DEGRADED (database down), taking 112 calls" in text
     assert "database  DOWN" in text
+
+
+# -- the admin socket: the local CLI without a token -------------------------------------------
+
+
+@pytest.fixture
+async def local_daemon(
+    daemon: Daemon, socket_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Daemon, Path]]:
+    """The daemon with its admin socket too, and a config file naming both, as installed; no
+    token in the environment."""
+    for name in ("CALLGATE_TOKEN", "CALLGATE_TOKEN_FILE", "CALLGATE_OPS__SOCKET_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    sock = socket_dir / "admin.sock"
+    daemon.http.local = AdminSocket(sock)
+    assert daemon.http._runner is not None
+    assert await daemon.http.local.start(daemon.http._runner)
+    config = tmp_path / "callgate.toml"
+    config.write_text(f"[ops]\nhttp_port = {daemon.http.port}\nsocket_path = '{sock}'\n")
+    yield daemon, config
+    daemon.http.local.stop()
+
+
+def _cli(*argv: str) -> Awaitable[int]:
+    return asyncio.to_thread(main, list(argv))
+
+
+def _map_me(daemon: Daemon, name: str | None) -> None:
+    daemon.http.authenticator.local_users = {} if name is None else {ME: name}
+
+
+async def test_given_no_token_then_the_cli_uses_the_socket_as_the_mapped_user(
+    local_daemon: tuple[Daemon, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    daemon, config = local_daemon
+    _map_me(daemon, "root")
+    # The TCP port is told wrong: only the socket can have carried it.
+    config.write_text(config.read_text().replace(f"= {daemon.http.port}", "= 1"))
+    assert await _cli("log-level", "debug", "-c", str(config)) == 0
+    assert daemon.levels == ["DEBUG"]
+    assert "log level is now DEBUG" in capsys.readouterr().out
+
+
+async def test_given_an_unmapped_unix_user_then_the_cli_says_so_and_exits_2(
+    local_daemon: tuple[Daemon, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    daemon, config = local_daemon
+    _map_me(daemon, None)
+    assert await _cli("agents", "-c", str(config)) == 2
+    err = capsys.readouterr().err
+    assert f"your Unix user {ME} is not in [auth] local_users" in err
+    _map_me(daemon, "ct1001")
+    assert await _cli("log-level", "debug", "-c", str(config)) == 2  # a call-taker may not: 403
+    assert "ct1001 (call-taker) may not log-level" in capsys.readouterr().err
+    assert daemon.levels == []
+
+
+async def test_given_a_token_or_a_url_then_the_cli_uses_tcp_not_the_socket(
+    local_daemon: tuple[Daemon, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    daemon, config = local_daemon
+    _map_me(daemon, "root")  # the socket would make it an admin
+    monkeypatch.setenv("CALLGATE_TOKEN", token("ct1001"))
+    assert await _cli("log-level", "debug", "-c", str(config)) == 2
+    assert "ct1001 (call-taker) may not" in capsys.readouterr().err
+    monkeypatch.delenv("CALLGATE_TOKEN")
+    assert await _cli("log-level", "debug", "-c", str(config), "--url", daemon.http.url) == 2
+    assert "authentication required" in capsys.readouterr().err
+    assert daemon.levels == []
+
+
+async def test_given_a_socket_that_does_not_answer_then_the_cli_falls_back_to_tcp_saying_why(
+    local_daemon: tuple[Daemon, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    daemon, config = local_daemon
+    assert daemon.http.local is not None
+    daemon.http.local.stop()  # removed ...
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(str(daemon.http.local.path))  # ... and a dead one in its place
+        assert await _cli("status", "--json", "-c", str(config)) == 1  # TCP: up, not ready
+        assert json.loads(capsys.readouterr().out)["ready"] is False
+        assert await _cli("agents", "-c", str(config)) == 2
+        err = capsys.readouterr().err
+        assert "does not answer" in err
+        assert "or use a token" in err
+
+
+async def test_given_a_socket_the_user_may_not_use_then_the_cli_says_which_group_to_join(
+    local_daemon: tuple[Daemon, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    daemon, config = local_daemon
+    _map_me(daemon, "root")
+
+    def refused(self: admin_client._SocketConnection) -> None:
+        raise PermissionError(13, "Permission denied")  # as a user outside its group gets
+
+    # Root may connect whatever the mode, so the refusal a member of no group gets is staged.
+    monkeypatch.setattr(admin_client._SocketConnection, "connect", refused)
+    assert await _cli("agents", "-c", str(config)) == 2
+    err = capsys.readouterr().err
+    group = grp.getgrgid(os.getgid()).gr_name
+    assert f"you may not use the admin socket {daemon.http.local.path}" in err  # type: ignore[union-attr]
+    assert f"sudo usermod -aG {group} {ME}" in err
