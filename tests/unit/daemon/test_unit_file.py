@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from callgate.http.settings import OpsSettings
+
 REPO = Path(__file__).resolve().parents[3]
 UNIT = REPO / "systemd" / "callgate.service"
 CHECK = REPO / "scripts" / "check-systemd-unit"
@@ -44,6 +46,20 @@ def test_unit_runs_sandboxed_as_its_own_user() -> None:
     assert d["NoNewPrivileges"] == ["yes"]
     assert d["StateDirectory"] == ["callgate"]  # /var/lib/callgate, writable
     assert d["ReadWritePaths"] == ["-/var/spool/asterisk/monitor"]
+
+
+def test_unit_gives_the_admin_socket_its_folder_and_sysusers_its_group() -> None:
+    d = _directives()
+    # /run/callgate, owned by callgate: [ops] socket_path's default lives there.
+    assert d["RuntimeDirectory"] == ["callgate"]
+    assert d["RuntimeDirectoryMode"] == ["0755"]  # the socket's own 0660 decides who connects
+    assert "AF_UNIX" in d["RestrictAddressFamilies"][0].split()
+    sysusers = (REPO / "systemd" / "callgate.sysusers").read_text().splitlines()
+    # A group of its own, not callgate's (which reads the secrets); callgate in it to chown.
+    assert "g callgate-cli -" in sysusers
+    assert "m callgate callgate-cli" in sysusers
+    assert OpsSettings().socket_group == "callgate-cli"
+    assert OpsSettings().socket_path.startswith("/run/callgate/")
 
 
 @needs_systemd_analyze
