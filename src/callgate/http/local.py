@@ -7,10 +7,10 @@ connected. That Unix user's name, looked up in ``[auth] local_users``, names the
 (:meth:`callgate.auth.Authenticator.local_identity`) whose name the audit trail records; an
 unlisted Unix user is nobody (401), as a request without a credential.
 
-A request that carries an ``Authorization`` header is judged by it alone, on the socket as on
-TCP: a wrong token is 401 even from a mapped Unix user, and a right one acts as its own user.
-The peer credentials count only when no credential is sent. (A token sent here grants nothing
-more than it would on the TCP port, which every local process can reach.)
+A request that carries an ``Authorization`` header or a browser's session cookie is judged by it
+alone, on the socket as on TCP: a wrong token is 401 even from a mapped Unix user, and a right one
+acts as its own user. The peer credentials count only when no credential is sent. (A token sent
+here grants nothing more than it would on the TCP port, which every local process can reach.)
 
 Who may connect at all is the file's business: mode 0660, group ``[ops] socket_group``
 (``callgate-cli``; never ``callgate``, whose members read the secrets), owner callgate. Without

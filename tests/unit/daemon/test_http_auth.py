@@ -337,6 +337,10 @@ async def test_given_the_socket_when_a_credential_is_sent_then_it_alone_counts(
         if headers:
             status, _, _ = await _send(local, server, "GET", "/api/whoami", None, headers)
             assert (status, why) == (401, why)  # a wrong one is not made good by the peer
+    # A browser's session cookie is a credential too: an ended or made-up one is 401 here.
+    made_up = {"Cookie": "__Host-callgate-session=made-up"}
+    status, _, _ = await _send(local, server, "GET", "/api/whoami", None, made_up)
+    assert status == 401
 
 
 async def test_given_the_socket_then_the_audit_trail_names_the_mapped_user(
