@@ -50,6 +50,9 @@ SERVICE_CALLGATE = LAB_DIR / "venv" / "bin" / "callgate"
 #: Daemons' state folders (their WorkingDirectory=/var/lib/callgate), owned by the callgate user.
 STATE_DIR = Path(os.environ.get("CALLGATE_LAB_STATE", "/var/lib/callgate-lab"))
 ARI_AUTH = "Basic " + base64.b64encode(b"callgate:lab-ari-secret").decode()
+#: The lab's FastAGI shared secret (scripts/lab writes it for Asterisk; the daemon's [agi] secret
+#: defaults to it): the first element of every agi:// path the lab dialplan sends.
+LAB_AGI_SECRET = "lab-agi-shared-secret"  # noqa: S105 - lab-only, published on purpose
 # Lab passwords of the call-takers' endpoints in asterisk-conf/pjsip.conf.
 PASSWORD_PREFIX = "lab-"  # noqa: S105 - lab-only, documented in pjsip.conf
 #: The lab's admin user of [auth] (callgate.config refuses this hash outside the lab): the

@@ -13,7 +13,8 @@ since when (readiness and the metrics read it), logs one ``ALARM`` line when it 
 INFO line when it is back (not one per failed write), and counts records dropped because a
 queue was full. The bound (``[storage] max_backlog`` per writer) is far above what an outage of
 hours produces, so in practice nothing is dropped; if it ever is, it is an ALARM and a counter,
-never silence.
+never silence. What a writer still holds when callgate stops is kept on disk for the next start
+(:mod:`callgate.spool`).
 """
 
 from __future__ import annotations

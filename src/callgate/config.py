@@ -8,9 +8,9 @@ connects.
 
 from __future__ import annotations
 
-import datetime as dt
+import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,6 +19,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -30,9 +31,11 @@ from pydantic_settings import (
 # Each adapter's sections live beside it, in a settings module that imports nothing heavy: this
 # module is a leaf (tests/unit/test_layering.py checks that importing it loads no adapter).
 from callgate.asterisk.settings import (
+    LAB_AGI_SECRET,
     PROMPT_DIR,
     AgiSettings,
     AmiSettings,
+    AnnouncementSettings,
     AriSettings,
     CallTakerPrompts,
     CallTakerSettings,
@@ -45,9 +48,9 @@ from callgate.asterisk.settings import (
     sound_file,
 )
 from callgate.auth import AuthSettings, UserSettings
+from callgate.core.announcements import AnnouncementPolicy
 from callgate.core.callbacks import CallbackPolicy
 from callgate.core.config import AcdConfig
-from callgate.core.roster import Roster, Shift, parse_time
 from callgate.core.screening import (
     DEFAULT_DISPOSITION_CODES,
     BlockingPolicy,
@@ -57,6 +60,7 @@ from callgate.core.screening import (
 )
 from callgate.http.settings import OpsSettings
 from callgate.mqtt.settings import MqttSettings
+from callgate.rosters import RosterSettings
 from callgate.storage.settings import StorageSettings
 
 __all__ = [
@@ -65,6 +69,7 @@ __all__ = [
     "AgencySettings",
     "AgiSettings",
     "AmiSettings",
+    "AnnouncementSettings",
     "AriSettings",
     "AuthSettings",
     "BlockingSettings",
@@ -81,6 +86,7 @@ __all__ = [
     "MediaTone",
     "MqttSettings",
     "OpsSettings",
+    "QueueLogSettings",
     "RecordingSettings",
     "RosterSettings",
     "ScreeningSettings",
@@ -123,114 +129,6 @@ class AcdSettings(_Section):
         if value == "skills":  # removed: no 112 call ever needs a skill (no menu, one number)
             raise ValueError("skills is not offered for 112 calls (see the CHANGELOG)")
         return value
-
-
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-TimeOfDay = Annotated[str, Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
-
-
-class ShiftSettings(_Section):
-    """One recurring shift (``[[roster.shifts]]``)."""
-
-    name: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
-    """Its name in logs, metrics and CAD events (e.g. ``pagi``)."""
-    start: TimeOfDay
-    """Local start time, ``HH:MM``."""
-    end: TimeOfDay
-    """Local end time, ``HH:MM``; at or before ``start``: the next day (``23:00``-``07:00``)."""
-    days: list[Weekday] = Field(default_factory=lambda: list(get_args(Weekday)))
-    """Days the shift starts on (``mon`` ... ``sun``); every day when left out."""
-    calltakers: list[str] = Field(default_factory=list)
-    """Call-taker ids rostered on it (``"1001"``): only they get its calls. Empty: anyone
-    logged in."""
-    head_count: Annotated[int, Field(ge=1)] | None = None
-    """Call-takers it needs logged in (the alarm); default: as many as ``calltakers``."""
-
-
-class RosterException(_Section):
-    """A date on which shifts do not run, or run with another list (``[[roster.exceptions]]``)."""
-
-    date: dt.date
-    """The local date a shift starts on (``2026-08-17``: its 23:00 shift runs into the 18th)."""
-    shifts: list[str] = Field(default_factory=list)
-    """The shifts it is about, by name; empty: every shift."""
-    off: bool = False
-    """The shifts do not run that day (a holiday without staff: callers go out of hours)."""
-    calltakers: list[str] | None = None
-    """Another list of call-takers for that day (instead of ``off``)."""
-
-
-class RosterSettings(_Section):
-    """Shifts in the centre's own time zone; out of every shift the centre is out of hours.
-    No shifts: no roster (always on)."""
-
-    timezone: str = "WIB"
-    """``WIB``, ``WITA``, ``WIT`` or an IANA zone name (``Asia/Makassar``)."""
-    shifts: list[ShiftSettings] = Field(default_factory=list)
-    """The shifts (``[[roster.shifts]]``); they may overlap."""
-    exceptions: list[RosterException] = Field(default_factory=list)
-    """Holidays and changed lists by date (``[[roster.exceptions]]``)."""
-    out_of_hours: list[str] = Field(default_factory=list)
-    """Dialstrings tried in order for a caller when no shift is on (the neighbouring regency's
-    centre, an agency, supervisors' phones), then the fallback queue. Empty: ``[acd] overflow``."""
-    logout_when_off_roster: bool = True
-    """Log call-takers out when their shift ends (after their current call and wrap-up)."""
-    alarm_grace: Annotated[int, Field(ge=0, le=3600)] = 120
-    """Seconds after a shift starts (or callgate does) before too few logged in is an alarm."""
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        Roster(value)
-        return value
-
-    @field_validator("shifts")
-    @classmethod
-    def _unique_names(cls, value: list[ShiftSettings]) -> list[ShiftSettings]:
-        names = [shift.name for shift in value]
-        if twice := [name for name in names if names.count(name) > 1]:
-            raise ValueError(f"two shifts are named {twice[0]!r}")
-        return value
-
-    @field_validator("exceptions")
-    @classmethod
-    def _known_shifts(cls, value: list[RosterException], info: ValidationInfo) -> Any:
-        names = {shift.name for shift in info.data.get("shifts", [])}
-        for i, exception in enumerate(value):
-            if exception.off == (exception.calltakers is not None):
-                raise ValueError(f"exceptions.{i}: give either off = true or calltakers")
-            for name in exception.shifts:
-                if name not in names:
-                    raise ValueError(f"exceptions.{i}.shifts: no shift is named {name!r}")
-        return value
-
-    def roster(self) -> Roster | None:
-        """The core's roster, or None without shifts."""
-        if not self.shifts:
-            return None
-        shifts = []
-        for s in self.shifts:
-            mine = [e for e in self.exceptions if not e.shifts or s.name in e.shifts]
-            shifts.append(
-                Shift(
-                    start=parse_time(s.start),
-                    end=parse_time(s.end),
-                    weekdays=frozenset(get_args(Weekday).index(day) for day in s.days),
-                    agents=frozenset(s.calltakers),
-                    name=s.name,
-                    head_count=s.head_count,
-                    off_dates=frozenset(e.date for e in mine if e.off),
-                    agents_by_date=tuple(
-                        (e.date, frozenset(e.calltakers)) for e in mine if e.calltakers is not None
-                    ),
-                )
-            )
-        return Roster(
-            self.timezone,
-            tuple(shifts),
-            logout_off_roster=self.logout_when_off_roster,
-            alarm_grace=float(self.alarm_grace),
-        )
 
 
 class AgencySettings(_Section):
@@ -370,6 +268,45 @@ class FallbackSettings(_Section):
     """Seconds between reads of the file (also read once at start)."""
 
 
+class QueueLogSettings(_Section):
+    """callgate's own calls and call-takers written in Asterisk's queue_log format, for the
+    queue reporting tools a centre already has (``callgate.daemon.queue_log_out``)."""
+
+    path: str = ""
+    """The file callgate appends to (created with mode 0640; a log rotation that moves it is
+    followed). Empty: not written. Put it in the daemon's state folder
+    (``/var/lib/callgate/queue_log``): the service may write nowhere else. Never Asterisk's own
+    queue_log (``[fallback] queue_log``), which callgate reads."""
+    queue: str = "callgate"
+    """The queue name on every line, so callgate's calls are told apart from the fallback
+    queue's in the same tool."""
+    agent: str = "{endpoint}"
+    """How a call-taker is named on a line: ``{endpoint}`` (``PJSIP/1001``, what app_queue writes
+    for a member without a name) and ``{id}`` (``1001``) are replaced; ``"Operator {id}"``
+    matches queues.conf members named so with ``log_membername_as_agent = yes``."""
+    max_buffered_lines: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
+    """Lines kept in memory while the file cannot be written (disk full), retried until it
+    can; beyond this the oldest are dropped, with a WARNING."""
+
+    @field_validator("queue", "agent")
+    @classmethod
+    def _one_field(cls, value: str) -> str:
+        if not value or any(c in value for c in "|\r\n"):
+            raise ValueError("must be non-empty, without | or a line break (queue_log fields)")
+        return value
+
+    @field_validator("agent")
+    @classmethod
+    def _names_the_call_taker(cls, value: str) -> str:
+        try:
+            named = value.format(endpoint="PJSIP/1001", id="1001")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("only {endpoint} and {id} may be replaced") from None
+        if named == value:
+            raise ValueError("must contain {endpoint} or {id}")
+        return value
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -389,7 +326,11 @@ class Settings(BaseSettings):
     screening: ScreeningSettings = ScreeningSettings()
     dispositions: DispositionSettings = DispositionSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    announcements: AnnouncementSettings = AnnouncementSettings()
+    """Position and expected-wait announcements to waiting callers (off by default)."""
     fallback: FallbackSettings = FallbackSettings()
+    queue_log: QueueLogSettings = QueueLogSettings()
+    """callgate's calls in Asterisk's queue_log format, for queue reporting tools (off)."""
     agencies: dict[str, AgencySettings] = Field(default_factory=dict)
     """Agencies a call can be handed to (Damkar, BPBD, Dinkes, Polres, ...), by name."""
     storage: StorageSettings = StorageSettings()
@@ -429,6 +370,16 @@ class Settings(BaseSettings):
                     )
         return value
 
+    @model_validator(mode="after")
+    def _queue_logs_apart(self) -> Settings:
+        ours, asterisks = self.queue_log.path, self.fallback.queue_log
+        if ours and asterisks and _same_file(ours, asterisks):
+            raise ValueError(
+                f"queue_log.path: {ours} is Asterisk's own queue_log ([fallback] queue_log), which"
+                " callgate reads for the fallback queue's calls; give callgate's a file of its own"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -443,6 +394,10 @@ class Settings(BaseSettings):
         if toml_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.normpath(os.path.abspath(a)) == os.path.normpath(os.path.abspath(b))
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -465,11 +420,13 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(f"config file {path}: {exc}") from None
 
 
-#: The lab's secrets, published in this repository (asterisk-conf/, scripts/lab, the README):
+#: The lab's secrets, published in this repository (asterisk-conf/, scripts/lab, the README;
+#: the FastAGI one is the file scripts/lab writes for Asterisk's dialplan):
 #: the key that holds each, and the value anyone can read.
 LAB_SECRETS: dict[str, str] = {
     "ari.password": "lab-ari-secret",
     "ami.password": "lab-ami-secret",
+    "agi.secret": LAB_AGI_SECRET,
 }
 
 
@@ -488,6 +445,7 @@ def lab_secrets_in_use(settings: Settings) -> list[str]:
     values = {
         "ari.password": settings.ari.password.get_secret_value(),
         "ami.password": settings.ami.password.get_secret_value(),
+        "agi.secret": settings.agi.secret.get_secret_value(),
     }
     keys = [key for key, lab in LAB_SECRETS.items() if values.get(key) == lab]
     keys += [
@@ -556,7 +514,8 @@ def screening_policy(settings: Settings) -> ScreeningPolicy:
 
 def acd_config(settings: Settings, *, callback_prefix: str = "cb-") -> AcdConfig:
     """The core's configuration from the config file's sections: distribution, and the
-    decisions beside it (screening and blocking, silent callers, callbacks) where enabled.
+    decisions beside it (screening and blocking, silent callers, callbacks, queue announcements)
+    where enabled.
     ``callback_prefix``: this run's callback task ids begin with it (the daemon's is made from
     its start time, so that ids never repeat across runs)."""
     s, c = settings.screening, settings.callbacks
@@ -590,4 +549,19 @@ def acd_config(settings: Settings, *, callback_prefix: str = "cb-") -> AcdConfig
         screening=screening_policy(settings) if s.enabled else None,
         silence=silence,
         callbacks=callbacks,
+        announcements=announcement_policy(settings),
+    )
+
+
+def announcement_policy(settings: Settings) -> AnnouncementPolicy | None:
+    """The core's queue announcements from ``[announcements]``; None when not enabled."""
+    a = settings.announcements
+    if not a.enabled:
+        return None
+    return AnnouncementPolicy(
+        first_after=a.first_after,
+        period=a.period,
+        position=a.say != "wait",
+        wait=a.say != "position",
+        handling_time=a.handling_time,
     )

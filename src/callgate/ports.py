@@ -13,8 +13,9 @@ the direction).
   a :class:`CommandExecutor` (the ARI adapter).
 - The services the adapters call: a caller's screening history (:class:`HistorySource`),
   dispositions (:class:`DispositionSink`), blocks
-  (:class:`BlockControl`), call-takers' own commands (:class:`AgentCommandResult`), the MQTT
-  outbox (:class:`OutboxStore`), and the journal's two errors every writer tells apart.
+  (:class:`BlockControl`), call-takers' own commands (:class:`AgentCommandResult`), whether a
+  channel a FastAGI request names is real (:class:`ChannelCheck`), the MQTT outbox
+  (:class:`OutboxStore`), and the journal's two errors every writer tells apart.
 """
 
 from __future__ import annotations
@@ -173,6 +174,20 @@ class AgentCommandResult(enum.StrEnum):
     """Not allowed now (unknown endpoint, pause while logged out, ...)."""
 
 
+class ChannelCheck(Protocol):
+    """Whether Asterisk has the channel a FastAGI request claims to come from (the ARI adapter,
+    ``callgate.asterisk.ari.channel_check.AriChannelCheck``). The AGI adapter asks before a
+    call-taker's state changes: FastAGI's header is whatever the peer wrote, ARI is Asterisk's
+    own word."""
+
+    async def channel_exists(self, channel_id: str, name: str) -> bool | None:
+        """True when Asterisk has a channel with id ``channel_id`` (the request's
+        ``agi_uniqueid``) and that channel is named ``name`` (its ``agi_channel``); False when it
+        has none, or one by another name; None when it could not be asked (ARI down, slow or
+        failing). Answers in bounded time."""
+        ...
+
+
 class HistorySource(Protocol):
     """Where a new caller's screening history comes from
     (``callgate.daemon.caller_history.HistoryLoader``, over the journal): the ARI adapter puts it
@@ -283,4 +298,5 @@ class OutboxStore(Protocol):
     async def unsent(self, limit: int = 200) -> list[OutboxEntry]: ...
     async def mark_sent(self, ids: Sequence[int], at: datetime) -> None: ...
     async def last_seqs(self, streams: Collection[str]) -> dict[str, int]: ...
+    async def known(self, event_ids: Collection[str]) -> set[str]: ...
     async def prune(self, sent_before: datetime, limit: int = 1000) -> int: ...

@@ -26,6 +26,8 @@ from callgate.asterisk.agent_codes import (
 )
 from callgate.asterisk.agi.fastagi import AgiServer
 from callgate.asterisk.agi.protocol import AgiSession, Handler
+from callgate.asterisk.ari.channel_check import AriChannelCheck
+from callgate.asterisk.ari.client import AriClient
 from callgate.ports import AgentCommandResult
 
 EXTENSION = "1005"
@@ -194,10 +196,25 @@ def played(session: AgiSession) -> list[tuple[str, int]]:
 
 
 @pytest.fixture
-async def agi_server() -> AsyncIterator[tuple[AgiServer, InMemoryAgents, Observed]]:
+async def channels() -> AsyncIterator[AriChannelCheck]:
+    """The daemon's own channel check, asking the lab Asterisk over ARI: every feature code
+    below passes it, so a real softphone's agi_uniqueid is its ARI channel id."""
+    async with AriClient("http://127.0.0.1:8088", "callgate", "lab-ari-secret", "callgate") as ari:
+        yield AriChannelCheck(ari)
+
+
+@pytest.fixture
+async def agi_server(
+    channels: AriChannelCheck,
+) -> AsyncIterator[tuple[AgiServer, InMemoryAgents, Observed]]:
     agents = InMemoryAgents()
     seen = Observed()
-    server = AgiServer("127.0.0.1", 4573, observed(agent_code_handlers(agents), seen))
+    server = AgiServer(
+        "127.0.0.1",
+        4573,
+        observed(agent_code_handlers(agents, channels=channels), seen),
+        secret=labpeers.LAB_AGI_SECRET,  # the dialplan sends the lab's (scripts/lab writes it)
+    )
     await server.start()
     yield server, agents, seen
     await server.stop()
@@ -292,11 +309,19 @@ async def test_with_the_agi_server_down_a_feature_code_plays_the_error_and_the_c
 
 
 async def test_a_real_login_completes_while_a_raw_client_holds_a_half_written_header(
-    phones: Callable[..., list[labpeers.Softphone]], ami: AmiUserEvents
+    phones: Callable[..., list[labpeers.Softphone]],
+    ami: AmiUserEvents,
+    channels: AriChannelCheck,
 ) -> None:
     agents = InMemoryAgents()
     # A long header timeout, so the stalled client is still held while the real call runs.
-    server = AgiServer("127.0.0.1", 4573, agent_code_handlers(agents), header_timeout=60)
+    server = AgiServer(
+        "127.0.0.1",
+        4573,
+        agent_code_handlers(agents, channels=channels),
+        secret=labpeers.LAB_AGI_SECRET,
+        header_timeout=60,
+    )
     await server.start()
     stall_reader, stall_writer = await asyncio.open_connection("127.0.0.1", 4573)
     try:

@@ -853,7 +853,13 @@ def test_callgate_sigkilled_mid_burst(
 def _agi_flood(stop: threading.Event, counts: dict[str, int]) -> None:
     """Bad FastAGI peers: idle connections, endless multi-line answers, an endless line,
     garbage. Bounded: at most 400 connections."""
-    header = b"agi_network: yes\nagi_network_script: agent/login\nagi_channel: PJSIP/x\n\n"
+    # With the lab's secret, so that the endless answer reaches a session and its limits (without
+    # it the request would be refused before any command is sent).
+    header = (
+        b"agi_network: yes\nagi_network_script: "
+        + labpeers.LAB_AGI_SECRET.encode()
+        + b"/agent/login\nagi_channel: PJSIP/x\n\n"
+    )
     kinds = ["idle", "endless-520", "long-line", "garbage"]
     held: list[socket.socket] = []
     for n in range(400):
@@ -1004,6 +1010,7 @@ def test_bad_fastagi_http_and_mqtt_clients_during_calls(
                     "bad HTTP request",
                     "Error handling request",
                     "AGI client dropped",
+                    "AGI request refused",
                     "retained command",
                     "command",
                 )

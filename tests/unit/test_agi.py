@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from callgate.asterisk.agent_codes import endpoint_of
 from callgate.asterisk.agi.fastagi import AgiServer
@@ -28,6 +29,7 @@ from callgate.asterisk.agi.protocol import (
     parse_request,
     parse_response,
     quote,
+    take_secret,
 )
 from callgate.asterisk.settings import AgiSettings
 
@@ -40,16 +42,23 @@ LOGIN_SESSION = RECORDED["sessions"][1]  # *11: agent/login with an empty agi_ar
 ANSWERS: dict[str, str] = dict(PAUSE_SESSION["exchanges"])
 # The server logs as callgate.asterisk.agi.fastagi; its parent's level applies to it.
 LOG_NAME = "callgate.asterisk.agi"
+#: The shared secret the servers here are given, and the recorded headers are sent with (as the
+#: dialplan sends it: the first element of the agi:// path).
+SECRET = "unit-test-agi-secret"
 
 
-def header_for(script: str, recorded: Mapping[str, Any] = LOGIN_SESSION) -> bytes:
-    """The recorded header block, with the script path swapped."""
+def header_for(
+    script: str, recorded: Mapping[str, Any] = LOGIN_SESSION, *, secret: str | None = SECRET
+) -> bytes:
+    """The recorded header block, with the script path swapped and, unless ``secret`` is None,
+    the secret in front of it."""
+    path = script if secret is None else f"{secret}/{script}"
     lines = []
     for line in recorded["header"].rstrip("\n").split("\n"):
         if line.startswith("agi_network_script:"):
-            line = f"agi_network_script: {script}"
+            line = f"agi_network_script: {path}"
         elif line.startswith("agi_request:"):
-            line = f"agi_request: agi://127.0.0.1:4573/{script}"
+            line = f"agi_request: agi://127.0.0.1:4573/{path}"
         lines.append(line)
     return ("\n".join(lines) + "\n\n").encode()
 
@@ -102,7 +111,7 @@ class FakeAsterisk:
 
 @asynccontextmanager
 async def running(handlers: Mapping[str, Handler], **options: Any) -> AsyncIterator[AgiServer]:
-    options = {"header_timeout": 0.3, "command_timeout": 1.0} | options
+    options = {"header_timeout": 0.3, "command_timeout": 1.0, "secret": SECRET} | options
     server = AgiServer("127.0.0.1", 0, handlers, **options)
     await server.start()
     try:
@@ -448,7 +457,7 @@ async def test_stop_ends_sessions_in_flight_and_closes_the_listener() -> None:
         await session.get_data("beep", 600_000, 1)
 
     async with asyncio.timeout(5):
-        server = AgiServer("127.0.0.1", 0, {"a": waits_forever})
+        server = AgiServer("127.0.0.1", 0, {"a": waits_forever}, secret=SECRET)
         await server.start()
         port = server.port
         asterisk = await FakeAsterisk.connect(port, header_for("a"))
@@ -570,7 +579,7 @@ async def test_given_settings_then_the_server_applies_their_limits(
     async def chatty(session: AgiSession) -> None:
         await session.command("VERBOSE hello 1")
 
-    settings = AgiSettings(listen_host="127.0.0.1", port=0, max_reply_lines=2)
+    settings = AgiSettings(listen_host="127.0.0.1", port=0, max_reply_lines=2, secret=SECRET)
     async with asyncio.timeout(2), AgiServer.from_settings(settings, {"a": chatty}) as server:
         asterisk = await FakeAsterisk.connect(server.port, header_for("a"))
         await keep_sending(asterisk, b"HANGUP\n", b"HANGUP\n" * 100)
@@ -675,6 +684,144 @@ async def test_given_a_burst_of_bad_clients_then_one_warning_per_interval_and_a_
     assert dropped_lines(caplog)[2:] == [
         "AGI client dropped: connection closed before any header (and 29 more like it not logged)"
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The shared secret: the first element of the script path.
+
+
+async def closed_unanswered(port: int, header: bytes) -> bool:
+    """Send ``header``; True when the server closed the connection without a command."""
+    asterisk = await FakeAsterisk.connect(port, header)
+    try:
+        return await asterisk.reader.read() == b""
+    finally:
+        await asterisk.close()
+
+
+def logged(caplog: pytest.LogCaptureFixture) -> str:
+    """Everything the records carry (message, arguments and extra fields), as one text."""
+    return "\n".join(f"{record.getMessage()} {vars(record)}" for record in caplog.records)
+
+
+def test_take_secret_splits_the_first_path_element_off_every_field_that_carries_it() -> None:
+    request = parse_request(
+        [
+            "agi_channel: PJSIP/1005-0000001a",
+            "agi_network_script: s3cret-s3cret-s3cret/agent/pause?reason=2",
+            "agi_request: agi://127.0.0.1:4573/s3cret-s3cret-s3cret/agent/pause?reason=2",
+        ]
+    )
+    presented, stripped = take_secret(request)
+    assert presented == "s3cret-s3cret-s3cret"
+    assert (stripped.script, dict(stripped.query)) == ("agent/pause", {"reason": "2"})
+    assert stripped.variables["agi_network_script"] == "agent/pause?reason=2"
+    assert stripped.variables["agi_request"] == "agi://127.0.0.1:4573/agent/pause?reason=2"
+    assert "s3cret" not in repr(stripped)
+    # Older peers send only agi_request: routed and stripped all the same.
+    presented, stripped = take_secret(
+        parse_request(["agi_channel: PJSIP/1005-1b", "agi_request: agi://h:4573/s3/agent/login"])
+    )
+    assert (presented, stripped.script, stripped.variables["agi_request"]) == (
+        "s3",
+        "agent/login",
+        "agi://h:4573/agent/login",
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "why"),
+    [
+        (header_for("agent/login", secret=None), "no secret: the dialplan of before"),
+        (header_for("agent/login", secret="wrong-secret-wrong-secret"), "a wrong secret"),
+        (header_for("agent/login", secret=SECRET[:-1]), "all but the last character"),
+        (header_for("agent/login", secret=SECRET + "x"), "one character more"),
+        (header_for(f"agent/{SECRET}/login", secret=None), "not first"),
+    ],
+)
+async def test_given_a_request_without_the_secret_then_no_handler_runs_and_it_is_closed_unanswered(
+    caplog: pytest.LogCaptureFixture, header: bytes, why: str
+) -> None:
+    seen: list[AgiSession] = []
+    async with asyncio.timeout(5), running({"agent/login": recording_handler(seen)}) as server:
+        asterisk = await FakeAsterisk.connect(server.port, header)
+        await asterisk.answer_all()  # returns when the server closes
+        await asterisk.close()
+        await wait_until(lambda: server.stats.refused == 1)
+    assert asterisk.received == [], why  # not one command: nothing to learn from
+    assert seen == []
+    assert (server.stats.completed, server.stats.failed, server.stats.dropped) == (0, 0, 0)
+    [line] = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert line.levelno == logging.WARNING
+    assert line.getMessage().startswith("AGI request refused: no or wrong secret")
+    assert line.channel == "PJSIP/1005-00000002"  # type: ignore[attr-defined]
+    assert not hasattr(line, "agi_script")  # the path holds the wrong secret (or a real one)
+    text = logged(caplog)
+    assert SECRET not in text
+    assert "wrong-secret" not in text
+    assert "agent/login" not in text
+
+
+async def test_given_the_secret_then_the_handler_runs_on_the_path_after_it_and_never_sees_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[AgiSession] = []
+    async with asyncio.timeout(5), running({"agent/login": recording_handler(seen)}) as server:
+        commands = await good_session(server.port, "agent/login")
+    assert commands == ['SET VARIABLE CALLGATE_AGENT_RESULT "OK"']
+    [session] = seen
+    assert session.request.script == "agent/login"
+    assert SECRET not in repr(session.request)
+    assert (server.stats.completed, server.stats.refused) == (1, 0)
+    assert SECRET not in logged(caplog)
+
+
+async def test_given_a_burst_of_requests_without_the_secret_then_one_warning_and_a_count_after(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    header = header_for("agent/login", secret="guess-guess-guess-guess")
+    async with asyncio.timeout(5), running({}, warning_interval=10, clock=lambda: now[0]) as server:
+        for _ in range(20):
+            assert await closed_unanswered(server.port, header)
+        await wait_until(lambda: server.stats.refused == 20)
+        now[0] += 10
+        assert await closed_unanswered(server.port, header)
+        await wait_until(lambda: server.stats.refused == 21)
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(lines) == 2
+    assert lines[1].endswith("(and 19 more like it not logged)")
+    assert "guess" not in logged(caplog)
+
+
+async def test_a_request_refused_for_its_secret_holds_no_session_slot() -> None:
+    seen: list[AgiSession] = []
+    handlers = {"agent/login": recording_handler(seen)}
+    async with asyncio.timeout(5), running(handlers, max_sessions_per_peer=1) as server:
+        for _ in range(5):
+            assert await closed_unanswered(server.port, header_for("x", secret=None))
+        await good_session(server.port)
+    assert (server.stats.refused, len(seen)) == (5, 1)
+
+
+def test_the_server_refuses_an_empty_secret_or_one_that_is_not_one_path_element() -> None:
+    for secret in ("", "a/b"):
+        with pytest.raises(ValueError, match="one non-empty path element"):
+            AgiServer("127.0.0.1", 0, {}, secret=secret)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["too-short", "has/a-slash-in-it-0123", "has,a,comma,in,it,0123", "${EXPR}-in-a-secret-0"],
+)
+def test_settings_refuse_a_secret_that_cannot_travel_in_the_url_without_repeating_it(
+    secret: str,
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        AgiSettings(secret=secret)  # type: ignore[arg-type]
+    assert "16 to 256 characters" in str(caught.value)
+    assert secret not in str(caught.value)
 
 
 # ---------------------------------------------------------------------------------------------

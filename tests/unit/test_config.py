@@ -48,6 +48,9 @@ def test_given_the_shipped_sample_config_then_it_loads() -> None:
             "[ops]\nsession_idle_hours = 10\nsession_lifetime_hours = 9\n",
             "session_idle_hours (10) must not exceed session_lifetime_hours (9)",
         ),
+        ("[agi]\nlisten_host = '0.0.0.0'\n", "agi.listen_host: Value error, must be a loopback"),
+        ("[agi]\nlisten_host = '10.1.2.3'\n", "agi.listen_host: Value error, must be a loopback"),
+        ("[agi]\nlisten_host = 'callgate.example'\n", "agi.listen_host: Value error"),
     ],
 )
 def test_given_a_bad_value_then_the_error_names_the_key(
@@ -177,3 +180,124 @@ def test_the_core_gets_screening_silence_and_callbacks_from_their_sections(
     quiet = load_settings(write(tmp_path, "[screening]\nsilence_detection = false\n"))
     assert acd_config(quiet).silence is None
     assert acd_config(quiet).screening is not None
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_given_a_loopback_agi_listen_host_then_it_loads(tmp_path: Path, host: str) -> None:
+    assert (
+        load_settings(write(tmp_path, f"[agi]\nlisten_host = '{host}'\n")).agi.listen_host == host
+    )
+
+
+def test_given_the_lab_agi_secret_outside_the_lab_then_it_is_refused_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callgate.config import lab_secrets_in_use, refuse_lab_secrets
+
+    monkeypatch.delenv("CALLGATE_LAB", raising=False)
+    monkeypatch.setenv("CALLGATE_ARI__PASSWORD", "a-centre-ari-password")
+    monkeypatch.setenv("CALLGATE_AMI__PASSWORD", "a-centre-ami-password")
+    settings = load_settings(None)  # [agi] secret left at the lab's published default
+    assert lab_secrets_in_use(settings) == ["agi.secret"]
+    with pytest.raises(
+        ConfigError, match=re.escape("agi.secret: the lab's published value")
+    ) as refused:
+        refuse_lab_secrets(settings)
+    assert "CALLGATE_AGI__SECRET=..." in str(refused.value)
+    assert settings.agi.secret.get_secret_value() not in str(refused.value)
+    # A centre's own secret, or the lab saying it is the lab, passes.
+    monkeypatch.setenv("CALLGATE_AGI__SECRET", "a-centre-agi-secret-0123456789")
+    refuse_lab_secrets(load_settings(None))
+    monkeypatch.delenv("CALLGATE_AGI__SECRET")
+    monkeypatch.setenv("CALLGATE_LAB", "1")
+    refuse_lab_secrets(load_settings(None))
+
+
+@pytest.mark.parametrize("secret", ["short-secret", "a/secret/with/slashes", "secret;comment-here"])
+def test_given_an_agi_secret_unfit_for_the_url_then_the_error_names_the_key_not_the_value(
+    tmp_path: Path, secret: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape("agi.secret: Value error, must be 16")) as bad:
+        load_settings(write(tmp_path, f"[agi]\nsecret = '{secret}'\n"))
+    assert secret not in str(bad.value)
+
+
+def test_the_lab_writes_the_agi_secret_that_the_settings_default_to() -> None:
+    """scripts/lab writes Asterisk's copy of the lab's secret, and labpeers hands it to tests:
+    all three must be the one value ``callgate.config`` refuses outside the lab."""
+    from callgate.asterisk.settings import LAB_AGI_SECRET
+    from callgate.config import LAB_SECRETS, Settings
+
+    repo = Path(__file__).resolve().parents[2]
+    assert Settings().agi.secret.get_secret_value() == LAB_AGI_SECRET
+    assert LAB_SECRETS["agi.secret"] == LAB_AGI_SECRET
+    assert f"AGI_SECRET={LAB_AGI_SECRET}\n" in (repo / "scripts/lab").read_text()
+    assert f'LAB_AGI_SECRET = "{LAB_AGI_SECRET}"' in (repo / "scripts/labpeers.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[queue_log]\nqueue = 'a|b'\n", "queue_log.queue: Value error, must be non-empty"),
+        ("[queue_log]\nagent = 'Operator'\n", "queue_log.agent: Value error, must contain"),
+        ("[queue_log]\nagent = '{name}'\n", "queue_log.agent: Value error, only {endpoint}"),
+        ("[queue_log]\nmax_buffered_lines = 1\n", "queue_log.max_buffered_lines"),
+        (
+            "[queue_log]\npath = '/var/log/asterisk/./queue_log'\n",
+            "queue_log.path: /var/log/asterisk/./queue_log is Asterisk's own queue_log",
+        ),
+    ],
+)
+def test_given_a_bad_queue_log_section_then_the_error_names_the_key(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_settings(write(tmp_path, text))
+
+
+def test_queue_log_is_off_by_default_and_may_not_share_asterisks_file() -> None:
+    settings = load_settings(None)
+    assert settings.queue_log.path == ""
+    assert settings.queue_log.queue == "callgate"
+    assert settings.queue_log.agent.format(endpoint="PJSIP/1001", id="1001") == "PJSIP/1001"
+
+
+@pytest.mark.parametrize(
+    ("say", "position", "wait"),
+    [("both", True, True), ("position", True, False), ("wait", False, True)],
+)
+def test_the_core_announces_to_waiting_callers_only_when_enabled(
+    tmp_path: Path, say: str, position: bool, wait: bool
+) -> None:
+    from callgate.config import acd_config
+
+    assert acd_config(load_settings(None)).announcements is None  # off by default
+    on = load_settings(
+        write(
+            tmp_path,
+            f'[announcements]\nenabled = true\nfirst_after = 3\nperiod = 4\nsay = "{say}"\n',
+        )
+    )
+    policy = acd_config(on).announcements
+    assert policy is not None
+    assert (policy.first_after, policy.period, policy.handling_time) == (3.0, 4.0, 120.0)
+    assert (policy.position, policy.wait) == (position, wait)
+
+
+def test_announcements_from_the_environment_as_the_lab_tests_set_them() -> None:
+    import os
+    from unittest import mock
+
+    env = {
+        "CALLGATE_ANNOUNCEMENTS__ENABLED": "1",
+        "CALLGATE_ANNOUNCEMENTS__FIRST_AFTER": "3",
+        "CALLGATE_ANNOUNCEMENTS__PERIOD": "4",
+    }
+    with mock.patch.dict(os.environ, env):
+        settings = load_settings(None)
+    assert (settings.announcements.enabled, settings.announcements.period) == (True, 4.0)
+    with (
+        mock.patch.dict(os.environ, {"CALLGATE_ANNOUNCEMENTS__SAY": "everything"}),
+        pytest.raises(ConfigError, match=r"announcements\.say"),
+    ):
+        load_settings(None)

@@ -114,7 +114,10 @@ def settings_for(
         {
             "ari": {"url": ari.url, "setup_timeout": 0.3},
             "ami": {"host": "127.0.0.1", "port": ami_port},
-            "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}"},
+            "storage": {
+                "url": f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}",
+                "spool_dir": str(tmp_path / "spool"),
+            },
             "mqtt": {"enabled": False},
             "callbacks": {"enabled": False},
             "fallback": {"queue_log": ""},

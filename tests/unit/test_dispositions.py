@@ -358,11 +358,22 @@ class NoAgents:
     logout = pause = unpause = login
 
 
+class AsteriskHasIt:
+    """The channel check, saying yes to every channel (tests/unit/daemon/test_agi_trust.py
+    tests what a no does)."""
+
+    async def channel_exists(self, channel_id: str, name: str) -> bool | None:
+        return True
+
+
+YES = AsteriskHasIt()
+
+
 async def test_star_15_digit_sets_the_last_call_and_confirms_or_says_why_not(
     journal: Journal,
 ) -> None:
     await _call(journal, "c1", NOW - 600, answered_by="1003")
-    handlers = agent_code_handlers(NoAgents(), dispositions=_service(journal))  # type: ignore[arg-type]
+    handlers = agent_code_handlers(NoAgents(), channels=YES, dispositions=_service(journal))  # type: ignore[arg-type]
     handle = handlers["agent/disposition"]
 
     ok = _session("PJSIP/1003-0000002a", "3")
@@ -411,7 +422,9 @@ async def test_star_15_when_the_daemon_fails_plays_the_error(journal: Journal) -
         async def set_for_last_call(self, agent_id: str, disposition: str, *, source: str) -> Any:
             raise RuntimeError("journal gone")
 
-    handle = agent_code_handlers(NoAgents(), dispositions=Broken())["agent/disposition"]  # type: ignore[arg-type]
+    handle = agent_code_handlers(NoAgents(), channels=YES, dispositions=Broken())[
+        "agent/disposition"
+    ]  # type: ignore[arg-type]
     session = _session("PJSIP/1003-0000002f", "3")
     await handle(cast(AgiSession, session))
     assert session.variables[RESULT_VARIABLE] == "ERROR"
@@ -419,14 +432,16 @@ async def test_star_15_when_the_daemon_fails_plays_the_error(journal: Journal) -
 
 
 def test_without_the_service_there_is_no_disposition_route() -> None:
-    assert "agent/disposition" not in agent_code_handlers(NoAgents())  # type: ignore[arg-type]
+    assert "agent/disposition" not in agent_code_handlers(NoAgents(), channels=YES)  # type: ignore[arg-type]
 
 
 async def test_a_flood_of_feature_codes_from_made_up_channels_logs_one_warning(
     journal: Journal, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Found by the lab fault suite: one warning line per bad FastAGI connection.
-    handle = agent_code_handlers(NoAgents(), dispositions=_service(journal))["agent/disposition"]  # type: ignore[arg-type]
+    handle = agent_code_handlers(NoAgents(), channels=YES, dispositions=_service(journal))[
+        "agent/disposition"
+    ]  # type: ignore[arg-type]
     for n in range(100):
         session = _session(f"PJSIP/x{n}", "3")
         await handle(cast(AgiSession, session))

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from callgate.config import PROMPT_DIR, CallTakerPrompts, Settings, Spoken, Tone
+from callgate.asterisk.settings import SPOKEN_NUMBERS
+from callgate.config import (
+    PROMPT_DIR,
+    AnnouncementSettings,
+    CallTakerPrompts,
+    Settings,
+    Spoken,
+    Tone,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,6 +60,8 @@ def test_the_prompt_keys_are_found() -> None:
         "screening.blocking.announcement",
         "calltakers.prompts.login_ok",
         "calltakers.prompts.error",
+        "announcements.position_prompt",
+        "announcements.number_prompt",
     } <= keys
     assert {k for k, _ in TONES} == {
         "calltakers.prompts.in_call_disposition_ok",
@@ -65,7 +75,9 @@ def test_every_spoken_default_is_an_indonesian_file_that_make_prompts_generates(
 ) -> None:
     assert isinstance(default, str)
     assert default, f"{key} has no default prompt"
-    for media in default.split(","):
+    # A number's prompt names a file for each number said (1 .. SPOKEN_NUMBERS).
+    spoken = [default.format(n=n) for n in range(1, SPOKEN_NUMBERS + 1)]
+    for media in ",".join(spoken).split(","):
         match = re.fullmatch(rf"sound:{re.escape(PROMPT_DIR)}/([A-Za-z0-9_-]+)", media)
         assert match, f"{key} = {media!r} is not sound:{PROMPT_DIR}/<name> (an English sound?)"
         assert match.group(1) in _generated(), f"{key}: add {match.group(1)} to prompts-id.tsv"
@@ -102,3 +114,11 @@ def test_a_feature_code_prompt_is_one_sound_file() -> None:
         with pytest.raises(ValidationError):
             CallTakerPrompts(login_ok=bad)
     assert CallTakerPrompts(login_ok="sound:custom/masuk").login_ok == "sound:custom/masuk"
+
+
+def test_the_numbers_prompt_takes_the_number_and_nothing_else() -> None:
+    for bad in ("sound:custom/callgate/angka", "sound:angka-{m}", "sound:{0}", "sound:{n"):
+        with pytest.raises(ValidationError):
+            AnnouncementSettings(number_prompt=bad)
+    custom = AnnouncementSettings(number_prompt="sound:custom/pusat/{n}")
+    assert custom.number_prompt.format(n=7) == "sound:custom/pusat/7"

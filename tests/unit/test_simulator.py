@@ -216,23 +216,32 @@ def test_compare_with_the_same_seed_prints_the_same_figures(
     assert _run(capsys, *argv) == _run(capsys, *argv)
 
 
-def test_screening_on_prints_the_kpi_table_and_the_genuine_share(
+def test_screening_on_prints_the_kpi_table_and_what_genuine_callers_got(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, _ = _run(capsys, "--screening", "on", "--days", "0.3")
     assert code == 0
-    assert "screening on" in out
+    assert "screening on (warning, silent-caller prompt)" in out
     assert "NENA target 90%" in out
-    assert "genuine calls answered within 15 s" in out
+    genuine = out.split("genuine callers", 1)[1]
+    for label in (
+        "answered within 15 s",
+        "answered within 20 s",
+        "hung up before an answer",
+        "reached by a human within 2 min",
+    ):
+        assert label in genuine
 
 
-def test_screening_off_is_the_default_and_leaves_the_report_unchanged(
+def test_screening_and_callbacks_on_are_the_default_as_in_the_daemon(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     default = _run(capsys, "--days", "0.3")
-    off = _run(capsys, "--days", "0.3", "--screening", "off")
-    assert default == off
-    assert "screening" not in default[1]
+    on = _run(capsys, "--days", "0.3", "--screening", "on", "--callbacks", "on")
+    assert default == on
+    off = _run(capsys, "--days", "0.3", "--screening", "off", "--callbacks", "off")
+    assert "screening off" in off[1]
+    assert "callbacks off" in off[1]
 
 
 def test_repeat_caller_model_draws_nuisance_from_small_pools_and_genuine_mostly_new() -> None:

@@ -5,6 +5,11 @@ The dialplan's ``[callgate-agents]`` context sends each code to ``agi://127.0.0.
 the handlers here turn it into a call on :class:`AgentControl` (which the daemon implements), set
 ``CALLGATE_AGENT_RESULT`` on the channel and play a short confirmation to the softphone. Which
 call-taker it is comes from the channel name: ``PJSIP/1005-0000001a`` is endpoint ``PJSIP/1005``.
+
+The FastAGI server has checked the shared secret; the channel name is still only what the
+request says. Before anything changes, Asterisk is asked (a :class:`~callgate.ports.ChannelCheck`,
+over ARI) whether it has that channel under the request's ``agi_uniqueid``; anything but a
+plain yes answers ``ERROR`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Final, Protocol, TypeVar
 from callgate.asterisk.agi.protocol import AgiSession, Handler
 from callgate.asterisk.settings import DEFAULT_PAUSE_REASONS, CallTakerPrompts, sound_file
 from callgate.logs import LogThrottle
-from callgate.ports import AgentCommandResult, DispositionResultLike, agent_id_of
+from callgate.ports import AgentCommandResult, ChannelCheck, DispositionResultLike, agent_id_of
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,8 @@ class DispositionControl(Protocol):
 INVALID_REASON: Final = "INVALID_REASON"
 """*13 followed by a digit with no pause reason configured: not paused."""
 ERROR: Final = "ERROR"
-"""The daemon failed or did not answer in time, or the channel is not a softphone's."""
+"""The daemon failed or did not answer in time, the channel is not a softphone's, or Asterisk
+did not confirm the channel the request names (or could not be asked)."""
 INVALID_DISPOSITION: Final = "INVALID_DISPOSITION"
 """*15 followed by a digit with no disposition configured ([dispositions] codes): nothing set."""
 NO_RECENT_CALL: Final = "NO_RECENT_CALL"
@@ -81,6 +87,7 @@ def endpoint_of(channel: str) -> str | None:
 def agent_code_handlers(
     control: AgentControl,
     *,
+    channels: ChannelCheck,
     pause_reasons: Mapping[str, str] = DEFAULT_PAUSE_REASONS,
     default_pause_reason: str = "unspecified",
     prompts: CallTakerPrompts | None = None,
@@ -95,13 +102,50 @@ def agent_code_handlers(
     with no argument, asks for one digit (``*13``); no digit keyed pauses with
     ``default_pause_reason``. ``agent/disposition`` (``*15X``, or ``*15`` then a digit when
     asked) records the disposition the digit stands for on the call-taker's last answered call.
-    ``prompts`` (``[calltakers.prompts]``) say what the call-taker hears.
+    ``prompts`` (``[calltakers.prompts]``) say what the call-taker hears. ``channels`` confirms
+    with Asterisk that the channel a request names is real before any state changes.
     """
     say = prompts or CallTakerPrompts()
-    # Anyone who reaches the FastAGI port can name a feature-code script from a made-up channel:
-    # one line per NOT_SOFTPHONE_WARNINGS seconds, not one per connection (found by the lab
-    # fault suite: 100 lines from one burst of bad clients).
-    not_softphone = LogThrottle(NOT_SOFTPHONE_WARNINGS)
+    # A request with the secret can still name a made-up channel (a leaked secret, a fault in
+    # the dialplan): one line per kind per NOT_SOFTPHONE_WARNINGS seconds, not one per
+    # connection (found by the lab fault suite: 100 lines from one burst of bad clients).
+    suspicious = LogThrottle(NOT_SOFTPHONE_WARNINGS)
+
+    def warn(message: str, kind: str, context: dict[str, str]) -> None:
+        held_back = suspicious.admit(kind)
+        if held_back is not None:
+            log.warning(
+                message, extra=context | {"not_logged": str(held_back)} if held_back else context
+            )
+
+    async def confirmed(session: AgiSession, context: dict[str, str]) -> bool:
+        """Whether Asterisk has the channel the request names, under its unique id."""
+        request = session.request
+        try:
+            # The check bounds its own time; this bounds one that does not keep its word.
+            async with asyncio.timeout(control_timeout):
+                exists = await channels.channel_exists(request.uniqueid, request.channel)
+        except TimeoutError:
+            exists = None
+        except Exception:
+            # A bug in the check must not let the state change either.
+            log.exception("channel check failed", extra=context)
+            exists = None
+        if exists is None:
+            # Refused, not trusted, when Asterisk cannot be asked: callgate could not tell a
+            # forged request from a real one, and an ARI outage must not become a window in
+            # which the secret alone moves call-takers. It costs little: while ARI is down,
+            # callgate routes no 112 call (the dialplan's fallback queue rings its own
+            # members), the call-taker hears the error prompt and can dial again in a moment,
+            # and a supervisor can still change their state from the admin API.
+            warn("agent code refused: Asterisk could not confirm the channel", "no ARI", context)
+            return False
+        if not exists:
+            # A channel Asterisk does not have, or has by another name: a forged request (a
+            # real one is always on a live channel, the one that dialled the code).
+            warn("agent code refused: no such channel in Asterisk", "unknown channel", context)
+            return False
+        return True
 
     async def digit_of(session: AgiSession) -> str:
         """The digit from the AGI() argument (``*13X``, ``*15X``), or keyed when asked."""
@@ -113,15 +157,14 @@ def agent_code_handlers(
         session: AgiSession, context: dict[str, str], call: Callable[[str], Awaitable[_R]]
     ) -> tuple[str, _R] | None:
         """``call`` the daemon for the softphone's endpoint, bounded; None (and the error
-        answered to the phone) if the channel is no softphone's or the daemon failed."""
+        answered to the phone) if the channel is no softphone's, Asterisk does not confirm it,
+        or the daemon failed."""
         endpoint = endpoint_of(session.request.channel)
         if endpoint is None:
-            held_back = not_softphone.admit("not a softphone")
-            if held_back is not None:
-                log.warning(
-                    "agent code from a channel that is no softphone",
-                    extra=context | {"not_logged": str(held_back)} if held_back else context,
-                )
+            warn("agent code from a channel that is no softphone", "not a softphone", context)
+            await _answer(session, ERROR, say.error)
+            return None
+        if not await confirmed(session, context):
             await _answer(session, ERROR, say.error)
             return None
         try:

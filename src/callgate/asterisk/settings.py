@@ -2,17 +2,20 @@
 ``[calltakers]`` (with ``[calltakers.prompts]``) and ``[recording]``, and how a setting names a
 prompt Asterisk plays.
 
-Like every adapter's ``settings`` module, this one imports nothing but pydantic and the standard
-library: :mod:`callgate.config` gathers the sections without loading the adapters.
+Like every adapter's ``settings`` module, this one imports nothing but pydantic, the standard
+library and the neutral :mod:`callgate.addresses`: :mod:`callgate.config` gathers the sections
+without loading the adapters.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from callgate.addresses import is_loopback
 
 
 class _Section(BaseModel):
@@ -164,6 +167,61 @@ class RecordingSettings(_Section):
     size). Centres commonly keep 31 to 180 days; follow your regulator."""
 
 
+# -- [announcements] ----------------------------------------------------------------------
+
+#: Numbers said from recorded prompts: ``number_prompt`` for 1 .. this, ``more_than_prompt``
+#: beyond (Asterisk's own number sounds are English only in most installations).
+SPOKEN_NUMBERS: Final = 20
+
+
+def _number_template(value: str) -> str:
+    try:
+        value.format(n=1)
+    except (KeyError, IndexError, ValueError):
+        raise ValueError("only {n} may appear in braces") from None
+    if "{n}" not in value:
+        raise ValueError('must name each number\'s file by {n}: "sound:custom/callgate/angka-{n}"')
+    return value
+
+
+NumberPrompts = Annotated[str, AfterValidator(_number_template), Spoken()]
+"""Spoken numbers over ARI: a media URI with ``{n}`` for the number (1 .. SPOKEN_NUMBERS)."""
+
+
+class AnnouncementSettings(_Section):
+    """Queue announcements: a caller still waiting after ``first_after`` seconds hears their
+    position in the queue and/or the expected wait, in Bahasa Indonesia, again every ``period``
+    seconds while they wait. Never in the way of a ring: none while a phone rings for the call,
+    and one still playing when the call is offered is stopped. Silent callers being asked to
+    press a key and blocked callers hear none; the greeting or a prompt is never cut (that turn
+    is skipped). Defaults are the placeholders ``scripts/make-prompts`` installs."""
+
+    enabled: bool = False
+    """Announce to waiting callers. Off by default: with NENA's 90% within 15 s few callers
+    wait long enough, and a centre chooses whether its callers hear a queue position."""
+    first_after: Annotated[float, Field(ge=1, le=600)] = 20.0
+    """Seconds of waiting before the first announcement (most callers are answered before)."""
+    period: Annotated[float, Field(ge=2, le=600)] = 30.0
+    """Seconds from one announcement to the next."""
+    say: Literal["position", "wait", "both"] = "both"
+    """What the caller hears: their position in the queue, the expected wait, or both."""
+    handling_time: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    """Seconds a call takes (talk and wrap-up) assumed for the expected wait until the last 20
+    conversations give their own mean. The wait is position x that / call-takers on duty."""
+    position_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/antrean-nomor"
+    """Before the position ("Anda berada di antrean nomor")."""
+    wait_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/antrean-perkiraan"
+    """Before the expected wait ("Perkiraan waktu tunggu Anda sekitar")."""
+    minutes_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/antrean-menit"
+    """After the minutes ("menit"); the wait is said in whole minutes, rounded up."""
+    closing_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/antrean-tetap"
+    """Last ("Mohon tetap di saluran, jangan menutup telepon."); empty: nothing."""
+    number_prompt: NumberPrompts = f"sound:{PROMPT_DIR}/angka-{{n}}"
+    """A number from 1 to 20 ("satu" .. "dua puluh"), ``{n}`` being the number."""
+    more_than_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/angka-lebih-20"
+    """Any number above 20 ("lebih dari dua puluh")."""
+
+
 # -- [ami] --------------------------------------------------------------------------------
 
 
@@ -200,15 +258,32 @@ DEFAULT_PAUSE_REASONS: Final[Mapping[str, str]] = {
 }
 
 
+LAB_AGI_SECRET: Final = "lab-agi-shared-secret"  # noqa: S105 - the lab's, published on purpose
+"""The lab's FastAGI secret (scripts/lab writes it for Asterisk; ``callgate.config`` refuses it
+outside the lab)."""
+
+_AGI_SECRET: Final = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+
+
 class AgiSettings(BaseModel):
     """The FastAGI server the dialplan's feature codes call (``AGI(agi://host:port/...)``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a refused secret must not come back in the error that names it.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     listen_host: str = "127.0.0.1"
-    """Address to listen on; must match the host in the dialplan's agi:// URLs."""
+    """Address to listen on; must match the host in the dialplan's agi:// URLs. Loopback only
+    (127.0.0.1, ::1 or localhost): FastAGI is plain TCP, so the secret would cross the network
+    in clear, and callgate runs on the Asterisk host anyway (it reads the recordings)."""
     port: Annotated[int, Field(ge=0, le=65535)] = 4573
     """TCP port (4573 is the FastAGI default); 0 picks a free one (tests)."""
+    secret: SecretStr = SecretStr(LAB_AGI_SECRET)
+    """The shared secret the dialplan puts first in every agi:// URL
+    (``agi://127.0.0.1:4573/${CALLGATE_AGI_SECRET}/agent/login``); a request without it is
+    closed unanswered. Asterisk reads it from ``/etc/asterisk/callgate-agi-secret.conf``. 16 to
+    256 of ``A-Z a-z 0-9 _ -`` (it travels in a URL path and a dialplan variable), e.g.
+    ``python3 -c 'import secrets; print(secrets.token_urlsafe(32))'``. Never logged; the lab's
+    published default is refused outside the lab. Set ``CALLGATE_AGI__SECRET``."""
     header_timeout: Annotated[float, Field(gt=0, le=60)] = 2.0
     """Seconds a client has from connecting to send its whole agi_* header block before it is
     dropped. Asterisk sends it at once; an idle connection is closed after this."""
@@ -241,6 +316,29 @@ class AgiSettings(BaseModel):
     """Pause reason by the digit keyed after *13 (0-9), e.g. {"1" = "break", "2" = "prayer"}."""
     default_pause_reason: str = "unspecified"
     """Reason recorded when the call-taker keys no digit after *13."""
+
+    @field_validator("secret")
+    @classmethod
+    def _url_safe(cls, value: SecretStr) -> SecretStr:
+        # The message never repeats the value: a config error is printed and may be logged.
+        # "/", "?" or "#" would change the URL's path, "," the AGI() arguments, "$" "{" "}" the
+        # dialplan's expressions, ";" start a comment in the file Asterisk reads it from.
+        if not _AGI_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("listen_host")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        # Refused at load, naming agi.listen_host, rather than at bind: a 112 host must not
+        # start with its call-takers' controls open to the network even for a moment.
+        if not is_loopback(value):
+            raise ValueError(
+                "must be a loopback address (127.0.0.1, ::1 or localhost): FastAGI is plain"
+                " TCP and callgate runs beside Asterisk; to reach it from another host, end a"
+                " TLS tunnel (stunnel, ssh) on loopback"
+            )
+        return value
 
     @field_validator("pause_reasons")
     @classmethod

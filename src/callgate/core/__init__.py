@@ -7,6 +7,7 @@ machine) and ``acd.py`` (the facade that drives it).
 
 from callgate.core.acd import AUTO_PAUSE_REASON, Acd
 from callgate.core.agents import AGENT_TRANSITIONS, AgentState, DeviceState
+from callgate.core.announcements import AnnouncementPolicy
 from callgate.core.callbacks import (
     AttemptOutcome,
     AttemptRecord,
@@ -19,6 +20,7 @@ from callgate.core.callbacks import (
 from callgate.core.calls import CALL_TRANSITIONS, TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import (
     AgentStateChanged,
+    AnnounceQueue,
     Bridge,
     CallbackTaskChanged,
     CallBlocked,
@@ -37,12 +39,14 @@ from callgate.core.commands import (
     PlayPrompt,
     PrepareCallback,
     RingAgent,
+    RingMissed,
     RosterChanged,
     SendToDestination,
     ShiftStaffing,
     StartListening,
     StartWrapUp,
     StopListening,
+    StopQueueAnnouncement,
 )
 from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdConfigError, AcdError, AcdUsageError, InvalidTransitionError
@@ -122,7 +126,9 @@ __all__ = [
     "AgentState",
     "AgentStateChanged",
     "AgentUnpaused",
+    "AnnounceQueue",
     "AnnouncementFinished",
+    "AnnouncementPolicy",
     "AttemptOutcome",
     "AttemptRecord",
     "BlockRecord",
@@ -173,6 +179,7 @@ __all__ = [
     "Priority",
     "ReadinessChanged",
     "RingAgent",
+    "RingMissed",
     "Roster",
     "RosterChanged",
     "ScreeningDecision",
@@ -185,6 +192,7 @@ __all__ = [
     "StartListening",
     "StartWrapUp",
     "StopListening",
+    "StopQueueAnnouncement",
     "Strategy",
     "TaskState",
     "WatchPhase",

@@ -27,7 +27,10 @@ Every decision about a call is made here, behind the one ``next_deadline()``:
   make tasks, answered calls cancel them, a due task becomes an attempt (``PrepareCallback``,
   a pseudo-call in the queue, ``DialCallback`` once a call-taker answers it) only while a
   call-taker is free and fewer than ``max_concurrent`` attempts are in progress; every change
-  of a task is a ``CallbackTaskChanged`` for the record.
+  of a task is a ``CallbackTaskChanged`` for the record;
+- queue announcements (``AcdConfig.announcements``, rules in ``announcements.py``):
+  ``AnnounceQueue`` to a caller who waits, ``StopQueueAnnouncement`` after the rings of an
+  offer.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from callgate.core.agents import Agent, AgentState, AgentTrigger, DeviceState
+from callgate.core.announcements import Announcements
 from callgate.core.callbacks import (
     AttemptOutcome,
     CallbackTask,
@@ -65,6 +69,7 @@ from callgate.core.commands import (
     PlayPrompt,
     PrepareCallback,
     RingAgent,
+    RingMissed,
     RosterChanged,
     SendToDestination,
     ShiftStaffing,
@@ -183,6 +188,10 @@ class Acd:
         self._attempts: dict[str, _Failure | None] = {}
         #: Whether the driver can carry out an attempt now (``ReadinessChanged``).
         self._driver_ready = True
+        announcing = self.config.announcements
+        self._announcements: Announcements | None = (
+            None if announcing is None else Announcements(announcing, self.config.wrap_up_time)
+        )
         self._handlers: dict[type[Event], Callable[[Any, float, _Out], None]] = {
             CallArrived: self._call_arrived,
             CallerHungUp: self._caller_hung_up,
@@ -251,6 +260,7 @@ class Acd:
                 self._announcement_timed_out(target, now, out)
         # Offers made now are logged against the last timer that fired (e.g. WrapUpEnded).
         self._dispatch(cause, now, out)
+        self._announce(now, out)
         self._offer_callbacks(now, out)
         self._check_staffing(now, out)
         return out
@@ -263,8 +273,10 @@ class Acd:
         first = timers[0][0] if timers else None
         worklist = self._worklist
         retry = None if worklist is None else worklist.next_deadline(after=self._now)
+        announcements = self._announcements
+        turn = None if announcements is None else announcements.next_deadline()
         staffing = None if self._staffing is None else self._staffing.deadline()
-        deadlines = [t for t in (first, self._roster_until, retry, staffing) if t is not None]
+        deadlines = [t for t in (first, self._roster_until, retry, turn, staffing) if t is not None]
         return min(deadlines) if deadlines else None
 
     # -- read-only views for drivers, tests and status pages ----------------------------
@@ -349,6 +361,8 @@ class Acd:
             self._arm(now + config.skill_relax_after, _Timer.RELAX, call, 0)
         if config.silence is not None and not event.resumed:
             self._watch(call, now, out)
+        if self._announcements is not None:
+            self._announcements.arrived(call_id, now)
         self._route(call, "CallArrived", now, out)
 
     def _screen(self, event: CallArrived, now: float) -> ScreeningDecision | None:
@@ -635,6 +649,24 @@ class Acd:
     def _announcement_timed_out(self, blocked: _Blocked, now: float, out: _Out) -> None:
         if self._announcing(blocked):
             self._hang_up_blocked(blocked, now, out)
+
+    # -- queue announcements ------------------------------------------------------------
+
+    def _announce(self, now: float, out: _Out) -> None:
+        announcements = self._announcements
+        if announcements is not None:
+            queued = self._queue.calls
+            announcements.fire(now, self._calls, queued, self._watches, self._on_duty, out)
+
+    def _on_duty(self) -> int:
+        """Call-takers logged in, not paused and in the roster: those who will take calls."""
+        rostered = self._rostered
+        return sum(
+            1
+            for agent_id in self._logged_in
+            if self._agents[agent_id].state is not AgentState.PAUSED
+            and (rostered is None or agent_id in rostered)
+        )
 
     # -- blocked callers ----------------------------------------------------------------
 
@@ -1028,6 +1060,8 @@ class Acd:
             agent.call_id = call.call_id
             self._agent_to(agent, AgentTrigger.OFFER, cause, now, out)
             out.append(RingAgent(call.call_id, agent.agent_id, agent.endpoint, call.caller_name))
+        if self._announcements is not None:
+            self._announcements.offered(call.call_id, out)  # after the rings: never before
         self._arm(now + self.config.ring_timeout, _Timer.RING, call, call.token)
 
     def _cancel_rings(
@@ -1065,9 +1099,10 @@ class Acd:
 
     def _release(self, agent: Agent, cause: str, now: float, out: _Out, *, missed: bool) -> None:
         """An offer or an unbridged answer is over for ``agent``."""
-        agent.call_id = None
         if missed:
             agent.misses += 1
+            out.append(RingMissed(agent.agent_id, agent.call_id or "", cause, now))
+        agent.call_id = None
         limit = self.config.max_consecutive_no_answers
         if missed and agent.misses >= limit and not agent.pending_logout:
             # Paused with a reason, never logged out (kazoo PR 6609 did that, for good).
@@ -1162,6 +1197,8 @@ class Acd:
             destination=destination,
         )
         out.append(record)
+        if self._announcements is not None:
+            self._announcements.ended(record)
         worklist = self._worklist
         if worklist is None:
             return

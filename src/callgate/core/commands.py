@@ -164,6 +164,24 @@ class AgentStateChanged(Notification):
 
 
 @dataclass(frozen=True, slots=True)
+class RingMissed(Notification):
+    """Notification: a call-taker let a call ring out, declined it, or answered and left before
+    the bridge; it counts towards ``max_consecutive_no_answers``. Sent just before that
+    call-taker's ``AgentStateChanged`` away from RINGING (or ON_CALL). A ring withdrawn for
+    another reason (answered elsewhere, the caller gone, a pause, a logout, the phone
+    unregistered) is no miss and sends none."""
+
+    agent_id: str
+    "The call-taker."
+    call_id: str
+    "The call that rang."
+    cause: str
+    "What ended the ring (``RingTimedOut``, ``AgentNoAnswer``, ``AgentHungUp``)."
+    at: float
+    "The core's time."
+
+
+@dataclass(frozen=True, slots=True)
 class CallEnded(Notification):
     """Notification: the call left the core; this is its record for KPIs and reports."""
 
@@ -304,6 +322,37 @@ class PlayPrompt(Command):
     "The call."
     media: str
     "What to play (the silent-caller prompt: press a key if you cannot speak); empty: nothing."
+
+
+# -- queue announcements ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceQueue(Command):
+    """Tell a waiting caller their place in the queue and/or the expected wait, in place of
+    their waiting music, which resumes after (``announcements.py`` says when).
+
+    Never in the way of a ring or a conversation: a call being connected meanwhile skips it, and
+    a greeting or prompt still playing is not cut (the caller hears the next one). The core
+    sends ``StopQueueAnnouncement`` when the call is offered."""
+
+    call_id: str
+    "The call."
+    position: int | None
+    "1 for the next call to be offered; None: not said."
+    expected_wait: float | None
+    "Seconds the caller may still wait; None: not said (or no call-taker on duty)."
+    at: float
+    "The core's time."
+
+
+@dataclass(frozen=True, slots=True)
+class StopQueueAnnouncement(Command):
+    """The call is offered (sent right after its rings): stop its queue announcement if one
+    still plays; its waiting music resumes until the call-taker answers."""
+
+    call_id: str
+    "The call."
 
 
 # -- callbacks -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from callgate.core.announcements import AnnouncementPolicy
 from callgate.core.callbacks import CallbackPolicy
 from callgate.core.errors import AcdConfigError
 from callgate.core.roster import Roster
@@ -42,6 +43,8 @@ class AcdConfig:
     "The silent-caller watch; None: off. Its classes come from ``screening`` (or the defaults)."
     callbacks: CallbackPolicy | None = None
     "The abandoned-call callback worklist; None: no callbacks."
+    announcements: AnnouncementPolicy | None = None
+    "Position and expected-wait announcements to waiting callers; None: none."
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

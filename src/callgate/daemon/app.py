@@ -27,15 +27,15 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
 from callgate.asterisk.agi.fastagi import AgiServer
-from callgate.asterisk.ami.client import AmiClient, AmiError, AmiUnavailable
+from callgate.asterisk.ami.client import AmiClient
 from callgate.asterisk.ami.messages import DeviceStatus
 from callgate.asterisk.ari.adapter import AriAdapter
+from callgate.asterisk.ari.channel_check import AriChannelCheck
 from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable, JsonObject
 from callgate.asterisk.link import AriLink
 from callgate.asterisk.recordings import folder_problem
@@ -54,6 +54,7 @@ from callgate.core.errors import AcdConfigError
 from callgate.core.events import Event, ReadinessChanged
 from callgate.daemon.callback_records import CallbackRecords, run_prefix
 from callgate.daemon.caller_history import HistoryLoader
+from callgate.daemon.calltaker_records import CallTakerRecords
 from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
@@ -61,11 +62,12 @@ from callgate.daemon.fallback import FallbackRecords
 from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.journaling import CallJournal
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.systemd import Notifier
+from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.server import OpsHttp
 from callgate.http.sessions import BrowserSessions
-from callgate.logs import LogThrottle
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
 from callgate.ports import (
@@ -76,103 +78,12 @@ from callgate.ports import (
     RecordingInfo,
     agent_id_of,
 )
+from callgate.spool import prepare_folder
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
-from callgate.storage.retention import delete_expired_recordings
 
 log = logging.getLogger(__name__)
-
-#: How often expired recordings are looked for.
-RETENTION_INTERVAL = 3600.0
-#: How often the dialplan's fallback queue is checked for callers callgate is not serving.
-FALLBACK_WATCH_INTERVAL = 15.0
-#: At most one ALARM line per port per this many seconds while it cannot be bound.
-BIND_ALARM_INTERVAL = 60.0
-
-
-async def _retention(journal: Journal, settings: Settings) -> None:
-    folder = Path(settings.recording.asterisk_dir)
-    while True:
-        try:
-            deleted = await delete_expired_recordings(
-                journal, folder, settings.recording.retention_days, datetime.now(UTC)
-            )
-            if deleted:
-                log.info("expired recordings deleted", extra={"count": len(deleted)})
-        except (JournalError, OSError) as exc:
-            log.error("recording retention failed", extra={"error": str(exc)})
-        await asyncio.sleep(RETENTION_INTERVAL)
-
-
-async def _watch_fallback(ami: AmiClient, queue: str) -> None:
-    """Warn while callers sit in the fallback queue: they bypass callgate (it was away, or no
-    call-taker could be reached), so the on-call admin should know."""
-    while True:
-        await asyncio.sleep(FALLBACK_WATCH_INTERVAL)
-        if not ami.connected:
-            continue
-        try:
-            summary = await ami.queue_summary(queue)
-        except (AmiError, AmiUnavailable) as exc:
-            log.warning("fallback queue unreadable", extra={"queue": queue, "error": str(exc)})
-            continue
-        if summary.callers:
-            log.warning(
-                "callers waiting in the fallback queue",
-                extra={
-                    "queue": queue,
-                    "callers": summary.callers,
-                    "longest_wait_s": summary.longest_hold_time,
-                    "members_available": summary.available,
-                },
-            )
-
-
-async def _keep_binding(
-    listener: str,
-    port: int,
-    start: Callable[[], Awaitable[None]],
-    *,
-    retry_every: float,
-    on_state: Callable[[bool, str | None], None] = lambda up, detail: None,
-) -> None:
-    """Bind with ``start()``, retrying every ``retry_every`` seconds while the port is taken.
-
-    Neither the admin HTTP port nor the FastAGI port is needed to answer 112 calls (ARI is), so
-    a port another process holds is an ALARM to fix, not a reason to exit: exiting would only
-    restart the daemon into the same wall, for ever, and leave every caller to the fallback.
-    """
-    alarms = LogThrottle(BIND_ALARM_INTERVAL)
-    failures = 0
-    while True:
-        try:
-            await start()
-        except OSError as exc:
-            failures += 1
-            cause = exc.strerror or str(exc) or type(exc).__name__
-            on_state(False, f"port {port} not bound: {cause}")
-            held_back = alarms.admit(listener)
-            if held_back is not None:
-                log.error(
-                    "ALARM: cannot bind a port; calls are still served, retrying",
-                    extra={
-                        "listener": listener,
-                        "port": port,
-                        "error": cause,
-                        "retry_every_s": retry_every,
-                        "failures": failures,
-                    },
-                )
-            await asyncio.sleep(retry_every)
-            continue
-        on_state(True, None)
-        if failures:
-            log.warning(
-                "port bound after retrying",
-                extra={"listener": listener, "port": port, "failures": failures},
-            )
-        return
 
 
 class _Registrations:
@@ -253,6 +164,8 @@ class _Wired:
     events: EventPublisher
     commands: CommandHandler
     callbacks: CallbackRecords | None
+    records: CallTakerRecords
+    queue_log: QueueLogFile | None
     http: OpsHttp
     agi: AgiServer
     ami: AmiClient
@@ -275,7 +188,8 @@ def _wire(
     # Who may use the admin API and send CAD commands ([auth]): one view for both.
     authenticator = Authenticator(settings.auth.users)
     # CAD's event stream, an observer of everything below.
-    events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database)
+    spool = Path(settings.storage.spool_dir)
+    events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database, spool=spool)
     # Every disposition (phone, CAD, admin) goes through one service, which also places
     # automatic blocks when [screening.blocking] is enabled.
     policy = screening_policy(settings)
@@ -313,7 +227,9 @@ def _wire(
     # Abandoned callers are called back ([callbacks]): the core runs the worklist (attempts
     # only while callgate is ready); the daemon stores its tasks and passes CAD's requests on.
     callbacks = (
-        CallbackRecords(journal, feed, status=database) if settings.callbacks.enabled else None
+        CallbackRecords(journal, feed, status=database, spool=spool)
+        if settings.callbacks.enabled
+        else None
     )
     observers: list[Callable[[Notification], Awaitable[None]]] = [
         writer.notification,
@@ -322,6 +238,13 @@ def _wire(
     ]
     if callbacks is not None:
         observers.append(callbacks.notification)
+    # The call-takers' record (logins, pauses, missed rings, calls) for the report, and the same
+    # in Asterisk's queue_log format for queue reporting tools ([queue_log] path).
+    records = CallTakerRecords(journal, status=database, clock=time.time)
+    observers.append(records.notification)
+    queue_log = queue_log_file(settings, clock=time.time)
+    if queue_log is not None:
+        observers.append(queue_log.notification)
     engine = Engine(acd, calls, observers=observers)
     # CAD's commands reach the same services as the phones and the admin API.
     commands = CommandHandler(
@@ -359,6 +282,8 @@ def _wire(
         settings.agi,
         agent_code_handlers(
             control,
+            # A feature code changes a call-taker only for a channel Asterisk confirms over ARI.
+            channels=AriChannelCheck(ari),
             pause_reasons=settings.agi.pause_reasons,
             default_pause_reason=settings.agi.default_pause_reason,
             prompts=settings.calltakers.prompts,
@@ -376,7 +301,9 @@ def _wire(
         handle=_ari_events_to(calls),
         on_state=lambda up, why: readiness.changed("ari", up, why),
     )
-    return _Wired(engine, calls, events, commands, callbacks, http, agi, ami, link)
+    return _Wired(
+        engine, calls, events, commands, callbacks, records, queue_log, http, agi, ami, link
+    )
 
 
 def _ari_events_to(calls: AriAdapter) -> Callable[[JsonObject], Awaitable[None]]:
@@ -418,8 +345,14 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         max_backlog=settings.storage.max_backlog,
         max_retry=settings.storage.retry_max_seconds,
     )
-    writer = CallJournal(journal, database)
-    writer.start()
+    spool = Path(settings.storage.spool_dir)
+    problem = prepare_folder(spool)
+    if problem is not None:
+        # Calls are served all the same: only records held at a stop during a database outage
+        # are at stake (lost then, with an ALARM saying how many).
+        log.error("ALARM: storage.spool_dir not usable", extra={"reason": problem})
+    writer = CallJournal(journal, database, spool=spool)
+    writer.start()  # what the last stop spooled first
     async with AriClient(
         settings.ari.url,
         settings.ari.username,
@@ -442,7 +375,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         # /healthz and /readyz answer during start-up too (unless the port is taken: then
         # the ALARM line and systemd's status line say so).
         bind_http = asyncio.create_task(
-            _keep_binding(
+            keep_binding(
                 "admin-http",
                 settings.ops.http_port,
                 parts.http.start,
@@ -454,7 +387,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         await asyncio.sleep(0)  # the first attempt now, before anything connects
         health.set("agi", False, "not bound yet")
         bind_agi = asyncio.create_task(
-            _keep_binding(
+            keep_binding(
                 "fastagi",
                 settings.agi.port,
                 parts.agi.start,
@@ -465,14 +398,17 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         )
         if parts.callbacks is not None:
             await parts.callbacks.start()
+        parts.records.start()
+        if parts.queue_log is not None:
+            parts.queue_log.start()
         tasks = {
             asyncio.create_task(parts.link.run(), name="ari-events"),
             bind_http,
             bind_agi,
-            asyncio.create_task(_retention(journal, settings), name="retention"),
+            asyncio.create_task(retention(journal, settings), name="retention"),
             asyncio.create_task(parts.ami.run(), name="ami"),
             asyncio.create_task(
-                _watch_fallback(parts.ami, settings.call.fallback_queue), name="fallback-watch"
+                watch_fallback(parts.ami, settings.call.fallback_queue), name="fallback-watch"
             ),
         }
         if settings.fallback.queue_log:
@@ -528,6 +464,9 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
         await parts.calls.drain()  # recordings of calls that just ended are hashed and journaled
         if parts.callbacks is not None:
             await parts.callbacks.close()  # open tasks stay in the journal for the next start
+        await parts.records.close()  # who is still logged in is logged out at the stop
+        if parts.queue_log is not None:
+            await parts.queue_log.close()
         await parts.events.close()
         await parts.http.stop()
     await writer.close()

@@ -5,6 +5,11 @@ task stores them in order. A database that is slow or away delays the journal, n
 call: a record the database cannot take now stays at the head of the queue and is tried again
 with backoff until it is written (:mod:`callgate.backlog`), so a call's start is always written
 before its later records. Only a record the database refuses as such is logged and dropped.
+
+Each record is data (:class:`JournalWrite`), applied by :func:`apply`, so that what is still
+queued at a stop can be spooled to disk and written at the next start (:mod:`callgate.spool`).
+Replaying is safe: the journal's writers are idempotent (a call already started is not started
+again, a transition or call-taker already recorded is not recorded twice).
 """
 
 from __future__ import annotations
@@ -13,18 +18,150 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal, get_args
 
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.commands import CallBlocked, CallEnded, CallStateChanged
 from callgate.ports import CallStart, Notification, RecordingInfo
+from callgate.spool import JsonObject, Spool
 from callgate.storage.journal import Journal
 
 log = logging.getLogger(__name__)
 
-Write = Callable[[Journal], Awaitable[object]]
 WRITER = "journal"
+
+#: The journal's writers a record calls (:class:`~callgate.storage.journal.Journal`'s methods).
+Op = Literal[
+    "call_started",
+    "agent_assigned",
+    "call_state",
+    "call_ended",
+    "recording_ready",
+    "recording_failed",
+]
+OPS: tuple[Op, ...] = get_args(Op)
+#: A field's value: times are Unix seconds (``at``, ``answered_at``).
+Value = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalWrite:
+    """One record for the journal: ``Journal.<op>(call_id, **fields)``, times as Unix seconds."""
+
+    call_id: str
+    op: Op
+    fields: dict[str, Value] = field(default_factory=dict)
+
+    def to_json(self) -> JsonObject:
+        return {"call_id": self.call_id, "op": self.op, "fields": self.fields}
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> JournalWrite:
+        """A record from :meth:`to_json`; ``ValueError`` if it is not one."""
+        call_id, op, fields = data["call_id"], data["op"], data["fields"]
+        if not isinstance(call_id, str) or op not in OPS or not isinstance(fields, dict):
+            raise ValueError(f"not a journal record: {data!r}")
+        if not all(isinstance(v, str | int | float | bool | None) for v in fields.values()):
+            raise ValueError(f"journal record with a field that is not a value: {data!r}")
+        return cls(call_id, op, fields)
+
+
+async def apply(journal: Journal, write: JournalWrite) -> object:
+    """Write ``write`` to ``journal``. ``ValueError`` when a field is missing or of the wrong
+    type (a record from another version): dropped as any record the journal refuses."""
+    f, call_id = _Fields(write), write.call_id
+    match write.op:
+        case "call_started":
+            return await journal.call_started(
+                call_id,
+                caller=f.text("caller"),
+                caller_sent=f.text("caller_sent"),
+                dialed=f.text("dialed"),
+                priority=f.integer("priority"),
+                category=f.text("category"),
+                identity=f.text_or_none("identity"),
+                at=f.time("at"),
+            )
+        case "agent_assigned":
+            return await journal.agent_assigned(
+                call_id, agent_id=f.text("agent_id"), at=f.time("at"), role=f.text("role")
+            )
+        case "call_state":
+            return await journal.call_state(
+                call_id,
+                at=f.time("at"),
+                from_state=f.text_or_none("from_state"),
+                to_state=f.text("to_state"),
+                trigger=f.text("trigger"),
+            )
+        case "call_ended":
+            priority = f.get("priority")
+            await journal.call_ended(
+                call_id,
+                at=f.time("at"),
+                outcome=f.text("outcome"),
+                answered_at=f.time_or_none("answered_at"),
+                answered_by=f.text_or_none("answered_by"),
+                destination=f.text_or_none("destination"),
+                category=f.text_or_none("category"),
+                priority=None if priority is None else f.integer("priority"),
+            )
+            return None
+        case "recording_ready":
+            return await journal.recording_ready(
+                call_id,
+                path=f.text("path"),
+                sha256=f.text("sha256"),
+                size_bytes=f.integer("size_bytes"),
+                duration_s=f.number("duration_s"),
+                at=f.time("at"),
+            )
+        case "recording_failed":
+            return await journal.recording_failed(call_id, reason=f.text("reason"), at=f.time("at"))
+
+
+class _Fields:
+    """Typed reads of a record's fields (``ValueError`` for a missing or mistyped one)."""
+
+    def __init__(self, write: JournalWrite) -> None:
+        self._write = write
+
+    def get(self, name: str) -> Value:
+        return self._write.fields.get(name)
+
+    def _bad(self, name: str, kind: str) -> ValueError:
+        w = self._write
+        return ValueError(f"{w.op} record of {w.call_id}: {name} is not {kind}")
+
+    def text(self, name: str) -> str:
+        value = self.get(name)
+        if not isinstance(value, str):
+            raise self._bad(name, "a string")
+        return value
+
+    def text_or_none(self, name: str) -> str | None:
+        return None if self.get(name) is None else self.text(name)
+
+    def integer(self, name: str) -> int:
+        value = self.get(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self._bad(name, "an integer")
+        return value
+
+    def number(self, name: str) -> float:
+        value = self.get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self._bad(name, "a number")
+        return float(value)
+
+    def time(self, name: str) -> datetime:
+        return _at(self.number(name))
+
+    def time_or_none(self, name: str) -> datetime | None:
+        return None if self.get(name) is None else self.time(name)
 
 
 def _at(epoch: float) -> datetime:
@@ -32,109 +169,120 @@ def _at(epoch: float) -> datetime:
 
 
 class CallJournal:
-    """An ordered, non-blocking writer in front of :class:`~callgate.storage.Journal`."""
+    """An ordered, non-blocking writer in front of :class:`~callgate.storage.Journal`.
 
-    def __init__(self, journal: Journal, status: DatabaseStatus | None = None) -> None:
+    ``spool``: the folder (``[storage] spool_dir``) where records still queued at
+    :meth:`close` wait for the next start (``journal.jsonl``); None keeps nothing.
+    """
+
+    def __init__(
+        self, journal: Journal, status: DatabaseStatus | None = None, *, spool: Path | None = None
+    ) -> None:
         self.journal = journal
         #: Shared with the other writers: the database's health, retry pace and queue bound.
         self.status = status or DatabaseStatus()
-        self._queue: asyncio.Queue[tuple[str, Write]] = asyncio.Queue(self.status.max_backlog)
-        self._writing = 0  # the record taken from the queue, not yet written
-        self.status.register(WRITER, lambda: self._queue.qsize() + self._writing)
+        self._queue: asyncio.Queue[JournalWrite] = asyncio.Queue(self.status.max_backlog)
+        self._writing: JournalWrite | None = None  # taken from the queue, not yet written
+        self.status.register(WRITER, lambda: self._queue.qsize() + (self._writing is not None))
+        self.spool = Spool(spool, WRITER, JournalWrite.to_json, JournalWrite.from_json)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """Queue what the last stop spooled, then start writing (before any new record)."""
+        for write in self.spool.load():
+            if not self._put(write):
+                self.spool.done()  # dropped (a smaller max_backlog than before): not coming
         self._task = asyncio.create_task(self._writer(), name="journal-writer")
 
     async def close(self, drain_seconds: float = 10.0) -> None:
-        """Write what is queued (for up to ``drain_seconds``), then stop."""
+        """Write what is queued (for up to ``drain_seconds``), then stop; what is left (the
+        database still away) is spooled for the next start."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), drain_seconds)
-        if self._queue.qsize():
-            # The database is still away at stop: the records in memory cannot be kept.
-            log.error(
-                "ALARM: journal records not written at stop (database unavailable)",
-                extra={"records": self._queue.qsize(), "error": self.status.detail},
-            )
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        left = [] if self._writing is None else [self._writing]
+        while not self._queue.empty():
+            left.append(self._queue.get_nowait())
+            self._queue.task_done()
+        self._writing = None
+        self.spool.save(left)
 
-    def _put(self, call_id: str, write: Write) -> None:
+    def _put(self, write: JournalWrite) -> bool:
         try:
-            self._queue.put_nowait((call_id, write))
+            self._queue.put_nowait(write)
         except asyncio.QueueFull:
-            self.status.overflowed(WRITER, call_id=call_id)
+            self.status.overflowed(WRITER, call_id=write.call_id)
+            return False
+        return True
 
     async def _writer(self) -> None:
         while True:
-            call_id, write = await self._queue.get()
-            self._writing = 1
-            try:
-                # One record at a time, in order: while it waits for the database, so does
-                # every record behind it (the same call's included).
-                await write_until_stored(
-                    self.status,
-                    functools.partial(write, self.journal),
-                    writer=WRITER,
-                    call_id=call_id,
-                )
-            finally:
-                self._writing = 0
-                self._queue.task_done()
+            write = await self._queue.get()
+            self._writing = write
+            # One record at a time, in order: while it waits for the database, so does
+            # every record behind it (the same call's included).
+            await write_until_stored(
+                self.status,
+                functools.partial(apply, self.journal, write),
+                writer=WRITER,
+                call_id=write.call_id,
+            )
+            self._writing = None
+            self._queue.task_done()
+            self.spool.done()
 
     # -- what the daemon reports -----------------------------------------------------
 
     async def call_started(self, start: CallStart) -> None:
         self._put(
-            start.call_id,
-            lambda j: j.call_started(
+            JournalWrite(
                 start.call_id,
-                caller=start.caller,
-                caller_sent=start.caller_sent,
-                dialed=start.dialed,
-                priority=start.priority,
-                category=start.category,
-                identity=start.identity,
-                at=_at(start.at),
-            ),
+                "call_started",
+                {
+                    "caller": start.caller,
+                    "caller_sent": start.caller_sent,
+                    "dialed": start.dialed,
+                    "priority": start.priority,
+                    "category": start.category,
+                    "identity": start.identity,
+                    "at": start.at,
+                },
+            )
         )
 
     async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
-        self._put(call_id, lambda j: j.agent_assigned(call_id, agent_id=agent_id, at=_at(at)))
+        self._assigned(call_id, agent_id, at, "call-taker")
 
     async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
-        self._put(
-            call_id, lambda j: j.agent_assigned(call_id, agent_id=agency, at=_at(at), role="agency")
-        )
+        self._assigned(call_id, agency, at, "agency")
+
+    def _assigned(self, call_id: str, agent_id: str, at: float, role: str) -> None:
+        fields: dict[str, Value] = {"agent_id": agent_id, "at": at, "role": role}
+        self._put(JournalWrite(call_id, "agent_assigned", fields))
 
     async def notification(self, note: Notification) -> None:
         if isinstance(note, CallStateChanged):
-            self._put(
-                note.call_id,
-                lambda j: j.call_state(
-                    note.call_id,
-                    at=_at(note.at),
-                    from_state=note.old.value,
-                    to_state=note.new.value,
-                    trigger=note.cause,
-                ),
-            )
+            fields: dict[str, Value] = {
+                "at": note.at,
+                "from_state": note.old.value,
+                "to_state": note.new.value,
+                "trigger": note.cause,
+            }
+            self._put(JournalWrite(note.call_id, "call_state", fields))
         elif isinstance(note, CallEnded):
-            self._put(
-                note.call_id,
-                lambda j: j.call_ended(
-                    note.call_id,
-                    at=_at(note.ended_at),
-                    outcome=note.outcome.value,
-                    answered_at=None if note.answered_at is None else _at(note.answered_at),
-                    answered_by=note.agent_id,
-                    destination=note.destination,
-                    category=note.category,
-                    priority=note.priority,
-                ),
-            )
+            fields = {
+                "at": note.ended_at,
+                "outcome": note.outcome.value,
+                "answered_at": note.answered_at,
+                "answered_by": note.agent_id,
+                "destination": note.destination,
+                "category": note.category,
+                "priority": note.priority,
+            }
+            self._put(JournalWrite(note.call_id, "call_ended", fields))
         elif isinstance(note, CallBlocked):
             # The row the call's start made ends BLOCKED, as the caller never queued.
             await self.call_ended_outside_core(note.call_id, note.outcome, note.at)
@@ -142,28 +290,23 @@ class CallJournal:
     async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
         """A call the core did not end ended: a conversation adopted after a restart, or a
         blocked caller's call."""
-        self._put(call_id, lambda j: j.call_ended(call_id, at=_at(at), outcome=outcome))
+        self._put(JournalWrite(call_id, "call_ended", {"at": at, "outcome": outcome}))
 
     async def recording(self, info: RecordingInfo, at: float) -> None:
-        self._put(
-            info.call_id,
-            lambda j: j.recording_ready(
-                info.call_id,
-                path=str(info.path),
-                sha256=info.sha256,
-                size_bytes=info.size,
-                duration_s=info.duration_s,
-                at=_at(at),
-            ),
-        )
+        fields: dict[str, Value] = {
+            "path": str(info.path),
+            "sha256": info.sha256,
+            "size_bytes": info.size,
+            "duration_s": info.duration_s,
+            "at": at,
+        }
+        self._put(JournalWrite(info.call_id, "recording_ready", fields))
         if info.unsealed is not None:
             # The call's row keeps the hash (retention still deletes the file) and says why the
             # file is not sealed.
-            unsealed = info.unsealed
             self._put(
-                info.call_id,
-                lambda j: j.recording_failed(info.call_id, reason=unsealed, at=_at(at)),
+                JournalWrite(info.call_id, "recording_failed", {"reason": info.unsealed, "at": at})
             )
 
     async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
-        self._put(call_id, lambda j: j.recording_failed(call_id, reason=reason, at=_at(at)))
+        self._put(JournalWrite(call_id, "recording_failed", {"reason": reason, "at": at}))

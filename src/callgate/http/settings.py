@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Re-exported: the admin HTTP server checks the addresses it serves with it too. It lives in a
+# neutral module so that [agi] listen_host can use the same test without importing this adapter.
+from callgate.addresses import is_loopback
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["OpsSettings", "is_loopback"]
 
 
 class OpsSettings(BaseModel):

@@ -10,7 +10,9 @@ background tasks take it from there:
   kept and retried with backoff until it is stored: :mod:`callgate.backlog`). It remembers the
   last ``seq`` of the most recently used streams only (:data:`SEQ_MEMORY`); a stream it does
   not remember (new, forgotten, or after a restart) continues from the highest ``seq`` in the
-  outbox, so ``seq`` keeps growing for as long as the outbox holds the stream's events;
+  outbox, so ``seq`` keeps growing for as long as the outbox holds the stream's events.
+  Events still queued at a stop are spooled unnumbered and stored first at the next start
+  (:mod:`callgate.mqtt.pending`);
 - the *link* connects to the broker (reconnecting with capped, jittered backoff: aiomqtt has no
   reconnect of its own), marks callgate ``online`` on the retained status topic (the last will
   says ``offline``), answers CAD's commands, and publishes unsent outbox rows in order with QoS 1,
@@ -34,8 +36,8 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -46,7 +48,9 @@ from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.acd import Acd
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
+from callgate.mqtt import pending
 from callgate.mqtt.inbox import CallAnnotations, CommandHandler, CommandInbox
+from callgate.mqtt.pending import Pending
 from callgate.mqtt.schema import (
     E164,
     AgentStateEvent,
@@ -76,10 +80,10 @@ from callgate.ports import (
     JournalError,
     JournalUnavailable,
     Notification,
-    OutboxEntry,
     OutboxStore,
     RecordingInfo,
 )
+from callgate.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +96,6 @@ SEQ_MEMORY = 10_000
 #: Seconds between prunes of the outbox, and rows deleted per transaction.
 PRUNE_INTERVAL = 600.0
 PRUNE_BATCH = 500
-
-
-@dataclass(frozen=True, slots=True)
-class _Queued:
-    """An event waiting for the writer, which gives it its ``seq`` (1 until then)."""
-
-    event: EventBase
-    stream: str
-    topic: str
-    retain: bool
-    if_new: bool = False
-    """Store only if the stream had no event before this batch: a restored call's
-    ``received`` and ``screened``, which a killed process may or may not have stored."""
 
 
 def _at(epoch: float) -> datetime:
@@ -131,6 +122,7 @@ class EventPublisher:
         batch: int = 200,
         seq_memory: int = SEQ_MEMORY,
         clients: Callable[[str], Identity | None] = lambda name: None,
+        spool: Path | None = None,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings)
@@ -163,9 +155,11 @@ class EventPublisher:
         self._answered_by: dict[str, str] = {}
         #: Shared with the other writers: the database's health, retry pace and queue bound.
         self.status = status or DatabaseStatus()
-        self._pending: asyncio.Queue[_Queued] = asyncio.Queue(self.status.max_backlog)
-        self._writing = 0  # events taken from _pending, not yet stored
-        self.status.register(WRITER, lambda: self._pending.qsize() + self._writing)
+        self._pending: asyncio.Queue[Pending] = asyncio.Queue(self.status.max_backlog)
+        self._batch: list[Pending] = []  # taken from _pending, not yet stored
+        self.status.register(WRITER, lambda: self._pending.qsize() + len(self._batch))
+        #: Events still queued at a stop wait in ``<spool>/outbox.jsonl``, not yet numbered.
+        self.spool = Spool(spool, WRITER, pending.to_json, pending.from_json)
         self._stored = asyncio.Event()
         self._closing = asyncio.Event()
         self._queue_state: QueueState | None = None
@@ -194,6 +188,13 @@ class EventPublisher:
             self.commands = commands
         if not self.settings.enabled:
             return
+        # What the last stop spooled goes first, numbered when stored as it would have been.
+        for queued in self.spool.load():
+            try:
+                self._pending.put_nowait(queued)
+            except asyncio.QueueFull:
+                self.status.overflowed(WRITER, stream=queued.stream)
+                self.spool.done()
         self._tasks = [
             asyncio.create_task(self._writer(), name="mqtt-outbox-writer"),
             asyncio.create_task(self._link(), name="mqtt-link"),
@@ -222,6 +223,13 @@ class EventPublisher:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._tasks:
+            # The database still away: the batch being retried, then the queue, for next time.
+            left, self._batch = self._batch, []
+            while not self._pending.empty():
+                left.append(self._pending.get_nowait())
+                self._pending.task_done()
+            self.spool.save(left)
         self._tasks = []
 
     # -- what the daemon reports (the CallObserver surface, plus notifications) --------
@@ -358,7 +366,7 @@ class EventPublisher:
         if not self.settings.enabled:
             return
         try:
-            # seq=1 stands in until the writer numbers it (see _number).
+            # seq=1 stands in until the writer numbers it (see pending.number).
             event = model(
                 event_id=str(uuid.uuid4()), seq=1, at=_at(at), site=self.settings.site, **fields
             )
@@ -367,7 +375,7 @@ class EventPublisher:
             log.error("event not valid; not published", extra={"stream": stream, "error": str(exc)})
             return
         try:
-            self._pending.put_nowait(_Queued(event, stream, topic, retain, if_new))
+            self._pending.put_nowait(Pending(event, stream, topic, retain, if_new))
         except asyncio.QueueFull:
             self.status.overflowed(WRITER, stream=stream)
 
@@ -376,7 +384,7 @@ class EventPublisher:
             batch = [await self._pending.get()]
             while len(batch) < 500 and not self._pending.empty():
                 batch.append(self._pending.get_nowait())
-            self._writing = len(batch)
+            self._batch = batch
             # Kept and retried while the database is away: order matters more than latency.
             stored = await write_until_stored(
                 self.status,
@@ -384,52 +392,24 @@ class EventPublisher:
                 records=len(batch),
                 writer=WRITER,
             )
-            self._writing = 0
+            self._batch = []
             if stored:
                 self._unsent += len(batch)
             for _ in batch:
                 self._pending.task_done()
+            self.spool.done(len(batch))
             self._stored.set()
 
-    async def _store(self, batch: Sequence[_Queued]) -> None:
+    async def _store(self, batch: Sequence[Pending]) -> None:
         """Number ``batch`` and append it to the outbox; remember the streams' new last ``seq``
         only once stored, so a retry after a failure numbers the same events the same way."""
-        entries, seqs = await self._number(batch)
+        entries, seqs = await pending.number(batch, self._seqs, self.outbox)
         await self.outbox.append(entries)
         for stream, seq in seqs.items():
             self._seqs[stream] = seq
             self._seqs.move_to_end(stream)
         while len(self._seqs) > self._seq_memory:
             self._seqs.popitem(last=False)
-
-    async def _number(self, batch: Sequence[_Queued]) -> tuple[list[OutboxEntry], dict[str, int]]:
-        # A stream not in memory continues from the outbox: a late event of a forgotten call
-        # (a disposition, a recording) must not start again at 1, which CAD would take as old.
-        unknown = {q.stream for q in batch if q.stream not in self._seqs}
-        seqs = await self.outbox.last_seqs(unknown)
-        # Streams with an event that is not an ``if_new`` one, stored or earlier in this batch.
-        started = {q.stream for q in batch if seqs.get(q.stream, self._seqs.get(q.stream, 0))}
-        entries = []
-        for q in batch:
-            if q.if_new and q.stream in started:
-                continue
-            if not q.if_new:
-                started.add(q.stream)
-            seq = seqs.get(q.stream, self._seqs.get(q.stream, 0)) + 1
-            seqs[q.stream] = seq
-            event = q.event.model_copy(update={"seq": seq})
-            entries.append(
-                OutboxEntry(
-                    event_id=event.event_id,
-                    stream=q.stream,
-                    seq=seq,
-                    topic=q.topic,
-                    payload=event.model_dump_json(),
-                    retain=q.retain,
-                    created_at=event.at,
-                )
-            )
-        return entries, seqs
 
     async def prune_outbox(self, now: datetime) -> int:
         """Delete events published more than ``outbox_retention_hours`` before ``now``, a batch

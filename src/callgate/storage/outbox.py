@@ -100,6 +100,14 @@ class Outbox:
         async with self.journal.transaction() as session:
             return {stream: int(seq) for stream, seq in (await session.execute(query)).all()}
 
+    async def known(self, event_ids: Collection[str]) -> set[str]:
+        """Which of ``event_ids`` the outbox holds (spooled events replayed after a kill)."""
+        if not event_ids:
+            return set()
+        query = select(OutboxRow.event_id).where(OutboxRow.event_id.in_(event_ids))
+        async with self.journal.transaction() as session:
+            return set(await session.scalars(query))
+
     async def prune(self, sent_before: datetime, limit: int = 1000) -> int:
         """Delete up to ``limit`` entries published before ``sent_before``, oldest first; return
         how many. Unpublished entries are never deleted. Call again while it returns ``limit``:

@@ -21,13 +21,21 @@ class StorageSettings(BaseModel):
     """Records each journal writer (calls' history, CAD events, callbacks) keeps in memory while
     the database is unavailable, in order, until it is back. A busy centre produces a few
     thousand a day, so the default outlasts any outage; beyond it records are dropped with an
-    ALARM and counted in ``callgate_database_records_dropped_total``. Lost at a stop during an
-    outage (an ALARM says how many)."""
+    ALARM and counted in ``callgate_database_records_dropped_total``. At a stop during an
+    outage they are kept in ``spool_dir`` and written at the next start."""
 
     retry_max_seconds: float = Field(default=30.0, ge=0.5, le=600.0)
     """Longest pause between two attempts at a record the database could not take. Attempts
     start 0.5 s apart and double up to this, so a database that is back is written to within
     this long."""
+
+    spool_dir: str = "./var/callgate/spool"
+    """Folder where each writer keeps, at a stop while the database is unavailable, the records
+    it still holds (``journal.jsonl``, ``outbox.jsonl``, ``callbacks.jsonl``, mode 0640); the
+    next start writes them before anything new and removes the file. Relative to the working
+    directory like the default SQLite file; under systemd ``/var/lib/callgate/spool`` (the
+    unit's ``StateDirectory``). Created (mode 0750) if missing; one that cannot be used is an
+    ALARM at start, and records held at a stop are then lost (an ALARM says how many)."""
 
     @field_validator("url")
     @classmethod

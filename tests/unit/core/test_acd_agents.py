@@ -21,6 +21,7 @@ from callgate.core import (
     DeviceState,
     DeviceStateChanged,
     Event,
+    RingMissed,
 )
 
 
@@ -288,3 +289,43 @@ def test_timers_made_stale_by_later_events_do_nothing_when_fired_directly() -> N
     h.send(AgentLoggedOut("a1"))
     assert h.acd.handle_timer(h.now + 100.0) == []
     assert (h.agent("a1"), h.agent("a2")) == ("LOGGED_OUT", "ON_CALL")
+
+
+def _missed(h: Harness) -> list[tuple[str, str, str]]:
+    return [(m.agent_id, m.call_id, m.cause) for m in of(RingMissed, h.log)]
+
+
+def test_given_a_ring_that_times_out_then_ring_missed_names_the_call_taker_and_call() -> None:
+    h = Harness(AcdConfig(ring_timeout=15, max_wait=None))
+    h.login("a1")
+    h.arrive("c1")
+    h.advance(15)
+    assert _missed(h) == [("a1", "c1", "RingTimedOut")]
+    # Sent before the call-taker's own move away from RINGING.
+    missed = h.log.index(of(RingMissed, h.log)[0])
+    moved = next(
+        c for c in h.log[missed:] if isinstance(c, AgentStateChanged) and c.agent_id == "a1"
+    )
+    assert (moved.old.name, moved.new.name) == ("RINGING", "AVAILABLE")
+
+
+def test_given_a_declined_ring_or_an_answer_gone_before_the_bridge_then_each_is_a_miss() -> None:
+    h = Harness(AcdConfig(max_consecutive_no_answers=5, max_wait=None))
+    h.login("a1")
+    h.arrive("c1")
+    h.send(AgentNoAnswer("c1", "a1"))
+    h.send(AgentAnswered("c1", "a1"))
+    h.send(AgentHungUp("c1", "a1"))
+    assert _missed(h) == [("a1", "c1", "AgentNoAnswer"), ("a1", "c1", "AgentHungUp")]
+
+
+def test_given_rings_withdrawn_for_other_reasons_then_no_miss_is_reported() -> None:
+    h = Harness(AcdConfig(strategy="ring-all", max_wait=None))
+    h.login("a1", "a2", "a3")
+    h.arrive("c1")
+    h.send(AgentAnswered("c1", "a1"))  # a2, a3: answered elsewhere
+    h.arrive("c2")
+    h.send(AgentPaused("a2", "break"))
+    h.send(AgentLoggedOut("a3"))
+    h.send(CallerHungUp("c2"))
+    assert _missed(h) == []

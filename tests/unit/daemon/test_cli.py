@@ -234,6 +234,7 @@ def test_check_config_with_a_valid_file_exits_0(
     config.write_text(
         '[calltakers]\nendpoints = ["PJSIP/2001"]\n'
         '[ari]\npassword = "long-and-random-1"\n[ami]\npassword = "long-and-random-2"\n'
+        '[agi]\nsecret = "long-and-random-agi-secret-3"\n'
     )
     assert main(["check-config", "-c", str(config)]) == 0
     out = capsys.readouterr().out
@@ -244,9 +245,10 @@ def test_check_config_with_a_valid_file_exits_0(
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ("", ["ari.password", "ami.password"]),
-        ('[ami]\npassword = "mine"\n', ["ari.password"]),
-        ('[ari]\npassword = "mine"\n', ["ami.password"]),
+        ("", ["ari.password", "ami.password", "agi.secret"]),
+        ('[ami]\npassword = "mine"\n', ["ari.password", "agi.secret"]),
+        ('[ari]\npassword = "mine"\n', ["ami.password", "agi.secret"]),
+        ('[agi]\nsecret = "a-centre-agi-secret-0123"\n', ["ari.password", "ami.password"]),
     ],
 )
 def test_check_config_refuses_the_published_lab_secrets_naming_the_key(

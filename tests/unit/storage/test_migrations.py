@@ -43,6 +43,7 @@ async def test_given_a_migrated_journal_when_downgraded_and_upgraded_then_tables
         await engine.dispose()
     assert down == ["alembic_version"]
     assert up == [
+        "agent_events",
         "alembic_version",
         "call_agents",
         "call_annotations",

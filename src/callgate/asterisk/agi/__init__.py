@@ -10,7 +10,13 @@ and a client that closes before sending its headers freezes the whole event loop
 every read has a deadline, and whatever one client does (EOF, garbage, half a header then
 silence, a handler that raises) ends only its own session, with one log line.
 
-Nothing needs a credential to connect, so everything a peer can make the server hold is bounded:
+Anything on the host can connect (the port is loopback only, ``[agi] listen_host``), so a request
+acts only if its script path begins with the shared secret (``[agi] secret``, which Asterisk reads
+from a file only it can read); one without is closed before any handler runs, and neither the
+secret nor what was presented instead is ever logged. The feature codes' handlers then ask
+Asterisk itself, over ARI, whether the channel the request claims exists (see
+:mod:`callgate.asterisk.agent_codes`). Connecting needs no credential, so everything a peer can
+make the server hold before that check is bounded too:
 bytes per line, per header block and per session; lines per answer; time for the header and for
 each answer; sessions in all and per peer address. A connection that has not sent its header yet
 holds no session slot, and when too many wait, the oldest is closed: Asterisk sends its header at

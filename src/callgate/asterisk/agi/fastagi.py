@@ -1,12 +1,13 @@
-"""The FastAGI server: accepts connections, reads each header block within its deadline, routes
-the session to its handler by script path, and bounds what every client can make it hold (see
-:mod:`callgate.asterisk.agi`).
+"""The FastAGI server: accepts connections, reads each header block within its deadline, checks
+the shared secret that begins the script path, routes the session to its handler by the rest of
+the path, and bounds what every client can make it hold (see :mod:`callgate.asterisk.agi`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -20,9 +21,10 @@ from callgate.asterisk.agi.protocol import (
     AgiSession,
     Handler,
     parse_request,
+    take_secret,
 )
 from callgate.asterisk.settings import AgiSettings
-from callgate.logs import LogThrottle
+from callgate.logs import LogThrottle, clip
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,9 @@ class AgiStats:
     evicted while waiting), or during its session for an answer over a limit or not AGI."""
     failed: int = 0
     """Unknown script or the handler raised."""
+    refused: int = 0
+    """Header read, but the script path did not begin with the shared secret: closed unanswered,
+    before any handler ran."""
 
 
 @dataclass(eq=False)
@@ -52,7 +57,13 @@ class _Connection:
 
 
 class AgiServer:
-    """FastAGI over TCP: one task per connection, routed by the script path."""
+    """FastAGI over TCP: one task per connection, routed by the script path after the secret.
+
+    Every request's script path must begin with ``secret``
+    (``agi://127.0.0.1:4573/<secret>/agent/login`` routes to ``agent/login``). Anyone on the host
+    can connect to a loopback port; only Asterisk, which reads the secret from a file only it
+    can read, knows what to send first.
+    """
 
     def __init__(
         self,
@@ -60,6 +71,7 @@ class AgiServer:
         port: int,
         handlers: Mapping[str, Handler],
         *,
+        secret: str,
         header_timeout: float = 2.0,
         command_timeout: float = 10.0,
         max_header_bytes: int = 16384,
@@ -72,6 +84,9 @@ class AgiServer:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``clock`` (monotonic seconds) times the rate limit on warnings; tests set it."""
+        if not secret or "/" in secret:
+            raise ValueError("the AGI secret must be one non-empty path element")
+        self._secret = secret.encode()
         self._host = host
         self._requested_port = port
         self._handlers = {path.strip("/"): handler for path, handler in handlers.items()}
@@ -101,6 +116,7 @@ class AgiServer:
             settings.listen_host,
             settings.port,
             handlers,
+            secret=settings.secret.get_secret_value(),
             header_timeout=settings.header_timeout,
             command_timeout=settings.command_timeout,
             max_header_bytes=settings.max_header_bytes,
@@ -193,6 +209,23 @@ class AgiServer:
         if connection.evicted:
             # Evicted just as its last header line came in: the socket is already closed.
             self._drop(writer, "closed while waiting for its header, to make room", context)
+            return
+        # Before anything else is done for it, and before it may take a session slot. From here
+        # on only the request without its secret exists: nothing below can log it.
+        presented, request = take_secret(request)
+        if not hmac.compare_digest(presented.encode(), self._secret):
+            self.stats.refused += 1
+            # Neither the path (its first element is the wrong secret, or a real one sent by a
+            # dialplan that lacks it) nor the presented value is logged; the channel the peer
+            # claims helps an operator find a dialplan that sends no or an old secret.
+            self._warn(
+                "AGI request refused: no or wrong secret (the dialplan's agi:// URL must begin"
+                " with [agi] secret, from /etc/asterisk/callgate-agi-secret.conf)",
+                "refused",
+                context | {"channel": clip(request.channel, 80)},
+            )
+            # Closed without a word: the dialplan finds CALLGATE_AGENT_RESULT empty and plays
+            # the error prompt; a forger learns nothing.
             return
         if len(self._sessions) >= self._max_sessions:
             self._drop(writer, "too many AGI sessions", context)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 # --------------------------------------------------------------------------------------------
 # Errors, split by who is at fault (as h11 does).
@@ -105,6 +105,26 @@ def parse_request(lines: list[str]) -> AgiRequest:
         args=tuple(args),
         variables=variables,
     )
+
+
+def take_secret(request: AgiRequest) -> tuple[str, AgiRequest]:
+    """Split off the first element of the script path, where the dialplan puts the shared
+    secret (``agi://host:port/<secret>/agent/login``): returns what the peer presented there,
+    and the request as if its URL had not carried it (script ``agent/login``, and
+    ``agi_network_script`` and ``agi_request`` rewritten), so that nothing logged or handed to
+    a handler afterwards holds the secret.
+    """
+    presented, _, route = request.script.partition("/")
+    variables = dict(request.variables)
+    script = variables.get("agi_network_script")
+    if script is not None:
+        variables["agi_network_script"] = script.lstrip("/").partition("/")[2]
+    url = variables.get("agi_request")
+    if url is not None:
+        parts = urlsplit(url)
+        path = "/" + parts.path.lstrip("/").partition("/")[2]
+        variables["agi_request"] = urlunsplit(parts._replace(path=path))
+    return presented, replace(request, script=route, variables=variables)
 
 
 @dataclass(frozen=True, slots=True)

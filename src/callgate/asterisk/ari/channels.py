@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from callgate.asterisk.ari.client import AriError, JsonObject
 from callgate.asterisk.ari.context import Shared
-from callgate.asterisk.ari.layout import BRIDGE_PREFIX, CallLayout, Move
+from callgate.asterisk.ari.layout import BRIDGE_PREFIX, QUEUE_ANNOUNCEMENT_PREFIX, CallLayout, Move
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +111,22 @@ class Channels:
             )
             await self.start_moh(layout)
 
-    async def play_waiting_prompt(self, layout: CallLayout, media: str, kind: str) -> None:
-        """Interrupt what a waiting caller hears with ``media``; music on hold resumes after."""
+    async def play_waiting_prompt(
+        self,
+        layout: CallLayout,
+        media: str,
+        kind: str,
+        *,
+        playback_id: str = "",
+        wanted: Callable[[], bool] = lambda: True,
+    ) -> bool:
+        """Interrupt what a waiting caller hears with ``media``; music on hold resumes after.
+        ``wanted`` turning false while the request is on its way stops it at once (music on hold
+        resumes). True if it is playing."""
         if not media:
-            return
+            return False
         await self.stop_waiting_media(layout)
-        playback_id = f"{kind}-{layout.call_id}"
+        playback_id = playback_id or f"{kind}-{layout.call_id}"
         try:
             await self.ari.request(
                 "POST", f"/channels/{layout.call_id}/play/{playback_id}", params={"media": media}
@@ -126,12 +136,22 @@ class Channels:
                 # Answered (or handed back) while the request was on its way: not into a
                 # conversation.
                 await self.stop_waiting_media(layout)
-                return
+                return False
         except AriError as exc:
             log.warning(
                 "prompt could not be played", extra={"call_id": layout.call_id, "error": str(exc)}
             )
             await self.start_moh(layout)
+            return False
+        if not wanted():
+            await self.cut(playback_id)
+            return False
+        return True
+
+    async def cut(self, playback_id: str) -> None:
+        """Stop a waiting caller's playback; its ``PlaybackFinished`` brings the music back."""
+        with contextlib.suppress(AriError):  # 404: it had ended by itself
+            await self.ari.request("DELETE", f"/playbacks/{playback_id}")
 
     async def start_moh(self, layout: CallLayout) -> None:
         try:
@@ -159,9 +179,16 @@ class Channels:
 
     async def playback_finished(self, playback: JsonObject) -> None:
         """A playback ended: a greeting or a prompt is followed by music on hold."""
+        playback_id = str(playback["id"])
         for layout in self.book.calls.values():
-            if layout.greeting == playback["id"]:
+            if layout.greeting == playback_id:
                 layout.greeting = None
-                if layout.bridge_id is None and not layout.handed_back:
+                if playback_id.startswith(QUEUE_ANNOUNCEMENT_PREFIX):
+                    log.info(
+                        "queue announcement finished",
+                        extra={"call_id": layout.call_id, "playback": playback_id},
+                    )
+                # Not on a caller being connected (stopped for a ring, then answered at once).
+                if self.book.still_waiting(layout):
                     await self.start_moh(layout)
                 return

@@ -190,6 +190,11 @@ class AriClient:
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{_q(bridge_id)}")
 
+    async def get_channel(self, channel_id: str) -> JsonObject:
+        """The channel (``id``, ``name``, ``state``, ...); AriError 404 when Asterisk has none."""
+        result: JsonObject = await self.request("GET", f"/channels/{_q(channel_id)}")
+        return result
+
     async def list_channels(self) -> list[JsonObject]:
         result: list[JsonObject] = await self.request("GET", "/channels")
         return result

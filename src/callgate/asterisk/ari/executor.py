@@ -22,6 +22,7 @@ from callgate.asterisk.ari.layout import CALLTAKER, DESTINATION, CallLayout, Leg
 from callgate.asterisk.ari.translate import Events, quote
 from callgate.asterisk.ari.waiting import Waiting
 from callgate.core.commands import (
+    AnnounceQueue,
     Bridge,
     CallEnded,
     CallReclassified,
@@ -39,6 +40,7 @@ from callgate.core.commands import (
     SendToDestination,
     StartListening,
     StopListening,
+    StopQueueAnnouncement,
 )
 from callgate.core.events import (
     AgentHungUp,
@@ -93,6 +95,10 @@ class Executor:
             self.waiting.prompt(command.call_id, command.media)
         elif isinstance(command, PlayAnnouncement):
             self.waiting.announce(command.call_id, command.media)
+        elif isinstance(command, AnnounceQueue):
+            self.waiting.announce_queue(command)
+        elif isinstance(command, StopQueueAnnouncement):
+            await self.waiting.stop_queue_announcement(command.call_id)
         elif isinstance(command, PrepareCallback):
             await self.callbacks.expect(command.call_id, command.number, command.priority)
         elif isinstance(command, DialCallback):

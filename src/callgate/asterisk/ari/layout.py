@@ -58,6 +58,8 @@ BRIDGE_PREFIX = "call-"
 PRIORITY_VAR = "CALLGATE_PRIORITY"
 #: A blocked caller's announcement is the playback ``blocked-<call id>``.
 ANNOUNCEMENT_PREFIX = "blocked-"
+#: A waiting caller's queue announcements are the playbacks ``queue-<call id>-<token>``.
+QUEUE_ANNOUNCEMENT_PREFIX = "queue-"
 #: Channel variables the dialplan sets on a caller's channel before Stasis.
 RECORDING_VAR = "CALLGATE_RECORDING"
 CALLER_SENT_VAR = "CALLGATE_CALLER_SENT"
@@ -195,6 +197,9 @@ class CallLayout:
     destination_leg: str | None = None
     facts: CallerFacts | None = None  # a new caller's, until its start is recorded
     warn: bool = False  # a repeat nuisance: the warning plays before the greeting
+    #: Bumped by each queue announcement and by the call's offer: an announcement whose token
+    #: is no longer this one is not started (or is stopped at once if it just started).
+    announcement_token: int = 0
     #: Requests on the caller's channel that must keep their order but not hold up the core's
     #: other commands (priority variable, talk detection, greeting, prompts): the latest one.
     media: asyncio.Future[None] | None = None

@@ -1,9 +1,11 @@
 """A waiting caller's channel: what they hear and how they are heard, as the core decides.
 
 The core screens a new caller (``CallScreened``), watches a silent one (``StartListening``,
-``PlayPrompt``, ``StopListening``, then ``CallReclassified``) and rejects a blocked one
-(``PlayAnnouncement``, then ``HangUpCaller``); this module only carries those out on the
-caller's channel, and records the call's start once its class is known.
+``PlayPrompt``, ``StopListening``, then ``CallReclassified``), rejects a blocked one
+(``PlayAnnouncement``, then ``HangUpCaller``) and tells one who waits their place in the queue
+(``AnnounceQueue``, stopped by ``StopQueueAnnouncement`` when the call is offered); this module
+only carries those out on the caller's channel, and records the call's start once its class is
+known.
 
 Requests on one caller's channel run in the order the core gave them, in the background
 (:meth:`Waiting.in_order`): Asterisk runs a channel's requests one by one, and a playback holds
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from callgate.asterisk.ari.channels import Channels
@@ -26,11 +29,13 @@ from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.layout import (
     ANNOUNCEMENT_PREFIX,
     PRIORITY_VAR,
+    QUEUE_ANNOUNCEMENT_PREFIX,
     CallLayout,
     Move,
     Phase,
 )
-from callgate.core.commands import CallReclassified, CallScreened
+from callgate.asterisk.settings import SPOKEN_NUMBERS, AnnouncementSettings
+from callgate.core.commands import AnnounceQueue, CallReclassified, CallScreened
 from callgate.core.events import AnnouncementFinished, ListeningFailed
 from callgate.ports import CallStart
 
@@ -157,6 +162,61 @@ class Waiting:
 
         self.in_order(layout, announcement)
 
+    def announce_queue(self, command: AnnounceQueue) -> None:
+        """``AnnounceQueue``: the caller's place and wait in place of their music, which
+        resumes after. Never cuts the greeting, a prompt or the previous announcement (that turn
+        is skipped), never starts once the call is offered or being connected."""
+        call_id = command.call_id
+        layout = self.book.calls.get(call_id)
+        if layout is None or layout.callback is not None:
+            return
+        media = announcement_media(
+            self.shared.settings.announcements, command.position, command.expected_wait
+        )
+        layout.announcement_token += 1
+        token = layout.announcement_token
+        playback_id = f"{QUEUE_ANNOUNCEMENT_PREFIX}{call_id}-{token}"
+        said = {"position": command.position, "expected_wait": command.expected_wait}
+
+        def wanted() -> bool:
+            return layout.announcement_token == token
+
+        async def announcement() -> None:
+            if not (wanted() and self.book.still_waiting(layout)):
+                return  # offered or connected while the channel's earlier requests ran
+            if layout.greeting is not None:
+                log.info(
+                    "queue announcement skipped: something else plays",
+                    extra={"call_id": call_id, "playing": layout.greeting},
+                )
+                return
+            if await self.channels.play_waiting_prompt(
+                layout, media, "queue", playback_id=playback_id, wanted=wanted
+            ):
+                log.info(
+                    "queue announcement playing",
+                    extra={"call_id": call_id, "playback": playback_id, **said},
+                )
+
+        self.in_order(layout, announcement)
+
+    async def stop_queue_announcement(self, call_id: str) -> None:
+        """``StopQueueAnnouncement``: the call is offered; a queue announcement still playing
+        stops now (music on hold resumes), one not yet started never starts. Not behind the
+        channel's other requests (:meth:`in_order`): those may be held by the very playback."""
+        layout = self.book.calls.get(call_id)
+        if layout is None:
+            return
+        layout.announcement_token += 1
+        playing = layout.greeting
+        if playing is None or not playing.startswith(QUEUE_ANNOUNCEMENT_PREFIX):
+            return
+        log.info(
+            "queue announcement stopped: the call is offered",
+            extra={"call_id": call_id, "playback": playing},
+        )
+        await self.channels.cut(playing)
+
     # ---------------------------------------------------------------- order on one channel
 
     def in_order(self, layout: CallLayout, work: Callable[[], Awaitable[None]]) -> None:
@@ -178,3 +238,28 @@ class Waiting:
             await self.channels.set_var(layout.call_id, PRIORITY_VAR, str(priority))
 
         self.in_order(layout, store)
+
+
+def announcement_media(
+    prompts: AnnouncementSettings, position: int | None, expected_wait: float | None
+) -> str:
+    """The ARI media list that says ``position`` and ``expected_wait`` (seconds, said in whole
+    minutes rounded up, at least one) with the configured prompts; empty prompts are left out.
+
+    Numbers come from recorded files (``number_prompt``, 1 to 20; ``more_than_prompt``
+    beyond), not Asterisk's ``number:`` media: its Indonesian sounds are in few installations,
+    and a centre records its own in the voice of its other prompts."""
+
+    def number(n: int) -> str:
+        return (
+            prompts.number_prompt.format(n=n) if n <= SPOKEN_NUMBERS else prompts.more_than_prompt
+        )
+
+    parts: list[str] = []
+    if position is not None:
+        parts += [prompts.position_prompt, number(position)]
+    if expected_wait is not None:
+        minutes = max(1, math.ceil(expected_wait / 60))
+        parts += [prompts.wait_prompt, number(minutes), prompts.minutes_prompt]
+    parts.append(prompts.closing_prompt)
+    return ",".join(part for part in parts if part)

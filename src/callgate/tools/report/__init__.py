@@ -11,7 +11,10 @@ Parts, kept apart so the figures can be tested without a database:
 - **the loader** (:func:`open_journal_readonly`, :func:`load`): the storage layer's read-only
   journal and queries (:mod:`callgate.storage.reports`);
 - **the renderers** (:mod:`.text`: :func:`render_text`; :mod:`.export`: :func:`write_csv`,
-  :func:`write_png`) and **the command** (:mod:`.command`: :func:`main`).
+  :func:`write_png`) and **the command** (:mod:`.command`: :func:`main`);
+- **the call-takers' report** (``--calltakers``; :mod:`.calltaker_figures`:
+  :func:`build_calltaker_report`, its definitions of talk, pause and occupancy;
+  :func:`render_calltakers_text`, :func:`write_calltakers_csv`).
 
 Definitions, so the figures can be compared with NENA-STA-020.1 and :mod:`callgate.core.kpi`:
 
@@ -42,6 +45,12 @@ from callgate.storage.reports import (
     open_journal_readonly,
     readonly_url,
 )
+from callgate.tools.report.calltaker_figures import (
+    CallTakerFigures,
+    CallTakerReport,
+    ShiftFigures,
+    build_calltaker_report,
+)
 from callgate.tools.report.command import (
     DATABASE,
     DEFAULT_CONFIG,
@@ -55,7 +64,13 @@ from callgate.tools.report.command import (
     run,
 )
 from callgate.tools.report.compute import build_report
-from callgate.tools.report.export import CSV_FILES, write_csv, write_png
+from callgate.tools.report.export import (
+    CALLTAKER_CSV_FILES,
+    CSV_FILES,
+    write_calltakers_csv,
+    write_csv,
+    write_png,
+)
 from callgate.tools.report.figures import (
     ATTEMPT_OUTCOMES,
     BUCKETS,
@@ -88,11 +103,12 @@ from callgate.tools.report.periods import (
     shift_period,
     zone,
 )
-from callgate.tools.report.text import render_text
+from callgate.tools.report.text import render_calltakers_text, render_text
 
 __all__ = [
     "ATTEMPT_OUTCOMES",
     "BUCKETS",
+    "CALLTAKER_CSV_FILES",
     "CSV_FILES",
     "DATABASE",
     "DEFAULT_CONFIG",
@@ -110,6 +126,8 @@ __all__ = [
     "USAGE",
     "AnswerTimes",
     "CallFacts",
+    "CallTakerFigures",
+    "CallTakerReport",
     "CallbackAttemptFacts",
     "CallbackTaskFacts",
     "Callbacks",
@@ -121,8 +139,10 @@ __all__ = [
     "Report",
     "ReportUsageError",
     "Share",
+    "ShiftFigures",
     "ShiftHours",
     "add_arguments",
+    "build_calltaker_report",
     "build_report",
     "day_period",
     "load",
@@ -134,9 +154,11 @@ __all__ = [
     "period_from_args",
     "range_period",
     "readonly_url",
+    "render_calltakers_text",
     "render_text",
     "run",
     "shift_period",
+    "write_calltakers_csv",
     "write_csv",
     "write_png",
     "zone",

@@ -8,16 +8,28 @@ import asyncio
 import sys
 import time
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from callgate.storage.agent_events import (
+    agent_events_between,
+    handled_calls_between,
+    has_agent_events,
+)
 from callgate.storage.database import JournalError, redact_url
 from callgate.storage.journal import Journal
 from callgate.storage.reports import ReportRows, load_report_rows, open_journal_readonly
+from callgate.tools.report.calltaker_figures import CallTakerReport, build_calltaker_report
 from callgate.tools.report.compute import build_report
-from callgate.tools.report.export import CSV_FILES, write_csv, write_png
+from callgate.tools.report.export import (
+    CALLTAKER_CSV_FILES,
+    CSV_FILES,
+    write_calltakers_csv,
+    write_csv,
+    write_png,
+)
 from callgate.tools.report.figures import Report
 from callgate.tools.report.periods import (
     Period,
@@ -29,7 +41,7 @@ from callgate.tools.report.periods import (
     shift_period,
     zone,
 )
-from callgate.tools.report.text import render_text
+from callgate.tools.report.text import render_calltakers_text, render_text
 
 OK, DATABASE, USAGE = 0, 1, 2
 DEFAULT_TZ = "Asia/Jakarta"
@@ -73,7 +85,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Asia/Jayapura (WIT)",
     )
     parser.add_argument(
-        "--csv", type=Path, metavar="DIR", help=f"also write {', '.join(CSV_FILES)} into DIR"
+        "--calltakers",
+        action="store_true",
+        help="what each call-taker did instead, over the period and per shift of --shifts: "
+        "calls handled, talk time, logged-in and pause time by reason, missed rings, occupancy",
+    )
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        metavar="DIR",
+        help=f"also write {', '.join(CSV_FILES)} into DIR "
+        f"(with --calltakers: {', '.join(CALLTAKER_CSV_FILES)})",
     )
     parser.add_argument(
         "--png", type=Path, metavar="FILE", help="also draw answer times per hour into FILE"
@@ -148,6 +170,55 @@ async def _read(url: str, period: Period, top: int) -> Report:
     return build_report(period, calls, tasks, attempts, callbacks_available=callbacks, top=top)
 
 
+async def _read_calltakers(url: str, period: Period, args: argparse.Namespace) -> CallTakerReport:
+    journal, _ = await open_journal_readonly(url)
+    try:
+        if not await has_agent_events(journal):
+            raise JournalError(
+                "this journal has no call-takers' record (schema older than 0006: run the "
+                "daemon of this version once to migrate it)"
+            )
+        found = await agent_events_between(journal, period.start, period.end)
+        handled = await handled_calls_between(journal, period.start, period.end)
+    finally:
+        await journal.close()
+    return build_calltaker_report(
+        period,
+        found.before,
+        found.events,
+        handled,
+        shifts=parse_shifts(args.shifts),
+        now=datetime.now(UTC),
+    )
+
+
+def _run_calltakers(args: argparse.Namespace, url: str, period: Period) -> int:
+    if args.png is not None:
+        print("callgate report: --png draws the calls' hours, not --calltakers", file=sys.stderr)
+        return USAGE
+    try:
+        parse_shifts(args.shifts)
+        report = asyncio.run(_read_calltakers(url, period, args))
+    except ReportUsageError as exc:
+        print(f"callgate report: {exc}", file=sys.stderr)
+        return USAGE
+    except JournalError as exc:
+        print(f"callgate report: {exc}", file=sys.stderr)
+        return DATABASE
+    sys.stdout.write(render_calltakers_text(report))
+    if args.csv is not None:
+        try:
+            files = write_calltakers_csv(report, args.csv)
+        except OSError as exc:
+            print(
+                f"callgate report: cannot write {exc.filename or ''}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return USAGE
+        print(f"callgate report: wrote {len(files)} CSV files into {args.csv}", file=sys.stderr)
+    return OK
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``callgate report``; returns the exit code."""
     try:
@@ -157,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
     except ReportUsageError as exc:
         print(f"callgate report: {exc}", file=sys.stderr)
         return USAGE
+    if args.calltakers:
+        return _run_calltakers(args, url, period)
     began = time.monotonic()
     try:
         report = asyncio.run(_read(url, period, args.top))
@@ -196,7 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="callgate report",
         description="Figures of a day, a shift or a date range from the journal (read-only): "
         "calls by category, answer times and NENA compliance, abandonment, callbacks, "
-        "nuisance callers. Exit 0 done, 1 journal unreadable, 2 bad arguments or config.",
+        "nuisance callers; with --calltakers, each call-taker's work per shift. "
+        "Exit 0 done, 1 journal unreadable, 2 bad arguments or config.",
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))

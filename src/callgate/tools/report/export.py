@@ -6,6 +6,7 @@ import csv
 import math
 from pathlib import Path
 
+from callgate.tools.report.calltaker_figures import CallTakerFigures, CallTakerReport
 from callgate.tools.report.figures import NENA_TARGETS, Callbacks, Report
 
 #: Files written by :func:`write_csv`, one table each.
@@ -180,3 +181,77 @@ def write_png(report: Report, path: Path) -> Path:
     finally:
         plt.close(figure)
     return path
+
+
+#: Files written by :func:`write_calltakers_csv` (``callgate report --calltakers --csv DIR``).
+CALLTAKER_CSV_FILES = ("calltakers.csv", "calltaker_pauses.csv", "calltaker_shifts.csv")
+
+_FIGURE_HEADERS = [
+    "handled",
+    "callbacks",
+    "talk_s",
+    "logged_in_s",
+    "paused_s",
+    "available_s",
+    "occupancy_pct",
+    "missed_rings",
+]
+
+
+def _figures(row: CallTakerFigures) -> list[object]:
+    return [
+        row.handled,
+        row.callbacks,
+        round(row.talk_seconds),
+        round(row.logged_in_seconds),
+        round(row.paused_seconds),
+        round(row.available_seconds),
+        _num(row.occupancy),
+        row.missed_rings,
+    ]
+
+
+def write_calltakers_csv(report: CallTakerReport, folder: Path) -> list[Path]:
+    """Write the call-takers' tables into ``folder`` (created if needed); return the files."""
+    tz = report.period.tz
+    folder.mkdir(parents=True, exist_ok=True)
+    everyone = [*report.calltakers, report.total]
+    tables: dict[str, tuple[list[str], list[list[object]]]] = {
+        "calltakers.csv": (
+            ["calltaker", *_FIGURE_HEADERS],
+            [[r.agent_id, *_figures(r)] for r in everyone],
+        ),
+        "calltaker_pauses.csv": (
+            ["calltaker", "reason", "pauses", "paused_s"],
+            [
+                [r.agent_id, reason, r.pause_counts.get(reason, 0), round(seconds)]
+                for r in everyone
+                for reason, seconds in r.pause_seconds.items()
+            ],
+        ),
+        "calltaker_shifts.csv": (
+            ["day", "shift", "start", "end", "calltaker", *_FIGURE_HEADERS],
+            [
+                [
+                    s.day,
+                    s.shift,
+                    s.start.astimezone(tz).isoformat(),
+                    s.end.astimezone(tz).isoformat(),
+                    r.agent_id,
+                    *_figures(r),
+                ]
+                for s in report.shifts
+                for r in [*s.calltakers, s.total]
+            ],
+        ),
+    }
+    written = []
+    for name in CALLTAKER_CSV_FILES:
+        headers, rows = tables[name]
+        path = folder / name
+        with path.open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(headers)
+            writer.writerows(rows)
+        written.append(path)
+    return written

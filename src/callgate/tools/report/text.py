@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from callgate.tools.report.calltaker_figures import ALL, CallTakerFigures, CallTakerReport
 from callgate.tools.report.figures import NENA_TARGETS, OUTCOMES, CategoryRow, Report, Share
 from callgate.tools.report.periods import local_time
 
@@ -171,3 +172,89 @@ def _category_table(rows: Sequence[CategoryRow], total: int, name: Callable[[str
             for c in rows
         ],
     )
+
+
+# -- callgate report --calltakers -----------------------------------------------------------
+
+
+def _hms(seconds: float) -> str:
+    """Seconds as ``H:MM:SS``."""
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def _occupancy(row: CallTakerFigures) -> str:
+    return "-" if row.occupancy is None else f"{row.occupancy:.1f}%"
+
+
+def _calltaker_row(name: str, row: CallTakerFigures) -> list[object]:
+    mean = row.mean_talk
+    return [
+        name,
+        row.handled,
+        row.callbacks,
+        _hms(row.talk_seconds),
+        "-" if mean is None else _hms(mean),
+        _hms(row.logged_in_seconds),
+        _hms(row.paused_seconds),
+        _occupancy(row),
+        row.missed_rings,
+    ]
+
+
+_CALLTAKER_HEADERS = [
+    "call-taker",
+    "handled",
+    "callbacks",
+    "talk",
+    "mean talk",
+    "logged in",
+    "paused",
+    "occupancy",
+    "missed rings",
+]
+
+
+def render_calltakers_text(report: CallTakerReport) -> str:
+    """``callgate report --calltakers`` as plain-text tables."""
+    p = report.period
+    rows = report.calltakers
+    lines = [
+        f"callgate report --calltakers: {p.label}",
+        f"from {local_time(p.start, p.tz)} to {local_time(p.end, p.tz)} local time",
+        "",
+        f"Call-takers ({len(rows)}; times H:MM:SS)",
+    ]
+    if not rows:
+        lines.append("  nobody logged in, talked or missed a ring in this period")
+    else:
+        table = [_calltaker_row(r.agent_id, r) for r in rows]
+        table.append(_calltaker_row(ALL, report.total))
+        lines.append(_table(_CALLTAKER_HEADERS, table))
+    lines += ["", "Pauses by reason"]
+    pauses = [
+        [r.agent_id, reason, r.pause_counts.get(reason, 0), _hms(seconds)]
+        for r in rows
+        for reason, seconds in r.pause_seconds.items()
+    ]
+    if pauses:
+        lines.append(_table(["call-taker", "reason", "pauses", "time"], pauses))
+    else:
+        lines.append("  none")
+    lines += ["", f"By shift ({p.tz.key}; a shift is named by the day it starts)"]
+    for shift in report.shifts:
+        hours = f"{local_time(shift.start, p.tz)[11:]}-{local_time(shift.end, p.tz)[11:]}"
+        lines.append(f"  {shift.day} {shift.shift} {hours}")
+        table = [_calltaker_row(r.agent_id, r) for r in shift.calltakers]
+        table.append(_calltaker_row(ALL, shift.total))
+        lines.append(_table(_CALLTAKER_HEADERS, table, indent="    "))
+    if not report.shifts:
+        lines.append("  none")
+    lines += [
+        "",
+        "occupancy = talk / (logged in - paused); handled: 112 calls answered in the window;",
+        "talk: conversations (112 calls and callbacks) in the window; wrap-up is not talk.",
+    ]
+    if report.notes:
+        lines += ["", "Notes"] + [f"  - {note}" for note in report.notes]
+    return "\n".join(lines) + "\n"

@@ -1,15 +1,17 @@
-"""What a simulation prints: the core's KPIs per shift, and screening off against on."""
+"""What a simulation prints: the core's KPIs per shift, what genuine callers got, and screening
+off against on."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from callgate.core import (
     CallEnded,
+    CallState,
     KpiReport,
     compute_kpis,
     kpi,
@@ -27,11 +29,12 @@ def per_shift(
     groups["out of hours"] = []
     for record in records:
         local = dt.datetime.fromtimestamp(record.arrived_at, tz).time()
-        groups[_shift_of(local, shifts)].append(record)
+        groups[shift_of(local, shifts)].append(record)
     return {label: compute_kpis(group) for label, group in groups.items() if group}
 
 
-def _shift_of(local: dt.time, shifts: Sequence[ShiftSpec]) -> str:
+def shift_of(local: dt.time, shifts: Sequence[ShiftSpec]) -> str:
+    """The label of the first shift ``local`` falls in, or ``out of hours``."""
     for spec in shifts:
         if spec.start < spec.end:
             inside = spec.start <= local < spec.end
@@ -42,8 +45,8 @@ def _shift_of(local: dt.time, shifts: Sequence[ShiftSpec]) -> str:
     return "out of hours"
 
 
-def format_report(outcome: Outcome, title: str) -> str:
-    """The KPI table a centre manager reads."""
+def format_report(outcome: Outcome, title: str, genuine: GenuineReport | None = None) -> str:
+    """The KPI table a centre manager reads; with ``genuine``, what genuine callers got."""
     r = outcome.report
     lines = [title, ""]
 
@@ -55,6 +58,15 @@ def format_report(outcome: Outcome, title: str) -> str:
     row("abandoned", f"{r.abandoned:,}", f"({r.abandonment_rate:.1f}% abandonment)")
     row("overflow destination answered", f"{r.overflowed:,}")
     row("sent to the fallback queue", f"{r.fallback:,}")
+    if outcome.blocked:
+        row("blocked (announced, hung up)", f"{len(outcome.blocked):,}", "in no KPI")
+    if outcome.prompted:
+        row("silent callers prompted for a key", f"{outcome.prompted:,}")
+    if outcome.deterred:
+        row("prank callers gone at the warning", f"{outcome.deterred:,}")
+    if outcome.attempts:
+        reached = sum(1 for a in outcome.attempts if a.answered_at is not None)
+        row("callback attempts", f"{len(outcome.attempts):,}", f"({reached:,} reached)")
     for seconds, pct in r.answered_within.items():
         target = NENA_TARGETS.get(seconds)
         note = "NFPA 1225 target 90%" if seconds == 10 else f"NENA target {target:.0f}%"
@@ -75,6 +87,8 @@ def format_report(outcome: Outcome, title: str) -> str:
                 f"  {label:<20}{k.calls:>8,}{k.answered_within[15]:>8.1f}%"
                 f"{k.answered_within[20]:>8.1f}%{k.abandonment_rate:>10.1f}%"
             )
+    if genuine is not None:
+        lines += ["", *format_genuine(genuine)]
     return "\n".join(lines)
 
 
@@ -107,10 +121,113 @@ def genuine_kpis(records: Sequence[CallEnded], calls: Sequence[TraceCall]) -> Ge
 
 _NUISANCE = frozenset({"prank", "ghost"})
 
+#: "Reached by a human" counts within this many seconds of the caller's first call.
+REACHED_WITHIN = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class GenuineReport:
+    """What genuine callers got: one per genuine trace call, its redials (a blocked caller
+    calling again) and its callback counted with it, times from its first call."""
+
+    callers: int
+    "Genuine trace calls."
+    answered_within: dict[int, float]
+    "Seconds -> % of callers a call-taker answered within them (on any of their calls)."
+    abandoned: float
+    "% who hung up before a call-taker answered (on every call of theirs)."
+    blocked: float
+    "% whose every call was blocked (announced and hung up)."
+    reached: float
+    "% reached by a human within :data:`REACHED_WITHIN` s: answered, or called back."
+    reached_later: float
+    "% reached by a human at all: answered, or called back, at any time."
+    called_back: float
+    "% reached by a callback (and not answered before)."
+
+    def meets_nena(self) -> bool | None:
+        """NENA's 90% within 15 s for these callers (None without callers)."""
+        return kpi.meets_target(15, self.answered_within[15] if self.callers else None)
+
+
+def genuine_report(
+    outcome: Outcome,
+    calls: Sequence[TraceCall],
+    indices: Iterable[int] | None = None,
+) -> GenuineReport:
+    """:class:`GenuineReport` over genuine trace calls (of ``indices``, or all)."""
+    chosen = range(len(calls)) if indices is None else indices
+    genuine = [n for n in chosen if calls[n].category == "genuine"]
+    answered: dict[int, float] = {}
+    abandoned: set[int] = set()
+    queued: set[int] = set()
+    for record in outcome.records:
+        n = outcome.origin.get(record.call_id)
+        if n is None:
+            continue
+        queued.add(n)
+        if record.answered_at is not None:
+            answered[n] = min(answered.get(n, record.answered_at), record.answered_at)
+        elif record.outcome is CallState.ABANDONED:
+            abandoned.add(n)
+    back: dict[int, float] = {}
+    for call_id, at in outcome.called_back.items():
+        n = outcome.origin.get(call_id)
+        if n is not None:
+            back[n] = min(back.get(n, at), at)
+    times, reached, later, by_callback = [], 0, 0, 0
+    for n in genuine:
+        first = outcome.start + calls[n].arrival
+        human = min(t for t in (answered.get(n), back.get(n), math.inf) if t is not None)
+        if n in answered:
+            times.append(answered[n] - first)
+        elif n in back:
+            by_callback += 1
+        reached += human - first <= REACHED_WITHIN
+        later += human < math.inf
+    total = len(genuine)
+
+    def share(count: int) -> float:
+        return kpi.percent(count, total) or 0.0
+
+    return GenuineReport(
+        callers=total,
+        answered_within={s: share(kpi.answered_within(times, s)) for s in kpi.THRESHOLDS},
+        abandoned=share(sum(1 for n in genuine if n in abandoned and n not in answered)),
+        blocked=share(sum(1 for n in genuine if n not in queued)),
+        reached=share(reached),
+        reached_later=share(later),
+        called_back=share(by_callback),
+    )
+
+
+def format_genuine(report: GenuineReport) -> list[str]:
+    """The genuine callers' lines of the report."""
+    lines = [f"  genuine callers{report.callers:>31,}"]
+
+    def row(label: str, value: float, note: str = "") -> None:
+        lines.append(f"    {label:<32}{value:>11.1f}%  {note}".rstrip())
+
+    for seconds in (15, 20):
+        pct = report.answered_within[seconds]
+        met = kpi.meets_target(seconds, pct if report.callers else None)
+        verdict = "" if met is None else (" ok" if met else " MISSED")
+        target = f"NENA target {NENA_TARGETS[seconds]:.0f}%{verdict}"
+        row(f"answered within {seconds} s", pct, target)
+    row("hung up before an answer", report.abandoned)
+    if report.blocked:
+        row("blocked on every call", report.blocked)
+    row("reached by a human within 2 min", report.reached, "answered or called back")
+    by_callback = f"{report.called_back:.1f}% by a callback"
+    row("reached by a human at all", report.reached_later, by_callback)
+    return lines
+
 
 def format_comparison(off: Outcome, on: Outcome, calls: Sequence[TraceCall], title: str) -> str:
     """Screening off vs on, over the same calls: what happens to genuine callers."""
     a, b = genuine_kpis(off.records, calls), genuine_kpis(on.records, calls)
+    # Per genuine caller (a blocked caller's redials count with their first call).
+    x, y = genuine_report(off, calls), genuine_report(on, calls)
     lines = [title, "", f"  {'':<48}{'off':>9}{'on':>9}"]
 
     def row(label: str, first: str, second: str, note: str = "") -> None:
@@ -119,15 +236,18 @@ def format_comparison(off: Outcome, on: Outcome, calls: Sequence[TraceCall], tit
     def pct(label: str, x: float, y: float, note: str = "") -> None:
         row(label, f"{x:.1f}%", f"{y:.1f}%", note)
 
-    row("genuine calls", f"{a.all.calls:,}", f"{b.all.calls:,}")
+    row("genuine calls", f"{x.callers:,}", f"{y.callers:,}")
     pct(
         "genuine answered within 15 s",
-        a.all.answered_within[15],
-        b.all.answered_within[15],
+        x.answered_within[15],
+        y.answered_within[15],
         "NENA target 90%",
     )
-    pct("genuine answered within 20 s", a.all.answered_within[20], b.all.answered_within[20])
-    pct("genuine abandoned", a.all.abandonment_rate, b.all.abandonment_rate)
+    pct("genuine answered within 20 s", x.answered_within[20], y.answered_within[20])
+    pct("genuine abandoned", x.abandoned, y.abandoned)
+    if x.blocked or y.blocked:
+        pct("genuine blocked on every call", x.blocked, y.blocked)
+    pct("genuine reached by a human within 2 min", x.reached, y.reached)
     row(
         "genuine mean answer time",
         _seconds(a.all.mean_answer_time),
@@ -156,4 +276,7 @@ def format_comparison(off: Outcome, on: Outcome, calls: Sequence[TraceCall], tit
     )
     row("calls tagged on the phone", f"{off.tagged:,}", f"{on.tagged:,}")
     row("calls moved to the nuisance class", f"{off.deprioritised:,}", f"{on.deprioritised:,}")
+    row("silent callers prompted for a key", f"{off.prompted:,}", f"{on.prompted:,}")
+    row("prank callers gone at the warning", f"{off.deterred:,}", f"{on.deterred:,}")
+    row("calls blocked", f"{len(off.blocked):,}", f"{len(on.blocked):,}")
     return "\n".join(lines)

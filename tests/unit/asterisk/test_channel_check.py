@@ -1,0 +1,75 @@
+"""The ARI channel check (``ports.ChannelCheck``) against a local aiohttp server answering as
+Asterisk's ``GET /ari/channels/{id}`` does (a codec test, not Asterisk: the lab's feature-code
+tests run it against the real one)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from callgate.asterisk.ari.channel_check import AriChannelCheck
+from callgate.asterisk.ari.client import AriClient
+
+CHANNELS = {"1795388701.7": "PJSIP/1005-00000001"}
+
+
+@pytest.fixture
+async def ari() -> AsyncIterator[AriClient]:
+    async def channel(request: web.Request) -> web.Response:
+        channel_id = request.match_info["id"]
+        if channel_id == "broken":
+            return web.json_response({"message": "Internal error"}, status=500)
+        if channel_id == "slow":
+            await asyncio.sleep(1.0)
+        if channel_id not in CHANNELS:
+            return web.json_response({"message": "Channel not found"}, status=404)
+        return web.json_response(
+            {"id": channel_id, "name": CHANNELS[channel_id], "state": "Up", "language": "id"}
+        )
+
+    app = web.Application()
+    app.router.add_get("/ari/channels/{id}", channel)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    async with AriClient(f"http://127.0.0.1:{port}", "u", "p", "callgate") as client:
+        yield client
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("channel_id", "name", "answer"),
+    [
+        ("1795388701.7", "PJSIP/1005-00000001", True),
+        ("1795388701.7", "PJSIP/1001-00000001", False),  # the id, by another name
+        ("1795388701.9", "PJSIP/1005-00000001", False),  # Asterisk has no such channel
+        ("", "PJSIP/1005-00000001", False),  # no agi_uniqueid at all
+        ("../asterisk/info", "PJSIP/1005-00000001", False),  # quoted: one path element
+        ("broken", "PJSIP/1005-00000001", None),  # 5xx: Asterisk did not say no
+    ],
+)
+async def test_asterisk_says_whether_it_has_the_channel_under_that_id_and_name(
+    ari: AriClient, channel_id: str, name: str, answer: bool | None
+) -> None:
+    assert await AriChannelCheck(ari).channel_exists(channel_id, name) is answer
+
+
+async def test_a_slow_asterisk_is_not_asked_for_longer_than_the_bound(ari: AriClient) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await AriChannelCheck(ari, timeout=0.2).channel_exists("slow", "x") is None
+    assert loop.time() - started < 0.8
+
+
+async def test_an_unreachable_asterisk_is_could_not_ask() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with AriClient(f"http://127.0.0.1:{port}", "u", "p", "callgate") as ari:
+        assert await AriChannelCheck(ari).channel_exists("1795388701.7", "x") is None
