@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -59,6 +60,7 @@ from callgate.core.screening import (
 )
 from callgate.http.settings import OpsSettings
 from callgate.mqtt.settings import MqttSettings
+from callgate.rosters import RosterSettings
 from callgate.storage.settings import StorageSettings
 
 __all__ = [
@@ -86,6 +88,7 @@ __all__ = [
     "OpsSettings",
     "QueueLogSettings",
     "RecordingSettings",
+    "RosterSettings",
     "ScreeningSettings",
     "Settings",
     "Spoken",
@@ -108,16 +111,24 @@ class _Section(BaseModel):
 
 
 class AcdSettings(_Section):
-    strategy: Literal["longest-idle", "fewest-calls", "round-robin", "ring-all", "skills"] = (
-        "longest-idle"
-    )
+    strategy: Literal["longest-idle", "fewest-calls", "round-robin", "ring-all"] = "longest-idle"
     """Who is offered the next call."""
+    aging_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    """Seconds of waiting worth one priority class (a lower class is served before a newer
+    caller of the class above once it has waited this much longer); leave out: strict classes."""
     max_wait: Annotated[int, Field(ge=5)] | None = 120
     """Seconds a caller waits for a call-taker before the overflow destinations are tried;
     leave out to wait for ever."""
     overflow: list[str] = Field(default_factory=list)
     """Dialstrings tried in order after max_wait (e.g. "PJSIP/supervisor"); the fallback queue
     of the dialplan always comes last and is not listed here."""
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _no_skills(cls, value: object) -> object:
+        if value == "skills":  # removed: no 112 call ever needs a skill (no menu, one number)
+            raise ValueError("skills is not offered for 112 calls (see the CHANGELOG)")
+        return value
 
 
 class AgencySettings(_Section):
@@ -308,6 +319,8 @@ class Settings(BaseSettings):
     ari: AriSettings = AriSettings()
     calltakers: CallTakerSettings = CallTakerSettings()
     acd: AcdSettings = AcdSettings()
+    roster: RosterSettings = RosterSettings()
+    """Shifts, out-of-hours routing and the short-handed alarm (``[roster]``)."""
     call: CallSettings = CallSettings()
     recording: RecordingSettings = RecordingSettings()
     screening: ScreeningSettings = ScreeningSettings()
@@ -340,6 +353,21 @@ class Settings(BaseSettings):
             if agency.digit in seen:
                 raise ValueError(f"{name} and {seen[agency.digit]} both use digit {agency.digit}")
             seen[agency.digit] = name
+        return value
+
+    @field_validator("roster")
+    @classmethod
+    def _rostered_are_calltakers(cls, value: RosterSettings, info: ValidationInfo) -> Any:
+        calltakers = info.data.get("calltakers")
+        known = {e.partition("/")[2] for e in calltakers.endpoints} if calltakers else set()
+        lists = [(f"shifts.{i}", s.calltakers) for i, s in enumerate(value.shifts)]
+        lists += [(f"exceptions.{i}", e.calltakers or []) for i, e in enumerate(value.exceptions)]
+        for key, ids in lists:
+            for agent_id in ids:
+                if agent_id not in known:
+                    raise ValueError(
+                        f"{key}.calltakers: {agent_id!r} is not in calltakers.endpoints"
+                    )
         return value
 
     @model_validator(mode="after")
@@ -507,6 +535,7 @@ def acd_config(settings: Settings, *, callback_prefix: str = "cb-") -> AcdConfig
         if c.enabled
         else None
     )
+    roster = settings.roster
     return AcdConfig(
         strategy=settings.acd.strategy,
         ring_timeout=float(settings.calltakers.ring_timeout),
@@ -514,6 +543,9 @@ def acd_config(settings: Settings, *, callback_prefix: str = "cb-") -> AcdConfig
         max_consecutive_no_answers=settings.calltakers.max_missed_in_a_row,
         max_wait=None if settings.acd.max_wait is None else float(settings.acd.max_wait),
         overflow_destinations=(*settings.acd.overflow, FALLBACK),
+        out_of_hours_destinations=(*roster.out_of_hours, FALLBACK) if roster.out_of_hours else (),
+        aging_interval=settings.acd.aging_seconds,
+        roster=roster.roster(),
         screening=screening_policy(settings) if s.enabled else None,
         silence=silence,
         callbacks=callbacks,

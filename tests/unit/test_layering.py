@@ -22,10 +22,11 @@ import callgate
 SRC = Path(callgate.__file__).resolve().parents[1]
 
 #: What importing the config may load: the root package, the config, logs, which addresses are
-#: loopback (``addresses``, shared by two settings modules), the pure core, and of
+#: loopback (``addresses``, shared by two settings modules), the ``[roster]`` section
+#: (``rosters``), the pure core, and of
 #: each other package only its ``__init__`` and its ``settings`` module.
 ALLOWED = re.compile(
-    r"^callgate(\.config|\.auth|\.logs|\.addresses|\.core(\..+)?|\.[a-z_]+\.settings)?$",
+    r"^callgate(\.config|\.auth|\.logs|\.addresses|\.rosters|\.core(\..+)?|\.[a-z_]+\.settings)?$",
 )
 #: The adapters' libraries: loading one would mean an adapter (or its client) came along.
 HEAVY = ("sqlalchemy", "alembic", "aiohttp", "aiomqtt", "paho", "panoramisk", "prometheus_client")

@@ -129,8 +129,9 @@ class CallTakerSettings(_Section):
     )
     """Call-takers' softphones. The call-taker's id is the part after the slash (1001)."""
     logged_in_at_start: bool = True
-    """Log every call-taker in when callgate starts; their phone's state still decides who is
-    offered calls (an unregistered phone is never rung)."""
+    """Log every call-taker in when callgate starts (with a ``[roster]``: those rostered on a
+    shift on now); their phone's state still decides who is offered calls (an unregistered
+    phone is never rung)."""
     ring_timeout: Annotated[int, Field(ge=5, le=120)] = 15
     """Seconds a call-taker's phone rings before the next one is tried."""
     wrap_up_time: Annotated[int, Field(ge=0, le=600)] = 10

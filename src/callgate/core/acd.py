@@ -70,7 +70,9 @@ from callgate.core.commands import (
     PrepareCallback,
     RingAgent,
     RingMissed,
+    RosterChanged,
     SendToDestination,
+    ShiftStaffing,
     StartListening,
     StartWrapUp,
     StopListening,
@@ -105,6 +107,7 @@ from callgate.core.events import (
     ReadinessChanged,
 )
 from callgate.core.queue import WaitingQueue
+from callgate.core.roster import RosterState, StaffingWatch
 from callgate.core.screening import (
     CATEGORY_REPEAT_NUISANCE,
     ScreeningDecision,
@@ -167,6 +170,10 @@ class Acd:
         self._rostered: frozenset[str] | None = None
         #: When the roster next needs a look; None until the first event tells us the time.
         self._roster_until: float | None = None
+        #: What the roster said at its last look (None: no roster, or not looked yet).
+        self._roster_state: RosterState | None = None
+        roster = self.config.roster
+        self._staffing = None if roster is None else StaffingWatch(roster.alarm_grace)
         #: The driver's latest ``now``: callback tasks already due then wait for a call-taker.
         self._now: float | None = None
         #: Blocked callers being announced to and hung up, by call id.
@@ -226,6 +233,7 @@ class Acd:
         handler(event, now, out)
         self._dispatch(type(event).__name__, now, out)
         self._offer_callbacks(now, out)
+        self._check_staffing(now, out)
         return out
 
     def handle_timer(self, now: float) -> list[Command]:
@@ -254,6 +262,7 @@ class Acd:
         self._dispatch(cause, now, out)
         self._announce(now, out)
         self._offer_callbacks(now, out)
+        self._check_staffing(now, out)
         return out
 
     def next_deadline(self) -> float | None:
@@ -266,7 +275,8 @@ class Acd:
         retry = None if worklist is None else worklist.next_deadline(after=self._now)
         announcements = self._announcements
         turn = None if announcements is None else announcements.next_deadline()
-        deadlines = [t for t in (first, self._roster_until, retry, turn) if t is not None]
+        staffing = None if self._staffing is None else self._staffing.deadline()
+        deadlines = [t for t in (first, self._roster_until, retry, turn, staffing) if t is not None]
         return min(deadlines) if deadlines else None
 
     # -- read-only views for drivers, tests and status pages ----------------------------
@@ -294,6 +304,11 @@ class Acd:
     def staffed(self) -> bool:
         """False when the roster says the centre is out of hours."""
         return self._staffed
+
+    @property
+    def shift_staffing(self) -> tuple[ShiftStaffing, ...]:
+        """The latest figures of each shift on that needs call-takers (empty without a roster)."""
+        return () if self._staffing is None else self._staffing.figures
 
     # -- call events --------------------------------------------------------------------
 
@@ -521,7 +536,11 @@ class Acd:
         agent.name = event.name
         agent.device = event.device
         agent.pending_logout = False
-        if agent.state is AgentState.LOGGED_OUT:
+        # A login on their behalf (the driver starting) is for those rostered now only; the
+        # others keep their phone's details and log in themselves when they come on.
+        state = self._roster_state
+        off_roster = event.rostered_only and state is not None and not state.allows(agent.agent_id)
+        if agent.state is AgentState.LOGGED_OUT and not off_roster:
             agent.idle_since = now
             agent.misses = 0
             self._logged_in.add(agent.agent_id)
@@ -895,12 +914,43 @@ class Acd:
         if roster is None or (self._roster_until is not None and now < self._roster_until):
             return
         state = roster.state_at(now)
+        before = self._roster_state
+        self._roster_state = state
         self._staffed = state.staffed
         self._rostered = state.rostered
         self._roster_until = state.until
+        names = tuple(shift.name for shift in state.shifts)
+        if before is None or names != tuple(shift.name for shift in before.shifts):
+            out.append(RosterChanged(state.staffed, names, now))
         reason = self._overflow_reason_for_shift()
         if reason is not None:
             self._overflow_waiting(reason, "RosterChanged", now, out)
+        if roster.logout_off_roster:
+            self._log_out_off_roster(state, now, out)
+
+    def _log_out_off_roster(self, state: RosterState, now: float, out: _Out) -> None:
+        """Call-takers the roster no longer has on leave: at once if idle or paused, else once
+        their current call (ring, conversation, wrap-up) is over, as ``*12`` would."""
+        for agent_id in sorted(self._logged_in):
+            agent = self._agents[agent_id]
+            if state.allows(agent_id) or agent.pending_logout:
+                continue
+            if agent.state in (AgentState.AVAILABLE, AgentState.PAUSED):
+                self._log_out(agent, "RosterChanged", now, out)
+            else:
+                agent.pending_logout = True
+
+    def _check_staffing(self, now: float, out: _Out) -> None:
+        """Report each change of a shift's figures (and a shift short-handed)."""
+        staffing, state = self._staffing, self._roster_state
+        if staffing is None or state is None:
+            return
+        present = [
+            agent_id
+            for agent_id in self._logged_in
+            if self._agents[agent_id].device is not DeviceState.UNAVAILABLE
+        ]
+        out.extend(staffing.update(state.shifts, present, now))
 
     def _overflow_reason_for_shift(self) -> str | None:
         if not self._staffed:
@@ -944,7 +994,17 @@ class Acd:
     def _send(
         self, call: Call, attempt: int, reason: str, cause: str, now: float, out: _Out
     ) -> None:
-        destinations = self.config.overflow_destinations
+        if attempt == 0:
+            # Out of hours a caller goes where the centre sends them when nobody is on duty;
+            # else (max-wait, nobody logged in) to the overflow destinations.
+            config = self.config
+            out_of_hours = config.out_of_hours_destinations
+            call.destinations = (
+                out_of_hours
+                if reason == "out-of-hours" and out_of_hours
+                else config.overflow_destinations
+            )
+        destinations = call.destinations
         final = attempt == len(destinations) - 1
         if final:
             trigger = CallTrigger.FALLBACK
@@ -1123,7 +1183,7 @@ class Acd:
         self._watches.pop(call.call_id, None)
         destination = call.handed_to
         if call.state is CallState.OVERFLOWED or call.state is CallState.FALLBACK:
-            destination = self.config.overflow_destinations[call.destination_index]
+            destination = call.destinations[call.destination_index]
         record = CallEnded(
             call_id=call.call_id,
             outcome=call.state,

@@ -110,6 +110,7 @@ class Call:
         "caller_name",
         "category",
         "destination_index",
+        "destinations",
         "handed_to",
         "in_queue",
         "missed_by",
@@ -159,6 +160,9 @@ class Call:
         self.answered_at: float | None = None
         self.relaxed = False
         self.destination_index = -1
+        #: The destinations it is sent to, in order, once it leaves the queue (overflow or
+        #: out-of-hours); ``destination_index`` points into it.
+        self.destinations: tuple[str, ...] = ()
         #: The agency a connected call was handed to (its call-taker may then leave freely).
         self.handed_to: str | None = None
 

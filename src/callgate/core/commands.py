@@ -95,9 +95,10 @@ class SendToDestination(Command):
     call_id: str
     "The call."
     destination: str
-    "Dialstring or dialplan extension from ``AcdConfig.overflow_destinations``."
+    """Dialstring or dialplan extension from ``AcdConfig.overflow_destinations`` (or, for a
+    caller out of hours, ``out_of_hours_destinations``)."""
     attempt: int
-    "Index into ``overflow_destinations`` (0 is the first)."
+    "Index into those destinations (0 is the first)."
     fallback: bool
     "True for the last destination, the fallback queue."
     reason: str
@@ -416,3 +417,41 @@ class CallbackTaskChanged(Notification):
     "The core's time."
     outcome: str = ""
     "For ``attempt-ended``/``not-taken``: how the attempt ended (``busy``, ``abandoned``...)."
+
+
+# -- the roster ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RosterChanged(Notification):
+    """Notification: shifts began or ended; out of hours when none is on (callers then go to
+    the out-of-hours destinations at once)."""
+
+    staffed: bool
+    "True while at least one shift is on."
+    shifts: tuple[str, ...]
+    "The shifts on now, by name."
+    at: float
+    "The core's time of the change."
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftStaffing(Notification):
+    """Notification: how many call-takers a shift on needs and has (sent on every change).
+
+    A call-taker counts for a shift while logged in (paused too) with a reachable phone, if
+    the shift names them or names nobody. ``short`` is the alarm: fewer than ``rostered`` after
+    the roster's grace period."""
+
+    shift: str
+    "The shift's name."
+    rostered: int
+    "Call-takers it needs: its head count, or as many as it names."
+    logged_in: int
+    "Call-takers counting for it now."
+    short: bool
+    "Short-handed: ``logged_in < rostered`` and the grace period is over."
+    on: bool
+    "False in the last notification of a shift, when it ends."
+    at: float
+    "The core's time."

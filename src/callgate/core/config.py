@@ -28,12 +28,15 @@ class AcdConfig:
     "Waiting time after which a call overflows; None: wait for a call-taker forever."
     overflow_destinations: tuple[str, ...] = ("fallback-queue",)
     "Tried in order (e.g. supervisors, the neighbouring regency); the last is the fallback queue."
+    out_of_hours_destinations: tuple[str, ...] = ()
+    """Tried in order for a caller when no shift is on (a neighbouring regency's centre, an
+    agency, supervisors' phones); the last is the fallback queue. Empty: the overflow ones."""
     aging_interval: float | None = None
     "Seconds of waiting worth one priority class; None turns aging off."
     skill_relax_after: float | None = 30.0
     "Waiting time after which a call's required skill is dropped; None: never."
     roster: Roster | None = None
-    "Shifts; outside them calls overflow at once. None: always staffed."
+    "Shifts; outside them calls go to the out-of-hours destinations at once. None: always on."
     screening: ScreeningPolicy | None = None
     "Prank and ghost screening of arriving calls (and blocking, if it configures it); None: off."
     silence: SilencePolicy | None = None

@@ -179,6 +179,10 @@ class AgentLoggedIn(Event):
     "The phone's state at login."
     name: str = ""
     "Display name, for notifications."
+    rostered_only: bool = False
+    """A login made for the call-taker, not by them (the driver starting): it applies only if
+    the roster has them on now. Otherwise the core keeps their phone's details and they stay
+    logged out until they log in themselves."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,8 @@ from callgate.core.commands import (
     CallScreened,
     CallStateChanged,
     Command,
+    RosterChanged,
+    ShiftStaffing,
 )
 from callgate.core.events import Event
 from callgate.ports import CommandExecutor, Notification
@@ -203,6 +205,20 @@ def _log_decision(note: Notification) -> None:
             )
     elif isinstance(note, CallBlocked):
         log.info("blocked call ended", extra={"call_id": note.call_id, "caller": note.caller})
+    elif isinstance(note, RosterChanged):
+        if note.staffed:
+            log.info("roster: shifts on", extra={"shifts": list(note.shifts)})
+        else:
+            log.warning("roster: out of hours; callers go to the out-of-hours destinations")
+    elif isinstance(note, ShiftStaffing):
+        figures = {"shift": note.shift, "rostered": note.rostered, "logged_in": note.logged_in}
+        if note.short:
+            log.error(
+                "ALARM: shift short-handed: fewer call-takers logged in than rostered",
+                extra=figures,
+            )
+        else:
+            log.info("shift staffing" if note.on else "shift ended", extra=figures)
     elif isinstance(note, CallReclassified) and note.cause != "CallReprioritised":
         log.info(
             "silent caller pressed a key; raised"

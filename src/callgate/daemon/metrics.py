@@ -172,6 +172,7 @@ class _LiveCollector(Collector):
         for agent_state in AgentState:
             agents.add_metric([agent_state.name], states[agent_state])
         yield agents
+        yield from _shift_figures(acd)
 
         up = GaugeMetricFamily(
             "callgate_connection_up",
@@ -222,3 +223,31 @@ class _LiveCollector(Collector):
                 "Call events stored but not yet published to MQTT.",
                 value=depth,
             )
+
+
+def _shift_figures(acd: Acd) -> Iterator[Metric]:
+    """Each shift on that needs call-takers (a ``[roster]``): its figures and its alarm."""
+    staffing = acd.shift_staffing
+    rostered = GaugeMetricFamily(
+        "callgate_shift_rostered",
+        "Call-takers a shift on needs logged in: its head count, or as many as it names.",
+        labels=["shift"],
+    )
+    logged_in = GaugeMetricFamily(
+        "callgate_shift_logged_in",
+        "Call-takers counting for a shift on: logged in (paused too) with a registered phone.",
+        labels=["shift"],
+    )
+    short = GaugeMetricFamily(
+        "callgate_shift_short_handed",
+        "1 while a shift on has fewer call-takers logged in than rostered, after [roster]"
+        " alarm_grace (the ALARM log line and the CAD shift-staffing event say the same).",
+        labels=["shift"],
+    )
+    for figures in staffing:
+        rostered.add_metric([figures.shift], figures.rostered)
+        logged_in.add_metric([figures.shift], figures.logged_in)
+        short.add_metric([figures.shift], 1.0 if figures.short else 0.0)
+    yield rostered
+    yield logged_in
+    yield short

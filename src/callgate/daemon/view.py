@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from callgate import __version__
+from callgate.core.acd import Acd
 from callgate.core.agents import AgentState
 from callgate.core.calls import Call
 from callgate.daemon.calltakers import CallTakerControl
@@ -70,6 +71,16 @@ class LiveDaemonView:
             "uptime_s": round(now - self.health.started_at, 1),
             "components": self.health.to_json()["components"],
             "staffed": acd.staffed,
+            "shifts": [
+                {
+                    "shift": s.shift,
+                    "rostered": s.rostered,
+                    "logged_in": s.logged_in,
+                    "short_handed": s.short,
+                }
+                for s in acd.shift_staffing
+            ],
+            "roster": _roster_line(acd),
             "waiting": acd.waiting,
             "longest_wait_s": None if oldest is None else round(max(0.0, now - oldest), 1),
             "calls": {s.name: by_state[s.name] for s in LIVE_CALL_STATES},
@@ -240,3 +251,16 @@ def _recent(record: CallRecord) -> JsonDict:
         "destination": record.destination,
         "recording": None if record.recording is None else record.recording.status.value,
     }
+
+
+def _roster_line(acd: Acd) -> str | None:
+    """What ``callgate status`` prints about the roster; None without one."""
+    if acd.config.roster is None:
+        return None
+    if not acd.staffed:
+        return "OUT OF HOURS (callers go to the out-of-hours destinations)"
+    shifts = [
+        f"{s.shift} {s.logged_in}/{s.rostered} logged in" + (" SHORT-HANDED" if s.short else "")
+        for s in acd.shift_staffing
+    ]
+    return "; ".join(shifts) or "on"

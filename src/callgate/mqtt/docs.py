@@ -44,7 +44,13 @@ COMMANDS: list[type[BaseModel]] = [
     s.BlockCaller,
     s.UnblockCaller,
 ]
-OTHERS: list[type[BaseModel]] = [s.AgentStateEvent, s.QueueState, s.Status, s.Reply]
+OTHERS: list[type[BaseModel]] = [
+    s.AgentStateEvent,
+    s.ShiftStaffingEvent,
+    s.QueueState,
+    s.Status,
+    s.Reply,
+]
 ALL = CALL_EVENTS + COMMANDS + OTHERS
 SITE = "{site}"
 
@@ -91,6 +97,11 @@ def _asyncapi() -> dict[str, Any]:
                 "description": "A call-taker's latest state (retained).",
                 "parameters": {"site": site, "agent_id": param("The call-taker's id.")},
                 "subscribe": {"bindings": retained, "message": _ref(s.AgentStateEvent)},
+            },
+            f"{base}/shifts/{{shift}}/staffing": {
+                "description": "A shift's staffing and short-handed alarm ([roster]; retained).",
+                "parameters": {"site": site, "shift": param("The shift's name.")},
+                "subscribe": {"bindings": retained, "message": _ref(s.ShiftStaffingEvent)},
             },
             f"{base}/queue/state": {
                 "description": "The queue now (retained; republished at most once a second).",

@@ -74,7 +74,7 @@ from callgate.mqtt.schema import (
     Status,
 )
 from callgate.mqtt.settings import MqttSettings
-from callgate.mqtt.topics import Topics, broker_client, broker_name, queue_state_of
+from callgate.mqtt.topics import Topics, broker_client, broker_name, queue_state_of, shift_staffing
 from callgate.ports import (
     CallStart,
     JournalError,
@@ -299,6 +299,9 @@ class EventPublisher:
                 reason=note.reason,
                 cause=note.cause,
             )
+        elif (staffing := shift_staffing(note, self.topics)) is not None:
+            model, stream, topic, at, fields = staffing
+            self._emit(model, stream, topic, at, retain=True, **fields)
         elif isinstance(note, CallEnded):
             self._answered_by.pop(note.call_id, None)
             self._call_event(

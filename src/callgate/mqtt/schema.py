@@ -258,6 +258,26 @@ class AgentStateEvent(EventBase):
     """What caused the change, in the core's words."""
 
 
+class ShiftStaffingEvent(EventBase):
+    """A shift's staffing (retained on ``.../shifts/{shift}/staffing``; one stream per shift):
+    sent when a shift of the ``[roster]`` that needs call-takers begins, on every change of its
+    figures, and when it ends. ``short_handed`` is the alarm."""
+
+    type: Literal["shift-staffing"] = "shift-staffing"
+    """Event type."""
+    shift: str = Field(min_length=1)
+    """The shift's name from ``[roster]`` (``pagi``, ``siang``, ``malam``...)."""
+    rostered: int = Field(ge=0)
+    """Call-takers it needs logged in: its head count, or as many as it names."""
+    logged_in: int = Field(ge=0)
+    """Call-takers counting for it now: logged in (paused too) with a registered phone."""
+    short_handed: bool
+    """Fewer logged in than rostered once the roster's grace period (``alarm_grace``) is over:
+    the supervisor should act."""
+    on: bool
+    """False in the shift's last event, when it ends (figures as they were then)."""
+
+
 CallEvent = Annotated[
     CallReceived
     | CallScreened
@@ -275,7 +295,7 @@ CallEvent = Annotated[
     | IncidentAttached,
     Field(discriminator="type"),
 ]
-Event = Annotated[CallEvent | AgentStateEvent, Field(discriminator="type")]
+Event = Annotated[CallEvent | AgentStateEvent | ShiftStaffingEvent, Field(discriminator="type")]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 

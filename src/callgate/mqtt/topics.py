@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 import aiomqtt
 
 from callgate.core.acd import Acd
-from callgate.mqtt.schema import QueueState, Status
+from callgate.core.commands import ShiftStaffing
+from callgate.mqtt.schema import EventBase, QueueState, ShiftStaffingEvent, Status
 from callgate.mqtt.settings import MqttSettings
 
 #: Characters MQTT gives a meaning in topics.
@@ -40,6 +42,9 @@ class Topics:
 
     def agent_state(self, agent_id: str) -> str:
         return f"{self.base}/agents/{_level(agent_id)}/state"
+
+    def shift_staffing(self, shift: str) -> str:
+        return f"{self.base}/shifts/{_level(shift)}/staffing"
 
     def reply(self, request_key: str) -> str:
         """Where the answer to ``<client>/<request id>`` goes: ``.../replies/<client>/<id>``
@@ -71,6 +76,29 @@ def queue_state_of(acd: Acd, site: str, now: float) -> QueueState:
         },
         longest_wait_s=max((max(0.0, now - c.arrived_at) for c in waiting), default=0.0),
         agents_by_state=dict(sorted(Counter(a.state.value for a in acd.agents.values()).items())),
+    )
+
+
+def shift_staffing(
+    note: object, topics: Topics
+) -> tuple[type[EventBase], str, str, float, dict[str, Any]] | None:
+    """A :class:`ShiftStaffing` notification as an event to publish (model, stream, topic, at,
+    fields), retained per shift; None for any other notification."""
+    if not isinstance(note, ShiftStaffing):
+        return None
+    fields = {
+        "shift": note.shift,
+        "rostered": note.rostered,
+        "logged_in": note.logged_in,
+        "short_handed": note.short,
+        "on": note.on,
+    }
+    return (
+        ShiftStaffingEvent,
+        f"shift:{note.shift}",
+        topics.shift_staffing(note.shift),
+        note.at,
+        fields,
     )
 
 

@@ -248,8 +248,8 @@ def render_status(body: Json) -> str:
         f"calls:        {wait_text}" + (f"; {others}" if others else ""),
         "call-takers:  " + (_calltaker_counts(body.get("calltakers", {})) or "none configured"),
     ]
-    if body.get("staffed") is False:
-        lines.append("roster:       OUT OF HOURS (calls overflow by design)")
+    if body.get("roster"):  # the daemon's roster as it stands (no [roster]: absent)
+        lines.append(f"roster:       {body['roster']}")
     return "\n".join(lines)
 
 

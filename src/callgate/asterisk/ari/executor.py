@@ -208,7 +208,11 @@ class Executor:
         layout.destination_leg = leg_id
         log.info(
             "overflowing to a destination",
-            extra={"call_id": command.call_id, "destination": command.destination},
+            extra={
+                "call_id": command.call_id,
+                "destination": command.destination,
+                "reason": command.reason,
+            },
         )
         try:
             await self.shared.ari.originate(

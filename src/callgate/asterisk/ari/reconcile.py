@@ -86,7 +86,12 @@ class Reconciler:
         for agent_id, endpoint in endpoints.items():
             device = phones[agent_id]
             if not self._started_agents and settings.calltakers.logged_in_at_start:
-                events.append(AgentLoggedIn(agent_id, endpoint, device=device, name=endpoint))
+                # On their behalf: the core logs in only those the roster has on now.
+                events.append(
+                    AgentLoggedIn(
+                        agent_id, endpoint, device=device, name=endpoint, rostered_only=True
+                    )
+                )
             else:
                 events.append(DeviceStateChanged(agent_id, device))
         self._started_agents = True
