@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from callgate.tools.report.calltaker_figures import CallTakerFigures, CallTakerReport
@@ -103,16 +104,7 @@ def write_csv(report: Report, folder: Path) -> list[Path]:
             ],
         ),
     }
-    written = []
-    for name in CSV_FILES:
-        headers, rows = tables[name]
-        path = folder / name
-        with path.open("w", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(headers)
-            writer.writerows(rows)
-        written.append(path)
-    return written
+    return _write_csv(folder, CSV_FILES, tables)
 
 
 def _callback_rows(c: Callbacks) -> list[list[object]]:
@@ -245,8 +237,15 @@ def write_calltakers_csv(report: CallTakerReport, folder: Path) -> list[Path]:
             ],
         ),
     }
+    return _write_csv(folder, CALLTAKER_CSV_FILES, tables)
+
+
+def _write_csv(
+    folder: Path, names: Sequence[str], tables: Mapping[str, tuple[list[str], list[list[object]]]]
+) -> list[Path]:
+    """Write each of ``names`` (its headers, then its rows) in ``folder``; the paths written."""
     written = []
-    for name in CALLTAKER_CSV_FILES:
+    for name in names:
         headers, rows = tables[name]
         path = folder / name
         with path.open("w", newline="", encoding="utf-8") as stream:
