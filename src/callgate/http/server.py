@@ -35,11 +35,16 @@ Endpoints:
   and ``{"name", "role", "agent_id", "csrf_token"}`` (failed log-ins: 401, too many: 429).
   ``GET /api/session``: the same for the current session (401 without one);
   ``DELETE /api/session`` (with ``X-CSRF-Token``): log out.
+- ``GET /api/live`` (any user): Server-Sent Events, a snapshot then deltas, filtered by role
+  (:mod:`callgate.http.live`); ``GET /api/my-call`` (a call-taker; a supervisor with
+  ``?agent=ID``): the call ringing or connected on the phone and its caller's history.
+- ``GET /wallboard``, ``GET /screen``, ``GET /assets/{name}`` (open: static pages that log in
+  with ``POST /api/session``; :mod:`callgate.http.pages`).
 
 Every answer is JSON, errors included: ``{"error": "..."}``. Whatever a client sends, a
 malformed request is a 4xx, never a 500: bodies larger than ``[ops] http_max_body_bytes`` are
-413; bodies that are not UTF-8 JSON objects, nest deeper than :data:`MAX_NESTING`, or carry a
-field of the wrong type, length or range are 400. Client text reaches the log only through
+413; bodies that are not UTF-8 JSON objects, nest too deep (:mod:`callgate.http.bodies`), or
+carry a field of the wrong type, length or range are 400. Client text reaches the log only through
 :func:`callgate.logs.clip`.
 """
 
@@ -49,13 +54,14 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from callgate.auth import Authenticator, Identity, Permission
+from callgate.http.bodies import json_body
 from callgate.http.sessions import BrowserSessions, foreign_origin
 from callgate.http.settings import is_loopback
 from callgate.logs import LogThrottle, clip
@@ -100,8 +106,6 @@ AGENT_ACTIONS = ("login", "logout", "pause", "unpause")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: Most recent calls the API returns in one answer.
 MAX_RECENT = 1000
-#: Our bodies are flat objects; anything nested deeper is refused before the parser recurses.
-MAX_NESTING = 8
 #: Longest texts the API takes besides the services' own (as the MQTT commands in
 #: events/schema.py).
 MAX_NUMBER = 96
@@ -175,6 +179,23 @@ class DaemonView(Protocol):
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Finds the user of a request again (a long-lived stream checks its session is still live).
+Identify = Callable[[web.Request], Awaitable["Identity | None"]]
+
+
+class Extension(Protocol):
+    """More routes on the port, each with who may call it as in :data:`ROUTES` (the live feed
+    and the pages, ``http/live.py``, ``http/pages.py``): kept beside this module, registered
+    here so that one middleware authenticates them all."""
+
+    def routes(self, identify: Identify) -> Mapping[tuple[str, str], tuple[Any, Handler]]:
+        """``(method, path) -> (who may call it, handler)``; ``identify`` re-checks a user."""
+        ...
+
+    async def close(self) -> None:
+        """End what outlives a request (open streams), before the port closes."""
+        ...
+
 
 #: Where the request's authenticated user is kept (set by :meth:`OpsHttp._authenticate`).
 IDENTITY: Final = web.RequestKey("identity", Identity)
@@ -259,6 +280,7 @@ class OpsHttp:
         port: int = 8089,
         max_body_bytes: int = MAX_BODY_BYTES,
         sessions: BrowserSessions | None = None,
+        extensions: Sequence[Extension] = (),
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"admin HTTP host {host!r} is not a loopback address")
@@ -270,6 +292,8 @@ class OpsHttp:
         self.max_body_bytes = max_body_bytes
         self.authenticator = authenticator
         self.sessions = sessions if sessions is not None else BrowserSessions(authenticator)
+        self.extensions = tuple(extensions)
+        self._needed: dict[tuple[str, str], Permission | str | None] = dict(ROUTES)
         self._runner: web.AppRunner | None = None
         self._throttle = LogThrottle(60.0)
 
@@ -297,6 +321,10 @@ class OpsHttp:
             ("DELETE", "/api/session"): self.sessions.log_out,
         }
         assert handlers.keys() == ROUTES.keys(), "every route says who may call it"
+        for extension in self.extensions:
+            for key, (needed, handler) in extension.routes(self._identity).items():
+                assert key not in handlers, f"{key} is registered twice"
+                self._needed[key], handlers[key] = needed, handler
         for (method, path), handler in handlers.items():
             app.router.add_route(method, path, handler)
         return app
@@ -305,7 +333,7 @@ class OpsHttp:
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.match_info.route.resource
         key = (request.method, route.canonical if route is not None else "")
-        needed = ROUTES.get(key)
+        needed = self._needed.get(key)
         if needed is None:
             return await handler(request)  # open, or no such route (aiohttp's 404/405)
         identity = await self._identity(request)
@@ -375,6 +403,8 @@ class OpsHttp:
         log.info("admin HTTP port listening", extra={"host": self.host, "port": self.port})
 
     async def stop(self) -> None:
+        for extension in self.extensions:
+            await extension.close()  # else the runner waits for open streams to end
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -416,7 +446,7 @@ class OpsHttp:
         who = request[IDENTITY]
         if not who.may_act_for(agent_id):
             return _forbidden(who, f"{action} call-taker {clip(agent_id, 32)}")
-        body = await _body(request)
+        body = await json_body(request)
         reason = body.get("reason")
         if reason is not None and not _text(reason, MAX_PAUSE_REASON):
             return _error(400, f"reason must be 1 to {MAX_PAUSE_REASON} characters")
@@ -448,7 +478,7 @@ class OpsHttp:
         return _json(body)
 
     async def _log_level(self, request: web.Request) -> web.Response:
-        level = (await _body(request)).get("level")
+        level = (await json_body(request)).get("level")
         if not isinstance(level, str) or level.upper() not in LOG_LEVELS:
             return _error(400, f"level must be one of {', '.join(LOG_LEVELS)}")
         self.view.set_log_level(level.upper())
@@ -465,7 +495,7 @@ class OpsHttp:
         who = request[IDENTITY]
         if not who.may(Permission.OWN_DISPOSITION):
             return _forbidden(who, "set dispositions")
-        body = await _body(request)
+        body = await json_body(request)
         if "by" in body:
             return _error(400, _BY_REFUSED)
         disposition = body.get("disposition")
@@ -478,7 +508,7 @@ class OpsHttp:
         return _json(answer, _STATUS.get(answer.get("result", ""), 409))
 
     async def _log_in(self, request: web.Request) -> web.Response:
-        return await self.sessions.log_in(request, await _body(request))
+        return await self.sessions.log_in(request, await json_body(request))
 
     async def _blocks(self, request: web.Request) -> web.Response:
         include_all = request.query.get("all", "0") not in ("", "0", "false", "no")
@@ -486,7 +516,7 @@ class OpsHttp:
         return _json(answer, _STATUS.get(answer.get("result", "ok"), 409))
 
     async def _block(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         number, hours, reason = body.get("number"), body.get("hours"), body.get("reason")
         problem = _who_and_why(body, number, reason)
         if problem is not None:
@@ -507,7 +537,7 @@ class OpsHttp:
         return _json(answer, _STATUS.get(answer.get("result", ""), 409))
 
     async def _unblock(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         number, reason = body.get("number"), body.get("reason")
         problem = _who_and_why(body, number, reason)
         if problem is not None:
@@ -546,52 +576,3 @@ def _who_and_why(body: JsonDict, number: object, reason: object) -> str | None:
     if not _text(reason, MAX_REASON):
         return f"reason must be 1 to {MAX_REASON} characters (it goes into the audit trail)"
     return None
-
-
-def _nesting(text: str) -> int:
-    """How deep arrays and objects nest in ``text`` (brackets inside strings do not count)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
-async def _body(request: web.Request) -> JsonDict:
-    if not request.can_read_body:
-        return {}
-    raw = await request.read()  # 413 past client_max_size, raised by aiohttp
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise web.HTTPBadRequest(reason="body is not UTF-8") from None
-    # json recurses once per level: 100,000 "[" would end in RecursionError, a 500. Checked
-    # first, by a scan that does not recurse.
-    if _nesting(text) > MAX_NESTING:
-        raise web.HTTPBadRequest(reason=f"body nests deeper than {MAX_NESTING} levels")
-    try:
-        # NaN and Infinity are Python's extensions, not JSON; a number too long to convert
-        # (over 4300 digits) raises ValueError here as well.
-        body = json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        raise web.HTTPBadRequest(reason="body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason="body must be a JSON object")
-    return body
