@@ -61,13 +61,16 @@ from callgate.daemon.engine import Engine
 from callgate.daemon.fallback import FallbackRecords
 from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.journaling import CallJournal
+from callgate.daemon.live import LiveFeed
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
 from callgate.daemon.view import LiveDaemonView
+from callgate.http.pages import Pages
 from callgate.http.server import OpsHttp
 from callgate.http.sessions import BrowserSessions
+from callgate.http.streams import LiveStreams
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
 from callgate.ports import (
@@ -268,6 +271,11 @@ def _wire(
         dispositions=dispositions,
         blocks=blocks,
     )
+    # The wallboard's and the call-takers' screens' live feed, one more observer of the core.
+    streams: LiveStreams
+    live = LiveFeed(view, lambda message: streams.publish(message))
+    streams = LiveStreams(live)
+    engine.observers.append(live.notification)
     http = OpsHttp(
         view,
         health,
@@ -277,6 +285,7 @@ def _wire(
         port=settings.ops.http_port,
         max_body_bytes=settings.ops.http_max_body_bytes,
         sessions=BrowserSessions.from_settings(settings.ops, authenticator),
+        extensions=(streams, Pages()),
     )
     agi = AgiServer.from_settings(
         settings.agi,

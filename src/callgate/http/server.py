@@ -36,7 +36,7 @@ Endpoints:
   ``GET /api/session``: the same for the current session (401 without one);
   ``DELETE /api/session`` (with ``X-CSRF-Token``): log out.
 - ``GET /api/live`` (any user): Server-Sent Events, a snapshot then deltas, filtered by role
-  (:mod:`callgate.http.live`); ``GET /api/my-call`` (a call-taker; a supervisor with
+  (:mod:`callgate.http.streams`); ``GET /api/my-call`` (a call-taker; a supervisor with
   ``?agent=ID``): the call ringing or connected on the phone and its caller's history.
 - ``GET /wallboard``, ``GET /screen``, ``GET /assets/{name}`` (open: static pages that log in
   with ``POST /api/session``; :mod:`callgate.http.pages`).
@@ -185,7 +185,7 @@ Identify = Callable[[web.Request], Awaitable["Identity | None"]]
 
 class Extension(Protocol):
     """More routes on the port, each with who may call it as in :data:`ROUTES` (the live feed
-    and the pages, ``http/live.py``, ``http/pages.py``): kept beside this module, registered
+    and the pages, ``http/streams.py``, ``http/pages.py``): kept beside this module, registered
     here so that one middleware authenticates them all."""
 
     def routes(self, identify: Identify) -> Mapping[tuple[str, str], tuple[Any, Handler]]:
