@@ -64,8 +64,25 @@ LAB_ADMIN_TOKEN_HASH = (  # published on purpose
 )
 #: The lab's users: the admin above, and a CAD client per MQTT user of tests/integration/test_mqtt
 #: (its broker password authenticates it; the ACL ties its name to its command topic).
+#: The wallboard's browser tests log in with passwords (the pages use POST /api/session): a
+#: supervisor, and a call-taker who is extension 1001.
+LAB_SUPERVISOR = ("lab-supervisor", "lab-supervisor-password")
+LAB_CALLTAKER = ("lab-ct1001", "lab-ct1001-password")
 LAB_USERS = [
     {"name": "lab-admin", "role": "admin", "token_hash": LAB_ADMIN_TOKEN_HASH},
+    {
+        "name": LAB_SUPERVISOR[0],
+        "role": "supervisor",
+        "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$YXM+R0njHrjz1uGBehsVVQ"
+        "$/KVYaJ670MMfwdy9FqEbmmYAz8f23MatqujwqE9cd8Y",
+    },
+    {
+        "name": LAB_CALLTAKER[0],
+        "role": "call-taker",
+        "agent_id": "1001",
+        "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$+zWaAO9aEqM7sb82tQ6oIw"
+        "$WyKvIBihXPYXy5zxVAPY8S/sk2o38dJ4rfCfEeMu/Z8",
+    },
     {
         "name": "cad",
         "role": "cad",

@@ -61,14 +61,17 @@ from callgate.daemon.engine import Engine
 from callgate.daemon.fallback import FallbackRecords
 from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.journaling import CallJournal
+from callgate.daemon.live import LiveFeed
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.local import AdminSocket
+from callgate.http.pages import Pages
 from callgate.http.server import OpsHttp
 from callgate.http.sessions import BrowserSessions
+from callgate.http.streams import LiveStreams
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
 from callgate.ports import (
@@ -269,6 +272,11 @@ def _wire(
         dispositions=dispositions,
         blocks=blocks,
     )
+    # The wallboard's and the call-takers' screens' live feed, one more observer of the core.
+    streams: LiveStreams
+    live = LiveFeed(view, lambda message: streams.publish(message))
+    streams = LiveStreams(live)
+    engine.observers.append(live.notification)
     http = OpsHttp(
         view,
         health,
@@ -283,6 +291,7 @@ def _wire(
             if settings.ops.socket_path
             else None
         ),
+        extensions=(streams, Pages()),
     )
     agi = AgiServer.from_settings(
         settings.agi,

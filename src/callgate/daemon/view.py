@@ -129,7 +129,7 @@ class LiveDaemonView:
     def live_calls(self) -> list[JsonDict]:
         now = self.clock()
         calls = sorted(self.engine.acd.calls.values(), key=lambda c: c.arrived_at)
-        return [_live(c, now) for c in calls]
+        return [live_row(c, now) for c in calls]
 
     async def recent_calls(self, limit: int) -> list[JsonDict]:
         if self.journal is None:
@@ -211,7 +211,8 @@ def _block_answer(result: BlockResult) -> JsonDict:
     return answer
 
 
-def _live(call: Call, now: float) -> JsonDict:
+def live_row(call: Call, now: float) -> JsonDict:
+    """A call in the ACD as the admin API and the live feed show it."""
     return {
         "call_id": call.call_id,
         "state": call.state.name,

@@ -39,6 +39,11 @@ Endpoints:
   and ``{"name", "role", "agent_id", "csrf_token"}`` (failed log-ins: 401, too many: 429).
   ``GET /api/session``: the same for the current session (401 without one);
   ``DELETE /api/session`` (with ``X-CSRF-Token``): log out.
+- ``GET /api/live`` (any user): Server-Sent Events, a snapshot then deltas, filtered by role
+  (:mod:`callgate.http.streams`); ``GET /api/my-call`` (a call-taker; a supervisor with
+  ``?agent=ID``): the call ringing or connected on the phone and its caller's history.
+- ``GET /wallboard``, ``GET /screen``, ``GET /assets/{name}`` (open: static pages that log in
+  with ``POST /api/session``; :mod:`callgate.http.pages`).
 
 Every answer is JSON, errors included: ``{"error": "..."}``. Whatever a client sends, a
 malformed request is a 4xx, never a 500: bodies larger than ``[ops] http_max_body_bytes`` are
@@ -53,7 +58,7 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from aiohttp import web
@@ -179,6 +184,23 @@ class DaemonView(Protocol):
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Finds the user of a request again (a long-lived stream checks its session is still live).
+Identify = Callable[[web.Request], Awaitable["Identity | None"]]
+
+
+class Extension(Protocol):
+    """More routes on the port, each with who may call it as in :data:`ROUTES` (the live feed
+    and the pages, ``http/streams.py``, ``http/pages.py``): kept beside this module, registered
+    here so that one middleware authenticates them all."""
+
+    def routes(self, identify: Identify) -> Mapping[tuple[str, str], tuple[Any, Handler]]:
+        """``(method, path) -> (who may call it, handler)``; ``identify`` re-checks a user."""
+        ...
+
+    async def close(self) -> None:
+        """End what outlives a request (open streams), before the port closes."""
+        ...
+
 
 #: Where the request's authenticated user is kept (set by :meth:`OpsHttp._authenticate`).
 IDENTITY: Final = web.RequestKey("identity", Identity)
@@ -264,6 +286,7 @@ class OpsHttp:
         max_body_bytes: int = MAX_BODY_BYTES,
         sessions: BrowserSessions | None = None,
         local: AdminSocket | None = None,
+        extensions: Sequence[Extension] = (),
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"admin HTTP host {host!r} is not a loopback address")
@@ -276,6 +299,8 @@ class OpsHttp:
         self.authenticator = authenticator
         self.sessions = sessions if sessions is not None else BrowserSessions(authenticator)
         self.local = local
+        self.extensions = tuple(extensions)
+        self._needed: dict[tuple[str, str], Permission | str | None] = dict(ROUTES)
         self._runner: web.AppRunner | None = None
         self._throttle = LogThrottle(60.0)
 
@@ -303,6 +328,10 @@ class OpsHttp:
             ("DELETE", "/api/session"): self.sessions.log_out,
         }
         assert handlers.keys() == ROUTES.keys(), "every route says who may call it"
+        for extension in self.extensions:
+            for key, (needed, handler) in extension.routes(self._identity).items():
+                assert key not in handlers, f"{key} is registered twice"
+                self._needed[key], handlers[key] = needed, handler
         for (method, path), handler in handlers.items():
             app.router.add_route(method, path, handler)
         return app
@@ -311,7 +340,7 @@ class OpsHttp:
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.match_info.route.resource
         key = (request.method, route.canonical if route is not None else "")
-        needed = ROUTES.get(key)
+        needed = self._needed.get(key)
         if needed is None:
             return await handler(request)  # open, or no such route (aiohttp's 404/405)
         identity = await self._identity(request)
@@ -387,6 +416,8 @@ class OpsHttp:
             await self.local.start(self._runner)  # a WARNING if it cannot: TCP serves on
 
     async def stop(self) -> None:
+        for extension in self.extensions:
+            await extension.close()  # else the runner waits for open streams to end
         if self.local is not None:
             self.local.stop()
         if self._runner is not None:

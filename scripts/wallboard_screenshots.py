@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Screenshots of the wallboard and the call-taker's screen without the lab, for the README.
+
+Serves the real admin port (real pages, real log-in, real SSE stream) over a made-up centre,
+drives Debian's chromium headless through chromium-driver (selenium), logs in as a supervisor
+and as a call-taker, and saves ``docs/screenshots/wallboard.png`` and ``screen.png``. The lab
+run (tests/integration/test_wallboard_browser.py) makes the same pictures from real calls.
+
+    .venv/bin/python scripts/wallboard_screenshots.py [OUT_DIR]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from callgate.auth import Authenticator, UserSettings
+from callgate.daemon.health import Health
+from callgate.http.pages import Pages
+from callgate.http.server import OpsHttp
+from callgate.http.sessions import BrowserSessions
+from callgate.http.streams import LiveStreams
+
+REPO = Path(__file__).resolve().parent.parent
+_HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+USERS = [
+    UserSettings(name="spv-ratna", role="supervisor", password_hash=_HASH.hash("demo")),  # type: ignore[arg-type]
+    UserSettings(  # type: ignore[arg-type]
+        name="op-budi", role="call-taker", agent_id="1001", password_hash=_HASH.hash("demo")
+    ),
+]
+
+
+class Centre:
+    """A made-up moment of a centre: four callers waiting, five call-takers."""
+
+    def __init__(self) -> None:
+        now = time.time()
+        self.now = now
+
+        def call(n: int, caller: str, age: float, state: str, **more: Any) -> dict[str, Any]:
+            return {
+                "call_id": f"1767{n:06d}.{n}",
+                "state": state,
+                "priority": more.pop("priority", 3),
+                "category": more.pop("category", ""),
+                "caller": caller,
+                "caller_name": "",
+                "arrived_at": now - age,
+                "age_s": age,
+                "answered_at": more.pop("answered_at", None),
+                "agent_id": more.pop("agent_id", None),
+                "ringing": more.pop("ringing", []),
+                "handed_to": None,
+                "tags": more.pop("tags", []),
+                "score": more.pop("score", 0.0),
+                "position": more.pop("position", None),
+            }
+
+        self.calls = [
+            call(1, "+6281234567890", 23.0, "QUEUED", position=1),
+            call(2, "+6285298765432", 16.4, "QUEUED", position=2, tags=["callback"]),
+            call(3, "imei:35693803564380", 9.0, "QUEUED", position=3, tags=["silent"]),
+            call(
+                4,
+                "+6281311122233",
+                41.0,
+                "CONNECTED",
+                answered_at=now - 33.0,
+                agent_id="1002",
+                tags=["PRANK"],
+                score=2.4,
+                category="repeat-nuisance",
+                priority=5,
+            ),
+            call(5, "+6287788990011", 3.0, "OFFERED", ringing=["1001"], tags=["PRANK"], score=1.2),
+        ]
+        self.agents = [
+            self._agent("1001", "RINGING", 3, 14),
+            self._agent("1002", "ON_CALL", 33, 17),
+            self._agent("1003", "WRAP_UP", 8, 12),
+            self._agent("1004", "PAUSED", 260, 9, pause_reason="meal"),
+            self._agent("1005", "LOGGED_OUT", 5400, 0),
+        ]
+
+    def _agent(self, agent_id: str, state: str, since: float, calls: int, **more: Any) -> Any:
+        return {
+            "agent_id": agent_id,
+            "endpoint": f"PJSIP/{agent_id}",
+            "state": state,
+            "pause_reason": more.get("pause_reason"),
+            "pending_pause": None,
+            "calls_answered": calls,
+            "since": self.now - since,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        today = {
+            "calls": 412,
+            "answered": 301,
+            "within_15": 371,
+            "within_20": 389,
+            "abandoned": 23,
+            "fallback": 2,
+            "nuisance": 97,
+            "ghost": 61,
+            "callbacks_open": 4,
+        }
+        return {
+            "type": "snapshot",
+            "at": time.time(),
+            "calls": self.calls,
+            "agents": self.agents,
+            "today": today,
+        }
+
+    async def my_call(self, agent_id: str) -> dict[str, Any]:
+        call = next((c for c in self.calls if agent_id in c["ringing"]), None)
+        history = [
+            {"call_id": "1766990001.7", "disposition": "prank", "at": self.now - 86400 * 2},
+            {"call_id": "1766500001.3", "disposition": "genuine", "at": self.now - 86400 * 9},
+        ]
+        return {"call": call, "history": history if call else [], "callback_open": False}
+
+
+def serve() -> tuple[OpsHttp, asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    authenticator = Authenticator(USERS)
+    health = Health()
+    health.set("ari", True)
+    health.set("ami", True)
+    health.set("database", False, "connection refused")
+    from prometheus_client import CollectorRegistry
+
+    http = OpsHttp(
+        object(),  # type: ignore[arg-type]
+        health,
+        CollectorRegistry(),
+        authenticator=authenticator,
+        port=0,
+        sessions=BrowserSessions(authenticator, cookie_secure=False),
+        extensions=(LiveStreams(Centre()), Pages()),  # type: ignore[arg-type]
+    )
+    loop.run_until_complete(http.start())
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    return http, loop
+
+
+def browser() -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--lang=id"):
+        options.add_argument(arg)
+    options.add_argument("--window-size=1920,1200")
+    service = webdriver.ChromeService(executable_path="/usr/bin/chromedriver")
+    return webdriver.Chrome(options=options, service=service)
+
+
+def log_in(driver: webdriver.Chrome, url: str, name: str, password: str) -> None:
+    driver.get(url)
+    form = driver.find_element(By.ID, "login-form")
+    form.find_element(By.NAME, "name").send_keys(name)
+    form.find_element(By.NAME, "password").send_keys(password)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 5).until(
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "1"
+    )
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    http, _loop = serve()
+    driver = browser()
+    try:
+        log_in(driver, f"{http.url}/wallboard", "spv-ratna", "demo")
+        time.sleep(1.2)  # one tick of the wait clocks
+        driver.save_screenshot(str(out / "wallboard.png"))
+        driver.delete_all_cookies()
+        driver.set_window_size(1280, 900)
+        log_in(driver, f"{http.url}/screen", "op-budi", "demo")
+        WebDriverWait(driver, 5).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#history li[data-disposition]")
+        )
+        time.sleep(1.2)
+        driver.save_screenshot(str(out / "screen.png"))
+    finally:
+        driver.quit()
+    print(f"saved {out / 'wallboard.png'} and {out / 'screen.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

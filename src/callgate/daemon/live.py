@@ -1,0 +1,250 @@
+"""The live feed: the core's notifications as JSON messages for the wallboard and the screens.
+
+An observer of the engine like the journal and the CAD stream: each notification that changes
+a call or a call-taker becomes one message with the call's or call-taker's row as it is now,
+handed to ``publish`` (the admin port's streams, :mod:`callgate.http.streams`, which filter them by
+role and send them as Server-Sent Events). A client that connects gets :meth:`LiveFeed.snapshot`
+first, then these messages.
+
+Messages (``type``):
+
+- ``snapshot``: ``calls`` (in the ACD now, longest-waiting first), ``agents``, ``today``, ``at``;
+- ``call``: one call's row; ``call-ended``: ``call_id``, ``outcome``;
+- ``agent``: one call-taker's row; ``today``: the day's figures after a call ended.
+
+What the rows add to the admin API's (:mod:`callgate.daemon.view`): a call's tags (screening
+tag, ``silent``, ``key``, ``callback`` when the caller has an open callback task), its nuisance
+score at arrival and its queue position; a call-taker's ``since`` (their last change of state
+this daemon saw). Today's figures count the calls that ended since local midnight while this
+daemon ran (``since`` says from when): a restart starts them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from callgate.core.callbacks import TaskState
+from callgate.core.calls import TERMINAL_CALL_STATES, CallState
+from callgate.core.commands import (
+    AgentStateChanged,
+    CallbackTaskChanged,
+    CallEnded,
+    CallReclassified,
+    CallScreened,
+    CallStateChanged,
+)
+from callgate.core.screening import CATEGORY_REPEAT_NUISANCE, history_key
+from callgate.daemon.view import LiveDaemonView, live_row
+from callgate.ports import JournalError, Notification
+from callgate.storage.history import dispositions_of
+
+JsonDict = dict[str, Any]
+#: How far back a call-taker's screen shows the caller's earlier calls, and how long it waits.
+HISTORY_DAYS = 90
+HISTORY_TIMEOUT = 2.0
+#: NENA-STA-020.1's answer-time marks (seconds), counted in today's figures.
+MARKS = (15, 20)
+_OPEN_TASKS = frozenset({TaskState.OPEN, TaskState.DIALLING})
+
+
+@dataclass
+class _CallNotes:
+    """What the notifications said about a live call that the core's row does not hold."""
+
+    tags: list[str] = field(default_factory=list)
+    score: float = 0.0
+
+
+@dataclass
+class Today:
+    """The day's figures from the calls that ended while this daemon ran."""
+
+    day: str
+    since: float
+    calls: int = 0
+    answered: int = 0
+    within: dict[int, int] = field(default_factory=lambda: dict.fromkeys(MARKS, 0))
+    abandoned: int = 0
+    fallback: int = 0
+    nuisance: int = 0
+    ghost: int = 0
+
+    def to_json(self, callbacks_open: int) -> JsonDict:
+        return {
+            "day": self.day,
+            "since": self.since,
+            "calls": self.calls,
+            "answered": self.answered,
+            **{f"within_{s}": self.within[s] for s in MARKS},
+            "abandoned": self.abandoned,
+            "fallback": self.fallback,
+            "nuisance": self.nuisance,
+            "ghost": self.ghost,
+            "callbacks_open": callbacks_open,
+        }
+
+
+class LiveFeed:
+    """Turns the engine's notifications into live messages (see the module's docstring)."""
+
+    def __init__(
+        self,
+        view: LiveDaemonView,
+        publish: Callable[[JsonDict], None],
+        *,
+        clock: Callable[[], float] = time.time,
+        local_day: Callable[[float], str] = lambda t: datetime.fromtimestamp(t).date().isoformat(),
+    ) -> None:
+        self.view = view
+        self.publish = publish
+        self.clock = clock
+        self.local_day = local_day
+        self._calls: dict[str, _CallNotes] = {}
+        self._since: dict[str, float] = {}
+        #: Open callback tasks by number (a waiting caller with one is tagged ``callback``).
+        self._tasks: dict[str, str] = {}
+        now = clock()
+        self.today = Today(local_day(now), now)
+
+    # -- what a client gets on connecting -------------------------------------------------
+
+    def snapshot(self) -> JsonDict:
+        now = self.clock()
+        self._roll_day(now)
+        calls = sorted(self.view.engine.acd.calls.values(), key=lambda c: c.arrived_at)
+        return {
+            "type": "snapshot",
+            "at": now,
+            "calls": [self._call_row(c.call_id, now) for c in calls],
+            "agents": [self._agent_row(a) for a in self.view.agents()],
+            "today": self.today.to_json(len(self._tasks)),
+        }
+
+    def call(self, call_id: str) -> JsonDict | None:
+        """The live row of ``call_id`` (None when it is not in the ACD)."""
+        if call_id not in self.view.engine.acd.calls:
+            return None
+        return self._call_row(call_id, self.clock())
+
+    async def my_call(self, agent_id: str) -> JsonDict:
+        """``{"call": row or None, "history": [...], "callback_open": bool}``: the call ringing
+        or connected on call-taker ``agent_id``'s phone and its caller's earlier calls with
+        their dispositions (newest first; empty without a journal or when it does not answer
+        in time: the screen must not wait on it)."""
+        acd = self.view.engine.acd
+        mine = [c for c in acd.calls.values() if c.agent_id == agent_id or agent_id in c.ringing]
+        if not mine:
+            return {"call": None, "history": [], "callback_open": False}
+        call = max(mine, key=lambda c: c.arrived_at)
+        key = history_key(call.caller, None)
+        history: list[JsonDict] = []
+        journal = self.view.journal
+        if key is not None and journal is not None:
+            since = datetime.fromtimestamp(self.clock() - HISTORY_DAYS * 86400.0, UTC)
+            try:
+                past = await asyncio.wait_for(
+                    dispositions_of(journal, key, since, exclude_call_id=call.call_id),
+                    HISTORY_TIMEOUT,
+                )
+            except (TimeoutError, JournalError):
+                past = []
+            history = [
+                {"call_id": p.call_id, "disposition": p.disposition, "at": p.at.timestamp()}
+                for p in sorted(past, key=lambda p: p.at, reverse=True)
+            ]
+        return {
+            "call": self._call_row(call.call_id, self.clock()),
+            "history": history,
+            "callback_open": call.caller in self._tasks,
+        }
+
+    # -- the engine's observer --------------------------------------------------------------
+
+    async def notification(self, note: Notification) -> None:
+        if isinstance(note, CallScreened):
+            notes = self._calls.setdefault(note.call_id, _CallNotes())
+            notes.score = round(note.score, 2)
+            if note.tag and note.tag not in notes.tags:
+                notes.tags.append(note.tag)
+            self._publish_call(note.call_id)
+        elif isinstance(note, CallReclassified):
+            # A key pressed after the silent-caller prompt, or silence to the end: a ghost.
+            tag = None if note.cause == "CallReprioritised" else "silent"
+            if note.cause == "CallerPressedKey":
+                tag = "key"
+            notes = self._calls.setdefault(note.call_id, _CallNotes())
+            if tag is not None and tag not in notes.tags:
+                notes.tags.append(tag)
+            self._publish_call(note.call_id)
+        elif isinstance(note, CallStateChanged):
+            if note.new.name not in _ENDED:
+                self._publish_call(note.call_id)
+        elif isinstance(note, CallEnded):
+            self._ended(note)
+        elif isinstance(note, AgentStateChanged):
+            self._since[note.agent_id] = note.at
+            for row in self.view.agents():
+                if row["agent_id"] == note.agent_id:
+                    self.publish({"type": "agent", "agent": self._agent_row(row)})
+        elif isinstance(note, CallbackTaskChanged):
+            task = note.task
+            if task.state in _OPEN_TASKS:
+                self._tasks[task.number] = task.task_id
+            elif self._tasks.get(task.number) == task.task_id:
+                del self._tasks[task.number]
+
+    def _publish_call(self, call_id: str) -> None:
+        row = self.call(call_id)
+        if row is not None:
+            self.publish({"type": "call", "call": row})
+
+    def _ended(self, note: CallEnded) -> None:
+        notes = self._calls.pop(note.call_id, _CallNotes())
+        self.publish({"type": "call-ended", "call_id": note.call_id, "outcome": note.outcome.name})
+        self._roll_day(note.ended_at)
+        today = self.today
+        today.calls += 1
+        if note.answered_at is not None and note.agent_id is not None:
+            today.answered += 1
+            for mark in MARKS:
+                today.within[mark] += note.answered_at - note.arrived_at <= mark
+        today.abandoned += note.outcome is CallState.ABANDONED
+        today.fallback += note.outcome is CallState.FALLBACK
+        today.nuisance += note.category == CATEGORY_REPEAT_NUISANCE
+        today.ghost += "silent" in notes.tags and "key" not in notes.tags
+        self.publish({"type": "today", "today": today.to_json(len(self._tasks))})
+
+    def _roll_day(self, now: float) -> None:
+        day = self.local_day(now)
+        if day != self.today.day:
+            self.today = Today(day, now)
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def _call_row(self, call_id: str, now: float) -> JsonDict:
+        acd = self.view.engine.acd
+        call = acd.calls[call_id]
+        row = live_row(call, now)
+        notes = self._calls.get(call_id, _CallNotes())
+        tags = list(notes.tags)
+        if call.caller in self._tasks and "callback" not in tags:
+            tags.append("callback")
+        queued = [c.call_id for c in acd.queued_calls()]
+        row.update(
+            caller_name=call.caller_name,
+            tags=tags,
+            score=notes.score,
+            position=queued.index(call_id) + 1 if call_id in queued else None,
+        )
+        return row
+
+    def _agent_row(self, row: JsonDict) -> JsonDict:
+        return {**row, "since": self._since.get(row["agent_id"])}
+
+
+_ENDED = frozenset(s.name for s in TERMINAL_CALL_STATES)

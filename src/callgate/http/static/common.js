@@ -1,0 +1,203 @@
+// callgate's pages: the words (Bahasa Indonesia first, English as a switch), the API with the
+// session's CSRF token, log-in, and the live stream with backoff and the "stale since" banner.
+// Plain JavaScript, no build step, nothing from outside this site. Every URL is relative, so
+// the pages work behind a reverse proxy under a path of its own.
+"use strict";
+
+const WORDS = {
+  id: {
+    wallboard: "Papan Pantau 112", screen: "Layar Operator 112",
+    name: "Nama pengguna", password: "Kata sandi", login: "Masuk", logout: "Keluar",
+    loginFailed: "Nama atau kata sandi salah", tooMany: "Terlalu banyak percobaan, coba lagi nanti",
+    stale: "data lama sejak", connecting: "menyambung…", live: "langsung",
+    waiting: "Penelepon menunggu", calltakers: "Operator", today: "Hari ini", alarms: "Alarm",
+    pos: "No.", caller: "Penelepon", cls: "Kelas", tags: "Tanda", wait: "Menunggu", state: "Status",
+    agent: "Operator", since: "Lamanya", pauseReason: "Alasan jeda", handled: "Ditangani",
+    actions: "Tindakan", pause: "Jeda", unpause: "Lanjut", noneWaiting: "Tidak ada yang menunggu",
+    longest: "Tunggu terlama", calls: "Panggilan", answered: "Dijawab", within15: "≤ 15 dtk",
+    within20: "≤ 20 dtk", abandoned: "Ditinggal", callbacksOpen: "Panggil balik terbuka",
+    nuisance: "Iseng", ghost: "Diam/hantu", fallback: "Antrean cadangan", allGood: "Semua normal",
+    down: "mati sejak", degraded: "terganggu sejak", block: "Blokir", unblock: "Buka blokir",
+    number: "Nomor", hours: "Jam", reason: "Alasan", disposition: "Klasifikasi", set: "Simpan",
+    done: "Tersimpan", refused: "Ditolak", noCall: "Tidak ada panggilan", ringing: "Berdering",
+    connected: "Tersambung", history: "Riwayat penelepon", noHistory: "Belum ada riwayat",
+    score: "Skor gangguan", callbackOpen: "Panggil balik terbuka", recording: "Rekaman",
+    lastCall: "Panggilan terakhir", myState: "Status saya", blocks: "Blokir & buka blokir",
+    shiftSince: "sejak", role: "Peran",
+    st_AVAILABLE: "Siap", st_RINGING: "Berdering", st_ON_CALL: "Menelepon", st_WRAP_UP: "Selesai-catat",
+    st_PAUSED: "Jeda", st_LOGGED_OUT: "Keluar", st_QUEUED: "Antre", st_OFFERED: "Ditawarkan",
+    st_ARRIVED: "Masuk", st_CONNECTING: "Menyambung", st_CONNECTED: "Tersambung",
+    st_OVERFLOWING: "Dialihkan",
+    d_genuine: "Darurat nyata", d_information: "Informasi", d_prank: "Iseng", d_ghost: "Hantu/diam",
+    d_test: "Uji", "d_wrong-number": "Salah sambung",
+    t_silent: "diam", t_key: "tekan tombol", t_callback: "panggil balik",
+  },
+  en: {
+    wallboard: "112 Wallboard", screen: "112 Call-taker's screen",
+    name: "User name", password: "Password", login: "Log in", logout: "Log out",
+    loginFailed: "Wrong name or password", tooMany: "Too many attempts, try again later",
+    stale: "stale since", connecting: "connecting…", live: "live",
+    waiting: "Waiting callers", calltakers: "Call-takers", today: "Today", alarms: "Alarms",
+    pos: "#", caller: "Caller", cls: "Class", tags: "Tags", wait: "Waiting", state: "State",
+    agent: "Call-taker", since: "For", pauseReason: "Pause reason", handled: "Handled",
+    actions: "Actions", pause: "Pause", unpause: "Unpause", noneWaiting: "Nobody waiting",
+    longest: "Longest wait", calls: "Calls", answered: "Answered", within15: "≤ 15 s",
+    within20: "≤ 20 s", abandoned: "Abandoned", callbacksOpen: "Callbacks open",
+    nuisance: "Nuisance", ghost: "Silent/ghost", fallback: "Fallback queue", allGood: "All normal",
+    down: "down since", degraded: "degraded since", block: "Block", unblock: "Unblock",
+    number: "Number", hours: "Hours", reason: "Reason", disposition: "Disposition", set: "Set",
+    done: "Saved", refused: "Refused", noCall: "No call", ringing: "Ringing",
+    connected: "Connected", history: "Caller's history", noHistory: "No earlier calls",
+    score: "Nuisance score", callbackOpen: "Callback open", recording: "Recording",
+    lastCall: "Last call", myState: "My state", blocks: "Block & unblock",
+    shiftSince: "since", role: "Role",
+    st_AVAILABLE: "Ready", st_RINGING: "Ringing", st_ON_CALL: "On a call", st_WRAP_UP: "Wrap-up",
+    st_PAUSED: "Paused", st_LOGGED_OUT: "Logged out", st_QUEUED: "Queued", st_OFFERED: "Offered",
+    st_ARRIVED: "Arrived", st_CONNECTING: "Connecting", st_CONNECTED: "Connected",
+    st_OVERFLOWING: "Overflowing",
+    d_genuine: "Genuine", d_information: "Information", d_prank: "Prank", d_ghost: "Ghost/silent",
+    d_test: "Test", "d_wrong-number": "Wrong number",
+    t_silent: "silent", t_key: "key pressed", t_callback: "callback",
+  },
+};
+const DISPOSITIONS = ["genuine", "information", "prank", "ghost", "test", "wrong-number"];
+const PAUSE_REASONS = ["break", "meal", "training", "admin"];
+
+const cg = {
+  lang: localStorage.getItem("callgate-lang") || "id",
+  who: null, // {name, role, agent_id, csrf_token}
+  offset: 0, // daemon's clock minus this browser's (seconds)
+  seen: {}, // call_id -> when its first message arrived here (ms since the epoch)
+};
+window.callgateSeen = cg.seen;
+
+function t(key) {
+  return (WORDS[cg.lang] && WORDS[cg.lang][key]) || WORDS.en[key] || key;
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "class") node.className = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function translate() {
+  document.documentElement.lang = cg.lang;
+  for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
+  for (const node of document.querySelectorAll("[data-tp]")) node.placeholder = t(node.dataset.tp);
+}
+
+function now() {
+  return Date.now() / 1000 + cg.offset;
+}
+
+function clock(epoch) {
+  return new Date(epoch * 1000).toLocaleTimeString("en-GB", { hour12: false });
+}
+
+function duration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const m = Math.floor(s / 60);
+  return m >= 60 ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`
+    : `${m}:${String(s % 60).padStart(2, "0")}`;
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && cg.who) headers["X-CSRF-Token"] = cg.who.csrf_token;
+  const response = await fetch(path, {
+    method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let answer = {};
+  try { answer = await response.json(); } catch (_) { /* not JSON */ }
+  return { status: response.status, ok: response.ok, body: answer };
+}
+
+function flash(text, bad) {
+  const box = document.getElementById("flash");
+  box.textContent = text;
+  box.className = bad ? "flash bad" : "flash";
+  clearTimeout(flash.timer);
+  flash.timer = setTimeout(() => { box.textContent = ""; box.className = "flash"; }, 6000);
+}
+
+function setupChrome(onLogin) {
+  document.getElementById("lang").addEventListener("click", () => {
+    cg.lang = cg.lang === "id" ? "en" : "id";
+    localStorage.setItem("callgate-lang", cg.lang);
+    translate();
+    document.dispatchEvent(new Event("callgate-lang"));
+  });
+  document.getElementById("login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    const answer = await api("POST", "api/session", {
+      name: form.elements.name.value, password: form.elements.password.value,
+    });
+    form.elements.password.value = "";
+    if (!answer.ok) {
+      document.getElementById("login-error").textContent = t(answer.status === 429 ? "tooMany" : "loginFailed");
+      return;
+    }
+    document.getElementById("login-error").textContent = "";
+    loggedIn(answer.body, onLogin);
+  });
+  document.getElementById("logout").addEventListener("click", async () => {
+    await api("DELETE", "api/session");
+    location.reload();
+  });
+  translate();
+  api("GET", "api/session").then((answer) => { if (answer.ok) loggedIn(answer.body, onLogin); });
+}
+
+function loggedIn(who, onLogin) {
+  cg.who = who;
+  document.body.classList.add("in");
+  document.body.dataset.role = who.role;
+  document.getElementById("user").textContent = `${who.name} (${who.role})`;
+  onLogin(who);
+}
+
+// The live stream: EventSource reconnects by itself; on top of it a growing pause between
+// attempts (1 s doubling to 30 s) and the banner saying since when the data is stale.
+function connectLive(onMessage) {
+  let delay = 1000;
+  let staleSince = null;
+  const banner = document.getElementById("stale");
+  const open = () => {
+    const source = new EventSource("api/live");
+    source.onopen = () => { delay = 1000; };
+    source.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      staleSince = null;
+      banner.hidden = true;
+      document.body.dataset.live = "1";
+      onMessage(message, Date.now());
+    };
+    source.onerror = () => {
+      source.close();
+      if (staleSince === null) staleSince = Date.now();
+      document.body.dataset.live = "0";
+      banner.textContent = `${t("stale")} ${clock(staleSince / 1000)} — ${t("connecting")}`;
+      banner.hidden = false;
+      setTimeout(open, delay);
+      delay = Math.min(delay * 2, 30000);
+    };
+  };
+  open();
+}
+
+function stateName(state) {
+  return t(`st_${state}`);
+}

@@ -1,0 +1,222 @@
+"""The live feed: notifications -> messages (a real engine and core), and ``GET /api/live`` as
+Server-Sent Events through a real server on 127.0.0.1 (authentication, role filtering, snapshot
+then deltas, a slow client dropped, the cap on streams), and the pages' routes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from callgate.core.acd import Acd
+from callgate.core.config import AcdConfig
+from callgate.core.events import CallArrived
+from callgate.daemon.calltakers import CallTakerControl
+from callgate.daemon.engine import Engine
+from callgate.daemon.health import Health
+from callgate.daemon.live import LiveFeed
+from callgate.daemon.metrics import Metrics
+from callgate.daemon.view import LiveDaemonView
+from callgate.http.pages import Pages
+from callgate.http.server import OpsHttp
+from callgate.http.streams import LiveStreams
+from tests.unit.auth_users import authenticator, bearer, browser
+from tests.unit.daemon.conftest import Clock, Driven, NoPhones
+
+ENDPOINTS = ["PJSIP/1001", "PJSIP/1002"]
+
+
+def _call(call_id: str, agent: str | None = None, ringing: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"call_id": call_id, "caller": "+6281", "agent_id": agent, "ringing": list(ringing)}
+
+
+class Source:
+    """A fixed snapshot; ``my_call`` answers who asked."""
+
+    def __init__(self) -> None:
+        self.calls = [_call("c1", ringing=("1001",)), _call("c2", agent="1002")]
+        self.agents = [{"agent_id": "1001", "state": "RINGING"}, {"agent_id": "1002"}]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"type": "snapshot", "at": 1.0, "calls": self.calls, "agents": self.agents}
+
+    async def my_call(self, agent_id: str) -> dict[str, Any]:
+        return {"call": None, "history": [], "asked": agent_id}
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[OpsHttp, LiveStreams]]:
+    health = Health()
+    streams = LiveStreams(Source(), max_streams=3, queue_size=3, heartbeat=0.2)
+    http = OpsHttp(
+        object(),  # type: ignore[arg-type]  # no route of these tests reads the view
+        health,
+        Metrics(Driven().acd, health).registry,
+        authenticator=authenticator(),
+        port=0,
+        extensions=(streams, Pages()),
+    )
+    await http.start()
+    yield http, streams
+    await http.stop()
+
+
+async def _events(response: aiohttp.ClientResponse, count: int) -> list[dict[str, Any]]:
+    """The next ``count`` data messages of an SSE stream (comments and ``retry`` skipped)."""
+    found: list[dict[str, Any]] = []
+    async with asyncio.timeout(5):
+        while len(found) < count:
+            line = (await response.content.readline()).decode()
+            if not line:
+                break
+            if line.startswith("data: "):
+                found.append(json.loads(line[6:]))
+    return found
+
+
+async def _wait_for_streams(streams: LiveStreams, count: int) -> None:
+    async with asyncio.timeout(5):
+        while len(streams) != count:  # noqa: ASYNC110 - the streams have no event to wait on
+            await asyncio.sleep(0.01)
+
+
+async def test_a_stream_needs_a_user(served: tuple[OpsHttp, LiveStreams]) -> None:
+    http, _ = served
+    async with aiohttp.ClientSession() as client, client.get(f"{http.url}/api/live") as r:
+        assert r.status == 401
+
+
+async def test_a_supervisor_gets_the_whole_snapshot_then_every_delta(
+    served: tuple[OpsHttp, LiveStreams],
+) -> None:
+    http, streams = served
+    async with (
+        aiohttp.ClientSession() as client,
+        client.get(f"{http.url}/api/live", headers=bearer("sup")) as r,
+    ):
+        assert r.status == 200
+        assert r.headers["Content-Type"] == "text/event-stream"
+        [snapshot] = await _events(r, 1)
+        assert [c["call_id"] for c in snapshot["calls"]] == ["c1", "c2"]
+        await _wait_for_streams(streams, 1)
+        streams.publish({"type": "call", "call": _call("c3")})
+        streams.publish({"type": "agent", "agent": {"agent_id": "1002"}})
+        deltas = await _events(r, 2)
+        assert [d["type"] for d in deltas] == ["call", "agent"]
+        # An idle stream carries a heartbeat comment.
+        async with asyncio.timeout(2):
+            line = b"\n"
+            while line == b"\n":  # the blank line ending the last event
+                line = await r.content.readline()
+        assert line.startswith(b": heartbeat")
+
+
+async def test_a_call_taker_sees_only_their_own_row_and_the_call_on_their_phone(
+    served: tuple[OpsHttp, LiveStreams],
+) -> None:
+    http, streams = served
+    async with aiohttp.ClientSession() as client:
+        headers = await browser(client, http.url, "ct1001")
+        async with client.get(f"{http.url}/api/live", headers=headers) as r:
+            [snapshot] = await _events(r, 1)
+            assert [c["call_id"] for c in snapshot["calls"]] == ["c1"]
+            assert [a["agent_id"] for a in snapshot["agents"]] == ["1001"]
+            await _wait_for_streams(streams, 1)
+            streams.publish({"type": "call", "call": _call("c2", agent="1002")})  # not theirs
+            streams.publish({"type": "agent", "agent": {"agent_id": "1002"}})  # not theirs
+            streams.publish({"type": "call", "call": _call("c1", agent="1002")})  # taken by 1002
+            streams.publish({"type": "call", "call": _call("c4", ringing=("1001",))})
+            gone, ringing = await _events(r, 2)
+        assert gone == {"type": "call-ended", "call_id": "c1", "outcome": "ELSEWHERE"}
+        assert "caller" not in gone
+        assert ringing["call"]["call_id"] == "c4"
+        # Their own call only, unless they may see everyone's.
+        async with client.get(f"{http.url}/api/my-call?agent=1002", headers=headers) as r:
+            assert r.status == 403
+        async with client.get(f"{http.url}/api/my-call", headers=headers) as r:
+            assert (await r.json())["asked"] == "1001"
+
+
+async def test_a_slow_client_is_dropped_and_the_daemon_never_waits(
+    served: tuple[OpsHttp, LiveStreams], caplog: pytest.LogCaptureFixture
+) -> None:
+    http, streams = served
+    async with (
+        aiohttp.ClientSession() as client,
+        client.get(f"{http.url}/api/live", headers=bearer("sup")) as r,
+    ):
+        await _events(r, 1)
+        await _wait_for_streams(streams, 1)
+        # Published faster than the stream can send (no await between): its queue overflows.
+        for n in range(10):
+            streams.publish({"type": "call", "call": _call(f"x{n}")})
+        await _wait_for_streams(streams, 0)
+        async with asyncio.timeout(2):
+            rest = await r.content.read()
+        assert b"x9" not in rest
+    assert "live stream dropped" in caplog.text
+
+
+async def test_streams_past_the_cap_are_refused(served: tuple[OpsHttp, LiveStreams]) -> None:
+    http, streams = served
+    async with aiohttp.ClientSession() as client:
+        opened = [await client.get(f"{http.url}/api/live", headers=bearer("sup")) for _ in range(3)]
+        await _wait_for_streams(streams, 3)
+        async with client.get(f"{http.url}/api/live", headers=bearer("sup")) as r:
+            assert r.status == 503
+            assert r.headers["Retry-After"]
+        for response in opened:
+            response.close()
+
+
+async def test_the_pages_are_served_with_a_strict_policy(
+    served: tuple[OpsHttp, LiveStreams],
+) -> None:
+    http, _ = served
+    async with aiohttp.ClientSession() as client:
+        for page in ("wallboard", "screen"):
+            async with client.get(f"{http.url}/{page}") as r:
+                assert r.status == 200
+                assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+                assert 'src="assets/common.js"' in await r.text()
+        async with client.get(f"{http.url}/assets/wallboard.js") as r:
+            assert r.status == 200
+            assert r.content_type == "text/javascript"
+        for missing in ("nope.js", "wallboard.html", "..%2Fserver.py"):
+            async with client.get(f"{http.url}/assets/{missing}") as r:
+                assert r.status == 404
+
+
+async def test_the_feed_turns_notifications_into_rows_with_tags_and_positions() -> None:
+    clock = Clock(1_000.0)
+    engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
+    view = LiveDaemonView(
+        engine,
+        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
+        Health(clock=clock),
+        None,
+        set_log_level=lambda level: None,
+        clock=clock,
+    )
+    published: list[dict[str, Any]] = []
+    feed = LiveFeed(view, published.append, clock=clock)
+    engine.observers.append(feed.notification)
+    await view.agent_command("1001", "login", None)
+    await view.agent_command("1001", "pause", "briefing")
+    await engine.feed(CallArrived("c1", caller="+62812"))
+    clock.now = 1_005.0
+    await engine.feed(CallArrived("c2", caller="+62813"))
+    snapshot = feed.snapshot()
+    assert [(c["call_id"], c["position"]) for c in snapshot["calls"]] == [("c1", 1), ("c2", 2)]
+    assert snapshot["calls"][0]["age_s"] == 5.0
+    assert [m["call"]["call_id"] for m in published if m["type"] == "call"][-1] == "c2"
+    published.clear()
+    await view.agent_command("1001", "unpause", None)
+    assert [m["type"] for m in published][:1] == ["agent"]
+    assert published[0]["agent"]["since"] == 1_005.0
+    assert any(m["type"] == "call" and m["call"]["ringing"] == ["1001"] for m in published)
+    engine.close()
