@@ -224,7 +224,10 @@ def _wire(
     # in Asterisk's queue_log format for queue reporting tools ([queue_log] path).
     records = CallTakerRecords(journal, status=database, clock=time.time)
     observers.append(records.notification)
-    queue_log = queue_log_file(settings, clock=time.time)
+    # Call-takers' own commands (feature codes, the admin API); its endpoints are the running
+    # call-takers, which a reload changes in place.
+    control = CallTakerControl(feed, acd, settings.calltakers.endpoints)
+    queue_log = queue_log_file(settings, clock=time.time, endpoints=control.endpoints)
     if queue_log is not None:
         observers.append(queue_log.notification)
     engine = Engine(acd, calls, observers=observers)
@@ -239,7 +242,6 @@ def _wire(
         max_bytes=settings.mqtt.max_command_bytes,
         clients=authenticator.identity,  # the command topic's <client>, named by the broker
     )
-    control = CallTakerControl(engine.feed, acd, settings.calltakers.endpoints)
     # A reload (SIGHUP, the admin API) changes the parts below; it needs the view too, so the
     # view reaches it through this forward call.
     reloader: Reloader

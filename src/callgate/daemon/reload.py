@@ -327,7 +327,9 @@ class Reloader:
                 "removed": ", ".join(sorted(before.keys() - wanted.keys())),
             },
         )
-        parts.control.endpoints = wanted
+        # In place: the queue_log writer names call-takers from the same table.
+        parts.control.endpoints.clear()
+        parts.control.endpoints.update(wanted)
         if parts.registrations is not None:
             parts.registrations.follow(endpoints, parts.device_status)
         if parts.metrics is not None:

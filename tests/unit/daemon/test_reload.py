@@ -142,6 +142,7 @@ async def test_given_a_call_taker_and_thresholds_changed_then_both_apply_while_a
     running: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
     await running.engine.feed(CallArrived("c1", caller="0812"))  # rings 1001
+    table = running.control.endpoints  # the queue_log writer names call-takers from it
     running.write(config_text(endpoints=("1001", "1002"), tag_threshold=0.9))
     with caplog.at_level(logging.INFO):
         assert await running.reload() == (("calltakers", "screening"), (), None)
@@ -150,7 +151,8 @@ async def test_given_a_call_taker_and_thresholds_changed_then_both_apply_while_a
     assert acd.config.screening is not None
     assert acd.config.screening.tag_threshold == 0.9
     assert acd.calls["c1"].ringing == ["1001"]  # the call in progress is untouched
-    assert running.control.endpoints == {"1001": "PJSIP/1001", "1002": "PJSIP/1002"}
+    assert running.control.endpoints is table
+    assert table == {"1001": "PJSIP/1001", "1002": "PJSIP/1002"}
     assert running.phones.followed == [{"1001": "PJSIP/1001", "1002": "PJSIP/1002"}]
     assert running.phones.settings is running.reloader.running  # prompts read per call
     assert running.reloader.parts.metrics is not None
