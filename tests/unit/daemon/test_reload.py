@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from callgate.asterisk.ami.messages import AsteriskDeviceState, DeviceStatus
 from callgate.auth import Authenticator
 from callgate.config import Settings, acd_config
 from callgate.core.acd import Acd
@@ -377,3 +378,17 @@ async def test_callgate_reload_reports_what_it_applied_and_exits_2_on_a_bad_file
         assert "may not reload" in capsys.readouterr().err
     finally:
         await http.stop()
+
+
+def test_a_call_taker_added_by_reload_has_their_phone_registration_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registrations = PhoneRegistrations(["PJSIP/1001"])
+    now = {"PJSIP/1002": DeviceStatus(AsteriskDeviceState.NOT_INUSE, registered=True)}
+    with caplog.at_level(logging.INFO):
+        registrations.follow(["PJSIP/1001", "PJSIP/1002"], now.get)
+        registrations("PJSIP/1002", now["PJSIP/1002"])  # the same again: not logged twice
+        registrations.follow(["PJSIP/1002"], now.get)
+        registrations("PJSIP/1001", now["PJSIP/1002"])  # no longer a call-taker's phone
+    lines = [(r.getMessage(), r.__dict__.get("endpoint")) for r in caplog.records]
+    assert lines == [("call-taker phone registered", "PJSIP/1002")]
