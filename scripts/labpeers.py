@@ -417,11 +417,19 @@ class Daemon:
     directory, where the journal is unless ``env`` says otherwise) and the recordings folder.
     Stopped by its PID (SIGTERM, then SIGKILL after ``stop_seconds``); ``records()`` reads its
     JSON log lines, which the parent writes to ``log_path``.
+
+    ``config``: the text of a config file, written to ``callgate.toml`` in the state folder and
+    passed as ``run --config`` (what a reload reads again: :meth:`write_config`, then
+    :meth:`reload` or ``callgate reload``). The environment still overrides it.
     """
 
-    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(self, log_path: Path, env: dict[str, str], config: str | None = None) -> None:
         self.log_path = log_path
         self.state_dir = new_state_dir(log_path.parent.name)
+        self.config_path: Path | None = None
+        if config is not None:
+            self.config_path = self.state_dir / "callgate.toml"
+            self.write_config(config)
         self.env = {
             "CALLGATE_STORAGE__URL": f"sqlite+aiosqlite:///{self.state_dir / 'journal.db'}",
             # The lab's published ARI, AMI and FastAGI secrets are refused without it.
@@ -443,6 +451,7 @@ class Daemon:
                 "--",
                 str(SERVICE_CALLGATE),
                 "run",
+                *(["--config", str(self.config_path)] if self.config_path else []),
             ],
             cwd=self.state_dir,
             stdout=log,
@@ -459,6 +468,20 @@ class Daemon:
                 break
             time.sleep(0.1)
         raise RuntimeError(f"callgate did not connect to ARI:\n{self.log_text()[-4000:]}")
+
+    def write_config(self, text: str) -> None:
+        """Replace the config file at once (a reload never reads half of it); mode 0644, so
+        the callgate user reads it."""
+        assert self.config_path is not None, "started without a config file"
+        partial = self.config_path.with_suffix(".partial")
+        partial.write_text(text)
+        os.chmod(partial, 0o644)
+        partial.replace(self.config_path)
+
+    def reload(self) -> None:
+        """SIGHUP, as ``systemctl reload callgate`` sends it (ExecReload=)."""
+        assert self.process is not None, "not started"
+        self.process.send_signal(signal.SIGHUP)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

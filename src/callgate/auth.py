@@ -11,7 +11,7 @@ Roles:
   dispositions; ``agent_id`` says which call-taker they are;
 - ``supervisor``: any call-taker's state, any call's disposition, blocks and unblocks,
   callbacks, and the reads that show callers' numbers;
-- ``admin``: everything, including the log level;
+- ``admin``: everything, including the log level and reloading the configuration;
 - ``cad``: a CAD system on MQTT; only the commands listed in its ``commands``. Its ``name`` is
   its MQTT user name (the broker's ACL makes it the only one who may publish under
   ``.../commands/<name>/``).
@@ -21,7 +21,8 @@ HTTP Basic; a token (for programs: the CLI, scripts, a wallboard) is sent as ``A
 Bearer <token>``. A token reads ``<user name>.<random part>``: the name says whose hash to check
 it against, so one check per request, not one per user. Checking an argon2 hash costs tens of
 milliseconds of CPU, so :class:`Authenticator` does it in a worker thread and remembers a
-credential it has accepted (by a keyed digest, in memory only) until the daemon restarts.
+credential it has accepted (by a keyed digest, in memory only) until the daemon restarts or a
+reload of ``[auth]`` changes that user (:meth:`Authenticator.replace`).
 
 The local ``callgate`` CLI needs no secret: on the admin socket (``[ops] socket_path``) the
 kernel tells who connected (the peer's Unix user), and ``[auth] local_users`` maps Unix user
@@ -88,6 +89,8 @@ class Permission(StrEnum):
     """Ask for a caller to be called back."""
     LOG_LEVEL = "log-level"
     """Change the running daemon's log level."""
+    RELOAD = "reload"
+    """Reload the daemon's configuration file."""
 
 
 _CALL_TAKER = frozenset({Permission.VIEW_AGENTS, Permission.OWN_STATE, Permission.OWN_DISPOSITION})
@@ -266,6 +269,21 @@ class Authenticator:
         # A flood of wrong credentials must not take every CPU: a few checks at a time.
         self._checks = asyncio.Semaphore(concurrent_checks)
 
+    def replace(
+        self, users: Iterable[UserSettings], *, local_users: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Take the users of a reloaded ``[auth]``; return the names of those removed or changed
+        (role, call-taker, secrets, commands), whose browser sessions should end.
+
+        A credential accepted before is forgotten for those users: a rotated or removed token,
+        a changed password, stops working at the next request. The others' stay accepted."""
+        fresh = {u.name: u for u in users}
+        gone = sorted(name for name, user in self.users.items() if fresh.get(name) != user)
+        self.users = fresh
+        self.local_users = dict(local_users or {})
+        self._accepted = {k: who for k, who in self._accepted.items() if who.name not in gone}
+        return gone
+
     def identity(self, name: str) -> Identity | None:
         """The configured user ``name`` (a CAD client, named by the broker), or None."""
         user = self.users.get(name)
@@ -304,8 +322,8 @@ class Authenticator:
             return known
         async with self._checks:
             ok = await asyncio.to_thread(verify_secret, stored, secret)
-        if not ok:
-            return None
+        if not ok or self.users.get(user.name) is not user:
+            return None  # wrong, or the user was removed or changed by a reload meanwhile
         identity = user.identity()
         self._accepted[digest] = identity
         return identity

@@ -134,7 +134,8 @@ def carrier(tmp_path: Path) -> Iterator[Callable[..., labpeers.CarrierCalls]]:
 class Daemon(labpeers.Daemon):
     """``callgate run`` against the lab, with a journal of the test's own."""
 
-    def __init__(self, log_path: Path, **env: str) -> None:
+    def __init__(self, log_path: Path, config: str | None = None, **env: str) -> None:
+        """``config``: a config file's text (see labpeers.Daemon); ``env`` overrides it."""
         super().__init__(
             log_path,
             {
@@ -144,6 +145,7 @@ class Daemon(labpeers.Daemon):
                 "CALLGATE_FALLBACK__QUEUE_LOG": "",
                 **env,
             },
+            config,
         )
         self.journal_path = self.state_dir / "journal.db"
 

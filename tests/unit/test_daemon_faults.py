@@ -9,6 +9,7 @@ socket. A unit test of the daemon's lifecycle, not of Asterisk: the lab tests th
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -26,6 +27,7 @@ from aiohttp import web
 
 from callgate.config import AuthSettings, Settings
 from callgate.daemon.app import run, serve
+from callgate.daemon.reload import read_config
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.settings import MqttSettings
@@ -152,15 +154,18 @@ def ready(systemd: NotifySocket) -> bool:
 class Daemon:
     """app.serve running in a task, with its own journal, stopped as SIGTERM would."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, config_path: str | None = None) -> None:
         self.settings = settings
+        self.config_path = config_path
         self.stop = asyncio.Event()
         self.task: asyncio.Task[int] | None = None
         self.journal: Journal | None = None
 
     async def __aenter__(self) -> Daemon:
         self.journal = await Journal.open(self.settings.storage.url)
-        self.task = asyncio.create_task(serve(self.settings, self.journal, self.stop))
+        self.task = asyncio.create_task(
+            serve(self.settings, self.journal, self.stop, self.config_path)
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -393,3 +398,73 @@ async def test_given_a_socket_path_then_the_daemon_serves_the_api_there_as_the_m
         assert not path.exists()
     finally:
         shutil.rmtree(folder)
+
+
+# --- reloading the configuration: SIGHUP, wired ----------------------------------------------
+
+
+def config_file(ari: FakeAri, ami_port: int, tmp_path: Path, endpoints: list[str]) -> Path:
+    """settings_for's settings as a config file (what SIGHUP reads again)."""
+    path = tmp_path / "callgate.toml"
+    path.write_text(
+        f"""lab = true
+[ari]
+url = "{ari.url}"
+setup_timeout = 0.3
+[ami]
+host = "127.0.0.1"
+port = {ami_port}
+[storage]
+url = "sqlite+aiosqlite:///{tmp_path / "journal.db"}"
+spool_dir = "{tmp_path / "spool"}"
+[mqtt]
+enabled = false
+[callbacks]
+enabled = false
+[fallback]
+queue_log = ""
+[recording]
+asterisk_dir = "{tmp_path}"
+[calltakers]
+endpoints = {json.dumps(endpoints)}
+[ops]
+http_port = 0
+watchdog = false
+bind_retry_seconds = 0.05
+socket_path = ""
+[agi]
+port = 0
+"""
+    )
+    return path
+
+
+async def test_given_sighup_then_the_file_is_read_again_and_a_new_call_taker_followed(
+    ari: FakeAri,
+    ami: int,
+    systemd: NotifySocket,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = config_file(ari, ami, tmp_path, ["PJSIP/1001"])
+    async with Daemon(read_config(path), str(path)):
+        await until(lambda: ready(systemd))
+        subscriptions = ari.subscriptions
+        path = config_file(ari, ami, tmp_path, ["PJSIP/1001", "PJSIP/1002"])
+        with caplog.at_level(logging.INFO):
+            os.kill(os.getpid(), signal.SIGHUP)
+            await until(lambda: "RELOADING=1" in "".join(systemd.messages()))
+            await until(
+                lambda: any(r.getMessage().endswith("[calltakers] changed") for r in caplog.records)
+            )
+        # 1002's phone is followed on the connection that runs: one more subscription.
+        await until(lambda: ari.subscriptions == subscriptions + 1)
+        told = systemd.messages()
+        reloading = next(i for i, m in enumerate(told) if m.startswith("RELOADING=1"))
+        assert any(m.startswith("READY=1") for m in told[reloading:])
+        # A bad file now: refused, the daemon runs on.
+        path.write_text(path.read_text() + "[acd]\nstrategy = 'nope'\n")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await until(lambda: any(r.levelno == logging.ERROR for r in caplog.records))
+        [refused] = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert "acd.strategy" in refused.__dict__["error"]

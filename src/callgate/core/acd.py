@@ -98,6 +98,7 @@ from callgate.core.events import (
     CallerPressedKey,
     CallerSpoke,
     CallReprioritised,
+    ConfigChanged,
     DestinationAnswered,
     DestinationFailed,
     DeviceStateChanged,
@@ -107,7 +108,7 @@ from callgate.core.events import (
     ReadinessChanged,
 )
 from callgate.core.queue import WaitingQueue
-from callgate.core.roster import RosterState, StaffingWatch
+from callgate.core.roster import Roster, RosterState, StaffingWatch
 from callgate.core.screening import (
     CATEGORY_REPEAT_NUISANCE,
     ScreeningDecision,
@@ -205,6 +206,7 @@ class Acd:
             CallbacksRestored: self._callbacks_restored,
             CallbackFailed: self._callback_failed,
             ReadinessChanged: self._readiness_changed,
+            ConfigChanged: self._config_changed,
             AgentAnswered: self._agent_answered,
             AgentNoAnswer: self._agent_no_answer,
             CallBridged: self._call_bridged,
@@ -719,7 +721,7 @@ class Acd:
     def _watch(self, call: Call, now: float, out: _Out) -> None:
         silence = self.config.silence
         assert silence is not None
-        watch = self._watches[call.call_id] = SilenceWatch()
+        watch = self._watches[call.call_id] = SilenceWatch(silence)
         out.append(StartListening(call.call_id))
         self._arm(now + silence.silence_seconds, _Timer.WATCH, call, watch.token)
 
@@ -757,8 +759,7 @@ class Acd:
             return
         step = watch.step(trigger)
         if step is WatchStep.PROMPT:
-            silence = self.config.silence
-            assert silence is not None
+            silence = watch.policy
             out.append(PlayPrompt(call.call_id, silence.prompt))
             self._arm(now + silence.key_seconds, _Timer.WATCH, call, watch.token)
             return
@@ -907,6 +908,60 @@ class Acd:
         if task is not None:
             out.append(CallbackTaskChanged(task, change, call_id, now, outcome))
 
+    # -- a reloaded configuration --------------------------------------------------------
+
+    def _config_changed(self, event: ConfigChanged, now: float, out: _Out) -> None:
+        """Decide by ``event.config`` from now on; calls in progress keep what they had."""
+        old, new = self.config, event.config
+        if (old.callbacks is None) != (new.callbacks is None):
+            # The worklist's records live in the driver, which sets them up at its start.
+            raise AcdUsageError("callbacks cannot be turned on or off while running")
+        self.config = new
+        if new.strategy != old.strategy:
+            self._strategy = make_strategy(new.strategy)
+        if new.aging_interval != old.aging_interval:
+            waiting = self._queue.calls()
+            self._queue = WaitingQueue(new.aging_interval)
+            for call in waiting:
+                self._queue.push(call)
+        if self._worklist is not None:
+            self._worklist.follow(new.callbacks)  # type: ignore[arg-type]
+        announcing = new.announcements
+        if announcing is None:
+            # Turns end; an announcement playing now ends by itself within seconds.
+            self._announcements = None
+        elif self._announcements is None:
+            self._announcements = Announcements(announcing, new.wrap_up_time)
+        else:
+            self._announcements.follow(announcing, new.wrap_up_time)
+        self._follow_roster(old.roster, new.roster, now, out)
+        for agent_id in sorted(event.removed_agents):
+            agent = self._agents.get(agent_id)
+            if agent is not None and agent.agent_id in self._logged_in:
+                self._log_out_after_call(agent, "ConfigChanged", now, out)
+
+    def _follow_roster(self, old: Roster | None, new: Roster | None, now: float, out: _Out) -> None:
+        if new == old:
+            return
+        if new is None:
+            # Always on from now on: every call-taker logged in may take calls.
+            assert self._staffing is not None
+            out.extend(self._staffing.update((), (), now))  # the shifts' figures end
+            self._staffing = None
+            self._roster_state = None
+            self._roster_until = None
+            self._rostered = None
+            out.append(RosterChanged(True, (), now))
+            self._staffed = True
+            return
+        if self._staffing is None:
+            self._staffing = StaffingWatch(new.alarm_grace)
+        else:
+            self._staffing.grace = new.alarm_grace
+        # Looked at again now, as at a change of shift (the shift names may be the same).
+        self._roster_until = None
+        self._sync_roster(now, out)
+
     # -- roster -------------------------------------------------------------------------
 
     def _sync_roster(self, now: float, out: _Out) -> None:
@@ -932,13 +987,18 @@ class Acd:
         """Call-takers the roster no longer has on leave: at once if idle or paused, else once
         their current call (ring, conversation, wrap-up) is over, as ``*12`` would."""
         for agent_id in sorted(self._logged_in):
-            agent = self._agents[agent_id]
-            if state.allows(agent_id) or agent.pending_logout:
-                continue
-            if agent.state in (AgentState.AVAILABLE, AgentState.PAUSED):
-                self._log_out(agent, "RosterChanged", now, out)
-            else:
-                agent.pending_logout = True
+            if not state.allows(agent_id):
+                self._log_out_after_call(self._agents[agent_id], "RosterChanged", now, out)
+
+    def _log_out_after_call(self, agent: Agent, cause: str, now: float, out: _Out) -> None:
+        """Log ``agent`` out at once if idle or paused, else once their current call (ring,
+        conversation, wrap-up) is over."""
+        if agent.pending_logout:
+            return
+        if agent.state in (AgentState.AVAILABLE, AgentState.PAUSED):
+            self._log_out(agent, cause, now, out)
+        else:
+            agent.pending_logout = True
 
     def _check_staffing(self, now: float, out: _Out) -> None:
         """Report each change of a shift's figures (and a shift short-handed)."""

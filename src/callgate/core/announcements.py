@@ -83,6 +83,14 @@ class Announcements:
         self._heard: set[str] = set()
         self._handled: deque[float] = deque(maxlen=policy.recent)
 
+    def follow(self, policy: AnnouncementPolicy, wrap_up_time: float) -> None:
+        """Announce by ``policy`` from now on (a reloaded configuration): turns already armed
+        keep their time, the next ones follow the new periods."""
+        self.policy = policy
+        self._wrap_up = wrap_up_time
+        if policy.recent != self._handled.maxlen:
+            self._handled = deque(self._handled, maxlen=policy.recent)
+
     def arrived(self, call_id: str, now: float) -> None:
         """A caller joined: their first turn comes ``first_after`` from now."""
         self._arm(call_id, now + self.policy.first_after)

@@ -178,6 +178,13 @@ class CallbackWorklist:
         self._order = itertools.count()
         self._rank: dict[str, int] = {}
 
+    def follow(self, policy: CallbackPolicy) -> None:
+        """Run by ``policy`` from now on (a reloaded configuration): its attempts, delays and
+        retries count for the next attempts; the id prefix stays the run's (ids must not repeat)."""
+        self.max_attempts = policy.max_attempts
+        self.retry_delay = policy.retry_delay
+        self.first_delay = policy.first_delay
+
     # -- events -------------------------------------------------------------------------
 
     def abandoned(

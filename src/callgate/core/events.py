@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from callgate.core.agents import DeviceState
 
-if TYPE_CHECKING:  # both import this module; the names are only annotations here
+if TYPE_CHECKING:  # these import this module; the names are only annotations here
     from callgate.core.callbacks import AttemptOutcome, CallbackTask
+    from callgate.core.config import AcdConfig
     from callgate.core.screening import CallerHistory
 
 
@@ -328,3 +329,26 @@ class ReadinessChanged(Event):
 
     ready: bool
     "True once every connection the driver needs is up."
+
+
+# -- the configuration -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChanged(Event):
+    """The centre's configuration was reloaded while the driver runs.
+
+    It applies to decisions from now on; calls in progress keep what they had (a ring keeps its
+    timeout, a waiting caller the max-wait deadline and silent-caller watch it started with, a
+    call sent on its destinations, a conversation its wrap-up). Waiting callers are ranked by the
+    new aging, and the new roster is followed at once, as at a change of shift. Callbacks cannot
+    be turned on or off this way (their records need the driver): only their timing changes.
+    """
+
+    config: AcdConfig
+    "The new configuration."
+    removed_agents: frozenset[str] = frozenset()
+    """Call-takers no longer configured: logged out at once when available or paused, else
+    once their current call (ring, conversation, wrap-up) is over, as a roster's logout. A
+    call-taker added is told by an ``AgentLoggedIn`` after this event (``rostered_only``, as
+    at the driver's start)."""

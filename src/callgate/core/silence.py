@@ -19,6 +19,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
+from callgate.core.screening import SilencePolicy
+
 
 class WatchPhase(enum.Enum):
     """Where a silent-caller watch is."""
@@ -68,9 +70,12 @@ WATCH_TRANSITIONS: Mapping[tuple[WatchPhase, WatchTrigger], WatchStep] = {
 class SilenceWatch:
     """One caller's watch. Mutated only by the facade."""
 
-    __slots__ = ("phase", "token")
+    __slots__ = ("phase", "policy", "token")
 
-    def __init__(self) -> None:
+    def __init__(self, policy: SilencePolicy) -> None:
+        #: The policy the watch started under: a configuration reloaded meanwhile (the watch
+        #: turned off, other windows) applies to the next callers, never to this one.
+        self.policy = policy
         self.phase = WatchPhase.LISTENING
         #: Bumped on every step so that the deadline of an earlier phase is ignored.
         self.token = 0

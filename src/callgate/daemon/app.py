@@ -32,8 +32,8 @@ from pathlib import Path
 from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
 from callgate.asterisk.agi.fastagi import AgiServer
+from callgate.asterisk.agi.protocol import Handler
 from callgate.asterisk.ami.client import AmiClient
-from callgate.asterisk.ami.messages import DeviceStatus
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.channel_check import AriChannelCheck
 from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable, JsonObject
@@ -41,21 +41,13 @@ from callgate.asterisk.link import AriLink
 from callgate.asterisk.recordings import folder_problem
 from callgate.auth import Authenticator
 from callgate.backlog import DatabaseStatus
-from callgate.config import (
-    ConfigError,
-    Settings,
-    acd_config,
-    load_settings,
-    refuse_lab_secrets,
-    screening_policy,
-)
+from callgate.config import ConfigError, Settings, acd_config, screening_policy
 from callgate.core.acd import Acd
-from callgate.core.errors import AcdConfigError
 from callgate.core.events import Event, ReadinessChanged
 from callgate.daemon.callback_records import CallbackRecords, run_prefix
 from callgate.daemon.caller_history import HistoryLoader
 from callgate.daemon.calltaker_records import CallTakerRecords
-from callgate.daemon.calltakers import CallTakerControl
+from callgate.daemon.calltakers import CallTakerControl, PhoneRegistrations
 from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
 from callgate.daemon.fallback import FallbackRecords
@@ -64,6 +56,7 @@ from callgate.daemon.journaling import CallJournal
 from callgate.daemon.live import LiveFeed
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
+from callgate.daemon.reload import LiveParts, Reloader, read_config
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
 from callgate.daemon.view import LiveDaemonView
@@ -88,22 +81,6 @@ from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
 
 log = logging.getLogger(__name__)
-
-
-class _Registrations:
-    """Logs call-takers' phones registering and unregistering (AMI), once per change."""
-
-    def __init__(self, endpoints: list[str]) -> None:
-        self.registered: dict[str, bool] = dict.fromkeys(endpoints, False)
-
-    def __call__(self, endpoint: str, status: DeviceStatus) -> None:
-        if endpoint not in self.registered or self.registered[endpoint] == status.registered:
-            return
-        self.registered[endpoint] = status.registered
-        if status.registered:
-            log.info("call-taker phone registered", extra={"endpoint": endpoint})
-        else:
-            log.info("call-taker phone unregistered", extra={"endpoint": endpoint})
 
 
 class _RecordingFailures(NullObserver):
@@ -174,6 +151,7 @@ class _Wired:
     agi: AgiServer
     ami: AmiClient
     link: AriLink
+    reloader: Reloader
 
 
 def _wire(
@@ -185,10 +163,12 @@ def _wire(
     readiness: _Readiness,
     database: DatabaseStatus,
     writer: CallJournal,
+    config_path: str | None = None,
 ) -> _Wired:
     """Build every part and hand each its dependencies in its constructor: the one place that
     knows them all. Nothing connects, listens or runs yet."""
-    acd = Acd(acd_config(settings, callback_prefix=run_prefix(time.time())))
+    prefix = run_prefix(time.time())
+    acd = Acd(acd_config(settings, callback_prefix=prefix))
     # Who may use the admin API and send CAD commands ([auth]): one view for both.
     authenticator = Authenticator(settings.auth.users, local_users=settings.auth.local_users)
     # CAD's event stream, an observer of everything below.
@@ -218,13 +198,14 @@ def _wire(
     async def feed(*batch: Event) -> None:
         await engine.feed(*batch)
 
+    # The caller's history goes to the core with the call; the core screens it.
+    history = HistoryLoader(journal, policy) if settings.screening.enabled else None
     calls = AriAdapter(
         ari,
         settings,
         observer=FanOut(writer, events, _RecordingFailures(metrics)),
         clock=time.time,
-        # The caller's history goes to the core with the call; the core screens it.
-        history=HistoryLoader(journal, policy) if settings.screening.enabled else None,
+        history=history,
         feed=feed,
         dispositions=dispositions,  # **<digit> keyed by a call-taker during a call
     )
@@ -246,7 +227,10 @@ def _wire(
     # in Asterisk's queue_log format for queue reporting tools ([queue_log] path).
     records = CallTakerRecords(journal, status=database, clock=time.time)
     observers.append(records.notification)
-    queue_log = queue_log_file(settings, clock=time.time)
+    # Call-takers' own commands (feature codes, the admin API); its endpoints are the running
+    # call-takers, which a reload changes in place.
+    control = CallTakerControl(feed, acd, settings.calltakers.endpoints)
+    queue_log = queue_log_file(settings, clock=time.time, endpoints=control.endpoints)
     if queue_log is not None:
         observers.append(queue_log.notification)
     engine = Engine(acd, calls, observers=observers)
@@ -261,7 +245,13 @@ def _wire(
         max_bytes=settings.mqtt.max_command_bytes,
         clients=authenticator.identity,  # the command topic's <client>, named by the broker
     )
-    control = CallTakerControl(engine.feed, acd, settings.calltakers.endpoints)
+    # A reload (SIGHUP, the admin API) changes the parts below; it needs the view too, so the
+    # view reaches it through this forward call.
+    reloader: Reloader
+
+    async def reload(by: str) -> dict[str, object]:
+        return (await reloader.reload(by)).to_json()
+
     view = LiveDaemonView(
         engine,
         control,
@@ -271,7 +261,9 @@ def _wire(
         default_pause_reason=settings.agi.default_pause_reason,
         dispositions=dispositions,
         blocks=blocks,
+        reload=reload,
     )
+    sessions = BrowserSessions.from_settings(settings.ops, authenticator)
     # The wallboard's and the call-takers' screens' live feed, one more observer of the core.
     streams: LiveStreams
     live = LiveFeed(view, lambda message: streams.publish(message))
@@ -285,7 +277,7 @@ def _wire(
         host=settings.ops.http_host,
         port=settings.ops.http_port,
         max_body_bytes=settings.ops.http_max_body_bytes,
-        sessions=BrowserSessions.from_settings(settings.ops, authenticator),
+        sessions=sessions,
         local=(
             AdminSocket(settings.ops.socket_path, settings.ops.socket_group)
             if settings.ops.socket_path
@@ -293,21 +285,24 @@ def _wire(
         ),
         extensions=(streams, Pages()),
     )
-    agi = AgiServer.from_settings(
-        settings.agi,
-        agent_code_handlers(
+    # A feature code changes a call-taker only for a channel Asterisk confirms over ARI.
+    channels = AriChannelCheck(ari)
+
+    def agi_routes(live: Settings) -> dict[str, Handler]:
+        return agent_code_handlers(
             control,
-            # A feature code changes a call-taker only for a channel Asterisk confirms over ARI.
-            channels=AriChannelCheck(ari),
-            pause_reasons=settings.agi.pause_reasons,
-            default_pause_reason=settings.agi.default_pause_reason,
-            prompts=settings.calltakers.prompts,
+            channels=channels,
+            pause_reasons=live.agi.pause_reasons,
+            default_pause_reason=live.agi.default_pause_reason,
+            prompts=live.calltakers.prompts,
             dispositions=dispositions,
-        ),
-    )
+        )
+
+    agi = AgiServer.from_settings(settings.agi, agi_routes(settings))
+    registrations = PhoneRegistrations(settings.calltakers.endpoints)
     ami = AmiClient.from_settings(
         settings.ami,
-        on_device_state=_Registrations(settings.calltakers.endpoints),
+        on_device_state=registrations,
         on_connection=lambda up: readiness.changed("ami", up),
     )
     link = AriLink(
@@ -316,9 +311,32 @@ def _wire(
         handle=_ari_events_to(calls),
         on_state=lambda up, why: readiness.changed("ari", up, why),
     )
-    return _Wired(
-        engine, calls, events, commands, callbacks, records, queue_log, http, agi, ami, link
+    reloader = Reloader(
+        config_path,
+        settings,
+        LiveParts(
+            engine,
+            calls,
+            authenticator,
+            sessions.store,
+            control,
+            callback_prefix=prefix,
+            registrations=registrations,
+            device_status=ami.status,
+            route_agi=lambda live: agi.route(agi_routes(live)),
+            dispositions=dispositions,
+            blocks=blocks,
+            history=history,
+            metrics=metrics,
+            view=view,
+            notifier=readiness.notifier,
+            ready=lambda: readiness.announced,
+        ),
     )
+    return _Wired(
+        engine, calls, events, commands, callbacks, records, queue_log, http, agi, ami, link,
+        reloader,
+    )  # fmt: skip
 
 
 def _ari_events_to(calls: AriAdapter) -> Callable[[JsonObject], Awaitable[None]]:
@@ -335,9 +353,12 @@ def _ari_events_to(calls: AriAdapter) -> Callable[[JsonObject], Awaitable[None]]
     return handle
 
 
-async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> int:
+async def serve(
+    settings: Settings, journal: Journal, stop: asyncio.Event, config_path: str | None = None
+) -> int:
     """Run the daemon until ``stop`` is set (returns 0) or the ARI event pump ends, which it
-    never should (returns 1, after the same orderly stop)."""
+    never should (returns 1, after the same orderly stop). SIGHUP reloads ``config_path`` (and
+    the environment): :mod:`callgate.daemon.reload`."""
     # "agi": whether the FastAGI port is bound (not required: calls need only ARI); shown on
     # /readyz and as callgate_connection_up{component="agi"}.
     health = Health(components=(*COMPONENTS, "agi"))
@@ -382,7 +403,10 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
             readiness=readiness,
             database=database,
             writer=writer,
+            config_path=config_path,
         )
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, parts.reloader.on_signal)
         await parts.engine.feed(ReadinessChanged(health.ready))  # not ready yet: ARI is not up
         # CAD's event stream first: it reads its outbox's seq before the first report.
         await parts.events.start(commands=parts.commands)
@@ -458,6 +482,9 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
                 extra={"reason": why},
                 exc_info=error,
             )
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: log.warning("SIGHUP while stopping: ignored")
+        )
         health.begin_stopping()
         notifier.stopping()
         log.info("stopping: handing waiting callers to the fallback queue")
@@ -489,7 +516,7 @@ async def serve(settings: Settings, journal: Journal, stop: asyncio.Event) -> in
     return exit_code
 
 
-async def run(settings: Settings) -> int:
+async def run(settings: Settings, config_path: str | None = None) -> int:
     """The daemon's exit code: 0 after SIGTERM/SIGINT, 1 when it could not serve or the ARI
     event pump ended (systemd's ``Restart=on-failure`` restarts it then)."""
     try:
@@ -499,11 +526,14 @@ async def run(settings: Settings) -> int:
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
+    for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # A reload asked before the daemon is wired (serve() takes SIGHUP over then) is ignored,
+    # not the default end of the process.
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP during start-up: ignored"))
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     try:
-        return await serve(settings, journal, stop)
+        return await serve(settings, journal, stop, config_path)
     except OSError as exc:
         log.error("cannot serve", extra={"error": str(exc)})
         return 1
@@ -515,11 +545,9 @@ async def run(settings: Settings) -> int:
 
 def run_daemon(config_path: str | None) -> int:
     try:
-        settings = load_settings(config_path)
-        refuse_lab_secrets(settings)  # outside the lab (lab = true), never a published secret
-        acd_config(settings)  # the core's own checks, before anything connects
-        screening_policy(settings)
-    except (ConfigError, AcdConfigError) as exc:
+        # The same checks as a reload's, before anything connects.
+        settings = read_config(config_path)
+    except ConfigError as exc:
         print(f"callgate: {exc}", file=sys.stderr)
         return 2
     logs.setup_logging(settings.log.level, settings.ops.log_format)
@@ -529,6 +557,6 @@ def run_daemon(config_path: str | None) -> int:
         # Calls are served all the same: a recording problem must never keep 112 calls out.
         log.error("ALARM: recordings folder not usable", extra={"reason": problem})
 
-    rc = asyncio.run(run(settings))
+    rc = asyncio.run(run(settings, config_path))
     log.info("callgate stopped", extra={"exit_code": rc})
     return rc

@@ -1,4 +1,5 @@
-"""Call-takers' own commands (feature codes on their softphones, the admin API) as core events.
+"""Call-takers' own commands (feature codes on their softphones, the admin API) as core events,
+and their phones' registrations.
 
 Implements the AGI feature codes' :class:`~callgate.asterisk.agent_codes.AgentControl`: each
 command becomes a core event fed into the engine through the one way in (an
@@ -9,7 +10,9 @@ anything. Whether it would is read from the core's own view of the call-takers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
+from callgate.asterisk.ami.messages import DeviceStatus
 from callgate.core.acd import Acd
 from callgate.core.agents import AgentState
 from callgate.core.events import AgentLoggedIn, AgentLoggedOut, AgentPaused, AgentUnpaused
@@ -81,3 +84,29 @@ class CallTakerControl:
         await self.feed(AgentUnpaused(agent_id))
         log.info("call-taker unpaused", extra={"agent_id": agent_id})
         return AgentCommandResult.OK
+
+
+class PhoneRegistrations:
+    """Logs call-takers' phones registering and unregistering (AMI), once per change."""
+
+    def __init__(self, endpoints: list[str]) -> None:
+        self.registered: dict[str, bool] = dict.fromkeys(endpoints, False)
+
+    def __call__(self, endpoint: str, status: DeviceStatus) -> None:
+        if endpoint not in self.registered or self.registered[endpoint] == status.registered:
+            return
+        self.registered[endpoint] = status.registered
+        if status.registered:
+            log.info("call-taker phone registered", extra={"endpoint": endpoint})
+        else:
+            log.info("call-taker phone unregistered", extra={"endpoint": endpoint})
+
+    def follow(self, endpoints: list[str], status: Callable[[str], DeviceStatus | None]) -> None:
+        """The call-takers changed (a reloaded configuration): follow ``endpoints`` from now on;
+        ``status`` tells what AMI last said of a new one's phone, which is logged as a change."""
+        kept = {e: self.registered[e] for e in endpoints if e in self.registered}
+        self.registered = dict.fromkeys(endpoints, False) | kept
+        for endpoint in endpoints:
+            now = status(endpoint)
+            if endpoint not in kept and now is not None:
+                self(endpoint, now)

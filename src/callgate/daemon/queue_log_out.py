@@ -63,7 +63,7 @@ import collections
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -361,12 +361,20 @@ def _append(path: Path, lines: Iterable[str]) -> tuple[int, str | None]:
     return written, None
 
 
-def queue_log_file(settings: Settings, *, clock: Callable[[], float]) -> QueueLogFile | None:
-    """The writer ``[queue_log]`` asks for, or None when its ``path`` is empty."""
+def queue_log_file(
+    settings: Settings,
+    *,
+    clock: Callable[[], float],
+    endpoints: Mapping[str, str] | None = None,
+) -> QueueLogFile | None:
+    """The writer ``[queue_log]`` asks for, or None when its ``path`` is empty. ``endpoints``
+    (call-taker id -> endpoint) is read at each line, so a call-taker a reload adds is named
+    like the others; default: ``[calltakers] endpoints`` as they are now."""
     q = settings.queue_log
     if not q.path:
         return None
-    endpoints = {agent_id_of(e): e for e in settings.calltakers.endpoints}
+    if endpoints is None:
+        endpoints = {agent_id_of(e): e for e in settings.calltakers.endpoints}
 
     def name(agent_id: str) -> str:
         return q.agent.format(endpoint=endpoints.get(agent_id, agent_id), id=agent_id)

@@ -1,4 +1,4 @@
-"""systemd notification (sd_notify): READY, STATUS, STOPPING and watchdog pings.
+"""systemd notification (sd_notify): READY, RELOADING, STATUS, STOPPING and watchdog pings.
 
 All of it is a no-op when systemd did not start the daemon (no ``NOTIFY_SOCKET``), so the same
 binary runs by hand, in the lab and under ``Type=notify``.
@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,12 @@ class Notifier:
     def status(self, text: str) -> None:
         """One line shown by ``systemctl status callgate``."""
         self.notify(f"STATUS={text}")
+
+    def reloading(self) -> None:
+        """A reload of the configuration begins; :meth:`ready` says it is over
+        (``systemctl reload`` waits for it)."""
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self.notify(f"RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=reloading the configuration")
 
     def stopping(self, status: str = "stopping: new calls go to the fallback queue") -> None:
         self.notify(f"STOPPING=1\nSTATUS={status}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +45,9 @@ class LiveDaemonView:
         clock: Callable[[], float] = time.time,
         dispositions: Dispositions | None = None,
         blocks: Blocks | None = None,
+        reload: Callable[[str], Awaitable[JsonDict]] | None = None,
     ) -> None:
+        """``reload``: reloads the configuration (:class:`callgate.daemon.reload.Reloader`)."""
         self.engine = engine
         self.control = control
         self.health = health
@@ -55,6 +57,7 @@ class LiveDaemonView:
         self.clock = clock
         self.dispositions = dispositions
         self.block_control = blocks
+        self._reload = reload
 
     def status(self) -> JsonDict:
         acd = self.engine.acd
@@ -138,6 +141,11 @@ class LiveDaemonView:
 
     def set_log_level(self, level: str) -> None:
         self._set_log_level(level)
+
+    async def reload(self, by: str) -> JsonDict:
+        if self._reload is None:
+            return {"result": "unavailable", "error": "this daemon cannot reload its configuration"}
+        return await self._reload(by)
 
     async def set_disposition(
         self, call_id: str, disposition: str, by: str, *, answered_by: str | None = None

@@ -29,6 +29,8 @@ Endpoints:
 - ``POST /api/agents/{id}/login|logout|pause|unpause`` (pause: ``{"reason": "..."}``): a
   call-taker for themselves, a supervisor for anyone.
 - ``POST /api/log-level`` with ``{"level": "DEBUG"}`` (admin).
+- ``POST /api/reload`` (admin): read the config file again and apply what changes live;
+  ``{"result", "applied", "restart_needed"}``, or 400 naming the bad key (nothing changed).
 - ``POST /api/calls/{call_id}/disposition`` with ``{"disposition": "prank"}``: a call-taker for
   a call they answered, a supervisor for any.
 - ``GET /api/blocks`` (in force now), ``GET /api/blocks?all=1`` (the whole audit trail)
@@ -159,6 +161,11 @@ class DaemonView(Protocol):
         """Change the log level of the running daemon (one of :data:`LOG_LEVELS`)."""
         ...
 
+    async def reload(self, by: str) -> JsonDict:
+        """Reload the configuration (:mod:`callgate.daemon.reload`): ``{"result": "ok"|
+        "refused"|"unavailable", "applied", "restart_needed", "error"}``."""
+        ...
+
     async def set_disposition(
         self, call_id: str, disposition: str, by: str, *, answered_by: str | None = None
     ) -> JsonDict:
@@ -218,6 +225,7 @@ ROUTES: Final[dict[tuple[str, str], Permission | str | None]] = {
     ("POST", "/api/agents/{agent_id}/{action}"): AUTHENTICATED,
     ("GET", "/api/calls"): Permission.VIEW_CALLS,
     ("POST", "/api/log-level"): Permission.LOG_LEVEL,
+    ("POST", "/api/reload"): Permission.RELOAD,
     ("POST", "/api/calls/{call_id}/disposition"): AUTHENTICATED,
     ("GET", "/api/blocks"): Permission.VIEW_CALLS,
     ("POST", "/api/blocks"): Permission.BLOCK,
@@ -319,6 +327,7 @@ class OpsHttp:
             ("POST", "/api/agents/{agent_id}/{action}"): self._agent_command,
             ("GET", "/api/calls"): self._calls,
             ("POST", "/api/log-level"): self._log_level,
+            ("POST", "/api/reload"): self._reload,
             ("POST", "/api/calls/{call_id}/disposition"): self._disposition,
             ("GET", "/api/blocks"): self._blocks,
             ("POST", "/api/blocks"): self._block,
@@ -502,6 +511,12 @@ class OpsHttp:
             extra={"level": level.upper(), "by": request[IDENTITY].name, "via": "admin-api"},
         )
         return _json({"level": level.upper()})
+
+    async def _reload(self, request: web.Request) -> web.Response:
+        by = request[IDENTITY].name
+        log.info("admin command", extra={"action": "reload", "by": by, "via": "admin-api"})
+        answer = await self.view.reload(by)
+        return _json(answer, {"ok": 200, "refused": 400}.get(answer.get("result", ""), 503))
 
     async def _disposition(self, request: web.Request) -> web.Response:
         call_id = request.match_info["call_id"]

@@ -1,5 +1,5 @@
-"""``callgate status|agents|calls|block|unblock|blocks|check-config|log-level``: the on-call
-admin's commands.
+"""``callgate status|agents|calls|block|unblock|blocks|check-config|log-level|reload``: the
+on-call admin's commands.
 
 They talk to the running daemon and print plain tables by default, JSON with ``--json``. Where
 they reach it, and as whom, is :data:`CONNECTING` (also in each command's ``--help``): ``--url``
@@ -10,7 +10,8 @@ that user as ``by`` in the audit trail. Exit codes:
 
 - 0: done (``status``: the daemon is ready and taking calls);
 - 1: the daemon is not reachable, or (``status``) it is up but not ready;
-- 2: usage or configuration error, or the daemon refused the credential (401) or the role (403);
+- 2: usage or configuration error (``reload``: the daemon refused the file and kept running on
+  the one it had), or the daemon refused the credential (401) or the role (403);
 - 3: the daemon refused the command (unknown call-taker or call, pause while logged out,
   a block while blocking is off, ...).
 
@@ -161,6 +162,16 @@ def add_subcommands(subparsers: Any) -> None:
     )
     level.add_argument("level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     level.set_defaults(ops_handler=_log_level)
+
+    reload = subparsers.add_parser(
+        "reload",
+        **talks,
+        help="make the running daemon read its config file again, with calls going on",
+        description="The daemon reads the config file it started with again (as SIGHUP and "
+        "systemctl reload do) and applies what changes live; a bad file is refused, naming "
+        "the key, and the running configuration is kept (exit 2). Needs the admin role.",
+    )
+    reload.set_defaults(ops_handler=_reload)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -473,6 +484,25 @@ def _log_level(args: argparse.Namespace) -> int:
         _print_json(body)
     else:
         print(f"log level is now {body.get('level', args.level)} (until the daemon restarts)")
+    return OK
+
+
+def _reload(args: argparse.Namespace) -> int:
+    status, body = _call(args, "POST", "/api/reload", {})
+    if status == 400 and body.get("result") == "refused":
+        if args.json:
+            _print_json(body)
+            return USAGE
+        raise _Exit(USAGE, f"reload refused, the running configuration is kept: {body['error']}")
+    _fail_on_error(status, body)
+    if args.json:
+        _print_json(body)
+        return OK
+    applied = ", ".join(f"[{s}]" for s in body.get("applied", [])) or "nothing changed"
+    print(f"configuration reloaded: {applied}")
+    restart = body.get("restart_needed") or []
+    if restart:
+        print(f"changed, needs a restart: {', '.join(restart)}")
     return OK
 
 

@@ -57,6 +57,7 @@ PROTECTED: list[tuple[str, str, str, dict[str, object] | None, frozenset[str]]] 
     ),
     ("GET", "/api/calls", "/api/calls?recent=5", None, SUPERVISORS),
     ("POST", "/api/log-level", "/api/log-level", {"level": "INFO"}, frozenset({"root"})),
+    ("POST", "/api/reload", "/api/reload", {}, frozenset({"root"})),
     (
         "POST",
         "/api/calls/{call_id}/disposition",
@@ -114,6 +115,11 @@ async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
     await opened.close()
 
 
+async def _reloaded(by: str) -> dict[str, object]:
+    """A reload that changed nothing (tests/unit/daemon/test_reload.py tests the real one)."""
+    return {"result": "ok", "applied": [], "restart_needed": []}
+
+
 @pytest.fixture
 async def server(journal: Journal, socket_dir: Path) -> AsyncIterator[OpsHttp]:
     clock = Clock(NOW)
@@ -128,6 +134,7 @@ async def server(journal: Journal, socket_dir: Path) -> AsyncIterator[OpsHttp]:
         clock=clock,
         dispositions=Dispositions(journal, None, POLICY, clock=clock),
         blocks=Blocks(journal, POLICY, clock=clock),
+        reload=_reloaded,
     )
     metrics = Metrics(engine.acd, health, clock=clock)
     http = OpsHttp(

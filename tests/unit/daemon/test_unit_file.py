@@ -37,6 +37,8 @@ def test_unit_is_a_notify_service_with_a_watchdog_and_restarts_on_failure() -> N
     assert d["RestartPreventExitStatus"] == ["2"]  # a bad config does not restart-loop
     assert "asterisk.service" in d["After"][0]
     assert "network-online.target" in d["After"][0]
+    # systemctl reload: SIGHUP reloads the configuration with calls going on (#15).
+    assert d["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
 
 
 def test_unit_runs_sandboxed_as_its_own_user() -> None:

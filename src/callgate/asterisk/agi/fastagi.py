@@ -110,6 +110,11 @@ class AgiServer:
         self._stopping = False
         self.stats = AgiStats()
 
+    def route(self, handlers: Mapping[str, Handler]) -> None:
+        """Serve ``handlers`` from the next request on (a reloaded configuration: prompts,
+        pause reasons); sessions already running finish with the handler they had."""
+        self._handlers = {path.strip("/"): handler for path, handler in handlers.items()}
+
     @classmethod
     def from_settings(cls, settings: AgiSettings, handlers: Mapping[str, Handler]) -> AgiServer:
         return cls(

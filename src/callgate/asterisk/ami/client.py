@@ -432,6 +432,11 @@ class AmiClient:
         elif not self._device_events and channel_endpoint(event) is not None:
             self._dirty.set()
 
+    def status(self, endpoint: str) -> DeviceStatus | None:
+        """The latest status of ``endpoint`` handed to ``on_device_state``, or None if none was
+        (a call-taker added by a reload learns whether their phone is registered now)."""
+        return self._delivered.get(endpoint)
+
     def _deliver(self, endpoint: str, *, force: bool = False) -> None:
         known = self._endpoints[endpoint]
         status = DeviceStatus(known.state, registered=bool(known.contacts))

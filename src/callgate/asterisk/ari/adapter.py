@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from callgate.asterisk.ari.arrival import Arrivals
@@ -52,6 +52,7 @@ from callgate.asterisk.ari.translate import (
     translate,
 )
 from callgate.asterisk.ari.waiting import Waiting
+from callgate.core.agents import DeviceState
 from callgate.core.commands import Command
 from callgate.core.events import Event
 from callgate.ports import CallObserver, DispositionSink, HistorySource, NullObserver, agent_id_of
@@ -114,6 +115,16 @@ class AriAdapter:
     @dispositions.setter
     def dispositions(self, sink: DispositionSink | None) -> None:
         self.handoff.dispositions = sink
+
+    def use_settings(self, settings: Settings) -> None:
+        """A reloaded configuration: what is read per call (prompts, greeting, music on hold,
+        ring timeout, agencies, the callback dial string) comes from ``settings`` from the next
+        use on. The connection's own settings ([ari]) are the daemon's to keep."""
+        self.shared.settings = settings
+
+    async def follow_calltakers(self, endpoints: Mapping[str, str]) -> dict[str, DeviceState]:
+        """See :meth:`Reconciler.follow`."""
+        return await self.reconciler.follow(endpoints)
 
     # ---------------------------------------------------------------- ARI -> core
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from callgate.asterisk.ari.arrival import Arrivals
 from callgate.asterisk.ari.channels import Channels
-from callgate.asterisk.ari.client import AriError, JsonObject
+from callgate.asterisk.ari.client import AriError, AriUnavailable, JsonObject
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.ending import Endings
 from callgate.asterisk.ari.layout import (
@@ -97,6 +97,39 @@ class Reconciler:
         self._started_agents = True
         await self.shared.feed(*events)
         await self._reconcile()
+
+    async def follow(self, endpoints: Mapping[str, str]) -> dict[str, DeviceState]:
+        """The call-takers changed (a reloaded configuration): follow the phones of
+        ``endpoints`` (call-taker id -> endpoint) from now on; return the state of each phone
+        not followed before, for the core.
+
+        Nothing is restarted: the new phones' device states are subscribed to (and the removed
+        ones' dropped) on the connection that runs. If ARI does not answer, the new phones count
+        as unavailable (never rung) until their next state, and every (re)connection subscribes
+        to all of them anyway."""
+        book, ari = self.book, self.shared.ari
+        added = {a: e for a, e in endpoints.items() if book.endpoints.get(a) != e}
+        removed = [e for a, e in book.endpoints.items() if endpoints.get(a) != e]
+        book.endpoints.clear()
+        book.endpoints.update(endpoints)
+        states: dict[str, DeviceState] = dict.fromkeys(added, DeviceState.UNAVAILABLE)
+        path = f"/applications/{ari.app}/subscription"
+        try:
+            async with asyncio.timeout(self.shared.settings.ari.setup_timeout):
+                if added:
+                    sources = ",".join(f"deviceState:{e}" for e in added.values())
+                    await ari.request("POST", path, params={"eventSource": sources})
+                for agent_id, endpoint in added.items():
+                    states[agent_id] = await self._device_state(endpoint)
+                if removed:
+                    sources = ",".join(f"deviceState:{e}" for e in removed)
+                    await ari.request("DELETE", path, params={"eventSource": sources})
+        except (TimeoutError, AriError, AriUnavailable) as exc:
+            log.warning(
+                "could not follow the call-takers' phones over ARI now; every reconnection does",
+                extra={"error": str(exc) or type(exc).__name__},
+            )
+        return states
 
     async def _reconcile(self) -> None:
         """Adopt what Asterisk still holds after a restart of callgate (or of Asterisk)."""
