@@ -642,3 +642,13 @@ async def test_given_no_fully_booted_after_login_then_the_client_warns_and_syncs
 
     assert recorder.of("PJSIP/1007") == [DeviceStatus(S.UNAVAILABLE, registered=False)]
     assert any("FullyBooted" in r.getMessage() for r in caplog.records)
+
+
+def test_the_reconnect_wait_is_bounded_by_the_setting(recorder: Recorder) -> None:
+    # Asterisk 16's AMI came back 38 s before callgate followed the phones again (a 30 s cap
+    # with jitter): the cap is [ami] reconnect_max, 10 s unless set.
+    assert (
+        AmiClient.from_settings(AmiSettings(), on_device_state=recorder.device)._backoff_max == 10
+    )
+    client = AmiClient.from_settings(AmiSettings(reconnect_max=3), on_device_state=recorder.device)
+    assert client._backoff_max == 3

@@ -242,6 +242,10 @@ class AmiSettings(BaseModel):
     """Seconds between keepalive Pings; a Ping without a reply reconnects."""
     action_timeout: float = Field(default=5.0, gt=0, le=60)
     """Seconds to wait for any AMI reply before counting it as lost."""
+    reconnect_max: float = Field(default=10.0, ge=0.5, le=300)
+    """Longest wait between two attempts to reach AMI (from 0.5 s, doubling, with +-50% jitter).
+    While AMI is away callgate does not see phones come and go, so it should find AMI again
+    soon after it returns: a loopback attempt every few seconds costs nothing."""
 
 
 # -- [agi] --------------------------------------------------------------------------------

@@ -139,6 +139,7 @@ class AmiClient:
             on_connection=on_connection,
             action_timeout=settings.action_timeout,
             ping_interval=settings.ping_interval,
+            backoff_max=settings.reconnect_max,
         )
 
     def _stopping(self) -> bool:
