@@ -117,7 +117,7 @@ def test_given_an_earlier_prank_when_the_phone_rings_then_the_screen_shows_it_an
     assert first.wait(timeout=40) == 0, first.errors()
     wait_for(lambda: bool(daemon.records("call ended")), 10, "the first call to end")
     (earlier,) = daemon.calls()
-    done = run_cli("disposition", earlier.call_id, "prank")
+    done = run_cli("calls", "disposition", earlier.call_id, "prank")
     assert done.returncode == 0, done.stderr
 
     log_in(driver, f"{_url(daemon)}/screen", *labpeers.LAB_CALLTAKER)
