@@ -25,6 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from callgate.auth import Authenticator, UserSettings
 from callgate.daemon.health import Health
+from callgate.http.actions import Actions
 from callgate.http.pages import Pages
 from callgate.http.server import OpsHttp
 from callgate.http.sessions import BrowserSessions
@@ -132,7 +133,34 @@ class Centre:
         return {"call": call, "history": history if call else [], "callback_open": False}
 
 
-def serve() -> tuple[OpsHttp, asyncio.AbstractEventLoop]:
+class Desk:
+    """The admin API's view and the call actions, as far as the pages use them."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.asked: list[tuple[str, str]] = []
+
+    async def recent_calls(self, limit: int) -> list[dict[str, Any]]:
+        def ended(n: int, caller: str, ago: float, outcome: str, by: str | None) -> dict[str, Any]:
+            at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(self.now - ago))
+            return {"call_id": f"1766{n:06d}.{n}", "caller": caller, "ended_at": at,
+                    "outcome": outcome, "answered_by": by}  # fmt: skip
+
+        return [
+            ended(9, "+6281277788899", 40, "ABANDONED", None),
+            ended(8, "+6285611122233", 95, "COMPLETED", "1003"),
+            ended(7, "+6281199988877", 310, "COMPLETED", "1002"),
+        ][:limit]
+
+    def live_calls(self) -> list[dict[str, Any]]:
+        return []
+
+    async def request_callback(self, call_id: str, by: str) -> dict[str, Any]:
+        self.asked.append((call_id, by))
+        return {"result": "ok", "call_id": call_id, "task": True}
+
+
+def serve() -> tuple[OpsHttp, Desk]:
     loop = asyncio.new_event_loop()
     authenticator = Authenticator(USERS)
     health = Health()
@@ -141,18 +169,20 @@ def serve() -> tuple[OpsHttp, asyncio.AbstractEventLoop]:
     health.set("database", False, "connection refused")
     from prometheus_client import CollectorRegistry
 
+    centre = Centre()
+    desk = Desk(centre.now)
     http = OpsHttp(
-        object(),  # type: ignore[arg-type]
+        desk,  # type: ignore[arg-type]
         health,
         CollectorRegistry(),
         authenticator=authenticator,
         port=0,
         sessions=BrowserSessions(authenticator, cookie_secure=False),
-        extensions=(LiveStreams(Centre()), Pages()),  # type: ignore[arg-type]
+        extensions=(LiveStreams(centre), Pages(), Actions(desk)),  # type: ignore[arg-type]
     )
     loop.run_until_complete(http.start())
     threading.Thread(target=loop.run_forever, daemon=True).start()
-    return http, loop
+    return http, desk
 
 
 def browser() -> webdriver.Chrome:
@@ -179,12 +209,17 @@ def log_in(driver: webdriver.Chrome, url: str, name: str, password: str) -> None
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
-    http, _loop = serve()
+    http, desk = serve()
     driver = browser()
     try:
         log_in(driver, f"{http.url}/wallboard", "spv-ratna", "demo")
+        WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#recent tr"))
         time.sleep(1.2)  # one tick of the wait clocks
         driver.save_screenshot(str(out / "wallboard.png"))
+        # The supervisor's actions reach the API (a check of the pages' script, not a picture).
+        driver.find_element(By.CSS_SELECTOR, "#recent button[data-action=callback]").click()
+        WebDriverWait(driver, 5).until(lambda d: desk.asked)
+        assert desk.asked == [("1766000009.9", "spv-ratna")], desk.asked
         driver.delete_all_cookies()
         driver.set_window_size(1280, 900)
         log_in(driver, f"{http.url}/screen", "op-budi", "demo")

@@ -44,6 +44,7 @@ from callgate.backlog import DatabaseStatus
 from callgate.config import ConfigError, Settings, acd_config, screening_policy
 from callgate.core.acd import Acd
 from callgate.core.events import Event, ReadinessChanged
+from callgate.daemon.call_actions import CallActionService
 from callgate.daemon.callback_records import CallbackRecords, run_prefix
 from callgate.daemon.caller_history import HistoryLoader
 from callgate.daemon.calltaker_records import CallTakerRecords
@@ -60,6 +61,7 @@ from callgate.daemon.reload import LiveParts, Reloader, read_config
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
 from callgate.daemon.view import LiveDaemonView
+from callgate.http.actions import Actions
 from callgate.http.local import AdminSocket
 from callgate.http.pages import Pages
 from callgate.http.server import OpsHttp
@@ -269,6 +271,9 @@ def _wire(
     live = LiveFeed(view, lambda message: streams.publish(message))
     streams = LiveStreams(live)
     engine.observers.append(live.notification)
+    # A supervisor's callback request from the wallboard goes CAD's way (its name on record).
+    requested = None if callbacks is None else callbacks.requested
+    actions = CallActionService(JournalAnnotations(journal), events, callbacks=requested)
     http = OpsHttp(
         view,
         health,
@@ -283,7 +288,7 @@ def _wire(
             if settings.ops.socket_path
             else None
         ),
-        extensions=(streams, Pages()),
+        extensions=(streams, Pages(), Actions(actions)),
     )
     # A feature code changes a call-taker only for a channel Asterisk confirms over ARI.
     channels = AriChannelCheck(ari)

@@ -44,6 +44,8 @@ Endpoints:
 - ``GET /api/live`` (any user): Server-Sent Events, a snapshot then deltas, filtered by role
   (:mod:`callgate.http.streams`); ``GET /api/my-call`` (a call-taker; a supervisor with
   ``?agent=ID``): the call ringing or connected on the phone and its caller's history.
+- ``POST /api/calls/{call_id}/callback`` (supervisor): request a callback, as CAD's
+  ``request-callback`` (:mod:`callgate.http.actions`).
 - ``GET /wallboard``, ``GET /screen``, ``GET /assets/{name}`` (open: static pages that log in
   with ``POST /api/session``; :mod:`callgate.http.pages`).
 

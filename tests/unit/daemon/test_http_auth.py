@@ -21,12 +21,14 @@ import pytest
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
+from callgate.daemon.call_actions import CallActionService
 from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.view import LiveDaemonView
+from callgate.http.actions import Actions
 from callgate.http.local import AdminSocket
 from callgate.http.server import ROUTES, OpsHttp
 from callgate.storage.annotations import JournalAnnotations
@@ -74,6 +76,9 @@ PROTECTED: list[tuple[str, str, str, dict[str, object] | None, frozenset[str]]] 
         SUPERVISORS,
     ),
     ("POST", "/api/unblock", "/api/unblock", {"number": "0812340012", "reason": "ok"}, SUPERVISORS),
+    # The extensions' routes (http/actions.py); the live feed's and the pages' are in
+    # tests/unit/daemon/test_live.py.
+    ("POST", "/api/calls/{call_id}/callback", "/api/calls/c1002/callback", {}, SUPERVISORS),
 ]
 OPEN = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/api/status")]
 #: Browser sessions' own routes: they find the session themselves (tests/unit/daemon/
@@ -120,8 +125,24 @@ async def _reloaded(by: str) -> dict[str, object]:
     return {"result": "ok", "applied": [], "restart_needed": []}
 
 
+class Worklist:
+    """The callback worklist's ``requested``: remembers the calls asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def requested(self, call_id: str) -> bool:
+        self.asked.append(call_id)
+        return True
+
+
 @pytest.fixture
-async def server(journal: Journal, socket_dir: Path) -> AsyncIterator[OpsHttp]:
+def worklist() -> Worklist:
+    return Worklist()
+
+
+@pytest.fixture
+async def server(journal: Journal, socket_dir: Path, worklist: Worklist) -> AsyncIterator[OpsHttp]:
     clock = Clock(NOW)
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
     health = Health(clock=clock)
@@ -144,6 +165,13 @@ async def server(journal: Journal, socket_dir: Path) -> AsyncIterator[OpsHttp]:
         authenticator=authenticator(),
         port=0,
         local=AdminSocket(socket_dir / "admin.sock"),
+        extensions=(
+            Actions(
+                CallActionService(
+                    JournalAnnotations(journal), None, callbacks=worklist.requested, clock=clock
+                )
+            ),
+        ),
     )
     await http.start()
     yield http
@@ -196,9 +224,14 @@ async def _send(
         return reply.status, await reply.json(), reply.headers
 
 
-def test_the_table_covers_every_route_of_the_api() -> None:
+async def _nobody(request: object) -> None:
+    return None
+
+
+async def test_the_table_covers_every_route_of_the_api(server: OpsHttp) -> None:
     covered = {(m, route) for m, route, *_ in PROTECTED} | set(OPEN) | set(SESSION)
-    assert covered == set(ROUTES)
+    extended = {key for extension in server.extensions for key in extension.routes(_nobody)}
+    assert covered == set(ROUTES) | extended
     assert all(ROUTES[route] is None for route in OPEN + SESSION)
 
 
@@ -483,3 +516,30 @@ async def test_a_token_is_checked_once_then_remembered(
     for _ in range(2):  # a wrong secret is checked every time (never remembered)
         await _send(client, server, "GET", "/api/whoami", None, {"Authorization": "Bearer sup.x"})
     assert len(checks) == 3
+
+
+async def test_a_supervisors_callback_request_is_on_the_calls_record_under_their_name(
+    server: OpsHttp,
+    client: aiohttp.ClientSession,
+    journal: Journal,
+    worklist: Worklist,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sup = await browser(client, server.url, "sup")
+    path = "/api/calls/c1002/callback"
+    status, answer, _ = await _send(client, server, "POST", path, {"by": "someone-else"}, sup)
+    assert status == 400
+    with caplog.at_level(logging.INFO):
+        status, answer, _ = await _send(client, server, "POST", path, {}, sup)
+    assert (status, answer) == (200, {"result": "ok", "call_id": "c1002", "task": True})
+    assert worklist.asked == ["c1002"]
+    note = await JournalAnnotations(journal).get("c1002")
+    assert note is not None
+    assert (note.callback_by, note.callback_requested_at) == ("sup", _at(NOW))
+    commands = [r for r in caplog.records if r.getMessage() == "admin command"]
+    assert [(getattr(r, "action", None), getattr(r, "by", None)) for r in commands] == [
+        ("callback", "sup")
+    ]
+    status, answer, _ = await _send(client, server, "POST", "/api/calls/nope/callback", {}, sup)
+    assert (status, answer["result"]) == (404, "unknown-call")
+    assert worklist.asked == ["c1002"]

@@ -3,7 +3,9 @@
 // trail names the logged-in user).
 "use strict";
 
-const board = { calls: new Map(), agents: new Map(), today: null, health: null };
+const board = { calls: new Map(), agents: new Map(), today: null, health: null, recent: [] };
+//: Recently ended calls shown to a supervisor (for a callback request).
+const RECENT = 10;
 //: The NENA marks: a caller waiting this long is highlighted.
 const MARKS = [15, 20];
 
@@ -22,7 +24,12 @@ function onMessage(message, arrived) {
     board.calls.set(message.call.call_id, message.call);
     if (!(message.call.call_id in cg.seen)) cg.seen[message.call.call_id] = arrived;
   } else if (message.type === "call-ended") {
+    const call = board.calls.get(message.call_id);
     board.calls.delete(message.call_id);
+    if (call && message.outcome !== "ELSEWHERE") {
+      ended({ call_id: call.call_id, caller: call.caller, outcome: message.outcome,
+        answered_by: call.agent_id, ended_at: now() });
+    }
   } else if (message.type === "agent") {
     board.agents.set(message.agent.agent_id, message.agent);
   } else if (message.type === "today") {
@@ -31,13 +38,54 @@ function onMessage(message, arrived) {
   render();
 }
 
+function ended(row) {
+  board.recent = [row, ...board.recent.filter((r) => r.call_id !== row.call_id)].slice(0, RECENT);
+}
+
+// The journal's recent calls, once a supervisor is in: the live stream adds each call that ends.
+async function loadRecent() {
+  if (!mayAct()) return;
+  const answer = await api("GET", `api/calls?recent=${RECENT}`);
+  if (!answer.ok) return;
+  const live = new Set(board.recent.map((r) => r.call_id));
+  const older = (answer.body.recent || []).filter((r) => r.ended_at && !live.has(r.call_id))
+    .map((r) => ({ ...r, ended_at: Date.parse(r.ended_at) / 1000 }));
+  board.recent = [...board.recent, ...older].slice(0, RECENT);
+  renderRecent();
+}
+
+async function requestCallback(callId) {
+  const answer = await api("POST", `api/calls/${encodeURIComponent(callId)}/callback`, {});
+  if (!answer.ok) {
+    flash(`${t("refused")}: ${answer.body.error || answer.status}`, true);
+  } else {
+    flash(answer.body.task ? t("callbackRequested") : `${t("callbackRequested")}: ${t("noTask")}`, !answer.body.task);
+  }
+}
+
+function renderRecent() {
+  const body = document.querySelector("#recent tbody");
+  body.replaceChildren(...board.recent.map((r) => el("tr", { "data-call-id": r.call_id },
+    el("td", { class: "mono" }, r.ended_at ? clock(r.ended_at) : ""),
+    el("td", { class: "mono" }, r.caller || "—"),
+    el("td", {}, word("o_", r.outcome)),
+    el("td", { class: "mono" }, r.answered_by || "—"),
+    el("td", {}, mayAct() ? el("button", { type: "button", class: "small", "data-action": "callback",
+      onclick: () => requestCallback(r.call_id) }, t("callback")) : ""))));
+}
+
 function waitClass(seconds) {
   return seconds >= MARKS[1] ? "late" : seconds >= MARKS[0] ? "warn" : "";
 }
 
+// A word for a value the daemon sends (a tag, an outcome), or the value itself.
+function word(prefix, value) {
+  const key = `${prefix}${value}`;
+  return t(key) === key ? value : t(key);
+}
+
 function tagText(tag) {
-  const key = `t_${tag}`;
-  return t(key) === key ? tag : t(key);
+  return word("t_", tag);
 }
 
 function dispositionPicker(callId) {
@@ -146,6 +194,7 @@ function render() {
   renderAgents();
   renderToday();
   renderAlarms();
+  renderRecent();
 }
 
 async function pollHealth() {
@@ -161,6 +210,7 @@ async function pollHealth() {
 document.addEventListener("DOMContentLoaded", () => {
   setupChrome(() => {
     connectLive(onMessage);
+    loadRecent();
     pollHealth();
     setInterval(pollHealth, 5000);
   });
