@@ -122,6 +122,8 @@ class Centre:
             "calls": self.calls,
             "agents": self.agents,
             "today": today,
+            "shifts": [{"shift": "pagi", "rostered": 6, "logged_in": 4, "short_handed": True}],
+            "staffed": True,
         }
 
     async def my_call(self, agent_id: str) -> dict[str, Any]:
@@ -214,6 +216,7 @@ def main() -> int:
     try:
         log_in(driver, f"{http.url}/wallboard", "spv-ratna", "demo")
         WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#recent tr"))
+        driver.find_element(By.CSS_SELECTOR, "#shifts li[data-shift=pagi][data-short='1']")
         time.sleep(1.2)  # one tick of the wait clocks
         driver.save_screenshot(str(out / "wallboard.png"))
         # The supervisor's actions reach the API (a check of the pages' script, not a picture).

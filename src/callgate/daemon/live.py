@@ -8,9 +8,13 @@ first, then these messages.
 
 Messages (``type``):
 
-- ``snapshot``: ``calls`` (in the ACD now, longest-waiting first), ``agents``, ``today``, ``at``;
+- ``snapshot``: ``calls`` (in the ACD now, longest-waiting first), ``agents``, ``today``,
+  ``shifts``, ``staffed``, ``at``;
 - ``call``: one call's row; ``call-ended``: ``call_id``, ``outcome``;
-- ``agent``: one call-taker's row; ``today``: the day's figures after a call ended.
+- ``agent``: one call-taker's row; ``today``: the day's figures after a call ended;
+- ``shifts``: ``shifts`` (each shift on that needs call-takers: ``shift``, ``rostered``,
+  ``logged_in``, ``short_handed``) and ``staffed`` (False out of hours), whenever the roster's
+  figures change (supervisors only).
 
 What the rows add to the admin API's (:mod:`callgate.daemon.view`): a call's tags (screening
 tag, ``silent``, ``key``, ``callback`` when the caller has an open callback task), its nuisance
@@ -37,9 +41,11 @@ from callgate.core.commands import (
     CallReclassified,
     CallScreened,
     CallStateChanged,
+    RosterChanged,
+    ShiftStaffing,
 )
 from callgate.core.screening import CATEGORY_REPEAT_NUISANCE, history_key
-from callgate.daemon.view import LiveDaemonView, live_row
+from callgate.daemon.view import LiveDaemonView, live_row, shift_rows
 from callgate.ports import JournalError, Notification
 from callgate.storage.history import dispositions_of
 
@@ -123,6 +129,7 @@ class LiveFeed:
             "calls": [self._call_row(c.call_id, now) for c in calls],
             "agents": [self._agent_row(a) for a in self.view.agents()],
             "today": self.today.to_json(len(self._tasks)),
+            **self._shifts(),
         }
 
     def call(self, call_id: str) -> JsonDict | None:
@@ -191,12 +198,18 @@ class LiveFeed:
             for row in self.view.agents():
                 if row["agent_id"] == note.agent_id:
                     self.publish({"type": "agent", "agent": self._agent_row(row)})
+        elif isinstance(note, ShiftStaffing | RosterChanged):
+            self.publish({"type": "shifts", **self._shifts()})
         elif isinstance(note, CallbackTaskChanged):
             task = note.task
             if task.state in _OPEN_TASKS:
                 self._tasks[task.number] = task.task_id
             elif self._tasks.get(task.number) == task.task_id:
                 del self._tasks[task.number]
+
+    def _shifts(self) -> JsonDict:
+        acd = self.view.engine.acd
+        return {"shifts": shift_rows(acd), "staffed": acd.staffed}
 
     def _publish_call(self, call_id: str) -> None:
         row = self.call(call_id)

@@ -74,15 +74,7 @@ class LiveDaemonView:
             "uptime_s": round(now - self.health.started_at, 1),
             "components": self.health.to_json()["components"],
             "staffed": acd.staffed,
-            "shifts": [
-                {
-                    "shift": s.shift,
-                    "rostered": s.rostered,
-                    "logged_in": s.logged_in,
-                    "short_handed": s.short,
-                }
-                for s in acd.shift_staffing
-            ],
+            "shifts": shift_rows(acd),
             "roster": _roster_line(acd),
             "waiting": acd.waiting,
             "longest_wait_s": None if oldest is None else round(max(0.0, now - oldest), 1),
@@ -234,6 +226,19 @@ def live_row(call: Call, now: float) -> JsonDict:
         "ringing": list(call.ringing),
         "handed_to": call.handed_to,
     }
+
+
+def shift_rows(acd: Acd) -> list[JsonDict]:
+    """Each shift on that needs call-takers: rostered, logged in, short-handed (the alarm)."""
+    return [
+        {
+            "shift": s.shift,
+            "rostered": s.rostered,
+            "logged_in": s.logged_in,
+            "short_handed": s.short,
+        }
+        for s in acd.shift_staffing
+    ]
 
 
 def _iso(at: datetime | None) -> str | None:

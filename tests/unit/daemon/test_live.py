@@ -5,6 +5,7 @@ then deltas, a slow client dropped, the cap on streams), and the pages' routes."
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,9 +13,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from callgate.auth import Identity, Role
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
-from callgate.core.events import CallArrived
+from callgate.core.events import AgentLoggedIn, CallArrived
+from callgate.core.roster import Roster, Shift
 from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
@@ -23,7 +26,7 @@ from callgate.daemon.metrics import Metrics
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.pages import Pages
 from callgate.http.server import OpsHttp
-from callgate.http.streams import LiveStreams
+from callgate.http.streams import LiveStreams, filtered
 from tests.unit.auth_users import authenticator, bearer, browser
 from tests.unit.daemon.conftest import Clock, Driven, NoPhones
 
@@ -219,4 +222,41 @@ async def test_the_feed_turns_notifications_into_rows_with_tags_and_positions() 
     assert [m["type"] for m in published][:1] == ["agent"]
     assert published[0]["agent"]["since"] == 1_005.0
     assert any(m["type"] == "call" and m["call"]["ringing"] == ["1001"] for m in published)
+    engine.close()
+
+
+async def test_the_feed_carries_each_shifts_staffing_and_flags_a_short_handed_one() -> None:
+    # Monday 2026-01-05 09:00 in WITA (UTC+8): the morning shift is on; it needs two.
+    clock = Clock(dt.datetime(2026, 1, 5, 1, 0, tzinfo=dt.UTC).timestamp())
+    shift = Shift(dt.time(7), dt.time(15), agents=frozenset({"1001", "1002"}), name="pagi")
+    acd = Acd(AcdConfig(roster=Roster("WITA", (shift,), alarm_grace=0.0)))
+    engine = Engine(acd, NoPhones(), clock=clock)
+    view = LiveDaemonView(
+        engine,
+        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
+        Health(clock=clock),
+        None,
+        set_log_level=lambda level: None,
+        clock=clock,
+    )
+    published: list[dict[str, Any]] = []
+    feed = LiveFeed(view, published.append, clock=clock)
+    engine.observers.append(feed.notification)
+    await engine.feed(AgentLoggedIn("1001", "PJSIP/1001", rostered_only=True))
+    pagi = {"shift": "pagi", "rostered": 2, "logged_in": 1, "short_handed": True}
+    assert [m for m in published if m["type"] == "shifts"][-1] == {
+        "type": "shifts",
+        "shifts": [pagi],
+        "staffed": True,
+    }
+    snapshot = feed.snapshot()
+    assert (snapshot["shifts"], snapshot["staffed"]) == ([pagi], True)
+    published.clear()
+    await engine.feed(AgentLoggedIn("1002", "PJSIP/1002", rostered_only=True))
+    [staffing] = [m for m in published if m["type"] == "shifts"]
+    assert staffing["shifts"] == [{**pagi, "logged_in": 2, "short_handed": False}]
+    # A call-taker's screen gets none of it.
+    ct = Identity("ct1001", Role.CALL_TAKER, agent_id="1001")
+    assert filtered(staffing, ct, set()) is None
+    assert filtered(feed.snapshot(), ct, set())["shifts"] == []  # type: ignore[index]
     engine.close()

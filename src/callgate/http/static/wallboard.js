@@ -3,7 +3,9 @@
 // trail names the logged-in user).
 "use strict";
 
-const board = { calls: new Map(), agents: new Map(), today: null, health: null, recent: [] };
+const board = {
+  calls: new Map(), agents: new Map(), today: null, health: null, recent: [], shifts: [], staffed: true,
+};
 //: Recently ended calls shown to a supervisor (for a callback request).
 const RECENT = 10;
 //: The NENA marks: a caller waiting this long is highlighted.
@@ -19,6 +21,8 @@ function onMessage(message, arrived) {
     board.calls = new Map((message.calls || []).map((c) => [c.call_id, c]));
     board.agents = new Map((message.agents || []).map((a) => [a.agent_id, a]));
     board.today = message.today;
+    board.shifts = message.shifts || [];
+    board.staffed = message.staffed !== false;
     for (const id of board.calls.keys()) if (!(id in cg.seen)) cg.seen[id] = arrived;
   } else if (message.type === "call") {
     board.calls.set(message.call.call_id, message.call);
@@ -32,6 +36,9 @@ function onMessage(message, arrived) {
     }
   } else if (message.type === "agent") {
     board.agents.set(message.agent.agent_id, message.agent);
+  } else if (message.type === "shifts") {
+    board.shifts = message.shifts;
+    board.staffed = message.staffed;
   } else if (message.type === "today") {
     board.today = message.today;
   }
@@ -145,6 +152,16 @@ async function agentCommand(agentId, action, reason) {
   flash(answer.ok ? `${agentId}: ${answer.body.result}` : `${t("refused")}: ${answer.body.error || answer.status}`, !answer.ok);
 }
 
+// Each shift on: rostered against logged in, red when the roster's alarm says short-handed.
+function renderShifts() {
+  const items = board.shifts.map((s) => el("li", {
+    class: s.short_handed ? "late" : "ok", "data-shift": s.shift, "data-short": s.short_handed ? "1" : "0",
+  }, `${t("shift")} ${s.shift}: ${s.logged_in}/${s.rostered} ${t("loggedIn")}`,
+  s.short_handed ? ` — ${t("shortHanded")}` : ""));
+  if (!board.staffed) items.unshift(el("li", { class: "warn", "data-shift": "" }, t("outOfHours")));
+  document.getElementById("shifts").replaceChildren(...items);
+}
+
 function renderAgents() {
   const body = document.querySelector("#agents tbody");
   body.replaceChildren(...[...board.agents.values()].map((a) => el("tr",
@@ -192,6 +209,7 @@ function renderAlarms() {
 function render() {
   renderCalls();
   renderAgents();
+  renderShifts();
   renderToday();
   renderAlarms();
   renderRecent();
