@@ -124,6 +124,10 @@ class Centre:
             "today": today,
             "shifts": [{"shift": "pagi", "rostered": 6, "logged_in": 4, "short_handed": True}],
             "staffed": True,
+            "alarms": {
+                "fallback": {"callers": 1, "longest_wait_s": 12.0, "since": self.now - 14},
+                "recordings": {"failed": 0, "last_at": None, "last_reason": None},
+            },
         }
 
     async def my_call(self, agent_id: str) -> dict[str, Any]:
@@ -217,6 +221,7 @@ def main() -> int:
         log_in(driver, f"{http.url}/wallboard", "spv-ratna", "demo")
         WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#recent tr"))
         driver.find_element(By.CSS_SELECTOR, "#shifts li[data-shift=pagi][data-short='1']")
+        driver.find_element(By.CSS_SELECTOR, "#alarms li[data-alarm=fallback]")
         time.sleep(1.2)  # one tick of the wait clocks
         driver.save_screenshot(str(out / "wallboard.png"))
         # The supervisor's actions reach the API (a check of the pages' script, not a picture).

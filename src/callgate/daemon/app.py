@@ -154,6 +154,7 @@ class _Wired:
     ami: AmiClient
     link: AriLink
     reloader: Reloader
+    live: LiveFeed
 
 
 def _wire(
@@ -202,10 +203,11 @@ def _wire(
 
     # The caller's history goes to the core with the call; the core screens it.
     history = HistoryLoader(journal, policy) if settings.screening.enabled else None
+    call_observers = FanOut(writer, events, _RecordingFailures(metrics))
     calls = AriAdapter(
         ari,
         settings,
-        observer=FanOut(writer, events, _RecordingFailures(metrics)),
+        observer=call_observers,
         clock=time.time,
         history=history,
         feed=feed,
@@ -271,6 +273,7 @@ def _wire(
     live = LiveFeed(view, lambda message: streams.publish(message))
     streams = LiveStreams(live)
     engine.observers.append(live.notification)
+    call_observers.observers = (*call_observers.observers, live)  # recordings, for the screens
     # A supervisor's callback request from the wallboard goes CAD's way (its name on record).
     requested = None if callbacks is None else callbacks.requested
     actions = CallActionService(JournalAnnotations(journal), events, callbacks=requested)
@@ -340,7 +343,7 @@ def _wire(
     )
     return _Wired(
         engine, calls, events, commands, callbacks, records, queue_log, http, agi, ami, link,
-        reloader,
+        reloader, live,
     )  # fmt: skip
 
 
@@ -452,7 +455,10 @@ async def serve(
             asyncio.create_task(retention(journal, settings), name="retention"),
             asyncio.create_task(parts.ami.run(), name="ami"),
             asyncio.create_task(
-                watch_fallback(parts.ami, settings.call.fallback_queue), name="fallback-watch"
+                watch_fallback(
+                    parts.ami, settings.call.fallback_queue, parts.live.fallback_waiting
+                ),
+                name="fallback-watch",
             ),
         }
         if settings.fallback.queue_log:

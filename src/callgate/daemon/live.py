@@ -14,7 +14,11 @@ Messages (``type``):
 - ``agent``: one call-taker's row; ``today``: the day's figures after a call ended;
 - ``shifts``: ``shifts`` (each shift on that needs call-takers: ``shift``, ``rostered``,
   ``logged_in``, ``short_handed``) and ``staffed`` (False out of hours), whenever the roster's
-  figures change (supervisors only).
+  figures change (supervisors only);
+- ``alarms``: ``alarms``, what the wallboard shows beside ``/readyz``: ``fallback`` (callers in
+  the dialplan's fallback queue as the daemon's watch last read them: ``callers``,
+  ``longest_wait_s``, ``since``; None when empty) and ``recordings`` (today's failed
+  recordings: ``failed``, ``last_at``, ``last_reason``), on every change (supervisors only).
 
 What the rows add to the admin API's (:mod:`callgate.daemon.view`): a call's tags (screening
 tag, ``silent``, ``key``, ``callback`` when the caller has an open callback task), its nuisance
@@ -46,7 +50,7 @@ from callgate.core.commands import (
 )
 from callgate.core.screening import CATEGORY_REPEAT_NUISANCE, history_key
 from callgate.daemon.view import LiveDaemonView, live_row, shift_rows
-from callgate.ports import JournalError, Notification
+from callgate.ports import JournalError, Notification, NullObserver
 from callgate.storage.history import dispositions_of
 
 JsonDict = dict[str, Any]
@@ -95,8 +99,23 @@ class Today:
         }
 
 
-class LiveFeed:
-    """Turns the engine's notifications into live messages (see the module's docstring)."""
+@dataclass
+class RecordingFailures:
+    """Today's failed recordings (a recording is the call's evidence: each one is an alarm)."""
+
+    day: str
+    failed: int = 0
+    last_at: float | None = None
+    last_reason: str | None = None
+
+    def to_json(self) -> JsonDict:
+        return {"failed": self.failed, "last_at": self.last_at, "last_reason": self.last_reason}
+
+
+class LiveFeed(NullObserver):
+    """Turns the engine's notifications into live messages (see the module's docstring); a
+    :class:`~callgate.ports.CallObserver` too (recordings), and told the fallback queue's
+    callers by the daemon's watch (:meth:`fallback_waiting`)."""
 
     def __init__(
         self,
@@ -116,6 +135,8 @@ class LiveFeed:
         self._tasks: dict[str, str] = {}
         now = clock()
         self.today = Today(local_day(now), now)
+        self._fallback: JsonDict | None = None
+        self._recordings = RecordingFailures(local_day(now))
 
     # -- what a client gets on connecting -------------------------------------------------
 
@@ -130,6 +151,7 @@ class LiveFeed:
             "agents": [self._agent_row(a) for a in self.view.agents()],
             "today": self.today.to_json(len(self._tasks)),
             **self._shifts(),
+            "alarms": self._alarms(),
         }
 
     def call(self, call_id: str) -> JsonDict | None:
@@ -169,6 +191,35 @@ class LiveFeed:
             "history": history,
             "callback_open": call.caller in self._tasks,
         }
+
+    # -- alarms -----------------------------------------------------------------------------
+
+    def fallback_waiting(self, callers: int, longest_wait_s: float | None = None) -> None:
+        """The fallback queue holds ``callers`` now (the daemon's watch, from AMI)."""
+        was = self._fallback
+        if callers <= 0:
+            self._fallback = None
+        else:
+            since = self.clock() if was is None else was["since"]
+            self._fallback = {"callers": callers, "longest_wait_s": longest_wait_s, "since": since}
+        if self._fallback != was:
+            self._publish_alarms()
+
+    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
+        day = self.local_day(at)
+        if day != self._recordings.day:
+            self._recordings = RecordingFailures(day)
+        self._recordings.failed += 1
+        self._recordings.last_at, self._recordings.last_reason = at, reason
+        self._publish_alarms()
+
+    def _alarms(self) -> JsonDict:
+        if self.local_day(self.clock()) != self._recordings.day:
+            self._recordings = RecordingFailures(self.local_day(self.clock()))
+        return {"fallback": self._fallback, "recordings": self._recordings.to_json()}
+
+    def _publish_alarms(self) -> None:
+        self.publish({"type": "alarms", "alarms": self._alarms()})
 
     # -- the engine's observer --------------------------------------------------------------
 

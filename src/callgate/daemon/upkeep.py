@@ -43,9 +43,14 @@ async def retention(journal: Journal, settings: Settings) -> None:
         await asyncio.sleep(RETENTION_INTERVAL)
 
 
-async def watch_fallback(ami: AmiClient, queue: str) -> None:
+async def watch_fallback(
+    ami: AmiClient,
+    queue: str,
+    on_count: Callable[[int, float | None], None] = lambda callers, longest: None,
+) -> None:
     """Warn while callers sit in the fallback queue: they bypass callgate (it was away, or no
-    call-taker could be reached), so the on-call admin should know."""
+    call-taker could be reached), so the on-call admin should know. ``on_count`` hears each
+    reading (callers, longest wait in seconds): the wallboard's alarm."""
     while True:
         await asyncio.sleep(FALLBACK_WATCH_INTERVAL)
         if not ami.connected:
@@ -55,6 +60,7 @@ async def watch_fallback(ami: AmiClient, queue: str) -> None:
         except (AmiError, AmiUnavailable) as exc:
             log.warning("fallback queue unreadable", extra={"queue": queue, "error": str(exc)})
             continue
+        on_count(summary.callers, summary.longest_hold_time)
         if summary.callers:
             log.warning(
                 "callers waiting in the fallback queue",

@@ -91,7 +91,7 @@ def filtered(message: JsonDict, identity: Identity, seen: set[str]) -> JsonDict 
         seen.clear()
         seen.update(c["call_id"] for c in calls)
         agents = [a for a in message["agents"] if me is not None and a["agent_id"] == me]
-        return {**message, "calls": calls, "agents": agents, "shifts": []}
+        return {**message, "calls": calls, "agents": agents, "shifts": [], "alarms": None}
     if kind == "call":
         call_id = message["call"]["call_id"]
         if _theirs(message["call"], me):

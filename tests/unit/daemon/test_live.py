@@ -260,3 +260,67 @@ async def test_the_feed_carries_each_shifts_staffing_and_flags_a_short_handed_on
     assert filtered(staffing, ct, set()) is None
     assert filtered(feed.snapshot(), ct, set())["shifts"] == []  # type: ignore[index]
     engine.close()
+
+
+async def test_the_feed_raises_the_fallback_queue_and_todays_recording_failures_as_alarms() -> None:
+    clock = Clock(1_000.0)
+    engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
+    view = LiveDaemonView(
+        engine,
+        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
+        Health(clock=clock),
+        None,
+        set_log_level=lambda level: None,
+        clock=clock,
+    )
+    published: list[dict[str, Any]] = []
+    feed = LiveFeed(view, published.append, clock=clock, local_day=lambda t: str(int(t // 86400)))
+    quiet = {"fallback": None, "recordings": {"failed": 0, "last_at": None, "last_reason": None}}
+    assert feed.snapshot()["alarms"] == quiet
+    feed.fallback_waiting(0, 0.0)
+    assert published == []  # nothing changed
+    feed.fallback_waiting(2, 14.0)
+    clock.now = 1_010.0
+    feed.fallback_waiting(3, 24.0)
+    assert [m["alarms"]["fallback"] for m in published] == [
+        {"callers": 2, "longest_wait_s": 14.0, "since": 1_000.0},
+        {"callers": 3, "longest_wait_s": 24.0, "since": 1_000.0},  # since the first
+    ]
+    feed.fallback_waiting(0, 0.0)
+    assert published[-1]["alarms"]["fallback"] is None
+    await feed.recording_failed("c1", "file missing", 1_020.0)
+    await feed.recording_failed("c2", "disk full", 1_030.0)
+    assert published[-1] == {
+        "type": "alarms",
+        "alarms": {
+            "fallback": None,
+            "recordings": {"failed": 2, "last_at": 1_030.0, "last_reason": "disk full"},
+        },
+    }
+    clock.now = 86_400.0 + 5  # the next day: today's count starts again
+    assert feed.snapshot()["alarms"] == quiet
+    ct = Identity("ct1001", Role.CALL_TAKER, agent_id="1001")
+    assert filtered(published[-1], ct, set()) is None
+    engine.close()
+
+
+async def test_the_fallback_watch_tells_each_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    from callgate.asterisk.ami.messages import QueueSummary
+    from callgate.daemon import upkeep
+
+    class Ami:
+        connected = True
+
+        async def queue_summary(self, queue: str) -> QueueSummary:
+            return QueueSummary(queue, 2, 31, 0, 0, 0)
+
+    monkeypatch.setattr(upkeep, "FALLBACK_WATCH_INTERVAL", 0.0)
+    readings: list[tuple[int, float | None]] = []
+    watch = asyncio.create_task(
+        upkeep.watch_fallback(Ami(), "fallback", lambda n, w: readings.append((n, w)))  # type: ignore[arg-type]
+    )
+    async with asyncio.timeout(2):
+        while len(readings) < 2:  # noqa: ASYNC110 - the watch has no event to wait on
+            await asyncio.sleep(0)
+    watch.cancel()
+    assert readings[:2] == [(2, 31), (2, 31)]

@@ -4,7 +4,7 @@
 "use strict";
 
 const board = {
-  calls: new Map(), agents: new Map(), today: null, health: null, recent: [], shifts: [], staffed: true,
+  calls: new Map(), agents: new Map(), today: null, health: null, recent: [], shifts: [], staffed: true, alarms: null,
 };
 //: Recently ended calls shown to a supervisor (for a callback request).
 const RECENT = 10;
@@ -23,6 +23,7 @@ function onMessage(message, arrived) {
     board.today = message.today;
     board.shifts = message.shifts || [];
     board.staffed = message.staffed !== false;
+    board.alarms = message.alarms || null;
     for (const id of board.calls.keys()) if (!(id in cg.seen)) cg.seen[id] = arrived;
   } else if (message.type === "call") {
     board.calls.set(message.call.call_id, message.call);
@@ -39,6 +40,8 @@ function onMessage(message, arrived) {
   } else if (message.type === "shifts") {
     board.shifts = message.shifts;
     board.staffed = message.staffed;
+  } else if (message.type === "alarms") {
+    board.alarms = message.alarms;
   } else if (message.type === "today") {
     board.today = message.today;
   }
@@ -191,18 +194,35 @@ function renderToday() {
   set("n-fallback", d.fallback);
 }
 
+// The daemon's own alarms (live feed): callers in the fallback queue, today's failed recordings.
+function feedAlarms() {
+  const items = [];
+  const a = board.alarms;
+  if (a && a.fallback) {
+    const f = a.fallback;
+    items.push(el("li", { class: "late", "data-alarm": "fallback" },
+      `${t("fallbackWaiting")}: ${f.callers} (${t("longestWait")} ${duration(f.longest_wait_s || 0)}) ${t("shiftSince")} ${clock(f.since)}`));
+  }
+  if (a && a.recordings && a.recordings.failed) {
+    const r = a.recordings;
+    items.push(el("li", { class: "late", "data-alarm": "recordings" },
+      `${t("recordingsFailed")}: ${r.failed}, ${t("last")} ${clock(r.last_at)}${r.last_reason ? ` (${r.last_reason})` : ""}`));
+  }
+  return items;
+}
+
 function renderAlarms() {
   const list = document.getElementById("alarms");
   const health = board.health;
-  if (!health) { list.replaceChildren(); return; }
-  const items = [];
-  for (const [name, c] of Object.entries(health.components || {})) {
+  const items = feedAlarms();
+  for (const [name, c] of Object.entries((health && health.components) || {})) {
     if (c.connected) continue;
     const degraded = c.degrading || !c.required;
     const since = typeof c.since === "number" ? clock(c.since) : "?";
     items.push(el("li", { class: degraded ? "warn" : "late", "data-component": name },
       `${name}: ${t(degraded ? "degraded" : "down")} ${since}${c.detail ? ` (${c.detail})` : ""}`));
   }
+  if (!health && !items.length) { list.replaceChildren(); return; }
   list.replaceChildren(...(items.length ? items : [el("li", { class: "ok" }, t("allGood"))]));
 }
 
