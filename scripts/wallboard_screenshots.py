@@ -166,7 +166,7 @@ class Desk:
         return {"result": "ok", "call_id": call_id, "task": True}
 
 
-def serve() -> tuple[OpsHttp, Desk]:
+def serve() -> tuple[OpsHttp, Desk, LiveStreams, asyncio.AbstractEventLoop]:
     loop = asyncio.new_event_loop()
     authenticator = Authenticator(USERS)
     health = Health()
@@ -177,6 +177,7 @@ def serve() -> tuple[OpsHttp, Desk]:
 
     centre = Centre()
     desk = Desk(centre.now)
+    streams = LiveStreams(centre)
     http = OpsHttp(
         desk,  # type: ignore[arg-type]
         health,
@@ -184,11 +185,11 @@ def serve() -> tuple[OpsHttp, Desk]:
         authenticator=authenticator,
         port=0,
         sessions=BrowserSessions(authenticator, cookie_secure=False),
-        extensions=(LiveStreams(centre), Pages(), Actions(desk)),  # type: ignore[arg-type]
+        extensions=(streams, Pages(), Actions(desk)),  # type: ignore[arg-type]
     )
     loop.run_until_complete(http.start())
     threading.Thread(target=loop.run_forever, daemon=True).start()
-    return http, desk
+    return http, desk, streams, loop
 
 
 def browser() -> webdriver.Chrome:
@@ -215,7 +216,7 @@ def log_in(driver: webdriver.Chrome, url: str, name: str, password: str) -> None
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
-    http, desk = serve()
+    http, desk, streams, loop = serve()
     driver = browser()
     try:
         log_in(driver, f"{http.url}/wallboard", "spv-ratna", "demo")
@@ -236,6 +237,14 @@ def main() -> int:
         )
         time.sleep(1.2)
         driver.save_screenshot(str(out / "screen.png"))
+        # A recording's state reaches the screen of the call-taker who answered the call.
+        ringing = next(c for c in streams.source.calls if "1001" in c["ringing"])  # type: ignore[attr-defined]
+        message = {"type": "recording", "call_id": ringing["call_id"], "agent_id": "1001",
+                   "state": "failed", "detail": "no file", "at": time.time()}  # fmt: skip
+        loop.call_soon_threadsafe(streams.publish, message)
+        WebDriverWait(driver, 5).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#call-recording[data-state=failed]")
+        )
     finally:
         driver.quit()
     print(f"saved {out / 'wallboard.png'} and {out / 'screen.png'}")

@@ -18,7 +18,10 @@ Messages (``type``):
 - ``alarms``: ``alarms``, what the wallboard shows beside ``/readyz``: ``fallback`` (callers in
   the dialplan's fallback queue as the daemon's watch last read them: ``callers``,
   ``longest_wait_s``, ``since``; None when empty) and ``recordings`` (today's failed
-  recordings: ``failed``, ``last_at``, ``last_reason``), on every change (supervisors only).
+  recordings: ``failed``, ``last_at``, ``last_reason``), on every change (supervisors only);
+- ``recording``: ``call_id``, ``agent_id`` (who answered it), ``state`` (``ready``,
+  ``unsealed``: hashed but not sealed, or ``failed``), ``detail``, ``at``: a call's recording
+  once it is stored (after the call ended), for supervisors and the call's own call-taker.
 
 What the rows add to the admin API's (:mod:`callgate.daemon.view`): a call's tags (screening
 tag, ``silent``, ``key``, ``callback`` when the caller has an open callback task), its nuisance
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,7 +54,7 @@ from callgate.core.commands import (
 )
 from callgate.core.screening import CATEGORY_REPEAT_NUISANCE, history_key
 from callgate.daemon.view import LiveDaemonView, live_row, shift_rows
-from callgate.ports import JournalError, Notification, NullObserver
+from callgate.ports import JournalError, Notification, NullObserver, RecordingInfo
 from callgate.storage.history import dispositions_of
 
 JsonDict = dict[str, Any]
@@ -60,6 +64,8 @@ HISTORY_TIMEOUT = 2.0
 #: NENA-STA-020.1's answer-time marks (seconds), counted in today's figures.
 MARKS = (15, 20)
 _OPEN_TASKS = frozenset({TaskState.OPEN, TaskState.DIALLING})
+#: Ended calls whose call-taker the feed remembers, for their recording's message.
+ENDED_KEPT = 512
 
 
 @dataclass
@@ -136,6 +142,8 @@ class LiveFeed(NullObserver):
         now = clock()
         self.today = Today(local_day(now), now)
         self._fallback: JsonDict | None = None
+        #: Who answered each recently ended call (its recording is stored after the end).
+        self._answered_by: OrderedDict[str, str | None] = OrderedDict()
         self._recordings = RecordingFailures(local_day(now))
 
     # -- what a client gets on connecting -------------------------------------------------
@@ -212,6 +220,25 @@ class LiveFeed(NullObserver):
         self._recordings.failed += 1
         self._recordings.last_at, self._recordings.last_reason = at, reason
         self._publish_alarms()
+        self._publish_recording(call_id, "failed", reason, at)
+
+    async def recording(self, info: RecordingInfo, at: float) -> None:
+        state = "ready" if info.unsealed is None else "unsealed"
+        self._publish_recording(info.call_id, state, info.unsealed, at)
+
+    def _publish_recording(self, call_id: str, state: str, detail: str | None, at: float) -> None:
+        live = self.view.engine.acd.calls.get(call_id)
+        agent_id = live.agent_id if live is not None else self._answered_by.get(call_id)
+        self.publish(
+            {
+                "type": "recording",
+                "call_id": call_id,
+                "agent_id": agent_id,
+                "state": state,
+                "detail": detail,
+                "at": at,
+            }
+        )
 
     def _alarms(self) -> JsonDict:
         if self.local_day(self.clock()) != self._recordings.day:
@@ -269,6 +296,9 @@ class LiveFeed(NullObserver):
 
     def _ended(self, note: CallEnded) -> None:
         notes = self._calls.pop(note.call_id, _CallNotes())
+        self._answered_by[note.call_id] = note.agent_id
+        if len(self._answered_by) > ENDED_KEPT:
+            self._answered_by.popitem(last=False)
         self.publish({"type": "call-ended", "call_id": note.call_id, "outcome": note.outcome.name})
         self._roll_day(note.ended_at)
         today = self.today

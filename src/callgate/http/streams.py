@@ -3,11 +3,11 @@
 The daemon's live feed (:mod:`callgate.daemon.live`) hands every message to
 :meth:`LiveStreams.publish`; each open stream gets it filtered by its user's role: a user who
 may see callers' numbers (supervisor, admin) gets everything; a call-taker gets only their own
-row and the call ringing or connected on their phone (and that call's end, once it is no longer
-theirs). A stream starts with a snapshot, then sends deltas as they happen, and a comment line
-every :data:`HEARTBEAT` seconds (proxies close an idle connection; the browser learns the
-connection is alive) at which the user's session is checked again: logged out or removed, the
-stream ends.
+row, the call ringing or connected on their phone (and that call's end, once it is no longer
+theirs) and the recording of a call they answered. A stream starts with a snapshot, then sends
+deltas as they happen, and a comment line every :data:`HEARTBEAT` seconds (proxies close an idle
+connection; the browser learns the connection is alive) at which the user's session is checked
+again: logged out or removed, the stream ends.
 
 A slow client never slows the daemon: :meth:`publish` only puts the message on each stream's
 queue of at most ``queue_size`` messages; a stream whose queue is full is dropped (its browser
@@ -108,6 +108,8 @@ def filtered(message: JsonDict, identity: Identity, seen: set[str]) -> JsonDict 
         return None
     if kind == "agent":
         return message if me is not None and message["agent"]["agent_id"] == me else None
+    if kind == "recording":  # after the call ended: to the call-taker who answered it
+        return message if me is not None and message.get("agent_id") == me else None
     if kind == "today":
         return message
     return None

@@ -290,7 +290,8 @@ async def test_the_feed_raises_the_fallback_queue_and_todays_recording_failures_
     assert published[-1]["alarms"]["fallback"] is None
     await feed.recording_failed("c1", "file missing", 1_020.0)
     await feed.recording_failed("c2", "disk full", 1_030.0)
-    assert published[-1] == {
+    alarms = [m for m in published if m["type"] == "alarms"]
+    assert alarms[-1] == {
         "type": "alarms",
         "alarms": {
             "fallback": None,
@@ -300,7 +301,7 @@ async def test_the_feed_raises_the_fallback_queue_and_todays_recording_failures_
     clock.now = 86_400.0 + 5  # the next day: today's count starts again
     assert feed.snapshot()["alarms"] == quiet
     ct = Identity("ct1001", Role.CALL_TAKER, agent_id="1001")
-    assert filtered(published[-1], ct, set()) is None
+    assert filtered(alarms[-1], ct, set()) is None
     engine.close()
 
 
@@ -324,3 +325,50 @@ async def test_the_fallback_watch_tells_each_reading(monkeypatch: pytest.MonkeyP
             await asyncio.sleep(0)
     watch.cancel()
     assert readings[:2] == [(2, 31), (2, 31)]
+
+
+async def test_a_calls_recording_goes_to_the_call_taker_who_answered_it() -> None:
+    from pathlib import Path
+
+    from callgate.core.calls import CallState
+    from callgate.core.commands import CallEnded
+    from callgate.ports import RecordingInfo
+
+    clock = Clock(1_000.0)
+    engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
+    view = LiveDaemonView(
+        engine,
+        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
+        Health(clock=clock),
+        None,
+        set_log_level=lambda level: None,
+        clock=clock,
+    )
+    published: list[dict[str, Any]] = []
+    feed = LiveFeed(view, published.append, clock=clock)
+    for call_id, agent in (("c1", "1001"), ("c2", None)):
+        await feed.notification(
+            CallEnded(
+                call_id, CallState.COMPLETED, "+62812", "", 3, 990.0, 995.0, 999.0, agent, None
+            )
+        )
+    published.clear()
+    await feed.recording(RecordingInfo("c1", Path("/r/c1.wav"), "ab", 10, 4.0), 1_001.0)
+    await feed.recording_failed("c2", "no file", 1_002.0)
+    ready, _, failed = published
+    assert ready == {
+        "type": "recording",
+        "call_id": "c1",
+        "agent_id": "1001",
+        "state": "ready",
+        "detail": None,
+        "at": 1_001.0,
+    }
+    assert (failed["call_id"], failed["state"], failed["detail"]) == ("c2", "failed", "no file")
+    ct1001 = Identity("ct1001", Role.CALL_TAKER, agent_id="1001")
+    ct1002 = Identity("ct1002", Role.CALL_TAKER, agent_id="1002")
+    assert filtered(ready, ct1001, set()) == ready
+    assert filtered(ready, ct1002, set()) is None
+    assert filtered(failed, ct1001, set()) is None
+    assert filtered(ready, Identity("sup", Role.SUPERVISOR), set()) == ready
+    engine.close()

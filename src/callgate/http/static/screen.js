@@ -3,7 +3,10 @@
 // this user only their own row and their own call (the daemon filters by role).
 "use strict";
 
-const screen = { me: null, call: null, last: null, history: [], callbackOpen: false, loadedFor: null };
+const screen = {
+  me: null, call: null, last: null, history: [], callbackOpen: false, loadedFor: null,
+  recordings: {}, // call_id -> {state, detail}: stored once the call ended
+};
 
 function onMessage(message, arrived) {
   if (message.type === "snapshot") {
@@ -20,6 +23,8 @@ function onMessage(message, arrived) {
     }
   } else if (message.type === "agent") {
     screen.me = message.agent;
+  } else if (message.type === "recording") {
+    screen.recordings[message.call_id] = { state: message.state, detail: message.detail };
   }
   if (screen.call && !(screen.call.call_id in cg.seen)) cg.seen[screen.call.call_id] = arrived;
   const shown = screen.call || screen.last;
@@ -84,7 +89,12 @@ function renderCall() {
   document.getElementById("call-wait").textContent = duration(waited);
   document.getElementById("call-score").textContent = call.score ? call.score.toFixed(2) : "0";
   document.getElementById("call-callback").textContent = screen.callbackOpen ? "✔" : "—";
-  document.getElementById("call-recording").textContent = "—";
+  const recording = screen.recordings[call.call_id];
+  const shownRec = document.getElementById("call-recording");
+  shownRec.textContent = recording
+    ? `${t(`rec_${recording.state}`)}${recording.detail ? ` (${recording.detail})` : ""}` : t("rec_none");
+  shownRec.dataset.state = recording ? recording.state : "";
+  shownRec.className = recording && recording.state === "failed" ? "bad" : "";
   const history = document.getElementById("history");
   history.replaceChildren(...(screen.history.length
     ? screen.history.map((h) => el("li", { "data-disposition": h.disposition },
