@@ -161,6 +161,15 @@ class Desk:
     def live_calls(self) -> list[dict[str, Any]]:
         return []
 
+    def agencies(self) -> list[str]:
+        return ["damkar", "polres", "dinkes"]
+
+    async def hand_off(
+        self, call_id: str, agency: str, mode: str, by: str, *, connected_to: str | None
+    ) -> dict[str, Any]:
+        self.asked.append((f"{call_id} {agency} {mode}", by))
+        return {"result": "ok", "call_id": call_id, "agency": agency, "mode": mode}
+
     async def request_callback(self, call_id: str, by: str) -> dict[str, Any]:
         self.asked.append((call_id, by))
         return {"result": "ok", "call_id": call_id, "task": True}
@@ -245,6 +254,17 @@ def main() -> int:
         WebDriverWait(driver, 5).until(
             lambda d: d.find_elements(By.CSS_SELECTOR, "#call-recording[data-state=failed]")
         )
+        # Answered: a button per agency and mode, doing what *<digit> and #<digit> do.
+        connected = {**ringing, "state": "CONNECTED", "agent_id": "1001", "ringing": []}
+        loop.call_soon_threadsafe(streams.publish, {"type": "call", "call": connected})
+        WebDriverWait(driver, 5).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#handoffs button[data-agency=polres]")
+        )
+        driver.find_element(
+            By.CSS_SELECTOR, "#handoffs button[data-agency=polres][data-mode=hand-off]"
+        ).click()
+        WebDriverWait(driver, 5).until(lambda d: len(desk.asked) == 2)
+        assert desk.asked[1] == (f"{ringing['call_id']} polres hand-off", "op-budi"), desk.asked
     finally:
         driver.quit()
     print(f"saved {out / 'wallboard.png'} and {out / 'screen.png'}")

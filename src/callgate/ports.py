@@ -210,6 +210,24 @@ class DispositionResultLike(Protocol):
     def call_id(self) -> str | None: ...
 
 
+#: How an agency joins a call: the call-taker stays on (``three-way``) or leaves once the agency
+#: answers (``hand-off``), as ``*<digit>`` and ``#<digit>`` on the phone.
+HAND_OFF_MODES = ("three-way", "hand-off")
+
+
+class HandOffs(Protocol):
+    """Calls an agency into a call as the call-taker's keys do (the ARI adapter)."""
+
+    async def hand_off(self, call_id: str, agency: str, mode: str) -> str:
+        """``ok`` (the agency is being called), ``unknown-agency``, ``not-connected`` (no
+        call-taker on the call in Asterisk) or ``failed`` (Asterisk refused to dial)."""
+        ...
+
+    def agencies(self) -> list[str]:
+        """The agencies configured now (``[agencies]``), by name."""
+        ...
+
+
 class DispositionSink(Protocol):
     """Where a disposition goes (the daemon's disposition service), whoever sets it: a
     call-taker during a call (ARI), CAD (MQTT)."""

@@ -276,7 +276,11 @@ def _wire(
     call_observers.observers = (*call_observers.observers, live)  # recordings, for the screens
     # A supervisor's callback request from the wallboard goes CAD's way (its name on record).
     requested = None if callbacks is None else callbacks.requested
-    actions = CallActionService(JournalAnnotations(journal), events, callbacks=requested)
+    # ... and a call-taker's hand-off from their screen goes their keys' way (the ARI adapter).
+    actions = CallActionService(
+        JournalAnnotations(journal), events, callbacks=requested, handoffs=calls,
+        answered=view.answered,
+    )  # fmt: skip
     http = OpsHttp(
         view,
         health,

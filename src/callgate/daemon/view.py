@@ -144,7 +144,7 @@ class LiveDaemonView:
     ) -> JsonDict:
         if self.dispositions is None:
             return {"result": "unavailable", "error": "dispositions need the journal"}
-        if answered_by is not None and not await self._answered(call_id, answered_by):
+        if answered_by is not None and not await self.answered(call_id, answered_by):
             return {
                 "result": "not-yours",
                 "call_id": call_id,
@@ -164,7 +164,7 @@ class LiveDaemonView:
             }.get(result.outcome.value, result.outcome.value)
         return answer
 
-    async def _answered(self, call_id: str, agent_id: str) -> bool:
+    async def answered(self, call_id: str, agent_id: str) -> bool:
         """Whether ``agent_id`` is on ``call_id`` now or answered it (the journal)."""
         live = self.engine.acd.calls.get(call_id)
         if live is not None and live.agent_id == agent_id:

@@ -45,7 +45,9 @@ Endpoints:
   (:mod:`callgate.http.streams`); ``GET /api/my-call`` (a call-taker; a supervisor with
   ``?agent=ID``): the call ringing or connected on the phone and its caller's history.
 - ``POST /api/calls/{call_id}/callback`` (supervisor): request a callback, as CAD's
-  ``request-callback`` (:mod:`callgate.http.actions`).
+  ``request-callback``; ``POST /api/calls/{call_id}/handoff`` with ``{"agency", "mode"}``: a
+  call-taker for a call they answered, a supervisor for any; ``GET /api/agencies`` (any user)
+  (:mod:`callgate.http.actions`).
 - ``GET /wallboard``, ``GET /screen``, ``GET /assets/{name}`` (open: static pages that log in
   with ``POST /api/session``; :mod:`callgate.http.pages`).
 

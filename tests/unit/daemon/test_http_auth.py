@@ -79,6 +79,14 @@ PROTECTED: list[tuple[str, str, str, dict[str, object] | None, frozenset[str]]] 
     # The extensions' routes (http/actions.py); the live feed's and the pages' are in
     # tests/unit/daemon/test_live.py.
     ("POST", "/api/calls/{call_id}/callback", "/api/calls/c1002/callback", {}, SUPERVISORS),
+    (
+        "POST",
+        "/api/calls/{call_id}/handoff",
+        "/api/calls/c1001/handoff",
+        {"agency": "damkar", "mode": "three-way"},
+        frozenset({"ct1001", "sup", "root"}),
+    ),
+    ("GET", "/api/agencies", "/api/agencies", None, EVERYONE),
 ]
 OPEN = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/api/status")]
 #: Browser sessions' own routes: they find the session themselves (tests/unit/daemon/
@@ -141,8 +149,29 @@ def worklist() -> Worklist:
     return Worklist()
 
 
+class Agencies:
+    """The ARI adapter's hand-offs (tests/unit/test_handoff_ari.py tests the real one)."""
+
+    def __init__(self) -> None:
+        self.called: list[tuple[str, str, str]] = []
+
+    async def hand_off(self, call_id: str, agency: str, mode: str) -> str:
+        self.called.append((call_id, agency, mode))
+        return "ok"
+
+    def agencies(self) -> list[str]:
+        return ["damkar"]
+
+
 @pytest.fixture
-async def server(journal: Journal, socket_dir: Path, worklist: Worklist) -> AsyncIterator[OpsHttp]:
+def agencies() -> Agencies:
+    return Agencies()
+
+
+@pytest.fixture
+async def server(
+    journal: Journal, socket_dir: Path, worklist: Worklist, agencies: Agencies
+) -> AsyncIterator[OpsHttp]:
     clock = Clock(NOW)
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
     health = Health(clock=clock)
@@ -168,7 +197,12 @@ async def server(journal: Journal, socket_dir: Path, worklist: Worklist) -> Asyn
         extensions=(
             Actions(
                 CallActionService(
-                    JournalAnnotations(journal), None, callbacks=worklist.requested, clock=clock
+                    JournalAnnotations(journal),
+                    None,
+                    callbacks=worklist.requested,
+                    handoffs=agencies,
+                    answered=view.answered,
+                    clock=clock,
                 )
             ),
         ),
@@ -543,3 +577,40 @@ async def test_a_supervisors_callback_request_is_on_the_calls_record_under_their
     status, answer, _ = await _send(client, server, "POST", "/api/calls/nope/callback", {}, sup)
     assert (status, answer["result"]) == (404, "unknown-call")
     assert worklist.asked == ["c1002"]
+
+
+async def test_a_call_taker_hands_off_only_a_call_they_answered_and_the_log_names_them(
+    server: OpsHttp,
+    client: aiohttp.ClientSession,
+    agencies: Agencies,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = {"agency": "damkar", "mode": "hand-off"}
+    status, answer, _ = await _send(
+        client, server, "POST", "/api/calls/c1002/handoff", body, bearer("ct1001")
+    )
+    assert (status, answer["result"]) == (403, "not-yours")
+    for bad in (
+        {"agency": "damkar", "mode": "transfer"},
+        {"mode": "hand-off"},
+        {**body, "by": "x"},
+    ):
+        status, _, _ = await _send(
+            client, server, "POST", "/api/calls/c1001/handoff", bad, bearer("ct1001")
+        )
+        assert status == 400, bad
+    assert agencies.called == []
+    with caplog.at_level(logging.INFO):
+        status, answer, _ = await _send(
+            client, server, "POST", "/api/calls/c1001/handoff", body, bearer("ct1001")
+        )
+        assert (status, answer["result"]) == (200, "ok")
+        status, _, _ = await _send(
+            client, server, "POST", "/api/calls/c1002/handoff", body, bearer("sup")
+        )
+        assert status == 200  # a supervisor for any call
+    assert agencies.called == [("c1001", "damkar", "hand-off"), ("c1002", "damkar", "hand-off")]
+    called = [r for r in caplog.records if r.getMessage() == "agency called from the screen"]
+    assert [getattr(r, "by", None) for r in called] == ["ct1001", "sup"]
+    status, answer, _ = await _send(client, server, "GET", "/api/agencies", None, bearer("ct1002"))
+    assert (status, answer) == (200, {"agencies": ["damkar"]})

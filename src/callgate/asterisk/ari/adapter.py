@@ -116,6 +116,13 @@ class AriAdapter:
     def dispositions(self, sink: DispositionSink | None) -> None:
         self.handoff.dispositions = sink
 
+    async def hand_off(self, call_id: str, agency: str, mode: str) -> str:
+        """Call ``agency`` into ``call_id`` as its call-taker's keys would (``ports.HandOffs``)."""
+        return await self.handoff.hand_off(call_id, agency, mode)
+
+    def agencies(self) -> list[str]:
+        return list(self.shared.settings.agencies)
+
     def use_settings(self, settings: Settings) -> None:
         """A reloaded configuration: what is read per call (prompts, greeting, music on hold,
         ring timeout, agencies, the callback dial string) comes from ``settings`` from the next

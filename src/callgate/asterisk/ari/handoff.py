@@ -2,7 +2,8 @@
 
 ``*<digit>`` calls an agency into the conversation (three-way), ``#<digit>`` hands the call off
 (the call-taker leaves once the agency answers), ``**<digit>`` sets the call's disposition.
-The caller's MixMonitor goes on recording across the hand-off, in the same file.
+The caller's MixMonitor goes on recording across the hand-off, in the same file. The
+call-taker's screen asks for the same through :meth:`HandOff.hand_off`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,21 @@ class HandOff:
             extra={"call_id": leg.call_id, "agent_id": leg.agent_id, "digit": digit},
         )
 
+    async def hand_off(self, call_id: str, agency: str, mode: str) -> str:
+        """The same as the call-taker's ``*<digit>`` (three-way) or ``#<digit>`` (hand-off) on
+        ``call_id``, asked from their screen (:class:`callgate.ports.HandOffs`)."""
+        settings = self.shared.settings.agencies.get(agency)
+        if settings is None:
+            return "unknown-agency"
+        layout = self.book.calls.get(call_id)
+        connected = [] if layout is None else list(layout.agent_legs.values())
+        leg_id = next((c for c in connected if c in self.book.answered), None)
+        leg = None if leg_id is None else self.book.legs.get(leg_id)
+        if leg is None or leg.role != CALLTAKER:
+            return "not-connected"
+        called = await self._call_agency(leg, agency, settings.dial, hand_off=mode == "hand-off")
+        return "ok" if called else "failed"
+
     def forget_keys(self, channel_id: str) -> None:
         """A leg ended: a key sequence it started ends with it."""
         self._dtmf.pop(channel_id, None)
@@ -89,10 +105,10 @@ class HandOff:
             channel_id, tones.in_call_disposition_ok if ok else tones.in_call_disposition_failed
         )
 
-    async def _call_agency(self, asker: Leg, name: str, dial: str, *, hand_off: bool) -> None:
+    async def _call_agency(self, asker: Leg, name: str, dial: str, *, hand_off: bool) -> bool:
         layout = self.book.calls.get(asker.call_id)
         if layout is None:
-            return
+            return False
         leg_id = f"agency-{uuid.uuid4()}"
         self.book.legs[leg_id] = Leg(
             asker.call_id, AGENCY, agent_id=asker.agent_id, agency=name, hand_off=hand_off
@@ -120,6 +136,8 @@ class HandOff:
                 "agency could not be called",
                 extra={"call_id": asker.call_id, "agency": name, "error": str(exc)},
             )
+            return False
+        return True
 
     async def agency_answered(self, leg: Leg, channel_id: str, joined: Events) -> None:
         """The agency picked up: into the call's bridge; ``joined`` is what the core hears."""

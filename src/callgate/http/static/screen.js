@@ -6,6 +6,7 @@
 const screen = {
   me: null, call: null, last: null, history: [], callbackOpen: false, loadedFor: null,
   recordings: {}, // call_id -> {state, detail}: stored once the call ended
+  agencies: [], // [agencies] by name: a three-way and a hand-off button each
 };
 
 function onMessage(message, arrived) {
@@ -115,13 +116,39 @@ function renderCall() {
   }
 }
 
+// One button per agency and mode, while the call is connected: the same as *<digit> (three-way)
+// and #<digit> (hand-off) on the phone.
+function renderHandOffs() {
+  const call = screen.call;
+  const box = document.getElementById("handoffs-box");
+  box.hidden = !(call && call.state === "CONNECTED" && screen.agencies.length);
+  const buttons = document.getElementById("handoffs");
+  const key = `${call ? call.call_id : ""} ${cg.lang}`;
+  if (box.hidden || buttons.dataset.key === key) return;
+  buttons.dataset.key = key;
+  buttons.replaceChildren(...screen.agencies.flatMap((agency) => ["three-way", "hand-off"].map((mode) =>
+    el("button", {
+      type: "button", class: `handoff handoff-${mode}`, "data-agency": agency, "data-mode": mode,
+      onclick: async () => {
+        const answer = await api("POST", `api/calls/${encodeURIComponent(call.call_id)}/handoff`, { agency, mode });
+        flash(answer.ok ? `${t("calling")}: ${agency}` : `${t("refused")}: ${answer.body.error || answer.status}`, !answer.ok);
+      },
+    }, `${t(`m_${mode}`)}: ${agency}`))));
+}
+
 function render() {
   renderMe();
   renderCall();
+  renderHandOffs();
+}
+
+async function loadAgencies() {
+  const answer = await api("GET", "api/agencies");
+  if (answer.ok) screen.agencies = answer.body.agencies || [];
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  setupChrome(() => connectLive(onMessage));
+  setupChrome(() => { loadAgencies().then(render); connectLive(onMessage); });
   document.addEventListener("callgate-lang", () => {
     document.getElementById("my-actions").dataset.state = "";
     render();
