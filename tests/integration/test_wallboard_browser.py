@@ -15,7 +15,7 @@ import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import labpeers
@@ -25,7 +25,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from wallboard_screenshots import browser, log_in
 
-from callgate.storage.annotations import JournalAnnotations
+from callgate.core.callbacks import CallbackTask
+from callgate.storage.annotations import CallAnnotation, JournalAnnotations
+from callgate.storage.callbacks import callback_tasks_between
 
 from .conftest import Daemon, run_cli, wait_for
 
@@ -37,6 +39,8 @@ ENV = {
     "CALLGATE_SCREENING__BLOCKING__ENABLED": "true",
 }
 CALLER = "081199300001"
+#: The callback test's own number (tasks are kept by number).
+CALL_BACK = "081199300002"
 E164 = "+6281199300001"
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 #: From the daemon's log line to the row in the page (the issue's target).
@@ -75,6 +79,31 @@ def _disposition(daemon: Daemon, call_id: str) -> str | None:
             return None if found is None else found.disposition
 
     return asyncio.run(read())
+
+
+def _callback_request(
+    daemon: Daemon, call_id: str
+) -> tuple[CallAnnotation | None, list[CallbackTask]]:
+    async def read() -> tuple[CallAnnotation | None, list[CallbackTask]]:
+        async with daemon.journal() as journal:
+            now = datetime.now(UTC)
+            tasks = await callback_tasks_between(
+                journal, now - timedelta(hours=1), now + timedelta(hours=1)
+            )
+            return await JournalAnnotations(journal).get(call_id), tasks
+
+    return asyncio.run(read())
+
+
+def _one_answered_call(
+    daemon: Daemon, carrier: Callable[..., labpeers.CarrierCalls], caller: str
+) -> str:
+    """A call 1001 answers and the caller ends after 3 s; its call id once it ended."""
+    wait_for(lambda: bool(daemon.records("ready: taking calls")), 15, "the daemon")
+    calls = carrier([caller], talk_seconds=3)
+    assert calls.wait(timeout=40) == 0, calls.errors()
+    wait_for(lambda: bool(daemon.records("call ended")), 10, "the call to end")
+    return str(daemon.records("112 call entered")[-1]["call_id"])
 
 
 @pytest.mark.daemon_env(**ENV)
@@ -177,3 +206,49 @@ def test_given_a_call_taker_then_no_supervisor_action_is_offered_or_accepted(
         urllib.request.urlopen(request, timeout=5)
     assert refused.value.code == 401
     assert json.loads(refused.value.read())["error"]
+
+
+@pytest.mark.daemon_env(**ENV, CALLGATE_CALLBACKS__FIRST_DELAY="3600")
+def test_given_an_ended_call_when_the_supervisor_asks_a_callback_then_a_task_under_their_name(
+    daemon: Daemon,
+    driver: WebDriver,
+    phones: Callable[..., list[labpeers.Softphone]],
+    carrier: Callable[..., labpeers.CarrierCalls],
+) -> None:
+    (calltaker,) = phones("1001")
+    log_in(driver, f"{_url(daemon)}/wallboard", *labpeers.LAB_SUPERVISOR)
+    call_id = _one_answered_call(daemon, carrier, CALL_BACK)
+    # The ended call is in the recent calls (from the live feed), with its button.
+    button = WebDriverWait(driver, 5).until(
+        lambda d: d.find_element(
+            By.CSS_SELECTOR, f'#recent tr[data-call-id="{call_id}"] button[data-action=callback]'
+        )
+    )
+    button.click()
+    wait_for(lambda: bool(_callback_request(daemon, call_id)[1]), 10, "the callback task")
+    note, (task,) = _callback_request(daemon, call_id)
+    assert call_id in task.call_ids
+    assert note is not None
+    assert note.callback_by == labpeers.LAB_SUPERVISOR[0]
+    del calltaker
+
+
+@pytest.mark.daemon_env(**ENV)
+def test_given_a_call_when_it_ended_then_the_screen_shows_its_recording_stored(
+    daemon: Daemon,
+    driver: WebDriver,
+    phones: Callable[..., list[labpeers.Softphone]],
+    carrier: Callable[..., labpeers.CarrierCalls],
+) -> None:
+    (calltaker,) = phones("1001")
+    log_in(driver, f"{_url(daemon)}/screen", *labpeers.LAB_CALLTAKER)
+    call_id = _one_answered_call(daemon, carrier, CALLER)
+    # The last call stays on the screen; its recording's state arrives once it is stored.
+    state = WebDriverWait(driver, 15).until(
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, f'#call[data-call-id="{call_id}"]')
+            and d.find_element(By.ID, "call-recording").get_attribute("data-state")
+        )
+    )
+    assert state == "ready", state  # sealed, as tests/integration/test_daemon_calls.py checks
+    del calltaker
