@@ -272,10 +272,11 @@ class Traffic:
         return out
 
 
-def _fallback_connected() -> set[str]:
-    """Numbers (as sent) that a call-taker answered in the fallback queue (queue_log)."""
+def _fallback_answered() -> dict[str, str]:
+    """Calls a call-taker answered in the fallback queue (queue_log): Asterisk's unique id ->
+    the caller's number as sent."""
     if not labpeers.QUEUE_LOG.exists():
-        return set()
+        return {}
     sent: dict[str, str] = {}
     connected: set[str] = set()
     for line in labpeers.QUEUE_LOG.read_text(errors="replace").splitlines():
@@ -286,18 +287,18 @@ def _fallback_connected() -> set[str]:
             sent[parts[1]] = parts[5]
         elif parts[4] == "CONNECT":
             connected.add(parts[1])
-    return {number for unique_id, number in sent.items() if unique_id in connected}
+    return {unique_id: number for unique_id, number in sent.items() if unique_id in connected}
+
+
+def _fallback_connected() -> set[str]:
+    """Numbers (as sent) that a call-taker answered in the fallback queue."""
+    return set(_fallback_answered().values())
 
 
 def _fallback_call_ids(numbers: list[str]) -> set[str]:
-    """queue_log's call ids (Asterisk's unique ids) of ``numbers``' calls answered in the
-    fallback queue."""
+    """queue_log's call ids of ``numbers``' calls answered in the fallback queue."""
     wanted = set(numbers)
-    lines = labpeers.QUEUE_LOG.read_text(errors="replace").splitlines()
-    ours = {p[1] for p in (line.split("|") for line in lines)
-            if len(p) > 5 and p[4] == "CALLGATEINFO" and p[5] in wanted}  # fmt: skip
-    return {p[1] for p in (line.split("|") for line in lines)
-            if len(p) > 4 and p[4] == "CONNECT" and p[1] in ours}  # fmt: skip
+    return {unique_id for unique_id, number in _fallback_answered().items() if number in wanted}
 
 
 def _journal(url: str) -> dict[str, CallRecord]:
