@@ -346,7 +346,7 @@ class Authenticator:
     def remembered(self, kind: SecretKind, name: str, secret: str) -> Identity | None:
         """The identity of a ``kind`` (``password`` or ``token``) credential accepted before and
         still valid, without any hash check; else None."""
-        return self._accepted.get(self._digest(kind, name, secret))
+        return self._accepted.get(self.digest(kind, name, secret))
 
     async def verify(self, kind: SecretKind, name: str, secret: str) -> Identity | None:
         """Check a ``kind`` credential of ``name`` against its argon2 hash: exactly one check,
@@ -361,10 +361,11 @@ class Authenticator:
         if not ok or stored is None or user is None or self.users.get(name) is not user:
             return None  # wrong, or the user was removed or changed by a reload meanwhile
         identity = user.identity()
-        self._accepted[self._digest(kind, name, secret)] = identity
+        self._accepted[self.digest(kind, name, secret)] = identity
         return identity
 
-    def _digest(self, kind: str, name: str, secret: str) -> bytes:
+    def digest(self, kind: str, name: str, secret: str) -> bytes:
+        """What a credential is known by in memory: an HMAC under a key made at start."""
         message = f"{kind}\0{name}\0{secret}".encode("utf-8", "surrogatepass")
         return hmac.new(self._key, message, hashlib.sha256).digest()
 

@@ -13,10 +13,11 @@ purpose); answering from memory costs nothing. So:
   password from elsewhere does not lock that user out, and a guesser with many addresses gets
   one try per fresh address. Checks in progress count as failures until they end, so a burst of
   concurrent guesses cannot slip past the count.
-- At most :data:`MAX_CHECKS_PER_PEER` checks of one peer, and :data:`MAX_PENDING_CHECKS` in all,
+- At most :data:`MAX_CHECKS_PER_PEER` check of one peer, and :data:`MAX_PENDING_CHECKS` in all,
   run or wait at once (``Authenticator`` runs two at a time); beyond them the answer is at once
   (429 for the peer, 503 for all), never a queue that grows: a real user's check waits behind a
-  handful of others at most.
+  handful of others at most. The same credential sent again while it is being checked waits
+  for that check: no second hash, not counted.
 - Every check costs the same: a name that is no user is checked against a dummy hash.
 
 Malformed credentials (not base64, no colon, a token without a name) are 401 without a check and
@@ -57,7 +58,10 @@ LOGIN_WINDOW: Final = 60.0
 MAX_FAILURES_PER_NAME: Final = 5
 MAX_FAILURES_PER_PEER: Final = 10
 #: Hash checks one peer may have running or waiting at once, and all peers together.
-MAX_CHECKS_PER_PEER: Final = 2
+#: One per peer: a flood from one address has one hash running, beside a real user's (the
+#: authenticator runs two at a time), not ahead of it. The same credential sent twice at once
+#: (a script's first requests with a new token) is one check, which both wait for.
+MAX_CHECKS_PER_PEER: Final = 1
 MAX_PENDING_CHECKS: Final = 8
 #: Names and peers whose failures are remembered at most (a flood of made-up names must not
 #: grow memory without end); past it the least recently failed is forgotten.
@@ -211,8 +215,9 @@ class CredentialGate:
         self.limiter = limiter if limiter is not None else CredentialLimiter()
         self._clock = clock
         self._throttle = LogThrottle(60.0, clock)
-        # Checks that outlive a request the client gave up: they still hold their place.
-        self._checks: set[asyncio.Future[Identity | None]] = set()
+        # Checks in progress by credential (a keyed digest): the same one sent meanwhile waits
+        # for it. They also outlive a request the client gave up, holding their place.
+        self._checks: dict[bytes, asyncio.Future[Identity | None]] = {}
 
     def peer(self, request: web.Request) -> str:
         return peer_address(request, self.trusted)
@@ -224,16 +229,20 @@ class CredentialGate:
         known = self.authenticator.remembered(kind, name, secret)
         if known is not None:
             return known
+        digest = self.authenticator.digest(kind, name, secret)
+        same = self._checks.get(digest)
+        if same is not None:
+            return await asyncio.shield(same)
         key = clip(name, MAX_NAME)
         refusal = self.limiter.refusal(key, peer, self._clock())
         if refusal is not None:
             return refusal
         self.limiter.begin(peer)
         check = asyncio.ensure_future(self.authenticator.verify(kind, name, secret))
-        self._checks.add(check)
+        self._checks[digest] = check
 
         def ended(done: asyncio.Future[Identity | None]) -> None:
-            self._checks.discard(done)
+            del self._checks[digest]
             ok = not done.cancelled() and done.exception() is None and done.result() is not None
             self.limiter.end(key, peer, ok, self._clock())
 
@@ -259,9 +268,11 @@ class CredentialGate:
             return web.HTTPServiceUnavailable(
                 reason="too many credentials being checked; try again shortly", headers=headers
             )
-        return web.HTTPTooManyRequests(
-            reason="too many failed credentials; try again later", headers=headers
-        )
+        if refusal.why == "peer-busy":
+            reason = "another credential from this address is being checked; try again shortly"
+        else:
+            reason = "too many failed log-ins or credentials; try again later"
+        return web.HTTPTooManyRequests(reason=reason, headers=headers)
 
     async def authorization(self, request: web.Request, header: str) -> Identity | None:
         """The user an ``Authorization`` header (Bearer or Basic) names, or None (never says
