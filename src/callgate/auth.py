@@ -300,6 +300,7 @@ class Authenticator:
         self._accepted: dict[bytes, Identity] = {}
         self._dummy: str | None = None  # made when first needed, again after a reload
         # A flood of wrong credentials must not take every CPU: a few checks at a time.
+        self.concurrent_checks = concurrent_checks
         self._checks = asyncio.Semaphore(concurrent_checks)
 
     def replace(

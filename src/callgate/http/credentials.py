@@ -15,9 +15,11 @@ purpose); answering from memory costs nothing. So:
   concurrent guesses cannot slip past the count.
 - At most :data:`MAX_CHECKS_PER_PEER` check of one peer, and :data:`MAX_PENDING_CHECKS` in all,
   run or wait at once (``Authenticator`` runs two at a time); beyond them the answer is at once
-  (429 for the peer, 503 for all), never a queue that grows: a real user's check waits behind a
-  handful of others at most. The same credential sent again while it is being checked waits
-  for that check: no second hash, not counted.
+  (429 for the peer, 503 for all), never a queue that grows. A peer without a failure in the
+  window (a real user, mostly) may go :data:`RESERVED_CHECKS` past that, and its check runs
+  before any of a peer that failed: a flood from many addresses, each failing, delays a real
+  user's check by one running check at most. The same credential sent again while it is being
+  checked waits for that check: no second hash, not counted.
 - Every check costs the same: a name that is no user is checked against a dummy hash.
 
 Malformed credentials (not base64, no colon, a token without a name) are 401 without a check and
@@ -63,6 +65,8 @@ MAX_FAILURES_PER_PEER: Final = 10
 #: (a script's first requests with a new token) is one check, which both wait for.
 MAX_CHECKS_PER_PEER: Final = 1
 MAX_PENDING_CHECKS: Final = 8
+#: More checks for peers that did not fail in the window, which also run first.
+RESERVED_CHECKS: Final = 4
 #: Names and peers whose failures are remembered at most (a flood of made-up names must not
 #: grow memory without end); past it the least recently failed is forgotten.
 MAX_TRACKED: Final = 10_000
@@ -98,12 +102,14 @@ class CredentialLimiter:
         per_peer: int = MAX_FAILURES_PER_PEER,
         checks_per_peer: int = MAX_CHECKS_PER_PEER,
         max_pending: int = MAX_PENDING_CHECKS,
+        reserved: int = RESERVED_CHECKS,
         max_tracked: int = MAX_TRACKED,
     ) -> None:
         self.window = window
         self._limits = {"name": per_name, "peer": per_peer}
         self.checks_per_peer = checks_per_peer
         self.max_pending = max_pending
+        self.reserved = reserved
         self.max_tracked = max_tracked
         # (kind, value) -> times of its latest failures, at most its limit of them.
         self._failures: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
@@ -122,6 +128,10 @@ class CredentialLimiter:
             times.popleft()
         return times
 
+    def failed_lately(self, peer: str, now: float) -> bool:
+        """``peer`` failed within the window: its checks wait behind the others'."""
+        return bool(self._recent("peer", peer, now))
+
     def refusal(self, name: str, peer: str, now: float) -> Refusal | None:
         """Why a credential of ``name`` from ``peer`` must not be checked now, or None."""
         mine = self._recent("peer", peer, now)
@@ -135,7 +145,7 @@ class CredentialLimiter:
             # Only a peer that failed waits: for the name's window, or its own failures' end.
             wait = min(named[0], mine[-1]) + self.window - now
             return Refusal(429, _seconds(wait), "name")
-        if self.pending >= self.max_pending:
+        if self.pending >= self.max_pending + (0 if mine else self.reserved):
             return Refusal(503, 1, "busy")
         return None
 
@@ -218,6 +228,10 @@ class CredentialGate:
         # Checks in progress by credential (a keyed digest): the same one sent meanwhile waits
         # for it. They also outlive a request the client gave up, holding their place.
         self._checks: dict[bytes, asyncio.Future[Identity | None]] = {}
+        # Checks running (at most the authenticator's), and those waiting for their turn: of
+        # peers that did not fail lately (True) first.
+        self._running = 0
+        self._turns: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
 
     def peer(self, request: web.Request) -> str:
         return peer_address(request, self.trusted)
@@ -233,12 +247,13 @@ class CredentialGate:
         same = self._checks.get(digest)
         if same is not None:
             return await asyncio.shield(same)
-        key = clip(name, MAX_NAME)
-        refusal = self.limiter.refusal(key, peer, self._clock())
+        key, now = clip(name, MAX_NAME), self._clock()
+        refusal = self.limiter.refusal(key, peer, now)
         if refusal is not None:
             return refusal
         self.limiter.begin(peer)
-        check = asyncio.ensure_future(self.authenticator.verify(kind, name, secret))
+        first = not self.limiter.failed_lately(peer, now)
+        check = asyncio.ensure_future(self._verify(kind, name, secret, first))
         self._checks[digest] = check
 
         def ended(done: asyncio.Future[Identity | None]) -> None:
@@ -249,6 +264,36 @@ class CredentialGate:
         check.add_done_callback(ended)
         # Shielded: a client that hangs up does not free the place of a hash still computing.
         return await asyncio.shield(check)
+
+    async def _verify(
+        self, kind: SecretKind, name: str, secret: str, first: bool
+    ) -> Identity | None:
+        """The authenticator's check, when its turn comes (``first``: before the others)."""
+        if self._running < self.authenticator.concurrent_checks:
+            self._running += 1
+        else:
+            turn = asyncio.get_running_loop().create_future()
+            self._turns[first].append(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    self._next()  # handed a place it will not use: pass it on
+                raise
+        try:
+            return await self.authenticator.verify(kind, name, secret)
+        finally:
+            self._next()
+
+    def _next(self) -> None:
+        """A check ended: its place goes to the next waiting, else is free."""
+        for turns in (self._turns[True], self._turns[False]):
+            while turns:
+                turn = turns.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self._running -= 1
 
     def refused(self, refusal: Refusal, peer: str, name: str) -> web.HTTPException:
         """The answer to a refused credential (one log line a minute for all of them)."""

@@ -30,6 +30,7 @@ from callgate.http.credentials import (
     MAX_FAILURES_PER_NAME,
     MAX_FAILURES_PER_PEER,
     MAX_PENDING_CHECKS,
+    RESERVED_CHECKS,
     CredentialLimiter,
     Refusal,
     peer_address,
@@ -92,7 +93,7 @@ def test_given_a_peers_failures_then_it_waits_for_any_name_and_a_success_clears_
 
 
 def test_checks_in_progress_count_and_are_bounded_per_peer_and_in_all() -> None:
-    limiter = CredentialLimiter(per_peer=3, checks_per_peer=2, max_pending=4)
+    limiter = CredentialLimiter(per_peer=3, checks_per_peer=2, max_pending=4, reserved=0)
     for _ in range(2):
         assert limiter.refusal("x", "a", 0.0) is None
         limiter.begin("a")
@@ -108,6 +109,20 @@ def test_checks_in_progress_count_and_are_bounded_per_peer_and_in_all() -> None:
     assert limiter.refusal("x", "e", 0.0) == Refusal(503, 1, "busy")  # at once, no queue
     limiter.end("x", "b", True, 0.0)
     assert limiter.refusal("x", "e", 0.0) is None
+
+
+def test_peers_that_did_not_fail_have_places_reserved() -> None:
+    limiter = CredentialLimiter(max_pending=2, reserved=1)
+    for peer in ("a", "b"):
+        limiter.begin(peer)
+    limiter.failed("x", "c", 0.0)
+    assert limiter.failed_lately("c", 1.0)
+    assert limiter.refusal("x", "c", 1.0) == Refusal(503, 1, "busy")
+    assert not limiter.failed_lately("d", 1.0)
+    assert limiter.refusal("x", "d", 1.0) is None
+    limiter.begin("d")
+    assert limiter.refusal("x", "e", 1.0) == Refusal(503, 1, "busy")
+    assert not limiter.failed_lately("c", 60.0)  # its failure left the window
 
 
 def test_given_a_flood_of_names_then_the_limiter_remembers_a_bounded_number() -> None:
@@ -356,20 +371,70 @@ def slow_checks(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
 
 
 async def test_beyond_the_pending_checks_the_answer_is_503_at_once(
-    server: OpsHttp, client: aiohttp.ClientSession, slow_checks: threading.Event
+    server: OpsHttp,
+    client: aiohttp.ClientSession,
+    slow_checks: threading.Event,
+    clock: Clock,
 ) -> None:
+    guessers = [f"192.0.2.{i}" for i in range(MAX_PENDING_CHECKS + 1)]
+    for address in guessers:  # each failed once lately
+        server.sessions.limiter.failed("someone", address, clock.now)
     waiting = [
-        asyncio.create_task(_whoami(client, server, _from(f"192.0.2.{i}", basic("sup", f"x{i}"))))
-        for i in range(MAX_PENDING_CHECKS)
+        asyncio.create_task(_whoami(client, server, _from(a, basic("sup", f"x{i}"))))
+        for i, a in enumerate(guessers[:-1])
     ]
     await _pending(server, MAX_PENDING_CHECKS)
     started = time.monotonic()
-    assert await _whoami(client, server, _from("192.0.2.100", basic("root"))) == (503, "1")
+    assert await _whoami(client, server, _from(guessers[-1], basic("sup", "y"))) == (503, "1")
+    # Peers that did not fail have a few places more, then they are refused at once too.
+    fresh = [f"198.51.100.{i}" for i in range(RESERVED_CHECKS + 1)]
+    waiting += [
+        asyncio.create_task(_whoami(client, server, _from(a, basic("root", f"z{i}"))))
+        for i, a in enumerate(fresh[:-1])
+    ]
+    await _pending(server, MAX_PENDING_CHECKS + RESERVED_CHECKS)
+    assert await _whoami(client, server, _from(fresh[-1], basic("root"))) == (503, "1")
     assert time.monotonic() - started < 5  # answered without waiting for a check
     slow_checks.set()
-    assert [status for status, _ in await asyncio.gather(*waiting)] == [401] * MAX_PENDING_CHECKS
+    statuses = [status for status, _ in await asyncio.gather(*waiting)]
+    assert statuses == [401] * (MAX_PENDING_CHECKS + RESERVED_CHECKS)
     assert server.sessions.limiter.pending == 0
-    assert (await _whoami(client, server, _from("192.0.2.100", basic("root"))))[0] == 200
+    assert (await _whoami(client, server, _from(fresh[-1], basic("root"))))[0] == 200
+
+
+async def test_a_peer_that_did_not_fail_is_checked_before_those_that_did(
+    server: OpsHttp,
+    client: aiohttp.ClientSession,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flood from many addresses, each failing: a real user's check waits for a running one
+    to end, not for the flood's queue."""
+    go = threading.Event()
+    began: list[str] = []
+    real = callgate.auth.verify_secret
+
+    def held(stored: str, secret: str) -> bool:
+        began.append(secret)
+        go.wait(10)
+        return real(stored, secret)
+
+    monkeypatch.setattr(callgate.auth, "verify_secret", held)
+    guessers = [f"192.0.2.{i}" for i in range(6)]
+    for address in guessers:
+        server.sessions.limiter.failed("someone", address, clock.now)
+    flood = [
+        asyncio.create_task(_whoami(client, server, _from(a, basic("sup", f"x{i}"))))
+        for i, a in enumerate(guessers)
+    ]
+    await _pending(server, len(guessers))
+    real_user = asyncio.create_task(_log_in(client, server, "root", "pw-root", "192.0.2.10"))
+    await _pending(server, len(guessers) + 1)
+    go.set()
+    assert await real_user == 200
+    assert [status for status, _ in await asyncio.gather(*flood)] == [401] * len(guessers)
+    # Two ran when it came; it was next (or as the next, with another that began alongside).
+    assert began.index("pw-root") in (2, 3), began
 
 
 async def test_per_peer_checks_at_once_are_bounded(
