@@ -154,13 +154,13 @@ class CredentialLimiter:
         self._pending[peer] += 1
 
     def end(self, name: str, peer: str, ok: bool, now: float) -> None:
-        """``peer``'s check of ``name`` ended: right (``ok``) or a failure."""
+        """``peer``'s check of ``name`` ended: right (``ok``) or a failure. A right one resets
+        nothing: the name's failures still stop the peers that made them (the user, who now
+        is remembered, no longer needs a check), and a guesser gains no fresh tries from it."""
         self._pending[peer] -= 1
         if self._pending[peer] <= 0:
             del self._pending[peer]
-        if ok:
-            self.succeeded(name)
-        else:
+        if not ok:
             self.failed(name, peer, now)
 
     def failed(self, name: str, peer: str, now: float) -> None:
@@ -172,11 +172,6 @@ class CredentialLimiter:
             self._failures[kind, value] = times  # now the most recent
         while len(self._failures) > self.max_tracked:
             self._failures.popitem(last=False)
-
-    def succeeded(self, name: str) -> None:
-        """The user knew their secret: their earlier typos no longer count. The peer's failures
-        still do (one good password must not reset a guesser's count there)."""
-        self._failures.pop(("name", name), None)
 
 
 def trusted_networks(proxies: Iterable[str]) -> tuple[IpNetwork, ...]:

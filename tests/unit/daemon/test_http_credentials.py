@@ -79,16 +79,17 @@ def test_given_a_name_guessed_then_only_peers_that_failed_wait() -> None:
     assert limiter.refusal("root", "10.0.0.1", 10.0) is None  # other names: the peer's limit
 
 
-def test_given_a_peers_failures_then_it_waits_for_any_name_and_a_success_clears_the_name() -> None:
+def test_given_a_peers_failures_then_it_waits_for_any_name_and_a_success_resets_nothing() -> None:
     limiter = CredentialLimiter(window=60.0, per_name=3, per_peer=5)
-    for t, name in enumerate(("sup", "sup", "root", "ct1001", "ct1002")):
+    for t, name in enumerate(("sup", "sup", "sup", "ct1001", "ct1002")):
         _failing(limiter, name, "10.0.0.1", float(t))
     assert limiter.refusal("anyone", "10.0.0.1", 30.0) == Refusal(429, 30, "peer")
     assert limiter.refusal("anyone", "10.0.0.2", 30.0) is None
     limiter.begin("10.0.0.2")
-    limiter.end("sup", "10.0.0.2", True, 31.0)  # sup typed it right: their typos no longer count
-    assert limiter.refusal("sup", "10.0.0.3", 31.0) is None
-    assert limiter.refusal("sup", "10.0.0.1", 31.0) == Refusal(429, 29, "peer")  # still waits
+    limiter.end("sup", "10.0.0.2", True, 31.0)  # sup, right, from elsewhere
+    _failing(limiter, "root", "10.0.0.3", 31.0)
+    assert limiter.refusal("sup", "10.0.0.3", 31.0) == Refusal(429, 29, "name")  # still locked
+    assert limiter.refusal("sup", "10.0.0.2", 31.0) is None
     assert limiter.refusal("anyone", "10.0.0.1", 60.0) is None
 
 
