@@ -27,7 +27,7 @@ reload of ``[auth]`` changes that user (:meth:`Authenticator.replace`).
 A name that is no user (or a user without that kind of secret) costs one argon2 check too,
 against a fixed dummy hash with the configured users' parameters: how long a wrong answer takes
 does not tell which names exist. How many checks may run or wait, and who may try again after
-failing, is the admin port's business (:mod:`callgate.http.credentials`).
+failing, is the admin port's business (:mod:`callgate.http.guessing`).
 
 The local ``callgate`` CLI needs no secret: on the admin socket (``[ops] socket_path``) the
 kernel tells who connected (the peer's Unix user), and ``[auth] local_users`` maps Unix user

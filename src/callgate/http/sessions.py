@@ -28,7 +28,7 @@ this site is refused (:func:`foreign_origin`): behind the proxy, "this site" is 
 passes as ``X-Forwarded-Proto`` and ``X-Forwarded-Host``.
 
 **Failed log-ins** count in the one limiter of every credential the port checks
-(:mod:`callgate.http.credentials`): too many from a client address, or for a name from an address
+(:mod:`callgate.http.guessing`): too many from a client address, or for a name from an address
 that failed too, and the answer is 429 with ``Retry-After``, before the password is checked, so
 guessing costs no CPU either. Each failure is one log line, with the name and address, never the
 password. The address is the proxy's ``X-Real-IP`` only when the connection comes from one of
@@ -53,7 +53,7 @@ from aiohttp import web
 from yarl import URL
 
 from callgate.auth import Authenticator, Identity
-from callgate.http.credentials import CredentialGate, CredentialLimiter, Refusal
+from callgate.http.guessing import CredentialGate, CredentialLimiter, Refusal
 from callgate.http.settings import OpsSettings
 from callgate.logs import LogThrottle, clip
 

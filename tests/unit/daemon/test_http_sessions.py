@@ -1,6 +1,6 @@
 """Browser sessions on the admin port: log-in, the cookie's attributes, CSRF, Origin, log-out,
 idle time and lifetime (an explicit clock), the failed log-in limit, and no session id in a log.
-(The limiter itself, shared with Basic and Bearer, is tested in test_http_credentials.py.)
+(The limiter itself, shared with Basic and Bearer, is tested in test_http_guessing.py.)
 
 The store is tested with an explicit ``now``; the rest through a real server on
 127.0.0.1 and a real HTTP client that carries the cookie by hand (as a browser would, but
@@ -19,7 +19,7 @@ import pytest
 
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
-from callgate.http.credentials import LOGIN_WINDOW, MAX_FAILURES_PER_NAME, MAX_FAILURES_PER_PEER
+from callgate.http.guessing import LOGIN_WINDOW, MAX_FAILURES_PER_NAME, MAX_FAILURES_PER_PEER
 from callgate.http.server import OpsHttp
 from callgate.http.sessions import COOKIE, SECURE_COOKIE, BrowserSessions, SessionStore
 from tests.unit.auth_users import authenticator, bearer

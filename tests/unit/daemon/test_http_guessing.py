@@ -24,7 +24,7 @@ import callgate.auth
 from callgate.auth import Authenticator, UserSettings, dummy_hash
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
-from callgate.http.credentials import (
+from callgate.http.guessing import (
     LOGIN_WINDOW,
     MAX_CHECKS_PER_PEER,
     MAX_FAILURES_PER_NAME,
