@@ -19,6 +19,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
 from argon2 import PasswordHasher
+from hypothesis import given
+from hypothesis import strategies as st
 
 import callgate.auth
 from callgate.auth import Authenticator, UserSettings, dummy_hash
@@ -110,6 +112,47 @@ def test_checks_in_progress_count_and_are_bounded_per_peer_and_in_all() -> None:
     assert limiter.refusal("x", "e", 0.0) == Refusal(503, 1, "busy")  # at once, no queue
     limiter.end("x", "b", True, 0.0)
     assert limiter.refusal("x", "e", 0.0) is None
+
+
+_ATTEMPTS = st.lists(
+    st.tuples(
+        st.sampled_from(["sup", "root", "x"]),  # name
+        st.sampled_from(["a", "b", "c"]),  # peer
+        st.floats(0, 20),  # seconds since the previous attempt
+        st.booleans(),  # the right secret
+    ),
+    max_size=80,
+)
+
+
+@given(_ATTEMPTS)
+def test_no_peer_has_more_failures_checked_in_a_window_than_its_limit_and_clean_peers_pass(
+    attempts: list[tuple[str, str, float, bool]],
+) -> None:
+    window, per_name, per_peer = 60.0, 3, 5
+    limiter = CredentialLimiter(window=window, per_name=per_name, per_peer=per_peer)
+    now, checked_failures = 0.0, []
+    for name, peer, later, right in attempts:
+        now += later
+        clean = all(not (p == peer and now - t < window) for _, p, t in checked_failures)
+        refusal = limiter.refusal(name, peer, now)
+        if clean:
+            assert refusal is None  # never locked out by others' failures
+        if refusal is not None:
+            assert refusal.status == 429  # no check is in progress: never 503 here
+            assert refusal.retry_after >= 1
+            continue
+        limiter.begin(peer)
+        limiter.end(name, peer, right, now)
+        if not right:
+            checked_failures.append((name, peer, now))
+        recent = [t for _, p, t in checked_failures if p == peer and now - t < window]
+        assert len(recent) <= per_peer
+        # A name's failures past its limit come only from peers with no failure before.
+        named = [(p, t) for n, p, t in checked_failures if n == name and now - t < window]
+        if len(named) > per_name:
+            p, t = named[-1]
+            assert not any(q == p and t - u < window for q, u in named[:-1])
 
 
 def test_peers_that_did_not_fail_have_places_reserved() -> None:
