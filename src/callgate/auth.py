@@ -24,6 +24,11 @@ milliseconds of CPU, so :class:`Authenticator` does it in a worker thread and re
 credential it has accepted (by a keyed digest, in memory only) until the daemon restarts or a
 reload of ``[auth]`` changes that user (:meth:`Authenticator.replace`).
 
+A name that is no user (or a user without that kind of secret) costs one argon2 check too,
+against a fixed dummy hash with the configured users' parameters: how long a wrong answer takes
+does not tell which names exist. How many checks may run or wait, and who may try again after
+failing, is the admin port's business (:mod:`callgate.http.guessing`).
+
 The local ``callgate`` CLI needs no secret: on the admin socket (``[ops] socket_path``) the
 kernel tells who connected (the peer's Unix user), and ``[auth] local_users`` maps Unix user
 names to users of ``[[auth.users]]``. Only an explicit entry maps: a Unix user, root included,
@@ -35,11 +40,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -59,6 +66,15 @@ UnixName = Annotated[str, Field(pattern=UNIX_NAME_PATTERN)]
 UserName = Annotated[str, Field(pattern=NAME_PATTERN)]
 #: Random bytes in a new token (256 bits).
 TOKEN_BYTES: Final = 32
+#: The two kinds of secret a user may have.
+SecretKind = Literal["password", "token"]
+#: An encoded argon2 hash: its parameters (kept) and its salt and digest (base64, unpadded).
+_ARGON2 = re.compile(
+    r"^(\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$"
+)
+#: argon2-cffi's default parameters (what ``callgate auth hash`` and ``token`` use): the dummy
+#: hash's when no user has a hash to copy them from.
+DEFAULT_ARGON2: Final = "$argon2id$v=19$m=65536,t=3,p=4"
 
 
 class Role(StrEnum):
@@ -229,9 +245,23 @@ def verify_secret(stored_hash: str, secret: str) -> bool:
     from argon2.exceptions import Argon2Error, InvalidHashError
 
     try:
-        return PasswordHasher().verify(stored_hash, secret)
+        # Bytes: a lone surrogate (JSON allows one) is checked, and fails, as any other text.
+        return PasswordHasher().verify(stored_hash, secret.encode("utf-8", "surrogatepass"))
     except (Argon2Error, InvalidHashError):
         return False
+
+
+def dummy_hash(hashes: Iterable[str]) -> str:
+    """A hash no secret matches (all-zero salt and digest) with the parameters most of
+    ``hashes`` use, so that checking a secret against it costs what checking a real user's
+    does. Made by hand, not by hashing: nothing to compute, and argon2 is not imported."""
+    shapes = Counter(
+        (m.group(1), len(m.group(2)), len(m.group(3)))
+        for m in (_ARGON2.match(h) for h in hashes)
+        if m is not None
+    )
+    head, salt, digest = shapes.most_common(1)[0][0] if shapes else (DEFAULT_ARGON2, 22, 43)
+    return f"{head}${'A' * salt}${'A' * digest}"
 
 
 def new_token(name: str) -> str:
@@ -252,7 +282,9 @@ class Authenticator:
 
     ``check_*`` return the :class:`Identity`, or None for anything unknown or wrong (the caller
     answers 401 without saying which). A credential accepted once is remembered, keyed by an
-    HMAC under a key made at start, so the hash is checked once per credential and run.
+    HMAC under a key made at start, so the hash is checked once per credential and run:
+    :meth:`remembered` answers without a check, :meth:`verify` always makes exactly one (against
+    a dummy hash for a name that is no user), which is what a limiter in front of it counts.
     """
 
     def __init__(
@@ -266,7 +298,9 @@ class Authenticator:
         self.local_users = dict(local_users or {})
         self._key = secrets.token_bytes(32)
         self._accepted: dict[bytes, Identity] = {}
+        self._dummy: str | None = None  # made when first needed, again after a reload
         # A flood of wrong credentials must not take every CPU: a few checks at a time.
+        self.concurrent_checks = concurrent_checks
         self._checks = asyncio.Semaphore(concurrent_checks)
 
     def replace(
@@ -280,6 +314,7 @@ class Authenticator:
         fresh = {u.name: u for u in users}
         gone = sorted(name for name, user in self.users.items() if fresh.get(name) != user)
         self.users = fresh
+        self._dummy = None
         self.local_users = dict(local_users or {})
         self._accepted = {k: who for k, who in self._accepted.items() if who.name not in gone}
         return gone
@@ -298,32 +333,45 @@ class Authenticator:
         return user.identity()
 
     async def check_token(self, token: str) -> Identity | None:
+        """The token's user, remembered or checked (a malformed token: None, no check)."""
         parts = split_token(token)
         if parts is None:
             return None
-        name, secret = parts
-        user = self.users.get(name)
-        return await self._check(user, "token", secret, user.token_hash if user else None)
+        return self.remembered("token", *parts) or await self.verify("token", *parts)
 
     async def check_password(self, name: str, password: str) -> Identity | None:
-        user = self.users.get(name)
-        return await self._check(user, "password", password, user.password_hash if user else None)
+        return self.remembered("password", name, password) or await self.verify(
+            "password", name, password
+        )
 
-    async def _check(
-        self, user: UserSettings | None, kind: str, secret: str, stored: str | None
-    ) -> Identity | None:
-        if user is None or stored is None:
-            return None
-        digest = hmac.new(
-            self._key, f"{kind}\0{user.name}\0{secret}".encode(), hashlib.sha256
-        ).digest()
-        known = self._accepted.get(digest)
-        if known is not None:
-            return known
+    def remembered(self, kind: SecretKind, name: str, secret: str) -> Identity | None:
+        """The identity of a ``kind`` (``password`` or ``token``) credential accepted before and
+        still valid, without any hash check; else None."""
+        return self._accepted.get(self.digest(kind, name, secret))
+
+    async def verify(self, kind: SecretKind, name: str, secret: str) -> Identity | None:
+        """Check a ``kind`` credential of ``name`` against its argon2 hash: exactly one check,
+        in a worker thread, at most ``concurrent_checks`` at a time. A name that is no user, or
+        a user without that secret, is checked against the dummy hash (same cost) and fails."""
+        user = self.users.get(name)
+        stored = None
+        if user is not None:
+            stored = user.password_hash if kind == "password" else user.token_hash
         async with self._checks:
-            ok = await asyncio.to_thread(verify_secret, stored, secret)
-        if not ok or self.users.get(user.name) is not user:
+            ok = await asyncio.to_thread(verify_secret, stored or self._dummy_hash(), secret)
+        if not ok or stored is None or user is None or self.users.get(name) is not user:
             return None  # wrong, or the user was removed or changed by a reload meanwhile
         identity = user.identity()
-        self._accepted[digest] = identity
+        self._accepted[self.digest(kind, name, secret)] = identity
         return identity
+
+    def digest(self, kind: str, name: str, secret: str) -> bytes:
+        """What a credential is known by in memory: an HMAC under a key made at start."""
+        message = f"{kind}\0{name}\0{secret}".encode("utf-8", "surrogatepass")
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def _dummy_hash(self) -> str:
+        if self._dummy is None:
+            hashes = [h for u in self.users.values() for h in (u.password_hash, u.token_hash)]
+            self._dummy = dummy_hash(h for h in hashes if h)
+        return self._dummy

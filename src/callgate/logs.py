@@ -5,11 +5,18 @@ Library and callgate modules log through the standard library; structlog renders
 including the ``extra=`` fields such as ``call_id`` and ``agent_id``, either as one JSON object per
 line (journald, log shippers) or as aligned human-readable lines for a terminal. :func:`set_level`
 is what ``callgate log-level`` ends up calling.
+
+Text a client chose (a log-in name, a reason, a path) cannot forge or hide a line: JSON escapes
+every control character (DEL too, here), and the console format shows each as a visible escape
+(:func:`escape_controls`), so an ESC sequence does not reach the terminal and a newline or
+U+2028 does not start what looks like a line of its own.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, MutableMapping
@@ -47,6 +54,56 @@ def redact_secrets(
     return event_dict
 
 
+#: What a terminal or a journal viewer acts on, or reads as a line break: C0, DEL, C1, the
+#: Unicode line and paragraph separators, and the bidirectional embeddings, overrides and
+#: isolates (which make a line read otherwise than it is stored).
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: Fields rendered by the console renderer itself (a traceback keeps its lines).
+_RAW_FIELDS = frozenset({"exception", "stack"})
+
+
+def _escape(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]  # as Python writes it: \x1b, \r, \n, \x9b, \u2028
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with each control character written as Python's ``repr`` writes it: ESC as
+    ``\\x1b``, a newline as ``\\n``, U+2028 as ``\\u2028``."""
+    return _CONTROLS.sub(_escape, text)
+
+
+class _Shown:
+    """A text field holding control characters, for the console renderer: it renders whatever
+    is not a ``str`` with ``repr``, quoted and escaped (and leaves plain text as it is)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return repr(self.text)
+
+
+def escape_control_characters(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The console format's guard: the message with its control characters escaped, and every
+    text field holding one shown as ``repr`` shows it. (Other values are rendered with
+    ``repr`` already.)"""
+    for key, value in event_dict.items():
+        if not isinstance(value, str) or key in _RAW_FIELDS or not _CONTROLS.search(value):
+            continue
+        event_dict[key] = escape_controls(value) if key == "event" else _Shown(value)
+    return event_dict
+
+
+def _json_dumps(obj: Any, **kwargs: Any) -> str:
+    # json.dumps escapes every control character but DEL; "\u007f" is the same string to a
+    # reader of the JSON, and a terminal showing the raw line is not handed a DEL.
+    return json.dumps(obj, **kwargs).replace("\x7f", "\\u007f")
+
+
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LogFormat = Literal["json", "console"]
 
@@ -63,9 +120,9 @@ def setup_logging(level: str = "INFO", fmt: LogFormat = "json") -> None:
     renderer: structlog.types.Processor
     if fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
-        tail: list[structlog.types.Processor] = []
+        tail: list[structlog.types.Processor] = [escape_control_characters]
     else:
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=_json_dumps)
         tail = [structlog.processors.format_exc_info]
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(

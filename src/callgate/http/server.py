@@ -60,8 +60,6 @@ malformed request is a 4xx, never a 500: bodies larger than ``[ops] http_max_bod
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -244,7 +242,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        return _error(exc.status, exc.reason)
+        retry_after = exc.headers.get("Retry-After")  # a 429 or 503 says when to come back
+        return _error(exc.status, exc.reason, {"Retry-After": retry_after} if retry_after else None)
     except Exception:
         # A bug of ours, not the client's: still a JSON answer, and the daemon goes on.
         log.exception("admin API request failed", extra={"path": clip(request.path)})
@@ -310,7 +309,7 @@ class OpsHttp:
         }
         assert handlers.keys() == ROUTES.keys(), "every route says who may call it"
         for extension in self.extensions:
-            for key, (needed, handler) in extension.routes(self._identity).items():
+            for key, (needed, handler) in extension.routes(self._recheck).items():
                 assert key not in handlers, f"{key} is registered twice"
                 self._needed[key], handlers[key] = needed, handler
         for (method, path), handler in handlers.items():
@@ -350,32 +349,17 @@ class OpsHttp:
             # A browser's session cookie; one that changes something without its CSRF token
             # is refused here (403).
             return self.sessions.identity(request)
-        scheme, _, credential = header.partition(" ")
-        credential = credential.strip()
-        identity: Identity | None = None
-        if scheme.lower() == "bearer" and credential:
-            identity = await self.authenticator.check_token(credential)
-        elif scheme.lower() == "basic" and credential:
-            try:
-                decoded = base64.b64decode(credential, validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                decoded = ""
-            name, colon, password = decoded.partition(":")
-            if colon:
-                identity = await self.authenticator.check_password(name, password)
-        if identity is None and header:
-            # Never the header itself: it holds the secret.
-            held_back = self._throttle.admit("authentication failed")
-            if held_back is not None:
-                log.warning(
-                    "admin API: authentication failed",
-                    extra={
-                        "scheme": clip(scheme.lower(), 16),
-                        "path": clip(request.path),
-                        "similar_not_logged": held_back,
-                    },
-                )
-        return identity
+        # Bearer or Basic: counted by the one limiter of every credential (guessing.py); too
+        # many failures raise 429 (503 when too many are being checked), before any hash.
+        return await self.sessions.gate.authorization(request, header)
+
+    async def _recheck(self, request: web.Request) -> Identity | None:
+        """:meth:`_identity` for a long-lived stream: a refusal (429) is no user, not an error
+        in a response already under way."""
+        try:
+            return await self._identity(request)
+        except web.HTTPException:
+            return None
 
     async def start(self) -> None:
         # No access log: Prometheus scrapes every few seconds and would drown the call log.

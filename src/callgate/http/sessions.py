@@ -27,13 +27,14 @@ sending a request with a cached Basic credential. Besides, any request whose ``O
 this site is refused (:func:`foreign_origin`): behind the proxy, "this site" is what the proxy
 passes as ``X-Forwarded-Proto`` and ``X-Forwarded-Host``.
 
-**Failed log-ins** are limited per user name and per client address (the proxy's ``X-Real-IP``;
-the port itself sees only loopback): past the limit the answer is 429 with ``Retry-After``,
-before the password is checked, so guessing costs no CPU either. Each failure is one log line,
-with the name and address, never the password.
-
-The proxy's headers are trusted because the port listens on loopback only: whoever reaches it
-is a process on this host.
+**Failed log-ins** count in the one limiter of every credential the port checks
+(:mod:`callgate.http.guessing`): too many from a client address, or for a name from an address
+that failed too, and the answer is 429 with ``Retry-After``, before the password is checked, so
+guessing costs no CPU either. Each failure is one log line, with the name and address, never the
+password. The address is the proxy's ``X-Real-IP`` only when the connection comes from one of
+``[ops] trusted_proxies``; ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` only say which site
+the browser sees (the cookie's ``Secure``, the ``Origin`` check), which any local process could
+claim to no gain.
 """
 
 from __future__ import annotations
@@ -41,11 +42,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import math
 import secrets
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -53,6 +53,7 @@ from aiohttp import web
 from yarl import URL
 
 from callgate.auth import Authenticator, Identity
+from callgate.http.guessing import CredentialGate, CredentialLimiter, Refusal
 from callgate.http.settings import OpsSettings
 from callgate.logs import LogThrottle, clip
 
@@ -70,14 +71,6 @@ SESSION_BYTES: Final = 32
 #: tens of users, each with a browser or two.
 MAX_SESSIONS: Final = 1000
 MAX_SESSIONS_PER_USER: Final = 16
-#: Failed log-ins allowed per user name and per client address within LOGIN_WINDOW seconds. The
-#: address allows more: without X-Real-IP from the proxy every browser shares the loopback one.
-LOGIN_WINDOW: Final = 60.0
-MAX_FAILURES_PER_NAME: Final = 5
-MAX_FAILURES_PER_ADDRESS: Final = 10
-#: Names and addresses whose failures are remembered at most (a flood of made-up names must not
-#: grow memory without end); past it the least recently failed is forgotten.
-MAX_TRACKED: Final = 10_000
 #: Longest name and password a log-in may send (names are at most 64 by auth.NAME_PATTERN).
 MAX_NAME: Final = 64
 MAX_PASSWORD: Final = 1024
@@ -170,57 +163,9 @@ class SessionStore:
             del self._sessions[key]
 
 
-class LoginLimiter:
-    """Failed log-ins per user name and per client address in a sliding window; pure apart
-    from ``now``."""
-
-    def __init__(
-        self,
-        *,
-        window: float = LOGIN_WINDOW,
-        per_name: int = MAX_FAILURES_PER_NAME,
-        per_address: int = MAX_FAILURES_PER_ADDRESS,
-        max_tracked: int = MAX_TRACKED,
-    ) -> None:
-        self.window = window
-        self._limits = {"name": per_name, "address": per_address}
-        self.max_tracked = max_tracked
-        # (kind, value) -> times of its latest failures, at most its limit of them.
-        self._failures: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
-
-    def wait(self, name: str, address: str, now: float) -> float:
-        """Seconds until ``name`` may try again from ``address``; 0 when it may now."""
-        longest = 0.0
-        for key in (("name", name), ("address", address)):
-            times = self._failures.get(key)
-            if times is not None and len(times) >= self._limits[key[0]]:
-                longest = max(longest, times[0] + self.window - now)
-        return max(0.0, longest)
-
-    def failed(self, name: str, address: str, now: float) -> None:
-        for key in (("name", name), ("address", address)):
-            times = self._failures.pop(key, None)
-            if times is None:
-                times = deque(maxlen=self._limits[key[0]])
-            times.append(now)
-            self._failures[key] = times  # now the most recent
-        while len(self._failures) > self.max_tracked:
-            self._failures.popitem(last=False)
-
-    def succeeded(self, name: str) -> None:
-        """The user knew their password: their earlier typos no longer count. The address's
-        failures still do (one good password must not reset a guesser's count there)."""
-        self._failures.pop(("name", name), None)
-
-
 def forwarded_https(request: web.Request) -> bool:
     """The browser reached the TLS reverse proxy over https (the proxy says so)."""
     return request.headers.get("X-Forwarded-Proto", "").strip().lower() == "https"
-
-
-def client_address(request: web.Request) -> str:
-    """The browser's address as the proxy passes it (``X-Real-IP``), else the peer's."""
-    return clip(request.headers.get("X-Real-IP", "").strip() or request.remote or "unknown", 64)
 
 
 def _origin_of(url: str) -> tuple[str, str, int | None] | None:
@@ -291,11 +236,13 @@ class BrowserSessions:
         idle_timeout: float = 8 * HOUR,
         lifetime: float = 12 * HOUR,
         cookie_secure: bool = True,
+        trusted_proxies: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.authenticator = authenticator
         self.store = SessionStore(idle_timeout=idle_timeout, lifetime=lifetime)
-        self.limiter = LoginLimiter()
+        #: Every password and token the port checks, the log-in's and the API's, goes through it.
+        self.gate = CredentialGate(authenticator, trusted_proxies=trusted_proxies, clock=clock)
         self.cookie_secure = cookie_secure
         self._clock = clock
         self._throttle = LogThrottle(60.0, clock)
@@ -307,7 +254,12 @@ class BrowserSessions:
             idle_timeout=settings.session_idle_hours * HOUR,
             lifetime=settings.session_lifetime_hours * HOUR,
             cookie_secure=settings.cookie_secure,
+            trusted_proxies=settings.trusted_proxies,
         )
+
+    @property
+    def limiter(self) -> CredentialLimiter:
+        return self.gate.limiter
 
     def _secure(self, request: web.Request) -> bool:
         return self.cookie_secure or forwarded_https(request)
@@ -372,27 +324,16 @@ class BrowserSessions:
             return _answer({"error": f"name must be 1 to {MAX_NAME} characters"}, 400)
         if not isinstance(password, str) or len(password) > MAX_PASSWORD:
             return _answer({"error": f"password must be at most {MAX_PASSWORD} characters"}, 400)
-        address = client_address(request)
-        wait = self.limiter.wait(name, address, self._clock())
-        if wait > 0:
-            held_back = self._throttle.admit("login refused")
-            if held_back is not None:
-                log.warning(
-                    "admin API: log-in refused, too many failures",
-                    extra={"user": clip(name), "client": address, "similar_not_logged": held_back},
-                )
-            return _answer(
-                {"error": "too many failed log-ins; try again later"},
-                429,
-                {"Retry-After": str(max(1, math.ceil(wait)))},
-            )
-        identity = await self.authenticator.check_password(name, password)
-        if identity is None:
-            # Checked after the wait: the clock may have moved while the hash was checked.
-            self.limiter.failed(name, address, self._clock())
+        address = self.gate.peer(request)
+        result = await self.gate.check("password", name, password, address)
+        if isinstance(result, Refusal):
+            refused = self.gate.refused(result, address, name)
+            retry_after = {"Retry-After": str(result.retry_after)}
+            return _answer({"error": refused.reason}, refused.status, retry_after)
+        if result is None:
             log.warning("admin API: log-in failed", extra={"user": clip(name), "client": address})
             return _answer({"error": "wrong name or password"}, 401)
-        self.limiter.succeeded(name)
+        identity = result
         previous = self._session(request)
         if previous is not None:  # a fresh id at each log-in; the old one ends now
             self.store.end(previous[0])
@@ -433,7 +374,7 @@ class BrowserSessions:
             result = "logged-out"
             log.info(
                 "admin API: browser session ended",
-                extra={"by": identity.name, "client": client_address(request)},
+                extra={"by": identity.name, "client": self.gate.peer(request)},
             )
         response = _answer({"result": result})
         response.del_cookie(

@@ -3,6 +3,7 @@ watchdog."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -60,6 +61,30 @@ class OpsSettings(BaseModel):
     log-in. Off: only when the reverse proxy says the request came over TLS
     (``X-Forwarded-Proto: https``), for a browser on the host itself using plain
     ``http://127.0.0.1`` that refuses Secure cookies there."""
+
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses (or networks, ``127.0.0.1/32``) of the TLS reverse proxy in front of the admin
+    port, the only peers whose ``X-Real-IP`` header is believed as the client's address for the
+    failed-credential limit. Loopback only (nothing else reaches the port). None by default:
+    every local process could otherwise make up an address per request and escape the limit;
+    behind the README's nginx set ``["127.0.0.1"]``, or every browser shares that one address."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                network = ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 127.0.0.1)"
+                ) from None
+            if not network.is_loopback:
+                raise ValueError(
+                    f"{entry!r} is not a loopback address: the admin port listens on loopback"
+                    " only, so its proxy runs on this host (e.g. 127.0.0.1)"
+                )
+        return [entry.strip() for entry in value]
 
     @field_validator("http_host")
     @classmethod
