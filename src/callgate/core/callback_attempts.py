@@ -38,6 +38,7 @@ from callgate.core.events import (
 from callgate.core.floor import Floor, Out
 from callgate.core.offers import Offers
 from callgate.core.screening import CATEGORY_REPEAT_NUISANCE
+from callgate.core.worklist import CallbackWorklist
 
 
 class CallbackAttempts:
@@ -48,7 +49,7 @@ class CallbackAttempts:
         self.offers = offers
         self.conversations = conversations
         callbacks = floor.config.callbacks
-        self.worklist = None if callbacks is None else callbacks.worklist()
+        self.worklist = None if callbacks is None else CallbackWorklist.run_by(callbacks)
         #: Whether the driver can carry out an attempt now (``ReadinessChanged``).
         self.driver_ready = True
 

@@ -31,6 +31,14 @@ from collections.abc import Mapping
 from callgate.core.errors import InvalidTransitionError
 
 
+class Priority(enum.IntEnum):
+    """Suggested priority classes; any int works, and a lower number is served first."""
+
+    CALLBACK = 0
+    NORMAL = 1
+    NUISANCE = 2
+
+
 class CallState(enum.Enum):
     """Where a call is in its life."""
 

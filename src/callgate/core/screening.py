@@ -31,8 +31,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from callgate.core.calls import Priority
 from callgate.core.errors import AcdConfigError
-from callgate.core.events import Priority
 
 DAY = 86_400.0
 
