@@ -2,7 +2,7 @@
 
 Nothing in this package may import asyncio, sockets, clocks, databases or any adapter
 (``tests/unit/core/test_purity.py`` checks it). Start reading at ``calls.py`` (the call state
-machine) and ``acd.py`` (the facade that drives it).
+machine) and ``acd.py`` (the facade that composes the sub-machines which drive it).
 """
 
 from callgate.core.acd import AUTO_PAUSE_REASON, Acd
