@@ -86,3 +86,10 @@ def test_the_core_needs_no_import_that_only_the_type_checker_sees() -> None:
     # pyproject.toml orders the modules).
     for path in sorted(CORE.glob("*.py")):
         assert "TYPE_CHECKING" not in path.read_text(), path.name
+
+
+def test_each_sub_machine_module_names_in_its_docstring_every_event_of_its_table() -> None:
+    acd = Acd()
+    for kind, handler in acd._handlers.items():
+        module = sys.modules[type(handler.__self__).__module__]  # type: ignore[attr-defined]
+        assert kind.__name__ in (module.__doc__ or ""), (module.__name__, kind.__name__)
