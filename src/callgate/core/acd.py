@@ -59,7 +59,7 @@ from callgate.core.config import AcdConfig
 from callgate.core.conversations import Conversations
 from callgate.core.errors import AcdUsageError
 from callgate.core.events import Event
-from callgate.core.floor import Floor, Out, Timer, TimerEntry
+from callgate.core.floor import Floor, Handler, Out, Timer, TimerEntry
 from callgate.core.offers import Offers
 from callgate.core.reload import Reload
 from callgate.core.silent import SilentCallers
@@ -92,7 +92,7 @@ class Acd:
         offers.ending = conversations
         offers.attempts = callbacks
         conversations.callbacks = callbacks
-        self._handlers: dict[type[Event], Callable[[Any, float, Out], None]] = {}
+        self._handlers: dict[type[Event], Handler] = {}
         for machine in (conversations, offers, calltakers, blocking, silent, callbacks, reload):
             table = machine.table()
             assert not table.keys() & self._handlers.keys(), "an event with two handlers"

@@ -20,12 +20,9 @@ HangUpFailed             ``SendToDestination`` the fallback queue
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
 from callgate.core.commands import CallBlocked, HangUpCaller, PlayAnnouncement, SendToDestination
-from callgate.core.events import AnnouncementFinished, Event, HangUpFailed
-from callgate.core.floor import Floor, Out, Timer
+from callgate.core.events import AnnouncementFinished, HangUpFailed
+from callgate.core.floor import Floor, Out, Table, Timer
 
 
 class Blocked:
@@ -48,7 +45,7 @@ class Blocking:
         #: Blocked callers being announced to and hung up, by call id.
         self.blocked: dict[str, Blocked] = {}
 
-    def table(self) -> Mapping[type[Event], Callable[[Any, float, Out], None]]:
+    def table(self) -> Table:
         return {
             AnnouncementFinished: self.announcement_finished,
             HangUpFailed: self.hang_up_failed,

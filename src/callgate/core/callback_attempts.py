@@ -21,9 +21,6 @@ ReadinessChanged         attempts start (or not) while the driver can carry them
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
 from callgate.core.callbacks import AttemptOutcome, CallbackPolicy, CallbackTask, task_id_of
 from callgate.core.calls import Call, CallState, CallTrigger
 from callgate.core.commands import CallbackTaskChanged, CallEnded, CancelCallback, PrepareCallback
@@ -32,10 +29,9 @@ from callgate.core.events import (
     CallbackFailed,
     CallbackRequested,
     CallbacksRestored,
-    Event,
     ReadinessChanged,
 )
-from callgate.core.floor import Floor, Out
+from callgate.core.floor import Floor, Out, Table
 from callgate.core.offers import Offers
 from callgate.core.screening import CATEGORY_REPEAT_NUISANCE
 from callgate.core.worklist import CallbackWorklist
@@ -53,7 +49,7 @@ class CallbackAttempts:
         #: Whether the driver can carry out an attempt now (``ReadinessChanged``).
         self.driver_ready = True
 
-    def table(self) -> Mapping[type[Event], Callable[[Any, float, Out], None]]:
+    def table(self) -> Table:
         return {
             CallbackRequested: self.callback_requested,
             CallbacksRestored: self.callbacks_restored,

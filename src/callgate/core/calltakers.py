@@ -19,8 +19,7 @@ WrapUpEnded              ``WRAP_END`` (or the pause / logout asked for)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from callgate.core.agents import Agent, AgentState, AgentTrigger, DeviceState
 from callgate.core.calls import Call
@@ -31,9 +30,8 @@ from callgate.core.events import (
     AgentPaused,
     AgentUnpaused,
     DeviceStateChanged,
-    Event,
 )
-from callgate.core.floor import Floor, Out, Timer
+from callgate.core.floor import Floor, Out, Table, Timer
 
 #: Pause reason given to a call-taker who let too many offers in a row ring out.
 AUTO_PAUSE_REASON = "auto: missed calls"
@@ -65,7 +63,7 @@ class CallTakers:
         #: The queue and its offers, set by the ``Acd`` that composes both.
         self.rings: Rings
 
-    def table(self) -> Mapping[type[Event], Callable[[Any, float, Out], None]]:
+    def table(self) -> Table:
         return {
             AgentLoggedIn: self.logged_in,
             AgentLoggedOut: self.logged_out,

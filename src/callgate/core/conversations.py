@@ -21,8 +21,7 @@ DestinationAnswered      ``DESTINATION_ANSWERED``: the call is over for the core
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from callgate.core.agents import AgentState, AgentTrigger
 from callgate.core.blocking import Blocking
@@ -47,9 +46,8 @@ from callgate.core.events import (
     CallerHungUp,
     CallReprioritised,
     DestinationAnswered,
-    Event,
 )
-from callgate.core.floor import Floor, Out, Timer
+from callgate.core.floor import Floor, Out, Table, Timer
 from callgate.core.offers import Offers
 from callgate.core.screening import ScreeningDecision, is_anonymous, screen
 from callgate.core.silent import SilentCallers
@@ -82,7 +80,7 @@ class Conversations:
         #: The callback worklist, set by the ``Acd`` that composes both.
         self.callbacks: Following
 
-    def table(self) -> Mapping[type[Event], Callable[[Any, float, Out], None]]:
+    def table(self) -> Table:
         return {
             CallArrived: self.call_arrived,
             CallerHungUp: self.caller_hung_up,

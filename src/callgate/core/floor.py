@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from callgate.core.agents import Agent, AgentState, AgentTrigger
@@ -23,6 +24,7 @@ from callgate.core.callbacks import AttemptOutcome
 from callgate.core.calls import Call, CallTrigger
 from callgate.core.commands import AgentStateChanged, CallReclassified, CallStateChanged, Command
 from callgate.core.config import AcdConfig
+from callgate.core.events import Event
 from callgate.core.queue import WaitingQueue
 from callgate.core.roster import RosterState
 from callgate.core.strategies import Strategy, make_strategy
@@ -41,6 +43,10 @@ class Timer(enum.Enum):
 
 #: The commands one event produces, in the order the driver carries them out.
 Out = list[Command]
+#: How a sub-machine handles one kind of event: (event, now, out).
+Handler = Callable[[Any, float, Out], None]
+#: A sub-machine's table: the events it handles, by type (``Acd`` routes by it).
+Table = Mapping[type[Event], Handler]
 #: A timer on the heap: deadline, arming order (ties), kind, what it is about, its token.
 TimerEntry = tuple[float, int, Timer, Any, int]
 #: A callback attempt's failure: how its outbound call ended, and the phone system's cause.

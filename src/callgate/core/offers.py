@@ -19,16 +19,16 @@ DestinationFailed        on to the next destination (``DESTINATION_FAILED``/``FA
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Protocol
 
 from callgate.core.agents import Agent, AgentState, AgentTrigger
 from callgate.core.calls import Call, CallState, CallTrigger
 from callgate.core.calltakers import CallTakers
 from callgate.core.commands import CancelRing, RingAgent, SendToDestination
 from callgate.core.errors import AcdError
-from callgate.core.events import AgentNoAnswer, DestinationFailed, Event
-from callgate.core.floor import Floor, Out, Timer
+from callgate.core.events import AgentNoAnswer, DestinationFailed
+from callgate.core.floor import Floor, Out, Table, Timer
 
 
 class Ending(Protocol):
@@ -53,7 +53,7 @@ class Offers:
         self.ending: Ending
         self.attempts: Withdrawing
 
-    def table(self) -> Mapping[type[Event], Callable[[Any, float, Out], None]]:
+    def table(self) -> Table:
         return {
             AgentNoAnswer: self.agent_no_answer,
             DestinationFailed: self.destination_failed,

@@ -8,15 +8,12 @@ while running (the worklist's records live in the driver, which sets them up at 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
 from callgate.core.announcements import Announcements
 from callgate.core.callback_attempts import CallbackAttempts
 from callgate.core.calltakers import CallTakers
 from callgate.core.errors import AcdUsageError
-from callgate.core.events import ConfigChanged, Event
-from callgate.core.floor import Floor, Out
+from callgate.core.events import ConfigChanged
+from callgate.core.floor import Floor, Out, Table
 from callgate.core.queue import WaitingQueue
 from callgate.core.staffing import Staffing
 from callgate.core.strategies import make_strategy
@@ -37,7 +34,7 @@ class Reload:
         self.callbacks = callbacks
         self.staffing = staffing
 
-    def table(self) -> Mapping[type[Event], Callable[[Any, float, Out], None]]:
+    def table(self) -> Table:
         return {ConfigChanged: self.config_changed}
 
     def config_changed(self, event: ConfigChanged, now: float, out: Out) -> None:

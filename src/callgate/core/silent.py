@@ -19,13 +19,10 @@ ListeningFailed          watch dropped (no talk detection: nobody looks silent)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
 from callgate.core.calls import Call, CallState
 from callgate.core.commands import PlayPrompt, StartListening, StopListening
-from callgate.core.events import CallerPressedKey, CallerSpoke, Event, ListeningFailed
-from callgate.core.floor import Floor, Out, Timer
+from callgate.core.events import CallerPressedKey, CallerSpoke, ListeningFailed
+from callgate.core.floor import Floor, Out, Table, Timer
 from callgate.core.screening import ScreeningPolicy, after_silence
 from callgate.core.silence import SilenceWatch, WatchPhase, WatchStep, WatchTrigger
 
@@ -41,7 +38,7 @@ class SilentCallers:
         #: Silent-caller watches of waiting calls, by call id.
         self.watches: dict[str, SilenceWatch] = {}
 
-    def table(self) -> Mapping[type[Event], Callable[[Any, float, Out], None]]:
+    def table(self) -> Table:
         return {
             CallerSpoke: self.caller_spoke,
             CallerPressedKey: self.caller_pressed_key,
