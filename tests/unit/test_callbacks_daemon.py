@@ -199,7 +199,7 @@ async def test_open_tasks_outlive_a_restart_and_new_ids_do_not_collide(journal: 
 
     again = Rig(journal, prefix=run_prefix(T0 + 1), first_delay=3600)
     await again.records.start()
-    assert [t.task_id for t in again.engine.acd._worklist.open_tasks()] == ["cb-t-1"]  # type: ignore[union-attr]
+    assert [t.task_id for t in again.engine.acd._callbacks.worklist.open_tasks()] == ["cb-t-1"]  # type: ignore[union-attr]
     await again.engine.feed(AgentLoggedIn("1005", "PJSIP/1005"))
     await again.answered_call("busy2", "1005", caller="+6289999")
     await again.abandon("a9", caller="+6281000000")

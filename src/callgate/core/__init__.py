@@ -2,7 +2,7 @@
 
 Nothing in this package may import asyncio, sockets, clocks, databases or any adapter
 (``tests/unit/core/test_purity.py`` checks it). Start reading at ``calls.py`` (the call state
-machine) and ``acd.py`` (the facade that drives it).
+machine) and ``acd.py`` (the facade that composes the sub-machines which drive it).
 """
 
 from callgate.core.acd import AUTO_PAUSE_REASON, Acd
@@ -14,7 +14,6 @@ from callgate.core.callbacks import (
     CallbackPolicy,
     CallbackReason,
     CallbackTask,
-    CallbackWorklist,
     TaskState,
 )
 from callgate.core.calls import CALL_TRANSITIONS, TERMINAL_CALL_STATES, CallState
@@ -104,6 +103,7 @@ from callgate.core.screening import (
 )
 from callgate.core.silence import WATCH_TRANSITIONS, WatchPhase, WatchStep, WatchTrigger
 from callgate.core.strategies import STRATEGIES, Strategy
+from callgate.core.worklist import CallbackWorklist
 
 __all__ = [
     "AGENT_TRANSITIONS",

@@ -82,7 +82,7 @@ AGENT_TRANSITIONS: Mapping[tuple[AgentState, AgentTrigger], AgentState] = {
 
 
 class Agent:
-    """One call-taker as the core sees them. Mutated only by the facade."""
+    """One call-taker as the core sees them. Mutated only by the ACD (``calltakers.py``...)."""
 
     __slots__ = (
         "agent_id",

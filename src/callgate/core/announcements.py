@@ -69,8 +69,8 @@ class AnnouncementPolicy:
 class Announcements:
     """The announcement turns of the waiting calls, behind the core's one deadline.
 
-    Mutated only by the facade (``acd.py``), which tells it of arrivals, offers and ends and
-    asks it to :meth:`fire` when :meth:`next_deadline` has come."""
+    Mutated only by the ACD's sub-machines, which tell it of arrivals, offers and ends and
+    ask it to :meth:`fire` when :meth:`next_deadline` has come (``staffing.py``)."""
 
     def __init__(self, policy: AnnouncementPolicy, wrap_up_time: float) -> None:
         self.policy = policy

@@ -4,10 +4,10 @@ Rules of this module, read these first:
 
 - A call's state changes only through :meth:`Call.transition`, which looks the move up in
   :data:`CALL_TRANSITIONS`. A move that is not in the table is a bug in the core and raises
-  :class:`~callgate.core.errors.InvalidTransitionError`; the facade (``acd.py``) decides *which*
-  trigger applies, this table decides *where it leads*.
+  :class:`~callgate.core.errors.InvalidTransitionError`; the sub-machines (``conversations.py``,
+  ``offers.py``...) decide *which* trigger applies, this table decides *where it leads*.
 - Screening (nuisance scores) happens as a call arrives, before it becomes a :class:`Call`; a
-  blocked caller never becomes one (``acd.py`` announces and hangs up). The silent-caller
+  blocked caller never becomes one (``blocking.py`` announces and hangs up). The silent-caller
   watch (``silence.py``) only changes a waiting call's class, never its state.
 - Terminal states: COMPLETED (a call-taker spoke with the caller), ABANDONED (the caller hung
   up before a human or a destination took the call), OVERFLOWED (an overflow destination
@@ -29,6 +29,14 @@ import enum
 from collections.abc import Mapping
 
 from callgate.core.errors import InvalidTransitionError
+
+
+class Priority(enum.IntEnum):
+    """Suggested priority classes; any int works, and a lower number is served first."""
+
+    CALLBACK = 0
+    NORMAL = 1
+    NUISANCE = 2
 
 
 class CallState(enum.Enum):

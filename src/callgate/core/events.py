@@ -8,25 +8,14 @@ fatal.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from callgate.core.agents import DeviceState
-
-if TYPE_CHECKING:  # these import this module; the names are only annotations here
-    from callgate.core.callbacks import AttemptOutcome, CallbackTask
-    from callgate.core.config import AcdConfig
-    from callgate.core.screening import CallerHistory
-
-
-class Priority(enum.IntEnum):
-    """Suggested priority classes; any int works, and a lower number is served first."""
-
-    CALLBACK = 0
-    NORMAL = 1
-    NUISANCE = 2
+from callgate.core.callbacks import AttemptOutcome, CallbackTask
+from callgate.core.calls import Priority as Priority  # drivers meet it here, with CallArrived
+from callgate.core.config import AcdConfig
+from callgate.core.screening import CallerHistory
 
 
 class Event:

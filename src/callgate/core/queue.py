@@ -5,8 +5,8 @@ Order: by priority class, then arrival (FIFO within a class). With aging, a call
 class is worth ``aging_interval`` seconds of waiting and a low class cannot starve. Both keys
 are fixed when a call is queued, which is what lets a plain heap hold them.
 
-Calls that need a skill wait in their own heap per skill; the facade looks at the head of
-each heap, so the cost of an offer grows with the number of distinct skills, not with calls.
+Calls that need a skill wait in their own heap per skill; the ACD (``offers.py``) looks at the
+head of each heap, so the cost of an offer grows with the number of distinct skills, not with calls.
 Removal is lazy: a removed call's heap entry is skipped when it reaches the top, and a heap
 that is mostly stale entries is rebuilt.
 """

@@ -9,19 +9,16 @@ on an ``off_dates`` date the shift does not run; on a date of ``agents_by_date``
 that list instead of ``agents``. A night shift 23:00-07:00 of 17 August is the one that
 starts on the evening of the 17th.
 
-:class:`StaffingWatch` compares, for each shift on, the call-takers logged in with the
-rostered number and says when a shift is short-handed (after a grace period in which the
-shift is expected to be logging in).
+The ACD's ``staffing.py`` acts on it: who may take calls, where callers go out of hours, and
+(its ``StaffingWatch``) which shift on is short-handed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from callgate.core.commands import ShiftStaffing
 from callgate.core.errors import AcdConfigError
 
 #: Indonesia's three time zones by their local names.
@@ -156,63 +153,6 @@ class Roster:
         staffed = bool(on)
         rostered = None if anyone or not staffed else frozenset(names)
         return RosterState(staffed=staffed, rostered=rostered, until=until, shifts=tuple(on))
-
-
-class StaffingWatch:
-    """Per shift on: the call-takers it needs, those logged in, and whether it is short-handed.
-
-    A shift is short-handed once fewer call-takers who count for it are logged in than it
-    needs and its grace period is over (``grace`` seconds after the core first saw it on: its
-    start, or the driver's start in the middle of it). Every change of the figures, and the end
-    of a shift, is a :class:`ShiftStaffing` notification.
-    """
-
-    def __init__(self, grace: float) -> None:
-        self.grace = grace
-        #: The latest figures of each occurrence on, by (name, start).
-        self._last: dict[tuple[str, float], ShiftStaffing] = {}
-        #: When each occurrence's grace period ends.
-        self._grace_ends: dict[tuple[str, float], float] = {}
-
-    @property
-    def figures(self) -> tuple[ShiftStaffing, ...]:
-        """The latest figures of every shift on that needs call-takers."""
-        return tuple(self._last.values())
-
-    def update(
-        self, shifts: Collection[OnShift], present: Collection[str], now: float
-    ) -> list[ShiftStaffing]:
-        """New figures for ``shifts`` (those on), given the call-takers ``present``."""
-        out: list[ShiftStaffing] = []
-        live = set()
-        for shift in shifts:
-            if not shift.target:
-                continue
-            key = (shift.name, shift.start)
-            live.add(key)
-            grace_end = self._grace_ends.setdefault(key, now + self.grace)
-            logged_in = sum(1 for agent_id in present if shift.counts(agent_id))
-            short = logged_in < shift.target and now >= grace_end
-            last = self._last.get(key)
-            if last is None or (last.logged_in, last.short) != (logged_in, short):
-                note = ShiftStaffing(shift.name, shift.target, logged_in, short, True, now)
-                self._last[key] = note
-                out.append(note)
-        for key in [k for k in self._last if k not in live]:
-            del self._grace_ends[key]
-            out.append(replace(self._last.pop(key), short=False, on=False, at=now))
-        return out
-
-    def deadline(self) -> float | None:
-        """When a shift now under its number, still in its grace period, becomes short-handed."""
-        return min(
-            (
-                self._grace_ends[key]
-                for key, note in self._last.items()
-                if not note.short and note.logged_in < note.rostered
-            ),
-            default=None,
-        )
 
 
 def parse_time(text: str) -> dt.time:

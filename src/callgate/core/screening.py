@@ -13,8 +13,9 @@ Rules of this module, read these first:
   "anonymous" history would penalise all of them for one prankster.
 - Everything here is a pure function of its arguments. :class:`CallerHistory` is immutable;
   the driver loads it with the call and passes it in ``CallArrived.history`` (the core never
-  queries a database); the facade asks :func:`screen` for the decision, for the daemon and the
-  simulator alike. The daemon stores the new history that :func:`record_disposition` returns.
+  queries a database); the ACD (``conversations.py``) asks :func:`screen` for the decision,
+  for the daemon and the simulator alike. The daemon stores the new history that
+  :func:`record_disposition` returns.
 
 The score. Each prank or ghost disposition adds its weight; the score halves every
 ``half_life`` seconds. A genuine emergency removes ``forgiveness`` of the score at that moment
@@ -31,8 +32,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from callgate.core.calls import Priority
 from callgate.core.errors import AcdConfigError
-from callgate.core.events import Priority
 
 DAY = 86_400.0
 

@@ -11,7 +11,7 @@ Rules of this module, read these first:
 - Silence through the prompt lowers the call (ghost); a key raises it (the caller may be unable
   to speak: an intruder, a stroke). Either way it still reaches a call-taker.
 - A caller no longer waiting (being connected, connected, gone) is never reclassed: the watch
-  just ends (the facade checks that before asking the table).
+  just ends (``silent.py`` checks that before asking the table).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class WatchTrigger(enum.Enum):
 
 
 class WatchStep(enum.Enum):
-    """What the facade does next."""
+    """What the ACD (``silent.py``) does next."""
 
     PROMPT = "PROMPT"
     "Play the prompt; keys count from now."
@@ -68,7 +68,7 @@ WATCH_TRANSITIONS: Mapping[tuple[WatchPhase, WatchTrigger], WatchStep] = {
 
 
 class SilenceWatch:
-    """One caller's watch. Mutated only by the facade."""
+    """One caller's watch. Mutated only by the ACD (``silent.py``)."""
 
     __slots__ = ("phase", "policy", "token")
 

@@ -1,6 +1,6 @@
 """The abandoned-call callback worklist as stored: one row per task, one per finished attempt.
 
-The worklist itself is the core's :class:`~callgate.core.callbacks.CallbackWorklist`; these
+The worklist itself is the core's :class:`~callgate.core.worklist.CallbackWorklist`; these
 tables are its record (for reports and the audit trail) and let open tasks outlive a restart.
 """
 

@@ -218,7 +218,7 @@ def test_callback_timing_follows_the_reload_and_task_ids_keep_the_runs_prefix() 
     h = Harness(dataclasses.replace(BASE, callbacks=CallbackPolicy(id_prefix="cb-run1-")))
     policy = CallbackPolicy(max_attempts=7, retry_delay=5.0, first_delay=9.0, id_prefix="cb-x-")
     changed(h, callbacks=policy)
-    worklist = h.acd._worklist
+    worklist = h.acd._callbacks.worklist
     assert worklist is not None
     assert (worklist.max_attempts, worklist.retry_delay, worklist.first_delay) == (7, 5.0, 9.0)
     assert worklist.id_prefix == "cb-run1-"
@@ -234,8 +234,8 @@ def test_announcements_turned_on_off_and_retimed() -> None:
     h.arrive("after")
     assert [a.call_id for a in of(AnnounceQueue, h.advance(20.0))] == ["after"]
     changed(h, announcements=AnnouncementPolicy(first_after=20.0, period=5.0, recent=5))
-    assert h.acd._announcements is not None
-    assert h.acd._announcements._handled.maxlen == 5
+    assert h.acd._floor.announcements is not None
+    assert h.acd._floor.announcements._handled.maxlen == 5
     # The turn armed before keeps its time (30 s), the next ones come every 5 s.
     assert not of(AnnounceQueue, h.advance(29.0))
     assert len(of(AnnounceQueue, h.advance(1.0))) == 1
@@ -284,8 +284,8 @@ def test_a_changed_roster_with_the_same_shift_names_is_looked_at_again_now() -> 
     out = changed(h, roster=dataclasses.replace(roster, shifts=(moved,), alarm_grace=5.0))
     assert not of(RosterChanged, out)  # the same shift is on
     assert logouts(out) == ["a1"]
-    assert h.acd._staffing is not None
-    assert h.acd._staffing.grace == 5.0
+    assert h.acd._staffing.watch is not None
+    assert h.acd._staffing.watch.grace == 5.0
     out = changed(h)  # the same roster again: nothing to do
     assert not of(RosterChanged, out)
     assert logouts(out) == []

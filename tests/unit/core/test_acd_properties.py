@@ -250,7 +250,7 @@ class World:
             assert call.state not in (CallState.ARRIVED,)
             if call.state is CallState.OFFERED:
                 assert call.ringing
-                if not acd._strategy.rings_all:
+                if not acd._floor.strategy.rings_all:
                     assert len(call.ringing) == 1
                 for agent_id in call.ringing:
                     agent = acd.agents[agent_id]
@@ -270,7 +270,7 @@ class World:
             engaged = agent.state in (AgentState.RINGING, AgentState.ON_CALL)
             assert engaged == (agent.call_id is not None) == (agent.agent_id in booked)
         # Nobody who could take a call idles while it waits; out of hours nothing waits.
-        rostered = acd._rostered
+        rostered = acd._floor.rostered
         assert acd.staffed or not acd.waiting
         for waiting_call in acd.queued_calls():
             need = waiting_call.skill

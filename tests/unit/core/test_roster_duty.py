@@ -25,7 +25,8 @@ from callgate.core import (
     Shift,
     ShiftStaffing,
 )
-from callgate.core.roster import OnShift, StaffingWatch
+from callgate.core.roster import OnShift
+from callgate.core.staffing import StaffingWatch
 
 WITA = ZoneInfo("Asia/Makassar")
 

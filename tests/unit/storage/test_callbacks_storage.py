@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from callgate.core.callbacks import AttemptOutcome, CallbackWorklist, TaskState
+from callgate.core.callbacks import AttemptOutcome, TaskState
+from callgate.core.worklist import CallbackWorklist
 from callgate.storage.callbacks import (
     callback_tasks_between,
     open_callback_tasks,
