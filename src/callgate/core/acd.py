@@ -546,7 +546,7 @@ class Acd:
             agent.idle_since = now
             agent.misses = 0
             self._logged_in.add(agent.agent_id)
-            self._agent_to(agent, AgentTrigger.LOGIN, "AgentLoggedIn", now, out)
+            self._agent_to(agent, AgentTrigger.LOGIN, "AgentLoggedIn", now, out, by=event.by)
         self._refresh_ready(agent)
 
     def _agent_logged_out(self, event: AgentLoggedOut, now: float, out: _Out) -> None:
@@ -556,11 +556,12 @@ class Acd:
         if agent.state is AgentState.ON_CALL:
             # Calls in progress survive a logout (and a shift change): it waits for the end.
             agent.pending_logout = True
+            agent.pending_logout_by = event.by
             return
         cause = "AgentLoggedOut"
         if agent.state is AgentState.RINGING:
             self._withdraw_ring(agent, "logged-out", cause, now, out, missed=False, settle=False)
-        self._log_out(agent, cause, now, out)
+        self._log_out(agent, cause, now, out, by=event.by)
 
     def _agent_paused(self, event: AgentPaused, now: float, out: _Out) -> None:
         agent = self._agents.get(event.agent_id)
@@ -568,11 +569,12 @@ class Acd:
             return
         if agent.state is AgentState.ON_CALL:
             agent.pending_pause = event.reason
+            agent.pending_pause_by = event.by
             return
         cause = "AgentPaused"
         if agent.state is AgentState.RINGING:
             self._withdraw_ring(agent, "paused", cause, now, out, missed=False, settle=False)
-        self._pause(agent, event.reason, cause, now, out)
+        self._pause(agent, event.reason, cause, now, out, by=event.by)
 
     def _agent_unpaused(self, event: AgentUnpaused, now: float, out: _Out) -> None:
         agent = self._agents.get(event.agent_id)
@@ -582,7 +584,7 @@ class Acd:
         if agent.state is AgentState.PAUSED:
             agent.misses = 0
             agent.pause_reason = None
-            self._agent_to(agent, AgentTrigger.UNPAUSE, "AgentUnpaused", now, out)
+            self._agent_to(agent, AgentTrigger.UNPAUSE, "AgentUnpaused", now, out, by=event.by)
 
     def _device_state_changed(self, event: DeviceStateChanged, now: float, out: _Out) -> None:
         agent = self._agents.get(event.agent_id)
@@ -999,6 +1001,7 @@ class Acd:
             self._log_out(agent, cause, now, out)
         else:
             agent.pending_logout = True
+            agent.pending_logout_by = ""  # the roster's, nobody's request
 
     def _check_staffing(self, now: float, out: _Out) -> None:
         """Report each change of a shift's figures (and a shift short-handed)."""
@@ -1186,22 +1189,24 @@ class Acd:
     ) -> None:
         """Move an agent on, applying a pause or logout asked for during the call first."""
         if agent.pending_logout:
-            self._log_out(agent, cause, now, out)
+            self._log_out(agent, cause, now, out, by=agent.pending_logout_by)
         elif agent.pending_pause is not None:
-            self._pause(agent, agent.pending_pause, cause, now, out)
+            self._pause(agent, agent.pending_pause, cause, now, out, by=agent.pending_pause_by)
         else:
             self._agent_to(agent, trigger, cause, now, out)
 
-    def _pause(self, agent: Agent, reason: str, cause: str, now: float, out: _Out) -> None:
+    def _pause(
+        self, agent: Agent, reason: str, cause: str, now: float, out: _Out, *, by: str = ""
+    ) -> None:
         agent.pending_pause = None
         agent.pause_reason = reason
-        self._agent_to(agent, AgentTrigger.PAUSE, cause, now, out, reason=reason)
+        self._agent_to(agent, AgentTrigger.PAUSE, cause, now, out, reason=reason, by=by)
 
-    def _log_out(self, agent: Agent, cause: str, now: float, out: _Out) -> None:
+    def _log_out(self, agent: Agent, cause: str, now: float, out: _Out, *, by: str = "") -> None:
         agent.pending_logout = False
         agent.pending_pause = None
         agent.pause_reason = None
-        self._agent_to(agent, AgentTrigger.LOGOUT, cause, now, out)
+        self._agent_to(agent, AgentTrigger.LOGOUT, cause, now, out, by=by)
         self._logged_in.discard(agent.agent_id)
         if self._nobody_logged_in():
             self._overflow_waiting("nobody-logged-in", cause, now, out)
@@ -1227,9 +1232,10 @@ class Acd:
         out: _Out,
         *,
         reason: str | None = None,
+        by: str = "",
     ) -> None:
         old = agent.transition(trigger)
-        out.append(AgentStateChanged(agent.agent_id, old, agent.state, cause, now, reason))
+        out.append(AgentStateChanged(agent.agent_id, old, agent.state, cause, now, reason, by))
         self._refresh_ready(agent)
 
     def _refresh_ready(self, agent: Agent) -> None:

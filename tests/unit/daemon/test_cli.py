@@ -79,8 +79,8 @@ async def test_status_when_ready_prints_waiting_calls_and_exits_0(
     daemon: Daemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _all_up(daemon.health)
-    await daemon.view.agent_command("1001", "login", None)
-    await daemon.view.agent_command("1001", "pause", "briefing")
+    await daemon.view.agent_command("1001", "login", None, by="sup")
+    await daemon.view.agent_command("1001", "pause", "briefing", by="sup")
     await daemon.view.engine.feed(CallArrived("c1", caller="+62812"))
     await daemon.view.engine.feed(CallArrived("c2", caller="+62813"))
     daemon.view.clock.now = 1_047.0  # type: ignore[attr-defined]
@@ -183,8 +183,8 @@ async def test_calls_lists_live_calls_and_recent_ones_from_the_journal(
     daemon: Daemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A paused call-taker keeps the call in the queue (nobody logged in would overflow it).
-    await daemon.view.agent_command("1001", "login", None)
-    await daemon.view.agent_command("1001", "pause", None)
+    await daemon.view.agent_command("1001", "login", None, by="sup")
+    await daemon.view.agent_command("1001", "pause", None, by="sup")
     await daemon.view.engine.feed(CallArrived("live-1", caller=""))
     journal = daemon.view.journal
     assert journal is not None
