@@ -47,7 +47,7 @@ from callgate.asterisk.settings import (
     Tone,
     sound_file,
 )
-from callgate.auth import AuthSettings, UserSettings
+from callgate.auth import AuthSettings, UserSettings, verify_secret
 from callgate.core.announcements import AnnouncementPolicy
 from callgate.core.callbacks import CallbackPolicy
 from callgate.core.config import AcdConfig
@@ -97,8 +97,9 @@ __all__ = [
     "UserSettings",
     "lab_secrets_in_use",
     "load_settings",
-    "refuse_lab_secrets",
+    "refuse_outside_lab",
     "sound_file",
+    "unsafe_outside_lab",
 ]
 
 
@@ -342,8 +343,9 @@ class Settings(BaseSettings):
     """Users of the admin API and CAD clients, with their roles (``[[auth.users]]``)."""
     log: LogSettings = LogSettings()
     lab: bool = False
-    """The lab (scripts/lab): allow the published lab secrets. Never set on a 112 host;
-    ``callgate run`` and ``check-config`` refuse those secrets without it (``CALLGATE_LAB=1``)."""
+    """The lab (scripts/lab): allow the published lab secrets and users, and an anonymous or
+    plain-TCP broker. Never set on a 112 host; ``callgate run``, ``check-config`` and a reload
+    refuse those without it (``CALLGATE_LAB=1``)."""
 
     @field_validator("agencies")
     @classmethod
@@ -420,21 +422,34 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(f"config file {path}: {exc}") from None
 
 
-#: The lab's secrets, published in this repository (asterisk-conf/, scripts/lab, the README;
-#: the FastAGI one is the file scripts/lab writes for Asterisk's dialplan):
+#: The lab's secrets, published in this repository (asterisk-conf/, scripts/lab, the README):
 #: the key that holds each, and the value anyone can read.
 LAB_SECRETS: dict[str, str] = {
     "ari.password": "lab-ari-secret",
     "ami.password": "lab-ami-secret",
     "agi.secret": LAB_AGI_SECRET,
 }
-
-
-#: The token hash of the lab's admin user (scripts/labpeers.py LAB_ADMIN_TOKEN_HASH): its token
-#: is published too.
+#: The lab's users (scripts/labpeers.py LAB_USERS): each one's published password (the admin's:
+#: its token's random part), checked against a user of that name whatever the hash.
+LAB_USER_SECRETS: dict[str, str] = {
+    "lab-admin": "lab-admin-token",
+    "lab-supervisor": "lab-supervisor-password",
+    "lab-ct1001": "lab-ct1001-password",
+}
+#: The token hash of the lab's admin user (scripts/labpeers.py LAB_ADMIN_TOKEN_HASH).
 LAB_TOKEN_HASH = (  # published on purpose
     "$argon2id$v=19$m=65536,t=3,p=4$2o9F3osaf0+O9ZP68rblu"  # noqa: S105
     "g$cgSN1l/oQJJU4wypMNtT1yohQxRuA3vcq8AvVgbvBXc"
+)
+#: Every published hash of the lab's users (labpeers' LAB_USERS), refused under any name.
+LAB_HASHES = frozenset(
+    {
+        LAB_TOKEN_HASH,
+        "$argon2id$v=19$m=65536,t=3,p=4$YXM+R0njHrjz1uGBehsVVQ"
+        "$/KVYaJ670MMfwdy9FqEbmmYAz8f23MatqujwqE9cd8Y",
+        "$argon2id$v=19$m=65536,t=3,p=4$+zWaAO9aEqM7sb82tQ6oIw"
+        "$WyKvIBihXPYXy5zxVAPY8S/sk2o38dJ4rfCfEeMu/Z8",
+    }
 )
 
 
@@ -442,31 +457,49 @@ def lab_secrets_in_use(settings: Settings) -> list[str]:
     """The keys that hold a published lab secret (empty when ``lab`` is set: the lab may)."""
     if settings.lab:
         return []
-    values = {
-        "ari.password": settings.ari.password.get_secret_value(),
-        "ami.password": settings.ami.password.get_secret_value(),
-        "agi.secret": settings.agi.secret.get_secret_value(),
-    }
-    keys = [key for key, lab in LAB_SECRETS.items() if values.get(key) == lab]
-    keys += [
-        f"auth.users.{i}.token_hash"
-        for i, user in enumerate(settings.auth.users)
-        if user.token_hash == LAB_TOKEN_HASH
+    values = (settings.ari.password, settings.ami.password, settings.agi.secret)  # its order
+    keys = [
+        k
+        for k, v in zip(LAB_SECRETS, values, strict=True)
+        if v.get_secret_value() == LAB_SECRETS[k]
     ]
+    for i, user in enumerate(settings.auth.users):
+        published = LAB_USER_SECRETS.get(user.name)
+        for key in ("password_hash", "token_hash"):
+            stored = getattr(user, key)
+            if stored is not None and (
+                stored in LAB_HASHES or (published and verify_secret(stored, published))
+            ):
+                keys.append(f"auth.users.{i}.{key}")
     return keys
 
 
-def refuse_lab_secrets(settings: Settings) -> None:
-    """Raise :class:`ConfigError` naming each key that holds a published lab secret, unless the
-    config says ``lab = true`` (``CALLGATE_LAB=1``): a 112 host must not run on passwords
-    anyone can read in this repository."""
-    keys = lab_secrets_in_use(settings)
-    if keys:
+def unsafe_outside_lab(settings: Settings) -> list[str]:
+    """What a 112 host must not run with, one ``key: why`` line each: the published lab
+    secrets and users, and a broker connection that cannot vouch for CAD's name (no user, or
+    no TLS beyond loopback). Empty when the config says ``lab = true``."""
+    if settings.lab:
+        return []
+    lines = [
+        f"{key}: the lab's published value ({_own(key)})" for key in lab_secrets_in_use(settings)
+    ]
+    return lines + settings.mqtt.unsafe_outside_lab()
+
+
+def _own(key: str) -> str:
+    if key.startswith("auth."):
+        return "make your own: callgate auth hash / token"
+    return "set your own: CALLGATE_" + key.upper().replace(".", "__") + "=..."
+
+
+def refuse_outside_lab(settings: Settings) -> None:
+    """:class:`ConfigError` naming each key of :func:`unsafe_outside_lab` (run, check-config
+    and a reload ask)."""
+    lines = unsafe_outside_lab(settings)
+    if lines:
         raise ConfigError(
-            "published lab secret in use (set your own, e.g. CALLGATE_"
-            + keys[0].upper().replace(".", "__")
-            + "=..., or CALLGATE_LAB=1 in the lab only):\n  "
-            + "\n  ".join(f"{key}: the lab's published value" for key in keys)
+            "not for a 112 host (lab = true, or CALLGATE_LAB=1, in the lab only):\n  "
+            + "\n  ".join(lines)
         )
 
 

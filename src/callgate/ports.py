@@ -182,9 +182,10 @@ class ChannelCheck(Protocol):
 
     async def channel_exists(self, channel_id: str, name: str) -> bool | None:
         """True when Asterisk has a channel with id ``channel_id`` (the request's
-        ``agi_uniqueid``) and that channel is named ``name`` (its ``agi_channel``); False when it
-        has none, or one by another name; None when it could not be asked (ARI down, slow or
-        failing). Answers in bounded time."""
+        ``agi_uniqueid``), named ``name`` (its ``agi_channel``), in the dialplan where the feature
+        codes run (``[callgate-agents]``, ``agent-code``); False when it has none, one by another
+        name, or one elsewhere in the dialplan; None when it could not be asked (ARI down, slow
+        or failing). Answers in bounded time."""
         ...
 
 

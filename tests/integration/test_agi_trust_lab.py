@@ -3,7 +3,9 @@ port forges call-taker 1005's login (a) without the shared secret, (b) with the 
 a channel Asterisk does not have; neither changes 1005's state. Then (c) 1005's real softphone
 dials *11 through the lab dialplan, which sends the secret from the file scripts/lab writes
 (/etc/asterisk/callgate-agi-secret.conf in the Asterisk root), and is logged in: the secret and
-the ARI channel check let the real thing through.
+the ARI channel check let the real thing through. (d) A request naming a real channel of 1005, by
+its true name and id, but one on the echo test (600) rather than at the feature codes'
+``agent-code``, is refused too: the check asks where in the dialplan the channel is.
 
 Uses only extension 1005 (the daemon is given it as its one call-taker).
 """
@@ -29,13 +31,13 @@ ONLY_1005 = {
 }
 
 
-def header(path: str, uniqueid: str) -> bytes:
+def header(path: str, uniqueid: str, channel: str = CHANNEL) -> bytes:
     """A whole header block as the lab Asterisk sends it for ``agi://127.0.0.1:4573/<path>``."""
     lines = {
         "agi_network": "yes",
         "agi_network_script": path,
         "agi_request": f"agi://127.0.0.1:4573/{path}",
-        "agi_channel": CHANNEL,
+        "agi_channel": channel,
         "agi_language": "id",
         "agi_type": "PJSIP",
         "agi_uniqueid": uniqueid,
@@ -131,7 +133,9 @@ def test_given_forged_logins_without_the_secret_or_with_a_made_up_channel_then_1
         'STREAM FILE custom/callgate/agent-error ""',
     ]
     [refused] = events(daemon, "agent code refused")
-    assert refused["event"] == "agent code refused: no such channel in Asterisk"
+    assert (
+        refused["event"] == "agent code refused: no such channel in Asterisk at the feature codes"
+    )
     assert refused["channel"] == CHANNEL
     assert state_of_1005() == "LOGGED_OUT"
     assert not events(daemon, "call-taker logged in")
@@ -156,3 +160,40 @@ def test_given_the_lab_dialplan_when_1005_dials_star_11_then_the_real_login_pass
     assert not events(daemon, "AGI request refused"), daemon.log_text()[-2000:]
     assert not events(daemon, "agent code refused"), daemon.log_text()[-2000:]
     assert labpeers.LAB_AGI_SECRET not in daemon.log_text()
+
+
+def _echo_channel() -> dict[str, object] | None:
+    """1005's channel on the echo test (extension 600 of [callgate-agents]), as ARI lists it."""
+    channels = labpeers.ari_get("/channels")
+    for channel in channels if isinstance(channels, list) else []:
+        dialplan = channel.get("dialplan") or {}
+        if str(channel["name"]).startswith("PJSIP/1005-") and dialplan.get("exten") == "600":
+            return dict(channel)
+    return None
+
+
+@pytest.mark.daemon_env(**ONLY_1005)
+def test_given_1005_on_the_echo_test_when_a_request_names_that_real_channel_then_refused(
+    daemon: Daemon, phones: Callable[..., list[labpeers.Softphone]]
+) -> None:
+    wait_for(agi_port_open, 20, "the daemon's FastAGI port")
+    [phone] = phones("1005")
+    assert state_of_1005() == "LOGGED_OUT"
+    response = phone.command("dial", "600")
+    assert response.get("ok"), response
+    wait_for(lambda: _echo_channel() is not None, 15, "1005's echo-test channel in ARI")
+    channel = _echo_channel()
+    assert channel is not None
+    # The secret, the channel's real id and name: only its place in the dialplan is wrong.
+    path = f"{labpeers.LAB_AGI_SECRET}/agent/login"
+    commands, closed = forge(header(path, str(channel["id"]), str(channel["name"])))
+    assert closed
+    assert commands == [
+        'SET VARIABLE CALLGATE_AGENT_RESULT "ERROR"',
+        'STREAM FILE custom/callgate/agent-error ""',
+    ]
+    assert [r["event"] for r in events(daemon, "agent code refused")] == [
+        "agent code refused: no such channel in Asterisk at the feature codes"
+    ]
+    assert state_of_1005() == "LOGGED_OUT"
+    phone.command("hangup")

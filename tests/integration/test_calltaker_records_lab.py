@@ -96,6 +96,12 @@ def test_given_a_call_taker_who_pauses_and_takes_two_calls_then_journal_report_a
         ("unpause", None, None),
         ("logout", None, None),  # the stop
     ]
+    # Who: the CLI's user (the lab admin's token) for its commands, the daemon for the stop.
+    assert [
+        e.by
+        for e in events
+        if e.agent_id == "1001" and e.event in ("login", "logout", "pause", "unpause")
+    ] == [None, "lab-admin", "lab-admin", "lab-admin", "lab-admin", "callgate"]
     assert {k[2] for k in kinds if k[0] == "call-answered"} == call_ids
     assert {k[2] for k in kinds if k[0] == "call-ended"} == call_ids
     assert events[-1].cause == "daemon-stopped"

@@ -39,8 +39,15 @@ from callgate.storage.outbox import Outbox
 
 REPO = Path(__file__).resolve().parents[2]
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-PASSWORDS = {"callgate": "cg-pass", "cad": "cad-pass", "dashboard": "dash-pass"}
-SITE = "test"
+PASSWORDS = {
+    "callgate": "cg-pass",
+    "cad": "cad-pass",
+    "dashboard": "dash-pass",
+    "callgate-konawe": "cgk-pass",
+    "cad-konawe": "cadk-pass",
+}
+#: The example ACL's first site (its users above bound to it); konawe is its second.
+SITE = "kendari"
 BASE = f"callgate/v1/{SITE}"
 EVENTS_PER_CALL = 6
 
@@ -371,7 +378,7 @@ async def _command(port: int, user: str, request_id: str, payload: bytes) -> Non
     async with aiomqtt.Client(
         "127.0.0.1", port, username=user, password=PASSWORDS[user], identifier=f"cmd-{request_id}"
     ) as client:
-        # The broker's ACL lets each user publish only under its own name (pattern %u).
+        # The broker's ACL lets each CAD user publish only under its own name, at its own site.
         await client.publish(f"{BASE}/commands/{user}/{request_id}", payload, qos=1)
 
 
@@ -429,8 +436,8 @@ async def test_given_bad_or_unauthorised_commands_then_errors_and_nothing_change
         }
         for request_id, payload in bad.items():
             await _command(broker.port, "cad", request_id, payload)
-        # A user who is no CAD client: the ACL lets it publish only under its own name, where
-        # callgate refuses it (forbidden, answered on replies/dashboard/, which cad cannot read).
+        # A user who is no CAD client: the ACL lets it publish no command (dropped by the broker;
+        # callgate would refuse it too, forbidden: it is no [[auth.users]] CAD client).
         await _command(
             broker.port,
             "dashboard",
@@ -463,3 +470,53 @@ async def test_given_bad_or_unauthorised_commands_then_errors_and_nothing_change
     assert (stored.disposition, stored.disposition_by, stored.incident_id) == ("ghost", "cad", None)
     (event,) = [e for e in cad.events() if e["type"] == "disposition-set"]
     assert (event["disposition"], event["seq"]) == ("ghost", 1)
+
+
+async def test_given_the_example_acl_then_each_cad_user_commands_only_its_own_site(
+    broker: Broker,
+) -> None:
+    """Kendari's CAD cannot command Konawe's callgate, nor Konawe's Kendari's: the broker drops
+    the publish, so the other site's callgate never sees it."""
+    seen: list[str] = []
+    subscribed = asyncio.Event()
+
+    async def callgate(user: str, site: str) -> None:
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, username=user, password=PASSWORDS[user], identifier=user
+        ) as client:
+            await client.subscribe(f"callgate/v1/{site}/commands/+/+", qos=1)
+            subscribed.set()
+            async for message in client.messages:
+                seen.append(str(message.topic))
+
+    async def publish(user: str, topic: str) -> None:
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, username=user, password=PASSWORDS[user]
+        ) as client:
+            await client.publish(topic, b'{"command": "block"}', qos=1)
+
+    listeners = [
+        asyncio.create_task(callgate("callgate", "kendari")),
+        asyncio.create_task(callgate("callgate-konawe", "konawe")),
+    ]
+    try:
+        await asyncio.wait_for(subscribed.wait(), 10)
+        await asyncio.sleep(0.3)  # the second subscription too
+        for user, topic in [
+            ("cad", "callgate/v1/konawe/commands/cad/r-cross"),  # another site
+            ("cad-konawe", "callgate/v1/kendari/commands/cad-konawe/r-cross2"),
+            ("cad", "callgate/v1/kendari/commands/cad-konawe/r-as-other"),  # another's name
+            ("cad", "callgate/v1/kendari/commands/cad/r-own"),
+            ("cad-konawe", "callgate/v1/konawe/commands/cad-konawe/r-own2"),
+        ]:
+            await publish(user, topic)
+        await _until(lambda: len(seen) >= 2, 10)
+        await asyncio.sleep(0.5)  # a wrongly let-through publish would have arrived by now
+    finally:
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+    assert sorted(seen) == [
+        "callgate/v1/kendari/commands/cad/r-own",
+        "callgate/v1/konawe/commands/cad-konawe/r-own2",
+    ]

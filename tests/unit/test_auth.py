@@ -120,13 +120,13 @@ def load_settings_from(toml: str) -> list:  # type: ignore[type-arg]
     return AuthSettings.model_validate(tomllib.loads(toml)["auth"]).users
 
 
-def test_the_lab_admin_token_matches_its_hash_and_is_refused_outside_the_lab() -> None:
+def test_the_lab_users_match_their_hashes_and_are_refused_outside_the_lab() -> None:
     import asyncio
     import importlib.util
     import sys
     from pathlib import Path
 
-    from callgate.auth import UserSettings
+    from callgate.auth import UserSettings, hash_secret
     from callgate.config import LAB_TOKEN_HASH, Settings, lab_secrets_in_use
 
     path = Path(__file__).resolve().parents[2] / "scripts" / "labpeers.py"
@@ -144,7 +144,24 @@ def test_the_lab_admin_token_matches_its_hash_and_is_refused_outside_the_lab() -
     who = asyncio.run(Authenticator(users).check_token(labpeers.LAB_ADMIN_TOKEN))
     assert who == Identity("lab-admin", Role.ADMIN)
     settings = Settings(auth={"users": labpeers.LAB_USERS}, lab=False)  # type: ignore[arg-type]
-    assert "auth.users.0.token_hash" in lab_secrets_in_use(settings)
+    # Every lab user's published secret, the supervisor's and call-taker's passwords too.
+    assert [k for k in lab_secrets_in_use(settings) if k.startswith("auth.")] == [
+        "auth.users.0.token_hash",
+        "auth.users.1.password_hash",
+        "auth.users.2.password_hash",
+    ]
+    # The same published password hashed again (another salt) is the same secret.
+    again = [
+        {**u, "password_hash": hash_secret(labpeers.LAB_SUPERVISOR[1])}
+        for u in labpeers.LAB_USERS
+        if u["name"] == labpeers.LAB_SUPERVISOR[0]
+    ]
+    rehashed = Settings(auth={"users": again}, lab=False)  # type: ignore[arg-type]
+    assert lab_secrets_in_use(rehashed)[-1:] == ["auth.users.0.password_hash"]
+    # A centre's own user of that name with its own password is not the lab's.
+    own = [{**again[0], "password_hash": hash_secret("a-centre-supervisor-password")}]
+    mine = Settings(auth={"users": own}, lab=False)  # type: ignore[arg-type]
+    assert not [k for k in lab_secrets_in_use(mine) if k.startswith("auth.")]
     lab = Settings(auth={"users": labpeers.LAB_USERS}, lab=True)  # type: ignore[arg-type]
     assert lab_secrets_in_use(lab) == []
 

@@ -133,3 +133,53 @@ async def test_given_the_database_locked_then_rows_are_kept_and_written_in_order
         (1000, "logout", None, None),
     ]
     assert (found.events[-1].cause, found.events[-1].by) == ("daemon-stopped", "callgate")
+
+
+async def test_given_a_supervisors_api_pause_then_agent_events_names_the_supervisor(
+    tmp_path: Path,
+) -> None:
+    """Through the admin HTTP API, the engine and the core to SQLite: a change made by someone
+    other than the phone's own feature code is stored with their user name in ``by``."""
+    import time
+
+    import aiohttp
+    from prometheus_client import CollectorRegistry
+
+    from callgate.daemon.calltakers import CallTakerControl
+    from callgate.daemon.engine import Engine
+    from callgate.daemon.health import Health
+    from callgate.daemon.view import LiveDaemonView
+    from callgate.http.server import OpsHttp
+    from tests.unit.auth_users import authenticator, bearer
+    from tests.unit.daemon.conftest import NoPhones
+
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    records = CallTakerRecords(journal, clock=time.time)
+    records.start()
+    engine = Engine(Acd(AcdConfig()), NoPhones(), observers=[records.notification])
+    control = CallTakerControl(engine.feed, engine.acd, ["PJSIP/1001", "PJSIP/1002"])
+    health = Health()
+    view = LiveDaemonView(engine, control, health, journal, set_log_level=lambda _level: None)
+    http = OpsHttp(view, health, CollectorRegistry(), authenticator=authenticator(), port=0)
+    await http.start()
+    started = datetime.now(UTC)
+    try:
+        await control.login("PJSIP/1002")  # the phone's own *11: no one else
+        async with aiohttp.ClientSession() as client:
+            for who, action in [("sup", "pause"), ("ct1002", "unpause"), ("sup", "logout")]:
+                url = f"{http.url}/api/agents/1002/{action}"
+                body = {"reason": "briefing"} if action == "pause" else {}
+                async with client.post(url, json=body, headers=bearer(who)) as reply:
+                    assert reply.status == 200, await reply.text()
+    finally:
+        await http.stop()
+        engine.close()
+        await records.close()
+    stored = await agent_events_between(journal, started, datetime.now(UTC))
+    await journal.close()
+    assert [(e.agent_id, e.event, e.reason, e.by) for e in stored.events] == [
+        ("1002", "login", None, None),
+        ("1002", "pause", "briefing", "sup"),
+        ("1002", "unpause", None, "ct1002"),
+        ("1002", "logout", None, "sup"),
+    ]

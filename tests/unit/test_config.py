@@ -196,25 +196,72 @@ def test_given_a_loopback_agi_listen_host_then_it_loads(tmp_path: Path, host: st
 def test_given_the_lab_agi_secret_outside_the_lab_then_it_is_refused_naming_the_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from callgate.config import lab_secrets_in_use, refuse_lab_secrets
+    from callgate.config import lab_secrets_in_use, refuse_outside_lab
 
     monkeypatch.delenv("CALLGATE_LAB", raising=False)
     monkeypatch.setenv("CALLGATE_ARI__PASSWORD", "a-centre-ari-password")
     monkeypatch.setenv("CALLGATE_AMI__PASSWORD", "a-centre-ami-password")
+    monkeypatch.setenv("CALLGATE_MQTT__USERNAME", "callgate")
+    monkeypatch.setenv("CALLGATE_MQTT__PASSWORD", "a-centre-broker-password")
     settings = load_settings(None)  # [agi] secret left at the lab's published default
     assert lab_secrets_in_use(settings) == ["agi.secret"]
     with pytest.raises(
         ConfigError, match=re.escape("agi.secret: the lab's published value")
     ) as refused:
-        refuse_lab_secrets(settings)
+        refuse_outside_lab(settings)
     assert "CALLGATE_AGI__SECRET=..." in str(refused.value)
     assert settings.agi.secret.get_secret_value() not in str(refused.value)
     # A centre's own secret, or the lab saying it is the lab, passes.
     monkeypatch.setenv("CALLGATE_AGI__SECRET", "a-centre-agi-secret-0123456789")
-    refuse_lab_secrets(load_settings(None))
+    refuse_outside_lab(load_settings(None))
     monkeypatch.delenv("CALLGATE_AGI__SECRET")
     monkeypatch.setenv("CALLGATE_LAB", "1")
-    refuse_lab_secrets(load_settings(None))
+    refuse_outside_lab(load_settings(None))
+
+
+_OWN_SECRETS = '[ari]\npassword = "a1-long"\n[ami]\npassword = "a2-long"\n[agi]\nsecret = "' + (
+    "a-centre-agi-secret-0123456789" + '"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "named"),
+    [
+        # Anonymous: anyone who reaches the broker publishes commands under any CAD name.
+        ("", ["mqtt.username"]),
+        ('host = "broker.example"\n', ["mqtt.username", "mqtt.tls"]),
+        ('username = "callgate"\n', ["mqtt.password"]),
+        # A user, but in clear across the network.
+        ('host = "10.1.2.3"\nusername = "callgate"\npassword = "p"\n', ["mqtt.tls"]),
+        (
+            'host = "broker.example"\nusername = "cg"\npassword = "p"\n'
+            "[mqtt.tls]\ninsecure = true\n",
+            ["mqtt.tls.insecure"],
+        ),
+        # Fit: a user on loopback; a user over TLS; a client certificate; no MQTT at all.
+        ('username = "callgate"\npassword = "p"\n', []),
+        ('host = "::1"\nusername = "callgate"\npassword = "p"\n', []),
+        ('host = "broker.example"\nusername = "cg"\npassword = "p"\n[mqtt.tls]\n', []),
+        ('host = "broker.example"\n[mqtt.tls]\ncert_file = "c.pem"\nkey_file = "k.pem"\n', []),
+        ("enabled = false\n", []),
+    ],
+)
+def test_given_a_broker_that_cannot_vouch_for_cad_outside_the_lab_then_refused_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mqtt: str, named: list[str]
+) -> None:
+    from callgate.config import refuse_outside_lab, unsafe_outside_lab
+
+    monkeypatch.delenv("CALLGATE_LAB", raising=False)
+    settings = load_settings(write(tmp_path, _OWN_SECRETS + "[mqtt]\n" + mqtt))
+    assert [line.split(":")[0] for line in unsafe_outside_lab(settings)] == named
+    if named:
+        with pytest.raises(ConfigError, match=re.escape(f"{named[0]}: ")) as refused:
+            refuse_outside_lab(settings)
+        assert "lab = true" in str(refused.value)
+        assert '"p"' not in str(refused.value)
+    # The lab's anonymous loopback broker is the lab's to use.
+    lab = load_settings(write(tmp_path, "lab = true\n" + _OWN_SECRETS + "[mqtt]\n" + mqtt))
+    assert unsafe_outside_lab(lab) == []
 
 
 @pytest.mark.parametrize("secret", ["short-secret", "a/secret/with/slashes", "secret;comment-here"])

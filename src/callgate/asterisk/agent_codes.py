@@ -141,9 +141,14 @@ def agent_code_handlers(
             warn("agent code refused: Asterisk could not confirm the channel", "no ARI", context)
             return False
         if not exists:
-            # A channel Asterisk does not have, or has by another name: a forged request (a
-            # real one is always on a live channel, the one that dialled the code).
-            warn("agent code refused: no such channel in Asterisk", "unknown channel", context)
+            # A channel Asterisk does not have, has by another name, or has elsewhere in the
+            # dialplan: a forged request (a real one is always on a live channel, the one that
+            # dialled the code, running AGI() at [callgate-agents] agent-code).
+            warn(
+                "agent code refused: no such channel in Asterisk at the feature codes",
+                "unknown channel",
+                context,
+            )
             return False
         return True
 

@@ -95,7 +95,9 @@ class Agent:
         "name",
         "pause_reason",
         "pending_logout",
+        "pending_logout_by",
         "pending_pause",
+        "pending_pause_by",
         "skills",
         "state",
         "token",
@@ -113,6 +115,9 @@ class Agent:
         #: A pause or logout asked for during a call; applied once the call is over.
         self.pending_pause: str | None = None
         self.pending_logout = False
+        #: Who asked for each (an ``AgentPaused``'s or ``AgentLoggedOut``'s ``by``).
+        self.pending_pause_by = ""
+        self.pending_logout_by = ""
         self.call_id: str | None = None
         self.idle_since = 0.0
         self.calls_answered = 0

@@ -90,7 +90,7 @@ class CallTakers:
             agent.idle_since = now
             agent.misses = 0
             floor.logged_in.add(agent.agent_id)
-            floor.agent_to(agent, AgentTrigger.LOGIN, "AgentLoggedIn", now, out)
+            floor.agent_to(agent, AgentTrigger.LOGIN, "AgentLoggedIn", now, out, by=event.by)
         floor.refresh_ready(agent)
 
     def logged_out(self, event: AgentLoggedOut, now: float, out: Out) -> None:
@@ -100,13 +100,14 @@ class CallTakers:
         if agent.state is AgentState.ON_CALL:
             # Calls in progress survive a logout (and a shift change): it waits for the end.
             agent.pending_logout = True
+            agent.pending_logout_by = event.by
             return
         cause = "AgentLoggedOut"
         if agent.state is AgentState.RINGING:
             self.rings.withdraw_ring(
                 agent, "logged-out", cause, now, out, missed=False, settle=False
             )
-        self.log_out(agent, cause, now, out)
+        self.log_out(agent, cause, now, out, by=event.by)
 
     def paused(self, event: AgentPaused, now: float, out: Out) -> None:
         agent = self.floor.agents.get(event.agent_id)
@@ -114,11 +115,12 @@ class CallTakers:
             return
         if agent.state is AgentState.ON_CALL:
             agent.pending_pause = event.reason
+            agent.pending_pause_by = event.by
             return
         cause = "AgentPaused"
         if agent.state is AgentState.RINGING:
             self.rings.withdraw_ring(agent, "paused", cause, now, out, missed=False, settle=False)
-        self._pause(agent, event.reason, cause, now, out)
+        self._pause(agent, event.reason, cause, now, out, by=event.by)
 
     def unpaused(self, event: AgentUnpaused, now: float, out: Out) -> None:
         agent = self.floor.agents.get(event.agent_id)
@@ -128,7 +130,7 @@ class CallTakers:
         if agent.state is AgentState.PAUSED:
             agent.misses = 0
             agent.pause_reason = None
-            self.floor.agent_to(agent, AgentTrigger.UNPAUSE, "AgentUnpaused", now, out)
+            self.floor.agent_to(agent, AgentTrigger.UNPAUSE, "AgentUnpaused", now, out, by=event.by)
 
     def device_state_changed(self, event: DeviceStateChanged, now: float, out: Out) -> None:
         agent = self.floor.agents.get(event.agent_id)
@@ -181,23 +183,25 @@ class CallTakers:
     ) -> None:
         """Move an agent on, applying a pause or logout asked for during the call first."""
         if agent.pending_logout:
-            self.log_out(agent, cause, now, out)
+            self.log_out(agent, cause, now, out, by=agent.pending_logout_by)
         elif agent.pending_pause is not None:
-            self._pause(agent, agent.pending_pause, cause, now, out)
+            self._pause(agent, agent.pending_pause, cause, now, out, by=agent.pending_pause_by)
         else:
             self.floor.agent_to(agent, trigger, cause, now, out)
 
-    def _pause(self, agent: Agent, reason: str, cause: str, now: float, out: Out) -> None:
+    def _pause(
+        self, agent: Agent, reason: str, cause: str, now: float, out: Out, *, by: str = ""
+    ) -> None:
         agent.pending_pause = None
         agent.pause_reason = reason
-        self.floor.agent_to(agent, AgentTrigger.PAUSE, cause, now, out, reason=reason)
+        self.floor.agent_to(agent, AgentTrigger.PAUSE, cause, now, out, reason=reason, by=by)
 
-    def log_out(self, agent: Agent, cause: str, now: float, out: Out) -> None:
+    def log_out(self, agent: Agent, cause: str, now: float, out: Out, *, by: str = "") -> None:
         agent.pending_logout = False
         agent.pending_pause = None
         agent.pause_reason = None
         floor = self.floor
-        floor.agent_to(agent, AgentTrigger.LOGOUT, cause, now, out)
+        floor.agent_to(agent, AgentTrigger.LOGOUT, cause, now, out, by=by)
         floor.logged_in.discard(agent.agent_id)
         if floor.nobody_logged_in():
             self.rings.overflow_waiting("nobody-logged-in", cause, now, out)
@@ -211,6 +215,7 @@ class CallTakers:
             self.log_out(agent, cause, now, out)
         else:
             agent.pending_logout = True
+            agent.pending_logout_by = ""  # the roster's, nobody's request
 
 
 def _conversation_end(call: Call, now: float, at: float | None) -> float:

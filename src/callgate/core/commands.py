@@ -158,6 +158,10 @@ class AgentStateChanged(Notification):
     "The core's time of the change."
     reason: str | None = None
     "Pause reason when ``new`` is PAUSED."
+    by: str = ""
+    """Who asked for it: the ``by`` of the log-in, log-out, pause or unpause that made it (for a
+    pause or log-out asked during a call, of that request, applied at its end); empty for the
+    call-taker's own phone and for what the core did by itself."""
 
     def __str__(self) -> str:
         return f"agent {self.agent_id}: {self.old.name} -[{self.cause}]-> {self.new.name}"

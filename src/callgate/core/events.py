@@ -173,6 +173,9 @@ class AgentLoggedIn(Event):
     """A login made for the call-taker, not by them (the driver starting): it applies only if
     the roster has them on now. Otherwise the core keeps their phone's details and they stay
     logged out until they log in themselves."""
+    by: str = ""
+    """Who asked, when not the call-taker's own phone: the user of the admin API, the CLI or the
+    wallboard (recorded as the change's ``by``). Empty for the call-taker's feature code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,9 @@ class AgentLoggedOut(Event):
 
     agent_id: str
     "The call-taker."
+    by: str = ""
+    """Who asked, when not the call-taker's own phone: the user of the admin API, the CLI or the
+    wallboard (recorded as the change's ``by``). Empty for the call-taker's feature code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +197,9 @@ class AgentPaused(Event):
     "The call-taker."
     reason: str = ""
     "Why, kept until they unpause."
+    by: str = ""
+    """Who asked, when not the call-taker's own phone: the user of the admin API, the CLI or the
+    wallboard (recorded as the change's ``by``). Empty for the call-taker's feature code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +208,9 @@ class AgentUnpaused(Event):
 
     agent_id: str
     "The call-taker."
+    by: str = ""
+    """Who asked, when not the call-taker's own phone: the user of the admin API, the CLI or the
+    wallboard (recorded as the change's ``by``). Empty for the call-taker's feature code."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,9 +103,10 @@ class Floor:
         out: Out,
         *,
         reason: str | None = None,
+        by: str = "",
     ) -> None:
         old = agent.transition(trigger)
-        out.append(AgentStateChanged(agent.agent_id, old, agent.state, cause, now, reason))
+        out.append(AgentStateChanged(agent.agent_id, old, agent.state, cause, now, reason, by))
         self.refresh_ready(agent)
 
     def refresh_ready(self, agent: Agent) -> None:

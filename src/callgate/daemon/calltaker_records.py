@@ -22,9 +22,10 @@ the daemon stops                              ``logout``, cause ``daemon-stopped
 
 The rows are written off the call path, in order, by one writer that keeps them while the
 database is away and writes them when it is back (:mod:`callgate.backlog`), as the calls'
-history is. The core's notifications do not say who asked for a pause or a logout (a
-call-taker's feature code, a supervisor's admin API call), so ``by`` is set only for what the
-daemon decided itself.
+history is. ``by`` is who asked, as the core reports it on the change: the admin API's user (a
+supervisor, the CLI's mapped user, the wallboard) for a log-in, log-out, pause or unpause they
+made, also one applied at the end of a call; ``callgate`` for what the daemon decided itself
+(the automatic pause, the logouts at a stop); empty for the call-taker's own feature code.
 """
 
 from __future__ import annotations
@@ -105,18 +106,20 @@ def agent_events_of(note: Notification) -> list[AgentEvent]:
 def _state_change(note: AgentStateChanged) -> list[AgentEvent]:
     at, agent, cause = _at(note.at), note.agent_id, note.cause
     old, new = note.old, note.new
+    by = note.by or None
     out: list[AgentEvent] = []
     if old is AgentState.LOGGED_OUT:
-        out.append(AgentEvent(at, agent, LOGIN, cause=cause))
+        out.append(AgentEvent(at, agent, LOGIN, cause=cause, by=by))
     if old is AgentState.WRAP_UP:
         out.append(AgentEvent(at, agent, WRAP_UP_ENDED, cause=cause))
     if new is AgentState.PAUSED:
-        by = DAEMON if note.reason == AUTO_PAUSE_REASON else None
+        if by is None and note.reason == AUTO_PAUSE_REASON:
+            by = DAEMON
         out.append(AgentEvent(at, agent, PAUSE, reason=note.reason, cause=cause, by=by))
     elif new is AgentState.LOGGED_OUT:
-        out.append(AgentEvent(at, agent, LOGOUT, cause=cause))
+        out.append(AgentEvent(at, agent, LOGOUT, cause=cause, by=by))
     elif old is AgentState.PAUSED:
-        out.append(AgentEvent(at, agent, UNPAUSE, cause=cause))
+        out.append(AgentEvent(at, agent, UNPAUSE, cause=cause, by=by))
     return out
 
 

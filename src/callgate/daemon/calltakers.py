@@ -1,6 +1,10 @@
 """Call-takers' own commands (feature codes on their softphones, the admin API) as core events,
 and their phones' registrations.
 
+A command from the admin API (a supervisor, the CLI, the wallboard) carries ``by``, the user who
+asked; the core puts it on the state change it reports, and the call-takers' record
+(``agent_events.by``) names them. A feature code is the call-taker's own phone: no ``by``.
+
 Implements the AGI feature codes' :class:`~callgate.asterisk.agent_codes.AgentControl`: each
 command becomes a core event fed into the engine through the one way in (an
 :class:`~callgate.ports.EventSink`), and the answer the call-taker hears says whether it changed
@@ -40,7 +44,7 @@ class CallTakerControl:
         agent = self.acd.agents.get(agent_id)
         return agent_id, agent.state if agent is not None else AgentState.LOGGED_OUT
 
-    async def login(self, endpoint: str) -> AgentCommandResult:
+    async def login(self, endpoint: str, *, by: str = "") -> AgentCommandResult:
         found = self._state(endpoint)
         if found is None:
             log.warning("login from a phone that is not a call-taker", extra={"endpoint": endpoint})
@@ -48,42 +52,46 @@ class CallTakerControl:
         agent_id, state = found
         if state is not AgentState.LOGGED_OUT:
             return AgentCommandResult.ALREADY
-        await self.feed(AgentLoggedIn(agent_id, self.endpoints[agent_id], name=endpoint))
-        log.info("call-taker logged in", extra={"agent_id": agent_id})
+        await self.feed(AgentLoggedIn(agent_id, self.endpoints[agent_id], name=endpoint, by=by))
+        log.info("call-taker logged in", extra=_who(agent_id, by))
         return AgentCommandResult.OK
 
-    async def logout(self, endpoint: str) -> AgentCommandResult:
+    async def logout(self, endpoint: str, *, by: str = "") -> AgentCommandResult:
         found = self._state(endpoint)
         if found is None:
             return AgentCommandResult.REFUSED
         agent_id, state = found
         if state is AgentState.LOGGED_OUT:
             return AgentCommandResult.ALREADY
-        await self.feed(AgentLoggedOut(agent_id))
-        log.info("call-taker logged out", extra={"agent_id": agent_id})
+        await self.feed(AgentLoggedOut(agent_id, by=by))
+        log.info("call-taker logged out", extra=_who(agent_id, by))
         return AgentCommandResult.OK
 
-    async def pause(self, endpoint: str, reason: str) -> AgentCommandResult:
+    async def pause(self, endpoint: str, reason: str, *, by: str = "") -> AgentCommandResult:
         found = self._state(endpoint)
         if found is None or found[1] is AgentState.LOGGED_OUT:
             return AgentCommandResult.REFUSED
         agent_id, state = found
         if state is AgentState.PAUSED:
             return AgentCommandResult.ALREADY
-        await self.feed(AgentPaused(agent_id, reason))
-        log.info("call-taker paused", extra={"agent_id": agent_id, "reason": clip(reason)})
+        await self.feed(AgentPaused(agent_id, reason, by=by))
+        log.info("call-taker paused", extra=_who(agent_id, by) | {"reason": clip(reason)})
         return AgentCommandResult.OK
 
-    async def unpause(self, endpoint: str) -> AgentCommandResult:
+    async def unpause(self, endpoint: str, *, by: str = "") -> AgentCommandResult:
         found = self._state(endpoint)
         if found is None or found[1] is AgentState.LOGGED_OUT:
             return AgentCommandResult.REFUSED
         agent_id, state = found
         if state is not AgentState.PAUSED:
             return AgentCommandResult.ALREADY
-        await self.feed(AgentUnpaused(agent_id))
-        log.info("call-taker unpaused", extra={"agent_id": agent_id})
+        await self.feed(AgentUnpaused(agent_id, by=by))
+        log.info("call-taker unpaused", extra=_who(agent_id, by))
         return AgentCommandResult.OK
+
+
+def _who(agent_id: str, by: str) -> dict[str, str]:
+    return {"agent_id": agent_id, "by": by} if by else {"agent_id": agent_id}
 
 
 class PhoneRegistrations:

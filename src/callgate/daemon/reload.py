@@ -46,7 +46,7 @@ from callgate.config import (
     Settings,
     acd_config,
     load_settings,
-    refuse_lab_secrets,
+    refuse_outside_lab,
     screening_policy,
 )
 from callgate.core.agents import DeviceState
@@ -104,7 +104,7 @@ def read_config(path: str | Path | None) -> Settings:
     file, the published lab secrets, the core's and screening's own checks. Raises
     :class:`ConfigError`, whose message names the key."""
     settings = load_settings(path)
-    refuse_lab_secrets(settings)  # outside the lab (lab = true), never a published secret
+    refuse_outside_lab(settings)  # outside the lab (lab = true): no lab secret, a safe broker
     try:
         acd_config(settings)  # the core's own checks
     except AcdConfigError as exc:

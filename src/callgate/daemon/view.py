@@ -105,18 +105,21 @@ class LiveDaemonView:
             )
         return rows
 
-    async def agent_command(self, agent_id: str, action: str, reason: str | None) -> str:
+    async def agent_command(
+        self, agent_id: str, action: str, reason: str | None, *, by: str
+    ) -> str:
         endpoint = self.control.endpoints.get(agent_id)
         if endpoint is None:
             return "UNKNOWN"
         if action == "login":
-            result = await self.control.login(endpoint)
+            result = await self.control.login(endpoint, by=by)
         elif action == "logout":
-            result = await self.control.logout(endpoint)
+            result = await self.control.logout(endpoint, by=by)
         elif action == "pause":
-            result = await self.control.pause(endpoint, reason or self.default_pause_reason)
+            reason = reason or self.default_pause_reason
+            result = await self.control.pause(endpoint, reason, by=by)
         elif action == "unpause":
-            result = await self.control.unpause(endpoint)
+            result = await self.control.unpause(endpoint, by=by)
         else:
             raise ValueError(f"unknown action {action!r}; one of {AGENT_ACTIONS}")
         return str(result)

@@ -114,9 +114,12 @@ class DaemonView(Protocol):
         """Every configured call-taker and their state."""
         ...
 
-    async def agent_command(self, agent_id: str, action: str, reason: str | None) -> str:
-        """Apply ``action`` (one of :data:`AGENT_ACTIONS`); return ``OK``, ``ALREADY``,
-        ``REFUSED`` or ``UNKNOWN`` (no such call-taker)."""
+    async def agent_command(
+        self, agent_id: str, action: str, reason: str | None, *, by: str
+    ) -> str:
+        """Apply ``action`` (one of :data:`AGENT_ACTIONS`) asked by user ``by`` (the journal
+        names them); return ``OK``, ``ALREADY``, ``REFUSED`` or ``UNKNOWN`` (no such
+        call-taker)."""
         ...
 
     def live_calls(self) -> list[JsonDict]:
@@ -440,7 +443,7 @@ class OpsHttp:
                 "via": "admin-api",
             },
         )
-        result = await self.view.agent_command(agent_id, action, reason)
+        result = await self.view.agent_command(agent_id, action, reason, by=who.name)
         status = {"OK": 200, "ALREADY": 200, "UNKNOWN": 404}.get(result, 409)
         return _json({"agent_id": agent_id, "action": action, "result": result}, status)
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from callgate.addresses import is_loopback
+
 
 class MqttTls(BaseModel):
     """TLS to the broker. Without ``ca_file`` the system's trusted CAs verify the broker."""
@@ -20,8 +22,8 @@ class MqttTls(BaseModel):
     key_file: str | None = None
     """PEM key of ``cert_file``."""
     insecure: bool = False
-    """Skip verifying the broker's certificate and host name. Lab only: anyone on the path can
-    then read and forge 112 events."""
+    """Skip verifying the broker's certificate and host name. Lab only (refused without
+    ``lab = true``): anyone on the path can then read and forge 112 events."""
 
     def context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self.ca_file)
@@ -50,11 +52,14 @@ class MqttSettings(BaseModel):
     topic_prefix: str = Field(default="callgate/v1", pattern=r"^[^#+]+[^/#+]$")
     """Start of every topic; topics are ``{topic_prefix}/{site}/...``."""
     username: str | None = None
-    """Broker user (see ``examples/mosquitto``); none for an anonymous broker."""
+    """Broker user (see ``examples/mosquitto``). Required outside the lab (or a client
+    certificate, ``[mqtt.tls] cert_file``): on an anonymous broker anyone who can publish could
+    send CAD's commands under any CAD client's name."""
     password: SecretStr | None = None
     """Broker password. Secret: never logged; prefer ``CALLGATE_MQTT__PASSWORD``."""
     tls: MqttTls | None = None
-    """TLS to the broker; leave out for plain TCP (lab)."""
+    """TLS to the broker; leave out for plain TCP, which outside the lab only a loopback broker
+    (127.0.0.1, ::1, localhost) may use."""
     client_id: str = "callgate"
     """MQTT client id; give each callgate on one broker its own."""
     keepalive: int = Field(default=30, ge=5, le=3600)
@@ -92,6 +97,37 @@ class MqttSettings(BaseModel):
                 raise ValueError("give outbox_retention_hours only (outbox_retention_days is old)")
             data["outbox_retention_hours"] = int(days) * 24
         return data
+
+    def unsafe_outside_lab(self) -> list[str]:
+        """What a 112 host's broker connection must not be, one ``key: why`` line each (the
+        config refuses them without ``lab = true``): callgate takes a command's sender from its
+        topic, so only a broker that authenticates its users and enforces the ACL
+        (examples/mosquitto) makes that name true."""
+        if not self.enabled:
+            return []
+        problems = []
+        certificate = self.tls is not None and self.tls.cert_file is not None
+        if self.username is None and not certificate:
+            problems.append(
+                "mqtt.username: none: on an anonymous broker anyone who can publish commands as"
+                " any CAD client; give callgate a broker user (and CALLGATE_MQTT__PASSWORD) or a"
+                " client certificate ([mqtt.tls] cert_file)"
+            )
+        elif self.password is None and not certificate:
+            problems.append(
+                f"mqtt.password: none for broker user {self.username} (CALLGATE_MQTT__PASSWORD=...)"
+            )
+        if self.tls is None and not is_loopback(self.host):
+            problems.append(
+                f"mqtt.tls: none, to a broker not on loopback ({self.host}): the password and"
+                " callers' numbers would cross the network in clear ([mqtt.tls], port 8883)"
+            )
+        if self.tls is not None and self.tls.insecure:
+            problems.append(
+                "mqtt.tls.insecure: true: the broker's certificate is not checked, so anyone on"
+                " the path can read and forge 112 events and commands"
+            )
+        return problems
 
     @property
     def base(self) -> str:

@@ -9,6 +9,9 @@ way, and never shows a password.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,6 +110,36 @@ def sqlite_file(url: URL) -> Path | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database)
+
+
+#: The SQLite journal's mode (callers' numbers: the service and its group only), whatever the
+#: umask; SQLite gives the ``-wal`` and ``-shm`` files it makes beside it the same mode.
+SQLITE_MODE = 0o640
+
+
+def prepare_sqlite_file(file: Path) -> list[Path]:
+    """Create the journal's folder, and its file with :data:`SQLITE_MODE` before SQLite does
+    (SQLite would follow the umask: 0644 when started by hand, not by the unit). An existing
+    file, ``-wal`` or ``-shm`` with more rights is narrowed to it (never widened: a 0600 stays);
+    returns those it could not narrow (not the owner). Raises :class:`OSError`."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, SQLITE_MODE)
+        try:
+            os.fchmod(fd, SQLITE_MODE)  # the umask may have taken more
+        finally:
+            os.close(fd)
+    left = []
+    for path in (file, file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & ~SQLITE_MODE:
+                path.chmod(mode & SQLITE_MODE)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            left.append(path)
+    return left
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -46,6 +46,7 @@ from callgate.storage.database import (
     UnknownCallError,
     journal_error,
     parse_url,
+    prepare_sqlite_file,
     require_aware,
     scrub,
     sqlite_file,
@@ -97,18 +98,26 @@ class Journal:
     async def open(cls, url: str | SecretStr) -> Journal:
         """Connect, bring the schema to the newest migration and return a ready journal.
 
-        For a SQLite file the parent folder is created. Raises :class:`JournalError` when the
-        URL is not usable or the database cannot be reached or migrated.
+        For a SQLite file the parent folder is created, and the file with mode 0640 whatever
+        the umask (:func:`~callgate.storage.database.prepare_sqlite_file`). Raises
+        :class:`JournalError` when the URL is not usable or the database cannot be reached or
+        migrated.
         """
         target = parse_url(url)
         shown, hidden = target.shown, target.hidden
         if target.is_sqlite and (file := sqlite_file(target.url)) is not None:
             try:
-                file.parent.mkdir(parents=True, exist_ok=True)
+                left = prepare_sqlite_file(file)
             except OSError as exc:
                 raise JournalError(
-                    f"cannot create the folder for the journal {shown}: {exc}"
+                    f"cannot create the folder or file of the journal {shown}: {exc}"
                 ) from None
+            if left:
+                log.warning(
+                    "journal files readable beyond the service's group (not their owner: chmod"
+                    " 640 them)",
+                    extra={"files": ", ".join(str(path) for path in left)},
+                )
 
         engine = create_async_engine(target.url, pool_pre_ping=True)
         if target.is_sqlite:

@@ -508,7 +508,7 @@ def _reload(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     # Imported here: the other commands must not need the daemon's dependencies.
-    from callgate.config import ConfigError, acd_config, load_settings, refuse_lab_secrets
+    from callgate.config import ConfigError, acd_config, load_settings, refuse_outside_lab
     from callgate.core.errors import AcdConfigError
     from callgate.storage.database import redact_url
 
@@ -516,7 +516,7 @@ def _check_config(args: argparse.Namespace) -> int:
     where = path or "built-in defaults and CALLGATE_* environment"
     try:
         settings = load_settings(path)
-        refuse_lab_secrets(settings)
+        refuse_outside_lab(settings)
         acd_config(settings)
     except (ConfigError, AcdConfigError) as exc:
         if args.json:

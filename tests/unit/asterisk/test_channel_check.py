@@ -14,7 +14,16 @@ from aiohttp import web
 from callgate.asterisk.ari.channel_check import AriChannelCheck
 from callgate.asterisk.ari.client import AriClient
 
-CHANNELS = {"1795388701.7": "PJSIP/1005-00000001"}
+#: id -> (name, dialplan context, extension), as Asterisk would report them.
+CHANNELS = {
+    "1795388701.7": ("PJSIP/1005-00000001", "callgate-agents", "agent-code"),
+    # 1005 on the echo test (600), in the same context: a real channel, not at a feature code.
+    "1795388701.8": ("PJSIP/1005-00000002", "callgate-agents", "600"),
+    # A caller's channel in the 112 context.
+    "1795388701.10": ("PJSIP/jasnita-00000003", "callgate-112", "112"),
+    # No dialplan at all in the answer.
+    "1795388701.11": ("PJSIP/1005-00000004", None, None),
+}
 
 
 @pytest.fixture
@@ -27,9 +36,11 @@ async def ari() -> AsyncIterator[AriClient]:
             await asyncio.sleep(1.0)
         if channel_id not in CHANNELS:
             return web.json_response({"message": "Channel not found"}, status=404)
-        return web.json_response(
-            {"id": channel_id, "name": CHANNELS[channel_id], "state": "Up", "language": "id"}
-        )
+        name, context, exten = CHANNELS[channel_id]
+        answer = {"id": channel_id, "name": name, "state": "Up", "language": "id"}
+        if context is not None:
+            answer["dialplan"] = {"context": context, "exten": exten, "priority": 3}
+        return web.json_response(answer)
 
     app = web.Application()
     app.router.add_get("/ari/channels/{id}", channel)
@@ -52,6 +63,10 @@ async def ari() -> AsyncIterator[AriClient]:
         ("", "PJSIP/1005-00000001", False),  # no agi_uniqueid at all
         ("../asterisk/info", "PJSIP/1005-00000001", False),  # quoted: one path element
         ("broken", "PJSIP/1005-00000001", None),  # 5xx: Asterisk did not say no
+        # True name, but not where the feature codes run: refused.
+        ("1795388701.8", "PJSIP/1005-00000002", False),
+        ("1795388701.10", "PJSIP/jasnita-00000003", False),
+        ("1795388701.11", "PJSIP/1005-00000004", False),
     ],
 )
 async def test_asterisk_says_whether_it_has_the_channel_under_that_id_and_name(

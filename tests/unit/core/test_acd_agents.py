@@ -116,6 +116,42 @@ def test_logout_during_a_call_waits_for_the_call_and_wrap_up_and_the_call_surviv
     assert h.agent("a1") == "LOGGED_OUT"
 
 
+def test_who_asked_is_carried_to_the_state_change_also_when_applied_after_the_call() -> None:
+    """A supervisor's log-in, pause, unpause and log-out name the supervisor in the change the
+    core reports; one asked during a call names them at the call's end; the call-taker's own
+    phone (no ``by``) and the core's own decisions name nobody."""
+    h = Harness(AcdConfig(wrap_up_time=0.0, max_consecutive_no_answers=1))
+
+    def changes() -> list[tuple[str, str]]:
+        return [(n.new.name, n.by) for n in of(AgentStateChanged, h.log)]
+
+    h.send(AgentLoggedIn("a1", "PJSIP/a1", by="sup"))
+    h.send(AgentPaused("a1", "briefing", by="sup"))
+    h.send(AgentUnpaused("a1", by="sup2"))
+    assert changes() == [("AVAILABLE", "sup"), ("PAUSED", "sup"), ("AVAILABLE", "sup2")]
+    h.arrive("c1")
+    h.connect("c1", "a1")
+    h.send(AgentPaused("a1", "meal", by="sup"))
+    h.send(AgentHungUp("c1", "a1"))
+    h.advance(0.0)
+    assert changes()[-1] == ("PAUSED", "sup")
+    assert h.acd.agents["a1"].pause_reason == "meal"
+    h.send(AgentUnpaused("a1"))  # the phone's own *14
+    h.arrive("c2")
+    h.connect("c2", "a1")
+    h.send(AgentLoggedOut("a1", by="sup"))
+    h.send(AgentPaused("a1", "meal"))  # a logout asked for wins over the pause at the end
+    h.send(CallerHungUp("c2"))
+    h.advance(0.0)
+    assert changes()[-3:] == [("ON_CALL", ""), ("WRAP_UP", ""), ("LOGGED_OUT", "sup")]
+    # The core's own pause after missed rings names nobody (the journal says "callgate").
+    h.send(AgentLoggedIn("a1", "PJSIP/a1"))
+    h.arrive("c3")
+    h.send(AgentNoAnswer("c3", "a1"))
+    assert changes()[-1] == ("PAUSED", "")
+    assert of(AgentStateChanged, h.log)[-1].reason == AUTO_PAUSE_REASON
+
+
 def test_logging_in_again_during_a_call_cancels_a_pending_logout_and_updates_details() -> None:
     h = Harness(AcdConfig(wrap_up_time=0.0))
     h.login("a1")

@@ -79,8 +79,8 @@ async def test_status_when_ready_prints_waiting_calls_and_exits_0(
     daemon: Daemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _all_up(daemon.health)
-    await daemon.view.agent_command("1001", "login", None)
-    await daemon.view.agent_command("1001", "pause", "briefing")
+    await daemon.view.agent_command("1001", "login", None, by="sup")
+    await daemon.view.agent_command("1001", "pause", "briefing", by="sup")
     await daemon.view.engine.feed(CallArrived("c1", caller="+62812"))
     await daemon.view.engine.feed(CallArrived("c2", caller="+62813"))
     daemon.view.clock.now = 1_047.0  # type: ignore[attr-defined]
@@ -183,8 +183,8 @@ async def test_calls_lists_live_calls_and_recent_ones_from_the_journal(
     daemon: Daemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A paused call-taker keeps the call in the queue (nobody logged in would overflow it).
-    await daemon.view.agent_command("1001", "login", None)
-    await daemon.view.agent_command("1001", "pause", None)
+    await daemon.view.agent_command("1001", "login", None, by="sup")
+    await daemon.view.agent_command("1001", "pause", None, by="sup")
     await daemon.view.engine.feed(CallArrived("live-1", caller=""))
     journal = daemon.view.journal
     assert journal is not None
@@ -239,6 +239,7 @@ def test_check_config_with_a_valid_file_exits_0(
         '[calltakers]\nendpoints = ["PJSIP/2001"]\n'
         '[ari]\npassword = "long-and-random-1"\n[ami]\npassword = "long-and-random-2"\n'
         '[agi]\nsecret = "long-and-random-agi-secret-3"\n'
+        '[mqtt]\nusername = "callgate"\npassword = "long-and-random-4"\n'
     )
     assert main(["check-config", "-c", str(config)]) == 0
     out = capsys.readouterr().out
@@ -266,7 +267,7 @@ def test_check_config_refuses_the_published_lab_secrets_naming_the_key(
     config.write_text(text)
     assert main(["check-config", "-c", str(config)]) == 2
     err = capsys.readouterr().err
-    assert "published lab secret" in err
+    assert "not for a 112 host" in err
     for key in named:
         assert f"{key}: the lab's published value" in err
     assert "lab-a" not in err  # the secret itself is not repeated
@@ -289,6 +290,8 @@ def test_run_refuses_the_published_lab_secrets_before_connecting(
     err = capsys.readouterr().err
     assert "ari.password: the lab's published value" in err
     assert "ami.password" not in err
+    # The default anonymous broker too: anyone could command as CAD on it.
+    assert "mqtt.username: none" in err
 
 
 def test_check_config_with_a_bad_key_names_it_and_exits_2(

@@ -30,6 +30,8 @@ class ScriptedView:
 
     def __init__(self) -> None:
         self.commands: list[tuple[str, str, str | None]] = []
+        #: Who asked for each command (the authenticated user, for the journal).
+        self.by: list[str] = []
         self.level = "INFO"
 
     def status(self) -> dict[str, Any]:
@@ -38,8 +40,11 @@ class ScriptedView:
     def agents(self) -> list[dict[str, Any]]:
         return [{"agent_id": "1001", "state": "AVAILABLE"}]
 
-    async def agent_command(self, agent_id: str, action: str, reason: str | None) -> str:
+    async def agent_command(
+        self, agent_id: str, action: str, reason: str | None, *, by: str
+    ) -> str:
         self.commands.append((agent_id, action, reason))
+        self.by.append(by)
         return {"1001": "OK", "1002": "ALREADY", "1003": "REFUSED"}.get(agent_id, "UNKNOWN")
 
     def live_calls(self) -> list[dict[str, Any]]:
@@ -168,6 +173,7 @@ async def test_agent_command_result_maps_to_http_status(
         assert reply.status == status
         assert (await reply.json())["result"] == result
     assert view.commands == [(agent_id, "pause", "toilet")]
+    assert view.by == ["root"]  # the token's user, for agent_events.by
 
 
 async def test_agent_command_with_an_unknown_action_is_404_and_not_applied(

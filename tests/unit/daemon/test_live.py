@@ -208,8 +208,8 @@ async def test_the_feed_turns_notifications_into_rows_with_tags_and_positions() 
     published: list[dict[str, Any]] = []
     feed = LiveFeed(view, published.append, clock=clock)
     engine.observers.append(feed.notification)
-    await view.agent_command("1001", "login", None)
-    await view.agent_command("1001", "pause", "briefing")
+    await view.agent_command("1001", "login", None, by="sup")
+    await view.agent_command("1001", "pause", "briefing", by="sup")
     await engine.feed(CallArrived("c1", caller="+62812"))
     clock.now = 1_005.0
     await engine.feed(CallArrived("c2", caller="+62813"))
@@ -218,7 +218,7 @@ async def test_the_feed_turns_notifications_into_rows_with_tags_and_positions() 
     assert snapshot["calls"][0]["age_s"] == 5.0
     assert [m["call"]["call_id"] for m in published if m["type"] == "call"][-1] == "c2"
     published.clear()
-    await view.agent_command("1001", "unpause", None)
+    await view.agent_command("1001", "unpause", None, by="sup")
     assert [m["type"] for m in published][:1] == ["agent"]
     assert published[0]["agent"]["since"] == 1_005.0
     assert any(m["type"] == "call" and m["call"]["ringing"] == ["1001"] for m in published)

@@ -62,26 +62,26 @@ async def test_configured_call_takers_are_listed_logged_out_until_they_log_in(
 
 
 async def test_admin_commands_go_through_the_call_taker_control(view: LiveDaemonView) -> None:
-    assert await view.agent_command("1001", "login", None) == "OK"
-    assert await view.agent_command("1001", "login", None) == "ALREADY"
-    assert await view.agent_command("1002", "pause", None) == "REFUSED"  # logged out
-    assert await view.agent_command("1001", "pause", None) == "OK"
-    assert await view.agent_command("1999", "login", None) == "UNKNOWN"
+    assert await view.agent_command("1001", "login", None, by="sup") == "OK"
+    assert await view.agent_command("1001", "login", None, by="sup") == "ALREADY"
+    assert await view.agent_command("1002", "pause", None, by="sup") == "REFUSED"  # logged out
+    assert await view.agent_command("1001", "pause", None, by="sup") == "OK"
+    assert await view.agent_command("1999", "login", None, by="sup") == "UNKNOWN"
     agent = next(a for a in view.agents() if a["agent_id"] == "1001")
     assert agent["state"] == "PAUSED"
     assert agent["pause_reason"] == "unspecified"
-    assert await view.agent_command("1001", "unpause", None) == "OK"
-    assert await view.agent_command("1001", "pause", "briefing") == "OK"
+    assert await view.agent_command("1001", "unpause", None, by="sup") == "OK"
+    assert await view.agent_command("1001", "pause", "briefing", by="sup") == "OK"
     assert view.engine.acd.agents["1001"].pause_reason == "briefing"
-    assert await view.agent_command("1001", "logout", None) == "OK"
+    assert await view.agent_command("1001", "logout", None, by="sup") == "OK"
     assert view.engine.acd.agents["1001"].state.name == "LOGGED_OUT"
 
 
 async def test_status_counts_waiting_calls_longest_wait_and_call_takers(
     view: LiveDaemonView, clock: Clock
 ) -> None:
-    await view.agent_command("1001", "login", None)
-    await view.agent_command("1001", "pause", "briefing")
+    await view.agent_command("1001", "login", None, by="sup")
+    await view.agent_command("1001", "pause", "briefing", by="sup")
     await view.engine.feed(CallArrived("c1", caller="+62812"))
     clock.now = 1_030.0
     await view.engine.feed(CallArrived("c2", caller="+62813"))
