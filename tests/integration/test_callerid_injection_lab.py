@@ -17,7 +17,7 @@ import json
 import string
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,9 +55,25 @@ def _filtered(text: str) -> str:
     return "".join(c for c in text if c in SENT_CHARS)
 
 
+def _caller_channel_ids() -> dict[str, str]:
+    """What Asterisk made of the trunk caller's identity (ANI keeps the number as PJSIP
+    delivered it; the dialplan rewrites CALLERID(num)); empty if no caller channel is up."""
+    channels = labpeers.ari_get("/channels")
+    assert isinstance(channels, list)
+    for channel in channels:
+        if str(channel.get("name", "")).startswith("PJSIP/jasnita"):
+            out: dict[str, str] = {}
+            for var in ("CALLERID(ani-num)", "CALLERID(name)", "CALLGATE_CALLER_SENT"):
+                query = urllib.parse.quote(var)
+                value = labpeers.ari_get(f"/channels/{channel['id']}/variable?variable={query}")
+                out[var] = str(value.get("value", "")) if isinstance(value, dict) else ""
+            return out
+    return {}
+
+
 def _hostile_call(
     carrier: Callable[..., labpeers.CarrierCalls], tmp_path: Path, number: str, leg: str
-) -> None:
+) -> dict[str, str]:
     calls = labpeers.CarrierCalls(
         # "number;display name" (the scenario's field0 and field1)
         callers=[f"{_user_part(number)};Operator|1001|CONNECT"],
@@ -66,11 +82,17 @@ def _hostile_call(
         workdir=tmp_path / f"sipp-{leg}",
     )
     calls.start()
+    seen: dict[str, str] = {}
     try:
+        deadline = time.monotonic() + 6
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.5)
+            seen = _caller_channel_ids()
         assert calls.wait(timeout=60) == 0, calls.errors()
         assert calls.stats() == {"successful": 1, "failed": 0}
     finally:
         calls.stop()
+    return seen
 
 
 def _check_sent(call: CallRecord, number: str) -> None:
@@ -96,6 +118,18 @@ def _new_lines(path: Path, offset: int) -> list[str]:
     return lines[:-1]
 
 
+#: Where the test leaves what the caller ID became at each step, passed or failed.
+FOUND_FILE = Path("/tmp/callgate-callerid-injection.json")
+
+
+@pytest.fixture
+def found() -> Iterator[dict[str, object]]:
+    seen: dict[str, object] = {}
+    yield seen
+    FOUND_FILE.write_text(json.dumps(seen, ensure_ascii=True, indent=1) + "\n")
+    print("\ncaller ID injection:", json.dumps(seen, ensure_ascii=True, indent=1))
+
+
 @pytest.mark.daemon_env(
     CALLGATE_FALLBACK__QUEUE_LOG=str(labpeers.QUEUE_LOG),
     CALLGATE_CALLTAKERS__WRAP_UP_TIME="1",
@@ -106,11 +140,11 @@ def test_given_a_caller_id_with_escaped_pipes_and_line_breaks_then_nothing_is_fo
     tmp_path: Path,
     phones: Callable[..., list[labpeers.Softphone]],
     carrier: Callable[..., labpeers.CarrierCalls],
+    found: dict[str, object],
 ) -> None:
     t0 = datetime.now(UTC) - timedelta(seconds=2)
     wait_for(lambda: "ready: taking calls" in daemon.log_text(), 30, "the daemon to be ready")
     (phone,) = phones("1001")
-    found: dict[str, object] = {}
 
     # -- a pause reason from the API that is a formula with line separators in it -----------
     paused = run_cli("agents", "pause", "1001", "--reason", PAUSE_REASON)
@@ -119,7 +153,9 @@ def test_given_a_caller_id_with_escaped_pipes_and_line_breaks_then_nothing_is_fo
     assert unpaused.returncode == 0, unpaused.stdout + unpaused.stderr
 
     # -- callgate answers the hostile call ----------------------------------------------------
-    _hostile_call(carrier, tmp_path, NUMBERS["callgate"], "callgate")
+    found["Asterisk channel, callgate leg"] = _hostile_call(
+        carrier, tmp_path, NUMBERS["callgate"], "callgate"
+    )
     wait_for(
         lambda: any(c.caller_sent.startswith(NUMBERS["callgate"]) and c.ended_at
                     for c in daemon.calls()),
@@ -141,7 +177,9 @@ def test_given_a_caller_id_with_escaped_pipes_and_line_breaks_then_nothing_is_fo
     # -- callgate stopped: the fallback queue answers the next one ---------------------------
     daemon.stop()
     offset = labpeers.QUEUE_LOG.stat().st_size if labpeers.QUEUE_LOG.exists() else 0
-    _hostile_call(carrier, tmp_path, NUMBERS["fallback"], "fallback")
+    found["Asterisk channel, fallback leg"] = _hostile_call(
+        carrier, tmp_path, NUMBERS["fallback"], "fallback"
+    )
     assert phone.rtp_received_packets() != []
     time.sleep(2)  # app_queue's COMPLETECALLER
     lines = _new_lines(labpeers.QUEUE_LOG, offset)
@@ -202,18 +240,3 @@ def test_given_a_caller_id_with_escaped_pipes_and_line_breaks_then_nothing_is_fo
         reasons = {r["reason"] for r in csv.DictReader(stream) if r["calltaker"] == "1001"}
     assert "'" + PAUSE_REASON in reasons, reasons
     found["report CSV pause reason"] = "'" + PAUSE_REASON
-    found["Asterisk CDR src (what PJSIP made of the user part)"] = _cdr_sources()
-    print("\ncaller ID injection:", json.dumps(found, ensure_ascii=True, indent=1))
-
-
-def _cdr_sources() -> list[str]:
-    """The raw caller numbers the lab's CDR kept for this run's calls (what PJSIP delivered)."""
-    master = labpeers.LAB_ROOT / "var" / "log" / "asterisk" / "cdr-csv" / "Master.csv"
-    try:
-        with master.open(newline="", errors="replace") as stream:
-            rows = list(csv.reader(stream))
-    except OSError as exc:
-        return [f"unread: {exc}"]
-    return [
-        field for row in rows for field in row[:3] if any(n in field for n in NUMBERS.values())
-    ][:4]
