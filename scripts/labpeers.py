@@ -303,6 +303,9 @@ class CarrierCalls:
     audio: str = "speech"
     #: An IMEI URN for the INVITE's Contact (``+sip.instance``), as a SIM-less phone sends it.
     imei: str = ""
+    #: The scenario in sip-fixtures/ (``carrier-112-display-name.xml``: callers are
+    #: ``"number;display name"``).
+    scenario: str = "carrier-112.xml"
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="callgate-sipp-")))
     process: subprocess.Popen[bytes] | None = None
 
@@ -310,7 +313,7 @@ class CarrierCalls:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.local_port == 0:
             self.local_port = _free_udp_port(CARRIER_IP)
-        scenario = (FIXTURES / "carrier-112.xml").read_text()
+        scenario = (FIXTURES / self.scenario).read_text()
         scenario = scenario.replace('timeout="20000"', f'timeout="{int(self.talk_seconds * 1000)}"')
         scenario = scenario.replace(_SPEECH, _caller_audio(self.audio))
         if self.imei:

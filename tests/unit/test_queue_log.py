@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callgate.asterisk.queue_log import (
     ASTERISK_RESTARTED,
     FallbackCall,
     FallbackQueueLog,
+    Refused,
     calltaker_id,
     parse_line,
+    refusal,
 )
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "queue_log" / "fallback-112.queue_log"
@@ -140,14 +144,88 @@ def test_given_a_call_whose_end_never_comes_then_it_is_forgotten_after_a_day() -
     assert (parser.waiting, parser.forgotten) == (0, 1)
 
 
-def test_given_a_sent_number_with_a_pipe_then_dialled_and_reason_are_still_right() -> None:
-    parser = fed(
-        "100|7.1|fallback-112|NONE|CALLGATEINFO|08|11|112|handed-back",
-        "100|7.1|fallback-112|NONE|ENTERQUEUE||+62811|1",
-        "110|7.1|fallback-112|NONE|ABANDON|1|1|10",
+def test_given_a_sent_number_with_a_pipe_then_its_line_is_refused_and_the_call_kept() -> None:
+    parser = FallbackQueueLog("fallback-112", ENDPOINTS)
+    refused = parser.feed(
+        [
+            "100|7.1|fallback-112|NONE|CALLGATEINFO|08|11|112|handed-back",
+            "100|7.1|fallback-112|NONE|ENTERQUEUE||+62811|1",
+            "110|7.1|fallback-112|NONE|ABANDON|1|1|10",
+        ]
     )
+    assert refused == [Refused(0, "CALLGATEINFO with 4 data fields")]
     (call,) = parser.completed(now=110)
-    assert (call.caller_sent, call.dialed, call.reason) == ("08|11", "112", "handed-back")
+    # Never glued back together: what the line says is not believed, the call is still there.
+    assert (call.caller_sent, call.dialed, call.reason, call.caller) == ("", "", "", "+62811")
+    assert call.end_event == "ABANDON"
+
+
+def test_given_a_caller_id_that_forged_a_connect_then_the_forged_line_is_refused() -> None:
+    # What an unfiltered dialplan wrote for a caller ID "0811|x|y" + line break + a CONNECT:
+    # the forged line has the right count of fields but text where app_queue writes numbers.
+    parser = FallbackQueueLog("fallback-112", ENDPOINTS)
+    refused = parser.feed(
+        [
+            "100|7.1|fallback-112|NONE|CALLGATEINFO|0811|x|y",
+            "101|7.1|fallback-112|Operator 1001|CONNECT|0|x|112|callgate-not-connected",
+            "101|7.1|fallback-112|Operator 1001|CONNECT|one|7.2|2",
+            "100|7.1|fallback-112|NONE|ENTERQUEUE||+62811|1",
+            "110|7.1|fallback-112|NONE|ABANDON|1|1|10",
+        ]
+    )
+    assert [r.index for r in refused] == [1, 2]
+    (call,) = parser.completed(now=110)
+    assert (call.agent_id, call.answered_at, call.end_event) == (None, None, "ABANDON")
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("100|7.1|fallback-112|NONE|ENTERQUEUE||+62\x0b811|1", "control or line-separator"),
+        ("100|7.1|fallback-112|NONE|ENTERQUEUE||+62\x85811|1", "control or line-separator"),
+        ("100|7.1|fallback-112|NONE|ENTERQUEUE||+62\u2028811|1", "control or line-separator"),
+        ("100|7.1|fallback-112|NONE|ENTERQUEUE||+62\r811|1", "control or line-separator"),
+        ("1e9|7.1|fallback-112|NONE|ENTERQUEUE||+62811|1", "bad timestamp"),
+        (" 100|7.1|fallback-112|NONE|ENTERQUEUE||+62811|1", "bad timestamp"),
+        ("100|../x|fallback-112|NONE|ENTERQUEUE||+62811|1", "bad call id"),
+        ("100|7.1|fallback-112|NONE|enterqueue||+62811|1", "bad queue, agent or event"),
+        ("100|7.1|fallback-112|NONE|ENTERQUEUE|", "ENTERQUEUE with 1 data fields"),
+        ("100|7.1|fallback-112|NONE|ABANDON|1|1|1|1", "ABANDON with 4 data fields"),
+        ("100|7.1|fallback-112|NONE|COMPLETECALLER|4|x|1", "COMPLETECALLER with text"),
+    ],
+)
+def test_given_a_line_of_the_wrong_shape_then_refused_with_why(line: str, reason: str) -> None:
+    assert parse_line(line) is None
+    assert (refusal(line) or "").startswith(reason)
+
+
+def test_given_events_acted_on_in_each_known_shape_then_accepted() -> None:
+    for line in [
+        "100|7.1|fallback-112|NONE|ENTERQUEUE||+62811",  # callgate's own, Asterisk < 13
+        "100|7.1|fallback-112|NONE|ENTERQUEUE||+62811|1",
+        "104|7.1|fallback-112|Operator 1001|CONNECT|4|7.2",
+        "104|7.1|fallback-112|Operator 1001|CONNECT|4|7.2|2",
+        "110|7.1|fallback-112|NONE|EXITWITHTIMEOUT|1",
+        "110|7.1|fallback-112|NONE|EXITWITHKEY|5|1|1|10",
+        "110|7.1|fallback-112|Operator 1001|BLINDTRANSFER|200|default|4|20|1",
+        "110|7.1|fallback-112|Operator 1001|ATTENDEDTRANSFER|BRIDGE|abc-1|4|20|1",
+        "110|7.1|fallback-112|Operator 1001|RINGNOANSWER|15000|what|ever",  # not acted on
+        "1700000000.5|host-1700000000.1|fallback-112|NONE|QUEUESTART|",
+    ]:
+        assert refusal(line) is None, line
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_given_any_text_then_feeding_it_never_raises_and_every_line_is_kept_or_refused(
+    text: str,
+) -> None:
+    parser = FallbackQueueLog("fallback-112", ENDPOINTS)
+    lines = text.split("\n")
+    refused = parser.feed(lines)
+    assert len(refused) == parser.malformed
+    assert all(lines[r.index].strip() for r in refused)
+    parser.completed(now=1e12)
 
 
 def test_given_an_end_without_its_enterqueue_then_the_first_line_seen_is_the_start() -> None:

@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callgate.asterisk.queue_log import parse_line
 from callgate.core.acd import Acd
@@ -163,6 +165,52 @@ def test_given_a_reason_with_the_separator_then_the_field_stays_one_field() -> N
     out = [line for n in notes if isinstance(n, Notification) for line in writer.lines(n)]
     assert out[-1] == f"{T0 + 1}|NONE|call/gate|Operator 1001|PAUSE|sholat/maghrib"
     assert writer.stopping(T0 + 5) == [f"{T0 + 5}|NONE|call/gate|Operator 1001|REMOVEMEMBER|"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a\rb", "a\vb", "a\fb", "a\x85b", "a\u2028b", "a\u2029b", "a\x1cb", "a\x00b", "a\x7fb"],
+)
+def test_given_any_line_or_control_character_then_cleaned_to_a_space(text: str) -> None:
+    assert clean(text) == "a b"
+
+
+_FREE_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(reason=_FREE_TEXT, caller=_FREE_TEXT, agent=_FREE_TEXT, queue=_FREE_TEXT)
+def test_given_arbitrary_free_text_then_each_note_is_whole_lines_with_its_fields_intact(
+    reason: str, caller: str, agent: str, queue: str
+) -> None:
+    # A pause reason from the admin API, a caller's number, a call-taker's or a queue's name:
+    # whatever they hold, every line written is one line (for str.splitlines too) of the
+    # event's fields, that the fallback reader would take, and the text survives but for the
+    # characters cleaned.
+    writer = QueueLogLines(queue or "q", lambda a: f"Operator {agent}{a}")
+    acd = Acd(AcdConfig(max_wait=None, wrap_up_time=10))
+    notes = acd.handle(AgentLoggedIn("1001", "PJSIP/1001"), T0)
+    notes += acd.handle(CallArrived("c1", caller=caller), T0 + 1)
+    notes += acd.handle(AgentAnswered("c1", "1001"), T0 + 2)
+    notes += acd.handle(CallBridged("c1"), T0 + 3)
+    notes += acd.handle(CallerHungUp("c1"), T0 + 9)
+    notes += acd.handle(AgentPaused("1001", reason), T0 + 20)
+    out = [line for n in notes if isinstance(n, Notification) for line in writer.lines(n)]
+    events = [line.split("|")[4] for line in out]
+    assert events == ["ADDMEMBER", "ENTERQUEUE", "CONNECT", "COMPLETECALLER", "PAUSE"]
+    for line in out:
+        assert line.splitlines() == [line]
+        assert parse_line(line) is not None, line
+    enter, pause = out[1].split("|"), out[-1].split("|")
+    assert (len(enter), len(pause)) == (7, 6)
+    assert enter[6] == clean(caller)
+    assert pause[5] == clean(reason)
+    assert pause[3] == clean(f"Operator {agent}1001")
+    kept = set(reason) - set(_CLEANED)
+    assert kept <= set(pause[5])
+
+
+_CLEANED = "|" + "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]))
 
 
 async def _until(condition: object) -> None:

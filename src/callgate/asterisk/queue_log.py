@@ -12,7 +12,14 @@ adds one line of its own before Queue(), ``CALLGATEINFO`` with ``sent|dialled|re
 queue_log knows neither the number as the carrier sent it nor why the call is in the queue.
 
 This module is pure: lines and ``now`` in, finished calls out. No file, no clock, no database.
-A malformed line is counted and skipped, never raised. A call is reported once it is over:
+A line that is not what app_queue (or the dialplan) writes is refused: counted, returned by
+:meth:`FallbackQueueLog.feed` with the reason, skipped, never raised. Refused are a wrong
+timestamp or call id, any control or line-separator character inside a field (C0, DEL, C1,
+U+2028/U+2029: the file is split on ``\n`` only, so such a character cannot start a line, but it
+has no business in a field either), and for the events this module acts on a wrong number of
+fields or a non-number where app_queue writes one: a caller ID that smuggled a ``|`` or a line
+break into the file shifts fields and is refused rather than believed. A call is reported once it
+is over:
 
 - the caller hung up (``COMPLETECALLER``, ``ABANDON``): over at once;
 - the queue let the caller go otherwise (``COMPLETEAGENT``, a transfer, ``EXITWITH...``): the
@@ -25,7 +32,7 @@ A call still in the queue is kept for the next lines.
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -69,19 +76,76 @@ class QueueLogLine:
     data: tuple[str, ...]
 
 
+#: Epoch seconds as app_queue writes them (``%ld``; a fraction allowed): no sign, no exponent,
+#: no ``nan``.
+_STAMP = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?", re.ASCII)
+#: A channel's unique id (``[system name-]epoch.sequence``) or NONE: it also names the
+#: recording file, so nothing that could walk out of a folder.
+_CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
+_EVENT = re.compile(r"[A-Z][A-Z0-9_]{0,63}", re.ASCII)
+_NUMBER = re.compile(r"[0-9]{1,12}", re.ASCII)
+#: C0, DEL, C1 and the Unicode line and paragraph separators: never inside a field.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+#: The data fields of the events acted on, as Asterisk 16 to 22 write them (and callgate's own
+#: queue_log): one pattern per field, ``n`` a whole number, ``*`` any text. Several shapes where
+#: versions differ. Other events are ignored, so only their common fields are checked.
+_SHAPES: dict[str, tuple[str, ...]] = {
+    CALLGATE_INFO: ("***",),  # sent|dialled|reason (the dialplan filters all three)
+    ENTER: ("**", "**n"),  # url|caller id[|position]
+    CONNECT: ("n*", "n*n"),  # holdtime|member uniqueid[|ringtime]
+    "COMPLETECALLER": ("nnn",),  # holdtime|calltime|origposition
+    "COMPLETEAGENT": ("nnn",),
+    "ABANDON": ("nnn",),  # position|origposition|waittime
+    "EXITWITHTIMEOUT": ("n", "nnn"),
+    "EXITEMPTY": ("nnn",),
+    "EXITWITHKEY": ("*n", "*nnn"),  # key|position[|origposition|waittime]
+    "BLINDTRANSFER": ("**nnn",),  # extension|context|holdtime|calltime|origposition
+    "ATTENDEDTRANSFER": ("**nn", "**nnn"),  # BRIDGE or APP|what|holdtime|calltime[|origposition]
+}
+
+
+def refusal(text: str) -> str | None:
+    """Why ``text`` (one line, its trailing newline allowed) is no queue_log line this module
+    accepts, or None if it is one."""
+    parsed = _parsed(text)
+    return parsed if isinstance(parsed, str) else None
+
+
 def parse_line(text: str) -> QueueLogLine | None:
-    """The line's fields, or None if it is not a queue_log line."""
-    fields = text.rstrip("\r\n").split("|")
+    """The line's fields, or None if it is not a queue_log line (see :func:`refusal`)."""
+    line = _parsed(text)
+    return line if isinstance(line, QueueLogLine) else None
+
+
+def _parsed(text: str) -> QueueLogLine | str:
+    text = text.removesuffix("\n").removesuffix("\r")
+    if _CONTROL.search(text):
+        return "control or line-separator character"
+    fields = text.split("|")
     if len(fields) < 5:
-        return None
+        return "fewer than 5 fields"
     stamp, call_id, queue, agent, event, *data = fields
-    try:
-        at = float(stamp)
-    except ValueError:
-        return None
-    if not math.isfinite(at) or at < 0 or not event or not call_id:
-        return None
-    return QueueLogLine(at, call_id, queue, agent, event, tuple(data))
+    if not _STAMP.fullmatch(stamp):
+        return "bad timestamp"
+    if not _CALL_ID.fullmatch(call_id):
+        return "bad call id"
+    if not _EVENT.fullmatch(event) or not queue or not agent:
+        return "bad queue, agent or event"
+    shapes = _SHAPES.get(event)
+    if shapes is not None:
+        matching = [s for s in shapes if len(s) == len(data)]
+        if not matching:
+            return f"{event} with {len(data)} data fields"
+        if not any(_fits(shape, data) for shape in matching):
+            return f"{event} with text where a number belongs"
+    return QueueLogLine(float(stamp), call_id, queue, agent, event, tuple(data))
+
+
+def _fits(shape: str, data: Sequence[str]) -> bool:
+    return all(
+        kind == "*" or _NUMBER.fullmatch(value) for kind, value in zip(shape, data, strict=True)
+    )
 
 
 def calltaker_id(agent: str, endpoints: Mapping[str, str]) -> str:
@@ -101,6 +165,15 @@ def calltaker_id(agent: str, endpoints: Mapping[str, str]) -> str:
     if slash and tech and resource:
         return resource
     return agent
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A line :meth:`FallbackQueueLog.feed` skipped."""
+
+    index: int
+    "Its place among the lines fed (0 for the first)."
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,19 +274,23 @@ class FallbackQueueLog:
         """Calls seen but not over yet."""
         return len(self._calls)
 
-    def feed(self, lines: Iterable[str]) -> None:
-        """Take lines in file order (a trailing newline is allowed; blank lines are ignored)."""
-        for text in lines:
+    def feed(self, lines: Iterable[str]) -> list[Refused]:
+        """Take lines in file order (a trailing newline is allowed; blank lines are ignored);
+        the lines refused, by their place in ``lines`` (0 for the first)."""
+        refused: list[Refused] = []
+        for index, text in enumerate(lines):
             if not text.strip():
                 continue
-            line = parse_line(text)
-            if line is None:
+            line = _parsed(text)
+            if isinstance(line, str):
                 self.malformed += 1
+                refused.append(Refused(index, line))
                 continue
             if line.event == QUEUE_START:
                 self._asterisk_started(line.at)
             elif line.queue == self.queue and line.call_id != NONE:
                 self._call_line(line)
+        return refused
 
     def completed(self, now: float) -> list[FallbackCall]:
         """Calls over by ``now`` (epoch seconds), oldest end first; each is returned once."""
@@ -256,13 +333,9 @@ class FallbackQueueLog:
 
     @staticmethod
     def _info(call: _Pending, data: tuple[str, ...]) -> None:
-        # "sent|dialled|reason": the number as sent comes from the carrier and could itself hold
-        # a "|", so the last two fields are taken from the end.
-        if len(data) >= 3:
-            call.caller_sent = "|".join(data[:-2])
-            call.dialed, call.reason = data[-2], data[-1]
-        elif data:
-            call.caller_sent = data[0]
+        # "sent|dialled|reason", exactly three fields (the shape check): a number as sent that
+        # brought its own "|" is refused with its line, never glued back together.
+        call.caller_sent, call.dialed, call.reason = data
 
     def _asterisk_started(self, at: float) -> None:
         for call in self._calls.values():

@@ -42,6 +42,29 @@ class RecordingFailure:
     """What went wrong and what fixes it, for the ALARM line and the journal."""
 
 
+def recording_in(call_id: str, folder: Path, name: str) -> Path | RecordingFailure:
+    """``folder / name`` if it resolves to a file inside ``folder``, ``..`` and symlinks (of
+    folders and of the file) followed; else a :class:`RecordingFailure` naming it.
+
+    ``name`` comes from a channel variable or from queue_log, which a dialplan or a line
+    callgate did not write can fill: no such name may make callgate hash (and chmod, when the
+    file is callgate's) a file elsewhere on the machine. Only the name is checked, so call it
+    right before sealing."""
+    refused = RecordingFailure(
+        call_id,
+        f"recording path {name!r} is outside the recordings folder {folder}: refused, not hashed",
+    )
+    try:
+        root = folder.resolve()
+        path = folder / name
+        resolved = path.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return refused
+    if resolved == root or not resolved.is_relative_to(root):
+        return refused
+    return path
+
+
 def seal_when_stable(
     call_id: str, path: Path, *, settle: float = 0.5, limit: float = 15.0
 ) -> RecordingInfo | RecordingFailure:

@@ -25,8 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from callgate.asterisk.queue_log import FallbackCall, FallbackQueueLog
-from callgate.asterisk.recordings import RecordingFailure, seal, seal_when_stable
+from callgate.asterisk.queue_log import FallbackCall, FallbackQueueLog, Refused
+from callgate.asterisk.recordings import (
+    RecordingFailure,
+    recording_in,
+    seal,
+    seal_when_stable,
+)
 from callgate.ports import JournalError, RecordingInfo
 from callgate.storage.fallback_calls import FallbackCallFacts, FallbackWrite
 from callgate.storage.journal import Journal
@@ -45,6 +50,9 @@ UNREADABLE_FIX = (
     "queue_log and logger.conf queue_log_name"
 )
 
+
+#: Refused lines logged one by one in a pass; the rest are counted in one more WARNING.
+MAX_REFUSED_WARNINGS = 20
 
 #: A recording not written for this long is finished: MixMonitor closed it with the call.
 SETTLED_SECONDS = 5.0
@@ -66,9 +74,24 @@ class QueueLogUnreadable(Exception):
     """The queue_log file cannot be read; the message names it and the cause."""
 
 
+@dataclass(frozen=True, slots=True)
+class FileLine:
+    """One line of the file, without its newline."""
+
+    number: int | None
+    "Its line number in the file (1 for the first); None when the file was not read from its start."
+    offset: int
+    "The byte offset of its first character in the file."
+    text: str
+
+
 @dataclass(slots=True)
 class QueueLogFile:
-    """Reads the lines a file gained since the last read (complete lines only)."""
+    """Reads the lines a file gained since the last read (complete lines only).
+
+    Lines end at ``\n`` and only there (never ``str.splitlines``, which also ends a line at a
+    vertical tab, a form feed, NEL or U+2028: characters a caller ID could carry into a field,
+    to start a line of its own that app_queue never wrote)."""
 
     path: Path
     first_read_bytes: int = FIRST_READ_BYTES
@@ -77,38 +100,51 @@ class QueueLogFile:
     "Where the next read starts; None before the first read."
     inode: tuple[int, int] | None = None
     "(device, inode) of the file last read."
+    lines_before: int | None = None
+    "Lines before ``offset``; None when the first read started inside the file."
 
     def read_new_lines(self) -> list[str]:
+        """The text of the lines added since the last read, in order (see :meth:`read_new`)."""
+        return [line.text for line in self.read_new()]
+
+    def read_new(self) -> list[FileLine]:
         """Lines added since the last read, in order. Raises :class:`QueueLogUnreadable`."""
         try:
             stat = os.stat(self.path)
             identity = (stat.st_dev, stat.st_ino)
-            lines: list[str] = []
+            lines: list[FileLine] = []
             if self.offset is not None and identity != self.inode:
                 lines += self._rest_of_rotated()
-                self.offset = 0
+                self.offset, self.lines_before = 0, 0
             elif self.offset is not None and stat.st_size < self.offset:
-                self.offset = 0  # truncated in place (logrotate copytruncate)
+                # truncated in place (logrotate copytruncate)
+                self.offset, self.lines_before = 0, 0
             skip_partial = False
             if self.offset is None:
                 self.offset = max(0, stat.st_size - self.first_read_bytes)
                 skip_partial = self.offset > 0
+                self.lines_before = None if skip_partial else 0
             self.inode = identity
+            start = self.offset
             with self.path.open("rb") as file:
                 file.seek(self.offset)
                 data, self.offset = _read_lines(file, self.offset, self.chunk_bytes)
             if skip_partial:
                 # Started in the middle of the file: the first line is only a tail.
-                data = data.partition(b"\n")[2]
+                head, _, data = data.partition(b"\n")
+                start += len(head) + 1
                 log.warning(
                     "queue_log is large; reading only its end",
                     extra={"file": str(self.path), "bytes": self.first_read_bytes},
                 )
         except OSError as exc:
             raise QueueLogUnreadable(f"{self.path}: {exc.strerror or exc}") from exc
-        return lines + data.decode("utf-8", errors="replace").splitlines()
+        new = _split(data, start, self.lines_before)
+        if self.lines_before is not None:
+            self.lines_before += len(new)
+        return lines + new
 
-    def _rest_of_rotated(self) -> list[str]:
+    def _rest_of_rotated(self) -> list[FileLine]:
         # logrotate renamed the file we were reading to <name>.1: what Asterisk wrote to it after
         # our last read is there, and nowhere else.
         rotated = self.path.with_name(self.path.name + ".1")
@@ -121,7 +157,17 @@ class QueueLogFile:
                 data, _ = _read_lines(file, self.offset, self.chunk_bytes)
         except OSError:
             return []
-        return data.decode("utf-8", errors="replace").splitlines()
+        return _split(data, self.offset, self.lines_before)
+
+
+def _split(data: bytes, offset: int, lines_before: int | None) -> list[FileLine]:
+    """``data`` (whole lines read from ``offset``) as lines, split at ``\n`` only."""
+    out: list[FileLine] = []
+    for raw in data.split(b"\n")[:-1]:  # data ends with a newline: the last piece is empty
+        number = None if lines_before is None else lines_before + len(out) + 1
+        out.append(FileLine(number, offset, raw.decode("utf-8", errors="replace")))
+        offset += len(raw) + 1
+    return out
 
 
 def _read_lines(file: BinaryIO, offset: int, chunk_bytes: int) -> tuple[bytes, int]:
@@ -213,7 +259,7 @@ class FallbackRecords:
         """One pass: read what queue_log gained, journal the calls that are over."""
         malformed_before = self.calls.malformed
         try:
-            lines = await asyncio.to_thread(self.file.read_new_lines)
+            lines = await asyncio.to_thread(self.file.read_new)
         except QueueLogUnreadable as exc:
             if self._unreadable != str(exc):
                 log.error(
@@ -226,7 +272,7 @@ class FallbackRecords:
         if self._unreadable is not None:
             log.info("fallback queue_log readable again", extra={"file": str(self.file.path)})
             self._unreadable = None
-        self.calls.feed(lines)
+        self._warn_refused(lines, self.calls.feed(line.text for line in lines))
         done = [*self._retry, *self.calls.completed(self.clock())]
         self._retry = []
         counts = dict.fromkeys(FallbackWrite, 0)
@@ -262,6 +308,31 @@ class FallbackRecords:
             )
         return summary
 
+    def _warn_refused(self, lines: Sequence[FileLine], refused: Sequence[Refused]) -> None:
+        """One WARNING per line refused (at most :data:`MAX_REFUSED_WARNINGS` a pass, then one
+        that counts the rest): a forged or damaged line is skipped, and someone should look."""
+        for item in refused[:MAX_REFUSED_WARNINGS]:
+            line = lines[item.index]
+            log.warning(
+                "queue_log line refused: not a line app_queue writes; skipped",
+                extra={
+                    "file": str(self.file.path),
+                    "line": line.number,
+                    "byte_offset": line.offset,
+                    "reason": item.reason,
+                    "text": ascii(line.text[:200]),
+                },
+            )
+        if len(refused) > MAX_REFUSED_WARNINGS:
+            log.warning(
+                "queue_log lines refused: more in this pass, not logged one by one",
+                extra={
+                    "file": str(self.file.path),
+                    "not_logged": len(refused) - MAX_REFUSED_WARNINGS,
+                    "last_line": lines[refused[-1].index].number,
+                },
+            )
+
     async def _journal(self, call: FallbackCall) -> FallbackWrite:
         write = await self.journal.record_fallback_call(facts_of(call))
         if write is not FallbackWrite.UNCHANGED:
@@ -283,9 +354,18 @@ class FallbackRecords:
         record = await self.journal.get_call(call.call_id)
         if record is None or record.recording is not None:
             return  # sealed already (by callgate at hang-up, or by an earlier pass)
-        path = self.recordings_dir / "callgate" / f"{call.call_id}.wav"
-        info = await asyncio.to_thread(self.seal, call.call_id, path)
         now = _at(self.clock())
+        # The call id comes from queue_log: checked to name a file in the folder before hashing.
+        name = f"callgate/{call.call_id}.wav"
+        path = await asyncio.to_thread(recording_in, call.call_id, self.recordings_dir, name)
+        if isinstance(path, RecordingFailure):
+            log.error(
+                "ALARM: call recording failed",
+                extra={"call_id": call.call_id, "path": name, "reason": path.reason},
+            )
+            await self.journal.recording_failed(call.call_id, reason=path.reason, at=now)
+            return
+        info = await asyncio.to_thread(self.seal, call.call_id, path)
         if isinstance(info, RecordingFailure):
             log.error(
                 "ALARM: call recording failed",

@@ -87,9 +87,19 @@ MAX_WAIT_CAUSE = "MaxWaitReached"
 _WAITING = (CallState.QUEUED, CallState.OFFERED, CallState.CONNECTING)
 
 
+#: ``|`` (the separator) becomes ``/``; every control character (C0, DEL, C1: line feed, vertical
+#: tab, form feed, NEL, ...) and the Unicode line and paragraph separators become a space. Each of
+#: those ends a line for some reader (``str.splitlines`` splits at all of them), and free text (a
+#: pause reason from the admin API, a caller's number) must never start a line of its own.
+_CLEAN = {
+    ord("|"): "/",
+    **dict.fromkeys([*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029], " "),
+}
+
+
 def clean(text: str) -> str:
-    """A field as queue_log can hold it: no ``|`` (the separator) and no line break."""
-    return text.replace("|", "/").replace("\r", " ").replace("\n", " ")
+    """A field as queue_log can hold it: no ``|``, no control character, no line separator."""
+    return text.translate(_CLEAN)
 
 
 @dataclass(slots=True)

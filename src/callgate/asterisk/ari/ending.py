@@ -17,7 +17,7 @@ from callgate.asterisk.ari.channels import Channels
 from callgate.asterisk.ari.client import AriError
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.layout import CallLayout, Move
-from callgate.asterisk.recordings import RecordingFailure, seal_when_stable
+from callgate.asterisk.recordings import RecordingFailure, recording_in, seal_when_stable
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,11 @@ class Endings:
 
     # ---------------------------------------------------------------- recordings
 
-    def recording_alarm(self, call_id: str, reason: str) -> None:
-        log.error("ALARM: call recording failed", extra={"call_id": call_id, "reason": reason})
+    def recording_alarm(self, call_id: str, reason: str, path: str | None = None) -> None:
+        extra = {"call_id": call_id, "reason": reason}
+        if path is not None:
+            extra["path"] = path
+        log.error("ALARM: call recording failed", extra=extra)
         self.shared.tasks.spawn(
             self.shared.observer.recording_failed(call_id, reason, self.shared.clock())
         )
@@ -121,7 +124,12 @@ class Endings:
         """After the caller is gone: wait for MixMonitor to close the file, then seal it."""
         if layout.recording is None:
             return
-        path = Path(self.shared.settings.recording.asterisk_dir) / layout.recording
+        folder = Path(self.shared.settings.recording.asterisk_dir)
+        # The name is a channel variable: checked to stay in the folder before anything is hashed.
+        path = await asyncio.to_thread(recording_in, layout.call_id, folder, layout.recording)
+        if isinstance(path, RecordingFailure):
+            self.recording_alarm(layout.call_id, path.reason, layout.recording)
+            return
         info = await asyncio.to_thread(seal_when_stable, layout.call_id, path)
         if isinstance(info, RecordingFailure):
             self.recording_alarm(layout.call_id, info.reason)

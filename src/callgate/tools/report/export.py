@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from callgate.tools import csv_cells
 from callgate.tools.report.calltaker_figures import CallTakerFigures, CallTakerReport
 from callgate.tools.report.figures import NENA_TARGETS, Callbacks, Report
 
@@ -250,7 +251,7 @@ def _write_csv(
         path = folder / name
         with path.open("w", newline="", encoding="utf-8") as stream:
             writer = csv.writer(stream)
-            writer.writerow(headers)
-            writer.writerows(rows)
+            writer.writerow(csv_cells.row(headers))
+            writer.writerows(csv_cells.row(r) for r in rows)
         written.append(path)
     return written

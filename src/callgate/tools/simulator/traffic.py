@@ -15,6 +15,7 @@ from callgate.core import (
     AcdConfigError,
 )
 from callgate.core.roster import parse_time
+from callgate.tools import csv_cells
 
 #: Mean talk time in seconds by category when arrivals are generated.
 TALK_TIMES = {"genuine": 150.0, "information": 60.0, "prank": 25.0, "ghost": 10.0}
@@ -208,4 +209,6 @@ def write_trace(calls: Sequence[TraceCall], stream: TextIO) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(["arrival", "talk_time", "caller", "category"])
     for c in calls:
-        writer.writerow([f"{c.arrival:.1f}", f"{c.talk_time:.1f}", c.caller, c.category])
+        writer.writerow(
+            csv_cells.row([f"{c.arrival:.1f}", f"{c.talk_time:.1f}", c.caller, c.category])
+        )
