@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -297,6 +298,23 @@ async def server_header(_request: web.Request, response: web.StreamResponse) -> 
     response.headers["Server"] = SERVER
 
 
+#: Descriptors callgate needs besides the admin port's connections: FastAGI's (400 at its
+#: defaults), ARI, AMI, MQTT, the database, recordings, logs.
+OTHER_DESCRIPTORS: Final = 1024
+
+
+def _check_descriptors(limits: HttpLimits) -> None:
+    """A WARNING when the process may open fewer files than the caps let clients hold."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = limits.max_connections + OTHER_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            "file descriptor limit below what [ops] http_max_connections may use: raise"
+            " LimitNOFILE= in the unit (systemd/callgate.service sets 8192)",
+            extra={"limit": soft, "needed": needed},
+        )
+
+
 class GuardedSite(web.TCPSite):
     """aiohttp's TCP site with every connection passed through a :class:`ConnectionGuard`."""
 
@@ -305,6 +323,7 @@ class GuardedSite(web.TCPSite):
         self._guard = guard
 
     async def start(self) -> None:
+        _check_descriptors(self._guard.limits)
         await web.BaseSite.start(self)  # registers the site with its runner
         server = self._runner.server
         assert server is not None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import resource
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -303,3 +304,17 @@ def test_the_defaults_reach_the_server_and_the_streams() -> None:
     limits = HttpLimits.from_settings(ops)
     assert limits == HttpLimits()
     assert (ops.live_max_streams, ops.live_max_streams_per_user) == (64, 8)
+
+
+async def test_a_descriptor_limit_below_the_caps_is_warned_of_at_start(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (1024, 524288))
+    http = await _served(HttpLimits())
+    await http.stop()
+    assert "raise LimitNOFILE=" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (8192, 524288))
+    http = await _served(HttpLimits())
+    await http.stop()
+    assert "LimitNOFILE" not in caplog.text
