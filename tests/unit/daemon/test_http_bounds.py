@@ -16,11 +16,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callgate.config import ConfigError, load_settings
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
-from callgate.http.bounds import SERVER, HttpLimits
+from callgate.http.bounds import SERVER, ConnectionGuard, HttpLimits
 from callgate.http.server import OpsHttp
 from callgate.http.streams import LiveStreams
 from tests.unit.auth_users import authenticator, bearer
@@ -318,3 +320,53 @@ async def test_a_descriptor_limit_below_the_caps_is_warned_of_at_start(
     http = await _served(HttpLimits())
     await http.stop()
     assert "LimitNOFILE" not in caplog.text
+
+
+class FakeTransport:
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+        self.aborted = False
+
+    def get_extra_info(self, name: str) -> Any:
+        return (self.peer, 40000) if name == "peername" else None
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["open", "request", "end", "lost"]), st.integers(0, 2)),
+        max_size=60,
+    )
+)
+def test_the_caps_hold_and_a_connection_in_a_request_is_never_closed_for_room(
+    steps: list[tuple[str, int]],
+) -> None:
+    limits = HttpLimits(max_connections=4, max_connections_per_peer=2)
+
+    async def run() -> None:
+        guard = ConnectionGuard(limits)
+        live: list[tuple[Any, FakeTransport]] = []
+        for action, n in steps:
+            if action == "open":
+                transport = FakeTransport(f"127.0.0.{n + 1}")
+                connection = guard.admit(transport)  # type: ignore[arg-type]
+                if connection is not None:
+                    live.append((connection, transport))
+            elif live and action == "request" and not live[n % len(live)][0].busy:
+                live[n % len(live)][0].busy = 1  # as guard.started() marks it
+            elif live and action == "end" and live[n % len(live)][0].busy:
+                guard.ended(live[n % len(live)][0])
+            elif live and action == "lost":
+                guard.lost(live.pop(n % len(live))[0])
+            assert all(not c.busy for c, t in live if t.aborted), "closed in a request"
+            live = [(c, t) for c, t in live if not t.aborted]
+            assert len(guard) == len(live) <= limits.max_connections
+            for peer in {c.peer for c, _ in live}:
+                assert sum(c.peer == peer for c, _ in live) <= limits.max_connections_per_peer
+        for connection, _ in live:
+            guard.lost(connection)
+
+    asyncio.run(run())
