@@ -110,6 +110,7 @@ def test_a_thousand_half_sent_requests_are_closed_in_time_and_a_112_call_is_answ
         closed_while_opening = len(closed_after)
         # The port still answers a client that sends its request at once.
         assert _healthz_status() == 200
+        notice(0)
 
         calls = carrier(["081234567890"], talk_seconds=6)
         answered_after: float | None = None
@@ -137,7 +138,10 @@ def test_a_thousand_half_sent_requests_are_closed_in_time_and_a_112_call_is_answ
     assert record.caller == "+6281234567890"
 
     slowest = max(closed_after.values(), default=0.0)
-    at_once = sum(1 for s in closed_after.values() if s < 1.0)
+    # Closed to make room as the flood went on (noticed here when this loop next looked, so
+    # counted by "well before the deadline"), and the last per-address share at the deadline.
+    early = sum(1 for s in closed_after.values() if s < HEADER_TIMEOUT / 2)
+    within_1s = sum(1 for s in closed_after.values() if s < 1.0)
     figures = {
         "asterisk": _asterisk_version(),
         "connections": CONNECTIONS,
@@ -145,7 +149,8 @@ def test_a_thousand_half_sent_requests_are_closed_in_time_and_a_112_call_is_answ
         "held_by_callgate_at_peak": held_at_peak,
         "closed_by_callgate": len(closed_after),
         "closed_while_opening": closed_while_opening,
-        "closed_within_1s_to_make_room": at_once,
+        "closed_within_1s": within_1s,
+        "closed_before_half_the_deadline": early,
         "slowest_closed_after_s": round(slowest, 2),
         "header_timeout_s": HEADER_TIMEOUT,
         "call_answered": answered_after is not None,
@@ -161,6 +166,6 @@ def test_a_thousand_half_sent_requests_are_closed_in_time_and_a_112_call_is_answ
     # Within the header deadline (plus the event loop's and this poll's slack), and the ones
     # past the per-address cap at once.
     assert slowest < HEADER_TIMEOUT + 2.0, figures
-    assert at_once >= (CONNECTIONS - PER_PEER) * 0.9, figures
+    assert early >= CONNECTIONS - PER_PEER, figures
     assert held_at_peak < CONNECTIONS // 2, figures  # the cap, and what waits in accept()
     assert "admin HTTP connection closed: request headers too slow" in daemon.log_text()
