@@ -62,6 +62,7 @@ from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.actions import Actions
+from callgate.http.bounds import HttpLimits
 from callgate.http.local import AdminSocket
 from callgate.http.pages import Pages
 from callgate.http.server import OpsHttp
@@ -271,7 +272,12 @@ def _wire(
     # The wallboard's and the call-takers' screens' live feed, one more observer of the core.
     streams: LiveStreams
     live = LiveFeed(view, lambda message: streams.publish(message))
-    streams = LiveStreams(live)
+    streams = LiveStreams(
+        live,
+        max_streams=settings.ops.live_max_streams,
+        max_per_user=settings.ops.live_max_streams_per_user,
+        write_timeout=settings.ops.live_write_timeout,
+    )
     engine.observers.append(live.notification)
     call_observers.observers = (*call_observers.observers, live)  # recordings, for the screens
     # A supervisor's callback request from the wallboard goes CAD's way (its name on record).
@@ -296,6 +302,7 @@ def _wire(
             else None
         ),
         extensions=(streams, Pages(), Actions(actions)),
+        limits=HttpLimits.from_settings(settings.ops),
     )
     # A feature code changes a call-taker only for a channel Asterisk confirms over ARI.
     channels = AriChannelCheck(ari)

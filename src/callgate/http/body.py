@@ -2,18 +2,23 @@
 
 Whatever a client sends must end as a 4xx, never a 500 or a stack that runs out: bodies are
 UTF-8 JSON objects nested at most :data:`MAX_NESTING` deep, and Python's extensions to JSON
-(NaN, Infinity) are refused.
+(NaN, Infinity) are refused. A body must arrive within the app's :data:`BODY_TIMEOUT`
+(``[ops] http_body_timeout``): a client trickling it is answered 408 and closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 #: Our bodies are flat objects; anything nested deeper is refused before the parser recurses.
 MAX_NESTING = 8
+#: Seconds a body has to arrive, set on the application (default: :data:`DEFAULT_BODY_TIMEOUT`).
+BODY_TIMEOUT: Final = web.AppKey("body_timeout", float)
+DEFAULT_BODY_TIMEOUT: Final = 10.0
 
 
 def _nesting(text: str) -> int:
@@ -47,7 +52,13 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     ``client_max_size``, from aiohttp) for anything else."""
     if not request.can_read_body:
         return {}
-    raw = await request.read()  # 413 past client_max_size, raised by aiohttp
+    timeout = request.config_dict.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT)
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await request.read()  # 413 past client_max_size, raised by aiohttp
+    except TimeoutError:
+        # The connection is closed after the answer (bounds.py): its body is still coming.
+        raise web.HTTPRequestTimeout(reason=f"body not received within {timeout:g} s") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -71,6 +71,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from callgate.auth import Authenticator, Identity, Permission
 from callgate.http.bad_requests import server_log
 from callgate.http.body import json_object
+from callgate.http.bounds import ConnectionGuard, GuardedSite, HttpLimits, bounded, runner
 from callgate.http.local import AdminSocket
 from callgate.http.sessions import BrowserSessions, foreign_origin
 from callgate.http.settings import is_loopback
@@ -269,6 +270,7 @@ class OpsHttp:
         sessions: BrowserSessions | None = None,
         local: AdminSocket | None = None,
         extensions: Sequence[Extension] = (),
+        limits: HttpLimits | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"admin HTTP host {host!r} is not a loopback address")
@@ -282,6 +284,8 @@ class OpsHttp:
         self.sessions = sessions if sessions is not None else BrowserSessions(authenticator)
         self.local = local
         self.extensions = tuple(extensions)
+        self.limits = limits if limits is not None else HttpLimits()
+        self.guard = ConnectionGuard(self.limits)  # deadlines and caps of the TCP port (bounds.py)
         self._needed: dict[tuple[str, str], Permission | str | None] = dict(ROUTES)
         self._runner: web.AppRunner | None = None
         self._throttle = LogThrottle(60.0)
@@ -291,6 +295,7 @@ class OpsHttp:
         app = web.Application(
             middlewares=[_guard, self._authenticate], client_max_size=self.max_body_bytes
         )
+        bounded(app, self.guard)  # deadlines, no versions in Server: (bounds.py)
         handlers: dict[tuple[str, str], Handler] = {
             ("GET", "/healthz"): self._healthz,
             ("GET", "/readyz"): self._readyz,
@@ -365,10 +370,9 @@ class OpsHttp:
             return None
 
     async def start(self) -> None:
-        # No access log: Prometheus scrapes every few seconds and would drown the call log.
-        self._runner = web.AppRunner(self.app(), access_log=None, logger=server_log)
+        self._runner = runner(self.app(), self.limits, server_log)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = GuardedSite(self._runner, self.host, self.port, self.guard)
         try:
             await site.start()
         except OSError:

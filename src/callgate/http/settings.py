@@ -30,6 +30,28 @@ class OpsSettings(BaseModel):
     http_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 65_536
     """Largest request body the admin HTTP port reads, bytes; a larger one is answered 413 before
     it is read to the end. The API's bodies are a few hundred bytes."""
+    http_header_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """Seconds a client of the admin HTTP port has to send a request's headers, from connecting
+    or from its first byte after the previous answer; a slower one is closed."""
+    http_body_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """Seconds a request's body has to arrive once its headers have (408 and closed)."""
+    http_keepalive_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """Seconds a connection may stay idle between requests (reading its last answer included)
+    before it is closed."""
+    http_max_connections: Annotated[int, Field(ge=2, le=65_536)] = 512
+    """Connections the admin HTTP port holds at most. A new one past it closes the oldest one
+    that is not in a request (idle, or still sending its headers), or is closed at once when all
+    are in requests. Keep well under the unit's ``LimitNOFILE=``."""
+    http_max_connections_per_peer: Annotated[int, Field(ge=1, le=65_536)] = 256
+    """The same, from one address. Behind a reverse proxy every remote user is the proxy's
+    address, so this is the proxy's share."""
+    live_max_streams: Annotated[int, Field(ge=1, le=10_000)] = 64
+    """Live streams (``GET /api/live``: wallboards, call-takers' screens) open at once; past it a
+    new one is answered 503 with ``Retry-After``. Each holds one connection."""
+    live_max_streams_per_user: Annotated[int, Field(ge=1, le=10_000)] = 8
+    """Live streams of one user open at once; one more closes that user's oldest stream."""
+    live_write_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """Seconds a live stream's client may go without reading before it is dropped."""
     socket_path: str = "/run/callgate/admin.sock"
     """The admin API on a Unix socket too, for the local ``callgate`` commands: a process that
     connects is the user ``[auth] local_users`` maps its Unix user to, no token needed.
@@ -103,6 +125,26 @@ class OpsSettings(BaseModel):
                 f"session_idle_hours ({self.session_idle_hours:g}) must not exceed"
                 f" session_lifetime_hours ({self.session_lifetime_hours:g}): a session never"
                 " outlives its lifetime"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _caps_nest(self) -> OpsSettings:
+        if self.http_max_connections_per_peer > self.http_max_connections:
+            raise ValueError(
+                f"http_max_connections_per_peer ({self.http_max_connections_per_peer}) must not"
+                f" exceed http_max_connections ({self.http_max_connections})"
+            )
+        if self.live_max_streams_per_user > self.live_max_streams:
+            raise ValueError(
+                f"live_max_streams_per_user ({self.live_max_streams_per_user}) must not exceed"
+                f" live_max_streams ({self.live_max_streams})"
+            )
+        if self.live_max_streams >= self.http_max_connections:
+            raise ValueError(
+                f"live_max_streams ({self.live_max_streams}) must be below http_max_connections"
+                f" ({self.http_max_connections}): each stream holds a connection, and the API"
+                " needs some left"
             )
         return self
 

@@ -11,8 +11,11 @@ again: logged out or removed, the stream ends.
 
 A slow client never slows the daemon: :meth:`publish` only puts the message on each stream's
 queue of at most ``queue_size`` messages; a stream whose queue is full is dropped (its browser
-reconnects and gets a fresh snapshot). At most ``max_streams`` streams are open at once; past
-that a new one is answered 503 with ``Retry-After``.
+reconnects and gets a fresh snapshot), and a client that stops reading is dropped once a write
+to it has waited ``write_timeout`` seconds (its connection aborted), so it keeps no slot. At most
+``max_streams`` streams are open at once; past that a new one is answered 503 with
+``Retry-After``. One user has at most ``max_per_user`` of them: one more closes that user's
+oldest, so a single call-taker cannot take the slots the supervisors' wallboards need.
 
 The browser's ``EventSource`` carries the session cookie (same origin) and reconnects by itself;
 a GET needs no CSRF token.
@@ -21,7 +24,6 @@ a GET needs no CSRF token.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
@@ -40,12 +42,15 @@ log = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
 #: Seconds between heartbeat comments on an idle stream.
 HEARTBEAT: Final = 10.0
-#: Streams open at most (a centre has tens of screens), and messages queued per stream.
+#: Streams open at most (a centre has tens of screens), per user, and messages queued per stream.
 MAX_STREAMS: Final = 64
+MAX_PER_USER: Final = 8
 QUEUE_SIZE: Final = 2000
 #: How long a browser waits before reconnecting after the stream ends (milliseconds; SSE
 #: ``retry``); the pages add their own backoff on top.
 RETRY_MS: Final = 2000
+#: Seconds one write may wait for a client that does not read before it is dropped.
+WRITE_TIMEOUT: Final = 10.0
 
 
 class LiveSource(Protocol):
@@ -123,14 +128,19 @@ class LiveStreams:
         source: LiveSource,
         *,
         max_streams: int = MAX_STREAMS,
+        max_per_user: int = MAX_PER_USER,
         queue_size: int = QUEUE_SIZE,
         heartbeat: float = HEARTBEAT,
+        write_timeout: float = WRITE_TIMEOUT,
     ) -> None:
         self.source = source
         self.max_streams = max_streams
+        self.max_per_user = max_per_user
+        self.write_timeout = write_timeout
         self.queue_size = queue_size
         self.heartbeat = heartbeat
-        self._streams: set[_Stream] = set()
+        self._streams: dict[_Stream, None] = {}
+        """Oldest first."""
         self._ids = itertools.count(1)
         self._throttle = LogThrottle(60.0)
 
@@ -186,7 +196,10 @@ class LiveStreams:
 
     async def _stream(self, request: web.Request, identify: Identify) -> web.StreamResponse:
         who = request[IDENTITY]
-        if len(self._streams) >= self.max_streams:
+        theirs = [s for s in self._streams if not s.dropped and s.identity.name == who.name]
+        if len(theirs) >= self.max_per_user:
+            self._drop(theirs[0], f"replaced: at most {self.max_per_user} streams per user")
+        if sum(1 for s in self._streams if not s.dropped) >= self.max_streams:
             log.warning("live stream refused: too many open", extra={"by": who.name})
             return web.json_response(
                 {"error": f"at most {self.max_streams} live streams are open at once"},
@@ -203,28 +216,42 @@ class LiveStreams:
         await response.prepare(request)
         stream = _Stream(who, asyncio.Queue(self.queue_size + 1))
         # Subscribed and the snapshot taken with no await between: no delta falls in the gap.
-        self._streams.add(stream)
+        self._streams[stream] = None
         snapshot = filtered(self.source.snapshot(), who, stream.seen)
         try:
-            await response.write(f"retry: {RETRY_MS}\n\n".encode() + self._event(snapshot or {}))
+            await self._write(
+                response, f"retry: {RETRY_MS}\n\n".encode() + self._event(snapshot or {})
+            )
             while True:
                 try:
                     data = await asyncio.wait_for(stream.queue.get(), self.heartbeat)
                 except TimeoutError:
                     if await identify(request) != who:
                         break  # logged out, removed or changed: the page logs in again
-                    await response.write(b": heartbeat\n\n")
+                    await self._write(response, b": heartbeat\n\n")
                     continue
                 if data is None:
                     break
-                await response.write(data)
+                await self._write(response, data)
+            await self._write(response, b"", eof=True)
         except ConnectionError:
             pass  # the browser went away
+        except TimeoutError:
+            # Not reading: the kernel's and aiohttp's buffers are full. Aborted, so that neither
+            # this task nor the socket waits on it any longer.
+            self._drop(stream, f"not reading for {self.write_timeout:g} s")
+            if request.transport is not None:
+                request.transport.abort()
         finally:
-            self._streams.discard(stream)
-        with contextlib.suppress(ConnectionError):
-            await response.write_eof()
+            self._streams.pop(stream, None)
         return response
+
+    async def _write(self, response: web.StreamResponse, data: bytes, *, eof: bool = False) -> None:
+        async with asyncio.timeout(self.write_timeout):
+            if eof:
+                await response.write_eof()
+            else:
+                await response.write(data)
 
     async def _my_call(self, request: web.Request) -> web.Response:
         who = request[IDENTITY]
