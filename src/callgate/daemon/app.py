@@ -191,6 +191,7 @@ def _wire(
         calltakers=[agent_id_of(e) for e in settings.calltakers.endpoints],
         outbox_depth=events.depth if settings.mqtt.enabled else lambda: None,
         database=database,
+        mqtt=events.monitor if settings.mqtt.enabled else None,
     )
 
     # The engine's feed is the one way into the core; every part that turns the outside world
