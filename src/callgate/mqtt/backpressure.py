@@ -27,8 +27,11 @@ SLOW_AFTER = 2.0
 #: Events not yet acknowledged (queued, in the outbox, in flight) that count as backed up even
 #: while every publish is prompt: a broker taking events slower than calls produce them.
 ALARM_DEPTH = 500
-#: Backed up until the events not acknowledged fall to this and no publish is late.
+#: Backed up until the events not acknowledged fall to this and no publish has been late for
+#: CLEAR_QUIET seconds (in the lab the last windows of a drained backlog were still late: an
+#: ALARM cleared at once came back two seconds later).
 CLEAR_DEPTH = 50
+CLEAR_QUIET = 10.0
 
 
 @dataclass
@@ -56,12 +59,16 @@ class PublishMonitor:
         slow_after: float = SLOW_AFTER,
         alarm_depth: int = ALARM_DEPTH,
         clear_depth: int = CLEAR_DEPTH,
+        clear_quiet: float = CLEAR_QUIET,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.slow_after = slow_after
         self.alarm_depth = alarm_depth
         self.clear_depth = clear_depth
+        self.clear_quiet = clear_quiet
         self.clock = clock
+        #: When a publish was last seen late (in flight, or acknowledged late).
+        self._late_at = -float("inf")
         self.in_flight = 0
         #: When each window in flight was handed over (by a token of its own), oldest first.
         self._windows: dict[int, tuple[float, int]] = {}
@@ -98,6 +105,7 @@ class PublishMonitor:
         self.in_flight -= count
         if self.clock() - started > self.slow_after:
             self.delayed += count
+            self._late_at = self.clock()
 
     def oldest_s(self) -> float:
         """How long the oldest window in flight has waited for the broker (0 when none)."""
@@ -106,8 +114,12 @@ class PublishMonitor:
         return max(0.0, self.clock() - min(t for t, _ in self._windows.values()))
 
     def check(self, depth: int) -> None:
-        """ALARM once when ``depth`` events wait or a publish is late; INFO once when clear."""
+        """ALARM once when ``depth`` events wait or a publish is late; INFO once when clear
+        (few events waiting and no publish late for ``clear_quiet`` seconds)."""
         late = self.oldest_s() > self.slow_after
+        if late:
+            self._late_at = self.clock()
+        quiet = self.clock() - self._late_at >= self.clear_quiet
         figures = {
             "backlog": depth,
             "in_flight": self.in_flight,
@@ -120,7 +132,7 @@ class PublishMonitor:
                 "ALARM: MQTT broker slow: events for CAD backing up (calls are not affected)",
                 extra=figures,
             )
-        elif self.backed_up and not late and depth <= self.clear_depth:
+        elif self.backed_up and quiet and depth <= self.clear_depth:
             self.backed_up = False
             log.info("MQTT backlog cleared", extra=figures)
 

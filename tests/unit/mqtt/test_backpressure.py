@@ -179,6 +179,9 @@ def test_given_a_slow_window_then_one_alarm_one_info_and_the_late_publishes_coun
     monitor.done(window)  # a second end of the same window changes nothing
     monitor.check(depth=120)  # not late any more, but not yet cleared
     assert monitor.backed_up
+    monitor.check(depth=10)  # few left, but a publish was late a moment ago: it may recur
+    assert monitor.backed_up
+    clock.now += 10.0
     for _ in range(3):
         monitor.check(depth=10)
     figures = monitor.figures()
