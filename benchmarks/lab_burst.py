@@ -4,11 +4,15 @@ Run (as root, with the lab up: ``scripts/lab up``)::
 
     .venv/bin/python benchmarks/lab_burst.py [--calls 200 --seconds 20 --agents 20 --talk 3
                                               --wrap-up 5] [--memory-calls 2000] [--skip-memory]
+                                              [--only slow-broker ...]
 
-Prints a table; it is not a test. Three passes on the same lab Asterisk:
+Prints a table; it is not a test. Four passes on the same lab Asterisk:
 
 1. callgate: ``callgate run`` connected to ARI, SIPp places the burst over the trunk, call-takers
    1009.. (baresip, auto-answer) hang up from their own softphone ``--talk`` s after answering.
+1b. slow-broker: the same, with callgate reaching the lab's Mosquitto through a relay on
+   127.0.0.1 that holds every chunk ``--broker-delay-ms`` each way and paces it to
+   ``--broker-kbps`` (:class:`SlowRelay`, started and stopped here): the ACD must not notice.
 2. app_queue: the same burst with callgate stopped; the dialplan's Stasis() then fails and every
    call goes to Queue(fallback-112), whose members include the same softphones.
 3. memory: callgate with no call-taker registered and calls held waiting; its resident memory is
@@ -57,7 +61,12 @@ TARGET_FREE_TO_RING_P99_MS = 50.0
 TARGET_RSS_MB = 150.0
 # Caller numbers the benchmark sends, one prefix per pass, so its calls are told apart from any
 # test's calls on the shared lab: 0819 + pass digit + 8-digit sequence number.
-PREFIX = {"callgate": "08191", "app_queue": "08192", "memory": "08193"}
+PREFIX = {"callgate": "08191", "app_queue": "08192", "memory": "08193", "slow-broker": "08194"}
+#: The lab's Mosquitto (scripts/lab), which the slow-broker pass reaches through a slow relay.
+#: The burst passes, in the order they run (callgate with the lab's broker as it is, the same
+#: through a slow relay, then Asterisk's own app_queue).
+BURST_PASSES = ("callgate", "slow-broker", "app_queue")
+BROKER = ("127.0.0.1", int(os.environ.get("CALLGATE_MQTT_PORT", "11883")))
 
 Event = dict[str, str]
 
@@ -225,6 +234,100 @@ class HangupDriver:
         self.thread.join(timeout=5)
 
 
+# -- a slow broker: a loopback relay in front of the lab's Mosquitto ---------------------------
+
+
+class SlowRelay:
+    """A TCP relay on 127.0.0.1 that makes the broker slow for callgate: every chunk, both ways,
+    is held ``delay`` s and the bytes are paced to ``rate`` bytes/s a direction (0: no cap).
+
+    What a flooded or overloaded broker looks like from the client: PUBACKs late, its socket
+    buffer filling. Nothing outside 127.0.0.1 is touched and the lab's Mosquitto is left as it
+    is. Threads, as the rest of this script; all end at :meth:`stop`.
+    """
+
+    def __init__(self, target: tuple[str, int], delay: float, rate: float) -> None:
+        self.target, self.delay, self.rate = target, delay, rate
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port: int = self.listener.getsockname()[1]
+        self.stopped = threading.Event()
+        self.sockets: list[socket.socket] = []
+        self.threads: list[threading.Thread] = []
+        self.bytes = 0
+        self._spawn(self._accept)
+
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True, name="slow-relay")
+        self.threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            for sock in (client, upstream):
+                sock.settimeout(None)
+                self.sockets.append(sock)
+            self._spawn(self._pump, client, upstream)
+            self._spawn(self._pump, upstream, client)
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        """Read as it comes (the sender sees no back-pressure from the delay itself); a
+        second thread writes each chunk once its delay is over, paced to the rate."""
+        chunks: list[tuple[float, bytes]] = []
+        cond = threading.Condition()
+
+        def write() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    with cond:
+                        while not chunks:
+                            cond.wait()
+                        due, data = chunks.pop(0)
+                    if not data:
+                        break
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    for k in range(0, len(data), 1024):
+                        piece = data[k : k + 1024]
+                        sink.sendall(piece)
+                        self.bytes += len(piece)
+                        if self.rate:
+                            time.sleep(len(piece) / self.rate)
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+        self._spawn(write)
+        data = b"x"
+        while data:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            with cond:
+                chunks.append((time.monotonic() + self.delay, data))
+                cond.notify()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
 def _agent_ext(channel: str) -> str:
     """'PJSIP/1009-0000002a' -> '1009' (empty for other channels)."""
     name = channel.removeprefix("PJSIP/").split("-")[0]
@@ -268,6 +371,12 @@ class PassResult:
     timer_to_ring_ms: list[float] = field(default_factory=list)
     # How late this script read the pass's AMI events (read time - Asterisk's Timestamp).
     read_lag_ms: list[float] = field(default_factory=list)
+    # callgate only, from its log: its "ACD timer late" lines, the MQTT client library's
+    # "pending publish calls" warnings, and its MQTT backlog ALARMs; bytes through the relay.
+    timer_late_lines: int | None = None
+    client_warnings: int | None = None
+    backlog_alarms: int | None = None
+    relay_bytes: int | None = None
 
 
 def _channels(events: list[tuple[float, Event]]) -> dict[str, Channel]:
@@ -407,6 +516,14 @@ def callgate_timer_split(
             res.timer_to_ring_ms.append((later[0] - t) * 1000)
 
 
+def callgate_log_counts(daemon: Daemon, res: PassResult) -> None:
+    """What callgate's log says about its timer and its MQTT link during the pass."""
+    events = [str(record.get("event", "")) for record in daemon.records()]
+    res.timer_late_lines = sum(1 for e in events if e == "ACD timer late")
+    res.client_warnings = sum(1 for e in events if e.endswith("pending publish calls."))
+    res.backlog_alarms = sum(1 for e in events if e.startswith("ALARM: MQTT"))
+
+
 # -- passes ------------------------------------------------------------------------------------
 
 
@@ -487,10 +604,14 @@ def burst_pass(
     extensions = [str(FIRST_EXTENSION + k) for k in range(args.agents)]
     daemon: Daemon | None = None
     wait_until(callgate_free, 900, "other callgate daemons (tests) to stop")
-    if system == "callgate":
+    relay: SlowRelay | None = None
+    if system == "slow-broker":
+        relay = SlowRelay(BROKER, args.broker_delay_ms / 1000, args.broker_kbps * 1000)
+    if system in ("callgate", "slow-broker"):
         daemon = Daemon(
             workdir,
             {
+                **({} if relay is None else {"CALLGATE_MQTT__PORT": str(relay.port)}),
                 "CALLGATE_CALLTAKERS__ENDPOINTS": json.dumps([f"PJSIP/{e}" for e in extensions]),
                 "CALLGATE_CALLTAKERS__WRAP_UP_TIME": str(args.wrap_up),
                 # Callers must wait as long as the burst takes, never overflow.
@@ -533,6 +654,8 @@ def burst_pass(
             ami.listeners.remove(driver.on_event)
         if daemon is not None:
             daemon.stop()
+        if relay is not None:
+            relay.stop()
     with (workdir / "ami-events.jsonl").open("w") as dump:
         for stamp, event in ami.since(mark):
             dump.write(json.dumps({"t": stamp, **event}) + "\n")
@@ -543,6 +666,9 @@ def burst_pass(
     res.lost = max(res.lost, res.placed - res.connected)
     if daemon is not None:
         callgate_timer_split(daemon, legs, args.wrap_up, res)
+        callgate_log_counts(daemon, res)
+    if relay is not None:
+        res.relay_bytes = relay.bytes
     return res
 
 
@@ -829,18 +955,27 @@ def print_table(
     memory: MemoryResult | None,
 ) -> None:
     cg, aq = results.get("callgate", PassResult()), results.get("app_queue", PassResult())
+    slow = results.get("slow-broker", PassResult())
     print(
         f"\nBurst: {args.calls} calls over the trunk in {args.seconds} s, {args.agents} call-takers"
         f" (baresip), talk {args.talk:g} s, wrap-up {args.wrap_up:g} s (both systems)"
     )
+    if "slow-broker" in results:
+        print(
+            f"Slow broker: callgate reaches Mosquitto through a relay holding every chunk"
+            f" {args.broker_delay_ms:g} ms each way, {args.broker_kbps:g} kB/s each way"
+        )
     print(
         f"{dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {os.cpu_count()} cores,"
         f" {platform.machine()}, Asterisk {lab_asterisk_version()} lab\n"
     )
-    rows: list[tuple[str, str, str, str]] = [("", "callgate", "app_queue", "target")]
+    rows: list[tuple[str, ...]] = [("", "callgate", "callgate, slow broker", "app_queue", "target")]
 
     def both(label: str, get: Callable[[PassResult], str], target: str = "") -> None:
-        rows.append((label, get(cg), get(aq), target))
+        rows.append((label, get(cg), get(slow), get(aq), target))
+
+    def ours(label: str, get: Callable[[PassResult], str], target: str = "") -> None:
+        rows.append((label, get(cg), get(slow), "", target))
 
     both(
         "free -> next ring, p50",
@@ -890,32 +1025,49 @@ def print_table(
             f"{fmt(pct(r.read_lag_ms, 0.5), '', 1)}/{fmt(pct(r.read_lag_ms, 0.99), ' ms', 1)}"
         ),
     )
-    if cg.timer_late_ms:
-        rows.append(
-            (
-                "callgate: free -> its WrapUpEnded p50/p99",
-                f"{fmt(pct(cg.timer_late_ms, 0.5), '', 1)}/"
-                f"{fmt(pct(cg.timer_late_ms, 0.99), ' ms', 1)}",
-                "",
-                "",
-            )
+    if cg.timer_late_ms or slow.timer_late_ms:
+        ours(
+            "callgate: free -> its WrapUpEnded p50/p99",
+            lambda r: (
+                f"{fmt(pct(r.timer_late_ms, 0.5), '', 1)}/"
+                f"{fmt(pct(r.timer_late_ms, 0.99), ' ms', 1)}"
+            ),
         )
-        rows.append(
-            (
-                "callgate: WrapUpEnded -> ring p50/p99",
-                f"{fmt(pct(cg.timer_to_ring_ms, 0.5), '', 1)}/"
-                f"{fmt(pct(cg.timer_to_ring_ms, 0.99), ' ms', 1)}",
-                "",
-                "",
-            )
+        ours(
+            "callgate: WrapUpEnded -> ring p50/p99",
+            lambda r: (
+                f"{fmt(pct(r.timer_to_ring_ms, 0.5), '', 1)}/"
+                f"{fmt(pct(r.timer_to_ring_ms, 0.99), ' ms', 1)}"
+            ),
+        )
+    if cg.timer_late_lines is not None or slow.timer_late_lines is not None:
+
+        def count(value: int | None) -> str:
+            return "-" if value is None else str(value)
+
+        ours("callgate log: 'ACD timer late'", lambda r: count(r.timer_late_lines), "0")
+        ours(
+            "callgate log: client 'pending publish calls'",
+            lambda r: count(r.client_warnings),
+            "0",
+        )
+        ours(
+            "callgate log: MQTT backlog ALARM",
+            lambda r: count(r.backlog_alarms),
+            "slow broker: 1",
+        )
+        ours(
+            "  (MQTT bytes through the relay)",
+            lambda r: "" if r.relay_bytes is None else str(r.relay_bytes),
         )
     if memory is not None:
         mb = 1024.0
-        rows.append(("callgate RSS, idle", fmt(memory.baseline_kb / mb, " MB", 1), "", ""))
+        rows.append(("callgate RSS, idle", fmt(memory.baseline_kb / mb, " MB", 1), "", "", ""))
         rows.append(
             (
                 f"callgate RSS, {memory.sip_held} SIP calls waiting",
                 fmt(memory.sip_rss_kb / mb, " MB", 1),
+                "",
                 "",
                 f"(Asterisk held {memory.sip_held} of {args.memory_calls}; "
                 f"SIPp failed {memory.sip_failed})",
@@ -926,6 +1078,7 @@ def print_table(
                 f"callgate RSS, {memory.total_held} calls waiting",
                 fmt(memory.total_rss_kb / mb, " MB", 1),
                 "",
+                "",
                 f"< {TARGET_RSS_MB:g} MB at 2,000"
                 + (" (stopped early: the lab fell behind)" if memory.stopped_early else ""),
             )
@@ -935,21 +1088,23 @@ def print_table(
                 "  (callers whose MOH + MixMonitor it stopped)",
                 str(memory.quieted),
                 "",
+                "",
                 "(--memory-keep-media: none)",
             )
         )
-        rows.append(("callgate VmHWM (peak)", fmt(memory.hwm_kb / mb, " MB", 1), "", ""))
-        rows.append(("callgate RSS per waiting call", fmt(memory.slope_kb, " kB", 1), "", ""))
+        rows.append(("callgate VmHWM (peak)", fmt(memory.hwm_kb / mb, " MB", 1), "", "", ""))
+        rows.append(("callgate RSS per waiting call", fmt(memory.slope_kb, " kB", 1), "", "", ""))
         if memory.total_held < 2000:
             rows.append(
                 (
                     "  -> 2,000 waiting (extrapolated)",
                     fmt((memory.baseline_kb + 2000 * memory.slope_kb) / mb, " MB", 1),
                     "",
+                    "",
                     f"< {TARGET_RSS_MB:g} MB",
                 )
             )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(widths[k]) for k, cell in enumerate(row)).rstrip())
         if i == 0:
@@ -988,7 +1143,7 @@ def reanalyse(
 ) -> tuple[dict[str, PassResult], MemoryResult | None]:
     results: dict[str, PassResult] = {}
     agents = {str(FIRST_EXTENSION + k) for k in range(args.agents)}
-    for system in ("callgate", "app_queue"):
+    for system in BURST_PASSES:
         dump = workdir / system / "ami-events.jsonl"
         if not dump.exists():
             continue
@@ -1002,8 +1157,10 @@ def reanalyse(
         stats = labpeers.CarrierCalls([], workdir=workdir / system / f"sipp-{system}").stats()
         res.sipp_failed = stats.get("failed", -1)
         res.lost = max(res.lost, res.placed - res.connected)
-        if system == "callgate":
-            callgate_timer_split(Daemon(workdir / system, {}), legs, args.wrap_up, res)
+        if system in ("callgate", "slow-broker"):
+            saved = Daemon(workdir / system, {})
+            callgate_timer_split(saved, legs, args.wrap_up, res)
+            callgate_log_counts(saved, res)
         results[system] = res
     memory = None
     saved = workdir / "memory" / "memory.json"
@@ -1067,8 +1224,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument(
         "--only",
-        choices=("callgate", "app_queue", "memory"),
-        help="run one pass (default: all three)",
+        action="append",
+        choices=(*BURST_PASSES, "memory"),
+        help="run this pass (repeatable; default: all four)",
+    )
+    parser.add_argument(
+        "--broker-delay-ms",
+        type=float,
+        default=250.0,
+        help="slow-broker pass: every chunk to and from Mosquitto held this long, each way",
+    )
+    parser.add_argument(
+        "--broker-kbps",
+        type=float,
+        default=8.0,
+        help="slow-broker pass: kB/s each way through the relay (0: no cap)",
     )
     parser.add_argument(
         "--from",
@@ -1101,13 +1271,13 @@ def main(argv: list[str]) -> int:
     # Ctrl-C and SIGTERM unwind through every finally below, which stop what was started.
     signal.signal(signal.SIGTERM, _interrupted)
     try:
-        for system in ("callgate", "app_queue"):
-            if args.only in (None, system):
+        for system in BURST_PASSES:
+            if not args.only or system in args.only:
                 print(f"lab_burst: {system} pass ...", file=sys.stderr)
                 passdir = workdir / system
                 passdir.mkdir()
                 results[system] = burst_pass(system, ami, args, passdir)
-        if not args.skip_memory and args.only in (None, "memory"):
+        if not args.skip_memory and (not args.only or "memory" in args.only):
             print("lab_burst: memory pass ...", file=sys.stderr)
             (workdir / "memory").mkdir()
             memory = memory_pass(ami, args, workdir / "memory")

@@ -141,5 +141,29 @@ async def test_a_timer_held_up_by_a_blocked_event_loop_is_logged(
             await asyncio.sleep(0.05)
         assert "ACD timer late" in caplog.text
         assert executor.first(RingAgent, "c3")
+        # Asleep in a system call: the loop's thread used (next to) no CPU while late.
+        late = next(r for r in caplog.records if r.getMessage() == "ACD timer late")
+        assert late.late_ms >= 100  # type: ignore[attr-defined]
+        assert late.loop_cpu_ms < late.armed_ms / 2  # type: ignore[attr-defined]
+    finally:
+        engine.close()
+
+
+async def test_a_timer_held_up_by_a_busy_event_loop_says_the_loop_was_busy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    executor = SlowBridges("")
+    engine = await _two_calls_up(executor)
+    try:
+        with caplog.at_level(logging.WARNING, logger="callgate.daemon.engine"):
+            await engine.feed(AgentHungUp("c1", "a1", at=time.time()))
+            # A slow callback: the loop runs our code for 0.25 s of CPU (counted in CPU, not
+            # wall time, so a loaded machine cannot make this test fail).
+            spun = time.thread_time()
+            while time.thread_time() - spun < WRAP + 0.15:
+                pass
+            await asyncio.sleep(0.05)
+        late = next(r for r in caplog.records if r.getMessage() == "ACD timer late")
+        assert late.loop_cpu_ms >= (WRAP + 0.15) * 1e3  # type: ignore[attr-defined]
     finally:
         engine.close()

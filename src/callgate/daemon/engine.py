@@ -65,6 +65,9 @@ class Engine:
         self._timer_task: asyncio.Task[None] | None = None
         #: When the armed timer is due: its deadline, or when it was armed if that was later.
         self._due: float | None = None
+        #: When the timer was armed, and the CPU time of the loop's thread then: a late timer
+        #: says whether the loop was busy (our code) or not running at all (see tick).
+        self._armed = (0.0, 0.0)
         #: The last batch of commands submitted for each call / call-taker, until it is done.
         self._tails: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._batches: set[asyncio.Task[list[Event]]] = set()
@@ -78,7 +81,18 @@ class Engine:
         async with self._lock:
             now = self.clock()
             if self._due is not None and now - self._due > LATE_TIMER_WARNING:
-                log.warning("ACD timer late", extra={"late_ms": round((now - self._due) * 1e3)})
+                # loop_cpu_ms near armed_ms: the loop ran code of ours all along (a slow
+                # callback); far below: the process was not running (CPU starved, or blocked
+                # in a system call), which no change in callgate's code fixes.
+                armed_at, armed_cpu = self._armed
+                log.warning(
+                    "ACD timer late",
+                    extra={
+                        "late_ms": round((now - self._due) * 1e3),
+                        "armed_ms": round((now - armed_at) * 1e3),
+                        "loop_cpu_ms": round((time.thread_time() - armed_cpu) * 1e3),
+                    },
+                )
             batch = self._submit(self.acd.handle_timer(now))
             self._rearm()
         await self._apply(await batch)
@@ -175,6 +189,7 @@ class Engine:
         now = self.clock()
         # A deadline already past (a wrap-up counted from a hang-up heard late) is due now.
         self._due = max(deadline, now)
+        self._armed = (now, time.thread_time())
         delay = self._due - now
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(delay, self._fire)

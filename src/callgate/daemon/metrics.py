@@ -28,6 +28,7 @@ from callgate.core.calls import TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import CallEnded
 from callgate.core.events import Priority
 from callgate.daemon.health import Health
+from callgate.mqtt.backpressure import PublishMonitor
 from callgate.ports import Notification
 
 #: Seconds; the 10/15/20 s edges are the answer-time targets the KPIs report (NFPA, NENA), so a
@@ -48,6 +49,7 @@ class Metrics:
         calltakers: Iterable[str] = (),
         outbox_depth: Callable[[], int | None] = lambda: None,
         database: DatabaseStatus | None = None,
+        mqtt: PublishMonitor | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -58,6 +60,8 @@ class Metrics:
         self.outbox_depth = outbox_depth
         #: The journal writers' shared view of the database: backlog and records dropped.
         self.database = database
+        #: The CAD event publisher's view of the broker: in flight, late, backed up.
+        self.mqtt = mqtt
         self.clock = clock
         self._priorities: set[int] = {int(p) for p in Priority}
         self.answer_time = Histogram(
@@ -223,6 +227,40 @@ class _LiveCollector(Collector):
                 "Call events stored but not yet published to MQTT.",
                 value=depth,
             )
+        if m.mqtt is not None:
+            yield from _mqtt_figures(m.mqtt)
+
+
+def _mqtt_figures(monitor: PublishMonitor) -> Iterator[Metric]:
+    """The broker keeping up with CAD's events, or not (never a log line a publish)."""
+    figures = monitor.figures()
+    yield GaugeMetricFamily(
+        "callgate_mqtt_in_flight",
+        "CAD events handed to the MQTT broker and not yet acknowledged (PUBACK).",
+        value=figures.in_flight,
+    )
+    yield GaugeMetricFamily(
+        "callgate_mqtt_backlog_alarm",
+        "1 while CAD events back up at the broker (the one ALARM log line says the same);"
+        " calls are not affected.",
+        value=1.0 if figures.backed_up else 0.0,
+    )
+    yield CounterMetricFamily(
+        "callgate_mqtt_publish_delays",
+        "CAD events the MQTT broker acknowledged late (over 2 s after they were handed to it).",
+        value=figures.delayed,
+    )
+    yield CounterMetricFamily(
+        "callgate_mqtt_client_warnings",
+        "The MQTT client library's 'pending publish calls' warnings, counted instead of logged.",
+        value=figures.client_warnings,
+    )
+    yield CounterMetricFamily(
+        "callgate_mqtt_state_updates_held",
+        "Retained queue-state snapshots held back while CAD events backed up (the latest is"
+        " published once cleared).",
+        value=figures.state_updates_held,
+    )
 
 
 def _shift_figures(acd: Acd) -> Iterator[Metric]:

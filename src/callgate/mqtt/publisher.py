@@ -18,7 +18,9 @@ background tasks take it from there:
   says ``offline``), answers CAD's commands, and publishes unsent outbox rows in order with QoS 1,
   marking them sent only after the broker's PUBACK;
 - the *pruner* deletes published events older than ``outbox_retention_hours``, in small
-  batches, every :data:`PRUNE_INTERVAL` seconds.
+  batches, every :data:`PRUNE_INTERVAL` seconds;
+- the *watch* checks every second whether the broker is keeping up: a backed-up publisher is
+  one ALARM line and metrics, not a warning per publish (:mod:`callgate.mqtt.backpressure`).
 
 A broker outage therefore delays events and loses none; a crash between PUBACK and marking sent
 publishes an event twice, which subscribers drop by ``event_id``.
@@ -49,6 +51,7 @@ from callgate.core.acd import Acd
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
 from callgate.mqtt import pending
+from callgate.mqtt.backpressure import PublishMonitor
 from callgate.mqtt.inbox import CallAnnotations, CommandHandler, CommandInbox
 from callgate.mqtt.pending import Pending
 from callgate.mqtt.schema import (
@@ -169,6 +172,8 @@ class EventPublisher:
         self.connected = False
         #: Events stored in the outbox by this process and not yet acknowledged by the broker.
         self._unsent = 0
+        #: Publishes in flight, the late ones, and the one ALARM when they back up.
+        self.monitor = PublishMonitor()
         "True while a broker session is up."
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -195,10 +200,12 @@ class EventPublisher:
             except asyncio.QueueFull:
                 self.status.overflowed(WRITER, stream=queued.stream)
                 self.spool.done()
+        self.monitor.warnings.install()
         self._tasks = [
             asyncio.create_task(self._writer(), name="mqtt-outbox-writer"),
             asyncio.create_task(self._link(), name="mqtt-link"),
             asyncio.create_task(self._pruner(), name="mqtt-outbox-pruner"),
+            asyncio.create_task(self._watch(), name="mqtt-backlog-watch"),
         ]
 
     async def flush(self, seconds: float = 10.0) -> None:
@@ -230,6 +237,7 @@ class EventPublisher:
                 left.append(self._pending.get_nowait())
                 self._pending.task_done()
             self.spool.save(left)
+            self.monitor.warnings.remove()
         self._tasks = []
 
     # -- what the daemon reports (the CallObserver surface, plus notifications) --------
@@ -472,6 +480,9 @@ class EventPublisher:
             await client.subscribe(self.topics.commands, qos=1)
         self.connected = True
         self._queue_dirty = True  # a new session republishes the latest snapshot
+        # A window of our own batch waiting for PUBACKs is normal, not a warning; beyond it
+        # the library's warning is counted, not logged (backpressure.ClientWarnings).
+        client.pending_calls_threshold = max(client.pending_calls_threshold, self.batch)
         receiver = asyncio.create_task(self._receive(client), name="mqtt-commands")
         worker = asyncio.create_task(self._apply_commands(client), name="mqtt-command-worker")
         try:
@@ -518,12 +529,16 @@ class EventPublisher:
         while entries := await self.outbox.unsent(self.batch):
             # Handed to paho in order; it sends them in order on one connection and the broker
             # keeps that order per topic. A batch in flight at once keeps throughput up.
-            await asyncio.gather(
-                *(
-                    client.publish(e.topic, e.payload, qos=1, retain=e.retain, timeout=30.0)
-                    for e in entries
+            window = self.monitor.sending(len(entries))
+            try:
+                await asyncio.gather(
+                    *(
+                        client.publish(e.topic, e.payload, qos=1, retain=e.retain, timeout=30.0)
+                        for e in entries
+                    )
                 )
-            )
+            finally:
+                self.monitor.done(window)
             await self.outbox.mark_sent(
                 [e.id for e in entries if e.id is not None], datetime.now(UTC)
             )
@@ -534,16 +549,25 @@ class EventPublisher:
         now = self.clock()
         if not self._queue_dirty or now - self._queue_sent_at < QUEUE_STATE_INTERVAL:
             return
+        self._queue_sent_at = now
+        if self.monitor.hold_state_update():
+            return  # still dirty: the latest snapshot goes once the backlog has cleared
         snapshot = self._queue_state
         if self.acd is not None:
             snapshot = queue_state_of(self.acd, self.settings.site, now)
         self._queue_dirty = False
         if snapshot is None:
             return
-        self._queue_sent_at = now
         await client.publish(
             self.topics.queue_state, snapshot.model_dump_json(), qos=1, retain=True
         )
+
+    async def _watch(self) -> None:
+        """Every second: is the broker keeping up? (One ALARM when not, one INFO when it is
+        again; the publishing tasks may be stuck waiting for it, so this is a task of its own.)"""
+        while True:
+            self.monitor.check(self.depth())
+            await asyncio.sleep(1.0)
 
     async def _handle_command(self, request_id: str, payload: bytes) -> Reply:
         assert self.commands is not None  # nothing is subscribed to without a handler
