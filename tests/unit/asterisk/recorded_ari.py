@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -129,6 +129,8 @@ class RecordedAri(AriClient):
         self.unexpected: list[Made] = []
         #: A channel variable's value, by (channel id, variable); unset ones read "".
         self.variables: dict[tuple[str, str], str] = {}
+        #: Any other variable's value (by default ""), as the dialplan would have set it.
+        self.variable: Callable[[str, str], str] = lambda channel, name: ""
         #: ``GET /channels`` and ``GET /bridges`` (None: as recorded, none).
         self.channels: list[JsonObject] | None = None
         self.bridges: list[JsonObject] | None = None
@@ -256,7 +258,8 @@ class RecordedAri(AriClient):
             variable = str(params.get("variable"))
             [recorded, *_] = ANSWERS[("GET", "/channels/{id}/variable")]
             answer = json.loads(recorded.response or "{}")
-            answer["value"] = self.variables.get((parts[1], variable), "")
+            value = self.variables.get((parts[1], variable))
+            answer["value"] = self.variable(parts[1], variable) if value is None else value
             return 200, json.dumps(answer)
         return None
 
