@@ -168,7 +168,8 @@ class RecordedAri(AriClient):
 
     # ---------------------------------------------------------------- recorded objects
 
-    def channel(self, **fields: Any) -> JsonObject:
+    @staticmethod
+    def channel(**fields: Any) -> JsonObject:
         """A channel as ARI describes it (recorded), with ``fields`` set."""
         channel = _recorded_channel()
         channel.pop("creationtime")  # the test's time, or none (see frame)
@@ -176,14 +177,16 @@ class RecordedAri(AriClient):
         channel.update(fields)
         return channel
 
-    def bridge(self, **fields: Any) -> JsonObject:
+    @staticmethod
+    def bridge(**fields: Any) -> JsonObject:
         """A bridge as ARI describes it (recorded), with ``fields`` set."""
         [first, *_] = [r for r in ANSWERS[("POST", "/bridges/{id}")] if r.status < 400]
         bridge: JsonObject = json.loads(first.response or "{}")
         bridge.update(fields)
         return bridge
 
-    def frame(self, kind: str, **fields: Any) -> JsonObject:
+    @staticmethod
+    def frame(kind: str, **fields: Any) -> JsonObject:
         """A recorded event frame of type ``kind`` with ``fields`` set: the objects a frame
         carries (``channel``, ``playback``…) keep their recorded fields the test does not set,
         a channel's variables are those the test gives (the recorded names read "", as
