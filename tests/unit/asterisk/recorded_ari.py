@@ -142,6 +142,8 @@ class RecordedAri(AriClient):
         self.stalled: dict[tuple[str, str], int] = {}
         #: (method, path) -> seconds its answer takes.
         self.slow: dict[tuple[str, str], float] = {}
+        #: Where :meth:`serve` listens (``http://127.0.0.1:<port>``) while it does.
+        self.url = ""
         #: The event WebSockets of :meth:`serve`, as clients connected.
         self.sockets: list[web.WebSocketResponse] = []
 
@@ -318,8 +320,9 @@ class RecordedAri(AriClient):
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
+        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
         try:
-            yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+            yield self.url
         finally:
             for ws in self.sockets:
                 await ws.close()
