@@ -300,7 +300,8 @@ class RecordedAri(AriClient):
         """The same answers behind a local server (REST and ``/ari/events``); yields its URL."""
 
         async def rest(request: web.Request) -> web.Response:
-            path = "/" + request.match_info["tail"]
+            # As the client wrote it: an id quoted into one path element stays one.
+            path = request.raw_path.split("?")[0].removeprefix("/ari")
             body = await request.json() if request.can_read_body else None
             status, text = await self.answer(request.method, path, dict(request.query), body)
             return web.Response(status=status, text=text, content_type="application/json")
