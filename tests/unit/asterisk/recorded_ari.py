@@ -26,7 +26,7 @@ import copy
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -119,8 +119,13 @@ def _recorded_channel() -> JsonObject:
 class RecordedAri(AriClient):
     """The ARI client, answered from the lab's recordings; every request kept."""
 
+    #: Every fake made, for the unit tests' conftest: after each test, none may have been asked
+    #: what no recording has.
+    made: ClassVar[list[RecordedAri]] = []
+
     def __init__(self, url: str = "http://asterisk.invalid:8088") -> None:
         super().__init__(url, "callgate", "recorded", "callgate")
+        RecordedAri.made.append(self)
         #: Every request made, in order: (method, path as the client wrote it, parameters).
         self.log: list[Made] = []
         #: The JSON body of each request in :attr:`log` (None for most).
@@ -223,12 +228,12 @@ class RecordedAri(AriClient):
         params: Mapping[str, str | int] | None = None,
         body: JsonObject | None = None,
     ) -> Any:
-        status, text = await self.answer(method, path, dict(params or {}), body)
+        status, text = await self.reply(method, path, dict(params or {}), body)
         if status >= 400:
             raise AriError(method, path, status, _error_message(text))
         return json.loads(text) if text else None
 
-    async def answer(
+    async def reply(
         self, method: str, path: str, params: dict[str, Any], body: JsonObject | None = None
     ) -> tuple[int, str]:
         """Asterisk's status and body for one request (kept in :attr:`log`)."""
@@ -303,7 +308,7 @@ class RecordedAri(AriClient):
             # As the client wrote it: an id quoted into one path element stays one.
             path = request.raw_path.split("?")[0].removeprefix("/ari")
             body = await request.json() if request.can_read_body else None
-            status, text = await self.answer(request.method, path, dict(request.query), body)
+            status, text = await self.reply(request.method, path, dict(request.query), body)
             return web.Response(status=status, text=text, content_type="application/json")
 
         async def events(request: web.Request) -> web.WebSocketResponse:
