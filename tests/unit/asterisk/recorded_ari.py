@@ -291,10 +291,12 @@ class RecordedAri(AriClient):
         return recorded.status, text
 
     def _error(self, status: int, method: str, path: str) -> str:
-        """The body Asterisk gave for ``status`` on this shape of request, else on any."""
+        """The body Asterisk gave for ``status`` on this shape of request, else on the same
+        kind of object (a channel's "Channel not found"), else on any."""
         errors = [r for answers in ANSWERS.values() for r in answers if r.status == status]
         alike = [r for r in errors if (r.method, shape(r.path)) == (method, shape(path))]
-        chosen = (alike or errors)[:1]
+        kin = [r for r in errors if _segments(r.path)[0] == _segments(path)[0]]
+        chosen = (alike or kin or errors)[:1]
         assert chosen, f"no recorded {status} answer: record or derive one (README)"
         return chosen[0].response or ""
 
