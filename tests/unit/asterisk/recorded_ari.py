@@ -44,6 +44,8 @@ RECORDED = (
     "reconcile",
     "blocked",
     "callback",
+    "fallback",
+    "channelcheck",
 )
 DERIVED = "derived"
 
