@@ -143,6 +143,9 @@ SCENARIOS = {
         },
         callback_prefix="cb-tp5i9x-",
     ),
+    # Nobody registered: after [acd] max_wait the caller goes back to the dialplan's fallback
+    # queue (ARI's continue).
+    "fallback": Scenario({"acd": {"max_wait": 5}}),
 }
 
 
@@ -420,3 +423,14 @@ def test_callback_the_core_calls_the_abandoned_number_back_and_it_is_bridged(
     assert run.daemon.observer.of("agent_connected") == [(CALLBACK, "1006")]
     assert run.daemon.ended == {abandoned: "ABANDONED", CALLBACK: "COMPLETED"}
     assert not [e for e in run.daemon.fed if isinstance(e, CallbackFailed)]
+
+
+def test_fallback_a_caller_nobody_can_answer_goes_to_the_fallback_queue_after_max_wait(
+    tmp_path: Path,
+) -> None:
+    run = replay("fallback", tmp_path)
+    call = "1796638148.0"
+    assert run.daemon.ended == {call: "FALLBACK"}
+    [handed] = [r for r in run.asterisk.made if r.path.endswith("/continue")]
+    assert handed.path == f"/ari/channels/{call}/continue"
+    assert run.daemon.observer.of("call_started") == [(call, "")]  # journaled all the same
