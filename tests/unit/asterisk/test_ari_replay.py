@@ -1,7 +1,8 @@
 """Recorded lab ARI traffic replayed through the ARI adapter and a real core, no mocks.
 
 Each scenario of tests/fixtures/ari/ (see its README) was recorded from the lab Asterisk 22 while
-one lab integration test ran, with the adapter as it was before it was split (main b56ee6b).
+one lab integration test ran, with the adapter as it was before it was split (main b56ee6b;
+``fallback`` later, with the split adapter).
 Replayed here (see ``ari_replay``): the frames reach the daemon's pump at their stamps, on a
 virtual clock, and the adapter must ask Asterisk exactly what the old one asked, in the same
 order; :func:`~callgate.asterisk.ari.translate.translate` must make of each frame the events
