@@ -1,5 +1,6 @@
-"""A daemon's call path without the lab: the real ARI adapter, engine and core, and Asterisk's
-REST side played by a recorder that answers every request (or fails the ones a test names).
+"""A daemon's call path without the lab: the real ARI adapter, engine and core, and Asterisk
+played by :class:`~tests.unit.asterisk.recorded_ari.RecordedAri` (the lab's recorded answers and
+frames; it keeps every request, and fails the ones a test names).
 
 Time is the test's: the engine reads :class:`Clock`, and :meth:`Daemon.advance` fires the core's
 deadlines at once (no sleeps)."""
@@ -7,11 +8,11 @@ deadlines at once (no sleeps)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from callgate.asterisk.ari.adapter import AriAdapter
-from callgate.asterisk.ari.client import AriClient, AriError, JsonObject
+from callgate.asterisk.ari.client import JsonObject
 from callgate.config import Settings
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
@@ -19,6 +20,7 @@ from callgate.core.events import AgentLoggedIn, Event
 from callgate.core.screening import CallerHistory
 from callgate.daemon.engine import Engine
 from callgate.ports import CallObserver, HistorySource, Notification, NullObserver
+from tests.unit.asterisk.recorded_ari import RecordedAri
 
 T0 = 1_800_000_000.0
 
@@ -29,45 +31,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class Asterisk(AriClient):
-    """ARI's REST side: every request is recorded and answered (``None``, or a variable's value
-    from ``variables``); a request whose method and path are in ``failing`` raises that error."""
-
-    def __init__(self) -> None:
-        super().__init__("http://asterisk.invalid", "u", "p", "callgate")
-        self.log: list[tuple[str, str, dict[str, Any]]] = []
-        self.failing: dict[tuple[str, str], AriError] = {}
-        self.variables: dict[tuple[str, str], str] = {}
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str | int] | None = None,
-        body: JsonObject | None = None,
-    ) -> Any:
-        self.log.append((method, path, dict(params or {})))
-        await asyncio.sleep(0)  # a round trip: other work may run meanwhile
-        error = self.failing.get((method, path))
-        if error is not None:
-            raise error
-        if method == "GET" and path.endswith("/variable"):
-            channel = path.split("/")[2]
-            return {"value": self.variables.get((channel, str((params or {})["variable"])), "")}
-        return None
-
-    def on(self, channel: str) -> list[tuple[str, str, dict[str, Any]]]:
-        """The requests about one channel (its own path), in order."""
-        return [
-            r
-            for r in self.log
-            if r[1].startswith(f"/channels/{channel}/") or r[1] == f"/channels/{channel}"
-        ]
-
-    def fail(self, method: str, path: str, status: int = 500) -> None:
-        self.failing[(method, path)] = AriError(method, path, status, "refused")
 
 
 class Histories:
@@ -114,7 +77,7 @@ class Daemon:
         now: float = T0,
     ) -> None:
         self.clock = Clock(now)
-        self.asterisk = Asterisk()
+        self.asterisk = RecordedAri()
         self.recorder = Recorder()
         engine: Engine
 
@@ -143,16 +106,16 @@ class Daemon:
         """A caller enters Stasis (as the dialplan hands them over, answered)."""
         variables = {"CALLGATE_RECORDING": f"callgate/{call_id}.wav", **channelvars}
         await self.event(
-            {
-                "type": "StasisStart",
-                "args": [],
-                "channel": {
+            self.asterisk.frame(
+                "StasisStart",
+                args=[],
+                channel={
                     "id": call_id,
                     "state": "Up",
                     "caller": {"number": number},
                     "channelvars": variables,
                 },
-            }
+            )
         )
         await self.settle()
 
@@ -165,7 +128,9 @@ class Daemon:
             and r[2].get("appArgs") == f"calltaker,{call_id},{agent}"
         ][-1:]
         await self.event(
-            {"type": "StasisStart", "args": ["calltaker", call_id, agent], "channel": {"id": leg}}
+            self.asterisk.frame(
+                "StasisStart", args=["calltaker", call_id, agent], channel={"id": leg}
+            )
         )
 
     async def event(self, event: JsonObject) -> None:

@@ -33,7 +33,7 @@ async def waiting_caller() -> Daemon:
     await daemon.login("1001")
     await daemon.engine.feed(DeviceStateChanged("1001", DeviceState.UNAVAILABLE))
     await daemon.caller("c1", "+6281100000001")
-    await daemon.event({"type": "PlaybackFinished", "playback": {"id": "greeting-c1"}})
+    await daemon.event(daemon.asterisk.frame("PlaybackFinished", playback={"id": "greeting-c1"}))
     return daemon
 
 
@@ -53,7 +53,7 @@ async def test_a_waiting_caller_hears_position_and_wait_then_music_again() -> No
     music_off = requests(daemon).index(("DELETE", "/channels/c1/moh"))
     assert music_off < requests(daemon).index(("POST", "/channels/c1/play/queue-c1-1"))
     daemon.asterisk.log.clear()
-    await daemon.event({"type": "PlaybackFinished", "playback": {"id": "queue-c1-1"}})
+    await daemon.event(daemon.asterisk.frame("PlaybackFinished", playback={"id": "queue-c1-1"}))
     assert requests(daemon) == [("POST", "/channels/c1/moh")]
     await daemon.advance(30)
     assert [p for p, _ in plays(daemon)] == ["/channels/c1/play/queue-c1-2"]
@@ -70,7 +70,7 @@ async def test_an_offer_rings_first_then_stops_the_announcement_and_the_music_re
     assert requests(daemon)[ring + 1 :] == [("DELETE", "/playbacks/queue-c1-1")]
     # Asterisk reports the stopped playback; the caller hears music while the phone rings.
     before = len(daemon.asterisk.log)
-    await daemon.event({"type": "PlaybackFinished", "playback": {"id": "queue-c1-1"}})
+    await daemon.event(daemon.asterisk.frame("PlaybackFinished", playback={"id": "queue-c1-1"}))
     assert requests(daemon)[before:] == [("POST", "/channels/c1/moh")]
     # Answered: music off, bridged; no playback of ours is left to hold the bridge up.
     before = len(daemon.asterisk.log)
@@ -123,7 +123,7 @@ async def test_the_greeting_is_never_cut_by_an_announcement() -> None:
     await daemon.advance(20)
     assert plays(daemon) == []
     assert ("DELETE", "/playbacks/greeting-c1") not in requests(daemon)
-    await daemon.event({"type": "PlaybackFinished", "playback": {"id": "greeting-c1"}})
+    await daemon.event(daemon.asterisk.frame("PlaybackFinished", playback={"id": "greeting-c1"}))
     await daemon.advance(30)  # the next turn
     assert [p for p, _ in plays(daemon)] == ["/channels/c1/play/queue-c1-2"]
     daemon.close()

@@ -112,9 +112,11 @@ async def test_a_silent_caller_s_key_raises_the_call_and_speech_ends_the_watch()
     await daemon.answer("busy", "1001")
     await daemon.caller("c1", "+6281100000001")
     await daemon.caller("c2", "+6281100000002")
-    await daemon.event({"type": "ChannelTalkingStarted", "channel": {"id": "c2"}})
+    await daemon.event(daemon.asterisk.frame("ChannelTalkingStarted", channel={"id": "c2"}))
     await daemon.advance(10.0)
-    await daemon.event({"type": "ChannelDtmfReceived", "channel": {"id": "c1"}, "digit": "5"})
+    await daemon.event(
+        daemon.asterisk.frame("ChannelDtmfReceived", channel={"id": "c1"}, digit="5")
+    )
     daemon.close()
     changed = {n.call_id: (n.priority, n.category) for n in daemon.notes(CallReclassified)}
     assert changed == {"c1": (Priority.CALLBACK, "silent-key-pressed")}
@@ -198,7 +200,7 @@ async def test_a_caller_who_hangs_up_during_set_up_is_journaled_but_never_queued
     channel = {"id": "c1", "state": "Up", "caller": {"number": PRANKSTER}, "channelvars": {}}
     set_up = asyncio.ensure_future(daemon.adapter.arrivals.new_call(channel))
     await asyncio.sleep(0)
-    await daemon.adapter.on_event({"type": "StasisEnd", "channel": {"id": "c1"}})
+    await daemon.adapter.on_event(daemon.asterisk.frame("StasisEnd", channel={"id": "c1"}))
     await set_up
     await daemon.settle()
     daemon.close()

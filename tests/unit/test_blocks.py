@@ -258,9 +258,11 @@ async def test_a_blocked_caller_hears_the_announcement_is_hung_up_and_journaled_
     assert "blocked caller rejected" in caplog.messages
     assert "112 call entered" not in caplog.messages
     assert not daemon.engine.acd.calls
-    await daemon.event({"type": "PlaybackFinished", "playback": {"id": "blocked-b1"}})
+    await daemon.event(daemon.asterisk.frame("PlaybackFinished", playback={"id": "blocked-b1"}))
     assert daemon.asterisk.on("b1")[-1][:2] == ("DELETE", "/channels/b1")
-    await daemon.event({"type": "ChannelDestroyed", "channel": {"id": "b1"}, "cause_txt": ""})
+    await daemon.event(
+        daemon.asterisk.frame("ChannelDestroyed", channel={"id": "b1"}, cause_txt="")
+    )
     assert daemon.engine.acd.next_deadline() is None  # the core forgot it
     daemon.close()
     await writer.close()
@@ -289,7 +291,7 @@ async def test_a_blocked_caller_whose_hang_up_fails_is_handed_to_the_fallback_qu
     daemon, writer = await _blocked_caller_rig(journal)
     daemon.asterisk.fail("DELETE", "/channels/b1")
     await daemon.caller("b1", BLOCKED)
-    await daemon.event({"type": "PlaybackFinished", "playback": {"id": "blocked-b1"}})
+    await daemon.event(daemon.asterisk.frame("PlaybackFinished", playback={"id": "blocked-b1"}))
     # Never left alone: the dialplan's fallback queue answers.
     assert ("POST", "/channels/b1/continue") in [r[:2] for r in daemon.asterisk.log]
     daemon.close()
@@ -305,7 +307,7 @@ async def test_a_blocked_caller_who_hangs_up_first_is_journaled_blocked(journal:
     # The announcement cannot start: gone already (and nothing to seal when the channel goes).
     await daemon.caller("b1", BLOCKED, CALLGATE_RECORDING="")
     assert daemon.asterisk.on("b1")[-1][:2] == ("DELETE", "/channels/b1")
-    await daemon.event({"type": "StasisEnd", "channel": {"id": "b1"}})
+    await daemon.event(daemon.asterisk.frame("StasisEnd", channel={"id": "b1"}))
     daemon.close()
     await writer.close()
     record = await journal.get_call("b1")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from callgate.asterisk.ari import adapter as adapter_module
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.callback_legs import CALLBACK_CONTEXT
-from callgate.asterisk.ari.client import AriError
 from callgate.asterisk.ari.layout import CALLTAKER, CallLayout, Leg, Phase
 from callgate.asterisk.ari.translate import TAKER_LEFT, callback_outcome
 from callgate.config import Settings
@@ -27,53 +25,42 @@ from callgate.core.events import (
     CallerHungUp,
     Event,
 )
+from tests.unit.asterisk.recorded_ari import RecordedAri
 
 CALL = "cb-x-1.1"
 DIAL = DialCallback(CALL, "1006", "081234567")
 
 
-class FakeAri:
-    app = "callgate"
-
-    def __init__(self) -> None:
-        self.log: list[tuple[str, Any]] = []
-        self.fail_originate_of: str | None = None
-
-    async def originate(self, endpoint: str, **kwargs: Any) -> dict[str, Any]:
-        if endpoint == self.fail_originate_of:
-            raise AriError("POST", "/channels", 400, "Allocation failed")
-        self.log.append(("originate", {"endpoint": endpoint, **kwargs}))
-        return {}
-
-    async def request(
-        self, method: str, path: str, params: Mapping[str, Any] | None = None, **_: Any
-    ) -> Any:
-        self.log.append((method, (path, dict(params or {}))))
-        return []
-
-    async def create_bridge(self, bridge_id: str) -> None:
-        self.log.append(("create_bridge", bridge_id))
-
-    async def add_to_bridge(self, bridge_id: str, *channels: str) -> None:
-        self.log.append(("add_to_bridge", (bridge_id, *channels)))
-
-    async def destroy_bridge(self, bridge_id: str) -> None:
-        self.log.append(("destroy_bridge", bridge_id))
-
-    async def hangup(self, channel_id: str) -> None:
-        self.log.append(("hangup", channel_id))
-
-    async def get_variable(self, channel_id: str, name: str) -> str:
-        return f"callgate/{channel_id}.wav" if name == "CALLGATE_RECORDING" else ""
-
-    def did(self, what: str) -> list[Any]:
-        return [arg for name, arg in self.log if name == what]
+def did(ari: RecordedAri, what: str) -> list[Any]:
+    """What the adapter asked of ARI, by the client's helper that asks it (``originate``: the
+    REST parameters; bridges and hang-ups: the ids; ``POST``: path and parameters)."""
+    found: list[Any] = []
+    for method, path, params in ari.log:
+        parts = path.strip("/").split("/")
+        if what == "originate" and (method, path) == ("POST", "/channels"):
+            found.append(params)
+        elif what == "create_bridge" and method == "POST" and parts[0] == "bridges":
+            found.extend(parts[1:] if len(parts) == 2 else [])
+        elif what == "add_to_bridge" and method == "POST" and parts[2:] == ["addChannel"]:
+            found.append((parts[1], *str(params["channel"]).split(",")))
+        elif what == "destroy_bridge" and method == "DELETE" and parts[0] == "bridges":
+            found.append(parts[1])
+        elif what == "hangup" and method == "DELETE" and parts[0] == "channels":
+            found.extend(parts[1:] if len(parts) == 2 else [])
+        elif what == method:
+            found.append((path, params))
+    return found
 
 
 class Rig:
     def __init__(self) -> None:
-        self.ari = FakeAri()
-        self.calls = AriAdapter(self.ari, Settings(), clock=lambda: 1000.0)  # type: ignore[arg-type]
+        self.ari = RecordedAri()
+        # The recording the adapter asks for: Asterisk's answer for every channel (as the
+        # dialplan sets it on each call's channel).
+        self.ari.variable = lambda channel, name: (
+            f"callgate/{channel}.wav" if name == "CALLGATE_RECORDING" else ""
+        )
+        self.calls = AriAdapter(self.ari, Settings(), clock=lambda: 1000.0)
         self.fed: list[Event] = []
 
         async def feed(*events: Event) -> None:
@@ -85,10 +72,10 @@ class Rig:
         """Offered, rung and answered by ``agent``; returns the call-taker's leg."""
         await self.calls.execute(PrepareCallback(CALL, "081234567", 0))
         await self.calls.execute(RingAgent(CALL, agent, f"PJSIP/{agent}", "CALLBACK 081234567"))
-        [ring] = self.ari.did("originate")
-        leg = str(ring["channel_id"])
+        [ring] = did(self.ari, "originate")
+        leg = str(ring["channelId"])
         await self.calls.on_event(
-            {"type": "StasisStart", "channel": {"id": leg}, "args": ["calltaker", CALL, agent]}
+            self.ari.frame("StasisStart", channel={"id": leg}, args=["calltaker", CALL, agent])
         )
         assert self.fed[-1] == AgentAnswered(CALL, agent)
         return leg
@@ -100,29 +87,35 @@ async def test_a_taken_callback_rings_the_call_taker_then_dials_the_number_into_
     rig = Rig()
     leg = await rig.taken_by()
     assert await rig.calls.execute(DIAL) == ()
-    assert rig.ari.did("create_bridge") == [f"call-{CALL}"]
-    assert rig.ari.did("add_to_bridge") == [(f"call-{CALL}", leg)]
-    play = [p for p in rig.ari.did("POST") if "/play/" in p[0]]
+    assert did(rig.ari, "create_bridge") == [f"call-{CALL}"]
+    assert did(rig.ari, "add_to_bridge") == [(f"call-{CALL}", leg)]
+    play = [p for p in did(rig.ari, "POST") if "/play/" in p[0]]
     assert play == [(f"/channels/{leg}/play/ring-{CALL}", {"media": "tone:ring"})]
-    outbound = rig.ari.did("originate")[-1]
+    outbound = did(rig.ari, "originate")[-1]
     assert outbound["endpoint"] == "PJSIP/081234567@jasnita"
-    assert outbound["channel_id"] == CALL
-    assert outbound["dialplan"] == (CALLBACK_CONTEXT, "s", 1)
-    subscriptions = [p for p in rig.ari.did("POST") if p[0].endswith("/subscription")]
+    assert outbound["channelId"] == CALL
+    # Into the dialplan, not the app: the number enters Stasis from there once it answers.
+    assert (outbound["context"], outbound["extension"], outbound["priority"]) == (
+        CALLBACK_CONTEXT,
+        "s",
+        1,
+    )
+    assert "app" not in outbound
+    subscriptions = [p for p in did(rig.ari, "POST") if p[0].endswith("/subscription")]
     assert subscriptions[-1][1] == {"eventSource": f"channel:{CALL}"}
 
     # The number answers: it enters Stasis from the dialplan and joins the bridge.
     await rig.calls.on_event(
-        {"type": "StasisStart", "channel": {"id": CALL}, "args": ["callback", CALL]}
+        rig.ari.frame("StasisStart", channel={"id": CALL}, args=["callback", CALL])
     )
-    assert rig.ari.did("add_to_bridge")[-1] == (f"call-{CALL}", CALL)
-    assert ("DELETE", (f"/playbacks/ring-{CALL}", {})) in rig.ari.log
+    assert did(rig.ari, "add_to_bridge")[-1] == (f"call-{CALL}", CALL)
+    assert ("DELETE", f"/playbacks/ring-{CALL}", {}) in rig.ari.log
     assert rig.fed[-1] == CallBridged(CALL)
     assert rig.calls.book.calls[CALL].recording == f"callgate/{CALL}.wav"
 
     # It hangs up: an ordinary end of a connected call, no failure to report.
     await rig.calls.on_event(
-        {"type": "StasisEnd", "channel": {"id": CALL}, "cause_txt": "Normal Clearing"}
+        rig.ari.frame("StasisEnd", channel={"id": CALL}, cause_txt="Normal Clearing")
     )
     assert rig.fed[-1] == CallerHungUp(CALL)
 
@@ -143,11 +136,11 @@ async def test_an_unanswered_number_ends_the_attempt_with_asterisk_s_cause(
     leg = await rig.taken_by()
     await rig.calls.execute(DIAL)
     await rig.calls.on_event(
-        {"type": "ChannelDestroyed", "channel": {"id": CALL}, "cause_txt": cause}
+        rig.ari.frame("ChannelDestroyed", channel={"id": CALL}, cause_txt=cause)
     )
     assert rig.fed[-1] == CallbackFailed(CALL, outcome, cause)
     assert len([e for e in rig.fed if isinstance(e, CallbackFailed)]) == 1  # told once
-    assert leg in rig.ari.did("hangup")  # the call-taker's leg goes too
+    assert leg in did(rig.ari, "hangup")  # the call-taker's leg goes too
     assert CALL not in rig.calls.book.calls
 
 
@@ -155,19 +148,19 @@ async def test_a_call_taker_who_hangs_up_while_it_rings_ends_the_attempt() -> No
     rig = Rig()
     leg = await rig.taken_by()
     await rig.calls.execute(DIAL)
-    await rig.calls.on_event({"type": "ChannelDestroyed", "channel": {"id": leg}, "cause_txt": ""})
+    await rig.calls.on_event(rig.ari.frame("ChannelDestroyed", channel={"id": leg}, cause_txt=""))
     assert rig.fed[-1] == CallbackFailed(CALL, AttemptOutcome.FAILED, TAKER_LEFT)
-    assert CALL in rig.ari.did("hangup")  # the number stops ringing
+    assert CALL in did(rig.ari, "hangup")  # the number stops ringing
 
 
 async def test_a_number_that_cannot_be_dialled_fails_the_attempt_at_once() -> None:
     rig = Rig()
     await rig.taken_by()
-    rig.ari.fail_originate_of = "PJSIP/081234567@jasnita"
+    rig.ari.fail("POST", "/channels", 400, endpoint="PJSIP/081234567@jasnita")
     [failed] = await rig.calls.execute(DIAL)
     assert isinstance(failed, CallbackFailed)
     assert (failed.call_id, failed.outcome) == (CALL, AttemptOutcome.FAILED)
-    assert rig.ari.did("destroy_bridge") == [f"call-{CALL}"]
+    assert did(rig.ari, "destroy_bridge") == [f"call-{CALL}"]
 
 
 async def test_an_attempt_the_core_withdrew_is_forgotten_and_never_sent_anywhere() -> None:
@@ -175,8 +168,8 @@ async def test_an_attempt_the_core_withdrew_is_forgotten_and_never_sent_anywhere
     await rig.calls.execute(PrepareCallback(CALL, "081234567", 0))
     assert await rig.calls.execute(CancelCallback(CALL)) == ()
     assert CALL not in rig.calls.book.calls
-    assert rig.ari.did("originate") == []
-    assert not [p for p in rig.ari.did("POST") if "continue" in p[0]]
+    assert did(rig.ari, "originate") == []
+    assert not [p for p in did(rig.ari, "POST") if "continue" in p[0]]
     assert rig.fed == []  # the core ended it itself
 
 
@@ -184,16 +177,16 @@ async def test_a_withdrawn_attempt_hangs_up_only_what_exists() -> None:
     rig = Rig()
     await rig.calls.execute(PrepareCallback(CALL, "081234567", 0))
     await rig.calls.execute(CancelCallback(CALL))
-    assert CALL not in rig.ari.did("hangup")
+    assert CALL not in did(rig.ari, "hangup")
 
     rig = Rig()
     leg = await rig.taken_by()
     await rig.calls.execute(DIAL)
     await rig.calls.execute(CancelCallback(CALL))
-    assert CALL in rig.ari.did("hangup")  # the number dialled stops ringing
-    assert leg in rig.ari.did("hangup")  # and the call-taker's leg goes
+    assert CALL in did(rig.ari, "hangup")  # the number dialled stops ringing
+    assert leg in did(rig.ari, "hangup")  # and the call-taker's leg goes
     await rig.calls.execute(CancelCallback(CALL))  # gone: nothing more
-    assert rig.ari.did("hangup").count(CALL) == 1
+    assert did(rig.ari, "hangup").count(CALL) == 1
 
 
 async def test_a_dial_for_a_call_taker_who_left_is_told_back() -> None:
@@ -229,16 +222,17 @@ async def test_an_answered_call_taker_is_free_from_their_channel_s_destruction_n
     # StasisEnd, and a call-taker is free from the former.
     rig = Rig()
     leg = _talking(rig)
-    left = {
-        "type": "StasisEnd",
-        "channel": {"id": leg},
-        "timestamp": "2026-11-27T06:00:00.100+0000",
-    }
+    left = rig.ari.frame("StasisEnd", channel={"id": leg}, timestamp="2026-11-27T06:00:00.100+0000")
     await rig.calls.on_event(left)
     await asyncio.sleep(0)
     assert rig.fed == []  # not yet: the channel still exists
-    gone = {"type": "ChannelDestroyed", "channel": {"id": leg}, "cause_txt": "Normal Clearing"}
-    await rig.calls.on_event({**gone, "timestamp": "2026-11-27T06:00:00.120+0000"})
+    gone = rig.ari.frame(
+        "ChannelDestroyed",
+        channel={"id": leg},
+        cause_txt="Normal Clearing",
+        timestamp="2026-11-27T06:00:00.120+0000",
+    )
+    await rig.calls.on_event(gone)
     expected = dt.datetime(2026, 11, 27, 6, 0, 0, 121000, dt.UTC).timestamp()
     assert rig.fed == [AgentHungUp("c1", "1001", at=pytest.approx(expected))]
     # The grace that ends after it finds the leg gone: the hang-up is told once.
@@ -253,7 +247,7 @@ async def test_without_channel_destroyed_the_stasis_end_counts_after_a_grace(
     rig = Rig()
     leg = _talking(rig)
     await rig.calls.on_event(
-        {"type": "StasisEnd", "channel": {"id": leg}, "timestamp": "2026-11-27T06:00:00.100+0000"}
+        rig.ari.frame("StasisEnd", channel={"id": leg}, timestamp="2026-11-27T06:00:00.100+0000")
     )
     for _ in range(100):
         if rig.fed:

@@ -1,8 +1,9 @@
 """The whole daemon (app.serve / app.run) against faults outside it: a slow ARI set-up, a port
 another process holds, an ARI event stream that ends.
 
-Asterisk is stood in for by a small aiohttp server on 127.0.0.1 (ARI's REST and event socket)
-and by the AMI replay server of test_ami (recorded lab traffic); systemd by a real notify
+Asterisk is stood in for by the recorded ARI fake served on 127.0.0.1 (ARI's REST and event
+socket, answered as the lab answered) and by the AMI replay server of test_ami (recorded lab
+traffic); systemd by a real notify
 socket. A unit test of the daemon's lifecycle, not of Asterisk: the lab tests that.
 """
 
@@ -17,13 +18,11 @@ import signal
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from callgate.config import AuthSettings, Settings
 from callgate.daemon.app import run, serve
@@ -32,60 +31,20 @@ from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.settings import MqttSettings
 from callgate.storage.journal import Journal
+from tests.unit.asterisk.recorded_ari import RecordedAri
 from tests.unit.daemon.conftest import ME
 from tests.unit.daemon.test_systemd import NotifySocket
 from tests.unit.test_ami import recorded_lab_asterisk
 
-
-@dataclass
-class FakeAri:
-    """ARI's REST and event socket, as much of it as the daemon's start-up asks for."""
-
-    stall_subscriptions: int = 0
-    "How many subscription requests get no answer at all (a hung Asterisk HTTP thread)."
-    subscriptions: int = 0
-    sockets: list[web.WebSocketResponse] = field(default_factory=list)
-    url: str = ""
-
-    async def subscribe(self, _request: web.Request) -> web.Response:
-        self.subscriptions += 1
-        if self.subscriptions <= self.stall_subscriptions:
-            await asyncio.Event().wait()  # never answered; cancelled at clean-up
-        return web.json_response({"name": "callgate"})
-
-    async def endpoint(self, _request: web.Request) -> web.Response:
-        return web.json_response({"state": "online", "channel_ids": []})
-
-    async def empty(self, _request: web.Request) -> web.Response:
-        return web.json_response([])
-
-    async def events(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        self.sockets.append(ws)
-        async for _ in ws:
-            pass
-        return ws
+#: How the daemon follows the call-takers' phones (its set-up's last request, and a reload's).
+SUBSCRIBE = ("POST", "/applications/callgate/subscription")
 
 
 @pytest.fixture
-async def ari() -> AsyncIterator[FakeAri]:
-    fake = FakeAri()
-    app = web.Application()
-    app.router.add_post("/ari/applications/{app}/subscription", fake.subscribe)
-    app.router.add_get("/ari/endpoints/{tech}/{resource}", fake.endpoint)
-    app.router.add_get("/ari/channels", fake.empty)
-    app.router.add_get("/ari/bridges", fake.empty)
-    app.router.add_get("/ari/events", fake.events)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield fake
-    for ws in fake.sockets:
-        await ws.close()
-    await runner.cleanup()
+async def ari() -> AsyncIterator[RecordedAri]:
+    fake = RecordedAri()
+    async with fake.serve():
+        yield fake
 
 
 @pytest.fixture
@@ -111,7 +70,7 @@ def systemd(monkeypatch: pytest.MonkeyPatch) -> Iterator[NotifySocket]:
 
 
 def settings_for(
-    ari: FakeAri, ami_port: int, tmp_path: Path, *, http_port: int = 0, agi_port: int = 0
+    ari: RecordedAri, ami_port: int, tmp_path: Path, *, http_port: int = 0, agi_port: int = 0
 ) -> Settings:
     return Settings.model_validate(
         {
@@ -199,17 +158,17 @@ async def readyz(port: int) -> dict[str, Any]:
 
 
 async def test_given_a_set_up_request_that_never_answers_then_it_is_retried_and_systemd_hears_ready(
-    ari: FakeAri,
+    ari: RecordedAri,
     ami: int,
     systemd: NotifySocket,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ari.stall_subscriptions = 1
+    ari.stalled[SUBSCRIBE] = 1  # the first gets no answer at all (a hung Asterisk HTTP thread)
     caplog.set_level(logging.WARNING)
     async with Daemon(settings_for(ari, ami, tmp_path)):
         await until(lambda: ready(systemd), seconds=8)
-        assert ari.subscriptions >= 2
+        assert ari.count(*SUBSCRIBE) >= 2
     failed = [r for r in caplog.records if r.getMessage().startswith("ARI set-up after connecting")]
     assert len(failed) == 1
     assert failed[0].__dict__["attempt"] == 1
@@ -217,23 +176,23 @@ async def test_given_a_set_up_request_that_never_answers_then_it_is_retried_and_
 
 
 async def test_given_asterisk_reconnects_and_the_set_up_stalls_then_ari_is_ready_again(
-    ari: FakeAri, ami: int, systemd: NotifySocket, tmp_path: Path
+    ari: RecordedAri, ami: int, systemd: NotifySocket, tmp_path: Path
 ) -> None:
     settings = settings_for(ari, ami, tmp_path)
     async with Daemon(settings):
         await until(lambda: ready(systemd) and len(ari.sockets) == 1)
-        ari.stall_subscriptions = ari.subscriptions + 2  # the next two attempts hang
+        ari.stalled[SUBSCRIBE] = ari.count(*SUBSCRIBE) + 2  # the next two attempts hang
         await ari.sockets[0].close()  # Asterisk restarted
         await until(lambda: any("degraded: ari down" in m for m in systemd.messages()))
         await until(lambda: systemd.messages()[-1] == "STATUS=taking calls", seconds=10)
-        assert ari.subscriptions == ari.stall_subscriptions + 1
+        assert ari.count(*SUBSCRIBE) == ari.stalled[SUBSCRIBE] + 1
 
 
 # --- finding: a squatted port stops call handling ----------------------------------------------
 
 
 async def test_given_the_fastagi_port_is_taken_then_calls_are_served_and_it_binds_once_freed(
-    ari: FakeAri,
+    ari: RecordedAri,
     ami: int,
     systemd: NotifySocket,
     tmp_path: Path,
@@ -269,7 +228,7 @@ async def test_given_the_fastagi_port_is_taken_then_calls_are_served_and_it_bind
 
 
 async def test_given_the_admin_port_is_taken_then_calls_are_served_and_it_binds_once_freed(
-    ari: FakeAri,
+    ari: RecordedAri,
     ami: int,
     systemd: NotifySocket,
     tmp_path: Path,
@@ -299,7 +258,7 @@ async def test_given_the_admin_port_is_taken_then_calls_are_served_and_it_binds_
 
 
 async def test_given_the_ari_event_pump_dies_then_the_daemon_exits_1_saying_why(
-    ari: FakeAri,
+    ari: RecordedAri,
     ami: int,
     systemd: NotifySocket,
     tmp_path: Path,
@@ -316,7 +275,7 @@ async def test_given_the_ari_event_pump_dies_then_the_daemon_exits_1_saying_why(
     monkeypatch.setattr(ari_client, "_parse_event", broken)
     task = asyncio.create_task(run(settings_for(ari, ami, tmp_path)))
     await until(lambda: ready(systemd) and len(ari.sockets) == 1)
-    await ari.sockets[0].send_str('{"type": "StasisStart"}')
+    await ari.send(RecordedAri.frame("StasisStart", args=[]))
     assert await asyncio.wait_for(task, 15) == 1
     [line] = [r for r in caplog.records if r.getMessage().startswith("ARI event pump ended")]
     assert line.levelno == logging.ERROR
@@ -324,7 +283,7 @@ async def test_given_the_ari_event_pump_dies_then_the_daemon_exits_1_saying_why(
 
 
 async def test_given_sigterm_then_the_daemon_exits_0(
-    ari: FakeAri, ami: int, systemd: NotifySocket, tmp_path: Path
+    ari: RecordedAri, ami: int, systemd: NotifySocket, tmp_path: Path
 ) -> None:
     task = asyncio.create_task(run(settings_for(ari, ami, tmp_path)))
     await until(lambda: ready(systemd))
@@ -337,7 +296,7 @@ async def test_given_sigterm_then_the_daemon_exits_0(
 
 
 async def test_given_max_command_bytes_then_the_daemons_command_handler_uses_it_and_the_services(
-    ari: FakeAri,
+    ari: RecordedAri,
     ami: int,
     systemd: NotifySocket,
     tmp_path: Path,
@@ -368,7 +327,7 @@ async def test_given_max_command_bytes_then_the_daemons_command_handler_uses_it_
 
 
 async def test_given_a_socket_path_then_the_daemon_serves_the_api_there_as_the_mapped_user(
-    ari: FakeAri, ami: int, systemd: NotifySocket, tmp_path: Path
+    ari: RecordedAri, ami: int, systemd: NotifySocket, tmp_path: Path
 ) -> None:
     folder = Path(tempfile.mkdtemp(prefix="cg-sock-"))  # AF_UNIX paths are short
     path = folder / "admin.sock"
@@ -403,7 +362,7 @@ async def test_given_a_socket_path_then_the_daemon_serves_the_api_there_as_the_m
 # --- reloading the configuration: SIGHUP, wired ----------------------------------------------
 
 
-def config_file(ari: FakeAri, ami_port: int, tmp_path: Path, endpoints: list[str]) -> Path:
+def config_file(ari: RecordedAri, ami_port: int, tmp_path: Path, endpoints: list[str]) -> Path:
     """settings_for's settings as a config file (what SIGHUP reads again)."""
     path = tmp_path / "callgate.toml"
     path.write_text(
@@ -440,7 +399,7 @@ port = 0
 
 
 async def test_given_sighup_then_the_file_is_read_again_and_a_new_call_taker_followed(
-    ari: FakeAri,
+    ari: RecordedAri,
     ami: int,
     systemd: NotifySocket,
     tmp_path: Path,
@@ -449,7 +408,7 @@ async def test_given_sighup_then_the_file_is_read_again_and_a_new_call_taker_fol
     path = config_file(ari, ami, tmp_path, ["PJSIP/1001"])
     async with Daemon(read_config(path), str(path)):
         await until(lambda: ready(systemd))
-        subscriptions = ari.subscriptions
+        subscriptions = ari.count(*SUBSCRIBE)
         path = config_file(ari, ami, tmp_path, ["PJSIP/1001", "PJSIP/1002"])
         with caplog.at_level(logging.INFO):
             os.kill(os.getpid(), signal.SIGHUP)
@@ -458,7 +417,7 @@ async def test_given_sighup_then_the_file_is_read_again_and_a_new_call_taker_fol
                 lambda: any(r.getMessage().endswith("[calltakers] changed") for r in caplog.records)
             )
         # 1002's phone is followed on the connection that runs: one more subscription.
-        await until(lambda: ari.subscriptions == subscriptions + 1)
+        await until(lambda: ari.count(*SUBSCRIBE) == subscriptions + 1)
         told = systemd.messages()
         reloading = next(i for i, m in enumerate(told) if m.startswith("RELOADING=1"))
         assert any(m.startswith("READY=1") for m in told[reloading:])

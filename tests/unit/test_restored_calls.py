@@ -8,16 +8,17 @@ its start only in the dead process's memory; after the restart every record of i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from callgate.asterisk.ari.adapter import AriAdapter
+from callgate.asterisk.ari.client import JsonObject
 from callgate.config import Settings
 from callgate.core.events import Event
 from callgate.daemon.journaling import CallJournal
 from callgate.ports import CallStart, FanOut
 from callgate.storage.journal import Journal
+from tests.unit.asterisk.recorded_ari import RecordedAri
 
 CALL = "1795768621.78"
 VARIABLES = {
@@ -28,40 +29,25 @@ VARIABLES = {
 }
 
 
-class FakeAri:
-    app = "callgate"
-
-    def __init__(self, channels: list[dict[str, Any]] | None = None) -> None:
-        self.channels = channels or []
-
-    async def list_channels(self) -> list[dict[str, Any]]:
-        return self.channels
-
-    async def request(
-        self, method: str, path: str, params: Mapping[str, Any] | None = None, **_: Any
-    ) -> Any:
-        if (method, path) == ("GET", "/bridges"):
-            # The caller still talks to the call-taker: a conversation that outlived callgate.
-            return [{"id": f"call-{CALL}", "channels": [CALL, f"calltaker-{CALL}-1002"]}]
-        return []
-
-    async def hangup(self, channel_id: str) -> None:
-        return None
-
-    async def start_moh(self, channel_id: str, moh_class: str = "default") -> None:
-        return None
-
-    async def get_variable(self, channel_id: str, name: str) -> str:
-        return VARIABLES.get(name, "")
+def asterisk(*in_stasis: JsonObject) -> RecordedAri:
+    """The restarted daemon's Asterisk: ``in_stasis`` still in the app, and the caller still
+    talking to the call-taker (a conversation that outlived callgate); every channel's
+    variables as the dialplan set them on the caller's."""
+    ari = RecordedAri()
+    ari.channels = list(in_stasis)
+    ari.bridges = [RecordedAri.bridge(id=f"call-{CALL}", channels=[CALL, f"calltaker-{CALL}-1002"])]
+    ari.variable = lambda channel, name: VARIABLES.get(name, "")
+    return ari
 
 
-CHANNEL = {
-    "id": CALL,
-    "state": "Up",
-    "caller": {"number": "+6281957684220", "name": ""},
-    "dialplan": {"context": "emergency", "exten": "s", "priority": 9},
-    "creationtime": "2026-11-27T08:37:01.100+0000",
-}
+CHANNEL = RecordedAri.channel(
+    id=CALL,
+    state="Up",
+    caller={"number": "+6281957684220", "name": ""},
+    dialplan={"context": "emergency", "exten": "s", "priority": 9},
+    creationtime="2026-11-27T08:37:01.100+0000",
+    channelvars=VARIABLES,  # ari.conf's channelvars, as the dialplan set them
+)
 
 
 class Seen:
@@ -86,7 +72,7 @@ async def test_given_a_conversation_that_outlived_a_kill_then_the_journal_gets_i
     writer.start()
     in_stasis = {**CHANNEL, "dialplan": {"app_name": "Stasis", "app_data": "callgate"}}
     calls = AriAdapter(
-        FakeAri([in_stasis]),  # type: ignore[arg-type]
+        asterisk(in_stasis),
         Settings(),
         observer=writer,
         clock=lambda: 2_000_000_000.0,
@@ -94,7 +80,9 @@ async def test_given_a_conversation_that_outlived_a_kill_then_the_journal_gets_i
     try:
         await calls.reconciler._reconcile()
         # The call-taker hangs up: the adopted conversation ends.
-        await calls.on_event({"type": "StasisEnd", "channel": {"id": f"calltaker-{CALL}-1002"}})
+        await calls.on_event(
+            RecordedAri.frame("StasisEnd", channel={"id": f"calltaker-{CALL}-1002"})
+        )
         await writer.close()
         call = await journal.get_call(CALL)
     finally:
@@ -112,7 +100,7 @@ async def test_given_a_caller_refound_after_a_kill_then_the_journal_gets_its_sta
     writer.start()
     seen = Seen()
     calls = AriAdapter(
-        FakeAri(),  # type: ignore[arg-type]
+        asterisk(),
         Settings(),
         observer=FanOut(writer, seen),  # type: ignore[arg-type]
         clock=lambda: 2_000_000_000.0,

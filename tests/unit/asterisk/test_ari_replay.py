@@ -1,7 +1,8 @@
 """Recorded lab ARI traffic replayed through the ARI adapter and a real core, no mocks.
 
 Each scenario of tests/fixtures/ari/ (see its README) was recorded from the lab Asterisk 22 while
-one lab integration test ran, with the adapter as it was before it was split (main b56ee6b).
+one lab integration test ran, with the adapter as it was before it was split (main b56ee6b;
+``fallback`` later, with the split adapter).
 Replayed here (see ``ari_replay``): the frames reach the daemon's pump at their stamps, on a
 virtual clock, and the adapter must ask Asterisk exactly what the old one asked, in the same
 order; :func:`~callgate.asterisk.ari.translate.translate` must make of each frame the events
@@ -143,6 +144,9 @@ SCENARIOS = {
         },
         callback_prefix="cb-tp5i9x-",
     ),
+    # Nobody registered: after [acd] max_wait the caller goes back to the dialplan's fallback
+    # queue (ARI's continue).
+    "fallback": Scenario({"acd": {"max_wait": 5}}),
 }
 
 
@@ -420,3 +424,14 @@ def test_callback_the_core_calls_the_abandoned_number_back_and_it_is_bridged(
     assert run.daemon.observer.of("agent_connected") == [(CALLBACK, "1006")]
     assert run.daemon.ended == {abandoned: "ABANDONED", CALLBACK: "COMPLETED"}
     assert not [e for e in run.daemon.fed if isinstance(e, CallbackFailed)]
+
+
+def test_fallback_a_caller_nobody_can_answer_goes_to_the_fallback_queue_after_max_wait(
+    tmp_path: Path,
+) -> None:
+    run = replay("fallback", tmp_path)
+    call = "1796638148.0"
+    assert run.daemon.ended == {call: "FALLBACK"}
+    [handed] = [r for r in run.asterisk.made if r.path.endswith("/continue")]
+    assert handed.path == f"/ari/channels/{call}/continue"
+    assert run.daemon.observer.of("call_started") == [(call, "")]  # journaled all the same

@@ -1,6 +1,6 @@
-"""The ARI channel check (``ports.ChannelCheck``) against a local aiohttp server answering as
-Asterisk's ``GET /ari/channels/{id}`` does (a codec test, not Asterisk: the lab's feature-code
-tests run it against the real one)."""
+"""The ARI channel check (``ports.ChannelCheck``) against the recorded ARI fake served on
+loopback, answering ``GET /ari/channels/{id}`` with a channel as Asterisk describes one, or its
+404 (a codec test, not Asterisk: the lab's feature-code tests run it against the real one)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import socket
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 
 from callgate.asterisk.ari.channel_check import AriChannelCheck
 from callgate.asterisk.ari.client import AriClient
+from tests.unit.asterisk.recorded_ari import RecordedAri
 
 #: id -> (name, dialplan context, extension), as Asterisk would report them.
 CHANNELS = {
@@ -28,30 +28,21 @@ CHANNELS = {
 
 @pytest.fixture
 async def ari() -> AsyncIterator[AriClient]:
-    async def channel(request: web.Request) -> web.Response:
-        channel_id = request.match_info["id"]
-        if channel_id == "broken":
-            return web.json_response({"message": "Internal error"}, status=500)
-        if channel_id == "slow":
-            await asyncio.sleep(1.0)
-        if channel_id not in CHANNELS:
-            return web.json_response({"message": "Channel not found"}, status=404)
-        name, context, exten = CHANNELS[channel_id]
-        answer = {"id": channel_id, "name": name, "state": "Up", "language": "id"}
-        if context is not None:
-            answer["dialplan"] = {"context": context, "exten": exten, "priority": 3}
-        return web.json_response(answer)
-
-    app = web.Application()
-    app.router.add_get("/ari/channels/{id}", channel)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    async with AriClient(f"http://127.0.0.1:{port}", "u", "p", "callgate") as client:
+    asterisk = RecordedAri()
+    for channel_id, (name, context, exten) in CHANNELS.items():
+        channel = RecordedAri.channel(id=channel_id, name=name, state="Up", language="id")
+        if context is None:
+            channel.pop("dialplan", None)
+        else:
+            channel["dialplan"] = {"context": context, "exten": exten, "priority": 3}
+        asterisk.known[channel_id] = channel
+    asterisk.fail("GET", "/channels/broken", 500)
+    asterisk.slow[("GET", "/channels/slow")] = 1.0  # then 404: Asterisk has no such channel
+    async with (
+        asterisk.serve() as url,
+        AriClient(url, "u", "p", "callgate") as client,
+    ):
         yield client
-    await runner.cleanup()
 
 
 @pytest.mark.parametrize(
