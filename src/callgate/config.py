@@ -35,10 +35,10 @@ from callgate.asterisk.settings import (
     PROMPT_DIR,
     AgiSettings,
     AmiSettings,
-    AnnouncementSettings,
+    AnnouncementPrompts,
     AriSettings,
+    CallTakerPhones,
     CallTakerPrompts,
-    CallTakerSettings,
     FilePrompt,
     MediaPrompt,
     MediaTone,
@@ -48,22 +48,28 @@ from callgate.asterisk.settings import (
     sound_file,
 )
 from callgate.auth import AuthSettings, UserSettings, verify_secret
-from callgate.core.announcements import AnnouncementPolicy
-from callgate.core.callbacks import CallbackPolicy
-from callgate.core.config import AcdConfig
-from callgate.core.screening import (
-    DEFAULT_DISPOSITION_CODES,
-    BlockingPolicy,
-    Disposition,
-    ScreeningPolicy,
-    SilencePolicy,
-)
+from callgate.core.screening import DEFAULT_DISPOSITION_CODES, Disposition
 from callgate.http.settings import OpsSettings
 from callgate.mqtt.settings import MqttSettings
+
+# The ACD's own sections, and the core's policy built from them (re-exported: their home).
+from callgate.policy import (
+    FALLBACK,
+    AcdSettings,
+    AnnouncementTiming,
+    BlockingSettings,
+    CallbackSettings,
+    CallTakerPolicy,
+    ScreeningSettings,
+    acd_config,
+    announcement_policy,
+    screening_policy,
+)
 from callgate.rosters import RosterSettings
 from callgate.storage.settings import StorageSettings
 
 __all__ = [
+    "FALLBACK",
     "PROMPT_DIR",
     "AcdSettings",
     "AgencySettings",
@@ -95,9 +101,12 @@ __all__ = [
     "StorageSettings",
     "Tone",
     "UserSettings",
+    "acd_config",
+    "announcement_policy",
     "lab_secrets_in_use",
     "load_settings",
     "refuse_outside_lab",
+    "screening_policy",
     "sound_file",
     "unsafe_outside_lab",
 ]
@@ -111,25 +120,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AcdSettings(_Section):
-    strategy: Literal["longest-idle", "fewest-calls", "round-robin", "ring-all"] = "longest-idle"
-    """Who is offered the next call."""
-    aging_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
-    """Seconds of waiting worth one priority class (a lower class is served before a newer
-    caller of the class above once it has waited this much longer); leave out: strict classes."""
-    max_wait: Annotated[int, Field(ge=5)] | None = 120
-    """Seconds a caller waits for a call-taker before the overflow destinations are tried;
-    leave out to wait for ever."""
-    overflow: list[str] = Field(default_factory=list)
-    """Dialstrings tried in order after max_wait (e.g. "PJSIP/supervisor"); the fallback queue
-    of the dialplan always comes last and is not listed here."""
+class CallTakerSettings(CallTakerPolicy, CallTakerPhones):
+    """``[calltakers]``: the phones and their prompts (Asterisk's), the ring timeout, wrap-up and
+    missed rings (the ACD's)."""
 
-    @field_validator("strategy", mode="before")
-    @classmethod
-    def _no_skills(cls, value: object) -> object:
-        if value == "skills":  # removed: no 112 call ever needs a skill (no menu, one number)
-            raise ValueError("skills is not offered for 112 calls (see the CHANGELOG)")
-        return value
+
+class AnnouncementSettings(AnnouncementTiming, AnnouncementPrompts):
+    """Queue announcements: a caller still waiting after ``first_after`` seconds hears their
+    position in the queue and/or the expected wait, in Bahasa Indonesia, again every ``period``
+    seconds while they wait. Never in the way of a ring: none while a phone rings for the call,
+    and one still playing when the call is offered is stopped. Silent callers being asked to
+    press a key and blocked callers hear none; the greeting or a prompt is never cut (that turn
+    is skipped). Whether and when is the ACD's, the prompts are Asterisk's."""
 
 
 class AgencySettings(_Section):
@@ -152,26 +154,6 @@ class CallSettings(_Section):
     """The dialplan's fallback queue (queues.conf); callgate warns while callers wait there."""
 
 
-class BlockingSettings(_Section):
-    """Optional blocking of nuisance callers (off by default): a blocked caller hears
-    ``announcement`` and is hung up, unless the safety valve puts them through."""
-
-    enabled: bool = False
-    """Reject calls from blocked callers. Off: blocks may not be placed and none applies."""
-    hours: Annotated[float, Field(gt=0, le=720)] = 24.0
-    """How long an automatic block lasts (manual blocks give their own hours)."""
-    auto_score_threshold: Annotated[float, Field(ge=0)] = 4.0
-    """A prank or ghost disposition that lifts the caller's nuisance score to this places an
-    automatic block; 0: only supervisors place blocks (CLI, admin API, MQTT)."""
-    valve_calls: Annotated[int, Field(ge=1, le=100)] = 3
-    """Safety valve: a blocked caller calling this many times (that call included) ..."""
-    valve_minutes: Annotated[float, Field(gt=0, le=1440)] = 10.0
-    """... within this many minutes is put through to a call-taker, tagged VALVE."""
-    announcement: MediaPrompt = f"sound:{PROMPT_DIR}/diblokir"
-    """What a blocked caller hears before the hang-up (an ARI media URI); Bahasa Indonesia
-    placeholder by default ("Nomor Anda untuk sementara diblokir ...")."""
-
-
 class DispositionSettings(_Section):
     """How call-takers key a disposition on their phone: ``**<digit>`` during the call or
     ``*15<digit>`` after it."""
@@ -188,72 +170,6 @@ class DispositionSettings(_Section):
                 raise ValueError(f"key {digit!r} is not one digit 0-9")
             if disposition not in known:
                 raise ValueError(f"{digit} = {disposition!r} is not one of {', '.join(known)}")
-        return value
-
-
-class ScreeningSettings(_Section):
-    """Graded handling of repeat prank and ghost callers; a call is never rejected unless
-    ``blocking`` is enabled."""
-
-    enabled: bool = True
-    """Screen callers by their history (dispositions set by call-takers and CAD)."""
-    half_life_hours: Annotated[float, Field(gt=0)] = 72.0
-    """How fast a caller's nuisance score fades: halved every this many hours."""
-    tag_threshold: Annotated[float, Field(gt=0)] = 0.5
-    """Score from which the call-taker's phone shows a tag (e.g. "PRANK x2") before the number."""
-    warn_threshold: Annotated[float, Field(gt=0)] = 1.5
-    """Score from which the caller hears ``warning`` before waiting."""
-    deprioritise_threshold: Annotated[float, Field(gt=0)] = 2.5
-    """Score from which the call waits in the lower class (behind other callers, still answered)."""
-    warning: MediaPrompt = f"sound:{PROMPT_DIR}/peringatan-112"
-    """The warning a repeat nuisance caller hears before the greeting (an ARI media URI);
-    Bahasa Indonesia placeholder by default ("Layanan satu satu dua hanya untuk keadaan
-    darurat ..."). Empty: no warning (the tag and priority still apply)."""
-    silence_detection: bool = True
-    """Listen for speech (Asterisk's TALK_DETECT) while the caller waits; a caller silent for
-    ``silence_seconds`` hears ``silent_prompt`` ("press any key if you cannot speak"). A key
-    raises the call to the top class; a caller still silent after ``key_seconds`` is classed
-    ghost and waits in the lower class (still answered)."""
-    silence_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
-    """Seconds from the answer without speech before the caller counts as silent (the greeting
-    plays meanwhile; most callers speak over it)."""
-    key_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
-    """Seconds a silent caller has, from the start of the prompt, to press a key."""
-    silent_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/tekan-tombol"
-    """The prompt to a silent caller (an ARI media URI); Bahasa Indonesia placeholder by
-    default ("Jika Anda tidak dapat berbicara, tekan tombol apa saja ..."). Any key counts."""
-    blocking: BlockingSettings = BlockingSettings()
-    """Optional blocking (``[screening.blocking]``), off by default."""
-
-
-class CallbackSettings(_Section):
-    """Callers who hung up before answer (or whose call dropped) are called back by a
-    call-taker: one task per number, cancelled when that number gets through by itself."""
-
-    enabled: bool = True
-    """Keep the worklist and offer callbacks to call-takers."""
-    dial: str = "PJSIP/{number}@jasnita"
-    """Dial string of the outbound call through the trunk; ``{number}`` is the caller's number
-    as the journal keeps it (national form, e.g. 0812...)."""
-    first_delay: Annotated[float, Field(ge=0)] = 60.0
-    """Seconds after the abandon before the first attempt (callers often ring back
-    themselves)."""
-    max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
-    """Attempts (busy, no answer, failed) before the task is given up."""
-    retry_delay: Annotated[float, Field(ge=0)] = 120.0
-    """Seconds between a failed attempt and the next."""
-    max_concurrent: Annotated[int, Field(ge=1)] = 1
-    """Callback attempts in progress at once (each holds a call-taker and a trunk channel)."""
-
-    @field_validator("dial")
-    @classmethod
-    def _dial_template(cls, value: str) -> str:
-        try:
-            dialled = value.format(number="0812")
-        except (KeyError, IndexError, ValueError):
-            raise ValueError("only {number} may appear in braces") from None
-        if "{number}" not in value or "/" not in dialled:
-            raise ValueError('must be a dial string with {number}, e.g. "PJSIP/{number}@jasnita"')
         return value
 
 
@@ -512,89 +428,3 @@ def _describe(exc: ValidationError) -> str:
             message = "unknown key (misspelt?)"
         lines.append(f"{key}: {message}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
-
-
-# -- the core's configuration from these sections ------------------------------------------
-
-#: The dialplan's fallback queue: always the last overflow destination.
-FALLBACK = "fallback-queue"
-
-
-def screening_policy(settings: Settings) -> ScreeningPolicy:
-    """The core's screening policy from ``[screening]``; blocking only when
-    ``[screening.blocking] enabled``."""
-    s = settings.screening
-    b = s.blocking
-    blocking = (
-        BlockingPolicy(
-            duration=b.hours * 3600.0,
-            score_threshold=b.auto_score_threshold or None,  # 0: supervisors' blocks only
-            valve_calls=b.valve_calls,
-            valve_window=b.valve_minutes * 60.0,
-            announcement=b.announcement,
-        )
-        if b.enabled
-        else None
-    )
-    return ScreeningPolicy(
-        half_life=s.half_life_hours * 3600.0,
-        tag_threshold=s.tag_threshold,
-        warn_threshold=s.warn_threshold,
-        deprioritise_threshold=s.deprioritise_threshold,
-        blocking=blocking,
-    )
-
-
-def acd_config(settings: Settings, *, callback_prefix: str = "cb-") -> AcdConfig:
-    """The core's configuration from the config file's sections: distribution, and the
-    decisions beside it (screening and blocking, silent callers, callbacks, queue announcements)
-    where enabled.
-    ``callback_prefix``: this run's callback task ids begin with it (the daemon's is made from
-    its start time, so that ids never repeat across runs)."""
-    s, c = settings.screening, settings.callbacks
-    silence = (
-        SilencePolicy(s.silence_seconds, s.key_seconds, s.silent_prompt)
-        if s.enabled and s.silence_detection
-        else None
-    )
-    callbacks = (
-        CallbackPolicy(
-            max_attempts=c.max_attempts,
-            retry_delay=c.retry_delay,
-            first_delay=c.first_delay,
-            max_concurrent=c.max_concurrent,
-            id_prefix=callback_prefix,
-        )
-        if c.enabled
-        else None
-    )
-    roster = settings.roster
-    return AcdConfig(
-        strategy=settings.acd.strategy,
-        ring_timeout=float(settings.calltakers.ring_timeout),
-        wrap_up_time=float(settings.calltakers.wrap_up_time),
-        max_consecutive_no_answers=settings.calltakers.max_missed_in_a_row,
-        max_wait=None if settings.acd.max_wait is None else float(settings.acd.max_wait),
-        overflow_destinations=(*settings.acd.overflow, FALLBACK),
-        out_of_hours_destinations=(*roster.out_of_hours, FALLBACK) if roster.out_of_hours else (),
-        aging_interval=settings.acd.aging_seconds,
-        roster=roster.roster(),
-        screening=screening_policy(settings) if s.enabled else None,
-        silence=silence,
-        callbacks=callbacks,
-        announcements=announcement_policy(settings),
-    )
-
-
-def announcement_policy(settings: Settings) -> AnnouncementPolicy | None:
-    """The core's queue announcements from ``[announcements]``; None when not enabled."""
-    a = settings.announcements
-    if not a.enabled:
-        return None
-    return AnnouncementPolicy(
-        first_after=a.first_after,
-        period=a.period,
-        position=a.say != "wait",
-        wait=a.say != "position",
-        handling_time=a.handling_time,
-    )

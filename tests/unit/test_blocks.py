@@ -20,7 +20,6 @@ from callgate.core.config import AcdConfig
 from callgate.core.events import CallArrived, Priority
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
 from callgate.daemon.caller_history import HistoryLoader
-from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.dispositions import BlockOutcome, Blocks, Dispositions, caller_key
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
@@ -34,7 +33,7 @@ from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
 from callgate.tools.admin import main
 from tests.unit.auth_users import authenticator, bearer, token
-from tests.unit.daemon.conftest import Clock, NoPhones
+from tests.unit.daemon.conftest import Clock, NoPhones, control_of
 from tests.unit.phone_system import Daemon
 
 NOW = 1_800_000_000.0
@@ -354,7 +353,7 @@ async def _admin(
     health = Health(clock=clock)
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine.feed, engine.acd, ["PJSIP/1003"]),
+        control_of(engine, ["PJSIP/1003"]),
         health,
         journal,
         set_log_level=lambda level: None,
@@ -471,7 +470,7 @@ async def test_without_the_services_the_api_says_unavailable(journal: Journal) -
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine.feed, engine.acd, []),
+        control_of(engine, []),
         Health(clock=clock),
         None,
         set_log_level=print,

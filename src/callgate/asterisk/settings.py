@@ -1,5 +1,6 @@
 """The Asterisk side's sections of the config file: ``[ari]``, ``[ami]``, ``[agi]``,
-``[calltakers]`` (with ``[calltakers.prompts]``) and ``[recording]``, and how a setting names a
+``[calltakers]``'s phones and prompts (``[calltakers.prompts]``), ``[recording]`` and the
+``[announcements]`` prompts, and how a setting names a
 prompt Asterisk plays.
 
 Like every adapter's ``settings`` module, this one imports nothing but pydantic, the standard
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -123,7 +124,10 @@ class CallTakerPrompts(_Section):
     """``**<digit>`` during a call recorded nothing (unknown digit, or the journal failed)."""
 
 
-class CallTakerSettings(_Section):
+class CallTakerPhones(_Section):
+    """Asterisk's keys of ``[calltakers]``: the phones and what they hear (the ring timeout,
+    wrap-up and missed rings are the ACD's, :class:`callgate.policy.CallTakerPolicy`)."""
+
     endpoints: list[str] = Field(
         default_factory=lambda: ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003", "PJSIP/1004"]
     )
@@ -132,12 +136,6 @@ class CallTakerSettings(_Section):
     """Log every call-taker in when callgate starts (with a ``[roster]``: those rostered on a
     shift on now); their phone's state still decides who is offered calls (an unregistered
     phone is never rung)."""
-    ring_timeout: Annotated[int, Field(ge=5, le=120)] = 15
-    """Seconds a call-taker's phone rings before the next one is tried."""
-    wrap_up_time: Annotated[int, Field(ge=0, le=600)] = 10
-    """Seconds after each call before a call-taker is offered the next one."""
-    max_missed_in_a_row: Annotated[int, Field(ge=1, le=20)] = 3
-    """Offers a call-taker may let ring out in a row before being paused (never logged out)."""
     prompts: CallTakerPrompts = CallTakerPrompts()
     """What call-takers hear after feature codes and in-call keys (``[calltakers.prompts]``)."""
 
@@ -188,26 +186,11 @@ NumberPrompts = Annotated[str, AfterValidator(_number_template), Spoken()]
 """Spoken numbers over ARI: a media URI with ``{n}`` for the number (1 .. SPOKEN_NUMBERS)."""
 
 
-class AnnouncementSettings(_Section):
-    """Queue announcements: a caller still waiting after ``first_after`` seconds hears their
-    position in the queue and/or the expected wait, in Bahasa Indonesia, again every ``period``
-    seconds while they wait. Never in the way of a ring: none while a phone rings for the call,
-    and one still playing when the call is offered is stopped. Silent callers being asked to
-    press a key and blocked callers hear none; the greeting or a prompt is never cut (that turn
-    is skipped). Defaults are the placeholders ``scripts/make-prompts`` installs."""
+class AnnouncementPrompts(_Section):
+    """What waiting callers hear in a queue announcement (``[announcements]``; whether and when
+    is the ACD's, :class:`callgate.policy.AnnouncementTiming`). Defaults are the placeholders
+    ``scripts/make-prompts`` installs."""
 
-    enabled: bool = False
-    """Announce to waiting callers. Off by default: with NENA's 90% within 15 s few callers
-    wait long enough, and a centre chooses whether its callers hear a queue position."""
-    first_after: Annotated[float, Field(ge=1, le=600)] = 20.0
-    """Seconds of waiting before the first announcement (most callers are answered before)."""
-    period: Annotated[float, Field(ge=2, le=600)] = 30.0
-    """Seconds from one announcement to the next."""
-    say: Literal["position", "wait", "both"] = "both"
-    """What the caller hears: their position in the queue, the expected wait, or both."""
-    handling_time: Annotated[float, Field(gt=0, le=3600)] = 120.0
-    """Seconds a call takes (talk and wrap-up) assumed for the expected wait until the last 20
-    conversations give their own mean. The wait is position x that / call-takers on duty."""
     position_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/antrean-nomor"
     """Before the position ("Anda berada di antrean nomor")."""
     wait_prompt: MediaPrompt = f"sound:{PROMPT_DIR}/antrean-perkiraan"

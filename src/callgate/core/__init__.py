@@ -6,7 +6,13 @@ machine) and ``acd.py`` (the facade that composes the sub-machines which drive i
 """
 
 from callgate.core.acd import AUTO_PAUSE_REASON, Acd
-from callgate.core.agents import AGENT_TRANSITIONS, AgentState, DeviceState
+from callgate.core.agents import (
+    AGENT_TRANSITIONS,
+    AgentRequest,
+    AgentState,
+    DeviceState,
+    RequestAnswer,
+)
 from callgate.core.announcements import AnnouncementPolicy
 from callgate.core.callbacks import (
     AttemptOutcome,
@@ -18,9 +24,11 @@ from callgate.core.callbacks import (
 )
 from callgate.core.calls import CALL_TRANSITIONS, TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import (
+    AgentRequestAnswered,
     AgentStateChanged,
     AnnounceQueue,
     Bridge,
+    CallAgency,
     CallbackTaskChanged,
     CallBlocked,
     CallEnded,
@@ -41,6 +49,7 @@ from callgate.core.commands import (
     RingMissed,
     RosterChanged,
     SendToDestination,
+    SetDispositionByKey,
     ShiftStaffing,
     StartListening,
     StartWrapUp,
@@ -57,6 +66,7 @@ from callgate.core.events import (
     AgentLoggedOut,
     AgentNoAnswer,
     AgentPaused,
+    AgentRequested,
     AgentUnpaused,
     AnnouncementFinished,
     CallArrived,
@@ -68,6 +78,7 @@ from callgate.core.events import (
     CallerPressedKey,
     CallerSpoke,
     CallReprioritised,
+    CallTakerKeyPressed,
     ConfigChanged,
     DestinationAnswered,
     DestinationFailed,
@@ -124,6 +135,9 @@ __all__ = [
     "AgentLoggedOut",
     "AgentNoAnswer",
     "AgentPaused",
+    "AgentRequest",
+    "AgentRequestAnswered",
+    "AgentRequested",
     "AgentState",
     "AgentStateChanged",
     "AgentUnpaused",
@@ -135,6 +149,7 @@ __all__ = [
     "BlockRecord",
     "BlockingPolicy",
     "Bridge",
+    "CallAgency",
     "CallArrived",
     "CallBlocked",
     "CallBridged",
@@ -144,6 +159,7 @@ __all__ = [
     "CallScreened",
     "CallState",
     "CallStateChanged",
+    "CallTakerKeyPressed",
     "CallbackFailed",
     "CallbackPolicy",
     "CallbackReason",
@@ -180,6 +196,7 @@ __all__ = [
     "PrepareCallback",
     "Priority",
     "ReadinessChanged",
+    "RequestAnswer",
     "RingAgent",
     "RingMissed",
     "Roster",
@@ -187,6 +204,7 @@ __all__ = [
     "ScreeningDecision",
     "ScreeningPolicy",
     "SendToDestination",
+    "SetDispositionByKey",
     "Shift",
     "ShiftStaffing",
     "SilenceOutcome",

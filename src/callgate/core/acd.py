@@ -40,7 +40,12 @@ Every decision about a call is made in the core, behind the one ``next_deadline(
 - queue announcements (``staffing.py``; ``AcdConfig.announcements``, rules in
   ``announcements.py``): ``AnnounceQueue`` to a caller who waits, ``StopQueueAnnouncement``
   after the rings of an offer;
-- a reloaded configuration (``reload.py``, ``ConfigChanged``).
+- a reloaded configuration (``reload.py``, ``ConfigChanged``);
+- call-takers' requests to log in or out, pause or unpause (``agent_requests.py``,
+  ``AgentRequested``): answered by ``AgentRequestAnswered``, then moved as the plain events;
+- a call-taker's keys during a call (``incall_keys.py``, ``CallTakerKeyPressed``): the
+  ``*``/``#``/``**`` sequences and their timeout, ending in ``CallAgency`` or
+  ``SetDispositionByKey``.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ import heapq
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from callgate.core.agent_requests import AgentRequests
 from callgate.core.agents import Agent
 from callgate.core.blocking import Blocking
 from callgate.core.callback_attempts import CallbackAttempts
@@ -60,6 +66,7 @@ from callgate.core.conversations import Conversations
 from callgate.core.errors import AcdUsageError
 from callgate.core.events import Event
 from callgate.core.floor import Floor, Handler, Out, Timer, TimerEntry
+from callgate.core.incall_keys import InCallKeys
 from callgate.core.offers import Offers
 from callgate.core.reload import Reload
 from callgate.core.silent import SilentCallers
@@ -86,6 +93,8 @@ class Acd:
         callbacks = self._callbacks = CallbackAttempts(floor, offers, conversations)
         staffing = self._staffing = Staffing(floor, offers, calltakers, silent)
         reload = Reload(floor, calltakers, callbacks, staffing)
+        requests = AgentRequests(floor, calltakers)
+        keys = InCallKeys(floor)
         # The few calls up the stack (a withdrawn ring requeues, a call's end reaches the
         # worklist), wired here so that each module imports only those below it.
         calltakers.rings = offers
@@ -93,7 +102,8 @@ class Acd:
         offers.attempts = callbacks
         conversations.callbacks = callbacks
         self._handlers: dict[type[Event], Handler] = {}
-        for machine in (conversations, offers, calltakers, blocking, silent, callbacks, reload):
+        machines = (conversations, offers, calltakers, blocking, silent, callbacks, reload)
+        for machine in (*machines, requests, keys):
             table = machine.table()
             assert not table.keys() & self._handlers.keys(), "an event with two handlers"
             self._handlers.update(table)
@@ -104,6 +114,7 @@ class Acd:
             Timer.WRAP_UP: (calltakers.wrap_up_ended, calltakers.wrapping_up),
             Timer.WATCH: (silent.window_ended, silent.watching),
             Timer.ANNOUNCEMENT: (blocking.announcement_timed_out, blocking.announcing),
+            Timer.KEYS: (keys.timed_out, keys.pending),
         }
 
     # -- entry points -------------------------------------------------------------------

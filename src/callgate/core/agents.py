@@ -53,6 +53,26 @@ class AgentTrigger(enum.Enum):
     UNPAUSE = "UNPAUSE"
 
 
+class AgentRequest(enum.Enum):
+    """What a call-taker (their feature code) or a user of the admin API asks of the ACD."""
+
+    LOGIN = "login"
+    LOGOUT = "logout"
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
+
+
+class RequestAnswer(enum.Enum):
+    """The core's answer to an :class:`AgentRequest`."""
+
+    OK = "ok"
+    "Done (or, during a call, done once it is over)."
+    ALREADY = "already"
+    "Nothing to change: already so."
+    REFUSED = "refused"
+    "Not allowed now (pause or unpause while logged out)."
+
+
 _S = AgentState
 _T = AgentTrigger
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callgate.core.agents import AgentState
+from callgate.core.agents import AgentRequest, AgentState, RequestAnswer
 from callgate.core.callbacks import CallbackTask
 from callgate.core.calls import CallState
 
@@ -459,3 +459,48 @@ class ShiftStaffing(Notification):
     "False in the last notification of a shift, when it ends."
     at: float
     "The core's time."
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRequestAnswered(Notification):
+    """The core's answer to an ``AgentRequested``, for the asker (the feature code's prompt,
+    the admin API's reply); a move it made is reported by its ``AgentStateChanged``."""
+
+    agent_id: str
+    "The call-taker."
+    request: AgentRequest
+    "What was asked."
+    answer: RequestAnswer
+    "Done, already so, or refused."
+    request_id: str = ""
+    "The asker's id of the request."
+    by: str = ""
+    "Who asked (empty: the call-taker's own phone)."
+
+
+@dataclass(frozen=True, slots=True)
+class CallAgency(Command):
+    """The call-taker keyed ``*<digit>`` (three-way: they stay on) or ``#<digit>`` (hand-off:
+    they leave once the agency answers): call the agency on ``digit`` into ``call_id``."""
+
+    call_id: str
+    "The call."
+    agent_id: str
+    "The call-taker who keyed it."
+    digit: str
+    "The agency's digit (``[agencies]``)."
+    hand_off: bool
+    "A hand-off (``#``) rather than a three-way call (``*``)."
+
+
+@dataclass(frozen=True, slots=True)
+class SetDispositionByKey(Command):
+    """The call-taker keyed ``**<digit>``: record the disposition on ``digit`` for ``call_id``,
+    and tell them (only them) by a tone whether it was recorded."""
+
+    call_id: str
+    "The call."
+    agent_id: str
+    "The call-taker who keyed it."
+    digit: str
+    "The disposition's digit (``[dispositions] codes``)."

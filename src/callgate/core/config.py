@@ -45,6 +45,8 @@ class AcdConfig:
     "The abandoned-call callback worklist; None: no callbacks."
     announcements: AnnouncementPolicy | None = None
     "Position and expected-wait announcements to waiting callers; None: none."
+    key_sequence_timeout: float = 3.0
+    "Seconds between a call-taker's ``*`` or ``#`` and the digit that completes it."
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -58,6 +60,8 @@ class AcdConfig:
             raise AcdConfigError("wrap_up_time must not be negative")
         if self.max_consecutive_no_answers < 1:
             raise AcdConfigError("max_consecutive_no_answers must be at least 1")
+        if self.key_sequence_timeout <= 0:
+            raise AcdConfigError("key_sequence_timeout must be positive")
         for name in ("max_wait", "aging_interval", "skill_relax_after"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from callgate.core.agents import DeviceState
+from callgate.core.agents import AgentRequest, DeviceState
 from callgate.core.callbacks import AttemptOutcome, CallbackTask
 from callgate.core.calls import Priority as Priority  # drivers meet it here, with CallArrived
 from callgate.core.config import AcdConfig
@@ -211,6 +211,42 @@ class AgentUnpaused(Event):
     by: str = ""
     """Who asked, when not the call-taker's own phone: the user of the admin API, the CLI or the
     wallboard (recorded as the change's ``by``). Empty for the call-taker's feature code."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRequested(Event):
+    """A call-taker (their feature code) or a user of the admin API asks to log them in or out,
+    pause or unpause them. The core decides whether it is done and answers with an
+    ``AgentRequestAnswered`` naming ``request_id``; when it is, the move follows as for
+    ``AgentLoggedIn``, ``AgentLoggedOut``, ``AgentPaused`` or ``AgentUnpaused``."""
+
+    agent_id: str
+    "The call-taker."
+    request: AgentRequest
+    "What is asked."
+    request_id: str = ""
+    "The asker's own id for it, named again by the answer."
+    endpoint: str = ""
+    "A login: what to dial to ring them (also their display name)."
+    reason: str = ""
+    "A pause: why, kept until they unpause."
+    by: str = ""
+    """Who asked, when not the call-taker's own phone: the user of the admin API, the CLI or the
+    wallboard (recorded as the change's ``by``). Empty for the call-taker's feature code."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallTakerKeyPressed(Event):
+    """A call-taker connected to a call pressed a key on their phone (DTMF): ``*``, ``#``,
+    a digit. The core reads the sequences (``*<digit>``, ``#<digit>``, ``**<digit>``) and their
+    timeout, and answers with ``CallAgency`` or ``SetDispositionByKey``."""
+
+    call_id: str
+    "The call they are connected to."
+    agent_id: str
+    "The call-taker."
+    key: str
+    "The key, one character."
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 One :class:`Floor` per :class:`~callgate.core.acd.Acd`: the calls and call-takers, the waiting
 queue, the one timer heap and the configuration in force. The sub-machines (``offers``,
 ``calltakers``, ``conversations``, ``blocking``, ``silent``, ``callback_attempts``, ``staffing``,
-``reload``) each hold it; none keeps a copy of what lives here, so a reloaded configuration, a
-new strategy or a re-sorted queue is seen by all at once.
+``reload``, ``agent_requests``, ``incall_keys``) each hold it; none keeps a copy of what lives
+here, so a reloaded configuration, a new strategy or a re-sorted queue is seen by all at once.
 
 The moves here are the two state tables' (``calls.py``, ``agents.py``): every move is reported
 as a ``CallStateChanged`` / ``AgentStateChanged`` notification, which is the transition log.
@@ -39,6 +39,7 @@ class Timer(enum.Enum):
     WRAP_UP = "WrapUpEnded"
     WATCH = "WatchWindowEnded"
     ANNOUNCEMENT = "AnnouncementTimedOut"
+    KEYS = "KeySequenceTimedOut"
 
 
 #: The commands one event produces, in the order the driver carries them out.

@@ -235,8 +235,9 @@ def _wire(
     records = CallTakerRecords(journal, status=database, clock=time.time)
     observers.append(records.notification)
     # Call-takers' own commands (feature codes, the admin API); its endpoints are the running
-    # call-takers, which a reload changes in place.
-    control = CallTakerControl(feed, acd, settings.calltakers.endpoints)
+    # call-takers, which a reload changes in place; the core's answers come back as notifications.
+    control = CallTakerControl(feed, settings.calltakers.endpoints)
+    observers.append(control.notification)
     queue_log = queue_log_file(settings, clock=time.time, endpoints=control.endpoints)
     if queue_log is not None:
         observers.append(queue_log.notification)

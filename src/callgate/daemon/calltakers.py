@@ -6,88 +6,102 @@ asked; the core puts it on the state change it reports, and the call-takers' rec
 (``agent_events.by``) names them. A feature code is the call-taker's own phone: no ``by``.
 
 Implements the AGI feature codes' :class:`~callgate.asterisk.agent_codes.AgentControl`: each
-command becomes a core event fed into the engine through the one way in (an
-:class:`~callgate.ports.EventSink`), and the answer the call-taker hears says whether it changed
-anything. Whether it would is read from the core's own view of the call-takers.
+command becomes an ``AgentRequested`` fed into the engine through the one way in (an
+:class:`~callgate.ports.EventSink`); the core decides whether it changes anything and answers
+with an ``AgentRequestAnswered`` notification, which this class hears as one of the engine's
+observers (:meth:`CallTakerControl.notification`) and relays to the asker: the prompt the
+call-taker hears, the admin API's reply. Whether the phone is a configured call-taker's at all
+is the configuration's, checked here.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 
 from callgate.asterisk.ami.messages import DeviceStatus
-from callgate.core.acd import Acd
-from callgate.core.agents import AgentState
-from callgate.core.events import AgentLoggedIn, AgentLoggedOut, AgentPaused, AgentUnpaused
+from callgate.core.agents import AgentRequest, RequestAnswer
+from callgate.core.commands import AgentRequestAnswered, Notification
+from callgate.core.events import AgentRequested
 from callgate.logs import clip
 from callgate.ports import AgentCommandResult, EventSink, agent_id_of
 
 log = logging.getLogger(__name__)
 
+_RESULTS = {
+    RequestAnswer.OK: AgentCommandResult.OK,
+    RequestAnswer.ALREADY: AgentCommandResult.ALREADY,
+    RequestAnswer.REFUSED: AgentCommandResult.REFUSED,
+}
+_DONE = {
+    AgentRequest.LOGIN: "call-taker logged in",
+    AgentRequest.LOGOUT: "call-taker logged out",
+    AgentRequest.PAUSE: "call-taker paused",
+    AgentRequest.UNPAUSE: "call-taker unpaused",
+}
+
 
 class CallTakerControl:
     """Log in, log out, pause and unpause, for the call-takers named in the config.
 
-    ``feed`` is the engine's way in; ``acd`` is read only, to tell a change from a repeat.
+    ``feed`` is the engine's way in; :meth:`notification` must be one of the engine's
+    observers (the core's answers come back through it, before ``feed`` returns).
     """
 
-    def __init__(self, feed: EventSink, acd: Acd, endpoints: list[str]) -> None:
+    def __init__(self, feed: EventSink, endpoints: list[str]) -> None:
         self.feed = feed
-        self.acd = acd
         self.endpoints = {agent_id_of(e): e for e in endpoints}
+        self._ids = itertools.count(1)
+        self._answers: dict[str, RequestAnswer] = {}
 
-    def _state(self, endpoint: str) -> tuple[str, AgentState] | None:
+    async def notification(self, note: Notification) -> None:
+        """The engine's observer: the core's answer to one of our requests."""
+        if isinstance(note, AgentRequestAnswered) and note.request_id.startswith("control-"):
+            self._answers[note.request_id] = note.answer
+
+    async def _ask(
+        self, endpoint: str, request: AgentRequest, *, reason: str = "", by: str = ""
+    ) -> AgentCommandResult:
         agent_id = agent_id_of(endpoint)
         if agent_id not in self.endpoints:
-            return None
-        agent = self.acd.agents.get(agent_id)
-        return agent_id, agent.state if agent is not None else AgentState.LOGGED_OUT
+            if request is AgentRequest.LOGIN:
+                log.warning(
+                    "login from a phone that is not a call-taker", extra={"endpoint": endpoint}
+                )
+            return AgentCommandResult.REFUSED
+        request_id = f"control-{next(self._ids)}"
+        asked = AgentRequested(
+            agent_id,
+            request,
+            request_id=request_id,
+            endpoint=self.endpoints[agent_id] if request is AgentRequest.LOGIN else "",
+            reason=reason,
+            by=by,
+        )
+        await self.feed(asked)
+        answer = self._answers.pop(request_id, None)
+        if answer is None:
+            # Only if this control is not among the engine's observers (a wiring mistake).
+            raise RuntimeError(f"the core did not answer {request.value} of {agent_id}")
+        if answer is RequestAnswer.OK:
+            extra = _who(agent_id, by)
+            if request is AgentRequest.PAUSE:
+                extra["reason"] = clip(reason)
+            log.info(_DONE[request], extra=extra)
+        return _RESULTS[answer]
 
     async def login(self, endpoint: str, *, by: str = "") -> AgentCommandResult:
-        found = self._state(endpoint)
-        if found is None:
-            log.warning("login from a phone that is not a call-taker", extra={"endpoint": endpoint})
-            return AgentCommandResult.REFUSED
-        agent_id, state = found
-        if state is not AgentState.LOGGED_OUT:
-            return AgentCommandResult.ALREADY
-        await self.feed(AgentLoggedIn(agent_id, self.endpoints[agent_id], name=endpoint, by=by))
-        log.info("call-taker logged in", extra=_who(agent_id, by))
-        return AgentCommandResult.OK
+        return await self._ask(endpoint, AgentRequest.LOGIN, by=by)
 
     async def logout(self, endpoint: str, *, by: str = "") -> AgentCommandResult:
-        found = self._state(endpoint)
-        if found is None:
-            return AgentCommandResult.REFUSED
-        agent_id, state = found
-        if state is AgentState.LOGGED_OUT:
-            return AgentCommandResult.ALREADY
-        await self.feed(AgentLoggedOut(agent_id, by=by))
-        log.info("call-taker logged out", extra=_who(agent_id, by))
-        return AgentCommandResult.OK
+        return await self._ask(endpoint, AgentRequest.LOGOUT, by=by)
 
     async def pause(self, endpoint: str, reason: str, *, by: str = "") -> AgentCommandResult:
-        found = self._state(endpoint)
-        if found is None or found[1] is AgentState.LOGGED_OUT:
-            return AgentCommandResult.REFUSED
-        agent_id, state = found
-        if state is AgentState.PAUSED:
-            return AgentCommandResult.ALREADY
-        await self.feed(AgentPaused(agent_id, reason, by=by))
-        log.info("call-taker paused", extra=_who(agent_id, by) | {"reason": clip(reason)})
-        return AgentCommandResult.OK
+        return await self._ask(endpoint, AgentRequest.PAUSE, reason=reason, by=by)
 
     async def unpause(self, endpoint: str, *, by: str = "") -> AgentCommandResult:
-        found = self._state(endpoint)
-        if found is None or found[1] is AgentState.LOGGED_OUT:
-            return AgentCommandResult.REFUSED
-        agent_id, state = found
-        if state is not AgentState.PAUSED:
-            return AgentCommandResult.ALREADY
-        await self.feed(AgentUnpaused(agent_id, by=by))
-        log.info("call-taker unpaused", extra=_who(agent_id, by))
-        return AgentCommandResult.OK
+        return await self._ask(endpoint, AgentRequest.UNPAUSE, by=by)
 
 
 def _who(agent_id: str, by: str) -> dict[str, str]:

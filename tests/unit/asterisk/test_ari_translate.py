@@ -42,6 +42,7 @@ from callgate.core.events import (
     CallerHungUp,
     CallerPressedKey,
     CallerSpoke,
+    CallTakerKeyPressed,
     DestinationAnswered,
     DestinationFailed,
     DeviceStateChanged,
@@ -238,15 +239,21 @@ def test_a_number_called_back_that_ends_unanswered_fails_the_attempt_with_its_ca
 # -- everything else -----------------------------------------------------------------------------
 
 
-def test_a_waiting_caller_s_speech_and_keys_are_told_and_a_call_taker_s_keys_are_not() -> None:
+def test_a_waiting_caller_s_speech_and_keys_are_told_and_a_connected_call_taker_s_keys_too() -> (
+    None
+):
     held = book(CallLayout("c1", "+62811"), t=Leg("c1", CALLTAKER, "1001"))
     talking = {"type": "ChannelTalkingStarted", "channel": {"id": "c1"}}
     assert translate(talking, held) == (CallerSpoke("c1"),)
     key = {"type": "ChannelDtmfReceived", "channel": {"id": "c1"}, "digit": "5"}
     assert translate(key, held) == (CallerPressedKey("c1", "5"),)
-    # A call-taker's keys call agencies and set dispositions: the adapter's hand-off.
+    # A call-taker's keys call agencies and set dispositions: the core reads them (#20), once
+    # the call-taker is connected.
     taker = {"type": "ChannelDtmfReceived", "channel": {"id": "t"}, "digit": "*"}
     assert translate(taker, held) == ()
+    held.answered.add("t")
+    assert translate(taker, held) == (CallTakerKeyPressed("c1", "1001", "*"),)
+    assert translate({**taker, "channel": {"id": "gone"}}, held) == ()
     assert translate({**talking, "channel": {"id": "gone"}}, held) == ()
 
 

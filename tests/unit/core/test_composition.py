@@ -13,19 +13,31 @@ from pathlib import Path
 import callgate.core
 from callgate.core import events
 from callgate.core.acd import Acd
+from callgate.core.agent_requests import AgentRequests
 from callgate.core.blocking import Blocking
 from callgate.core.callback_attempts import CallbackAttempts
 from callgate.core.calltakers import CallTakers
 from callgate.core.conversations import Conversations
 from callgate.core.events import Event
 from callgate.core.floor import Timer
+from callgate.core.incall_keys import InCallKeys
 from callgate.core.offers import Offers
 from callgate.core.reload import Reload
 from callgate.core.silent import SilentCallers
 
 CORE = Path(callgate.core.__file__).parent
 PYTHONPATH = os.environ.get("PYTHONPATH", "")
-MACHINES = (Conversations, Offers, CallTakers, Blocking, SilentCallers, CallbackAttempts, Reload)
+MACHINES = (
+    Conversations,
+    Offers,
+    CallTakers,
+    Blocking,
+    SilentCallers,
+    CallbackAttempts,
+    Reload,
+    AgentRequests,
+    InCallKeys,
+)
 #: Each module of the core imported first, alone, in one fresh interpreter.
 PROBE = """
 import importlib, json, sys

@@ -14,6 +14,8 @@ from callgate.core.acd import Acd
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged, Command
 from callgate.core.config import AcdConfig
 from callgate.core.events import Event
+from callgate.daemon.calltakers import CallTakerControl
+from callgate.daemon.engine import Engine
 from callgate.ports import Notification
 
 
@@ -40,6 +42,13 @@ class Driven:
             c for c in commands if isinstance(c, CallStateChanged | AgentStateChanged | CallEnded)
         )
         return commands
+
+
+def control_of(engine: Engine, endpoints: list[str]) -> CallTakerControl:
+    """Call-takers' commands through ``engine``, hearing the core's answers as app.py wires it."""
+    control = CallTakerControl(engine.feed, endpoints)
+    engine.observers.append(control.notification)
+    return control
 
 
 class NoPhones:

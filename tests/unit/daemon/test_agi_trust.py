@@ -23,9 +23,8 @@ from callgate.asterisk.agi.fastagi import AgiServer
 from callgate.core.acd import Acd
 from callgate.core.agents import AgentState
 from callgate.core.config import AcdConfig
-from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.engine import Engine
-from tests.unit.daemon.conftest import Clock, NoPhones
+from tests.unit.daemon.conftest import Clock, NoPhones, control_of
 
 SECRET = "the-centre-agi-secret-4f1c"
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1005"]
@@ -66,7 +65,7 @@ class Centre:
 @asynccontextmanager
 async def centre(asterisk: Asterisk) -> AsyncIterator[Centre]:
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=Clock())
-    control = CallTakerControl(engine.feed, engine.acd, ENDPOINTS)
+    control = control_of(engine, ENDPOINTS)
     handlers = agent_code_handlers(control, channels=asterisk, control_timeout=0.3)
     server = AgiServer("127.0.0.1", 0, handlers, secret=SECRET, header_timeout=1.0)
     await server.start()

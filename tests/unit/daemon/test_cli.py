@@ -53,9 +53,11 @@ async def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
     health = Health(clock=clock)
     levels: list[str] = []
+    control = CallTakerControl(engine.feed, ENDPOINTS)
+    engine.observers.append(control.notification)
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
+        control,
         health,
         journal,
         set_log_level=levels.append,

@@ -13,7 +13,6 @@ import pytest
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
-from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
@@ -22,7 +21,7 @@ from callgate.daemon.view import LiveDaemonView
 from callgate.http.server import OpsHttp
 from callgate.storage.journal import Journal
 from tests.unit.auth_users import authenticator, bearer
-from tests.unit.daemon.conftest import Clock, Driven, NoPhones
+from tests.unit.daemon.conftest import Clock, Driven, NoPhones, control_of
 
 
 class ScriptedView:
@@ -312,7 +311,7 @@ async def _live_server(journal: Journal, max_body_bytes: int) -> AsyncIterator[O
     policy = ScreeningPolicy(blocking=BlockingPolicy(valve_calls=3, valve_window=600.0))
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine.feed, engine.acd, ["PJSIP/1001"]),
+        control_of(engine, ["PJSIP/1001"]),
         health,
         journal,
         set_log_level=lambda level: None,

@@ -22,7 +22,6 @@ from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.screening import BlockingPolicy, ScreeningPolicy
 from callgate.daemon.call_actions import CallActionService
-from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
@@ -35,7 +34,7 @@ from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
 from tests.unit.auth_users import PEOPLE, authenticator, basic, bearer, browser, token
-from tests.unit.daemon.conftest import ME, Clock, NoPhones
+from tests.unit.daemon.conftest import ME, Clock, NoPhones, control_of
 
 NOW = 1_800_000_000.0
 POLICY = ScreeningPolicy(blocking=BlockingPolicy(valve_calls=3, valve_window=600.0))
@@ -177,7 +176,7 @@ async def server(
     health = Health(clock=clock)
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine.feed, engine.acd, ["PJSIP/1001", "PJSIP/1002"]),
+        control_of(engine, ["PJSIP/1001", "PJSIP/1002"]),
         health,
         journal,
         set_log_level=lambda level: None,

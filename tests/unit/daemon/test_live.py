@@ -18,7 +18,6 @@ from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.events import AgentLoggedIn, CallArrived
 from callgate.core.roster import Roster, Shift
-from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.live import LiveFeed
@@ -28,7 +27,7 @@ from callgate.http.pages import Pages
 from callgate.http.server import OpsHttp
 from callgate.http.streams import LiveStreams, filtered
 from tests.unit.auth_users import authenticator, bearer, browser
-from tests.unit.daemon.conftest import Clock, Driven, NoPhones
+from tests.unit.daemon.conftest import Clock, Driven, NoPhones, control_of
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002"]
 
@@ -199,7 +198,7 @@ async def test_the_feed_turns_notifications_into_rows_with_tags_and_positions() 
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
+        control_of(engine, ENDPOINTS),
         Health(clock=clock),
         None,
         set_log_level=lambda level: None,
@@ -233,7 +232,7 @@ async def test_the_feed_carries_each_shifts_staffing_and_flags_a_short_handed_on
     engine = Engine(acd, NoPhones(), clock=clock)
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
+        control_of(engine, ENDPOINTS),
         Health(clock=clock),
         None,
         set_log_level=lambda level: None,
@@ -267,7 +266,7 @@ async def test_the_feed_raises_the_fallback_queue_and_todays_recording_failures_
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
+        control_of(engine, ENDPOINTS),
         Health(clock=clock),
         None,
         set_log_level=lambda level: None,
@@ -338,7 +337,7 @@ async def test_a_calls_recording_goes_to_the_call_taker_who_answered_it() -> Non
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
     view = LiveDaemonView(
         engine,
-        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
+        control_of(engine, ENDPOINTS),
         Health(clock=clock),
         None,
         set_log_level=lambda level: None,

@@ -29,7 +29,7 @@ from callgate.http.server import OpsHttp
 from callgate.http.sessions import SessionStore
 from callgate.tools.admin import main
 from tests.unit.auth_users import _CHEAP
-from tests.unit.daemon.conftest import NoPhones
+from tests.unit.daemon.conftest import NoPhones, control_of
 
 
 @dataclass
@@ -113,7 +113,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     await engine.feed(AgentLoggedIn("1001", "PJSIP/1001"))
     auth = Authenticator(settings.auth.users, local_users={"ops": "root"})
     sessions = SessionStore(idle_timeout=3600.0, lifetime=7200.0)
-    control = CallTakerControl(engine.feed, engine.acd, settings.calltakers.endpoints)
+    control = control_of(engine, settings.calltakers.endpoints)
     phones = Phones()
     levels: list[str] = []
     health = Health()

@@ -11,12 +11,11 @@ import pytest
 from callgate.core.acd import Acd
 from callgate.core.config import AcdConfig
 from callgate.core.events import CallArrived
-from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.view import LiveDaemonView
 from callgate.storage.journal import Journal
-from tests.unit.daemon.conftest import Clock, NoPhones
+from tests.unit.daemon.conftest import Clock, NoPhones, control_of
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
 
@@ -44,7 +43,7 @@ def view(journal: Journal, clock: Clock, levels: list[str]) -> LiveDaemonView:
     health = Health(clock=clock)
     return LiveDaemonView(
         engine,
-        CallTakerControl(engine.feed, engine.acd, ENDPOINTS),
+        control_of(engine, ENDPOINTS),
         health,
         journal,
         set_log_level=levels.append,

@@ -93,8 +93,8 @@ class AriAdapter:
         self.waiting = waiting = Waiting(shared, channels)
         self.arrivals = arrivals = Arrivals(shared, channels, endings, waiting, history)
         self.callbacks = callbacks = CallbackLegs(shared, channels, endings)
-        self.executor = Executor(shared, channels, endings, callbacks, waiting)
         self.handoff = HandOff(shared, channels)
+        self.executor = Executor(shared, channels, endings, callbacks, waiting, self.handoff)
         self.handoff.dispositions = dispositions
         self.reconciler = Reconciler(shared, channels, endings, arrivals, self._channel_gone)
 
@@ -154,13 +154,12 @@ class AriAdapter:
                 self.shared.tasks.spawn(self._gone_unless_destroyed(event))
             elif kind in ("StasisEnd", "ChannelDestroyed"):
                 await self._channel_gone(event)
-            elif kind == "ChannelDtmfReceived" and event["channel"]["id"] not in self.book.calls:
-                await self.handoff.calltaker_key(event["channel"]["id"], str(event["digit"]))
             elif kind == "PlaybackFinished":
                 await self.channels.playback_finished(event["playback"])
                 await self._feed(event)  # a blocked caller's announcement ended
             elif kind in ("DeviceStateChanged", "ChannelTalkingStarted", "ChannelDtmfReceived"):
-                # A phone's state; a waiting caller's speech or key (the core's silence watch).
+                # A phone's state; a waiting caller's speech or key (the core's silence watch);
+                # a connected call-taker's key (the core's key sequences).
                 await self._feed(event)
         except (KeyError, TypeError, AttributeError) as exc:
             log.error(
@@ -250,7 +249,6 @@ class AriAdapter:
             return
         answered = channel_id in book.answered
         book.answered.discard(channel_id)
-        self.handoff.forget_keys(channel_id)
         call = book.calls.get(leg.call_id)
         if leg.role == AGENCY:
             await self.handoff.agency_gone(leg, call, answered=answered)

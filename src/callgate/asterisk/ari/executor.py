@@ -18,12 +18,14 @@ from callgate.asterisk.ari.channels import Channels
 from callgate.asterisk.ari.client import AriError
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.ending import Endings
+from callgate.asterisk.ari.handoff import HandOff
 from callgate.asterisk.ari.layout import CALLTAKER, DESTINATION, CallLayout, Leg, Move, Phase
 from callgate.asterisk.ari.translate import Events, quote
 from callgate.asterisk.ari.waiting import Waiting
 from callgate.core.commands import (
     AnnounceQueue,
     Bridge,
+    CallAgency,
     CallEnded,
     CallReclassified,
     CallScreened,
@@ -38,6 +40,7 @@ from callgate.core.commands import (
     PrepareCallback,
     RingAgent,
     SendToDestination,
+    SetDispositionByKey,
     StartListening,
     StopListening,
     StopQueueAnnouncement,
@@ -64,6 +67,7 @@ class Executor:
         endings: Endings,
         callbacks: CallbackLegs,
         waiting: Waiting,
+        handoff: HandOff,
     ) -> None:
         self.shared = shared
         self.book = shared.book
@@ -71,6 +75,7 @@ class Executor:
         self.endings = endings
         self.callbacks = callbacks
         self.waiting = waiting
+        self.handoff = handoff
 
     async def execute(self, command: Command) -> Sequence[Event]:
         if isinstance(command, RingAgent):
@@ -105,6 +110,10 @@ class Executor:
             return await self._dial_callback(command)
         elif isinstance(command, CancelCallback):
             await self.callbacks.cancel(command.call_id)
+        elif isinstance(command, CallAgency):
+            await self.handoff.call_agency(command)
+        elif isinstance(command, SetDispositionByKey):
+            self.handoff.set_disposition(command)
         elif isinstance(command, CallEnded):
             log.info(
                 "call ended",

@@ -2,7 +2,9 @@
 
 ``*<digit>`` calls an agency into the conversation (three-way), ``#<digit>`` hands the call off
 (the call-taker leaves once the agency answers), ``**<digit>`` sets the call's disposition.
-The caller's MixMonitor goes on recording across the hand-off, in the same file. The
+Each key of a connected call-taker goes to the core (``CallTakerKeyPressed``), which reads the
+sequences and their timeout and answers with ``CallAgency`` or ``SetDispositionByKey``, carried
+out here. The caller's MixMonitor goes on recording across the hand-off, in the same file. The
 call-taker's screen asks for the same through :meth:`HandOff.hand_off`.
 """
 
@@ -16,12 +18,10 @@ from callgate.asterisk.ari.client import AriError
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.layout import AGENCY, CALLTAKER, CallLayout, Leg
 from callgate.asterisk.ari.translate import Events, quote
+from callgate.core.commands import CallAgency, SetDispositionByKey
 from callgate.ports import DispositionSink
 
 log = logging.getLogger(__name__)
-
-#: Seconds between * or # and the agency digit a call-taker presses.
-DTMF_SEQUENCE_TIMEOUT = 3.0
 
 
 class HandOff:
@@ -31,38 +31,30 @@ class HandOff:
         self.shared = shared
         self.book = shared.book
         self.channels = channels
-        self._dtmf: dict[str, tuple[str, float]] = {}  # call-taker leg -> (* or #, when)
         #: Where call-takers' dispositions go (``**<digit>`` during a call), if anywhere.
         self.dispositions: DispositionSink | None = None
 
-    async def calltaker_key(self, channel_id: str, digit: str) -> None:
-        """A key from a call-taker during a call: ``*<digit>``/``#<digit>`` call an agency,
-        ``**<digit>`` sets the disposition."""
-        leg = self.book.legs.get(channel_id)
-        if leg is None or leg.role != CALLTAKER or channel_id not in self.book.answered:
-            return
-        now = self.shared.clock()
-        if digit in "*#":
-            prefix, when = self._dtmf.get(channel_id, ("", 0.0))
-            if digit == "*" and prefix == "*" and now - when <= DTMF_SEQUENCE_TIMEOUT:
-                digit = "**"
-            self._dtmf[channel_id] = (digit, now)
-            return
-        prefix, when = self._dtmf.pop(channel_id, ("", 0.0))
-        if not prefix or now - when > DTMF_SEQUENCE_TIMEOUT:
-            return
-        if prefix == "**":
-            # In the background: the journal's round trips must not hold up the event pump.
-            self.shared.tasks.spawn(self._set_disposition(leg, channel_id, digit))
-            return
+    async def call_agency(self, command: CallAgency) -> None:
+        """``*<digit>`` / ``#<digit>``, as the core read them: the agency on that digit."""
         for name, agency in self.shared.settings.agencies.items():
-            if agency.digit == digit:
-                await self._call_agency(leg, name, agency.dial, hand_off=prefix == "#")
+            if agency.digit == command.digit:
+                await self._call_agency(
+                    command.call_id, command.agent_id, name, agency.dial, hand_off=command.hand_off
+                )
                 return
         log.info(
             "no agency on that key",
-            extra={"call_id": leg.call_id, "agent_id": leg.agent_id, "digit": digit},
+            extra={
+                "call_id": command.call_id,
+                "agent_id": command.agent_id,
+                "digit": command.digit,
+            },
         )
+
+    def set_disposition(self, command: SetDispositionByKey) -> None:
+        """``**<digit>``, as the core read it; in the background: the journal's round trips
+        must not hold up the commands behind it."""
+        self.shared.tasks.spawn(self._set_disposition(command))
 
     async def hand_off(self, call_id: str, agency: str, mode: str) -> str:
         """The same as the call-taker's ``*<digit>`` (three-way) or ``#<digit>`` (hand-off) on
@@ -76,48 +68,67 @@ class HandOff:
         leg = None if leg_id is None else self.book.legs.get(leg_id)
         if leg is None or leg.role != CALLTAKER:
             return "not-connected"
-        called = await self._call_agency(leg, agency, settings.dial, hand_off=mode == "hand-off")
+        called = await self._call_agency(
+            leg.call_id, leg.agent_id, agency, settings.dial, hand_off=mode == "hand-off"
+        )
         return "ok" if called else "failed"
 
-    def forget_keys(self, channel_id: str) -> None:
-        """A leg ended: a key sequence it started ends with it."""
-        self._dtmf.pop(channel_id, None)
-
-    async def _set_disposition(self, leg: Leg, channel_id: str, digit: str) -> None:
+    async def _set_disposition(self, command: SetDispositionByKey) -> None:
         """``**<digit>``: the call-taker classes the call they are on (genuine, prank...)."""
+        call_id, agent_id, digit = command.call_id, command.agent_id, command.digit
+        channel_id = self._calltaker_channel(call_id, agent_id)
         sink = self.dispositions
         tones = self.shared.settings.calltakers.prompts
         disposition = sink.for_digit(digit) if sink is not None else None
         if sink is None or disposition is None:
             log.info(
                 "no disposition on that key",
-                extra={"call_id": leg.call_id, "agent_id": leg.agent_id, "digit": digit},
+                extra={"call_id": call_id, "agent_id": agent_id, "digit": digit},
             )
-            await self.channels.beep(channel_id, tones.in_call_disposition_failed)
+            await self._beep(channel_id, tones.in_call_disposition_failed)
             return
         try:
-            ok = (await sink.set(leg.call_id, disposition, by=leg.agent_id, source="dtmf")).ok
+            ok = (await sink.set(call_id, disposition, by=agent_id, source="dtmf")).ok
         except Exception:
-            log.exception("disposition failed", extra={"call_id": leg.call_id})
+            log.exception("disposition failed", extra={"call_id": call_id})
             ok = False
         # A short confirmation to the call-taker only (the caller does not hear it).
-        await self.channels.beep(
+        await self._beep(
             channel_id, tones.in_call_disposition_ok if ok else tones.in_call_disposition_failed
         )
 
-    async def _call_agency(self, asker: Leg, name: str, dial: str, *, hand_off: bool) -> bool:
-        layout = self.book.calls.get(asker.call_id)
+    def _calltaker_channel(self, call_id: str, agent_id: str) -> str | None:
+        """The call-taker's answered channel on the call (the one that keyed), while it is."""
+        return next(
+            (
+                channel_id
+                for channel_id, leg in self.book.legs.items()
+                if leg.role == CALLTAKER
+                and (leg.call_id, leg.agent_id) == (call_id, agent_id)
+                and channel_id in self.book.answered
+            ),
+            None,
+        )
+
+    async def _beep(self, channel_id: str | None, tone: str) -> None:
+        if channel_id is not None:
+            await self.channels.beep(channel_id, tone)
+
+    async def _call_agency(
+        self, call_id: str, agent_id: str, name: str, dial: str, *, hand_off: bool
+    ) -> bool:
+        layout = self.book.calls.get(call_id)
         if layout is None:
             return False
         leg_id = f"agency-{uuid.uuid4()}"
         self.book.legs[leg_id] = Leg(
-            asker.call_id, AGENCY, agent_id=asker.agent_id, agency=name, hand_off=hand_off
+            call_id, AGENCY, agent_id=agent_id, agency=name, hand_off=hand_off
         )
         log.info(
             "calling an agency",
             extra={
-                "call_id": asker.call_id,
-                "agent_id": asker.agent_id,
+                "call_id": call_id,
+                "agent_id": agent_id,
                 "agency": name,
                 "mode": "hand-off" if hand_off else "three-way",
             },
@@ -125,7 +136,7 @@ class HandOff:
         try:
             await self.shared.ari.originate(
                 dial,
-                app_args=f"{AGENCY},{asker.call_id},{name}",
+                app_args=f"{AGENCY},{call_id},{name}",
                 caller_id=f'"{quote("112 " + layout.caller)}" <{layout.caller}>',
                 ring_timeout=60,
                 channel_id=leg_id,
@@ -134,7 +145,7 @@ class HandOff:
             self.book.legs.pop(leg_id, None)
             log.warning(
                 "agency could not be called",
-                extra={"call_id": asker.call_id, "agency": name, "error": str(exc)},
+                extra={"call_id": call_id, "agency": name, "error": str(exc)},
             )
             return False
         return True

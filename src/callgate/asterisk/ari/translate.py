@@ -17,7 +17,9 @@ once it is bridged with the caller); the helpers below are the pieces it is made
   :func:`answered_calltaker`);
 - a waiting caller's speech (``ChannelTalkingStarted``) -> ``CallerSpoke``, their key
   (``ChannelDtmfReceived``) -> ``CallerPressedKey``, the end of a blocked caller's announcement
-  (``PlaybackFinished``) -> ``AnnouncementFinished``.
+  (``PlaybackFinished``) -> ``AnnouncementFinished``;
+- a connected call-taker's key (``ChannelDtmfReceived``) -> ``CallTakerKeyPressed`` (the core
+  reads ``*<digit>``, ``#<digit>`` and ``**<digit>``; :mod:`.handoff` carries out its answer).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from callgate.core.events import (
     CallerHungUp,
     CallerPressedKey,
     CallerSpoke,
+    CallTakerKeyPressed,
     DestinationAnswered,
     DestinationFailed,
     DeviceStateChanged,
@@ -100,8 +103,12 @@ def translate(event: JsonObject, book: Book) -> Events:
     if kind == "ChannelDtmfReceived":
         channel_id = event["channel"]["id"]
         digit = str(event["digit"])
-        # A call-taker's keys are theirs (agencies, dispositions: :mod:`.handoff`).
-        return (CallerPressedKey(channel_id, digit),) if channel_id in book.calls else ()
+        if channel_id in book.calls:
+            return (CallerPressedKey(channel_id, digit),)
+        leg = book.legs.get(channel_id)
+        if leg is None or leg.role != CALLTAKER or channel_id not in book.answered:
+            return ()
+        return (CallTakerKeyPressed(leg.call_id, leg.agent_id, digit),)
     if kind == "PlaybackFinished":
         return playback_finished(event["playback"], book)
     return ()

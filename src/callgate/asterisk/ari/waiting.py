@@ -34,7 +34,7 @@ from callgate.asterisk.ari.layout import (
     Move,
     Phase,
 )
-from callgate.asterisk.settings import SPOKEN_NUMBERS, AnnouncementSettings
+from callgate.asterisk.settings import SPOKEN_NUMBERS, AnnouncementPrompts
 from callgate.core.commands import AnnounceQueue, CallReclassified, CallScreened
 from callgate.core.events import AnnouncementFinished, ListeningFailed
 from callgate.ports import CallStart
@@ -241,7 +241,7 @@ class Waiting:
 
 
 def announcement_media(
-    prompts: AnnouncementSettings, position: int | None, expected_wait: float | None
+    prompts: AnnouncementPrompts, position: int | None, expected_wait: float | None
 ) -> str:
     """The ARI media list that says ``position`` and ``expected_wait`` (seconds, said in whole
     minutes rounded up, at least one) with the configured prompts; empty prompts are left out.
