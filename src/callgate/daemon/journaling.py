@@ -25,7 +25,7 @@ from typing import Literal, get_args
 
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.commands import CallBlocked, CallEnded, CallStateChanged
-from callgate.ports import CallStart, Notification, RecordingInfo
+from callgate.ports import CallStart, Notification, OpenCall, OpenCalls, RecordingInfo
 from callgate.spool import JsonObject, Spool
 from callgate.storage.journal import Journal
 
@@ -108,6 +108,7 @@ async def apply(journal: Journal, write: JournalWrite) -> object:
                 destination=f.text_or_none("destination"),
                 category=f.text_or_none("category"),
                 priority=None if priority is None else f.integer("priority"),
+                if_open=f.get("if_open") is True,
             )
             return None
         case "recording_ready":
@@ -288,9 +289,12 @@ class CallJournal:
             await self.call_ended_outside_core(note.call_id, note.outcome, note.at)
 
     async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
-        """A call the core did not end ended: a conversation adopted after a restart, or a
-        blocked caller's call."""
-        self._put(JournalWrite(call_id, "call_ended", {"at": at, "outcome": outcome}))
+        """A call the core did not end ended: a conversation adopted after a restart, a
+        blocked caller's call, a caller gone during set-up, or a call found gone at a
+        (re)connection. Only an open call is closed: an end the call already has (written by
+        the process before, or still in this queue ahead of this one) is never overwritten."""
+        fields: dict[str, Value] = {"at": at, "outcome": outcome, "if_open": True}
+        self._put(JournalWrite(call_id, "call_ended", fields))
 
     async def recording(self, info: RecordingInfo, at: float) -> None:
         fields: dict[str, Value] = {
@@ -310,3 +314,16 @@ class CallJournal:
 
     async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
         self._put(JournalWrite(call_id, "recording_failed", {"reason": reason, "at": at}))
+
+
+def open_calls_of(journal: Journal) -> OpenCalls:
+    """What the ARI adapter asks at each (re)connection: the journal's calls started and not
+    ended, each with its last journaled moment."""
+
+    async def read() -> list[OpenCall]:
+        return [
+            OpenCall(r.call_id, max([r.started_at, *(t.at for t in r.transitions)]))
+            for r in await journal.open_calls()
+        ]
+
+    return read

@@ -138,8 +138,18 @@ class Arrivals:
 
     async def _record_unqueued(self, layout: CallLayout, arrived: CallArrived) -> None:
         facts = layout.facts
-        if facts is None:
-            return  # found again after a restart: its start was recorded then
+        if facts is not None:  # None: found again after a restart, its start recorded then
+            await self._record_start(layout, arrived, facts)
+        if layout.ended:
+            # Gone before the core ever heard of it: its row must not stay open for ever. A
+            # caller handed back is journaled by the fallback queue's reader instead.
+            await self.shared.observer.call_ended_outside_core(
+                layout.call_id, "ABANDONED", self.shared.clock()
+            )
+
+    async def _record_start(
+        self, layout: CallLayout, arrived: CallArrived, facts: CallerFacts
+    ) -> None:
         layout.facts = None
         start = CallStart(
             arrived.call_id,
