@@ -112,9 +112,10 @@ class Daemon:
         observer: CallObserver | None = None,
         observers: Sequence[Callable[[Notification], Awaitable[None]]] = (),
         now: float = T0,
+        asterisk: Asterisk | None = None,
     ) -> None:
         self.clock = Clock(now)
-        self.asterisk = Asterisk()
+        self.asterisk = asterisk or Asterisk()
         self.recorder = Recorder()
         engine: Engine
 
