@@ -30,7 +30,7 @@ from callgate.asterisk.ari.client import JsonObject
 from callgate.core.agents import DeviceState
 from callgate.core.config import AcdConfig
 from callgate.core.events import AgentLoggedIn, DeviceStateChanged
-from callgate.daemon.journaling import CallJournal, open_calls_of
+from callgate.daemon.journaling import CallJournal
 from callgate.ports import ENDED_UNSEEN, OpenCall
 from callgate.storage.journal import Journal
 from tests.unit.phone_system import T0, Asterisk, Daemon
@@ -93,7 +93,7 @@ async def _process(journal: Journal, asterisk: Asterisk, now: float) -> tuple[Da
     daemon = Daemon(
         CONFIG, asterisk=asterisk, observer=writer, observers=[writer.notification], now=now
     )
-    daemon.adapter.shared.open_calls = open_calls_of(journal)
+    daemon.adapter.shared.open_calls = writer.open_calls
     return daemon, writer
 
 
@@ -280,3 +280,26 @@ async def test_the_reconnection_leaves_a_call_asterisk_still_has_outside_callgat
     assert CALL not in daemon.adapter.book.calls
     assert call is not None
     assert call.ended_at is None
+
+
+async def test_a_call_whose_end_is_queued_for_the_journal_is_not_open(tmp_path: Path) -> None:
+    """At a reconnection while the journal is behind, a call this process ended is not taken
+    for one gone unseen (CAD would get a second end)."""
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    try:
+        at = dt.datetime.fromtimestamp(T0, dt.UTC)
+        await journal.call_started(
+            CALL, caller=CALLER, caller_sent="0811", dialed="112", priority=1, category="", at=at
+        )
+        writer = CallJournal(journal)  # not started: what it is given stays queued
+        assert [c.call_id for c in await writer.open_calls()] == [CALL]
+        await writer.call_ended_outside_core(CALL, "COMPLETED", T0 + 5)
+        assert await writer.open_calls() == []
+        writer.start()
+        await writer.close()
+        assert await writer.open_calls() == []
+        call = await journal.get_call(CALL)
+    finally:
+        await journal.close()
+    assert call is not None
+    assert call.outcome == "COMPLETED"

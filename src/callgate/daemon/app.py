@@ -53,7 +53,7 @@ from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
 from callgate.daemon.fallback import FallbackRecords
 from callgate.daemon.health import COMPONENTS, Health
-from callgate.daemon.journaling import CallJournal, open_calls_of
+from callgate.daemon.journaling import CallJournal
 from callgate.daemon.live import LiveFeed
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
@@ -212,7 +212,7 @@ def _wire(
         history=history,
         feed=feed,
         dispositions=dispositions,  # **<digit> keyed by a call-taker during a call
-        open_calls=open_calls_of(journal),  # ended at (re)connection if Asterisk has them not
+        open_calls=writer.open_calls,  # ended at (re)connection if Asterisk has them not
     )
     # Abandoned callers are called back ([callbacks]): the core runs the worklist (attempts
     # only while callgate is ready); the daemon stores its tasks and passes CAD's requests on.

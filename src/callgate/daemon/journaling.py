@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Literal, get_args
 
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.commands import CallBlocked, CallEnded, CallStateChanged
-from callgate.ports import CallStart, Notification, OpenCall, OpenCalls, RecordingInfo
+from callgate.ports import CallStart, Notification, OpenCall, RecordingInfo
 from callgate.spool import JsonObject, Spool
 from callgate.storage.journal import Journal
 
@@ -184,6 +185,8 @@ class CallJournal:
         self.status = status or DatabaseStatus()
         self._queue: asyncio.Queue[JournalWrite] = asyncio.Queue(self.status.max_backlog)
         self._writing: JournalWrite | None = None  # taken from the queue, not yet written
+        #: Calls with an end queued here, not yet written: not open, whatever the journal says.
+        self._ending: Counter[str] = Counter()
         self.status.register(WRITER, lambda: self._queue.qsize() + (self._writing is not None))
         self.spool = Spool(spool, WRITER, JournalWrite.to_json, JournalWrite.from_json)
         self._task: asyncio.Task[None] | None = None
@@ -209,6 +212,7 @@ class CallJournal:
             left.append(self._queue.get_nowait())
             self._queue.task_done()
         self._writing = None
+        self._ending.clear()
         self.spool.save(left)
 
     def _put(self, write: JournalWrite) -> bool:
@@ -217,7 +221,25 @@ class CallJournal:
         except asyncio.QueueFull:
             self.status.overflowed(WRITER, call_id=write.call_id)
             return False
+        if write.op == "call_ended":
+            self._ending[write.call_id] += 1
         return True
+
+    def _taken(self, write: JournalWrite) -> None:
+        """``write`` left the queue (written, refused or spooled)."""
+        if write.op == "call_ended":
+            self._ending[write.call_id] -= 1
+            if self._ending[write.call_id] <= 0:
+                del self._ending[write.call_id]
+
+    async def open_calls(self) -> list[OpenCall]:
+        """The journal's calls started and not ended, but for those whose end is queued here
+        (the database behind or away): what the ARI adapter asks at each (re)connection."""
+        return [
+            OpenCall(r.call_id, max([r.started_at, *(t.at for t in r.transitions)]))
+            for r in await self.journal.open_calls()
+            if r.call_id not in self._ending
+        ]
 
     async def _writer(self) -> None:
         while True:
@@ -232,6 +254,7 @@ class CallJournal:
                 call_id=write.call_id,
             )
             self._writing = None
+            self._taken(write)
             self._queue.task_done()
             self.spool.done()
 
@@ -314,16 +337,3 @@ class CallJournal:
 
     async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
         self._put(JournalWrite(call_id, "recording_failed", {"reason": reason, "at": at}))
-
-
-def open_calls_of(journal: Journal) -> OpenCalls:
-    """What the ARI adapter asks at each (re)connection: the journal's calls started and not
-    ended, each with its last journaled moment."""
-
-    async def read() -> list[OpenCall]:
-        return [
-            OpenCall(r.call_id, max([r.started_at, *(t.at for t in r.transitions)]))
-            for r in await journal.open_calls()
-        ]
-
-    return read
