@@ -902,9 +902,14 @@ def test_callgate_sigkilled_mid_burst(
         wait_for(lambda: _count(run.daemon, "ARI events connected") > connects, 30, "restart")
         run.figures.recover_s = round(time.monotonic() - killed, 1)
         run.figures.notes.append("fallback allowed while callgate is down")
-        unseen = [r for r in run.daemon.records("call ended") if r.get("outcome") == "ENDED_UNSEEN"]
-        if unseen:
-            run.figures.notes.append(f"{len(unseen)} ended while callgate was dead (ENDED_UNSEEN)")
+        # Ready again: the set-up (with its reconciliation) is done.
+        wait_for(lambda: _count(run.daemon, "ready: taking calls") >= 2, 30, "ready again")
+        unseen = [
+            str(r["call_id"])
+            for r in run.daemon.records("call ended")
+            if r.get("outcome") == "ENDED_UNSEEN"
+        ]
+        run.figures.notes.append(f"ended while callgate was dead (ENDED_UNSEEN): {unseen}")
         run.traffic.place(3 if moment == "mid-burst" else 2)
         run.settle_and_check(fallback_allowed=True, same_pid=False)
         # The callers the fallback queue answered while callgate was down are in its journal
