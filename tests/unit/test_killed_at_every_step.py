@@ -19,6 +19,7 @@ have no open call, and an end the first process had written must not be replaced
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
@@ -153,8 +154,10 @@ async def _first_process_killed_at(step: str, journal: Journal, *, written: bool
     # SIGKILL: the writer stops where it is, nothing is spooled, the engine is gone.
     assert writer._task is not None
     writer._task.cancel()
+    # (Its database session is rolled back and returned, as the kernel would close the file.)
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer._task
     daemon.close()
-    await asyncio.sleep(0)
     return world
 
 
