@@ -65,6 +65,8 @@ class OpenCall:
     call_id: str
     last_seen: datetime
     "The call's last journaled moment (its start, or its last step): it was alive then."
+    recorded: bool = False
+    "The journal has its recording (or its failure) already."
 
 
 #: The journal's open calls (the composition root reads them; the ARI adapter ends those that

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import wave
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,15 @@ from typing import Any
 import pytest
 
 from callgate.asterisk.ari.client import JsonObject
+from callgate.asterisk.settings import RecordingSettings
+from callgate.config import Settings
 from callgate.core.agents import DeviceState
 from callgate.core.config import AcdConfig
 from callgate.core.events import AgentLoggedIn, DeviceStateChanged
 from callgate.daemon.journaling import CallJournal
 from callgate.ports import ENDED_UNSEEN, OpenCall
 from callgate.storage.journal import Journal
+from callgate.storage.records import RecordingStatus
 from tests.unit.phone_system import T0, Asterisk, Daemon
 
 CALL = "1796629749.154"
@@ -219,6 +223,9 @@ async def test_killed_at_any_step_every_started_call_ends(
         return
     assert call is not None
     assert call.ended_at is not None
+    # The call had no recording (no MixMonitor): the journal says so, whichever process did.
+    assert call.recording is not None
+    assert call.recording.status == RecordingStatus.FAILED
     assert call.outcome is not None
     if first.ended_at is not None:
         # The first process's end was written: it stays, whatever the restart finds.
@@ -306,3 +313,38 @@ async def test_a_call_whose_end_is_queued_for_the_journal_is_not_open(tmp_path: 
         await journal.close()
     assert call is not None
     assert call.outcome == "COMPLETED"
+
+
+async def test_a_call_ended_unseen_gets_its_recording_sealed(tmp_path: Path) -> None:
+    """The recording of a call that ended while callgate was dead is sealed and journaled as
+    any call's: the evidence of a call is never left unhashed."""
+    folder = tmp_path / "monitor"
+    (folder / "callgate").mkdir(parents=True)
+    with wave.open(str(folder / "callgate" / f"{CALL}.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\0\0" * 8000)
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    try:
+        at = dt.datetime.fromtimestamp(T0, dt.UTC)
+        await journal.call_started(
+            CALL, caller=CALLER, caller_sent="0811", dialed="112", priority=1, category="", at=at
+        )
+        writer = CallJournal(journal)
+        writer.start()
+        settings = Settings(recording=RecordingSettings(asterisk_dir=str(folder)))
+        daemon = Daemon(CONFIG, settings=settings, asterisk=World(), observer=writer, now=T0 + 60)
+        daemon.adapter.shared.open_calls = writer.open_calls
+        await daemon.adapter.reconciler._reconcile()
+        await daemon.settle()
+        await writer.close()
+        daemon.close()
+        call = await journal.get_call(CALL)
+    finally:
+        await journal.close()
+    assert call is not None
+    assert call.outcome == ENDED_UNSEEN
+    assert call.recording is not None
+    assert call.recording.status == RecordingStatus.READY
+    assert call.recording.duration_s == 1.0

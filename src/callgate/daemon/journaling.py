@@ -236,7 +236,11 @@ class CallJournal:
         """The journal's calls started and not ended, but for those whose end is queued here
         (the database behind or away): what the ARI adapter asks at each (re)connection."""
         return [
-            OpenCall(r.call_id, max([r.started_at, *(t.at for t in r.transitions)]))
+            OpenCall(
+                r.call_id,
+                max([r.started_at, *(t.at for t in r.transitions)]),
+                recorded=r.recording is not None,
+            )
             for r in await self.journal.open_calls()
             if r.call_id not in self._ending
         ]

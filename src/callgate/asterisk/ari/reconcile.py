@@ -197,8 +197,9 @@ class Reconciler:
         not hold it (a caller re-queued or a conversation adopted just now is held, and ends as
         any call does), so nothing would ever end it. It is ended now as ``ENDED_UNSEEN`` at
         this moment (it ended between its last journaled step and now), in the journal and on
-        CAD's stream. The journal closes only a call still open: an end queued ahead of this
-        one (replayed from the spool) is kept. Runs inside the set-up, while events are held:
+        CAD's stream, and its recording is sealed (unless the journal has it already). The
+        journal closes only a call still open: an end queued ahead of this one (replayed from
+        the spool) is kept. Runs inside the set-up, while events are held:
         the book and the channels read just before are the same moment. A journal that cannot
         answer now is asked again at the next (re)connection.
         """
@@ -229,6 +230,11 @@ class Reconciler:
                 },
             )
             await self.shared.observer.call_ended_outside_core(call.call_id, ENDED_UNSEEN, now)
+            if not call.recorded:
+                # Its recording, finished with the call: sealed and journaled as any call's
+                # (or its absence said), the dialplan's file name for the call.
+                unseen = CallLayout(call.call_id, "", recording=f"callgate/{call.call_id}.wav")
+                self.shared.tasks.spawn(self.endings.seal_when_closed(unseen, closed=True))
             ended.append(call.call_id)
         return ended
 
@@ -247,6 +253,9 @@ class Reconciler:
         layout.recording = await self.channels.get_var(call_id, RECORDING_VAR) or None
         self.book.calls[call_id] = layout
         await self.arrivals.report_restored(channel, layout.caller)
+        if layout.recording is None:
+            # As for a new caller: said once its start is on its way to the journal.
+            self.endings.recording_alarm(call_id, "no MixMonitor on the call (see the dialplan)")
         for other in others:
             self.book.legs[other] = Leg(call_id, ADOPTED)
             self.book.answered.add(other)
