@@ -885,11 +885,11 @@ def test_callgate_sigkilled_mid_burst(
             run.traffic.place(10, talk_seconds=40, rate=2)
             wait_for(lambda: len(run.traffic.ours()) >= 5, 20, "the burst to be under way")
         else:
-            # A short batch: the kill lands at the first of its calls to reach ``event``; the
-            # callers hang up by themselves 12 s after their answer (some while callgate is
-            # dead or restarting).
+            # A short batch: the kill lands at the first of its calls to reach ``event``. A
+            # caller waits for a call-taker through the kill and the restart (callgate hangs
+            # each one up when its call-taker has: the test does not last 40 s).
             first = len(run.traffic.numbers)
-            run.traffic.place(4, talk_seconds=12, rate=2)
+            run.traffic.place(4, talk_seconds=40, rate=2)
             batch = run.traffic.numbers[first:]
             wait_for(lambda: _seen_for(run, event, batch), 30, f"a call of the batch: {event}")
         connects = _count(run.daemon, "ARI events connected")
