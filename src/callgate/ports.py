@@ -21,7 +21,7 @@ the direction).
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +50,28 @@ class CallStart:
     #: Re-found in Stasis after a restart: the journal records it if the process before never
     #: did (killed first); CAD's stream already had its ``received``, so it is not sent again.
     restored: bool = False
+
+
+#: The outcome of a call found gone when callgate (re)connected to Asterisk, that nobody saw
+#: end: callgate was killed (or cut off from ARI) while it ended. Its ``ended_at`` is when
+#: callgate found it gone, an upper bound; its last journaled step is the lower one.
+ENDED_UNSEEN: Final = "ENDED_UNSEEN"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCall:
+    """A call the journal holds started but not ended."""
+
+    call_id: str
+    last_seen: datetime
+    "The call's last journaled moment (its start, or its last step): it was alive then."
+    recorded: bool = False
+    "The journal has its recording (or its failure) already."
+
+
+#: The journal's open calls (the composition root reads them; the ARI adapter ends those that
+#: Asterisk no longer has).
+OpenCalls = Callable[[], Awaitable[Sequence[OpenCall]]]
 
 
 @dataclass(frozen=True)

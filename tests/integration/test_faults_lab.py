@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -570,6 +571,44 @@ def test_postgres_down_60s(tmp_path: Path, phones: Callable[..., list[labpeers.S
 # ------------------------------------------------------------------------------ full disk
 
 
+def _usage(folder: Path) -> str:
+    """What takes space in ``folder``: each file's allocated size (KiB), and the total used."""
+    files = sorted(
+        (str(p.relative_to(folder)), p.stat().st_blocks // 2)
+        for p in folder.rglob("*")
+        if p.is_file()
+    )
+    used = os.statvfs(folder)
+    total = (used.f_blocks - used.f_bfree) * used.f_frsize // 1024
+    return f"{total} KiB of the file system (" + ", ".join(f"{n} {k} KiB" for n, k in files) + ")"
+
+
+def _fill(path: Path) -> int:
+    """Fill the file system of ``path`` to its last byte; returns the bytes written.
+
+    Raw writes (``os.write``), never a buffered file: when a 64 KiB write met the end of the
+    file system, a buffered file kept the part that did not fit in its buffer and wrote it again
+    when it was closed, outside any ``suppress``: ENOSPC from the ``with`` line (whenever the
+    space left was 60 KiB more than a multiple of 64 KiB, as after some of callgate's writes).
+    Smaller and smaller writes take the last pages too.
+    """
+    written = 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 1 << 16, 1 << 12, 1):
+            block = b"\0" * size
+            while True:
+                try:
+                    written += os.write(fd, block)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    break
+    finally:
+        os.close(fd)
+    return written
+
+
 def test_sqlite_on_a_full_file_system(
     tmp_path: Path, phones: Callable[..., list[labpeers.Softphone]]
 ) -> None:
@@ -589,10 +628,14 @@ def test_sqlite_on_a_full_file_system(
             run.figures.outage_s = SHORT_OUTAGE
             _before(run)
             filler = mounted[0] / "filler"
-            with filler.open("wb") as out, contextlib.suppress(OSError):
-                while True:
-                    out.write(b"\0" * 65536)
-                    out.flush()
+            before = _usage(mounted[0])
+            filled = _fill(filler)
+            left = os.statvfs(mounted[0])
+            run.figures.notes.append(
+                f"before the fault callgate's files took {before}; filled with "
+                f"{filled / 2**20:.1f} MiB, {left.f_bavail * left.f_frsize} bytes left"
+            )
+            assert left.f_bavail == 0, "the file system is not full"
             _place_during(run, SHORT_OUTAGE)
             assert _count(run.daemon, "ALARM: journal database unavailable") >= 1
             filler.unlink()
@@ -810,17 +853,45 @@ def test_ami_down(tmp_path: Path, phones: Callable[..., list[labpeers.Softphone]
 # ------------------------------------------------------------------------------ SIGKILL
 
 
+#: When the kill lands (#25): the fault's number (distinct callers per moment), then what in
+#: callgate's log, about one of this batch's calls, triggers it.
+KILL_MOMENTS = {
+    "mid-burst": (5, ""),  # five of a burst of ten taken: set up, queued, ringing, talking
+    "ringing": (7, "ringing call-taker"),
+    "answered": (8, "call connected"),
+    "hung-up": (9, "call ended"),  # its end possibly still queued for the journal
+}
+
+
+def _seen_for(run: Run, event: str, numbers: list[str]) -> bool:
+    wanted = {_e164(n) for n in numbers}
+    calls = {c for c, caller in run.traffic.entered().items() if caller in wanted}
+    return any(str(r.get("call_id")) in calls for r in run.daemon.records(event))
+
+
+@pytest.mark.parametrize("moment", list(KILL_MOMENTS))
 def test_callgate_sigkilled_mid_burst(
-    tmp_path: Path, phones: Callable[..., list[labpeers.Softphone]]
+    moment: str, tmp_path: Path, phones: Callable[..., list[labpeers.Softphone]]
 ) -> None:
+    fault, event = KILL_MOMENTS[moment]
+    name = "callgate SIGKILL mid-burst" + ("" if moment == "mid-burst" else f" ({moment})")
     with fault_run(
-        "callgate SIGKILL mid-burst", 5, tmp_path, phones,
+        name, fault, tmp_path, phones,
         CALLGATE_FALLBACK__QUEUE_LOG=str(labpeers.QUEUE_LOG),
         CALLGATE_FALLBACK__SCAN_SECONDS="2",
     ) as run:  # fmt: skip
         _before(run, 2)
-        run.traffic.place(10, talk_seconds=40, rate=2)
-        wait_for(lambda: len(run.traffic.ours()) >= 5, 20, "the burst to be under way")
+        if moment == "mid-burst":
+            run.traffic.place(10, talk_seconds=40, rate=2)
+            wait_for(lambda: len(run.traffic.ours()) >= 5, 20, "the burst to be under way")
+        else:
+            # A short batch: the kill lands at the first of its calls to reach ``event``. A
+            # caller waits for a call-taker through the kill and the restart (callgate hangs
+            # each one up when its call-taker has: the test does not last 40 s).
+            first = len(run.traffic.numbers)
+            run.traffic.place(4, talk_seconds=40, rate=2)
+            batch = run.traffic.numbers[first:]
+            wait_for(lambda: _seen_for(run, event, batch), 30, f"a call of the batch: {event}")
         connects = _count(run.daemon, "ARI events connected")
         assert run.daemon.process is not None
         killed = time.monotonic()
@@ -831,7 +902,15 @@ def test_callgate_sigkilled_mid_burst(
         wait_for(lambda: _count(run.daemon, "ARI events connected") > connects, 30, "restart")
         run.figures.recover_s = round(time.monotonic() - killed, 1)
         run.figures.notes.append("fallback allowed while callgate is down")
-        run.traffic.place(3)
+        # Ready again: the set-up (with its reconciliation) is done.
+        wait_for(lambda: _count(run.daemon, "ready: taking calls") >= 2, 30, "ready again")
+        unseen = [
+            str(r["call_id"])
+            for r in run.daemon.records("call ended")
+            if r.get("outcome") == "ENDED_UNSEEN"
+        ]
+        run.figures.notes.append(f"ended while callgate was dead (ENDED_UNSEEN): {unseen}")
+        run.traffic.place(3 if moment == "mid-burst" else 2)
         run.settle_and_check(fallback_allowed=True, same_pid=False)
         # The callers the fallback queue answered while callgate was down are in its journal
         # too, read from Asterisk's queue_log (a call is journaled once it is over).

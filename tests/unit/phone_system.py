@@ -75,9 +75,10 @@ class Daemon:
         observer: CallObserver | None = None,
         observers: Sequence[Callable[[Notification], Awaitable[None]]] = (),
         now: float = T0,
+        asterisk: RecordedAri | None = None,
     ) -> None:
         self.clock = Clock(now)
-        self.asterisk = RecordedAri()
+        self.asterisk = asterisk or RecordedAri()
         self.recorder = Recorder()
         engine: Engine
 

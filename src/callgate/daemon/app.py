@@ -215,6 +215,7 @@ def _wire(
         history=history,
         feed=feed,
         dispositions=dispositions,  # **<digit> keyed by a call-taker during a call
+        open_calls=writer.open_calls,  # ended at (re)connection if Asterisk has them not
     )
     # Abandoned callers are called back ([callbacks]): the core runs the worklist (attempts
     # only while callgate is ready); the daemon stores its tasks and passes CAD's requests on.

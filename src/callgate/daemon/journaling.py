@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Literal, get_args
 
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.commands import CallBlocked, CallEnded, CallStateChanged
-from callgate.ports import CallStart, Notification, RecordingInfo
+from callgate.ports import CallStart, Notification, OpenCall, RecordingInfo
 from callgate.spool import JsonObject, Spool
 from callgate.storage.journal import Journal
 
@@ -108,6 +109,7 @@ async def apply(journal: Journal, write: JournalWrite) -> object:
                 destination=f.text_or_none("destination"),
                 category=f.text_or_none("category"),
                 priority=None if priority is None else f.integer("priority"),
+                if_open=f.get("if_open") is True,
             )
             return None
         case "recording_ready":
@@ -183,6 +185,8 @@ class CallJournal:
         self.status = status or DatabaseStatus()
         self._queue: asyncio.Queue[JournalWrite] = asyncio.Queue(self.status.max_backlog)
         self._writing: JournalWrite | None = None  # taken from the queue, not yet written
+        #: Calls with an end queued here, not yet written: not open, whatever the journal says.
+        self._ending: Counter[str] = Counter()
         self.status.register(WRITER, lambda: self._queue.qsize() + (self._writing is not None))
         self.spool = Spool(spool, WRITER, JournalWrite.to_json, JournalWrite.from_json)
         self._task: asyncio.Task[None] | None = None
@@ -208,6 +212,7 @@ class CallJournal:
             left.append(self._queue.get_nowait())
             self._queue.task_done()
         self._writing = None
+        self._ending.clear()
         self.spool.save(left)
 
     def _put(self, write: JournalWrite) -> bool:
@@ -216,7 +221,29 @@ class CallJournal:
         except asyncio.QueueFull:
             self.status.overflowed(WRITER, call_id=write.call_id)
             return False
+        if write.op == "call_ended":
+            self._ending[write.call_id] += 1
         return True
+
+    def _taken(self, write: JournalWrite) -> None:
+        """``write`` left the queue (written, refused or spooled)."""
+        if write.op == "call_ended":
+            self._ending[write.call_id] -= 1
+            if self._ending[write.call_id] <= 0:
+                del self._ending[write.call_id]
+
+    async def open_calls(self) -> list[OpenCall]:
+        """The journal's calls started and not ended, but for those whose end is queued here
+        (the database behind or away): what the ARI adapter asks at each (re)connection."""
+        return [
+            OpenCall(
+                r.call_id,
+                max([r.started_at, *(t.at for t in r.transitions)]),
+                recorded=r.recording is not None,
+            )
+            for r in await self.journal.open_calls()
+            if r.call_id not in self._ending
+        ]
 
     async def _writer(self) -> None:
         while True:
@@ -231,6 +258,7 @@ class CallJournal:
                 call_id=write.call_id,
             )
             self._writing = None
+            self._taken(write)
             self._queue.task_done()
             self.spool.done()
 
@@ -288,9 +316,12 @@ class CallJournal:
             await self.call_ended_outside_core(note.call_id, note.outcome, note.at)
 
     async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
-        """A call the core did not end ended: a conversation adopted after a restart, or a
-        blocked caller's call."""
-        self._put(JournalWrite(call_id, "call_ended", {"at": at, "outcome": outcome}))
+        """A call the core did not end ended: a conversation adopted after a restart, a
+        blocked caller's call, a caller gone during set-up, or a call found gone at a
+        (re)connection. Only an open call is closed: an end the call already has (written by
+        the process before, or still in this queue ahead of this one) is never overwritten."""
+        fields: dict[str, Value] = {"at": at, "outcome": outcome, "if_open": True}
+        self._put(JournalWrite(call_id, "call_ended", fields))
 
     async def recording(self, info: RecordingInfo, at: float) -> None:
         fields: dict[str, Value] = {

@@ -275,14 +275,19 @@ class Journal:
         destination: str | None = None,
         category: str | None = None,
         priority: int | None = None,
+        if_open: bool = False,
     ) -> None:
         """Close the call's record with its outcome (a replay writes the same values again).
 
         ``category`` and ``priority`` replace those of the start when given: silence detection
-        may reclass a waiting call (ghost, or raised after a key press)."""
+        may reclass a waiting call (ghost, or raised after a key press). ``if_open``: only a
+        call not ended yet is closed (an end known only from outside, e.g. inferred after a
+        restart, never overwrites one the call really had)."""
         require_aware(at=at, answered_at=answered_at)
         async with self.transaction() as session:
             call = await self._call(session, call_id)
+            if if_open and call.ended_at is not None:
+                return
             if category is not None:
                 call.category = category
             if priority is not None:

@@ -55,7 +55,14 @@ from callgate.asterisk.ari.waiting import Waiting
 from callgate.core.agents import DeviceState
 from callgate.core.commands import Command
 from callgate.core.events import Event
-from callgate.ports import CallObserver, DispositionSink, HistorySource, NullObserver, agent_id_of
+from callgate.ports import (
+    CallObserver,
+    DispositionSink,
+    HistorySource,
+    NullObserver,
+    OpenCalls,
+    agent_id_of,
+)
 
 if TYPE_CHECKING:  # config imports the event stream, which imports the observer types
     from callgate.config import Settings
@@ -80,10 +87,13 @@ class AriAdapter:
         history: HistorySource | None = None,
         feed: Feed | None = None,
         dispositions: DispositionSink | None = None,
+        open_calls: OpenCalls | None = None,
     ) -> None:
         """``history``: loads a new caller's screening history for the core (None: screening
-        is off)."""
+        is off). ``open_calls``: the journal's calls started and not ended (see
+        :meth:`Reconciler.end_unseen`)."""
         self.shared = shared = Shared(ari, settings, observer or NullObserver(), clock)
+        shared.open_calls = open_calls
         if feed is not None:
             shared.feed = feed
         self.book: Book = shared.book

@@ -120,9 +120,6 @@ class Arrivals:
             layout.facts = CallerFacts(caller_sent, dialed, identity)
             arrived = dataclasses.replace(arrived, history=history)
         layout.recording = recording or None
-        if layout.recording is None:
-            # Every call is recorded, but a call without a recording is still answered.
-            self.endings.recording_alarm(channel_id, "no MixMonitor on the call (see the dialplan)")
         if ahead is not None:
             # Bounded: one caller whose set-up hangs must not hold up the others.
             with contextlib.suppress(TimeoutError):
@@ -133,13 +130,28 @@ class Arrivals:
             # hears of them, but the journal keeps that they called (with the class they came
             # with: nobody screened them).
             await self._record_unqueued(layout, arrived)
-            return
-        await self._arrive(layout, arrived)
+        else:
+            await self._arrive(layout, arrived)
+        if layout.recording is None:
+            # Every call is recorded, but a call without a recording is still answered. Said
+            # once the call's start is on its way to the journal (the core screened it), or
+            # the journal refuses the failure of a call it does not know yet.
+            self.endings.recording_alarm(channel_id, "no MixMonitor on the call (see the dialplan)")
 
     async def _record_unqueued(self, layout: CallLayout, arrived: CallArrived) -> None:
         facts = layout.facts
-        if facts is None:
-            return  # found again after a restart: its start was recorded then
+        if facts is not None:  # None: found again after a restart, its start recorded then
+            await self._record_start(layout, arrived, facts)
+        if layout.ended:
+            # Gone before the core ever heard of it: its row must not stay open for ever. A
+            # caller handed back is journaled by the fallback queue's reader instead.
+            await self.shared.observer.call_ended_outside_core(
+                layout.call_id, "ABANDONED", self.shared.clock()
+            )
+
+    async def _record_start(
+        self, layout: CallLayout, arrived: CallArrived, facts: CallerFacts
+    ) -> None:
         layout.facts = None
         start = CallStart(
             arrived.call_id,

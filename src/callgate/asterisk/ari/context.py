@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from callgate.asterisk.ari.client import AriClient
 from callgate.asterisk.ari.layout import Book
 from callgate.core.events import Event
-from callgate.ports import CallObserver
+from callgate.ports import CallObserver, OpenCalls
 
 if TYPE_CHECKING:  # config imports the event stream, which imports the observer types
     from callgate.config import Settings
@@ -65,3 +65,6 @@ class Shared:
     tasks: Background = field(default_factory=Background)
     #: Set by the composition root once the engine exists (it needs the adapter first).
     feed: Feed = _nowhere
+    #: The journal's open calls, which each (re)connection ends if Asterisk no longer has them;
+    #: None: not looked for (no journal).
+    open_calls: OpenCalls | None = None

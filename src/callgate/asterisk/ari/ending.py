@@ -17,7 +17,7 @@ from callgate.asterisk.ari.channels import Channels
 from callgate.asterisk.ari.client import AriError
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.layout import CallLayout, Move
-from callgate.asterisk.recordings import RecordingFailure, recording_in, seal_when_stable
+from callgate.asterisk.recordings import RecordingFailure, recording_in, seal, seal_when_stable
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,10 @@ class Endings:
             self.shared.observer.recording_failed(call_id, reason, self.shared.clock())
         )
 
-    async def seal_when_closed(self, layout: CallLayout) -> None:
-        """After the caller is gone: wait for MixMonitor to close the file, then seal it."""
+    async def seal_when_closed(self, layout: CallLayout, *, closed: bool = False) -> None:
+        """After the caller is gone: wait for MixMonitor to close the file, then seal it.
+        ``closed``: the call ended long ago (found gone after a restart): seal at once, and a
+        missing file is said at once."""
         if layout.recording is None:
             return
         folder = Path(self.shared.settings.recording.asterisk_dir)
@@ -130,7 +132,8 @@ class Endings:
         if isinstance(path, RecordingFailure):
             self.recording_alarm(layout.call_id, path.reason, layout.recording)
             return
-        info = await asyncio.to_thread(seal_when_stable, layout.call_id, path)
+        sealer = seal if closed else seal_when_stable
+        info = await asyncio.to_thread(sealer, layout.call_id, path)
         if isinstance(info, RecordingFailure):
             self.recording_alarm(layout.call_id, info.reason)
             return

@@ -5,7 +5,9 @@ call-takers' phones again, reading their states, and reconciling the calls: wait
 re-queued in their original order and priority; connected calls stay connected (the call-taker
 is busy until one side hangs up); legs that were ringing for the old process are hung up so
 their callers are offered afresh; calls callgate still has but Asterisk no longer does are ended
-as hung up.
+as hung up. Calls the journal holds open that are neither among Asterisk's channels nor
+callgate's are ended as ``ENDED_UNSEEN``: they ended while callgate was dead or away (killed
+mid-call, or their end lost with the process), and nothing else would ever end them.
 """
 
 from __future__ import annotations
@@ -33,8 +35,13 @@ from callgate.asterisk.ari.layout import (
 from callgate.asterisk.ari.translate import caller_number, in_app
 from callgate.core.agents import DeviceState
 from callgate.core.events import AgentLoggedIn, CallerHungUp, DeviceStateChanged, Event
+from callgate.ports import ENDED_UNSEEN
 
 log = logging.getLogger(__name__)
+
+#: Seconds the journal may take to list its open calls at a (re)connection: the set-up waits
+#: for it (its answer must be compared with the channels read just before).
+OPEN_CALLS_TIMEOUT = 3.0
 
 #: How a channel that vanished while callgate was away is told to the adapter (an ARI event).
 ChannelGone = Callable[[JsonObject], Awaitable[None]]
@@ -179,6 +186,57 @@ class Reconciler:
                     "cause_txt": "gone after reconnect",
                 }
             )
+        await self.end_unseen(live_ids)
+
+    async def end_unseen(self, live_ids: set[str]) -> list[str]:
+        """End the journal's open calls that nobody holds any more; returns their ids.
+
+        A call whose start was journaled and whose end was not: callgate was killed while it
+        was set up, rang, talked or had just ended (its end still queued), and the call ended
+        before this (re)connection. Asterisk no longer has its channel and callgate's book does
+        not hold it (a caller re-queued or a conversation adopted just now is held, and ends as
+        any call does), so nothing would ever end it. It is ended now as ``ENDED_UNSEEN`` at
+        this moment (it ended between its last journaled step and now), in the journal and on
+        CAD's stream, and its recording is sealed (unless the journal has it already). The
+        journal closes only a call still open: an end queued ahead of this one (replayed from
+        the spool) is kept. Runs inside the set-up, while events are held:
+        the book and the channels read just before are the same moment. A journal that cannot
+        answer now is asked again at the next (re)connection.
+        """
+        if self.shared.open_calls is None:
+            return []
+        try:
+            async with asyncio.timeout(OPEN_CALLS_TIMEOUT):
+                open_calls = await self.shared.open_calls()
+        except Exception as exc:  # the journal away or slow: never a reason to fail a set-up
+            log.warning(
+                "could not read the journal's open calls; looked for again at the next "
+                "reconnection",
+                extra={"error": str(exc) or type(exc).__name__},
+            )
+            return []
+        now = self.shared.clock()
+        ended = []
+        for call in open_calls:
+            if call.call_id in live_ids or call.call_id in self.book.calls:
+                continue
+            log.warning(
+                "call ended",
+                extra={
+                    "call_id": call.call_id,
+                    "outcome": ENDED_UNSEEN,
+                    "inferred": "gone when callgate (re)connected; nobody saw it end",
+                    "last_seen": call.last_seen.isoformat(),
+                },
+            )
+            await self.shared.observer.call_ended_outside_core(call.call_id, ENDED_UNSEEN, now)
+            if not call.recorded:
+                # Its recording, finished with the call: sealed and journaled as any call's
+                # (or its absence said), the dialplan's file name for the call.
+                unseen = CallLayout(call.call_id, "", recording=f"callgate/{call.call_id}.wav")
+                self.shared.tasks.spawn(self.endings.seal_when_closed(unseen, closed=True))
+            ended.append(call.call_id)
+        return ended
 
     async def _adopt_connected(
         self, channel: JsonObject, bridge: JsonObject, others: list[str]
@@ -195,6 +253,9 @@ class Reconciler:
         layout.recording = await self.channels.get_var(call_id, RECORDING_VAR) or None
         self.book.calls[call_id] = layout
         await self.arrivals.report_restored(channel, layout.caller)
+        if layout.recording is None:
+            # As for a new caller: said once its start is on its way to the journal.
+            self.endings.recording_alarm(call_id, "no MixMonitor on the call (see the dialplan)")
         for other in others:
             self.book.legs[other] = Leg(call_id, ADOPTED)
             self.book.answered.add(other)
