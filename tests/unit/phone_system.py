@@ -7,7 +7,7 @@ deadlines at once (no sleeps)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from callgate.asterisk.ari.adapter import AriAdapter
@@ -18,7 +18,15 @@ from callgate.core.config import AcdConfig
 from callgate.core.events import AgentLoggedIn, Event
 from callgate.core.screening import CallerHistory
 from callgate.daemon.engine import Engine
-from callgate.ports import CallObserver, HistorySource, Notification, NullObserver
+from callgate.ports import (
+    CallEndedOutsideCore,
+    CallStarted,
+    HistorySource,
+    Notification,
+    Observed,
+    Observer,
+    Record,
+)
 
 T0 = 1_800_000_000.0
 
@@ -82,22 +90,21 @@ class Histories:
         return self.by_caller.get(caller, CallerHistory(""))
 
 
-class Recorder(NullObserver):
-    """Observes what the adapter and the engine tell the journal and CAD."""
+class Recorder:
+    """Observes what the engine tells the journal and CAD (notifications and records)."""
 
     def __init__(self) -> None:
         self.started: list[Any] = []
         self.notes: list[Notification] = []
         self.outside: list[tuple[str, str]] = []
 
-    async def call_started(self, start: Any) -> None:
-        self.started.append(start)
-
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
-        self.outside.append((call_id, outcome))
-
-    async def notification(self, note: Notification) -> None:
-        self.notes.append(note)
+    async def notification(self, note: Observed) -> None:
+        if isinstance(note, CallStarted):
+            self.started.append(note)
+        elif isinstance(note, CallEndedOutsideCore):
+            self.outside.append((note.call_id, note.outcome))
+        elif isinstance(note, Notification):
+            self.notes.append(note)
 
 
 class Daemon:
@@ -109,8 +116,7 @@ class Daemon:
         *,
         settings: Settings | None = None,
         history: HistorySource | None = None,
-        observer: CallObserver | None = None,
-        observers: Sequence[Callable[[Notification], Awaitable[None]]] = (),
+        observers: Sequence[Observer] = (),
         now: float = T0,
     ) -> None:
         self.clock = Clock(now)
@@ -118,13 +124,12 @@ class Daemon:
         self.recorder = Recorder()
         engine: Engine
 
-        async def feed(*events: Event) -> None:
+        async def feed(*events: Event | Record) -> None:
             await engine.feed(*events)
 
         self.adapter = AriAdapter(
             self.asterisk,
             settings or Settings(),
-            observer=observer or self.recorder,
             clock=self.clock,
             history=history,
             feed=feed,

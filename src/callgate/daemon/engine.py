@@ -33,7 +33,7 @@ from callgate.core.commands import (
     ShiftStaffing,
 )
 from callgate.core.events import Event
-from callgate.ports import CommandExecutor, Notification
+from callgate.ports import RECORDS, CommandExecutor, Notification, Observed, Observer, Record
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Engine:
         executor: CommandExecutor,
         *,
         clock: Callable[[], float] = time.time,
-        observers: Sequence[Callable[[Notification], Awaitable[None]]] = (),
+        observers: Sequence[Observer] = (),
     ) -> None:
         self.acd = acd
         self.executor = executor
@@ -69,9 +69,12 @@ class Engine:
         self._tails: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._batches: set[asyncio.Task[list[Event]]] = set()
 
-    async def feed(self, *events: Event) -> None:
-        """Apply events in order; return once every resulting command has been carried out."""
-        await self._apply(list(events))
+    async def feed(self, *events: Event | Record) -> None:
+        """Apply events in order; return once every resulting command has been carried out.
+
+        A record (what the daemon learned beside the core) goes straight to the observers, in
+        its place in the order: one stream out, whichever way a fact came in."""
+        await self._apply(events)
 
     async def tick(self) -> None:
         """The timer fired: let the core act on every deadline that is due."""
@@ -83,10 +86,14 @@ class Engine:
             self._rearm()
         await self._apply(await batch)
 
-    async def _apply(self, pending: list[Event]) -> None:
+    async def _apply(self, given: Sequence[Event | Record]) -> None:
         """Hand events to the core in order, with the follow-ups their commands produce."""
+        pending = list(given)
         while pending:
             event = pending.pop(0)
+            if isinstance(event, RECORDS):
+                await self._tell(event)
+                continue
             async with self._lock:
                 batch = self._submit(self.acd.handle(event, self.clock()))
                 self._rearm()
@@ -158,11 +165,14 @@ class Engine:
             )
         else:
             _log_decision(notification)
+        await self._tell(notification)
+
+    async def _tell(self, told: Observed) -> None:
         for observer in self.observers:
             try:
-                await observer(notification)
+                await observer(told)
             except Exception:
-                log.exception("observer failed", extra=_ids(notification))
+                log.exception("observer failed", extra=_ids(told))
 
     def _rearm(self) -> None:
         if self._timer is not None:

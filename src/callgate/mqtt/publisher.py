@@ -1,9 +1,9 @@
 """Publishes call and call-taker events to MQTT for CAD: ordered, durable, never in the way.
 
-The daemon tells :class:`EventPublisher` what happened exactly as it tells the journal (the
-``CallObserver`` methods plus ``notification``). Each report becomes an event and goes onto an
-in-memory queue at once: nothing on the call path waits for the database or the broker. Three
-background tasks take it from there:
+The engine tells :class:`EventPublisher` what happened exactly as it tells the journal (its one
+``notification``: the core's notifications and the daemon's records, in order). Each report
+becomes an event and goes onto an in-memory queue at once: nothing on the call path waits for
+the database or the broker. Three background tasks take it from there:
 
 - the *writer* numbers queued events (the next ``seq`` of their stream) and appends them to the
   outbox table in the journal's database, in order (a batch the database cannot take now is
@@ -43,6 +43,7 @@ from typing import Any
 import aiomqtt
 from pydantic import ValidationError
 
+from callgate import ports
 from callgate.auth import Identity
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.acd import Acd
@@ -75,14 +76,7 @@ from callgate.mqtt.schema import (
 )
 from callgate.mqtt.settings import MqttSettings
 from callgate.mqtt.topics import Topics, broker_client, broker_name, queue_state_of, shift_staffing
-from callgate.ports import (
-    CallStart,
-    JournalError,
-    JournalUnavailable,
-    Notification,
-    OutboxStore,
-    RecordingInfo,
-)
+from callgate.ports import JournalError, JournalUnavailable, Observed, OutboxStore, RecordingInfo
 from callgate.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -232,9 +226,23 @@ class EventPublisher:
             self.spool.save(left)
         self._tasks = []
 
-    # -- what the daemon reports (the CallObserver surface, plus notifications) --------
+    # -- what the engine tells its observers (notifications and records) -------------
 
-    async def call_started(self, start: CallStart) -> None:
+    def _record(self, note: ports.Record) -> None:
+        if isinstance(note, ports.CallStarted):
+            self._started(note)
+        elif isinstance(note, ports.AgentConnected):
+            self._answered_by[note.call_id] = note.agent_id
+        elif isinstance(note, ports.AgencyConnected):
+            self._agency_joined(note.call_id, note.agency, note.hand_off, note.at)
+        elif isinstance(note, ports.CallRecorded):
+            self._recording(note.info, note.at)
+        elif isinstance(note, ports.RecordingFailed):
+            self._call_event(RecordingFailed, note.call_id, note.at, reason=note.reason)
+        else:
+            self._ended_outside_core(note.call_id, note.outcome, note.at)
+
+    def _started(self, start: ports.CallStarted) -> None:
         # A call found again after a restart: the process before reported it, but if it was
         # killed before its writer stored the call's first events, CAD never had them. The
         # writer decides, against the outbox, whether they are still needed.
@@ -250,10 +258,7 @@ class EventPublisher:
             CallScreened, call, at, priority=priority, category=category, if_new=if_new
         )
 
-    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
-        self._answered_by[call_id] = agent_id
-
-    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
+    def _agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
         self._call_event(
             CallTransferred,
             call_id,
@@ -262,7 +267,7 @@ class EventPublisher:
             mode="hand-off" if hand_off else "three-way",
         )
 
-    async def recording(self, info: RecordingInfo, at: float) -> None:
+    def _recording(self, info: RecordingInfo, at: float) -> None:
         self._call_event(
             RecordingReady,
             info.call_id,
@@ -273,19 +278,20 @@ class EventPublisher:
             duration_s=info.duration_s,
         )
 
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
-        self._call_event(RecordingFailed, call_id, at, reason=reason)
-
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
+    def _ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
         self._answered_by.pop(call_id, None)
         self._call_event(CallEndedEvent, call_id, at, outcome=outcome)
 
-    async def notification(self, note: Notification) -> None:
+    async def notification(self, note: Observed) -> None:
+        """The one way in: the core's notifications and the daemon's records, in order."""
+        if isinstance(note, ports.RECORDS):
+            self._record(note)
+            return
         self._queue_dirty = True
         if isinstance(note, CallStateChanged):
             self._state_changed(note)
         elif isinstance(note, CallBlocked):
-            await self.call_ended_outside_core(note.call_id, note.outcome, note.at)
+            self._ended_outside_core(note.call_id, note.outcome, note.at)
         elif isinstance(note, AgentStateChanged):
             self._emit(
                 AgentStateEvent,

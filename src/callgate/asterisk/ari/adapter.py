@@ -55,7 +55,7 @@ from callgate.asterisk.ari.waiting import Waiting
 from callgate.core.agents import DeviceState
 from callgate.core.commands import Command
 from callgate.core.events import Event
-from callgate.ports import CallObserver, DispositionSink, HistorySource, NullObserver, agent_id_of
+from callgate.ports import CallEndedOutsideCore, DispositionSink, HistorySource, agent_id_of
 
 if TYPE_CHECKING:  # config imports the event stream, which imports the observer types
     from callgate.config import Settings
@@ -75,7 +75,6 @@ class AriAdapter:
         ari: AriClient,
         settings: Settings,
         *,
-        observer: CallObserver | None = None,
         clock: Callable[[], float] = time.time,
         history: HistorySource | None = None,
         feed: Feed | None = None,
@@ -83,7 +82,7 @@ class AriAdapter:
     ) -> None:
         """``history``: loads a new caller's screening history for the core (None: screening
         is off)."""
-        self.shared = shared = Shared(ari, settings, observer or NullObserver(), clock)
+        self.shared = shared = Shared(ari, settings, clock)
         if feed is not None:
             shared.feed = feed
         self.book: Book = shared.book
@@ -244,8 +243,8 @@ class AriAdapter:
                 "call ended",
                 extra={"call_id": leg.call_id, "outcome": "COMPLETED", "adopted": True},
             )
-            await self.shared.observer.call_ended_outside_core(
-                leg.call_id, "COMPLETED", self.shared.clock()
+            await self.shared.feed(
+                CallEndedOutsideCore(leg.call_id, "COMPLETED", self.shared.clock())
             )
             return
         answered = channel_id in book.answered

@@ -37,7 +37,7 @@ from callgate.asterisk.ari.waiting import Waiting
 from callgate.asterisk.timestamps import ari_timestamp
 from callgate.core.events import CallArrived, Priority
 from callgate.core.screening import CallerHistory, imei_identity, is_anonymous
-from callgate.ports import CallStart, HistorySource
+from callgate.ports import CallStarted, HistorySource
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class Arrivals:
         if facts is None:
             return  # found again after a restart: its start was recorded then
         layout.facts = None
-        start = CallStart(
+        start = CallStarted(
             arrived.call_id,
             arrived.caller,
             facts.caller_sent,
@@ -151,7 +151,7 @@ class Arrivals:
             arrived.category,
             facts.identity,
         )
-        await self.shared.observer.call_started(start)
+        await self.shared.feed(start)
 
     async def _arrive(self, layout: CallLayout, arrived: CallArrived) -> None:
         if arrived.resumed:
@@ -186,8 +186,8 @@ class Arrivals:
         )
         priority = int(stored) if stored.isdigit() else int(Priority.NORMAL)
         created = ari_timestamp(channel.get("creationtime"))
-        await self.shared.observer.call_started(
-            CallStart(
+        await self.shared.feed(
+            CallStarted(
                 str(channel["id"]),
                 caller,
                 caller_sent,

@@ -50,6 +50,7 @@ from callgate.core.events import (
     Event,
     HangUpFailed,
 )
+from callgate.ports import AgentConnected
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +192,8 @@ class Executor:
             )
             return (AgentHungUp(command.call_id, command.agent_id),)
         log.info("call connected", extra={"call_id": command.call_id, "agent_id": command.agent_id})
-        await self.shared.observer.agent_connected(
-            command.call_id, command.agent_id, self.shared.clock()
+        await self.shared.feed(
+            AgentConnected(command.call_id, command.agent_id, self.shared.clock())
         )
         return (CallBridged(command.call_id),)
 

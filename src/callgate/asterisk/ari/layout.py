@@ -162,7 +162,7 @@ class PhaseError(Exception):
 
 @dataclass(frozen=True)
 class CallerFacts:
-    """What set-up read of a new caller for the record of its start (``CallStart``), kept until
+    """What set-up read of a new caller for the record of its start (``CallStarted``), kept until
     the core's ``CallScreened`` gives its class."""
 
     caller_sent: str  # the number as the carrier sent it

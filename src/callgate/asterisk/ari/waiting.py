@@ -37,7 +37,7 @@ from callgate.asterisk.ari.layout import (
 from callgate.asterisk.settings import SPOKEN_NUMBERS, AnnouncementSettings
 from callgate.core.commands import AnnounceQueue, CallReclassified, CallScreened
 from callgate.core.events import AnnouncementFinished, ListeningFailed
-from callgate.ports import CallStart
+from callgate.ports import CallStarted
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Waiting:
         if layout is None or layout.facts is None:
             return
         facts, layout.facts = layout.facts, None
-        start = CallStart(
+        start = CallStarted(
             note.call_id,
             note.caller,
             facts.caller_sent,
@@ -69,7 +69,7 @@ class Waiting:
             facts.identity,
         )
         # Before the call's first move reaches the journal: its row must exist first.
-        await self.shared.observer.call_started(start)
+        await self.shared.feed(start)
         if note.blocked:
             layout.move(Move.BLOCK)
             return
