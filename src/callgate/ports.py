@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final, Protocol
 
-from callgate.core.commands import Command
+from callgate.core.commands import CallScreened, Command
 from callgate.core.commands import Notification as CoreNotification
 from callgate.core.events import Event
 from callgate.core.screening import CallerHistory
@@ -57,6 +57,21 @@ class CallStarted:
     #: Re-found in Stasis after a restart: the journal records it if the process before never
     #: did (killed first); CAD's stream already had its ``received``, so it is not sent again.
     restored: bool = False
+
+
+def start_of(note: CallScreened) -> CallStarted:
+    """A screened call's start, as the observers record it: from the core's notification, which
+    carries the caller's facts from ``CallArrived``."""
+    return CallStarted(
+        note.call_id,
+        note.caller,
+        note.caller_sent,
+        note.dialed,
+        note.priority,
+        note.at,
+        note.category,
+        note.identity,
+    )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.client import AriClient, AriError, JsonObject
 from callgate.config import Settings
 from callgate.core.acd import Acd
+from callgate.core.commands import CallScreened
 from callgate.core.config import AcdConfig
 from callgate.core.events import AgentLoggedIn, Event
 from callgate.core.screening import CallerHistory
@@ -26,6 +27,7 @@ from callgate.ports import (
     Observed,
     Observer,
     Record,
+    start_of,
 )
 
 T0 = 1_800_000_000.0
@@ -101,6 +103,10 @@ class Recorder:
     async def notification(self, note: Observed) -> None:
         if isinstance(note, CallStarted):
             self.started.append(note)
+        elif isinstance(note, CallScreened):
+            # A screened call's start, as the journal and CAD record it.
+            self.started.append(start_of(note))
+            self.notes.append(note)
         elif isinstance(note, CallEndedOutsideCore):
             self.outside.append((note.call_id, note.outcome))
         elif isinstance(note, Notification):

@@ -221,12 +221,12 @@ class CallEnded(Notification):
 
 @dataclass(frozen=True, slots=True)
 class CallScreened(Notification):
-    """Notification: a new call's class at arrival, before its first ``CallStateChanged``.
+    """Notification: a new call's start and class at arrival, before its first
+    ``CallStateChanged``.
 
     Sent for every ``CallArrived`` that is not ``resumed``, screened or not (then it carries the
-    class the event gave). The driver keeps ``priority`` with the call in the phone system (a
-    restarted driver re-queues it in that class), plays a warning first when ``warn`` is set,
-    and records the call's start.
+    class the event gave), with the caller's facts the event brought: observers record the
+    call's start from it (the journal's row, CAD's ``received`` and ``screened``).
     """
 
     call_id: str
@@ -251,6 +251,12 @@ class CallScreened(Notification):
     "The caller's nuisance score at arrival (0 when not screened)."
     at: float
     "The core's time of arrival."
+    caller_sent: str = ""
+    "The number as the carrier sent it (``CallArrived.caller_sent``)."
+    dialed: str = ""
+    "What the caller dialled (``CallArrived.dialed``)."
+    identity: str | None = None
+    "A SIM-less caller's identity (``CallArrived.identity``)."
 
 
 @dataclass(frozen=True, slots=True)

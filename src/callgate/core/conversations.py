@@ -119,6 +119,9 @@ class Conversations:
                     d.valve,
                     d.score,
                     now,
+                    event.caller_sent,
+                    event.dialed,
+                    event.identity,
                 )
             )
             if d.blocked:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from callgate.backlog import DatabaseStatus, write_until_stored
-from callgate.core.commands import CallBlocked, CallEnded, CallStateChanged
+from callgate.core.commands import CallBlocked, CallEnded, CallScreened, CallStateChanged
 from callgate.ports import (
     AgencyConnected,
     AgentConnected,
@@ -34,6 +34,7 @@ from callgate.ports import (
     Observed,
     RecordingFailed,
     RecordingInfo,
+    start_of,
 )
 from callgate.spool import JsonObject, Spool
 from callgate.storage.journal import Journal
@@ -269,6 +270,9 @@ class CallJournal:
         elif isinstance(note, CallBlocked):
             # The row the call's start made ends BLOCKED, as the caller never queued.
             self._ended_outside_core(note.call_id, note.outcome, note.at)
+        elif isinstance(note, CallScreened):
+            # A new call's row, before any of its moves (the core sends this first).
+            self._started(start_of(note))
         elif isinstance(note, CallStarted):
             self._started(note)
         elif isinstance(note, AgentConnected):

@@ -49,6 +49,7 @@ from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.acd import Acd
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
+from callgate.core.commands import CallScreened as Screened
 from callgate.mqtt import pending
 from callgate.mqtt.inbox import CallAnnotations, CommandHandler, CommandInbox
 from callgate.mqtt.pending import Pending
@@ -288,7 +289,9 @@ class EventPublisher:
             self._record(note)
             return
         self._queue_dirty = True
-        if isinstance(note, CallStateChanged):
+        if isinstance(note, Screened):
+            self._started(ports.start_of(note))
+        elif isinstance(note, CallStateChanged):
             self._state_changed(note)
         elif isinstance(note, CallBlocked):
             self._ended_outside_core(note.call_id, note.outcome, note.at)

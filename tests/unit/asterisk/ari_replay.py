@@ -43,7 +43,7 @@ from callgate.asterisk.ari.translate import translate
 from callgate.asterisk.link import AriLink
 from callgate.asterisk.timestamps import ari_timestamp
 from callgate.config import Settings
-from callgate.core import Acd, AcdConfig, CallEnded, Event
+from callgate.core import Acd, AcdConfig, CallEnded, CallScreened, Event
 from callgate.daemon.engine import Engine
 from callgate.ports import (
     RECORDS,
@@ -56,6 +56,7 @@ from callgate.ports import (
     Observed,
     Record,
     RecordingFailed,
+    start_of,
 )
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ari"
@@ -427,6 +428,9 @@ class Daemon:
         await self.engine.feed(*events)
 
     async def _notified(self, notification: Observed) -> None:
+        if isinstance(notification, CallScreened):
+            # A screened call's start, as the journal and CAD record it.
+            self.observer.record(start_of(notification))
         if isinstance(notification, Notification):  # the records are in ``observer``
             self.notified.append(notification)
 

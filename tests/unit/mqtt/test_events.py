@@ -18,7 +18,13 @@ from pydantic import ValidationError
 
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
-from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
+from callgate.core.commands import (
+    AgentStateChanged,
+    CallBlocked,
+    CallEnded,
+    CallScreened,
+    CallStateChanged,
+)
 from callgate.mqtt import docs as event_docs
 from callgate.mqtt.inbox import CommandHandler as _Handler
 from callgate.mqtt.publisher import EventPublisher
@@ -131,6 +137,26 @@ async def test_given_a_call_lifecycle_then_events_map_in_order_with_seq_from_1(
     assert (got[2][4]["requeued"], got[4][4]["requeued"]) == (False, True)
     assert got[5][4]["agent_id"] == "1002"
     assert (got[6][4]["outcome"], got[6][4]["wait_s"]) == ("COMPLETED", 12.0)
+
+
+async def test_a_screened_call_s_start_comes_from_the_core_s_notification_with_its_facts(
+    journal: Journal, tmp_path: Path
+) -> None:
+    p = publisher(journal)
+    screened = CallScreened(
+        "c1", "+6281234567890", 2, "repeat-nuisance", "PRANK x3", "PRANK x3", True, False, False,
+        3.0, T0, caller_sent="081234567890", dialed="0112",
+    )  # fmt: skip
+    await p.notification(screened)
+    await store(p)
+    got = [r[4] for r in rows(tmp_path)]
+    assert [(e["type"], e["seq"]) for e in got] == [("received", 1), ("screened", 2)]
+    assert (got[0]["caller"], got[0]["caller_sent"], got[0]["dialed"]) == (
+        "+6281234567890",
+        "081234567890",
+        "0112",
+    )
+    assert (got[1]["priority"], got[1]["category"]) == (2, "repeat-nuisance")
 
 
 async def test_given_withheld_number_abandon_and_fallback_then_mapped(

@@ -27,7 +27,6 @@ from callgate.asterisk.ari.layout import (
     DIALED_VAR,
     PRIORITY_VAR,
     RECORDING_VAR,
-    CallerFacts,
     CallLayout,
     Move,
     Phase,
@@ -117,8 +116,11 @@ class Arrivals:
                 channels.channel_var(channel, CALLER_SENT_VAR),
                 channels.channel_var(channel, DIALED_VAR),
             )
-            layout.facts = CallerFacts(caller_sent, dialed, identity)
-            arrived = dataclasses.replace(arrived, history=history)
+            # The caller's facts travel with the call: the core's CallScreened carries them to
+            # the journal and CAD.
+            arrived = dataclasses.replace(
+                arrived, history=history, caller_sent=caller_sent, dialed=dialed, identity=identity
+            )
         layout.recording = recording or None
         if layout.recording is None:
             # Every call is recorded, but a call without a recording is still answered.
@@ -132,24 +134,22 @@ class Arrivals:
             # The caller left (or was handed back on shutdown) while we set up: the core never
             # hears of them, but the journal keeps that they called (with the class they came
             # with: nobody screened them).
-            await self._record_unqueued(layout, arrived)
+            await self._record_unqueued(arrived)
             return
         await self._arrive(layout, arrived)
 
-    async def _record_unqueued(self, layout: CallLayout, arrived: CallArrived) -> None:
-        facts = layout.facts
-        if facts is None:
+    async def _record_unqueued(self, arrived: CallArrived) -> None:
+        if arrived.resumed:
             return  # found again after a restart: its start was recorded then
-        layout.facts = None
         start = CallStarted(
             arrived.call_id,
             arrived.caller,
-            facts.caller_sent,
-            facts.dialed,
+            arrived.caller_sent,
+            arrived.dialed,
             arrived.priority,
             self.shared.clock(),
             arrived.category,
-            facts.identity,
+            arrived.identity,
         )
         await self.shared.feed(start)
 

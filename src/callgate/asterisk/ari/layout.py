@@ -160,16 +160,6 @@ class PhaseError(Exception):
     """A move the phase table does not allow: a bug in the adapter, not in Asterisk."""
 
 
-@dataclass(frozen=True)
-class CallerFacts:
-    """What set-up read of a new caller for the record of its start (``CallStarted``), kept until
-    the core's ``CallScreened`` gives its class."""
-
-    caller_sent: str  # the number as the carrier sent it
-    dialed: str  # what the caller dialled (112, 0112...)
-    identity: str | None  # a SIM-less caller's IMEI-derived identity
-
-
 @dataclass
 class CallbackLeg:
     """A callback attempt's outbound call; the layout's call id is its channel id."""
@@ -195,7 +185,6 @@ class CallLayout:
     moh: bool = False
     agent_legs: dict[str, str] = field(default_factory=dict)  # agent id -> channel id
     destination_leg: str | None = None
-    facts: CallerFacts | None = None  # a new caller's, until its start is recorded
     warn: bool = False  # a repeat nuisance: the warning plays before the greeting
     #: Bumped by each queue announcement and by the call's offer: an announcement whose token
     #: is no longer this one is not started (or is stopped at once if it just started).

@@ -37,7 +37,6 @@ from callgate.asterisk.ari.layout import (
 from callgate.asterisk.settings import SPOKEN_NUMBERS, AnnouncementSettings
 from callgate.core.commands import AnnounceQueue, CallReclassified, CallScreened
 from callgate.core.events import AnnouncementFinished, ListeningFailed
-from callgate.ports import CallStarted
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +52,10 @@ class Waiting:
     # ---------------------------------------------------------------- the core's decisions
 
     async def screened(self, note: CallScreened) -> None:
-        """A new caller's class: record the call's start; keep the class with the channel."""
+        """A new caller's class: keep it with the channel (the observers record the start)."""
         layout = self.book.calls.get(note.call_id)
-        if layout is None or layout.facts is None:
+        if layout is None:
             return
-        facts, layout.facts = layout.facts, None
-        start = CallStarted(
-            note.call_id,
-            note.caller,
-            facts.caller_sent,
-            facts.dialed,
-            note.priority,
-            note.at,
-            note.category,
-            facts.identity,
-        )
-        # Before the call's first move reaches the journal: its row must exist first.
-        await self.shared.feed(start)
         if note.blocked:
             layout.move(Move.BLOCK)
             return
