@@ -6,7 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from callgate.core import Acd, AcdConfig, AgentLoggedIn, CallArrived, Command, Event
+from callgate.core import (
+    Acd,
+    AcdConfig,
+    AgentLoggedIn,
+    CallArrived,
+    CallerHungUp,
+    Command,
+    Event,
+    ForgetCall,
+    KeepClass,
+    Notification,
+)
 from callgate.core.commands import AgentStateChanged, CallStateChanged
 from callgate.daemon.engine import Engine
 from callgate.ports import (
@@ -69,9 +80,10 @@ async def test_records_reach_every_observer_in_their_place_and_never_the_core() 
         CallEndedOutsideCore,
     ]
     assert second == heard
-    # The core never heard of c0 and the executor got no record.
+    # The core never heard of c0; the executor got no record and no notification.
     assert "c0" not in engine.acd.calls
     assert all(not isinstance(c, CallStarted | AgentConnected) for c in phones.done)
+    assert all(isinstance(c, Command) and not isinstance(c, Notification) for c in phones.done)
 
 
 async def test_a_record_fed_after_an_event_follows_that_event_s_notifications() -> None:
@@ -85,3 +97,14 @@ async def test_a_record_fed_after_an_event_follows_that_event_s_notifications() 
     engine.close()
     assert isinstance(heard[-1], CallEndedOutsideCore)
     assert any(isinstance(n, CallStateChanged) and n.call_id == "c1" for n in heard[:-1])
+
+
+async def test_the_executor_gets_the_commands_that_follow_notifications_never_the_notes() -> None:
+    phones = Phones()
+    engine = Engine(Acd(AcdConfig()), phones, clock=lambda: T0)
+    await engine.feed(AgentLoggedIn("1001", "PJSIP/1001"), CallArrived("c1", "+62812"))
+    await engine.feed(CallerHungUp("c1"))
+    engine.close()
+    kinds = [type(c).__name__ for c in phones.done]
+    assert kinds == ["KeepClass", "RingAgent", "CancelRing", "ForgetCall"]
+    assert (phones.done[0], phones.done[-1]) == (KeepClass("c1", 1, new=True), ForgetCall("c1"))

@@ -2,10 +2,12 @@
 
 Commands are imperative frozen dataclasses returned by ``Acd.handle``/``Acd.handle_timer``
 in the order they must be carried out. Notifications (subclasses of :class:`Notification`:
-``CallStateChanged``, ``AgentStateChanged``, ``CallEnded``, ``CallScreened``...) change
-nothing on the phone system; they are the core's own record, from which logs, the journal,
-the CAD event stream and the KPIs are built. Each carries what its observers need, so no
-observer has to read the core's live state.
+``CallStateChanged``, ``AgentStateChanged``, ``CallEnded``, ``CallScreened``...) are another
+type, not commands: they change nothing on the phone system and no driver acts on one; they
+are the core's own record, from which logs, the journal, the CAD event stream and the KPIs
+are built. Each carries what its observers need, so no observer has to read the core's live
+state. What the driver must do after a decision it also reports (keep a new class with the
+call, forget an ended call) is a command of its own (:class:`KeepClass`, :class:`ForgetCall`).
 """
 
 from __future__ import annotations
@@ -18,15 +20,20 @@ from callgate.core.calls import CallState
 
 
 class Command:
-    """Base class of all commands and notifications."""
+    """Base class of commands: what the driver carries out."""
 
     __slots__ = ()
 
 
-class Notification(Command):
-    """Base class of notifications: the core's record of what it decided, for observers."""
+class Notification:
+    """Base class of notifications: the core's record of what it decided, for observers (not
+    a command: no driver acts on one)."""
 
     __slots__ = ()
+
+
+Output = Command | Notification
+"""What the core answers an event or a timer with, in order: commands and notifications."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +264,33 @@ class CallScreened(Notification):
     "What the caller dialled (``CallArrived.dialed``)."
     identity: str | None = None
     "A SIM-less caller's identity (``CallArrived.identity``)."
+
+
+@dataclass(frozen=True, slots=True)
+class KeepClass(Command):
+    """Keep the call's priority class with it in the phone system (a restarted driver
+    re-queues it in that class). Follows every ``CallScreened`` (``new``) and
+    ``CallReclassified``."""
+
+    call_id: str
+    "The call."
+    priority: int
+    "Its class now."
+    new: bool = False
+    "A new call's first class (after ``CallScreened``)."
+    warn: bool = False
+    "A new repeat nuisance: the caller hears the warning before the greeting."
+    blocked: bool = False
+    "A new blocked caller: it never queues; an announcement and a hang-up follow."
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetCall(Command):
+    """The core has ended the call (``CallEnded`` came first): the driver lets go of what it
+    keeps for the call; a leg still up is the driver's to finish."""
+
+    call_id: str
+    "The call."
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,10 @@ from callgate.core.commands import (
     CallScreened,
     CancelRing,
     DialCallback,
+    ForgetCall,
     HangUpAgent,
     HangUpCaller,
+    KeepClass,
 )
 from callgate.core.errors import AcdUsageError
 from callgate.core.events import (
@@ -124,6 +126,7 @@ class Conversations:
                     event.identity,
                 )
             )
+            out.append(KeepClass(call_id, priority, True, d.warn, d.blocked))
             if d.blocked:
                 self.blocking.block(call_id, caller, now, out)
                 return
@@ -291,6 +294,7 @@ class Conversations:
             destination=destination,
         )
         out.append(record)
+        out.append(ForgetCall(call.call_id))
         if floor.announcements is not None:
             floor.announcements.ended(record)
         self.callbacks.call_ended(record, call.agent_id, now, out)

@@ -25,10 +25,11 @@ from callgate.core.acd import Acd
 from callgate.core.commands import (
     AgentStateChanged,
     CallBlocked,
+    CallEnded,
     CallReclassified,
     CallScreened,
     CallStateChanged,
-    Command,
+    Output,
     RosterChanged,
     ShiftStaffing,
 )
@@ -99,7 +100,7 @@ class Engine:
                 self._rearm()
             pending.extend(await batch)
 
-    def _submit(self, commands: Sequence[Command]) -> Awaitable[list[Event]]:
+    def _submit(self, commands: Sequence[Output]) -> Awaitable[list[Event]]:
         """Start carrying out ``commands`` after the earlier batches for the same calls and
         call-takers; called under the lock, so batches are ordered as the core decided them."""
         keys = {key for command in commands for key in _keys(command)}
@@ -118,7 +119,7 @@ class Engine:
 
     async def _run_batch(
         self,
-        commands: Sequence[Command],
+        commands: Sequence[Output],
         before: list[asyncio.Future[None]],
         keys: set[tuple[str, str]],
         done: asyncio.Future[None],
@@ -138,13 +139,14 @@ class Engine:
             self._timer.cancel()
             self._timer = None
 
-    async def _carry_out(self, commands: Sequence[Command]) -> list[Event]:
+    async def _carry_out(self, commands: Sequence[Output]) -> list[Event]:
+        """The core's answer in its order: notifications to the observers, commands to the
+        executor (no executor acts on a notification)."""
         follow_ups: list[Event] = []
         for command in commands:
             if isinstance(command, Notification):
                 await self._notify(command)
-                # Notifications also reach the executor: it cleans up after a call ends, and
-                # records a new call's start from its CallScreened.
+                continue
             try:
                 follow_ups.extend(await self.executor.execute(command))
             except Exception:
@@ -213,6 +215,16 @@ def _log_decision(note: Notification) -> None:
                     "warn": note.warn,
                 },
             )
+    elif isinstance(note, CallEnded):
+        log.info(
+            "call ended",
+            extra={
+                "call_id": note.call_id,
+                "outcome": note.outcome.name,
+                "calltaker": note.agent_id,
+                "answer_time": note.answer_time,
+            },
+        )
     elif isinstance(note, CallBlocked):
         log.info("blocked call ended", extra={"call_id": note.call_id, "caller": note.caller})
     elif isinstance(note, RosterChanged):
@@ -238,7 +250,7 @@ def _log_decision(note: Notification) -> None:
         )
 
 
-def _keys(command: Command) -> list[tuple[str, str]]:
+def _keys(command: Output) -> list[tuple[str, str]]:
     """What a command must stay in order with: its call and its call-taker."""
     keys = []
     for name in ("call_id", "agent_id"):

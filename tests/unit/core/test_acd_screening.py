@@ -226,7 +226,12 @@ def test_without_an_announcement_a_blocked_caller_is_hung_up_at_once() -> None:
     h = Harness(AcdConfig(screening=ScreeningPolicy(blocking=BlockingPolicy())))
     out = h.send(CallArrived("c1", caller=CALLER, history=blocked(h.now)))
     assert actions(out) == [("HangUpCaller", "c1")]
-    assert [type(c).__name__ for c in out] == ["CallScreened", "CallBlocked", "HangUpCaller"]
+    assert [type(c).__name__ for c in out] == [
+        "CallScreened",
+        "KeepClass",
+        "CallBlocked",
+        "HangUpCaller",
+    ]
 
 
 def test_when_the_hang_up_fails_the_blocked_caller_is_handed_to_the_fallback_queue() -> None:

@@ -6,9 +6,10 @@ round trips to Asterisk and the journal), yet reaches the core in the order they
 caller whose set-up fails is handed back to the dialplan, never left alone in Stasis.
 
 The caller's screening history comes from an injected loader (the daemon's, over the journal;
-it never delays a call beyond its own short timeout); the core screens with it, and its
-``CallScreened`` records the call's start (:mod:`.waiting`). A caller found waiting after a
-restart was screened then: it is queued again in the class its channel keeps, not screened.
+it never delays a call beyond its own short timeout); the core screens with it. Its
+``CallScreened`` carries the call's start to the observers, with the caller's facts read here
+and put on ``CallArrived``; its ``KeepClass`` goes to :mod:`.waiting`. A caller found waiting
+after a restart was screened then: it is queued again in the class its channel keeps.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class Arrivals:
                     "priority": arrived.priority,
                 },
             )
-        # The core screens it (a blocked caller's CallScreened moves the layout to BLOCKED)
+        # The core screens it (a blocked caller's KeepClass moves the layout to BLOCKED)
         # and may ring a call-taker at once.
         await self.shared.feed(arrived)
         if not arrived.resumed:

@@ -24,15 +24,14 @@ from callgate.asterisk.ari.waiting import Waiting
 from callgate.core.commands import (
     AnnounceQueue,
     Bridge,
-    CallEnded,
-    CallReclassified,
-    CallScreened,
     CancelCallback,
     CancelRing,
     Command,
     DialCallback,
+    ForgetCall,
     HangUpAgent,
     HangUpCaller,
+    KeepClass,
     PlayAnnouncement,
     PlayPrompt,
     PrepareCallback,
@@ -84,10 +83,8 @@ class Executor:
             return await self._hang_up_caller(command.call_id)
         elif isinstance(command, SendToDestination):
             return await self._send_to_destination(command)
-        elif isinstance(command, CallScreened):
-            await self.waiting.screened(command)
-        elif isinstance(command, CallReclassified):
-            self.waiting.reclassified(command)
+        elif isinstance(command, KeepClass):
+            self.waiting.keep_class(command)
         elif isinstance(command, StartListening):
             self.waiting.listen(command.call_id)
         elif isinstance(command, StopListening):
@@ -106,16 +103,7 @@ class Executor:
             return await self._dial_callback(command)
         elif isinstance(command, CancelCallback):
             await self.callbacks.cancel(command.call_id)
-        elif isinstance(command, CallEnded):
-            log.info(
-                "call ended",
-                extra={
-                    "call_id": command.call_id,
-                    "outcome": command.outcome.name,
-                    "calltaker": command.agent_id,
-                    "answer_time": command.answer_time,
-                },
-            )
+        elif isinstance(command, ForgetCall):
             layout = self.book.calls.get(command.call_id)
             if layout is not None:
                 layout.move(Move.END)

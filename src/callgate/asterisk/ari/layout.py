@@ -114,7 +114,7 @@ _AFTER = (_P.HANDED_BACK, _P.RELEASED, _P.ENDED, _P.ADOPTED)
 #: Every legal move of a layout: ``(phase, move) -> next phase``.
 PHASE_MOVES: Mapping[tuple[Phase, Move], Phase] = {
     (_P.SETTING_UP, _M.ARRIVE): _P.QUEUED,
-    # The core screens a call once it has it: its CallScreened says blocked before any ring.
+    # The core screens a call once it has it: its KeepClass says blocked before any ring.
     (_P.QUEUED, _M.BLOCK): _P.BLOCKED,
     (_P.QUEUED, _M.CONNECT): _P.CONNECTING,
     (_P.CONNECTING, _M.CONNECT): _P.CONNECTING,

@@ -1,11 +1,11 @@
 """A waiting caller's channel: what they hear and how they are heard, as the core decides.
 
-The core screens a new caller (``CallScreened``), watches a silent one (``StartListening``,
-``PlayPrompt``, ``StopListening``, then ``CallReclassified``), rejects a blocked one
+The core classes a new caller (``KeepClass``), watches a silent one (``StartListening``,
+``PlayPrompt``, ``StopListening``, then ``KeepClass`` again), rejects a blocked one
 (``PlayAnnouncement``, then ``HangUpCaller``) and tells one who waits their place in the queue
 (``AnnounceQueue``, stopped by ``StopQueueAnnouncement`` when the call is offered); this module
-only carries those out on the caller's channel, and records the call's start once its class is
-known.
+only carries those out on the caller's channel (the observers record the call's start from
+the core's ``CallScreened``).
 
 Requests on one caller's channel run in the order the core gave them, in the background
 (:meth:`Waiting.in_order`): Asterisk runs a channel's requests one by one, and a playback holds
@@ -35,7 +35,7 @@ from callgate.asterisk.ari.layout import (
     Phase,
 )
 from callgate.asterisk.settings import SPOKEN_NUMBERS, AnnouncementSettings
-from callgate.core.commands import AnnounceQueue, CallReclassified, CallScreened
+from callgate.core.commands import AnnounceQueue, KeepClass
 from callgate.core.events import AnnouncementFinished, ListeningFailed
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,14 @@ class Waiting:
 
     # ---------------------------------------------------------------- the core's decisions
 
-    async def screened(self, note: CallScreened) -> None:
-        """A new caller's class: keep it with the channel (the observers record the start)."""
+    def keep_class(self, note: KeepClass) -> None:
+        """A call's class: kept with the channel; a new caller's also says whether it is
+        blocked (no greeting) or warned (the warning first)."""
         layout = self.book.calls.get(note.call_id)
         if layout is None:
+            return
+        if not note.new:
+            self._keep_priority(layout, note.priority)
             return
         if note.blocked:
             layout.move(Move.BLOCK)
@@ -62,14 +66,9 @@ class Waiting:
         layout.warn = note.warn
         log.info(
             "112 call entered",
-            extra={"call_id": note.call_id, "caller": note.caller, "priority": note.priority},
+            extra={"call_id": note.call_id, "caller": layout.caller, "priority": note.priority},
         )
         self._keep_priority(layout, note.priority)
-
-    def reclassified(self, note: CallReclassified) -> None:
-        layout = self.book.calls.get(note.call_id)
-        if layout is not None:
-            self._keep_priority(layout, note.priority)
 
     def greet(self, layout: CallLayout) -> None:
         """After the core has the call: a free call-taker's phone rings while the caller hears
