@@ -144,6 +144,8 @@ class CallStateChanged(Notification):
     "The call's screening category at the change (``callback`` for a callback attempt)."
     call_taker: str | None = None
     "The call-taker answering or connected (CONNECTING and later), else None."
+    priority: int = 1
+    "The call's priority class at the change (observers count waiting calls by class)."
 
     def __str__(self) -> str:
         return f"call {self.call_id}: {self.old.name} -[{self.cause}]-> {self.new.name}"

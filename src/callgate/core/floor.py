@@ -96,7 +96,15 @@ class Floor:
         old = call.transition(trigger)
         out.append(
             CallStateChanged(
-                call.call_id, old, call.state, cause, now, call.caller, call.category, call.agent_id
+                call.call_id,
+                old,
+                call.state,
+                cause,
+                now,
+                call.caller,
+                call.category,
+                call.agent_id,
+                call.priority,
             )
         )
 

@@ -69,6 +69,7 @@ from callgate.http.sessions import BrowserSessions
 from callgate.http.streams import LiveStreams
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
+from callgate.mqtt.topics import QueueView
 from callgate.ports import (
     CallRecorded,
     JournalError,
@@ -176,7 +177,9 @@ def _wire(
     authenticator = Authenticator(settings.auth.users, local_users=settings.auth.local_users)
     # CAD's event stream, an observer of everything below.
     spool = Path(settings.storage.spool_dir)
-    events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database, spool=spool)
+    events = EventPublisher(
+        settings.mqtt, Outbox(journal), queue=QueueView(), status=database, spool=spool
+    )
     # Every disposition (phone, CAD, admin) goes through one service, which also places
     # automatic blocks when [screening.blocking] is enabled.
     policy = screening_policy(settings)

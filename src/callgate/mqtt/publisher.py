@@ -46,7 +46,6 @@ from pydantic import ValidationError
 from callgate import ports
 from callgate.auth import Identity
 from callgate.backlog import DatabaseStatus, write_until_stored
-from callgate.core.acd import Acd
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
 from callgate.core.commands import CallScreened as Screened
@@ -76,7 +75,7 @@ from callgate.mqtt.schema import (
     Status,
 )
 from callgate.mqtt.settings import MqttSettings
-from callgate.mqtt.topics import Topics, broker_client, broker_name, queue_state_of, shift_staffing
+from callgate.mqtt.topics import QueueView, Topics, broker_client, broker_name, shift_staffing
 from callgate.ports import JournalError, JournalUnavailable, Observed, OutboxStore, RecordingInfo
 from callgate.spool import Spool
 
@@ -111,7 +110,7 @@ class EventPublisher:
         outbox: OutboxStore,
         *,
         annotations: CallAnnotations | None = None,
-        acd: Acd | None = None,
+        queue: QueueView | None = None,
         clock: Callable[[], float] = time.time,
         status: DatabaseStatus | None = None,
         batch: int = 200,
@@ -122,7 +121,8 @@ class EventPublisher:
         self.settings = settings
         self.topics = Topics(settings)
         self.outbox = outbox
-        self.acd = acd
+        #: CAD's retained queue state, kept from the notifications (None: not published).
+        self.queue = queue
         self.clock = clock
         self.batch = batch
         self.commands = (
@@ -289,6 +289,8 @@ class EventPublisher:
             self._record(note)
             return
         self._queue_dirty = True
+        if self.queue is not None:
+            self.queue.notification(note)
         if isinstance(note, Screened):
             self._started(ports.start_of(note))
         elif isinstance(note, CallStateChanged):
@@ -544,8 +546,8 @@ class EventPublisher:
         if not self._queue_dirty or now - self._queue_sent_at < QUEUE_STATE_INTERVAL:
             return
         snapshot = self._queue_state
-        if self.acd is not None:
-            snapshot = queue_state_of(self.acd, self.settings.site, now)
+        if self.queue is not None:
+            snapshot = self.queue.state(self.settings.site, now)
         self._queue_dirty = False
         if snapshot is None:
             return
