@@ -6,9 +6,10 @@ does every interface one of them offers the others. It imports nothing but the s
 and the pure core, so any part may import it (``pyproject.toml``'s import-linter contracts check
 the direction).
 
-- What the daemon learns that the core does not see (a call's start, a connection, a
-  recording): :class:`CallStart`, :class:`RecordingInfo`, told to a :class:`CallObserver`.
-- What the core tells observers: :data:`Notification`.
+- What the daemon learns that the core does not decide on (a connection, a recording, a call
+  the core never had): a :data:`Record`, fed to the engine beside the core's events.
+- What observers hear, in one ordered stream: :data:`Observed` (the core's notifications and
+  the records), each observer one :data:`Observer` callable.
 - The one way into the engine: an :class:`EventSink` (the engine's ``feed``); and the way out,
   a :class:`CommandExecutor` (the ARI adapter).
 - The services the adapters call: a caller's screening history (:class:`HistorySource`),
@@ -27,17 +28,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final, Protocol
 
-from callgate.core.commands import Command
+from callgate.core.commands import CallScreened, Command
 from callgate.core.commands import Notification as CoreNotification
 from callgate.core.events import Event
 from callgate.core.screening import CallerHistory
 
 # -- what the daemon learns about a call beside the core ----------------------------------
+#
+# Neutral records: facts the core does not decide on (a call's connection, its recording, a
+# call it never had) enter through the engine's one feed beside the core's events and reach
+# the observers in the same ordered stream as the core's notifications.
 
 
 @dataclass(frozen=True, slots=True)
-class CallStart:
-    """A call as the daemon first knows it, for the journal and CAD's event stream."""
+class CallStarted:
+    """Record: a call the core did not screen, as the daemon first knows it (re-found after a
+    restart, gone before the core had it, a callback's outbound leg), for the journal and CAD.
+    A screened call's start is the core's ``CallScreened``."""
 
     call_id: str
     caller: str  # E.164 from the dialplan, or "anonymous"
@@ -74,6 +81,21 @@ class OpenCall:
 OpenCalls = Callable[[], Awaitable[Sequence[OpenCall]]]
 
 
+def start_of(note: CallScreened) -> CallStarted:
+    """A screened call's start, as the observers record it: from the core's notification, which
+    carries the caller's facts from ``CallArrived``."""
+    return CallStarted(
+        note.call_id,
+        note.caller,
+        note.caller_sent,
+        note.dialed,
+        note.priority,
+        note.at,
+        note.category,
+        note.identity,
+    )
+
+
 @dataclass(frozen=True)
 class RecordingInfo:
     """A finished call recording, as the journal keeps it."""
@@ -87,68 +109,69 @@ class RecordingInfo:
     """Why the file is hashed but not sealed (others can still change it); None when sealed."""
 
 
-class CallObserver(Protocol):
-    """Told what the core does not see: call details, connections, recordings (the journal)."""
+@dataclass(frozen=True, slots=True)
+class AgentConnected:
+    """Record: a call-taker's leg is bridged with the caller."""
 
-    async def call_started(self, start: CallStart) -> None: ...
-    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None: ...
-    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None: ...
-    async def recording(self, info: RecordingInfo, at: float) -> None: ...
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None: ...
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None: ...
+    call_id: str
+    agent_id: str
+    at: float
 
 
-class NullObserver:
-    """Observes nothing; subclass it to observe only some things."""
+@dataclass(frozen=True, slots=True)
+class AgencyConnected:
+    """Record: an agency's leg joined the call (``hand_off``: the call-taker leaves)."""
 
-    async def call_started(self, start: CallStart) -> None:
-        return None
-
-    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
-        return None
-
-    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
-        return None
-
-    async def recording(self, info: RecordingInfo, at: float) -> None:
-        return None
-
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
-        return None
-
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
-        return None
+    call_id: str
+    agency: str
+    hand_off: bool
+    at: float
 
 
-class FanOut:
-    """Tells several observers (the journal, the CAD event stream) the same things, in order."""
+@dataclass(frozen=True, slots=True)
+class CallRecorded:
+    """Record: a call's recording is finished and hashed."""
 
-    def __init__(self, *observers: CallObserver) -> None:
-        self.observers = observers
+    info: RecordingInfo
+    at: float
 
-    async def call_started(self, start: CallStart) -> None:
-        for o in self.observers:
-            await o.call_started(start)
 
-    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
-        for o in self.observers:
-            await o.agent_connected(call_id, agent_id, at)
+@dataclass(frozen=True, slots=True)
+class RecordingFailed:
+    """Record: a call has no usable recording, and why."""
 
-    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
-        for o in self.observers:
-            await o.agency_joined(call_id, agency, hand_off, at)
+    call_id: str
+    reason: str
+    at: float
 
-    async def recording(self, info: RecordingInfo, at: float) -> None:
-        for o in self.observers:
-            await o.recording(info, at)
 
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
-        for o in self.observers:
-            await o.recording_failed(call_id, reason, at)
+@dataclass(frozen=True, slots=True)
+class CallEndedOutsideCore:
+    """Record: a call the core never had (or no longer has) ended, with its outcome."""
 
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
-        for o in self.observers:
-            await o.call_ended_outside_core(call_id, outcome, at)
+    call_id: str
+    outcome: str
+    at: float
+
+
+Record = (
+    CallStarted
+    | AgentConnected
+    | AgencyConnected
+    | CallRecorded
+    | RecordingFailed
+    | (CallEndedOutsideCore)
+)
+"""What the daemon reports beside the core's events, through the engine's feed."""
+
+RECORDS = (
+    CallStarted,
+    AgentConnected,
+    AgencyConnected,
+    CallRecorded,
+    RecordingFailed,
+    CallEndedOutsideCore,
+)
 
 
 def agent_id_of(endpoint: str) -> str:
@@ -164,11 +187,19 @@ core's own base class (``CallStateChanged``, ``CallEnded``, ``CallScreened``, ``
 ``CallbackTaskChanged``...); observers pick the kinds they need with ``isinstance``."""
 
 
+Observed = Notification | Record
+"""What an observer hears: the core's notifications and the daemon's records, in one order."""
+
+Observer = Callable[[Observed], Awaitable[None]]
+"""An observer of the engine (the journal, CAD's stream, metrics, the live screens): one call."""
+
+
 class EventSink(Protocol):
     """The one way into the core: the engine's ``feed``. Every part that turns something from
-    outside (ARI, AGI feature codes, the admin API, CAD) into core events is given one."""
+    outside (ARI, AGI feature codes, the admin API, CAD) into core events is given one; records
+    go the same way, to the observers."""
 
-    async def __call__(self, *events: Event) -> None:
+    async def __call__(self, *events: Event | Record) -> None:
         """Apply ``events`` in order; return once every command they caused is carried out."""
         ...
 

@@ -31,7 +31,7 @@ from callgate.core.calls import CallState as S
 from callgate.core.commands import CallEnded, CallStateChanged
 from callgate.daemon.health import Health
 from callgate.daemon.journaling import CallJournal
-from callgate.ports import CallStart, JournalError
+from callgate.ports import CallStarted, JournalError
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
 from callgate.storage.migrations import alembic_config
@@ -229,14 +229,14 @@ async def test_given_postgres_stopped_while_calls_are_reported_then_all_written_
     writer.start()
     readiness: list[tuple[bool, list[str]]] = []
     try:
-        await writer.call_started(CallStart("before", "+62811", "0811", "112", 2, T0))
+        await writer.notification(CallStarted("before", "+62811", "0811", "112", 2, T0))
         await until(lambda: status.backlog() == 0)
 
         await asyncio.to_thread(cluster.stop)
         calls = [f"during-{n}" for n in range(20)]
         for n, call_id in enumerate(calls):
             t = T0 + 10 * n
-            await writer.call_started(CallStart(call_id, "+62811", "0811", "112", 2, t))
+            await writer.notification(CallStarted(call_id, "+62811", "0811", "112", 2, t))
             await writer.notification(
                 CallStateChanged(call_id, S.ARRIVED, S.QUEUED, "CallArrived", t)
             )

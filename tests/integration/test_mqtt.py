@@ -32,7 +32,7 @@ from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged
 from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.settings import MqttSettings
-from callgate.ports import CallStart
+from callgate.ports import AgentConnected, CallStarted, RecordingFailed
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
@@ -220,13 +220,13 @@ async def drive_call(publisher: EventPublisher, call_id: str, pause: float = 0.0
 
     s = CallState
     await timed(
-        publisher.call_started(CallStart(call_id, "+6281234567890", "081234567890", "112", 1, t))
+        publisher.notification(CallStarted(call_id, "+6281234567890", "081234567890", "112", 1, t))
     )
     await timed(
         publisher.notification(CallStateChanged(call_id, s.ARRIVED, s.QUEUED, "CallArrived", t))
     )
     await timed(publisher.notification(CallStateChanged(call_id, s.QUEUED, s.OFFERED, "Offer", t)))
-    await timed(publisher.agent_connected(call_id, "1001", t))
+    await timed(publisher.notification(AgentConnected(call_id, "1001", t)))
     await timed(
         publisher.notification(
             CallStateChanged(call_id, s.OFFERED, s.CONNECTING, "AgentAnswered", t)
@@ -334,7 +334,7 @@ async def test_given_events_stored_while_publisher_down_when_restarted_then_deli
     second = EventPublisher(settings(broker), Outbox(journal))
     async with Subscriber(broker.port) as sub:
         await second.start()
-        await second.recording_failed("r-1", "disk full", time.time())
+        await second.notification(RecordingFailed("r-1", "disk full", time.time()))
         await second.flush()
         await sub.wait_for_ids({row[0] for row in outbox_rows(tmp_path)}, 15)
         await second.close()

@@ -8,18 +8,28 @@ deadlines at once (no sleeps)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.client import JsonObject
 from callgate.config import Settings
 from callgate.core.acd import Acd
+from callgate.core.commands import CallScreened
 from callgate.core.config import AcdConfig
 from callgate.core.events import AgentLoggedIn, Event
 from callgate.core.screening import CallerHistory
 from callgate.daemon.engine import Engine
-from callgate.ports import CallObserver, HistorySource, Notification, NullObserver
+from callgate.ports import (
+    CallEndedOutsideCore,
+    CallStarted,
+    HistorySource,
+    Notification,
+    Observed,
+    Observer,
+    Record,
+    start_of,
+)
 from tests.unit.asterisk.recorded_ari import RecordedAri
 
 T0 = 1_800_000_000.0
@@ -45,22 +55,25 @@ class Histories:
         return self.by_caller.get(caller, CallerHistory(""))
 
 
-class Recorder(NullObserver):
-    """Observes what the adapter and the engine tell the journal and CAD."""
+class Recorder:
+    """Observes what the engine tells the journal and CAD (notifications and records)."""
 
     def __init__(self) -> None:
         self.started: list[Any] = []
         self.notes: list[Notification] = []
         self.outside: list[tuple[str, str]] = []
 
-    async def call_started(self, start: Any) -> None:
-        self.started.append(start)
-
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
-        self.outside.append((call_id, outcome))
-
-    async def notification(self, note: Notification) -> None:
-        self.notes.append(note)
+    async def notification(self, note: Observed) -> None:
+        if isinstance(note, CallStarted):
+            self.started.append(note)
+        elif isinstance(note, CallScreened):
+            # A screened call's start, as the journal and CAD record it.
+            self.started.append(start_of(note))
+            self.notes.append(note)
+        elif isinstance(note, CallEndedOutsideCore):
+            self.outside.append((note.call_id, note.outcome))
+        elif isinstance(note, Notification):
+            self.notes.append(note)
 
 
 class Daemon:
@@ -72,8 +85,7 @@ class Daemon:
         *,
         settings: Settings | None = None,
         history: HistorySource | None = None,
-        observer: CallObserver | None = None,
-        observers: Sequence[Callable[[Notification], Awaitable[None]]] = (),
+        observers: Sequence[Observer] = (),
         now: float = T0,
         asterisk: RecordedAri | None = None,
     ) -> None:
@@ -82,13 +94,12 @@ class Daemon:
         self.recorder = Recorder()
         engine: Engine
 
-        async def feed(*events: Event) -> None:
+        async def feed(*events: Event | Record) -> None:
             await engine.feed(*events)
 
         self.adapter = AriAdapter(
             self.asterisk,
             settings or Settings(),
-            observer=observer or self.recorder,
             clock=self.clock,
             history=history,
             feed=feed,

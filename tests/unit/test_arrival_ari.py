@@ -20,7 +20,7 @@ from callgate.core.screening import (
     ScreeningPolicy,
     SilencePolicy,
 )
-from callgate.ports import CallStart
+from callgate.ports import CallStarted
 from tests.unit.phone_system import T0, Daemon, Histories
 
 PRANKSTER = "+6281199000001"
@@ -63,7 +63,7 @@ async def test_a_screened_caller_is_recorded_kept_in_its_class_warned_then_greet
     )
     # The journal row starts with the core's class, before any of the call's moves.
     assert daemon.recorder.started == [
-        CallStart(
+        CallStarted(
             "c1", PRANKSTER, "081199000001", "112", Priority.NUISANCE, T0, "repeat-nuisance", None
         )
     ]

@@ -27,7 +27,6 @@ from callgate.daemon.journaling import CallJournal
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.server import OpsHttp
-from callgate.ports import FanOut
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
@@ -235,7 +234,6 @@ async def _blocked_caller_rig(journal: Journal) -> tuple[Daemon, CallJournal]:
     daemon = Daemon(
         AcdConfig(screening=ANNOUNCED),
         history=HistoryLoader(journal, ANNOUNCED),
-        observer=FanOut(writer),
         observers=[writer.notification],
         now=NOW,
     )

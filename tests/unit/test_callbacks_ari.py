@@ -25,6 +25,7 @@ from callgate.core.events import (
     CallerHungUp,
     Event,
 )
+from callgate.ports import RECORDS, AgentConnected, CallStarted, Record
 from tests.unit.asterisk.recorded_ari import RecordedAri
 
 CALL = "cb-x-1.1"
@@ -62,9 +63,15 @@ class Rig:
         )
         self.calls = AriAdapter(self.ari, Settings(), clock=lambda: 1000.0)
         self.fed: list[Event] = []
+        #: The records for the observers (the journal, CAD), apart from the core's events.
+        self.told: list[Record] = []
 
-        async def feed(*events: Event) -> None:
-            self.fed.extend(events)
+        async def feed(*events: Event | Record) -> None:
+            for event in events:
+                if isinstance(event, RECORDS):
+                    self.told.append(event)
+                else:
+                    self.fed.append(event)
 
         self.calls.feed = feed
 
@@ -112,6 +119,11 @@ async def test_a_taken_callback_rings_the_call_taker_then_dials_the_number_into_
     assert ("DELETE", f"/playbacks/ring-{CALL}", {}) in rig.ari.log
     assert rig.fed[-1] == CallBridged(CALL)
     assert rig.calls.book.calls[CALL].recording == f"callgate/{CALL}.wav"
+    # The journal and CAD hear of the attempt's start and of who is connected.
+    started, connected = rig.told
+    assert isinstance(started, CallStarted)
+    assert (started.call_id, started.dialed, started.category) == (CALL, "callback", "callback")
+    assert connected == AgentConnected(CALL, "1006", 1000.0)
 
     # It hangs up: an ordinary end of a connected call, no failure to report.
     await rig.calls.on_event(

@@ -38,7 +38,7 @@ from callgate.daemon.journaling import CallJournal
 from callgate.daemon.metrics import Metrics
 from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.settings import MqttSettings
-from callgate.ports import CallStart, JournalError, JournalUnavailable
+from callgate.ports import CallStarted, JournalError, JournalUnavailable
 from callgate.storage.callbacks import callback_tasks_between
 from callgate.storage.database import redact_url
 from callgate.storage.journal import Journal
@@ -195,7 +195,7 @@ async def test_given_a_full_disk_when_a_call_is_reported_then_written_in_order_o
     writer = CallJournal(small_journal, status)
     writer.start()
     disk.fill()
-    await writer.call_started(CallStart("c1", "+62811", "0811", "112", 2, T0))
+    await writer.notification(CallStarted("c1", "+62811", "0811", "112", 2, T0))
     await writer.notification(CallStateChanged("c1", S.ARRIVED, S.QUEUED, "CallArrived", T0))
     await writer.notification(CallStateChanged("c1", S.QUEUED, S.OFFERED, "Offer", T0 + 1))
     await until(lambda: not status.up)
@@ -229,7 +229,7 @@ async def test_given_a_full_disk_when_events_are_reported_then_the_outbox_gets_t
     await publisher.start()
     try:
         disk.fill()
-        await publisher.call_started(CallStart("c1", "+62811", "0811", "112", 2, T0))
+        await publisher.notification(CallStarted("c1", "+62811", "0811", "112", 2, T0))
         await until(lambda: not status.up)
         await publisher.notification(CallStateChanged("c1", S.ARRIVED, S.QUEUED, "CallArrived", T0))
         disk.free()
@@ -274,7 +274,7 @@ async def test_when_a_writer_backlog_is_full_then_records_are_counted_and_one_al
     status = DatabaseStatus(max_backlog=2)
     writer = CallJournal(small_journal, status)  # not started: nothing drains the queue
     for n in range(5):
-        await writer.call_started(CallStart(f"c{n}", "+62811", "0811", "112", 2, T0))
+        await writer.notification(CallStarted(f"c{n}", "+62811", "0811", "112", 2, T0))
     assert status.dropped == 3
     assert status.backlog() == 2
     assert alarms(caplog, "ALARM: database backlog full") == 1

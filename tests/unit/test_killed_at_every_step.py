@@ -35,7 +35,7 @@ from callgate.core.agents import DeviceState
 from callgate.core.config import AcdConfig
 from callgate.core.events import AgentLoggedIn, DeviceStateChanged
 from callgate.daemon.journaling import CallJournal
-from callgate.ports import ENDED_UNSEEN, OpenCall
+from callgate.ports import ENDED_UNSEEN, CallEndedOutsideCore, OpenCall
 from callgate.storage.journal import Journal
 from callgate.storage.records import RecordingStatus
 from tests.unit.asterisk.recorded_ari import RecordedAri as Asterisk
@@ -97,9 +97,7 @@ async def _process(journal: Journal, asterisk: Asterisk, now: float) -> tuple[Da
     """One callgate process on ``journal``, wired as the daemon wires it."""
     writer = CallJournal(journal)
     writer.start()
-    daemon = Daemon(
-        CONFIG, asterisk=asterisk, observer=writer, observers=[writer.notification], now=now
-    )
+    daemon = Daemon(CONFIG, asterisk=asterisk, observers=[writer.notification], now=now)
     daemon.adapter.shared.open_calls = writer.open_calls
     return daemon, writer
 
@@ -305,7 +303,7 @@ async def test_a_call_whose_end_is_queued_for_the_journal_is_not_open(tmp_path: 
         )
         writer = CallJournal(journal)  # not started: what it is given stays queued
         assert [c.call_id for c in await writer.open_calls()] == [CALL]
-        await writer.call_ended_outside_core(CALL, "COMPLETED", T0 + 5)
+        await writer.notification(CallEndedOutsideCore(CALL, "COMPLETED", T0 + 5))
         assert await writer.open_calls() == []
         writer.start()
         await writer.close()
@@ -336,7 +334,13 @@ async def test_a_call_ended_unseen_gets_its_recording_sealed(tmp_path: Path) -> 
         writer = CallJournal(journal)
         writer.start()
         settings = Settings(recording=RecordingSettings(asterisk_dir=str(folder)))
-        daemon = Daemon(CONFIG, settings=settings, asterisk=World(), observer=writer, now=T0 + 60)
+        daemon = Daemon(
+            CONFIG,
+            settings=settings,
+            asterisk=World(),
+            observers=[writer.notification],
+            now=T0 + 60,
+        )
         daemon.adapter.shared.open_calls = writer.open_calls
         await daemon.adapter.reconciler._reconcile()
         await daemon.settle()

@@ -30,7 +30,7 @@ from callgate.daemon.app import _RecordingFailures
 from callgate.daemon.health import Health
 from callgate.daemon.journaling import CallJournal
 from callgate.daemon.metrics import Metrics
-from callgate.ports import FanOut, RecordingInfo
+from callgate.ports import Record, RecordingInfo
 from callgate.storage.journal import Journal
 from callgate.storage.records import RecordingStatus
 from tests.unit.storage.scenarios import start
@@ -210,8 +210,15 @@ class Rig:
         self.writer = CallJournal(journal)
         self.metrics = Metrics(Acd(AcdConfig()), Health())
         settings = Settings(recording=RecordingSettings(asterisk_dir=str(folder)))
-        observer = FanOut(self.writer, _RecordingFailures(self.metrics))
-        self.calls = AriAdapter(None, settings, observer=observer, clock=lambda: 1.8e9)  # type: ignore[arg-type]
+        failures = _RecordingFailures(self.metrics)
+
+        async def feed(*records: Record) -> None:
+            # The engine's feed as the observers see it: records go to each, in order.
+            for record in records:
+                await self.writer.notification(record)
+                await failures.notification(record)
+
+        self.calls = AriAdapter(None, settings, clock=lambda: 1.8e9, feed=feed)  # type: ignore[arg-type]
 
     async def call_ends(self, call_id: str, recording: str) -> None:
         self.writer.start()

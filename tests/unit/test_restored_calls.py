@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.client import JsonObject
 from callgate.config import Settings
 from callgate.core.events import Event
 from callgate.daemon.journaling import CallJournal
-from callgate.ports import CallStart, FanOut
+from callgate.ports import RECORDS, CallStarted, Record
 from callgate.storage.journal import Journal
 from tests.unit.asterisk.recorded_ari import RecordedAri
 
@@ -51,17 +50,21 @@ CHANNEL = RecordedAri.channel(
 
 
 class Seen:
-    def __init__(self) -> None:
-        self.starts: list[CallStart] = []
+    """The engine's feed as the adapter sees it: events kept, records told to the journal."""
 
-    async def call_started(self, start: CallStart) -> None:
-        self.starts.append(start)
+    def __init__(self, writer: CallJournal) -> None:
+        self.writer = writer
+        self.starts: list[CallStarted] = []
+        self.fed: list[Event] = []
 
-    def __getattr__(self, name: str) -> Any:
-        async def ignore(*_: object, **__: object) -> None:
-            return None
-
-        return ignore
+    async def __call__(self, *events: Event | Record) -> None:
+        for event in events:
+            if isinstance(event, RECORDS):
+                await self.writer.notification(event)
+                if isinstance(event, CallStarted):
+                    self.starts.append(event)
+            else:
+                self.fed.append(event)
 
 
 async def test_given_a_conversation_that_outlived_a_kill_then_the_journal_gets_it_whole(
@@ -74,8 +77,8 @@ async def test_given_a_conversation_that_outlived_a_kill_then_the_journal_gets_i
     calls = AriAdapter(
         asterisk(in_stasis),
         Settings(),
-        observer=writer,
         clock=lambda: 2_000_000_000.0,
+        feed=Seen(writer),
     )
     try:
         await calls.reconciler._reconcile()
@@ -98,19 +101,13 @@ async def test_given_a_caller_refound_after_a_kill_then_the_journal_gets_its_sta
     journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
     writer = CallJournal(journal)
     writer.start()
-    seen = Seen()
+    seen = Seen(writer)
     calls = AriAdapter(
         asterisk(),
         Settings(),
-        observer=FanOut(writer, seen),  # type: ignore[arg-type]
         clock=lambda: 2_000_000_000.0,
+        feed=seen,
     )
-    fed: list[Event] = []
-
-    async def feed(*events: Event) -> None:
-        fed.extend(events)
-
-    calls.shared.feed = feed
     try:
         await calls.arrivals.new_call(CHANNEL, reconnected=True)
         await writer.close()
@@ -127,4 +124,4 @@ async def test_given_a_caller_refound_after_a_kill_then_the_journal_gets_its_sta
     assert call.started_at == dt.datetime(2026, 11, 27, 8, 37, 1, 100_000, tzinfo=dt.UTC)
     [start] = seen.starts
     assert start.restored
-    assert fed, "the caller is queued again"
+    assert seen.fed, "the caller is queued again"

@@ -41,7 +41,14 @@ from callgate.daemon.callback_records import CallbackRecords, task_from_json, ta
 from callgate.daemon.journaling import OPS, CallJournal, JournalWrite
 from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.settings import MqttSettings
-from callgate.ports import CallStart, RecordingInfo
+from callgate.ports import (
+    AgentConnected,
+    CallEndedOutsideCore,
+    CallRecorded,
+    CallStarted,
+    RecordingFailed,
+    RecordingInfo,
+)
 from callgate.spool import Spool, prepare_folder
 from callgate.storage.callbacks import callback_tasks_between
 from callgate.storage.database import redact_url
@@ -101,13 +108,15 @@ def logged(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecor
 
 
 async def report_a_call(writer: CallJournal) -> None:
-    await writer.call_started(CallStart("c1", "+62811", "0811", "112", 2, T0))
+    await writer.notification(CallStarted("c1", "+62811", "0811", "112", 2, T0))
     await writer.notification(CallStateChanged("c1", S.ARRIVED, S.QUEUED, "CallArrived", T0))
-    await writer.agent_connected("c1", "1001", T0 + 3)
+    await writer.notification(AgentConnected("c1", "1001", T0 + 3))
     await writer.notification(
         CallEnded("c1", S.COMPLETED, "+62811", "", 2, T0, T0 + 3, T0 + 60, "1001", None)
     )
-    await writer.recording(RecordingInfo("c1", Path("/r/c1.wav"), "ab" * 32, 480, 57.0), T0 + 61)
+    await writer.notification(
+        CallRecorded(RecordingInfo("c1", Path("/r/c1.wav"), "ab" * 32, 480, 57.0), T0 + 61)
+    )
 
 
 # -- the calls' journal ---------------------------------------------------------------------
@@ -144,14 +153,16 @@ async def test_given_a_spool_when_the_database_is_back_then_written_in_order_and
     # The restored call's path got there first: replaying its start must not fail or duplicate.
     restored = CallJournal(journal)
     restored.start()
-    await restored.call_started(CallStart("c1", "+62811", "0811", "112", 2, T0, restored=True))
+    await restored.notification(CallStarted("c1", "+62811", "0811", "112", 2, T0, restored=True))
     await restored.close()
     assert await journal.get_call("c1") is not None
 
     db = status()
     second = CallJournal(journal, db, spool=spool)
     second.start()
-    await second.call_ended_outside_core("c2", "BLOCKED", T0 + 99)  # after the spooled ones
+    await second.notification(
+        CallEndedOutsideCore("c2", "BLOCKED", T0 + 99)
+    )  # after the spooled ones
     await until(lambda: db.backlog() == 0)
     await second.close()
 
@@ -188,7 +199,7 @@ async def test_given_a_kill_before_the_replay_ends_then_the_spool_is_still_there
     # Started again and stopped cleanly, still away: the spool holds the old records, then new.
     again = CallJournal(away(), status(), spool=spool)
     again.start()
-    await again.recording_failed("c1", "late", T0 + 70)
+    await again.notification(RecordingFailed("c1", "late", T0 + 70))
     await again.close(drain_seconds=0.1)
     assert [line["op"] for line in lines(spool / "journal.jsonl")][-2:] == [
         "recording_ready",
@@ -296,7 +307,7 @@ async def test_given_events_spooled_then_replayed_with_seq_continuing_the_stream
     outbox = Outbox(journal)
     before = EventPublisher(mqtt(), outbox)
     await before.start()
-    await before.call_started(CallStart("c1", "+62811", "0811", "112", 2, T0))  # seq 1, 2
+    await before.notification(CallStarted("c1", "+62811", "0811", "112", 2, T0))  # seq 1, 2
     await before.flush(10)
     await before.close(drain_seconds=0.1)
 
@@ -313,7 +324,7 @@ async def test_given_events_spooled_then_replayed_with_seq_continuing_the_stream
 
     after = EventPublisher(mqtt(), outbox, spool=spool)
     await after.start()
-    await after.call_ended_outside_core("c1", "ABANDONED", T0 + 5)
+    await after.notification(CallEndedOutsideCore("c1", "ABANDONED", T0 + 5))
     await after.flush(10)
     await after.close(drain_seconds=0.1)
     entries = await outbox.unsent(10)

@@ -60,7 +60,7 @@ from callgate.core.blocking import Blocking
 from callgate.core.callback_attempts import CallbackAttempts
 from callgate.core.calls import Call
 from callgate.core.calltakers import AUTO_PAUSE_REASON, CallTakers
-from callgate.core.commands import Command, ShiftStaffing
+from callgate.core.commands import Output, ShiftStaffing
 from callgate.core.config import AcdConfig
 from callgate.core.conversations import Conversations
 from callgate.core.errors import AcdUsageError
@@ -119,7 +119,7 @@ class Acd:
 
     # -- entry points -------------------------------------------------------------------
 
-    def handle(self, event: Event, now: float) -> list[Command]:
+    def handle(self, event: Event, now: float) -> list[Output]:
         """Apply one event that happened at ``now``; return the commands to carry out."""
         out: Out = []
         self._floor.now = now
@@ -134,7 +134,7 @@ class Acd:
         self._staffing.check(now, out)
         return out
 
-    def handle_timer(self, now: float) -> list[Command]:
+    def handle_timer(self, now: float) -> list[Output]:
         """Fire every deadline that is due at ``now``; return the commands to carry out."""
         out: Out = []
         self._floor.now = now

@@ -32,7 +32,7 @@ from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 
 from callgate.core.calls import Call, CallState
-from callgate.core.commands import AnnounceQueue, CallEnded, Command, StopQueueAnnouncement
+from callgate.core.commands import AnnounceQueue, CallEnded, Output, StopQueueAnnouncement
 from callgate.core.errors import AcdConfigError
 
 #: States in which a call keeps its announcement turns (a ring that times out, or a bridge
@@ -95,7 +95,7 @@ class Announcements:
         """A caller joined: their first turn comes ``first_after`` from now."""
         self._arm(call_id, now + self.policy.first_after)
 
-    def offered(self, call_id: str, out: list[Command]) -> None:
+    def offered(self, call_id: str, out: list[Output]) -> None:
         """The call is being offered (its rings are in ``out``): stop what it may still hear."""
         if call_id in self._heard:
             self._heard.discard(call_id)
@@ -122,7 +122,7 @@ class Announcements:
         queued: Callable[[], list[Call]],
         watched: Container[str],
         on_duty: Callable[[], int],
-        out: list[Command],
+        out: list[Output],
     ) -> None:
         """Take every turn due at ``now``: announce to queued callers, skip the others."""
         positions: dict[str, int] | None = None

@@ -2,10 +2,12 @@
 
 Commands are imperative frozen dataclasses returned by ``Acd.handle``/``Acd.handle_timer``
 in the order they must be carried out. Notifications (subclasses of :class:`Notification`:
-``CallStateChanged``, ``AgentStateChanged``, ``CallEnded``, ``CallScreened``...) change
-nothing on the phone system; they are the core's own record, from which logs, the journal,
-the CAD event stream and the KPIs are built. Each carries what its observers need, so no
-observer has to read the core's live state.
+``CallStateChanged``, ``AgentStateChanged``, ``CallEnded``, ``CallScreened``...) are another
+type, not commands: they change nothing on the phone system and no driver acts on one; they
+are the core's own record, from which logs, the journal, the CAD event stream and the KPIs
+are built. Each carries what its observers need, so no observer has to read the core's live
+state. What the driver must do after a decision it also reports (keep a new class with the
+call, forget an ended call) is a command of its own (:class:`KeepClass`, :class:`ForgetCall`).
 """
 
 from __future__ import annotations
@@ -18,15 +20,20 @@ from callgate.core.calls import CallState
 
 
 class Command:
-    """Base class of all commands and notifications."""
+    """Base class of commands: what the driver carries out."""
 
     __slots__ = ()
 
 
-class Notification(Command):
-    """Base class of notifications: the core's record of what it decided, for observers."""
+class Notification:
+    """Base class of notifications: the core's record of what it decided, for observers (not
+    a command: no driver acts on one)."""
 
     __slots__ = ()
+
+
+Output = Command | Notification
+"""What the core answers an event or a timer with, in order: commands and notifications."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +144,8 @@ class CallStateChanged(Notification):
     "The call's screening category at the change (``callback`` for a callback attempt)."
     call_taker: str | None = None
     "The call-taker answering or connected (CONNECTING and later), else None."
+    priority: int = 1
+    "The call's priority class at the change (observers count waiting calls by class)."
 
     def __str__(self) -> str:
         return f"call {self.call_id}: {self.old.name} -[{self.cause}]-> {self.new.name}"
@@ -221,12 +230,12 @@ class CallEnded(Notification):
 
 @dataclass(frozen=True, slots=True)
 class CallScreened(Notification):
-    """Notification: a new call's class at arrival, before its first ``CallStateChanged``.
+    """Notification: a new call's start and class at arrival, before its first
+    ``CallStateChanged``.
 
     Sent for every ``CallArrived`` that is not ``resumed``, screened or not (then it carries the
-    class the event gave). The driver keeps ``priority`` with the call in the phone system (a
-    restarted driver re-queues it in that class), plays a warning first when ``warn`` is set,
-    and records the call's start.
+    class the event gave), with the caller's facts the event brought: observers record the
+    call's start from it (the journal's row, CAD's ``received`` and ``screened``).
     """
 
     call_id: str
@@ -251,6 +260,39 @@ class CallScreened(Notification):
     "The caller's nuisance score at arrival (0 when not screened)."
     at: float
     "The core's time of arrival."
+    caller_sent: str = ""
+    "The number as the carrier sent it (``CallArrived.caller_sent``)."
+    dialed: str = ""
+    "What the caller dialled (``CallArrived.dialed``)."
+    identity: str | None = None
+    "A SIM-less caller's identity (``CallArrived.identity``)."
+
+
+@dataclass(frozen=True, slots=True)
+class KeepClass(Command):
+    """Keep the call's priority class with it in the phone system (a restarted driver
+    re-queues it in that class). Follows every ``CallScreened`` (``new``) and
+    ``CallReclassified``."""
+
+    call_id: str
+    "The call."
+    priority: int
+    "Its class now."
+    new: bool = False
+    "A new call's first class (after ``CallScreened``)."
+    warn: bool = False
+    "A new repeat nuisance: the caller hears the warning before the greeting."
+    blocked: bool = False
+    "A new blocked caller: it never queues; an announcement and a hang-up follow."
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetCall(Command):
+    """The core has ended the call (``CallEnded`` came first): the driver lets go of what it
+    keeps for the call; a leg still up is the driver's to finish."""
+
+    call_id: str
+    "The call."
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,10 @@ from callgate.core.commands import (
     CallScreened,
     CancelRing,
     DialCallback,
+    ForgetCall,
     HangUpAgent,
     HangUpCaller,
+    KeepClass,
 )
 from callgate.core.errors import AcdUsageError
 from callgate.core.events import (
@@ -119,8 +121,12 @@ class Conversations:
                     d.valve,
                     d.score,
                     now,
+                    event.caller_sent,
+                    event.dialed,
+                    event.identity,
                 )
             )
+            out.append(KeepClass(call_id, priority, True, d.warn, d.blocked))
             if d.blocked:
                 self.blocking.block(call_id, caller, now, out)
                 return
@@ -288,6 +294,7 @@ class Conversations:
             destination=destination,
         )
         out.append(record)
+        out.append(ForgetCall(call.call_id))
         if floor.announcements is not None:
             floor.announcements.ended(record)
         self.callbacks.call_ended(record, call.agent_id, now, out)

@@ -55,6 +55,12 @@ class CallArrived(Event):
     """The call was already waiting before the driver restarted (found again in the phone
     system): it was screened, announced and watched then, so none of that happens again and no
     ``CallScreened`` is sent; it is queued in the class given above."""
+    caller_sent: str = ""
+    "The number as the carrier sent it (before normalising), for the call's record."
+    dialed: str = ""
+    "What the caller dialled (``112``, ``0112``...), for the call's record."
+    identity: str | None = None
+    "A SIM-less caller's IMEI-derived identity from the carrier, for the call's record."
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,13 @@ from callgate.core.agents import Agent, AgentState, AgentTrigger
 from callgate.core.announcements import Announcements
 from callgate.core.callbacks import AttemptOutcome
 from callgate.core.calls import Call, CallTrigger
-from callgate.core.commands import AgentStateChanged, CallReclassified, CallStateChanged, Command
+from callgate.core.commands import (
+    AgentStateChanged,
+    CallReclassified,
+    CallStateChanged,
+    KeepClass,
+    Output,
+)
 from callgate.core.config import AcdConfig
 from callgate.core.events import Event
 from callgate.core.queue import WaitingQueue
@@ -43,7 +49,7 @@ class Timer(enum.Enum):
 
 
 #: The commands one event produces, in the order the driver carries them out.
-Out = list[Command]
+Out = list[Output]
 #: How a sub-machine handles one kind of event: (event, now, out).
 Handler = Callable[[Any, float, Out], None]
 #: A sub-machine's table: the events it handles, by type (``Acd`` routes by it).
@@ -91,7 +97,15 @@ class Floor:
         old = call.transition(trigger)
         out.append(
             CallStateChanged(
-                call.call_id, old, call.state, cause, now, call.caller, call.category, call.agent_id
+                call.call_id,
+                old,
+                call.state,
+                cause,
+                now,
+                call.caller,
+                call.category,
+                call.agent_id,
+                call.priority,
             )
         )
 
@@ -128,6 +142,7 @@ class Floor:
     ) -> None:
         """Give ``call`` a new class; it keeps its arrival order within the new one."""
         out.append(CallReclassified(call.call_id, priority, category, caller_name, cause, now))
+        out.append(KeepClass(call.call_id, priority))
         call.category = category
         call.caller_name = caller_name
         if call.in_queue:

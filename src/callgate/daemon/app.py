@@ -71,12 +71,14 @@ from callgate.http.sessions import BrowserSessions
 from callgate.http.streams import LiveStreams
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
+from callgate.mqtt.topics import QueueView
 from callgate.ports import (
-    FanOut,
+    CallRecorded,
     JournalError,
-    Notification,
-    NullObserver,
-    RecordingInfo,
+    Observed,
+    Observer,
+    Record,
+    RecordingFailed,
     agent_id_of,
 )
 from callgate.spool import prepare_folder
@@ -87,18 +89,17 @@ from callgate.storage.outbox import Outbox
 log = logging.getLogger(__name__)
 
 
-class _RecordingFailures(NullObserver):
+class _RecordingFailures:
     """Counts failed and unsealed recordings for the metrics."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    async def recording(self, info: RecordingInfo, at: float) -> None:
-        if info.unsealed is not None:
+    async def notification(self, note: Observed) -> None:
+        if isinstance(note, CallRecorded) and note.info.unsealed is not None:
             self.metrics.recording_unsealed()
-
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
-        self.metrics.recording_failed()
+        elif isinstance(note, RecordingFailed):
+            self.metrics.recording_failed()
 
 
 class _Readiness:
@@ -178,7 +179,9 @@ def _wire(
     authenticator = Authenticator(settings.auth.users, local_users=settings.auth.local_users)
     # CAD's event stream, an observer of everything below.
     spool = Path(settings.storage.spool_dir)
-    events = EventPublisher(settings.mqtt, Outbox(journal), acd=acd, status=database, spool=spool)
+    events = EventPublisher(
+        settings.mqtt, Outbox(journal), queue=QueueView(), status=database, spool=spool
+    )
     # Every disposition (phone, CAD, admin) goes through one service, which also places
     # automatic blocks when [screening.blocking] is enabled.
     policy = screening_policy(settings)
@@ -201,16 +204,14 @@ def _wire(
     # commands out), so the adapter gets it through this forward call.
     engine: Engine
 
-    async def feed(*batch: Event) -> None:
+    async def feed(*batch: Event | Record) -> None:
         await engine.feed(*batch)
 
     # The caller's history goes to the core with the call; the core screens it.
     history = HistoryLoader(journal, policy) if settings.screening.enabled else None
-    call_observers = FanOut(writer, events, _RecordingFailures(metrics))
     calls = AriAdapter(
         ari,
         settings,
-        observer=call_observers,
         clock=time.time,
         history=history,
         feed=feed,
@@ -224,9 +225,11 @@ def _wire(
         if settings.callbacks.enabled
         else None
     )
-    observers: list[Callable[[Notification], Awaitable[None]]] = [
+    # One ordered stream out: the core's notifications and the adapters' records, in order.
+    observers: list[Observer] = [
         writer.notification,
         events.notification,
+        _RecordingFailures(metrics).notification,
         metrics.notification,
     ]
     if callbacks is not None:
@@ -283,7 +286,6 @@ def _wire(
         write_timeout=settings.ops.live_write_timeout,
     )
     engine.observers.append(live.notification)
-    call_observers.observers = (*call_observers.observers, live)  # recordings, for the screens
     # A supervisor's callback request from the wallboard goes CAD's way (its name on record).
     requested = None if callbacks is None else callbacks.requested
     # ... and a call-taker's hand-off from their screen goes their keys' way (the ARI adapter).

@@ -34,7 +34,7 @@ from callgate.core.callbacks import (
 )
 from callgate.core.commands import CallbackTaskChanged
 from callgate.core.events import CallbackRequested, CallbacksRestored
-from callgate.ports import EventSink, JournalError, Notification
+from callgate.ports import EventSink, JournalError, Observed
 from callgate.spool import JsonObject, Spool
 from callgate.storage.callbacks import open_callback_tasks, save_callback_task
 from callgate.storage.journal import Journal
@@ -136,7 +136,7 @@ class CallbackRecords:
         self._writing = None
         self.spool.save(left)
 
-    async def notification(self, note: Notification) -> None:
+    async def notification(self, note: Observed) -> None:
         """Engine observer: every task change the core reports is logged and stored."""
         if not isinstance(note, CallbackTaskChanged):
             return

@@ -42,7 +42,7 @@ from callgate.core.acd import AUTO_PAUSE_REASON
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallEnded, CallStateChanged, RingMissed
-from callgate.ports import Notification
+from callgate.ports import Observed
 from callgate.storage.agent_events import (
     CALL_ANSWERED,
     CALL_ENDED,
@@ -70,7 +70,7 @@ def _at(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def agent_events_of(note: Notification) -> list[AgentEvent]:
+def agent_events_of(note: Observed) -> list[AgentEvent]:
     """The record's rows for one notification (none for most)."""
     if isinstance(note, AgentStateChanged):
         return _state_change(note)
@@ -166,7 +166,7 @@ class CallTakerRecords:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def notification(self, note: Notification) -> None:
+    async def notification(self, note: Observed) -> None:
         """Engine observer: queue the rows of ``note``; never waits for the database."""
         if isinstance(note, AgentStateChanged):
             if note.new is AgentState.LOGGED_OUT:

@@ -22,10 +22,10 @@ from collections.abc import Callable
 
 from callgate.asterisk.ami.messages import DeviceStatus
 from callgate.core.agents import AgentRequest, RequestAnswer
-from callgate.core.commands import AgentRequestAnswered, Notification
+from callgate.core.commands import AgentRequestAnswered
 from callgate.core.events import AgentRequested
 from callgate.logs import clip
-from callgate.ports import AgentCommandResult, EventSink, agent_id_of
+from callgate.ports import AgentCommandResult, EventSink, Observed, agent_id_of
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class CallTakerControl:
         self._ids = itertools.count(1)
         self._answers: dict[str, RequestAnswer] = {}
 
-    async def notification(self, note: Notification) -> None:
+    async def notification(self, note: Observed) -> None:
         """The engine's observer: the core's answer to one of our requests."""
         if isinstance(note, AgentRequestAnswered) and note.request_id.startswith("control-"):
             self._answers[note.request_id] = note.answer

@@ -25,15 +25,16 @@ from callgate.core.acd import Acd
 from callgate.core.commands import (
     AgentStateChanged,
     CallBlocked,
+    CallEnded,
     CallReclassified,
     CallScreened,
     CallStateChanged,
-    Command,
+    Output,
     RosterChanged,
     ShiftStaffing,
 )
 from callgate.core.events import Event
-from callgate.ports import CommandExecutor, Notification
+from callgate.ports import RECORDS, CommandExecutor, Notification, Observed, Observer, Record
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Engine:
         executor: CommandExecutor,
         *,
         clock: Callable[[], float] = time.time,
-        observers: Sequence[Callable[[Notification], Awaitable[None]]] = (),
+        observers: Sequence[Observer] = (),
     ) -> None:
         self.acd = acd
         self.executor = executor
@@ -72,9 +73,12 @@ class Engine:
         self._tails: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._batches: set[asyncio.Task[list[Event]]] = set()
 
-    async def feed(self, *events: Event) -> None:
-        """Apply events in order; return once every resulting command has been carried out."""
-        await self._apply(list(events))
+    async def feed(self, *events: Event | Record) -> None:
+        """Apply events in order; return once every resulting command has been carried out.
+
+        A record (what the daemon learned beside the core) goes straight to the observers, in
+        its place in the order: one stream out, whichever way a fact came in."""
+        await self._apply(events)
 
     async def tick(self) -> None:
         """The timer fired: let the core act on every deadline that is due."""
@@ -97,16 +101,20 @@ class Engine:
             self._rearm()
         await self._apply(await batch)
 
-    async def _apply(self, pending: list[Event]) -> None:
+    async def _apply(self, given: Sequence[Event | Record]) -> None:
         """Hand events to the core in order, with the follow-ups their commands produce."""
+        pending = list(given)
         while pending:
             event = pending.pop(0)
+            if isinstance(event, RECORDS):
+                await self._tell(event)
+                continue
             async with self._lock:
                 batch = self._submit(self.acd.handle(event, self.clock()))
                 self._rearm()
             pending.extend(await batch)
 
-    def _submit(self, commands: Sequence[Command]) -> Awaitable[list[Event]]:
+    def _submit(self, commands: Sequence[Output]) -> Awaitable[list[Event]]:
         """Start carrying out ``commands`` after the earlier batches for the same calls and
         call-takers; called under the lock, so batches are ordered as the core decided them."""
         keys = {key for command in commands for key in _keys(command)}
@@ -125,7 +133,7 @@ class Engine:
 
     async def _run_batch(
         self,
-        commands: Sequence[Command],
+        commands: Sequence[Output],
         before: list[asyncio.Future[None]],
         keys: set[tuple[str, str]],
         done: asyncio.Future[None],
@@ -145,13 +153,14 @@ class Engine:
             self._timer.cancel()
             self._timer = None
 
-    async def _carry_out(self, commands: Sequence[Command]) -> list[Event]:
+    async def _carry_out(self, commands: Sequence[Output]) -> list[Event]:
+        """The core's answer in its order: notifications to the observers, commands to the
+        executor (no executor acts on a notification)."""
         follow_ups: list[Event] = []
         for command in commands:
             if isinstance(command, Notification):
                 await self._notify(command)
-                # Notifications also reach the executor: it cleans up after a call ends, and
-                # records a new call's start from its CallScreened.
+                continue
             try:
                 follow_ups.extend(await self.executor.execute(command))
             except Exception:
@@ -172,11 +181,14 @@ class Engine:
             )
         else:
             _log_decision(notification)
+        await self._tell(notification)
+
+    async def _tell(self, told: Observed) -> None:
         for observer in self.observers:
             try:
-                await observer(notification)
+                await observer(told)
             except Exception:
-                log.exception("observer failed", extra=_ids(notification))
+                log.exception("observer failed", extra=_ids(told))
 
     def _rearm(self) -> None:
         if self._timer is not None:
@@ -218,6 +230,16 @@ def _log_decision(note: Notification) -> None:
                     "warn": note.warn,
                 },
             )
+    elif isinstance(note, CallEnded):
+        log.info(
+            "call ended",
+            extra={
+                "call_id": note.call_id,
+                "outcome": note.outcome.name,
+                "calltaker": note.agent_id,
+                "answer_time": note.answer_time,
+            },
+        )
     elif isinstance(note, CallBlocked):
         log.info("blocked call ended", extra={"call_id": note.call_id, "caller": note.caller})
     elif isinstance(note, RosterChanged):
@@ -243,7 +265,7 @@ def _log_decision(note: Notification) -> None:
         )
 
 
-def _keys(command: Command) -> list[tuple[str, str]]:
+def _keys(command: Output) -> list[tuple[str, str]]:
     """What a command must stay in order with: its call and its call-taker."""
     keys = []
     for name in ("call_id", "agent_id"):

@@ -25,8 +25,19 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from callgate.backlog import DatabaseStatus, write_until_stored
-from callgate.core.commands import CallBlocked, CallEnded, CallStateChanged
-from callgate.ports import CallStart, Notification, OpenCall, RecordingInfo
+from callgate.core.commands import CallBlocked, CallEnded, CallScreened, CallStateChanged
+from callgate.ports import (
+    AgencyConnected,
+    AgentConnected,
+    CallEndedOutsideCore,
+    CallRecorded,
+    CallStarted,
+    Observed,
+    OpenCall,
+    RecordingFailed,
+    RecordingInfo,
+    start_of,
+)
 from callgate.spool import JsonObject, Spool
 from callgate.storage.journal import Journal
 
@@ -262,36 +273,10 @@ class CallJournal:
             self._queue.task_done()
             self.spool.done()
 
-    # -- what the daemon reports -----------------------------------------------------
+    # -- what the engine tells its observers -----------------------------------------
 
-    async def call_started(self, start: CallStart) -> None:
-        self._put(
-            JournalWrite(
-                start.call_id,
-                "call_started",
-                {
-                    "caller": start.caller,
-                    "caller_sent": start.caller_sent,
-                    "dialed": start.dialed,
-                    "priority": start.priority,
-                    "category": start.category,
-                    "identity": start.identity,
-                    "at": start.at,
-                },
-            )
-        )
-
-    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
-        self._assigned(call_id, agent_id, at, "call-taker")
-
-    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
-        self._assigned(call_id, agency, at, "agency")
-
-    def _assigned(self, call_id: str, agent_id: str, at: float, role: str) -> None:
-        fields: dict[str, Value] = {"agent_id": agent_id, "at": at, "role": role}
-        self._put(JournalWrite(call_id, "agent_assigned", fields))
-
-    async def notification(self, note: Notification) -> None:
+    async def notification(self, note: Observed) -> None:
+        """The one way in: the core's notifications and the daemon's records, in order."""
         if isinstance(note, CallStateChanged):
             fields: dict[str, Value] = {
                 "at": note.at,
@@ -313,9 +298,46 @@ class CallJournal:
             self._put(JournalWrite(note.call_id, "call_ended", fields))
         elif isinstance(note, CallBlocked):
             # The row the call's start made ends BLOCKED, as the caller never queued.
-            await self.call_ended_outside_core(note.call_id, note.outcome, note.at)
+            self._ended_outside_core(note.call_id, note.outcome, note.at)
+        elif isinstance(note, CallScreened):
+            # A new call's row, before any of its moves (the core sends this first).
+            self._started(start_of(note))
+        elif isinstance(note, CallStarted):
+            self._started(note)
+        elif isinstance(note, AgentConnected):
+            self._assigned(note.call_id, note.agent_id, note.at, "call-taker")
+        elif isinstance(note, AgencyConnected):
+            self._assigned(note.call_id, note.agency, note.at, "agency")
+        elif isinstance(note, CallRecorded):
+            self._recording(note.info, note.at)
+        elif isinstance(note, RecordingFailed):
+            self._recording_failed(note.call_id, note.reason, note.at)
+        elif isinstance(note, CallEndedOutsideCore):
+            # A conversation adopted after a restart, or a caller gone before the core had it.
+            self._ended_outside_core(note.call_id, note.outcome, note.at)
 
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
+    def _started(self, start: CallStarted) -> None:
+        self._put(
+            JournalWrite(
+                start.call_id,
+                "call_started",
+                {
+                    "caller": start.caller,
+                    "caller_sent": start.caller_sent,
+                    "dialed": start.dialed,
+                    "priority": start.priority,
+                    "category": start.category,
+                    "identity": start.identity,
+                    "at": start.at,
+                },
+            )
+        )
+
+    def _assigned(self, call_id: str, agent_id: str, at: float, role: str) -> None:
+        fields: dict[str, Value] = {"agent_id": agent_id, "at": at, "role": role}
+        self._put(JournalWrite(call_id, "agent_assigned", fields))
+
+    def _ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
         """A call the core did not end ended: a conversation adopted after a restart, a
         blocked caller's call, a caller gone during set-up, or a call found gone at a
         (re)connection. Only an open call is closed: an end the call already has (written by
@@ -323,7 +345,7 @@ class CallJournal:
         fields: dict[str, Value] = {"at": at, "outcome": outcome, "if_open": True}
         self._put(JournalWrite(call_id, "call_ended", fields))
 
-    async def recording(self, info: RecordingInfo, at: float) -> None:
+    def _recording(self, info: RecordingInfo, at: float) -> None:
         fields: dict[str, Value] = {
             "path": str(info.path),
             "sha256": info.sha256,
@@ -339,5 +361,5 @@ class CallJournal:
                 JournalWrite(info.call_id, "recording_failed", {"reason": info.unsealed, "at": at})
             )
 
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
+    def _recording_failed(self, call_id: str, reason: str, at: float) -> None:
         self._put(JournalWrite(call_id, "recording_failed", {"reason": reason, "at": at}))

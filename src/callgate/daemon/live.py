@@ -54,7 +54,7 @@ from callgate.core.commands import (
 )
 from callgate.core.screening import CATEGORY_REPEAT_NUISANCE, history_key
 from callgate.daemon.view import LiveDaemonView, live_row, shift_rows
-from callgate.ports import JournalError, Notification, NullObserver, RecordingInfo
+from callgate.ports import CallRecorded, JournalError, Observed, RecordingFailed, RecordingInfo
 from callgate.storage.history import dispositions_of
 
 JsonDict = dict[str, Any]
@@ -118,10 +118,10 @@ class RecordingFailures:
         return {"failed": self.failed, "last_at": self.last_at, "last_reason": self.last_reason}
 
 
-class LiveFeed(NullObserver):
-    """Turns the engine's notifications into live messages (see the module's docstring); a
-    :class:`~callgate.ports.CallObserver` too (recordings), and told the fallback queue's
-    callers by the daemon's watch (:meth:`fallback_waiting`)."""
+class LiveFeed:
+    """Turns the engine's notifications and records (recordings) into live messages (see the
+    module's docstring), and is told the fallback queue's callers by the daemon's watch
+    (:meth:`fallback_waiting`)."""
 
     def __init__(
         self,
@@ -213,7 +213,7 @@ class LiveFeed(NullObserver):
         if self._fallback != was:
             self._publish_alarms()
 
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
+    def _recording_failed(self, call_id: str, reason: str, at: float) -> None:
         day = self.local_day(at)
         if day != self._recordings.day:
             self._recordings = RecordingFailures(day)
@@ -222,7 +222,7 @@ class LiveFeed(NullObserver):
         self._publish_alarms()
         self._publish_recording(call_id, "failed", reason, at)
 
-    async def recording(self, info: RecordingInfo, at: float) -> None:
+    def _recording(self, info: RecordingInfo, at: float) -> None:
         state = "ready" if info.unsealed is None else "unsealed"
         self._publish_recording(info.call_id, state, info.unsealed, at)
 
@@ -250,8 +250,12 @@ class LiveFeed(NullObserver):
 
     # -- the engine's observer --------------------------------------------------------------
 
-    async def notification(self, note: Notification) -> None:
-        if isinstance(note, CallScreened):
+    async def notification(self, note: Observed) -> None:
+        if isinstance(note, CallRecorded):
+            self._recording(note.info, note.at)
+        elif isinstance(note, RecordingFailed):
+            self._recording_failed(note.call_id, note.reason, note.at)
+        elif isinstance(note, CallScreened):
             notes = self._calls.setdefault(note.call_id, _CallNotes())
             notes.score = round(note.score, 2)
             if note.tag and note.tag not in notes.tags:

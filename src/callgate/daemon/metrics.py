@@ -29,7 +29,7 @@ from callgate.core.commands import CallEnded
 from callgate.core.events import Priority
 from callgate.daemon.health import Health
 from callgate.mqtt.backpressure import PublishMonitor
-from callgate.ports import Notification
+from callgate.ports import Observed
 
 #: Seconds; the 10/15/20 s edges are the answer-time targets the KPIs report (NFPA, NENA), so a
 #: dashboard can show "answered within 15 s" straight from the buckets.
@@ -107,7 +107,7 @@ class Metrics:
 
     # -- fed by the daemon ------------------------------------------------------------------
 
-    async def notification(self, note: Notification) -> None:
+    async def notification(self, note: Observed) -> None:
         """Engine observer: counts each call once, when it leaves the core."""
         # Callback attempts are the centre calling out, not 112 calls: not in these figures.
         if isinstance(note, CallEnded) and note.category != CALLBACK_CATEGORY:

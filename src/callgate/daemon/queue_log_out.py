@@ -73,7 +73,7 @@ from callgate.core.callbacks import CALLBACK_CATEGORY
 from callgate.core.calls import TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import AgentStateChanged, CallStateChanged, RingMissed
 from callgate.logs import LogThrottle
-from callgate.ports import Notification, agent_id_of
+from callgate.ports import Observed, agent_id_of
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class QueueLogLines:
         self._rings: dict[str, float] = {}
         self._members: set[str] = set()
 
-    def lines(self, note: Notification) -> list[str]:
+    def lines(self, note: Observed) -> list[str]:
         """The lines ``note`` adds (none for most notifications)."""
         if isinstance(note, CallStateChanged):
             if note.category == CALLBACK_CATEGORY:
@@ -284,7 +284,7 @@ class QueueLogFile:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def notification(self, note: Notification) -> None:
+    async def notification(self, note: Observed) -> None:
         """Engine observer: buffer the lines of ``note``."""
         self._add(self.lines.lines(note))
 

@@ -1,9 +1,9 @@
 """Publishes call and call-taker events to MQTT for CAD: ordered, durable, never in the way.
 
-The daemon tells :class:`EventPublisher` what happened exactly as it tells the journal (the
-``CallObserver`` methods plus ``notification``). Each report becomes an event and goes onto an
-in-memory queue at once: nothing on the call path waits for the database or the broker. Three
-background tasks take it from there:
+The engine tells :class:`EventPublisher` what happened exactly as it tells the journal (its one
+``notification``: the core's notifications and the daemon's records, in order). Each report
+becomes an event and goes onto an in-memory queue at once: nothing on the call path waits for
+the database or the broker. Three background tasks take it from there:
 
 - the *writer* numbers queued events (the next ``seq`` of their stream) and appends them to the
   outbox table in the journal's database, in order (a batch the database cannot take now is
@@ -38,19 +38,20 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 from pydantic import ValidationError
 
+from callgate import ports
 from callgate.auth import Identity
 from callgate.backlog import DatabaseStatus, write_until_stored
-from callgate.core.acd import Acd
 from callgate.core.calls import CallState
 from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
-from callgate.mqtt import pending
+from callgate.core.commands import CallScreened as Screened
+from callgate.mqtt import pending, pruning
 from callgate.mqtt.backpressure import PublishMonitor
 from callgate.mqtt.inbox import CallAnnotations, CommandHandler, CommandInbox
 from callgate.mqtt.pending import Pending
@@ -77,15 +78,8 @@ from callgate.mqtt.schema import (
     Status,
 )
 from callgate.mqtt.settings import MqttSettings
-from callgate.mqtt.topics import Topics, broker_client, broker_name, queue_state_of, shift_staffing
-from callgate.ports import (
-    CallStart,
-    JournalError,
-    JournalUnavailable,
-    Notification,
-    OutboxStore,
-    RecordingInfo,
-)
+from callgate.mqtt.topics import QueueView, Topics, broker_client, broker_name, shift_staffing
+from callgate.ports import JournalError, JournalUnavailable, Observed, OutboxStore, RecordingInfo
 from callgate.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -96,9 +90,6 @@ WRITER = "outbox"
 #: Streams whose last ``seq`` the writer keeps in memory (least recently used forgotten first).
 #: A big centre has a few hundred calls in progress; a forgotten stream costs one indexed query.
 SEQ_MEMORY = 10_000
-#: Seconds between prunes of the outbox, and rows deleted per transaction.
-PRUNE_INTERVAL = 600.0
-PRUNE_BATCH = 500
 
 
 def _at(epoch: float) -> datetime:
@@ -119,7 +110,7 @@ class EventPublisher:
         outbox: OutboxStore,
         *,
         annotations: CallAnnotations | None = None,
-        acd: Acd | None = None,
+        queue: QueueView | None = None,
         clock: Callable[[], float] = time.time,
         status: DatabaseStatus | None = None,
         batch: int = 200,
@@ -130,7 +121,8 @@ class EventPublisher:
         self.settings = settings
         self.topics = Topics(settings)
         self.outbox = outbox
-        self.acd = acd
+        #: CAD's retained queue state, kept from the notifications (None: not published).
+        self.queue = queue
         self.clock = clock
         self.batch = batch
         self.commands = (
@@ -204,7 +196,10 @@ class EventPublisher:
         self._tasks = [
             asyncio.create_task(self._writer(), name="mqtt-outbox-writer"),
             asyncio.create_task(self._link(), name="mqtt-link"),
-            asyncio.create_task(self._pruner(), name="mqtt-outbox-pruner"),
+            asyncio.create_task(
+                pruning.keep_pruned(self.outbox, self.settings.outbox_retention_hours),
+                name="mqtt-outbox-pruner",
+            ),
             asyncio.create_task(self._watch(), name="mqtt-backlog-watch"),
         ]
 
@@ -240,9 +235,23 @@ class EventPublisher:
             self.monitor.warnings.remove()
         self._tasks = []
 
-    # -- what the daemon reports (the CallObserver surface, plus notifications) --------
+    # -- what the engine tells its observers (notifications and records) -------------
 
-    async def call_started(self, start: CallStart) -> None:
+    def _record(self, note: ports.Record) -> None:
+        if isinstance(note, ports.CallStarted):
+            self._started(note)
+        elif isinstance(note, ports.AgentConnected):
+            self._answered_by[note.call_id] = note.agent_id
+        elif isinstance(note, ports.AgencyConnected):
+            self._agency_joined(note.call_id, note.agency, note.hand_off, note.at)
+        elif isinstance(note, ports.CallRecorded):
+            self._recording(note.info, note.at)
+        elif isinstance(note, ports.RecordingFailed):
+            self._call_event(RecordingFailed, note.call_id, note.at, reason=note.reason)
+        else:
+            self._ended_outside_core(note.call_id, note.outcome, note.at)
+
+    def _started(self, start: ports.CallStarted) -> None:
         # A call found again after a restart: the process before reported it, but if it was
         # killed before its writer stored the call's first events, CAD never had them. The
         # writer decides, against the outbox, whether they are still needed.
@@ -258,10 +267,7 @@ class EventPublisher:
             CallScreened, call, at, priority=priority, category=category, if_new=if_new
         )
 
-    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
-        self._answered_by[call_id] = agent_id
-
-    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
+    def _agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
         self._call_event(
             CallTransferred,
             call_id,
@@ -270,7 +276,7 @@ class EventPublisher:
             mode="hand-off" if hand_off else "three-way",
         )
 
-    async def recording(self, info: RecordingInfo, at: float) -> None:
+    def _recording(self, info: RecordingInfo, at: float) -> None:
         self._call_event(
             RecordingReady,
             info.call_id,
@@ -281,19 +287,24 @@ class EventPublisher:
             duration_s=info.duration_s,
         )
 
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
-        self._call_event(RecordingFailed, call_id, at, reason=reason)
-
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
+    def _ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
         self._answered_by.pop(call_id, None)
         self._call_event(CallEndedEvent, call_id, at, outcome=outcome)
 
-    async def notification(self, note: Notification) -> None:
+    async def notification(self, note: Observed) -> None:
+        """The one way in: the core's notifications and the daemon's records, in order."""
+        if isinstance(note, ports.RECORDS):
+            self._record(note)
+            return
         self._queue_dirty = True
-        if isinstance(note, CallStateChanged):
+        if self.queue is not None:
+            self.queue.notification(note)
+        if isinstance(note, Screened):
+            self._started(ports.start_of(note))
+        elif isinstance(note, CallStateChanged):
             self._state_changed(note)
         elif isinstance(note, CallBlocked):
-            await self.call_ended_outside_core(note.call_id, note.outcome, note.at)
+            self._ended_outside_core(note.call_id, note.outcome, note.at)
         elif isinstance(note, AgentStateChanged):
             self._emit(
                 AgentStateEvent,
@@ -420,29 +431,8 @@ class EventPublisher:
             self._seqs.popitem(last=False)
 
     async def prune_outbox(self, now: datetime) -> int:
-        """Delete events published more than ``outbox_retention_hours`` before ``now``, a batch
-        per transaction (a big backlog never holds the database for long); return how many."""
-        cutoff = now - timedelta(hours=self.settings.outbox_retention_hours)
-        total = 0
-        while (pruned := await self.outbox.prune(cutoff, PRUNE_BATCH)) > 0:
-            total += pruned
-            if pruned < PRUNE_BATCH:
-                break
-            await asyncio.sleep(0)  # let the writer and the link in between batches
-        return total
-
-    async def _pruner(self) -> None:
-        while True:
-            try:
-                pruned = await self.prune_outbox(datetime.now(UTC))
-                if pruned:
-                    log.info(
-                        "old published events deleted from the outbox", extra={"count": pruned}
-                    )
-            except JournalError as exc:
-                # The next pass deletes them; nothing waits on the prune.
-                log.warning("outbox not pruned", extra={"error": str(exc)})
-            await asyncio.sleep(PRUNE_INTERVAL)
+        """Delete events published more than ``outbox_retention_hours`` before ``now``."""
+        return await pruning.prune(self.outbox, self.settings.outbox_retention_hours, now)
 
     # -- the broker link -----------------------------------------------------------------
 
@@ -553,8 +543,8 @@ class EventPublisher:
         if self.monitor.hold_state_update():
             return  # still dirty: the latest snapshot goes once the backlog has cleared
         snapshot = self._queue_state
-        if self.acd is not None:
-            snapshot = queue_state_of(self.acd, self.settings.site, now)
+        if self.queue is not None:
+            snapshot = self.queue.state(self.settings.site, now)
         self._queue_dirty = False
         if snapshot is None:
             return

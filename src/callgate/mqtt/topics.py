@@ -13,8 +13,14 @@ from typing import Any
 
 import aiomqtt
 
-from callgate.core.acd import Acd
-from callgate.core.commands import ShiftStaffing
+from callgate.core.calls import CallState
+from callgate.core.commands import (
+    AgentStateChanged,
+    CallEnded,
+    CallReclassified,
+    CallStateChanged,
+    ShiftStaffing,
+)
 from callgate.mqtt.schema import EventBase, QueueState, ShiftStaffingEvent, Status
 from callgate.mqtt.settings import MqttSettings
 
@@ -64,21 +70,6 @@ class Topics:
         return f"{client}/{request_id}"
 
 
-def queue_state_of(acd: Acd, site: str, now: float) -> QueueState:
-    """A snapshot of the core's queue and call-takers (read-only use of the core)."""
-    waiting = acd.queued_calls()
-    return QueueState(
-        site=site,
-        at=datetime.fromtimestamp(now, UTC),
-        waiting=len(waiting),
-        waiting_by_class={
-            str(k): v for k, v in sorted(Counter(c.priority for c in waiting).items())
-        },
-        longest_wait_s=max((max(0.0, now - c.arrived_at) for c in waiting), default=0.0),
-        agents_by_state=dict(sorted(Counter(a.state.value for a in acd.agents.values()).items())),
-    )
-
-
 def shift_staffing(
     note: object, topics: Topics
 ) -> tuple[type[EventBase], str, str, float, dict[str, Any]] | None:
@@ -124,3 +115,43 @@ def broker_client(settings: MqttSettings, topics: Topics) -> aiomqtt.Client:
         # Only a backstop: the publisher moves every message to the inbox (bounded) at once.
         max_queued_incoming_messages=max(1000, 10 * settings.command_queue),
     )
+
+
+class QueueView:
+    """The queue and the call-takers as CAD's retained ``queue/state`` shows them, kept from
+    the engine's notifications alone (no read of the core's live state)."""
+
+    def __init__(self) -> None:
+        self._arrived: dict[str, float] = {}
+        self._waiting: dict[str, int] = {}  # call id -> class
+        self._agents: dict[str, str] = {}
+
+    def notification(self, note: object) -> None:
+        if isinstance(note, CallStateChanged):
+            if note.old is CallState.ARRIVED:
+                self._arrived[note.call_id] = note.at
+            if note.new is CallState.QUEUED:
+                self._waiting[note.call_id] = note.priority
+            else:
+                self._waiting.pop(note.call_id, None)
+        elif isinstance(note, CallReclassified) and note.call_id in self._waiting:
+            self._waiting[note.call_id] = note.priority
+        elif isinstance(note, CallEnded):
+            self._arrived.pop(note.call_id, None)
+            self._waiting.pop(note.call_id, None)
+        elif isinstance(note, AgentStateChanged):
+            self._agents[note.agent_id] = note.new.value
+
+    def state(self, site: str, now: float) -> QueueState:
+        """The snapshot at ``now``."""
+        waits = [max(0.0, now - self._arrived.get(c, now)) for c in self._waiting]
+        return QueueState(
+            site=site,
+            at=datetime.fromtimestamp(now, UTC),
+            waiting=len(self._waiting),
+            waiting_by_class={
+                str(k): v for k, v in sorted(Counter(self._waiting.values()).items())
+            },
+            longest_wait_s=max(waits, default=0.0),
+            agents_by_state=dict(sorted(Counter(self._agents.values()).items())),
+        )

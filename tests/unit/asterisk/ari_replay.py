@@ -43,9 +43,21 @@ from callgate.asterisk.ari.translate import translate
 from callgate.asterisk.link import AriLink
 from callgate.asterisk.timestamps import ari_timestamp
 from callgate.config import Settings
-from callgate.core import Acd, AcdConfig, CallEnded, Event
+from callgate.core import Acd, AcdConfig, CallEnded, CallScreened, Event
 from callgate.daemon.engine import Engine
-from callgate.ports import CallStart, HistorySource, Notification, RecordingInfo
+from callgate.ports import (
+    RECORDS,
+    AgencyConnected,
+    AgentConnected,
+    CallRecorded,
+    CallStarted,
+    HistorySource,
+    Notification,
+    Observed,
+    Record,
+    RecordingFailed,
+    start_of,
+)
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ari"
 #: Virtual seconds one REST round trip to Asterisk takes (the lab's were about a millisecond).
@@ -357,28 +369,26 @@ class RecordedAsterisk(AriClient):
 
 
 class Told:
-    """The adapter's observer (the journal, CAD's stream): what it was told, in order."""
+    """The records the adapter fed the engine for its observers (the journal, CAD's stream):
+    what it told them, in order."""
 
     def __init__(self) -> None:
         self.told: list[tuple[str, str, str]] = []  # (what, call id, detail)
 
-    async def call_started(self, start: CallStart) -> None:
-        self.told.append(("call_started", start.call_id, start.category))
-
-    async def agent_connected(self, call_id: str, agent_id: str, at: float) -> None:
-        self.told.append(("agent_connected", call_id, agent_id))
-
-    async def agency_joined(self, call_id: str, agency: str, hand_off: bool, at: float) -> None:
-        self.told.append(("agency_joined", call_id, f"{agency} hand-off={hand_off}"))
-
-    async def recording(self, info: RecordingInfo, at: float) -> None:
-        self.told.append(("recording", info.call_id, ""))
-
-    async def recording_failed(self, call_id: str, reason: str, at: float) -> None:
-        self.told.append(("recording_failed", call_id, ""))
-
-    async def call_ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
-        self.told.append(("call_ended_outside_core", call_id, outcome))
+    def record(self, note: Record) -> None:
+        if isinstance(note, CallStarted):
+            self.told.append(("call_started", note.call_id, note.category))
+        elif isinstance(note, AgentConnected):
+            self.told.append(("agent_connected", note.call_id, note.agent_id))
+        elif isinstance(note, AgencyConnected):
+            detail = f"{note.agency} hand-off={note.hand_off}"
+            self.told.append(("agency_joined", note.call_id, detail))
+        elif isinstance(note, CallRecorded):
+            self.told.append(("recording", note.info.call_id, ""))
+        elif isinstance(note, RecordingFailed):
+            self.told.append(("recording_failed", note.call_id, ""))
+        else:
+            self.told.append(("call_ended_outside_core", note.call_id, note.outcome))
 
     def of(self, what: str) -> list[tuple[str, str]]:
         return [(call_id, detail) for kind, call_id, detail in self.told if kind == what]
@@ -403,20 +413,26 @@ class Daemon:
         self.clock = clock = _virtual().epoch
         self.client = RecordedAsterisk(self.asterisk)
         self.observer = Told()
-        self.adapter = AriAdapter(
-            self.client, self.settings, observer=self.observer, clock=clock, history=self.history
-        )
+        self.adapter = AriAdapter(self.client, self.settings, clock=clock, history=self.history)
         self.engine = Engine(
             Acd(self.acd_config), self.adapter, clock=clock, observers=[self._notified]
         )
         self.adapter.feed = self.feed
 
-    async def feed(self, *events: Event) -> None:
-        self.fed.extend(events)
+    async def feed(self, *events: Event | Record) -> None:
+        for event in events:
+            if isinstance(event, RECORDS):
+                self.observer.record(event)
+            else:
+                self.fed.append(event)
         await self.engine.feed(*events)
 
-    async def _notified(self, notification: Notification) -> None:
-        self.notified.append(notification)
+    async def _notified(self, notification: Observed) -> None:
+        if isinstance(notification, CallScreened):
+            # A screened call's start, as the journal and CAD record it.
+            self.observer.record(start_of(notification))
+        if isinstance(notification, Notification):  # the records are in ``observer``
+            self.notified.append(notification)
 
     @property
     def ended(self) -> dict[str, str]:

@@ -29,14 +29,18 @@ from callgate.core import (
     CallBridged,
     CallEnded,
     CallerHungUp,
+    CallReclassified,
     CallReprioritised,
+    CallScreened,
     CallState,
-    Command,
     DestinationAnswered,
     DestinationFailed,
     DeviceState,
     DeviceStateChanged,
     Event,
+    ForgetCall,
+    KeepClass,
+    Output,
     RingAgent,
     Roster,
     SendToDestination,
@@ -212,8 +216,9 @@ class World:
     def ringing(self) -> set[str]:
         return set(self.agents_in(AgentState.RINGING, AgentState.ON_CALL))
 
-    def observe(self, out: list[Command], ringing_before: set[str]) -> None:
+    def observe(self, out: list[Output], ringing_before: set[str]) -> None:
         fallback_sent = {c.call_id for c in out if isinstance(c, SendToDestination) and c.fallback}
+        paired(out)
         for command in out:
             if isinstance(command, CallEnded):
                 call_id = command.call_id
@@ -294,6 +299,26 @@ class World:
                 for w in waiting
                 if w.priority == call.priority and w.skill == call.skill and w.seq < call.seq
             ]
+
+
+def paired(out: list[Output]) -> None:
+    """No driver acts on a notification: what it must do after one is the command right after
+    it (a class to keep, an ended call to forget), and that command comes only there."""
+    expected: list[Output] = []
+    for note in out:
+        if isinstance(note, CallScreened):
+            expected.append(KeepClass(note.call_id, note.priority, True, note.warn, note.blocked))
+        elif isinstance(note, CallReclassified):
+            expected.append(KeepClass(note.call_id, note.priority))
+        elif isinstance(note, CallEnded):
+            expected.append(ForgetCall(note.call_id))
+    followers = [
+        out[i + 1] if i + 1 < len(out) else None
+        for i, note in enumerate(out)
+        if isinstance(note, CallScreened | CallReclassified | CallEnded)
+    ]
+    assert followers == expected
+    assert [c for c in out if isinstance(c, KeepClass | ForgetCall)] == expected
 
 
 #: Night shift for a1/a2 until 08:00, a ten-minute day shift for a3/a4, then out of hours;

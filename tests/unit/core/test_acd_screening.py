@@ -226,7 +226,12 @@ def test_without_an_announcement_a_blocked_caller_is_hung_up_at_once() -> None:
     h = Harness(AcdConfig(screening=ScreeningPolicy(blocking=BlockingPolicy())))
     out = h.send(CallArrived("c1", caller=CALLER, history=blocked(h.now)))
     assert actions(out) == [("HangUpCaller", "c1")]
-    assert [type(c).__name__ for c in out] == ["CallScreened", "CallBlocked", "HangUpCaller"]
+    assert [type(c).__name__ for c in out] == [
+        "CallScreened",
+        "KeepClass",
+        "CallBlocked",
+        "HangUpCaller",
+    ]
 
 
 def test_when_the_hang_up_fails_the_blocked_caller_is_handed_to_the_fallback_queue() -> None:
@@ -473,3 +478,24 @@ BLOCKING_AND_SILENCE = AcdConfig(
     screening=ScreeningPolicy(blocking=BlockingPolicy(announcement="sound:blocked")),
     silence=SilencePolicy(),
 )
+
+
+@pytest.mark.parametrize("screening", [None, ScreeningPolicy()])
+def test_a_new_call_s_screened_notification_carries_the_caller_s_facts_for_its_record(
+    screening: ScreeningPolicy | None,
+) -> None:
+    """One way in: the facts the observers record (the journal's row, CAD's ``received``) come
+    with ``CallArrived`` and leave with ``CallScreened``, screened or not, blocked or not."""
+    h = Harness(AcdConfig(screening=screening))
+    history = blocked(h.now) if screening is not None else None
+    arrived = CallArrived(
+        "c1", caller=CALLER, caller_sent="081100", dialed="0112", identity="35209900176148",
+        history=history,
+    )  # fmt: skip
+    note = screened(h.send(arrived))
+    assert (note.caller_sent, note.dialed, note.identity, note.at) == (
+        "081100",
+        "0112",
+        "35209900176148",
+        h.now,
+    )

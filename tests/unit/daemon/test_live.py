@@ -26,6 +26,7 @@ from callgate.daemon.view import LiveDaemonView
 from callgate.http.pages import Pages
 from callgate.http.server import OpsHttp
 from callgate.http.streams import LiveStreams, filtered
+from callgate.ports import RecordingFailed
 from tests.unit.auth_users import authenticator, bearer, browser
 from tests.unit.daemon.conftest import Clock, Driven, NoPhones, control_of
 
@@ -287,8 +288,8 @@ async def test_the_feed_raises_the_fallback_queue_and_todays_recording_failures_
     ]
     feed.fallback_waiting(0, 0.0)
     assert published[-1]["alarms"]["fallback"] is None
-    await feed.recording_failed("c1", "file missing", 1_020.0)
-    await feed.recording_failed("c2", "disk full", 1_030.0)
+    await feed.notification(RecordingFailed("c1", "file missing", 1_020.0))
+    await feed.notification(RecordingFailed("c2", "disk full", 1_030.0))
     alarms = [m for m in published if m["type"] == "alarms"]
     assert alarms[-1] == {
         "type": "alarms",
@@ -331,7 +332,7 @@ async def test_a_calls_recording_goes_to_the_call_taker_who_answered_it() -> Non
 
     from callgate.core.calls import CallState
     from callgate.core.commands import CallEnded
-    from callgate.ports import RecordingInfo
+    from callgate.ports import CallRecorded, RecordingInfo
 
     clock = Clock(1_000.0)
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
@@ -352,8 +353,10 @@ async def test_a_calls_recording_goes_to_the_call_taker_who_answered_it() -> Non
             )
         )
     published.clear()
-    await feed.recording(RecordingInfo("c1", Path("/r/c1.wav"), "ab", 10, 4.0), 1_001.0)
-    await feed.recording_failed("c2", "no file", 1_002.0)
+    await feed.notification(
+        CallRecorded(RecordingInfo("c1", Path("/r/c1.wav"), "ab", 10, 4.0), 1_001.0)
+    )
+    await feed.notification(RecordingFailed("c2", "no file", 1_002.0))
     ready, _, failed = published
     assert ready == {
         "type": "recording",

@@ -18,7 +18,13 @@ from pydantic import ValidationError
 
 from callgate.core.agents import AgentState
 from callgate.core.calls import CallState
-from callgate.core.commands import AgentStateChanged, CallBlocked, CallEnded, CallStateChanged
+from callgate.core.commands import (
+    AgentStateChanged,
+    CallBlocked,
+    CallEnded,
+    CallScreened,
+    CallStateChanged,
+)
 from callgate.mqtt import docs as event_docs
 from callgate.mqtt.inbox import CommandHandler as _Handler
 from callgate.mqtt.publisher import EventPublisher
@@ -26,7 +32,7 @@ from callgate.mqtt.schema import EVENT_ADAPTER, CallReceived, Reply
 from callgate.mqtt.settings import MqttSettings
 from callgate.mqtt.subscriber import format_message
 from callgate.mqtt.topics import Topics
-from callgate.ports import CallStart, RecordingInfo
+from callgate.ports import AgentConnected, CallRecorded, CallStarted, RecordingFailed, RecordingInfo
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
@@ -101,18 +107,18 @@ async def test_given_a_call_lifecycle_then_events_map_in_order_with_seq_from_1(
     journal: Journal, tmp_path: Path
 ) -> None:
     p = publisher(journal)
-    await p.call_started(CallStart("c1", "+6281234567890", "081234567890", "112", 2, T0))
+    await p.notification(CallStarted("c1", "+6281234567890", "081234567890", "112", 2, T0))
     await p.notification(CallStateChanged("c1", S.ARRIVED, S.QUEUED, "CallArrived", T0))
     await p.notification(CallStateChanged("c1", S.QUEUED, S.OFFERED, "Offer", T0 + 1))
     await p.notification(CallStateChanged("c1", S.OFFERED, S.QUEUED, "RingTimedOut", T0 + 9))
-    await p.agent_connected("c1", "1002", T0 + 12)
+    await p.notification(AgentConnected("c1", "1002", T0 + 12))
     await p.notification(CallStateChanged("c1", S.OFFERED, S.CONNECTING, "AgentAnswered", T0))
     await p.notification(CallStateChanged("c1", S.CONNECTING, S.CONNECTED, "Bridged", T0 + 12))
     await p.notification(
         CallEnded("c1", S.COMPLETED, "+62812", "", 2, T0, T0 + 12, T0 + 60, "1002", None)
     )
     info = RecordingInfo("c1", Path("/rec/c1.wav"), "ab" * 32, 1000, 48.0)
-    await p.recording(info, T0 + 61)
+    await p.notification(CallRecorded(info, T0 + 61))
     await store(p)
     got = rows(tmp_path)
     assert [r[4]["type"] for r in got] == [
@@ -133,12 +139,32 @@ async def test_given_a_call_lifecycle_then_events_map_in_order_with_seq_from_1(
     assert (got[6][4]["outcome"], got[6][4]["wait_s"]) == ("COMPLETED", 12.0)
 
 
+async def test_a_screened_call_s_start_comes_from_the_core_s_notification_with_its_facts(
+    journal: Journal, tmp_path: Path
+) -> None:
+    p = publisher(journal)
+    screened = CallScreened(
+        "c1", "+6281234567890", 2, "repeat-nuisance", "PRANK x3", "PRANK x3", True, False, False,
+        3.0, T0, caller_sent="081234567890", dialed="0112",
+    )  # fmt: skip
+    await p.notification(screened)
+    await store(p)
+    got = [r[4] for r in rows(tmp_path)]
+    assert [(e["type"], e["seq"]) for e in got] == [("received", 1), ("screened", 2)]
+    assert (got[0]["caller"], got[0]["caller_sent"], got[0]["dialed"]) == (
+        "+6281234567890",
+        "081234567890",
+        "0112",
+    )
+    assert (got[1]["priority"], got[1]["category"]) == (2, "repeat-nuisance")
+
+
 async def test_given_withheld_number_abandon_and_fallback_then_mapped(
     journal: Journal, tmp_path: Path
 ) -> None:
     p = publisher(journal)
-    await p.call_started(CallStart("c2", "anonymous", "", "112", 1, T0))
-    await p.call_started(CallStart("c3", "0812 not e164", "0812", "112", 1, T0))
+    await p.notification(CallStarted("c2", "anonymous", "", "112", 1, T0))
+    await p.notification(CallStarted("c3", "0812 not e164", "0812", "112", 1, T0))
     await p.notification(CallStateChanged("c2", S.QUEUED, S.ABANDONED, "CallerHungUp", T0))
     await p.notification(CallStateChanged("c3", S.OVERFLOWING, S.FALLBACK, "MaxWait", T0))
     # Moves that are not events for CAD produce nothing.
@@ -173,10 +199,10 @@ async def test_given_agent_state_changes_then_retained_on_the_agents_topic_with_
 
 async def test_given_a_restart_then_seq_continues_from_the_outbox(journal: Journal) -> None:
     first = publisher(journal)
-    await first.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0))
+    await first.notification(CallStarted("c1", "+62812", "0812", "112", 1, T0))
     await store(first)
     second = publisher(journal)
-    await second.recording_failed("c1", "disk full", T0 + 5)
+    await second.notification(RecordingFailed("c1", "disk full", T0 + 5))
     await store(second)
     assert second._seqs == {"c1": 3}
 
@@ -186,10 +212,10 @@ async def test_given_a_call_forgotten_by_the_writer_when_a_late_event_comes_then
 ) -> None:
     p = EventPublisher(MqttSettings(site="kendari"), Outbox(journal), seq_memory=2)
     for n in range(1, 6):
-        await p.call_started(CallStart(f"c{n}", "+62812", "0812", "112", 1, T0 + n))
+        await p.notification(CallStarted(f"c{n}", "+62812", "0812", "112", 1, T0 + n))
         await store(p)
     assert list(p._seqs) == ["c4", "c5"]  # bounded: c1..c3 forgotten
-    await p.recording_failed("c1", "disk full", T0 + 60)
+    await p.notification(RecordingFailed("c1", "disk full", T0 + 60))
     await store(p)
     got = [(r[1], r[2], r[4]["seq"], r[4]["type"]) for r in rows(tmp_path) if r[1] == "c1"]
     assert got == [
@@ -204,14 +230,14 @@ async def test_given_old_published_events_then_pruned_in_batches_and_unsent_ones
 ) -> None:
     p = EventPublisher(MqttSettings(site="kendari", outbox_retention_hours=72), Outbox(journal))
     for n in range(1, 4):
-        await p.call_started(CallStart(f"c{n}", "+62812", "0812", "112", 1, T0 + n))
+        await p.notification(CallStarted(f"c{n}", "+62812", "0812", "112", 1, T0 + n))
     await store(p)
     unsent = await p.outbox.unsent()
     now = datetime.now(UTC)
     # c1 and c2 published 73 hours ago, c3 an hour ago; one more event of c1 never published.
     await p.outbox.mark_sent([e.id for e in unsent[:4] if e.id], now - timedelta(hours=73))
     await p.outbox.mark_sent([e.id for e in unsent[4:] if e.id], now - timedelta(hours=1))
-    await p.recording_failed("c1", "disk full", T0 + 60)
+    await p.notification(RecordingFailed("c1", "disk full", T0 + 60))
     await store(p)
     assert await p.outbox.prune(now - timedelta(hours=72), limit=3) == 3
     assert await p.prune_outbox(now) == 1
@@ -344,7 +370,7 @@ async def test_given_a_blocked_caller_then_the_stream_ends_the_call_blocked(
     journal: Journal, tmp_path: Path
 ) -> None:
     p = publisher(journal)
-    await p.call_started(CallStart("b1", "+6281234567890", "081234567890", "112", 2, T0))
+    await p.notification(CallStarted("b1", "+6281234567890", "081234567890", "112", 2, T0))
     await p.notification(CallBlocked("b1", "+6281234567890", T0 + 6))
     await store(p)
     got = [(r[4]["type"], r[4].get("outcome")) for r in rows(tmp_path)]
@@ -370,7 +396,7 @@ async def test_given_a_restored_call_the_killed_process_never_stored_then_cad_ge
     # Killed before its writer stored the call's first events: the process after the restart
     # finds the call with an empty stream, and CAD must still get received and screened.
     p = publisher(journal)
-    await p.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0, restored=True))
+    await p.notification(CallStarted("c1", "+62812", "0812", "112", 1, T0, restored=True))
     await p.notification(CallStateChanged("c1", S.QUEUED, S.OFFERED, "CallArrived", T0 + 1))
     await store(p)
     got = [(r[2], r[4]["type"]) for r in rows(tmp_path)]
@@ -383,10 +409,10 @@ async def test_given_a_restored_call_whose_events_were_stored_then_none_repeated
 ) -> None:
     # The process before stored them (another batch, another publisher): nothing again.
     before = publisher(journal)
-    await before.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0))
+    await before.notification(CallStarted("c1", "+62812", "0812", "112", 1, T0))
     await store(before)
     after = publisher(journal)
-    await after.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0, restored=True))
+    await after.notification(CallStarted("c1", "+62812", "0812", "112", 1, T0, restored=True))
     await store(after)
     assert [(r[2], r[4]["type"]) for r in rows(tmp_path)] == [(1, "received"), (2, "screened")]
 
@@ -397,8 +423,8 @@ async def test_given_a_call_restored_after_a_restart_then_no_second_received(
     # The journal gets a restored call's start (in case the killed process never wrote it);
     # CAD already had received/screened from the process before.
     p = publisher(journal)
-    await p.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0))
-    await p.call_started(CallStart("c1", "+62812", "0812", "112", 1, T0, restored=True))
+    await p.notification(CallStarted("c1", "+62812", "0812", "112", 1, T0))
+    await p.notification(CallStarted("c1", "+62812", "0812", "112", 1, T0, restored=True))
     await store(p)
     assert [(r[1], r[2], r[4]["type"]) for r in rows(tmp_path)] == [
         ("c1", 1, "received"),

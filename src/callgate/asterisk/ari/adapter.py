@@ -56,10 +56,9 @@ from callgate.core.agents import DeviceState
 from callgate.core.commands import Command
 from callgate.core.events import Event
 from callgate.ports import (
-    CallObserver,
+    CallEndedOutsideCore,
     DispositionSink,
     HistorySource,
-    NullObserver,
     OpenCalls,
     agent_id_of,
 )
@@ -82,7 +81,6 @@ class AriAdapter:
         ari: AriClient,
         settings: Settings,
         *,
-        observer: CallObserver | None = None,
         clock: Callable[[], float] = time.time,
         history: HistorySource | None = None,
         feed: Feed | None = None,
@@ -92,7 +90,7 @@ class AriAdapter:
         """``history``: loads a new caller's screening history for the core (None: screening
         is off). ``open_calls``: the journal's calls started and not ended (see
         :meth:`Reconciler.end_unseen`)."""
-        self.shared = shared = Shared(ari, settings, observer or NullObserver(), clock)
+        self.shared = shared = Shared(ari, settings, clock)
         shared.open_calls = open_calls
         if feed is not None:
             shared.feed = feed
@@ -253,8 +251,8 @@ class AriAdapter:
                 "call ended",
                 extra={"call_id": leg.call_id, "outcome": "COMPLETED", "adopted": True},
             )
-            await self.shared.observer.call_ended_outside_core(
-                leg.call_id, "COMPLETED", self.shared.clock()
+            await self.shared.feed(
+                CallEndedOutsideCore(leg.call_id, "COMPLETED", self.shared.clock())
             )
             return
         answered = channel_id in book.answered

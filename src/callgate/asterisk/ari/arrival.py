@@ -6,9 +6,10 @@ round trips to Asterisk and the journal), yet reaches the core in the order they
 caller whose set-up fails is handed back to the dialplan, never left alone in Stasis.
 
 The caller's screening history comes from an injected loader (the daemon's, over the journal;
-it never delays a call beyond its own short timeout); the core screens with it, and its
-``CallScreened`` records the call's start (:mod:`.waiting`). A caller found waiting after a
-restart was screened then: it is queued again in the class its channel keeps, not screened.
+it never delays a call beyond its own short timeout); the core screens with it. Its
+``CallScreened`` carries the call's start to the observers, with the caller's facts read here
+and put on ``CallArrived``; its ``KeepClass`` goes to :mod:`.waiting`. A caller found waiting
+after a restart was screened then: it is queued again in the class its channel keeps.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from callgate.asterisk.ari.layout import (
     DIALED_VAR,
     PRIORITY_VAR,
     RECORDING_VAR,
-    CallerFacts,
     CallLayout,
     Move,
     Phase,
@@ -37,7 +37,7 @@ from callgate.asterisk.ari.waiting import Waiting
 from callgate.asterisk.timestamps import ari_timestamp
 from callgate.core.events import CallArrived, Priority
 from callgate.core.screening import CallerHistory, imei_identity, is_anonymous
-from callgate.ports import CallStart, HistorySource
+from callgate.ports import CallEndedOutsideCore, CallStarted, HistorySource
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,11 @@ class Arrivals:
                 channels.channel_var(channel, CALLER_SENT_VAR),
                 channels.channel_var(channel, DIALED_VAR),
             )
-            layout.facts = CallerFacts(caller_sent, dialed, identity)
-            arrived = dataclasses.replace(arrived, history=history)
+            # The caller's facts travel with the call: the core's CallScreened carries them to
+            # the journal and CAD.
+            arrived = dataclasses.replace(
+                arrived, history=history, caller_sent=caller_sent, dialed=dialed, identity=identity
+            )
         layout.recording = recording or None
         if ahead is not None:
             # Bounded: one caller whose set-up hangs must not hold up the others.
@@ -139,31 +142,27 @@ class Arrivals:
             self.endings.recording_alarm(channel_id, "no MixMonitor on the call (see the dialplan)")
 
     async def _record_unqueued(self, layout: CallLayout, arrived: CallArrived) -> None:
-        facts = layout.facts
-        if facts is not None:  # None: found again after a restart, its start recorded then
-            await self._record_start(layout, arrived, facts)
+        if not arrived.resumed:  # found again after a restart: its start was recorded then
+            await self._record_start(arrived)
         if layout.ended:
             # Gone before the core ever heard of it: its row must not stay open for ever. A
             # caller handed back is journaled by the fallback queue's reader instead.
-            await self.shared.observer.call_ended_outside_core(
-                layout.call_id, "ABANDONED", self.shared.clock()
+            await self.shared.feed(
+                CallEndedOutsideCore(layout.call_id, "ABANDONED", self.shared.clock())
             )
 
-    async def _record_start(
-        self, layout: CallLayout, arrived: CallArrived, facts: CallerFacts
-    ) -> None:
-        layout.facts = None
-        start = CallStart(
+    async def _record_start(self, arrived: CallArrived) -> None:
+        start = CallStarted(
             arrived.call_id,
             arrived.caller,
-            facts.caller_sent,
-            facts.dialed,
+            arrived.caller_sent,
+            arrived.dialed,
             arrived.priority,
             self.shared.clock(),
             arrived.category,
-            facts.identity,
+            arrived.identity,
         )
-        await self.shared.observer.call_started(start)
+        await self.shared.feed(start)
 
     async def _arrive(self, layout: CallLayout, arrived: CallArrived) -> None:
         if arrived.resumed:
@@ -175,7 +174,7 @@ class Arrivals:
                     "priority": arrived.priority,
                 },
             )
-        # The core screens it (a blocked caller's CallScreened moves the layout to BLOCKED)
+        # The core screens it (a blocked caller's KeepClass moves the layout to BLOCKED)
         # and may ring a call-taker at once.
         await self.shared.feed(arrived)
         if not arrived.resumed:
@@ -198,8 +197,8 @@ class Arrivals:
         )
         priority = int(stored) if stored.isdigit() else int(Priority.NORMAL)
         created = ari_timestamp(channel.get("creationtime"))
-        await self.shared.observer.call_started(
-            CallStart(
+        await self.shared.feed(
+            CallStarted(
                 str(channel["id"]),
                 caller,
                 caller_sent,

@@ -31,7 +31,7 @@ from callgate.asterisk.ari.translate import Events
 from callgate.core.callbacks import CALLBACK_CATEGORY, AttemptOutcome
 from callgate.core.events import AgentHungUp, CallbackFailed, Event
 from callgate.core.screening import e164
-from callgate.ports import CallStart
+from callgate.ports import AgentConnected, CallStarted
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ class CallbackLegs:
         self.book.calls[call_id] = CallLayout(
             call_id=call_id, caller=number, callback=CallbackLeg(dial)
         )
-        await self.shared.observer.call_started(
-            CallStart(
+        await self.shared.feed(
+            CallStarted(
                 call_id,
                 e164(number),
                 number,
@@ -183,7 +183,7 @@ class CallbackLegs:
             extra={"call_id": call_id, "agent_id": callback.agent_id, "number": layout.caller},
         )
         await self.shared.feed(*bridged)
-        await self.shared.observer.agent_connected(call_id, callback.agent_id, self.shared.clock())
+        await self.shared.feed(AgentConnected(call_id, callback.agent_id, self.shared.clock()))
 
     def gone(self, gone: Events) -> None:
         """The outbound call ended; unanswered, ``gone`` says how (``CallbackFailed``)."""

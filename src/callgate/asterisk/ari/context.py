@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING
 from callgate.asterisk.ari.client import AriClient
 from callgate.asterisk.ari.layout import Book
 from callgate.core.events import Event
-from callgate.ports import CallObserver, OpenCalls
+from callgate.ports import OpenCalls
 
 if TYPE_CHECKING:  # config imports the event stream, which imports the observer types
     from callgate.config import Settings
 
 log = logging.getLogger(__name__)
 
-#: Where translated events go: the engine's ``feed``.
+#: Where translated events, and the records of what the core does not decide on (a connection,
+#: a recording, a call it never had), go: the engine's ``feed``, the one way in.
 Feed = Callable[..., Awaitable[None]]
 
 
@@ -59,7 +60,6 @@ class Shared:
 
     ari: AriClient
     settings: Settings
-    observer: CallObserver
     clock: Callable[[], float]
     book: Book = field(default_factory=Book)
     tasks: Background = field(default_factory=Background)

@@ -18,6 +18,7 @@ from callgate.asterisk.ari.client import AriError
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.layout import CallLayout, Move
 from callgate.asterisk.recordings import RecordingFailure, recording_in, seal, seal_when_stable
+from callgate.ports import CallEndedOutsideCore, CallRecorded, RecordingFailed
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,8 @@ class Endings:
         book.calls.pop(layout.call_id, None)
         if layout.adopted and any(leg.call_id == layout.call_id for leg in book.legs.values()):
             # The caller of an adopted conversation hung up first.
-            await self.shared.observer.call_ended_outside_core(
-                layout.call_id, "COMPLETED", self.shared.clock()
+            await self.shared.feed(
+                CallEndedOutsideCore(layout.call_id, "COMPLETED", self.shared.clock())
             )
         for leg_id in list(layout.agent_legs.values()):
             book.legs.pop(leg_id, None)
@@ -117,7 +118,7 @@ class Endings:
             extra["path"] = path
         log.error("ALARM: call recording failed", extra=extra)
         self.shared.tasks.spawn(
-            self.shared.observer.recording_failed(call_id, reason, self.shared.clock())
+            self.shared.feed(RecordingFailed(call_id, reason, self.shared.clock()))
         )
 
     async def seal_when_closed(self, layout: CallLayout, *, closed: bool = False) -> None:
@@ -152,4 +153,4 @@ class Endings:
                 "duration_s": info.duration_s,
             },
         )
-        await self.shared.observer.recording(info, self.shared.clock())
+        await self.shared.feed(CallRecorded(info, self.shared.clock()))

@@ -26,15 +26,14 @@ from callgate.core.commands import (
     AnnounceQueue,
     Bridge,
     CallAgency,
-    CallEnded,
-    CallReclassified,
-    CallScreened,
     CancelCallback,
     CancelRing,
     Command,
     DialCallback,
+    ForgetCall,
     HangUpAgent,
     HangUpCaller,
+    KeepClass,
     PlayAnnouncement,
     PlayPrompt,
     PrepareCallback,
@@ -53,6 +52,7 @@ from callgate.core.events import (
     Event,
     HangUpFailed,
 )
+from callgate.ports import AgentConnected
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,8 @@ class Executor:
             return await self._hang_up_caller(command.call_id)
         elif isinstance(command, SendToDestination):
             return await self._send_to_destination(command)
-        elif isinstance(command, CallScreened):
-            await self.waiting.screened(command)
-        elif isinstance(command, CallReclassified):
-            self.waiting.reclassified(command)
+        elif isinstance(command, KeepClass):
+            self.waiting.keep_class(command)
         elif isinstance(command, StartListening):
             self.waiting.listen(command.call_id)
         elif isinstance(command, StopListening):
@@ -114,16 +112,7 @@ class Executor:
             await self.handoff.call_agency(command)
         elif isinstance(command, SetDispositionByKey):
             self.handoff.set_disposition(command)
-        elif isinstance(command, CallEnded):
-            log.info(
-                "call ended",
-                extra={
-                    "call_id": command.call_id,
-                    "outcome": command.outcome.name,
-                    "calltaker": command.agent_id,
-                    "answer_time": command.answer_time,
-                },
-            )
+        elif isinstance(command, ForgetCall):
             layout = self.book.calls.get(command.call_id)
             if layout is not None:
                 layout.move(Move.END)
@@ -200,8 +189,8 @@ class Executor:
             )
             return (AgentHungUp(command.call_id, command.agent_id),)
         log.info("call connected", extra={"call_id": command.call_id, "agent_id": command.agent_id})
-        await self.shared.observer.agent_connected(
-            command.call_id, command.agent_id, self.shared.clock()
+        await self.shared.feed(
+            AgentConnected(command.call_id, command.agent_id, self.shared.clock())
         )
         return (CallBridged(command.call_id),)
 

@@ -19,7 +19,7 @@ from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.layout import AGENCY, CALLTAKER, CallLayout, Leg
 from callgate.asterisk.ari.translate import Events, quote
 from callgate.core.commands import CallAgency, SetDispositionByKey
-from callgate.ports import DispositionSink
+from callgate.ports import AgencyConnected, DispositionSink
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +160,8 @@ class HandOff:
         await self.channels.join(layout, channel_id)
         log.info("agency joined", extra={"call_id": leg.call_id, "agency": leg.agency})
         await self.shared.feed(*joined)
-        await self.shared.observer.agency_joined(
-            leg.call_id, leg.agency, leg.hand_off, self.shared.clock()
+        await self.shared.feed(
+            AgencyConnected(leg.call_id, leg.agency, leg.hand_off, self.shared.clock())
         )
         calltaker_leg = layout.agent_legs.get(leg.agent_id)
         if leg.hand_off and calltaker_leg is not None:

@@ -114,7 +114,7 @@ _AFTER = (_P.HANDED_BACK, _P.RELEASED, _P.ENDED, _P.ADOPTED)
 #: Every legal move of a layout: ``(phase, move) -> next phase``.
 PHASE_MOVES: Mapping[tuple[Phase, Move], Phase] = {
     (_P.SETTING_UP, _M.ARRIVE): _P.QUEUED,
-    # The core screens a call once it has it: its CallScreened says blocked before any ring.
+    # The core screens a call once it has it: its KeepClass says blocked before any ring.
     (_P.QUEUED, _M.BLOCK): _P.BLOCKED,
     (_P.QUEUED, _M.CONNECT): _P.CONNECTING,
     (_P.CONNECTING, _M.CONNECT): _P.CONNECTING,
@@ -160,16 +160,6 @@ class PhaseError(Exception):
     """A move the phase table does not allow: a bug in the adapter, not in Asterisk."""
 
 
-@dataclass(frozen=True)
-class CallerFacts:
-    """What set-up read of a new caller for the record of its start (``CallStart``), kept until
-    the core's ``CallScreened`` gives its class."""
-
-    caller_sent: str  # the number as the carrier sent it
-    dialed: str  # what the caller dialled (112, 0112...)
-    identity: str | None  # a SIM-less caller's IMEI-derived identity
-
-
 @dataclass
 class CallbackLeg:
     """A callback attempt's outbound call; the layout's call id is its channel id."""
@@ -195,7 +185,6 @@ class CallLayout:
     moh: bool = False
     agent_legs: dict[str, str] = field(default_factory=dict)  # agent id -> channel id
     destination_leg: str | None = None
-    facts: CallerFacts | None = None  # a new caller's, until its start is recorded
     warn: bool = False  # a repeat nuisance: the warning plays before the greeting
     #: Bumped by each queue announcement and by the call's offer: an announcement whose token
     #: is no longer this one is not started (or is stopped at once if it just started).

@@ -35,7 +35,7 @@ from callgate.asterisk.ari.layout import (
 from callgate.asterisk.ari.translate import caller_number, in_app
 from callgate.core.agents import DeviceState
 from callgate.core.events import AgentLoggedIn, CallerHungUp, DeviceStateChanged, Event
-from callgate.ports import ENDED_UNSEEN
+from callgate.ports import ENDED_UNSEEN, CallEndedOutsideCore
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class Reconciler:
                     "last_seen": call.last_seen.isoformat(),
                 },
             )
-            await self.shared.observer.call_ended_outside_core(call.call_id, ENDED_UNSEEN, now)
+            await self.shared.feed(CallEndedOutsideCore(call.call_id, ENDED_UNSEEN, now))
             if not call.recorded:
                 # Its recording, finished with the call: sealed and journaled as any call's
                 # (or its absence said), the dialplan's file name for the call.

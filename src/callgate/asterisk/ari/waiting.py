@@ -1,11 +1,11 @@
 """A waiting caller's channel: what they hear and how they are heard, as the core decides.
 
-The core screens a new caller (``CallScreened``), watches a silent one (``StartListening``,
-``PlayPrompt``, ``StopListening``, then ``CallReclassified``), rejects a blocked one
+The core classes a new caller (``KeepClass``), watches a silent one (``StartListening``,
+``PlayPrompt``, ``StopListening``, then ``KeepClass`` again), rejects a blocked one
 (``PlayAnnouncement``, then ``HangUpCaller``) and tells one who waits their place in the queue
 (``AnnounceQueue``, stopped by ``StopQueueAnnouncement`` when the call is offered); this module
-only carries those out on the caller's channel, and records the call's start once its class is
-known.
+only carries those out on the caller's channel (the observers record the call's start from
+the core's ``CallScreened``).
 
 Requests on one caller's channel run in the order the core gave them, in the background
 (:meth:`Waiting.in_order`): Asterisk runs a channel's requests one by one, and a playback holds
@@ -35,9 +35,8 @@ from callgate.asterisk.ari.layout import (
     Phase,
 )
 from callgate.asterisk.settings import SPOKEN_NUMBERS, AnnouncementPrompts
-from callgate.core.commands import AnnounceQueue, CallReclassified, CallScreened
+from callgate.core.commands import AnnounceQueue, KeepClass
 from callgate.core.events import AnnouncementFinished, ListeningFailed
-from callgate.ports import CallStart
 
 log = logging.getLogger(__name__)
 
@@ -52,38 +51,24 @@ class Waiting:
 
     # ---------------------------------------------------------------- the core's decisions
 
-    async def screened(self, note: CallScreened) -> None:
-        """A new caller's class: record the call's start; keep the class with the channel."""
+    def keep_class(self, note: KeepClass) -> None:
+        """A call's class: kept with the channel; a new caller's also says whether it is
+        blocked (no greeting) or warned (the warning first)."""
         layout = self.book.calls.get(note.call_id)
-        if layout is None or layout.facts is None:
+        if layout is None:
             return
-        facts, layout.facts = layout.facts, None
-        start = CallStart(
-            note.call_id,
-            note.caller,
-            facts.caller_sent,
-            facts.dialed,
-            note.priority,
-            note.at,
-            note.category,
-            facts.identity,
-        )
-        # Before the call's first move reaches the journal: its row must exist first.
-        await self.shared.observer.call_started(start)
+        if not note.new:
+            self._keep_priority(layout, note.priority)
+            return
         if note.blocked:
             layout.move(Move.BLOCK)
             return
         layout.warn = note.warn
         log.info(
             "112 call entered",
-            extra={"call_id": note.call_id, "caller": note.caller, "priority": note.priority},
+            extra={"call_id": note.call_id, "caller": layout.caller, "priority": note.priority},
         )
         self._keep_priority(layout, note.priority)
-
-    def reclassified(self, note: CallReclassified) -> None:
-        layout = self.book.calls.get(note.call_id)
-        if layout is not None:
-            self._keep_priority(layout, note.priority)
 
     def greet(self, layout: CallLayout) -> None:
         """After the core has the call: a free call-taker's phone rings while the caller hears

@@ -41,7 +41,6 @@ from callgate.core import (
     CallerSpoke,
     CallScreened,
     CancelRing,
-    Command,
     DestinationAnswered,
     DialCallback,
     Disposition,
@@ -49,6 +48,7 @@ from callgate.core import (
     Event,
     HangUpCaller,
     KpiReport,
+    Output,
     PlayAnnouncement,
     PlayPrompt,
     Priority,
@@ -355,7 +355,7 @@ class Simulation:
             return call is not None and call.answered_at is None
         return call_id in self.acd.calls
 
-    def _react(self, commands: list[Command], now: float) -> None:
+    def _react(self, commands: list[Output], now: float) -> None:
         for command in commands:
             if isinstance(command, RingAgent):
                 key = (command.call_id, command.agent_id)
