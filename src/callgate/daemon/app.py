@@ -20,15 +20,15 @@ Conversations stay up in Asterisk.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
@@ -57,7 +57,9 @@ from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.journaling import CallJournal
 from callgate.daemon.live import LiveFeed
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.parts import Background, Lifecycle, Part, Step, sync
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
+from callgate.daemon.readiness import Readiness
 from callgate.daemon.reload import LiveParts, Reloader, read_config
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
@@ -101,45 +103,6 @@ class _RecordingFailures(NullObserver):
         self.metrics.recording_failed()
 
 
-class _Readiness:
-    """Keeps the health registry and tells systemd READY once ARI, AMI and the database are up;
-    ``on_ready`` hears each change of readiness (the core starts callback attempts only while
-    ready)."""
-
-    def __init__(
-        self,
-        health: Health,
-        notifier: Notifier,
-        on_ready: Callable[[bool], None] = lambda ready: None,
-    ) -> None:
-        self.health = health
-        self.notifier = notifier
-        self.on_ready = on_ready
-        self.announced = False
-
-    def changed(
-        self, component: str, up: bool, detail: str | None = None, *, logged: bool = False
-    ) -> None:
-        """``logged``: the reporter logs the change itself (the database's ALARM)."""
-        was_ready = self.health.ready
-        self.health.set(component, up, detail)
-        if self.health.ready != was_ready:
-            self.on_ready(self.health.ready)
-        if not logged and up:
-            log.info("connected", extra={"component": component})
-        elif not logged:
-            log.warning("disconnected", extra={"component": component, "detail": detail})
-        if self.health.ready and not self.announced:
-            self.announced = True
-            self.notifier.ready()
-            log.info("ready: taking calls")
-        elif self.announced:
-            down = self.health.missing() + self.health.degraded()
-            self.notifier.status(
-                "taking calls" if not down else f"degraded: {', '.join(down)} down"
-            )
-
-
 @dataclass(frozen=True)
 class _Wired:
     """The daemon's parts, each built with what it needs (see :func:`_wire`)."""
@@ -165,7 +128,7 @@ def _wire(
     ari: AriClient,
     *,
     health: Health,
-    readiness: _Readiness,
+    readiness: Readiness,
     database: DatabaseStatus,
     writer: CallJournal,
     config_path: str | None = None,
@@ -286,9 +249,12 @@ def _wire(
     requested = None if callbacks is None else callbacks.requested
     # ... and a call-taker's hand-off from their screen goes their keys' way (the ARI adapter).
     actions = CallActionService(
-        JournalAnnotations(journal), events, callbacks=requested, handoffs=calls,
+        JournalAnnotations(journal),
+        events,
+        callbacks=requested,
+        handoffs=calls,
         answered=view.answered,
-    )  # fmt: skip
+    )
     http = OpsHttp(
         view,
         health,
@@ -355,9 +321,20 @@ def _wire(
         ),
     )
     return _Wired(
-        engine, calls, events, commands, callbacks, records, queue_log, http, agi, ami, link,
-        reloader, live,
-    )  # fmt: skip
+        engine=engine,
+        calls=calls,
+        events=events,
+        commands=commands,
+        callbacks=callbacks,
+        records=records,
+        queue_log=queue_log,
+        http=http,
+        agi=agi,
+        ami=ami,
+        link=link,
+        reloader=reloader,
+        live=live,
+    )
 
 
 def _ari_events_to(calls: AriAdapter) -> Callable[[JsonObject], Awaitable[None]]:
@@ -384,17 +361,17 @@ async def serve(
     # /readyz and as callgate_connection_up{component="agi"}.
     health = Health(components=(*COMPONENTS, "agi"))
     notifier = Notifier()
-    parts: _Wired | None = None
+    wired: _Wired | None = None
     readiness_told: set[asyncio.Task[None]] = set()
 
     def ready_changed(ready: bool) -> None:
         # Callback attempts start only while callgate is ready: the core hears each change.
-        if parts is not None:
-            told = asyncio.create_task(parts.engine.feed(ReadinessChanged(ready)))
+        if wired is not None:
+            told = asyncio.create_task(wired.engine.feed(ReadinessChanged(ready)))
             readiness_told.add(told)
             told.add_done_callback(readiness_told.discard)
 
-    readiness = _Readiness(health, notifier, ready_changed)
+    readiness = Readiness(health, notifier, ready_changed)
     readiness.changed("database", True)
     # One view of the database for every writer: one ALARM per outage, one backlog figure.
     database = DatabaseStatus(
@@ -409,135 +386,166 @@ async def serve(
         # are at stake (lost then, with an ALARM saying how many).
         log.error("ALARM: storage.spool_dir not usable", extra={"reason": problem})
     writer = CallJournal(journal, database, spool=spool)
-    writer.start()  # what the last stop spooled first
-    async with AriClient(
+    ari = AriClient(
         settings.ari.url,
         settings.ari.username,
         settings.ari.password.get_secret_value(),
         settings.ari.app,
-    ) as ari:
-        parts = _wire(
-            settings,
-            journal,
-            ari,
-            health=health,
-            readiness=readiness,
-            database=database,
-            writer=writer,
-            config_path=config_path,
+    )
+    wired = _wire(
+        settings,
+        journal,
+        ari,
+        health=health,
+        readiness=readiness,
+        database=database,
+        writer=writer,
+        config_path=config_path,
+    )
+    background = _background(settings, journal, wired, notifier)
+    parts = Lifecycle(_in_order(settings, wired, health, notifier, writer, ari, background))
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, wired.reloader.on_signal)
+    health.set("agi", False, "not bound yet")
+    await parts.start()
+    stop_task = asyncio.create_task(stop.wait(), name="stop")
+    # Only a stop request or the end of the ARI stream (which never ends by itself) stops
+    # the daemon; the other tasks may finish early without consequence.
+    pump_task = background.task("ari-events")
+    await asyncio.wait({pump_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    stop_task.cancel()
+    exit_code = 0
+    if pump_task.done() and not stop.is_set():
+        # Without ARI no call is taken: exit non-zero, so systemd (Restart=on-failure)
+        # starts a fresh daemon, rather than a clean exit that would leave it stopped.
+        exit_code = 1
+        error = pump_task.exception()
+        why = pump_task.result() if error is None else f"{type(error).__name__}: {error}"
+        log.error(
+            "ARI event pump ended; stopping with exit code 1 to be restarted",
+            extra={"reason": why},
+            exc_info=error,
         )
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, parts.reloader.on_signal)
-        await parts.engine.feed(ReadinessChanged(health.ready))  # not ready yet: ARI is not up
-        # CAD's event stream first: it reads its outbox's seq before the first report.
-        await parts.events.start(commands=parts.commands)
-        retry_every = settings.ops.bind_retry_seconds
-        # /healthz and /readyz answer during start-up too (unless the port is taken: then
-        # the ALARM line and systemd's status line say so).
-        bind_http = asyncio.create_task(
-            keep_binding(
-                "admin-http",
-                settings.ops.http_port,
-                parts.http.start,
-                retry_every=retry_every,
-                on_state=lambda up, why: None if up else notifier.status(f"ALARM: admin {why}"),
-            ),
-            name="bind-admin-http",
-        )
-        await asyncio.sleep(0)  # the first attempt now, before anything connects
-        health.set("agi", False, "not bound yet")
-        bind_agi = asyncio.create_task(
-            keep_binding(
-                "fastagi",
-                settings.agi.port,
-                parts.agi.start,
-                retry_every=retry_every,
-                on_state=lambda up, why: health.set("agi", up, why),
-            ),
-            name="bind-fastagi",
-        )
-        if parts.callbacks is not None:
-            await parts.callbacks.start()
-        parts.records.start()
-        if parts.queue_log is not None:
-            parts.queue_log.start()
-        tasks = {
-            asyncio.create_task(parts.link.run(), name="ari-events"),
-            bind_http,
-            bind_agi,
-            asyncio.create_task(retention(journal, settings), name="retention"),
-            asyncio.create_task(parts.ami.run(), name="ami"),
-            asyncio.create_task(
-                watch_fallback(
-                    parts.ami, settings.call.fallback_queue, parts.live.fallback_waiting
-                ),
-                name="fallback-watch",
-            ),
-        }
-        if settings.fallback.queue_log:
-            # Calls the dialplan's fallback queue took (callgate away, or handed back at the last
-            # stop) are journaled from queue_log: a first read now, then every scan_seconds.
-            fallback = FallbackRecords(
-                journal,
-                queue_log=Path(settings.fallback.queue_log),
-                queue=settings.call.fallback_queue,
-                endpoints=settings.calltakers.endpoints,
-                recordings_dir=Path(settings.recording.asterisk_dir),
-                scan_seconds=settings.fallback.scan_seconds,
-            )
-            tasks.add(asyncio.create_task(fallback.run(), name="fallback-records"))
-        if settings.ops.watchdog:
-            # Returns at once when not under systemd: a background task, not a reason to stop.
-            tasks.add(asyncio.create_task(notifier.watchdog(), name="watchdog"))
-        stop_task = asyncio.create_task(stop.wait(), name="stop")
-        # Only a stop request or the end of the ARI stream (which never ends by itself) stops
-        # the daemon; the other tasks may finish early without consequence.
-        pump_task = next(t for t in tasks if t.get_name() == "ari-events")
-        await asyncio.wait({pump_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        exit_code = 0
-        if pump_task.done() and not stop.is_set():
-            # Without ARI no call is taken: exit non-zero, so systemd (Restart=on-failure)
-            # starts a fresh daemon, rather than a clean exit that would leave it stopped.
-            exit_code = 1
-            error = pump_task.exception()
-            why = pump_task.result() if error is None else f"{type(error).__name__}: {error}"
-            log.error(
-                "ARI event pump ended; stopping with exit code 1 to be restarted",
-                extra={"reason": why},
-                exc_info=error,
-            )
-        loop.add_signal_handler(
-            signal.SIGHUP, lambda: log.warning("SIGHUP while stopping: ignored")
-        )
-        health.begin_stopping()
-        notifier.stopping()
-        log.info("stopping: handing waiting callers to the fallback queue")
-        for task in tasks:
-            task.cancel()
-        for task in tasks - {pump_task}:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        # Its end was logged above; the callers must still be handed back, so no raise here.
-        await asyncio.gather(pump_task, return_exceptions=True)
-        await parts.agi.stop()
-        await parts.ami.close()
-        parts.engine.close()
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP while stopping: ignored"))
+    health.begin_stopping()
+    notifier.stopping()
+    log.info("stopping: handing waiting callers to the fallback queue")
+    await parts.stop()
+    return exit_code
+
+
+def _in_order(
+    settings: Settings,
+    wired: _Wired,
+    health: Health,
+    notifier: Notifier,
+    writer: CallJournal,
+    ari: AriClient,
+    background: Background,
+) -> list[Part]:
+    """The daemon's parts in start order; the stop runs them in reverse, so each line's stop
+    comes after the stops of the lines below it. A new part goes where its stop belongs."""
+
+    async def hand_back() -> None:
         try:
-            await asyncio.wait_for(parts.calls.hand_back_waiting(), timeout=10)
+            await asyncio.wait_for(wired.calls.hand_back_waiting(), timeout=10)
         except (TimeoutError, AriError, AriUnavailable) as exc:
             log.error("could not hand every waiting caller back", extra={"error": str(exc)})
-        stop_task.cancel()
-        await parts.calls.drain()  # recordings of calls that just ended are hashed and journaled
-        if parts.callbacks is not None:
-            await parts.callbacks.close()  # open tasks stay in the journal for the next start
-        await parts.records.close()  # who is still logged in is logged out at the stop
-        if parts.queue_log is not None:
-            await parts.queue_log.close()
-        await parts.events.close()
-        await parts.http.stop()
-    await writer.close()
-    notifier.close()
-    return exit_code
+
+    async def start_events() -> None:
+        # CAD's commands answer on the event stream, which dispatches them: the one pair that
+        # needs each other, so the handler is handed over at start.
+        await wired.events.start(commands=wired.commands)
+
+    parts: list[Part] = [
+        Step("systemd", on_stop=sync(notifier.close)),
+        # Last to stop: every record the parts below make (the stop's log-outs too) is written,
+        # or spooled during a database outage. Starts with what the last stop spooled.
+        Step("journal", sync(writer.start), writer.close),
+        Step("ari-client", ari.__aenter__, ari.__aexit__),
+        # /healthz and /readyz answer until the end of the stop (503 while stopping).
+        Step("admin-http", on_stop=wired.http.stop),
+        # Not ready yet (ARI is not up): the core hears so before anything else.
+        Step("readiness", lambda: wired.engine.feed(ReadinessChanged(health.ready))),
+        # CAD's event stream first: it reads its outbox's seq before the first report.
+        Step("events", start_events, wired.events.close),
+        # /healthz and /readyz answer during start-up too (unless the port is taken: then the
+        # ALARM line and systemd's status line say so).
+        Background(
+            "admin-http-binding",
+            {
+                "bind-admin-http": lambda: keep_binding(
+                    "admin-http",
+                    settings.ops.http_port,
+                    wired.http.start,
+                    retry_every=settings.ops.bind_retry_seconds,
+                    on_state=lambda up, why: None if up else notifier.status(f"ALARM: admin {why}"),
+                )
+            },
+        ),
+    ]
+    if wired.queue_log is not None:
+        parts.append(Step("queue-log", sync(wired.queue_log.start), wired.queue_log.close))
+    # Who is still logged in is logged out at the stop.
+    parts.append(Step("calltaker-records", sync(wired.records.start), wired.records.close))
+    if wired.callbacks is not None:
+        # Open tasks stay in the journal for the next start.
+        parts.append(Step("callbacks", wired.callbacks.start, wired.callbacks.close))
+    parts += [
+        # Recordings of calls that just ended are hashed and journaled.
+        Step("recordings", on_stop=wired.calls.drain),
+        # Even after the ARI pump ended: the waiting callers go back to the fallback queue.
+        Step("hand-back", on_stop=hand_back),
+        # No more events into the core from here: the records above hear nothing new.
+        Step("engine", on_stop=sync(wired.engine.close)),
+        Step("ami", on_stop=wired.ami.close),
+        Step("fastagi", on_stop=wired.agi.stop),
+        Background(
+            "fastagi-binding",
+            {
+                "bind-fastagi": lambda: keep_binding(
+                    "fastagi",
+                    settings.agi.port,
+                    wired.agi.start,
+                    retry_every=settings.ops.bind_retry_seconds,
+                    on_state=lambda up, why: health.set("agi", up, why),
+                )
+            },
+        ),
+        background,
+    ]
+    return parts
+
+
+def _background(
+    settings: Settings, journal: Journal, wired: _Wired, notifier: Notifier
+) -> Background:
+    """What runs beside the call path; the ARI event pump is the one whose end stops the
+    daemon."""
+    tasks: dict[str, Callable[[], Coroutine[Any, Any, object]]] = {
+        "ari-events": wired.link.run,
+        "retention": lambda: retention(journal, settings),
+        "ami": wired.ami.run,
+        "fallback-watch": lambda: watch_fallback(
+            wired.ami, settings.call.fallback_queue, wired.live.fallback_waiting
+        ),
+    }
+    if settings.fallback.queue_log:
+        # Calls the dialplan's fallback queue took (callgate away, or handed back at the last
+        # stop) are journaled from queue_log: a first read now, then every scan_seconds.
+        fallback = FallbackRecords(
+            journal,
+            queue_log=Path(settings.fallback.queue_log),
+            queue=settings.call.fallback_queue,
+            endpoints=settings.calltakers.endpoints,
+            recordings_dir=Path(settings.recording.asterisk_dir),
+            scan_seconds=settings.fallback.scan_seconds,
+        )
+        tasks["fallback-records"] = fallback.run
+    if settings.ops.watchdog:
+        # Returns at once when not under systemd: a background task, not a reason to stop.
+        tasks["watchdog"] = notifier.watchdog
+    return Background("background", tasks, keep="ari-events")
 
 
 async def run(settings: Settings, config_path: str | None = None) -> int:
