@@ -60,7 +60,7 @@ from callgate.daemon.metrics import Metrics
 from callgate.daemon.parts import Background, Lifecycle, Part, Step, sync
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.readiness import Readiness
-from callgate.daemon.reload import LiveParts, Reloader, read_config
+from callgate.daemon.reload import LiveParts, OnReload, Reloader, read_config
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
 from callgate.daemon.view import LiveDaemonView
@@ -310,12 +310,14 @@ def _wire(
             callback_prefix=prefix,
             registrations=registrations,
             device_status=ami.status,
-            route_agi=lambda live: agi.route(agi_routes(live)),
-            dispositions=dispositions,
-            blocks=blocks,
-            history=history,
+            live=(
+                OnReload(lambda live: agi.route(agi_routes(live))),
+                dispositions,
+                blocks,
+                *(() if history is None else (history,)),
+                view,
+            ),
             metrics=metrics,
-            view=view,
             notifier=readiness.notifier,
             ready=lambda: readiness.announced,
         ),
