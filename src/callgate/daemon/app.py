@@ -1,8 +1,9 @@
 """The composition root: builds the adapters, wires them to the ACD core, owns the lifecycle.
 
 :func:`_wire` builds every part and hands each its dependencies in its constructor (the engine's
-``feed``, the one way into the core, to every part that makes core events); :func:`serve` starts
-and stops them. Start: validate config (before anything connects) -> open the journal -> CAD
+``feed``, the one way into the core, to every part that makes core events); :func:`_in_order`
+lists them once in start order, and :func:`serve` starts them in that order and stops them in
+reverse (:mod:`callgate.daemon.parts`). Start: validate config (before anything connects) -> open the journal -> CAD
 event stream -> admin HTTP port (/healthz, /readyz, /metrics, the CLI's API) -> FastAGI server
 (call-takers' feature codes) -> connect ARI and AMI -> log call-takers in and reconcile with
 what Asterisk holds (retried until it completes, after every reconnection) -> tell systemd READY
@@ -243,6 +244,8 @@ def _wire(
         max_per_user=settings.ops.live_max_streams_per_user,
         write_timeout=settings.ops.live_write_timeout,
     )
+    # The live feed reads the core through the view, which needs the engine: the one observer
+    # that joins after the engine is built.
     engine.observers.append(live.notification)
     call_observers.observers = (*call_observers.observers, live)  # recordings, for the screens
     # A supervisor's callback request from the wallboard goes CAD's way (its name on record).
