@@ -2,17 +2,11 @@
 
 :func:`_wire` builds every part and hands each its dependencies in its constructor (the engine's
 ``feed``, the one way into the core, to every part that makes core events); :func:`_in_order`
-lists them once in start order, and :func:`serve` starts them in that order and stops them in
-reverse (:mod:`callgate.daemon.parts`). Start: validate config (before anything connects) -> open the journal -> CAD
-event stream -> admin HTTP port (/healthz, /readyz, /metrics, the CLI's API) -> FastAGI server
-(call-takers' feature codes) -> connect ARI and AMI -> log call-takers in and reconcile with
-what Asterisk holds (retried until it completes, after every reconnection) -> tell systemd READY
-once ARI is set up and AMI and the database are up -> serve events, pinging the systemd watchdog
-from the event loop. A port another process holds (admin HTTP, FastAGI) is retried in the
+lists them once in start order; :func:`serve` starts them in that order and stops them in
+reverse (:mod:`callgate.daemon.parts`). Ready (systemd's READY) once ARI is set up and AMI and
+the database are up. A port another process holds (admin HTTP, FastAGI) is retried in the
 background with an ALARM line: ARI call handling needs neither. If the ARI event pump ever ends,
-the daemon stops with exit code 1, for systemd's ``Restart=on-failure`` to start it again. Beside
-that, calls the fallback queue took while callgate was away are journaled from Asterisk's
-queue_log (:mod:`callgate.daemon.fallback`).
+the daemon stops with exit code 1, for systemd's ``Restart=on-failure`` to start it again.
 Stop (SIGTERM/SIGINT): /readyz turns 503, stop taking events, hand waiting callers back to the
 dialplan's fallback queue, flush the event outbox and the journal, close connections.
 Conversations stay up in Asterisk.
@@ -38,8 +32,8 @@ from callgate.asterisk.agi.protocol import Handler
 from callgate.asterisk.ami.client import AmiClient
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.channel_check import AriChannelCheck
-from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable, JsonObject
-from callgate.asterisk.link import AriLink
+from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable
+from callgate.asterisk.link import AriLink, carrying_on
 from callgate.asterisk.recordings import folder_problem
 from callgate.auth import Authenticator
 from callgate.backlog import DatabaseStatus
@@ -298,7 +292,7 @@ def _wire(
     link = AriLink(
         ari.events(),
         set_up=calls.on_connected,
-        handle=_ari_events_to(calls),
+        handle=carrying_on(calls.on_event),
         on_state=lambda up, why: readiness.changed("ari", up, why),
     )
     reloader = Reloader(
@@ -340,20 +334,6 @@ def _wire(
         reloader=reloader,
         live=live,
     )
-
-
-def _ari_events_to(calls: AriAdapter) -> Callable[[JsonObject], Awaitable[None]]:
-    async def handle(event: JsonObject) -> None:
-        try:
-            await calls.on_event(event)
-        except (AriError, AriUnavailable) as exc:
-            log.warning("ARI request failed while handling an event", extra={"error": str(exc)})
-        except Exception:
-            # One event handled wrongly must not end the pump: the other calls go on,
-            # and on shutdown the waiting callers are still handed back.
-            log.exception("handling an ARI event failed; carrying on")
-
-    return handle
 
 
 async def serve(
@@ -462,6 +442,25 @@ def _in_order(
         # needs each other, so the handler is handed over at start.
         await wired.events.start(commands=wired.commands)
 
+    def binding(
+        port: str,
+        number: int,
+        start: Callable[[], Awaitable[None]],
+        on_state: Callable[[bool, str | None], None],
+    ) -> Background:
+        async def bind() -> None:
+            retry = settings.ops.bind_retry_seconds
+            await keep_binding(port, number, start, retry_every=retry, on_state=on_state)
+
+        return Background(f"{port}-binding", {f"bind-{port}": bind})
+
+    def http_state(up: bool, why: str | None) -> None:
+        if not up:
+            notifier.status(f"ALARM: admin {why}")
+
+    def agi_state(up: bool, why: str | None) -> None:
+        health.set("agi", up, why)
+
     parts: list[Part] = [
         Step("systemd", on_stop=sync(notifier.close)),
         # Last to stop: every record the parts below make (the stop's log-outs too) is written,
@@ -476,18 +475,7 @@ def _in_order(
         Step("events", start_events, wired.events.close),
         # /healthz and /readyz answer during start-up too (unless the port is taken: then the
         # ALARM line and systemd's status line say so).
-        Background(
-            "admin-http-binding",
-            {
-                "bind-admin-http": lambda: keep_binding(
-                    "admin-http",
-                    settings.ops.http_port,
-                    wired.http.start,
-                    retry_every=settings.ops.bind_retry_seconds,
-                    on_state=lambda up, why: None if up else notifier.status(f"ALARM: admin {why}"),
-                )
-            },
-        ),
+        binding("admin-http", settings.ops.http_port, wired.http.start, http_state),
     ]
     if wired.queue_log is not None:
         parts.append(Step("queue-log", sync(wired.queue_log.start), wired.queue_log.close))
@@ -505,18 +493,7 @@ def _in_order(
         Step("engine", on_stop=sync(wired.engine.close)),
         Step("ami", on_stop=wired.ami.close),
         Step("fastagi", on_stop=wired.agi.stop),
-        Background(
-            "fastagi-binding",
-            {
-                "bind-fastagi": lambda: keep_binding(
-                    "fastagi",
-                    settings.agi.port,
-                    wired.agi.start,
-                    retry_every=settings.ops.bind_retry_seconds,
-                    on_state=lambda up, why: health.set("agi", up, why),
-                )
-            },
-        ),
+        binding("fastagi", settings.agi.port, wired.agi.start, agi_state),
         background,
     ]
     return parts
