@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from callgate.asterisk.ari.client import Connected, Disconnected, JsonObject
-from callgate.asterisk.link import AriLink
+import pytest
+
+from callgate.asterisk.ari.client import AriUnavailable, Connected, Disconnected, JsonObject
+from callgate.asterisk.link import AriLink, carrying_on
 
 
 class Script:
@@ -85,3 +87,20 @@ async def test_given_a_disconnect_during_set_up_then_it_is_dropped_and_held_even
     assert await asyncio.wait_for(link.run(), 5) == "the ARI event stream ended"
     assert script.seen[-2:] == ["StasisEnd", ("ari", False, "closed by Asterisk")]
     assert script.attempts == 1
+
+
+async def test_an_event_handled_wrongly_is_logged_and_the_pump_carries_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(event: JsonObject) -> None:
+        raise KeyError(event["type"])
+
+    async def refused(event: JsonObject) -> None:
+        raise AriUnavailable("ARI is not connected")
+
+    await carrying_on(broken)({"type": "StasisStart"})
+    await carrying_on(refused)({"type": "StasisEnd"})
+    assert [r.getMessage() for r in caplog.records] == [
+        "handling an ARI event failed; carrying on",
+        "ARI request failed while handling an event",
+    ]

@@ -23,7 +23,13 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
-from callgate.asterisk.ari.client import Connected, Disconnected, JsonObject
+from callgate.asterisk.ari.client import (
+    AriError,
+    AriUnavailable,
+    Connected,
+    Disconnected,
+    JsonObject,
+)
 from callgate.logs import LogThrottle
 
 log = logging.getLogger(__name__)
@@ -36,6 +42,24 @@ BACKOFF_MAX: Final = 30.0
 LOG_INTERVAL: Final = 30.0
 
 Stream = AsyncIterator[JsonObject | Connected | Disconnected]
+
+
+def carrying_on(
+    handle: Callable[[JsonObject], Awaitable[None]],
+) -> Callable[[JsonObject], Awaitable[None]]:
+    """``handle``, logging its failure rather than raising it: one event handled wrongly must
+    not end the pump (the other calls go on, and on shutdown the waiting callers are still
+    handed back)."""
+
+    async def handled(event: JsonObject) -> None:
+        try:
+            await handle(event)
+        except (AriError, AriUnavailable) as exc:
+            log.warning("ARI request failed while handling an event", extra={"error": str(exc)})
+        except Exception:
+            log.exception("handling an ARI event failed; carrying on")
+
+    return handled
 
 
 class AriLink:

@@ -1,17 +1,12 @@
 """The composition root: builds the adapters, wires them to the ACD core, owns the lifecycle.
 
 :func:`_wire` builds every part and hands each its dependencies in its constructor (the engine's
-``feed``, the one way into the core, to every part that makes core events); :func:`serve` starts
-and stops them. Start: validate config (before anything connects) -> open the journal -> CAD
-event stream -> admin HTTP port (/healthz, /readyz, /metrics, the CLI's API) -> FastAGI server
-(call-takers' feature codes) -> connect ARI and AMI -> log call-takers in and reconcile with
-what Asterisk holds (retried until it completes, after every reconnection) -> tell systemd READY
-once ARI is set up and AMI and the database are up -> serve events, pinging the systemd watchdog
-from the event loop. A port another process holds (admin HTTP, FastAGI) is retried in the
+``feed``, the one way into the core, to every part that makes core events); :func:`_in_order`
+lists them once in start order; :func:`serve` starts them in that order and stops them in
+reverse (:mod:`callgate.daemon.parts`). Ready (systemd's READY) once ARI is set up and AMI and
+the database are up. A port another process holds (admin HTTP, FastAGI) is retried in the
 background with an ALARM line: ARI call handling needs neither. If the ARI event pump ever ends,
-the daemon stops with exit code 1, for systemd's ``Restart=on-failure`` to start it again. Beside
-that, calls the fallback queue took while callgate was away are journaled from Asterisk's
-queue_log (:mod:`callgate.daemon.fallback`).
+the daemon stops with exit code 1, for systemd's ``Restart=on-failure`` to start it again.
 Stop (SIGTERM/SIGINT): /readyz turns 503, stop taking events, hand waiting callers back to the
 dialplan's fallback queue, flush the event outbox and the journal, close connections.
 Conversations stay up in Asterisk.
@@ -20,15 +15,15 @@ Conversations stay up in Asterisk.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
@@ -37,8 +32,8 @@ from callgate.asterisk.agi.protocol import Handler
 from callgate.asterisk.ami.client import AmiClient
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.channel_check import AriChannelCheck
-from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable, JsonObject
-from callgate.asterisk.link import AriLink
+from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable
+from callgate.asterisk.link import AriLink, carrying_on
 from callgate.asterisk.recordings import folder_problem
 from callgate.auth import Authenticator
 from callgate.backlog import DatabaseStatus
@@ -57,8 +52,10 @@ from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.journaling import CallJournal
 from callgate.daemon.live import LiveFeed
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.parts import Background, Lifecycle, Part, Step, sync
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
-from callgate.daemon.reload import LiveParts, Reloader, read_config
+from callgate.daemon.readiness import Readiness
+from callgate.daemon.reload import LiveParts, OnReload, Reloader, read_config
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
 from callgate.daemon.view import LiveDaemonView
@@ -102,45 +99,6 @@ class _RecordingFailures:
             self.metrics.recording_failed()
 
 
-class _Readiness:
-    """Keeps the health registry and tells systemd READY once ARI, AMI and the database are up;
-    ``on_ready`` hears each change of readiness (the core starts callback attempts only while
-    ready)."""
-
-    def __init__(
-        self,
-        health: Health,
-        notifier: Notifier,
-        on_ready: Callable[[bool], None] = lambda ready: None,
-    ) -> None:
-        self.health = health
-        self.notifier = notifier
-        self.on_ready = on_ready
-        self.announced = False
-
-    def changed(
-        self, component: str, up: bool, detail: str | None = None, *, logged: bool = False
-    ) -> None:
-        """``logged``: the reporter logs the change itself (the database's ALARM)."""
-        was_ready = self.health.ready
-        self.health.set(component, up, detail)
-        if self.health.ready != was_ready:
-            self.on_ready(self.health.ready)
-        if not logged and up:
-            log.info("connected", extra={"component": component})
-        elif not logged:
-            log.warning("disconnected", extra={"component": component, "detail": detail})
-        if self.health.ready and not self.announced:
-            self.announced = True
-            self.notifier.ready()
-            log.info("ready: taking calls")
-        elif self.announced:
-            down = self.health.missing() + self.health.degraded()
-            self.notifier.status(
-                "taking calls" if not down else f"degraded: {', '.join(down)} down"
-            )
-
-
 @dataclass(frozen=True)
 class _Wired:
     """The daemon's parts, each built with what it needs (see :func:`_wire`)."""
@@ -166,7 +124,7 @@ def _wire(
     ari: AriClient,
     *,
     health: Health,
-    readiness: _Readiness,
+    readiness: Readiness,
     database: DatabaseStatus,
     writer: CallJournal,
     config_path: str | None = None,
@@ -285,14 +243,19 @@ def _wire(
         max_per_user=settings.ops.live_max_streams_per_user,
         write_timeout=settings.ops.live_write_timeout,
     )
+    # The live feed reads the core through the view, which needs the engine: the one observer
+    # that joins after the engine is built.
     engine.observers.append(live.notification)
     # A supervisor's callback request from the wallboard goes CAD's way (its name on record).
     requested = None if callbacks is None else callbacks.requested
     # ... and a call-taker's hand-off from their screen goes their keys' way (the ARI adapter).
     actions = CallActionService(
-        JournalAnnotations(journal), events, callbacks=requested, handoffs=calls,
+        JournalAnnotations(journal),
+        events,
+        callbacks=requested,
+        handoffs=calls,
         answered=view.answered,
-    )  # fmt: skip
+    )
     http = OpsHttp(
         view,
         health,
@@ -333,7 +296,7 @@ def _wire(
     link = AriLink(
         ari.events(),
         set_up=calls.on_connected,
-        handle=_ari_events_to(calls),
+        handle=carrying_on(calls.on_event),
         on_state=lambda up, why: readiness.changed("ari", up, why),
     )
     reloader = Reloader(
@@ -348,34 +311,33 @@ def _wire(
             callback_prefix=prefix,
             registrations=registrations,
             device_status=ami.status,
-            route_agi=lambda live: agi.route(agi_routes(live)),
-            dispositions=dispositions,
-            blocks=blocks,
-            history=history,
+            live=(
+                OnReload(lambda live: agi.route(agi_routes(live))),
+                dispositions,
+                blocks,
+                *(() if history is None else (history,)),
+                view,
+            ),
             metrics=metrics,
-            view=view,
             notifier=readiness.notifier,
             ready=lambda: readiness.announced,
         ),
     )
     return _Wired(
-        engine, calls, events, commands, callbacks, records, queue_log, http, agi, ami, link,
-        reloader, live,
-    )  # fmt: skip
-
-
-def _ari_events_to(calls: AriAdapter) -> Callable[[JsonObject], Awaitable[None]]:
-    async def handle(event: JsonObject) -> None:
-        try:
-            await calls.on_event(event)
-        except (AriError, AriUnavailable) as exc:
-            log.warning("ARI request failed while handling an event", extra={"error": str(exc)})
-        except Exception:
-            # One event handled wrongly must not end the pump: the other calls go on,
-            # and on shutdown the waiting callers are still handed back.
-            log.exception("handling an ARI event failed; carrying on")
-
-    return handle
+        engine=engine,
+        calls=calls,
+        events=events,
+        commands=commands,
+        callbacks=callbacks,
+        records=records,
+        queue_log=queue_log,
+        http=http,
+        agi=agi,
+        ami=ami,
+        link=link,
+        reloader=reloader,
+        live=live,
+    )
 
 
 async def serve(
@@ -388,17 +350,17 @@ async def serve(
     # /readyz and as callgate_connection_up{component="agi"}.
     health = Health(components=(*COMPONENTS, "agi"))
     notifier = Notifier()
-    parts: _Wired | None = None
+    wired: _Wired | None = None
     readiness_told: set[asyncio.Task[None]] = set()
 
     def ready_changed(ready: bool) -> None:
         # Callback attempts start only while callgate is ready: the core hears each change.
-        if parts is not None:
-            told = asyncio.create_task(parts.engine.feed(ReadinessChanged(ready)))
+        if wired is not None:
+            told = asyncio.create_task(wired.engine.feed(ReadinessChanged(ready)))
             readiness_told.add(told)
             told.add_done_callback(readiness_told.discard)
 
-    readiness = _Readiness(health, notifier, ready_changed)
+    readiness = Readiness(health, notifier, ready_changed)
     readiness.changed("database", True)
     # One view of the database for every writer: one ALARM per outage, one backlog figure.
     database = DatabaseStatus(
@@ -413,135 +375,163 @@ async def serve(
         # are at stake (lost then, with an ALARM saying how many).
         log.error("ALARM: storage.spool_dir not usable", extra={"reason": problem})
     writer = CallJournal(journal, database, spool=spool)
-    writer.start()  # what the last stop spooled first
-    async with AriClient(
+    ari = AriClient(
         settings.ari.url,
         settings.ari.username,
         settings.ari.password.get_secret_value(),
         settings.ari.app,
-    ) as ari:
-        parts = _wire(
-            settings,
-            journal,
-            ari,
-            health=health,
-            readiness=readiness,
-            database=database,
-            writer=writer,
-            config_path=config_path,
+    )
+    wired = _wire(
+        settings,
+        journal,
+        ari,
+        health=health,
+        readiness=readiness,
+        database=database,
+        writer=writer,
+        config_path=config_path,
+    )
+    background = _background(settings, journal, wired, notifier)
+    parts = Lifecycle(_in_order(settings, wired, health, notifier, writer, ari, background))
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, wired.reloader.on_signal)
+    health.set("agi", False, "not bound yet")
+    await parts.start()
+    stop_task = asyncio.create_task(stop.wait(), name="stop")
+    # Only a stop request or the end of the ARI stream (which never ends by itself) stops
+    # the daemon; the other tasks may finish early without consequence.
+    pump_task = background.task("ari-events")
+    await asyncio.wait({pump_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    stop_task.cancel()
+    exit_code = 0
+    if pump_task.done() and not stop.is_set():
+        # Without ARI no call is taken: exit non-zero, so systemd (Restart=on-failure)
+        # starts a fresh daemon, rather than a clean exit that would leave it stopped.
+        exit_code = 1
+        error = pump_task.exception()
+        why = pump_task.result() if error is None else f"{type(error).__name__}: {error}"
+        log.error(
+            "ARI event pump ended; stopping with exit code 1 to be restarted",
+            extra={"reason": why},
+            exc_info=error,
         )
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, parts.reloader.on_signal)
-        await parts.engine.feed(ReadinessChanged(health.ready))  # not ready yet: ARI is not up
-        # CAD's event stream first: it reads its outbox's seq before the first report.
-        await parts.events.start(commands=parts.commands)
-        retry_every = settings.ops.bind_retry_seconds
-        # /healthz and /readyz answer during start-up too (unless the port is taken: then
-        # the ALARM line and systemd's status line say so).
-        bind_http = asyncio.create_task(
-            keep_binding(
-                "admin-http",
-                settings.ops.http_port,
-                parts.http.start,
-                retry_every=retry_every,
-                on_state=lambda up, why: None if up else notifier.status(f"ALARM: admin {why}"),
-            ),
-            name="bind-admin-http",
-        )
-        await asyncio.sleep(0)  # the first attempt now, before anything connects
-        health.set("agi", False, "not bound yet")
-        bind_agi = asyncio.create_task(
-            keep_binding(
-                "fastagi",
-                settings.agi.port,
-                parts.agi.start,
-                retry_every=retry_every,
-                on_state=lambda up, why: health.set("agi", up, why),
-            ),
-            name="bind-fastagi",
-        )
-        if parts.callbacks is not None:
-            await parts.callbacks.start()
-        parts.records.start()
-        if parts.queue_log is not None:
-            parts.queue_log.start()
-        tasks = {
-            asyncio.create_task(parts.link.run(), name="ari-events"),
-            bind_http,
-            bind_agi,
-            asyncio.create_task(retention(journal, settings), name="retention"),
-            asyncio.create_task(parts.ami.run(), name="ami"),
-            asyncio.create_task(
-                watch_fallback(
-                    parts.ami, settings.call.fallback_queue, parts.live.fallback_waiting
-                ),
-                name="fallback-watch",
-            ),
-        }
-        if settings.fallback.queue_log:
-            # Calls the dialplan's fallback queue took (callgate away, or handed back at the last
-            # stop) are journaled from queue_log: a first read now, then every scan_seconds.
-            fallback = FallbackRecords(
-                journal,
-                queue_log=Path(settings.fallback.queue_log),
-                queue=settings.call.fallback_queue,
-                endpoints=settings.calltakers.endpoints,
-                recordings_dir=Path(settings.recording.asterisk_dir),
-                scan_seconds=settings.fallback.scan_seconds,
-            )
-            tasks.add(asyncio.create_task(fallback.run(), name="fallback-records"))
-        if settings.ops.watchdog:
-            # Returns at once when not under systemd: a background task, not a reason to stop.
-            tasks.add(asyncio.create_task(notifier.watchdog(), name="watchdog"))
-        stop_task = asyncio.create_task(stop.wait(), name="stop")
-        # Only a stop request or the end of the ARI stream (which never ends by itself) stops
-        # the daemon; the other tasks may finish early without consequence.
-        pump_task = next(t for t in tasks if t.get_name() == "ari-events")
-        await asyncio.wait({pump_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        exit_code = 0
-        if pump_task.done() and not stop.is_set():
-            # Without ARI no call is taken: exit non-zero, so systemd (Restart=on-failure)
-            # starts a fresh daemon, rather than a clean exit that would leave it stopped.
-            exit_code = 1
-            error = pump_task.exception()
-            why = pump_task.result() if error is None else f"{type(error).__name__}: {error}"
-            log.error(
-                "ARI event pump ended; stopping with exit code 1 to be restarted",
-                extra={"reason": why},
-                exc_info=error,
-            )
-        loop.add_signal_handler(
-            signal.SIGHUP, lambda: log.warning("SIGHUP while stopping: ignored")
-        )
-        health.begin_stopping()
-        notifier.stopping()
-        log.info("stopping: handing waiting callers to the fallback queue")
-        for task in tasks:
-            task.cancel()
-        for task in tasks - {pump_task}:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        # Its end was logged above; the callers must still be handed back, so no raise here.
-        await asyncio.gather(pump_task, return_exceptions=True)
-        await parts.agi.stop()
-        await parts.ami.close()
-        parts.engine.close()
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP while stopping: ignored"))
+    health.begin_stopping()
+    notifier.stopping()
+    log.info("stopping: handing waiting callers to the fallback queue")
+    await parts.stop()
+    return exit_code
+
+
+def _in_order(
+    settings: Settings,
+    wired: _Wired,
+    health: Health,
+    notifier: Notifier,
+    writer: CallJournal,
+    ari: AriClient,
+    background: Background,
+) -> list[Part]:
+    """The daemon's parts in start order; the stop runs them in reverse, so each line's stop
+    comes after the stops of the lines below it. A new part goes where its stop belongs."""
+
+    async def hand_back() -> None:
         try:
-            await asyncio.wait_for(parts.calls.hand_back_waiting(), timeout=10)
+            await asyncio.wait_for(wired.calls.hand_back_waiting(), timeout=10)
         except (TimeoutError, AriError, AriUnavailable) as exc:
             log.error("could not hand every waiting caller back", extra={"error": str(exc)})
-        stop_task.cancel()
-        await parts.calls.drain()  # recordings of calls that just ended are hashed and journaled
-        if parts.callbacks is not None:
-            await parts.callbacks.close()  # open tasks stay in the journal for the next start
-        await parts.records.close()  # who is still logged in is logged out at the stop
-        if parts.queue_log is not None:
-            await parts.queue_log.close()
-        await parts.events.close()
-        await parts.http.stop()
-    await writer.close()
-    notifier.close()
-    return exit_code
+
+    async def start_events() -> None:
+        # CAD's commands answer on the event stream, which dispatches them: the one pair that
+        # needs each other, so the handler is handed over at start.
+        await wired.events.start(commands=wired.commands)
+
+    def binding(
+        port: str,
+        number: int,
+        start: Callable[[], Awaitable[None]],
+        on_state: Callable[[bool, str | None], None],
+    ) -> Background:
+        async def bind() -> None:
+            retry = settings.ops.bind_retry_seconds
+            await keep_binding(port, number, start, retry_every=retry, on_state=on_state)
+
+        return Background(f"{port}-binding", {f"bind-{port}": bind})
+
+    def http_state(up: bool, why: str | None) -> None:
+        if not up:
+            notifier.status(f"ALARM: admin {why}")
+
+    def agi_state(up: bool, why: str | None) -> None:
+        health.set("agi", up, why)
+
+    parts: list[Part] = [
+        Step("systemd", on_stop=sync(notifier.close)),
+        # Last to stop: every record the parts below make (the stop's log-outs too) is written,
+        # or spooled during a database outage. Starts with what the last stop spooled.
+        Step("journal", sync(writer.start), writer.close),
+        Step("ari-client", ari.__aenter__, ari.__aexit__),
+        # /healthz and /readyz answer until the end of the stop (503 while stopping).
+        Step("admin-http", on_stop=wired.http.stop),
+        # Not ready yet (ARI is not up): the core hears so before anything else.
+        Step("readiness", lambda: wired.engine.feed(ReadinessChanged(health.ready))),
+        # CAD's event stream first: it reads its outbox's seq before the first report.
+        Step("events", start_events, wired.events.close),
+        # /healthz and /readyz answer during start-up too (unless the port is taken: then the
+        # ALARM line and systemd's status line say so).
+        binding("admin-http", settings.ops.http_port, wired.http.start, http_state),
+    ]
+    if wired.queue_log is not None:
+        parts.append(Step("queue-log", sync(wired.queue_log.start), wired.queue_log.close))
+    # Who is still logged in is logged out at the stop.
+    parts.append(Step("calltaker-records", sync(wired.records.start), wired.records.close))
+    if wired.callbacks is not None:
+        # Open tasks stay in the journal for the next start.
+        parts.append(Step("callbacks", wired.callbacks.start, wired.callbacks.close))
+    parts += [
+        # Recordings of calls that just ended are hashed and journaled.
+        Step("recordings", on_stop=wired.calls.drain),
+        # Even after the ARI pump ended: the waiting callers go back to the fallback queue.
+        Step("hand-back", on_stop=hand_back),
+        # No more events into the core from here: the records above hear nothing new.
+        Step("engine", on_stop=sync(wired.engine.close)),
+        Step("ami", on_stop=wired.ami.close),
+        Step("fastagi", on_stop=wired.agi.stop),
+        binding("fastagi", settings.agi.port, wired.agi.start, agi_state),
+        background,
+    ]
+    return parts
+
+
+def _background(
+    settings: Settings, journal: Journal, wired: _Wired, notifier: Notifier
+) -> Background:
+    """What runs beside the call path; the ARI event pump is the one whose end stops the
+    daemon."""
+    tasks: dict[str, Callable[[], Coroutine[Any, Any, object]]] = {
+        "ari-events": wired.link.run,
+        "retention": lambda: retention(journal, settings),
+        "ami": wired.ami.run,
+        "fallback-watch": lambda: watch_fallback(
+            wired.ami, settings.call.fallback_queue, wired.live.fallback_waiting
+        ),
+    }
+    if settings.fallback.queue_log:
+        # Calls the dialplan's fallback queue took (callgate away, or handed back at the last
+        # stop) are journaled from queue_log: a first read now, then every scan_seconds.
+        fallback = FallbackRecords(
+            journal,
+            queue_log=Path(settings.fallback.queue_log),
+            queue=settings.call.fallback_queue,
+            endpoints=settings.calltakers.endpoints,
+            recordings_dir=Path(settings.recording.asterisk_dir),
+            scan_seconds=settings.fallback.scan_seconds,
+        )
+        tasks["fallback-records"] = fallback.run
+    if settings.ops.watchdog:
+        # Returns at once when not under systemd: a background task, not a reason to stop.
+        tasks["watchdog"] = notifier.watchdog
+    return Background("background", tasks, keep="ari-events")
 
 
 async def run(settings: Settings, config_path: str | None = None) -> int:

@@ -20,6 +20,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from callgate.config import Settings, screening_policy
 from callgate.core.screening import (
     BlockRecord,
     CallerHistory,
@@ -99,6 +100,10 @@ class HistoryLoader:
         self.policy = policy
         self.lookup_timeout = lookup_timeout
         self._warnings = LogThrottle(WARNING_INTERVAL)
+
+    def reconfigure(self, settings: Settings) -> None:
+        """A reload: what to load, by the screening policy from ``settings`` from now on."""
+        self.policy = screening_policy(settings)
 
     async def __call__(self, caller: str, now: float, identity: str | None = None) -> CallerHistory:
         """The history of ``caller`` arriving at ``now`` (empty when nothing is known, when the

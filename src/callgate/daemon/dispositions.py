@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from callgate.config import Settings, screening_policy
 from callgate.core.screening import (
     DEFAULT_DISPOSITION_CODES,
     CallerHistory,
@@ -100,6 +101,11 @@ class Dispositions:
         self.codes = dict(codes)
         self.clock = clock
         self.recent_window = recent_window
+
+    def reconfigure(self, settings: Settings) -> None:
+        """A reload: the screening policy and the digits' dispositions from ``settings``."""
+        self.policy = screening_policy(settings)
+        self.codes = dict(settings.dispositions.codes)
 
     def for_digit(self, digit: str) -> str | None:
         """The disposition a call-taker's digit stands for, or None for a digit with none."""
@@ -269,6 +275,10 @@ class Blocks:
         self.store = JournalBlocks(journal)
         self.policy = policy
         self.clock = clock
+
+    def reconfigure(self, settings: Settings) -> None:
+        """A reload: the screening policy (blocking) from ``settings`` from now on."""
+        self.policy = screening_policy(settings)
 
     @property
     def enabled(self) -> bool:

@@ -53,13 +53,10 @@ from callgate.core.agents import DeviceState
 from callgate.core.config import AcdConfig
 from callgate.core.errors import AcdConfigError
 from callgate.core.events import AgentLoggedIn, ConfigChanged
-from callgate.daemon.caller_history import HistoryLoader
 from callgate.daemon.calltakers import CallTakerControl, PhoneRegistrations
-from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.systemd import Notifier
-from callgate.daemon.view import LiveDaemonView
 from callgate.http.sessions import SessionStore
 from callgate.ports import agent_id_of
 
@@ -173,12 +170,27 @@ class ReloadOutcome:
         return answer
 
 
-class CallTakerPhones(Protocol):
-    """The ARI adapter as a reload needs it."""
+class Reconfigurable(Protocol):
+    """A part that takes live changes: a reload hands it the new settings, the one way every
+    part hears of them."""
 
-    def use_settings(self, settings: Settings) -> None:
-        """Read per-call settings (prompts, ...) from ``settings`` from now on."""
+    def reconfigure(self, settings: Settings) -> None:
+        """Read what this part reads per call or per request from ``settings`` from now on."""
         ...
+
+
+@dataclass(frozen=True)
+class OnReload:
+    """A part whose reconfiguring is a call the composition root writes (the FastAGI routes)."""
+
+    apply: Callable[[Settings], None]
+
+    def reconfigure(self, settings: Settings) -> None:
+        self.apply(settings)
+
+
+class CallTakerPhones(Reconfigurable, Protocol):
+    """The ARI adapter as a reload needs it (prompts, ... read per call: ``reconfigure``)."""
 
     async def follow_calltakers(self, endpoints: Mapping[str, str]) -> Mapping[str, DeviceState]:
         """Follow the phones of ``endpoints`` (id -> endpoint); the new ones' states."""
@@ -199,13 +211,11 @@ class LiveParts:
     registrations: PhoneRegistrations | None = None
     device_status: Callable[[str], DeviceStatus | None] = lambda endpoint: None
     """What AMI last said of a phone (``AmiClient.status``)."""
-    route_agi: Callable[[Settings], None] = lambda settings: None
-    """Serve the feature codes with the prompts and pause reasons of ``settings``."""
-    dispositions: Dispositions | None = None
-    blocks: Blocks | None = None
-    history: HistoryLoader | None = None
+    live: tuple[Reconfigurable, ...] = ()
+    """The parts besides ``phones`` that read settings per call or per request, reconfigured
+    in this order (the feature codes' routes, dispositions, blocks, the callers' history, the
+    admin view)."""
     metrics: Metrics | None = None
-    view: LiveDaemonView | None = None
     set_log_level: Callable[[str], None] = logs.set_level
     notifier: Notifier | None = None
     ready: Callable[[], bool] = lambda: True
@@ -286,16 +296,8 @@ class Reloader:
         if "log.level" in live:
             parts.set_log_level(settings.log.level)
         # What is read per call or per request.
-        parts.phones.use_settings(settings)
-        parts.route_agi(settings)
-        policy = screening_policy(settings)
-        for holder in (parts.dispositions, parts.blocks, parts.history):
-            if holder is not None:
-                holder.policy = policy
-        if parts.dispositions is not None:
-            parts.dispositions.codes = dict(settings.dispositions.codes)
-        if parts.view is not None:
-            parts.view.default_pause_reason = settings.agi.default_pause_reason
+        for part in (parts.phones, *parts.live):
+            part.reconfigure(settings)
         await self._apply_calltakers(settings, config)
 
     def _apply_auth(self, settings: Settings) -> None:

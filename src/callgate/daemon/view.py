@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from callgate import __version__
+from callgate.config import Settings
 from callgate.core.acd import Acd
 from callgate.core.agents import AgentState
 from callgate.core.calls import Call
@@ -58,6 +59,10 @@ class LiveDaemonView:
         self.dispositions = dispositions
         self.block_control = blocks
         self._reload = reload
+
+    def reconfigure(self, settings: Settings) -> None:
+        """A reload: the pause reason given when none is from ``settings`` from now on."""
+        self.default_pause_reason = settings.agi.default_pause_reason
 
     def status(self) -> JsonDict:
         acd = self.engine.acd

@@ -40,7 +40,7 @@ class Phones:
     settings: Settings | None = None
     followed: list[dict[str, str]] = field(default_factory=list)
 
-    def use_settings(self, settings: Settings) -> None:
+    def reconfigure(self, settings: Settings) -> None:
         self.settings = settings
 
     async def follow_calltakers(self, endpoints: Mapping[str, str]) -> dict[str, DeviceState]:
@@ -126,7 +126,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
         callback_prefix="cb-run-",
         registrations=PhoneRegistrations(settings.calltakers.endpoints),
         metrics=Metrics(engine.acd, health, calltakers=["1001"]),
-        view=LiveDaemonView(engine, control, health, None, set_log_level=levels.append),
+        live=(LiveDaemonView(engine, control, health, None, set_log_level=levels.append),),
         set_log_level=levels.append,
     )
     yield Running(

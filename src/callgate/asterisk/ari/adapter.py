@@ -131,7 +131,7 @@ class AriAdapter:
     def agencies(self) -> list[str]:
         return list(self.shared.settings.agencies)
 
-    def use_settings(self, settings: Settings) -> None:
+    def reconfigure(self, settings: Settings) -> None:
         """A reloaded configuration: what is read per call (prompts, greeting, music on hold,
         ring timeout, agencies, the callback dial string) comes from ``settings`` from the next
         use on. The connection's own settings ([ari]) are the daemon's to keep."""
