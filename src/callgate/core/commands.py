@@ -171,6 +171,9 @@ class AgentStateChanged(Notification):
     """Who asked for it: the ``by`` of the log-in, log-out, pause or unpause that made it (for a
     pause or log-out asked during a call, of that request, applied at its end); empty for the
     call-taker's own phone and for what the core did by itself."""
+    call_id: str | None = None
+    """The call the call-taker rings for, answers or talks on after the move (a projection's
+    ringing set and a call-taker's current call), else None."""
 
     def __str__(self) -> str:
         return f"agent {self.agent_id}: {self.old.name} -[{self.cause}]-> {self.new.name}"

@@ -121,7 +121,11 @@ class Floor:
         by: str = "",
     ) -> None:
         old = agent.transition(trigger)
-        out.append(AgentStateChanged(agent.agent_id, old, agent.state, cause, now, reason, by))
+        out.append(
+            AgentStateChanged(
+                agent.agent_id, old, agent.state, cause, now, reason, by, agent.call_id
+            )
+        )
         self.refresh_ready(agent)
 
     def refresh_ready(self, agent: Agent) -> None:
