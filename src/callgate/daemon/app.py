@@ -53,6 +53,7 @@ from callgate.daemon.journaling import CallJournal
 from callgate.daemon.live import LiveFeed
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.parts import Background, Lifecycle, Part, Step, sync
+from callgate.daemon.projection import Projection
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.readiness import Readiness
 from callgate.daemon.reload import LiveParts, OnReload, Reloader, read_config
@@ -148,8 +149,11 @@ def _wire(
     )
     blocks = Blocks(journal, policy, clock=time.time)
     health.probe("mqtt", lambda: events.connected)
+    # The calls, call-takers and shifts as the notifications tell them: the engine's first
+    # observer, so the readers after it (metrics...) see what each note leaves, never the core.
+    projection = Projection()
     metrics = Metrics(
-        acd,
+        projection,
         health,
         calltakers=[agent_id_of(e) for e in settings.calltakers.endpoints],
         outbox_depth=events.depth if settings.mqtt.enabled else lambda: None,
@@ -185,6 +189,7 @@ def _wire(
     )
     # One ordered stream out: the core's notifications and the adapters' records, in order.
     observers: list[Observer] = [
+        projection.notification,
         writer.notification,
         events.notification,
         _RecordingFailures(metrics).notification,

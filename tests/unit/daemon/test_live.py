@@ -22,13 +22,14 @@ from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.live import LiveFeed
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.projection import Projection
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.pages import Pages
 from callgate.http.server import OpsHttp
 from callgate.http.streams import LiveStreams, filtered
 from callgate.ports import RecordingFailed
 from tests.unit.auth_users import authenticator, bearer, browser
-from tests.unit.daemon.conftest import Clock, Driven, NoPhones, control_of
+from tests.unit.daemon.conftest import Clock, NoPhones, control_of
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002"]
 
@@ -58,7 +59,7 @@ async def served() -> AsyncIterator[tuple[OpsHttp, LiveStreams]]:
     http = OpsHttp(
         object(),  # type: ignore[arg-type]  # no route of these tests reads the view
         health,
-        Metrics(Driven().acd, health).registry,
+        Metrics(Projection(), health).registry,
         authenticator=authenticator(),
         port=0,
         extensions=(streams, Pages()),
