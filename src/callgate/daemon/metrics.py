@@ -57,7 +57,7 @@ class Metrics:
         #: The calls, call-takers and shifts as the notifications told them (never the core).
         self.projection = projection
         self.health = health
-        #: Call-takers named in the config: counted LOGGED_OUT until a notification first names them.
+        #: Call-takers named in the config: LOGGED_OUT until a notification names them.
         self.calltakers = tuple(calltakers)
         self.outbox_depth = outbox_depth
         #: The journal writers' shared view of the database: backlog and records dropped.
