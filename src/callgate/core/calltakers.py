@@ -23,7 +23,7 @@ from typing import Protocol
 
 from callgate.core.agents import Agent, AgentState, AgentTrigger, DeviceState
 from callgate.core.calls import Call
-from callgate.core.commands import RingMissed, StartWrapUp
+from callgate.core.commands import AgentDetails, RingMissed, StartWrapUp
 from callgate.core.events import (
     AgentLoggedIn,
     AgentLoggedOut,
@@ -62,6 +62,8 @@ class CallTakers:
         self.floor = floor
         #: The queue and its offers, set by the ``Acd`` that composes both.
         self.rings: Rings
+        #: Each call-taker's details as last reported in an ``AgentDetails``.
+        self._reported: dict[str, tuple[str, DeviceState, str | None, bool, int, int]] = {}
 
     def table(self) -> Table:
         return {
@@ -71,6 +73,23 @@ class CallTakers:
             AgentUnpaused: self.unpaused,
             DeviceStateChanged: self.device_state_changed,
         }
+
+    def report(self, now: float, out: Out) -> None:
+        """An ``AgentDetails`` for each call-taker whose details the event or timer changed
+        (one place for the dozen that change them; a few call-takers, so a scan is cheap)."""
+        reported = self._reported
+        for agent in self.floor.agents.values():
+            details = (
+                agent.endpoint,
+                agent.device,
+                agent.pending_pause,
+                agent.pending_logout,
+                agent.calls_answered,
+                agent.misses,
+            )
+            if reported.get(agent.agent_id) != details:
+                reported[agent.agent_id] = details
+                out.append(AgentDetails(agent.agent_id, *details, at=now))
 
     def logged_in(self, event: AgentLoggedIn, now: float, out: Out) -> None:
         floor = self.floor
