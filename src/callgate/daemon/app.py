@@ -149,9 +149,10 @@ def _wire(
     )
     blocks = Blocks(journal, policy, clock=time.time)
     health.probe("mqtt", lambda: events.connected)
-    # The calls, call-takers and shifts as the notifications tell them: the engine's first
-    # observer, so the readers after it (metrics...) see what each note leaves, never the core.
-    projection = Projection()
+    # The calls, call-takers and shifts as the notifications tell them: the engine tells it each
+    # before its observers, so its readers (metrics, the admin view, the live screens) see what
+    # each note leaves, never the core.
+    projection = Projection(settings.acd.aging_seconds)
     metrics = Metrics(
         projection,
         health,
@@ -189,7 +190,6 @@ def _wire(
     )
     # One ordered stream out: the core's notifications and the adapters' records, in order.
     observers: list[Observer] = [
-        projection.notification,
         writer.notification,
         events.notification,
         _RecordingFailures(metrics).notification,
@@ -208,7 +208,7 @@ def _wire(
     queue_log = queue_log_file(settings, clock=time.time, endpoints=control.endpoints)
     if queue_log is not None:
         observers.append(queue_log.notification)
-    engine = Engine(acd, calls, observers=observers)
+    engine = Engine(acd, calls, observers=observers, projection=projection)
     # CAD's commands reach the same services as the phones and the admin API.
     commands = CommandHandler(
         JournalAnnotations(journal),
@@ -237,6 +237,7 @@ def _wire(
         dispositions=dispositions,
         blocks=blocks,
         reload=reload,
+        rostered=settings.roster.roster() is not None,
     )
     sessions = BrowserSessions.from_settings(settings.ops, authenticator)
     # The wallboard's and the call-takers' screens' live feed, one more observer of the core.
@@ -322,6 +323,7 @@ def _wire(
                 blocks,
                 *(() if history is None else (history,)),
                 view,
+                projection,
             ),
             metrics=metrics,
             notifier=readiness.notifier,

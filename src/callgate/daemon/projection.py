@@ -2,20 +2,23 @@
 from the engine's notifications alone (issue #20's item 5: nothing outside the engine reads the
 live core).
 
-One :class:`Projection` is the engine's first observer (``daemon/app.py``), so every reader after
-it sees the state each notification leaves. What the notifications do not carry (a call-taker's
-phone, a pause or log-out pending until a call ends, the ring's set under ring-all, the queue's
-order beyond class and arrival) is not here; the readers that show those still read the core
-(see ``docs/architecture.md``).
+The engine holds one :class:`Projection` and tells it each notification and record before its
+observers (``daemon/engine.py``), so every reader sees the state each one leaves: the metrics,
+the admin view (``daemon/view.py``) and the live screens (``daemon/live.py``). A call-taker's
+phone, pending requests and counts come in ``AgentDetails``; who took a handed-off call in the
+``AgencyConnected`` record; the queue's order is the core's (class, or with aging arrival plus
+class times the aging interval; then arrival).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callgate.core.agents import AgentState
+from callgate.config import Settings
+from callgate.core.agents import AgentState, DeviceState
 from callgate.core.calls import TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import (
+    AgentDetails,
     AgentStateChanged,
     CallEnded,
     CallReclassified,
@@ -24,6 +27,7 @@ from callgate.core.commands import (
     RosterChanged,
     ShiftStaffing,
 )
+from callgate.ports import AgencyConnected
 
 
 @dataclass(slots=True)
@@ -40,6 +44,9 @@ class ProjectedCall:
     agent_id: str | None = None
     #: When the call-taker answered; the call counts as answered at that time once bridged.
     answering_at: float | None = None
+    caller_name: str = ""
+    #: The agency a connected call was handed to (``AgencyConnected``), else None.
+    handed_to: str | None = None
 
 
 @dataclass(slots=True)
@@ -50,17 +57,29 @@ class ProjectedAgent:
     state: AgentState
     pause_reason: str | None = None
     call_id: str | None = None
+    endpoint: str = ""
+    device: DeviceState = DeviceState.NOT_INUSE
+    pending_pause: str | None = None
+    pending_logout: bool = False
+    calls_answered: int = 0
+    misses: int = 0
 
 
 class Projection:
     """Calls, call-takers, staffed or not and each shift's figures, from notifications."""
 
-    def __init__(self) -> None:
+    def __init__(self, aging_interval: float | None = None) -> None:
+        #: The queue's aging (``[acd] aging_seconds``): its order, as the core's.
+        self.aging_interval = aging_interval
         self.calls: dict[str, ProjectedCall] = {}
         self.agents: dict[str, ProjectedAgent] = {}
         #: False when the roster says the centre is out of hours.
         self.staffed = True
         self._shifts: dict[str, ShiftStaffing] = {}
+
+    def reconfigure(self, settings: Settings) -> None:
+        """A reload: the queue's aging from ``settings`` (the core re-ranks its queue too)."""
+        self.aging_interval = settings.acd.aging_seconds
 
     async def notification(self, note: object) -> None:
         """The engine's observer: the same as :meth:`apply`."""
@@ -70,7 +89,7 @@ class Projection:
         if isinstance(note, CallStateChanged):
             self._call_moved(note)
         elif isinstance(note, CallScreened):
-            self.calls.setdefault(
+            screened = self.calls.setdefault(
                 note.call_id,
                 ProjectedCall(
                     note.call_id,
@@ -81,6 +100,7 @@ class Projection:
                     note.at,
                 ),
             )
+            screened.caller_name = note.caller_name
         elif isinstance(note, CallReclassified) and note.call_id in self.calls:
             call = self.calls[note.call_id]
             call.priority, call.category = note.priority, note.category
@@ -88,6 +108,16 @@ class Projection:
             self.calls.pop(note.call_id, None)
         elif isinstance(note, AgentStateChanged):
             self._agent_moved(note)
+        elif isinstance(note, AgentDetails):
+            agent = self._agent(note.agent_id)
+            agent.endpoint, agent.device = note.endpoint, note.device
+            agent.pending_pause, agent.pending_logout = note.pending_pause, note.pending_logout
+            agent.calls_answered, agent.misses = note.calls_answered, note.misses
+        elif isinstance(note, AgencyConnected):
+            handed = self.calls.get(note.call_id)
+            # As the core: only a call in conversation is handed on.
+            if handed is not None and handed.state is CallState.CONNECTED:
+                handed.handed_to = note.agency
         elif isinstance(note, RosterChanged):
             self.staffed = note.staffed
             if not note.shifts:
@@ -131,9 +161,12 @@ class Projection:
     # The readers' questions.
 
     def queued(self) -> list[ProjectedCall]:
-        """Calls waiting in the queue, by class (lower first) then arrival."""
+        """Calls waiting in the queue, best first (the core's order, ``core/queue.py``)."""
         waiting = [c for c in self.calls.values() if c.state is CallState.QUEUED]
-        return sorted(waiting, key=lambda c: (c.priority, c.arrived_at))
+        aging = self.aging_interval
+        if aging is None:
+            return sorted(waiting, key=lambda c: (c.priority, c.arrived_at))
+        return sorted(waiting, key=lambda c: (c.arrived_at + c.priority * aging, c.arrived_at))
 
     @property
     def waiting(self) -> int:

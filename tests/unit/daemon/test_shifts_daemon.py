@@ -44,12 +44,14 @@ def test_status_prints_the_roster_as_the_daemon_holds_it() -> None:
 
     shift = Shift(dt.time(7), dt.time(15), agents=frozenset({"1001", "1002"}), name="pagi")
     acd = Acd(AcdConfig(roster=Roster("WITA", (shift,), alarm_grace=0.0)))
-    assert _roster_line(Acd(AcdConfig())) is None
-    acd.handle(AgentLoggedIn("1001", "PJSIP/1001"), MONDAY_9_WITA)
-    assert _roster_line(acd) == "pagi 1/2 logged in SHORT-HANDED"
-    acd.handle_timer(MONDAY_9_WITA + 6 * 3600)
-    assert _roster_line(acd) == "OUT OF HOURS (callers go to the out-of-hours destinations)"
-    text = render_status({"ready": True, "components": {}, "roster": _roster_line(acd)})
+    seen = Projection()
+    for note in acd.handle(AgentLoggedIn("1001", "PJSIP/1001"), MONDAY_9_WITA):
+        seen.apply(note)
+    assert _roster_line(seen) == "pagi 1/2 logged in SHORT-HANDED"
+    for note in acd.handle_timer(MONDAY_9_WITA + 6 * 3600):
+        seen.apply(note)
+    assert _roster_line(seen) == "OUT OF HOURS (callers go to the out-of-hours destinations)"
+    text = render_status({"ready": True, "components": {}, "roster": _roster_line(seen)})
     assert "roster:       OUT OF HOURS" in text
     assert "roster:" not in render_status({"ready": True, "components": {}, "roster": None})
 
