@@ -246,7 +246,7 @@ def live_row(call: ProjectedCall, now: float, ringing: list[str]) -> JsonDict:
     }
 
 
-def shift_rows(acd: Projection) -> list[JsonDict]:
+def shift_rows(seen: Projection) -> list[JsonDict]:
     """Each shift on that needs call-takers: rostered, logged in, short-handed (the alarm)."""
     return [
         {
@@ -255,7 +255,7 @@ def shift_rows(acd: Projection) -> list[JsonDict]:
             "logged_in": s.logged_in,
             "short_handed": s.short,
         }
-        for s in acd.shift_staffing
+        for s in seen.shift_staffing
     ]
 
 
@@ -285,12 +285,12 @@ def _recent(record: CallRecord) -> JsonDict:
     }
 
 
-def _roster_line(acd: Projection) -> str:
+def _roster_line(seen: Projection) -> str:
     """What ``callgate status`` prints about the roster (the daemon has one)."""
-    if not acd.staffed:
+    if not seen.staffed:
         return "OUT OF HOURS (callers go to the out-of-hours destinations)"
     shifts = [
         f"{s.shift} {s.logged_in}/{s.rostered} logged in" + (" SHORT-HANDED" if s.short else "")
-        for s in acd.shift_staffing
+        for s in seen.shift_staffing
     ]
     return "; ".join(shifts) or "on"
