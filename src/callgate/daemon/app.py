@@ -249,8 +249,8 @@ def _wire(
         max_per_user=settings.ops.live_max_streams_per_user,
         write_timeout=settings.ops.live_write_timeout,
     )
-    # The live feed reads the core through the view, which needs the engine: the one observer
-    # that joins after the engine is built.
+    # The live feed reads the engine's projection through the view, which needs the engine: the
+    # one observer that joins after the engine is built.
     engine.observers.append(live.notification)
     # A supervisor's callback request from the wallboard goes CAD's way (its name on record).
     requested = None if callbacks is None else callbacks.requested

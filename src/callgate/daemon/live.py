@@ -71,7 +71,7 @@ ENDED_KEPT = 512
 
 @dataclass
 class _CallNotes:
-    """What the notifications said about a live call that the core's row does not hold."""
+    """What the notifications said about a live call that the projection's row does not hold."""
 
     tags: list[str] = field(default_factory=list)
     score: float = 0.0
