@@ -44,6 +44,7 @@ from callgate.core.agents import AgentState
 from callgate.core.callbacks import TaskState
 from callgate.core.calls import TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import (
+    AgentDetails,
     AgentStateChanged,
     CallbackTaskChanged,
     CallEnded,
@@ -280,12 +281,18 @@ class LiveFeed:
                 self._publish_call(note.call_id)
         elif isinstance(note, CallEnded):
             self._ended(note)
-        elif isinstance(note, AgentStateChanged):
-            self._since[note.agent_id] = note.at
+        elif isinstance(note, AgentStateChanged | AgentDetails):
+            if isinstance(note, AgentStateChanged):
+                self._since[note.agent_id] = note.at
+            # AgentDetails (phone, pending requests, counts) follows the moves of the event.
             for row in self.view.agents():
                 if row["agent_id"] == note.agent_id:
                     self.publish({"type": "agent", "agent": self._agent_row(row)})
-            if note.new is AgentState.RINGING and note.call_id is not None:
+            if (
+                isinstance(note, AgentStateChanged)
+                and note.new is AgentState.RINGING
+                and note.call_id is not None
+            ):
                 # The core moves a call to its offer before its call-takers to ringing: the
                 # call's row shows who it rings once they do.
                 self._publish_call(note.call_id)

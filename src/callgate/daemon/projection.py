@@ -104,6 +104,7 @@ class Projection:
         elif isinstance(note, CallReclassified) and note.call_id in self.calls:
             call = self.calls[note.call_id]
             call.priority, call.category = note.priority, note.category
+            call.caller_name = note.caller_name
         elif isinstance(note, CallEnded):
             self.calls.pop(note.call_id, None)
         elif isinstance(note, AgentStateChanged):
@@ -131,9 +132,12 @@ class Projection:
     def _call_moved(self, note: CallStateChanged) -> None:
         call = self.calls.get(note.call_id)
         if call is None:
+            # A call resumed after a restart (no CallScreened): the core names it by its
+            # number unless the arrival gave a name, which no notification carries.
             call = self.calls[note.call_id] = ProjectedCall(
                 note.call_id, note.new, note.caller, note.category, note.priority, note.at
             )
+            call.caller_name = note.caller
         call.state = note.new
         call.priority = note.priority
         call.caller = note.caller or call.caller

@@ -16,6 +16,7 @@ from callgate.core.events import (
     AgentNoAnswer,
     AgentPaused,
     CallArrived,
+    CallReprioritised,
     DeviceStateChanged,
     Event,
 )
@@ -31,7 +32,7 @@ ops = st.lists(
         st.sampled_from(
             ["arrive", "login", "logout", "pause", "unpause", "answer", "bridge", "hangup",
              "agent-hangup", "reprioritise", "advance", "device", "no-answer", "pause-on-call",
-             "agency", "named"]
+             "agency", "named", "resumed", "renamed"]
         ),
         st.integers(0, 7),
         st.floats(0.0, 40.0),
@@ -57,6 +58,10 @@ def more_event_for(acd: Acd, op: str, n: int, serial: int) -> Event | AgencyJoin
             return AgencyJoined(call.call_id, f"agency{n}")
         case "named":
             return CallArrived(f"c{serial}", "+62812", priority=n % 3, caller_name=f"name{n}")
+        case "resumed":
+            return CallArrived(f"c{serial}", f"+6281{n}", priority=n % 3, resumed=True)
+        case "renamed" if call is not None:
+            return CallReprioritised(call.call_id, n % 4, caller_name=f"PRANK {n}")
     return event_for(acd, op, n, serial)
 
 
