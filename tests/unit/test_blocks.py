@@ -32,7 +32,7 @@ from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
 from callgate.tools.admin import main
 from tests.unit.auth_users import authenticator, bearer, token
-from tests.unit.daemon.conftest import Clock, NoPhones, control_of
+from tests.unit.daemon.conftest import Clock, NoPhones, control_of, projected
 from tests.unit.phone_system import Daemon
 
 NOW = 1_800_000_000.0
@@ -362,7 +362,7 @@ async def _admin(
     http = OpsHttp(
         view,
         health,
-        Metrics(engine.acd, health, clock=clock).registry,
+        Metrics(projected(engine), health, clock=clock).registry,
         authenticator=authenticator(),
         port=0,
     )

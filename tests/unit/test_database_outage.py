@@ -36,6 +36,7 @@ from callgate.daemon.caller_history import HistoryLoader
 from callgate.daemon.health import Health
 from callgate.daemon.journaling import CallJournal
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.projection import Projection
 from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.settings import MqttSettings
 from callgate.ports import CallStarted, JournalError, JournalUnavailable
@@ -288,7 +289,7 @@ def test_given_a_database_outage_then_readiness_says_degraded_and_the_metrics_si
     status.on_change = lambda up, why: health.set("database", up, why)
     status.register("journal", lambda: 7)
     status.failed(JournalUnavailable("journal sqlite:///j.db unavailable: database is locked"))
-    metrics = Metrics(Acd(AcdConfig()), health, database=status, clock=lambda: T0)
+    metrics = Metrics(Projection(), health, database=status, clock=lambda: T0)
     text = generate_latest(metrics.registry).decode()
     assert health.ready
     assert health.to_json()["degraded"] == ["database"]

@@ -18,7 +18,7 @@ from callgate.core import (
     KeepClass,
     Notification,
 )
-from callgate.core.commands import AgentStateChanged, CallStateChanged
+from callgate.core.commands import AgentDetails, AgentStateChanged, CallStateChanged
 from callgate.daemon.engine import Engine
 from callgate.ports import (
     AgentConnected,
@@ -72,7 +72,9 @@ async def test_records_reach_every_observer_in_their_place_and_never_the_core() 
     engine.close()
     kinds = [type(n) for n in heard]
     assert kinds[0] is CallStarted
-    login = kinds.index(AgentStateChanged)
+    # The login's notifications: its state change, then the call-taker's details.
+    login = kinds.index(AgentDetails)
+    assert kinds[login - 1] is AgentStateChanged
     assert kinds[login + 1 :] == [
         AgentConnected,
         CallRecorded,

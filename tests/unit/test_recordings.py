@@ -24,12 +24,11 @@ from callgate.asterisk.recordings import (
     seal_when_stable,
 )
 from callgate.config import RecordingSettings, Settings
-from callgate.core.acd import Acd
-from callgate.core.config import AcdConfig
 from callgate.daemon.app import _RecordingFailures
 from callgate.daemon.health import Health
 from callgate.daemon.journaling import CallJournal
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.projection import Projection
 from callgate.ports import Record, RecordingInfo
 from callgate.storage.journal import Journal
 from callgate.storage.records import RecordingStatus
@@ -208,7 +207,7 @@ async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
 class Rig:
     def __init__(self, journal: Journal, folder: Path) -> None:
         self.writer = CallJournal(journal)
-        self.metrics = Metrics(Acd(AcdConfig()), Health())
+        self.metrics = Metrics(Projection(), Health())
         settings = Settings(recording=RecordingSettings(asterisk_dir=str(folder)))
         failures = _RecordingFailures(self.metrics)
 

@@ -24,6 +24,7 @@ from callgate.core.callbacks import (
 )
 from callgate.core.calls import CALL_TRANSITIONS, TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import (
+    AgentDetails,
     AgentRequestAnswered,
     AgentStateChanged,
     AnnounceQueue,
@@ -133,6 +134,7 @@ __all__ = [
     "AcdUsageError",
     "AgencyJoined",
     "AgentAnswered",
+    "AgentDetails",
     "AgentHungUp",
     "AgentLoggedIn",
     "AgentLoggedOut",

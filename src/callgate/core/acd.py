@@ -85,7 +85,7 @@ class Acd:
 
     def __init__(self, config: AcdConfig | None = None) -> None:
         floor = self._floor = Floor(config or AcdConfig())
-        calltakers = CallTakers(floor)
+        calltakers = self._calltakers = CallTakers(floor)
         offers = self._offers = Offers(floor, calltakers)
         blocking = Blocking(floor)
         silent = SilentCallers(floor)
@@ -132,6 +132,7 @@ class Acd:
         self._offers.dispatch(type(event).__name__, now, out)
         self._callbacks.offer_callbacks(now, out)
         self._staffing.check(now, out)
+        self._calltakers.report(now, out)
         return out
 
     def handle_timer(self, now: float) -> list[Output]:
@@ -151,6 +152,7 @@ class Acd:
         self._staffing.announce(now, out)
         self._callbacks.offer_callbacks(now, out)
         self._staffing.check(now, out)
+        self._calltakers.report(now, out)
         return out
 
     def next_deadline(self) -> float | None:

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from callgate.core.agents import Agent, AgentState, AgentTrigger, DeviceState
 from callgate.core.calls import Call
-from callgate.core.commands import RingMissed, StartWrapUp
+from callgate.core.commands import AgentDetails, RingMissed, StartWrapUp
 from callgate.core.events import (
     AgentLoggedIn,
     AgentLoggedOut,
@@ -62,6 +62,10 @@ class CallTakers:
         self.floor = floor
         #: The queue and its offers, set by the ``Acd`` that composes both.
         self.rings: Rings
+        #: Each call-taker's details as last reported in an ``AgentDetails``.
+        self._reported: dict[str, tuple[str, DeviceState, str | None, bool, int, int]] = {}
+        #: Each call-taker's place in ``floor.agents`` (the order ``AgentDetails`` come in).
+        self._rank: dict[str, int] = {}
 
     def table(self) -> Table:
         return {
@@ -72,11 +76,38 @@ class CallTakers:
             DeviceStateChanged: self.device_state_changed,
         }
 
+    def report(self, now: float, out: Out) -> None:
+        """An ``AgentDetails`` for each call-taker whose details the event or timer changed, in
+        ``floor.agents`` order. Only those it touched (``floor.touched``, marked wherever their
+        details change) are compared: the cost is theirs, not the whole floor's."""
+        floor = self.floor
+        touched = floor.touched
+        if not touched:
+            return
+        agents = floor.agents
+        reported = self._reported
+        for agent_id in sorted(touched, key=self._rank.__getitem__):
+            agent = agents[agent_id]
+            details = (
+                agent.endpoint,
+                agent.device,
+                agent.pending_pause,
+                agent.pending_logout,
+                agent.calls_answered,
+                agent.misses,
+            )
+            if reported.get(agent.agent_id) != details:
+                reported[agent.agent_id] = details
+                out.append(AgentDetails(agent.agent_id, *details, at=now))
+        touched.clear()
+
     def logged_in(self, event: AgentLoggedIn, now: float, out: Out) -> None:
         floor = self.floor
         agent = floor.agents.get(event.agent_id)
         if agent is None:
             agent = floor.agents[event.agent_id] = Agent(event.agent_id)
+            self._rank[agent.agent_id] = len(self._rank)
+        floor.touched.add(agent.agent_id)
         agent.endpoint = event.endpoint
         agent.skills = dict(event.skills)
         agent.name = event.name
@@ -99,6 +130,7 @@ class CallTakers:
             return
         if agent.state is AgentState.ON_CALL:
             # Calls in progress survive a logout (and a shift change): it waits for the end.
+            self.floor.touched.add(agent.agent_id)
             agent.pending_logout = True
             agent.pending_logout_by = event.by
             return
@@ -114,6 +146,7 @@ class CallTakers:
         if agent is None or agent.state is AgentState.LOGGED_OUT:
             return
         if agent.state is AgentState.ON_CALL:
+            self.floor.touched.add(agent.agent_id)
             agent.pending_pause = event.reason
             agent.pending_pause_by = event.by
             return
@@ -126,6 +159,7 @@ class CallTakers:
         agent = self.floor.agents.get(event.agent_id)
         if agent is None:
             return
+        self.floor.touched.add(agent.agent_id)
         agent.pending_pause = None
         if agent.state is AgentState.PAUSED:
             agent.misses = 0
@@ -136,6 +170,7 @@ class CallTakers:
         agent = self.floor.agents.get(event.agent_id)
         if agent is None:
             return
+        self.floor.touched.add(agent.agent_id)
         agent.device = event.state
         if agent.state is AgentState.RINGING and event.state is DeviceState.UNAVAILABLE:
             # The phone dropped its registration mid-ring: not the call-taker's fault.
@@ -157,6 +192,7 @@ class CallTakers:
     def release(self, agent: Agent, cause: str, now: float, out: Out, *, missed: bool) -> None:
         """An offer or an unbridged answer is over for ``agent``."""
         if missed:
+            self.floor.touched.add(agent.agent_id)
             agent.misses += 1
             out.append(RingMissed(agent.agent_id, agent.call_id or "", cause, now))
         agent.call_id = None
@@ -192,15 +228,17 @@ class CallTakers:
     def _pause(
         self, agent: Agent, reason: str, cause: str, now: float, out: Out, *, by: str = ""
     ) -> None:
+        self.floor.touched.add(agent.agent_id)
         agent.pending_pause = None
         agent.pause_reason = reason
         self.floor.agent_to(agent, AgentTrigger.PAUSE, cause, now, out, reason=reason, by=by)
 
     def log_out(self, agent: Agent, cause: str, now: float, out: Out, *, by: str = "") -> None:
+        floor = self.floor
+        floor.touched.add(agent.agent_id)
         agent.pending_logout = False
         agent.pending_pause = None
         agent.pause_reason = None
-        floor = self.floor
         floor.agent_to(agent, AgentTrigger.LOGOUT, cause, now, out, by=by)
         floor.logged_in.discard(agent.agent_id)
         if floor.nobody_logged_in():
@@ -214,6 +252,7 @@ class CallTakers:
         if agent.state in (AgentState.AVAILABLE, AgentState.PAUSED):
             self.log_out(agent, cause, now, out)
         else:
+            self.floor.touched.add(agent.agent_id)
             agent.pending_logout = True
             agent.pending_logout_by = ""  # the roster's, nobody's request
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callgate.core.agents import AgentRequest, AgentState, RequestAnswer
+from callgate.core.agents import AgentRequest, AgentState, DeviceState, RequestAnswer
 from callgate.core.callbacks import CallbackTask
 from callgate.core.calls import CallState
 
@@ -171,9 +171,36 @@ class AgentStateChanged(Notification):
     """Who asked for it: the ``by`` of the log-in, log-out, pause or unpause that made it (for a
     pause or log-out asked during a call, of that request, applied at its end); empty for the
     call-taker's own phone and for what the core did by itself."""
+    call_id: str | None = None
+    """The call the call-taker rings for, answers or talks on after the move (a projection's
+    ringing set and a call-taker's current call), else None."""
 
     def __str__(self) -> str:
         return f"agent {self.agent_id}: {self.old.name} -[{self.cause}]-> {self.new.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDetails(Notification):
+    """Notification: what the core holds of a call-taker beside their state changed (their
+    phone, a pause or log-out waiting for a call's end, their counts); sent once per event or
+    timer, after the moves, for each call-taker it changed (observers keep their own view)."""
+
+    agent_id: str
+    "The call-taker."
+    endpoint: str
+    "Their phone's endpoint (empty until they log in)."
+    device: DeviceState
+    "Their phone's state."
+    pending_pause: str | None
+    "The reason of a pause asked for during a call, applied at its end, else None."
+    pending_logout: bool
+    "A log-out asked for during a call, applied at its end."
+    calls_answered: int
+    "Calls they answered since they were first seen."
+    misses: int
+    "Offers in a row they let ring out."
+    at: float
+    "The core's time of the change."
 
 
 @dataclass(frozen=True, slots=True)

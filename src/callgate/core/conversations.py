@@ -231,6 +231,7 @@ class Conversations:
         floor.call_to(call, CallTrigger.BRIDGED, "CallBridged", now, out)
         call.answered_at = call.answer_candidate_at
         agent = floor.agents[call.agent_id or ""]
+        floor.touched.add(agent.agent_id)
         agent.calls_answered += 1
         agent.misses = 0
         self.callbacks.call_bridged(call, now, out)

@@ -72,6 +72,10 @@ class Floor:
         #: Agents who may be offered a call right now, in login order.
         self.ready: dict[str, Agent] = {}
         self.logged_in: set[str] = set()
+        #: Call-takers whose details (``AgentDetails``) the event or timer may have changed:
+        #: whatever changes a call-taker's details marks them here first; reported and cleared
+        #: at its end (``CallTakers.report``).
+        self.touched: set[str] = set()
         #: One counter for calls' arrival order and timers' arming order.
         self.seq = itertools.count()
         self.timers: list[TimerEntry] = []
@@ -120,8 +124,13 @@ class Floor:
         reason: str | None = None,
         by: str = "",
     ) -> None:
+        self.touched.add(agent.agent_id)
         old = agent.transition(trigger)
-        out.append(AgentStateChanged(agent.agent_id, old, agent.state, cause, now, reason, by))
+        out.append(
+            AgentStateChanged(
+                agent.agent_id, old, agent.state, cause, now, reason, by, agent.call_id
+            )
+        )
         self.refresh_ready(agent)
 
     def refresh_ready(self, agent: Agent) -> None:

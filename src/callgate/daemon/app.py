@@ -53,6 +53,7 @@ from callgate.daemon.journaling import CallJournal
 from callgate.daemon.live import LiveFeed
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.parts import Background, Lifecycle, Part, Step, sync
+from callgate.daemon.projection import Projection
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.readiness import Readiness
 from callgate.daemon.reload import LiveParts, OnReload, Reloader, read_config
@@ -148,8 +149,12 @@ def _wire(
     )
     blocks = Blocks(journal, policy, clock=time.time)
     health.probe("mqtt", lambda: events.connected)
+    # The calls, call-takers and shifts as the notifications tell them: the engine tells it each
+    # before its observers, so its readers (metrics, the admin view, the live screens) see what
+    # each note leaves, never the core.
+    projection = Projection(settings.acd.aging_seconds)
     metrics = Metrics(
-        acd,
+        projection,
         health,
         calltakers=[agent_id_of(e) for e in settings.calltakers.endpoints],
         outbox_depth=events.depth if settings.mqtt.enabled else lambda: None,
@@ -203,7 +208,7 @@ def _wire(
     queue_log = queue_log_file(settings, clock=time.time, endpoints=control.endpoints)
     if queue_log is not None:
         observers.append(queue_log.notification)
-    engine = Engine(acd, calls, observers=observers)
+    engine = Engine(acd, calls, observers=observers, projection=projection)
     # CAD's commands reach the same services as the phones and the admin API.
     commands = CommandHandler(
         JournalAnnotations(journal),
@@ -232,6 +237,7 @@ def _wire(
         dispositions=dispositions,
         blocks=blocks,
         reload=reload,
+        rostered=settings.roster.roster() is not None,
     )
     sessions = BrowserSessions.from_settings(settings.ops, authenticator)
     # The wallboard's and the call-takers' screens' live feed, one more observer of the core.
@@ -243,8 +249,8 @@ def _wire(
         max_per_user=settings.ops.live_max_streams_per_user,
         write_timeout=settings.ops.live_write_timeout,
     )
-    # The live feed reads the core through the view, which needs the engine: the one observer
-    # that joins after the engine is built.
+    # The live feed reads the engine's projection through the view, which needs the engine: the
+    # one observer that joins after the engine is built.
     engine.observers.append(live.notification)
     # A supervisor's callback request from the wallboard goes CAD's way (its name on record).
     requested = None if callbacks is None else callbacks.requested
@@ -317,6 +323,7 @@ def _wire(
                 blocks,
                 *(() if history is None else (history,)),
                 view,
+                projection,
             ),
             metrics=metrics,
             notifier=readiness.notifier,

@@ -34,6 +34,7 @@ from callgate.core.commands import (
     ShiftStaffing,
 )
 from callgate.core.events import Event
+from callgate.daemon.projection import Projection
 from callgate.ports import RECORDS, CommandExecutor, Notification, Observed, Observer, Record
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,12 @@ class Engine:
         *,
         clock: Callable[[], float] = time.time,
         observers: Sequence[Observer] = (),
+        projection: Projection | None = None,
     ) -> None:
         self.acd = acd
+        #: The calls, call-takers and shifts as the notifications and records tell them, told
+        #: each before the observers: what every reader outside the engine reads, never ``acd``.
+        self.projection = Projection() if projection is None else projection
         self.executor = executor
         self.clock = clock
         self.observers = list(observers)
@@ -184,6 +189,10 @@ class Engine:
         await self._tell(notification)
 
     async def _tell(self, told: Observed) -> None:
+        try:
+            self.projection.apply(told)
+        except Exception:
+            log.exception("projection failed", extra=_ids(told))
         for observer in self.observers:
             try:
                 await observer(told)

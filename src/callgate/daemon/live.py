@@ -40,9 +40,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from callgate.core.agents import AgentState
 from callgate.core.callbacks import TaskState
 from callgate.core.calls import TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import (
+    AgentDetails,
     AgentStateChanged,
     CallbackTaskChanged,
     CallEnded,
@@ -70,7 +72,7 @@ ENDED_KEPT = 512
 
 @dataclass
 class _CallNotes:
-    """What the notifications said about a live call that the core's row does not hold."""
+    """What the notifications said about a live call that the projection's row does not hold."""
 
     tags: list[str] = field(default_factory=list)
     score: float = 0.0
@@ -151,7 +153,7 @@ class LiveFeed:
     def snapshot(self) -> JsonDict:
         now = self.clock()
         self._roll_day(now)
-        calls = sorted(self.view.engine.acd.calls.values(), key=lambda c: c.arrived_at)
+        calls = sorted(self.view.projection.calls.values(), key=lambda c: c.arrived_at)
         return {
             "type": "snapshot",
             "at": now,
@@ -164,7 +166,7 @@ class LiveFeed:
 
     def call(self, call_id: str) -> JsonDict | None:
         """The live row of ``call_id`` (None when it is not in the ACD)."""
-        if call_id not in self.view.engine.acd.calls:
+        if call_id not in self.view.projection.calls:
             return None
         return self._call_row(call_id, self.clock())
 
@@ -173,8 +175,12 @@ class LiveFeed:
         or connected on call-taker ``agent_id``'s phone and its caller's earlier calls with
         their dispositions (newest first; empty without a journal or when it does not answer
         in time: the screen must not wait on it)."""
-        acd = self.view.engine.acd
-        mine = [c for c in acd.calls.values() if c.agent_id == agent_id or agent_id in c.ringing]
+        seen = self.view.projection
+        mine = [
+            c
+            for c in seen.calls.values()
+            if c.agent_id == agent_id or agent_id in seen.ringing(c.call_id)
+        ]
         if not mine:
             return {"call": None, "history": [], "callback_open": False}
         call = max(mine, key=lambda c: c.arrived_at)
@@ -227,7 +233,7 @@ class LiveFeed:
         self._publish_recording(info.call_id, state, info.unsealed, at)
 
     def _publish_recording(self, call_id: str, state: str, detail: str | None, at: float) -> None:
-        live = self.view.engine.acd.calls.get(call_id)
+        live = self.view.projection.calls.get(call_id)
         agent_id = live.agent_id if live is not None else self._answered_by.get(call_id)
         self.publish(
             {
@@ -275,11 +281,21 @@ class LiveFeed:
                 self._publish_call(note.call_id)
         elif isinstance(note, CallEnded):
             self._ended(note)
-        elif isinstance(note, AgentStateChanged):
-            self._since[note.agent_id] = note.at
+        elif isinstance(note, AgentStateChanged | AgentDetails):
+            if isinstance(note, AgentStateChanged):
+                self._since[note.agent_id] = note.at
+            # AgentDetails (phone, pending requests, counts) follows the moves of the event.
             for row in self.view.agents():
                 if row["agent_id"] == note.agent_id:
                     self.publish({"type": "agent", "agent": self._agent_row(row)})
+            if (
+                isinstance(note, AgentStateChanged)
+                and note.new is AgentState.RINGING
+                and note.call_id is not None
+            ):
+                # The core moves a call to its offer before its call-takers to ringing: the
+                # call's row shows who it rings once they do.
+                self._publish_call(note.call_id)
         elif isinstance(note, ShiftStaffing | RosterChanged):
             self.publish({"type": "shifts", **self._shifts()})
         elif isinstance(note, CallbackTaskChanged):
@@ -290,8 +306,8 @@ class LiveFeed:
                 del self._tasks[task.number]
 
     def _shifts(self) -> JsonDict:
-        acd = self.view.engine.acd
-        return {"shifts": shift_rows(acd), "staffed": acd.staffed}
+        seen = self.view.projection
+        return {"shifts": shift_rows(seen), "staffed": seen.staffed}
 
     def _publish_call(self, call_id: str) -> None:
         row = self.call(call_id)
@@ -325,14 +341,14 @@ class LiveFeed:
     # -- rows -------------------------------------------------------------------------------
 
     def _call_row(self, call_id: str, now: float) -> JsonDict:
-        acd = self.view.engine.acd
-        call = acd.calls[call_id]
-        row = live_row(call, now)
+        seen = self.view.projection
+        call = seen.calls[call_id]
+        row = live_row(call, now, seen.ringing(call_id))
         notes = self._calls.get(call_id, _CallNotes())
         tags = list(notes.tags)
         if call.caller in self._tasks and "callback" not in tags:
             tags.append("callback")
-        queued = [c.call_id for c in acd.queued_calls()]
+        queued = [c.call_id for c in seen.queued()]
         row.update(
             caller_name=call.caller_name,
             tags=tags,

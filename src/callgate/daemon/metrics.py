@@ -1,12 +1,13 @@
 """Prometheus metrics on a registry of callgate's own.
 
 Live figures (calls by state and priority class, call-takers by state, connections, outbox
-depth) are read from the core and from :class:`~callgate.daemon.health.Health` at scrape time, so
-they cannot drift from what the daemon holds. Histories (answer and waiting times, calls ended,
+depth) are read at scrape time from the daemon's projection of the notifications
+(:mod:`callgate.daemon.projection`, never the live core) and from
+:class:`~callgate.daemon.health.Health`. Histories (answer and waiting times, calls ended,
 recording failures) are counted from the engine's notifications as they happen.
 
 Scrapes are served by the daemon's own event loop (``callgate.http.server``), which is also the only
-thread that changes the core: reading the core there needs no lock. Never expose this registry
+thread that feeds the projection: reading it there needs no lock. Never expose this registry
 through prometheus-client's threaded HTTP server.
 """
 
@@ -21,13 +22,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from callgate.backlog import DatabaseStatus
-from callgate.core.acd import Acd
 from callgate.core.agents import AgentState
 from callgate.core.callbacks import CALLBACK_CATEGORY
 from callgate.core.calls import TERMINAL_CALL_STATES, CallState
 from callgate.core.commands import CallEnded
 from callgate.core.events import Priority
 from callgate.daemon.health import Health
+from callgate.daemon.projection import Projection
 from callgate.mqtt.backpressure import PublishMonitor
 from callgate.ports import Observed
 
@@ -43,7 +44,7 @@ class Metrics:
 
     def __init__(
         self,
-        acd: Acd,
+        projection: Projection,
         health: Health,
         *,
         calltakers: Iterable[str] = (),
@@ -53,9 +54,10 @@ class Metrics:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.acd = acd
+        #: The calls, call-takers and shifts as the notifications told them (never the core).
+        self.projection = projection
         self.health = health
-        #: Call-takers named in the config: counted LOGGED_OUT until the core first sees them.
+        #: Call-takers named in the config: LOGGED_OUT until a notification names them.
         self.calltakers = tuple(calltakers)
         self.outbox_depth = outbox_depth
         #: The journal writers' shared view of the database: backlog and records dropped.
@@ -135,14 +137,14 @@ class Metrics:
 
 
 class _LiveCollector(Collector):
-    """Figures computed from the core and the health registry at each scrape."""
+    """Figures computed from the projection and the health registry at each scrape."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.m = metrics
 
     def collect(self) -> Iterator[Metric]:
         m = self.m
-        acd = m.acd
+        acd = m.projection
         calls = GaugeMetricFamily(
             "callgate_calls",
             "Calls in the ACD now, by state and priority class (lower is served first).",
@@ -158,7 +160,7 @@ class _LiveCollector(Collector):
         yield GaugeMetricFamily(
             "callgate_calls_waiting", "Callers waiting in the queue now.", value=acd.waiting
         )
-        queued = acd.queued_calls()
+        queued = acd.queued()
         oldest = min((c.arrived_at for c in queued), default=None)
         yield GaugeMetricFamily(
             "callgate_longest_wait_seconds",
@@ -263,7 +265,7 @@ def _mqtt_figures(monitor: PublishMonitor) -> Iterator[Metric]:
     )
 
 
-def _shift_figures(acd: Acd) -> Iterator[Metric]:
+def _shift_figures(acd: Projection) -> Iterator[Metric]:
     """Each shift on that needs call-takers (a ``[roster]``): its figures and its alarm."""
     staffing = acd.shift_staffing
     rostered = GaugeMetricFamily(

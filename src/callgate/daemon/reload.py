@@ -315,7 +315,9 @@ class Reloader:
         endpoints = settings.calltakers.endpoints
         wanted = {agent_id_of(e): e for e in endpoints}
         before = dict(parts.control.endpoints)
-        if config != parts.engine.acd.config or wanted != before:
+        # The core runs the running settings' configuration (not read from the core).
+        running = acd_config(self.running, callback_prefix=parts.callback_prefix)
+        if config != running or wanted != before:
             # The core first: a slow ARI below must not hold up the new rules.
             removed = frozenset(a for a, e in before.items() if wanted.get(a) != e)
             await parts.engine.feed(ConfigChanged(config, removed))

@@ -1,9 +1,9 @@
 """The running daemon as the admin API sees it, built from the real objects.
 
-Reads go straight to the core's read-only views (``Acd.calls``, ``agents``, ``queued_calls()``)
-from the event loop that also drives the core, so they are always consistent. Call-taker
-commands go through :class:`~callgate.daemon.calltakers.CallTakerControl`, exactly like the feature
-codes on the call-takers' phones: the same checks, the same events, the same logs.
+Reads go to the engine's projection of the notifications (:mod:`callgate.daemon.projection`),
+never the live core, from the event loop that also feeds it, so they are always consistent.
+Call-taker commands go through :class:`~callgate.daemon.calltakers.CallTakerControl`, exactly like
+the feature codes on the call-takers' phones: the same checks, the same events, the same logs.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from typing import Any
 
 from callgate import __version__
 from callgate.config import Settings
-from callgate.core.acd import Acd
 from callgate.core.agents import AgentState
-from callgate.core.calls import Call
 from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.dispositions import BlockResult, Blocks, Dispositions, block_json
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import LIVE_CALL_STATES
+from callgate.daemon.projection import ProjectedCall, Projection
 from callgate.http.server import AGENT_ACTIONS
 from callgate.storage.journal import Journal
 from callgate.storage.records import CallRecord
@@ -47,9 +46,12 @@ class LiveDaemonView:
         dispositions: Dispositions | None = None,
         blocks: Blocks | None = None,
         reload: Callable[[str], Awaitable[JsonDict]] | None = None,
+        rostered: bool = False,
     ) -> None:
-        """``reload``: reloads the configuration (:class:`callgate.daemon.reload.Reloader`)."""
+        """``reload``: reloads the configuration (:class:`callgate.daemon.reload.Reloader`);
+        ``rostered``: the configuration has a roster (``[roster]``)."""
         self.engine = engine
+        self.rostered = rostered
         self.control = control
         self.health = health
         self.journal = journal
@@ -63,13 +65,19 @@ class LiveDaemonView:
     def reconfigure(self, settings: Settings) -> None:
         """A reload: the pause reason given when none is from ``settings`` from now on."""
         self.default_pause_reason = settings.agi.default_pause_reason
+        self.rostered = settings.roster.roster() is not None
+
+    @property
+    def projection(self) -> Projection:
+        """What the view shows: the engine's projection of the notifications."""
+        return self.engine.projection
 
     def status(self) -> JsonDict:
-        acd = self.engine.acd
+        seen = self.projection
         now = self.clock()
-        queued = acd.queued_calls()
+        queued = seen.queued()
         oldest = min((c.arrived_at for c in queued), default=None)
-        by_state = Counter(c.state.name for c in acd.calls.values())
+        by_state = Counter(c.state.name for c in seen.calls.values())
         agent_states = Counter(a["state"] for a in self.agents())
         return {
             "version": __version__,
@@ -78,17 +86,17 @@ class LiveDaemonView:
             "degraded": self.health.degraded(),
             "uptime_s": round(now - self.health.started_at, 1),
             "components": self.health.to_json()["components"],
-            "staffed": acd.staffed,
-            "shifts": shift_rows(acd),
-            "roster": _roster_line(acd),
-            "waiting": acd.waiting,
+            "staffed": seen.staffed,
+            "shifts": shift_rows(seen),
+            "roster": _roster_line(seen) if self.rostered else None,
+            "waiting": seen.waiting,
             "longest_wait_s": None if oldest is None else round(max(0.0, now - oldest), 1),
             "calls": {s.name: by_state[s.name] for s in LIVE_CALL_STATES},
             "calltakers": {s.name: agent_states[s.name] for s in AgentState},
         }
 
     def agents(self) -> list[JsonDict]:
-        known = self.engine.acd.agents
+        known = self.projection.agents
         rows = []
         # Configured call-takers first, in config order, then any the core knows otherwise.
         ids = list(self.control.endpoints) + [a for a in known if a not in self.control.endpoints]
@@ -131,8 +139,9 @@ class LiveDaemonView:
 
     def live_calls(self) -> list[JsonDict]:
         now = self.clock()
-        calls = sorted(self.engine.acd.calls.values(), key=lambda c: c.arrived_at)
-        return [live_row(c, now) for c in calls]
+        seen = self.projection
+        calls = sorted(seen.calls.values(), key=lambda c: c.arrived_at)
+        return [live_row(c, now, seen.ringing(c.call_id)) for c in calls]
 
     async def recent_calls(self, limit: int) -> list[JsonDict]:
         if self.journal is None:
@@ -174,7 +183,7 @@ class LiveDaemonView:
 
     async def answered(self, call_id: str, agent_id: str) -> bool:
         """Whether ``agent_id`` is on ``call_id`` now or answered it (the journal)."""
-        live = self.engine.acd.calls.get(call_id)
+        live = self.projection.calls.get(call_id)
         if live is not None and live.agent_id == agent_id:
             return True
         record = None if self.journal is None else await self.journal.get_call(call_id)
@@ -219,8 +228,9 @@ def _block_answer(result: BlockResult) -> JsonDict:
     return answer
 
 
-def live_row(call: Call, now: float) -> JsonDict:
-    """A call in the ACD as the admin API and the live feed show it."""
+def live_row(call: ProjectedCall, now: float, ringing: list[str]) -> JsonDict:
+    """A call in the ACD as the admin API and the live feed show it (``ringing``: the
+    call-takers it rings now)."""
     return {
         "call_id": call.call_id,
         "state": call.state.name,
@@ -231,12 +241,12 @@ def live_row(call: Call, now: float) -> JsonDict:
         "age_s": round(max(0.0, now - call.arrived_at), 1),
         "answered_at": call.answered_at,
         "agent_id": call.agent_id,
-        "ringing": list(call.ringing),
+        "ringing": ringing,
         "handed_to": call.handed_to,
     }
 
 
-def shift_rows(acd: Acd) -> list[JsonDict]:
+def shift_rows(seen: Projection) -> list[JsonDict]:
     """Each shift on that needs call-takers: rostered, logged in, short-handed (the alarm)."""
     return [
         {
@@ -245,7 +255,7 @@ def shift_rows(acd: Acd) -> list[JsonDict]:
             "logged_in": s.logged_in,
             "short_handed": s.short,
         }
-        for s in acd.shift_staffing
+        for s in seen.shift_staffing
     ]
 
 
@@ -275,14 +285,12 @@ def _recent(record: CallRecord) -> JsonDict:
     }
 
 
-def _roster_line(acd: Acd) -> str | None:
-    """What ``callgate status`` prints about the roster; None without one."""
-    if acd.config.roster is None:
-        return None
-    if not acd.staffed:
+def _roster_line(seen: Projection) -> str:
+    """What ``callgate status`` prints about the roster (the daemon has one)."""
+    if not seen.staffed:
         return "OUT OF HOURS (callers go to the out-of-hours destinations)"
     shifts = [
         f"{s.shift} {s.logged_in}/{s.rostered} logged in" + (" SHORT-HANDED" if s.short else "")
-        for s in acd.shift_staffing
+        for s in seen.shift_staffing
     ]
     return "; ".join(shifts) or "on"

@@ -9,6 +9,7 @@ from callgate.core import (
     AUTO_PAUSE_REASON,
     AcdConfig,
     AgentAnswered,
+    AgentDetails,
     AgentHungUp,
     AgentLoggedIn,
     AgentLoggedOut,
@@ -109,7 +110,10 @@ def test_logout_during_a_call_waits_for_the_call_and_wrap_up_and_the_call_surviv
     h.login("a1", "a2")
     h.arrive("c1")
     h.connect("c1", "a1")
-    assert h.send(AgentLoggedOut("a1")) == []
+    out = h.send(AgentLoggedOut("a1"))
+    # Nothing is done now; only the log-out waiting for the call's end is reported.
+    assert [o for o in out if not isinstance(o, AgentDetails)] == []
+    assert [(d.agent_id, d.pending_logout) for d in of(AgentDetails, out)] == [("a1", True)]
     assert h.state("c1") == "CONNECTED"
     h.send(AgentHungUp("c1", "a1"))
     h.advance(5.0)

@@ -16,6 +16,7 @@ from callgate.core.config import AcdConfig
 from callgate.core.events import Event
 from callgate.daemon.calltakers import CallTakerControl
 from callgate.daemon.engine import Engine
+from callgate.daemon.projection import Projection
 from callgate.ports import Notification
 
 
@@ -35,13 +36,30 @@ class Driven:
 
     acd: Acd = field(default_factory=lambda: Acd(AcdConfig(wrap_up_time=0.0)))
     notes: list[Notification] = field(default_factory=list)
+    #: What an observer keeps from every notification (the daemon's readers read it).
+    projection: Projection = field(default_factory=Projection)
 
     def feed(self, event: Event, now: float) -> list[Command]:
         commands = self.acd.handle(event, now)
+        for note in commands:
+            self.projection.apply(note)
         self.notes.extend(
             c for c in commands if isinstance(c, CallStateChanged | AgentStateChanged | CallEnded)
         )
         return commands
+
+    def timer(self, now: float) -> list[Command]:
+        commands = self.acd.handle_timer(now)
+        for note in commands:
+            self.projection.apply(note)
+        return commands
+
+
+def projected(engine: Engine) -> Projection:
+    """A projection kept from ``engine``'s notifications, heard first as app.py wires it."""
+    projection = Projection()
+    engine.observers.insert(0, projection.notification)
+    return projection
 
 
 def control_of(engine: Engine, endpoints: list[str]) -> CallTakerControl:

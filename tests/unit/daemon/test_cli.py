@@ -27,7 +27,7 @@ from callgate.storage.journal import Journal
 from callgate.tools import admin_client
 from callgate.tools.admin import main
 from tests.unit.auth_users import authenticator, token
-from tests.unit.daemon.conftest import ME, Clock, NoPhones
+from tests.unit.daemon.conftest import ME, Clock, NoPhones, projected
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
 
@@ -63,7 +63,7 @@ async def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         set_log_level=levels.append,
         clock=clock,
     )
-    metrics = Metrics(engine.acd, health, calltakers=["1001", "1002", "1003"], clock=clock)
+    metrics = Metrics(projected(engine), health, calltakers=["1001", "1002", "1003"], clock=clock)
     http = OpsHttp(view, health, metrics.registry, authenticator=authenticator(), port=0)
     await http.start()
     yield Daemon(view, http, levels)

@@ -17,11 +17,12 @@ from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.projection import Projection
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.server import OpsHttp
 from callgate.storage.journal import Journal
 from tests.unit.auth_users import authenticator, bearer
-from tests.unit.daemon.conftest import Clock, Driven, NoPhones, control_of
+from tests.unit.daemon.conftest import Clock, NoPhones, control_of, projected
 
 
 class ScriptedView:
@@ -68,7 +69,7 @@ def view() -> ScriptedView:
 
 @pytest.fixture
 async def server(health: Health, view: ScriptedView) -> AsyncIterator[OpsHttp]:
-    metrics = Metrics(Driven().acd, health)
+    metrics = Metrics(Projection(), health)
     http = OpsHttp(
         view, health, metrics.registry, authenticator=authenticator(), host="127.0.0.1", port=0
     )
@@ -223,7 +224,7 @@ def test_a_non_loopback_bind_address_is_refused(health: Health, view: ScriptedVi
         OpsHttp(
             view,
             health,
-            Metrics(Driven().acd, health).registry,
+            Metrics(Projection(), health).registry,
             authenticator=authenticator(),
             host="0.0.0.0",
         )
@@ -319,7 +320,7 @@ async def _live_server(journal: Journal, max_body_bytes: int) -> AsyncIterator[O
         dispositions=Dispositions(journal, None, policy, clock=clock),
         blocks=Blocks(journal, policy, clock=clock),
     )
-    metrics = Metrics(engine.acd, health, clock=clock)
+    metrics = Metrics(projected(engine), health, clock=clock)
     http = OpsHttp(
         view,
         health,

@@ -34,7 +34,7 @@ from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
 from tests.unit.auth_users import PEOPLE, authenticator, basic, bearer, browser, token
-from tests.unit.daemon.conftest import ME, Clock, NoPhones, control_of
+from tests.unit.daemon.conftest import ME, Clock, NoPhones, control_of, projected
 
 NOW = 1_800_000_000.0
 POLICY = ScreeningPolicy(blocking=BlockingPolicy(valve_calls=3, valve_window=600.0))
@@ -185,7 +185,7 @@ async def server(
         blocks=Blocks(journal, POLICY, clock=clock),
         reload=_reloaded,
     )
-    metrics = Metrics(engine.acd, health, clock=clock)
+    metrics = Metrics(projected(engine), health, clock=clock)
     http = OpsHttp(
         view,
         health,

@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from callgate.config import ConfigError, load_settings
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.projection import Projection
 from callgate.http.bounds import SERVER, ConnectionGuard, HttpLimits
 from callgate.http.server import OpsHttp
 from callgate.http.streams import LiveStreams
 from tests.unit.auth_users import authenticator, bearer
-from tests.unit.daemon.conftest import Driven
 
 FAST = HttpLimits(
     header_timeout=0.4,
@@ -55,7 +55,7 @@ async def _served(limits: HttpLimits, streams: LiveStreams | None = None) -> Ops
     http = OpsHttp(
         View(),  # type: ignore[arg-type]  # only set_log_level is used here
         health,
-        Metrics(Driven().acd, health).registry,
+        Metrics(Projection(), health).registry,
         authenticator=authenticator(),
         port=0,
         extensions=() if streams is None else (streams,),

@@ -26,6 +26,7 @@ import callgate.auth
 from callgate.auth import Authenticator, UserSettings, dummy_hash
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.projection import Projection
 from callgate.http.guessing import (
     LOGIN_WINDOW,
     MAX_CHECKS_PER_PEER,
@@ -42,7 +43,7 @@ from callgate.http.server import OpsHttp
 from callgate.http.sessions import BrowserSessions
 from callgate.http.settings import OpsSettings
 from tests.unit.auth_users import USERS, authenticator, basic, bearer
-from tests.unit.daemon.conftest import Clock, Driven
+from tests.unit.daemon.conftest import Clock
 
 
 class View:
@@ -236,7 +237,7 @@ async def _serve(auth: Authenticator, clock: Clock, trusted: list[str]) -> OpsHt
     http = OpsHttp(
         View(),  # type: ignore[arg-type]
         health,
-        Metrics(Driven().acd, health).registry,
+        Metrics(Projection(), health).registry,
         authenticator=auth,
         port=0,
         sessions=sessions,

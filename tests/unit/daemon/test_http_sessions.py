@@ -19,11 +19,12 @@ import pytest
 
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.projection import Projection
 from callgate.http.guessing import LOGIN_WINDOW, MAX_FAILURES_PER_NAME, MAX_FAILURES_PER_PEER
 from callgate.http.server import OpsHttp
 from callgate.http.sessions import COOKIE, SECURE_COOKIE, BrowserSessions, SessionStore
 from tests.unit.auth_users import authenticator, bearer
-from tests.unit.daemon.conftest import Clock, Driven
+from tests.unit.daemon.conftest import Clock
 
 HOUR = 3600.0
 
@@ -56,7 +57,7 @@ def view() -> View:
 
 async def _serve(view: View, sessions: BrowserSessions) -> OpsHttp:
     health = Health()
-    metrics = Metrics(Driven().acd, health)
+    metrics = Metrics(Projection(), health)
     http = OpsHttp(
         view,  # type: ignore[arg-type]
         health,

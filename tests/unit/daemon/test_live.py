@@ -15,20 +15,22 @@ import pytest
 
 from callgate.auth import Identity, Role
 from callgate.core.acd import Acd
+from callgate.core.agents import DeviceState
 from callgate.core.config import AcdConfig
-from callgate.core.events import AgentLoggedIn, CallArrived
+from callgate.core.events import AgentLoggedIn, CallArrived, DeviceStateChanged
 from callgate.core.roster import Roster, Shift
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.live import LiveFeed
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.projection import Projection
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.pages import Pages
 from callgate.http.server import OpsHttp
 from callgate.http.streams import LiveStreams, filtered
 from callgate.ports import RecordingFailed
 from tests.unit.auth_users import authenticator, bearer, browser
-from tests.unit.daemon.conftest import Clock, Driven, NoPhones, control_of
+from tests.unit.daemon.conftest import Clock, NoPhones, control_of
 
 ENDPOINTS = ["PJSIP/1001", "PJSIP/1002"]
 
@@ -58,7 +60,7 @@ async def served() -> AsyncIterator[tuple[OpsHttp, LiveStreams]]:
     http = OpsHttp(
         object(),  # type: ignore[arg-type]  # no route of these tests reads the view
         health,
-        Metrics(Driven().acd, health).registry,
+        Metrics(Projection(), health).registry,
         authenticator=authenticator(),
         port=0,
         extensions=(streams, Pages()),
@@ -222,6 +224,32 @@ async def test_the_feed_turns_notifications_into_rows_with_tags_and_positions() 
     assert [m["type"] for m in published][:1] == ["agent"]
     assert published[0]["agent"]["since"] == 1_005.0
     assert any(m["type"] == "call" and m["call"]["ringing"] == ["1001"] for m in published)
+    engine.close()
+
+
+async def test_a_phone_s_change_reaches_the_screens_without_a_change_of_state() -> None:
+    """A device change moves no call-taker; its ``AgentDetails`` updates their row."""
+    clock = Clock(1_000.0)
+    engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
+    view = LiveDaemonView(
+        engine,
+        control_of(engine, ENDPOINTS),
+        Health(clock=clock),
+        None,
+        set_log_level=lambda level: None,
+        clock=clock,
+    )
+    published: list[dict[str, Any]] = []
+    feed = LiveFeed(view, published.append, clock=clock)
+    engine.observers.append(feed.notification)
+    await engine.feed(AgentLoggedIn("1001", "PJSIP/1001"))
+    published.clear()
+    clock.now = 1_010.0
+    await engine.feed(DeviceStateChanged("1001", DeviceState.UNAVAILABLE))
+    rows = [m["agent"] for m in published if m["type"] == "agent"]
+    assert [(r["agent_id"], r["state"], r["device"], r["since"]) for r in rows] == [
+        ("1001", "AVAILABLE", "UNAVAILABLE", 1_000.0)
+    ]
     engine.close()
 
 

@@ -17,6 +17,7 @@ from callgate.core.events import (
 )
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.projection import Projection
 from tests.unit.daemon.conftest import Clock, Driven
 
 
@@ -40,7 +41,7 @@ async def _flow(driven: Driven, metrics: Metrics) -> None:
 
 async def test_after_a_call_flow_the_histories_count_each_ended_call_once() -> None:
     driven = Driven()
-    metrics = Metrics(driven.acd, Health(), clock=Clock(1_020.0))
+    metrics = Metrics(driven.projection, Health(), clock=Clock(1_020.0))
     await _flow(driven, metrics)
     value = metrics.registry.get_sample_value
     assert value("callgate_calls_ended_total", {"outcome": "COMPLETED", "priority": "1"}) == 1
@@ -58,7 +59,7 @@ async def test_after_a_call_flow_the_histories_count_each_ended_call_once() -> N
 async def test_live_gauges_are_read_from_the_core_at_scrape_time() -> None:
     driven = Driven()
     clock = Clock(1_020.0)
-    metrics = Metrics(driven.acd, Health(), calltakers=["1001", "1002", "1003"], clock=clock)
+    metrics = Metrics(driven.projection, Health(), calltakers=["1001", "1002", "1003"], clock=clock)
     await _flow(driven, metrics)
     value = metrics.registry.get_sample_value
     # 1001 is in wrap-up, so c3 waits in the queue (since 1017).
@@ -71,7 +72,7 @@ async def test_live_gauges_are_read_from_the_core_at_scrape_time() -> None:
     assert value("callgate_calltakers", {"state": "PAUSED"}) == 1
     assert value("callgate_calltakers", {"state": "LOGGED_OUT"}) == 1  # 1003, never seen
     # Wrap-up ends: c3 is offered to 1001 and leaves the queue.
-    driven.acd.handle_timer(1_018.0)
+    driven.timer(1_018.0)
     clock.now = 1_030.0
     assert value("callgate_calls", {"state": "OFFERED", "priority": "1"}) == 1
     assert value("callgate_calls_waiting") == 0
@@ -82,7 +83,7 @@ async def test_live_gauges_are_read_from_the_core_at_scrape_time() -> None:
 def test_connection_states_and_readiness_follow_the_health_registry() -> None:
     driven = Driven()
     health = Health()
-    metrics = Metrics(driven.acd, health)
+    metrics = Metrics(driven.projection, health)
     value = metrics.registry.get_sample_value
     assert value("callgate_ready") == 0
     for name in ("ari", "ami", "database"):
@@ -95,22 +96,22 @@ def test_connection_states_and_readiness_follow_the_health_registry() -> None:
 def test_outbox_depth_is_absent_until_a_source_reports_it() -> None:
     driven = Driven()
     depth: list[int | None] = [None]
-    metrics = Metrics(driven.acd, Health(), outbox_depth=lambda: depth[0])
+    metrics = Metrics(driven.projection, Health(), outbox_depth=lambda: depth[0])
     assert b"callgate_outbox_depth" not in generate_latest(metrics.registry)
     depth[0] = 7
     assert metrics.registry.get_sample_value("callgate_outbox_depth") == 7
 
 
 def test_recording_failures_are_counted() -> None:
-    metrics = Metrics(Driven().acd, Health())
+    metrics = Metrics(Projection(), Health())
     metrics.recording_failed()
     metrics.recording_failed()
     assert metrics.registry.get_sample_value("callgate_recording_failures_total") == 2
 
 
 def test_two_instances_do_not_share_series() -> None:
-    first = Metrics(Driven().acd, Health())
-    second = Metrics(Driven().acd, Health())
+    first = Metrics(Projection(), Health())
+    second = Metrics(Projection(), Health())
     first.recording_failed()
     assert second.registry.get_sample_value("callgate_recording_failures_total") == 0
 
@@ -118,7 +119,7 @@ def test_two_instances_do_not_share_series() -> None:
 def test_the_example_grafana_dashboard_only_queries_series_callgate_exports() -> None:
     dashboard = Path(__file__).resolve().parents[3] / "examples/grafana/callgate-dashboard.json"
     exprs = [t["expr"] for p in json.loads(dashboard.read_text())["panels"] for t in p["targets"]]
-    metrics = Metrics(Driven().acd, Health(), outbox_depth=lambda: 0)
+    metrics = Metrics(Projection(), Health(), outbox_depth=lambda: 0)
     exported = generate_latest(metrics.registry).decode()
     for name in {m for e in exprs for m in re.findall(r"callgate_[a-z_]+", e)}:
         assert f"\n{name}" in exported or exported.startswith(name), name

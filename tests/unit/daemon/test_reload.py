@@ -29,7 +29,7 @@ from callgate.http.server import OpsHttp
 from callgate.http.sessions import SessionStore
 from callgate.tools.admin import main
 from tests.unit.auth_users import _CHEAP
-from tests.unit.daemon.conftest import NoPhones, control_of
+from tests.unit.daemon.conftest import NoPhones, control_of, projected
 
 
 @dataclass
@@ -125,7 +125,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
         control,
         callback_prefix="cb-run-",
         registrations=PhoneRegistrations(settings.calltakers.endpoints),
-        metrics=Metrics(engine.acd, health, calltakers=["1001"]),
+        metrics=Metrics(projected(engine), health, calltakers=["1001"]),
         live=(LiveDaemonView(engine, control, health, None, set_log_level=levels.append),),
         set_log_level=levels.append,
     )
@@ -352,7 +352,7 @@ async def test_callgate_reload_reports_what_it_applied_and_exits_2_on_a_bad_file
     view = LiveDaemonView(
         running.engine, running.control, health, None, set_log_level=print, reload=reload
     )
-    metrics = Metrics(running.engine.acd, health)
+    metrics = Metrics(projected(running.engine), health)
     http = OpsHttp(view, health, metrics.registry, authenticator=running.authenticator, port=0)
     await http.start()
     monkeypatch.setenv("CALLGATE_TOKEN", "root.old-secret")

@@ -15,6 +15,7 @@ from callgate.core.roster import Roster, Shift
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.projection import Projection
 from tests.unit.daemon.conftest import Clock, NoPhones
 
 MONDAY_9_WITA = dt.datetime(2025, 6, 2, 9, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
@@ -23,14 +24,17 @@ MONDAY_9_WITA = dt.datetime(2025, 6, 2, 9, tzinfo=dt.timezone(dt.timedelta(hours
 def test_a_short_handed_shift_shows_its_figures_and_the_alarm_gauge() -> None:
     shift = Shift(dt.time(7), dt.time(15), agents=frozenset({"1001", "1002"}), name="pagi")
     acd = Acd(AcdConfig(roster=Roster("WITA", (shift,), alarm_grace=0.0)))
-    metrics = Metrics(acd, Health())
+    projection = Projection()
+    metrics = Metrics(projection, Health())
     value = metrics.registry.get_sample_value
     assert value("callgate_shift_short_handed", {"shift": "pagi"}) is None  # not seen yet
-    acd.handle(AgentLoggedIn("1001", "PJSIP/1001"), MONDAY_9_WITA)
+    for note in acd.handle(AgentLoggedIn("1001", "PJSIP/1001"), MONDAY_9_WITA):
+        projection.apply(note)
     assert value("callgate_shift_rostered", {"shift": "pagi"}) == 2
     assert value("callgate_shift_logged_in", {"shift": "pagi"}) == 1
     assert value("callgate_shift_short_handed", {"shift": "pagi"}) == 1
-    acd.handle(AgentLoggedIn("1002", "PJSIP/1002"), MONDAY_9_WITA + 1)
+    for note in acd.handle(AgentLoggedIn("1002", "PJSIP/1002"), MONDAY_9_WITA + 1):
+        projection.apply(note)
     assert value("callgate_shift_short_handed", {"shift": "pagi"}) == 0
 
 
@@ -40,12 +44,14 @@ def test_status_prints_the_roster_as_the_daemon_holds_it() -> None:
 
     shift = Shift(dt.time(7), dt.time(15), agents=frozenset({"1001", "1002"}), name="pagi")
     acd = Acd(AcdConfig(roster=Roster("WITA", (shift,), alarm_grace=0.0)))
-    assert _roster_line(Acd(AcdConfig())) is None
-    acd.handle(AgentLoggedIn("1001", "PJSIP/1001"), MONDAY_9_WITA)
-    assert _roster_line(acd) == "pagi 1/2 logged in SHORT-HANDED"
-    acd.handle_timer(MONDAY_9_WITA + 6 * 3600)
-    assert _roster_line(acd) == "OUT OF HOURS (callers go to the out-of-hours destinations)"
-    text = render_status({"ready": True, "components": {}, "roster": _roster_line(acd)})
+    seen = Projection()
+    for note in acd.handle(AgentLoggedIn("1001", "PJSIP/1001"), MONDAY_9_WITA):
+        seen.apply(note)
+    assert _roster_line(seen) == "pagi 1/2 logged in SHORT-HANDED"
+    for note in acd.handle_timer(MONDAY_9_WITA + 6 * 3600):
+        seen.apply(note)
+    assert _roster_line(seen) == "OUT OF HOURS (callers go to the out-of-hours destinations)"
+    text = render_status({"ready": True, "components": {}, "roster": _roster_line(seen)})
     assert "roster:       OUT OF HOURS" in text
     assert "roster:" not in render_status({"ready": True, "components": {}, "roster": None})
 

@@ -99,6 +99,10 @@ async def test_status_counts_waiting_calls_longest_wait_and_call_takers(
     }
     assert status["ready"] is False
     assert set(status["components"]) == {"ari", "ami", "database", "mqtt"}
+    # The roster line: none without a roster in the configuration, else the shifts (none on).
+    assert status["roster"] is None
+    view.rostered = True
+    assert view.status()["roster"] == "on"
     assert [c["call_id"] for c in view.live_calls()] == ["c1", "c2"]
     assert view.live_calls()[0]["age_s"] == 47.5
     view.engine.close()

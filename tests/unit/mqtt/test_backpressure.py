@@ -32,12 +32,14 @@ from callgate.core import (
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.projection import Projection
 from callgate.mqtt import publisher as publisher_module
 from callgate.mqtt.backpressure import CLIENT_LOGGER, CLIENT_WARNING, PublishMonitor
 from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.settings import MqttSettings
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
+from tests.unit.daemon.conftest import projected
 
 WRAP = 0.05
 ALARM = "ALARM: MQTT broker slow: events for CAD backing up (calls are not affected)"
@@ -114,7 +116,7 @@ async def test_given_a_broker_that_never_acknowledges_then_the_acd_is_on_time_an
         asterisk,
         observers=[events.notification],
     )
-    metrics = Metrics(engine.acd, Health(), outbox_depth=events.depth, mqtt=events.monitor)
+    metrics = Metrics(projected(engine), Health(), outbox_depth=events.depth, mqtt=events.monitor)
     await events.start()
     caplog.set_level(logging.INFO)
     try:
@@ -233,7 +235,5 @@ def test_given_the_client_library_warning_then_counted_not_logged(
 def test_given_no_publisher_then_no_mqtt_series() -> None:
     from prometheus_client import generate_latest
 
-    from tests.unit.daemon.conftest import Driven
-
-    exported = generate_latest(Metrics(Driven().acd, Health()).registry)
+    exported = generate_latest(Metrics(Projection(), Health()).registry)
     assert b"callgate_mqtt_" not in exported
