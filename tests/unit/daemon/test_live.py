@@ -196,8 +196,8 @@ async def test_the_pages_are_served_with_a_strict_policy(
                 assert r.status == 404
 
 
-async def test_the_feed_turns_notifications_into_rows_with_tags_and_positions() -> None:
-    clock = Clock(1_000.0)
+def _feed_rig(clock: Clock) -> tuple[Engine, LiveDaemonView, LiveFeed, list[dict[str, Any]]]:
+    """An engine without phones, the admin view on it, and a live feed publishing to a list."""
     engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
     view = LiveDaemonView(
         engine,
@@ -210,6 +210,12 @@ async def test_the_feed_turns_notifications_into_rows_with_tags_and_positions() 
     published: list[dict[str, Any]] = []
     feed = LiveFeed(view, published.append, clock=clock)
     engine.observers.append(feed.notification)
+    return engine, view, feed, published
+
+
+async def test_the_feed_turns_notifications_into_rows_with_tags_and_positions() -> None:
+    clock = Clock(1_000.0)
+    engine, view, feed, published = _feed_rig(clock)
     await view.agent_command("1001", "login", None, by="sup")
     await view.agent_command("1001", "pause", "briefing", by="sup")
     await engine.feed(CallArrived("c1", caller="+62812"))
@@ -230,18 +236,7 @@ async def test_the_feed_turns_notifications_into_rows_with_tags_and_positions() 
 async def test_a_phone_s_change_reaches_the_screens_without_a_change_of_state() -> None:
     """A device change moves no call-taker; its ``AgentDetails`` updates their row."""
     clock = Clock(1_000.0)
-    engine = Engine(Acd(AcdConfig()), NoPhones(), clock=clock)
-    view = LiveDaemonView(
-        engine,
-        control_of(engine, ENDPOINTS),
-        Health(clock=clock),
-        None,
-        set_log_level=lambda level: None,
-        clock=clock,
-    )
-    published: list[dict[str, Any]] = []
-    feed = LiveFeed(view, published.append, clock=clock)
-    engine.observers.append(feed.notification)
+    engine, _view, _feed, published = _feed_rig(clock)
     await engine.feed(AgentLoggedIn("1001", "PJSIP/1001"))
     published.clear()
     clock.now = 1_010.0
