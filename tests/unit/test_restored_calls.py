@@ -13,7 +13,8 @@ from pathlib import Path
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.client import JsonObject
 from callgate.config import Settings
-from callgate.core.events import Event
+from callgate.core.commands import RingAgent
+from callgate.core.events import AgentNoAnswer, CallArrived, Event
 from callgate.daemon.journaling import CallJournal
 from callgate.ports import RECORDS, CallStarted, Record
 from callgate.storage.journal import Journal
@@ -125,3 +126,41 @@ async def test_given_a_caller_refound_after_a_kill_then_the_journal_gets_its_sta
     [start] = seen.starts
     assert start.restored
     assert seen.fed, "the caller is queued again"
+
+
+async def test_given_a_caller_rung_during_the_reconciliation_then_its_ring_is_not_taken_for_gone(
+    tmp_path: Path,
+) -> None:
+    """The lab's SIGKILL-while-ringing run: the re-queued caller is offered at once, and the ring
+    it starts is newer than the reconciliation's list of channels. It must not be judged gone
+    (a withdrawn ring counts as a miss: three of them paused both call-takers while the callers
+    waited). The old process's leg still ringing the phone is hung up before the new ring."""
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    writer = CallJournal(journal)
+    writer.start()
+    in_stasis = {**CHANNEL, "dialplan": {"app_name": "Stasis", "app_data": "callgate"}}
+    old_leg = RecordedAri.channel(id="calltaker-old-1001", state="Ringing")
+    ari = asterisk(in_stasis, old_leg)
+    ari.bridges = []
+    order: list[str] = []
+
+    class Ringing(Seen):
+        async def __call__(self, *events: Event | Record) -> None:
+            await super().__call__(*events)
+            for event in events:
+                if isinstance(event, CallArrived):
+                    order.append("ring")
+                    await calls.execute(RingAgent(event.call_id, "1001", "PJSIP/1001", "112"))
+
+    seen = Ringing(writer)
+    calls = AriAdapter(ari, Settings(), clock=lambda: 2_000_000_000.0, feed=seen)
+    try:
+        await calls.reconciler._reconcile()
+        await writer.close()
+    finally:
+        await journal.close()
+    assert not [e for e in seen.fed if isinstance(e, AgentNoAnswer)], seen.fed
+    assert [leg.agent_id for leg in calls.book.legs.values()] == ["1001"], "the new ring is held"
+    hangups = [path for _, path, _ in ari.did("DELETE") if "calltaker-old-1001" in path]
+    assert hangups, "the old process's ring is hung up"
+    assert order == ["ring"]

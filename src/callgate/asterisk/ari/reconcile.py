@@ -145,6 +145,19 @@ class Reconciler:
         bridges: list[JsonObject] = await ari.request("GET", "/bridges")
         live_ids = {c["id"] for c in channels}
         in_bridge = {ch: b for b in bridges for ch in b.get("channels", [])}
+        # What this process held before this reconciliation: the re-queued callers below are
+        # offered at once, and the rings they start are not in ``channels`` (listed before
+        # them). Judging those as "gone" would withdraw live rings as misses and, three in a
+        # row, pause every call-taker while callers wait (the lab's SIGKILL-while-ringing run).
+        held_calls = set(book.calls)
+        held_legs = set(book.legs)
+        for channel in channels:
+            # A call-taker's phone still ringing (or answered, alone) for the old process: hung
+            # up first, so that the phone is free before a re-queued caller is offered to it.
+            channel_id = str(channel["id"])
+            stale = channel_id.startswith(CALLTAKER) and channel_id not in book.legs
+            if stale and channel_id not in in_bridge:
+                await self.channels.hang_up(channel_id)
         ours = [c for c in channels if in_app(c, ari.app)]
         callers = sorted(
             (c for c in ours if not str(c["id"]).startswith((CALLTAKER, DESTINATION))),
@@ -166,19 +179,13 @@ class Reconciler:
                 "re-queueing a caller found after restart", extra={"call_id": channel["id"]}
             )
             await self.arrivals.new_call(channel, reconnected=True)
-        for channel in channels:
-            # A call-taker's phone still ringing for the old process: the caller is re-offered.
-            channel_id = str(channel["id"])
-            stale = channel_id.startswith(CALLTAKER) and channel_id not in book.legs
-            if stale and channel_id not in in_bridge:
-                await self.channels.hang_up(channel_id)
         # Asterisk restarted (or channels vanished while we were away): end what is gone.
         for call_id, layout in list(book.calls.items()):
-            if call_id not in live_ids and not layout.ended:
+            if call_id in held_calls and call_id not in live_ids and not layout.ended:
                 layout.move(Move.END)
                 await self.shared.feed(CallerHungUp(call_id))
                 await self.endings.forget_call(layout)
-        for channel_id in [c for c in book.legs if c not in live_ids]:
+        for channel_id in [c for c in book.legs if c in held_legs and c not in live_ids]:
             await self.channel_gone(
                 {
                     "type": "ChannelDestroyed",
