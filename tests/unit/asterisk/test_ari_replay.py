@@ -126,7 +126,7 @@ SCENARIOS = {
     # Killed once the third caller was set up; restarted before anyone hung up.
     "reconcile": Scenario(
         {"calltakers": {"wrap_up_time": 1}},
-        restarts=("2026-11-27T08:00:21.500+0000",),
+        restarts=("2026-12-07T13:14:22.000+0000",),
         killed=True,
     ),
     "blocked": Scenario(
@@ -380,7 +380,7 @@ def test_reconcile_after_a_kill_the_conversation_goes_on_and_the_waiting_are_req
 ) -> None:
     run = replay("reconcile", tmp_path)
     killed, restarted = run.daemons
-    talking, second, third = "1795766419.25", "1795766419.27", "1795766420.28"
+    talking, second, third = "1796649260.0", "1796649260.2", "1796649261.3"
     assert killed.ended == {}  # killed before anything ended
     logged_in = [e for e in restarted.fed if isinstance(e, AgentLoggedIn)]
     assert logged_in[0].device is DeviceState.IN_USE  # 1001 still talks with the first caller
@@ -392,6 +392,12 @@ def test_reconcile_after_a_kill_the_conversation_goes_on_and_the_waiting_are_req
     answered = [e.call_id for e in restarted.fed if isinstance(e, AgentAnswered)]
     assert answered == [second, third]
     assert restarted.ended == {second: "COMPLETED", third: "COMPLETED"}
+    # The greetings the killed process started still played (Asterisk answered 204): stopped
+    # before the music, or each bridge request waits behind one (the call-taker hears nothing).
+    stopped = [
+        r.path for r in run.asterisk.made if r.method == "DELETE" and "/playbacks/" in r.path
+    ]
+    assert stopped[-2:] == [f"/ari/playbacks/greeting-{second}", f"/ari/playbacks/greeting-{third}"]
 
 
 def test_blocked_a_blocked_number_is_rejected_twice_then_put_through_by_the_valve(

@@ -108,6 +108,7 @@ class Arrivals:
                 self.report_restored(channel, caller),
             )
             arrived = dataclasses.replace(arrived, priority=priority, resumed=True)
+            await channels.stop_old_greeting(layout)
             await channels.start_moh(layout)
         else:
             identity = await self._identity(channel_id, caller)
