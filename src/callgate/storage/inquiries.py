@@ -40,10 +40,6 @@ from callgate.storage.records import CallRecord, RecordingStatus
 MAX_PER_PAGE = 500
 #: Screening categories that say nothing (not shown as a tag).
 _PLAIN_CATEGORIES = ("", "none", "normal")
-#: Above every character a caller ID holds: ``x >= p AND x < p + _TOP`` is "starts with p"
-#: as a B-tree range, which both databases answer from the index (LIKE would not on every
-#: collation).
-_TOP = "\U0010ffff"
 
 
 class HoldRow(Base):
@@ -156,11 +152,23 @@ class CallFile:
     access: tuple[AuditEntry, ...] = field(default=())
 
 
+def _starts_with(prefix: str) -> ColumnElement[bool]:
+    """``calls.caller`` starts with ``prefix``: a B-tree range, which both databases answer
+    from the index on any collation (LIKE alone would not on PostgreSQL's non-C collations),
+    and LIKE to be exact where a collation orders ``+`` loosely."""
+    above = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return (
+        (CallRow.caller >= prefix)
+        & (CallRow.caller < above)
+        & CallRow.caller.startswith(prefix, autoescape=True)
+    )
+
+
 def _conditions(q: CallQuery) -> list[ColumnElement[bool]]:
     require_aware(since=q.since, until=q.until)
     where: list[ColumnElement[bool]] = []
     if q.callers:
-        where.append(or_(*((CallRow.caller >= p) & (CallRow.caller < p + _TOP) for p in q.callers)))
+        where.append(or_(*(_starts_with(p) for p in q.callers)))
     if q.since is not None:
         where.append(CallRow.started_at >= q.since)
     if q.until is not None:
