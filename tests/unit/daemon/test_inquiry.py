@@ -4,6 +4,7 @@ audit trail naming each step's user."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -27,7 +28,9 @@ from callgate.storage import inquiries as store
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal
 from callgate.storage.retention import delete_expired_recordings
-from tests.unit.auth_users import authenticator, basic, bearer
+from callgate.tools.admin import main
+from callgate.tools.call_inquiry import check_bundle
+from tests.unit.auth_users import authenticator, basic, bearer, token
 
 NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)  # 12:00 WIB
 WIB = ZoneInfo("Asia/Jakarta")
@@ -307,3 +310,52 @@ async def test_verify_reports_missing_changed_and_unexpected_files(
     assert sorted(lab.problems) == ["changed", "missing", "unexpected"]
     async with client.post(verify, json={}, headers=basic("ct1001")) as reply:
         assert reply.status == 403
+
+
+async def _cli(lab: Lab, *argv: str) -> int:
+    # The CLI blocks on its HTTP request; the server needs this loop meanwhile.
+    return await asyncio.to_thread(main, [*argv, "--url", lab.url])
+
+
+async def test_the_cli_searches_reads_a_timeline_exports_and_holds(
+    lab: Lab,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CALLGATE_TOKEN", token("sup"))
+    assert await _cli(lab, "calls", "search", "--caller", "+62812") == 0
+    out = capsys.readouterr().out
+    assert "c2" in out
+    assert "calls 1-2 of 2" in out
+    assert await _cli(lab, "calls", "search", "--since", "2026-12-07", "--csv") == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("call_id,started_at")
+    assert await _cli(lab, "calls", "timeline", "c2") == 0
+    assert "Dijawab oleh petugas 1002" in capsys.readouterr().out
+    assert await _cli(lab, "calls", "export", "c2", str(tmp_path)) == 2  # no reason
+    assert await _cli(lab, "calls", "export", "c2", "--reason", "polisi", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert hashlib.sha256(AUDIO).hexdigest() in out
+    assert (tmp_path / "panggilan-c2.zip").exists()
+    assert await _cli(lab, "calls", "hold", "c2", "--reason", "pengadilan") == 0
+    assert await _cli(lab, "calls", "holds") == 0
+    assert "pengadilan" in capsys.readouterr().out
+    assert await _cli(lab, "calls", "unhold", "c2", "--reason", "selesai") == 0
+    assert await _cli(lab, "recordings", "verify") == 0
+    (lab.folder / "callgate" / "c2.wav").write_bytes(b"changed")
+    assert await _cli(lab, "recordings", "verify", "--since", "2026-12-01") == 1
+    assert "CHANGED" in capsys.readouterr().out
+    assert await _cli(lab, "calls", "export", "c2", "--reason", "x", str(tmp_path)) == 1
+
+
+def test_a_bundle_whose_file_was_changed_fails_its_check() -> None:
+    files = {"recording.wav": b"audio", "call.json": b"{}"}
+    hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    manifest = {"files": hashes, "journal_sha256": hashes["recording.wav"]}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as bundle:
+        bundle.writestr("recording.wav", b"audio!")
+        bundle.writestr("call.json", b"{}")
+        bundle.writestr("manifest.json", json.dumps(manifest))
+    _, problems = check_bundle(out.getvalue())
+    assert problems == ["recording.wav: SHA-256 differs from the manifest"]
