@@ -185,13 +185,14 @@ def _conditions(q: CallQuery) -> list[ColumnElement[bool]]:
         where.append(AnnotationRow.callback_requested_at.is_not(None))
     elif q.tag is not None:
         where.append(CallRow.category == q.tag)
-    fell_back = (CallRow.outcome == FALLBACK_OUTCOME) | (
-        CallRow.destination == FALLBACK_DESTINATION
+    # coalesce: a NULL outcome or destination makes a comparison NULL, which no NOT turns true.
+    fell_back = (func.coalesce(CallRow.outcome, "") == FALLBACK_OUTCOME) | (
+        func.coalesce(CallRow.destination, "") == FALLBACK_DESTINATION
     )
     if q.fallback is True:
         where.append(fell_back)
     elif q.fallback is False:
-        where.append(~fell_back | CallRow.outcome.is_(None))
+        where.append(~fell_back)
     return where
 
 
