@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
+from callgate.auth import Authenticator, UserSettings
 from callgate.daemon.health import Health
 from callgate.daemon.inquiry_service import InquiryService, caller_prefixes
 from callgate.http.inquiry import InquiryRoutes
@@ -30,11 +31,14 @@ from callgate.storage.journal import Journal
 from callgate.storage.retention import delete_expired_recordings
 from callgate.tools.admin import main
 from callgate.tools.call_inquiry import check_bundle
-from tests.unit.auth_users import authenticator, basic, bearer, token
+from tests.unit.auth_users import _CHEAP, USERS, basic, bearer, token
 
 NOW = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)  # 12:00 WIB
 WIB = ZoneInfo("Asia/Jakarta")
 AUDIO = b"RIFF" + bytes(range(256)) * 40
+#: A CAD client with a token: it may fetch recordings (recording-ready's URL), nothing else.
+CAD_WITH_TOKEN = UserSettings(name="cad-rec", role="cad", token_hash=_CHEAP.hash("cad-secret"))  # type: ignore[arg-type]
+CAD = {"Authorization": "Bearer cad-rec.cad-secret"}
 
 
 @dataclass
@@ -92,7 +96,7 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
         _View(),  # type: ignore[arg-type]
         Health(),
         CollectorRegistry(),
-        authenticator=authenticator(),
+        authenticator=Authenticator([*USERS, CAD_WITH_TOKEN]),
         port=0,
         extensions=(InquiryRoutes(service),),
     )
@@ -359,3 +363,15 @@ def test_a_bundle_whose_file_was_changed_fails_its_check() -> None:
         bundle.writestr("manifest.json", json.dumps(manifest))
     _, problems = check_bundle(out.getvalue())
     assert problems == ["recording.wav: SHA-256 differs from the manifest"]
+
+
+async def test_cads_token_fetches_a_recording_and_nothing_else_of_an_inquiry(
+    lab: Lab, client: aiohttp.ClientSession
+) -> None:
+    async with client.get(lab.url + "/api/calls/c2/recording", headers=CAD) as reply:
+        assert reply.status == 200
+        assert await reply.read() == AUDIO
+    for path in ("/api/calls/c2/timeline", "/api/calls/search", "/api/holds"):
+        async with client.get(lab.url + path, headers=CAD) as reply:
+            assert reply.status == 403, path
+    assert ("cad-rec", "played", "c2") in await _trail(lab)
