@@ -1,9 +1,11 @@
 """An inquiry's search on a year of a large centre's journal (#23, item 8).
 
-Run: ``.venv/bin/python benchmarks/journal_search.py [--calls 1000000] [--url URL]`` (prints a
-table; not a test). Without ``--url`` a SQLite file in a temporary folder; with a
+Run: ``.venv/bin/python benchmarks/journal_search.py [--calls 1000000] [--url URL | --postgres]``
+(prints a table; not a test). Without ``--url`` a SQLite file in a temporary folder; with a
 ``postgresql+asyncpg://`` URL an empty database there (the tables are created by the
-migrations and filled; drop it afterwards).
+migrations and filled; drop it afterwards); ``--postgres``: a throwaway PostgreSQL 15 cluster
+on a free loopback port, as tests/integration/test_journal_postgres.py starts it (as root:
+run as the ``postgres`` user), stopped by its PID at the end.
 
 The journal is filled with ``--calls`` calls spread over 2024 (Jakarta's 112 took about 640,000
 that year), each with its events as the daemon writes them: four state changes, the call-taker
@@ -20,13 +22,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
+import os
+import pwd
 import random
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -196,15 +205,60 @@ async def measure(url: str, calls: int, runs: int, seed: int, folder: Path) -> l
     return table
 
 
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster's URL (durability off: a benchmark's data)."""
+    base = Path(tempfile.mkdtemp(prefix="callgate-pg-bench-"))
+    as_user = "postgres" if os.geteuid() == 0 else None
+    if as_user is not None:
+        owner = pwd.getpwnam(as_user)
+        os.chown(base, owner.pw_uid, owner.pw_gid)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        subprocess.run(
+            [PG_BIN / "initdb", "-D", str(base / "data"), "-U", "bench", "--auth=trust",
+             "--no-sync", "--no-instructions", "--encoding=UTF8", "--locale=C"],
+            check=True, capture_output=True, timeout=120, user=as_user, cwd=base,
+        )  # fmt: skip
+        server = subprocess.Popen(
+            [PG_BIN / "postgres", "-D", str(base / "data"), "-h", "127.0.0.1", "-p", str(port),
+             "-k", str(base), "-c", "fsync=off", "-c", "synchronous_commit=off",
+             "-c", "full_page_writes=off"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=as_user, cwd=base,
+        )  # fmt: skip
+        for _ in range(200):
+            ready = [PG_BIN / "pg_isready", "-h", "127.0.0.1", "-p", str(port), "-t", "1"]
+            if subprocess.run(ready, capture_output=True, check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        create = [PG_BIN / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "bench", "bench"]
+        subprocess.run(create, check=True, capture_output=True, timeout=30)
+        yield f"postgresql+asyncpg://bench@127.0.0.1:{port}/bench"
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGINT)  # a fast shutdown, by its PID
+            server.wait(timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--url", help="a database URL (default: SQLite in a temporary folder)")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL 15")
     parser.add_argument("--runs", type=int, default=200, help="runs of each search")
     parser.add_argument("--seed", type=int, default=23)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="callgate-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="callgate-bench-") as tmp, contextlib.ExitStack() as s:
         url = args.url or f"sqlite+aiosqlite:///{tmp}/journal.db"
+        if args.postgres:
+            url = s.enter_context(postgres())
         table = asyncio.run(measure(url, args.calls, args.runs, args.seed, Path(tmp)))
     database = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(f"\n{database}, {args.calls:,} calls, {args.runs} runs each\n")
