@@ -88,9 +88,19 @@ def _events(f: CallFile) -> list[tuple[datetime, str, str, str | None]]:
     if f.summary.tags or c.priority != 1:
         tags = ", ".join(f.summary.tags) or "-"
         add((c.started_at, "screened", f"Penyaringan: prioritas {c.priority}, tanda {tags}", None))
+    rings = [e for e in f.agent_events if e.event in (RING_MISSED, CALL_ANSWERED)]
     for t in c.transitions:
         if t.to_state == "OFFERED":
-            add((t.at, "offered", "Ditawarkan ke petugas", None))
+            # The ring's end (missed or answered) after the offer says to whom and how long.
+            ring = next((e for e in rings if e.at >= t.at), None)
+            if ring is None:
+                add((t.at, "offered", "Ditawarkan ke petugas", None))
+            else:
+                rings.remove(ring)
+                rang = (ring.at - t.at).total_seconds()
+                how = "tidak dijawab" if ring.event == RING_MISSED else "dijawab"
+                add((t.at, "offered", f"Ditawarkan ke petugas {ring.agent_id}; berdering"
+                     f" {rang:.0f} detik, {how}", ring.agent_id))  # fmt: skip
         elif t.to_state == "OVERFLOWING":
             add((t.at, "overflow", "Dialihkan: tidak ada petugas yang dapat menjawab", None))
     for e in f.agent_events:

@@ -26,6 +26,7 @@ from callgate.daemon.inquiry_service import InquiryService, caller_prefixes
 from callgate.http.inquiry import InquiryRoutes
 from callgate.http.server import OpsHttp
 from callgate.storage import inquiries as store
+from callgate.storage.agent_events import AgentEvent, save_agent_event
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal
 from callgate.storage.retention import delete_expired_recordings
@@ -185,8 +186,27 @@ async def test_a_call_taker_sees_only_the_calls_they_answered(
 async def test_the_timeline_tells_the_call_in_order_in_indonesian(
     lab: Lab, client: aiohttp.ClientSession
 ) -> None:
+    start = NOW - timedelta(hours=2)
+    for offered, agent, event, ended in (
+        (3, "1001", "ring-missed", 7),
+        (8, "1002", "call-answered", 10),
+    ):
+        await lab.journal.call_state(
+            "c2", at=start + timedelta(seconds=offered), from_state="QUEUED", to_state="OFFERED",
+            trigger="OFFER",
+        )  # fmt: skip
+        await save_agent_event(
+            lab.journal,
+            AgentEvent(at=start + timedelta(seconds=ended), agent_id=agent, event=event,
+                       call_id="c2", cause="test"),
+        )  # fmt: skip
     status, body = await _get(client, lab, "/api/calls/c2/timeline", "sup")
     assert status == 200
+    offers = [e["text"] for e in body["events"] if e["kind"] == "offered"]  # type: ignore[attr-defined]
+    assert offers == [
+        "Ditawarkan ke petugas 1001; berdering 4 detik, tidak dijawab",
+        "Ditawarkan ke petugas 1002; berdering 2 detik, dijawab",
+    ]
     kinds = [e["kind"] for e in body["events"]]  # type: ignore[attr-defined]
     assert kinds[0] == "entered"
     assert "answered" in kinds
