@@ -7,8 +7,10 @@ import asyncio
 import hashlib
 import io
 import json
+import shutil
 import sqlite3
 import stat
+import subprocess
 import threading
 from contextlib import closing
 from datetime import UTC, datetime
@@ -332,3 +334,26 @@ def test_the_journal_url_in_secrets_env_wins_over_the_config(
     )
     assert journal_url(site.config, None) == "postgresql+asyncpg://cg:pw@127.0.0.1/j"
     assert journal_url(site.config, "sqlite+aiosqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
+def test_the_backup_timer_runs_daily_and_its_service_passes_systemd_verify() -> None:
+    timer = (REPO / "systemd" / "callgate-backup.timer").read_text().splitlines()
+    assert "OnCalendar=*-*-* 02:30:00" in timer
+    assert "Persistent=yes" in timer
+    service = (REPO / "systemd" / "callgate-backup.service").read_text()
+    assert "--recordings copy" in service
+    assert "Type=oneshot" in service.splitlines()
+    done = subprocess.run(
+        [REPO / "scripts" / "check-systemd-unit", REPO / "systemd" / "callgate-backup.service"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
