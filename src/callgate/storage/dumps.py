@@ -23,7 +23,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import URL, func, inspect, select
+from sqlalchemy import URL, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from callgate.storage.database import DATABASE_ERRORS, JournalError, JournalUrl, scrub, sqlite_file
@@ -126,11 +126,28 @@ def _run_pg(journal: JournalUrl, argv: list[str]) -> None:
         raise JournalError(f"{argv[0]} for {journal.shown} failed: {words}")
 
 
-def dump_postgres(journal: JournalUrl, dest: Path) -> int:
+def dump_postgres(journal: JournalUrl, dest: Path) -> tuple[int, list[JournalRecording]]:
     """``pg_dump`` the journal to ``dest`` (custom format: compressed, restorable table by
-    table); returns its size in bytes."""
-    _run_pg(journal, ["pg_dump", "--format=custom", "--no-owner", "--file", str(dest)])
-    return dest.stat().st_size
+    table); returns the calls and recordings the dump holds. Both are read in one transaction
+    whose snapshot pg_dump shares (``--snapshot``), so the manifest lists exactly what the dump
+    has even while the daemon writes."""
+    return asyncio.run(_dump_postgres(journal, dest))
+
+
+async def _dump_postgres(journal: JournalUrl, dest: Path) -> tuple[int, list[JournalRecording]]:
+    engine = create_async_engine(journal.url, isolation_level="REPEATABLE READ")
+    try:
+        async with engine.connect() as db, db.begin():
+            snapshot = (await db.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+            # The exporting transaction stays open until pg_dump has taken the snapshot (and
+            # here until it ends): run pg_dump beside it.
+            argv = ["pg_dump", "--format=custom", "--no-owner", f"--snapshot={snapshot}"]
+            await asyncio.to_thread(_run_pg, journal, [*argv, "--file", str(dest)])
+            return await _calls_and_recordings(db)
+    except DATABASE_ERRORS as exc:
+        raise JournalError(f"journal {journal.shown}: {scrub(exc, journal.hidden)}") from None
+    finally:
+        await engine.dispose()
 
 
 def restore_postgres(journal: JournalUrl, dump: Path) -> None:

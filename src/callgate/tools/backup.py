@@ -200,7 +200,7 @@ def take_backup(
     sources: Sources,
     *,
     copy_recordings: bool,
-    out: TextIO | None = sys.stderr,
+    out: TextIO | None = None,
     now: datetime | None = None,
 ) -> Path:
     """Take one backup into ``dest``; returns its folder. :class:`BackupError` or
@@ -223,19 +223,17 @@ def take_backup(
     if journal.is_sqlite:
         source = dumps.sqlite_path(journal)
         say(f"journal: online backup of {source} ...")
-        size = dumps.copy_sqlite(source, folder / "journal.sqlite3")
+        dumps.copy_sqlite(source, folder / "journal.sqlite3")
         kind, name, restore_to = "sqlite", "journal.sqlite3", str(source.resolve())
+        # What the copy holds, read from the copy: the manifest says what a restore brings.
+        copy = parse_url(f"sqlite+aiosqlite:///{(folder / name).resolve()}")
+        calls, recordings = dumps.calls_and_recordings(copy)
     else:
         say(f"journal: pg_dump of {journal.shown} ...")
-        size = dumps.dump_postgres(journal, folder / "journal.pgdump")
         kind, name, restore_to = "postgresql", "journal.pgdump", journal.shown
+        calls, recordings = dumps.dump_postgres(journal, folder / name)
     os.chmod(folder / name, 0o600)
-    say(f"journal: {size / 1e6:.1f} MB")
-    calls, recordings = dumps.calls_and_recordings(
-        parse_url(f"sqlite+aiosqlite:///{(folder / name).resolve()}")
-        if kind == "sqlite"
-        else journal
-    )
+    say(f"journal: {calls} calls, {(folder / name).stat().st_size / 1e6:.1f} MB")
     entry = file_entry(folder / name, name, restore_to)
     if kind == "sqlite":
         # The journal's own mode and owner, not the copy's: a restore gives them back.
@@ -336,6 +334,7 @@ def run(args: argparse.Namespace) -> int:
             args.dest,
             Sources(args.config, args.agi_secret, url),
             copy_recordings=args.recordings == "copy",
+            out=sys.stderr,
         )
     except (BackupError, JournalError, OSError) as exc:
         print(f"callgate backup: GAGAL (failed): {exc}", file=sys.stderr)

@@ -131,7 +131,7 @@ def restore(
     root: Path = Path("/"),
     journal: str | None = None,
     force: bool = False,
-    out: TextIO | None = sys.stderr,
+    out: TextIO | None = None,
 ) -> dict[str, Any]:
     """Check and restore a backup; returns its manifest. :class:`BackupError` or
     :class:`~callgate.ports.JournalError` (nothing written) if it cannot."""
@@ -212,7 +212,9 @@ def run(args: argparse.Namespace) -> int:
     from callgate.ports import JournalError
 
     try:
-        manifest = restore(args.src, root=args.root, journal=args.journal, force=args.force)
+        manifest = restore(
+            args.src, root=args.root, journal=args.journal, force=args.force, out=sys.stderr
+        )
     except (BackupError, JournalError, OSError) as exc:
         print(f"callgate restore: GAGAL (failed): {exc}", file=sys.stderr)
         return 1
