@@ -106,11 +106,15 @@ def test_given_a_backup_during_calls_then_a_fresh_restore_has_every_call_and_rec
     assert set(restored) == set(final)
     for call_id in _recorded_at(during):
         assert restored[call_id] == final[call_id]  # the whole record, recording hash included
-    # The second call as it was at the backup: answered, not yet ended, no recording yet.
+    # The second call as it was at the backup: connected to 1001, not yet ended (the journal
+    # writes who answered at the end), no recording yet; its history since then is all that
+    # the daemon's journal has more.
     snapshot = restored[open_call.call_id]
-    assert (snapshot.ended_at, snapshot.recording) == (None, None)
-    assert snapshot.started_at == open_call.started_at
-    assert snapshot.answered_by == open_call.answered_by == "1001"
+    assert (snapshot.state, snapshot.ended_at, snapshot.recording) == ("CONNECTED", None, None)
+    assert snapshot.agents == open_call.agents
+    assert [a.agent_id for a in snapshot.agents] == ["1001"]
+    assert snapshot.transitions == open_call.transitions[: len(snapshot.transitions)]
+    assert (snapshot.started_at, snapshot.caller) == (open_call.started_at, open_call.caller)
     _check_recordings(fresh, [c for c in restored.values() if c.recording])
 
     # -- the one after the calls (the newest in the folder), into another fresh folder --------
