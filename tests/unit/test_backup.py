@@ -39,6 +39,7 @@ class Site:
         self.base = base
         self.etc = base / "etc" / "callgate"
         self.etc.mkdir(parents=True)
+        self.etc.chmod(0o750)
         self.journal = base / "var" / "lib" / "callgate" / "journal.db"
         self.journal.parent.mkdir(parents=True)
         self.url = f"sqlite+aiosqlite:///{self.journal}"
@@ -193,6 +194,15 @@ def test_restore_onto_a_fresh_root_brings_back_calls_recordings_and_modes(
     assert secrets.read_text() == (site.etc / "secrets.env").read_text()
     assert _mode(secrets) == 0o600
     assert _mode(fresh / str(site.agi_secret.resolve()).lstrip("/")) == 0o640
+    assert _mode(secrets.parent) == 0o750  # the config folder's own mode
+
+
+def test_a_failed_backup_leaves_no_folder_behind(site: Site, tmp_path: Path) -> None:
+    site.journal.unlink()
+    dest = tmp_path / "backups"
+    with pytest.raises(dumps.JournalError, match="does not exist"):
+        take_backup(dest, site.sources(), copy_recordings=True, out=None)
+    assert list(dest.iterdir()) == []
 
 
 def test_restore_refuses_a_changed_file_by_name_and_writes_nothing(

@@ -33,9 +33,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from callgate import __version__
+
+if TYPE_CHECKING:
+    from callgate.storage.database import JournalUrl
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -204,8 +207,8 @@ def take_backup(
     now: datetime | None = None,
 ) -> Path:
     """Take one backup into ``dest``; returns its folder. :class:`BackupError` or
-    :class:`~callgate.ports.JournalError` (secrets hidden) if it cannot."""
-    from callgate.storage import dumps
+    :class:`~callgate.ports.JournalError` (secrets hidden) if it cannot, and then no folder of
+    it is left (recordings it stored stay: they are whole, named by their hash)."""
     from callgate.storage.database import parse_url
 
     journal = parse_url(sources.journal_url)
@@ -214,7 +217,30 @@ def take_backup(
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     folder = dest / stamp
     folder.mkdir(mode=0o700)
-    files: list[dict[str, Any]] = []
+    try:
+        manifest = _fill(folder, journal, sources, copy_recordings=copy_recordings, out=out)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    manifest |= {"format": FORMAT, "created": stamp, "callgate": __version__}
+    partial = folder / f".{MANIFEST}.part"
+    partial.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    os.chmod(partial, 0o600)
+    # Last and atomic: a folder without a manifest is an unfinished backup, never restored.
+    partial.replace(folder / MANIFEST)
+    return folder
+
+
+def _fill(
+    folder: Path,
+    journal: JournalUrl,
+    sources: Sources,
+    *,
+    copy_recordings: bool,
+    out: TextIO | None,
+) -> dict[str, Any]:
+    from callgate.storage import dumps
+    from callgate.storage.database import parse_url
 
     def say(line: str) -> None:
         if out is not None:
@@ -238,34 +264,31 @@ def take_backup(
     if kind == "sqlite":
         # The journal's own mode and owner, not the copy's: a restore gives them back.
         entry |= file_entry_owner(source)
-    files.append(entry)
+    files = [entry]
 
+    config = sources.config.parent
     if sources.agi_secret is not None and not sources.agi_secret.is_file():
         say(f"config: WARNING no FastAGI secret at {sources.agi_secret}: not in this backup")
-    for path in _config_files(sources.config.parent, sources.agi_secret):
+    for path in _config_files(config, sources.agi_secret):
         absolute = path.resolve()
         stored = f"{FILES}{absolute}"
         copy_kept(path, folder / stored)
         entry = file_entry(path, stored, str(absolute))
         entry["sha256"] = sha256_file(folder / stored)
         files.append(entry)
-    say(f"config: {len(files) - 1} files from {sources.config.parent}")
-
-    items = _recordings(dest, recordings, copy_recordings=copy_recordings, out=out)
-    manifest = {
-        "format": FORMAT,
-        "created": stamp,
-        "callgate": __version__,
+    say(f"config: {len(files) - 1} files from {config}")
+    # The config folder's own mode and owner too (/etc/callgate: root:callgate 0750).
+    folders = [
+        {"restore_to": str(path.resolve()), **file_entry_owner(path)}
+        for path in (config, *sorted(p for p in config.rglob("*") if p.is_dir()))
+    ]
+    items = _recordings(folder.parent, recordings, copy_recordings=copy_recordings, out=out)
+    return {
         "journal": {"kind": kind, "file": name, "calls": calls, "source": restore_to},
         "files": files,
+        "folders": folders,
         "recordings": {"mode": "copy" if copy_recordings else "reference", "items": items},
     }
-    partial = folder / f".{MANIFEST}.part"
-    partial.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    os.chmod(partial, 0o600)
-    # Last and atomic: a folder without a manifest is an unfinished backup, never restored.
-    partial.replace(folder / MANIFEST)
-    return folder
 
 
 def _recordings(

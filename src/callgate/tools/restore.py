@@ -108,6 +108,14 @@ def put_file(source: Path, target: Path, entry: dict[str, Any]) -> None:
     partial.replace(target)
 
 
+def put_folder(target: Path, entry: dict[str, Any]) -> None:
+    """Make the folder (if missing) with the entry's mode and (as root) owner."""
+    target.mkdir(parents=True, exist_ok=True)
+    os.chmod(target, int(entry["mode"], 8))
+    if os.geteuid() == 0:
+        os.chown(target, *_owner(entry))
+
+
 def _journal_target(
     folder: Path, manifest: dict[str, Any], root: Path, override: str | None
 ) -> str:
@@ -160,6 +168,8 @@ def restore(
         )
 
     journal_entry, *config_entries = manifest["files"]
+    for entry in manifest.get("folders", []):
+        put_folder(_rooted(root, entry["restore_to"]), entry)
     for entry in config_entries:
         put_file(_inside(folder, entry["path"]), _rooted(root, entry["restore_to"]), entry)
     say(f"config: {len(config_entries)} files restored with their modes and owners")
