@@ -158,6 +158,7 @@ def test_a_later_backup_copies_only_new_recordings(site: Site, tmp_path: Path) -
     assert find_backup(dest) == folder  # the newest
     items = json.loads((folder / MANIFEST).read_text())["recordings"]["items"]
     assert all(item["stored"] for item in items)
+    assert {item["owner"]["mode"] for item in items} == {"0640"}  # kept ones' too
 
 
 def test_a_recording_changed_since_its_call_is_not_stored_and_the_manifest_says_so(

@@ -306,7 +306,7 @@ def _recordings(
             result, size = store_recording(Path(rec.path), rec.sha256, store)
             counts[result] = counts.get(result, 0) + 1
             item["stored"] = result in ("kept", "copied")
-            if result == "copied":
+            if item["stored"] and Path(rec.path).is_file():
                 # Its mode and owner (Asterisk's), for the restore to give back.
                 item["owner"] = file_entry_owner(Path(rec.path))
             if not item["stored"]:

@@ -196,7 +196,10 @@ def _recordings(
         target = _rooted(root, item["path"])
         source = folder.parent / RECORDINGS / item["sha256"]
         if not (target.is_file() and sha256_file(target) == item["sha256"]):
-            entry = {"mode": "0640", "uid": 0, "gid": 0, **item.get("owner", {})}
+            # Without a recorded owner (the file was gone when it was backed up again): as
+            # Asterisk writes them (asterisk:asterisk 0640, see "Installing under systemd").
+            default = {"mode": "0640", "owner": "asterisk", "group": "asterisk", "uid": 0, "gid": 0}
+            entry = default | item.get("owner", {})
             put_file(source, target, entry)
         progress.step(source.stat().st_size)
     elsewhere = [i for i in items if not i.get("stored")]
