@@ -37,6 +37,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "report",
         help="a day's, shift's or range's figures from the journal: NENA, abandonment, ...",
     )
+    sub.add_parser(
+        "backup", help="back up the journal, config, secrets and recordings, with a manifest"
+    )
+    sub.add_parser("restore", help="check a backup's manifest and restore it onto a fresh install")
     # status, agents, calls, check-config, log-level: talk to the running daemon's admin port.
     ops_cli.add_subcommands(sub)
     return parser
@@ -70,6 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from callgate.tools.report import main as report
 
         return report(argv[1:])
+    if argv[:1] == ["backup"]:
+        from callgate.tools.backup import main as backup
+
+        return backup(argv[1:])
+    if argv[:1] == ["restore"]:
+        from callgate.tools.restore import main as restore
+
+        return restore(argv[1:])
     args = _build_parser().parse_args(argv)
     if args.command != "run":
         return ops_cli.run(args)
