@@ -45,7 +45,8 @@ LAB_ROOT = LAB_DIR / "current"
 RECORDINGS = LAB_ROOT / "var" / "spool" / "asterisk" / "monitor"
 #: app_queue's log of the fallback queue, seen from the host.
 QUEUE_LOG = LAB_ROOT / "var" / "log" / "asterisk" / "queue_log"
-#: callgate installed from this checkout as a service (scripts/setup), as /opt/callgate/.venv is.
+#: callgate installed from this checkout as a service (scripts/setup), as the package's
+#: /opt/venvs/callgate is.
 SERVICE_CALLGATE = LAB_DIR / "venv" / "bin" / "callgate"
 #: Daemons' state folders (their WorkingDirectory=/var/lib/callgate), owned by the callgate user.
 STATE_DIR = Path(os.environ.get("CALLGATE_LAB_STATE", "/var/lib/callgate-lab"))
