@@ -33,6 +33,7 @@ from pydantic_settings import (
 from callgate.asterisk.settings import (
     LAB_AGI_SECRET,
     PROMPT_DIR,
+    SPOKEN_NUMBERS,
     AgiSettings,
     AmiSettings,
     AnnouncementPrompts,
@@ -78,6 +79,7 @@ from callgate.storage.settings import StorageSettings
 __all__ = [
     "FALLBACK",
     "PROMPT_DIR",
+    "SPOKEN_NUMBERS",
     "AcdSettings",
     "AgencySettings",
     "AgiSettings",
