@@ -10,6 +10,7 @@ asked of Asterisk itself.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import re
 from collections.abc import Sequence
@@ -84,10 +85,11 @@ def _read(host: Host, name: str) -> tuple[str | None, str]:
 
 async def ari_get(host: Host, path: str) -> tuple[int, object]:
     ari = host.settings.ari
-    auth = aiohttp.BasicAuth(ari.username, ari.password.get_secret_value())
+    pair = f"{ari.username}:{ari.password.get_secret_value()}".encode()
+    headers = {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
     timeout = aiohttp.ClientTimeout(total=host.timeout)
     async with (
-        aiohttp.ClientSession(auth=auth, timeout=timeout) as session,
+        aiohttp.ClientSession(headers=headers, timeout=timeout) as session,
         session.get(f"{ari.url.rstrip('/')}/ari{path}") as response,
     ):
         body = await response.json() if response.status == 200 else None
