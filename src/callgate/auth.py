@@ -43,10 +43,12 @@ import hashlib
 import hmac
 import re
 import secrets
+import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -210,6 +212,11 @@ class AuthSettings(BaseModel):
 
     users: list[UserSettings] = Field(default_factory=list)
     """The users (``[[auth.users]]``). None: every state-changing request is refused."""
+    users_file: str = ""
+    """A TOML file of more users (``[[users]]``, same keys) and ``local_users``, which
+    ``callgate users`` writes; read at start and at every reload, added to the ones here (a name
+    in both is refused). Relative: to the config file's folder. Empty: none. A file that does
+    not exist yet holds no user."""
     local_users: dict[UnixName, UserName] = Field(default_factory=dict)
     """Unix user name -> user of ``[[auth.users]]``: who a process of that Unix user is on the
     admin socket (``[ops] socket_path``), without a secret. Unlisted Unix users (root too) are
@@ -232,6 +239,48 @@ class AuthSettings(BaseModel):
                     f"local_users: {unix_name} = {name}: a CAD client is a user on MQTT only"
                 )
         return self
+
+
+class UsersFile(BaseModel):
+    """The users file (``[auth] users_file``): ``[[users]]`` and ``local_users``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    users: list[UserSettings] = Field(default_factory=list)
+    local_users: dict[UnixName, UserName] = Field(default_factory=dict)
+
+
+def users_file_path(auth: AuthSettings, config_path: Path | None) -> Path | None:
+    """Where ``[auth] users_file`` points (relative: to the config file's folder), or None."""
+    if not auth.users_file:
+        return None
+    path = Path(auth.users_file)
+    if not path.is_absolute() and config_path is not None:
+        path = config_path.parent / path
+    return path
+
+
+def read_users_file(path: Path) -> UsersFile:
+    """The users file at ``path`` (none when it does not exist). Raises ``ValueError`` (TOML
+    syntax) or pydantic's ``ValidationError``; ``OSError`` when it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return UsersFile()
+    return UsersFile.model_validate(tomllib.loads(text))
+
+
+def with_users(auth: AuthSettings, extra: UsersFile) -> AuthSettings:
+    """``auth`` with the users file's users and ``local_users`` added (checked again: a name in
+    both, or a Unix user mapped by both, is refused)."""
+    twice = sorted(set(auth.local_users) & set(extra.local_users))
+    if twice:
+        raise ValueError(f"local_users: {', '.join(twice)} mapped in both the config and the file")
+    return AuthSettings(
+        users=[*auth.users, *extra.users],
+        users_file=auth.users_file,
+        local_users={**auth.local_users, **extra.local_users},
+    )
 
 
 # -- secrets --------------------------------------------------------------------------------

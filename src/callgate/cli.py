@@ -33,6 +33,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("events", help="print the live CAD event stream from the MQTT broker")
     sub.add_parser("auth", help="make password and token hashes for [[auth.users]]")
+    sub.add_parser("users", help="add, list and remove users and make their tokens")
+    sub.add_parser("doctor", help="check this host for callgate, with the fix for each failure")
     sub.add_parser(
         "report",
         help="a day's, shift's or range's figures from the journal: NENA, abandonment, ...",
@@ -70,6 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from callgate.tools.credentials import main as credentials
 
         return credentials(argv[1:])
+    if argv[:1] == ["users"]:
+        from callgate.tools.users import main as users
+
+        return users(argv[1:])
+    if argv[:1] == ["doctor"]:
+        from callgate.tools.doctor import main as doctor
+
+        return doctor(argv[1:])
     if argv[:1] == ["report"]:
         from callgate.tools.report import main as report
 

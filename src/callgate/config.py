@@ -33,6 +33,7 @@ from pydantic_settings import (
 from callgate.asterisk.settings import (
     LAB_AGI_SECRET,
     PROMPT_DIR,
+    SPOKEN_NUMBERS,
     AgiSettings,
     AmiSettings,
     AnnouncementPrompts,
@@ -47,7 +48,14 @@ from callgate.asterisk.settings import (
     Tone,
     sound_file,
 )
-from callgate.auth import AuthSettings, UserSettings, verify_secret
+from callgate.auth import (
+    AuthSettings,
+    UserSettings,
+    read_users_file,
+    users_file_path,
+    verify_secret,
+    with_users,
+)
 from callgate.core.screening import DEFAULT_DISPOSITION_CODES, Disposition
 from callgate.http.settings import OpsSettings
 from callgate.mqtt.settings import MqttSettings
@@ -71,6 +79,7 @@ from callgate.storage.settings import StorageSettings
 __all__ = [
     "FALLBACK",
     "PROMPT_DIR",
+    "SPOKEN_NUMBERS",
     "AcdSettings",
     "AgencySettings",
     "AgiSettings",
@@ -331,11 +340,28 @@ def load_settings(path: str | Path | None = None) -> Settings:
 
         settings_cls = _FromFile
     try:
-        return settings_cls()
+        settings = settings_cls()
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
     except ValueError as exc:  # a TOML syntax error surfaces as tomllib.TOMLDecodeError
         raise ConfigError(f"config file {path}: {exc}") from None
+    return _add_users_file(settings, None if path is None else Path(path))
+
+
+def _add_users_file(settings: Settings, config_path: Path | None) -> Settings:
+    """``settings`` with the users of ``[auth] users_file`` added (``callgate users``)."""
+    file = users_file_path(settings.auth, config_path)
+    if file is None:
+        return settings
+    try:
+        auth = with_users(settings.auth, read_users_file(file))
+    except ValidationError as exc:
+        raise ConfigError(
+            _describe(exc).replace("invalid configuration:", f"auth.users_file {file}:", 1)
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"auth.users_file {file}: {exc}") from None
+    return settings.model_copy(update={"auth": auth})
 
 
 #: The lab's secrets, published in this repository (asterisk-conf/, scripts/lab, the README):

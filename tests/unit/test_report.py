@@ -41,6 +41,7 @@ from callgate.tools.report import (
     write_png,
     zone,
 )
+from callgate.tools.report import command as report_command
 
 WIB = ZoneInfo("Asia/Jakarta")
 DAY = date(2026, 11, 23)
@@ -531,6 +532,21 @@ def test_given_csv_and_png_then_the_command_writes_them(
     assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == sorted(CSV_FILES)
     assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
     assert "shift pagi 07:00-15:00" in capsys.readouterr().out
+
+
+def test_given_no_matplotlib_then_png_says_how_to_install_it_before_reading(
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(report_command, "png_available", lambda: False)
+    args = ["--config", str(config), "--day", "2026-11-23", "--png", str(tmp_path / "chart.png")]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert "pip install 'callgate[png]'" in captured.err
+    assert captured.out == ""  # nothing was read or printed
+    assert not (tmp_path / "chart.png").exists()
 
 
 def test_given_a_wita_range_then_the_command_uses_it(

@@ -416,7 +416,7 @@ ErrorCode = Literal[
 
 
 class Reply(_Wire):
-    """callgate's answer to one command, on ``.../replies/{request_id}``."""
+    """callgate's answer to one command, on ``.../replies/{client}/{request_id}``."""
 
     request_id: str
     """The request id from the command's topic (``.../commands/<client>/<request id>``)."""

@@ -2,6 +2,10 @@
 wiring a CAD. Reconnects by itself; Ctrl-C ends it. Events are de-duplicated by ``event_id`` as
 a CAD should.
 
+The broker, site, topic prefix, user, password and TLS come from the config file's ``[mqtt]``
+(``--config``, default ``/etc/callgate/callgate.toml`` when present; the environment overrides
+it, ``CALLGATE_MQTT__PASSWORD`` too); an option given here wins over both.
+
 Example: ``callgate events --port 11883 --site site1`` (lab broker, anonymous).
 """
 
@@ -12,7 +16,9 @@ import asyncio
 import contextlib
 import json
 import os
+import ssl
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 import aiomqtt
@@ -46,8 +52,8 @@ async def follow(args: argparse.Namespace, out: TextIO) -> None:
                 args.host,
                 args.port,
                 username=args.username,
-                password=os.environ.get("CALLGATE_MQTT__PASSWORD") if args.username else None,
-                tls_params=aiomqtt.TLSParameters(ca_certs=args.ca_file) if args.ca_file else None,
+                password=args.password if args.username else None,
+                tls_context=args.tls_context,
             ) as client:
                 await client.subscribe(topic, qos=1)
                 print(f"# following {topic} on {args.host}:{args.port}", file=out, flush=True)
@@ -66,15 +72,53 @@ async def follow(args: argparse.Namespace, out: TextIO) -> None:
             await asyncio.sleep(2)
 
 
+DEFAULT_CONFIG = Path("/etc/callgate/callgate.toml")
+
+
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with what was not given taken from the config's ``[mqtt]`` (and environment):
+    the broker, site, prefix, user, password and TLS the daemon uses."""
+    from callgate.config import load_settings
+
+    path = args.config or (str(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else None)
+    mqtt = load_settings(path).mqtt
+    args.host = args.host or mqtt.host
+    args.port = args.port or mqtt.port
+    args.site = args.site or mqtt.site
+    args.prefix = args.prefix or mqtt.topic_prefix
+    if args.username is None:
+        args.username = mqtt.username
+    secret = mqtt.password.get_secret_value() if mqtt.password is not None else None
+    args.password = os.environ.get("CALLGATE_MQTT__PASSWORD") or secret
+    args.tls_context = None
+    if args.ca_file:
+        args.tls_context = ssl.create_default_context(cafile=args.ca_file)
+    elif mqtt.tls is not None:
+        args.tls_context = mqtt.tls.context()
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
+    from callgate.config import ConfigError
+
     parser = argparse.ArgumentParser(prog="callgate events", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=11883)
-    parser.add_argument("--site", default="site1")
-    parser.add_argument("--prefix", default="callgate/v1")
-    parser.add_argument("--username", help="password from CALLGATE_MQTT__PASSWORD")
+    parser.add_argument(
+        "-c", "--config", help=f"config file for [mqtt] (default: {DEFAULT_CONFIG} if present)"
+    )
+    parser.add_argument("--host", help="broker host (default: [mqtt] host)")
+    parser.add_argument("--port", type=int, help="broker port (default: [mqtt] port)")
+    parser.add_argument("--site", help="site (default: [mqtt] site)")
+    parser.add_argument("--prefix", help="topic prefix (default: [mqtt] topic_prefix)")
+    parser.add_argument(
+        "--username", help="broker user (default: [mqtt] username; password: [mqtt] password or "
+        "CALLGATE_MQTT__PASSWORD)",
+    )  # fmt: skip
     parser.add_argument("--ca-file", help="CA of the broker's certificate (enables TLS)")
-    args = parser.parse_args(argv)
+    try:
+        args = resolve(parser.parse_args(argv))
+    except (ConfigError, OSError, ssl.SSLError) as exc:
+        print(f"callgate events: {exc}", file=sys.stderr)
+        return 2
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(follow(args, sys.stdout))
     return 0

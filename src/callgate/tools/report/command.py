@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import sys
 import time
 from collections.abc import Sequence
@@ -219,6 +220,18 @@ def _run_calltakers(args: argparse.Namespace, url: str, period: Period) -> int:
     return OK
 
 
+#: matplotlib is an extra (about 125 MB): said before the journal is read, not after.
+PNG_MISSING = (
+    "callgate report: --png needs matplotlib, which is not installed; install the extra into "
+    "callgate's environment: pip install 'callgate[png]' (or: pip install matplotlib)"
+)
+
+
+def png_available() -> bool:
+    """Whether matplotlib can be imported (without importing it: that takes a second)."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``callgate report``; returns the exit code."""
     try:
@@ -230,6 +243,9 @@ def run(args: argparse.Namespace) -> int:
         return USAGE
     if args.calltakers:
         return _run_calltakers(args, url, period)
+    if args.png is not None and not png_available():
+        print(PNG_MISSING, file=sys.stderr)
+        return USAGE
     began = time.monotonic()
     try:
         report = asyncio.run(_read(url, period, args.top))

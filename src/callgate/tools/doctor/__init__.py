@@ -1,0 +1,134 @@
+"""``callgate doctor``: the pre-flight check a centre runs after install and after every change.
+
+A table of checks, each ``pass``, ``warn``, ``fail`` or ``skip`` (could not run, and why), with
+the fix for each failure; exit 0 when nothing failed, 1 when something did, 2 when the config
+itself cannot be read. ``--json`` prints the same for scripts. It only reads: it logs in to ARI,
+AMI, the broker and the database, and writes, creates or migrates nothing. Run it as root, so
+that Asterisk's files and the journal can be read.
+
+The checks live in :mod:`.asterisk` (ARI, AMI and their accounts, modules, dialplan, FastAGI
+secret, prompts) and :mod:`.host` (lab secrets, the recordings folder and group, the journal,
+the broker, the clock, the disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from callgate.tools.doctor.checks import Check, Host, Status
+
+DEFAULT_CONFIG = Path("/etc/callgate/callgate.toml")
+OK, FAILED, USAGE = 0, 1, 2
+
+__all__ = ["Check", "Host", "Status", "main", "render", "run_checks"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callgate doctor",
+        description="Check this host for callgate: Asterisk (ARI, AMI, modules, dialplan, "
+        "FastAGI secret, prompts), the recordings folder, the journal, the broker, the clock "
+        "and the disk; print the fix for each failure. Exit 0 nothing failed, 1 something "
+        "failed, 2 the config cannot be read. Reads only; run it as root.",
+    )
+    parser.add_argument(
+        "-c", "--config", help=f"the daemon's config file (default: {DEFAULT_CONFIG} if present)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    parser.add_argument(
+        "--asterisk-root",
+        type=Path,
+        default=Path("/"),
+        help="the root Asterisk runs in (default /; a chroot or container: its folder), for "
+        "its /etc/asterisk and /usr/share/asterisk/sounds",
+    )
+    parser.add_argument(
+        "--user", default="callgate", help="the Unix user callgate runs as (default callgate)"
+    )
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=30,
+        help="days of recordings the free disk must hold at the current rate (default 30)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for each peer (default 5)"
+    )
+    return parser
+
+
+async def run_checks(host: Host) -> list[Check]:
+    from callgate.tools.doctor import asterisk
+    from callgate.tools.doctor import host as local
+
+    # Each peer has its own bounded wait: run them side by side.
+    ast, journal, broker = await asyncio.gather(
+        asterisk.asterisk_checks(host), local.check_journal(host), local.check_broker(host)
+    )
+    return [
+        local.check_lab_secrets(host),
+        *ast,
+        local.check_recordings_folder(host),
+        local.check_asterisk_group(host),
+        journal,
+        broker,
+        local.check_clock(),
+        local.check_disk(host),
+    ]
+
+
+def render(checks: Sequence[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    marks = {Status.PASS: "ok", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKIP: "skip"}
+    lines = [f"{'CHECK':<{width}}  RESULT  DETAIL"]
+    for check in checks:
+        lines.append(f"{check.name:<{width}}  {marks[check.status]:<6}  {check.detail}")
+        if check.fix and check.status is not Status.PASS:
+            lines.append(f"{'':<{width}}  {'':<6}  fix: {check.fix}")
+    failures = sum(c.status is Status.FAIL for c in checks)
+    lines.append("")
+    lines.append(f"{failures} failed" if failures else "nothing failed")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from callgate.config import ConfigError, load_settings
+
+    args = build_parser().parse_args(argv)
+    path = args.config or (str(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else None)
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        check = Check("config", Status.FAIL, str(exc), "callgate check-config names each key")
+        _print(args.json, [check])
+        return USAGE
+    host = Host(
+        settings=settings,
+        config_path=None if path is None else Path(path),
+        asterisk_root=args.asterisk_root,
+        service_user=args.user,
+        days=args.days,
+        timeout=args.timeout,
+    )
+    checks = [
+        Check("config", Status.PASS, path or "built-in defaults and CALLGATE_* environment"),
+        *asyncio.run(run_checks(host)),
+    ]
+    _print(args.json, checks)
+    return FAILED if any(c.status is Status.FAIL for c in checks) else OK
+
+
+def _print(as_json: bool, checks: Sequence[Check]) -> None:
+    if as_json:
+        failed = any(c.status is Status.FAIL for c in checks)
+        body = {"ok": not failed, "checks": [asdict(c) for c in checks]}
+        json.dump(body, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render(checks))
