@@ -123,6 +123,7 @@ async function playbackFailed() {
   warning.textContent = status === 409 ? `${t("integrity")}${detail ? ` (${detail})` : ""}.`
     : `${t("playFailed")} (HTTP ${status || "?"}${detail ? `: ${detail}` : ""}).`;
   warning.hidden = false;
+  document.getElementById("player").hidden = true; // nothing to play: the warning says why
 }
 
 function filename(response) {

@@ -75,7 +75,7 @@ function render(calls) {
       if (!e.target.closest("a")) open(c.call_id);
     },
   },
-  el("td", { class: "mono" }, when(c.started_at)),
+  el("td", { class: "mono nowrap" }, when(c.started_at)),
   callerCell(c),
   el("td", { class: "mono" }, c.calltaker || "—"),
   el("td", {}, wordFor("o_", c.outcome)),
@@ -86,8 +86,15 @@ function render(calls) {
   el("td", {}, c.recording ? t("hasRecording") : "—",
     c.hold ? el("span", { class: "tag tag-hold" }, t("held")) : null))));
   const pages = Math.max(1, Math.ceil(found.total / found.perPage));
-  document.getElementById("summary").textContent = found.total
-    ? `${found.total} ${t("found")}` : t("noneFound");
+  // The range as searched, in words: a date typed in the browser's own format (dd/mm or mm/dd)
+  // is read back unambiguously.
+  const since = form().elements.since.value;
+  const until = form().elements.until.value;
+  const range = since || until
+    ? `${t("f_since")} ${since ? when(since) : "…"} ${t("f_until").toLowerCase()} ${until ? when(until) : "…"}`
+    : "";
+  document.getElementById("summary").replaceChildren(found.total
+    ? `${found.total} ${t("found")}` : t("noneFound"), el("span", { class: "range", id: "range" }, range));
   document.getElementById("page-of").textContent = `${t("page")} ${found.page} ${t("of")} ${pages}`;
   document.getElementById("prev").disabled = found.page <= 1;
   document.getElementById("next").disabled = found.page >= pages;

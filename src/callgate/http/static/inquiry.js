@@ -65,12 +65,13 @@ Object.assign(WORDS.en, {
 const ZONES = { "+07:00": "WIB", "+08:00": "WITA", "+09:00": "WIT" };
 const ISO = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/;
 
-// "07 Des 2026 19.38.29 WIB": the wall-clock time the API sent, in its own offset, id-ID.
+// "07 Des 2026, 19.38.29 WIB": the wall-clock time the API sent, in its own offset, id-ID. A
+// time without an offset (the search form's) is the centre's already and gets no zone's name.
 function when(iso) {
   if (!iso) return "—";
   const m = ISO.exec(iso);
   if (!m) return iso;
-  let offset = !m[3] || m[3] === "Z" ? "+00:00" : m[3];
+  let offset = m[3] === "Z" ? "+00:00" : m[3] || "";
   if (offset.length === 5) offset = `${offset.slice(0, 3)}:${offset.slice(3)}`;
   const time = m[2].length === 5 ? `${m[2]}:00` : m[2];
   const wall = new Date(`${m[1]}T${time}Z`);
@@ -78,7 +79,7 @@ function when(iso) {
     timeZone: "UTC", day: "2-digit", month: "short", year: "numeric",
     hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
   }).format(wall);
-  return `${text} ${ZONES[offset] || `UTC${offset}`}`;
+  return offset ? `${text} ${ZONES[offset] || `UTC${offset}`}` : text;
 }
 
 // Seconds as m:ss (h:mm:ss past an hour), or a dash for a call that had none.
