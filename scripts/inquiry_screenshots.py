@@ -96,6 +96,12 @@ class Inquiry:
             _summary(5, "+6281277788899", "21:05:44", outcome="ABANDONED", calltaker=None,
                      disposition=None, wait_s=31.0, talk_s=None, recording=False),
         ]  # fmt: skip
+        # Older calls of the week, enough for a second page of 25.
+        self.calls += [
+            _summary(10 + n, f"+62812{n:08d}", f"{20 - n % 20:02d}:{n % 60:02d}:00",
+                     day=5 - n // 20, disposition="information", talk_s=40.0 + n)
+            for n in range(30)
+        ]  # fmt: skip
         self.played: list[str | None] = []
         self.audit: list[dict[str, Any]] = []
         self.holds: dict[str, dict[str, Any]] = {
@@ -273,12 +279,29 @@ def main() -> int:
     try:
         log_in(driver, f"{http.url}/calls", "spv-ratna", "demo")
         rows = driver.find_elements(By.CSS_SELECTOR, "#results tbody tr[data-call-id]")
-        assert len(rows) == 5, len(rows)
+        assert len(rows) == 35, len(rows)
         time.sleep(0.3)
         driver.save_screenshot(str(out / "calls.png"))
+        # Pages: 25 a page, the second has the last 10; the address keeps the search.
+        driver.find_element(By.CSS_SELECTOR, "[name=per_page] option[value='25']").click()
+        driver.find_element(By.ID, "search").click()
+        WebDriverWait(driver, 5).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results tbody tr")) == 25
+        )
+        driver.find_element(By.ID, "next").click()
+        WebDriverWait(driver, 5).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results tbody tr")) == 10
+        )
+        assert "Halaman 2 dari 2" in driver.find_element(By.ID, "page-of").text
+        assert "page=2" in driver.current_url, driver.current_url
+        assert not driver.find_element(By.ID, "next").is_enabled()
+        driver.find_element(By.ID, "prev").click()
+        WebDriverWait(driver, 5).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results tbody tr")) == 25
+        )
         csv = driver.find_element(By.ID, "csv").get_attribute("href") or ""
         assert "format=csv" in csv, csv
-        assert "per_page=50" in csv, csv
+        assert "per_page=25" in csv, csv
         driver.find_element(By.NAME, "caller").send_keys("+62812345")
         driver.find_element(By.ID, "search").click()
         WebDriverWait(driver, 5).until(

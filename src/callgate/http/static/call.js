@@ -78,7 +78,7 @@ function renderRecording(r) {
 
 function renderEvents(events) {
   document.querySelector("#events tbody").replaceChildren(...events.map((e) => el("tr",
-    { "data-kind": e.kind, class: `kind-${e.kind}` },
+    { "data-kind": e.kind, class: e.kind === "mismatch" ? "late" : `kind-${e.kind}` },
     el("td", { class: "mono nowrap" }, when(e.at)),
     el("td", {}, wordFor("k_", e.kind)),
     el("td", {}, e.text || ""),
@@ -88,7 +88,7 @@ function renderEvents(events) {
 function renderAccess(rows) {
   document.getElementById("no-access").hidden = rows.length > 0;
   document.querySelector("#access tbody").replaceChildren(...rows.map((a) => el("tr",
-    { "data-action": a.action },
+    { "data-action": a.action, class: a.action === "mismatch" ? "late" : null },
     el("td", { class: "mono nowrap" }, when(a.at)),
     el("td", { class: "mono" }, a.by),
     el("td", {}, wordFor("a_", a.action)),

@@ -25,7 +25,11 @@ function query(page) {
 function fromAddress() {
   const params = new URLSearchParams(location.search);
   for (const name of [...FILTERS, "per_page"]) {
-    if (params.has(name)) form().elements[name].value = params.get(name);
+    const field = form().elements[name];
+    const value = params.get(name);
+    // A select keeps its choice unless the address names one of its options.
+    if (value === null || (field.options && ![...field.options].some((o) => o.value === value))) continue;
+    field.value = value;
   }
   return Math.max(1, Number(params.get("page")) || 1);
 }

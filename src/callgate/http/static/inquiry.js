@@ -29,8 +29,10 @@ Object.assign(WORDS.id, {
   k_entered: "Masuk", k_screened: "Penyaringan", k_offered: "Ditawarkan", k_missed: "Tak diangkat",
   k_answered: "Dijawab", k_handoff: "Diserahkan / 3 pihak", k_ended: "Berakhir", k_disposition: "Klasifikasi",
   k_callback: "Panggil balik", k_recording: "Rekaman", k_hold: "Penahanan", k_unhold: "Penahanan dicabut",
-  k_played: "Diputar", k_exported: "Diekspor", k_search: "Pencarian",
+  k_played: "Diputar", k_exported: "Diekspor", k_search: "Pencarian", k_overflow: "Dialihkan",
+  "k_calltaker-ended": "Operator menutup", k_refused: "Akses ditolak", k_mismatch: "HASH TIDAK COCOK",
   a_played: "Mendengarkan", a_exported: "Mengekspor", a_hold: "Menahan", a_unhold: "Mencabut penahanan",
+  a_refused: "Ditolak", a_mismatch: "Hash rekaman TIDAK cocok",
 });
 Object.assign(WORDS.en, {
   searchTitle: "Find a call", timelineTitle: "Call timeline", toWallboard: "Wallboard",
@@ -57,8 +59,10 @@ Object.assign(WORDS.en, {
   k_entered: "Entered", k_screened: "Screening", k_offered: "Offered", k_missed: "Missed",
   k_answered: "Answered", k_handoff: "Hand-off / three-way", k_ended: "Ended", k_disposition: "Disposition",
   k_callback: "Callback", k_recording: "Recording", k_hold: "Hold", k_unhold: "Hold lifted",
-  k_played: "Played", k_exported: "Exported", k_search: "Search",
+  k_played: "Played", k_exported: "Exported", k_search: "Search", k_overflow: "Overflowed",
+  "k_calltaker-ended": "Call-taker hung up", k_refused: "Access refused", k_mismatch: "HASH MISMATCH",
   a_played: "Listened", a_exported: "Exported", a_hold: "Put on hold", a_unhold: "Lifted the hold",
+  a_refused: "Refused", a_mismatch: "Recording's hash did NOT match",
 });
 
 //: Indonesia's zones by their offset; any other offset is shown as UTC±hh:mm.
