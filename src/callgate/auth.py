@@ -14,7 +14,8 @@ Roles:
 - ``admin``: everything, including the log level and reloading the configuration;
 - ``cad``: a CAD system on MQTT; only the commands listed in its ``commands``. Its ``name`` is
   its MQTT user name (the broker's ACL makes it the only one who may publish under
-  ``.../commands/<name>/``).
+  ``.../commands/<name>/``). With a token it may fetch recordings over the admin API (the URL of
+  its ``recording-ready`` events), nothing else there.
 
 Secrets are stored as argon2id hashes (argon2-cffi), never in clear. A password is checked with
 HTTP Basic; a token (for programs: the CLI, scripts, a wallboard) is sent as ``Authorization:
@@ -190,8 +191,12 @@ class UserSettings(BaseModel):
             raise ValueError(f"{self.name}: only call-takers have an agent_id")
         if self.role is not Role.CAD and self.commands:
             raise ValueError(f"{self.name}: only CAD clients have commands")
-        if self.role is Role.CAD and (self.password_hash or self.token_hash):
-            raise ValueError(f"{self.name}: a CAD client is authenticated by the MQTT broker")
+        # A CAD client's commands come over MQTT (the broker authenticates it); its token, if
+        # any, only fetches the recordings its recording-ready events point to (#23).
+        if self.role is Role.CAD and self.password_hash:
+            raise ValueError(
+                f"{self.name}: a CAD client is authenticated by the MQTT broker (and a token)"
+            )
         return self
 
     def identity(self) -> Identity:

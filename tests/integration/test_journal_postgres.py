@@ -197,6 +197,10 @@ async def test_given_postgres_then_the_migrated_schema_equals_the_orm_models(dat
     await scenarios.schema_matches_models(database)
 
 
+async def test_given_postgres_then_an_inquirys_search_holds_and_trail_answer(database: str) -> None:
+    await scenarios.inquiry_queries(database)
+
+
 async def test_given_postgres_and_a_wrong_password_then_journal_error_without_either_password(
     cluster: Cluster,
 ) -> None:

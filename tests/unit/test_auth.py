@@ -18,7 +18,7 @@ from callgate.tools import credentials
         ('[[auth.users]]\nname = "a"\nrole = "admin"\nagent_id = "1"\n', "only call-takers"),
         ('[[auth.users]]\nname = "a"\nrole = "admin"\ncommands = ["block"]\n', "only CAD"),
         ('[[auth.users]]\nname = "a"\nrole = "cad"\ncommands = ["reboot"]\n', "commands.0"),
-        ('[[auth.users]]\nname = "a"\nrole = "cad"\ntoken_hash = "$argon2id$x"\n', "broker"),
+        ('[[auth.users]]\nname = "a"\nrole = "cad"\npassword_hash = "$argon2id$x"\n', "broker"),
         ('[[auth.users]]\nname = "a"\nrole = "admin"\npassword_hash = "secret"\n', "argon2"),
         ('[[auth.users]]\nname = "a b"\nrole = "admin"\n', "auth.users.0.name"),
         ('[[auth.users]]\nname = "a.b"\nrole = "admin"\n', "auth.users.0.name"),

@@ -49,6 +49,7 @@ from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
 from callgate.daemon.fallback import FallbackRecords
 from callgate.daemon.health import COMPONENTS, Health
+from callgate.daemon.inquiry_service import inquiry_routes
 from callgate.daemon.journaling import CallJournal
 from callgate.daemon.live import LiveFeed
 from callgate.daemon.metrics import Metrics
@@ -276,7 +277,12 @@ def _wire(
             if settings.ops.socket_path
             else None
         ),
-        extensions=(streams, Pages(), Actions(actions)),
+        extensions=(
+            streams,
+            Pages(),
+            Actions(actions),
+            inquiry_routes(settings, journal, metrics.registry),
+        ),
         limits=HttpLimits.from_settings(settings.ops),
     )
     # A feature code changes a call-taker only for a channel Asterisk confirms over ARI.

@@ -282,6 +282,8 @@ class EventPublisher:
             info.call_id,
             at,
             path=str(info.path),
+            # The admin API's route (callgate.http.inquiry), for CAD's token (#23).
+            url=f"/api/calls/{info.call_id}/recording",
             sha256=info.sha256,
             size_bytes=info.size,
             duration_s=info.duration_s,

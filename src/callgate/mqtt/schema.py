@@ -194,6 +194,11 @@ class RecordingReady(CallEventBase):
     """Event type."""
     path: str
     """Path of the recording file on the callgate host."""
+    url: str = Field(examples=["/api/calls/1733551200.42/recording"])
+    """Where the admin API serves the recording (audio/wav, range requests), relative to the
+    centre's admin URL (its TLS reverse proxy): fetch it with ``Authorization: Bearer`` and a
+    CAD client's token (``[[auth.users]]`` role ``cad`` with ``token_hash``). The file is hashed
+    again before it is served: one that no longer matches ``sha256`` is answered 409."""
     sha256: str
     """SHA-256 of the file, hex."""
     size_bytes: int

@@ -48,7 +48,8 @@ class AgentEventRow(Base):
     event: Mapped[str] = mapped_column(String(32))
     #: A pause's reason (``meal``, ``auto: missed calls``...).
     reason: Mapped[str | None] = mapped_column(Clipped(WIDE, "agent_events.reason"))
-    call_id: Mapped[str | None] = mapped_column(String(128))
+    #: Indexed: a call's timeline gathers its rings and answers (migration 0007).
+    call_id: Mapped[str | None] = mapped_column(String(128), index=True)
     #: The core's cause (``AgentPaused``, ``RingTimedOut``, ``WrapUpEnded``, ``daemon-stopped``).
     cause: Mapped[str] = mapped_column(Clipped(64, "agent_events.cause"))
     #: Who did it, when known: ``callgate`` for what the daemon decided itself.

@@ -111,6 +111,8 @@ class CallRow(Base):
     """One 112 call, from the moment the daemon knew of it until it ended."""
 
     __tablename__ = "calls"
+    #: An inquiry's search by call-taker, newest first (migration 0007).
+    __table_args__ = (Index("ix_calls_answered_by_started_at", "answered_by", "started_at"),)
 
     call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     #: Indexed: screening looks up the caller's history by it.

@@ -9,6 +9,7 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from callgate.storage.inquiries import held_among
 from callgate.storage.journal import Journal
 from callgate.storage.records import RecordingRecord
 
@@ -21,8 +22,9 @@ async def delete_expired_recordings(
     """Delete recording files finished more than ``retention_days`` before ``now`` and mark them
     deleted in the journal; returns the files deleted.
 
-    Only files inside ``recordings_dir`` are touched (a relative path in the journal is taken
-    relative to it). A file that cannot be deleted stays READY in the journal, so the next run
+    A recording on legal hold (:mod:`callgate.storage.inquiries`) is never deleted. Only files
+    inside ``recordings_dir`` are touched (a relative path in the journal is taken relative to
+    it). A file that cannot be deleted stays READY in the journal, so the next run
     tries again; a file already gone counts as deleted. The file's owner does not matter (it is
     usually Asterisk): deleting takes write access to the folder, which callgate has through
     Asterisk's group when the folder is group-writable.
@@ -31,8 +33,13 @@ async def delete_expired_recordings(
         raise ValueError(f"retention_days must be at least 1, not {retention_days}")
     cutoff = now - timedelta(days=retention_days)
     deleted: list[Path] = []
-    for recording in await journal.expired_recordings(cutoff):
-        if recording.path is None:
+    expired = await journal.expired_recordings(cutoff)
+    # A recording under legal hold (an inquiry, a court) is kept whatever its age (#23).
+    held = await held_among(journal, [recording.call_id for recording in expired])
+    if held:
+        log.info("recordings on legal hold kept past retention", extra={"count": len(held)})
+    for recording in expired:
+        if recording.path is None or recording.call_id in held:
             continue
         file = await asyncio.to_thread(_delete_inside, recordings_dir, recording)
         if file is not None:

@@ -6,9 +6,18 @@ each where it is used, so only a whole-schema check needs this list. Add a new t
 """
 
 # No ``from __future__ import annotations`` here: it would shadow the annotations module.
-from callgate.storage import agent_events, annotations, blocks, callbacks, models, outbox
+from callgate.storage import agent_events, annotations, blocks, callbacks, inquiries, models, outbox
 
 metadata = models.Base.metadata
 """The journal's whole schema: every table of the modules below has joined it."""
 
-__all__ = ["agent_events", "annotations", "blocks", "callbacks", "metadata", "models", "outbox"]
+__all__ = [
+    "agent_events",
+    "annotations",
+    "blocks",
+    "callbacks",
+    "inquiries",
+    "metadata",
+    "models",
+    "outbox",
+]

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from callgate.tools import call_inquiry as inquiry
 from callgate.tools.admin_client import (
     CONNECTING,
     DEFAULT_CONFIG,
@@ -113,15 +114,21 @@ def add_subcommands(subparsers: Any) -> None:
         help="calls in the ACD now and recent ones, or set a call's disposition",
         description="Without arguments: calls in the ACD now and recent ones from the journal. "
         "'calls disposition CALL_ID DISPOSITION': classify a call (genuine, information, prank, "
-        "ghost, test, wrong-number), as a call-taker or CAD would.",
+        "ghost, test, wrong-number), as a call-taker or CAD would. An inquiry (#23): 'calls "
+        "search [filters]', 'calls timeline CALL_ID', 'calls export CALL_ID --reason WHY DEST' "
+        "(a zip, checked), 'calls hold|unhold CALL_ID --reason WHY', 'calls holds'.",
     )
-    calls.add_argument("action", nargs="?", default="list", choices=["list", "disposition"])
+    calls.add_argument(
+        "action", nargs="?", default="list", choices=["list", "disposition", *inquiry.ACTIONS]
+    )
     calls.add_argument("call_id", nargs="?", metavar="CALL_ID")
-    calls.add_argument("disposition", nargs="?", metavar="DISPOSITION")
+    calls.add_argument("disposition", nargs="?", metavar="DISPOSITION|DEST")
+    inquiry.add_call_options(calls)
     calls.add_argument(
         "--recent", type=int, default=10, metavar="N", help="recent calls to show (default 10)"
     )
     calls.set_defaults(ops_handler=_calls)
+    inquiry.add_subcommands(subparsers, talks)
 
     block = subparsers.add_parser(
         "block",
@@ -351,6 +358,8 @@ def render_agents(agents: list[Json]) -> str:
 
 
 def _calls(args: argparse.Namespace) -> int:
+    if args.action in inquiry.ACTIONS:
+        return inquiry.run(args)
     if args.action == "disposition":
         return _disposition(args)
     if args.call_id is not None:

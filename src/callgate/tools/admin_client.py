@@ -146,10 +146,16 @@ def _me() -> str:
 
 
 def call(
-    args: argparse.Namespace, method: str, path: str, body: Json | None = None
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    body: Json | None = None,
+    *,
+    raw: bool = False,
 ) -> tuple[int, Json]:
     """``method path`` on the daemon, reached as :data:`CONNECTING` says; ``(status, body)``.
-    A refused credential (401) ends here, saying what to do about it."""
+    A refused credential (401) ends here, saying what to do about it. ``raw``: a successful
+    answer that is not JSON (a zip, a CSV) comes as ``{"raw": bytes}``."""
     data = None if body is None else json.dumps(body).encode()
     headers = {} if data is None else {"Content-Type": "application/json"}
     token = token_of(args)
@@ -157,10 +163,10 @@ def call(
         headers["Authorization"] = f"Bearer {token}"
     local, why_not = (None, None) if args.url or token else _open_socket(args)
     if local is not None:
-        status, answer = _over_socket(local, method, path, data, headers)
+        status, answer = _over_socket(local, method, path, data, headers, raw)
         hint = f"your Unix user {_me()} is not in [auth] local_users; or use a token"
     else:
-        status, answer = _over_tcp(args, method, path, data, headers, why_not)
+        status, answer = _over_tcp(args, method, path, data, headers, why_not, raw)
         if token:
             hint = "CALLGATE_TOKEN"
         elif why_not:
@@ -178,6 +184,7 @@ def _over_socket(
     path: str,
     data: bytes | None,
     headers: dict[str, str],
+    raw_answer: bool = False,
 ) -> tuple[int, Json]:
     try:
         connection.request(method, path, body=data, headers=headers)
@@ -191,6 +198,8 @@ def _over_socket(
         ) from None
     finally:
         connection.close()
+    if raw_answer and status < 400:
+        return status, {"raw": raw}
     try:
         return status, json.loads(raw or b"{}")
     except ValueError:
@@ -208,11 +217,14 @@ def _over_tcp(
     data: bytes | None,
     headers: dict[str, str],
     why_not_socket: str | None,
+    raw_answer: bool = False,
 ) -> tuple[int, Json]:
     url = daemon_url(args) + path
     request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - http:// only
     try:
         with urllib.request.urlopen(request, timeout=args.timeout) as reply:  # noqa: S310
+            if raw_answer:
+                return reply.status, {"raw": reply.read()}
             return reply.status, json.loads(reply.read() or b"{}")
     except urllib.error.HTTPError as exc:
         try:

@@ -154,3 +154,88 @@ async def schema_matches_models(url: str) -> None:
     finally:
         await engine.dispose()
     assert differences == [], f"models and migrations differ; write a migration: {differences}"
+
+
+async def inquiry_queries(url: str) -> None:
+    """#23's queries: a search by every filter, paged with its total, a call's file, holds and
+    the audit trail."""
+    from callgate.storage import inquiries as q
+    from callgate.storage.agent_events import AgentEvent, save_agent_event
+    from callgate.storage.annotations import JournalAnnotations
+    from callgate.storage.fallback_calls import FALLBACK_DESTINATION
+
+    journal = await Journal.open(url)
+    try:
+        spelled = ("+6281200000001", "+6281200000002", "+6285700000003", "anonymous", "+62812%")
+        for n, caller in enumerate(spelled):
+            call_id = f"q{n}"
+            await journal.call_started(
+                call_id, caller=caller, caller_sent=caller.replace("+62", "0"), dialed="112",
+                priority=1, category="anonymous" if caller == "anonymous" else "none",
+                at=at(3600 * n),
+            )  # fmt: skip
+            agent = "1001" if n % 2 == 0 else "1002"
+            await journal.call_ended(
+                call_id, at=at(3600 * n + 60), outcome="FALLBACK" if n == 3 else "COMPLETED",
+                answered_at=at(3600 * n + 5), answered_by=agent,
+                destination=FALLBACK_DESTINATION if n == 3 else None,
+            )  # fmt: skip
+            await save_agent_event(
+                journal,
+                AgentEvent(at=at(3600 * n + 5), agent_id=agent, event="call-answered",
+                           call_id=call_id, cause="CallAnswered"),
+            )  # fmt: skip
+        await journal.recording_ready(
+            "q0", path="/r/q0.wav", sha256=SHA, size_bytes=10, duration_s=1.0, at=at(61)
+        )
+        notes = JournalAnnotations(journal)
+        await notes.set_disposition("q1", "prank", "1002", at(4000))
+        await notes.request_callback("q2", "sup", at(8000))
+
+        async def ids(query: q.CallQuery, **page: int) -> tuple[list[str], int]:
+            found, total = await q.search_calls(journal, query, **page)
+            return [s.call_id for s in found], total
+
+        assert await ids(q.CallQuery()) == (["q4", "q3", "q2", "q1", "q0"], 5)
+        assert await ids(q.CallQuery(), page=2, per_page=2) == (["q2", "q1"], 5)
+        # A prefix matches the spelling it names only: "%" is a character, not a wildcard.
+        assert await ids(q.CallQuery(callers=("+62812",))) == (["q4", "q1", "q0"], 3)
+        assert await ids(q.CallQuery(callers=("+62812%",))) == (["q4"], 1)
+        assert await ids(q.CallQuery(callers=("+6285", "anon"))) == (["q3", "q2"], 2)
+        assert await ids(q.CallQuery(since=at(3600), until=at(3 * 3600))) == (["q2", "q1"], 2)
+        assert await ids(q.CallQuery(calltaker="1002")) == (["q3", "q1"], 2)
+        assert await ids(q.CallQuery(answered_by="1001", outcome="COMPLETED")) == (
+            ["q4", "q2", "q0"],
+            3,
+        )
+        assert await ids(q.CallQuery(disposition="prank")) == (["q1"], 1)
+        assert await ids(q.CallQuery(tag="callback")) == (["q2"], 1)
+        assert await ids(q.CallQuery(tag="anonymous")) == (["q3"], 1)
+        assert await ids(q.CallQuery(fallback=True)) == (["q3"], 1)
+        assert (await ids(q.CallQuery(fallback=False)))[1] == 4
+
+        [q0] = (await q.search_calls(journal, q.CallQuery(callers=("+6281200000001",))))[0]
+        assert q0.recording
+        assert not q0.hold
+        assert await q.place_hold(journal, "q0", reason="court", by="sup", at=at(9000)) is True
+        assert await q.place_hold(journal, "q0", reason="again", by="sup", at=at(9001)) is False
+        assert await q.place_hold(journal, "nope", reason="x", by="sup", at=at(9001)) is None
+        assert await q.held_among(journal, ["q0", "q1"]) == {"q0"}
+        await q.audit(journal, at=at(9100), by="sup", action="played", call_id="q0")
+        found = await q.call_file(journal, "q0")
+        assert found is not None
+        assert found.summary.hold
+        assert found.hold is not None
+        assert found.hold.reason == "court"
+        assert [e.event for e in found.agent_events] == ["call-answered"]
+        assert [(a.action, a.by) for a in found.access] == [("hold", "sup"), ("played", "sup")]
+        assert await q.call_file(journal, "nope") is None
+        assert [h.call_id for h in await q.holds(journal)] == ["q0"]
+        assert await q.lift_hold(journal, "q0", reason="done", by="root", at=at(9200))
+        assert not await q.lift_hold(journal, "q0", reason="done", by="root", at=at(9201))
+        assert await q.holds(journal) == []
+        assert [e.action for e in await q.audit_trail(journal)] == ["unhold", "played", "hold"]
+        assert await q.recordings_since(journal, at(0)) == [("q0", "/r/q0.wav", SHA)]
+        assert await q.recordings_since(journal, at(100)) == []
+    finally:
+        await journal.close()
