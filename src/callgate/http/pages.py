@@ -1,13 +1,18 @@
-"""``GET /wallboard``, ``GET /screen`` and their assets: static pages shipped in the package.
+"""``GET /wallboard``, ``GET /screen``, ``GET /calls``, ``GET /call`` and their assets: static
+pages shipped in the package.
 
 Plain HTML, CSS and JavaScript in ``http/static/`` (no build step, nothing from a CDN: a 112
 centre's screens may have no way out to the internet). The pages are open: they hold no data
 and log in with ``POST /api/session``; everything they show comes from the authenticated API
-(``/api/live``, ``/api/my-call``, ``/readyz``). Every URL they use is relative, so they work
-behind a reverse proxy that serves the port under a path of its own (``/callgate/wallboard``).
+(``/api/live``, ``/api/my-call``, ``/readyz``; the inquiry pages of issue #23, ``/calls``
+"Cari panggilan" and ``/call?id=`` a call's timeline, read ``/api/calls/search`` and
+``/api/calls/{id}/timeline|recording|export|hold``, routes served elsewhere). Every URL they
+use is relative, so they work behind a reverse proxy that serves the port under a path of its
+own (``/callgate/wallboard``).
 
 Headers keep them to themselves: a Content-Security-Policy that allows only this site's own
-scripts, styles and connections (no inline script), no framing, no referrer.
+scripts, styles, connections and media (the recording's audio element; no inline script), no
+framing, no referrer.
 """
 
 from __future__ import annotations
@@ -24,15 +29,21 @@ from callgate.http.server import Handler, Identify
 ASSETS: Final = {
     "wallboard.html": "text/html",
     "screen.html": "text/html",
+    "calls.html": "text/html",
+    "call.html": "text/html",
     "common.js": "text/javascript",
     "wallboard.js": "text/javascript",
     "screen.js": "text/javascript",
+    "inquiry.js": "text/javascript",
+    "calls.js": "text/javascript",
+    "call.js": "text/javascript",
     "style.css": "text/css",
 }
 HEADERS: Final = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self';"
-        " img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        " media-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none';"
+        " form-action 'self'"
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -49,12 +60,15 @@ def asset(name: str) -> bytes:
 
 
 class Pages:
-    """The wallboard and the call-taker's screen; an :class:`~callgate.http.server.Extension`."""
+    """The wallboard, the call-taker's screen and the inquiry pages; an
+    :class:`~callgate.http.server.Extension`."""
 
     def routes(self, identify: Identify) -> Mapping[tuple[str, str], tuple[Any, Handler]]:
         return {
             ("GET", "/wallboard"): (None, self._wallboard),
             ("GET", "/screen"): (None, self._screen),
+            ("GET", "/calls"): (None, self._calls),
+            ("GET", "/call"): (None, self._call),
             ("GET", "/assets/{name}"): (None, self._asset),
         }
 
@@ -66,6 +80,12 @@ class Pages:
 
     async def _screen(self, _request: web.Request) -> web.Response:
         return _serve("screen.html")
+
+    async def _calls(self, _request: web.Request) -> web.Response:
+        return _serve("calls.html")
+
+    async def _call(self, _request: web.Request) -> web.Response:
+        return _serve("call.html")
 
     async def _asset(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
