@@ -510,3 +510,27 @@ def test_given_secrets_env_beside_the_config_then_the_checks_get_its_values_unsh
     assert "own-ari-secret" not in out
     # Only while the settings were read: the environment is as it was.
     assert "CALLGATE_ARI__PASSWORD" not in os.environ
+
+
+async def test_given_a_database_that_never_answers_then_the_journal_check_keeps_to_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Accepts the connection and says nothing: asyncpg alone would wait 60 s.
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"postgresql+asyncpg://callgate:db-secret@127.0.0.1:{port}/callgate"
+    s = settings(monkeypatch, CALLGATE_STORAGE__URL=url)
+    h = Host(settings=s, config_path=None, asterisk_root=Path("/"), timeout=0.3)
+    try:
+        check = await asyncio.wait_for(local.check_journal(h), 10)
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+    assert check.status is Status.FAIL
+    assert "db-secret" not in check.detail
