@@ -479,3 +479,58 @@ def test_given_a_bad_config_then_doctor_says_so_and_exits_2(
     body = json.loads(capsys.readouterr().out)
     assert body["checks"][0]["name"] == "config"
     assert "ari.nope" in body["checks"][0]["detail"]
+
+
+def test_given_secrets_env_beside_the_config_then_the_checks_get_its_values_unshown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The package's layout: the template's config, the passwords in secrets.env beside it.
+    config = tmp_path / "callgate.toml"
+    config.write_text('[ari]\nusername = "callgate"\n')
+    (tmp_path / "secrets.env").write_text(
+        "# the unit's EnvironmentFile\n"
+        "CALLGATE_ARI__PASSWORD='own-ari-secret'\n"
+        "CALLGATE_AGI__SECRET=own-agi-secret-of-32-characters\n"
+    )
+    monkeypatch.delenv("CALLGATE_ARI__PASSWORD", raising=False)
+    monkeypatch.setenv("CALLGATE_AGI__SECRET", "set-by-the-admin-of-32-characters")
+    seen: list[Settings] = []
+
+    async def fake(h: Host) -> list[Check]:
+        seen.append(h.settings)
+        return []
+
+    monkeypatch.setattr("callgate.tools.doctor.run_checks", fake)
+    assert main(["--config", str(config)]) == 0
+    assert seen[0].ari.password.get_secret_value() == "own-ari-secret"
+    # A variable already set wins, as the admin meant it to.
+    assert seen[0].agi.secret.get_secret_value() == "set-by-the-admin-of-32-characters"
+    out = capsys.readouterr().out
+    assert "secrets.env" in out
+    assert "own-ari-secret" not in out
+    # Only while the settings were read: the environment is as it was.
+    assert "CALLGATE_ARI__PASSWORD" not in os.environ
+
+
+async def test_given_a_database_that_never_answers_then_the_journal_check_keeps_to_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Accepts the connection and says nothing: asyncpg alone would wait 60 s.
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"postgresql+asyncpg://callgate:db-secret@127.0.0.1:{port}/callgate"
+    s = settings(monkeypatch, CALLGATE_STORAGE__URL=url)
+    h = Host(settings=s, config_path=None, asterisk_root=Path("/"), timeout=0.3)
+    try:
+        check = await asyncio.wait_for(local.check_journal(h), 10)
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+    assert check.status is Status.FAIL
+    assert "db-secret" not in check.detail

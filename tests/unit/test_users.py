@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import stat
-import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from callgate.auth import verify_secret
 from callgate.config import ConfigError, load_settings
+from callgate.tools import admin_client
 from callgate.tools import users as users_cli
 from callgate.tools.users import main
 
@@ -28,18 +30,34 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
+Answer = tuple[int, dict[str, object]] | admin_client.AdminExit
+
+
+@dataclass
+class FakeDaemon:
+    """The admin API as `callgate users` reaches it: ``answers`` are given in turn (none left:
+    the daemon is not running); ``asked`` is what was asked (config, method, path)."""
+
+    answers: list[Answer] = field(default_factory=list)
+    asked: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def call(
+        self, args: argparse.Namespace, method: str, path: str, body: object = None
+    ) -> tuple[int, dict[str, object]]:
+        self.asked.append((args.config, method, path))
+        if not self.answers:
+            raise admin_client.AdminExit(admin_client.UNREACHABLE, "connection refused")
+        answer = self.answers.pop(0)
+        if isinstance(answer, admin_client.AdminExit):
+            raise answer
+        return answer
+
+
 @pytest.fixture(autouse=True)
-def no_systemctl(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """systemctl answers from a list: is-active says 'not running' unless a test says so."""
-    calls: list[list[str]] = []
-    monkeypatch.setattr(users_cli.shutil, "which", lambda name: f"/bin/{name}")
-
-    def run(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
-        calls.append(argv[1:])
-        return subprocess.CompletedProcess(argv, 3 if argv[1] == "is-active" else 0)
-
-    monkeypatch.setattr(users_cli.subprocess, "run", run)
-    return calls
+def daemon(monkeypatch: pytest.MonkeyPatch) -> FakeDaemon:
+    fake = FakeDaemon()
+    monkeypatch.setattr(users_cli.admin_client, "call", fake.call)
+    return fake
 
 
 def users(config: Path, *argv: str, stdin: str = "") -> int:
@@ -69,27 +87,54 @@ def test_given_add_then_the_daemon_reads_the_user_with_the_password_hash_only(
     assert [u.name for u in auth.users] == ["old", "sri"]
     assert verify_secret(auth.users[1].password_hash or "", PASSWORD)
     assert auth.local_users == {"sri": "sri"}
-    assert "not running" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not running or not reachable" in err
+    assert "next start or reload" in err
 
 
-def test_given_a_running_daemon_then_it_is_asked_to_reload(
-    config: Path, no_systemctl: list[list[str]], monkeypatch: pytest.MonkeyPatch
+def test_given_a_running_daemon_then_it_is_asked_to_reload_through_its_admin_api(
+    config: Path, daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def run(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
-        no_systemctl.append(argv[1:])
-        return subprocess.CompletedProcess(argv, 0)
-
-    monkeypatch.setattr(users_cli.subprocess, "run", run)
+    daemon.answers.append((200, {"result": "ok", "applied": ["auth"], "restart_needed": []}))
     assert users(config, "add", "cad1", "--role", "cad", "--commands", "block,unblock") == 0
-    assert no_systemctl == [["is-active", "--quiet", "callgate"], ["reload", "callgate"]]
+    assert daemon.asked == [(str(config), "POST", "/api/reload")]
+    assert "applies now" in capsys.readouterr().err
     assert load_settings(config).auth.users[1].commands == ["block", "unblock"]
 
 
-def test_given_no_reload_then_systemctl_is_not_asked(
-    config: Path, no_systemctl: list[list[str]]
+def test_given_the_daemon_refuses_the_file_then_users_says_so_and_fails(
+    config: Path, daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # systemctl reload would have said 0 here: a refused SIGHUP reload still ends READY=1.
+    daemon.answers.append((400, {"result": "refused", "error": "[auth] users: lab hash"}))
+    assert users(config, "add", "prog", "--role", "admin", "--no-password") == 1
+    err = capsys.readouterr().err
+    assert "NOT applied" in err
+    assert "[auth] users: lab hash" in err
+    assert "applies now" not in err
+
+
+def test_given_our_credential_refused_then_users_says_it_is_not_applied(
+    config: Path, daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    daemon.answers.append(
+        admin_client.AdminExit(admin_client.USAGE, "not authenticated (no token)")
+    )
+    assert users(config, "add", "prog", "--role", "admin", "--no-password") == 1
+    assert "NOT applied" in capsys.readouterr().err
+
+
+def test_given_a_reload_that_fails_otherwise_then_users_fails(
+    config: Path, daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    daemon.answers.append((403, {"error": "supervisor may not reload"}))
+    assert users(config, "add", "prog", "--role", "admin", "--no-password") == 1
+    assert "may not reload" in capsys.readouterr().err
+
+
+def test_given_no_reload_then_the_daemon_is_not_asked(config: Path, daemon: FakeDaemon) -> None:
     assert users(config, "--no-reload", "add", "prog", "--role", "admin", "--no-password") == 0
-    assert no_systemctl == []
+    assert daemon.asked == []
 
 
 def test_given_a_token_then_it_is_printed_once_and_only_its_hash_kept(

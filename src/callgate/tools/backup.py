@@ -166,18 +166,25 @@ class Sources:
     journal_url: str
 
 
-def env_file_value(path: Path, key: str) -> str | None:
-    """``key``'s value in a systemd ``EnvironmentFile`` (``KEY=value``, quotes allowed)."""
+def env_file_values(path: Path) -> dict[str, str]:
+    """The variables of a systemd ``EnvironmentFile`` (``KEY=value``, quotes allowed); none when
+    it does not exist."""
     if not path.is_file():
-        return None
+        return {}
+    values: dict[str, str] = {}
     for line in path.read_text().splitlines():
         name, sep, value = line.strip().partition("=")
-        if sep and name.strip() == key:
+        if sep and name.strip() and not name.startswith("#"):
             value = value.strip()
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
                 value = value[1:-1]
-            return value
-    return None
+            values.setdefault(name.strip(), value)  # the first wins, as env_file_value read it
+    return values
+
+
+def env_file_value(path: Path, key: str) -> str | None:
+    """``key``'s value in a systemd ``EnvironmentFile`` (``KEY=value``, quotes allowed)."""
+    return env_file_values(path).get(key)
 
 
 def journal_url(config: Path, override: str | None) -> str:

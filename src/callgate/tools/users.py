@@ -7,8 +7,9 @@ users and the file's together), written whole to a new file that then replaces t
 crash leaves the old or the new, never half), with the old file's owner, group and mode (a new
 one: mode 0640, the config file's group, so that the daemon, user ``callgate`` in group
 ``callgate``, reads it and nobody else does). Then the running daemon is asked to reload
-(``systemctl reload callgate``), which applies users at once; when it is not running, that is
-said and the change applies at its start.
+through its admin API (``POST /api/reload``, as ``callgate reload``), which answers whether it
+applied the users or refused them (then this says why and exits 1); when it is not reachable,
+that is said and the change applies at its next start or reload.
 
 Only hashes are stored: a password typed (twice, without echo) or read from standard input
 (``--password-stdin``), a token printed once by ``users token``.
@@ -21,8 +22,6 @@ import contextlib
 import getpass
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -42,11 +41,10 @@ from callgate.auth import (
     users_file_path,
     with_users,
 )
+from callgate.tools import admin_client
 from callgate.tools.credentials import MIN_PASSWORD
 
 DEFAULT_CONFIG = Path("/etc/callgate/callgate.toml")
-#: The unit whose daemon is asked to reload.
-UNIT = "callgate"
 OK, FAILED, USAGE = 0, 1, 2
 
 
@@ -59,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="callgate users",
         description="Add, list and remove the users of the admin API (and CAD clients) in the "
         "users file that [auth] users_file names; make a user's token. The running daemon is "
-        "asked to reload (systemctl reload callgate). Exit 0 done, 1 failed, 2 bad arguments or "
+        "asked to reload through its admin API, as callgate reload does. Exit 0 done (or the "
+        "daemon is not running), 1 failed or the daemon did not apply it, 2 bad arguments or "
         "config.",
     )
     parser.add_argument(
@@ -67,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--no-reload", action="store_true", help="do not ask the running daemon to reload"
+    )
+    parser.add_argument(
+        "--token-file",
+        help="an admin's token for the reload (default: $CALLGATE_TOKEN_FILE, else "
+        "$CALLGATE_TOKEN; else the admin socket, as your Unix user)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the reload (default 10)"
     )
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = sub.add_parser("add", help="add a user (asks for the password twice)")
@@ -131,7 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"callgate users: {exc.filename or path}: {exc.strerror or exc}", file=sys.stderr)
         return FAILED
     print(f"callgate users: {message} in {path}", file=sys.stderr)
-    return OK if args.no_reload else ask_reload()
+    if args.no_reload:
+        return OK
+    return ask_reload(config, token_file=args.token_file, timeout=args.timeout)
 
 
 def _locate(config: Path) -> tuple[AuthSettings, Path]:
@@ -287,26 +296,35 @@ def write_users_file(path: Path, users: UsersFile, config: Path) -> None:
         raise
 
 
-def ask_reload() -> int:
-    """Ask the running daemon to apply the file (``systemctl reload``, which returns once it
-    has); say so when it is not running."""
-    systemctl = shutil.which("systemctl")
-    if systemctl is None:
-        print("callgate users: no systemctl here: reload the daemon yourself", file=sys.stderr)
+def ask_reload(config: Path, *, token_file: str | None = None, timeout: float = 10.0) -> int:
+    """Ask the running daemon to apply the file, through its admin API as ``callgate reload``
+    does, and say what it answered. Not ``systemctl reload``: that sends SIGHUP and returns 0
+    even when the daemon refuses the file and keeps the old users, so a removed user or a
+    replaced token would go on working while the admin is told it is gone."""
+    args = argparse.Namespace(config=str(config), url=None, token_file=token_file, timeout=timeout)
+    try:
+        status, body = admin_client.call(args, "POST", "/api/reload", {})
+    except admin_client.AdminExit as exc:
+        if exc.code == admin_client.UNREACHABLE:
+            print(
+                f"callgate users: the daemon is not running or not reachable ({exc}); the "
+                "change applies at its next start or reload",
+                file=sys.stderr,
+            )
+            return OK
+        return _not_applied(str(exc))  # our credential refused (401): it was not asked
+    if status == 200 and body.get("result") == "ok":
+        print("callgate users: the daemon reloaded; the change applies now", file=sys.stderr)
         return OK
-    active = subprocess.run(  # noqa: S603 - fixed arguments
-        [systemctl, "is-active", "--quiet", UNIT], check=False, capture_output=True
+    if body.get("result") == "refused":
+        return _not_applied(f"the daemon refused the file: {body.get('error', '?')}")
+    return _not_applied(f"the daemon did not reload (HTTP {status}: {body.get('error', body)})")
+
+
+def _not_applied(why: str) -> int:
+    print(
+        f"callgate users: NOT applied, the running daemon keeps its old users: {why}. Fix it "
+        "and run callgate reload (as an admin: [auth] local_users, or a token)",
+        file=sys.stderr,
     )
-    if active.returncode != 0:
-        print(
-            f"callgate users: the daemon is not running ({UNIT} is not active): the change "
-            "applies when it starts",
-            file=sys.stderr,
-        )
-        return OK
-    done = subprocess.run([systemctl, "reload", UNIT], check=False)  # noqa: S603
-    if done.returncode != 0:
-        print(f"callgate users: systemctl reload {UNIT} failed: see journalctl -u {UNIT}")
-        return FAILED
-    print(f"callgate users: the daemon reloaded ({UNIT}); the change applies now", file=sys.stderr)
-    return OK
+    return FAILED

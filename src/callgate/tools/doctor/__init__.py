@@ -4,7 +4,8 @@ A table of checks, each ``pass``, ``warn``, ``fail`` or ``skip`` (could not run,
 the fix for each failure; exit 0 when nothing failed, 1 when something did, 2 when the config
 itself cannot be read. ``--json`` prints the same for scripts. It only reads: it logs in to ARI,
 AMI, the broker and the database, and writes, creates or migrates nothing. Run it as root, so
-that Asterisk's files and the journal can be read.
+that Asterisk's files, the journal and ``secrets.env`` (read as the daemon's unit reads it) can
+be read.
 
 The checks live in :mod:`.asterisk` (ARI, AMI and their accounts, modules, dialplan, FastAGI
 secret, prompts) and :mod:`.host` (lab secrets, the recordings folder and group, the journal,
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -102,11 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     path = args.config or (str(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else None)
+    secrets, secrets_check = read_secrets_env(None if path is None else Path(path))
     try:
-        settings = load_settings(path)
+        with environment_defaults(secrets):
+            settings = load_settings(path)
     except ConfigError as exc:
         check = Check("config", Status.FAIL, str(exc), "callgate check-config names each key")
-        _print(args.json, [check])
+        _print(args.json, [check] if secrets_check is None else [secrets_check, check])
         return USAGE
     host = Host(
         settings=settings,
@@ -117,11 +122,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout=args.timeout,
     )
     checks = [
+        *([] if secrets_check is None else [secrets_check]),
         Check("config", Status.PASS, path or "built-in defaults and CALLGATE_* environment"),
         *asyncio.run(run_checks(host)),
     ]
     _print(args.json, checks)
     return FAILED if any(c.status is Status.FAIL for c in checks) else OK
+
+
+def read_secrets_env(config: Path | None) -> tuple[dict[str, str], Check | None]:
+    """The ``CALLGATE_*`` variables of ``secrets.env`` beside the config (the unit's
+    EnvironmentFile, where the package keeps the passwords), and a check row saying how many
+    were read (never a value); none without a config file or that file."""
+    if config is None:
+        return {}, None
+    from callgate.tools.backup import env_file_values
+
+    file = config.parent / "secrets.env"
+    try:
+        found = env_file_values(file)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        detail = f"{file}: cannot read it ({reason}): the checks see the config's values only"
+        return {}, Check("secrets.env", Status.WARN, detail, "run callgate doctor as root")
+    values = {k: v for k, v in found.items() if k.startswith("CALLGATE_")}
+    if not values:
+        return {}, None
+    return values, Check("secrets.env", Status.PASS, f"{file}: {len(values)} variables read")
+
+
+@contextlib.contextmanager
+def environment_defaults(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in the environment while the settings are read, as systemd's EnvironmentFile
+    gives them to the daemon; a variable already set wins (as when the admin sets one to try
+    it), and the environment is as before afterwards."""
+    added = [key for key in values if key not in os.environ]
+    try:
+        for key in added:
+            os.environ[key] = values[key]
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def _print(as_json: bool, checks: Sequence[Check]) -> None:

@@ -230,12 +230,11 @@ async def check_journal(host: Host) -> Check:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     engine = create_async_engine(url.url)
     try:
-        async with engine.connect() as connection:
-            current = await asyncio.wait_for(
-                connection.run_sync(
-                    lambda sync: MigrationContext.configure(sync).get_current_revision()
-                ),
-                host.timeout,
+        # One bound for the whole check, connecting included: asyncpg's own connect limit is
+        # 60 s, not the --timeout the admin gave.
+        async with asyncio.timeout(host.timeout), engine.connect() as connection:
+            current = await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
             )
             may_insert = True
             if not url.is_sqlite:
