@@ -323,8 +323,9 @@ def ask_reload(config: Path, *, token_file: str | None = None, timeout: float = 
 
 def _not_applied(why: str) -> int:
     print(
-        f"callgate users: NOT applied, the running daemon keeps its old users: {why}. Fix it "
-        "and run callgate reload (as an admin: [auth] local_users, or a token)",
+        f"callgate users: NOT applied, the running daemon keeps its old users: {why}. Fix it, "
+        "then `callgate reload` (as an admin: [auth] local_users, or a token) or, as root, "
+        "`systemctl reload callgate` and check `callgate status` or the journal for the answer",
         file=sys.stderr,
     )
     return FAILED
