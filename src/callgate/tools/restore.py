@@ -20,6 +20,7 @@ import os
 import pwd
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -97,23 +98,42 @@ def _owner(entry: dict[str, Any]) -> tuple[int, int]:
     return int(uid), int(gid)
 
 
+def _mode(entry: dict[str, Any], allowed: int) -> int:
+    # The manifest is not signed: whoever can edit a backup must not get setuid files from root.
+    return int(entry["mode"], 8) & allowed
+
+
 def put_file(source: Path, target: Path, entry: dict[str, Any]) -> None:
-    """Copy ``source`` to ``target`` atomically with the entry's mode and (as root) owner."""
+    """Copy ``source`` to ``target`` atomically with the entry's mode and (as root) owner.
+
+    The folder may be writable by others (Asterisk's recordings): the partial file gets an
+    unpredictable name made with ``O_EXCL``, its mode and owner are set on the open descriptor
+    (never through a link planted in its place), and a ``target`` that is a link is refused."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.restore")
-    shutil.copyfile(source, partial)
-    os.chmod(partial, int(entry["mode"], 8))
-    if os.geteuid() == 0:
-        os.chown(partial, *_owner(entry))
-    partial.replace(target)
+    if target.is_symlink():
+        raise BackupError(f"{target} is a symbolic link: refused")
+    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".restore", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as data:
+            shutil.copyfileobj(data, out)
+            os.fchmod(out.fileno(), _mode(entry, 0o777))
+            if os.geteuid() == 0:
+                os.fchown(out.fileno(), *_owner(entry))
+        os.replace(partial, target)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
 def put_folder(target: Path, entry: dict[str, Any]) -> None:
     """Make the folder (if missing) with the entry's mode and (as root) owner."""
     target.mkdir(parents=True, exist_ok=True)
-    os.chmod(target, int(entry["mode"], 8))
+    if target.is_symlink():
+        raise BackupError(f"{target} is a symbolic link: refused")
+    # setgid kept: a folder's new files then take its group; setuid means nothing on a folder.
+    os.chmod(target, _mode(entry, 0o2777))
     if os.geteuid() == 0:
-        os.chown(target, *_owner(entry))
+        os.chown(target, *_owner(entry), follow_symlinks=False)
 
 
 def _journal_target(
