@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from callgate.auth import users_file_path
 from callgate.config import ConfigError, acd_config, load_settings, refuse_outside_lab
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +37,9 @@ def test_given_the_packages_secrets_then_the_template_is_a_valid_production_conf
         "sqlite+aiosqlite:////var/lib/callgate/journal.db"
     )
     assert str(settings.storage.spool_dir).startswith("/var/lib/callgate/")
+    # `callgate users add` (install step 5, postinst's NEXT) needs [auth] users_file.
+    config = Path("/etc/callgate/callgate.toml")
+    assert users_file_path(settings.auth, config) == Path("/etc/callgate/users.toml")
 
 
 def test_given_the_template_with_the_labs_secret_then_it_is_refused(
