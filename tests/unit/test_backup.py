@@ -44,7 +44,10 @@ class Site:
         self.journal.parent.mkdir(parents=True)
         self.url = f"sqlite+aiosqlite:///{self.journal}"
         self.config = self.etc / "callgate.toml"
-        self.config.write_text(f'[storage]\nurl = "{self.url}"\n')
+        self.recordings = base / "monitor" / "callgate"
+        self.config.write_text(
+            f'[storage]\nurl = "{self.url}"\n[recording]\nasterisk_dir = "{base / "monitor"}"\n'
+        )
         self.config.chmod(0o640)
         secrets = self.etc / "secrets.env"
         secrets.write_text("CALLGATE_ARI__PASSWORD=not-the-lab-one\n")
@@ -53,7 +56,6 @@ class Site:
         self.agi_secret.parent.mkdir(parents=True)
         self.agi_secret.write_text("CALLGATE_AGI_SECRET=0123456789abcdef0123\n")
         self.agi_secret.chmod(0o640)
-        self.recordings = base / "monitor" / "callgate"
         self.recordings.mkdir(parents=True)
         asyncio.run(self._open())
 
@@ -63,6 +65,10 @@ class Site:
 
     def sources(self) -> Sources:
         return Sources(self.config, self.agi_secret, self.url)
+
+    def places(self) -> dict[str, Path]:
+        """Where a restore of this host's backups may write (besides the backed-up config's)."""
+        return {"config": self.config, "agi_secret": self.agi_secret}
 
     def add_calls(self, *call_ids: str, recorded: bool = True) -> dict[str, str]:
         """Journal the calls, each with a recording file; their hashes by call."""
@@ -179,7 +185,7 @@ def test_restore_onto_a_fresh_root_brings_back_calls_recordings_and_modes(
     take_backup(dest, site.sources(), copy_recordings=True, out=None)
     fresh = tmp_path / "fresh"
 
-    manifest = restore(dest, root=fresh, out=None)
+    manifest = restore(dest, root=fresh, out=None, **site.places())
 
     assert manifest["journal"]["calls"] == 3
     journal = fresh / str(site.journal.resolve()).lstrip("/")
@@ -236,13 +242,13 @@ def test_restore_keeps_a_journal_that_has_calls_unless_forced(site: Site, tmp_pa
     site.add_calls("c3", recorded=False)  # taken since the backup
 
     with pytest.raises(BackupError, match="already holds 3 calls"):
-        restore(folder, out=None)
+        restore(folder, out=None, **site.places())
     assert dumps.sqlite_calls(site.journal) == 3
     # A stale -wal of the replaced journal must not be replayed onto the restored one.
     with closing(sqlite3.connect(site.journal)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
-    restore(folder, force=True, out=None)
+    restore(folder, force=True, out=None, **site.places())
     assert dumps.sqlite_calls(site.journal) == 2
     assert not site.journal.with_name("journal.db-wal").exists()
 
@@ -324,10 +330,11 @@ def test_the_command_line_takes_the_journal_from_the_config_and_reports_failures
     assert cli(["backup", str(dest), *args, "--recordings", "copy"]) == 0
     assert "Cadangan selesai" in capsys.readouterr().out
 
-    assert cli(["restore", str(dest), "--root", str(tmp_path / "fresh")]) == 0
+    fresh = ["--root", str(tmp_path / "fresh")]
+    assert cli(["restore", str(dest), *fresh, *args]) == 0
     assert "1 panggilan" in capsys.readouterr().out
 
-    assert cli(["restore", str(dest), "--root", str(tmp_path / "fresh")]) == 1
+    assert cli(["restore", str(dest), *fresh, *args]) == 1
     assert "already holds 1 calls" in capsys.readouterr().err
     assert cli(["backup", str(dest), "--config", str(tmp_path / "none.toml")]) == 1
     assert "none.toml" in capsys.readouterr().err

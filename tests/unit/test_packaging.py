@@ -4,11 +4,13 @@ installs, upgrades and purges it in a clean root)."""
 from __future__ import annotations
 
 import re
+import stat
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from callgate.auth import users_file_path
 from callgate.config import ConfigError, acd_config, load_settings, refuse_outside_lab
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +38,9 @@ def test_given_the_packages_secrets_then_the_template_is_a_valid_production_conf
         "sqlite+aiosqlite:////var/lib/callgate/journal.db"
     )
     assert str(settings.storage.spool_dir).startswith("/var/lib/callgate/")
+    # `callgate users add` (install step 5, postinst's NEXT) needs [auth] users_file.
+    config = Path("/etc/callgate/callgate.toml")
+    assert users_file_path(settings.auth, config) == Path("/etc/callgate/users.toml")
 
 
 def test_given_the_template_with_the_labs_secret_then_it_is_refused(
@@ -72,3 +77,44 @@ def test_the_maintainer_scripts_are_posix_sh(script: str) -> None:
     path = REPO / "packaging" / "debian" / script
     assert path.read_text().startswith("#!/bin/sh\n")
     subprocess.run(["sh", "-n", str(path)], check=True)
+
+
+def _write_secrets(shell: str, folder: Path, generator: str) -> subprocess.CompletedProcess[str]:
+    """postinst's write_secrets alone, run by ``shell`` under ``set -e`` into ``folder``, with
+    ``generator`` as gen_secret (and chown a no-op: the test host has no callgate group)."""
+    postinst = (REPO / "packaging" / "debian" / "postinst").read_text()
+    function = re.search(r"^write_secrets\(\) \{\n.*?^\}\n", postinst, re.MULTILINE | re.DOTALL)
+    assert function is not None
+    script = f"set -e\ngen_secret() {{ {generator}; }}\nchown() {{ :; }}\n{function.group(0)}"
+    script += 'write_secrets "$1"\necho "agi=$agi"\n'
+    return subprocess.run(
+        [shell, "-c", script, "postinst", str(folder)], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize("shell", ["sh", "dash"])
+@pytest.mark.parametrize("generator", ["false", "echo", "echo s3cret; false"])
+def test_postinst_makes_no_secrets_env_when_a_secret_cannot_be_made(
+    tmp_path: Path, shell: str, generator: str
+) -> None:
+    done = _write_secrets(shell, tmp_path, generator)
+
+    assert done.returncode != 0
+    # None left behind: the next configure makes it again, rather than keeping empty secrets.
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("shell", ["sh", "dash"])
+def test_postinst_writes_every_secret_with_mode_0640(tmp_path: Path, shell: str) -> None:
+    done = _write_secrets(shell, tmp_path, 'echo "secret-$$"')
+
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["secrets.env"]
+    secrets = tmp_path / "secrets.env"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o640
+    values = dict(
+        line.split("=", 1) for line in secrets.read_text().splitlines() if line[:1] != "#"
+    )
+    assert set(values) == set(SECRETS) - {"CALLGATE_MQTT__PASSWORD"}
+    assert all(values.values())
+    assert f"agi={values['CALLGATE_AGI__SECRET']}" in done.stdout
