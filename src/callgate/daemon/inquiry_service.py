@@ -58,6 +58,8 @@ def _sha256(path: Path) -> str:
 def caller_prefixes(typed: str) -> tuple[str, ...]:
     """Every journaled spelling that starts like ``typed`` (as sent or E.164, a prefix)."""
     typed = typed.replace(" ", "").replace("-", "")
+    if not typed:
+        return ()
     if not _NUMBER.fullmatch(typed):
         return (typed,)
     national = typed
@@ -101,19 +103,29 @@ class InquiryService:
         try:
             if len(text) == 10:
                 day = date.fromisoformat(text)
-                return datetime.combine(day + timedelta(days=1 if end else 0), time(), self.zone)
-            at = datetime.fromisoformat(text)
-        except ValueError:
+                at = datetime.combine(day + timedelta(days=1 if end else 0), time(), self.zone)
+            else:
+                at = datetime.fromisoformat(text)
+                at = at.replace(tzinfo=self.zone) if at.tzinfo is None else at
+            # The journal compares in UTC: a day at either end of the calendar (9999-12-31's
+            # next day, 0001-01-01 east of UTC) overflows there, a 500 unless refused here.
+            at.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise ValueError(
-                f"{name} must be an ISO date or datetime, not {clip(text, 40)!r}"
+                f"{name} must be an ISO date or datetime from 0001-01-02 to 9999-12-30,"
+                f" not {clip(text, 40)!r}"
             ) from None
-        return at.replace(tzinfo=self.zone) if at.tzinfo is None else at
+        return at
 
     # -- reading ----------------------------------------------------------------------------
 
     async def search(self, search: Search, by: str) -> JsonDict:
+        callers = caller_prefixes(search.caller) if search.caller else ()
+        if search.caller and not callers:
+            # Only spaces and dashes: no prefix to look for (an empty one would find every call).
+            raise ValueError("caller must hold a number or a name, not only spaces and dashes")
         query = store.CallQuery(
-            callers=caller_prefixes(search.caller) if search.caller else (),
+            callers=callers,
             since=None if search.since is None else self.when(search.since, "since"),
             until=None if search.until is None else self.when(search.until, "until", end=True),
             calltaker=search.calltaker,

@@ -395,3 +395,25 @@ async def test_cads_token_fetches_a_recording_and_nothing_else_of_an_inquiry(
         async with client.get(lab.url + path, headers=CAD) as reply:
             assert reply.status == 403, path
     assert ("cad-rec", "played", "c2") in await _trail(lab)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("caller=-", "caller"),
+        ("caller=%20-%20-", "caller"),
+        ("until=9999-12-31", "until"),
+        ("since=0001-01-01", "since"),
+        ("until=9999-12-31T23:59:59-01:00", "until"),
+    ],
+)
+async def test_a_search_outside_the_calendar_or_without_a_number_is_a_400_naming_its_field(
+    lab: Lab, client: aiohttp.ClientSession, query: str, field: str
+) -> None:
+    status, body = await _get(client, lab, f"/api/calls/search?{query}", "sup")
+    assert status == 400, body
+    assert str(body["error"]).startswith(field)
+
+
+def test_only_dashes_are_no_caller_prefix() -> None:
+    assert caller_prefixes(" - ") == ()
