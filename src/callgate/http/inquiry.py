@@ -7,7 +7,8 @@
 - ``GET /api/calls/{call_id}/recording``: the WAV, with range requests (``Accept-Ranges:
   bytes``, 206) for an audio element's seeking. The file is hashed again before it is served;
   a hash that differs from the journal's is 409, an ALARM and an audit row, never the audio.
-  The first request of a playback (no ``Range``, or from byte 0) is an audit row.
+  The first request of a playback (no ``Range``, from byte 0, a suffix range, or with
+  ``If-Range``) is an audit row.
 - ``POST /api/calls/{call_id}/export`` ``{"reason"}``: a zip of ``recording.wav``, ``call.json``,
   ``ringkasan.txt`` and ``manifest.json`` (the SHA-256 of each, the journal's hash, who, when,
   why). ``POST``/``DELETE /api/calls/{call_id}/hold`` ``{"reason"}``; ``GET /api/holds``.
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from callgate.auth import Identity, Permission, Role
 from callgate.http.body import json_object
@@ -159,6 +160,23 @@ def _calltaker(who: Identity) -> str | None:
     return None
 
 
+def _from_start(request: web.Request) -> bool:
+    """Whether the request may be answered with the recording from its start: a playback's
+    first request, the one audited (an audio element's seeking asks ``bytes=N-`` after it).
+
+    Judged from the range as aiohttp parses it, which is what it serves: the header's text
+    would miss ``BYTES=0-``, ``bytes=00-`` and a suffix range (``bytes=-999999``: the whole
+    file)."""
+    if hdrs.IF_RANGE in request.headers:
+        # An If-Range that no longer matches the file makes aiohttp answer all of it (200).
+        return True
+    try:
+        asked = request.http_range
+    except ValueError:
+        return False  # aiohttp answers 416: no audio
+    return asked.start is None or asked.start <= 0
+
+
 class InquiryRoutes:
     """The inquiry routes; an :class:`~callgate.http.server.Extension`."""
 
@@ -267,10 +285,8 @@ class InquiryRoutes:
         refused = await self._may_see(request, "play")
         if refused is not None:
             return refused
-        asked = request.headers.get("Range", "").replace(" ", "")
-        first = asked in ("", "bytes=0-") or asked.startswith("bytes=0-")
         found = await self.service.recording(
-            request.match_info["call_id"], request[IDENTITY].name, first=first
+            request.match_info["call_id"], request[IDENTITY].name, first=_from_start(request)
         )
         if found.path is None:
             problem = found.problem or "no-recording"

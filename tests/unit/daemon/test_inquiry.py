@@ -417,3 +417,23 @@ async def test_a_search_outside_the_calendar_or_without_a_number_is_a_400_naming
 
 def test_only_dashes_are_no_caller_prefix() -> None:
     assert caller_prefixes(" - ") == ()
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"Range": "bytes=-999999"},
+        {"Range": "BYTES=0-"},
+        {"Range": "bytes=00-"},
+        {"Range": "bytes=-0"},
+        {"Range": "bytes=100-", "If-Range": "Thu, 01 Jan 1970 00:00:00 GMT"},
+    ],
+)
+async def test_every_request_that_may_serve_the_recording_from_its_start_is_audited(
+    lab: Lab, client: aiohttp.ClientSession, asked: dict[str, str]
+) -> None:
+    url = lab.url + "/api/calls/c1/recording"
+    async with client.get(url, headers={**basic("ct1001"), **asked}) as reply:
+        assert reply.status in (200, 206)
+        assert (await reply.read()).startswith(b"RIFF")
+    assert [t for t in await _trail(lab) if t[1] == "played"] == [("ct1001", "played", "c1")]
