@@ -154,9 +154,14 @@ class InquiryService:
         call = await self.journal.get_call(call_id)
         return (False, None) if call is None else (True, call.answered_by)
 
-    async def timeline(self, call_id: str) -> JsonDict | None:
+    async def timeline(self, call_id: str, by: str, *, access: bool) -> JsonDict | None:
         found = await store.call_file(self.journal, call_id)
-        return None if found is None else timeline_json(found, self.clock, self.retention_days)
+        if found is None:
+            return None
+        # A timeline shows the caller's number and who answered: reading it is a step of an
+        # inquiry like a playback (one row per read, as the page or the CLI asks).
+        await store.audit(self.journal, at=self.now(), by=by, action="timeline", call_id=call_id)
+        return timeline_json(found, self.clock, self.retention_days, access=access)
 
     async def refused(self, call_id: str, by: str, what: str) -> None:
         await store.audit(

@@ -154,8 +154,11 @@ def _access(entry: AuditEntry, clock: Clock) -> JsonDict:
             "reason": entry.reason}  # fmt: skip
 
 
-def timeline_json(f: CallFile, clock: Clock, retention_days: int) -> JsonDict:
-    """The API's timeline of the call."""
+def timeline_json(
+    f: CallFile, clock: Clock, retention_days: int, *, access: bool = True
+) -> JsonDict:
+    """The API's timeline of the call; ``access`` False: its ``access`` list is empty (a
+    call-taker reading their own call is not shown who investigated them, nor why)."""
     recording: JsonDict | None = None
     r = f.call.recording
     if r is not None and r.status == RecordingStatus.READY:
@@ -178,7 +181,7 @@ def timeline_json(f: CallFile, clock: Clock, retention_days: int) -> JsonDict:
             for at, kind, text, by in _events(f)
         ],
         "recording": recording,
-        "access": [_access(entry, clock) for entry in f.access if entry.action in SHOWN],
+        "access": [_access(e, clock) for e in f.access if access and e.action in SHOWN],
     }
 
 

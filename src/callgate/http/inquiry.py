@@ -3,7 +3,8 @@
 - ``GET /api/calls/search?caller=&since=&until=&calltaker=&outcome=&disposition=&tag=&fallback=
   &page=1&per_page=50`` (``&format=csv`` for text/csv): ``{"calls", "page", "per_page",
   "total"}``, newest first. Every search is a row of the inquiry audit trail.
-- ``GET /api/calls/{call_id}/timeline``: ``{"call", "events", "recording", "access"}``.
+- ``GET /api/calls/{call_id}/timeline``: ``{"call", "events", "recording", "access"}``, an
+  audit row; ``access`` (who played, exported, held; why) is empty but for ``view-calls``.
 - ``GET /api/calls/{call_id}/recording``: the WAV, with range requests (``Accept-Ranges:
   bytes``, 206) for an audio element's seeking. The file is hashed again before it is served;
   a hash that differs from the journal's is 409, an ALARM and an audit row, never the audio.
@@ -93,8 +94,9 @@ class Inquiries(Protocol):
         """Whether the journal knows the call, and who answered it."""
         ...
 
-    async def timeline(self, call_id: str) -> JsonDict | None:
-        """The call's timeline, or None for a call the journal does not know."""
+    async def timeline(self, call_id: str, by: str, *, access: bool) -> JsonDict | None:
+        """The call's timeline (audited), or None for a call the journal does not know;
+        ``access``: with the audit trail's rows of the call (else an empty list)."""
         ...
 
     async def recording(self, call_id: str, by: str, *, first: bool) -> Recording:
@@ -276,7 +278,12 @@ class InquiryRoutes:
         refused = await self._may_see(request, "read the timeline of")
         if refused is not None:
             return refused
-        body = await self.service.timeline(request.match_info["call_id"])
+        who = request[IDENTITY]
+        # Who investigated a call, and why, is for supervisors and admins: a call-taker
+        # reading their own call sees an empty list.
+        body = await self.service.timeline(
+            request.match_info["call_id"], who.name, access=_any_call(who)
+        )
         if body is None:
             return _error(404, _WHY["unknown-call"])
         return _answer(body)

@@ -437,3 +437,32 @@ async def test_every_request_that_may_serve_the_recording_from_its_start_is_audi
         assert reply.status in (200, 206)
         assert (await reply.read()).startswith(b"RIFF")
     assert [t for t in await _trail(lab) if t[1] == "played"] == [("ct1001", "played", "c1")]
+
+
+async def test_reading_a_timeline_is_audited_naming_the_reader(
+    lab: Lab, client: aiohttp.ClientSession
+) -> None:
+    status, _ = await _get(client, lab, "/api/calls/c2/timeline", "sup")
+    assert status == 200
+    status, _ = await _get(client, lab, "/api/calls/c1/timeline", "ct1001")
+    assert status == 200
+    status, _ = await _get(client, lab, "/api/calls/nope/timeline", "sup")
+    assert status == 404
+    assert await _trail(lab) == [("sup", "timeline", "c2"), ("ct1001", "timeline", "c1")]
+
+
+async def test_a_call_taker_is_not_shown_who_investigated_their_call_nor_why(
+    lab: Lab, client: aiohttp.ClientSession
+) -> None:
+    async with client.post(
+        lab.url + "/api/calls/c1/hold", json={"reason": "pengaduan atas petugas"},
+        headers=basic("sup"),
+    ) as reply:  # fmt: skip
+        assert reply.status == 200
+    _status, body = await _get(client, lab, "/api/calls/c1/timeline", "sup")
+    assert [(a["action"], a["reason"]) for a in body["access"]] == [  # type: ignore[attr-defined]
+        ("hold", "pengaduan atas petugas")
+    ]
+    status, body = await _get(client, lab, "/api/calls/c1/timeline", "ct1001")
+    assert status == 200
+    assert body["access"] == []
