@@ -10,21 +10,23 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from callgate.auth import Authenticator, UserSettings
 from callgate.daemon.health import Health
 from callgate.daemon.inquiry_service import InquiryService, caller_prefixes
 from callgate.http.inquiry import InquiryRoutes
-from callgate.http.server import OpsHttp
+from callgate.http.server import AUTHENTICATED, Handler, Identify, OpsHttp
 from callgate.storage import inquiries as store
 from callgate.storage.agent_events import AgentEvent, save_agent_event
 from callgate.storage.annotations import JournalAnnotations
@@ -83,6 +85,20 @@ async def _calls(journal: Journal, folder: Path) -> None:
     await JournalAnnotations(journal).set_disposition("c2", "genuine", "ct1002", NOW)
 
 
+class _OpenToAnyUser:
+    """Stand-ins for the routes other extensions open to any authenticated user (the live
+    feed's stream slots, the agencies): the port's rule for CAD must refuse them too."""
+
+    def routes(self, identify: Identify) -> Mapping[tuple[str, str], tuple[Any, Handler]]:
+        async def answer(request: web.Request) -> web.Response:
+            return web.json_response({})
+
+        return {("GET", path): (AUTHENTICATED, answer) for path in ("/api/live", "/api/agencies")}
+
+    async def close(self) -> None:
+        return None
+
+
 @pytest.fixture
 async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
     journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
@@ -99,7 +115,7 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
         CollectorRegistry(),
         authenticator=Authenticator([*USERS, CAD_WITH_TOKEN]),
         port=0,
-        extensions=(InquiryRoutes(service),),
+        extensions=(InquiryRoutes(service), _OpenToAnyUser()),
     )
     await http.start()
     yield Lab(http.url, journal, folder, problems)
@@ -391,9 +407,15 @@ async def test_cads_token_fetches_a_recording_and_nothing_else_of_an_inquiry(
     async with client.get(lab.url + "/api/calls/c2/recording", headers=CAD) as reply:
         assert reply.status == 200
         assert await reply.read() == AUDIO
-    for path in ("/api/calls/c2/timeline", "/api/calls/search", "/api/holds"):
+    for path in (
+        "/api/calls/c2/timeline", "/api/calls/search", "/api/holds", "/api/whoami",
+        "/api/live", "/api/agencies", "/api/agents",
+    ):  # fmt: skip
         async with client.get(lab.url + path, headers=CAD) as reply:
             assert reply.status == 403, path
+    for path in ("/api/whoami", "/api/live", "/api/agencies"):
+        async with client.get(lab.url + path, headers=basic("ct1001")) as reply:
+            assert reply.status == 200, path
     assert ("cad-rec", "played", "c2") in await _trail(lab)
 
 
