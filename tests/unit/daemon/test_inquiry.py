@@ -485,6 +485,9 @@ async def test_a_call_taker_is_not_shown_who_investigated_their_call_nor_why(
     assert [(a["action"], a["reason"]) for a in body["access"]] == [  # type: ignore[attr-defined]
         ("hold", "pengaduan atas petugas")
     ]
+    assert body["recording"]["hold"]["reason"] == "pengaduan atas petugas"  # type: ignore[index]
     status, body = await _get(client, lab, "/api/calls/c1/timeline", "ct1001")
     assert status == 200
     assert body["access"] == []
+    hold = body["recording"]["hold"]  # type: ignore[index]
+    assert (hold["reason"], hold["by"]) == (None, None)  # held, but not by whom nor why
