@@ -58,6 +58,8 @@ def _sha256(path: Path) -> str:
 def caller_prefixes(typed: str) -> tuple[str, ...]:
     """Every journaled spelling that starts like ``typed`` (as sent or E.164, a prefix)."""
     typed = typed.replace(" ", "").replace("-", "")
+    if not typed:
+        return ()
     if not _NUMBER.fullmatch(typed):
         return (typed,)
     national = typed
@@ -101,19 +103,29 @@ class InquiryService:
         try:
             if len(text) == 10:
                 day = date.fromisoformat(text)
-                return datetime.combine(day + timedelta(days=1 if end else 0), time(), self.zone)
-            at = datetime.fromisoformat(text)
-        except ValueError:
+                at = datetime.combine(day + timedelta(days=1 if end else 0), time(), self.zone)
+            else:
+                at = datetime.fromisoformat(text)
+                at = at.replace(tzinfo=self.zone) if at.tzinfo is None else at
+            # The journal compares in UTC: a day at either end of the calendar (9999-12-31's
+            # next day, 0001-01-01 east of UTC) overflows there, a 500 unless refused here.
+            at.astimezone(UTC)
+        except (ValueError, OverflowError):
             raise ValueError(
-                f"{name} must be an ISO date or datetime, not {clip(text, 40)!r}"
+                f"{name} must be an ISO date or datetime from 0001-01-02 to 9999-12-30,"
+                f" not {clip(text, 40)!r}"
             ) from None
-        return at.replace(tzinfo=self.zone) if at.tzinfo is None else at
+        return at
 
     # -- reading ----------------------------------------------------------------------------
 
     async def search(self, search: Search, by: str) -> JsonDict:
+        callers = caller_prefixes(search.caller) if search.caller else ()
+        if search.caller and not callers:
+            # Only spaces and dashes: no prefix to look for (an empty one would find every call).
+            raise ValueError("caller must hold a number or a name, not only spaces and dashes")
         query = store.CallQuery(
-            callers=caller_prefixes(search.caller) if search.caller else (),
+            callers=callers,
             since=None if search.since is None else self.when(search.since, "since"),
             until=None if search.until is None else self.when(search.until, "until", end=True),
             calltaker=search.calltaker,
@@ -142,9 +154,14 @@ class InquiryService:
         call = await self.journal.get_call(call_id)
         return (False, None) if call is None else (True, call.answered_by)
 
-    async def timeline(self, call_id: str) -> JsonDict | None:
+    async def timeline(self, call_id: str, by: str, *, access: bool) -> JsonDict | None:
         found = await store.call_file(self.journal, call_id)
-        return None if found is None else timeline_json(found, self.clock, self.retention_days)
+        if found is None:
+            return None
+        # A timeline shows the caller's number and who answered: reading it is a step of an
+        # inquiry like a playback (one row per read, as the page or the CLI asks).
+        await store.audit(self.journal, at=self.now(), by=by, action="timeline", call_id=call_id)
+        return timeline_json(found, self.clock, self.retention_days, access=access)
 
     async def refused(self, call_id: str, by: str, what: str) -> None:
         await store.audit(

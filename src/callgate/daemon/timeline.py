@@ -154,14 +154,20 @@ def _access(entry: AuditEntry, clock: Clock) -> JsonDict:
             "reason": entry.reason}  # fmt: skip
 
 
-def timeline_json(f: CallFile, clock: Clock, retention_days: int) -> JsonDict:
-    """The API's timeline of the call."""
+def timeline_json(
+    f: CallFile, clock: Clock, retention_days: int, *, access: bool = True
+) -> JsonDict:
+    """The API's timeline of the call; ``access`` False: its ``access`` list is empty and its
+    hold names no one and no reason (a call-taker reading their own call is not shown who
+    investigated them, nor why)."""
     recording: JsonDict | None = None
     r = f.call.recording
     if r is not None and r.status == RecordingStatus.READY:
         hold = None
         if f.hold is not None:
-            hold = {"reason": f.hold.reason, "by": f.hold.by, "at": clock.show(f.hold.at)}
+            # That the recording is kept, yes; who held it and why only with ``access``.
+            hold = {"reason": f.hold.reason if access else None,
+                    "by": f.hold.by if access else None, "at": clock.show(f.hold.at)}  # fmt: skip
         expires = None if hold is not None else r.at + timedelta(days=retention_days)
         recording = {
             "url": recording_url(f.call.call_id),
@@ -178,7 +184,7 @@ def timeline_json(f: CallFile, clock: Clock, retention_days: int) -> JsonDict:
             for at, kind, text, by in _events(f)
         ],
         "recording": recording,
-        "access": [_access(entry, clock) for entry in f.access if entry.action in SHOWN],
+        "access": [_access(e, clock) for e in f.access if access and e.action in SHOWN],
     }
 
 

@@ -3,11 +3,13 @@
 - ``GET /api/calls/search?caller=&since=&until=&calltaker=&outcome=&disposition=&tag=&fallback=
   &page=1&per_page=50`` (``&format=csv`` for text/csv): ``{"calls", "page", "per_page",
   "total"}``, newest first. Every search is a row of the inquiry audit trail.
-- ``GET /api/calls/{call_id}/timeline``: ``{"call", "events", "recording", "access"}``.
+- ``GET /api/calls/{call_id}/timeline``: ``{"call", "events", "recording", "access"}``, an
+  audit row; ``access`` (who played, exported, held; why) is empty but for ``view-calls``.
 - ``GET /api/calls/{call_id}/recording``: the WAV, with range requests (``Accept-Ranges:
   bytes``, 206) for an audio element's seeking. The file is hashed again before it is served;
   a hash that differs from the journal's is 409, an ALARM and an audit row, never the audio.
-  The first request of a playback (no ``Range``, or from byte 0) is an audit row.
+  The first request of a playback (no ``Range``, from byte 0, a suffix range, or with
+  ``If-Range``) is an audit row.
 - ``POST /api/calls/{call_id}/export`` ``{"reason"}``: a zip of ``recording.wav``, ``call.json``,
   ``ringkasan.txt`` and ``manifest.json`` (the SHA-256 of each, the journal's hash, who, when,
   why). ``POST``/``DELETE /api/calls/{call_id}/hold`` ``{"reason"}``; ``GET /api/holds``.
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from callgate.auth import Identity, Permission, Role
 from callgate.http.body import json_object
@@ -92,8 +94,9 @@ class Inquiries(Protocol):
         """Whether the journal knows the call, and who answered it."""
         ...
 
-    async def timeline(self, call_id: str) -> JsonDict | None:
-        """The call's timeline, or None for a call the journal does not know."""
+    async def timeline(self, call_id: str, by: str, *, access: bool) -> JsonDict | None:
+        """The call's timeline (audited), or None for a call the journal does not know;
+        ``access``: with the audit trail's rows of the call (else an empty list)."""
         ...
 
     async def recording(self, call_id: str, by: str, *, first: bool) -> Recording:
@@ -157,6 +160,23 @@ def _calltaker(who: Identity) -> str | None:
     if who.role is Role.CALL_TAKER and who.agent_id:
         return who.agent_id
     return None
+
+
+def _from_start(request: web.Request) -> bool:
+    """Whether the request may be answered with the recording from its start: a playback's
+    first request, the one audited (an audio element's seeking asks ``bytes=N-`` after it).
+
+    Judged from the range as aiohttp parses it, which is what it serves: the header's text
+    would miss ``BYTES=0-``, ``bytes=00-`` and a suffix range (``bytes=-999999``: the whole
+    file)."""
+    if hdrs.IF_RANGE in request.headers:
+        # An If-Range that no longer matches the file makes aiohttp answer all of it (200).
+        return True
+    try:
+        asked = request.http_range
+    except ValueError:
+        return False  # aiohttp answers 416: no audio
+    return asked.start is None or asked.start <= 0
 
 
 class InquiryRoutes:
@@ -258,7 +278,12 @@ class InquiryRoutes:
         refused = await self._may_see(request, "read the timeline of")
         if refused is not None:
             return refused
-        body = await self.service.timeline(request.match_info["call_id"])
+        who = request[IDENTITY]
+        # Who investigated a call, and why, is for supervisors and admins: a call-taker
+        # reading their own call sees an empty list.
+        body = await self.service.timeline(
+            request.match_info["call_id"], who.name, access=_any_call(who)
+        )
         if body is None:
             return _error(404, _WHY["unknown-call"])
         return _answer(body)
@@ -267,10 +292,8 @@ class InquiryRoutes:
         refused = await self._may_see(request, "play")
         if refused is not None:
             return refused
-        asked = request.headers.get("Range", "").replace(" ", "")
-        first = asked in ("", "bytes=0-") or asked.startswith("bytes=0-")
         found = await self.service.recording(
-            request.match_info["call_id"], request[IDENTITY].name, first=first
+            request.match_info["call_id"], request[IDENTITY].name, first=_from_start(request)
         )
         if found.path is None:
             problem = found.problem or "no-recording"

@@ -68,7 +68,7 @@ from typing import Any, Final, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from callgate.auth import Authenticator, Identity, Permission
+from callgate.auth import Authenticator, Identity, Permission, Role
 from callgate.http.bad_requests import server_log
 from callgate.http.body import json_object
 from callgate.http.bounds import ConnectionGuard, GuardedSite, HttpLimits, bounded, runner
@@ -209,6 +209,10 @@ ROUTES: Final[dict[tuple[str, str], Permission | str | None]] = {
     ("GET", "/api/session"): None,
     ("DELETE", "/api/session"): None,
 }
+#: The one route a CAD client's token may call: the URL of its ``recording-ready`` events
+#: (:mod:`callgate.http.inquiry`). Anything else (the live feed's slots, the agencies, whoami)
+#: is 403 whatever the route's own rule, so no route added later opens to CAD by accident.
+CAD_ROUTE: Final = ("GET", "/api/calls/{call_id}/recording")
 _BY_REFUSED: Final = (
     "by is not accepted: the audit trail records the authenticated user (see callgate auth)"
 )
@@ -341,6 +345,8 @@ class OpsHttp:
                 " auth), or a browser session (POST /api/session)",
                 headers=None if self.sessions.has_cookie(request) else challenge,
             )
+        if identity.role is Role.CAD and key != CAD_ROUTE:
+            return _forbidden(identity, f"{key[0]} {key[1]} (a CAD token fetches recordings only)")
         if isinstance(needed, Permission) and not identity.may(needed):
             return _forbidden(identity, needed.value)
         request[IDENTITY] = identity

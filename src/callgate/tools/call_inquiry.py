@@ -163,7 +163,7 @@ def render_timeline(body: Json) -> str:
     if recording is not None:
         hold = recording["hold"]
         kept = (
-            f"HOLD by {hold['by']}: {hold['reason']}"
+            f"HOLD by {hold['by'] or '-'}: {hold['reason'] or '-'}"
             if hold
             else f"until {recording['expires_at']}"
         )

@@ -10,21 +10,23 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from callgate.auth import Authenticator, UserSettings
 from callgate.daemon.health import Health
 from callgate.daemon.inquiry_service import InquiryService, caller_prefixes
 from callgate.http.inquiry import InquiryRoutes
-from callgate.http.server import OpsHttp
+from callgate.http.server import AUTHENTICATED, Handler, Identify, OpsHttp
 from callgate.storage import inquiries as store
 from callgate.storage.agent_events import AgentEvent, save_agent_event
 from callgate.storage.annotations import JournalAnnotations
@@ -83,6 +85,20 @@ async def _calls(journal: Journal, folder: Path) -> None:
     await JournalAnnotations(journal).set_disposition("c2", "genuine", "ct1002", NOW)
 
 
+class _OpenToAnyUser:
+    """Stand-ins for the routes other extensions open to any authenticated user (the live
+    feed's stream slots, the agencies): the port's rule for CAD must refuse them too."""
+
+    def routes(self, identify: Identify) -> Mapping[tuple[str, str], tuple[Any, Handler]]:
+        async def answer(request: web.Request) -> web.Response:
+            return web.json_response({})
+
+        return {("GET", path): (AUTHENTICATED, answer) for path in ("/api/live", "/api/agencies")}
+
+    async def close(self) -> None:
+        return None
+
+
 @pytest.fixture
 async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
     journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
@@ -99,7 +115,7 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
         CollectorRegistry(),
         authenticator=Authenticator([*USERS, CAD_WITH_TOKEN]),
         port=0,
-        extensions=(InquiryRoutes(service),),
+        extensions=(InquiryRoutes(service), _OpenToAnyUser()),
     )
     await http.start()
     yield Lab(http.url, journal, folder, problems)
@@ -391,7 +407,87 @@ async def test_cads_token_fetches_a_recording_and_nothing_else_of_an_inquiry(
     async with client.get(lab.url + "/api/calls/c2/recording", headers=CAD) as reply:
         assert reply.status == 200
         assert await reply.read() == AUDIO
-    for path in ("/api/calls/c2/timeline", "/api/calls/search", "/api/holds"):
+    for path in (
+        "/api/calls/c2/timeline", "/api/calls/search", "/api/holds", "/api/whoami",
+        "/api/live", "/api/agencies", "/api/agents",
+    ):  # fmt: skip
         async with client.get(lab.url + path, headers=CAD) as reply:
             assert reply.status == 403, path
+    for path in ("/api/whoami", "/api/live", "/api/agencies"):
+        async with client.get(lab.url + path, headers=basic("ct1001")) as reply:
+            assert reply.status == 200, path
     assert ("cad-rec", "played", "c2") in await _trail(lab)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("caller=-", "caller"),
+        ("caller=%20-%20-", "caller"),
+        ("until=9999-12-31", "until"),
+        ("since=0001-01-01", "since"),
+        ("until=9999-12-31T23:59:59-01:00", "until"),
+    ],
+)
+async def test_a_search_outside_the_calendar_or_without_a_number_is_a_400_naming_its_field(
+    lab: Lab, client: aiohttp.ClientSession, query: str, field: str
+) -> None:
+    status, body = await _get(client, lab, f"/api/calls/search?{query}", "sup")
+    assert status == 400, body
+    assert str(body["error"]).startswith(field)
+
+
+def test_only_dashes_are_no_caller_prefix() -> None:
+    assert caller_prefixes(" - ") == ()
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"Range": "bytes=-999999"},
+        {"Range": "BYTES=0-"},
+        {"Range": "bytes=00-"},
+        {"Range": "bytes=-0"},
+        {"Range": "bytes=100-", "If-Range": "Thu, 01 Jan 1970 00:00:00 GMT"},
+    ],
+)
+async def test_every_request_that_may_serve_the_recording_from_its_start_is_audited(
+    lab: Lab, client: aiohttp.ClientSession, asked: dict[str, str]
+) -> None:
+    url = lab.url + "/api/calls/c1/recording"
+    async with client.get(url, headers={**basic("ct1001"), **asked}) as reply:
+        assert reply.status in (200, 206)
+        assert (await reply.read()).startswith(b"RIFF")
+    assert [t for t in await _trail(lab) if t[1] == "played"] == [("ct1001", "played", "c1")]
+
+
+async def test_reading_a_timeline_is_audited_naming_the_reader(
+    lab: Lab, client: aiohttp.ClientSession
+) -> None:
+    status, _ = await _get(client, lab, "/api/calls/c2/timeline", "sup")
+    assert status == 200
+    status, _ = await _get(client, lab, "/api/calls/c1/timeline", "ct1001")
+    assert status == 200
+    status, _ = await _get(client, lab, "/api/calls/nope/timeline", "sup")
+    assert status == 404
+    assert await _trail(lab) == [("sup", "timeline", "c2"), ("ct1001", "timeline", "c1")]
+
+
+async def test_a_call_taker_is_not_shown_who_investigated_their_call_nor_why(
+    lab: Lab, client: aiohttp.ClientSession
+) -> None:
+    async with client.post(
+        lab.url + "/api/calls/c1/hold", json={"reason": "pengaduan atas petugas"},
+        headers=basic("sup"),
+    ) as reply:  # fmt: skip
+        assert reply.status == 200
+    _status, body = await _get(client, lab, "/api/calls/c1/timeline", "sup")
+    assert [(a["action"], a["reason"]) for a in body["access"]] == [  # type: ignore[attr-defined]
+        ("hold", "pengaduan atas petugas")
+    ]
+    assert body["recording"]["hold"]["reason"] == "pengaduan atas petugas"  # type: ignore[index]
+    status, body = await _get(client, lab, "/api/calls/c1/timeline", "ct1001")
+    assert status == 200
+    assert body["access"] == []
+    hold = body["recording"]["hold"]  # type: ignore[index]
+    assert (hold["reason"], hold["by"]) == (None, None)  # held, but not by whom nor why

@@ -56,7 +56,8 @@ function renderRecording(r) {
   if (r === null) return;
   const hold = r.hold
     ? el("span", { class: "late-text", id: "hold-state", "data-held": "1" },
-      `${r.hold.reason} — ${r.hold.by}, ${when(r.hold.at)}`)
+      r.hold.reason ? `${r.hold.reason} — ${r.hold.by}, ${when(r.hold.at)}`
+        : `${t("held")}, ${when(r.hold.at)}`) // a call-taker is not told who held it, nor why
     : el("span", { id: "hold-state", "data-held": "0" }, t("notHeld"));
   document.getElementById("recording-facts").replaceChildren(
     ...fact("durationS", el("span", { class: "mono" }, seconds(r.duration_s))),
