@@ -73,13 +73,19 @@ def test_given_a_backup_during_calls_then_a_fresh_restore_has_every_call_and_rec
     etc = tmp_path / "etc" / "callgate"
     etc.mkdir(parents=True)
     config = etc / "callgate.toml"
-    config.write_text(f'[storage]\nurl = "sqlite+aiosqlite:///{daemon.journal_path}"\n')
+    # The daemon's journal and recordings folder: a restore puts files back only there (and in
+    # the config folder and FastAGI secret it is given), whatever an edited manifest says.
+    config.write_text(
+        f'[storage]\nurl = "sqlite+aiosqlite:///{daemon.journal_path}"\n'
+        f'[recording]\nasterisk_dir = "{labpeers.RECORDINGS}"\n'
+    )
     (etc / "secrets.env").write_text("CALLGATE_AMI__PASSWORD=not-for-the-log\n")
     os.chmod(etc / "secrets.env", 0o600)
     secret = tmp_path / "etc" / "asterisk" / "callgate-agi-secret.conf"
     secret.parent.mkdir()
     secret.write_text("CALLGATE_AGI_SECRET=lab-agi-shared-secret\n")
     dest = tmp_path / "backups"
+    places = ("--config", str(config), "--agi-secret", str(secret))  # where they go back
 
     first = carrier([FIRST], talk_seconds=3)
     assert first.wait(timeout=60) == 0, first.errors()
@@ -100,7 +106,7 @@ def test_given_a_backup_during_calls_then_a_fresh_restore_has_every_call_and_rec
 
     # -- the backup taken during the second call, restored into a fresh folder -----------------
     fresh = tmp_path / "fresh-during"
-    done = run_cli("restore", str(during), "--root", str(fresh))
+    done = run_cli("restore", str(during), "--root", str(fresh), *places)
     assert done.returncode == 0, done.stdout + done.stderr
     restored = {c.call_id: c for c in _restored_calls(fresh, daemon.journal_path)}
     assert set(restored) == set(final)
@@ -119,7 +125,7 @@ def test_given_a_backup_during_calls_then_a_fresh_restore_has_every_call_and_rec
 
     # -- the one after the calls (the newest in the folder), into another fresh folder --------
     fresh = tmp_path / "fresh-after"
-    done = run_cli("restore", str(dest), "--root", str(fresh))
+    done = run_cli("restore", str(dest), "--root", str(fresh), *places)
     assert done.returncode == 0, done.stdout + done.stderr
     assert {c.call_id: c for c in _restored_calls(fresh, daemon.journal_path)} == final
     _check_recordings(fresh, list(final.values()))
