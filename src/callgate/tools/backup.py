@@ -327,14 +327,15 @@ def _recordings(
     return items
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dest", type=Path, help="backup folder (made 0700); each run adds one")
+def add_host_files(parser: argparse.ArgumentParser, config_help: str) -> None:
+    """``-c/--config`` and ``--agi-secret``: the host's files a backup saves and a restore puts
+    back (the same defaults on both sides)."""
     parser.add_argument(
         "-c",
         "--config",
         type=Path,
         default=Path(DEFAULT_CONFIG),
-        help=f"the daemon's config; its whole folder is saved (default {DEFAULT_CONFIG})",
+        help=f"the daemon's config; {config_help} (default {DEFAULT_CONFIG})",
     )
     parser.add_argument(
         "--agi-secret",
@@ -342,6 +343,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path(DEFAULT_AGI_SECRET),
         help=f"Asterisk's FastAGI secret file (default {DEFAULT_AGI_SECRET})",
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dest", type=Path, help="backup folder (made 0700); each run adds one")
+    add_host_files(parser, "its whole folder is saved")
     parser.add_argument(
         "--journal",
         metavar="URL",

@@ -35,6 +35,7 @@ from callgate.tools.backup import (
     RECORDINGS,
     BackupError,
     Progress,
+    add_host_files,
     journal_url,
     sha256_file,
 )
@@ -321,19 +322,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--root", type=Path, default=Path("/"), help="restore under this folder")
     parser.add_argument("--journal", metavar="URL", help="journal to restore into")
-    parser.add_argument(
-        "-c",
-        "--config",
-        type=Path,
-        default=Path(DEFAULT_CONFIG),
-        help=f"the daemon's config; only its folder takes config files (default {DEFAULT_CONFIG})",
-    )
-    parser.add_argument(
-        "--agi-secret",
-        type=Path,
-        default=Path(DEFAULT_AGI_SECRET),
-        help=f"Asterisk's FastAGI secret file (default {DEFAULT_AGI_SECRET})",
-    )
+    add_host_files(parser, "only its folder takes config files")
     parser.add_argument(
         "--force", action="store_true", help="replace a journal that already holds calls"
     )
