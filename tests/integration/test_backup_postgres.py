@@ -93,8 +93,10 @@ def test_given_postgres_when_backed_up_while_writing_then_a_fresh_database_gets_
     (etc / "secrets.env").write_text(f"CALLGATE_STORAGE__URL={source}\n")
     dest = tmp_path / "backups"
 
+    # The host's files: where the backup takes them from and a restore puts them back (only there).
+    host = ["-c", str(config), "--agi-secret", str(tmp_path / "no")]
     with Writer(source):
-        code = cli(["backup", str(dest), "-c", str(config), "--agi-secret", str(tmp_path / "no")])
+        code = cli(["backup", str(dest), *host])
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "pg_dump" in out.err
@@ -108,7 +110,7 @@ def test_given_postgres_when_backed_up_while_writing_then_a_fresh_database_gets_
     # Every call's recording, but perhaps the last call's, written after the snapshot.
     assert in_backup - 1 <= len(manifest["recordings"]["items"]) <= in_backup
 
-    code = cli(["restore", str(dest), "--root", str(tmp_path / "root"), "--journal", fresh])
+    code = cli(["restore", str(dest), "--root", str(tmp_path / "root"), "--journal", fresh, *host])
     assert code == 0, capsys.readouterr().err
     everything = _calls(source)
     restored = _calls(fresh)
@@ -124,11 +126,13 @@ def test_given_postgres_when_backed_up_while_writing_then_a_fresh_database_gets_
     assert restored[last].started_at == everything[last].started_at
 
     # The fresh database has calls now: a second restore is refused unless forced.
-    assert cli(["restore", str(dest), "--root", str(tmp_path / "r2"), "--journal", fresh]) == 1
+    assert (
+        cli(["restore", str(dest), "--root", str(tmp_path / "r2"), "--journal", fresh, *host]) == 1
+    )
     assert f"already holds {in_backup} calls" in capsys.readouterr().err
     asyncio.run(_write_calls(fresh, 5000, count=1))  # a call taken since the restore
     code = cli(
-        ["restore", str(dest), "--root", str(tmp_path / "r3"), "--journal", fresh, "--force"]
+        ["restore", str(dest), "--root", str(tmp_path / "r3"), "--journal", fresh, "--force", *host]
     )
     assert code == 0, capsys.readouterr().err
     assert set(_calls(fresh)) == set(restored)
