@@ -32,9 +32,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
-from wallboard_screenshots import USERS, browser
+from wallboard_screenshots import USERS, browser, log_in
 
 from callgate.auth import Authenticator
 from callgate.daemon.health import Health
@@ -253,17 +252,6 @@ def serve(tmp: Path) -> tuple[OpsHttp, Inquiry]:
     return http, inquiry
 
 
-def log_in(driver: WebDriver, url: str, name: str, password: str) -> None:
-    driver.get(url)
-    form = driver.find_element(By.ID, "login-form")
-    form.find_element(By.NAME, "name").send_keys(name)
-    form.find_element(By.NAME, "password").send_keys(password)
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(driver, 10).until(
-        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1"
-    )
-
-
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
@@ -277,7 +265,7 @@ def main() -> int:
         "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp)}
     )
     try:
-        log_in(driver, f"{http.url}/calls", "spv-ratna", "demo")
+        log_in(driver, f"{http.url}/calls", "spv-ratna", "demo", ready="data-ready", timeout=10)
         rows = driver.find_elements(By.CSS_SELECTOR, "#results tbody tr[data-call-id]")
         assert len(rows) == 35, len(rows)
         time.sleep(0.3)
@@ -347,7 +335,14 @@ def main() -> int:
         assert "PERINGATAN" in warning.text, warning.text
         driver.save_screenshot(str(tmp / "call-409.png"))
         driver.delete_all_cookies()
-        log_in(driver, f"{http.url}/call?id=1767200001.1", "op-budi", "demo")
+        log_in(
+            driver,
+            f"{http.url}/call?id=1767200001.1",
+            "op-budi",
+            "demo",
+            ready="data-ready",
+            timeout=10,
+        )
         assert not driver.find_element(By.ID, "export").is_displayed()
         assert not driver.find_element(By.ID, "hold").is_displayed()
         driver.save_screenshot(str(tmp / "call-ct.png"))

@@ -211,14 +211,24 @@ def browser() -> webdriver.Chrome:
     return webdriver.Chrome(options=options, service=service)
 
 
-def log_in(driver: webdriver.Chrome, url: str, name: str, password: str) -> None:
+def log_in(
+    driver: webdriver.Chrome,
+    url: str,
+    name: str,
+    password: str,
+    *,
+    ready: str = "data-live",
+    timeout: float = 5.0,
+) -> None:
+    """Log in on one of callgate's pages; done once the page marks its body ``ready`` (the
+    wallboard: its live stream; the inquiry pages: ``data-ready``, their first answer)."""
     driver.get(url)
     form = driver.find_element(By.ID, "login-form")
     form.find_element(By.NAME, "name").send_keys(name)
     form.find_element(By.NAME, "password").send_keys(password)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(driver, 5).until(
-        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "1"
+    WebDriverWait(driver, timeout).until(
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute(ready) == "1"
     )
 
 

@@ -158,6 +158,10 @@ class Daemon(labpeers.Daemon):
         finally:
             await journal.close()
 
+    def admin_url(self) -> str:
+        """Its admin port, where the browser pages and the API are."""
+        return f"http://127.0.0.1:{self.env.get('CALLGATE_OPS__HTTP_PORT', '8089')}"
+
     def calls(self) -> list[CallRecord]:
         """Every call in the daemon's journal, oldest first."""
 

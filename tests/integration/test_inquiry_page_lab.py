@@ -22,7 +22,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
-from wallboard_screenshots import browser
+from wallboard_screenshots import browser, log_in
 
 from .conftest import Daemon, wait_for
 
@@ -36,10 +36,6 @@ ENV = {
 CALLER = "081199302301"
 E164 = "+6281199302301"
 BUNDLE = {"recording.wav", "call.json", "ringkasan.txt", "manifest.json"}
-
-
-def _url(daemon: Daemon) -> str:
-    return f"http://127.0.0.1:{daemon.env.get('CALLGATE_OPS__HTTP_PORT', '8089')}"
 
 
 @pytest.fixture
@@ -64,12 +60,7 @@ def _ready(driver: WebDriver) -> bool:
 
 def _log_in(driver: WebDriver, url: str, name: str, password: str) -> None:
     """Log in on an inquiry page; it is ready once its first answer from the API is shown."""
-    driver.get(url)
-    form = driver.find_element(By.ID, "login-form")
-    form.find_element(By.NAME, "name").send_keys(name)
-    form.find_element(By.NAME, "password").send_keys(password)
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(driver, 15).until(_ready)
+    log_in(driver, url, name, password, ready="data-ready", timeout=15)
 
 
 def _answered_call(daemon: Daemon, carrier: Callable[..., labpeers.CarrierCalls]) -> str:
@@ -104,7 +95,7 @@ def test_given_a_call_when_the_supervisor_finds_plays_and_exports_it_then_hashes
     supervisor = labpeers.LAB_SUPERVISOR[0]
 
     # Found by number (as sent, a prefix) and date, whatever the centre's offset from UTC.
-    _log_in(driver, f"{_url(daemon)}/calls", *labpeers.LAB_SUPERVISOR)
+    _log_in(driver, f"{daemon.admin_url()}/calls", *labpeers.LAB_SUPERVISOR)
     form = driver.find_element(By.ID, "search-form")
     form.find_element(By.NAME, "caller").send_keys(CALLER[:-2])
     since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT00:00")
@@ -177,7 +168,7 @@ def test_given_a_call_when_the_supervisor_finds_plays_and_exports_it_then_hashes
 
     # A call-taker: the call they answered, without export or hold; the API refuses an export.
     driver.delete_all_cookies()
-    _log_in(driver, f"{_url(daemon)}/call?id={call_id}", *labpeers.LAB_CALLTAKER)
+    _log_in(driver, f"{daemon.admin_url()}/call?id={call_id}", *labpeers.LAB_CALLTAKER)
     assert driver.find_elements(By.CSS_SELECTOR, "#events tr[data-kind=entered]")
     for button in ("export", "hold", "unhold"):
         assert not driver.find_element(By.ID, button).is_displayed(), button

@@ -47,11 +47,6 @@ DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TARGET_SECONDS = 1.0
 
 
-def _url(daemon: Daemon) -> str:
-    port = daemon.env.get("CALLGATE_OPS__HTTP_PORT", "8089")
-    return f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 def driver(tmp_path: Path) -> Iterator[WebDriver]:
     if shutil.which("chromedriver") is None:
@@ -114,7 +109,7 @@ def test_given_a_waiting_caller_then_the_wallboard_shows_them_within_a_second(
     tmp_path: Path,
 ) -> None:
     wait_for(lambda: bool(daemon.records("admin HTTP port listening")), 15, "the admin port")
-    log_in(driver, f"{_url(daemon)}/wallboard", *labpeers.LAB_SUPERVISOR)
+    log_in(driver, f"{daemon.admin_url()}/wallboard", *labpeers.LAB_SUPERVISOR)
     # No call-taker logged in: the caller waits in the queue.
     calls = carrier([CALLER], talk_seconds=8)
     wait_for(lambda: bool(daemon.records("112 call entered")), 15, "the call")
@@ -149,7 +144,7 @@ def test_given_an_earlier_prank_when_the_phone_rings_then_the_screen_shows_it_an
     done = run_cli("calls", "disposition", earlier.call_id, "prank")
     assert done.returncode == 0, done.stderr
 
-    log_in(driver, f"{_url(daemon)}/screen", *labpeers.LAB_CALLTAKER)
+    log_in(driver, f"{daemon.admin_url()}/screen", *labpeers.LAB_CALLTAKER)
     second = carrier([CALLER], talk_seconds=15)
     history = WebDriverWait(driver, 15).until(
         lambda d: d.find_element(By.CSS_SELECTOR, '#history li[data-disposition="prank"]')
@@ -174,7 +169,7 @@ def test_given_a_block_when_the_supervisor_unblocks_then_the_trail_names_them(
     wait_for(lambda: bool(daemon.records("admin HTTP port listening")), 15, "the admin port")
     blocked = run_cli("block", CALLER, "--hours", "1", "--reason", "prank x5")
     assert blocked.returncode == 0, blocked.stderr
-    log_in(driver, f"{_url(daemon)}/wallboard", *labpeers.LAB_SUPERVISOR)
+    log_in(driver, f"{daemon.admin_url()}/wallboard", *labpeers.LAB_SUPERVISOR)
     form = driver.find_element(By.ID, "block-form")
     form.find_element(By.NAME, "number").send_keys(CALLER)
     form.find_element(By.NAME, "reason").send_keys("called back: genuine")
@@ -190,7 +185,7 @@ def test_given_a_call_taker_then_no_supervisor_action_is_offered_or_accepted(
     daemon: Daemon, driver: WebDriver
 ) -> None:
     wait_for(lambda: bool(daemon.records("admin HTTP port listening")), 15, "the admin port")
-    log_in(driver, f"{_url(daemon)}/wallboard", *labpeers.LAB_CALLTAKER)
+    log_in(driver, f"{daemon.admin_url()}/wallboard", *labpeers.LAB_CALLTAKER)
     for selector in ("#block-form", "button[data-action=pause]", "button[data-action=unpause]"):
         assert not any(e.is_displayed() for e in driver.find_elements(By.CSS_SELECTOR, selector))
     # The page's own session, used as the page would: the API refuses all the same.
@@ -201,7 +196,7 @@ def test_given_a_call_taker_then_no_supervisor_action_is_offered_or_accepted(
         CALLER,
     )
     assert answer == 403
-    request = urllib.request.Request(f"{_url(daemon)}/api/blocks")  # no credential at all
+    request = urllib.request.Request(f"{daemon.admin_url()}/api/blocks")  # no credential at all
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=5)
     assert refused.value.code == 401
@@ -216,7 +211,7 @@ def test_given_an_ended_call_when_the_supervisor_asks_a_callback_then_a_task_und
     carrier: Callable[..., labpeers.CarrierCalls],
 ) -> None:
     (calltaker,) = phones("1001")
-    log_in(driver, f"{_url(daemon)}/wallboard", *labpeers.LAB_SUPERVISOR)
+    log_in(driver, f"{daemon.admin_url()}/wallboard", *labpeers.LAB_SUPERVISOR)
     call_id = _one_answered_call(daemon, carrier, CALL_BACK)
     # The ended call is in the recent calls (from the live feed), with its button.
     button = WebDriverWait(driver, 5).until(
@@ -241,7 +236,7 @@ def test_given_a_call_when_it_ended_then_the_screen_shows_its_recording_stored(
     carrier: Callable[..., labpeers.CarrierCalls],
 ) -> None:
     (calltaker,) = phones("1001")
-    log_in(driver, f"{_url(daemon)}/screen", *labpeers.LAB_CALLTAKER)
+    log_in(driver, f"{daemon.admin_url()}/screen", *labpeers.LAB_CALLTAKER)
     call_id = _one_answered_call(daemon, carrier, CALLER)
     # The last call stays on the screen; its recording's state arrives once it is stored.
     state = WebDriverWait(driver, 15).until(
