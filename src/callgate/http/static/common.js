@@ -91,6 +91,12 @@ const cg = {
 };
 window.callgateSeen = cg.seen;
 
+// A page adds its own words here (each page's script, at load), so pages do not all edit one
+// dictionary: addWords({id: {...}, en: {...}}); a key a page adds wins over the shared one.
+function addWords(more) {
+  for (const lang of Object.keys(more)) Object.assign(WORDS[lang] || (WORDS[lang] = {}), more[lang]);
+}
+
 function t(key) {
   return (WORDS[cg.lang] && WORDS[cg.lang][key]) || WORDS.en[key] || key;
 }
