@@ -6,6 +6,7 @@
 const board = {
   calls: new Map(), agents: new Map(), today: null, health: null, recent: [], shifts: [], staffed: true, alarms: null,
 };
+window.callgateBoard = board;
 //: Recently ended calls shown to a supervisor (for a callback request).
 const RECENT = 10;
 //: The NENA marks: a caller waiting this long is highlighted.
@@ -46,6 +47,9 @@ function onMessage(message, arrived) {
     board.today = message.today;
   }
   render();
+  // Other scripts of the page (the supervisor's tools) follow the same board without a second
+  // stream: they listen for this event and read window.callgateBoard.
+  document.dispatchEvent(new CustomEvent("callgate-board", { detail: message }));
 }
 
 function ended(row) {
