@@ -220,6 +220,7 @@ async def agi_server(
     await server.stop()
 
 
+@pytest.mark.smoke
 async def test_call_taker_logs_in_pauses_with_reason_unpauses_and_logs_out_by_feature_codes(
     phones: Callable[..., list[labpeers.Softphone]],
     ami: AmiUserEvents,
@@ -340,6 +341,7 @@ async def test_a_real_login_completes_while_a_raw_client_holds_a_half_written_he
     assert server.stats.completed == 1
 
 
+@pytest.mark.smoke
 def test_lab_asterisk_runs_app_userevent_that_reports_feature_codes() -> None:
     # modules.conf loads it; a lab started before that line (reload does not load new modules)
     # would fail the tests above in a confusing way, so say it plainly.

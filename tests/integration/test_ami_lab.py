@@ -144,6 +144,7 @@ def client_for(
     )
 
 
+@pytest.mark.smoke
 async def test_given_the_lab_when_1007_registers_and_stops_then_its_status_follows(
     phones: Callable[..., list[labpeers.Softphone]], recorder: Recorder
 ) -> None:

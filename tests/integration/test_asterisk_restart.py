@@ -10,6 +10,9 @@ import pytest
 
 from .conftest import REPO, Daemon, wait_for
 
+#: Runs on Asterisk 16 too, in the smaller second pass of scripts/test.
+pytestmark = pytest.mark.smoke
+
 
 def _count(daemon: Daemon, event: str) -> int:
     return len(daemon.records(event))

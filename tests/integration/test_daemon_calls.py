@@ -20,6 +20,9 @@ from callgate.storage.records import CallRecord
 
 from .conftest import Daemon, wait_for
 
+#: Runs on Asterisk 16 too, in the smaller second pass of scripts/test.
+pytestmark = pytest.mark.smoke
+
 
 def _connected_callers(daemon: Daemon) -> list[str]:
     """Callers in the order callgate connected them to a call-taker."""

@@ -14,6 +14,9 @@ import pytest
 
 from .conftest import Daemon, wait_for
 
+#: Runs on Asterisk 16 too, in the smaller second pass of scripts/test.
+pytestmark = pytest.mark.smoke
+
 # Numbers of this run only: the lab's queue_log keeps earlier runs' fallback calls (the Asterisk
 # roots are cached between runs), and callgate journals those too.
 _RUN = f"{int(time.time()) % 10**7:07d}"

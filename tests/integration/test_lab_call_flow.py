@@ -15,6 +15,9 @@ import pytest
 
 from .conftest import Daemon, wait_for
 
+#: Runs on Asterisk 16 too, in the smaller second pass of scripts/test.
+pytestmark = pytest.mark.smoke
+
 
 def _channels() -> list[dict[str, object]]:
     result = labpeers.ari_get("/channels")
