@@ -92,6 +92,13 @@ def test_given_the_screen_when_the_call_taker_logs_in_and_pauses_for_prayer_then
     wait_for(lambda: bool(daemon.records("ready: taking calls")), 15, "the daemon")
     log_in(driver, f"{daemon.admin_url()}/screen", *labpeers.LAB_CALLTAKER, timeout=FOLLOW)
     WebDriverWait(driver, FOLLOW).until(lambda d: _my_state(d) != "")
+    # The configured reasons have arrived (GET api/screen answers beside the live stream).
+    WebDriverWait(driver, FOLLOW).until(
+        lambda d: (
+            d.find_element(By.TAG_NAME, "body").get_attribute("data-reasons")
+            == ",".join(REASONS.values())
+        )
+    )
     if _my_state(driver) != "LOGGED_OUT":  # an earlier test's call-taker, still logged in
         _click(driver, "#my-actions button[data-action=logout]")
         _wait_state(driver, "LOGGED_OUT")
