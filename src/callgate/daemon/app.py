@@ -51,7 +51,7 @@ from callgate.daemon.fallback import FallbackRecords
 from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.inquiry_service import inquiry_routes
 from callgate.daemon.journaling import CallJournal
-from callgate.daemon.live import LiveFeed
+from callgate.daemon.live import HISTORY_DAYS, LiveFeed
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.parts import Background, Lifecycle, Part, Step, sync
 from callgate.daemon.projection import Projection
@@ -65,6 +65,7 @@ from callgate.http.actions import Actions
 from callgate.http.bounds import HttpLimits
 from callgate.http.local import AdminSocket
 from callgate.http.pages import Pages
+from callgate.http.screen_info import ScreenInfo
 from callgate.http.server import OpsHttp
 from callgate.http.sessions import BrowserSessions
 from callgate.http.streams import LiveStreams
@@ -281,6 +282,7 @@ def _wire(
             streams,
             Pages(),
             Actions(actions),
+            ScreenInfo(lambda: reloader.running, history_days=HISTORY_DAYS),
             inquiry_routes(settings, journal, metrics.registry),
         ),
         limits=HttpLimits.from_settings(settings.ops),

@@ -6,9 +6,10 @@ centre's screens may have no way out to the internet). The pages are open: they 
 and log in with ``POST /api/session``; everything they show comes from the authenticated API
 (``/api/live``, ``/api/my-call``, ``/readyz``; the inquiry pages of issue #23, ``/calls``
 "Cari panggilan" and ``/call?id=`` a call's timeline, read ``/api/calls/search`` and
-``/api/calls/{id}/timeline|recording|export|hold``, routes served elsewhere). Every URL they
-use is relative, so they work behind a reverse proxy that serves the port under a path of its
-own (``/callgate/wallboard``).
+``/api/calls/{id}/timeline|recording|export|hold``, routes served elsewhere; ``/card`` the
+call-taker's printable feature-code card, one A4 page, reads ``/api/screen`` for the digits).
+Every URL they use is relative, so they work behind a reverse proxy that serves the port under
+a path of its own (``/callgate/wallboard``).
 
 Headers keep them to themselves: a Content-Security-Policy that allows only this site's own
 scripts, styles, connections and media (the recording's audio element; no inline script), no
@@ -31,12 +32,15 @@ ASSETS: Final = {
     "screen.html": "text/html",
     "calls.html": "text/html",
     "call.html": "text/html",
+    "card.html": "text/html",
     "common.js": "text/javascript",
     "wallboard.js": "text/javascript",
     "screen.js": "text/javascript",
     "inquiry.js": "text/javascript",
     "calls.js": "text/javascript",
     "call.js": "text/javascript",
+    "card.js": "text/javascript",
+    "card.css": "text/css",
     "style.css": "text/css",
 }
 HEADERS: Final = {
@@ -69,6 +73,7 @@ class Pages:
             ("GET", "/screen"): (None, self._screen),
             ("GET", "/calls"): (None, self._calls),
             ("GET", "/call"): (None, self._call),
+            ("GET", "/card"): (None, self._card),
             ("GET", "/assets/{name}"): (None, self._asset),
         }
 
@@ -86,6 +91,9 @@ class Pages:
 
     async def _call(self, _request: web.Request) -> web.Response:
         return _serve("call.html")
+
+    async def _card(self, _request: web.Request) -> web.Response:
+        return _serve("card.html")
 
     async def _asset(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

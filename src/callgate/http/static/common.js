@@ -15,9 +15,9 @@ const WORDS = {
     agent: "Operator", since: "Lamanya", pauseReason: "Alasan jeda", handled: "Ditangani",
     actions: "Tindakan", pause: "Jeda", unpause: "Lanjut", noneWaiting: "Tidak ada yang menunggu",
     longest: "Tunggu terlama", calls: "Panggilan", answered: "Dijawab", within15: "≤ 15 dtk",
-    within20: "≤ 20 dtk", abandoned: "Ditinggal", callbacksOpen: "Panggil balik terbuka",
-    nuisance: "Iseng", ghost: "Diam/hantu", fallback: "Antrean cadangan", allGood: "Semua normal",
-    down: "mati sejak", degraded: "terganggu sejak", block: "Blokir", unblock: "Buka blokir",
+    within20: "≤ 20 dtk", abandoned: "Putus sebelum dijawab", callbacksOpen: "Panggil balik terbuka",
+    nuisance: "Iseng", ghost: "Diam/kosong", fallback: "Antrean cadangan", allGood: "Semua normal",
+    down: "mati sejak", degraded: "terganggu sejak", sinceUnknown: "waktu tidak diketahui", block: "Blokir", unblock: "Buka blokir",
     number: "Nomor", hours: "Jam", reason: "Alasan", disposition: "Klasifikasi", set: "Simpan",
     done: "Tersimpan", refused: "Ditolak", noCall: "Tidak ada panggilan", ringing: "Berdering",
     connected: "Tersambung", history: "Riwayat penelepon", noHistory: "Belum ada riwayat",
@@ -32,15 +32,27 @@ const WORDS = {
     rec_ready: "Tersimpan", rec_unsealed: "Tersimpan, belum tersegel", rec_failed: "GAGAL",
     rec_none: "—",
     agencies: "Instansi", "m_three-way": "3 pihak", "m_hand-off": "Serahkan", calling: "Memanggil",
-    shift: "Sif", loggedIn: "masuk", shortHanded: "KURANG OPERATOR", outOfHours: "Di luar jam layanan",
-    o_COMPLETED: "Selesai", o_ABANDONED: "Ditinggal", o_OVERFLOWED: "Dialihkan", o_FALLBACK: "Antrean cadangan",
-    st_AVAILABLE: "Siap", st_RINGING: "Berdering", st_ON_CALL: "Menelepon", st_WRAP_UP: "Selesai-catat",
-    st_PAUSED: "Jeda", st_LOGGED_OUT: "Keluar", st_QUEUED: "Antre", st_OFFERED: "Ditawarkan",
-    st_ARRIVED: "Masuk", st_CONNECTING: "Menyambung", st_CONNECTED: "Tersambung",
+    shift: "Sif", loggedIn: "bertugas", shortHanded: "KURANG OPERATOR", outOfHours: "Di luar jam layanan",
+    o_COMPLETED: "Selesai", o_ABANDONED: "Putus sebelum dijawab", o_OVERFLOWED: "Dialihkan", o_FALLBACK: "Antrean cadangan",
+    st_AVAILABLE: "Siap", st_RINGING: "Berdering", st_ON_CALL: "Melayani panggilan", st_WRAP_UP: "Pascapanggilan",
+    st_PAUSED: "Jeda", st_LOGGED_OUT: "Tidak bertugas", st_QUEUED: "Dalam antrean", st_OFFERED: "Ditawarkan",
+    st_ARRIVED: "Panggilan baru", st_CONNECTING: "Menyambungkan", st_CONNECTED: "Tersambung",
     st_OVERFLOWING: "Dialihkan",
-    d_genuine: "Darurat nyata", d_information: "Informasi", d_prank: "Iseng", d_ghost: "Hantu/diam",
-    d_test: "Uji", "d_wrong-number": "Salah sambung",
+    d_genuine: "Darurat nyata", d_information: "Informasi", d_prank: "Iseng", d_ghost: "Diam/kosong",
+    d_test: "Uji coba", "d_wrong-number": "Salah sambung",
     t_silent: "diam", t_key: "tekan tombol", t_callback: "panggil balik",
+    // Screening's tag words ("PRANK x2", "ANON"), the caller's category, the roles, the
+    // daemon's components and the pause reasons of [agi] pause_reasons: sent by the server
+    // in English, shown by these keys (an unknown one is shown as sent).
+    tw_PRANK: "ISENG", tw_GHOST: "DIAM", tw_ANON: "ANONIM", tw_NUISANCE: "GANGGUAN",
+    "cat_repeat-nuisance": "iseng berulang", cat_anonymous: "nomor tersembunyi", cat_blocked: "diblokir",
+    priority: "Prioritas",
+    "r_call-taker": "operator", r_supervisor: "penyelia", r_admin: "administrator", r_display: "layar dinding",
+    r_cad: "CAD",
+    c_ari: "Asterisk (ARI)", c_ami: "Asterisk (AMI)", c_database: "basis data", c_mqtt: "MQTT (CAD)",
+    p_break: "Istirahat", p_prayer: "Salat", p_toilet: "Ke toilet", p_meal: "Makan",
+    p_training: "Pelatihan", p_admin: "Administrasi", p_debrief: "Evaluasi pascakejadian",
+    p_unspecified: "Tanpa alasan",
   },
   en: {
     wallboard: "112 Wallboard", screen: "112 Call-taker's screen",
@@ -54,7 +66,7 @@ const WORDS = {
     longest: "Longest wait", calls: "Calls", answered: "Answered", within15: "≤ 15 s",
     within20: "≤ 20 s", abandoned: "Abandoned", callbacksOpen: "Callbacks open",
     nuisance: "Nuisance", ghost: "Silent/ghost", fallback: "Fallback queue", allGood: "All normal",
-    down: "down since", degraded: "degraded since", block: "Block", unblock: "Unblock",
+    down: "down since", degraded: "degraded since", sinceUnknown: "unknown time", block: "Block", unblock: "Unblock",
     number: "Number", hours: "Hours", reason: "Reason", disposition: "Disposition", set: "Set",
     done: "Saved", refused: "Refused", noCall: "No call", ringing: "Ringing",
     connected: "Connected", history: "Caller's history", noHistory: "No earlier calls",
@@ -78,16 +90,28 @@ const WORDS = {
     d_genuine: "Genuine", d_information: "Information", d_prank: "Prank", d_ghost: "Ghost/silent",
     d_test: "Test", "d_wrong-number": "Wrong number",
     t_silent: "silent", t_key: "key pressed", t_callback: "callback",
+    tw_PRANK: "PRANK", tw_GHOST: "GHOST", tw_ANON: "ANON", tw_NUISANCE: "NUISANCE",
+    "cat_repeat-nuisance": "repeat nuisance", cat_anonymous: "withheld number", cat_blocked: "blocked",
+    priority: "Priority",
+    "r_call-taker": "call-taker", r_supervisor: "supervisor", r_admin: "admin", r_display: "wall display",
+    r_cad: "CAD",
+    c_ari: "Asterisk (ARI)", c_ami: "Asterisk (AMI)", c_database: "database", c_mqtt: "MQTT (CAD)",
+    p_break: "Break", p_prayer: "Prayer", p_toilet: "Toilet", p_meal: "Meal",
+    p_training: "Training", p_admin: "Admin work", p_debrief: "Debrief",
+    p_unspecified: "No reason",
   },
 };
 const DISPOSITIONS = ["genuine", "information", "prank", "ghost", "test", "wrong-number"];
-const PAUSE_REASONS = ["break", "meal", "training", "admin"];
+// The reasons of [agi] pause_reasons' default, in digit order; a page that has asked the API
+// (GET api/screen) uses the configured list instead.
+const PAUSE_REASONS = ["break", "prayer", "toilet", "meal", "training", "admin", "debrief"];
 
 const cg = {
   lang: localStorage.getItem("callgate-lang") || "id",
   who: null, // {name, role, agent_id, csrf_token}
   offset: 0, // daemon's clock minus this browser's (seconds)
   seen: {}, // call_id -> when its first message arrived here (ms since the epoch)
+  zone: undefined, // the centre's IANA time zone once a page has learnt it; the browser's until then
 };
 window.callgateSeen = cg.seen;
 
@@ -120,14 +144,50 @@ function translate() {
   document.documentElement.lang = cg.lang;
   for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
   for (const node of document.querySelectorAll("[data-tp]")) node.placeholder = t(node.dataset.tp);
+  const user = document.getElementById("user");
+  if (user && cg.who) user.textContent = `${cg.who.name} (${word("r_", cg.who.role)})`;
 }
 
 function now() {
   return Date.now() / 1000 + cg.offset;
 }
 
+// Indonesian dates and numbers (id-ID: 16.05.03, 7 Des 2026, 1.234,5) in the centre's zone;
+// English as the switch.
+function locale() {
+  return cg.lang === "en" ? "en-GB" : "id-ID";
+}
+
 function clock(epoch) {
-  return new Date(epoch * 1000).toLocaleTimeString("en-GB", { hour12: false });
+  return new Date(epoch * 1000).toLocaleTimeString(locale(), { hour12: false, timeZone: cg.zone });
+}
+
+function dateTime(epoch) {
+  return new Date(epoch * 1000).toLocaleString(locale(), {
+    day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+    hour12: false, timeZone: cg.zone,
+  });
+}
+
+function number(value, digits) {
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits || 0 }).format(value);
+}
+
+// A word the server sends (a pause reason, a role, a class): its translation under prefix,
+// or the word as sent when the page has none.
+function word(prefix, value) {
+  const key = `${prefix}${value}`;
+  const found = t(key);
+  return found === key ? value : found;
+}
+
+function reasonName(reason) {
+  return word("p_", reason);
+}
+
+// Screening's tag ("PRANK x2 GHOST x1", "ANON"): each word translated, counts as "×2".
+function tagText(tag) {
+  return String(tag).split(" ").map((w) => (/^x\d+$/.test(w) ? `×${w.slice(1)}` : word("tw_", w))).join(" ");
 }
 
 function duration(seconds) {
@@ -191,7 +251,7 @@ function loggedIn(who, onLogin) {
   cg.who = who;
   document.body.classList.add("in");
   document.body.dataset.role = who.role;
-  document.getElementById("user").textContent = `${who.name} (${who.role})`;
+  document.getElementById("user").textContent = `${who.name} (${word("r_", who.role)})`;
   onLogin(who);
 }
 
