@@ -20,10 +20,9 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from callgate import logs
 from callgate.asterisk.agent_codes import agent_code_handlers
@@ -47,7 +46,6 @@ from callgate.daemon.calltaker_records import CallTakerRecords
 from callgate.daemon.calltakers import CallTakerControl, PhoneRegistrations
 from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
-from callgate.daemon.fallback import FallbackRecords
 from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.inquiry_service import inquiry_routes
 from callgate.daemon.journaling import CallJournal
@@ -59,7 +57,7 @@ from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.readiness import Readiness
 from callgate.daemon.reload import LiveParts, OnReload, Reloader, read_config
 from callgate.daemon.systemd import Notifier
-from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
+from callgate.daemon.upkeep import keep_binding, upkeep_tasks
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.actions import Actions
 from callgate.http.bounds import HttpLimits
@@ -406,7 +404,14 @@ async def serve(
         writer=writer,
         config_path=config_path,
     )
-    background = _background(settings, journal, wired, notifier)
+    background = upkeep_tasks(
+        settings,
+        journal,
+        ari_events=wired.link.run,
+        ami=wired.ami,
+        on_fallback=wired.live.fallback_waiting,
+        notifier=notifier,
+    )
     parts = Lifecycle(_in_order(settings, wired, health, notifier, writer, ari, background))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, wired.reloader.on_signal)
@@ -516,37 +521,6 @@ def _in_order(
         background,
     ]
     return parts
-
-
-def _background(
-    settings: Settings, journal: Journal, wired: _Wired, notifier: Notifier
-) -> Background:
-    """What runs beside the call path; the ARI event pump is the one whose end stops the
-    daemon."""
-    tasks: dict[str, Callable[[], Coroutine[Any, Any, object]]] = {
-        "ari-events": wired.link.run,
-        "retention": lambda: retention(journal, settings),
-        "ami": wired.ami.run,
-        "fallback-watch": lambda: watch_fallback(
-            wired.ami, settings.call.fallback_queue, wired.live.fallback_waiting
-        ),
-    }
-    if settings.fallback.queue_log:
-        # Calls the dialplan's fallback queue took (callgate away, or handed back at the last
-        # stop) are journaled from queue_log: a first read now, then every scan_seconds.
-        fallback = FallbackRecords(
-            journal,
-            queue_log=Path(settings.fallback.queue_log),
-            queue=settings.call.fallback_queue,
-            endpoints=settings.calltakers.endpoints,
-            recordings_dir=Path(settings.recording.asterisk_dir),
-            scan_seconds=settings.fallback.scan_seconds,
-        )
-        tasks["fallback-records"] = fallback.run
-    if settings.ops.watchdog:
-        # Returns at once when not under systemd: a background task, not a reason to stop.
-        tasks["watchdog"] = notifier.watchdog
-    return Background("background", tasks, keep="ari-events")
 
 
 async def run(settings: Settings, config_path: str | None = None) -> int:

@@ -1,19 +1,23 @@
 """The daemon's background upkeep beside the call path: expired recordings deleted, the
 fallback queue watched for callers callgate is not serving, and the admin HTTP and FastAGI ports
 bound (and retried while another process holds them). The composition root
-(:mod:`callgate.daemon.app`) starts each as a task.
+(:mod:`callgate.daemon.app`) starts them as one :class:`Background` (:func:`upkeep_tasks`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from callgate.asterisk.ami.client import AmiClient, AmiError, AmiUnavailable
 from callgate.config import Settings
+from callgate.daemon.fallback import FallbackRecords
+from callgate.daemon.parts import Background
+from callgate.daemon.systemd import Notifier
 from callgate.logs import LogThrottle
 from callgate.ports import JournalError
 from callgate.storage.journal import Journal
@@ -117,3 +121,38 @@ async def keep_binding(
                 extra={"listener": listener, "port": port, "failures": failures},
             )
         return
+
+
+def upkeep_tasks(
+    settings: Settings,
+    journal: Journal,
+    *,
+    ari_events: Callable[[], Coroutine[Any, Any, object]],
+    ami: AmiClient,
+    on_fallback: Callable[[int, float | None], None],
+    notifier: Notifier,
+) -> Background:
+    """What runs beside the call path; the ARI event pump is the one whose end stops the
+    daemon."""
+    tasks: dict[str, Callable[[], Coroutine[Any, Any, object]]] = {
+        "ari-events": ari_events,
+        "retention": lambda: retention(journal, settings),
+        "ami": ami.run,
+        "fallback-watch": lambda: watch_fallback(ami, settings.call.fallback_queue, on_fallback),
+    }
+    if settings.fallback.queue_log:
+        # Calls the dialplan's fallback queue took (callgate away, or handed back at the last
+        # stop) are journaled from queue_log: a first read now, then every scan_seconds.
+        fallback = FallbackRecords(
+            journal,
+            queue_log=Path(settings.fallback.queue_log),
+            queue=settings.call.fallback_queue,
+            endpoints=settings.calltakers.endpoints,
+            recordings_dir=Path(settings.recording.asterisk_dir),
+            scan_seconds=settings.fallback.scan_seconds,
+        )
+        tasks["fallback-records"] = fallback.run
+    if settings.ops.watchdog:
+        # Returns at once when not under systemd: a background task, not a reason to stop.
+        tasks["watchdog"] = notifier.watchdog
+    return Background("background", tasks, keep="ari-events")
