@@ -47,7 +47,8 @@ class BoardConfig:
         return (board.warn_after, board.late_after)
 
     def wallboard(self) -> dict[str, Any]:
-        return self.settings.wallboard.to_json()
+        # The page shows times in the centre's zone, whatever the wall PC's own.
+        return {**self.settings.wallboard.to_json(), "timezone": self.settings.centre.zone.key}
 
     def names(self) -> dict[str, str]:
         return dict(self.settings.calltakers.names)
