@@ -3,9 +3,8 @@
 
 Serves the real admin port (real pages, real log-in, real SSE stream) over a made-up centre,
 drives Debian's chromium headless through chromium-driver (selenium), logs in as a supervisor
-and as a call-taker, and saves ``docs/screenshots/wallboard.png`` (1920x1080; also
-``wallboard-1920x1080.png`` and ``wallboard-1366x768.png``, each checked to fit without
-scrolling) and ``screen.png``. The lab run (tests/integration/test_wall_browser.py) makes the
+and as a call-taker, and saves ``docs/screenshots/wallboard.png`` (1920x1080) and
+``wallboard-1366x768.png``, each checked to fit without scrolling, and ``screen.png``. The lab run (tests/integration/test_wall_browser.py) makes the
 wall's pictures from real calls.
 
     .venv/bin/python scripts/wallboard_screenshots.py [OUT_DIR]
@@ -315,9 +314,9 @@ def main() -> int:
         driver.find_element(By.CSS_SELECTOR, "#shifts li[data-shift=pagi][data-short='1']")
         driver.find_element(By.CSS_SELECTOR, "#alarms li[data-alarm=fallback]")
         time.sleep(1.2)  # one tick of the wait clocks
-        for width, height in ((1366, 768), (1920, 1080)):
-            fit(driver, width, height)
-            driver.save_screenshot(str(out / f"wallboard-{width}x{height}.png"))
+        fit(driver, 1366, 768)
+        driver.save_screenshot(str(out / "wallboard-1366x768.png"))
+        fit(driver, 1920, 1080)
         driver.save_screenshot(str(out / "wallboard.png"))
         # The supervisor's actions reach the API (a check of the pages' script, not a picture).
         driver.find_element(By.CSS_SELECTOR, "#recent button[data-action=callback]").click()
