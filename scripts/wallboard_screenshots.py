@@ -4,8 +4,8 @@
 Serves the real admin port (real pages, real log-in, real SSE stream) over a made-up centre,
 drives Debian's chromium headless through chromium-driver (selenium), logs in as a supervisor
 and as a call-taker, and saves ``docs/screenshots/wallboard.png`` (1920x1080) and
-``wallboard-1366x768.png``, each checked to fit without scrolling, and ``screen.png``. The lab run (tests/integration/test_wall_browser.py) makes the
-wall's pictures from real calls.
+``wallboard-1366x768.png``, each checked to fit without scrolling, and ``screen.png``. The
+lab run (tests/integration/test_wall_browser.py) makes the wall's pictures from real calls.
 
     .venv/bin/python scripts/wallboard_screenshots.py [OUT_DIR]
 """
