@@ -277,9 +277,14 @@ def fit(driver: webdriver.Chrome, width: int, height: int) -> dict[str, Any]:
     # The window's outer size, so that the page's own area (innerWidth x innerHeight) is the
     # screen's: a wall PC's browser in kiosk mode has no frame.
     driver.set_window_size(width, height)
-    inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
-    driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
-    time.sleep(0.3)
+    for _ in range(3):
+        inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+        if inner == [width, height]:
+            break
+        outer = driver.get_window_size()
+        driver.set_window_size(
+            outer["width"] + width - inner[0], outer["height"] + height - inner[1]
+        )
     found: dict[str, Any] = driver.execute_script(
         """
         const root = document.documentElement;

@@ -65,10 +65,25 @@ def _today(driver: WebDriver) -> dict[str, Any] | None:
 
 
 def _rows(driver: WebDriver, table: str) -> list[str]:
-    return [
-        str(row.get_attribute("data-call-id"))
-        for row in driver.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr[data-call-id]")
-    ]
+    # Read in one script: the page rebuilds its rows every second (a row found, then asked for
+    # its attribute, may be gone by then).
+    found: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll(`#${arguments[0]} tbody tr[data-call-id]`)]"
+        ".map((r) => r.dataset.callId)",
+        table,
+    )
+    return found
+
+
+def _row(driver: WebDriver, selector: str) -> dict[str, Any]:
+    """A row's text and its phone cell's ``data-registered``, read at once."""
+    found: dict[str, Any] = driver.execute_script(
+        "const r = document.querySelector(arguments[0]);"
+        "const p = r && r.querySelector('td.phone');"
+        "return r && {text: r.textContent, registered: p && p.dataset.registered};",
+        selector,
+    )
+    return found
 
 
 def _log_in(driver: WebDriver, daemon: Daemon) -> None:
@@ -100,19 +115,13 @@ def test_the_wall_fits_both_screens_during_calls_and_its_figures_survive_a_resta
     (talking,) = _rows(driver, "connected")
     (waiting,) = _rows(driver, "calls")
     assert talking != waiting
-    connected = driver.find_element(By.CSS_SELECTOR, f'#connected tr[data-call-id="{talking}"]')
-    assert NAMES["1001"] in connected.text
+    assert NAMES["1001"] in _row(driver, f'#connected tr[data-call-id="{talking}"]')["text"]
     # Call-takers by name, with their phone registered or not.
-    budi = driver.find_element(By.CSS_SELECTOR, '#agents tr[data-agent-id="1001"]')
-    sari = driver.find_element(By.CSS_SELECTOR, '#agents tr[data-agent-id="1002"]')
-    assert NAMES["1001"] in budi.text
-    assert NAMES["1002"] in sari.text
-    assert budi.find_element(By.CSS_SELECTOR, "td.phone").get_attribute("data-registered") == (
-        "true"
-    )
-    assert sari.find_element(By.CSS_SELECTOR, "td.phone").get_attribute("data-registered") == (
-        "false"
-    )
+    budi = _row(driver, '#agents tr[data-agent-id="1001"]')
+    sari = _row(driver, '#agents tr[data-agent-id="1002"]')
+    assert NAMES["1001"] in budi["text"]
+    assert NAMES["1002"] in sari["text"]
+    assert (budi["registered"], sari["registered"]) == ("true", "false")
     # Every panel on the screen, nothing to scroll, at both sizes (fit raises otherwise).
     for width, height in ((1920, 1080), (1366, 768)):
         measured = fit(driver, width, height)
@@ -129,7 +138,7 @@ def test_the_wall_fits_both_screens_during_calls_and_its_figures_survive_a_resta
     assert before is not None
     assert before["day"] == datetime.now(ZoneInfo("Asia/Makassar")).date().isoformat()
     assert (before["answered"], before["abandoned"]) == (2, 1)
-    shown = driver.find_element(By.ID, "n-calls").text
+    shown = driver.execute_script("return document.getElementById('n-calls').textContent")
 
     daemon.stop()
     daemon.start()
@@ -142,5 +151,6 @@ def test_the_wall_fits_both_screens_during_calls_and_its_figures_survive_a_resta
     after = _today(driver)
     assert after is not None
     assert {k: after[k] for k in FIGURES} == {k: before[k] for k in FIGURES}
-    assert driver.find_element(By.ID, "n-calls").text == shown == "3"
+    now_shown = driver.execute_script("return document.getElementById('n-calls').textContent")
+    assert now_shown == shown == "3"
     del calltaker
