@@ -11,7 +11,8 @@ Messages (``type``):
 - ``snapshot``: ``calls`` (in the ACD now, longest-waiting first), ``agents``, ``today``,
   ``shifts``, ``staffed``, ``at``;
 - ``call``: one call's row; ``call-ended``: ``call_id``, ``outcome``;
-- ``agent``: one call-taker's row; ``today``: the day's figures after a call ended;
+- ``agent``: one call-taker's row; ``today``: the day's figures (and ``shift``: this shift's)
+  after a call ended, and once the journal's were read at start;
 - ``shifts``: ``shifts`` (each shift on that needs call-takers: ``shift``, ``rostered``,
   ``logged_in``, ``short_handed``) and ``staffed`` (False out of hours), whenever the roster's
   figures change (supervisors only);
@@ -27,10 +28,10 @@ What the rows add to the admin API's (:mod:`callgate.daemon.view`): a call's tag
 tag, ``silent``, ``key``, ``callback`` when the caller has an open callback task), its nuisance
 score at arrival and its queue position; a call-taker's ``since`` (their last change of state
 this daemon saw), its display ``name`` (``[calltakers] names``) and whether its phone is
-``registered`` (AMI; None before AMI said). Today's and this shift's figures are the journal's
-(:mod:`callgate.daemon.board_figures`): read at start, each ended call folded in, in the centre's
-day; a restart changes nothing. The snapshot's ``wallboard`` is the page's marks and sound
-(``[wallboard]``).
+``registered`` (AMI; False until AMI says it is, None for a phone it does not follow). Today's
+and this shift's figures are the journal's (:mod:`callgate.daemon.board_figures`): read at
+start, each ended call folded in, in the centre's day; a restart changes nothing. The
+snapshot's ``wallboard`` is the page's marks and sound (``[wallboard]``).
 """
 
 from __future__ import annotations
