@@ -114,18 +114,18 @@ def centre_zone_from(data: Any) -> Any:
         return data
     centre, roster = data.get("centre"), data.get("roster")
     ours, old = _zone_given(centre), _zone_given(roster)
-    if old is not None and ours is not None:
-        if not _same_zone(ours, old):
-            raise ValueError(
-                f"centre.timezone = {ours!r} and roster.timezone = {old!r} disagree: "
-                "keep [centre] timezone only (roster.timezone is deprecated)"
-            )
-        return data
+    if old is not None and ours is not None and not _same_zone(ours, old):
+        raise ValueError(
+            f"centre.timezone = {ours!r} and roster.timezone = {old!r} disagree: "
+            "keep [centre] timezone only (roster.timezone is deprecated)"
+        )
     if old is not None:
         log.warning(
             "roster.timezone is deprecated: write the zone as [centre] timezone",
             extra={"timezone": old},
         )
+        if ours is not None:
+            return data
         return {**data, "centre": {**_as_dict(centre), "timezone": old}}
     zone = ours if ours is not None else DEFAULT_ZONE
     return {**data, "roster": {**_as_dict(roster), "timezone": zone}}

@@ -40,9 +40,15 @@ def test_the_old_roster_zone_is_read_with_a_deprecation_warning(
     assert any("roster.timezone is deprecated" in r.getMessage() for r in caplog.records)
 
 
-def test_the_same_zone_in_both_places_is_accepted(tmp_path: Path) -> None:
-    settings = load(tmp_path, '[centre]\ntimezone = "Asia/Makassar"\n[roster]\ntimezone = "WITA"\n')
+def test_the_same_zone_in_both_places_is_accepted_with_the_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="callgate.centre"):
+        settings = load(
+            tmp_path, '[centre]\ntimezone = "Asia/Makassar"\n[roster]\ntimezone = "WITA"\n'
+        )
     assert settings.centre.zone.key == "Asia/Makassar"
+    assert any("roster.timezone is deprecated" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(
