@@ -3,8 +3,9 @@
 
 Serves the real admin port (real pages, real log-in, real SSE stream) over a made-up centre,
 drives Debian's chromium headless through chromium-driver (selenium), logs in as a supervisor
-and as a call-taker, and saves ``docs/screenshots/wallboard.png`` and ``screen.png``. The lab
-run (tests/integration/test_wallboard_browser.py) makes the same pictures from real calls.
+and as a call-taker, and saves ``docs/screenshots/wallboard.png`` (1920x1080) and
+``wallboard-1366x768.png``, each checked to fit without scrolling, and ``screen.png``. The
+lab run (tests/integration/test_wall_browser.py) makes the wall's pictures from real calls.
 
     .venv/bin/python scripts/wallboard_screenshots.py [OUT_DIR]
 """
@@ -41,8 +42,18 @@ USERS = [
 ]
 
 
+NAMES = {
+    "1001": "Budi Santoso",
+    "1002": "Sari Dewi",
+    "1003": "Made Wirawan",
+    "1004": "Nurul Hidayah",
+    "1005": "Yohanes Kaize",
+    "1006": "Andi Pratama",
+}
+
+
 class Centre:
-    """A made-up moment of a centre: four callers waiting, five call-takers."""
+    """A made-up moment of a centre: four callers waiting, one connected, six call-takers."""
 
     def __init__(self) -> None:
         now = time.time()
@@ -90,7 +101,8 @@ class Centre:
             self._agent("1002", "ON_CALL", 33, 17),
             self._agent("1003", "WRAP_UP", 8, 12),
             self._agent("1004", "PAUSED", 260, 9, pause_reason="meal"),
-            self._agent("1005", "LOGGED_OUT", 5400, 0),
+            self._agent("1005", "LOGGED_OUT", 5400, 0, registered=False),
+            self._agent("1006", "AVAILABLE", 95, 11),
         ]
 
     def _agent(self, agent_id: str, state: str, since: float, calls: int, **more: Any) -> Any:
@@ -102,19 +114,35 @@ class Centre:
             "pending_pause": None,
             "calls_answered": calls,
             "since": self.now - since,
+            "name": NAMES.get(agent_id),
+            "registered": more.get("registered", True),
         }
 
     def snapshot(self) -> dict[str, Any]:
         today = {
+            "day": time.strftime("%Y-%m-%d"),
+            "since": None,
+            "marks": [15, 20],
             "calls": 412,
-            "answered": 301,
-            "within_15": 371,
-            "within_20": 389,
+            "answered": 389,
+            "within": [[15, 371], [20, 380]],
             "abandoned": 23,
             "fallback": 2,
             "nuisance": 97,
             "ghost": 61,
             "callbacks_open": 4,
+            "shift": {
+                "name": "pagi",
+                "start": self.now - 3 * 3600,
+                "end": self.now + 5 * 3600,
+                "calls": 131,
+                "answered": 125,
+                "within": [[15, 119], [20, 122]],
+                "abandoned": 6,
+                "fallback": 0,
+                "nuisance": 30,
+                "ghost": 17,
+            },
         }
         return {
             "type": "snapshot",
@@ -122,6 +150,13 @@ class Centre:
             "calls": self.calls,
             "agents": self.agents,
             "today": today,
+            "wallboard": {
+                "marks": [15, 20],
+                "sound": True,
+                "sound_after": 30,
+                "sound_fallback": True,
+                "timezone": "Asia/Makassar",
+            },
             "shifts": [{"shift": "pagi", "rostered": 6, "logged_in": 4, "short_handed": True}],
             "staffed": True,
             "alarms": {
@@ -232,6 +267,47 @@ def log_in(
     )
 
 
+#: Every panel of the wall, each one that must be on the screen whole.
+PANELS = ("figures", "alarms-panel", "waiting-panel", "connected-panel", "agents-panel")
+
+
+def fit(driver: webdriver.Chrome, width: int, height: int) -> dict[str, Any]:
+    """The window's page area set to ``width`` x ``height``; AssertionError unless the page fits
+    without scrolling and every panel is inside the window. What was measured."""
+    # The window's outer size, so that the page's own area (innerWidth x innerHeight) is the
+    # screen's: a wall PC's browser in kiosk mode has no frame.
+    driver.set_window_size(width, height)
+    for _ in range(3):
+        inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+        if inner == [width, height]:
+            break
+        outer = driver.get_window_size()
+        driver.set_window_size(
+            outer["width"] + width - inner[0], outer["height"] + height - inner[1]
+        )
+    found: dict[str, Any] = driver.execute_script(
+        """
+        const root = document.documentElement;
+        const panels = {};
+        for (const id of arguments[0]) {
+          const r = document.getElementById(id).getBoundingClientRect();
+          panels[id] = [r.left, r.top, r.right, r.bottom];
+        }
+        return {inner: [innerWidth, innerHeight], scroll: [root.scrollWidth, root.scrollHeight],
+                panels};
+        """,
+        list(PANELS),
+    )
+    w, h = found["inner"]
+    assert (w, h) == (width, height), found
+    if found["scroll"][1] > h or found["scroll"][0] > w:
+        raise AssertionError(f"the page scrolls at {width}x{height}: {found}")
+    for name, (left, top, right, bottom) in found["panels"].items():
+        if left < 0 or top < 0 or right > w or bottom > h or bottom - top < 20:
+            raise AssertionError(f"{name} is not on the screen at {width}x{height}: {found}")
+    return found
+
+
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
@@ -243,6 +319,9 @@ def main() -> int:
         driver.find_element(By.CSS_SELECTOR, "#shifts li[data-shift=pagi][data-short='1']")
         driver.find_element(By.CSS_SELECTOR, "#alarms li[data-alarm=fallback]")
         time.sleep(1.2)  # one tick of the wait clocks
+        fit(driver, 1366, 768)
+        driver.save_screenshot(str(out / "wallboard-1366x768.png"))
+        fit(driver, 1920, 1080)
         driver.save_screenshot(str(out / "wallboard.png"))
         # The supervisor's actions reach the API (a check of the pages' script, not a picture).
         driver.find_element(By.CSS_SELECTOR, "#recent button[data-action=callback]").click()

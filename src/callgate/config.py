@@ -56,6 +56,7 @@ from callgate.auth import (
     verify_secret,
     with_users,
 )
+from callgate.centre import CentreSettings, WallboardSettings, centre_zone_from
 from callgate.core.screening import DEFAULT_DISPOSITION_CODES, Disposition
 from callgate.http.settings import OpsSettings
 from callgate.mqtt.settings import MqttSettings
@@ -92,6 +93,7 @@ __all__ = [
     "CallTakerPrompts",
     "CallTakerSettings",
     "CallbackSettings",
+    "CentreSettings",
     "ConfigError",
     "DispositionSettings",
     "FallbackSettings",
@@ -110,6 +112,7 @@ __all__ = [
     "StorageSettings",
     "Tone",
     "UserSettings",
+    "WallboardSettings",
     "acd_config",
     "announcement_policy",
     "lab_secrets_in_use",
@@ -131,7 +134,21 @@ class _Section(BaseModel):
 
 class CallTakerSettings(CallTakerPolicy, CallTakerPhones):
     """``[calltakers]``: the phones and their prompts (Asterisk's), the ring timeout, wrap-up and
-    missed rings (the ACD's)."""
+    missed rings (the ACD's), and the names the pages show."""
+
+    names: dict[str, Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+        default_factory=dict
+    )
+    """Call-taker id -> the name the wallboard shows (``"1001" = "Sari"``); without one, the
+    id."""
+
+    @model_validator(mode="after")
+    def _named_are_calltakers(self) -> CallTakerSettings:
+        known = {e.partition("/")[2] for e in self.endpoints}
+        for agent_id in self.names:
+            if agent_id not in known:
+                raise ValueError(f"calltakers.names: {agent_id!r} is not in calltakers.endpoints")
+        return self
 
 
 class AnnouncementSettings(AnnouncementTiming, AnnouncementPrompts):
@@ -242,6 +259,10 @@ class Settings(BaseSettings):
         env_prefix="CALLGATE_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
+    centre: CentreSettings = CentreSettings()
+    """The centre's one time zone (``[centre] timezone``), which the roster follows."""
+    wallboard: WallboardSettings = WallboardSettings()
+    """The wall screen's 15/20 s marks and its optional sound alert."""
     ari: AriSettings = AriSettings()
     calltakers: CallTakerSettings = CallTakerSettings()
     acd: AcdSettings = AcdSettings()
@@ -271,6 +292,12 @@ class Settings(BaseSettings):
     """The lab (scripts/lab): allow the published lab secrets and users, and an anonymous or
     plain-TCP broker. Never set on a 112 host; ``callgate run``, ``check-config`` and a reload
     refuse those without it (``CALLGATE_LAB=1``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_zone(cls, data: Any) -> Any:
+        # [roster] timezone is the old place of [centre] timezone: one zone for both.
+        return centre_zone_from(data)
 
     @field_validator("agencies")
     @classmethod

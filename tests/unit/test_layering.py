@@ -23,12 +23,12 @@ SRC = Path(callgate.__file__).resolve().parents[1]
 
 #: What importing the config may load: the root package, the config, logs, which addresses are
 #: loopback (``addresses``, shared by two settings modules), the ``[roster]`` section
-#: (``rosters``), the pure core, and of
+#: (``rosters``), the ``[centre]`` and ``[wallboard]`` sections (``centre``), the pure core, and of
 #: each other package only its ``__init__`` and its ``settings`` module.
 #: ``_version`` is the version the build wrote (setuptools-scm), a constant that imports nothing;
 #: it is there once the checkout was installed (scripts/setup, the lab), not in a bare clone.
 ALLOWED = re.compile(
-    r"^callgate(\._version|\.config|\.policy|\.auth|\.logs|\.addresses|\.rosters"
+    r"^callgate(\._version|\.config|\.policy|\.auth|\.logs|\.addresses|\.rosters|\.centre"
     r"|\.core(\..+)?|\.[a-z_]+\.settings)?$",
 )
 #: The adapters' libraries: loading one would mean an adapter (or its client) came along.

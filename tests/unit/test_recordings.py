@@ -24,10 +24,9 @@ from callgate.asterisk.recordings import (
     seal_when_stable,
 )
 from callgate.config import RecordingSettings, Settings
-from callgate.daemon.app import _RecordingFailures
 from callgate.daemon.health import Health
 from callgate.daemon.journaling import CallJournal
-from callgate.daemon.metrics import Metrics
+from callgate.daemon.metrics import Metrics, RecordingCounts
 from callgate.daemon.projection import Projection
 from callgate.ports import Record, RecordingInfo
 from callgate.storage.journal import Journal
@@ -209,7 +208,7 @@ class Rig:
         self.writer = CallJournal(journal)
         self.metrics = Metrics(Projection(), Health())
         settings = Settings(recording=RecordingSettings(asterisk_dir=str(folder)))
-        failures = _RecordingFailures(self.metrics)
+        failures = RecordingCounts(self.metrics)
 
         async def feed(*records: Record) -> None:
             # The engine's feed as the observers see it: records go to each, in order.

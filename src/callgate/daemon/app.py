@@ -39,6 +39,7 @@ from callgate.backlog import DatabaseStatus
 from callgate.config import ConfigError, Settings, acd_config, screening_policy
 from callgate.core.acd import Acd
 from callgate.core.events import Event, ReadinessChanged
+from callgate.daemon.board import BoardConfig, load_figures
 from callgate.daemon.call_actions import CallActionService
 from callgate.daemon.callback_records import CallbackRecords, run_prefix
 from callgate.daemon.caller_history import HistoryLoader
@@ -50,7 +51,7 @@ from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.inquiry_service import inquiry_routes
 from callgate.daemon.journaling import CallJournal
 from callgate.daemon.live import HISTORY_DAYS, LiveFeed
-from callgate.daemon.metrics import Metrics
+from callgate.daemon.metrics import Metrics, RecordingCounts
 from callgate.daemon.parts import Background, Lifecycle, Part, Step, sync
 from callgate.daemon.projection import Projection
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
@@ -70,34 +71,13 @@ from callgate.http.streams import LiveStreams
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
 from callgate.mqtt.topics import QueueView
-from callgate.ports import (
-    CallRecorded,
-    JournalError,
-    Observed,
-    Observer,
-    Record,
-    RecordingFailed,
-    agent_id_of,
-)
+from callgate.ports import JournalError, Observer, Record, agent_id_of
 from callgate.spool import prepare_folder
 from callgate.storage.annotations import JournalAnnotations
 from callgate.storage.journal import Journal
 from callgate.storage.outbox import Outbox
 
 log = logging.getLogger(__name__)
-
-
-class _RecordingFailures:
-    """Counts failed and unsealed recordings for the metrics."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-
-    async def notification(self, note: Observed) -> None:
-        if isinstance(note, CallRecorded) and note.info.unsealed is not None:
-            self.metrics.recording_unsealed()
-        elif isinstance(note, RecordingFailed):
-            self.metrics.recording_failed()
 
 
 @dataclass(frozen=True)
@@ -192,7 +172,7 @@ def _wire(
     observers: list[Observer] = [
         writer.notification,
         events.notification,
-        _RecordingFailures(metrics).notification,
+        RecordingCounts(metrics).notification,
         metrics.notification,
     ]
     if callbacks is not None:
@@ -242,7 +222,8 @@ def _wire(
     sessions = BrowserSessions.from_settings(settings.ops, authenticator)
     # The wallboard's and the call-takers' screens' live feed, one more observer of the core.
     streams: LiveStreams
-    live = LiveFeed(view, lambda message: streams.publish(message))
+    board = BoardConfig(settings)  # the centre's zone, today's figures, names, marks, sound
+    live = LiveFeed(view, lambda message: streams.publish(message), **board.feed_options())
     streams = LiveStreams(
         live,
         max_streams=settings.ops.live_max_streams,
@@ -299,7 +280,8 @@ def _wire(
         )
 
     agi = AgiServer.from_settings(settings.agi, agi_routes(settings))
-    registrations = PhoneRegistrations(settings.calltakers.endpoints)
+    registrations = PhoneRegistrations(settings.calltakers.endpoints, live.phone_registered)
+    live.registered = lambda endpoint: registrations.registered.get(endpoint)
     ami = AmiClient.from_settings(
         settings.ami,
         on_device_state=registrations,
@@ -330,6 +312,7 @@ def _wire(
                 *(() if history is None else (history,)),
                 view,
                 projection,
+                board,
             ),
             metrics=metrics,
             notifier=readiness.notifier,
@@ -410,6 +393,7 @@ async def serve(
         ari_events=wired.link.run,
         ami=wired.ami,
         on_fallback=wired.live.fallback_waiting,
+        more={"board-figures": lambda: load_figures(journal, wired.live)},
         notifier=notifier,
     )
     parts = Lifecycle(_in_order(settings, wired, health, notifier, writer, ari, background))

@@ -111,8 +111,12 @@ def _who(agent_id: str, by: str) -> dict[str, str]:
 class PhoneRegistrations:
     """Logs call-takers' phones registering and unregistering (AMI), once per change."""
 
-    def __init__(self, endpoints: list[str]) -> None:
+    def __init__(
+        self, endpoints: list[str], on_change: Callable[[str], None] = lambda _endpoint: None
+    ) -> None:
         self.registered: dict[str, bool] = dict.fromkeys(endpoints, False)
+        #: Told each change (the wallboard shows who has a phone that can ring).
+        self.on_change = on_change
 
     def __call__(self, endpoint: str, status: DeviceStatus) -> None:
         if endpoint not in self.registered or self.registered[endpoint] == status.registered:
@@ -122,6 +126,7 @@ class PhoneRegistrations:
             log.info("call-taker phone registered", extra={"endpoint": endpoint})
         else:
             log.info("call-taker phone unregistered", extra={"endpoint": endpoint})
+        self.on_change(endpoint)
 
     def follow(self, endpoints: list[str], status: Callable[[str], DeviceStatus | None]) -> None:
         """The call-takers changed (a reloaded configuration): follow ``endpoints`` from now on;

@@ -11,7 +11,8 @@ Messages (``type``):
 - ``snapshot``: ``calls`` (in the ACD now, longest-waiting first), ``agents``, ``today``,
   ``shifts``, ``staffed``, ``at``;
 - ``call``: one call's row; ``call-ended``: ``call_id``, ``outcome``;
-- ``agent``: one call-taker's row; ``today``: the day's figures after a call ended;
+- ``agent``: one call-taker's row; ``today``: the day's figures (and ``shift``: this shift's)
+  after a call ended, and once the journal's were read at start;
 - ``shifts``: ``shifts`` (each shift on that needs call-takers: ``shift``, ``rostered``,
   ``logged_in``, ``short_handed``) and ``staffed`` (False out of hours), whenever the roster's
   figures change (supervisors only);
@@ -26,8 +27,11 @@ Messages (``type``):
 What the rows add to the admin API's (:mod:`callgate.daemon.view`): a call's tags (screening
 tag, ``silent``, ``key``, ``callback`` when the caller has an open callback task), its nuisance
 score at arrival and its queue position; a call-taker's ``since`` (their last change of state
-this daemon saw). Today's figures count the calls that ended since local midnight while this
-daemon ran (``since`` says from when): a restart starts them again.
+this daemon saw), its display ``name`` (``[calltakers] names``) and whether its phone is
+``registered`` (AMI; False until AMI says it is, None for a phone it does not follow). Today's
+and this shift's figures are the journal's (:mod:`callgate.daemon.board_figures`): read at
+start, each ended call folded in, in the centre's day; a restart changes nothing. The
+snapshot's ``wallboard`` is the page's marks and sound (``[wallboard]``).
 """
 
 from __future__ import annotations
@@ -35,14 +39,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from callgate.core.agents import AgentState
 from callgate.core.callbacks import TaskState
-from callgate.core.calls import TERMINAL_CALL_STATES, CallState
+from callgate.core.calls import TERMINAL_CALL_STATES
 from callgate.core.commands import (
     AgentDetails,
     AgentStateChanged,
@@ -54,7 +59,8 @@ from callgate.core.commands import (
     RosterChanged,
     ShiftStaffing,
 )
-from callgate.core.screening import CATEGORY_REPEAT_NUISANCE, history_key
+from callgate.core.screening import history_key
+from callgate.daemon.board_figures import BoardFigures
 from callgate.daemon.view import LiveDaemonView, live_row, shift_rows
 from callgate.ports import CallRecorded, JournalError, Observed, RecordingFailed, RecordingInfo
 from callgate.storage.history import dispositions_of
@@ -63,7 +69,7 @@ JsonDict = dict[str, Any]
 #: How far back a call-taker's screen shows the caller's earlier calls, and how long it waits.
 HISTORY_DAYS = 90
 HISTORY_TIMEOUT = 2.0
-#: NENA-STA-020.1's answer-time marks (seconds), counted in today's figures.
+#: NENA-STA-020.1's answer-time marks (seconds): the figures' default ([wallboard]).
 MARKS = (15, 20)
 _OPEN_TASKS = frozenset({TaskState.OPEN, TaskState.DIALLING})
 #: Ended calls whose call-taker the feed remembers, for their recording's message.
@@ -76,35 +82,6 @@ class _CallNotes:
 
     tags: list[str] = field(default_factory=list)
     score: float = 0.0
-
-
-@dataclass
-class Today:
-    """The day's figures from the calls that ended while this daemon ran."""
-
-    day: str
-    since: float
-    calls: int = 0
-    answered: int = 0
-    within: dict[int, int] = field(default_factory=lambda: dict.fromkeys(MARKS, 0))
-    abandoned: int = 0
-    fallback: int = 0
-    nuisance: int = 0
-    ghost: int = 0
-
-    def to_json(self, callbacks_open: int) -> JsonDict:
-        return {
-            "day": self.day,
-            "since": self.since,
-            "calls": self.calls,
-            "answered": self.answered,
-            **{f"within_{s}": self.within[s] for s in MARKS},
-            "abandoned": self.abandoned,
-            "fallback": self.fallback,
-            "nuisance": self.nuisance,
-            "ghost": self.ghost,
-            "callbacks_open": callbacks_open,
-        }
 
 
 @dataclass
@@ -131,35 +108,48 @@ class LiveFeed:
         publish: Callable[[JsonDict], None],
         *,
         clock: Callable[[], float] = time.time,
-        local_day: Callable[[float], str] = lambda t: datetime.fromtimestamp(t).date().isoformat(),
+        local_day: Callable[[float], str] | None = None,
+        figures: BoardFigures | None = None,
+        wallboard: Callable[[], JsonDict] = dict,
+        names: Callable[[], Mapping[str, str]] = dict,
+        registered: Callable[[str], bool | None] = lambda _endpoint: None,
     ) -> None:
         self.view = view
         self.publish = publish
         self.clock = clock
-        self.local_day = local_day
+        #: Today's and this shift's figures (the centre's zone; default WIB, no roster).
+        self.figures = figures or BoardFigures(
+            ZoneInfo("Asia/Jakarta"), lambda: None, lambda: MARKS
+        )
+        zone = self.figures.zone
+        self.local_day = local_day or (lambda t: datetime.fromtimestamp(t, zone).date().isoformat())
+        #: The page's marks and sound ([wallboard]); call-takers' names; phones registered.
+        self.wallboard = wallboard
+        self.names = names
+        self.registered = registered
         self._calls: dict[str, _CallNotes] = {}
         self._since: dict[str, float] = {}
         #: Open callback tasks by number (a waiting caller with one is tagged ``callback``).
         self._tasks: dict[str, str] = {}
         now = clock()
-        self.today = Today(local_day(now), now)
+        self.figures.started(now)
         self._fallback: JsonDict | None = None
         #: Who answered each recently ended call (its recording is stored after the end).
         self._answered_by: OrderedDict[str, str | None] = OrderedDict()
-        self._recordings = RecordingFailures(local_day(now))
+        self._recordings = RecordingFailures(self.local_day(now))
 
     # -- what a client gets on connecting -------------------------------------------------
 
     def snapshot(self) -> JsonDict:
         now = self.clock()
-        self._roll_day(now)
         calls = sorted(self.view.projection.calls.values(), key=lambda c: c.arrived_at)
         return {
             "type": "snapshot",
             "at": now,
             "calls": [self._call_row(c.call_id, now) for c in calls],
             "agents": [self._agent_row(a) for a in self.view.agents()],
-            "today": self.today.to_json(len(self._tasks)),
+            "today": self.figures.to_json(now, len(self._tasks)),
+            "wallboard": self.wallboard(),
             **self._shifts(),
             "alarms": self._alarms(),
         }
@@ -315,28 +305,26 @@ class LiveFeed:
             self.publish({"type": "call", "call": row})
 
     def _ended(self, note: CallEnded) -> None:
-        notes = self._calls.pop(note.call_id, _CallNotes())
+        self._calls.pop(note.call_id, None)
         self._answered_by[note.call_id] = note.agent_id
         if len(self._answered_by) > ENDED_KEPT:
             self._answered_by.popitem(last=False)
         self.publish({"type": "call-ended", "call_id": note.call_id, "outcome": note.outcome.name})
-        self._roll_day(note.ended_at)
-        today = self.today
-        today.calls += 1
-        if note.answered_at is not None and note.agent_id is not None:
-            today.answered += 1
-            for mark in MARKS:
-                today.within[mark] += note.answered_at - note.arrived_at <= mark
-        today.abandoned += note.outcome is CallState.ABANDONED
-        today.fallback += note.outcome is CallState.FALLBACK
-        today.nuisance += note.category == CATEGORY_REPEAT_NUISANCE
-        today.ghost += "silent" in notes.tags and "key" not in notes.tags
-        self.publish({"type": "today", "today": today.to_json(len(self._tasks))})
+        self.figures.add(note)
+        self.publish_today()
 
-    def _roll_day(self, now: float) -> None:
-        day = self.local_day(now)
-        if day != self.today.day:
-            self.today = Today(day, now)
+    def publish_today(self) -> None:
+        """Today's and this shift's figures to every screen (after a call ended, or once the
+        journal's were read at start)."""
+        self.publish(
+            {"type": "today", "today": self.figures.to_json(self.clock(), len(self._tasks))}
+        )
+
+    def phone_registered(self, endpoint: str) -> None:
+        """A call-taker's phone registered or unregistered (AMI): their row again."""
+        for row in self.view.agents():
+            if row["endpoint"] == endpoint:
+                self.publish({"type": "agent", "agent": self._agent_row(row)})
 
     # -- rows -------------------------------------------------------------------------------
 
@@ -358,7 +346,12 @@ class LiveFeed:
         return row
 
     def _agent_row(self, row: JsonDict) -> JsonDict:
-        return {**row, "since": self._since.get(row["agent_id"])}
+        return {
+            **row,
+            "since": self._since.get(row["agent_id"]),
+            "name": self.names().get(row["agent_id"]),
+            "registered": self.registered(row["endpoint"]),
+        }
 
 
 _ENDED = frozenset(s.name for s in TERMINAL_CALL_STATES)

@@ -30,7 +30,7 @@ from callgate.core.events import Priority
 from callgate.daemon.health import Health
 from callgate.daemon.projection import Projection
 from callgate.mqtt.backpressure import PublishMonitor
-from callgate.ports import Observed
+from callgate.ports import CallRecorded, Observed, RecordingFailed
 
 #: Seconds; the 10/15/20 s edges are the answer-time targets the KPIs report (NFPA, NENA), so a
 #: dashboard can show "answered within 15 s" straight from the buckets.
@@ -291,3 +291,16 @@ def _shift_figures(acd: Projection) -> Iterator[Metric]:
     yield rostered
     yield logged_in
     yield short
+
+
+class RecordingCounts:
+    """Counts failed and unsealed recordings for the metrics (an observer of the engine)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def notification(self, note: Observed) -> None:
+        if isinstance(note, CallRecorded) and note.info.unsealed is not None:
+            self.metrics.recording_unsealed()
+        elif isinstance(note, RecordingFailed):
+            self.metrics.recording_failed()

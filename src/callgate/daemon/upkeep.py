@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,9 +131,10 @@ def upkeep_tasks(
     ami: AmiClient,
     on_fallback: Callable[[int, float | None], None],
     notifier: Notifier,
+    more: Mapping[str, Callable[[], Coroutine[Any, Any, object]]] | None = None,
 ) -> Background:
-    """What runs beside the call path; the ARI event pump is the one whose end stops the
-    daemon."""
+    """What runs beside the call path (and ``more`` tasks the caller names); the ARI event
+    pump is the one whose end stops the daemon."""
     tasks: dict[str, Callable[[], Coroutine[Any, Any, object]]] = {
         "ari-events": ari_events,
         "retention": lambda: retention(journal, settings),
@@ -152,6 +153,7 @@ def upkeep_tasks(
             scan_seconds=settings.fallback.scan_seconds,
         )
         tasks["fallback-records"] = fallback.run
+    tasks.update(more or {})
     if settings.ops.watchdog:
         # Returns at once when not under systemd: a background task, not a reason to stop.
         tasks["watchdog"] = notifier.watchdog

@@ -13,12 +13,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from callgate.asterisk.ami.messages import AsteriskDeviceState, DeviceStatus
 from callgate.auth import Identity, Role
 from callgate.core.acd import Acd
 from callgate.core.agents import DeviceState
 from callgate.core.config import AcdConfig
-from callgate.core.events import AgentLoggedIn, CallArrived, DeviceStateChanged
+from callgate.core.events import AgentLoggedIn, CallArrived, CallerHungUp, DeviceStateChanged
 from callgate.core.roster import Roster, Shift
+from callgate.daemon.calltakers import PhoneRegistrations
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.live import LiveFeed
@@ -396,4 +398,33 @@ async def test_a_calls_recording_goes_to_the_call_taker_who_answered_it() -> Non
     assert filtered(ready, ct1002, set()) is None
     assert filtered(failed, ct1001, set()) is None
     assert filtered(ready, Identity("sup", Role.SUPERVISOR), set()) == ready
+    engine.close()
+
+
+async def test_the_wall_gets_names_phones_its_settings_and_the_figures_of_ended_calls() -> None:
+    """Call-takers by their configured name with their phone's registration (told again when it
+    changes), the [wallboard] settings in the snapshot, and each ended call in today's figures."""
+
+    clock = Clock(1_000.0)
+    engine, view, feed, published = _feed_rig(clock)
+    registrations = PhoneRegistrations(ENDPOINTS, feed.phone_registered)
+    feed.names = lambda: {"1001": "Sari Dewi"}
+    feed.registered = lambda endpoint: registrations.registered.get(endpoint)
+    feed.wallboard = lambda: {"marks": [10, 30], "sound": True}
+    snapshot = feed.snapshot()
+    rows = {a["agent_id"]: a for a in snapshot["agents"]}
+    assert (rows["1001"]["name"], rows["1001"]["registered"]) == ("Sari Dewi", False)
+    assert (rows["1002"]["name"], rows["1002"]["registered"]) == (None, False)
+    assert snapshot["wallboard"] == {"marks": [10, 30], "sound": True}
+    assert snapshot["today"]["calls"] == 0
+    published.clear()
+    registrations("PJSIP/1001", DeviceStatus(AsteriskDeviceState.NOT_INUSE, registered=True))
+    (message,) = [m for m in published if m["type"] == "agent"]
+    assert (message["agent"]["agent_id"], message["agent"]["registered"]) == ("1001", True)
+    await view.agent_command("1001", "login", None, by="sup")
+    await engine.feed(CallArrived("c1", caller="+62812"))
+    clock.now = 1_004.0
+    await engine.feed(CallerHungUp("c1"))
+    today = [m["today"] for m in published if m["type"] == "today"][-1]
+    assert (today["calls"], today["abandoned"], today["answered"]) == (1, 1, 0)
     engine.close()
