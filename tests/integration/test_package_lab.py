@@ -15,8 +15,9 @@ Asterisk's user and group with the lab's numbers before the install, as a host w
 came first has them.
 
 The package: ``CALLGATE_TEST_DEB`` if set, else scripts/test-deb's last passed build of this very
-commit (``previous-bookworm.deb`` in the cache), else one built here by scripts/build-deb (about
-a minute with the cache warm; a first build also makes the roots and wheelhouse, a few minutes).
+commit (``previous-bookworm.deb`` in the cache), else this test's own build of this commit
+(``package-lab-bookworm/`` in the cache), else one built here by scripts/build-deb (about a
+minute with the cache warm; a first build also makes the roots and wheelhouse, a few minutes).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -72,15 +72,18 @@ def _package() -> Path:
         ["git", "-C", str(REPO), "rev-parse", "HEAD"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    tested = CACHE / f"previous-{RELEASE}.deb"
-    if tested.exists():
-        version = _deb_field(tested, "Version")
-        built_from = re.search(r"\+g([0-9a-f]+)", version)
+    # test-deb's last passed build, or this test's own last build (kept for the next run).
+    own = CACHE / f"package-lab-{RELEASE}"
+    for deb in [CACHE / f"previous-{RELEASE}.deb", *sorted(own.glob("*.deb"))]:
+        built_from = (
+            re.search(r"\+g([0-9a-f]+)", _deb_field(deb, "Version")) if deb.exists() else None
+        )
         if built_from and head.startswith(built_from.group(1)):
-            return tested
-    out = Path(tempfile.mkdtemp(prefix="package-lab-"))
+            return deb
+    shutil.rmtree(own, ignore_errors=True)
+    own.mkdir(parents=True)
     done = subprocess.run(
-        [str(REPO / "scripts" / "build-deb"), "--release", RELEASE, "--out", str(out)],
+        [str(REPO / "scripts" / "build-deb"), "--release", RELEASE, "--out", str(own)],
         capture_output=True, text=True, timeout=1800, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
