@@ -72,13 +72,21 @@ def _package() -> Path:
         ["git", "-C", str(REPO), "rev-parse", "HEAD"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
+    tag = subprocess.run(
+        ["git", "-C", str(REPO), "describe", "--tags", "--exact-match", "HEAD"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+
+    def of_head(version: str) -> bool:
+        # Between tags build-deb's version names the commit (+g<hash>); on a tag v<V> it is V.
+        if built_from := re.search(r"\+g(?:it\d+\.)?([0-9a-f]+)", version):
+            return head.startswith(built_from.group(1))
+        return bool(tag) and version.split("~")[0] == tag.removeprefix("v")
+
     # test-deb's last passed build, or this test's own last build (kept for the next run).
     own = CACHE / f"package-lab-{RELEASE}"
     for deb in [CACHE / f"previous-{RELEASE}.deb", *sorted(own.glob("*.deb"))]:
-        built_from = (
-            re.search(r"\+g([0-9a-f]+)", _deb_field(deb, "Version")) if deb.exists() else None
-        )
-        if built_from and head.startswith(built_from.group(1)):
+        if deb.exists() and of_head(_deb_field(deb, "Version")):
             return deb
     shutil.rmtree(own, ignore_errors=True)
     own.mkdir(parents=True)
