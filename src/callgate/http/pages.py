@@ -38,6 +38,8 @@ ASSETS: Final = {
     "calls.js": "text/javascript",
     "call.js": "text/javascript",
     "style.css": "text/css",
+    "supervisor.js": "text/javascript",
+    "supervisor.css": "text/css",
 }
 HEADERS: Final = {
     "Content-Security-Policy": (
