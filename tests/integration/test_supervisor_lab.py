@@ -82,7 +82,7 @@ def test_a_supervisor_listens_whispers_and_barges_on_their_own_phone(
     phones: Callable[..., list[labpeers.Softphone]],
     carrier: Callable[..., labpeers.CarrierCalls],
 ) -> None:
-    _, own_phone = phones("1001", labpeers.LAB_SUPERVISOR_PHONE)
+    calltaker, own_phone = phones("1001", labpeers.LAB_SUPERVISOR_PHONE)
     calls = carrier([f"0815{_RUN}1"], talk_seconds=90)
     wait_for(lambda: bool(daemon.records("call connected")), 20, "the call to connect")
     (connected,) = daemon.records("call connected")
@@ -120,9 +120,10 @@ def test_a_supervisor_listens_whispers_and_barges_on_their_own_phone(
     assert leg in _bridge(f"call-{call_id}")
     assert len(_bridge(f"call-{call_id}")) == 3
     wait_for(lambda: _sent_to(leg) > 100, 20, "audio to the supervisor's phone")
-    # The conversation ends (the caller hangs up): the supervisor's leg is hung up too.
-    calls.stop()
+    # The conversation ends (the call-taker hangs up): the supervisor's leg is hung up too.
+    calltaker.command("hangup")
     wait_for(lambda: not _channels("supervisor-"), 20, "the supervisor's leg to end")
+    assert calls.wait(timeout=30) == 0, calls.errors()
 
     log = daemon.records("admin command")
     assert [(r["action"], r["by"]) for r in log][-3:] == [
