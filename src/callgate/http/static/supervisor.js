@@ -56,6 +56,8 @@ addWords({
 (() => {
   const WAITING = ["QUEUED", "OFFERED"];
   let panel = null;
+  //: The call-taker chosen for each waiting caller, kept across the panel's redraws.
+  const chosen = new Map();
 
   function mayUse() {
     return cg.who && (cg.who.role === "supervisor" || cg.who.role === "admin");
@@ -96,9 +98,11 @@ addWords({
   }
 
   function callRow(c, free) {
-    const picker = el("select", { "data-sup-pick": c.call_id, "aria-label": t("supChoose") },
-      el("option", { value: "" }, free.length ? t("supChoose") : t("supNobodyFree")),
-      free.map((a) => el("option", { value: a.agent_id }, a.name && a.name !== a.agent_id ? `${a.name} (${a.agent_id})` : a.agent_id)));
+    const picker = el("select", { "data-sup-pick": c.call_id, "aria-label": t("supChoose"),
+      onchange: (e) => chosen.set(c.call_id, e.target.value) },
+    el("option", { value: "" }, free.length ? t("supChoose") : t("supNobodyFree")),
+    free.map((a) => el("option", { value: a.agent_id, selected: chosen.get(c.call_id) === a.agent_id },
+      a.name && a.name !== a.agent_id ? `${a.name} (${a.agent_id})` : a.agent_id)));
     const give = button("supAssign", "assign", () => {
       if (!picker.value) return;
       send(`api/calls/${encodeURIComponent(c.call_id)}/assign`, { agent_id: picker.value }, "supAssigned");
@@ -138,6 +142,7 @@ addWords({
     const free = agents.filter((a) => a.state === "AVAILABLE");
     const waiting = [...board.calls.values()].filter((c) => WAITING.includes(c.state))
       .sort((a, b) => a.arrived_at - b.arrived_at);
+    for (const id of [...chosen.keys()]) if (!waiting.some((c) => c.call_id === id)) chosen.delete(id);
     panel.querySelector("#sup-calls tbody").replaceChildren(...(waiting.length
       ? waiting.map((c) => callRow(c, free))
       : [el("tr", {}, el("td", { colspan: 4 }, t("supNoWaiting")))]));
