@@ -16,6 +16,12 @@ from pathlib import Path
 
 import labpeers
 import pytest
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -59,7 +65,12 @@ def _click(driver: WebDriver, selector: str, timeout: float = 15) -> None:
         try:
             _tool(driver, selector, max(0.1, deadline - time.monotonic())).click()
             return
-        except Exception:  # a stale element: the board moved on; find it again
+        except (
+            StaleElementReferenceException,
+            ElementClickInterceptedException,
+            NoSuchElementException,
+            TimeoutException,
+        ):  # the board redrew the panel under the click: find it again
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
