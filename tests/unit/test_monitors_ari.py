@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 
+from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.monitors import SNOOP, SUPERVISOR
+from callgate.config import Settings
 from callgate.core.config import AcdConfig
 from callgate.core.events import MonitorRequested
 from callgate.core.supervision import SupervisorAnswered
+from tests.unit.asterisk.recorded_ari import RecordedAri
 from tests.unit.phone_system import Daemon
 
 
@@ -115,3 +118,39 @@ async def test_a_phone_asterisk_cannot_ring_leaves_nothing_behind() -> None:
     await daemon.settle()
     assert not daemon.adapter.monitors.channels_of
     daemon.close()
+
+
+async def test_after_a_restart_a_supervisors_legs_are_hung_up_never_taken_for_callers() -> None:
+    """Found in review: a barged supervisor's leg in the call's bridge would have been adopted
+    as a side of the conversation, and their hang-up would then have ended the caller's call."""
+    ari = RecordedAri()
+    caller = RecordedAri.channel(
+        id="1795766404.19",
+        state="Up",
+        caller={"number": "+6281500000001", "name": ""},
+        dialplan={"app_name": "Stasis", "app_data": "callgate"},
+    )
+    stasis = {"app_name": "Stasis", "app_data": "callgate"}
+    barged = RecordedAri.channel(id="supervisor-1", state="Up", dialplan=stasis)
+    snoop = RecordedAri.channel(id="snoop-2", state="Up", dialplan=stasis)
+    ari.channels = [caller, barged, snoop]
+    ari.bridges = [
+        RecordedAri.bridge(
+            id="call-1795766404.19", channels=["1795766404.19", "calltaker-x-1001", "supervisor-1"]
+        )
+    ]
+    seen: list[object] = []
+
+    async def feed(*events: object) -> None:
+        seen.extend(events)
+
+    adapter = AriAdapter(ari, Settings(), clock=lambda: 2_000_000_000.0, feed=feed)
+    await adapter.reconciler._reconcile()
+    hung = [r[1] for r in ari.log if r[0] == "DELETE" and r[1].startswith("/channels/")]
+    assert "/channels/supervisor-1" in hung
+    assert "/channels/snoop-2" in hung
+    assert set(adapter.book.calls) == {"1795766404.19"}  # the one caller, adopted
+    assert adapter.book.legs.keys() == {"calltaker-x-1001"}  # its call-taker, not the supervisor
+    # The supervisor's leg leaving is no end of the conversation.
+    await adapter.on_event(RecordedAri.frame("StasisEnd", channel={"id": "supervisor-1"}))
+    assert "/channels/1795766404.19" not in [r[1] for r in ari.log if r[0] == "DELETE"]

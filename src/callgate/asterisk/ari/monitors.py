@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 SUPERVISOR = "supervisor"
 SNOOP = "snoop"
 MONITOR_ROLES = (SUPERVISOR, SNOOP)
+#: The ids callgate gives those channels begin so (a reconnection tells them from callers).
+MONITOR_PREFIXES = tuple(f"{role}-" for role in MONITOR_ROLES)
 #: How long the supervisor's phone rings before the request lapses.
 RING_SECONDS = 30
 
@@ -71,7 +73,7 @@ class Monitors:
         if layout is None or self._calltaker_leg(command.call_id, command.agent_id) is None:
             log.warning("no conversation to join", extra=_extra(command))
             return
-        leg = f"supervisor-{uuid.uuid4()}"
+        leg = f"{SUPERVISOR}-{uuid.uuid4()}"
         monitor = Monitor(command.call_id, command.agent_id, command.mode, command.by, leg)
         self.channels_of[leg] = monitor
         label = {"listen": "DENGAR", "whisper": "BISIK", "barge": "GABUNG"}.get(command.mode, "")
@@ -125,7 +127,7 @@ class Monitors:
             monitor.bridge = f"monitor-{uuid.uuid4()}"
             await self.shared.ari.create_bridge(monitor.bridge)
             await self.shared.ari.add_to_bridge(monitor.bridge, monitor.leg)
-            monitor.snoop = f"snoop-{uuid.uuid4()}"
+            monitor.snoop = f"{SNOOP}-{uuid.uuid4()}"
             self.channels_of[monitor.snoop] = monitor
             whisper = "out" if monitor.mode == "whisper" else "none"
             await self.shared.ari.snoop(
