@@ -66,14 +66,17 @@ LAB_ADMIN_TOKEN_HASH = (  # published on purpose
 #: The lab's users: the admin above, and a CAD client per MQTT user of tests/integration/test_mqtt
 #: (its broker password authenticates it; the ACL ties its name to its command topic).
 #: The wallboard's browser tests log in with passwords (the pages use POST /api/session): a
-#: supervisor, and a call-taker who is extension 1001.
+#: supervisor, and a call-taker who is extension 1001. The supervisor's own phone (where listening
+#: rings) is extension 1009, which no call-taker uses.
 LAB_SUPERVISOR = ("lab-supervisor", "lab-supervisor-password")
+LAB_SUPERVISOR_PHONE = "1009"
 LAB_CALLTAKER = ("lab-ct1001", "lab-ct1001-password")
 LAB_USERS = [
     {"name": "lab-admin", "role": "admin", "token_hash": LAB_ADMIN_TOKEN_HASH},
     {
         "name": LAB_SUPERVISOR[0],
         "role": "supervisor",
+        "phone": f"PJSIP/{LAB_SUPERVISOR_PHONE}",
         "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$YXM+R0njHrjz1uGBehsVVQ"
         "$/KVYaJ670MMfwdy9FqEbmmYAz8f23MatqujwqE9cd8Y",
     },

@@ -110,6 +110,9 @@ class Permission(StrEnum):
     """Change the running daemon's log level."""
     RELOAD = "reload"
     """Reload the daemon's configuration file."""
+    SUPERVISE = "supervise"
+    """Listen to, whisper to or barge into a conversation on one's own phone; give a waiting
+    caller to a chosen call-taker (the wallboard's supervisor tools)."""
 
 
 _CALL_TAKER = frozenset({Permission.VIEW_AGENTS, Permission.OWN_STATE, Permission.OWN_DISPOSITION})
@@ -119,6 +122,7 @@ _SUPERVISOR = _CALL_TAKER | {
     Permission.ANY_DISPOSITION,
     Permission.BLOCK,
     Permission.CALLBACK,
+    Permission.SUPERVISE,
 }
 #: Each role's permissions, as data: the one place that says who may do what on the admin API.
 #: CAD's rights are per client (its ``commands``), on MQTT only.
@@ -140,6 +144,8 @@ class Identity:
     """The call-taker this user is (role ``call-taker``)."""
     commands: frozenset[str] = field(default_factory=frozenset)
     """The MQTT commands a CAD client may send (role ``cad``)."""
+    phone: str | None = None
+    """A supervisor's or admin's own phone (a dial string): where listening rings."""
 
     def may(self, permission: Permission) -> bool:
         return permission in GRANTS[self.role]
@@ -178,6 +184,9 @@ class UserSettings(BaseModel):
     )
     """CAD only: the MQTT commands this client may send (``set-disposition``,
     ``request-callback``, ``attach-incident``, ``block``, ``unblock``)."""
+    phone: Annotated[str, Field(pattern=r"^[A-Za-z0-9_/@.:+-]{1,80}$")] | None = None
+    """Supervisors and admins: their own phone, as Asterisk dials it (``PJSIP/2001``), which
+    rings when they listen to, whisper to or barge into a conversation from the wallboard."""
 
     @model_validator(mode="after")
     def _consistent(self) -> UserSettings:
@@ -191,6 +200,8 @@ class UserSettings(BaseModel):
             raise ValueError(f"{self.name}: a call-taker needs agent_id")
         if self.role is not Role.CALL_TAKER and self.agent_id is not None:
             raise ValueError(f"{self.name}: only call-takers have an agent_id")
+        if self.phone is not None and self.role not in (Role.SUPERVISOR, Role.ADMIN):
+            raise ValueError(f"{self.name}: only supervisors and admins have a phone")
         if self.role is not Role.CAD and self.commands:
             raise ValueError(f"{self.name}: only CAD clients have commands")
         # A CAD client's commands come over MQTT (the broker authenticates it); its token, if
@@ -202,7 +213,9 @@ class UserSettings(BaseModel):
         return self
 
     def identity(self) -> Identity:
-        return Identity(self.name, self.role, self.agent_id, frozenset(self.commands))
+        return Identity(
+            self.name, self.role, self.agent_id, frozenset(self.commands), phone=self.phone
+        )
 
 
 class AuthSettings(BaseModel):

@@ -28,6 +28,8 @@ def _user(name: str, role: str, agent_id: str | None, secret: str) -> UserSettin
         agent_id=agent_id,
         password_hash=_CHEAP.hash(f"pw-{name}"),
         token_hash=_CHEAP.hash(secret),
+        # A supervisor's own phone (the wallboard's listen, whisper, barge); an admin has none.
+        phone="PJSIP/2001" if role == "supervisor" else None,
     )
 
 

@@ -156,6 +156,20 @@ def test_given_a_token_then_it_is_printed_once_and_only_its_hash_kept(
     [
         (["add", "old", "--role", "admin", "--no-password"], "exists already"),
         (["add", "ct", "--role", "call-taker", "--no-password"], "needs agent_id"),
+        (
+            [
+                "add",
+                "ct",
+                "--role",
+                "call-taker",
+                "--agent-id",
+                "1",
+                "--phone",
+                "PJSIP/2",
+                "--no-password",
+            ],
+            "only supervisors and admins have a phone",
+        ),
         (["token", "old"], "in the config's [[auth.users]]"),
         (["remove", "nobody"], "no user nobody"),
         (["add", "x", "--role", "admin", "--password-stdin"], "needs 12 characters"),
@@ -167,6 +181,16 @@ def test_given_a_wrong_request_then_it_is_refused_and_nothing_written(
     assert users(config, *argv, stdin="short\n") == 2
     assert says in capsys.readouterr().err
     assert not (config.parent / "users.toml").exists()
+
+
+def test_given_a_supervisors_phone_then_it_is_kept_for_the_wallboards_listening(
+    config: Path,
+) -> None:
+    argv = ["add", "sri", "--role", "supervisor", "--phone", "PJSIP/2001", "--no-password"]
+    assert users(config, *argv) == 0
+    (sri,) = [u for u in load_settings(config).auth.users if u.name == "sri"]
+    assert sri.phone == "PJSIP/2001"
+    assert sri.identity().phone == "PJSIP/2001"
 
 
 def test_given_remove_then_the_user_and_their_unix_mapping_go(config: Path) -> None:

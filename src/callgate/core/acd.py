@@ -45,7 +45,9 @@ Every decision about a call is made in the core, behind the one ``next_deadline(
   ``AgentRequested``): answered by ``AgentRequestAnswered``, then moved as the plain events;
 - a call-taker's keys during a call (``incall_keys.py``, ``CallTakerKeyPressed``): the
   ``*``/``#``/``**`` sequences and their timeout, ending in ``CallAgency`` or
-  ``SetDispositionByKey``.
+  ``SetDispositionByKey``;
+- a supervisor's requests (``supervision.py``, ``CallAssigned``, ``MonitorRequested``): a
+  waiting caller offered to a chosen call-taker, ``MonitorCall`` to listen, whisper or barge.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ from callgate.core.offers import Offers
 from callgate.core.reload import Reload
 from callgate.core.silent import SilentCallers
 from callgate.core.staffing import Staffing
+from callgate.core.supervision import Supervision
 
 __all__ = ["AUTO_PAUSE_REASON", "Acd"]
 
@@ -95,6 +98,7 @@ class Acd:
         reload = Reload(floor, calltakers, callbacks, staffing)
         requests = AgentRequests(floor, calltakers)
         keys = InCallKeys(floor)
+        supervision = Supervision(floor, offers)
         # The few calls up the stack (a withdrawn ring requeues, a call's end reaches the
         # worklist), wired here so that each module imports only those below it.
         calltakers.rings = offers
@@ -103,7 +107,7 @@ class Acd:
         conversations.callbacks = callbacks
         self._handlers: dict[type[Event], Handler] = {}
         machines = (conversations, offers, calltakers, blocking, silent, callbacks, reload)
-        for machine in (*machines, requests, keys):
+        for machine in (*machines, requests, keys, supervision):
             table = machine.table()
             assert not table.keys() & self._handlers.keys(), "an event with two handlers"
             self._handlers.update(table)

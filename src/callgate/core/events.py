@@ -395,3 +395,34 @@ class ConfigChanged(Event):
     once their current call (ring, conversation, wrap-up) is over, as a roster's logout. A
     call-taker added is told by an ``AgentLoggedIn`` after this event (``rostered_only``, as
     at the driver's start)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallAssigned(Event):
+    """A supervisor gives waiting ``call_id`` to call-taker ``agent_id`` (the wallboard)."""
+
+    call_id: str
+    "The waiting call."
+    agent_id: str
+    "The call-taker chosen."
+    by: str = ""
+    "The supervisor (the audit trail's name)."
+    request_id: str = ""
+    "The asker's id for it, named again by the answer."
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorRequested(Event):
+    """A supervisor asks to listen to, whisper to or barge into ``agent_id``'s conversation,
+    on their own phone ``phone`` (a dial string)."""
+
+    agent_id: str
+    "The call-taker."
+    mode: str
+    "``listen``, ``whisper`` or ``barge`` (``callgate.core.supervision``)."
+    phone: str
+    "What to dial to ring the supervisor."
+    by: str = ""
+    "The supervisor (the audit trail's name)."
+    request_id: str = ""
+    "The asker's id for it, named again by the answer."

@@ -158,6 +158,10 @@ class Offers:
                 return fresh
         return candidates
 
+    def offer_to(self, call: Call, agent: Agent, cause: str, now: float, out: Out) -> None:
+        """Offer a waiting (queued) ``call`` to ``agent`` now: a supervisor's choice."""
+        self._offer(call, [agent], cause, now, out)
+
     def _offer(self, call: Call, agents: Sequence[Agent], cause: str, now: float, out: Out) -> None:
         floor = self.floor
         floor.queue.discard(call)

@@ -57,6 +57,7 @@ from callgate.daemon.projection import Projection
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.readiness import Readiness
 from callgate.daemon.reload import LiveParts, OnReload, Reloader, read_config
+from callgate.daemon.supervisor_tools import supervisor_routes
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, upkeep_tasks
 from callgate.daemon.view import LiveDaemonView
@@ -263,6 +264,7 @@ def _wire(
             Actions(actions),
             ScreenInfo(lambda: reloader.running, history_days=HISTORY_DAYS),
             inquiry_routes(settings, journal, metrics.registry),
+            supervisor_routes(feed, engine.observers),
         ),
         limits=HttpLimits.from_settings(settings.ops),
     )

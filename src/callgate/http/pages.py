@@ -42,6 +42,8 @@ ASSETS: Final = {
     "card.js": "text/javascript",
     "card.css": "text/css",
     "style.css": "text/css",
+    "supervisor.js": "text/javascript",
+    "supervisor.css": "text/css",
 }
 HEADERS: Final = {
     "Content-Security-Policy": (

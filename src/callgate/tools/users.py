@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--agent-id", help="call-takers: which call-taker they are (e.g. 1001)")
     add.add_argument(
+        "--phone", help="supervisors, admins: their own phone, where listening rings (PJSIP/2001)"
+    )
+    add.add_argument(
         "--commands",
         help=f"cad: the MQTT commands it may send, comma-separated ({', '.join(CAD_COMMANDS)})",
     )
@@ -197,6 +200,7 @@ def _add(args: argparse.Namespace, auth: AuthSettings, current: UsersFile) -> Us
         name=args.name,
         role=role,
         agent_id=args.agent_id,
+        phone=args.phone,
         password_hash=password_hash,
         commands=commands,
     )

@@ -24,6 +24,7 @@ from callgate.core.incall_keys import InCallKeys
 from callgate.core.offers import Offers
 from callgate.core.reload import Reload
 from callgate.core.silent import SilentCallers
+from callgate.core.supervision import Supervision
 
 CORE = Path(callgate.core.__file__).parent
 PYTHONPATH = os.environ.get("PYTHONPATH", "")
@@ -37,6 +38,7 @@ MACHINES = (
     Reload,
     AgentRequests,
     InCallKeys,
+    Supervision,
 )
 #: Each module of the core imported first, alone, in one fresh interpreter.
 PROBE = """

@@ -26,6 +26,7 @@ from callgate.daemon.dispositions import Blocks, Dispositions
 from callgate.daemon.engine import Engine
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
+from callgate.daemon.supervisor_tools import supervisor_routes
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.actions import Actions
 from callgate.http.local import AdminSocket
@@ -86,6 +87,15 @@ PROTECTED: list[tuple[str, str, str, dict[str, object] | None, frozenset[str]]] 
         frozenset({"ct1001", "sup", "root"}),
     ),
     ("GET", "/api/agencies", "/api/agencies", None, EVERYONE),
+    # http/supervising.py: a supervisor's tools.
+    (
+        "POST",
+        "/api/calls/{call_id}/assign",
+        "/api/calls/c9/assign",
+        {"agent_id": "1002"},
+        SUPERVISORS,
+    ),
+    ("POST", "/api/monitor/{agent_id}", "/api/monitor/1001", {"mode": "listen"}, SUPERVISORS),
 ]
 OPEN = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/api/status")]
 #: Browser sessions' own routes: they find the session themselves (tests/unit/daemon/
@@ -204,6 +214,7 @@ async def server(
                     clock=clock,
                 )
             ),
+            supervisor_routes(engine.feed, engine.observers),
         ),
     )
     await http.start()
@@ -613,3 +624,32 @@ async def test_a_call_taker_hands_off_only_a_call_they_answered_and_the_log_name
     assert [getattr(r, "by", None) for r in called] == ["ct1001", "sup"]
     status, answer, _ = await _send(client, server, "GET", "/api/agencies", None, bearer("ct1002"))
     assert (status, answer) == (200, {"agencies": ["damkar"]})
+
+
+async def test_a_supervisors_tools_are_audited_with_the_user_and_refuse_what_they_cannot_do(
+    server: OpsHttp, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    send = _send
+    status, answer, _ = await send(client, server, "POST", "/api/monitor/1001", {"mode": "listen"},
+                                   bearer("sup"))  # fmt: skip
+    assert (status, answer["result"]) == (409, "not-connected")  # 1001 is on no call
+    status, answer, _ = await send(client, server, "POST", "/api/monitor/1001", {"mode": "listen"},
+                                   bearer("root"))  # fmt: skip
+    assert (status, answer["result"]) == (409, "no-phone")  # root has no phone of their own
+    for body in ({"mode": "record"}, {"mode": "listen", "by": "someone-else"}, {}):
+        status, _, _ = await send(client, server, "POST", "/api/monitor/1001", body, bearer("sup"))
+        assert status == 400
+    status, answer, _ = await send(client, server, "POST", "/api/calls/c9/assign",
+                                   {"agent_id": "1002"}, bearer("sup"))  # fmt: skip
+    assert (status, answer["result"]) == (409, "not-waiting")
+    for body in ({}, {"agent_id": ""}, {"agent_id": "1002", "by": "x"}, {"agent_id": 7}):
+        status, _, _ = await send(client, server, "POST", "/api/calls/c9/assign", body,
+                                  bearer("sup"))  # fmt: skip
+        assert status == 400
+    audited = [(getattr(r, "action", None), getattr(r, "by", None)) for r in caplog.records
+               if r.getMessage() == "admin command"]  # fmt: skip
+    assert audited == [("listen", "sup"), ("assign", "sup")]
+    said = ("supervisor not let into a call", "caller not assigned")
+    refused = [getattr(r, "by", None) for r in caplog.records if r.getMessage() in said]
+    assert refused == ["sup", "sup"]

@@ -9,6 +9,7 @@ to the part that knows that kind of channel, and wires the parts together:
 - :mod:`.executor`: the core's commands; :mod:`.waiting`: what a waiting caller hears and how
   they are heard (greeting, prompts, talk detection, a blocked caller's announcement);
 - :mod:`.handoff`: agencies and a call-taker's keys; :mod:`.callback_legs`: callback attempts;
+- :mod:`.monitors`: a supervisor listening to, whispering to or barging into a conversation;
 - :mod:`.reconcile`: each (re)connection; :mod:`.ending`: forgetting and handing back calls.
 
 Screening, blocking, silent callers and callbacks are the core's decisions: this adapter only
@@ -44,6 +45,7 @@ from callgate.asterisk.ari.layout import (
     Book,
     Move,
 )
+from callgate.asterisk.ari.monitors import MONITOR_ROLES, Monitors
 from callgate.asterisk.ari.reconcile import Reconciler
 from callgate.asterisk.ari.translate import (
     answered_calltaker,
@@ -55,6 +57,7 @@ from callgate.asterisk.ari.waiting import Waiting
 from callgate.core.agents import DeviceState
 from callgate.core.commands import Command
 from callgate.core.events import Event
+from callgate.core.supervision import MonitorCall
 from callgate.ports import (
     CallEndedOutsideCore,
     DispositionSink,
@@ -104,6 +107,7 @@ class AriAdapter:
         self.handoff = HandOff(shared, channels)
         self.executor = Executor(shared, channels, endings, callbacks, waiting, self.handoff)
         self.handoff.dispositions = dispositions
+        self.monitors = Monitors(shared, channels)
         self.reconciler = Reconciler(shared, channels, endings, arrivals, self._channel_gone)
 
     @property
@@ -150,7 +154,11 @@ class AriAdapter:
     async def on_event(self, event: JsonObject) -> None:
         kind = event.get("type")
         try:
-            if kind == "StasisStart":
+            if kind in ("StasisEnd", "ChannelDestroyed") and self.monitors.owns(
+                event["channel"]["id"]
+            ):
+                await self.monitors.gone(event)  # a supervisor's leg, or its snoop
+            elif kind == "StasisStart":
                 await self._stasis_started(event)
             elif kind == "ChannelDestroyed" and self.endings.awaits_hangup(event["channel"]["id"]):
                 self.endings.hung_up_after_hand_back(event["channel"]["id"])
@@ -180,6 +188,9 @@ class AriAdapter:
         channel = event["channel"]
         channel_id = channel["id"]
         args = event.get("args") or []
+        if args and args[0] in MONITOR_ROLES:
+            await self.monitors.started(channel_id, args)
+            return
         if args and args[0] == CALLBACK:
             await self.callbacks.answered(channel_id, meaning)
             return
@@ -239,6 +250,7 @@ class AriAdapter:
                 log.info("caller hung up", extra={"call_id": channel_id})
                 await self.shared.feed(*gone)
                 await self.endings.forget_call(layout)
+            await self.monitors.conversation_ended(channel_id)
             return
         leg = book.legs.pop(channel_id, None)
         if leg is None:
@@ -257,6 +269,8 @@ class AriAdapter:
             return
         answered = channel_id in book.answered
         book.answered.discard(channel_id)
+        if answered and leg.role == CALLTAKER:
+            await self.monitors.conversation_ended(leg.call_id)  # supervisors on it leave too
         call = book.calls.get(leg.call_id)
         if leg.role == AGENCY:
             await self.handoff.agency_gone(leg, call, answered=answered)
@@ -274,6 +288,9 @@ class AriAdapter:
 
     async def execute(self, command: Command) -> Sequence[Event]:
         """Carry out one of the core's commands (the engine's ``CommandExecutor``)."""
+        if isinstance(command, MonitorCall):
+            await self.monitors.start(command)  # a supervisor's phone rings
+            return ()
         return await self.executor.execute(command)
 
     # ---------------------------------------------------------------- shutdown

@@ -168,6 +168,18 @@ class AriClient:
         result: JsonObject = await self.request("POST", "/channels", params=params, body=body)
         return result
 
+    async def snoop(
+        self, channel_id: str, *, spy: str, whisper: str, app_args: str, snoop_id: str
+    ) -> JsonObject:
+        """A snoop channel on ``channel_id`` into our app: it hears the channel's audio
+        (``spy``: in, out, both, none) and speaks into it (``whisper``)."""
+        params = {"spy": spy, "whisper": whisper, "app": self.app, "appArgs": app_args,
+                  "snoopId": snoop_id}  # fmt: skip
+        result: JsonObject = await self.request(
+            "POST", f"/channels/{_q(channel_id)}/snoop", params=params
+        )
+        return result
+
     async def get_variable(self, channel_id: str, variable: str) -> str:
         result = await self.request(
             "GET", f"/channels/{_q(channel_id)}/variable", params={"variable": variable}

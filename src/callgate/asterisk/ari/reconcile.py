@@ -32,6 +32,7 @@ from callgate.asterisk.ari.layout import (
     Move,
     Phase,
 )
+from callgate.asterisk.ari.monitors import MONITOR_PREFIXES
 from callgate.asterisk.ari.translate import caller_number, in_app
 from callgate.core.agents import DeviceState
 from callgate.core.events import AgentLoggedIn, CallerHungUp, DeviceStateChanged, Event
@@ -158,7 +159,12 @@ class Reconciler:
             stale = channel_id.startswith(CALLTAKER) and channel_id not in book.legs
             if stale and channel_id not in in_bridge:
                 await self.channels.hang_up(channel_id)
-        ours = [c for c in channels if in_app(c, ari.app)]
+            elif channel_id.startswith(MONITOR_PREFIXES):
+                # A supervisor listening (or their snoop) does not outlive a reconnection: they
+                # ask again. Never a caller, nor a side of an adopted conversation, whose end
+                # would hang up the caller.
+                await self.channels.hang_up(channel_id)
+        ours = [c for c in channels if in_app(c, ari.app) and not _monitor(c)]
         callers = sorted(
             (c for c in ours if not str(c["id"]).startswith((CALLTAKER, DESTINATION))),
             key=lambda c: str(c.get("creationtime", "")),
@@ -167,7 +173,11 @@ class Reconciler:
             if channel["id"] in book.calls:
                 continue
             bridge = in_bridge.get(channel["id"])
-            others = [ch for ch in (bridge or {}).get("channels", []) if ch != channel["id"]]
+            others = [
+                ch
+                for ch in (bridge or {}).get("channels", [])
+                if ch != channel["id"] and not str(ch).startswith(MONITOR_PREFIXES)
+            ]
             if bridge is not None and others:
                 await self._adopt_connected(channel, bridge, others)
                 continue
@@ -282,3 +292,8 @@ class Reconciler:
         if state.get("state") != "online":
             return DeviceState.UNAVAILABLE
         return DeviceState.IN_USE if state.get("channel_ids") else DeviceState.NOT_INUSE
+
+
+def _monitor(channel: JsonObject) -> bool:
+    """A supervisor's leg or its snoop (:mod:`.monitors`), by the id callgate gave it."""
+    return str(channel["id"]).startswith(MONITOR_PREFIXES)

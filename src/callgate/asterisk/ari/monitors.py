@@ -1,0 +1,178 @@
+"""A supervisor on a call-taker's conversation: listen, whisper, barge (the core's
+``MonitorCall``, :mod:`callgate.core.supervision`).
+
+The supervisor's own phone is originated into our app (``supervisor,<call id>``); once they
+answer:
+
+- ``listen``: a snoop channel on the call-taker's leg hears both directions (``spy=both``)
+  and joins a bridge ``monitor-<id>`` with the supervisor: they hear the caller and the
+  call-taker, and nobody hears them;
+- ``whisper``: the same snoop also speaks into the call-taker's leg (``whisper=out``): the
+  call-taker hears the supervisor, the caller does not;
+- ``barge``: the supervisor joins the call's own bridge: everybody hears everybody.
+
+Their leg ends when they hang up (the snoop and the bridge go with it) or when the
+conversation ends (the caller or the call-taker gone): :meth:`Monitors.conversation_ended`.
+A snoop whose call-taker's leg is gone ends by itself, and the supervisor's leg with it.
+Nothing here touches the caller's or the call-taker's channels.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from callgate.asterisk.ari.channels import Channels
+from callgate.asterisk.ari.client import AriError, JsonObject
+from callgate.asterisk.ari.context import Shared
+from callgate.asterisk.ari.translate import quote
+from callgate.core.supervision import MonitorCall
+
+log = logging.getLogger(__name__)
+
+#: Stasis roles (first argument) of the supervisor's leg and of a snoop channel.
+SUPERVISOR = "supervisor"
+SNOOP = "snoop"
+MONITOR_ROLES = (SUPERVISOR, SNOOP)
+#: The ids callgate gives those channels begin so (a reconnection tells them from callers).
+MONITOR_PREFIXES = tuple(f"{role}-" for role in MONITOR_ROLES)
+#: How long the supervisor's phone rings before the request lapses.
+RING_SECONDS = 30
+
+
+@dataclass
+class Monitor:
+    """One supervisor on one conversation."""
+
+    call_id: str
+    agent_id: str
+    mode: str
+    by: str
+    leg: str  # the supervisor's channel
+    snoop: str | None = None
+    bridge: str | None = None
+
+
+class Monitors:
+    """The supervisors' legs, their snoops and bridges."""
+
+    def __init__(self, shared: Shared, channels: Channels) -> None:
+        self.shared = shared
+        self.book = shared.book
+        self.channels = channels
+        #: Every channel of a monitor (the supervisor's leg, the snoop) -> its monitor.
+        self.channels_of: dict[str, Monitor] = {}
+
+    def owns(self, channel_id: str) -> bool:
+        return channel_id in self.channels_of
+
+    async def start(self, command: MonitorCall) -> None:
+        """Ring the supervisor's phone for ``command`` (the core allowed it)."""
+        layout = self.book.calls.get(command.call_id)
+        if layout is None or self._calltaker_leg(command.call_id, command.agent_id) is None:
+            log.warning("no conversation to join", extra=_extra(command))
+            return
+        leg = f"{SUPERVISOR}-{uuid.uuid4()}"
+        monitor = Monitor(command.call_id, command.agent_id, command.mode, command.by, leg)
+        self.channels_of[leg] = monitor
+        label = {"listen": "DENGAR", "whisper": "BISIK", "barge": "GABUNG"}.get(command.mode, "")
+        try:
+            await self.shared.ari.originate(
+                command.phone,
+                app_args=f"{SUPERVISOR},{command.call_id}",
+                caller_id=f'"{quote(f"{label} {command.agent_id}")}" <{command.agent_id}>',
+                ring_timeout=RING_SECONDS,
+                channel_id=leg,
+            )
+        except AriError as exc:
+            self.channels_of.pop(leg, None)
+            log.warning(
+                "supervisor's phone could not be rung", extra={**_extra(command), "error": str(exc)}
+            )
+            return
+        log.info("ringing the supervisor's phone", extra=_extra(command))
+
+    async def started(self, channel_id: str, args: list[str]) -> None:
+        """A monitor's channel entered our app: the supervisor answered, or a snoop began."""
+        monitor = self.channels_of.get(channel_id)
+        if monitor is None:
+            # A leg from before a restart, or one whose conversation ended while it rang.
+            log.info("unexpected monitor leg; hanging it up", extra={"channel": channel_id})
+            await self.channels.hang_up(channel_id)
+            return
+        try:
+            if channel_id == monitor.snoop and monitor.bridge is not None:
+                await self.shared.ari.add_to_bridge(monitor.bridge, channel_id)
+            elif channel_id == monitor.leg:
+                await self._answered(monitor)
+        except AriError as exc:
+            log.warning(
+                "supervisor could not join the call",
+                extra={"call_id": monitor.call_id, "by": monitor.by, "error": str(exc)},
+            )
+            await self._end(monitor)
+
+    async def _answered(self, monitor: Monitor) -> None:
+        layout = self.book.calls.get(monitor.call_id)
+        target = self._calltaker_leg(monitor.call_id, monitor.agent_id)
+        if layout is None or layout.ended or target is None or layout.bridge_id is None:
+            log.info("the conversation ended before the supervisor answered",
+                     extra={"call_id": monitor.call_id, "by": monitor.by})  # fmt: skip
+            await self._end(monitor)
+            return
+        if monitor.mode == "barge":
+            await self.shared.ari.add_to_bridge(layout.bridge_id, monitor.leg)
+        else:
+            monitor.bridge = f"monitor-{uuid.uuid4()}"
+            await self.shared.ari.create_bridge(monitor.bridge)
+            await self.shared.ari.add_to_bridge(monitor.bridge, monitor.leg)
+            monitor.snoop = f"{SNOOP}-{uuid.uuid4()}"
+            self.channels_of[monitor.snoop] = monitor
+            whisper = "out" if monitor.mode == "whisper" else "none"
+            await self.shared.ari.snoop(
+                target, spy="both", whisper=whisper,
+                app_args=f"{SNOOP},{monitor.call_id}", snoop_id=monitor.snoop,
+            )  # fmt: skip
+        log.info(
+            "supervisor joined the call",
+            extra={"call_id": monitor.call_id, "agent_id": monitor.agent_id,
+                   "mode": monitor.mode, "by": monitor.by},
+        )  # fmt: skip
+
+    async def gone(self, event: JsonObject) -> None:
+        """A monitor's channel left or is gone: the supervisor hung up, or the snoop ended
+        with the call-taker's leg; either way the monitor is over."""
+        monitor = self.channels_of.get(event["channel"]["id"])
+        if monitor is not None:
+            await self._end(monitor)
+
+    async def conversation_ended(self, call_id: str) -> None:
+        """The caller or the call-taker left ``call_id``: the supervisors on it leave too."""
+        for monitor in {id(m): m for m in self.channels_of.values()}.values():
+            if monitor.call_id == call_id:
+                await self._end(monitor)
+
+    async def _end(self, monitor: Monitor) -> None:
+        if self.channels_of.get(monitor.leg) is not monitor:
+            return  # ended already
+        for channel_id in (monitor.leg, monitor.snoop):
+            if channel_id is not None:
+                self.channels_of.pop(channel_id, None)
+                await self.channels.hang_up(channel_id)
+        if monitor.bridge is not None:
+            await self.channels.quiet(self.shared.ari.destroy_bridge(monitor.bridge))
+        log.info(
+            "supervisor left the call",
+            extra={"call_id": monitor.call_id, "mode": monitor.mode, "by": monitor.by},
+        )
+
+    def _calltaker_leg(self, call_id: str, agent_id: str) -> str | None:
+        layout = self.book.calls.get(call_id)
+        leg = None if layout is None else layout.agent_legs.get(agent_id)
+        return leg if leg is not None and leg in self.book.answered else None
+
+
+def _extra(command: MonitorCall) -> dict[str, str]:
+    return {"call_id": command.call_id, "agent_id": command.agent_id, "mode": command.mode,
+            "by": command.by}  # fmt: skip
