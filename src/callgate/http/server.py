@@ -362,7 +362,7 @@ class OpsHttp:
                 return await self.local.identity(request, self.authenticator)
             # A browser's session cookie; one that changes something without its CSRF token
             # is refused here (403).
-            return self.sessions.identity(request)
+            return await self.sessions.identity(request)
         # Bearer or Basic: counted by the one limiter of every credential (guessing.py); too
         # many failures raise 429 (503 when too many are being checked), before any hash.
         return await self.sessions.gate.authorization(request, header)

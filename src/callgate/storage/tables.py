@@ -6,7 +6,16 @@ each where it is used, so only a whole-schema check needs this list. Add a new t
 """
 
 # No ``from __future__ import annotations`` here: it would shadow the annotations module.
-from callgate.storage import agent_events, annotations, blocks, callbacks, inquiries, models, outbox
+from callgate.storage import (
+    agent_events,
+    annotations,
+    blocks,
+    callbacks,
+    inquiries,
+    models,
+    outbox,
+    sessions,
+)
 
 metadata = models.Base.metadata
 """The journal's whole schema: every table of the modules below has joined it."""
@@ -20,4 +29,5 @@ __all__ = [
     "metadata",
     "models",
     "outbox",
+    "sessions",
 ]

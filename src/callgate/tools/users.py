@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = sub.add_parser("add", help="add a user (asks for the password twice)")
     add.add_argument("name", help="the user's name, which the audit trail records")
-    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument(
+        "--role", required=True, choices=[r.value for r in Role if r is not Role.DISPLAY]
+    )
     add.add_argument("--agent-id", help="call-takers: which call-taker they are (e.g. 1001)")
     add.add_argument(
         "--commands",
