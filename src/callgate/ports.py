@@ -401,8 +401,8 @@ class DisplayInfo:
 
 
 class SessionRecords(Protocol):
-    """Where browser sessions outlive the daemon (``callgate.storage.sessions``). Each method
-    raises :class:`JournalError` when the database fails."""
+    """Where browser sessions outlive the daemon (``callgate.storage.browser_sessions``).
+    Each method raises :class:`JournalError` when the database fails."""
 
     async def find_session(self, digest: str) -> StoredSession | None: ...
     async def save_session(self, session: StoredSession) -> None: ...

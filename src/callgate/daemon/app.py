@@ -40,6 +40,7 @@ from callgate.backlog import DatabaseStatus
 from callgate.config import ConfigError, Settings, acd_config, screening_policy
 from callgate.core.acd import Acd
 from callgate.core.events import Event, ReadinessChanged
+from callgate.daemon.browsers import browser_sessions
 from callgate.daemon.call_actions import CallActionService
 from callgate.daemon.callback_records import CallbackRecords, run_prefix
 from callgate.daemon.caller_history import HistoryLoader
@@ -66,7 +67,6 @@ from callgate.http.bounds import HttpLimits
 from callgate.http.local import AdminSocket
 from callgate.http.pages import Pages
 from callgate.http.server import OpsHttp
-from callgate.http.sessions import BrowserSessions
 from callgate.http.streams import LiveStreams
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
@@ -240,7 +240,7 @@ def _wire(
         reload=reload,
         rostered=settings.roster.roster() is not None,
     )
-    sessions = BrowserSessions.from_settings(settings.ops, authenticator)
+    sessions, displays = browser_sessions(settings, authenticator, journal)  # in the journal
     # The wallboard's and the call-takers' screens' live feed, one more observer of the core.
     streams: LiveStreams
     live = LiveFeed(view, lambda message: streams.publish(message))
@@ -281,6 +281,7 @@ def _wire(
             streams,
             Pages(),
             Actions(actions),
+            displays,
             inquiry_routes(settings, journal, metrics.registry),
         ),
         limits=HttpLimits.from_settings(settings.ops),

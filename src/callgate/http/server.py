@@ -213,6 +213,12 @@ ROUTES: Final[dict[tuple[str, str], Permission | str | None]] = {
 #: (:mod:`callgate.http.inquiry`). Anything else (the live feed's slots, the agencies, whoami)
 #: is 403 whatever the route's own rule, so no route added later opens to CAD by accident.
 CAD_ROUTE: Final = ("GET", "/api/calls/{call_id}/recording")
+#: The routes a wall screen (role ``display``) may call: the board's reads. Anything else, and
+#: every request that changes something, is 403 and logged with the display's name, whatever
+#: the route's own rule (a route added later stays closed to it unless listed here).
+DISPLAY_ROUTES: Final = frozenset(
+    {("GET", "/api/live"), ("GET", "/api/whoami"), ("GET", "/api/agents")}
+)
 _BY_REFUSED: Final = (
     "by is not accepted: the audit trail records the authenticated user (see callgate auth)"
 )
@@ -347,6 +353,8 @@ class OpsHttp:
             )
         if identity.role is Role.CAD and key != CAD_ROUTE:
             return _forbidden(identity, f"{key[0]} {key[1]} (a CAD token fetches recordings only)")
+        if identity.role is Role.DISPLAY and key not in DISPLAY_ROUTES:
+            return _forbidden(identity, f"{key[0]} {key[1]} (a wall screen only shows the board)")
         if isinstance(needed, Permission) and not identity.may(needed):
             return _forbidden(identity, needed.value)
         request[IDENTITY] = identity

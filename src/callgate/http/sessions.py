@@ -319,6 +319,8 @@ class BrowserSessions:
         self.store = SessionStore(idle_timeout=idle_timeout, lifetime=lifetime)
         self.store.ended = self._forget_user
         steady = clock or time.monotonic
+        #: Monotonic seconds, for the limiter of failed credentials.
+        self.steady = steady
         #: Every password and token the port checks, the log-in's and the API's, goes through it.
         self.gate = CredentialGate(authenticator, trusted_proxies=trusted_proxies, clock=steady)
         self.cookie_secure = cookie_secure

@@ -10,11 +10,11 @@ from callgate.storage import (
     agent_events,
     annotations,
     blocks,
+    browser_sessions,
     callbacks,
     inquiries,
     models,
     outbox,
-    sessions,
 )
 
 metadata = models.Base.metadata
@@ -24,10 +24,10 @@ __all__ = [
     "agent_events",
     "annotations",
     "blocks",
+    "browser_sessions",
     "callbacks",
     "inquiries",
     "metadata",
     "models",
     "outbox",
-    "sessions",
 ]
