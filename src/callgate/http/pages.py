@@ -37,6 +37,7 @@ ASSETS: Final = {
     "inquiry.js": "text/javascript",
     "calls.js": "text/javascript",
     "call.js": "text/javascript",
+    "display.js": "text/javascript",
     "style.css": "text/css",
 }
 HEADERS: Final = {
