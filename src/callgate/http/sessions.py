@@ -360,6 +360,10 @@ class BrowserSessions:
             return False
         return True
 
+    async def settled(self) -> None:
+        """Wait for the journal's writes under way in the background (a user's sessions)."""
+        await asyncio.gather(*self._writing)
+
     def _forget_user(self, name: str) -> None:
         """A user removed or changed at a reload: their sessions in the journal go too (in the
         background: a reload is not async)."""
