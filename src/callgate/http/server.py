@@ -41,6 +41,9 @@ Endpoints:
   and ``{"name", "role", "agent_id", "csrf_token"}`` (failed log-ins: 401, too many: 429).
   ``GET /api/session``: the same for the current session (401 without one);
   ``DELETE /api/session`` (with ``X-CSRF-Token``): log out.
+- ``POST /api/session/display`` with ``{"token"}``: a wall screen's device token opens a
+  read-only session (role ``display``); ``GET|POST /api/displays``, ``DELETE
+  /api/displays/{name}`` (admin) (:mod:`callgate.http.displays`).
 - ``GET /api/live`` (any user): Server-Sent Events, a snapshot then deltas, filtered by role
   (:mod:`callgate.http.streams`); ``GET /api/my-call`` (a call-taker; a supervisor with
   ``?agent=ID``): the call ringing or connected on the phone and its caller's history.
