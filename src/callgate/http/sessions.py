@@ -161,6 +161,10 @@ class SessionStore:
         # Least recently used first: the one to end when there are too many.
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self.ended: Callable[[str], None] | None = None
+        #: Digests of the sessions ended to make room, for the journal to forget too (else the
+        #: next request of one would take it back from there, past the limits).
+        self.evicted: list[str] = []
+        self.keep_evicted = False
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -189,8 +193,11 @@ class SessionStore:
         mine = [k for k, s in self._sessions.items() if _same(s, session)]
         for k in mine[: max(0, len(mine) - self.max_per_user + 1)]:
             del self._sessions[k]
+            self.evicted.append(k)
         while len(self._sessions) >= self.max_sessions:
-            self._sessions.popitem(last=False)
+            self.evicted.append(self._sessions.popitem(last=False)[0])
+        if not self.keep_evicted:
+            self.evicted.clear()
         self._sessions[key] = session
 
     def get(self, session_id: str, now: float) -> Session | None:
@@ -318,6 +325,7 @@ class BrowserSessions:
         self.authenticator = authenticator
         self.store = SessionStore(idle_timeout=idle_timeout, lifetime=lifetime)
         self.store.ended = self._forget_user
+        self.store.keep_evicted = records is not None
         steady = clock or time.monotonic
         #: Monotonic seconds, for the limiter of failed credentials.
         self.steady = steady
@@ -431,12 +439,19 @@ class BrowserSessions:
         session = self.store.restore(session_id, stored, now)
         if session is None:
             await self._write("expired", self.records.drop_session(stored.digest))
+        await self._drop_evicted()
         return session
+
+    async def _drop_evicted(self) -> None:
+        assert self.records is not None
+        while self.store.evicted:
+            await self._write("evicted", self.records.drop_session(self.store.evicted.pop()))
 
     async def start(self, name: str, *, display: bool = False) -> tuple[str, Session]:
         """A new session (kept in the journal when there is one)."""
         session_id, session = self.store.start(name, self._clock(), display=display)
         if self.records is not None:
+            await self._drop_evicted()
             await self._write(
                 "start", self.records.save_session(session.stored(_digest(session_id)))
             )

@@ -257,3 +257,16 @@ async def test_given_a_user_removed_at_a_reload_then_their_kept_sessions_go_too(
 def test_a_display_is_no_user_of_auth() -> None:
     with pytest.raises(ValueError, match="a display is no user"):
         UserSettings(name="wall", role="display")  # type: ignore[arg-type]
+
+
+async def test_given_too_many_sessions_of_a_user_then_the_ended_one_stays_ended_after_a_restart(
+    daemon: Daemon, client: aiohttp.ClientSession
+) -> None:
+    http = daemon.http
+    assert http is not None
+    daemon.sessions.store.max_per_user = 2
+    first = await browser(client, http.url, "sup")
+    others = [await browser(client, http.url, "sup") for _ in range(2)]
+    http = await daemon.restart()
+    assert (await _call(client, http, "GET", "/api/session", first))[0] == 401
+    assert [(await _call(client, http, "GET", "/api/session", o))[0] for o in others] == [200, 200]
