@@ -14,7 +14,7 @@ that is said and the change applies at its next start or reload.
 Only hashes are stored: a password typed (twice, without echo) or read from standard input
 (``--password-stdin``), a token printed once by ``users token``. The wall screens' device
 tokens (``users display add|list|revoke``) live in the journal instead:
-:mod:`callgate.tools.displays`.
+:mod:`callgate.tools.wall_screens`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from callgate.auth import (
     users_file_path,
     with_users,
 )
-from callgate.tools import admin_client, displays
+from callgate.tools import admin_client, wall_screens
 from callgate.tools.credentials import MIN_PASSWORD
 
 DEFAULT_CONFIG = Path("/etc/callgate/callgate.toml")
@@ -107,14 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="the users, their roles and which secrets they have")
     remove = sub.add_parser("remove", help="remove a user (and their Unix accounts' mapping)")
     remove.add_argument("name")
-    displays.add_parser(sub)
+    wall_screens.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.action == "display":
-        return displays.main(args)
+        return wall_screens.main(args)
     try:
         config = Path(args.config) if args.config else DEFAULT_CONFIG
         auth, path = _locate(config)
