@@ -240,7 +240,6 @@ def _wire(
         reload=reload,
         rostered=settings.roster.roster() is not None,
     )
-    sessions, displays = browser_sessions(settings, authenticator, journal)  # in the journal
     # The wallboard's and the call-takers' screens' live feed, one more observer of the core.
     streams: LiveStreams
     live = LiveFeed(view, lambda message: streams.publish(message))
@@ -250,6 +249,7 @@ def _wire(
         max_per_user=settings.ops.live_max_streams_per_user,
         write_timeout=settings.ops.live_write_timeout,
     )
+    sessions, displays = browser_sessions(settings, authenticator, journal, streams)
     # The live feed reads the engine's projection through the view, which needs the engine: the
     # one observer that joins after the engine is built.
     engine.observers.append(live.notification)

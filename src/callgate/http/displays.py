@@ -27,7 +27,7 @@ import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -67,9 +67,17 @@ def _unavailable(exc: JournalError) -> web.Response:
 class Displays:
     """The displays' routes; an :class:`~callgate.http.server.Extension`."""
 
-    def __init__(self, records: DisplayRecords, sessions: BrowserSessions) -> None:
+    def __init__(
+        self,
+        records: DisplayRecords,
+        sessions: BrowserSessions,
+        end_streams: Callable[[str], int] | None = None,
+    ) -> None:
         self.records = records
         self.sessions = sessions
+        #: Ends a user's open live streams (:meth:`~callgate.http.streams.LiveStreams.
+        #: end_streams`): a revoked screen stops showing the centre now, not at its next check.
+        self.end_streams = end_streams
 
     def routes(self, identify: Identify) -> Mapping[tuple[str, str], tuple[Any, Handler]]:
         return {
@@ -157,6 +165,8 @@ class Displays:
             return _unavailable(exc)
         # Its sessions in memory end whatever the journal held: a screen must not outlive this.
         ended = self.sessions.store.end_user(name, display=True)
+        if self.end_streams is not None:
+            self.end_streams(display_identity(name).name)
         if not revoked:
             return _answer({"error": f"no display {clip(name, 64)}"}, 404)
         log.info(

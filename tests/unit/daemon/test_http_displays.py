@@ -6,6 +6,7 @@ person's sessions; revoking, logging out and removing a user end them there too.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +21,7 @@ from callgate.daemon.projection import Projection
 from callgate.http.displays import Displays
 from callgate.http.server import OpsHttp
 from callgate.http.sessions import DISPLAY_COOKIE_AGE, DISPLAY_IDLE, HOUR, BrowserSessions
+from callgate.http.streams import LiveStreams
 from callgate.storage.browser_sessions import JournalSessions
 from callgate.storage.journal import Journal
 from tests.unit.auth_users import authenticator, bearer, browser
@@ -34,6 +36,14 @@ class View:
         return [{"agent_id": "1001"}]
 
 
+class Source:
+    def snapshot(self) -> dict[str, Any]:
+        return {"type": "snapshot", "at": 1.0, "calls": [], "agents": []}
+
+    async def my_call(self, agent_id: str) -> dict[str, Any]:
+        return {}
+
+
 class Daemon:
     """The admin port of one run of the daemon on ``journal``; :meth:`restart` is the next."""
 
@@ -44,6 +54,7 @@ class Daemon:
     async def start(self) -> OpsHttp:
         records = JournalSessions(self.journal)
         self.sessions = BrowserSessions(authenticator(), clock=self.clock, records=records)
+        self.streams = LiveStreams(Source(), heartbeat=3600.0)  # no quiet moment's check
         health = Health()
         self.http = OpsHttp(
             View(),  # type: ignore[arg-type]
@@ -52,7 +63,7 @@ class Daemon:
             authenticator=self.sessions.authenticator,
             port=0,
             sessions=self.sessions,
-            extensions=(Displays(records, self.sessions),),
+            extensions=(self.streams, Displays(records, self.sessions, self.streams.end_streams)),
         )
         await self.http.start()
         return self.http
@@ -270,3 +281,25 @@ async def test_given_too_many_sessions_of_a_user_then_the_ended_one_stays_ended_
     http = await daemon.restart()
     assert (await _call(client, http, "GET", "/api/session", first))[0] == 401
     assert [(await _call(client, http, "GET", "/api/session", o))[0] for o in others] == [200, 200]
+
+
+async def test_given_revoked_then_the_screens_open_live_stream_ends_at_once(
+    daemon: Daemon, client: aiohttp.ClientSession
+) -> None:
+    http = daemon.http
+    assert http is not None
+    screen = await _screen(client, http, "lobby")
+    async with (
+        client.get(f"{http.url}/api/live", headers=screen) as live,
+        client.get(f"{http.url}/api/live", headers=bearer("sup")) as other,
+    ):
+        assert (live.status, other.status) == (200, 200)
+        await live.content.readline()  # the stream is open
+        revoked = await _call(client, http, "DELETE", "/api/displays/lobby", bearer("root"))
+        assert revoked[0] == 200
+        async with asyncio.timeout(5):
+            await live.content.read()  # to its end: the daemon closed it
+        assert live.content.at_eof()
+        async with asyncio.timeout(5):  # its slot freed; the supervisor's goes on
+            while len(daemon.streams) != 1:  # noqa: ASYNC110 - the streams have no event
+                await asyncio.sleep(0.01)
