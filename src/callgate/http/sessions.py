@@ -336,6 +336,7 @@ class BrowserSessions:
         self._clock = clock or time.time
         self._throttle = LogThrottle(60.0, steady)
         self._writing: set[asyncio.Task[bool]] = set()
+        self._pruned = float("-inf")
 
     @classmethod
     def from_settings(
@@ -449,9 +450,16 @@ class BrowserSessions:
 
     async def start(self, name: str, *, display: bool = False) -> tuple[str, Session]:
         """A new session (kept in the journal when there is one)."""
-        session_id, session = self.store.start(name, self._clock(), display=display)
+        now = self._clock()
+        session_id, session = self.store.start(name, now, display=display)
         if self.records is not None:
             await self._drop_evicted()
+            if now - self._pruned >= HOUR:  # rows of browsers gone without logging out
+                self._pruned = now
+                idle = min(self.store.idle_timeout, self.store.lifetime)
+                await self._write(
+                    "prune", self.records.prune_sessions(_at(now - idle), _at(now - DISPLAY_IDLE))
+                )
             await self._write(
                 "start", self.records.save_session(session.stored(_digest(session_id)))
             )

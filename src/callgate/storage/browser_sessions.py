@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, String, delete, func, select
+from sqlalchemy import Boolean, Index, String, and_, delete, func, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callgate.ports import DisplayInfo, StoredSession
@@ -87,6 +87,21 @@ class JournalSessions:
             if digests:
                 await session.execute(delete(SessionRow).where(SessionRow.digest.in_(digests)))
             return len(digests)
+
+    async def prune_sessions(self, people_before: datetime, displays_before: datetime) -> int:
+        """Forget the sessions last seen before their kind's limit (a browser closed without
+        logging out leaves its row, which no request will end); how many."""
+        require_aware(people_before=people_before, displays_before=displays_before)
+        async with self.journal.transaction() as session:
+            result = await session.execute(
+                delete(SessionRow).where(
+                    or_(
+                        and_(SessionRow.display.is_(False), SessionRow.last_seen < people_before),
+                        and_(SessionRow.display.is_(True), SessionRow.last_seen < displays_before),
+                    )
+                )
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def add_display(self, name: str, digest: str, by: str, at: datetime) -> bool:
         """A new display; False (nothing stored) when one of that name exists."""

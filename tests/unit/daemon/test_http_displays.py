@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -303,3 +304,22 @@ async def test_given_revoked_then_the_screens_open_live_stream_ends_at_once(
         async with asyncio.timeout(5):  # its slot freed; the supervisor's goes on
             while len(daemon.streams) != 1:  # noqa: ASYNC110 - the streams have no event
                 await asyncio.sleep(0.01)
+
+
+async def test_given_a_log_in_then_rows_of_browsers_long_gone_are_pruned(
+    daemon: Daemon, client: aiohttp.ClientSession, clock: Clock, journal: Journal
+) -> None:
+    http = daemon.http
+    assert http is not None
+    gone = await browser(client, http.url, "sup")
+    clock.now += 9 * HOUR  # past the idle limit: nobody asked with that cookie since
+    http = await daemon.restart()
+    await browser(client, http.url, "root")  # a log-in prunes
+    records = JournalSessions(journal)
+    assert (
+        await records.prune_sessions(
+            datetime.fromtimestamp(clock.now - 8 * HOUR, UTC), datetime.fromtimestamp(0, UTC)
+        )
+        == 0
+    )  # the log-in's pruning left nothing to prune
+    assert (await _call(client, http, "GET", "/api/session", gone))[0] == 401

@@ -54,3 +54,16 @@ async def test_given_displays_then_listed_found_by_token_digest_and_revoked_with
     assert await store.display_of("1" * 64) is None
     assert await store.find_session("e" * 64) is None
     assert await store.find_session("f" * 64) is not None
+
+
+async def test_given_old_sessions_then_pruned_by_their_kinds_limit(journal: Journal) -> None:
+    store = JournalSessions(journal)
+    await store.save_session(_session("a" * 64, "sup"))  # seen T0 + 5 min
+    await store.save_session(_session("b" * 64, "lobby", display=True))
+    fresh = StoredSession("c" * 64, "root", False, T0, T0 + timedelta(hours=9))
+    await store.save_session(fresh)
+    assert await store.prune_sessions(T0 + timedelta(hours=1), T0) == 1
+    assert await store.find_session("a" * 64) is None
+    assert await store.find_session("b" * 64) is not None
+    assert await store.prune_sessions(T0, T0 + timedelta(days=1)) == 1
+    assert await store.find_session("c" * 64) == fresh
