@@ -25,8 +25,9 @@ ends them at once.
 
 **Cookie.** ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page makes
 the browser send it), ``Path=/``, no ``Max-Age`` for a person (gone when the browser closes;
-the server ends it anyway; a wall screen's has one, above), and ``Secure`` when ``[ops] cookie_secure`` (the default) or when the request came
-through the TLS proxy (``X-Forwarded-Proto: https``). A Secure cookie is named with the
+the server ends it anyway; a wall screen's has one, above), and ``Secure`` when ``[ops]
+cookie_secure`` (the default) or when the request came through the TLS proxy
+(``X-Forwarded-Proto: https``). A Secure cookie is named with the
 ``__Host-`` prefix, which browsers accept only over TLS, from this host, for ``Path=/``: another
 host of the domain cannot plant one.
 
