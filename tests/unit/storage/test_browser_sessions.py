@@ -1,5 +1,6 @@
 """Browser sessions and display tokens in the journal: kept by digest, found again, dropped by
-session, by user, and with their display when it is revoked."""
+session, by user, and with their display when it is revoked; pruned. Each scenario runs on
+SQLite here and on PostgreSQL in tests/integration/test_journal_postgres.py."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def _session(digest: str, name: str, *, display: bool = False) -> StoredSession:
     return StoredSession(digest, name, display, T0, T0 + timedelta(minutes=5))
 
 
-async def test_given_sessions_then_found_by_digest_updated_and_dropped(journal: Journal) -> None:
+async def sessions_by_digest(journal: Journal) -> None:
     store = JournalSessions(journal)
     await store.save_session(_session("a" * 64, "sup"))
     await store.save_session(_session("b" * 64, "sup"))
@@ -34,9 +35,7 @@ async def test_given_sessions_then_found_by_digest_updated_and_dropped(journal: 
     assert await store.drop_sessions("nobody", display=False) == 0
 
 
-async def test_given_displays_then_listed_found_by_token_digest_and_revoked_with_sessions(
-    journal: Journal,
-) -> None:
+async def displays_revoked_with_sessions(journal: Journal) -> None:
     store = JournalSessions(journal)
     assert await store.add_display("lobby", "1" * 64, "root", T0)
     assert not await store.add_display("lobby", "2" * 64, "root", T0)  # the name is taken
@@ -56,7 +55,7 @@ async def test_given_displays_then_listed_found_by_token_digest_and_revoked_with
     assert await store.find_session("f" * 64) is not None
 
 
-async def test_given_old_sessions_then_pruned_by_their_kinds_limit(journal: Journal) -> None:
+async def old_sessions_pruned(journal: Journal) -> None:
     store = JournalSessions(journal)
     await store.save_session(_session("a" * 64, "sup"))  # seen T0 + 5 min
     await store.save_session(_session("b" * 64, "lobby", display=True))
@@ -67,3 +66,17 @@ async def test_given_old_sessions_then_pruned_by_their_kinds_limit(journal: Jour
     assert await store.find_session("b" * 64) is not None
     assert await store.prune_sessions(T0, T0 + timedelta(days=1)) == 1
     assert await store.find_session("c" * 64) == fresh
+
+
+async def test_given_sessions_then_found_by_digest_updated_and_dropped(journal: Journal) -> None:
+    await sessions_by_digest(journal)
+
+
+async def test_given_displays_then_found_by_token_digest_and_revoked_with_sessions(
+    journal: Journal,
+) -> None:
+    await displays_revoked_with_sessions(journal)
+
+
+async def test_given_old_sessions_then_pruned_by_their_kinds_limit(journal: Journal) -> None:
+    await old_sessions_pruned(journal)
