@@ -85,6 +85,9 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
     CAD = "cad"
+    DISPLAY = "display"
+    """A wall screen: a device token (``callgate users display``), never a user of ``[auth]``;
+    it reads the board and changes nothing (:data:`callgate.http.server.DISPLAY_ROUTES`)."""
 
 
 class Permission(StrEnum):
@@ -113,6 +116,8 @@ class Permission(StrEnum):
     SUPERVISE = "supervise"
     """Listen to, whisper to or barge into a conversation on one's own phone; give a waiting
     caller to a chosen call-taker (the wallboard's supervisor tools)."""
+    DISPLAYS = "displays"
+    """Create, list and revoke the wall screens' device tokens."""
 
 
 _CALL_TAKER = frozenset({Permission.VIEW_AGENTS, Permission.OWN_STATE, Permission.OWN_DISPOSITION})
@@ -131,6 +136,8 @@ GRANTS: Final[Mapping[Role, frozenset[Permission]]] = {
     Role.SUPERVISOR: _SUPERVISOR,
     Role.ADMIN: frozenset(Permission),
     Role.CAD: frozenset(),
+    # The board as a supervisor sees it, read-only: the port also holds it to a few GET routes.
+    Role.DISPLAY: frozenset({Permission.VIEW_AGENTS, Permission.VIEW_CALLS}),
 }
 
 
@@ -196,6 +203,10 @@ class UserSettings(BaseModel):
                 raise ValueError(
                     f"{key} must be an argon2 hash (callgate auth hash / callgate auth token)"
                 )
+        if self.role is Role.DISPLAY:
+            raise ValueError(
+                f"{self.name}: a display is no user; make its token with callgate users display"
+            )
         if self.role is Role.CALL_TAKER and not self.agent_id:
             raise ValueError(f"{self.name}: a call-taker needs agent_id")
         if self.role is not Role.CALL_TAKER and self.agent_id is not None:

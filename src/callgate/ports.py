@@ -372,3 +372,50 @@ class OutboxStore(Protocol):
     async def last_seqs(self, streams: Collection[str]) -> dict[str, int]: ...
     async def known(self, event_ids: Collection[str]) -> set[str]: ...
     async def prune(self, sent_before: datetime, limit: int = 1000) -> int: ...
+
+
+# -- the admin port's browser sessions and wall-screen displays, kept in the journal -------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """A browser session as the journal keeps it: the SHA-256 of its id (hex), never the id.
+    ``name`` is a user of ``[auth]``, or a display's name when ``display``."""
+
+    digest: str
+    name: str
+    display: bool
+    created: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayInfo:
+    """A wall screen's device token as listed (the token itself is never kept)."""
+
+    name: str
+    created: datetime
+    created_by: str
+    sessions: int
+    last_seen: datetime | None
+
+
+class SessionRecords(Protocol):
+    """Where browser sessions outlive the daemon (``callgate.storage.browser_sessions``).
+    Each method raises :class:`JournalError` when the database fails."""
+
+    async def find_session(self, digest: str) -> StoredSession | None: ...
+    async def save_session(self, session: StoredSession) -> None: ...
+    async def drop_session(self, digest: str) -> None: ...
+    async def drop_sessions(self, name: str, *, display: bool) -> int: ...
+    async def prune_sessions(self, people_before: datetime, displays_before: datetime) -> int: ...
+
+
+class DisplayRecords(Protocol):
+    """The wall screens' device tokens, by the SHA-256 of the token (hex). ``revoke_display``
+    forgets the token and every session it opened, in one transaction."""
+
+    async def add_display(self, name: str, digest: str, by: str, at: datetime) -> bool: ...
+    async def displays(self) -> list[DisplayInfo]: ...
+    async def display_of(self, digest: str) -> str | None: ...
+    async def revoke_display(self, name: str) -> bool: ...

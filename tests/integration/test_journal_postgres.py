@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from callgate.storage.blocks import JournalBlocks
 from callgate.storage.journal import Journal
 from callgate.storage.migrations import alembic_config
 from tests.unit.storage import scenarios
+from tests.unit.storage import test_browser_sessions as browser_sessions
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 USER = "callgate"
@@ -342,3 +343,23 @@ async def test_given_postgres_at_0004_with_rows_when_opened_then_0005_widens_and
     assert new.caller_sent == "9" * 300
     assert [b.reason for b in blocks] == ["prank"]
     await scenarios.schema_matches_models(database)
+
+
+async def _on_postgres(database: str, scenario: Callable[[Journal], Awaitable[None]]) -> None:
+    journal = await Journal.open(database)
+    try:
+        await scenario(journal)
+    finally:
+        await journal.close()
+
+
+async def test_given_postgres_then_sessions_by_digest(database: str) -> None:
+    await _on_postgres(database, browser_sessions.sessions_by_digest)
+
+
+async def test_given_postgres_then_displays_revoked(database: str) -> None:
+    await _on_postgres(database, browser_sessions.displays_revoked_with_sessions)
+
+
+async def test_given_postgres_then_old_sessions_pruned(database: str) -> None:
+    await _on_postgres(database, browser_sessions.old_sessions_pruned)

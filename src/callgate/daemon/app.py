@@ -40,6 +40,7 @@ from callgate.config import ConfigError, Settings, acd_config, screening_policy
 from callgate.core.acd import Acd
 from callgate.core.events import Event, ReadinessChanged
 from callgate.daemon.board import BoardConfig, load_figures
+from callgate.daemon.browsers import browser_sessions
 from callgate.daemon.call_actions import CallActionService
 from callgate.daemon.callback_records import CallbackRecords, run_prefix
 from callgate.daemon.caller_history import HistoryLoader
@@ -67,7 +68,6 @@ from callgate.http.local import AdminSocket
 from callgate.http.pages import Pages
 from callgate.http.screen_info import ScreenInfo
 from callgate.http.server import OpsHttp
-from callgate.http.sessions import BrowserSessions
 from callgate.http.streams import LiveStreams
 from callgate.mqtt.inbox import CommandHandler
 from callgate.mqtt.publisher import EventPublisher
@@ -220,7 +220,6 @@ def _wire(
         reload=reload,
         rostered=settings.roster.roster() is not None,
     )
-    sessions = BrowserSessions.from_settings(settings.ops, authenticator)
     # The wallboard's and the call-takers' screens' live feed, one more observer of the core.
     streams: LiveStreams
     board = BoardConfig(settings)  # the centre's zone, today's figures, names, marks, sound
@@ -231,6 +230,7 @@ def _wire(
         max_per_user=settings.ops.live_max_streams_per_user,
         write_timeout=settings.ops.live_write_timeout,
     )
+    sessions, displays = browser_sessions(settings, authenticator, journal, streams)
     # The live feed reads the engine's projection through the view, which needs the engine: the
     # one observer that joins after the engine is built.
     engine.observers.append(live.notification)
@@ -263,6 +263,7 @@ def _wire(
             Pages(),
             Actions(actions),
             ScreenInfo(lambda: reloader.running, history_days=HISTORY_DAYS),
+            displays,
             inquiry_routes(settings, journal, metrics.registry),
             supervisor_routes(feed, engine.observers),
         ),

@@ -41,6 +41,7 @@ ASSETS: Final = {
     "call.js": "text/javascript",
     "card.js": "text/javascript",
     "card.css": "text/css",
+    "display.js": "text/javascript",
     "style.css": "text/css",
     "supervisor.js": "text/javascript",
     "supervisor.css": "text/css",

@@ -41,6 +41,9 @@ Endpoints:
   and ``{"name", "role", "agent_id", "csrf_token"}`` (failed log-ins: 401, too many: 429).
   ``GET /api/session``: the same for the current session (401 without one);
   ``DELETE /api/session`` (with ``X-CSRF-Token``): log out.
+- ``POST /api/session/display`` with ``{"token"}``: a wall screen's device token opens a
+  read-only session (role ``display``); ``GET|POST /api/displays``, ``DELETE
+  /api/displays/{name}`` (admin) (:mod:`callgate.http.displays`).
 - ``GET /api/live`` (any user): Server-Sent Events, a snapshot then deltas, filtered by role
   (:mod:`callgate.http.streams`); ``GET /api/my-call`` (a call-taker; a supervisor with
   ``?agent=ID``): the call ringing or connected on the phone and its caller's history.
@@ -213,6 +216,12 @@ ROUTES: Final[dict[tuple[str, str], Permission | str | None]] = {
 #: (:mod:`callgate.http.inquiry`). Anything else (the live feed's slots, the agencies, whoami)
 #: is 403 whatever the route's own rule, so no route added later opens to CAD by accident.
 CAD_ROUTE: Final = ("GET", "/api/calls/{call_id}/recording")
+#: The routes a wall screen (role ``display``) may call: the board's reads. Anything else, and
+#: every request that changes something, is 403 and logged with the display's name, whatever
+#: the route's own rule (a route added later stays closed to it unless listed here).
+DISPLAY_ROUTES: Final = frozenset(
+    {("GET", "/api/live"), ("GET", "/api/whoami"), ("GET", "/api/agents")}
+)
 _BY_REFUSED: Final = (
     "by is not accepted: the audit trail records the authenticated user (see callgate auth)"
 )
@@ -347,6 +356,8 @@ class OpsHttp:
             )
         if identity.role is Role.CAD and key != CAD_ROUTE:
             return _forbidden(identity, f"{key[0]} {key[1]} (a CAD token fetches recordings only)")
+        if identity.role is Role.DISPLAY and key not in DISPLAY_ROUTES:
+            return _forbidden(identity, f"{key[0]} {key[1]} (a wall screen only shows the board)")
         if isinstance(needed, Permission) and not identity.may(needed):
             return _forbidden(identity, needed.value)
         request[IDENTITY] = identity
@@ -362,7 +373,7 @@ class OpsHttp:
                 return await self.local.identity(request, self.authenticator)
             # A browser's session cookie; one that changes something without its CSRF token
             # is refused here (403).
-            return self.sessions.identity(request)
+            return await self.sessions.identity(request)
         # Bearer or Basic: counted by the one limiter of every credential (guessing.py); too
         # many failures raise 429 (503 when too many are being checked), before any hash.
         return await self.sessions.gate.authorization(request, header)

@@ -4,18 +4,30 @@ A page in a browser (the wallboard) cannot hold a token safely and should not us
 (the browser caches it and attaches it to any request to the port, whoever's page made it). So
 a user of ``[auth]`` logs in once with ``POST /api/session`` and the browser carries a cookie.
 
-**Why sessions in memory, not aiohttp-session.** The store is a dict in the daemon: the cookie
-holds a random 256-bit id and nothing else, the server keeps who it is. That needs no
-dependency and no key in the config (aiohttp-session's ``EncryptedCookieStorage`` would need
-``cryptography`` and a secret to manage), and logging out or removing a user really ends the
-session, where an encrypted cookie stays valid until it expires. Sessions are lost when the
-daemon restarts: users log in again, which is acceptable for a daemon restarted seldom. The
-store keeps a digest of each id, not the id, so nothing in memory or in a log is a cookie.
+**Why sessions kept in the journal, not signed cookies.** The cookie holds a random 256-bit
+id and nothing else; the server keeps who it is, in memory and, when the daemon has a journal,
+in its database (``browser_sessions``, :class:`~callgate.ports.SessionRecords`) as the SHA-256
+of the id, never the id: a copy of the database opens no session. So a daemon restart or
+upgrade logs nobody out (a session unknown in memory is looked up there once), and logging out,
+removing or changing a user, or revoking a display really ends its sessions, where a signed
+cookie stays valid until it expires unless the server keeps a list of revoked ones anyway, and
+would need a key to manage in the config. The CSRF token is derived from the id (an HMAC keyed
+by it), so it needs no storing either. A session's times are wall-clock seconds, since they
+must mean the same to the next process (a step of the host's clock moves its age by as much);
+its last sight is written at most once a minute. While the database is down sessions held in
+memory go on; one not in memory is not found (the page asks to log in).
+
+**Wall screens** (role ``display``) open a session with a device token an admin made
+(``callgate users display add``, :mod:`callgate.http.displays`), not a password. Theirs has no
+lifetime, only a long idle limit (:data:`DISPLAY_IDLE`), and a persistent cookie (``Max-Age``),
+so the screen survives its own browser's restart as well as the daemon's; revoking the token
+ends them at once.
 
 **Cookie.** ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page makes
-the browser send it), ``Path=/``, no ``Max-Age`` (gone when the browser closes; the server ends
-it anyway), and ``Secure`` when ``[ops] cookie_secure`` (the default) or when the request came
-through the TLS proxy (``X-Forwarded-Proto: https``). A Secure cookie is named with the
+the browser send it), ``Path=/``, no ``Max-Age`` for a person (gone when the browser closes;
+the server ends it anyway; a wall screen's has one, above), and ``Secure`` when ``[ops]
+cookie_secure`` (the default) or when the request came through the TLS proxy
+(``X-Forwarded-Proto: https``). A Secure cookie is named with the
 ``__Host-`` prefix, which browsers accept only over TLS, from this host, for ``Path=/``: another
 host of the domain cannot plant one.
 
@@ -39,23 +51,27 @@ claim to no gain.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import hmac
 import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from aiohttp import web
 from yarl import URL
 
-from callgate.auth import Authenticator, Identity
+from callgate.auth import Authenticator, Identity, Role
 from callgate.http.guessing import CredentialGate, CredentialLimiter, Refusal
 from callgate.http.settings import OpsSettings
 from callgate.logs import LogThrottle, clip
+from callgate.ports import JournalError, SessionRecords, StoredSession
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +91,34 @@ MAX_SESSIONS_PER_USER: Final = 16
 MAX_NAME: Final = 64
 MAX_PASSWORD: Final = 1024
 HOUR: Final = 3600.0
+#: A wall screen's session ends only when revoked, or after this long unseen (switched off).
+DISPLAY_IDLE: Final = 30 * 24 * HOUR
+#: Its cookie's ``Max-Age``: as long as browsers keep one (400 days), past any idle limit.
+DISPLAY_COOKIE_AGE: Final = 400 * 24 * 3600
+#: A display's audit name: ``display:<name>``, which no user name can be (auth.NAME_PATTERN).
+DISPLAY_PREFIX: Final = "display:"
+#: How often a session's last sight is written to the journal, at most.
+WRITE_SEEN_EVERY: Final = 60.0
 
 
-def _digest(session_id: str) -> bytes:
-    return hashlib.sha256(session_id.encode("utf-8", "replace")).digest()
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8", "replace")).hexdigest()
+
+
+def csrf_of(session_id: str) -> str:
+    """The session's CSRF token: an HMAC keyed by its id, so it is never stored, and cannot be
+    told from the token without the id (the cookie, which no script reads)."""
+    mac = hmac.new(session_id.encode("utf-8", "replace"), b"callgate csrf", hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+
+
+def display_identity(name: str) -> Identity:
+    """Who a wall screen's request is: the audit trail names it ``display:<name>``."""
+    return Identity(DISPLAY_PREFIX + name, Role.DISPLAY)
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 @dataclass
@@ -91,11 +131,21 @@ class Session:
     csrf_token: str
     created: float
     last_seen: float
+    display: bool = False
+    """A wall screen's: ``name`` is the display's (:data:`DISPLAY_IDLE`, no lifetime)."""
+    written: float = 0.0
+    """The last sight written to the journal."""
+
+    def stored(self, digest: str) -> StoredSession:
+        return StoredSession(
+            digest, self.name, self.display, _at(self.created), _at(self.last_seen)
+        )
 
 
 class SessionStore:
     """The sessions, by a digest of their id; pure apart from the ``now`` its callers pass
-    (monotonic seconds)."""
+    (wall-clock seconds). ``ended``, if set, hears the name of each user :meth:`end_user`
+    ended the sessions of (to forget them in the journal too)."""
 
     def __init__(
         self,
@@ -110,23 +160,46 @@ class SessionStore:
         self.max_sessions = max_sessions
         self.max_per_user = max_per_user
         # Least recently used first: the one to end when there are too many.
-        self._sessions: OrderedDict[bytes, Session] = OrderedDict()
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self.ended: Callable[[str], None] | None = None
+        #: Digests of the sessions ended to make room, for the journal to forget too (else the
+        #: next request of one would take it back from there, past the limits).
+        self.evicted: list[str] = []
+        self.keep_evicted = False
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def start(self, name: str, now: float) -> tuple[str, Session]:
-        """A new session for user ``name``: its id (for the cookie only) and the session."""
-        self._drop_expired(now)
-        mine = [key for key, s in self._sessions.items() if s.name == name]
-        for key in mine[: max(0, len(mine) - self.max_per_user + 1)]:
-            del self._sessions[key]
-        while len(self._sessions) >= self.max_sessions:
-            self._sessions.popitem(last=False)
+    def start(self, name: str, now: float, *, display: bool = False) -> tuple[str, Session]:
+        """A new session for user ``name`` (a display's, with ``display``): its id (for the
+        cookie only) and the session."""
         session_id = secrets.token_urlsafe(SESSION_BYTES)
-        session = Session(name, secrets.token_urlsafe(SESSION_BYTES), now, now)
-        self._sessions[_digest(session_id)] = session
+        session = Session(name, csrf_of(session_id), now, now, display, now)
+        self._add(_digest(session_id), session, now)
         return session_id, session
+
+    def restore(self, session_id: str, stored: StoredSession, now: float) -> Session | None:
+        """The session the journal kept for ``session_id`` (the daemon restarted), now seen;
+        None if it expired meanwhile."""
+        created, seen = stored.created.timestamp(), stored.last_seen.timestamp()
+        session = Session(stored.name, csrf_of(session_id), created, seen, stored.display, seen)
+        if self._expired(session, now):
+            return None
+        session.last_seen = now
+        self._add(_digest(session_id), session, now)
+        return session
+
+    def _add(self, key: str, session: Session, now: float) -> None:
+        self._drop_expired(now)
+        mine = [k for k, s in self._sessions.items() if _same(s, session)]
+        for k in mine[: max(0, len(mine) - self.max_per_user + 1)]:
+            del self._sessions[k]
+            self.evicted.append(k)
+        while len(self._sessions) >= self.max_sessions:
+            self.evicted.append(self._sessions.popitem(last=False)[0])
+        if not self.keep_evicted:
+            self.evicted.clear()
+        self._sessions[key] = session
 
     def get(self, session_id: str, now: float) -> Session | None:
         """The live session of ``session_id``, now seen; None if unknown, idle too long or past
@@ -146,14 +219,19 @@ class SessionStore:
         """Forget ``session_id``'s session (log-out); the session, or None if there was none."""
         return self._sessions.pop(_digest(session_id), None)
 
-    def end_user(self, name: str) -> int:
-        """End every session of user ``name`` (removed or changed in ``[auth]``); how many."""
-        keys = [key for key, s in self._sessions.items() if s.name == name]
+    def end_user(self, name: str, *, display: bool = False) -> int:
+        """End every session of user ``name`` (removed or changed in ``[auth]``), or of display
+        ``name``; how many."""
+        keys = [k for k, s in self._sessions.items() if s.name == name and s.display == display]
         for key in keys:
             del self._sessions[key]
+        if not display and self.ended is not None:
+            self.ended(name)
         return len(keys)
 
     def _expired(self, session: Session, now: float) -> bool:
+        if session.display:
+            return now - session.last_seen >= DISPLAY_IDLE
         return (
             now - session.last_seen >= self.idle_timeout or now - session.created >= self.lifetime
         )
@@ -161,6 +239,10 @@ class SessionStore:
     def _drop_expired(self, now: float) -> None:
         for key in [k for k, s in self._sessions.items() if self._expired(s, now)]:
             del self._sessions[key]
+
+
+def _same(one: Session, other: Session) -> bool:
+    return one.name == other.name and one.display == other.display
 
 
 def forwarded_https(request: web.Request) -> bool:
@@ -225,8 +307,9 @@ def _who(identity: Identity, session: Session) -> dict[str, object]:
 class BrowserSessions:
     """Log-in, log-out, and the identity of a request carrying a session cookie.
 
-    ``clock`` gives monotonic seconds: a session's idle time and lifetime are durations, which a
-    change of the wall clock must not stretch.
+    Sessions are timed on the wall clock (they outlive the process), the failed log-ins'
+    limiter on the monotonic one; ``clock``, given (tests), is both. ``records`` keeps sessions
+    through a restart (the journal); without it they live in memory only.
     """
 
     def __init__(
@@ -237,25 +320,74 @@ class BrowserSessions:
         lifetime: float = 12 * HOUR,
         cookie_secure: bool = True,
         trusted_proxies: Iterable[str] = (),
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
+        records: SessionRecords | None = None,
     ) -> None:
         self.authenticator = authenticator
         self.store = SessionStore(idle_timeout=idle_timeout, lifetime=lifetime)
+        self.store.ended = self._forget_user
+        self.store.keep_evicted = records is not None
+        steady = clock or time.monotonic
+        #: Monotonic seconds, for the limiter of failed credentials.
+        self.steady = steady
         #: Every password and token the port checks, the log-in's and the API's, goes through it.
-        self.gate = CredentialGate(authenticator, trusted_proxies=trusted_proxies, clock=clock)
+        self.gate = CredentialGate(authenticator, trusted_proxies=trusted_proxies, clock=steady)
         self.cookie_secure = cookie_secure
-        self._clock = clock
-        self._throttle = LogThrottle(60.0, clock)
+        self.records = records
+        self._clock = clock or time.time
+        self._throttle = LogThrottle(60.0, steady)
+        self._writing: set[asyncio.Task[bool]] = set()
+        self._pruned = float("-inf")
 
     @classmethod
-    def from_settings(cls, settings: OpsSettings, authenticator: Authenticator) -> BrowserSessions:
+    def from_settings(
+        cls,
+        settings: OpsSettings,
+        authenticator: Authenticator,
+        records: SessionRecords | None = None,
+    ) -> BrowserSessions:
         return cls(
             authenticator,
             idle_timeout=settings.session_idle_hours * HOUR,
             lifetime=settings.session_lifetime_hours * HOUR,
             cookie_secure=settings.cookie_secure,
             trusted_proxies=settings.trusted_proxies,
+            records=records,
         )
+
+    async def _write(self, what: str, write: Coroutine[Any, Any, object]) -> bool:
+        """Run one write of the journal; a failure is logged (throttled), never raised: the
+        session goes on in memory, only a restart meanwhile would end it."""
+        try:
+            await write
+        except JournalError as exc:
+            held_back = self._throttle.admit("journal")
+            if held_back is not None:
+                log.warning(
+                    "admin API: browser session not kept in the journal",
+                    extra={"what": what, "reason": str(exc), "similar_not_logged": held_back},
+                )
+            return False
+        return True
+
+    async def settled(self) -> None:
+        """Wait for the journal's writes under way in the background (a user's sessions)."""
+        await asyncio.gather(*self._writing)
+
+    def _forget_user(self, name: str) -> None:
+        """A user removed or changed at a reload: their sessions in the journal go too (in the
+        background: a reload is not async)."""
+        if self.records is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: a test of the store alone
+            return
+        task = loop.create_task(
+            self._write("end user", self.records.drop_sessions(name, display=False))
+        )
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
 
     @property
     def limiter(self) -> CredentialLimiter:
@@ -272,18 +404,90 @@ class BrowserSessions:
         answered with a Basic challenge (it would pop up the browser's own log-in dialog)."""
         return self._cookie_name(request) in request.cookies
 
-    def _session(self, request: web.Request) -> tuple[str, Session, Identity] | None:
+    async def _session(self, request: web.Request) -> tuple[str, Session, Identity] | None:
         session_id = request.cookies.get(self._cookie_name(request))
-        if not session_id:
+        if not session_id or len(session_id) > 2 * SESSION_BYTES:
             return None
-        session = self.store.get(session_id, self._clock())
+        now = self._clock()
+        session = self.store.get(session_id, now)
+        if session is None and self.records is not None:
+            session = await self._restore(session_id, now)
         if session is None:
             return None
-        identity = self.authenticator.identity(session.name)
+        identity = (
+            display_identity(session.name)
+            if session.display
+            else self.authenticator.identity(session.name)
+        )
         if identity is None:  # no longer a user
-            self.store.end(session_id)
+            await self.end(session_id)
             return None
+        if self.records is not None and now - session.written >= WRITE_SEEN_EVERY:
+            session.written = now
+            await self._write(
+                "seen", self.records.save_session(session.stored(_digest(session_id)))
+            )
         return session_id, session, identity
+
+    async def _restore(self, session_id: str, now: float) -> Session | None:
+        """The journal's session for ``session_id``, taken into memory (after a restart)."""
+        assert self.records is not None
+        try:
+            stored = await self.records.find_session(_digest(session_id))
+        except JournalError:
+            return None  # the page asks to log in; nothing to tell but a cookie we cannot read
+        if stored is None:
+            return None
+        session = self.store.restore(session_id, stored, now)
+        if session is None:
+            await self._write("expired", self.records.drop_session(stored.digest))
+        await self._drop_evicted()
+        return session
+
+    async def _drop_evicted(self) -> None:
+        assert self.records is not None
+        while self.store.evicted:
+            await self._write("evicted", self.records.drop_session(self.store.evicted.pop()))
+
+    async def start(self, name: str, *, display: bool = False) -> tuple[str, Session]:
+        """A new session (kept in the journal when there is one)."""
+        now = self._clock()
+        session_id, session = self.store.start(name, now, display=display)
+        if self.records is not None:
+            await self._drop_evicted()
+            if now - self._pruned >= HOUR:  # rows of browsers gone without logging out
+                self._pruned = now
+                idle = min(self.store.idle_timeout, self.store.lifetime)
+                await self._write(
+                    "prune", self.records.prune_sessions(_at(now - idle), _at(now - DISPLAY_IDLE))
+                )
+            await self._write(
+                "start", self.records.save_session(session.stored(_digest(session_id)))
+            )
+        return session_id, session
+
+    async def end(self, session_id: str) -> None:
+        self.store.end(session_id)
+        if self.records is not None:
+            await self._write("end", self.records.drop_session(_digest(session_id)))
+
+    def set_cookie(
+        self, request: web.Request, response: web.StreamResponse, session_id: str, session: Session
+    ) -> None:
+        """The session's cookie on ``response``; a display's outlives the browser."""
+        response.set_cookie(
+            self._cookie_name(request),
+            session_id,
+            path="/",
+            secure=self._secure(request),
+            httponly=True,
+            samesite="Strict",
+            max_age=DISPLAY_COOKIE_AGE if session.display else None,
+        )
+
+    def answer(self, identity: Identity, session: Session) -> web.Response:
+        """What log-in and ``GET /api/session`` answer: who, and the CSRF token."""
+        return _answer(_who(identity, session))
 
     def _check_csrf(self, request: web.Request, session: Session) -> None:
         if request.method in SAFE_METHODS:
@@ -307,10 +511,10 @@ class BrowserSessions:
             " (POST or GET /api/session returns it)"
         )
 
-    def identity(self, request: web.Request) -> Identity | None:
+    async def identity(self, request: web.Request) -> Identity | None:
         """The user of the request's live session, or None; a request that changes something
         without the session's CSRF token raises 403 (:class:`aiohttp.web.HTTPForbidden`)."""
-        found = self._session(request)
+        found = await self._session(request)
         if found is None:
             return None
         _, session, identity = found
@@ -334,28 +538,21 @@ class BrowserSessions:
             log.warning("admin API: log-in failed", extra={"user": clip(name), "client": address})
             return _answer({"error": "wrong name or password"}, 401)
         identity = result
-        previous = self._session(request)
+        previous = await self._session(request)
         if previous is not None:  # a fresh id at each log-in; the old one ends now
-            self.store.end(previous[0])
-        session_id, session = self.store.start(identity.name, self._clock())
+            await self.end(previous[0])
+        session_id, session = await self.start(identity.name)
         log.info(
             "admin API: browser session started",
             extra={"by": identity.name, "role": identity.role.value, "client": address},
         )
         response = _answer(_who(identity, session))
-        response.set_cookie(
-            self._cookie_name(request),
-            session_id,
-            path="/",
-            secure=self._secure(request),
-            httponly=True,
-            samesite="Strict",
-        )
+        self.set_cookie(request, response, session_id, session)
         return response
 
     async def current(self, request: web.Request) -> web.Response:
         """``GET /api/session``: who is logged in and the CSRF token (after a page reload)."""
-        found = self._session(request)
+        found = await self._session(request)
         if found is None:
             # No WWW-Authenticate: a page asks this to know whether to show its log-in form.
             return _answer({"error": "not logged in"}, 401)
@@ -365,12 +562,12 @@ class BrowserSessions:
     async def log_out(self, request: web.Request) -> web.Response:
         """``DELETE /api/session``: end the session (with its CSRF token); logging out without a
         live session is answered 200 too, and clears the cookie."""
-        found = self._session(request)
+        found = await self._session(request)
         result = "not-logged-in"
         if found is not None:
             session_id, session, identity = found
             self._check_csrf(request, session)
-            self.store.end(session_id)
+            await self.end(session_id)
             result = "logged-out"
             log.info(
                 "admin API: browser session ended",

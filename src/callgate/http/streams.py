@@ -179,6 +179,14 @@ class LiveStreams:
         for stream in list(self._streams):
             self._drop(stream, None)
 
+    def end_streams(self, name: str) -> int:
+        """End the open streams of user ``name`` (a revoked wall screen's, which must not wait
+        for a quiet moment's check); how many."""
+        mine = [s for s in self._streams if s.identity.name == name and not s.dropped]
+        for stream in mine:
+            self._drop(stream, None)
+        return len(mine)
+
     def _drop(self, stream: _Stream, why: str | None) -> None:
         stream.dropped = True
         while not stream.queue.empty():

@@ -6,7 +6,16 @@ each where it is used, so only a whole-schema check needs this list. Add a new t
 """
 
 # No ``from __future__ import annotations`` here: it would shadow the annotations module.
-from callgate.storage import agent_events, annotations, blocks, callbacks, inquiries, models, outbox
+from callgate.storage import (
+    agent_events,
+    annotations,
+    blocks,
+    browser_sessions,
+    callbacks,
+    inquiries,
+    models,
+    outbox,
+)
 
 metadata = models.Base.metadata
 """The journal's whole schema: every table of the modules below has joined it."""
@@ -15,6 +24,7 @@ __all__ = [
     "agent_events",
     "annotations",
     "blocks",
+    "browser_sessions",
     "callbacks",
     "inquiries",
     "metadata",

@@ -12,7 +12,9 @@ applied the users or refused them (then this says why and exits 1); when it is n
 that is said and the change applies at its next start or reload.
 
 Only hashes are stored: a password typed (twice, without echo) or read from standard input
-(``--password-stdin``), a token printed once by ``users token``.
+(``--password-stdin``), a token printed once by ``users token``. The wall screens' device
+tokens (``users display add|list|revoke``) live in the journal instead:
+:mod:`callgate.tools.wall_screens`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from callgate.auth import (
     users_file_path,
     with_users,
 )
-from callgate.tools import admin_client
+from callgate.tools import admin_client, wall_screens
 from callgate.tools.credentials import MIN_PASSWORD
 
 DEFAULT_CONFIG = Path("/etc/callgate/callgate.toml")
@@ -78,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = sub.add_parser("add", help="add a user (asks for the password twice)")
     add.add_argument("name", help="the user's name, which the audit trail records")
-    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument(
+        "--role", required=True, choices=[r.value for r in Role if r is not Role.DISPLAY]
+    )
     add.add_argument("--agent-id", help="call-takers: which call-taker they are (e.g. 1001)")
     add.add_argument(
         "--phone", help="supervisors, admins: their own phone, where listening rings (PJSIP/2001)"
@@ -106,11 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="the users, their roles and which secrets they have")
     remove = sub.add_parser("remove", help="remove a user (and their Unix accounts' mapping)")
     remove.add_argument("name")
+    wall_screens.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.action == "display":
+        return wall_screens.main(args)
     try:
         config = Path(args.config) if args.config else DEFAULT_CONFIG
         auth, path = _locate(config)

@@ -42,6 +42,10 @@ JOINS: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"http", "storage"}),
         "the inquiry routes' service: past calls and recordings in the routes' own types",
     ),
+    "browsers": (
+        frozenset({"http", "storage"}),
+        "the admin port's sessions and wall screens, built with the journal that keeps them",
+    ),
 }
 
 

@@ -45,6 +45,7 @@ async def test_given_a_migrated_journal_when_downgraded_and_upgraded_then_tables
     assert up == [
         "agent_events",
         "alembic_version",
+        "browser_sessions",
         "call_agents",
         "call_annotations",
         "call_transitions",
@@ -52,6 +53,7 @@ async def test_given_a_migrated_journal_when_downgraded_and_upgraded_then_tables
         "callback_tasks",
         "caller_blocks",
         "calls",
+        "display_tokens",
         "event_outbox",
         "inquiry_audit",
         "recording_holds",

@@ -1,0 +1,113 @@
+"""A wall screen and a person's browser in a real browser, through a daemon restart (#24 item 1).
+
+An admin makes a display token with ``callgate users display add``; the wallboard opened once
+at the printed address shows the centre read-only (no button, no form, no field, no link), and
+after the daemon is stopped and started again, still does without a log-in, as a supervisor's
+browser stays logged in. The token reaches neither the daemon's log nor the page's address.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import labpeers
+import pytest
+from selenium.common.exceptions import JavascriptException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+from wallboard_screenshots import browser, log_in
+
+from .conftest import Daemon, run_cli, wait_for
+
+pytestmark = pytest.mark.integration
+
+ENV = {
+    "CALLGATE_OPS__COOKIE_SECURE": "false",  # the lab is plain http on 127.0.0.1
+    "CALLGATE_CALLTAKERS__ENDPOINTS": '["PJSIP/1001"]',
+}
+#: Everything a person could act with; a wall screen shows none.
+CONTROLS = "button, form, input, select, textarea, a"
+#: From the daemon's start to the page's live stream again: the stream retries with a growing
+#: pause (at most 30 s), and the shared lab machine is slow at times.
+BACK_LIVE = 60.0
+
+
+@pytest.fixture
+def drivers() -> Iterator[list[WebDriver]]:
+    if shutil.which("chromedriver") is None:
+        pytest.fail("chromium-driver is missing: run scripts/setup", pytrace=False)
+    opened: list[WebDriver] = []
+    yield opened
+    for driver in opened:
+        driver.quit()
+
+
+#: Read in one script, so a page that reloads meanwhile (the token traded) is read whole or not.
+SHOWN = """const body = document.body;
+return body.dataset.role === arguments[0] && body.dataset.live === arguments[1]
+  && document.querySelectorAll("#agents tbody tr").length > 0;"""
+
+
+def _board(driver: WebDriver, role: str, timeout: float, live: str = "1") -> None:
+    """The page is logged in as ``role``, its live stream open (``live`` "1") and call-taker
+    1001 shown; or, with ``live`` "0", the stream lost."""
+    WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=0.2,
+        ignored_exceptions=(JavascriptException, StaleElementReferenceException),
+    ).until(lambda d: d.execute_script(SHOWN, role, live))
+
+
+def _read_only(driver: WebDriver) -> None:
+    assert driver.find_elements(By.CSS_SELECTOR, CONTROLS) == []
+    assert "#display" not in driver.current_url
+
+
+@pytest.mark.daemon_env(**ENV)
+def test_given_a_display_token_then_a_read_only_board_through_a_daemon_restart(
+    daemon: Daemon, drivers: list[WebDriver], tmp_path: Path
+) -> None:
+    wait_for(lambda: bool(daemon.records("admin HTTP port listening")), 15, "the admin port")
+    made = run_cli("users", "display", "add", "lobby")
+    assert made.returncode == 0, made.stderr
+    address = made.stdout.strip()
+    assert address.startswith(f"{daemon.admin_url()}/wallboard#display=")
+    token = address.rsplit("=", 1)[1]
+    screen, person = browser(), browser()
+    drivers.extend([screen, person])
+    screen.get(address)
+    _board(screen, "display", 15)
+    _read_only(screen)
+    log_in(person, f"{daemon.admin_url()}/wallboard", *labpeers.LAB_SUPERVISOR, timeout=15)
+    screen.save_screenshot(str(tmp_path / "display-before.png"))
+
+    daemon.stop()
+    _board(screen, "display", 15, live="0")
+    daemon.start()
+    listening = "admin HTTP port listening"
+    wait_for(lambda: len(daemon.records(listening)) == 2, 30, "the admin port again")
+    # The open page's stream comes back by itself; a page loaded anew is let in by its cookie.
+    _board(screen, "display", BACK_LIVE)
+    screen.refresh()
+    _board(screen, "display", 15)
+    _read_only(screen)
+    person.refresh()
+    _board(person, "supervisor", 15)
+    assert not person.find_element(By.ID, "login-form").is_displayed()
+    screen.save_screenshot(str(tmp_path / "display-after.png"))
+    assert token not in daemon.log_text()
+    assert "display:lobby" in daemon.log_text()  # its session started, by name
+
+    listed = run_cli("users", "display", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "lobby" in listed.stdout
+    revoked = run_cli("users", "display", "revoke", "lobby")
+    assert revoked.returncode == 0, revoked.stderr
+    screen.refresh()
+    WebDriverWait(
+        screen, 15, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(lambda d: d.find_element(By.ID, "login-form").is_displayed())
