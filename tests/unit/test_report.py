@@ -566,7 +566,7 @@ def test_given_a_wita_range_then_the_command_uses_it(
         (["--day", "23-11-2026"], "is not a date"),
         (["--shift", "malam"], "--shift needs --day"),
         (["--day", "2026-11-23", "--shift", "subuh"], "unknown shift 'subuh'"),
-        (["--day", "2026-11-23", "--from", "2026-11-01"], "not both"),
+        (["--day", "2026-11-23", "--from", "2026-11-01"], "only one of"),
         ([], "say which period"),
         (["--from", "2026-11-01"], "say which period"),
         (["--from", "yesterday", "--to", "2026-11-02"], "is not a date or time"),
