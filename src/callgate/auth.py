@@ -110,6 +110,8 @@ class Permission(StrEnum):
     """Change the running daemon's log level."""
     RELOAD = "reload"
     """Reload the daemon's configuration file."""
+    VIEW_REPORTS = "view-reports"
+    """Read the managers' reports (a day, a shift, a month, a call-taker) from the journal."""
 
 
 _CALL_TAKER = frozenset({Permission.VIEW_AGENTS, Permission.OWN_STATE, Permission.OWN_DISPOSITION})
@@ -119,6 +121,7 @@ _SUPERVISOR = _CALL_TAKER | {
     Permission.ANY_DISPOSITION,
     Permission.BLOCK,
     Permission.CALLBACK,
+    Permission.VIEW_REPORTS,
 }
 #: Each role's permissions, as data: the one place that says who may do what on the admin API.
 #: CAD's rights are per client (its ``commands``), on MQTT only.

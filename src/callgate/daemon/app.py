@@ -58,6 +58,7 @@ from callgate.daemon.projection import Projection
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.readiness import Readiness
 from callgate.daemon.reload import LiveParts, OnReload, Reloader, read_config
+from callgate.daemon.report_service import report_routes
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, retention, watch_fallback
 from callgate.daemon.view import LiveDaemonView
@@ -282,6 +283,7 @@ def _wire(
             Pages(),
             Actions(actions),
             inquiry_routes(settings, journal, metrics.registry),
+            report_routes(settings, journal),
         ),
         limits=HttpLimits.from_settings(settings.ops),
     )

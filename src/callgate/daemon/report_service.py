@@ -1,0 +1,143 @@
+"""The managers' reports for the admin port (:mod:`callgate.http.reporting`): the journal read
+through :mod:`callgate.reports.reading`, in the centre's zone and shifts
+(:mod:`callgate.reports.centre`), exactly as ``callgate report`` reads them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from callgate.config import Settings
+from callgate.http.reporting import ReportQuery, ReportRoutes
+from callgate.ports import agent_id_of
+from callgate.reports.centre import centre_shifts, centre_zone
+from callgate.reports.payload import calltaker_json, report_json
+from callgate.reports.periods import (
+    Period,
+    ReportUsageError,
+    ShiftHours,
+    day_period,
+    month_period,
+    parse_month,
+    shift_period,
+)
+from callgate.reports.reading import read_calltakers, read_report
+from callgate.reports.report_tables import (
+    CALLTAKER_CSV_FILES,
+    CSV_FILES,
+    calltaker_tables,
+    one_csv,
+    report_tables,
+)
+from callgate.storage.database import JournalError
+from callgate.storage.journal import Journal
+
+JsonDict = dict[str, Any]
+
+
+class ReportService:
+    """Reports of a day, a shift, a month or a call-taker from the daemon's journal."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.journal = journal
+        self.zone = centre_zone(settings)
+        self.shifts: tuple[ShiftHours, ...] = centre_shifts(settings)
+        self.calltakers = sorted(agent_id_of(e) for e in settings.calltakers.endpoints)
+        self.clock = clock
+
+    def options(self) -> JsonDict:
+        return {
+            "zone": self.zone.key,
+            "today": self.clock().astimezone(self.zone).date().isoformat(),
+            "shifts": [
+                {"name": s.name, "start": f"{s.start:%H:%M}", "end": f"{s.end:%H:%M}"}
+                for s in self.shifts
+            ],
+            "calltakers": self.calltakers,
+        }
+
+    def period(self, query: ReportQuery) -> Period:
+        """The period ``query`` asks for; :class:`ValueError` (a :class:`ReportUsageError`)
+        saying what is wrong."""
+        if query.kind == "month" or (query.kind == "calltaker" and query.month):
+            if query.month is None:
+                raise ReportUsageError("month is required (2026-11)")
+            return month_period(parse_month(query.month), self.zone)
+        if query.day is None:
+            raise ReportUsageError("day is required (2026-11-23)")
+        day = _day(query.day)
+        if query.kind != "shift":
+            return day_period(day, self.zone)
+        shift = next((s for s in self.shifts if s.name == query.shift), None)
+        if shift is None:
+            names = ", ".join(s.name for s in self.shifts)
+            raise ReportUsageError(f"shift must be one of {names}")
+        return shift_period(day, shift, self.zone)
+
+    async def report(self, query: ReportQuery) -> JsonDict:
+        period = self.period(query)
+        try:
+            if query.kind == "calltaker":
+                agent = _agent(query)
+                found = await read_calltakers(self.journal, period, self.shifts, now=self.clock())
+                return {"kind": "calltaker", **calltaker_json(found, agent)}
+            return {"kind": query.kind, **report_json(await read_report(self.journal, period))}
+        except JournalError as exc:
+            raise ConnectionError(str(exc)) from None
+
+    async def csv(self, query: ReportQuery) -> tuple[str, str]:
+        period = self.period(query)
+        stamp = period.start.astimezone(self.zone).strftime(
+            "%Y-%m" if query.kind == "month" or query.month else "%Y-%m-%d"
+        )
+        try:
+            if query.kind == "calltaker":
+                agent = _agent(query)
+                found = await read_calltakers(self.journal, period, self.shifts, now=self.clock())
+                only = replace(
+                    found,
+                    calltakers=[r for r in found.calltakers if r.agent_id == agent],
+                    shifts=[
+                        replace(s, calltakers=[r for r in s.calltakers if r.agent_id == agent])
+                        for s in found.shifts
+                        if any(r.agent_id == agent for r in s.calltakers)
+                    ],
+                )
+                text = one_csv(calltaker_tables(only, total=False), CALLTAKER_CSV_FILES)
+                return f"laporan-operator-{_safe(agent)}-{stamp}.csv", text
+            report = await read_report(self.journal, period)
+        except JournalError as exc:
+            raise ConnectionError(str(exc)) from None
+        kind = f"-{_safe(query.shift or '')}" if query.kind == "shift" else ""
+        return f"laporan-112-{stamp}{kind}.csv", one_csv(report_tables(report), CSV_FILES)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ReportUsageError(f"{text!r} is not a date (use 2026-11-23)") from None
+
+
+def _agent(query: ReportQuery) -> str:
+    if not query.agent:
+        raise ValueError("agent (the call-taker's id) is required")
+    return query.agent
+
+
+def _safe(text: str) -> str:
+    """``text`` fit for a file name in a header: letters, digits, ``-`` and ``_`` only."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in text)
+
+
+def report_routes(settings: Settings, journal: Journal) -> ReportRoutes:
+    """The report routes for the admin port (the composition root's one call)."""
+    return ReportRoutes(ReportService(journal, settings))
