@@ -1,14 +1,15 @@
-"""``GET /wallboard``, ``GET /screen``, ``GET /calls``, ``GET /call`` and their assets: static
-pages shipped in the package.
+"""``GET /wallboard``, ``GET /screen``, ``GET /calls``, ``GET /call``, ``GET /reports`` and their
+assets: static pages shipped in the package.
 
 Plain HTML, CSS and JavaScript in ``http/static/`` (no build step, nothing from a CDN: a 112
 centre's screens may have no way out to the internet). The pages are open: they hold no data
 and log in with ``POST /api/session``; everything they show comes from the authenticated API
 (``/api/live``, ``/api/my-call``, ``/readyz``; the inquiry pages of issue #23, ``/calls``
 "Cari panggilan" and ``/call?id=`` a call's timeline, read ``/api/calls/search`` and
-``/api/calls/{id}/timeline|recording|export|hold``, routes served elsewhere). Every URL they
-use is relative, so they work behind a reverse proxy that serves the port under a path of its
-own (``/callgate/wallboard``).
+``/api/calls/{id}/timeline|recording|export|hold``, routes served elsewhere; ``/reports``, the
+managers' reports of issue #24, reads ``/api/reports``, :mod:`callgate.http.reporting`). Every
+URL they use is relative, so they work behind a reverse proxy that serves the port under a
+path of its own (``/callgate/wallboard``).
 
 Headers keep them to themselves: a Content-Security-Policy that allows only this site's own
 scripts, styles, connections and media (the recording's audio element; no inline script), no
@@ -31,13 +32,16 @@ ASSETS: Final = {
     "screen.html": "text/html",
     "calls.html": "text/html",
     "call.html": "text/html",
+    "reports.html": "text/html",
     "common.js": "text/javascript",
     "wallboard.js": "text/javascript",
     "screen.js": "text/javascript",
     "inquiry.js": "text/javascript",
     "calls.js": "text/javascript",
     "call.js": "text/javascript",
+    "reports.js": "text/javascript",
     "style.css": "text/css",
+    "reports.css": "text/css",
 }
 HEADERS: Final = {
     "Content-Security-Policy": (
@@ -69,6 +73,7 @@ class Pages:
             ("GET", "/screen"): (None, self._screen),
             ("GET", "/calls"): (None, self._calls),
             ("GET", "/call"): (None, self._call),
+            ("GET", "/reports"): (None, self._reports),
             ("GET", "/assets/{name}"): (None, self._asset),
         }
 
@@ -86,6 +91,9 @@ class Pages:
 
     async def _call(self, _request: web.Request) -> web.Response:
         return _serve("call.html")
+
+    async def _reports(self, _request: web.Request) -> web.Response:
+        return _serve("reports.html")
 
     async def _asset(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

@@ -152,5 +152,6 @@ def calltaker_json(report: CallTakerReport, agent_id: str) -> JsonDict:
         "calltaker": agent_id,
         "figures": figures_json(mine or CallTakerFigures(agent_id)),
         "shifts": shifts,
+        "open": bool(report.notes),
         "notes": list(report.notes),
     }
