@@ -283,7 +283,7 @@ def _wire(
             Pages(),
             Actions(actions),
             inquiry_routes(settings, journal, metrics.registry),
-            report_routes(settings, journal),
+            report_routes(settings),
         ),
         limits=HttpLimits.from_settings(settings.ops),
     )

@@ -20,7 +20,7 @@ from callgate.auth import Authenticator
 from callgate.config import load_settings
 from callgate.daemon.health import Health
 from callgate.daemon.report_service import ReportService
-from callgate.http.reporting import ReportRoutes
+from callgate.http.reporting import ReportQuery, ReportRoutes
 from callgate.http.server import OpsHttp
 from callgate.reports.centre import centre_shifts, centre_zone
 from callgate.reports.periods import DEFAULT_SHIFTS
@@ -84,7 +84,7 @@ async def centre(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
         CollectorRegistry(),
         authenticator=Authenticator(USERS),
         port=0,
-        extensions=(ReportRoutes(ReportService(journal, settings, clock=lambda: NOW)),),
+        extensions=(ReportRoutes(ReportService(settings, clock=lambda: NOW)),),
     )
     await http.start()
     yield http.url, config
@@ -292,3 +292,42 @@ def test_given_no_roster_shifts_then_the_old_fixed_shifts_and_wib(tmp_path: Path
     settings = load_settings(config)
     assert centre_shifts(settings) == DEFAULT_SHIFTS
     assert centre_zone(settings).key == "Asia/Jakarta"
+
+
+class _Unreadable:
+    """A report source whose journal cannot be read (the database is down)."""
+
+    def options(self) -> dict[str, object]:
+        return {}
+
+    async def report(self, query: ReportQuery) -> dict[str, object]:
+        raise ConnectionError("cannot open the journal")
+
+    async def csv(self, query: ReportQuery) -> tuple[str, str]:
+        raise ConnectionError("cannot open the journal")
+
+
+async def test_given_no_journal_then_the_service_says_so_and_the_port_answers_503(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "callgate.toml"
+    config.write_text(f'[storage]\nurl = "sqlite+aiosqlite:///{tmp_path / "none.db"}"\n')
+    with pytest.raises(ConnectionError, match="journal"):
+        await ReportService(load_settings(config)).report(ReportQuery("day", day="2026-11-23"))
+    assert not (tmp_path / "none.db").exists()  # read-only: never created
+    http = OpsHttp(
+        _View(),  # type: ignore[arg-type]
+        Health(),
+        CollectorRegistry(),
+        authenticator=Authenticator(USERS),
+        port=0,
+        extensions=(ReportRoutes(_Unreadable()),),
+    )
+    await http.start()
+    try:
+        for query in ("kind=day&day=2026-11-23", "kind=day&day=2026-11-23&format=csv"):
+            status, answer = await _get(http.url, f"/api/reports?{query}")
+            assert status == 503
+            assert answer == {"error": "the journal cannot be read now"}
+    finally:
+        await http.stop()
