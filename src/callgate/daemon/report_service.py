@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from callgate.config import Settings
 from callgate.http.reporting import ReportQuery, ReportRoutes
-from callgate.ports import agent_id_of
+from callgate.ports import JournalError, agent_id_of
 from callgate.reports.calltaker_figures import CallTakerReport
 from callgate.reports.centre import centre_shifts, centre_zone
 from callgate.reports.figures import Report
@@ -33,7 +33,12 @@ from callgate.reports.periods import (
     parse_month,
     shift_period,
 )
-from callgate.reports.reading import read_calltakers, read_report
+from callgate.reports.reading import (
+    ReadOnlyJournal,
+    read_calltakers,
+    read_report,
+    with_readonly_journal,
+)
 from callgate.reports.report_tables import (
     CALLTAKER_CSV_FILES,
     CSV_FILES,
@@ -41,9 +46,6 @@ from callgate.reports.report_tables import (
     one_csv,
     report_tables,
 )
-from callgate.storage.database import JournalError
-from callgate.storage.journal import Journal
-from callgate.storage.reports import open_journal_readonly
 
 JsonDict = dict[str, Any]
 
@@ -99,20 +101,13 @@ class ReportService:
             raise ReportUsageError(f"shift must be one of {names}")
         return shift_period(day, shift, self.zone)
 
-    async def _read(self, read: Callable[[Journal, bool], Awaitable[T]]) -> T:
+    async def _read(self, read: Callable[[ReadOnlyJournal, bool], Awaitable[T]]) -> T:
         """``read(journal, callbacks)`` in a worker thread on a read-only journal of its own;
         :class:`ConnectionError` when the journal cannot be read."""
 
-        async def run() -> T:
-            journal, callbacks = await open_journal_readonly(self.url)
-            try:
-                return await read(journal, callbacks)
-            finally:
-                await journal.close()
-
         async with self.turns:
             try:
-                return await asyncio.to_thread(asyncio.run, run())
+                return await asyncio.to_thread(asyncio.run, with_readonly_journal(self.url, read))
             except JournalError as exc:
                 raise ConnectionError(str(exc)) from None
 

@@ -4,8 +4,9 @@ through here, so the same period gives the same figures."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from callgate.reports.calltaker_figures import CallTakerReport, build_calltaker_report
 from callgate.reports.compute import build_report
@@ -18,7 +19,23 @@ from callgate.storage.agent_events import (
 )
 from callgate.storage.database import JournalError
 from callgate.storage.journal import Journal
-from callgate.storage.reports import load_report_rows
+from callgate.storage.reports import load_report_rows, open_journal_readonly
+
+T = TypeVar("T")
+#: The journal a report reads (a name for the daemon's report service, which imports no
+#: storage of its own: it reaches the journal only through this module).
+ReadOnlyJournal = Journal
+
+
+async def with_readonly_journal(url: str, read: Callable[[Journal, bool], Awaitable[T]]) -> T:
+    """``read(journal, callbacks)`` on the journal at ``url`` opened read-only (never created
+    nor migrated; ``callbacks``: it has the callback tables), closed after;
+    :class:`~callgate.storage.database.JournalError` when it cannot be read."""
+    journal, callbacks = await open_journal_readonly(url)
+    try:
+        return await read(journal, callbacks)
+    finally:
+        await journal.close()
 
 
 async def read_report(

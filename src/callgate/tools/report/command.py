@@ -33,10 +33,10 @@ from callgate.reports.periods import (
     shift_period,
     zone,
 )
-from callgate.reports.reading import read_calltakers, read_report
+from callgate.reports.reading import read_calltakers, read_report, with_readonly_journal
 from callgate.storage.database import JournalError, redact_url
 from callgate.storage.journal import Journal
-from callgate.storage.reports import ReportRows, load_report_rows, open_journal_readonly
+from callgate.storage.reports import ReportRows, load_report_rows
 from callgate.tools.report.export import (
     CALLTAKER_CSV_FILES,
     CSV_FILES,
@@ -180,21 +180,19 @@ def _settings(config: str | None) -> Settings:
 
 
 async def _read(url: str, period: Period, top: int) -> Report:
-    journal, callbacks = await open_journal_readonly(url)
-    try:
-        return await read_report(journal, period, callbacks=callbacks, top=top)
-    finally:
-        await journal.close()
+    # The same reading as the daemon's report pages (callgate.daemon.report_service).
+    return await with_readonly_journal(
+        url, lambda journal, callbacks: read_report(journal, period, callbacks=callbacks, top=top)
+    )
 
 
 async def _read_calltakers(
     url: str, period: Period, shifts: Sequence[ShiftHours]
 ) -> CallTakerReport:
-    journal, _ = await open_journal_readonly(url)
-    try:
-        return await read_calltakers(journal, period, shifts, now=datetime.now(UTC))
-    finally:
-        await journal.close()
+    now = datetime.now(UTC)
+    return await with_readonly_journal(
+        url, lambda journal, _: read_calltakers(journal, period, shifts, now=now)
+    )
 
 
 def _run_calltakers(
