@@ -118,6 +118,8 @@ class Permission(StrEnum):
     caller to a chosen call-taker (the wallboard's supervisor tools)."""
     DISPLAYS = "displays"
     """Create, list and revoke the wall screens' device tokens."""
+    VIEW_REPORTS = "view-reports"
+    """Read the managers' reports (a day, a shift, a month, a call-taker) from the journal."""
 
 
 _CALL_TAKER = frozenset({Permission.VIEW_AGENTS, Permission.OWN_STATE, Permission.OWN_DISPOSITION})
@@ -128,6 +130,7 @@ _SUPERVISOR = _CALL_TAKER | {
     Permission.BLOCK,
     Permission.CALLBACK,
     Permission.SUPERVISE,
+    Permission.VIEW_REPORTS,
 }
 #: Each role's permissions, as data: the one place that says who may do what on the admin API.
 #: CAD's rights are per client (its ``commands``), on MQTT only.

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from callgate.reports import csv_cells
 from callgate.storage.agent_events import AgentEvent
-from callgate.tools import csv_cells
 from callgate.tools.report import DEFAULT_SHIFTS, build_calltaker_report, write_calltakers_csv
 from callgate.tools.simulator.traffic import TraceCall, write_trace
 from tests.unit.test_report_calltakers import BEFORE, EVENTS, FAR, HANDLED, PERIOD, t

@@ -566,12 +566,15 @@ def test_given_a_wita_range_then_the_command_uses_it(
         (["--day", "23-11-2026"], "is not a date"),
         (["--shift", "malam"], "--shift needs --day"),
         (["--day", "2026-11-23", "--shift", "subuh"], "unknown shift 'subuh'"),
-        (["--day", "2026-11-23", "--from", "2026-11-01"], "not both"),
+        (["--day", "2026-11-23", "--from", "2026-11-01"], "only one of"),
         ([], "say which period"),
         (["--from", "2026-11-01"], "say which period"),
         (["--from", "yesterday", "--to", "2026-11-02"], "is not a date or time"),
         (["--from", "2026-11-02", "--to", "2026-11-01"], "must end after it starts"),
         (["--day", "2026-11-23", "--tz", "Mars/Olympus"], "unknown time zone"),
+        (["--month", "2026-11", "--day", "2026-11-23"], "only one of"),
+        (["--month", "2026-11", "--shift", "pagi"], "--shift needs --day"),
+        (["--month", "November"], "is not a month"),
     ],
 )
 def test_given_bad_arguments_then_exit_2_with_a_clear_message(
@@ -579,6 +582,23 @@ def test_given_bad_arguments_then_exit_2_with_a_clear_message(
 ) -> None:
     assert main(["--config", str(config), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_given_a_wita_roster_then_the_command_uses_its_zone_and_shifts(
+    known_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "wita.toml"
+    config.write_text(
+        f'[storage]\nurl = "{known_db}"\n\n[roster]\ntimezone = "WITA"\n\n'
+        '[[roster.shifts]]\nname = "subuh"\nstart = "04:00"\nend = "12:00"\n',
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "--day", "2026-11-23", "--shift", "subuh"]) == 0
+    out = capsys.readouterr().out
+    assert "2026-11-23 shift subuh 04:00-12:00 (Asia/Makassar)" in out
+    # A calendar month; --tz still wins over the config.
+    assert main(["--config", str(config), "--month", "2026-11", "--tz", "WIT"]) == 0
+    assert "2026-11 (Asia/Jayapura)" in capsys.readouterr().out
 
 
 def test_given_a_bad_top_then_argparse_refuses(

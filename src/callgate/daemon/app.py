@@ -58,6 +58,7 @@ from callgate.daemon.projection import Projection
 from callgate.daemon.queue_log_out import QueueLogFile, queue_log_file
 from callgate.daemon.readiness import Readiness
 from callgate.daemon.reload import LiveParts, OnReload, Reloader, read_config
+from callgate.daemon.report_service import report_routes
 from callgate.daemon.supervisor_tools import supervisor_routes
 from callgate.daemon.systemd import Notifier
 from callgate.daemon.upkeep import keep_binding, upkeep_tasks
@@ -266,6 +267,7 @@ def _wire(
             displays,
             inquiry_routes(settings, journal, metrics.registry),
             supervisor_routes(feed, engine.observers),
+            report_routes(settings),
         ),
         limits=HttpLimits.from_settings(settings.ops),
     )

@@ -1,5 +1,5 @@
-"""``GET /wallboard``, ``GET /screen``, ``GET /calls``, ``GET /call`` and their assets: static
-pages shipped in the package.
+"""``GET /wallboard``, ``GET /screen``, ``GET /calls``, ``GET /call``, ``GET /reports`` and their
+assets: static pages shipped in the package.
 
 Plain HTML, CSS and JavaScript in ``http/static/`` (no build step, nothing from a CDN: a 112
 centre's screens may have no way out to the internet). The pages are open: they hold no data
@@ -7,9 +7,10 @@ and log in with ``POST /api/session``; everything they show comes from the authe
 (``/api/live``, ``/api/my-call``, ``/readyz``; the inquiry pages of issue #23, ``/calls``
 "Cari panggilan" and ``/call?id=`` a call's timeline, read ``/api/calls/search`` and
 ``/api/calls/{id}/timeline|recording|export|hold``, routes served elsewhere; ``/card`` the
-call-taker's printable feature-code card, one A4 page, reads ``/api/screen`` for the digits).
-Every URL they use is relative, so they work behind a reverse proxy that serves the port under
-a path of its own (``/callgate/wallboard``).
+call-taker's printable feature-code card, one A4 page, reads ``/api/screen`` for the digits;
+``/reports``, the managers' reports of issue #24, reads ``/api/reports``,
+:mod:`callgate.http.reporting`). Every URL they use is relative, so they work behind a reverse
+proxy that serves the port under a path of its own (``/callgate/wallboard``).
 
 Headers keep them to themselves: a Content-Security-Policy that allows only this site's own
 scripts, styles, connections and media (the recording's audio element; no inline script), no
@@ -33,6 +34,7 @@ ASSETS: Final = {
     "calls.html": "text/html",
     "call.html": "text/html",
     "card.html": "text/html",
+    "reports.html": "text/html",
     "common.js": "text/javascript",
     "wallboard.js": "text/javascript",
     "screen.js": "text/javascript",
@@ -45,6 +47,8 @@ ASSETS: Final = {
     "style.css": "text/css",
     "supervisor.js": "text/javascript",
     "supervisor.css": "text/css",
+    "reports.js": "text/javascript",
+    "reports.css": "text/css",
 }
 HEADERS: Final = {
     "Content-Security-Policy": (
@@ -77,6 +81,7 @@ class Pages:
             ("GET", "/calls"): (None, self._calls),
             ("GET", "/call"): (None, self._call),
             ("GET", "/card"): (None, self._card),
+            ("GET", "/reports"): (None, self._reports),
             ("GET", "/assets/{name}"): (None, self._asset),
         }
 
@@ -97,6 +102,9 @@ class Pages:
 
     async def _card(self, _request: web.Request) -> web.Response:
         return _serve("card.html")
+
+    async def _reports(self, _request: web.Request) -> web.Response:
+        return _serve("reports.html")
 
     async def _asset(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

@@ -38,40 +38,14 @@ must not change a schema a running daemon of another version relies on.
 """
 
 from callgate.core.kpi import percentile
-from callgate.storage.reports import (
-    CallbackAttemptFacts,
-    CallbackTaskFacts,
-    CallFacts,
-    open_journal_readonly,
-    readonly_url,
-)
-from callgate.tools.report.calltaker_figures import (
+from callgate.reports.calltaker_figures import (
     CallTakerFigures,
     CallTakerReport,
     ShiftFigures,
     build_calltaker_report,
 )
-from callgate.tools.report.command import (
-    DATABASE,
-    DEFAULT_CONFIG,
-    DEFAULT_TZ,
-    OK,
-    USAGE,
-    add_arguments,
-    load,
-    main,
-    period_from_args,
-    run,
-)
-from callgate.tools.report.compute import build_report
-from callgate.tools.report.export import (
-    CALLTAKER_CSV_FILES,
-    CSV_FILES,
-    write_calltakers_csv,
-    write_csv,
-    write_png,
-)
-from callgate.tools.report.figures import (
+from callgate.reports.compute import build_report
+from callgate.reports.figures import (
     ATTEMPT_OUTCOMES,
     BUCKETS,
     DISPOSITIONS,
@@ -91,7 +65,7 @@ from callgate.tools.report.figures import (
     Report,
     Share,
 )
-from callgate.tools.report.periods import (
+from callgate.reports.periods import (
     DEFAULT_SHIFTS,
     Period,
     ReportUsageError,
@@ -102,6 +76,32 @@ from callgate.tools.report.periods import (
     range_period,
     shift_period,
     zone,
+)
+from callgate.storage.reports import (
+    CallbackAttemptFacts,
+    CallbackTaskFacts,
+    CallFacts,
+    open_journal_readonly,
+    readonly_url,
+)
+from callgate.tools.report.command import (
+    DATABASE,
+    DEFAULT_CONFIG,
+    DEFAULT_TZ,
+    OK,
+    USAGE,
+    add_arguments,
+    load,
+    main,
+    period_from_args,
+    run,
+)
+from callgate.tools.report.export import (
+    CALLTAKER_CSV_FILES,
+    CSV_FILES,
+    write_calltakers_csv,
+    write_csv,
+    write_png,
 )
 from callgate.tools.report.text import render_calltakers_text, render_text
 

@@ -11,36 +11,38 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from callgate.storage.agent_events import (
-    agent_events_between,
-    handled_calls_between,
-    has_agent_events,
+from callgate.config import Settings
+from callgate.reports.calltaker_figures import CallTakerReport
+from callgate.reports.centre import centre_shifts, centre_zone, shifts_spec
+from callgate.reports.figures import Report
+from callgate.reports.periods import (
+    DEFAULT_SHIFTS,
+    Period,
+    ReportUsageError,
+    ShiftHours,
+    day_period,
+    month_period,
+    parse_datetime,
+    parse_month,
+    parse_shifts,
+    range_period,
+    shift_period,
+    zone,
 )
+from callgate.reports.reading import read_calltakers, read_report, with_readonly_journal
 from callgate.storage.database import JournalError, redact_url
 from callgate.storage.journal import Journal
-from callgate.storage.reports import ReportRows, load_report_rows, open_journal_readonly
-from callgate.tools.report.calltaker_figures import CallTakerReport, build_calltaker_report
-from callgate.tools.report.compute import build_report
+from callgate.storage.reports import ReportRows, load_report_rows
 from callgate.tools.report.export import (
     CALLTAKER_CSV_FILES,
     CSV_FILES,
     write_calltakers_csv,
     write_csv,
     write_png,
-)
-from callgate.tools.report.figures import Report
-from callgate.tools.report.periods import (
-    Period,
-    ReportUsageError,
-    day_period,
-    parse_datetime,
-    parse_shifts,
-    range_period,
-    shift_period,
-    zone,
 )
 from callgate.tools.report.text import render_calltakers_text, render_text
 
@@ -67,13 +69,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "present, else built-in defaults; CALLGATE_STORAGE__URL overrides either)",
     )
     parser.add_argument("--day", help="a local day: 2026-11-23, today or yesterday")
+    parser.add_argument("--month", help="a local calendar month: 2026-11")
     parser.add_argument(
-        "--shift", help="with --day: the shift that starts that day (pagi, siang or malam)"
+        "--shift",
+        help="with --day: the shift that starts that day (a name of the shifts, e.g. malam)",
     )
     parser.add_argument(
         "--shifts",
-        default="pagi=07-15,siang=15-23,malam=23-07",
-        help="shift hours, local time (default: %(default)s)",
+        help="shift hours, local time, e.g. pagi=07-15,siang=15-23,malam=23-07 (default: the "
+        "config's [[roster.shifts]]; when it names none, those three)",
     )
     parser.add_argument(
         "--from", dest="start", metavar="FROM", help="start: '2026-11-01' or '2026-11-01 07:00'"
@@ -81,9 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="end", metavar="TO", help="end (not included), same forms")
     parser.add_argument(
         "--tz",
-        default=DEFAULT_TZ,
-        help="the centre's time zone: Asia/Jakarta (WIB, default), Asia/Makassar (WITA), "
-        "Asia/Jayapura (WIT)",
+        help="the centre's time zone: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura "
+        "(WIT) (default: the config's [roster] timezone, WIB when it names none)",
     )
     parser.add_argument(
         "--calltakers",
@@ -116,27 +119,42 @@ def _positive(text: str) -> int:
     return value
 
 
-def period_from_args(args: argparse.Namespace, today: date) -> Period:
-    """The period the arguments ask for; ``today`` is the local date (for today/yesterday)."""
-    tz = zone(args.tz)
-    if args.day is not None and (args.start is not None or args.end is not None):
-        raise ReportUsageError("give either --day (with --shift) or --from and --to, not both")
+def period_from_args(
+    args: argparse.Namespace,
+    today: date,
+    *,
+    tz: ZoneInfo | None = None,
+    shifts: Sequence[ShiftHours] | None = None,
+) -> Period:
+    """The period the arguments ask for; ``today`` is the local date (for today/yesterday);
+    ``tz`` and ``shifts`` the centre's (default: ``--tz`` and ``--shifts``, else WIB and the
+    fixed shifts)."""
+    tz = tz or zone(args.tz or DEFAULT_TZ)
+    month = getattr(args, "month", None)
+    if sum(x is not None for x in (args.day, month, args.start or args.end)) > 1:
+        raise ReportUsageError("give only one of --day (with --shift), --month, or --from and --to")
+    if month is not None:
+        if args.shift is not None:
+            raise ReportUsageError("--shift needs --day (the day the shift starts)")
+        return month_period(parse_month(month), tz)
     if args.day is not None:
         day = _parse_day(args.day, today)
         if args.shift is None:
             return day_period(day, tz)
-        shifts = {s.name: s for s in parse_shifts(args.shifts)}
-        if args.shift not in shifts:
+        if shifts is None:
+            shifts = parse_shifts(args.shifts) if args.shifts else DEFAULT_SHIFTS
+        by_name = {s.name: s for s in shifts}
+        if args.shift not in by_name:
             raise ReportUsageError(
-                f"unknown shift {args.shift!r}: use {', '.join(shifts)} (or define it in --shifts)"
+                f"unknown shift {args.shift!r}: use {', '.join(by_name)} (or define it in --shifts)"
             )
-        return shift_period(day, shifts[args.shift], tz)
+        return shift_period(day, by_name[args.shift], tz)
     if args.shift is not None:
         raise ReportUsageError("--shift needs --day (the day the shift starts)")
     if args.start is None or args.end is None:
         raise ReportUsageError(
             "say which period: --day 2026-11-23, --day 2026-11-23 --shift malam, "
-            "or --from 2026-11-01 --to 2026-12-01"
+            "--month 2026-11, or --from 2026-11-01 --to 2026-12-01"
         )
     return range_period(parse_datetime(args.start), parse_datetime(args.end), tz)
 
@@ -151,58 +169,40 @@ def _parse_day(text: str, today: date) -> date:
         raise ReportUsageError(f"--day {text!r} is not a date (use 2026-11-23)") from None
 
 
-def _storage_url(config: str | None) -> str:
+def _settings(config: str | None) -> Settings:
     from callgate.config import ConfigError, load_settings
 
     path = config or (str(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else None)
     try:
-        settings = load_settings(path)
+        return load_settings(path)
     except ConfigError as exc:
         raise ReportUsageError(f"{path or 'configuration'}: {exc}") from None
-    return settings.storage.url.get_secret_value()
 
 
 async def _read(url: str, period: Period, top: int) -> Report:
-    journal, callbacks = await open_journal_readonly(url)
-    try:
-        calls, tasks, attempts = await load(journal, period, callbacks=callbacks)
-    finally:
-        await journal.close()
-    return build_report(period, calls, tasks, attempts, callbacks_available=callbacks, top=top)
-
-
-async def _read_calltakers(url: str, period: Period, args: argparse.Namespace) -> CallTakerReport:
-    journal, _ = await open_journal_readonly(url)
-    try:
-        if not await has_agent_events(journal):
-            raise JournalError(
-                "this journal has no call-takers' record (schema older than 0006: run the "
-                "daemon of this version once to migrate it)"
-            )
-        found = await agent_events_between(journal, period.start, period.end)
-        handled = await handled_calls_between(journal, period.start, period.end)
-    finally:
-        await journal.close()
-    return build_calltaker_report(
-        period,
-        found.before,
-        found.events,
-        handled,
-        shifts=parse_shifts(args.shifts),
-        now=datetime.now(UTC),
+    # The same reading as the daemon's report pages (callgate.daemon.report_service).
+    return await with_readonly_journal(
+        url, lambda journal, callbacks: read_report(journal, period, callbacks=callbacks, top=top)
     )
 
 
-def _run_calltakers(args: argparse.Namespace, url: str, period: Period) -> int:
+async def _read_calltakers(
+    url: str, period: Period, shifts: Sequence[ShiftHours]
+) -> CallTakerReport:
+    now = datetime.now(UTC)
+    return await with_readonly_journal(
+        url, lambda journal, _: read_calltakers(journal, period, shifts, now=now)
+    )
+
+
+def _run_calltakers(
+    args: argparse.Namespace, url: str, period: Period, shifts: Sequence[ShiftHours]
+) -> int:
     if args.png is not None:
         print("callgate report: --png draws the calls' hours, not --calltakers", file=sys.stderr)
         return USAGE
     try:
-        parse_shifts(args.shifts)
-        report = asyncio.run(_read_calltakers(url, period, args))
-    except ReportUsageError as exc:
-        print(f"callgate report: {exc}", file=sys.stderr)
-        return USAGE
+        report = asyncio.run(_read_calltakers(url, period, shifts))
     except JournalError as exc:
         print(f"callgate report: {exc}", file=sys.stderr)
         return DATABASE
@@ -235,14 +235,18 @@ def png_available() -> bool:
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``callgate report``; returns the exit code."""
     try:
-        tz = zone(args.tz)
-        period = period_from_args(args, datetime.now(tz).date())
-        url = _storage_url(args.config)
+        settings = _settings(args.config)
+        # The centre's zone and shifts, as the report pages read them, unless given here.
+        tz = zone(args.tz) if args.tz else centre_zone(settings)
+        shifts = parse_shifts(args.shifts) if args.shifts else centre_shifts(settings)
+        period = period_from_args(args, datetime.now(tz).date(), tz=tz, shifts=shifts)
+        url = settings.storage.url.get_secret_value()
     except ReportUsageError as exc:
         print(f"callgate report: {exc}", file=sys.stderr)
         return USAGE
     if args.calltakers:
-        return _run_calltakers(args, url, period)
+        print(f"callgate report: shifts {shifts_spec(shifts)}", file=sys.stderr)
+        return _run_calltakers(args, url, period, shifts)
     if args.png is not None and not png_available():
         print(PNG_MISSING, file=sys.stderr)
         return USAGE

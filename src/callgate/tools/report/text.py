@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from callgate.tools.report.calltaker_figures import ALL, CallTakerFigures, CallTakerReport
-from callgate.tools.report.figures import NENA_TARGETS, OUTCOMES, CategoryRow, Report, Share
-from callgate.tools.report.periods import local_time
+from callgate.reports.calltaker_figures import ALL, CallTakerFigures, CallTakerReport
+from callgate.reports.figures import NENA_TARGETS, OUTCOMES, CategoryRow, Report, Share
+from callgate.reports.periods import local_time
 
 
 def _pct(share: Share) -> str:

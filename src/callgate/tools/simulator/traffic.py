@@ -15,7 +15,7 @@ from callgate.core import (
     AcdConfigError,
 )
 from callgate.core.roster import parse_time
-from callgate.tools import csv_cells
+from callgate.reports import csv_cells
 
 #: Mean talk time in seconds by category when arrivals are generated.
 TALK_TIMES = {"genuine": 150.0, "information": 60.0, "prank": 25.0, "ghost": 10.0}

@@ -119,6 +119,23 @@ def shift_period(day: date, shift: ShiftHours, tz: ZoneInfo) -> Period:
     return Period(start, end, tz, f"{day.isoformat()} shift {shift.name} {hours} ({tz.key})")
 
 
+def month_period(month: date, tz: ZoneInfo) -> Period:
+    """The local calendar month of ``month`` (its day is ignored)."""
+    first = month.replace(day=1)
+    after = (first + timedelta(days=32)).replace(day=1)
+    start = datetime.combine(first, dtime(), tzinfo=tz)
+    end = datetime.combine(after, dtime(), tzinfo=tz)
+    return Period(start, end, tz, f"{first:%Y-%m} ({tz.key})")
+
+
+def parse_month(text: str) -> date:
+    """``2026-11`` -> the first day of that month."""
+    try:
+        return date.fromisoformat(f"{text.strip()}-01")
+    except ValueError:
+        raise ReportUsageError(f"{text!r} is not a month (use 2026-11)") from None
+
+
 def range_period(start: datetime, end: datetime, tz: ZoneInfo) -> Period:
     """From ``start`` to ``end`` (naive times are local in ``tz``)."""
     start = start if start.utcoffset() is not None else start.replace(tzinfo=tz)

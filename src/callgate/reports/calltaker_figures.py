@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from callgate.core.callbacks import CALLBACK_CATEGORY
+from callgate.reports.periods import Period, ShiftHours, shift_period
 from callgate.storage.agent_events import (
     LOGIN,
     LOGOUT,
@@ -42,7 +43,6 @@ from callgate.storage.agent_events import (
     AgentEvent,
     HandledCall,
 )
-from callgate.tools.report.periods import Period, ShiftHours, shift_period
 
 #: What a pause without a reason is listed as.
 NO_REASON = "(no reason)"

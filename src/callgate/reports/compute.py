@@ -13,8 +13,7 @@ from datetime import datetime
 from callgate.core import kpi
 from callgate.core.callbacks import CALLBACK_CATEGORY
 from callgate.core.screening import history_key
-from callgate.storage.reports import CallbackAttemptFacts, CallbackTaskFacts, CallFacts
-from callgate.tools.report.figures import (
+from callgate.reports.figures import (
     ATTEMPT_OUTCOMES,
     BUCKETS,
     DISPOSITIONS,
@@ -34,7 +33,8 @@ from callgate.tools.report.figures import (
     Report,
     Share,
 )
-from callgate.tools.report.periods import Period
+from callgate.reports.periods import Period
+from callgate.storage.reports import CallbackAttemptFacts, CallbackTaskFacts, CallFacts
 
 
 def _answer_times(times: Sequence[float]) -> AnswerTimes:

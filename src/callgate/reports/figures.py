@@ -23,7 +23,7 @@ from callgate.core.screening import (
     CATEGORY_SILENT_KEY_PRESSED,
     Disposition,
 )
-from callgate.tools.report.periods import Period
+from callgate.reports.periods import Period
 
 #: NENA-STA-020.1-2020 (../shared/DOMAIN.md, "Standards"): 90% of calls answered within 15 s,
 #: 95% within 20 s (the core's KPI targets). The standard counts every call offered to the centre,
