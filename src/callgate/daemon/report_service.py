@@ -1,6 +1,6 @@
 """The managers' reports for the admin port (:mod:`callgate.http.reporting`): the journal read
 through :mod:`callgate.reports.reading`, in the centre's zone and shifts
-(:mod:`callgate.reports.centre`), exactly as ``callgate report`` reads them.
+(:mod:`callgate.reports.centre_time`), exactly as ``callgate report`` reads them.
 
 A month of a large centre is tens of thousands of rows turned into figures: never on the
 daemon's event loop, which routes the calls. Each report is read in a worker thread with its
@@ -21,7 +21,7 @@ from callgate.config import Settings
 from callgate.http.reporting import ReportQuery, ReportRoutes
 from callgate.ports import JournalError, agent_id_of
 from callgate.reports.calltaker_figures import CallTakerReport
-from callgate.reports.centre import centre_shifts, centre_zone
+from callgate.reports.centre_time import centre_shifts, centre_zone
 from callgate.reports.figures import Report
 from callgate.reports.payload import calltaker_json, report_json
 from callgate.reports.periods import (

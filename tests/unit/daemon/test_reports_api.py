@@ -22,7 +22,7 @@ from callgate.daemon.health import Health
 from callgate.daemon.report_service import ReportService
 from callgate.http.reporting import ReportQuery, ReportRoutes
 from callgate.http.server import OpsHttp
-from callgate.reports.centre import centre_shifts, centre_zone
+from callgate.reports.centre_time import centre_shifts, centre_zone
 from callgate.reports.periods import DEFAULT_SHIFTS
 from callgate.storage.agent_events import AgentEvent, save_agent_event
 from callgate.storage.journal import Journal

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callgate.config import Settings
 from callgate.reports.calltaker_figures import CallTakerReport
-from callgate.reports.centre import centre_shifts, centre_zone, shifts_spec
+from callgate.reports.centre_time import centre_shifts, centre_zone, shifts_spec
 from callgate.reports.figures import Report
 from callgate.reports.periods import (
     DEFAULT_SHIFTS,
