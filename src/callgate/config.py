@@ -56,6 +56,7 @@ from callgate.auth import (
     verify_secret,
     with_users,
 )
+from callgate.cluster.settings import ClusterSettings
 from callgate.core.screening import DEFAULT_DISPOSITION_CODES, Disposition
 from callgate.http.settings import OpsSettings
 from callgate.mqtt.settings import MqttSettings
@@ -92,6 +93,7 @@ __all__ = [
     "CallTakerPrompts",
     "CallTakerSettings",
     "CallbackSettings",
+    "ClusterSettings",
     "ConfigError",
     "DispositionSettings",
     "FallbackSettings",
@@ -267,6 +269,9 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     """Users of the admin API and CAD clients, with their roles (``[[auth.users]]``)."""
     log: LogSettings = LogSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    """Several callgates for one centre, one leader elected through etcd (``[cluster]``);
+    absent: a single callgate."""
     lab: bool = False
     """The lab (scripts/lab): allow the published lab secrets and users, and an anonymous or
     plain-TCP broker. Never set on a 112 host; ``callgate run``, ``check-config`` and a reload

@@ -53,6 +53,7 @@ async def test_given_a_migrated_journal_when_downgraded_and_upgraded_then_tables
         "caller_blocks",
         "calls",
         "event_outbox",
+        "fence",
         "inquiry_audit",
         "recording_holds",
         "recordings",
