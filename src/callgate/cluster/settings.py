@@ -35,8 +35,11 @@ class ClusterSettings(BaseModel):
     @field_validator("etcd")
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not url.startswith(("http://", "https://")) or "@" in url:
+        for index, url in enumerate(value):
+            if "@" in url:
+                # Never echoed: it may carry a password (callgate sends etcd none).
+                raise ValueError(f"URL {index + 1} carries credentials; give http://host:port")
+            if not url.startswith(("http://", "https://")):
                 raise ValueError(f"{url!r}: give http://host:port or https://host:port")
         return [url.rstrip("/") for url in value]
 
