@@ -24,6 +24,11 @@ async def test_given_a_single_callgate_then_no_epoch_is_checked(journal: Journal
 
 
 async def test_given_a_newer_leader_then_the_older_ones_writes_are_refused(db_url: str) -> None:
+    await older_epoch_refused(db_url)
+
+
+async def older_epoch_refused(db_url: str) -> None:
+    """The scenario, on SQLite here and on PostgreSQL in tests/integration."""
     old, new = await Journal.open(db_url), await Journal.open(db_url)
     told: list[str] = []
     old.fenced = told.append
