@@ -57,6 +57,7 @@ from callgate.auth import (
     with_users,
 )
 from callgate.centre import CentreSettings, WallboardSettings, centre_zone_from
+from callgate.cluster.settings import ClusterSettings
 from callgate.core.screening import DEFAULT_DISPOSITION_CODES, Disposition
 from callgate.http.settings import OpsSettings
 from callgate.mqtt.settings import MqttSettings
@@ -94,6 +95,7 @@ __all__ = [
     "CallTakerSettings",
     "CallbackSettings",
     "CentreSettings",
+    "ClusterSettings",
     "ConfigError",
     "DispositionSettings",
     "FallbackSettings",
@@ -288,6 +290,9 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     """Users of the admin API and CAD clients, with their roles (``[[auth.users]]``)."""
     log: LogSettings = LogSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    """Several callgates for one centre, one leader elected through etcd (``[cluster]``);
+    absent: a single callgate."""
     lab: bool = False
     """The lab (scripts/lab): allow the published lab secrets and users, and an anonymous or
     plain-TCP broker. Never set on a 112 host; ``callgate run``, ``check-config`` and a reload

@@ -37,6 +37,7 @@ from callgate.storage.journal import Journal
 from callgate.storage.migrations import alembic_config
 from tests.unit.storage import scenarios
 from tests.unit.storage import test_browser_sessions as browser_sessions
+from tests.unit.storage.test_fence import older_epoch_refused
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 USER = "callgate"
@@ -192,6 +193,12 @@ async def test_given_postgres_when_the_daemon_restarts_then_open_calls_survive_a
     database: str,
 ) -> None:
     await scenarios.open_call_survives_restart(database)
+
+
+async def test_given_postgres_and_a_newer_leader_then_the_older_ones_writes_are_refused(
+    database: str,
+) -> None:
+    await older_epoch_refused(database)
 
 
 async def test_given_postgres_then_the_migrated_schema_equals_the_orm_models(database: str) -> None:

@@ -36,6 +36,7 @@ from callgate.asterisk.link import AriLink, carrying_on
 from callgate.asterisk.recordings import folder_problem
 from callgate.auth import Authenticator
 from callgate.backlog import DatabaseStatus
+from callgate.cluster.election import Leadership
 from callgate.config import ConfigError, Settings, acd_config, screening_policy
 from callgate.core.acd import Acd
 from callgate.core.events import Event, ReadinessChanged
@@ -51,6 +52,7 @@ from callgate.daemon.engine import Engine
 from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.inquiry_service import inquiry_routes
 from callgate.daemon.journaling import CallJournal
+from callgate.daemon.leadership import ari_client, lead
 from callgate.daemon.live import HISTORY_DAYS, LiveFeed
 from callgate.daemon.metrics import Metrics, RecordingCounts
 from callgate.daemon.parts import Background, Lifecycle, Part, Step, sync
@@ -342,7 +344,11 @@ def _wire(
 
 
 async def serve(
-    settings: Settings, journal: Journal, stop: asyncio.Event, config_path: str | None = None
+    settings: Settings,
+    journal: Journal,
+    stop: asyncio.Event,
+    config_path: str | None = None,
+    leader: Leadership | None = None,
 ) -> int:
     """Run the daemon until ``stop`` is set (returns 0) or the ARI event pump ends, which it
     never should (returns 1, after the same orderly stop). SIGHUP reloads ``config_path`` (and
@@ -376,12 +382,7 @@ async def serve(
         # are at stake (lost then, with an ALARM saying how many).
         log.error("ALARM: storage.spool_dir not usable", extra={"reason": problem})
     writer = CallJournal(journal, database, spool=spool)
-    ari = AriClient(
-        settings.ari.url,
-        settings.ari.username,
-        settings.ari.password.get_secret_value(),
-        settings.ari.app,
-    )
+    ari = ari_client(settings, leader)  # fenced when clustered
     wired = _wire(
         settings,
         journal,
@@ -529,7 +530,8 @@ async def run(settings: Settings, config_path: str | None = None) -> int:
     loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP during start-up: ignored"))
     signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     try:
-        return await serve(settings, journal, stop, config_path)
+        # Clustered ([cluster]): a standby until it leads (callgate.daemon.leadership).
+        return await lead(serve, settings, journal, stop, config_path)
     except OSError as exc:
         log.error("cannot serve", extra={"error": str(exc)})
         return 1

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 from pydantic import SecretStr
-from sqlalchemy import Select, event, select
+from sqlalchemy import Select, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -58,7 +58,7 @@ from callgate.storage.fallback_calls import (
     merge_fallback_call,
 )
 from callgate.storage.migrations import upgrade_to_head
-from callgate.storage.models import AgentRow, CallRow, RecordingRow, TransitionRow
+from callgate.storage.models import AgentRow, CallRow, FenceRow, RecordingRow, TransitionRow
 from callgate.storage.records import (
     AgentInvolvement,
     CallRecord,
@@ -93,6 +93,10 @@ class Journal:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.url = shown_url
         "The database URL with any password hidden."
+        self.epoch: int | None = None
+        "The leader's epoch every transaction checks (#21); None for a single callgate."
+        self.fenced: Callable[[str], None] | None = None
+        "Told when a write is refused for an older epoch (the daemon stops commanding)."
 
     @classmethod
     async def open(cls, url: str | SecretStr) -> Journal:
@@ -159,8 +163,31 @@ class Journal:
         try:
             async with self._sessions.begin() as session:
                 yield session
+                if self.epoch is not None:
+                    await _check_fence(session, self.epoch, self.url)
+        except JournalFenced as exc:
+            if self.fenced is not None:
+                self.fenced(str(exc))
+            raise
         except DATABASE_ERRORS as exc:
             raise journal_error(exc, self.url, self._hidden) from exc
+
+    async def claim_epoch(self, epoch: int) -> None:
+        """A new leader's claim: from now on only ``epoch`` (or a newer one) may write, and
+        every transaction of this journal checks so. :class:`JournalFenced` if a newer leader
+        already claimed it."""
+        async with self.transaction() as session:
+            claimed = await session.execute(
+                update(FenceRow)
+                .where(FenceRow.id == 1, FenceRow.epoch <= epoch)
+                .values(epoch=epoch)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                raise JournalFenced(
+                    f"journal {self.url}: a leader newer than epoch {epoch} holds it"
+                )
+        self.epoch = epoch
 
     async def _call(self, session: AsyncSession, call_id: str) -> CallRow:
         call = await session.get(CallRow, call_id)
@@ -447,6 +474,26 @@ class Journal:
                 row.status = RecordingStatus.DELETED
                 row.deleted_at = at
             return [row.path for row in rows if row.path is not None]
+
+
+class JournalFenced(JournalError):
+    """A write from a leader whose epoch is older than the journal's: refused, and rolled back
+    with everything else of its transaction."""
+
+
+async def _check_fence(session: AsyncSession, epoch: int, url: str) -> None:
+    # The UPDATE takes the fence row's lock until the commit, so a newer leader's claim either
+    # comes before it (and this write is refused) or waits for it (and the write was ours).
+    kept = await session.execute(
+        update(FenceRow)
+        .where(FenceRow.id == 1, FenceRow.epoch == epoch)
+        .values(epoch=epoch)
+        .execution_options(synchronize_session=False)
+    )
+    if kept.rowcount != 1:  # type: ignore[attr-defined]
+        raise JournalFenced(
+            f"journal {url}: write refused, epoch {epoch} is no longer the leader's"
+        )
 
 
 def _recording_record(row: RecordingRow) -> RecordingRecord:

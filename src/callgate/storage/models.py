@@ -196,3 +196,14 @@ class RecordingRow(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     call: Mapped[CallRow] = relationship(back_populates="recording")
+
+
+class FenceRow(Base):
+    """The one row holding the epoch of the newest leader that claimed the journal (#21): a
+    write from an older epoch is refused in its own transaction. Epoch 0: never claimed (a
+    single callgate, which never checks it)."""
+
+    __tablename__ = "fence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)

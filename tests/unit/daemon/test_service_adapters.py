@@ -38,6 +38,10 @@ JOINS: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"http", "storage"}),
         "the daemon as the admin port shows it: journal rows and the port's list of actions",
     ),
+    "leadership": (
+        frozenset({"asterisk", "storage"}),
+        "a clustered leader: the ARI client it fences and the journal it claims for its epoch",
+    ),
     "inquiry_service": (
         frozenset({"http", "storage"}),
         "the inquiry routes' service: past calls and recordings in the routes' own types",

@@ -55,6 +55,7 @@ async def test_given_a_migrated_journal_when_downgraded_and_upgraded_then_tables
         "calls",
         "display_tokens",
         "event_outbox",
+        "fence",
         "inquiry_audit",
         "recording_holds",
         "recordings",

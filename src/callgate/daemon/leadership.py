@@ -1,0 +1,205 @@
+"""A clustered callgate (``[cluster] etcd``): a warm standby until it wins its centre's
+election, then the leader, fenced the moment it may no longer lead (issue #21).
+
+Standby: the config is loaded and the journal open (both before this module runs); ARI's REST
+side and AMI are checked every few seconds (a line at each change), the Stasis application is
+NOT registered (no ARI websocket, no FastAGI or admin port: the leader holds them). On winning:
+the journal is claimed for the new epoch (every later write checks it in its own transaction,
+:meth:`~callgate.storage.journal.Journal.claim_epoch`), and the daemon starts as it does after a
+restart, which registers the application and reconciles every waiting caller, conversation and
+ringing phone (:meth:`~callgate.asterisk.ari.adapter.AriAdapter.on_connected`).
+
+Fencing: every ARI request first asks :meth:`~callgate.cluster.election.Leadership.valid`
+(a clock check, no I/O), so a leader resumed after a pause longer than its lease commands
+nothing; ARI's ``ApplicationReplaced`` (another leader registered the application), a lease
+etcd no longer has, or a key another holds fence it too. A fenced leader logs an ALARM and
+exits at once with :data:`EXIT_FENCED`, without the orderly stop (which would hand the new
+leader's waiting callers to the fallback queue); systemd (``Restart=on-failure``) starts it
+again, as a standby. Single callgate (no ``[cluster]``): none of this runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from callgate.asterisk.ari.client import (
+    AriClient,
+    AriError,
+    AriUnavailable,
+    Connected,
+    Disconnected,
+    JsonObject,
+)
+from callgate.cluster.election import Leadership
+from callgate.cluster.etcd import EtcdClient
+from callgate.config import Settings
+from callgate.daemon.systemd import Notifier
+from callgate.ports import JournalError
+from callgate.storage.journal import Journal
+
+log = logging.getLogger(__name__)
+
+#: The exit code of a fenced leader (systemd restarts it as a standby).
+EXIT_FENCED = 3
+#: Seconds between a standby's checks of ARI and AMI.
+WARM_CHECK = 5.0
+
+
+def fenced(why: str) -> None:
+    """Stop commanding at once: an ALARM line, then the process ends (no orderly stop)."""
+    log.critical(
+        "ALARM: fenced, no longer this centre's leader: exiting at once, commanding nothing more",
+        extra={"reason": why, "exit_code": EXIT_FENCED},
+    )
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(EXIT_FENCED)
+
+
+class FencedAriClient(AriClient):
+    """The ARI client of a clustered leader: nothing goes out once it may no longer lead."""
+
+    def __init__(self, *args: Any, leadership: Leadership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.leadership = leadership
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        body: JsonObject | None = None,
+    ) -> Any:
+        if not self.leadership.valid():
+            raise AriUnavailable(f"ARI {method} {path}: fenced, not the leader")
+        return await super().request(method, path, params, body)
+
+    async def events(self) -> AsyncIterator[JsonObject | Connected | Disconnected]:
+        async for event in super().events():
+            if isinstance(event, dict) and event.get("type") == "ApplicationReplaced":
+                self.leadership.lose("ARI ApplicationReplaced: another leader took the app")
+            yield event
+
+
+def ari_client(settings: Settings, leadership: Leadership | None) -> AriClient:
+    """The daemon's ARI client: fenced by ``leadership`` when clustered."""
+    ari = settings.ari
+    args = (ari.url, ari.username, ari.password.get_secret_value(), ari.app)
+    if leadership is None:
+        return AriClient(*args)
+    return FencedAriClient(*args, leadership=leadership)
+
+
+def node_name(settings: Settings) -> str:
+    return settings.cluster.node_name or f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def _reachable(settings: Settings) -> dict[str, str | None]:
+    """ARI's REST side and AMI's port: None for each that answers, else why not."""
+    found: dict[str, str | None] = {}
+    async with AriClient(
+        settings.ari.url, settings.ari.username, settings.ari.password.get_secret_value(), ""
+    ) as ari:
+        try:
+            await ari.info()
+            found["ari"] = None
+        except (AriError, AriUnavailable) as exc:
+            found["ari"] = str(exc)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(settings.ami.host, settings.ami.port), timeout=2
+        )
+        writer.close()
+        found["ami"] = None
+    except (OSError, TimeoutError) as exc:
+        found["ami"] = str(exc) or type(exc).__name__
+    return found
+
+
+async def _keep_warm(settings: Settings, notifier: Notifier) -> None:
+    seen: dict[str, str | None] = {}
+    while True:
+        found = await _reachable(settings)
+        for part, problem in found.items():
+            if part not in seen or seen[part] != problem:
+                if problem is None:
+                    log.info("standby: reachable", extra={"component": part})
+                else:
+                    log.warning("standby: unreachable", extra={"component": part, "error": problem})
+        seen = found
+        down = [part for part, problem in found.items() if problem is not None]
+        notifier.status("standby" if not down else f"standby, {', '.join(down)} unreachable")
+        await asyncio.sleep(WARM_CHECK)
+
+
+#: The daemon's ``serve`` (:func:`callgate.daemon.app.serve`), given the leadership last.
+Serve = Callable[[Settings, Journal, asyncio.Event, str | None, Leadership | None], Awaitable[int]]
+
+
+async def lead(
+    serve: Serve,
+    settings: Settings,
+    journal: Journal,
+    stop: asyncio.Event,
+    config_path: str | None,
+) -> int:
+    """Run ``serve`` (the daemon) as this centre's leader: at once for a single callgate,
+    after winning the election for a clustered one (0 if ``stop`` is set before). Its exit
+    code."""
+    if not settings.cluster.enabled:
+        return await serve(settings, journal, stop, config_path, None)
+    cluster = settings.cluster
+    etcd = EtcdClient(cluster.etcd)
+    leadership = Leadership(
+        etcd,
+        centre=cluster.centre,
+        name=node_name(settings),
+        ttl=cluster.lease_ttl,
+        on_lost=fenced,
+    )
+    notifier = Notifier()
+    log.info("standby: waiting to lead", extra={"key": leadership.key, "node": leadership.name})
+    # Under systemd a standby is a started service; its watchdog is kept while it waits.
+    notifier.ready("standby")
+    waiting: list[asyncio.Task[Any]] = [
+        asyncio.create_task(_keep_warm(settings, notifier), name="keep-warm")
+    ]
+    waiting.append(asyncio.create_task(notifier.watchdog(), name="standby-watchdog"))
+    campaign = asyncio.create_task(leadership.campaign(), name="campaign")
+    stopping = asyncio.create_task(stop.wait(), name="stop")
+    waiting += [campaign, stopping]
+    try:
+        await asyncio.wait({campaign, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not campaign.done():
+            log.info("standby stopped before it led")
+            await leadership.resign()
+            await etcd.close()
+            return 0
+        epoch = campaign.result()
+    finally:
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        notifier.close()
+    holding = asyncio.create_task(leadership.hold(), name="leader-lease")
+    try:
+        try:
+            await journal.claim_epoch(epoch)
+        except JournalError as exc:
+            fenced(str(exc))
+        journal.fenced = fenced
+        return await serve(settings, journal, stop, config_path, leadership)
+    finally:
+        holding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await holding
+        await leadership.resign()
+        await etcd.close()

@@ -1,0 +1,174 @@
+"""Two callgates on the one lab Asterisk, one leading through etcd (#21): the standby takes
+over a SIGKILLed leader within 5 s with no waiting caller and no journal row lost, and a leader
+paused (SIGSTOP) past its lease and resumed changes nothing: it finds itself fenced and exits.
+
+Both daemons share one journal (the leader's SQLite file); three etcd members run on loopback
+ports (scripts/labetcd.py), stopped by PID at the end. Every wait is bounded polling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import labpeers
+import pytest
+
+from .conftest import REPO, Daemon, wait_for
+
+sys.path.insert(0, str(REPO / "scripts"))
+import labetcd
+
+#: The lease: a crashed leader's lapses within this many seconds.
+TTL = 3
+
+
+@pytest.fixture
+def etcd(tmp_path: Path) -> Iterator[labetcd.EtcdMembers]:
+    members = labetcd.EtcdMembers(tmp_path / "etcd")
+    members.start()
+    yield members
+    members.stop()
+
+
+def _env(etcd: labetcd.EtcdMembers, node: str) -> dict[str, str]:
+    return {
+        "CALLGATE_CLUSTER__ETCD": json.dumps(etcd.urls),
+        "CALLGATE_CLUSTER__NODE_NAME": node,
+        "CALLGATE_CLUSTER__LEASE_TTL": str(TTL),
+        "CALLGATE_CALLTAKERS__WRAP_UP_TIME": "1",
+    }
+
+
+def _count(daemon: Daemon, event: str) -> int:
+    return len(daemon.records(event))
+
+
+def _at(record: dict[str, object]) -> float:
+    return datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")).timestamp()
+
+
+@pytest.fixture
+def pair(tmp_path: Path, etcd: labetcd.EtcdMembers) -> Iterator[tuple[Daemon, Daemon]]:
+    """The leader (started first, so it wins) and a warm standby on the same journal."""
+    leader = Daemon(tmp_path / "a.log", **_env(etcd, "a"))
+    standby = Daemon(
+        tmp_path / "b.log",
+        **_env(etcd, "b"),
+        CALLGATE_STORAGE__URL=f"sqlite+aiosqlite:///{leader.journal_path}",
+        CALLGATE_STORAGE__SPOOL_DIR=str(leader.state_dir / "spool-b"),
+    )
+    # The same folder (the journal's, writable by both), each its own spool.
+    standby.state_dir = leader.state_dir
+    standby.journal_path = leader.journal_path
+    try:
+        leader.start()
+        wait_for(lambda: _count(leader, "ready: taking calls") >= 1, 30, "the leader ready")
+        # A standby never connects ARI's events: start() gives up at once (timeout 0) and
+        # the wait below says when it stands by.
+        with contextlib.suppress(RuntimeError):
+            standby.start(timeout=0)
+        wait_for(lambda: _count(standby, "standby: waiting to lead") >= 1, 30, "the standby")
+        wait_for(lambda: _count(standby, "standby: reachable") >= 2, 30, "the standby warm")
+        yield leader, standby
+    finally:
+        for daemon in (leader, standby):
+            if daemon.process is not None and daemon.process.poll() is None:
+                daemon.process.send_signal(signal.SIGCONT)
+            daemon.stop()
+
+
+def _entered(*daemons: Daemon) -> dict[str, str]:
+    return {
+        str(r["call_id"]): str(r.get("caller"))
+        for d in daemons
+        for r in d.records("112 call entered")
+    }
+
+
+def _connected(*daemons: Daemon) -> set[str]:
+    return {str(r["call_id"]) for d in daemons for r in d.records("call connected")}
+
+
+def test_given_the_leader_sigkilled_while_callers_wait_then_the_standby_serves_them_within_5s(
+    pair: tuple[Daemon, Daemon], phones: Callable[..., list[labpeers.Softphone]],
+    carrier: Callable[..., labpeers.CarrierCalls],
+) -> None:  # fmt: skip
+    leader, standby = pair
+    takers = phones("1001")
+    numbers = [f"08121000000{i}" for i in range(4)]
+    # Short conversations: the call-taker is free again before a new leader could ring them,
+    # so the first ring measures the takeover, not the conversation.
+    with labpeers.CallTakersHangUp(1.5, takers):
+        calls = carrier(numbers, talk_seconds=90)
+        # One caller talking, the others waiting for the one call-taker.
+        wait_for(lambda: len(_entered(leader)) == 4, 30, "four callers in")
+        wait_for(lambda: len(_connected(leader)) >= 1, 30, "a caller talking")
+        assert leader.process is not None
+        killed = time.time()
+        leader.process.send_signal(signal.SIGKILL)
+        leader.process.wait(timeout=10)
+        wait_for(lambda: _count(standby, "leading the centre") == 1, 10, "the takeover")
+        wait_for(lambda: _count(standby, "ringing call-taker") >= 1, 15, "a call-taker rung")
+        takeover = _at(standby.records("ringing call-taker")[0]) - killed
+        print(
+            f"\ntakeover after SIGKILL: {takeover:.2f} s (kill to the first ring by the new leader)"
+        )
+        assert takeover <= 5.0
+        # A caller arriving after the takeover is served too.
+        late = carrier(["081210000009"], talk_seconds=90)
+        assert calls.wait(timeout=150) == 0, calls.errors()
+        assert late.wait(timeout=60) == 0, late.errors()
+    assert calls.stats() == {"successful": 4, "failed": 0}
+    entered = _entered(leader, standby)
+    # Every caller talked to a call-taker through callgate (none through the fallback queue).
+    assert len(set(entered.values())) == 5
+    assert set(entered) <= _connected(leader, standby)
+    # (The conversation going on at the kill may end before the takeover: ENDED_UNSEEN then,
+    # with its end row all the same.)
+    # No journal row lost: every call has its end (the new leader ended those it adopted).
+    wait_for(lambda: all(c.ended_at is not None for c in standby.calls()), 30, "every call ended")
+    journaled = standby.calls()
+    assert {c.call_id for c in journaled} >= set(entered)
+    assert all(c.answered_at is not None for c in journaled if c.call_id in entered)
+
+
+def test_given_the_leader_paused_past_its_lease_then_resumed_it_changes_nothing_and_exits(
+    pair: tuple[Daemon, Daemon], phones: Callable[..., list[labpeers.Softphone]],
+    carrier: Callable[..., labpeers.CarrierCalls],
+) -> None:  # fmt: skip
+    leader, standby = pair
+    takers = phones("1001")
+    with labpeers.CallTakersHangUp(2, takers):
+        first = carrier(["081220000000"], talk_seconds=60)
+        wait_for(lambda: len(_connected(leader)) == 1, 30, "a call through the leader")
+        assert leader.process is not None
+        leader.process.send_signal(signal.SIGSTOP)
+        paused = time.monotonic()
+        wait_for(lambda: _count(standby, "leading the centre") == 1, 10, "the takeover")
+        print(f"\ntakeover after SIGSTOP: {time.monotonic() - paused:.2f} s")
+        wait_for(lambda: _count(standby, "ready: taking calls") >= 1, 30, "the new leader ready")
+        second = carrier(["081220000001"], talk_seconds=60)
+        wait_for(lambda: len(_connected(standby)) >= 1, 30, "a call through the new leader")
+        seen_before = len(leader.records())
+        leader.process.send_signal(signal.SIGCONT)
+        code = leader.process.wait(timeout=15)
+        assert first.wait(timeout=90) == 0, first.errors()
+        assert second.wait(timeout=90) == 0, second.errors()
+    assert code == 3
+    after = leader.records()[seen_before:]
+    events = [str(r["event"]) for r in after]
+    assert any(e.startswith("ALARM: fenced") for e in events), events
+    # Nothing commanded after the pause: no ring, no connection, no hand-back.
+    assert not {"ringing call-taker", "call connected", "call handed back"} & set(events), events
+    # Both calls are in the journal whole, the second by the new leader alone.
+    wait_for(lambda: all(c.ended_at is not None for c in standby.calls()), 30, "both calls ended")
+    assert len(standby.calls()) == 2
+    assert os.path.exists(leader.journal_path)

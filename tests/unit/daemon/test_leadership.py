@@ -1,0 +1,170 @@
+"""A clustered daemon (#21): a standby until it leads, then fenced ARI and journal; a single
+callgate runs as before."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from callgate.asterisk.ari.client import AriClient, AriUnavailable
+from callgate.cluster.election import Leadership
+from callgate.config import Settings
+from callgate.daemon import leadership as module
+from callgate.daemon.leadership import FencedAriClient, ari_client, lead
+from callgate.storage.journal import Journal
+from tests.unit.cluster.fake_etcd import FakeEtcd
+
+
+@pytest.fixture
+async def ari() -> AsyncIterator[str]:
+    async def info(_request: web.Request) -> web.Response:
+        return web.json_response({"system": {}})
+
+    async def events(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str('{"type": "ApplicationReplaced", "application": "callgate"}')
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ari/asterisk/info", info)
+    app.router.add_get("/ari/events", events)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+def _leadership(etcd: FakeEtcd, lost: list[str]) -> Leadership:
+    return Leadership(etcd, centre="c", name="n", ttl=3, on_lost=lost.append, clock=etcd.clock)  # type: ignore[arg-type]
+
+
+async def test_given_no_cluster_then_the_plain_ari_client_and_serve_at_once(
+    tmp_path: Path,
+) -> None:
+    settings = Settings()
+    assert type(ari_client(settings, None)) is AriClient
+    served: list[object] = []
+
+    async def serve(*args: Any) -> int:
+        served.append(args[-1])
+        return 7
+
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'j.db'}")
+    try:
+        assert await lead(serve, settings, journal, asyncio.Event(), None) == 7
+    finally:
+        await journal.close()
+    assert served == [None]
+    assert journal.epoch is None
+
+
+async def test_given_a_fenced_leader_then_no_ari_request_goes_out(ari: str) -> None:
+    etcd, lost = FakeEtcd(), []
+    leadership = _leadership(etcd, lost)
+    client = FencedAriClient(ari, "u", "p", "callgate", leadership=leadership)
+    async with client:
+        with pytest.raises(AriUnavailable, match="fenced"):
+            await client.info()  # not leading yet
+        await leadership.campaign()
+        assert (await client.info()) == {"system": {}}
+        etcd.now += 10  # paused past its lease
+        with pytest.raises(AriUnavailable, match="fenced"):
+            await client.info()
+    assert len(lost) == 1
+
+
+async def test_given_application_replaced_then_the_leader_is_fenced(ari: str) -> None:
+    etcd, lost = FakeEtcd(), []
+    leadership = _leadership(etcd, lost)
+    await leadership.campaign()
+    async with FencedAriClient(ari, "u", "p", "callgate", leadership=leadership) as client:
+        async for event in client.events():
+            if isinstance(event, dict):
+                assert event["type"] == "ApplicationReplaced"
+                break
+    assert lost == ["ARI ApplicationReplaced: another leader took the app"]
+
+
+def _clustered(ari: str) -> Settings:
+    return Settings.model_validate(
+        {
+            "ari": {"url": ari},
+            "ami": {"port": 1},
+            "cluster": {"etcd": ["http://127.0.0.1:1"], "node_name": "n1", "lease_ttl": 3},
+        }
+    )
+
+
+async def test_given_a_cluster_then_a_standby_claims_the_journal_once_it_leads(
+    ari: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etcd = FakeEtcd()
+    etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
+    monkeypatch.setattr(module, "EtcdClient", lambda urls: etcd)
+    other = await etcd.grant(3)
+    await etcd.create("/callgate/callgate/leader", "n0", other[0])  # someone leads
+    served: list[Leadership | None] = []
+
+    async def serve(*args: Any) -> int:
+        served.append(args[-1])
+        return 0
+
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'j.db'}")
+    try:
+        running = asyncio.create_task(lead(serve, _clustered(ari), journal, asyncio.Event(), None))
+        await asyncio.sleep(0.3)
+        assert served == []  # a standby: the daemon not started
+        await etcd.revoke(other[0])  # the leader stopped cleanly
+        assert await asyncio.wait_for(running, timeout=5) == 0
+        leader = served[0]
+        assert leader is not None
+        assert journal.epoch == leader.epoch
+        assert journal.fenced is module.fenced
+        assert "/callgate/callgate/leader" not in etcd.keys  # resigned at the stop
+    finally:
+        await journal.close()
+
+
+async def test_given_a_stop_while_standby_then_it_ends_without_serving(
+    ari: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etcd = FakeEtcd()
+    etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
+    monkeypatch.setattr(module, "EtcdClient", lambda urls: etcd)
+    other = await etcd.grant(3)
+    await etcd.create("/callgate/callgate/leader", "n0", other[0])
+    stop = asyncio.Event()
+
+    async def serve(*args: Any) -> int:
+        raise AssertionError("a standby does not serve")
+
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'j.db'}")
+    try:
+        running = asyncio.create_task(lead(serve, _clustered(ari), journal, stop, None))
+        await asyncio.sleep(0.2)
+        stop.set()
+        assert await asyncio.wait_for(running, timeout=5) == 0
+    finally:
+        await journal.close()
+
+
+async def test_given_a_standby_then_it_reports_what_it_can_reach(ari: str) -> None:
+    found = await module._reachable(_clustered(ari))
+    assert found["ari"] is None
+    assert found["ami"] is not None  # nothing on port 1
+
+
+def test_given_a_fence_then_the_process_ends_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    codes: list[int] = []
+    monkeypatch.setattr(module.os, "_exit", codes.append)
+    module.fenced("test")
+    assert codes == [module.EXIT_FENCED]
