@@ -17,6 +17,8 @@ from callgate.core.agents import AgentState
 from callgate.core.config import AcdConfig
 from callgate.core.events import MonitorRequested
 from callgate.core.supervision import SupervisorAnswered
+from callgate.daemon.supervisor_tools import SupervisorTools
+from callgate.ports import SupervisorMonitoring
 from tests.unit.asterisk.recorded_ari import RecordedAri
 from tests.unit.phone_system import Daemon
 
@@ -203,4 +205,53 @@ async def test_a_supervisor_answering_while_asterisk_is_unreachable_is_hung_up()
     await _start(daemon, leg, SUPERVISOR)
     assert not daemon.adapter.monitors.channels_of
     assert ("DELETE", f"/channels/{leg}") in [(r[0], r[1]) for r in daemon.asterisk.log]
+    daemon.close()
+
+
+@pytest.mark.parametrize("why", ["phone-failed", "not-connected"])
+async def test_a_monitor_the_adapter_cannot_carry_out_is_answered_so_not_ok(
+    why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in review: the core answers ok, then the adapter finds no conversation (it ended
+    meanwhile) or cannot ring the phone, and only logged it: the supervisor was told ok."""
+    daemon = Daemon(AcdConfig())
+    calltaker = await _connected(daemon)
+    tools = SupervisorTools(daemon.engine.feed)
+    daemon.engine.observers.append(tools.notification)
+    if why == "phone-failed":
+        daemon.asterisk.fail("POST", "/channels")
+    else:
+        daemon.adapter.book.answered.discard(calltaker)  # the leg gone, the core not told yet
+    with caplog.at_level(logging.WARNING):
+        answer = await tools.monitor("1001", "listen", "PJSIP/1009", "sari")
+    assert answer["result"] == why
+    warned = [r for r in caplog.records if r.name.endswith("monitors")]
+    assert [r.__dict__["by"] for r in warned] == ["sari"]
+    assert not daemon.adapter.monitors.channels_of
+    # The next request that works is ok again: no failure is left over for it.
+    daemon.asterisk.failing.clear()
+    daemon.adapter.book.answered.add(calltaker)
+    assert (await tools.monitor("1001", "listen", "PJSIP/1009", "sari"))["result"] == "ok"
+    daemon.close()
+
+
+async def test_the_supervisor_joining_and_leaving_is_reported_for_the_journal() -> None:
+    daemon = Daemon(AcdConfig())
+    await _connected(daemon)
+    seen: list[SupervisorMonitoring] = []
+
+    async def observe(note: object) -> None:
+        if isinstance(note, SupervisorMonitoring):
+            seen.append(note)
+
+    daemon.engine.observers.append(observe)
+    leg = await _ring_supervisor(daemon, "barge")
+    assert not seen  # rung, not joined
+    await _start(daemon, leg, SUPERVISOR)
+    await _end(daemon, leg)
+    await _end(daemon, leg)  # its ChannelDestroyed after the StasisEnd: no second "left"
+    assert [(s.call_id, s.agent_id, s.by, s.mode, s.step) for s in seen] == [
+        ("c1", "1001", "sari", "barge", "joined"),
+        ("c1", "1001", "sari", "barge", "left"),
+    ]
     daemon.close()

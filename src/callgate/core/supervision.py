@@ -76,6 +76,8 @@ class SupervisorAnswered(Notification):
     "The supervisor."
     request_id: str = ""
     "The asker's id of the request."
+    at: float = 0.0
+    "When the core answered (the journal's time of the step)."
 
 
 class Supervision:
@@ -117,7 +119,7 @@ class Supervision:
             said = "ok"
         out.append(
             SupervisorAnswered(
-                "assign", said, event.call_id, event.agent_id, event.by, event.request_id
+                "assign", said, event.call_id, event.agent_id, event.by, event.request_id, now
             )
         )
         if said == "ok" and call is not None and agent is not None:
@@ -137,7 +139,7 @@ class Supervision:
         call_id = "" if call is None else call.call_id
         out.append(
             SupervisorAnswered(
-                event.mode, said, call_id, event.agent_id, event.by, event.request_id
+                event.mode, said, call_id, event.agent_id, event.by, event.request_id, now
             )
         )
         if said == "ok":

@@ -29,6 +29,7 @@ from callgate.asterisk.ari.client import AriError, AriUnavailable, JsonObject
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.translate import quote
 from callgate.core.supervision import MonitorCall
+from callgate.ports import SupervisorMonitoring
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Monitor:
     leg: str  # the supervisor's channel
     snoop: str | None = None
     bridge: str | None = None
+    joined: bool = False  # in the conversation (journaled), not only rung
 
 
 class Monitors:
@@ -72,7 +74,10 @@ class Monitors:
         """Ring the supervisor's phone for ``command`` (the core allowed it)."""
         layout = self.book.calls.get(command.call_id)
         if layout is None or self._calltaker_leg(command.call_id, command.agent_id) is None:
-            log.warning("no conversation to join", extra=_extra(command))
+            # The core allowed it a moment ago; the conversation ended meanwhile. The tools
+            # answer the supervisor so (a follow-up), rather than ok for a phone never rung.
+            log.warning("no conversation for the supervisor to join", extra=_extra(command))
+            await self._failed(command, "not-connected")
             return
         leg = f"{SUPERVISOR}-{uuid.uuid4()}"
         monitor = Monitor(command.call_id, command.agent_id, command.mode, command.by, leg)
@@ -91,8 +96,26 @@ class Monitors:
             log.warning(
                 "supervisor's phone could not be rung", extra={**_extra(command), "error": str(exc)}
             )
+            await self._failed(command, "phone-failed")
             return
         log.info("ringing the supervisor's phone", extra=_extra(command))
+
+    async def _failed(self, command: MonitorCall, reason: str) -> None:
+        await self.shared.feed(
+            SupervisorMonitoring(
+                command.call_id, command.agent_id, command.by, command.mode, "failed",
+                self.shared.clock(), reason,
+            )
+        )  # fmt: skip
+
+    async def _step(self, monitor: Monitor, step: str) -> None:
+        """Tell the journal the supervisor ``joined`` or ``left`` (the call's timeline)."""
+        await self.shared.feed(
+            SupervisorMonitoring(
+                monitor.call_id, monitor.agent_id, monitor.by, monitor.mode, step,
+                self.shared.clock(),
+            )
+        )  # fmt: skip
 
     async def started(self, channel_id: str, args: list[str]) -> None:
         """A monitor's channel entered our app: the supervisor answered, or a snoop began."""
@@ -135,6 +158,8 @@ class Monitors:
                 target, spy="both", whisper=whisper,
                 app_args=f"{SNOOP},{monitor.call_id}", snoop_id=monitor.snoop,
             )  # fmt: skip
+        monitor.joined = True
+        await self._step(monitor, "joined")
         log.info(
             "supervisor joined the call",
             extra={"call_id": monitor.call_id, "agent_id": monitor.agent_id,
@@ -164,6 +189,8 @@ class Monitors:
         channels = [c for c in (monitor.leg, monitor.snoop) if c is not None]
         for channel_id in channels:  # forgotten first: a second end meanwhile is a no-op
             self.channels_of.pop(channel_id, None)
+        if monitor.joined:
+            await self._quietly(self._step(monitor, "left"), monitor, "journal")
         for channel_id in channels:
             await self._quietly(self.channels.hang_up(channel_id), monitor, "hangup")
         if monitor.bridge is not None:
