@@ -129,6 +129,21 @@ class AgencyConnected:
 
 
 @dataclass(frozen=True, slots=True)
+class SupervisorMonitoring:
+    """Record: a supervisor's leg on a conversation (the core's ``MonitorCall``) ``joined``
+    or ``left`` it, or ``failed``: the core allowed it but no phone rang (``reason``:
+    ``not-connected``, the conversation gone meanwhile; ``phone-failed``, not rung)."""
+
+    call_id: str
+    agent_id: str
+    by: str
+    mode: str
+    step: str
+    at: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CallRecorded:
     """Record: a call's recording is finished and hashed."""
 
@@ -158,6 +173,7 @@ Record = (
     CallStarted
     | AgentConnected
     | AgencyConnected
+    | SupervisorMonitoring
     | CallRecorded
     | RecordingFailed
     | (CallEndedOutsideCore)
@@ -168,6 +184,7 @@ RECORDS = (
     CallStarted,
     AgentConnected,
     AgencyConnected,
+    SupervisorMonitoring,
     CallRecorded,
     RecordingFailed,
     CallEndedOutsideCore,

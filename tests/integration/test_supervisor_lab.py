@@ -23,6 +23,11 @@ from .conftest import Daemon, wait_for
 
 _RUN = f"{int(time.time()) % 10**7:07d}"
 SUPERVISOR = labpeers.LAB_SUPERVISOR[0]
+#: The wait budgets of the listen/whisper/barge test added up (connect 20; listen and whisper
+#: 20 + 10 + 10 + 20 + 10 each; barge 20 + 20; ten requests of up to 10 s): the caller talks
+#: longer, so a slow but passing run is never cut short by the carrier's own hang-up. The
+#: call-taker's hang-up ends the call (and the test) long before.
+TALK_SECONDS = 20 + 2 * 70 + 40 + 10 * 10 + 30
 
 
 def _api(daemon: Daemon, path: str, body: dict[str, str]) -> tuple[int, dict[str, object]]:
@@ -83,7 +88,7 @@ def test_a_supervisor_listens_whispers_and_barges_on_their_own_phone(
     carrier: Callable[..., labpeers.CarrierCalls],
 ) -> None:
     calltaker, own_phone = phones("1001", labpeers.LAB_SUPERVISOR_PHONE)
-    calls = carrier([f"0815{_RUN}1"], talk_seconds=90)
+    calls = carrier([f"0815{_RUN}1"], talk_seconds=TALK_SECONDS)
     wait_for(lambda: bool(daemon.records("call connected")), 20, "the call to connect")
     (connected,) = daemon.records("call connected")
     call_id, agent_id = str(connected["call_id"]), str(connected["agent_id"])
@@ -133,6 +138,20 @@ def test_a_supervisor_listens_whispers_and_barges_on_their_own_phone(
     ]
     assert {r["by"] for r in daemon.records("supervisor joined the call")} == {SUPERVISOR}
 
+    # The call's journal names the supervisor: each request, each joining and leaving.
+    def steps() -> set[str]:
+        async def read() -> set[str]:
+            async with daemon.journal() as journal:
+                record = await journal.get_call(call_id)
+            agents = () if record is None else record.agents
+            return {a.role for a in agents if a.agent_id == SUPERVISOR}
+
+        return asyncio.run(read())
+
+    modes = ("listen", "whisper", "barge")
+    wanted = {f"supervisor:{m}{step}" for m in modes for step in ("", ":joined", ":left")}
+    wait_for(lambda: steps() >= wanted, 15, "the supervisor's steps in the journal")
+
 
 @pytest.mark.daemon_env(
     CALLGATE_CALLTAKERS__WRAP_UP_TIME="1", CALLGATE_CALLTAKERS__RING_TIMEOUT="60"
@@ -180,6 +199,19 @@ def test_a_supervisor_logs_a_call_taker_out_and_in_and_gives_them_a_waiting_call
         "1001",
         SUPERVISOR,
     )
+
+    def assigned_in_journal() -> bool:
+        async def read() -> bool:
+            async with daemon.journal() as journal:
+                record = await journal.get_call(call_id)
+            agents = () if record is None else record.agents
+            return any(
+                (a.agent_id, a.role) == (SUPERVISOR, "supervisor:assign:1001") for a in agents
+            )
+
+        return asyncio.run(read())
+
+    wait_for(assigned_in_journal, 15, "the supervisor's assignment in the journal")
 
     def changes() -> list[AgentEvent]:
         async def read() -> list[AgentEvent]:

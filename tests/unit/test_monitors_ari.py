@@ -5,6 +5,7 @@ conversation ends. The real adapter, engine and core; Asterisk's REST side recor
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -12,9 +13,12 @@ import pytest
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.monitors import SNOOP, SUPERVISOR
 from callgate.config import Settings
+from callgate.core.agents import AgentState
 from callgate.core.config import AcdConfig
 from callgate.core.events import MonitorRequested
 from callgate.core.supervision import SupervisorAnswered
+from callgate.daemon.supervisor_tools import SupervisorTools
+from callgate.ports import SupervisorMonitoring
 from tests.unit.asterisk.recorded_ari import RecordedAri
 from tests.unit.phone_system import Daemon
 
@@ -154,3 +158,100 @@ async def test_after_a_restart_a_supervisors_legs_are_hung_up_never_taken_for_ca
     # The supervisor's leg leaving is no end of the conversation.
     await adapter.on_event(RecordedAri.frame("StasisEnd", channel={"id": "supervisor-1"}))
     assert "/channels/1795766404.19" not in [r[1] for r in ari.log if r[0] == "DELETE"]
+
+
+async def test_asterisk_unreachable_while_a_monitored_call_taker_hangs_up_still_tells_the_core(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found in review: the supervisors' clean-up ran before the core heard of the hang-up,
+    and an unreachable Asterisk (AriUnavailable) skipped telling the core at all: the caller
+    stranded in a bridge, the call-taker stuck on the call."""
+    daemon = Daemon(AcdConfig())
+    calltaker = await _connected(daemon)
+    leg = await _ring_supervisor(daemon, "listen")
+    await _start(daemon, leg, SUPERVISOR)
+    [(_, snoop)] = _made(daemon, "POST", f"/channels/{calltaker}/snoop")
+    await _start(daemon, str(snoop["snoopId"]), SNOOP)
+    [bridge] = [p for p, _ in _made(daemon, "POST", "/bridges/monitor-") if "addChannel" not in p]
+    for path in (f"/channels/{leg}", f"/channels/{snoop['snoopId']}", bridge):
+        daemon.asterisk.unreachable.add(("DELETE", path))
+    with caplog.at_level(logging.WARNING, logger="callgate.asterisk.ari.monitors"):
+        await _end(daemon, calltaker)  # the call-taker hangs up
+    assert daemon.engine.acd.agents["1001"].state is not AgentState.ON_CALL
+    assert daemon.engine.acd.calls.get("c1") is None  # the call is over for the core
+    assert not daemon.adapter.monitors.channels_of  # nothing left behind
+    assert ("DELETE", f"/channels/{leg}") in [(r[0], r[1]) for r in daemon.asterisk.log]
+    failed = [r for r in caplog.records if "could not be cleaned up" in r.getMessage()]
+    assert len(failed) == 3
+    assert {r.__dict__["by"] for r in failed} == {"sari"}
+    daemon.close()
+
+
+async def test_a_phone_ringing_while_asterisk_is_unreachable_leaves_nothing_behind() -> None:
+    daemon = Daemon(AcdConfig())
+    await _connected(daemon)
+    daemon.asterisk.unreachable.add(("POST", "/channels"))
+    await daemon.engine.feed(MonitorRequested("1001", "listen", "PJSIP/1009", by="sari"))
+    await daemon.settle()
+    assert not daemon.adapter.monitors.channels_of
+    daemon.close()
+
+
+async def test_a_supervisor_answering_while_asterisk_is_unreachable_is_hung_up() -> None:
+    daemon = Daemon(AcdConfig())
+    calltaker = await _connected(daemon)
+    leg = await _ring_supervisor(daemon, "listen")
+    daemon.asterisk.unreachable.add(("POST", f"/channels/{calltaker}/snoop"))
+    await _start(daemon, leg, SUPERVISOR)
+    assert not daemon.adapter.monitors.channels_of
+    assert ("DELETE", f"/channels/{leg}") in [(r[0], r[1]) for r in daemon.asterisk.log]
+    daemon.close()
+
+
+@pytest.mark.parametrize("why", ["phone-failed", "not-connected"])
+async def test_a_monitor_the_adapter_cannot_carry_out_is_answered_so_not_ok(
+    why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in review: the core answers ok, then the adapter finds no conversation (it ended
+    meanwhile) or cannot ring the phone, and only logged it: the supervisor was told ok."""
+    daemon = Daemon(AcdConfig())
+    calltaker = await _connected(daemon)
+    tools = SupervisorTools(daemon.engine.feed)
+    daemon.engine.observers.append(tools.notification)
+    if why == "phone-failed":
+        daemon.asterisk.fail("POST", "/channels")
+    else:
+        daemon.adapter.book.answered.discard(calltaker)  # the leg gone, the core not told yet
+    with caplog.at_level(logging.WARNING):
+        answer = await tools.monitor("1001", "listen", "PJSIP/1009", "sari")
+    assert answer["result"] == why
+    warned = [r for r in caplog.records if r.name.endswith("monitors")]
+    assert [r.__dict__["by"] for r in warned] == ["sari"]
+    assert not daemon.adapter.monitors.channels_of
+    # The next request that works is ok again: no failure is left over for it.
+    daemon.asterisk.failing.clear()
+    daemon.adapter.book.answered.add(calltaker)
+    assert (await tools.monitor("1001", "listen", "PJSIP/1009", "sari"))["result"] == "ok"
+    daemon.close()
+
+
+async def test_the_supervisor_joining_and_leaving_is_reported_for_the_journal() -> None:
+    daemon = Daemon(AcdConfig())
+    await _connected(daemon)
+    seen: list[SupervisorMonitoring] = []
+
+    async def observe(note: object) -> None:
+        if isinstance(note, SupervisorMonitoring):
+            seen.append(note)
+
+    daemon.engine.observers.append(observe)
+    leg = await _ring_supervisor(daemon, "barge")
+    assert not seen  # rung, not joined
+    await _start(daemon, leg, SUPERVISOR)
+    await _end(daemon, leg)
+    await _end(daemon, leg)  # its ChannelDestroyed after the StasisEnd: no second "left"
+    assert [(s.call_id, s.agent_id, s.by, s.mode, s.step) for s in seen] == [
+        ("c1", "1001", "sari", "barge", "joined"),
+        ("c1", "1001", "sari", "barge", "left"),
+    ]
+    daemon.close()

@@ -192,9 +192,12 @@ class Offers:
         *,
         missed: bool,
         settle: bool = True,
+        requeue: bool = True,
     ) -> None:
         """Stop ringing ``agent``; if that was the call's last ring and it is still offered,
-        put the call back in line. ``settle`` also moves the agent on (else the caller does)."""
+        put the call back in line. ``settle`` also moves the agent on (else the caller does).
+        ``requeue=False`` leaves the call QUEUED but out of line (nor overflowed, past its
+        limits): the caller's next ring is the one who withdrew it (a supervisor's choice)."""
         call = self.floor.calls[agent.call_id or ""]
         out.append(CancelRing(call.call_id, agent.agent_id, reason))
         call.ringing.remove(agent.agent_id)
@@ -206,7 +209,8 @@ class Offers:
             agent.call_id = None
         if not call.ringing and call.state is CallState.OFFERED:
             self.floor.call_to(call, CallTrigger.RING_END, cause, now, out)
-            self.route(call, cause, now, out)
+            if requeue:
+                self.route(call, cause, now, out)
 
     def agent_no_answer(self, event: AgentNoAnswer, now: float, out: Out) -> None:
         agent = self.floor.agents.get(event.agent_id)

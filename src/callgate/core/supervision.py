@@ -11,10 +11,11 @@ Request                  Answer (and the move when ``ok``)
 CallAssigned             ``not-waiting`` unless the call waits (queued, or ringing
                          others: a callback attempt is the worklist's); ``not-free``
                          unless the call-taker is available; else ``ok``: the other
-                         rings withdrawn (no miss counted) and the caller offered to
-                         that call-taker now, skill and roster aside (a supervisor's
-                         choice). A ring that then fails puts the caller back in line
-                         as any ring does: nobody waits on one person's phone.
+                         rings withdrawn (no miss counted, nor requeued nor overflowed,
+                         even past max_wait) and the caller offered to that call-taker
+                         now, skill and roster aside (a supervisor's choice). A ring
+                         that then fails puts the caller back in line (or overflows
+                         it) as any ring does: nobody waits on one person's phone.
 MonitorRequested         ``not-connected`` unless the call-taker is on a connected
                          call; ``invalid`` for a mode other than listen, whisper,
                          barge; else ``ok`` and :class:`MonitorCall` for the driver,
@@ -75,6 +76,8 @@ class SupervisorAnswered(Notification):
     "The supervisor."
     request_id: str = ""
     "The asker's id of the request."
+    at: float = 0.0
+    "When the core answered (the journal's time of the step)."
 
 
 class Supervision:
@@ -101,15 +104,22 @@ class Supervision:
             said = "not-free"
         else:
             # The rings to others end as a supervisor's choice, not a miss of theirs; the
-            # call is back in line (or overflows, past its limits) before it is offered.
+            # call is neither put back in line nor overflowed (even past max_wait): the
+            # supervisor chose who answers it, and it rings them next.
             for agent_id in list(call.ringing):
                 self.offers.withdraw_ring(
-                    floor.agents[agent_id], "assigned", "CallAssigned", now, out, missed=False
+                    floor.agents[agent_id],
+                    "assigned",
+                    "CallAssigned",
+                    now,
+                    out,
+                    missed=False,
+                    requeue=False,
                 )
-            said = "ok" if call.in_queue else "not-waiting"
+            said = "ok"
         out.append(
             SupervisorAnswered(
-                "assign", said, event.call_id, event.agent_id, event.by, event.request_id
+                "assign", said, event.call_id, event.agent_id, event.by, event.request_id, now
             )
         )
         if said == "ok" and call is not None and agent is not None:
@@ -129,7 +139,7 @@ class Supervision:
         call_id = "" if call is None else call.call_id
         out.append(
             SupervisorAnswered(
-                event.mode, said, call_id, event.agent_id, event.by, event.request_id
+                event.mode, said, call_id, event.agent_id, event.by, event.request_id, now
             )
         )
         if said == "ok":

@@ -26,6 +26,7 @@ from typing import Literal, get_args
 
 from callgate.backlog import DatabaseStatus, write_until_stored
 from callgate.core.commands import CallBlocked, CallEnded, CallScreened, CallStateChanged
+from callgate.core.supervision import SupervisorAnswered
 from callgate.ports import (
     AgencyConnected,
     AgentConnected,
@@ -36,14 +37,21 @@ from callgate.ports import (
     OpenCall,
     RecordingFailed,
     RecordingInfo,
+    SupervisorMonitoring,
     start_of,
 )
 from callgate.spool import JsonObject, Spool
 from callgate.storage.journal import Journal
+from callgate.storage.records import SUPERVISOR_ROLE
 
 log = logging.getLogger(__name__)
 
 WRITER = "journal"
+#: A supervisor's steps on a call are rows of its call-takers (``agent_assigned``) with the
+#: supervisor as ``agent_id`` and a role ``supervisor:<step>`` (:data:`SUPERVISOR_ROLE`), as an
+#: agency's is; the journal keeps a role's first time per supervisor and call.
+#: The journal's role column holds this many characters.
+ROLE_LENGTH = 32
 
 #: The journal's writers a record calls (:class:`~callgate.storage.journal.Journal`'s methods).
 Op = Literal[
@@ -308,6 +316,15 @@ class CallJournal:
             self._assigned(note.call_id, note.agent_id, note.at, "call-taker")
         elif isinstance(note, AgencyConnected):
             self._assigned(note.call_id, note.agency, note.at, "agency")
+        elif isinstance(note, SupervisorAnswered):
+            if note.answer == "ok":
+                detail = (
+                    f"{note.action}:{note.agent_id}" if note.action == "assign" else note.action
+                )
+                self._supervisor(note.call_id, note.by, note.at, detail)
+        elif isinstance(note, SupervisorMonitoring):
+            if note.step in ("joined", "left"):
+                self._supervisor(note.call_id, note.by, note.at, f"{note.mode}:{note.step}")
         elif isinstance(note, CallRecorded):
             self._recording(note.info, note.at)
         elif isinstance(note, RecordingFailed):
@@ -336,6 +353,12 @@ class CallJournal:
     def _assigned(self, call_id: str, agent_id: str, at: float, role: str) -> None:
         fields: dict[str, Value] = {"agent_id": agent_id, "at": at, "role": role}
         self._put(JournalWrite(call_id, "agent_assigned", fields))
+
+    def _supervisor(self, call_id: str, by: str, at: float, detail: str) -> None:
+        role = f"{SUPERVISOR_ROLE}{detail}"
+        if len(role) > ROLE_LENGTH:  # a long call-taker id: the step without it
+            role = role[:ROLE_LENGTH].rpartition(":")[0]
+        self._assigned(call_id, by or "-", at, role)
 
     def _ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
         """A call the core did not end ended: a conversation adopted after a restart, a

@@ -14,7 +14,7 @@ from typing import Any
 
 from callgate.storage.agent_events import CALL_ANSWERED, CALL_ENDED, RING_MISSED
 from callgate.storage.inquiries import AuditEntry, CallFile, CallSummary
-from callgate.storage.records import RecordingStatus
+from callgate.storage.records import SUPERVISOR_ROLE, RecordingStatus
 
 JsonDict = dict[str, Any]
 
@@ -36,6 +36,8 @@ ACCESS = {
 }
 #: Actions of the trail that a call's timeline lists (a search names no call).
 SHOWN = tuple(ACCESS)
+#: A supervisor's ways on a conversation, as the board says them (Dengar, Bisik, Gabung).
+MONITOR_MODES = {"listen": "dengar", "whisper": "bisik", "barge": "gabung"}
 
 
 def recording_url(call_id: str) -> str:
@@ -115,7 +117,9 @@ def _events(f: CallFile) -> list[tuple[datetime, str, str, str | None]]:
         add((c.answered_at, "answered", f"Dijawab oleh petugas {c.answered_by or '-'}",
              c.answered_by))  # fmt: skip
     for a in c.agents:
-        if a.role != "call-taker":
+        if a.role.startswith(SUPERVISOR_ROLE):
+            add(_supervisor_step(a.role.removeprefix(SUPERVISOR_ROLE), a.agent_id, a.at))
+        elif a.role != "call-taker":
             add((a.at, "handoff", f"Instansi {a.agent_id} dihubungkan ke panggilan", None))
     if c.ended_at is not None:
         outcome = OUTCOMES.get(c.outcome or "", c.outcome or "-")
@@ -147,6 +151,21 @@ def _events(f: CallFile) -> list[tuple[datetime, str, str, str | None]]:
             add((entry.at, entry.action, f"{ACCESS[entry.action]}{why}", entry.by))
     events.sort(key=lambda e: e[0])
     return events
+
+
+def _supervisor_step(step: str, by: str, at: datetime) -> tuple[datetime, str, str, str | None]:
+    """A supervisor's step (:data:`~callgate.storage.records.SUPERVISOR_ROLE`)."""
+    action, _, detail = step.partition(":")
+    if action == "assign":
+        to = f" ke petugas {detail}" if detail else ""
+        return (at, "supervisor-assigned", f"Supervisor {by} memberikan penelepon{to}", by)
+    mode = MONITOR_MODES.get(action, action)
+    if detail == "joined":
+        return (at, "supervisor-joined", f"Supervisor {by} masuk ke percakapan ({mode})", by)
+    if detail == "left":
+        return (at, "supervisor-left", f"Supervisor {by} keluar dari percakapan ({mode})", by)
+    return (at, "supervisor-requested", f"Supervisor {by} meminta {mode}: teleponnya berdering",
+            by)  # fmt: skip
 
 
 def _access(entry: AuditEntry, clock: Clock) -> JsonDict:

@@ -8,7 +8,9 @@ call-taker; listen to, whisper to or barge into a call-taker's conversation on o
   call-taker only, ``barge``) (supervisor, admin with a ``phone`` in ``[[auth.users]]``): the
   supervisor's phone rings and, answered, hears (and speaks into) the call-taker's
   conversation until they hang up or the conversation ends; ``409`` ``not-connected`` when
-  the call-taker is on no connected call, ``409`` ``no-phone`` for a user without a phone.
+  the call-taker is on no connected call (or it ended before the phone was rung), ``409``
+  ``phone-failed`` when Asterisk could not ring the phone, ``409`` ``no-phone`` for a user
+  without a phone.
 
 Logging a call-taker in or out from the board is the port's own
 ``POST /api/agents/{id}/login|logout``. The audit trail records the authenticated user; a
@@ -45,7 +47,8 @@ class Supervising(Protocol):
         ...
 
     async def monitor(self, agent_id: str, mode: str, phone: str, by: str) -> JsonDict:
-        """``{"result": "ok"|"not-connected"|"invalid", "call_id", "agent_id", "mode"}``."""
+        """``{"result": "ok"|"not-connected"|"phone-failed"|"invalid", "call_id", "agent_id",
+        "mode"}``."""
         ...
 
 

@@ -248,6 +248,8 @@ class EventPublisher:
             self._recording(note.info, note.at)
         elif isinstance(note, ports.RecordingFailed):
             self._call_event(RecordingFailed, note.call_id, note.at, reason=note.reason)
+        elif isinstance(note, ports.SupervisorMonitoring):
+            return  # the journal's (the call's timeline); CAD's event schema has no such event
         else:
             self._ended_outside_core(note.call_id, note.outcome, note.at)
 

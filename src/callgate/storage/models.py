@@ -161,7 +161,7 @@ class TransitionRow(Base):
 
 
 class AgentRow(Base):
-    """A call-taker (or agency) involved in a call, once per role."""
+    """A call-taker (or agency, or a supervisor's step) involved in a call, once per role."""
 
     __tablename__ = "call_agents"
     __table_args__ = (UniqueConstraint("call_id", "agent_id", "role"),)

@@ -36,14 +36,20 @@ class Transition:
     "Why the call moved (the core's trigger name)."
 
 
+#: The role prefix of a supervisor's step on a call (``agent_id``: the supervisor): ``assign:<the
+#: call-taker chosen>``, ``listen|whisper|barge`` (allowed: their phone rings), and
+#: ``<mode>:joined|left`` (:mod:`callgate.daemon.journaling`, :mod:`callgate.daemon.timeline`).
+SUPERVISOR_ROLE = "supervisor:"
+
+
 @dataclass(frozen=True, slots=True)
 class AgentInvolvement:
-    """A call-taker or agency that took part in a call."""
+    """A call-taker, agency or supervisor that took part in a call."""
 
     agent_id: str
-    "The call-taker's (or agency's) id."
+    "The call-taker's (or agency's, or supervisor's) id."
     role: str
-    "How they took part, e.g. ``call-taker`` or ``agency``."
+    "How they took part, e.g. ``call-taker``, ``agency`` or ``supervisor:listen:joined``."
     at: datetime
     "When they were first involved in that role."
 

@@ -30,7 +30,13 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from callgate.asterisk.ari.client import AriClient, AriError, JsonObject, _error_message
+from callgate.asterisk.ari.client import (
+    AriClient,
+    AriError,
+    AriUnavailable,
+    JsonObject,
+    _error_message,
+)
 from tests.unit.asterisk.ari_replay import FIXTURES, Request, load_events, load_requests
 
 #: The scenarios recorded from the lab (tests/fixtures/ari/README.md), then the answers derived
@@ -145,6 +151,8 @@ class RecordedAri(AriClient):
         self.known: dict[str, JsonObject] = {}
         #: Failing requests: (method, path) -> (status, parameters the request must carry).
         self.failing: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
+        #: Requests that cannot reach Asterisk at all (``AriUnavailable``: refused, timed out).
+        self.unreachable: set[tuple[str, str]] = set()
         #: (method, path) -> how many requests of it (counted from the first) get no answer.
         self.stalled: dict[tuple[str, str], int] = {}
         #: (method, path) -> seconds its answer takes.
@@ -230,6 +238,11 @@ class RecordedAri(AriClient):
         params: Mapping[str, str | int] | None = None,
         body: JsonObject | None = None,
     ) -> Any:
+        if (method, path) in self.unreachable:
+            self.log.append((method, path, dict(params or {})))
+            self.bodies.append(body)
+            await asyncio.sleep(0)
+            raise AriUnavailable(f"ARI {method} {path}: timed out")
         status, text = await self.reply(method, path, dict(params or {}), body)
         if status >= 400:
             raise AriError(method, path, status, _error_message(text))

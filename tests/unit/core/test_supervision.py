@@ -17,6 +17,7 @@ from callgate.core import (
     CallerHungUp,
     CancelRing,
     RingAgent,
+    SendToDestination,
 )
 from callgate.core.supervision import (
     CallAssigned,
@@ -97,15 +98,47 @@ def test_a_callback_attempt_stays_the_worklists() -> None:
     assert assign(h, attempt, "a2")[0] == "not-waiting"
 
 
-def test_a_caller_past_its_limit_overflows_rather_than_ring_again() -> None:
-    h = Harness(AcdConfig(max_wait=10.0, ring_timeout=15.0))
+def test_a_caller_past_max_wait_goes_to_the_chosen_one_not_to_overflow() -> None:
+    # Withdrawing the last ring used to requeue the call, and past max_wait that overflowed
+    # it: the caller went to the overflow destination instead of the chosen call-taker.
+    h = Harness(AcdConfig(max_wait=30.0, ring_timeout=60.0))
     h.login("a1", "a2")
-    h.arrive("c1")  # rings a1; its max-wait passes while it rings
-    h.advance(12.0)
+    h.arrive("c1")  # rings a1 (longest idle); its max-wait passes while it rings
+    h.advance(40.0)
     said, out = assign(h, "c1", "a2")
-    assert said == "not-waiting"
-    assert not of(RingAgent, out)
-    assert h.state("c1") in ("OVERFLOWING", "FALLBACK")
+    assert said == "ok"
+    assert not of(SendToDestination, out)
+    assert [c.agent_id for c in of(CancelRing, out)] == ["a1"]
+    assert [r.agent_id for r in of(RingAgent, out)] == ["a2"]
+    assert h.state("c1") == "OFFERED"
+    assert (h.agent("a1"), h.agent("a2")) == ("AVAILABLE", "RINGING")
+    # A ring that then fails sends the caller on, as any failed ring past max_wait does.
+    out = h.advance(60.0)
+    assert [s.reason for s in of(SendToDestination, out)][:1] == ["max-wait"]
+
+
+def test_a_caller_ringing_all_is_given_to_the_one_chosen() -> None:
+    h = Harness(AcdConfig(strategy="ring-all", max_wait=30.0, ring_timeout=60.0))
+    h.login("a1", "a2", "a3")
+    h.send(AgentPaused("a3", "break"))
+    rang = of(RingAgent, h.arrive("c1"))
+    assert sorted(r.agent_id for r in rang) == ["a1", "a2"]
+    h.send(AgentUnpaused("a3"))
+    h.advance(40.0)
+    said, out = assign(h, "c1", "a3")
+    assert said == "ok"
+    assert not of(SendToDestination, out)
+    cancels = of(CancelRing, out)
+    assert sorted(c.agent_id for c in cancels) == ["a1", "a2"]
+    assert {c.reason for c in cancels} == {"assigned"}
+    assert [r.agent_id for r in of(RingAgent, out)] == ["a3"]
+    assert h.state("c1") == "OFFERED"
+    assert h.acd.calls["c1"].ringing == ["a3"]
+    assert [h.agent(a) for a in ("a1", "a2", "a3")] == ["AVAILABLE", "AVAILABLE", "RINGING"]
+    assert not h.acd.calls["c1"].missed_by
+    h.send(AgentAnswered("c1", "a3"))
+    h.send(CallBridged("c1"))
+    assert h.state("c1") == "CONNECTED"
 
 
 def monitor(h: Harness, agent_id: str, mode: str) -> tuple[SupervisorAnswered, list[object]]:

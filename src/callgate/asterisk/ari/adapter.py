@@ -250,7 +250,9 @@ class AriAdapter:
                 log.info("caller hung up", extra={"call_id": channel_id})
                 await self.shared.feed(*gone)
                 await self.endings.forget_call(layout)
-            await self.monitors.conversation_ended(channel_id)
+            # The supervisors on it leave too, in the background: their clean-up (requests
+            # that may time out) never holds up, nor keeps from the core, anything else.
+            self.shared.tasks.spawn(self.monitors.conversation_ended(channel_id))
             return
         leg = book.legs.pop(channel_id, None)
         if leg is None:
@@ -269,8 +271,6 @@ class AriAdapter:
             return
         answered = channel_id in book.answered
         book.answered.discard(channel_id)
-        if answered and leg.role == CALLTAKER:
-            await self.monitors.conversation_ended(leg.call_id)  # supervisors on it leave too
         call = book.calls.get(leg.call_id)
         if leg.role == AGENCY:
             await self.handoff.agency_gone(leg, call, answered=answered)
@@ -283,6 +283,9 @@ class AriAdapter:
             await self.callbacks.taker_gone(call, gone)
         else:
             await self.executor.leg_gone(leg, call, channel_id, gone)
+        if answered and leg.role == CALLTAKER:
+            # The core knows first; then the supervisors on it leave, in the background.
+            self.shared.tasks.spawn(self.monitors.conversation_ended(leg.call_id))
 
     # ---------------------------------------------------------------- core -> ARI
 

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from callgate.asterisk.ari.channels import Channels
-from callgate.asterisk.ari.client import AriError, JsonObject
+from callgate.asterisk.ari.client import AriError, AriUnavailable, JsonObject
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.translate import quote
 from callgate.core.supervision import MonitorCall
+from callgate.ports import SupervisorMonitoring
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class Monitor:
     leg: str  # the supervisor's channel
     snoop: str | None = None
     bridge: str | None = None
+    joined: bool = False  # in the conversation (journaled), not only rung
 
 
 class Monitors:
@@ -71,7 +74,10 @@ class Monitors:
         """Ring the supervisor's phone for ``command`` (the core allowed it)."""
         layout = self.book.calls.get(command.call_id)
         if layout is None or self._calltaker_leg(command.call_id, command.agent_id) is None:
-            log.warning("no conversation to join", extra=_extra(command))
+            # The core allowed it a moment ago; the conversation ended meanwhile. The tools
+            # answer the supervisor so (a follow-up), rather than ok for a phone never rung.
+            log.warning("no conversation for the supervisor to join", extra=_extra(command))
+            await self._failed(command, "not-connected")
             return
         leg = f"{SUPERVISOR}-{uuid.uuid4()}"
         monitor = Monitor(command.call_id, command.agent_id, command.mode, command.by, leg)
@@ -85,13 +91,31 @@ class Monitors:
                 ring_timeout=RING_SECONDS,
                 channel_id=leg,
             )
-        except AriError as exc:
+        except (AriError, AriUnavailable) as exc:  # refused, or Asterisk unreachable
             self.channels_of.pop(leg, None)
             log.warning(
                 "supervisor's phone could not be rung", extra={**_extra(command), "error": str(exc)}
             )
+            await self._failed(command, "phone-failed")
             return
         log.info("ringing the supervisor's phone", extra=_extra(command))
+
+    async def _failed(self, command: MonitorCall, reason: str) -> None:
+        await self.shared.feed(
+            SupervisorMonitoring(
+                command.call_id, command.agent_id, command.by, command.mode, "failed",
+                self.shared.clock(), reason,
+            )
+        )  # fmt: skip
+
+    async def _step(self, monitor: Monitor, step: str) -> None:
+        """Tell the journal the supervisor ``joined`` or ``left`` (the call's timeline)."""
+        await self.shared.feed(
+            SupervisorMonitoring(
+                monitor.call_id, monitor.agent_id, monitor.by, monitor.mode, step,
+                self.shared.clock(),
+            )
+        )  # fmt: skip
 
     async def started(self, channel_id: str, args: list[str]) -> None:
         """A monitor's channel entered our app: the supervisor answered, or a snoop began."""
@@ -106,7 +130,7 @@ class Monitors:
                 await self.shared.ari.add_to_bridge(monitor.bridge, channel_id)
             elif channel_id == monitor.leg:
                 await self._answered(monitor)
-        except AriError as exc:
+        except (AriError, AriUnavailable) as exc:
             log.warning(
                 "supervisor could not join the call",
                 extra={"call_id": monitor.call_id, "by": monitor.by, "error": str(exc)},
@@ -134,6 +158,8 @@ class Monitors:
                 target, spy="both", whisper=whisper,
                 app_args=f"{SNOOP},{monitor.call_id}", snoop_id=monitor.snoop,
             )  # fmt: skip
+        monitor.joined = True
+        await self._step(monitor, "joined")
         log.info(
             "supervisor joined the call",
             extra={"call_id": monitor.call_id, "agent_id": monitor.agent_id,
@@ -148,29 +174,56 @@ class Monitors:
             await self._end(monitor)
 
     async def conversation_ended(self, call_id: str) -> None:
-        """The caller or the call-taker left ``call_id``: the supervisors on it leave too."""
+        """The caller or the call-taker left ``call_id``: the supervisors on it leave too.
+
+        Never raises: the adapter runs it in the background once the core has been told."""
         for monitor in {id(m): m for m in self.channels_of.values()}.values():
             if monitor.call_id == call_id:
                 await self._end(monitor)
 
     async def _end(self, monitor: Monitor) -> None:
+        """Hang up the supervisor's leg and the snoop, destroy the bridge. Never raises: a
+        failed clean-up (Asterisk unreachable, a timeout) is logged, never passed on."""
         if self.channels_of.get(monitor.leg) is not monitor:
             return  # ended already
-        for channel_id in (monitor.leg, monitor.snoop):
-            if channel_id is not None:
-                self.channels_of.pop(channel_id, None)
-                await self.channels.hang_up(channel_id)
+        channels = [c for c in (monitor.leg, monitor.snoop) if c is not None]
+        for channel_id in channels:  # forgotten first: a second end meanwhile is a no-op
+            self.channels_of.pop(channel_id, None)
+        if monitor.joined:
+            await self._quietly(self._step(monitor, "left"), monitor, "journal")
+        for channel_id in channels:
+            await self._quietly(self.channels.hang_up(channel_id), monitor, "hangup")
         if monitor.bridge is not None:
-            await self.channels.quiet(self.shared.ari.destroy_bridge(monitor.bridge))
+            await self._quietly(
+                self.shared.ari.destroy_bridge(monitor.bridge), monitor, "destroy bridge"
+            )
         log.info(
             "supervisor left the call",
             extra={"call_id": monitor.call_id, "mode": monitor.mode, "by": monitor.by},
         )
 
+    @staticmethod
+    async def _quietly(request: Awaitable[object], monitor: Monitor, what: str) -> None:
+        try:
+            await request
+        except AriError as exc:
+            if exc.status != 404:  # 404: gone by itself already
+                _failed(monitor, what, exc)
+        except Exception as exc:  # clean-up must never stop the adapter nor go unlogged
+            _failed(monitor, what, exc)
+
     def _calltaker_leg(self, call_id: str, agent_id: str) -> str | None:
         layout = self.book.calls.get(call_id)
         leg = None if layout is None else layout.agent_legs.get(agent_id)
         return leg if leg is not None and leg in self.book.answered else None
+
+
+def _failed(monitor: Monitor, what: str, exc: BaseException) -> None:
+    log.warning(
+        "supervisor's leg could not be cleaned up",
+        extra={"call_id": monitor.call_id, "by": monitor.by, "request": what,
+               "error": str(exc) or type(exc).__name__},
+    )  # fmt: skip
 
 
 def _extra(command: MonitorCall) -> dict[str, str]:

@@ -27,6 +27,7 @@ addWords({
     "sup_not-waiting": "Penelepon tidak lagi menunggu",
     "sup_not-free": "Operator tidak bebas",
     "sup_no-phone": "Akun Anda belum punya telepon ([[auth.users]] phone)",
+    "sup_phone-failed": "Telepon Anda tidak dapat dihubungi",
     sup_failed: "Gagal",
   },
   en: {
@@ -49,6 +50,7 @@ addWords({
     "sup_not-waiting": "The caller is no longer waiting",
     "sup_not-free": "The call-taker is not free",
     "sup_no-phone": "Your account has no phone ([[auth.users]] phone)",
+    "sup_phone-failed": "Your phone could not be rung",
     sup_failed: "Failed",
   },
 });
