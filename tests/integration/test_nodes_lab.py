@@ -80,16 +80,20 @@ def _dispatcher_lines(*words: str) -> list[str]:
     return [line for line in lines if all(word in line for word in words)]
 
 
-@pytest.fixture
-def node_phones(nodes: None, tmp_path: Path) -> Iterator[list[labpeers.Softphone]]:
+@pytest.fixture(scope="module")
+def node_phones(
+    nodes: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[labpeers.Softphone]]:
     """Call-takers 1001-1016, each registered with both nodes (two accounts, auto-answer).
 
     Sixteen, because each node's queue keeps a call-taker 5 s in wrap-up after each call and
     knows nothing of the other node's calls: a stream of one caller every 2 s on one node keeps
-    about ten of them busy, and a caller must never wait longer than the time they stay on."""
+    about ten of them busy, and a caller must never wait longer than the time they stay on.
+    Started once for the module: the phones stay registered with node 1 across its restart."""
+    base = tmp_path_factory.mktemp("node-phones")
     servers = [(address, 5060) for address in NODES.values()]
     phones = [
-        labpeers.Softphone(ext, tmp_path / f"phone-{ext}", servers=servers)
+        labpeers.Softphone(ext, base / f"phone-{ext}", servers=servers)
         for ext in (str(1001 + n) for n in range(16))
     ]
     try:
