@@ -216,3 +216,38 @@ def test_a_node_lost_mid_stream_every_new_call_is_answered_through_the_other(
     result = _finish(_carrier(tmp_path, "4", count=4, rate=2, talk=2), timeout=60)
     assert result == {"successful": 4, "failed": 0}
     wait_for(lambda: _count(1, "CONNECT", again) >= 1, 15, "a call answered on node 1 again")
+
+
+def test_a_stuck_node_the_call_it_does_not_answer_moves_to_the_other(
+    node_phones: list[labpeers.Softphone], tmp_path: Path
+) -> None:
+    """A node that neither answers nor refuses (SIGSTOP: a hung host sends no ICMP either): the
+    call sent to it moves to the other node after the dispatcher's FR_TIMER (2 s)."""
+    wait_for(
+        lambda: _endpoint_state(1, "1001") == "online", 30, "node 1 up after the previous test"
+    )
+    pid = int((NODES_RUN / "asterisk1.pid").read_text())
+    ups = len(_dispatcher_lines("127.0.0.11:5060", "UP: new calls"))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        start = time.time()
+        # Two callers at once: round robin sends one of them to the stuck node.
+        calls = _carrier(tmp_path, "5", count=2, rate=10, talk=4)
+        result = _finish(calls, timeout=60)
+        moved = _dispatcher_lines(f"0818{_RUN}5", "127.0.0.11:5060", "failed the call")
+        print(f"stuck node1: {result}; failed over: {moved}")
+        assert result == {"successful": 2, "failed": 0}, calls.errors()
+        assert len(moved) == 1, moved
+        wait_for(
+            lambda: _count(2, "CONNECT", start) >= 2,
+            15,
+            "both callers answered by call-takers on node 2",
+        )
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # Resumed, node 1 answers the probes again and is back in the set.
+    wait_for(
+        lambda: len(_dispatcher_lines("127.0.0.11:5060", "UP: new calls")) > ups,
+        20,
+        "the dispatcher's log line: node1 UP again",
+    )
