@@ -148,6 +148,9 @@ class Softphone:
     workdir: Path
     answer: bool = True
     process: subprocess.Popen[bytes] | None = None
+    #: The Asterisk nodes it registers with, one account each (the multi-node lab gives two, as a
+    #: production phone has one account per node).
+    servers: Sequence[tuple[str, int]] = (ASTERISK_SIP,)
 
     @property
     def index(self) -> int:
@@ -173,9 +176,12 @@ class Softphone:
             write_tone(tone, seconds=600, frequency=440.0 + 20 * self.index)
         answermode = "auto" if self.answer else "manual"
         (self.workdir / "accounts").write_text(
-            f"<sip:{self.extension}@{ASTERISK_SIP[0]}:{ASTERISK_SIP[1]}>"
-            f";auth_pass={PASSWORD_PREFIX}{self.extension};answermode={answermode}"
-            f";regint=60;audio_codecs=PCMA,PCMU\n"
+            "".join(
+                f"<sip:{self.extension}@{host}:{port}>"
+                f";auth_pass={PASSWORD_PREFIX}{self.extension};answermode={answermode}"
+                f";regint=60;audio_codecs=PCMA,PCMU\n"
+                for host, port in self.servers
+            )
         )
         (self.workdir / "config").write_text(
             "\n".join(
@@ -312,6 +318,8 @@ class CarrierCalls:
     scenario: str = "carrier-112.xml"
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="callgate-sipp-")))
     process: subprocess.Popen[bytes] | None = None
+    #: Where the INVITEs go: the lab's Asterisk, or the multi-node lab's dispatcher (127.0.0.10).
+    target: tuple[str, int] = ASTERISK_SIP
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -330,7 +338,7 @@ class CarrierCalls:
         )
         argv = [
             "sipp",
-            f"{ASTERISK_SIP[0]}:{ASTERISK_SIP[1]}",
+            f"{self.target[0]}:{self.target[1]}",
             "-i", CARRIER_IP,
             "-p", str(self.local_port),
             "-s", self.service,
