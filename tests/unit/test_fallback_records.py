@@ -352,6 +352,22 @@ async def test_given_calls_journaled_then_the_wall_is_told_each_once_journaled(
     assert sorted(told) == sorted(FINISHED)
 
 
+async def test_given_the_wall_s_hook_fails_then_the_calls_are_still_journaled_and_sealed(
+    journal: Journal, queue_log: Path, recordings: Path
+) -> None:
+    service = reconciler(journal, queue_log, recordings)
+
+    def broken(_facts: FallbackCallFacts) -> None:
+        raise RuntimeError("a bug in the wall's hook")
+
+    service.on_journaled = broken
+    assert (await service.scan()).inserted == 4
+    call = await journal.get_call("1732262458.11")
+    assert call is not None
+    assert call.recording is not None
+    assert call.recording.status is RecordingStatus.READY
+
+
 async def test_given_the_journal_write_fails_then_the_calls_are_retried_next_pass(
     journal: Journal, queue_log: Path, recordings: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -340,7 +340,11 @@ class FallbackRecords:
     async def _journal(self, call: FallbackCall) -> FallbackWrite:
         facts = facts_of(call)
         write = await self.journal.record_fallback_call(facts)
-        self.on_journaled(facts)
+        try:
+            self.on_journaled(facts)
+        except Exception:
+            # The wall's count is not worth a call's journaling or its recording's seal.
+            log.exception("fallback call not shown on the wall", extra={"call_id": call.call_id})
         if write is not FallbackWrite.UNCHANGED:
             log.info(
                 "fallback call journaled",
