@@ -268,7 +268,14 @@ def log_in(
 
 
 #: Every panel of the wall, each one that must be on the screen whole.
-PANELS = ("figures", "alarms-panel", "waiting-panel", "connected-panel", "agents-panel")
+PANELS = (
+    "figures",
+    "alarms-panel",
+    "waiting-panel",
+    "connected-panel",
+    "agents-panel",
+    "supervisor-tools",
+)
 
 
 def fit(driver: webdriver.Chrome, width: int, height: int) -> dict[str, Any]:
@@ -290,7 +297,10 @@ def fit(driver: webdriver.Chrome, width: int, height: int) -> dict[str, Any]:
         const root = document.documentElement;
         const panels = {};
         for (const id of arguments[0]) {
-          const r = document.getElementById(id).getBoundingClientRect();
+          const found = document.getElementById(id);
+          // The supervisor's drawer is on a supervisor's page only.
+          if (!found && id === "supervisor-tools") continue;
+          const r = found.getBoundingClientRect();
           panels[id] = [r.left, r.top, r.right, r.bottom];
         }
         return {inner: [innerWidth, innerHeight], scroll: [root.scrollWidth, root.scrollHeight],
@@ -323,6 +333,12 @@ def main() -> int:
         driver.save_screenshot(str(out / "wallboard-1366x768.png"))
         fit(driver, 1920, 1080)
         driver.save_screenshot(str(out / "wallboard.png"))
+        # The supervisor's drawer open: over the board, the page still fits at both sizes.
+        driver.execute_script("document.getElementById('supervisor-tools').open = true")
+        fit(driver, 1366, 768)
+        driver.save_screenshot(str(out / "wallboard-drawer-1366x768.png"))
+        fit(driver, 1920, 1080)
+        driver.execute_script("document.getElementById('supervisor-tools').open = false")
         # The supervisor's actions reach the API (a check of the pages' script, not a picture).
         driver.find_element(By.CSS_SELECTOR, "#recent button[data-action=callback]").click()
         WebDriverWait(driver, 5).until(lambda d: desk.asked)

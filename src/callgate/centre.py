@@ -113,6 +113,10 @@ def centre_zone_from(data: Any) -> Any:
     if not isinstance(data, dict):
         return data
     centre, roster = data.get("centre"), data.get("roster")
+    if isinstance(roster, dict) and not isinstance(roster.get("timezone", ""), str):
+        # Given but not a name (``timezone = 7``): left as written, so that validation names
+        # roster.timezone instead of the centre's zone silently taking its place.
+        return data
     ours, old = _zone_given(centre), _zone_given(roster)
     if old is not None and ours is not None and not _same_zone(ours, old):
         raise ValueError(

@@ -101,6 +101,10 @@ def test_given_a_display_token_then_a_read_only_board_through_a_daemon_restart(
     screen.save_screenshot(str(tmp_path / "display-after.png"))
     assert token not in daemon.log_text()
     assert "display:lobby" in daemon.log_text()  # its session started, by name
+    # Every read the board made as the wall screen is one a display may make: none refused
+    # (a supervisor's reads, the pause reasons and recent calls, are skipped for it).
+    refused = daemon.records("admin API: refused by role")
+    assert [r for r in refused if r.get("by") == "display:lobby"] == []
 
     listed = run_cli("users", "display", "list")
     assert listed.returncode == 0, listed.stderr

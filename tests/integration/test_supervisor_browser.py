@@ -52,6 +52,13 @@ def driver() -> Iterator[WebDriver]:
 
 
 def _tool(driver: WebDriver, selector: str, timeout: float = 15) -> WebElement:
+    # The tools are in a drawer, closed until the supervisor opens it.
+    WebDriverWait(driver, timeout).until(
+        lambda d: d.execute_script(
+            "const p = document.getElementById('supervisor-tools');"
+            "if (p) p.open = true; return !!p;"
+        )
+    )
     found: WebElement = WebDriverWait(driver, timeout).until(
         lambda d: d.find_element(By.CSS_SELECTOR, f"#supervisor-tools {selector}")
     )

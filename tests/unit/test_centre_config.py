@@ -100,3 +100,11 @@ def test_a_reload_applies_the_wallboard_but_the_zone_waits_for_a_restart() -> No
     assert is_live("roster.shifts")
     assert not is_live("centre.timezone")
     assert not is_live("roster.timezone")
+
+
+@pytest.mark.parametrize(
+    "text", ["[roster]\ntimezone = 7\n", '[centre]\ntimezone = "WIT"\n[roster]\ntimezone = 7\n']
+)
+def test_a_roster_zone_that_is_not_a_name_is_named_not_replaced(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match=r"roster\.timezone"):
+        load(tmp_path, text)

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from callgate.asterisk.recordings import RecordingFailure, seal
 from callgate.daemon.fallback import FallbackRecords, QueueLogFile, seal_finished
 from callgate.ports import RecordingInfo
+from callgate.storage.fallback_calls import FallbackCallFacts
 from callgate.storage.journal import Journal
 from callgate.storage.records import RecordingStatus
 from callgate.tools.report import build_report, day_period, load, render_text
@@ -329,6 +330,42 @@ async def test_given_fallback_calls_journaled_then_the_report_counts_them_in_the
     assert report.answered == 3  # the abandoned one was answered by nobody
     (line,) = [x for x in render_text(report).splitlines() if "fallback queue" in x]
     assert line.split()[:3] == ["fallback", "queue", "4"]
+
+
+async def test_given_calls_journaled_then_the_wall_is_told_each_once_journaled(
+    journal: Journal, queue_log: Path, recordings: Path
+) -> None:
+    told: list[str] = []
+    service = reconciler(journal, queue_log, recordings)
+
+    def journaled(facts: FallbackCallFacts) -> None:
+        told.append(facts.call_id)
+
+    service.on_journaled = journaled
+    async with journal.transaction() as session:  # the journal is away for this pass
+        await session.execute(text("ALTER TABLE calls RENAME TO calls_away"))
+    await service.scan()
+    assert told == []  # not journaled: not counted on the wall either
+    async with journal.transaction() as session:
+        await session.execute(text("ALTER TABLE calls_away RENAME TO calls"))
+    await service.scan()
+    assert sorted(told) == sorted(FINISHED)
+
+
+async def test_given_the_wall_s_hook_fails_then_the_calls_are_still_journaled_and_sealed(
+    journal: Journal, queue_log: Path, recordings: Path
+) -> None:
+    service = reconciler(journal, queue_log, recordings)
+
+    def broken(_facts: FallbackCallFacts) -> None:
+        raise RuntimeError("a bug in the wall's hook")
+
+    service.on_journaled = broken
+    assert (await service.scan()).inserted == 4
+    call = await journal.get_call("1732262458.11")
+    assert call is not None
+    assert call.recording is not None
+    assert call.recording.status is RecordingStatus.READY
 
 
 async def test_given_the_journal_write_fails_then_the_calls_are_retried_next_pass(

@@ -40,7 +40,7 @@ from callgate.cluster.election import Leadership
 from callgate.config import ConfigError, Settings, acd_config, screening_policy
 from callgate.core.acd import Acd
 from callgate.core.events import Event, ReadinessChanged
-from callgate.daemon.board import BoardConfig, load_figures
+from callgate.daemon.board import BoardConfig, fallback_to_figures, load_figures, roll_figures
 from callgate.daemon.browsers import browser_sessions
 from callgate.daemon.call_actions import CallActionService
 from callgate.daemon.callback_records import CallbackRecords, run_prefix
@@ -399,7 +399,11 @@ async def serve(
         ari_events=wired.link.run,
         ami=wired.ami,
         on_fallback=wired.live.fallback_waiting,
-        more={"board-figures": lambda: load_figures(journal, wired.live)},
+        on_fallback_call=fallback_to_figures(wired.live),
+        more={
+            "board-figures": lambda: load_figures(journal, wired.live),
+            "board-roll": lambda: roll_figures(wired.live),
+        },
         notifier=notifier,
     )
     parts = Lifecycle(_in_order(settings, wired, health, notifier, writer, ari, background))

@@ -11,14 +11,15 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from callgate.config import Settings
 from callgate.core.roster import Roster
-from callgate.daemon.board_figures import BoardFigures, EndedCallFacts
+from callgate.daemon.board_figures import BoardFigures, EndedCallFacts, from_fallback
 from callgate.daemon.live import LiveFeed
 from callgate.storage.database import JournalError
+from callgate.storage.fallback_calls import FallbackCallFacts
 from callgate.storage.journal import Journal
 from callgate.storage.reports import load_report_rows
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between tries to read today's calls while the journal does not answer.
 RETRY_SECONDS = 30.0
+#: The longest the roll-over timer sleeps: a reloaded roster's earlier boundary is met then.
+ROLL_CHECK_SECONDS = 60.0
 
 
 class BoardConfig:
@@ -81,3 +84,34 @@ async def load_figures(journal: Journal, live: LiveFeed) -> None:
             continue
         live.publish_today()
         return
+
+
+async def roll_figures(
+    live: LiveFeed,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> None:
+    """At each day end and shift boundary (the centre's zone, the roster as it is then), the
+    figures again: the wall rolls over to the new day and shift without waiting for a call to
+    end. Sleeps to the boundary (at most ROLL_CHECK_SECONDS at a time), never polls busily."""
+    due = live.figures.next_change(clock())
+    while True:
+        now = clock()
+        if now >= due:
+            live.roll()
+            due = live.figures.next_change(now)
+        else:
+            # A reload may have brought a roster whose next boundary is sooner.
+            due = min(due, live.figures.next_change(now))
+        await sleep(min(max(due - now, 0.0), ROLL_CHECK_SECONDS))
+
+
+def fallback_to_figures(live: LiveFeed) -> Callable[[FallbackCallFacts], None]:
+    """The fallback queue_log reader's hook: each call it journals counts on the wall at once."""
+
+    def journaled(facts: FallbackCallFacts) -> None:
+        answered = None if facts.answered_at is None else facts.answered_at.timestamp()
+        live.fallback_call(from_fallback(facts.call_id, facts.entered_at.timestamp(), answered))
+
+    return journaled

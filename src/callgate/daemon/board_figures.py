@@ -2,7 +2,10 @@
 
 The daemon reads the journal's calls of the day (and of the shift on, which may have started the
 evening before) once at start (:class:`CallsSince`, a port) and folds each call the core ends into
-the same list, so a restart changes nothing on the board. "Today" is the centre's day
+the same list, and so the calls ending outside the core (adopted after a restart, gone before
+the core had them: their start is the journal's open row or this run's ``CallStarted``) and the
+fallback queue's as its reader journals them; each call counts once, whichever comes first, so
+a restart changes nothing on the board. "Today" is the centre's day
 (``[centre] timezone``) and "this shift" the roster's shift on now; a call counts in the period in
 which it started, as in ``callgate report`` (whose figures these are: calls that ended, answered
 within the marks of all of them, abandoned, fallback, nuisance and ghost by screening category;
@@ -23,6 +26,8 @@ from callgate.core.roster import Roster
 from callgate.core.screening import CATEGORY_GHOST, CATEGORY_REPEAT_NUISANCE
 
 JsonDict = dict[str, Any]
+#: Ends of calls outside the core remembered until the journal's read tells their start.
+ENDS_KEPT = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,23 @@ def from_note(note: CallEnded) -> EndedCall | None:
         return None
     answer = None if note.answered_at is None else max(0.0, note.answered_at - note.arrived_at)
     return EndedCall(note.call_id, note.arrived_at, note.outcome.value, note.category, answer)
+
+
+def from_fallback(
+    call_id: str, entered_at: float, answered_at: float | None, category: str = ""
+) -> EndedCall:
+    """A call the dialplan's fallback queue took, as the journal keeps it (FALLBACK)."""
+    answer = None if answered_at is None else max(0.0, answered_at - entered_at)
+    return EndedCall(call_id, entered_at, "FALLBACK", category, answer)
+
+
+@dataclass(slots=True)
+class _Open:
+    """A call started but not ended whose end the core will not tell (outside the core)."""
+
+    started_at: float
+    category: str
+    answer_time: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +155,17 @@ class BoardFigures:
         #: Whether the journal's calls were read (False: since this daemon started only).
         self.from_journal = False
         self.since: float | None = None
+        #: Calls open in the journal (or started outside the core since): ended outside the
+        #: core (an adopted call, a caller gone before the core had it), they count then.
+        self._open: dict[str, _Open] = {}
+        #: Such ends seen before the journal's read told their calls' start.
+        self._ends: dict[str, str] = {}
+
+    def next_change(self, now: float) -> float:
+        """When today or the shift on next changes (the figures roll over then)."""
+        day_end = day_of(now, self.zone).end
+        roster = self.roster()
+        return day_end if roster is None else min(day_end, roster.state_at(now).until)
 
     def periods(self, now: float) -> tuple[Period, Period | None]:
         return day_of(now, self.zone), shift_of(now, self.roster())
@@ -151,10 +184,23 @@ class BoardFigures:
             dt.datetime.fromtimestamp(now + 86400.0, dt.UTC),
         )
         known = [c for c in (from_journal(r) for r in rows) if c is not None]
-        # A call the core ended while the journal was read may be in both: counted once.
+        # A call the core ended while the journal was read may be in both: counted once, as
+        # the journal has it (a fallback call folded in before the read too).
         seen = {c.call_id for c in known}
         self.calls = known + [c for c in self.calls if c.call_id not in seen]
+        counted = {c.call_id for c in self.calls}
+        for row in rows:
+            if row.ended_at is None and row.category != CALLBACK_CATEGORY:
+                if row.call_id in counted:
+                    continue
+                opened = _Open(row.started_at.timestamp(), row.category, row.answer_time)
+                self._open.setdefault(row.call_id, opened)
         self.from_journal = True
+        # Ended outside the core before the read, their end not journaled yet: counted now.
+        # An end whose call is in neither started before the periods on: not counted.
+        ends, self._ends = self._ends, {}
+        for call_id, outcome in ends.items():
+            self.ended_outside(call_id, outcome)
 
     def started(self, now: float) -> None:
         """No journal (or it did not answer): the figures count from ``now``."""
@@ -163,11 +209,40 @@ class BoardFigures:
     def add(self, note: CallEnded) -> None:
         call = from_note(note)
         if call is not None:
+            self.add_call(call)
+
+    def add_call(self, call: EndedCall) -> None:
+        """Fold in an ended call (once: a call already counted is left as it is)."""
+        self._open.pop(call.call_id, None)
+        if all(c.call_id != call.call_id for c in self.calls):
             self.calls.append(call)
+
+    def opened(self, call_id: str, started_at: float, category: str) -> None:
+        """A call started outside the core's queue (not queued yet, or found after a restart)."""
+        if category != CALLBACK_CATEGORY:
+            self._open.setdefault(call_id, _Open(started_at, category))
+
+    def answered(self, call_id: str, at: float) -> None:
+        call = self._open.get(call_id)
+        if call is not None and call.answer_time is None:
+            call.answer_time = max(0.0, at - call.started_at)
+
+    def ended_outside(self, call_id: str, outcome: str) -> None:
+        """A call ended outside the core (``CallEndedOutsideCore``) with ``outcome``."""
+        call = self._open.pop(call_id, None)
+        if call is not None:
+            self.add_call(
+                EndedCall(call_id, call.started_at, outcome, call.category, call.answer_time)
+            )
+        elif not self.from_journal:
+            self._ends[call_id] = outcome
+            if len(self._ends) > ENDS_KEPT:
+                del self._ends[next(iter(self._ends))]
 
     def to_json(self, now: float, callbacks_open: int) -> JsonDict:
         start = self.earliest(now)
         self.calls = [c for c in self.calls if c.started_at >= start]
+        self._open = {k: c for k, c in self._open.items() if c.started_at >= start}
         day, shift = self.periods(now)
         marks = list(self.marks())
         shown: JsonDict = {

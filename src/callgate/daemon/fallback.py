@@ -234,6 +234,7 @@ class FallbackRecords:
         scan_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
         seal: Callable[[str, Path], RecordingInfo | RecordingFailure] = seal_finished,
+        on_journaled: Callable[[FallbackCallFacts], None] = lambda _facts: None,
     ) -> None:
         self.journal = journal
         self.file = QueueLogFile(queue_log)
@@ -242,6 +243,9 @@ class FallbackRecords:
         self.scan_seconds = scan_seconds
         self.clock = clock
         self.seal = seal
+        #: Told each call once journaled (the wallboard's figures count it then, not at the
+        #: next start's read of the journal).
+        self.on_journaled = on_journaled
         self._unreadable: str | None = None  # the last error, so the ALARM is raised once
         self._retry: list[FallbackCall] = []  # over, but the journal was away
 
@@ -334,7 +338,13 @@ class FallbackRecords:
             )
 
     async def _journal(self, call: FallbackCall) -> FallbackWrite:
-        write = await self.journal.record_fallback_call(facts_of(call))
+        facts = facts_of(call)
+        write = await self.journal.record_fallback_call(facts)
+        try:
+            self.on_journaled(facts)
+        except Exception:
+            # The wall's count is not worth a call's journaling or its recording's seal.
+            log.exception("fallback call not shown on the wall", extra={"call_id": call.call_id})
         if write is not FallbackWrite.UNCHANGED:
             log.info(
                 "fallback call journaled",

@@ -12,7 +12,8 @@ Messages (``type``):
   ``shifts``, ``staffed``, ``at``;
 - ``call``: one call's row; ``call-ended``: ``call_id``, ``outcome``;
 - ``agent``: one call-taker's row; ``today``: the day's figures (and ``shift``: this shift's)
-  after a call ended, and once the journal's were read at start;
+  after a call ended (in the core, outside it, or in the fallback queue), once the journal's
+  were read at start, and at each day end and shift boundary (the daemon's timer);
 - ``shifts``: ``shifts`` (each shift on that needs call-takers: ``shift``, ``rostered``,
   ``logged_in``, ``short_handed``) and ``staffed`` (False out of hours), whenever the roster's
   figures change (supervisors only);
@@ -30,7 +31,8 @@ score at arrival and its queue position; a call-taker's ``since`` (their last ch
 this daemon saw), its display ``name`` (``[calltakers] names``) and whether its phone is
 ``registered`` (AMI; False until AMI says it is, None for a phone it does not follow). Today's
 and this shift's figures are the journal's (:mod:`callgate.daemon.board_figures`): read at
-start, each ended call folded in, in the centre's day; a restart changes nothing. The
+start, each ended call folded in (those the core ends, those ending outside it, the fallback
+queue's as its reader journals them), in the centre's day; a restart changes nothing. The
 snapshot's ``wallboard`` is the page's marks and sound (``[wallboard]``).
 """
 
@@ -60,9 +62,18 @@ from callgate.core.commands import (
     ShiftStaffing,
 )
 from callgate.core.screening import history_key
-from callgate.daemon.board_figures import BoardFigures
+from callgate.daemon.board_figures import BoardFigures, EndedCall
 from callgate.daemon.view import LiveDaemonView, live_row, shift_rows
-from callgate.ports import CallRecorded, JournalError, Observed, RecordingFailed, RecordingInfo
+from callgate.ports import (
+    AgentConnected,
+    CallEndedOutsideCore,
+    CallRecorded,
+    CallStarted,
+    JournalError,
+    Observed,
+    RecordingFailed,
+    RecordingInfo,
+)
 from callgate.storage.history import dispositions_of
 
 JsonDict = dict[str, Any]
@@ -271,6 +282,16 @@ class LiveFeed:
                 self._publish_call(note.call_id)
         elif isinstance(note, CallEnded):
             self._ended(note)
+        elif isinstance(note, CallStarted):
+            # Not the core's (yet): if it ends outside the core, its start is what counts.
+            self.figures.opened(note.call_id, note.at, note.category)
+        elif isinstance(note, AgentConnected):
+            self.figures.answered(note.call_id, note.at)
+        elif isinstance(note, CallEndedOutsideCore):
+            # An adopted call, or a caller gone before the core had it: the journal ends its
+            # row, so the figures count it now as a restart would.
+            self.figures.ended_outside(note.call_id, note.outcome)
+            self.publish_today()
         elif isinstance(note, AgentStateChanged | AgentDetails):
             if isinstance(note, AgentStateChanged):
                 self._since[note.agent_id] = note.at
@@ -312,6 +333,16 @@ class LiveFeed:
         self.publish({"type": "call-ended", "call_id": note.call_id, "outcome": note.outcome.name})
         self.figures.add(note)
         self.publish_today()
+
+    def fallback_call(self, call: EndedCall) -> None:
+        """A call the dialplan's fallback queue took was journaled (the queue_log's reader)."""
+        self.figures.add_call(call)
+        self.publish_today()
+
+    def roll(self) -> None:
+        """A new day or shift began (the daemon's timer): its figures and today's alarms."""
+        self.publish_today()
+        self._publish_alarms()
 
     def publish_today(self) -> None:
         """Today's and this shift's figures to every screen (after a call ended, or once the

@@ -20,6 +20,7 @@ from callgate.daemon.parts import Background
 from callgate.daemon.systemd import Notifier
 from callgate.logs import LogThrottle
 from callgate.ports import JournalError
+from callgate.storage.fallback_calls import FallbackCallFacts
 from callgate.storage.journal import Journal
 from callgate.storage.retention import delete_expired_recordings
 
@@ -131,6 +132,7 @@ def upkeep_tasks(
     ami: AmiClient,
     on_fallback: Callable[[int, float | None], None],
     notifier: Notifier,
+    on_fallback_call: Callable[[FallbackCallFacts], None] = lambda _facts: None,
     more: Mapping[str, Callable[[], Coroutine[Any, Any, object]]] | None = None,
 ) -> Background:
     """What runs beside the call path (and ``more`` tasks the caller names); the ARI event
@@ -151,6 +153,7 @@ def upkeep_tasks(
             endpoints=settings.calltakers.endpoints,
             recordings_dir=Path(settings.recording.asterisk_dir),
             scan_seconds=settings.fallback.scan_seconds,
+            on_journaled=on_fallback_call,
         )
         tasks["fallback-records"] = fallback.run
     tasks.update(more or {})

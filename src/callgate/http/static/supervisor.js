@@ -116,16 +116,24 @@ addWords({
       el("td", { class: "sup-tools" }, picker, give));
   }
 
+  // A drawer over the board's corner, closed until the supervisor opens it: in the page's
+  // flow it pushed the wall's panels off a 1920x1080 or 1366x768 screen. Open or closed is
+  // remembered by this browser.
   function build() {
     const link = el("link", { rel: "stylesheet", href: "assets/supervisor.css" });
     document.head.append(link);
-    panel = el("section", { id: "supervisor-tools", class: "sup-panel" },
-      el("h2", { "data-t": "supTools" }, t("supTools")),
+    panel = el("details", { id: "supervisor-tools", class: "sup-panel",
+      open: localStorage.getItem("callgate-sup-open") === "1" },
+    el("summary", {}, el("h2", { "data-t": "supTools" }, t("supTools"))),
+    el("div", { class: "sup-body" },
       el("h3", { "data-t": "supCalltakers" }, t("supCalltakers")),
       el("table", { id: "sup-agents", class: "sup-table" }, el("tbody")),
       el("h3", { "data-t": "supWaiting" }, t("supWaiting")),
-      el("table", { id: "sup-calls", class: "sup-table" }, el("tbody")));
-    (document.querySelector("main") || document.body).append(panel);
+      el("table", { id: "sup-calls", class: "sup-table" }, el("tbody"))));
+    panel.addEventListener("toggle", () => {
+      localStorage.setItem("callgate-sup-open", panel.open ? "1" : "0");
+    });
+    document.body.append(panel);
   }
 
   function render() {

@@ -12,6 +12,11 @@ addWords({
     unknownPhone: "belum diketahui", withinMark: "dijawab ≤ {s} dtk", thisShift: "sif {name}",
     countingSince: "dihitung sejak {time}", soundOn: "Suara: aktif", soundOff: "Suara: klik untuk aktifkan",
     connectedShort: "tersambung",
+    // What the daemon answered a supervisor's command (its result words, sent in English).
+    ac_OK: "berhasil", ac_ALREADY: "sudah begitu", ac_REFUSED: "tidak bisa sekarang",
+    ac_UNKNOWN: "operator tidak dikenal",
+    bk_ok: "berhasil", "bk_not-blocked": "nomor itu tidak diblokir", bk_invalid: "tidak sah",
+    "bk_blocking-disabled": "pemblokiran tidak aktif", bk_unavailable: "tidak tersedia sekarang",
   },
   en: {
     callsToday: "Calls today", connectedCalls: "Connected calls", talking: "Talking",
@@ -19,12 +24,18 @@ addWords({
     unknownPhone: "not known yet", withinMark: "answered ≤ {s} s", thisShift: "shift {name}",
     countingSince: "counted since {time}", soundOn: "Sound: on", soundOff: "Sound: click to enable",
     connectedShort: "connected",
+    ac_OK: "done", ac_ALREADY: "already so", ac_REFUSED: "not possible now",
+    ac_UNKNOWN: "unknown call-taker",
+    bk_ok: "done", "bk_not-blocked": "that number was not blocked", bk_invalid: "invalid",
+    "bk_blocking-disabled": "blocking is off", bk_unavailable: "not available now",
   },
 });
 
 const board = {
   calls: new Map(), agents: new Map(), today: null, health: null, recent: [], shifts: [], staffed: true, alarms: null,
   settings: { marks: [15, 20], sound: false, sound_after: 30, sound_fallback: true, timezone: null },
+  // [agi] pause_reasons in digit order once GET api/screen answered (a supervisor's page only).
+  reasons: PAUSE_REASONS,
 };
 window.callgateBoard = board;
 //: Recently ended calls shown to a supervisor (for a callback request).
@@ -56,6 +67,8 @@ function onMessage(message, arrived) {
     board.staffed = message.staffed !== false;
     board.alarms = message.alarms || null;
     if (message.wallboard) board.settings = { ...board.settings, ...message.wallboard };
+    // The clock and every time shown follow the centre's zone, not this PC's.
+    cg.zone = board.settings.timezone || cg.zone;
     for (const id of board.calls.keys()) if (!(id in cg.seen)) cg.seen[id] = arrived;
     setupSound();
   } else if (message.type === "call") {
@@ -109,6 +122,17 @@ function ended(row) {
   board.recent = [row, ...board.recent.filter((r) => r.call_id !== row.call_id)].slice(0, RECENT);
 }
 
+// The configured pause reasons, for a supervisor's picker. Only a supervisor's page asks: a
+// wall screen (display) may read the board only, and the picker is not on its page.
+async function loadReasons() {
+  if (!mayAct()) return;
+  const answer = await api("GET", "api/screen");
+  if (!answer.ok) return;
+  const reasons = (answer.body.pause_reasons || []).map((p) => p.reason);
+  if (reasons.length) board.reasons = reasons;
+  document.body.dataset.reasons = board.reasons.join(",");
+}
+
 // The journal's recent calls, once a supervisor is in: the live stream adds each call that ends.
 async function loadRecent() {
   if (!mayAct()) return;
@@ -150,18 +174,14 @@ function waitClass(seconds) {
   return seconds >= marks()[1] ? "late" : seconds >= marks()[0] ? "warn" : "";
 }
 
-// A word for a value the daemon sends (a tag, an outcome), or the value itself.
-function word(prefix, value) {
-  const key = `${prefix}${value}`;
-  return t(key) === key ? value : t(key);
-}
-
-function tagText(tag) {
-  return word("t_", tag);
+// A call's tag: the live feed's own (silent, key, callback) or screening's ("PRANK x2").
+function liveTag(tag) {
+  const key = `t_${tag}`;
+  return t(key) === key ? tagText(tag) : t(key);
 }
 
 function tags(c) {
-  return (c.tags || []).map((tag) => el("span", { class: `tag tag-${tag}` }, tagText(tag)));
+  return (c.tags || []).map((tag) => el("span", { class: `tag tag-${tag}` }, liveTag(tag)));
 }
 
 function dispositionPicker(callId) {
@@ -199,7 +219,7 @@ function renderCalls() {
     },
     el("td", {}, c.position || ""),
     el("td", { class: "mono" }, c.caller || "—"),
-    el("td", {}, `${c.priority} ${c.category || ""}`),
+    el("td", {}, `${c.priority} ${c.category ? word("cat_", c.category) : ""}`),
     el("td", {}, tags(c)),
     el("td", { class: "mono wait" }, duration(waited)),
     el("td", {}, stateName(c.state) + (ringing ? ` → ${ringing}` : "")));
@@ -234,7 +254,7 @@ function agentActions(a) {
   }
   if (a.state === "LOGGED_OUT") return "";
   const reason = el("select", { "aria-label": t("pauseReason") },
-    PAUSE_REASONS.map((r) => el("option", { value: r }, r)));
+    board.reasons.map((r) => el("option", { value: r }, reasonName(r))));
   return el("span", { class: "row" }, reason, el("button", { type: "button", class: "small",
     "data-action": "pause", onclick: () => agentCommand(a.agent_id, "pause", reason.value) }, t("pause")));
 }
@@ -242,7 +262,8 @@ function agentActions(a) {
 async function agentCommand(agentId, action, reason) {
   const answer = await api("POST", `api/agents/${encodeURIComponent(agentId)}/${action}`,
     reason ? { reason } : {});
-  flash(answer.ok ? `${agentName(agentId)}: ${answer.body.result}` : `${t("refused")}: ${answer.body.error || answer.status}`, !answer.ok);
+  flash(answer.ok ? `${agentName(agentId)}: ${word("ac_", answer.body.result)}`
+    : `${t("refused")}: ${answer.body.result ? word("ac_", answer.body.result) : answer.body.error || answer.status}`, !answer.ok);
 }
 
 // Each shift on: rostered against logged in, red when the roster's alarm says short-handed.
@@ -274,7 +295,8 @@ function renderAgents() {
     phoneCell(a),
     // The pause reason beside the state (one column less on a 1366 px screen).
     el("td", { class: "state-cell" }, el("span", { class: `state state-${a.state}` }, stateName(a.state)),
-      a.pause_reason || a.pending_pause ? el("span", { class: "reason" }, a.pause_reason || `→ ${a.pending_pause}`) : ""),
+      a.pause_reason || a.pending_pause ? el("span", { class: "reason" },
+        a.pause_reason ? reasonName(a.pause_reason) : `→ ${reasonName(a.pending_pause)}`) : ""),
     el("td", { class: "mono" }, a.since ? duration(now() - a.since) : "—"),
     el("td", { class: "mono" }, a.calls_answered),
     el("td", { class: "sup" }, agentActions(a)))));
@@ -340,9 +362,9 @@ function renderAlarms() {
   for (const [name, c] of Object.entries((health && health.components) || {})) {
     if (c.connected) continue;
     const degraded = c.degrading || !c.required;
-    const since = typeof c.since === "number" ? centreTime(c.since) : "?";
+    const since = typeof c.since === "number" ? centreTime(c.since) : t("sinceUnknown");
     items.push(el("li", { class: degraded ? "warn" : "late", "data-component": name },
-      `${name}: ${t(degraded ? "degraded" : "down")} ${since}${c.detail ? ` (${c.detail})` : ""}`));
+      `${word("c_", name)}: ${t(degraded ? "degraded" : "down")} ${since}${c.detail ? ` (${c.detail})` : ""}`));
   }
   if (!health && !items.length) { list.replaceChildren(); return; }
   list.replaceChildren(...(items.length ? items : [el("li", { class: "ok" }, t("allGood"))]));
@@ -442,6 +464,7 @@ document.addEventListener("DOMContentLoaded", () => {
   setupChrome(() => {
     connectLive(onMessage);
     loadRecent();
+    loadReasons();
     pollHealth();
     setInterval(pollHealth, 5000);
   });
@@ -455,6 +478,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const body = { number: form.elements.number.value, reason: form.elements.reason.value };
     if (!unblock) body.hours = Number(form.elements.hours.value);
     const answer = await api("POST", unblock ? "api/unblock" : "api/blocks", body);
-    flash(answer.ok ? `${t(unblock ? "unblock" : "block")}: ${answer.body.result}` : `${t("refused")}: ${answer.body.error || answer.status}`, !answer.ok);
+    const detail = answer.body.detail ? ` (${answer.body.detail})` : "";
+    const result = answer.body.result ? `${word("bk_", answer.body.result)}${detail}` : answer.body.error || answer.status;
+    flash(answer.ok ? `${t(unblock ? "unblock" : "block")}: ${result}` : `${t("refused")}: ${result}`, !answer.ok);
   });
 });
