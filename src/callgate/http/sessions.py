@@ -36,8 +36,8 @@ HEAD, OPTIONS) must carry ``X-CSRF-Token`` equal to its session's token (log-in 
 ``GET /api/session`` return it), else 403. A token or Basic credential needs none: a browser
 does not attach a token by itself, and the JSON content type keeps a cross-site form from
 sending a request with a cached Basic credential. Besides, any request whose ``Origin`` is not
-this site is refused (:func:`foreign_origin`): behind the proxy, "this site" is what the proxy
-passes as ``X-Forwarded-Proto`` and ``X-Forwarded-Host``.
+this site is refused (:func:`~callgate.http.origin.foreign_origin`): behind the proxy, "this
+site" is what the proxy passes as ``X-Forwarded-Proto`` and ``X-Forwarded-Host``.
 
 **Failed log-ins** count in the one limiter of every credential the port checks
 (:mod:`callgate.http.guessing`): too many from a client address, or for a name from an address
@@ -65,10 +65,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
-from yarl import URL
 
 from callgate.auth import Authenticator, Identity, Role
 from callgate.http.guessing import CredentialGate, CredentialLimiter, Refusal
+from callgate.http.origin import forwarded_https
 from callgate.http.settings import OpsSettings
 from callgate.logs import LogThrottle, clip
 from callgate.ports import JournalError, SessionRecords, StoredSession
@@ -243,45 +243,6 @@ class SessionStore:
 
 def _same(one: Session, other: Session) -> bool:
     return one.name == other.name and one.display == other.display
-
-
-def forwarded_https(request: web.Request) -> bool:
-    """The browser reached the TLS reverse proxy over https (the proxy says so)."""
-    return request.headers.get("X-Forwarded-Proto", "").strip().lower() == "https"
-
-
-def _origin_of(url: str) -> tuple[str, str, int | None] | None:
-    """``(scheme, host, port)`` with the scheme's default port filled in, or None."""
-    try:
-        parsed = URL(url)
-    except ValueError:
-        return None
-    if not parsed.scheme or not parsed.host:
-        return None
-    return parsed.scheme.lower(), parsed.host.lower(), parsed.port
-
-
-def foreign_origin(request: web.Request) -> str | None:
-    """Why the request's ``Origin`` is another site's, or None (no Origin, or this site's).
-
-    Browsers send ``Origin`` with every cross-site request they make on a page's behalf and with
-    same-site POSTs; a page of another site must not act here even with a credential the browser
-    holds. This site is the one the proxy names (``X-Forwarded-Proto``, ``X-Forwarded-Host``),
-    else the request's own scheme and ``Host``.
-    """
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return None
-    scheme = "https" if forwarded_https(request) else request.scheme
-    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or request.host
-    # "null" (a sandboxed frame, a file) parses to None: never this site.
-    sent = _origin_of(origin)
-    if sent is not None and sent == _origin_of(f"{scheme}://{host}"):
-        return None
-    return (
-        f"Origin {clip(origin, 80)} is not this site ({clip(f'{scheme}://{host}', 80)}); behind"
-        " a reverse proxy, it must pass X-Forwarded-Host and X-Forwarded-Proto"
-    )
 
 
 def _answer(
