@@ -22,7 +22,8 @@ from callgate.daemon.metrics import Metrics
 from callgate.daemon.projection import Projection
 from callgate.http.guessing import LOGIN_WINDOW, MAX_FAILURES_PER_NAME, MAX_FAILURES_PER_PEER
 from callgate.http.server import OpsHttp
-from callgate.http.sessions import COOKIE, SECURE_COOKIE, BrowserSessions, SessionStore
+from callgate.http.session_store import SessionStore
+from callgate.http.sessions import COOKIE, SECURE_COOKIE, BrowserSessions
 from tests.unit.auth_users import authenticator, bearer
 from tests.unit.daemon.conftest import Clock
 
