@@ -116,6 +116,7 @@ class Displays:
             gate.limiter.failed(LIMITER_NAME, peer, now)
             log.warning("admin API: unknown display token", extra={"client": peer})
             return _answer({"error": "unknown or revoked display token"}, 401)
+        await self.sessions.end_previous(request)  # a person's, logged in on the wall PC
         session_id, session = await self.sessions.start(name, display=True)
         identity = display_identity(name)
         log.info("admin API: display session started", extra={"by": identity.name, "client": peer})

@@ -129,8 +129,12 @@ class SessionStore:
         for k in mine[: max(0, len(mine) - self.max_per_user + 1)]:
             del self._sessions[k]
             self.evicted.append(k)
-        while len(self._sessions) >= self.max_sessions:
-            self.evicted.append(self._sessions.popitem(last=False)[0])
+        # The pool is people's: a flood of log-ins must not switch a wall screen off (displays
+        # are as many as an admin made, each at most max_per_user).
+        people = [] if session.display else [k for k, s in self._sessions.items() if not s.display]
+        for k in people[: max(0, len(people) - self.max_sessions + 1)]:
+            del self._sessions[k]
+            self.evicted.append(k)
         if not self.keep_evicted:
             self.evicted.clear()
         self._sessions[key] = session

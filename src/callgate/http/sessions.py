@@ -337,6 +337,16 @@ class BrowserSessions:
             )
         return session_id, session
 
+    async def end_previous(self, request: web.Request) -> None:
+        """End the browser's session, if it has one: a fresh id at each log-in or display
+        opened (a session's id is never taken over by another user)."""
+        try:
+            previous = await self._session(request)
+        except web.HTTPServiceUnavailable:  # the old one's row is left to the prune
+            return
+        if previous is not None:
+            await self.end(previous[0])
+
     async def end(self, session_id: str) -> None:
         self.store.end(session_id)
         if self.records is not None:
@@ -409,12 +419,7 @@ class BrowserSessions:
             log.warning("admin API: log-in failed", extra={"user": clip(name), "client": address})
             return _answer({"error": "wrong name or password"}, 401)
         identity = result
-        try:
-            previous = await self._session(request)
-        except web.HTTPServiceUnavailable:  # the old one's row is left to the prune
-            previous = None
-        if previous is not None:  # a fresh id at each log-in; the old one ends now
-            await self.end(previous[0])
+        await self.end_previous(request)
         session_id, session = await self.start(identity.name)
         log.info(
             "admin API: browser session started",

@@ -410,3 +410,20 @@ async def test_given_the_journal_down_at_log_in_then_the_session_is_kept_at_its_
     await daemon.sessions.settled()
     http = await daemon.restart()
     assert (await _call(client, http, "GET", "/api/session", person))[0] == 200
+
+
+async def test_given_a_person_logged_in_on_the_wall_pc_then_opening_the_display_ends_it(
+    daemon: Daemon, client: aiohttp.ClientSession
+) -> None:
+    http = daemon.http
+    assert http is not None
+    person = await browser(client, http.url, "root")
+    status, made = await _call(
+        client, http, "POST", "/api/displays", bearer("root"), {"name": "lobby"}
+    )
+    assert status == 200
+    async with client.post(
+        http.url + "/api/session/display", json={"token": made["token"]}, headers=person
+    ) as reply:
+        assert reply.status == 200
+    assert (await _call(client, http, "GET", "/api/session", person))[0] == 401
