@@ -397,13 +397,16 @@ class OutboxStore(Protocol):
 @dataclass(frozen=True, slots=True)
 class StoredSession:
     """A browser session as the journal keeps it: the SHA-256 of its id (hex), never the id.
-    ``name`` is a user of ``[auth]``, or a display's name when ``display``."""
+    ``name`` is a user of ``[auth]``, or a display's name when ``display``; ``fingerprint``
+    is the SHA-256 of what the user was when it started (role, call-taker, phone, secrets'
+    hashes), so a restore can tell a user changed while the daemon was down."""
 
     digest: str
     name: str
     display: bool
     created: datetime
     last_seen: datetime
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,10 +422,13 @@ class DisplayInfo:
 
 class SessionRecords(Protocol):
     """Where browser sessions outlive the daemon (``callgate.storage.browser_sessions``).
-    Each method raises :class:`JournalError` when the database fails."""
+    Each method raises :class:`JournalError` when the database fails. ``find_session`` finds
+    a display's session only while its display is there (not revoked); ``touch_session``
+    writes a last sight, never adds a row: False when there is none (the session ended)."""
 
     async def find_session(self, digest: str) -> StoredSession | None: ...
     async def save_session(self, session: StoredSession) -> None: ...
+    async def touch_session(self, digest: str, last_seen: datetime) -> bool: ...
     async def drop_session(self, digest: str) -> None: ...
     async def drop_sessions(self, name: str, *, display: bool) -> int: ...
     async def prune_sessions(self, people_before: datetime, displays_before: datetime) -> int: ...

@@ -57,7 +57,7 @@ from callgate.daemon.calltakers import CallTakerControl, PhoneRegistrations
 from callgate.daemon.engine import Engine
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.systemd import Notifier
-from callgate.http.sessions import SessionStore
+from callgate.http.session_store import SessionStore
 from callgate.ports import agent_id_of
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ once, in memory and in the journal.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 MAX_TOKEN: Final = 64
 #: The name every failed display token counts under in the limiter (there is no user name).
 LIMITER_NAME: Final = "display-token"
+#: Longest wait at stop for the sessions' journal writes under way.
+SETTLE_TIMEOUT: Final = 2.0
 
 
 def token_digest(token: str) -> str:
@@ -88,7 +91,13 @@ class Displays:
         }
 
     async def close(self) -> None:
-        return None
+        """At stop: let the sessions' journal writes under way end (a session ended to make
+        room must stay ended after the restart), waiting a little at most."""
+        try:
+            async with asyncio.timeout(SETTLE_TIMEOUT):
+                await self.sessions.settled()
+        except TimeoutError:
+            log.warning("admin API: browser sessions' journal writes left unfinished at stop")
 
     async def _open(self, request: web.Request) -> web.Response:
         token = (await json_object(request)).get("token")
@@ -107,6 +116,7 @@ class Displays:
             gate.limiter.failed(LIMITER_NAME, peer, now)
             log.warning("admin API: unknown display token", extra={"client": peer})
             return _answer({"error": "unknown or revoked display token"}, 401)
+        await self.sessions.end_previous(request)  # a person's, logged in on the wall PC
         session_id, session = await self.sessions.start(name, display=True)
         identity = display_identity(name)
         log.info("admin API: display session started", extra={"by": identity.name, "client": peer})

@@ -76,7 +76,8 @@ from callgate.http.bad_requests import server_log
 from callgate.http.body import json_object
 from callgate.http.bounds import ConnectionGuard, GuardedSite, HttpLimits, bounded, runner
 from callgate.http.local import AdminSocket
-from callgate.http.sessions import BrowserSessions, foreign_origin
+from callgate.http.origin import foreign_origin
+from callgate.http.sessions import BrowserSessions
 from callgate.http.settings import is_loopback
 from callgate.logs import LogThrottle, clip
 from callgate.ports import MAX_BLOCK_HOURS, MAX_REASON

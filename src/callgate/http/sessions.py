@@ -14,8 +14,13 @@ cookie stays valid until it expires unless the server keeps a list of revoked on
 would need a key to manage in the config. The CSRF token is derived from the id (an HMAC keyed
 by it), so it needs no storing either. A session's times are wall-clock seconds, since they
 must mean the same to the next process (a step of the host's clock moves its age by as much);
-its last sight is written at most once a minute. While the database is down sessions held in
-memory go on; one not in memory is not found (the page asks to log in).
+its last sight is written at most once a minute, in the background (a call-taker's command
+never waits on the database), and only to a row still there: one gone was ended elsewhere (a
+revoke, a log-out), and ends in memory too. Each row keeps a fingerprint of its user (role,
+call-taker, phone, secrets' hashes): a user changed in ``users.toml`` while the daemon was down
+is not let back in. While the database is down sessions held in memory go on; one not in
+memory waits at most :data:`RESTORE_TIMEOUT` for it, then is answered 503 (try again), not 401,
+so a page keeps its screen through a failover.
 
 **Wall screens** (role ``display``) open a session with a device token an admin made
 (``callgate users display add``, :mod:`callgate.http.displays`), not a password. Theirs has no
@@ -36,8 +41,8 @@ HEAD, OPTIONS) must carry ``X-CSRF-Token`` equal to its session's token (log-in 
 ``GET /api/session`` return it), else 403. A token or Basic credential needs none: a browser
 does not attach a token by itself, and the JSON content type keeps a cross-site form from
 sending a request with a cached Basic credential. Besides, any request whose ``Origin`` is not
-this site is refused (:func:`foreign_origin`): behind the proxy, "this site" is what the proxy
-passes as ``X-Forwarded-Proto`` and ``X-Forwarded-Host``.
+this site is refused (:func:`~callgate.http.origin.foreign_origin`): behind the proxy, "this
+site" is what the proxy passes as ``X-Forwarded-Proto`` and ``X-Forwarded-Host``.
 
 **Failed log-ins** count in the one limiter of every credential the port checks
 (:mod:`callgate.http.guessing`): too many from a client address, or for a name from an address
@@ -52,26 +57,30 @@ claim to no gain.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import logging
-import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
-from yarl import URL
 
-from callgate.auth import Authenticator, Identity, Role
+from callgate.auth import Authenticator, Identity, Role, UserSettings
 from callgate.http.guessing import CredentialGate, CredentialLimiter, Refusal
+from callgate.http.origin import forwarded_https
+from callgate.http.session_store import (
+    DISPLAY_IDLE,
+    HOUR,
+    SESSION_BYTES,
+    Session,
+    SessionStore,
+    session_digest,
+    utc_at,
+)
 from callgate.http.settings import OpsSettings
 from callgate.logs import LogThrottle, clip
-from callgate.ports import JournalError, SessionRecords, StoredSession
+from callgate.ports import JournalError, SessionRecords
 
 log = logging.getLogger(__name__)
 
@@ -81,207 +90,35 @@ CSRF_HEADER: Final = "X-CSRF-Token"
 #: The cookie's name: with ``Secure``, the ``__Host-`` prefix (see the module's docstring).
 COOKIE: Final = "callgate-session"
 SECURE_COOKIE: Final = "__Host-callgate-session"
-#: Random bytes in a session id and in a CSRF token (256 bits).
-SESSION_BYTES: Final = 32
-#: Sessions kept at most, and per user; past them the least recently used one ends. A centre has
-#: tens of users, each with a browser or two.
-MAX_SESSIONS: Final = 1000
-MAX_SESSIONS_PER_USER: Final = 16
 #: Longest name and password a log-in may send (names are at most 64 by auth.NAME_PATTERN).
 MAX_NAME: Final = 64
 MAX_PASSWORD: Final = 1024
-HOUR: Final = 3600.0
-#: A wall screen's session ends only when revoked, or after this long unseen (switched off).
-DISPLAY_IDLE: Final = 30 * 24 * HOUR
 #: Its cookie's ``Max-Age``: as long as browsers keep one (400 days), past any idle limit.
 DISPLAY_COOKIE_AGE: Final = 400 * 24 * 3600
 #: A display's audit name: ``display:<name>``, which no user name can be (auth.NAME_PATTERN).
 DISPLAY_PREFIX: Final = "display:"
 #: How often a session's last sight is written to the journal, at most.
 WRITE_SEEN_EVERY: Final = 60.0
+#: Longest wait for the journal to find a session not in memory (then 503, try again).
+RESTORE_TIMEOUT: Final = 1.5
+#: What a 503 for a journal that did not answer tells the browser to wait.
+RETRY_AFTER: Final = "2"
 
 
-def _digest(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode("utf-8", "replace")).hexdigest()
-
-
-def csrf_of(session_id: str) -> str:
-    """The session's CSRF token: an HMAC keyed by its id, so it is never stored, and cannot be
-    told from the token without the id (the cookie, which no script reads)."""
-    mac = hmac.new(session_id.encode("utf-8", "replace"), b"callgate csrf", hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+def fingerprint(user: UserSettings | None) -> str:
+    """What a session's user is (SHA-256 over role, call-taker, phone and secrets' hashes; ""
+    for a display or no user), kept with the session: one that differs after a restart means
+    the user was changed while the daemon was down, and the session ends."""
+    if user is None:
+        return ""
+    parts = (user.role.value, user.agent_id, user.phone, user.password_hash, user.token_hash)
+    text = "\0".join("" if part is None else part for part in parts)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def display_identity(name: str) -> Identity:
     """Who a wall screen's request is: the audit trail names it ``display:<name>``."""
     return Identity(DISPLAY_PREFIX + name, Role.DISPLAY)
-
-
-def _at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-@dataclass
-class Session:
-    """One logged-in browser. ``name`` is the user: their role is looked up on each request
-    (:meth:`BrowserSessions.identity`), so a user changed or removed from ``[auth]`` when the
-    configuration is reloaded is changed or logged out at once."""
-
-    name: str
-    csrf_token: str
-    created: float
-    last_seen: float
-    display: bool = False
-    """A wall screen's: ``name`` is the display's (:data:`DISPLAY_IDLE`, no lifetime)."""
-    written: float = 0.0
-    """The last sight written to the journal."""
-
-    def stored(self, digest: str) -> StoredSession:
-        return StoredSession(
-            digest, self.name, self.display, _at(self.created), _at(self.last_seen)
-        )
-
-
-class SessionStore:
-    """The sessions, by a digest of their id; pure apart from the ``now`` its callers pass
-    (wall-clock seconds). ``ended``, if set, hears the name of each user :meth:`end_user`
-    ended the sessions of (to forget them in the journal too)."""
-
-    def __init__(
-        self,
-        *,
-        idle_timeout: float,
-        lifetime: float,
-        max_sessions: int = MAX_SESSIONS,
-        max_per_user: int = MAX_SESSIONS_PER_USER,
-    ) -> None:
-        self.idle_timeout = idle_timeout
-        self.lifetime = lifetime
-        self.max_sessions = max_sessions
-        self.max_per_user = max_per_user
-        # Least recently used first: the one to end when there are too many.
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self.ended: Callable[[str], None] | None = None
-        #: Digests of the sessions ended to make room, for the journal to forget too (else the
-        #: next request of one would take it back from there, past the limits).
-        self.evicted: list[str] = []
-        self.keep_evicted = False
-
-    def __len__(self) -> int:
-        return len(self._sessions)
-
-    def start(self, name: str, now: float, *, display: bool = False) -> tuple[str, Session]:
-        """A new session for user ``name`` (a display's, with ``display``): its id (for the
-        cookie only) and the session."""
-        session_id = secrets.token_urlsafe(SESSION_BYTES)
-        session = Session(name, csrf_of(session_id), now, now, display, now)
-        self._add(_digest(session_id), session, now)
-        return session_id, session
-
-    def restore(self, session_id: str, stored: StoredSession, now: float) -> Session | None:
-        """The session the journal kept for ``session_id`` (the daemon restarted), now seen;
-        None if it expired meanwhile."""
-        created, seen = stored.created.timestamp(), stored.last_seen.timestamp()
-        session = Session(stored.name, csrf_of(session_id), created, seen, stored.display, seen)
-        if self._expired(session, now):
-            return None
-        session.last_seen = now
-        self._add(_digest(session_id), session, now)
-        return session
-
-    def _add(self, key: str, session: Session, now: float) -> None:
-        self._drop_expired(now)
-        mine = [k for k, s in self._sessions.items() if _same(s, session)]
-        for k in mine[: max(0, len(mine) - self.max_per_user + 1)]:
-            del self._sessions[k]
-            self.evicted.append(k)
-        while len(self._sessions) >= self.max_sessions:
-            self.evicted.append(self._sessions.popitem(last=False)[0])
-        if not self.keep_evicted:
-            self.evicted.clear()
-        self._sessions[key] = session
-
-    def get(self, session_id: str, now: float) -> Session | None:
-        """The live session of ``session_id``, now seen; None if unknown, idle too long or past
-        its lifetime (then it is forgotten)."""
-        key = _digest(session_id)
-        session = self._sessions.get(key)
-        if session is None:
-            return None
-        if self._expired(session, now):
-            del self._sessions[key]
-            return None
-        session.last_seen = now
-        self._sessions.move_to_end(key)
-        return session
-
-    def end(self, session_id: str) -> Session | None:
-        """Forget ``session_id``'s session (log-out); the session, or None if there was none."""
-        return self._sessions.pop(_digest(session_id), None)
-
-    def end_user(self, name: str, *, display: bool = False) -> int:
-        """End every session of user ``name`` (removed or changed in ``[auth]``), or of display
-        ``name``; how many."""
-        keys = [k for k, s in self._sessions.items() if s.name == name and s.display == display]
-        for key in keys:
-            del self._sessions[key]
-        if not display and self.ended is not None:
-            self.ended(name)
-        return len(keys)
-
-    def _expired(self, session: Session, now: float) -> bool:
-        if session.display:
-            return now - session.last_seen >= DISPLAY_IDLE
-        return (
-            now - session.last_seen >= self.idle_timeout or now - session.created >= self.lifetime
-        )
-
-    def _drop_expired(self, now: float) -> None:
-        for key in [k for k, s in self._sessions.items() if self._expired(s, now)]:
-            del self._sessions[key]
-
-
-def _same(one: Session, other: Session) -> bool:
-    return one.name == other.name and one.display == other.display
-
-
-def forwarded_https(request: web.Request) -> bool:
-    """The browser reached the TLS reverse proxy over https (the proxy says so)."""
-    return request.headers.get("X-Forwarded-Proto", "").strip().lower() == "https"
-
-
-def _origin_of(url: str) -> tuple[str, str, int | None] | None:
-    """``(scheme, host, port)`` with the scheme's default port filled in, or None."""
-    try:
-        parsed = URL(url)
-    except ValueError:
-        return None
-    if not parsed.scheme or not parsed.host:
-        return None
-    return parsed.scheme.lower(), parsed.host.lower(), parsed.port
-
-
-def foreign_origin(request: web.Request) -> str | None:
-    """Why the request's ``Origin`` is another site's, or None (no Origin, or this site's).
-
-    Browsers send ``Origin`` with every cross-site request they make on a page's behalf and with
-    same-site POSTs; a page of another site must not act here even with a credential the browser
-    holds. This site is the one the proxy names (``X-Forwarded-Proto``, ``X-Forwarded-Host``),
-    else the request's own scheme and ``Host``.
-    """
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return None
-    scheme = "https" if forwarded_https(request) else request.scheme
-    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or request.host
-    # "null" (a sandboxed frame, a file) parses to None: never this site.
-    sent = _origin_of(origin)
-    if sent is not None and sent == _origin_of(f"{scheme}://{host}"):
-        return None
-    return (
-        f"Origin {clip(origin, 80)} is not this site ({clip(f'{scheme}://{host}', 80)}); behind"
-        " a reverse proxy, it must pass X-Forwarded-Host and X-Forwarded-Proto"
-    )
 
 
 def _answer(
@@ -361,18 +198,39 @@ class BrowserSessions:
         try:
             await write
         except JournalError as exc:
-            held_back = self._throttle.admit("journal")
-            if held_back is not None:
-                log.warning(
-                    "admin API: browser session not kept in the journal",
-                    extra={"what": what, "reason": str(exc), "similar_not_logged": held_back},
-                )
+            self._unavailable(what, exc)
             return False
         return True
 
+    def _unavailable(self, what: str, exc: Exception) -> None:
+        held_back = self._throttle.admit("journal")
+        if held_back is not None:
+            log.warning(
+                "admin API: browser sessions' journal unavailable",
+                extra={"what": what, "reason": str(exc) or type(exc).__name__,
+                       "similar_not_logged": held_back},
+            )  # fmt: skip
+
     async def settled(self) -> None:
-        """Wait for the journal's writes under way in the background (a user's sessions)."""
+        """Wait for the journal's writes under way in the background."""
         await asyncio.gather(*self._writing)
+
+    def _background(self, what: str, write: Coroutine[Any, Any, object]) -> None:
+        """:meth:`_write` in a task of its own: a request never waits on the database."""
+        task = asyncio.get_running_loop().create_task(self._write(what, write))
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+
+    async def _seen(self, key: str, session: Session) -> None:
+        """Write ``session``'s last sight: only to its row (gone: the session ended elsewhere,
+        a revoke or a log-out, and ends here too), or the whole row if it never got there."""
+        assert self.records is not None
+        stored = session.stored(key)
+        if not session.kept:
+            await self.records.save_session(stored)
+            session.kept = True
+        elif not await self.records.touch_session(key, stored.last_seen):
+            self.store.drop(key)
 
     def _forget_user(self, name: str) -> None:
         """A user removed or changed at a reload: their sessions in the journal go too (in the
@@ -380,14 +238,10 @@ class BrowserSessions:
         if self.records is None:
             return
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:  # no loop: a test of the store alone
             return
-        task = loop.create_task(
-            self._write("end user", self.records.drop_sessions(name, display=False))
-        )
-        self._writing.add(task)
-        task.add_done_callback(self._writing.discard)
+        self._background("end user", self.records.drop_sessions(name, display=False))
 
     @property
     def limiter(self) -> CredentialLimiter:
@@ -424,52 +278,79 @@ class BrowserSessions:
             return None
         if self.records is not None and now - session.written >= WRITE_SEEN_EVERY:
             session.written = now
-            await self._write(
-                "seen", self.records.save_session(session.stored(_digest(session_id)))
-            )
+            self._background("seen", self._seen(session_digest(session_id), session))
         return session_id, session, identity
 
     async def _restore(self, session_id: str, now: float) -> Session | None:
         """The journal's session for ``session_id``, taken into memory (after a restart)."""
         assert self.records is not None
         try:
-            stored = await self.records.find_session(_digest(session_id))
-        except JournalError:
-            return None  # the page asks to log in; nothing to tell but a cookie we cannot read
+            async with asyncio.timeout(RESTORE_TIMEOUT):
+                stored = await self.records.find_session(session_digest(session_id))
+        except (JournalError, TimeoutError) as exc:
+            # Not 401: the page would show its log-in form, a wall screen would lose its board,
+            # while the session may well be there once the database is back (a failover).
+            self._unavailable("restore", exc)
+            raise web.HTTPServiceUnavailable(
+                reason="the journal database is not answering; try again shortly",
+                headers={"Retry-After": RETRY_AFTER},
+            ) from None
         if stored is None:
+            return None
+        user = None if stored.display else self.authenticator.users.get(stored.name)
+        if stored.fingerprint != fingerprint(user):
+            log.info(
+                "admin API: kept browser session ended: its user was changed meanwhile",
+                extra={"by": stored.name},
+            )
+            self._background("changed", self.records.drop_session(stored.digest))
             return None
         session = self.store.restore(session_id, stored, now)
         if session is None:
-            await self._write("expired", self.records.drop_session(stored.digest))
-        await self._drop_evicted()
+            self._background("expired", self.records.drop_session(stored.digest))
+        self._drop_evicted()
         return session
 
-    async def _drop_evicted(self) -> None:
+    def _drop_evicted(self) -> None:
         assert self.records is not None
         while self.store.evicted:
-            await self._write("evicted", self.records.drop_session(self.store.evicted.pop()))
+            self._background("evicted", self.records.drop_session(self.store.evicted.pop()))
 
     async def start(self, name: str, *, display: bool = False) -> tuple[str, Session]:
         """A new session (kept in the journal when there is one)."""
         now = self._clock()
-        session_id, session = self.store.start(name, now, display=display)
+        user = None if display else self.authenticator.users.get(name)
+        session_id, session = self.store.start(
+            name, now, display=display, fingerprint=fingerprint(user)
+        )
         if self.records is not None:
-            await self._drop_evicted()
+            self._drop_evicted()
             if now - self._pruned >= HOUR:  # rows of browsers gone without logging out
                 self._pruned = now
                 idle = min(self.store.idle_timeout, self.store.lifetime)
                 await self._write(
-                    "prune", self.records.prune_sessions(_at(now - idle), _at(now - DISPLAY_IDLE))
+                    "prune",
+                    self.records.prune_sessions(utc_at(now - idle), utc_at(now - DISPLAY_IDLE)),
                 )
-            await self._write(
-                "start", self.records.save_session(session.stored(_digest(session_id)))
+            session.kept = await self._write(
+                "start", self.records.save_session(session.stored(session_digest(session_id)))
             )
         return session_id, session
+
+    async def end_previous(self, request: web.Request) -> None:
+        """End the browser's session, if it has one: a fresh id at each log-in or display
+        opened (a session's id is never taken over by another user)."""
+        try:
+            previous = await self._session(request)
+        except web.HTTPServiceUnavailable:  # the old one's row is left to the prune
+            return
+        if previous is not None:
+            await self.end(previous[0])
 
     async def end(self, session_id: str) -> None:
         self.store.end(session_id)
         if self.records is not None:
-            await self._write("end", self.records.drop_session(_digest(session_id)))
+            await self._write("end", self.records.drop_session(session_digest(session_id)))
 
     def set_cookie(
         self, request: web.Request, response: web.StreamResponse, session_id: str, session: Session
@@ -538,9 +419,7 @@ class BrowserSessions:
             log.warning("admin API: log-in failed", extra={"user": clip(name), "client": address})
             return _answer({"error": "wrong name or password"}, 401)
         identity = result
-        previous = await self._session(request)
-        if previous is not None:  # a fresh id at each log-in; the old one ends now
-            await self.end(previous[0])
+        await self.end_previous(request)
         session_id, session = await self.start(identity.name)
         log.info(
             "admin API: browser session started",

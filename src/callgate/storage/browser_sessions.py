@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, String, and_, delete, func, or_, select
+from sqlalchemy import Boolean, Index, String, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callgate.ports import DisplayInfo, StoredSession
@@ -35,6 +35,8 @@ class SessionRow(Base):
     display: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: What the user was when the session started (:class:`~callgate.ports.StoredSession`).
+    fingerprint: Mapped[str] = mapped_column(String(DIGEST))
 
 
 class DisplayRow(Base):
@@ -60,7 +62,14 @@ class JournalSessions:
             row = await session.get(SessionRow, digest)
             if row is None:
                 return None
-            return StoredSession(row.digest, row.name, row.display, row.created_at, row.last_seen)
+            if row.display and await session.get(DisplayRow, row.name) is None:
+                # Its display was revoked (a row left by a write that raced the revoke): the
+                # screen must not come back.
+                await session.delete(row)
+                return None
+            return StoredSession(
+                row.digest, row.name, row.display, row.created_at, row.last_seen, row.fingerprint
+            )
 
     async def save_session(self, stored: StoredSession) -> None:
         require_aware(created=stored.created, last_seen=stored.last_seen)
@@ -71,6 +80,17 @@ class JournalSessions:
                 session.add(row)
             row.name, row.display = stored.name, stored.display
             row.created_at, row.last_seen = stored.created, stored.last_seen
+            row.fingerprint = stored.fingerprint
+
+    async def touch_session(self, digest: str, last_seen: datetime) -> bool:
+        """A session's last sight; False (nothing written) when its row is gone: ended by a
+        log-out, a revoke or a prune meanwhile, which an upsert would bring back."""
+        require_aware(last_seen=last_seen)
+        async with self.journal.transaction() as session:
+            result = await session.execute(
+                update(SessionRow).where(SessionRow.digest == digest).values(last_seen=last_seen)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def drop_session(self, digest: str) -> None:
         async with self.journal.transaction() as session:

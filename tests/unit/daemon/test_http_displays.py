@@ -19,10 +19,12 @@ from callgate.auth import UserSettings
 from callgate.daemon.health import Health
 from callgate.daemon.metrics import Metrics
 from callgate.daemon.projection import Projection
+from callgate.http import sessions as sessions_module
 from callgate.http.displays import Displays
 from callgate.http.server import OpsHttp
 from callgate.http.sessions import DISPLAY_COOKIE_AGE, DISPLAY_IDLE, HOUR, BrowserSessions
 from callgate.http.streams import LiveStreams
+from callgate.ports import JournalError
 from callgate.storage.browser_sessions import JournalSessions
 from callgate.storage.journal import Journal
 from tests.unit.auth_users import authenticator, bearer, browser
@@ -323,3 +325,105 @@ async def test_given_a_log_in_then_rows_of_browsers_long_gone_are_pruned(
         == 0
     )  # the log-in's pruning left nothing to prune
     assert (await _call(client, http, "GET", "/api/session", gone))[0] == 401
+
+
+async def test_given_a_user_changed_while_the_daemon_was_down_then_their_kept_session_ends(
+    daemon: Daemon, client: aiohttp.ClientSession
+) -> None:
+    http = daemon.http
+    assert http is not None
+    changed = await browser(client, http.url, "sup")
+    same = await browser(client, http.url, "root")
+    http = await daemon.restart()
+    users = daemon.sessions.authenticator.users  # users.toml edited meanwhile: a new phone
+    was = users["sup"]
+    users["sup"] = was.model_copy(update={"phone": "PJSIP/2999"})
+    assert (await _call(client, http, "GET", "/api/session", changed))[0] == 401
+    assert (await _call(client, http, "GET", "/api/session", same))[0] == 200
+    await daemon.sessions.settled()
+    users["sup"] = was  # and back: still ended
+    http = await daemon.restart()
+    assert (await _call(client, http, "GET", "/api/session", changed))[0] == 401
+
+
+async def test_given_the_journal_slow_or_down_then_a_kept_session_is_503_not_401(
+    daemon: Daemon, client: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http = daemon.http
+    assert http is not None
+    person = await browser(client, http.url, "sup")
+    http = await daemon.restart()
+    records = daemon.sessions.records
+    assert records is not None
+    monkeypatch.setattr(sessions_module, "RESTORE_TIMEOUT", 0.05)
+
+    async def hangs(digest: str) -> None:
+        await asyncio.sleep(3600)
+
+    async def fails(digest: str) -> None:
+        raise JournalError("connection refused")
+
+    for find in (hangs, fails):
+        monkeypatch.setattr(records, "find_session", find)
+        async with client.get(http.url + "/api/session", headers=person) as reply:
+            assert (reply.status, reply.headers["Retry-After"]) == (503, "2")
+        status, _ = await _call(client, http, "GET", "/api/agents", person)
+        assert status == 503
+    monkeypatch.undo()
+    assert (await _call(client, http, "GET", "/api/session", person))[0] == 200
+
+
+async def test_given_a_sessions_row_gone_then_its_last_sight_ends_it_and_adds_no_row(
+    daemon: Daemon, client: aiohttp.ClientSession, clock: Clock, journal: Journal
+) -> None:
+    http = daemon.http
+    assert http is not None
+    screen = await _screen(client, http, "lobby")
+    records = JournalSessions(journal)
+    # Revoked by another process's transaction (the rows go, this daemon's memory stays).
+    assert await records.revoke_display("lobby")
+    clock.now += 61  # the next request writes its last sight, in the background
+    assert (await _call(client, http, "GET", "/api/whoami", screen))[0] == 200
+    await daemon.sessions.settled()
+    assert (await _call(client, http, "GET", "/api/whoami", screen))[0] == 401
+    http = await daemon.restart()
+    assert (await _call(client, http, "GET", "/api/whoami", screen))[0] == 401
+    assert await records.displays() == []
+
+
+async def test_given_the_journal_down_at_log_in_then_the_session_is_kept_at_its_next_sight(
+    daemon: Daemon, client: aiohttp.ClientSession, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http = daemon.http
+    assert http is not None
+    records = daemon.sessions.records
+    assert records is not None
+
+    async def fails(stored: object) -> None:
+        raise JournalError("connection refused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(records, "save_session", fails)
+        person = await browser(client, http.url, "sup")
+    clock.now += 61
+    assert (await _call(client, http, "GET", "/api/session", person))[0] == 200
+    await daemon.sessions.settled()
+    http = await daemon.restart()
+    assert (await _call(client, http, "GET", "/api/session", person))[0] == 200
+
+
+async def test_given_a_person_logged_in_on_the_wall_pc_then_opening_the_display_ends_it(
+    daemon: Daemon, client: aiohttp.ClientSession
+) -> None:
+    http = daemon.http
+    assert http is not None
+    person = await browser(client, http.url, "root")
+    status, made = await _call(
+        client, http, "POST", "/api/displays", bearer("root"), {"name": "lobby"}
+    )
+    assert status == 200
+    async with client.post(
+        http.url + "/api/session/display", json={"token": made["token"]}, headers=person
+    ) as reply:
+        assert reply.status == 200
+    assert (await _call(client, http, "GET", "/api/session", person))[0] == 401

@@ -22,7 +22,8 @@ from callgate.daemon.metrics import Metrics
 from callgate.daemon.projection import Projection
 from callgate.http.guessing import LOGIN_WINDOW, MAX_FAILURES_PER_NAME, MAX_FAILURES_PER_PEER
 from callgate.http.server import OpsHttp
-from callgate.http.sessions import COOKIE, SECURE_COOKIE, BrowserSessions, SessionStore
+from callgate.http.session_store import SessionStore
+from callgate.http.sessions import COOKIE, SECURE_COOKIE, BrowserSessions
 from tests.unit.auth_users import authenticator, bearer
 from tests.unit.daemon.conftest import Clock
 
@@ -146,6 +147,18 @@ def test_given_too_many_sessions_then_the_least_recently_used_ends() -> None:
     e, _ = store.start("ct1001", 6.0)  # four in all: the least recently used (a) ends
     assert store.get(a, 7.0) is None
     assert all(store.get(i, 7.0) is not None for i in (c, d, e))
+
+
+def test_given_too_many_peoples_sessions_then_a_wall_screens_stays() -> None:
+    store = SessionStore(idle_timeout=HOUR, lifetime=HOUR, max_sessions=2, max_per_user=2)
+    screen, _ = store.start("lobby", 0.0, display=True)  # the least recently used of all
+    a, _ = store.start("sup", 1.0)
+    b, _ = store.start("root", 2.0)
+    c, _ = store.start("ct1001", 3.0)  # a third person: the least recently used person ends
+    assert store.get(a, 4.0) is None
+    assert all(store.get(i, 4.0) is not None for i in (screen, b, c))
+    hall, _ = store.start("hall", 5.0, display=True)  # a screen ends no person's
+    assert all(store.get(i, 6.0) is not None for i in (screen, hall, b, c))
 
 
 def test_given_a_user_removed_then_end_user_ends_their_sessions_only() -> None:

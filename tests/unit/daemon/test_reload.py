@@ -26,7 +26,7 @@ from callgate.daemon.metrics import Metrics
 from callgate.daemon.reload import LiveParts, Reloader, changed_keys, is_live, read_config
 from callgate.daemon.view import LiveDaemonView
 from callgate.http.server import OpsHttp
-from callgate.http.sessions import SessionStore
+from callgate.http.session_store import SessionStore
 from callgate.tools.admin import main
 from tests.unit.auth_users import _CHEAP
 from tests.unit.daemon.conftest import NoPhones, control_of, projected

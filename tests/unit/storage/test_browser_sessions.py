@@ -14,18 +14,19 @@ T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
 
 def _session(digest: str, name: str, *, display: bool = False) -> StoredSession:
-    return StoredSession(digest, name, display, T0, T0 + timedelta(minutes=5))
+    return StoredSession(digest, name, display, T0, T0 + timedelta(minutes=5), "f" * 64)
 
 
 async def sessions_by_digest(journal: Journal) -> None:
     store = JournalSessions(journal)
+    assert await store.add_display("sup", "9" * 64, "root", T0)
     await store.save_session(_session("a" * 64, "sup"))
     await store.save_session(_session("b" * 64, "sup"))
     await store.save_session(_session("c" * 64, "root"))
     await store.save_session(_session("d" * 64, "sup", display=True))  # a display named sup
     assert await store.find_session("a" * 64) == _session("a" * 64, "sup")
-    later = StoredSession("a" * 64, "sup", False, T0, T0 + timedelta(hours=1))
-    await store.save_session(later)
+    later = StoredSession("a" * 64, "sup", False, T0, T0 + timedelta(hours=1), "f" * 64)
+    assert await store.touch_session("a" * 64, later.last_seen)
     assert await store.find_session("a" * 64) == later
     await store.drop_session("c" * 64)
     assert await store.find_session("c" * 64) is None
@@ -33,6 +34,9 @@ async def sessions_by_digest(journal: Journal) -> None:
     assert await store.find_session("b" * 64) is None
     assert await store.find_session("d" * 64) is not None  # the display's stays
     assert await store.drop_sessions("nobody", display=False) == 0
+    # A last sight adds no row: one gone was ended (logged out, revoked), and stays so.
+    assert not await store.touch_session("c" * 64, T0 + timedelta(hours=2))
+    assert await store.find_session("c" * 64) is None
 
 
 async def displays_revoked_with_sessions(journal: Journal) -> None:
@@ -53,11 +57,16 @@ async def displays_revoked_with_sessions(journal: Journal) -> None:
     assert await store.display_of("1" * 64) is None
     assert await store.find_session("e" * 64) is None
     assert await store.find_session("f" * 64) is not None
+    # A display's row written after its revoke (a race) opens no screen, and is dropped.
+    await store.save_session(_session("e" * 64, "lobby", display=True))
+    assert await store.find_session("e" * 64) is None
+    assert await store.drop_sessions("lobby", display=True) == 0
 
 
 async def old_sessions_pruned(journal: Journal) -> None:
     store = JournalSessions(journal)
     await store.save_session(_session("a" * 64, "sup"))  # seen T0 + 5 min
+    assert await store.add_display("lobby", "1" * 64, "root", T0)
     await store.save_session(_session("b" * 64, "lobby", display=True))
     fresh = StoredSession("c" * 64, "root", False, T0, T0 + timedelta(hours=9))
     await store.save_session(fresh)

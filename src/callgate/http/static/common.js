@@ -244,7 +244,15 @@ function setupChrome(onLogin) {
     location.reload();
   });
   translate();
-  api("GET", "api/session").then((answer) => { if (answer.ok) loggedIn(answer.body, onLogin); });
+  // Who is logged in; a daemon not up yet (a wall PC booting first) or a journal failing over
+  // (503) is asked again, 1 s doubling to 30 s, so the page comes back by itself.
+  let delay = 1000;
+  const ask = () => api("GET", "api/session").then((answer) => {
+    if (answer.ok) loggedIn(answer.body, onLogin);
+    else if (answer.status >= 500) retry();
+  }, retry);
+  const retry = () => { setTimeout(ask, delay); delay = Math.min(delay * 2, 30000); };
+  ask();
 }
 
 function loggedIn(who, onLogin) {
@@ -273,6 +281,7 @@ function connectLive(onMessage) {
     };
     source.onerror = () => {
       source.close();
+      document.dispatchEvent(new Event("callgate-stale")); // a page may check its session
       if (staleSince === null) staleSince = Date.now();
       document.body.dataset.live = "0";
       banner.textContent = `${t("stale")} ${clock(staleSince / 1000)} — ${t("connecting")}`;

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("display", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("digest", name=op.f("pk_browser_sessions")),
     )
     op.create_index("ix_browser_sessions_name_display", "browser_sessions", ["name", "display"])
