@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from callgate.ports import JournalError
 from callgate.storage.database import redact_url
@@ -85,6 +87,12 @@ async def test_given_a_file_that_is_not_a_database_when_opened_then_journal_erro
             "postgresql+asyncpg://u@h/db?password=***&ssl=require",
         ),
         ("sqlite+aiosqlite:///./var/j.db", "sqlite+aiosqlite:///./var/j.db"),
+        (
+            # A Patroni pair (#21): both hosts and the session attribute shown, never the password.
+            f"postgresql+asyncpg://u:{PASSWORD}@/db?host=a:5432&host=b:5433"
+            "&target_session_attrs=read-write",
+            "postgresql+asyncpg://u:***@/db?host=a:5432&host=b:5433&target_session_attrs=read-write",
+        ),
         (f"garbage://u:{PASSWORD}@h:port", "garbage://<unparseable>"),
     ],
 )
@@ -116,3 +124,28 @@ def test_given_a_bad_storage_value_then_validation_fails_without_echoing_the_pas
 def test_given_a_postgres_url_then_settings_accept_it_and_hide_it_in_repr() -> None:
     settings = StorageSettings(url=SecretStr(f"postgresql+asyncpg://u:{PASSWORD}@h/db"))
     assert PASSWORD not in repr(settings)
+
+
+async def test_given_a_multi_host_url_when_no_host_answers_then_error_names_both_hosts() -> None:
+    first, second = closed_port(), closed_port()
+    url = (
+        f"postgresql+asyncpg://callgate:{PASSWORD}@/callgate"
+        f"?host=127.0.0.1:{first}&host=127.0.0.1:{second}&target_session_attrs=read-write"
+    )
+    with pytest.raises(JournalError) as caught:
+        await Journal.open(SecretStr(url))
+    message = str(caught.value)
+    assert f"host=127.0.0.1:{first}&host=127.0.0.1:{second}" in message
+    assert PASSWORD not in message
+
+
+def test_given_a_multi_host_url_then_the_driver_gets_every_host_and_the_session_attribute() -> None:
+    # How SQLAlchemy 2.1's asyncpg dialect spells a Patroni pair: repeated ``host=h:port``
+    # parameters, each tried in turn, and asyncpg's ``target_session_attrs`` passed through.
+    url = make_url(
+        "postgresql+asyncpg://u:p@/db?host=a:5432&host=b:5433&target_session_attrs=read-write"
+    )
+    _, kwargs = create_async_engine(url).dialect.create_connect_args(url)
+    assert kwargs["host"] == ["a", "b"]
+    assert kwargs["port"] == [5432, 5433]
+    assert kwargs["target_session_attrs"] == "read-write"
