@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callgate.ports import JournalError
-from callgate.storage.database import redact_url
+from callgate.storage.database import PER_HOST_CONNECT_TIMEOUT, per_host_connector, redact_url
 from callgate.storage.journal import Journal
 from callgate.storage.settings import StorageSettings
 
@@ -149,3 +151,61 @@ def test_given_a_multi_host_url_then_the_driver_gets_every_host_and_the_session_
     assert kwargs["host"] == ["a", "b"]
     assert kwargs["port"] == [5432, 5433]
     assert kwargs["target_session_attrs"] == "read-write"
+
+
+def test_given_one_host_or_sqlite_then_asyncpg_connects_as_before() -> None:
+    for url in (
+        "sqlite+aiosqlite:///./var/j.db",
+        f"postgresql+asyncpg://u:{PASSWORD}@h:5432/db",
+        f"postgresql+asyncpg://u:{PASSWORD}@/db?host=h:5432",
+    ):
+        assert per_host_connector(make_url(url)) is None
+
+
+async def test_given_a_first_host_that_never_answers_then_the_next_host_is_still_tried() -> None:
+    # A frozen primary: TCP accepted (the kernel does it), no word from PostgreSQL. asyncpg's own
+    # multi-host connect spends its whole timeout on it and never tries the standby.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        refused = closed_port()
+        url = make_url(
+            f"postgresql+asyncpg://callgate:{PASSWORD}@/callgate?host=127.0.0.1:"
+            f"{silent.getsockname()[1]}&host=127.0.0.1:{refused}&timeout=0.3"
+        )
+        connector = per_host_connector(url)
+        assert connector is not None
+        started = time.monotonic()
+        with pytest.raises(ConnectionRefusedError, match=str(refused)):
+            await connector()  # the second host's own error: it was tried
+        assert time.monotonic() - started < 5
+
+
+async def test_given_several_hosts_then_the_first_that_takes_the_connection_is_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tried: list[tuple[str, int, dict[str, object]]] = []
+
+    async def connect(*, host: str, port: int, **kwargs: object) -> str:
+        tried.append((host, port, kwargs))
+        if host == "a":
+            raise asyncpg.exceptions.TargetServerAttributeNotMatched("read-only")
+        return f"connection to {host}"
+
+    monkeypatch.setattr(asyncpg, "connect", connect)
+    connector = per_host_connector(
+        make_url(
+            f"postgresql+asyncpg://u:{PASSWORD}@/db?host=a:5432&host=b:5433&host=c:5434"
+            "&target_session_attrs=read-write"
+        )
+    )
+    assert connector is not None
+    assert await connector() == "connection to b"
+    assert [(host, port) for host, port, _ in tried] == [("a", 5432), ("b", 5433)]
+    assert tried[1][2] == {
+        "database": "db",
+        "user": "u",
+        "password": PASSWORD,
+        "target_session_attrs": "read-write",
+        "timeout": PER_HOST_CONNECT_TIMEOUT,
+    }
