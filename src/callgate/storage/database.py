@@ -99,6 +99,13 @@ def parse_url(url: str | SecretStr) -> JournalUrl:
         raise JournalError(
             f"journal URL {shown}: use {' or '.join(d + '://' for d in SUPPORTED_DRIVERS)}"
         )
+    if parsed.get_backend_name() == "postgresql":
+        try:
+            # A host list SQLAlchemy cannot give asyncpg (ports missing on some, two forms
+            # mixed) fails here, not later as an uncaught error from the engine's creation.
+            parsed.get_dialect()().create_connect_args(parsed)
+        except (ArgumentError, ValueError) as exc:
+            raise JournalError(f"journal URL {shown}: {exc}") from None
     hidden = [parsed.password if isinstance(parsed.password, str) else None]
     hidden += [str(v) for k, v in parsed.query.items() if _is_secret(k)]
     return JournalUrl(parsed, shown, tuple(hidden))
@@ -120,11 +127,10 @@ def per_host_connector(url: URL) -> Callable[[], Awaitable[Any]] | None:
     sets the per-host time instead of :data:`PER_HOST_CONNECT_TIMEOUT`."""
     if url.get_backend_name() != "postgresql":
         return None
-    _, kwargs = url.get_dialect()().create_connect_args(url)
+    _, kwargs = url.get_dialect()().create_connect_args(url)  # parse_url checked it
     hosts, ports = kwargs.pop("host", None), kwargs.pop("port", None)
-    if not isinstance(hosts, list) or len(hosts) < 2:
+    if not isinstance(hosts, list) or len(hosts) < 2 or not isinstance(ports, list):
         return None
-    ports = ports if isinstance(ports, list) else [ports] * len(hosts)
     # Options of SQLAlchemy's adapter, not of asyncpg.connect (it applies its own defaults).
     for adapter_option in ("prepared_statement_cache_size", "prepared_statement_name_func"):
         kwargs.pop(adapter_option, None)

@@ -209,3 +209,11 @@ async def test_given_several_hosts_then_the_first_that_takes_the_connection_is_u
         "target_session_attrs": "read-write",
         "timeout": PER_HOST_CONNECT_TIMEOUT,
     }
+
+
+async def test_given_a_multi_host_url_without_ports_when_opened_then_journal_error_says_so() -> (
+    None
+):
+    with pytest.raises(JournalError, match="All ports are required") as caught:
+        await Journal.open(f"postgresql+asyncpg://u:{PASSWORD}@/db?host=a&host=b")
+    assert PASSWORD not in str(caught.value)
