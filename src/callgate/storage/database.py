@@ -137,15 +137,17 @@ def per_host_connector(url: URL) -> Callable[[], Awaitable[Any]] | None:
     timeout = float(kwargs.pop("timeout", PER_HOST_CONNECT_TIMEOUT))
 
     async def connect() -> Any:
-        failure: BaseException | None = None
+        failures = []
         for host, port in zip(hosts, ports, strict=True):
             try:
                 return await asyncpg.connect(host=host, port=port, timeout=timeout, **kwargs)
             except (*_DRIVER_ERRORS, asyncpg.exceptions.InternalClientError) as exc:
                 # Refused, timed out, starting up, or read-only (target_session_attrs): next.
-                failure = exc
-        assert failure is not None  # at least two hosts were tried
-        raise failure
+                failures.append(f"{host}:{port} {type(exc).__name__}: {exc}")
+        # A connection error, so the journal's writers keep the record and try again (a
+        # standby not yet promoted answers "read-only", which asyncpg raises as a client
+        # error: passed on as such, the writers took it for a bad record and dropped it).
+        raise ConnectionError("no host took the connection: " + "; ".join(failures))
 
     return connect
 

@@ -10,11 +10,17 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from callgate.ports import JournalError
-from callgate.storage.database import PER_HOST_CONNECT_TIMEOUT, per_host_connector, redact_url
+from callgate.ports import JournalError, JournalUnavailable
+from callgate.storage.database import (
+    DATABASE_ERRORS,
+    PER_HOST_CONNECT_TIMEOUT,
+    journal_error,
+    per_host_connector,
+    redact_url,
+)
 from callgate.storage.journal import Journal
 from callgate.storage.settings import StorageSettings
 
@@ -176,7 +182,7 @@ async def test_given_a_first_host_that_never_answers_then_the_next_host_is_still
         connector = per_host_connector(url)
         assert connector is not None
         started = time.monotonic()
-        with pytest.raises(ConnectionRefusedError, match=str(refused)):
+        with pytest.raises(ConnectionError, match=f"{refused} ConnectionRefusedError"):
             await connector()  # the second host's own error: it was tried
         assert time.monotonic() - started < 5
 
@@ -217,3 +223,26 @@ async def test_given_a_multi_host_url_without_ports_when_opened_then_journal_err
     with pytest.raises(JournalError, match="All ports are required") as caught:
         await Journal.open(f"postgresql+asyncpg://u:{PASSWORD}@/db?host=a&host=b")
     assert PASSWORD not in str(caught.value)
+
+
+async def test_given_no_host_takes_writes_then_it_is_an_outage_not_a_bad_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # During a failover the standby answers but is read-only: the journal's writers must keep
+    # the record and try again (JournalUnavailable), never drop it as refused.
+    async def read_only(**_: object) -> None:
+        raise asyncpg.exceptions.TargetServerAttributeNotMatched("read-only")
+
+    monkeypatch.setattr(asyncpg, "connect", read_only)
+    url = f"postgresql+asyncpg://u:{PASSWORD}@/db?host=a:1&host=b:2&target_session_attrs=read-write"
+    connector = per_host_connector(make_url(url))
+    engine = create_async_engine(url, pool_pre_ping=True, async_creator=connector)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("SELECT 1"))
+    except DATABASE_ERRORS as exc:
+        error = journal_error(exc, "the journal")
+    finally:
+        await engine.dispose()
+    assert isinstance(error, JournalUnavailable)
+    assert "no host took the connection: a:1 TargetServerAttributeNotMatched" in str(error)
