@@ -29,7 +29,7 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PATRONI = Path("/usr/bin/patroni")
 ETCD = Path("/usr/bin/etcd")
 #: Ports of their own (the leader election's etcd uses others), all on 127.0.0.1.
-ETCD_CLIENT, ETCD_PEER = 23891, 23892
+ETCD_CLIENT, ETCD_PEER, ETCD_METRICS = 23891, 23892, 23893
 PG_PORTS = (25432, 25433)
 REST_PORTS = (28008, 28009)
 SUPERUSER_PASSWORD = "pg-Super-Pa55"
@@ -123,7 +123,7 @@ class PatroniPair:
                  "--listen-peer-urls", f"http://127.0.0.1:{ETCD_PEER}",
                  "--initial-advertise-peer-urls", f"http://127.0.0.1:{ETCD_PEER}",
                  "--initial-cluster", f"failover-test=http://127.0.0.1:{ETCD_PEER}",
-                 "--listen-metrics-urls", "http://127.0.0.1:23893"],
+                 "--listen-metrics-urls", f"http://127.0.0.1:{ETCD_METRICS}"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )  # fmt: skip
