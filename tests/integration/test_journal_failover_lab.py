@@ -90,5 +90,7 @@ def test_journal_survives_the_primary_host_dying(
             run.journal_url = pair.primary_url(new)
             run.settle_and_check()
             assert run.figures.records_lost == 0
+            # Not one record of any writer (calls, CAD outbox, callbacks) taken for a bad one.
+            assert _count(run.daemon, "database refused a record; dropped") == 0
     finally:
         pair.remove()
