@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,9 +99,57 @@ def parse_url(url: str | SecretStr) -> JournalUrl:
         raise JournalError(
             f"journal URL {shown}: use {' or '.join(d + '://' for d in SUPPORTED_DRIVERS)}"
         )
+    if parsed.get_backend_name() == "postgresql":
+        try:
+            # A host list SQLAlchemy cannot give asyncpg (ports missing on some, two forms
+            # mixed) fails here, not later as an uncaught error from the engine's creation.
+            parsed.get_dialect()().create_connect_args(parsed)
+        except (ArgumentError, ValueError) as exc:
+            raise JournalError(f"journal URL {shown}: {exc}") from None
     hidden = [parsed.password if isinstance(parsed.password, str) else None]
     hidden += [str(v) for k, v in parsed.query.items() if _is_secret(k)]
     return JournalUrl(parsed, shown, tuple(hidden))
+
+
+#: Seconds each PostgreSQL host of a multi-host URL gets to answer a connect (a healthy server on
+#: the LAN answers in milliseconds, one starting up or under load within a second or two).
+PER_HOST_CONNECT_TIMEOUT = 5.0
+
+
+def per_host_connector(url: URL) -> Callable[[], Awaitable[Any]] | None:
+    """For a PostgreSQL URL naming several hosts (a Patroni pair: ``?host=a:5432&host=b:5432``),
+    an ``async_creator`` that tries each host in turn with its own timeout; None otherwise.
+
+    asyncpg tries the hosts itself, but its connect ``timeout`` (60 s) covers them all together:
+    a dead primary that accepts TCP but never answers (a frozen host, a stopped postmaster) or
+    drops packets uses the whole budget, the next host is never tried, and the journal would
+    stay unwritable for as long as that host stays dead. A URL's own ``timeout`` parameter
+    sets the per-host time instead of :data:`PER_HOST_CONNECT_TIMEOUT`."""
+    if url.get_backend_name() != "postgresql":
+        return None
+    _, kwargs = url.get_dialect()().create_connect_args(url)  # parse_url checked it
+    hosts, ports = kwargs.pop("host", None), kwargs.pop("port", None)
+    if not isinstance(hosts, list) or len(hosts) < 2 or not isinstance(ports, list):
+        return None
+    # Options of SQLAlchemy's adapter, not of asyncpg.connect (it applies its own defaults).
+    for adapter_option in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+        kwargs.pop(adapter_option, None)
+    timeout = float(kwargs.pop("timeout", PER_HOST_CONNECT_TIMEOUT))
+
+    async def connect() -> Any:
+        failures = []
+        for host, port in zip(hosts, ports, strict=True):
+            try:
+                return await asyncpg.connect(host=host, port=port, timeout=timeout, **kwargs)
+            except (*_DRIVER_ERRORS, asyncpg.exceptions.InternalClientError) as exc:
+                # Refused, timed out, starting up, or read-only (target_session_attrs): next.
+                failures.append(f"{host}:{port} {type(exc).__name__}: {exc}")
+        # A connection error, so the journal's writers keep the record and try again (a
+        # standby not yet promoted answers "read-only", which asyncpg raises as a client
+        # error: passed on as such, the writers took it for a bad record and dropped it).
+        raise ConnectionError("no host took the connection: " + "; ".join(failures))
+
+    return connect
 
 
 def sqlite_file(url: URL) -> Path | None:

@@ -46,6 +46,7 @@ from callgate.storage.database import (
     UnknownCallError,
     journal_error,
     parse_url,
+    per_host_connector,
     prepare_sqlite_file,
     require_aware,
     scrub,
@@ -123,7 +124,10 @@ class Journal:
                     extra={"files": ", ".join(str(path) for path in left)},
                 )
 
-        engine = create_async_engine(target.url, pool_pre_ping=True)
+        connector = per_host_connector(target.url)  # several PostgreSQL hosts: each in turn
+        engine = create_async_engine(
+            target.url, pool_pre_ping=True, **({"async_creator": connector} if connector else {})
+        )
         if target.is_sqlite:
             event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         try:
