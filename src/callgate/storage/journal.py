@@ -175,7 +175,8 @@ class Journal:
     async def claim_epoch(self, epoch: int) -> None:
         """A new leader's claim: from now on only ``epoch`` (or a newer one) may write, and
         every transaction of this journal checks so. :class:`JournalFenced` if a newer leader
-        already claimed it."""
+        already claimed it. Once :attr:`epoch` is set, every transaction claims it as well (a
+        claim that found the journal locked is made by the first write that gets through)."""
         async with self.transaction() as session:
             claimed = await session.execute(
                 update(FenceRow)
@@ -484,9 +485,11 @@ class JournalFenced(JournalError):
 async def _check_fence(session: AsyncSession, epoch: int, url: str) -> None:
     # The UPDATE takes the fence row's lock until the commit, so a newer leader's claim either
     # comes before it (and this write is refused) or waits for it (and the write was ours).
+    # "<=", not "==": epochs only grow, so a journal still at an older epoch means this leader's
+    # claim has not landed yet (the old leader, paused, held the lock): this write claims it.
     kept = await session.execute(
         update(FenceRow)
-        .where(FenceRow.id == 1, FenceRow.epoch == epoch)
+        .where(FenceRow.id == 1, FenceRow.epoch <= epoch)
         .values(epoch=epoch)
         .execution_options(synchronize_session=False)
     )

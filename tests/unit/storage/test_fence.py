@@ -59,3 +59,22 @@ async def test_given_the_same_epoch_claimed_again_then_it_keeps_writing(db_url: 
         assert await _start(journal, "c1")
     finally:
         await journal.close()
+
+
+async def test_given_a_claim_that_has_not_landed_then_the_first_write_claims_the_journal(
+    db_url: str,
+) -> None:
+    # A new leader serves before its claim lands (the old one, paused, held the lock): its
+    # first write claims the epoch in the same transaction, and the old leader's are refused.
+    old, new = await Journal.open(db_url), await Journal.open(db_url)
+    try:
+        await old.claim_epoch(5)
+        new.epoch = 9  # what the daemon sets before the claim is made
+        assert await _start(new, "new")
+        with pytest.raises(JournalFenced, match="epoch 5 is no longer the leader's"):
+            await _start(old, "after")
+        assert await new.get_call("after") is None
+        assert await _start(new, "newer")
+    finally:
+        await old.close()
+        await new.close()
