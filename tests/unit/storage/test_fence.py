@@ -78,3 +78,24 @@ async def test_given_a_claim_that_has_not_landed_then_the_first_write_claims_the
     finally:
         await old.close()
         await new.close()
+
+
+async def test_given_a_read_only_transaction_then_no_fence_is_taken(db_url: str) -> None:
+    # A read never takes the fence row's lock: a new leader's start-up reads (open callback
+    # tasks...) never wait on an old leader paused mid-transaction, and an old leader's reads
+    # are not refused (only its writes are).
+    old, new = await Journal.open(db_url), await Journal.open(db_url)
+    told: list[str] = []
+    old.fenced = told.append
+    try:
+        await old.claim_epoch(5)
+        assert await _start(old, "before")
+        await new.claim_epoch(9)
+        assert await old.get_call("before") is not None
+        assert told == []
+        with pytest.raises(JournalFenced):
+            await _start(old, "after")
+        assert len(told) == 1
+    finally:
+        await old.close()
+        await new.close()
