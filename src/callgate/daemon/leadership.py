@@ -5,7 +5,9 @@ Standby: the config is loaded and the journal open (both before this module runs
 side and AMI are checked every few seconds (a line at each change), the Stasis application is
 NOT registered (no ARI websocket, no FastAGI or admin port: the leader holds them). On winning:
 the journal is claimed for the new epoch (every later write checks it in its own transaction,
-:meth:`~callgate.storage.journal.Journal.claim_epoch`), and the daemon starts as it does after a
+:meth:`~callgate.storage.journal.Journal.claim_epoch`) without waiting for the claim (an old
+leader paused mid-transaction holds a SQLite journal's lock: the first write that gets through
+claims it then), and the daemon starts as it does after a
 restart, which registers the application and reconciles every waiting caller, conversation and
 ringing phone (:meth:`~callgate.asterisk.ari.adapter.AriAdapter.on_connected`).
 
@@ -42,7 +44,7 @@ from callgate.cluster.etcd import EtcdClient
 from callgate.config import Settings
 from callgate.daemon.systemd import Notifier
 from callgate.ports import JournalError
-from callgate.storage.journal import Journal
+from callgate.storage.journal import Journal, JournalFenced
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +142,20 @@ async def _keep_warm(settings: Settings, notifier: Notifier) -> None:
         await asyncio.sleep(WARM_CHECK)
 
 
+async def _claim(journal: Journal, epoch: int) -> None:
+    """Claim the journal for ``epoch``: fenced if a newer leader holds it; if the journal is
+    busy or away, the first write that gets through claims it (a line says so)."""
+    try:
+        await journal.claim_epoch(epoch)
+    except JournalFenced as exc:
+        fenced(str(exc))
+    except JournalError as exc:
+        log.warning(
+            "journal not claimed yet: the first write that gets through claims it",
+            extra={"epoch": epoch, "error": str(exc)},
+        )
+
+
 #: The daemon's ``serve`` (:func:`callgate.daemon.app.serve`), given the leadership last.
 Serve = Callable[[Settings, Journal, asyncio.Event, str | None, Leadership | None], Awaitable[int]]
 
@@ -190,16 +206,20 @@ async def lead(
         await asyncio.gather(*waiting, return_exceptions=True)
         notifier.close()
     holding = asyncio.create_task(leadership.hold(), name="leader-lease")
+    # The claim is not awaited before serving: an old leader paused mid-transaction holds a
+    # SQLite journal's write lock until it resumes, and callers must not wait for it. Every
+    # write checks the fence in its own transaction and claims the epoch itself if this claim
+    # has not landed yet (Journal.claim_epoch), so no write of this leader goes unfenced.
+    journal.epoch = epoch
+    journal.fenced = fenced
+    claiming = asyncio.create_task(_claim(journal, epoch), name="journal-claim")
     try:
-        try:
-            await journal.claim_epoch(epoch)
-        except JournalError as exc:
-            fenced(str(exc))
-        journal.fenced = fenced
         return await serve(settings, journal, stop, config_path, leadership)
     finally:
+        claiming.cancel()
         holding.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await holding
+        for task in (claiming, holding):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await leadership.resign()
         await etcd.close()

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from pydantic import SecretStr
 from sqlalchemy import Select, event, select, update
@@ -98,6 +98,8 @@ class Journal:
         "The leader's epoch every transaction checks (#21); None for a single callgate."
         self.fenced: Callable[[str], None] | None = None
         "Told when a write is refused for an older epoch (the daemon stops commanding)."
+        event.listen(engine.sync_engine, "begin", _new_transaction)
+        event.listen(engine.sync_engine, "before_cursor_execute", _note_write)
 
     @classmethod
     async def open(cls, url: str | SecretStr) -> Journal:
@@ -167,7 +169,7 @@ class Journal:
         try:
             async with self._sessions.begin() as session:
                 yield session
-                if self.epoch is not None:
+                if self.epoch is not None and await _wrote(session):
                     await _check_fence(session, self.epoch, self.url)
         except JournalFenced as exc:
             if self.fenced is not None:
@@ -179,7 +181,8 @@ class Journal:
     async def claim_epoch(self, epoch: int) -> None:
         """A new leader's claim: from now on only ``epoch`` (or a newer one) may write, and
         every transaction of this journal checks so. :class:`JournalFenced` if a newer leader
-        already claimed it."""
+        already claimed it. Once :attr:`epoch` is set, every transaction claims it as well (a
+        claim that found the journal locked is made by the first write that gets through)."""
         async with self.transaction() as session:
             claimed = await session.execute(
                 update(FenceRow)
@@ -485,12 +488,37 @@ class JournalFenced(JournalError):
     with everything else of its transaction."""
 
 
+#: A connection's info key: a statement other than a SELECT ran in its transaction.
+_WROTE = "callgate_wrote"
+
+
+def _new_transaction(conn: Any) -> None:
+    conn.info.pop(_WROTE, None)  # the info outlives the transaction: the pool's connection's
+
+
+def _note_write(
+    conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool
+) -> None:
+    if not statement.lstrip()[:6].upper().startswith("SELECT"):
+        conn.info[_WROTE] = True
+
+
+async def _wrote(session: AsyncSession) -> bool:
+    """Whether this transaction wrote (the fence is for writes): a read-only one never takes
+    the fence row's lock, so a reader never waits on an old leader paused mid-transaction."""
+    await session.flush()  # pending ORM changes are writes too
+    connection = await session.connection()
+    return bool(connection.info.pop(_WROTE, False))
+
+
 async def _check_fence(session: AsyncSession, epoch: int, url: str) -> None:
     # The UPDATE takes the fence row's lock until the commit, so a newer leader's claim either
     # comes before it (and this write is refused) or waits for it (and the write was ours).
+    # "<=", not "==": epochs only grow, so a journal still at an older epoch means this leader's
+    # claim has not landed yet (the old leader, paused, held the lock): this write claims it.
     kept = await session.execute(
         update(FenceRow)
-        .where(FenceRow.id == 1, FenceRow.epoch == epoch)
+        .where(FenceRow.id == 1, FenceRow.epoch <= epoch)
         .values(epoch=epoch)
         .execution_options(synchronize_session=False)
     )

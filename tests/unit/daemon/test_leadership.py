@@ -16,7 +16,8 @@ from callgate.cluster.election import Leadership
 from callgate.config import Settings
 from callgate.daemon import leadership as module
 from callgate.daemon.leadership import FencedAriClient, ari_client, lead
-from callgate.storage.journal import Journal
+from callgate.ports import JournalUnavailable
+from callgate.storage.journal import Journal, JournalFenced
 from tests.unit.cluster.fake_etcd import FakeEtcd
 
 
@@ -168,3 +169,34 @@ def test_given_a_fence_then_the_process_ends_at_once(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(module.os, "_exit", codes.append)
     module.fenced("test")
     assert codes == [module.EXIT_FENCED]
+
+
+class _Claims:
+    """A journal whose claim fails with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def claim_epoch(self, epoch: int) -> None:
+        raise self.error
+
+
+async def test_given_the_journal_locked_at_the_claim_then_no_fence_and_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An old leader paused mid-transaction holds a SQLite journal's lock: the new one serves,
+    # and its first write that gets through claims the epoch (tests/unit/storage/test_fence.py).
+    told: list[str] = []
+    monkeypatch.setattr(module, "fenced", told.append)
+    await module._claim(_Claims(JournalUnavailable("database is locked")), 4)  # type: ignore[arg-type]
+    assert told == []
+    assert "journal not claimed yet" in caplog.text
+
+
+async def test_given_a_newer_leader_at_the_claim_then_fenced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    told: list[str] = []
+    monkeypatch.setattr(module, "fenced", told.append)
+    await module._claim(_Claims(JournalFenced("a leader newer than epoch 4 holds it")), 4)  # type: ignore[arg-type]
+    assert told == ["a leader newer than epoch 4 holds it"]

@@ -59,3 +59,43 @@ async def test_given_the_same_epoch_claimed_again_then_it_keeps_writing(db_url: 
         assert await _start(journal, "c1")
     finally:
         await journal.close()
+
+
+async def test_given_a_claim_that_has_not_landed_then_the_first_write_claims_the_journal(
+    db_url: str,
+) -> None:
+    # A new leader serves before its claim lands (the old one, paused, held the lock): its
+    # first write claims the epoch in the same transaction, and the old leader's are refused.
+    old, new = await Journal.open(db_url), await Journal.open(db_url)
+    try:
+        await old.claim_epoch(5)
+        new.epoch = 9  # what the daemon sets before the claim is made
+        assert await _start(new, "new")
+        with pytest.raises(JournalFenced, match="epoch 5 is no longer the leader's"):
+            await _start(old, "after")
+        assert await new.get_call("after") is None
+        assert await _start(new, "newer")
+    finally:
+        await old.close()
+        await new.close()
+
+
+async def test_given_a_read_only_transaction_then_no_fence_is_taken(db_url: str) -> None:
+    # A read never takes the fence row's lock: a new leader's start-up reads (open callback
+    # tasks...) never wait on an old leader paused mid-transaction, and an old leader's reads
+    # are not refused (only its writes are).
+    old, new = await Journal.open(db_url), await Journal.open(db_url)
+    told: list[str] = []
+    old.fenced = told.append
+    try:
+        await old.claim_epoch(5)
+        assert await _start(old, "before")
+        await new.claim_epoch(9)
+        assert await old.get_call("before") is not None
+        assert told == []
+        with pytest.raises(JournalFenced):
+            await _start(old, "after")
+        assert len(told) == 1
+    finally:
+        await old.close()
+        await new.close()
