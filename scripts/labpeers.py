@@ -105,6 +105,26 @@ def ari_get(path: str) -> object:
         return json.loads(resp.read() or b"null")
 
 
+def hang_up_every_channel() -> int:
+    """Hang up every channel the lab's Asterisk still has (callers a failed test left in the
+    fallback queue would otherwise take the next test's phones); how many were asked to go."""
+    try:
+        channels = ari_get("/channels")
+    except (urllib.error.URLError, OSError):
+        return 0  # Asterisk is down (a test stopped it): nothing to hang up
+    gone = 0
+    for channel in channels if isinstance(channels, list) else []:
+        req = urllib.request.Request(  # noqa: S310 - loopback lab URL
+            f"{ARI}/channels/{channel['id']}", method="DELETE", headers={"Authorization": ARI_AUTH}
+        )
+        try:
+            urllib.request.urlopen(req, timeout=5).close()  # noqa: S310
+            gone += 1
+        except (urllib.error.URLError, OSError):
+            pass  # already gone
+    return gone
+
+
 def endpoint_state(extension: str) -> str:
     try:
         data = ari_get(f"/endpoints/PJSIP/{extension}")

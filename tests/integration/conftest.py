@@ -47,9 +47,24 @@ def pytest_runtest_makereport(
     if report.skipped and item.get_closest_marker("integration") is not None:
         report.outcome = "failed"
         report.longrepr = f"integration tests must not skip: {report.longrepr}"
-    if report.failed and (summary := os.environ.get("CALLGATE_FAILURE_LOG")):
-        _daemon_log_tail(item, Path(summary))
+    if report.failed:
+        item.stash[_FAILED] = True
+        if summary := os.environ.get("CALLGATE_FAILURE_LOG"):
+            _daemon_log_tail(item, Path(summary))
     return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    # After a failed test's own teardown (its daemons and phones stopped), hang up what it left
+    # in Asterisk: a caller left in the fallback queue once took the next test's call-taker and
+    # failed that test too.
+    yield
+    if item.stash.get(_FAILED, False) and (gone := labpeers.hang_up_every_channel()):
+        print(f"\nafter the failed {item.nodeid}: {gone} channels left in Asterisk hung up")
 
 
 def _daemon_log_tail(item: pytest.Item, summary: Path, lines: int = 40) -> None:
