@@ -108,13 +108,21 @@ class Leadership:
                     await self._renew()
                 if self._lease is not None:
                     won, holder = await self._etcd.create(self.key, self.name, self._lease)
-                    if won and holder is not None and self._clock() < self._valid_until:
-                        self.epoch = holder.create_revision
-                        log.info(
-                            "leading the centre",
-                            extra={"key": self.key, "node": self.name, "epoch": self.epoch},
-                        )
-                        return self.epoch
+                    # Not won, yet the key is on our own lease: etcd applied an earlier try of
+                    # this create whose answer was lost (a timeout, then the client's retry on
+                    # the next member found the key). It is our win all the same.
+                    ours = holder is not None and holder.lease == self._lease
+                    if (won or ours) and holder is not None:
+                        if self._clock() < self._valid_until:
+                            self.epoch = holder.create_revision
+                            log.info(
+                                "leading the centre",
+                                extra={"key": self.key, "node": self.name, "epoch": self.epoch},
+                            )
+                            return self.epoch
+                        # Won too late to command: keeping the key (and renewing its lease)
+                        # would block every other node for good. Let it go and start again.
+                        await self._drop_lease()
                 if not reachable:
                     log.info("etcd reachable again", extra={"key": self.key})
                     reachable = True
@@ -123,6 +131,13 @@ class Leadership:
                     log.warning("standby: etcd unreachable", extra={"error": str(exc)})
                     reachable = False
             await asyncio.sleep(self._poll)
+
+    async def _drop_lease(self) -> None:
+        """Forget this process's lease and revoke it (deleting the key on it); if etcd does not
+        answer, the lease still lapses within its TTL as it is no longer renewed."""
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await self._etcd.revoke(lease)
 
     async def hold(self) -> None:
         """While leading: renew the lease every third of its TTL and check the key is still

@@ -7,7 +7,7 @@ import asyncio
 from typing import cast
 
 from callgate.cluster.election import MARGIN, Leadership, leader_key
-from callgate.cluster.etcd import EtcdClient
+from callgate.cluster.etcd import EtcdClient, EtcdUnavailable, Holder
 from tests.unit.cluster.fake_etcd import FakeEtcd
 
 TTL = 3
@@ -139,3 +139,47 @@ async def test_given_a_clean_stop_then_the_lease_is_revoked_and_a_standby_leads_
     await asyncio.wait_for(standby, timeout=2)
     assert etcd.keys[leader_key("c1")].value == "b"
     await a.resign()  # twice: nothing more
+
+
+class LostAnswerEtcd(FakeEtcd):
+    """etcd applies the first create but its answer is lost (a timeout): the caller sees
+    EtcdUnavailable, and its next try finds the key, on its own lease, already there. Or
+    (``late``) the first answer arrives that many seconds after it was sent."""
+
+    def __init__(self, *, late: float = 0.0) -> None:
+        super().__init__()
+        self.lost_answers = 1
+        self.late = late
+
+    async def create(self, key: str, value: str, lease: int) -> tuple[bool, Holder | None]:
+        result = await super().create(key, value, lease)
+        self.now, self.late = self.now + self.late, 0.0  # only the first answer is late
+        if self.lost_answers:
+            self.lost_answers -= 1
+            raise EtcdUnavailable("etcd /v3/kv/txn: timeout")
+        return result
+
+
+async def test_given_the_create_answer_lost_then_the_key_on_its_own_lease_is_its_win() -> None:
+    etcd, lost = LostAnswerEtcd(), []
+    a = _node(etcd, "a", lost)
+    epoch = await asyncio.wait_for(a.campaign(), timeout=2)
+    assert a.valid()
+    assert epoch == etcd.keys[leader_key("c1")].create_revision
+    assert lost == []
+
+
+async def test_given_the_win_answered_too_late_then_it_lets_the_key_go_and_campaigns_again() -> (
+    None
+):
+    # The create's answer comes when the lease could already have lapsed: too late to
+    # command, and keeping the key (renewing its lease) would stop anyone from ever leading.
+    etcd, lost = LostAnswerEtcd(late=TTL - MARGIN), []
+    etcd.lost_answers = 0
+    a = _node(etcd, "a", lost)
+    first_lease = etcd._next_lease + 1  # the lease a is about to be granted
+    epoch = await asyncio.wait_for(a.campaign(), timeout=2)
+    assert first_lease not in etcd.leases  # revoked, not kept
+    assert etcd.keys[leader_key("c1")].lease != first_lease
+    assert epoch == etcd.keys[leader_key("c1")].create_revision
+    assert a.valid()
