@@ -66,11 +66,14 @@ class EtcdClient:
             try:
                 async with self._session.post(f"{url}{path}", json=body) as resp:
                     text = await resp.text()
-                    if resp.status >= 500:
-                        error = f"{url}: HTTP {resp.status}"
-                        continue
-                    if resp.status >= 400:
+                    if resp.status == 400:
+                        # A malformed request: every member would refuse it alike.
                         raise EtcdUnavailable(f"etcd {path}: HTTP {resp.status}: {text[:200]}")
+                    if not 200 <= resp.status < 300:
+                        # That member failing (a lagging one answers 429, a gateway 404 or
+                        # 5xx): another member may well answer.
+                        error = f"{url}: HTTP {resp.status}: {text[:200]}"
+                        continue
                     # The member that answered is asked first next time.
                     self._urls.insert(0, self._urls.pop(index))
                     answer: dict[str, Any] = json.loads(text) if text else {}

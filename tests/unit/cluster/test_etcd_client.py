@@ -24,11 +24,20 @@ class Gateway:
     def __init__(self) -> None:
         self.seen: list[tuple[str, dict[str, Any]]] = []
         self.held = False
+        self.failing = ""
+        "A path this member answers with an error (429 or 404) instead of serving."
 
     async def handle(self, request: web.Request) -> web.Response:
         body = json.loads(await request.text())
         self.seen.append((request.path, body))
         header = {"revision": "7"}
+        if request.path == "/v3/bad":
+            return web.json_response({"error": "bad request"}, status=400)
+        if request.path == self.failing:
+            status = 429 if self.failing == "/v3/busy" else 404
+            return web.json_response({"error": "not now"}, status=status)
+        if request.path in ("/v3/busy", "/v3/nothing"):
+            return web.json_response({"answered": request.path})
         if request.path == "/v3/lease/grant":
             return web.json_response({"header": header, "ID": "42", "TTL": str(body["TTL"])})
         if request.path == "/v3/lease/keepalive":
@@ -105,16 +114,46 @@ async def test_given_no_member_then_unavailable_names_the_last_error() -> None:
         await etcd.close()
 
 
-async def test_given_a_client_error_answer_then_it_is_not_retried_elsewhere(
+async def test_given_a_bad_request_answer_then_it_is_not_retried_elsewhere(
     gateway: tuple[Gateway, str],
 ) -> None:
-    _, url = gateway
-    etcd = EtcdClient([url])
+    fake, url = gateway
+    etcd = EtcdClient([url, url])
     try:
-        with pytest.raises(EtcdUnavailable, match="HTTP 404"):
-            await etcd._post("/v3/nothing", {})
+        with pytest.raises(EtcdUnavailable, match="HTTP 400"):
+            await etcd._post("/v3/bad", {})
     finally:
         await etcd.close()
+    assert [path for path, _ in fake.seen] == ["/v3/bad"]
+
+
+@pytest.mark.parametrize("path", ["/v3/busy", "/v3/nothing"])
+async def test_given_a_member_answering_an_error_then_the_next_member_is_tried(
+    gateway: tuple[Gateway, str], path: str
+) -> None:
+    # A lagging member answers 429 ("too many requests"): the leader must not fence itself
+    # over it while another member would have renewed its lease.
+    fake, url = gateway
+    good = Gateway()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", good.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.failing = path
+    etcd, alone = EtcdClient([url, f"http://127.0.0.1:{port}"]), EtcdClient([url])
+    try:
+        assert await etcd._post(path, {}) == {"answered": path}
+        assert [p for p, _ in good.seen] == [path]
+        # Raised only once every member failed.
+        with pytest.raises(EtcdUnavailable, match="HTTP 4"):
+            await alone._post(path, {})
+    finally:
+        await etcd.close()
+        await alone.close()
+        await runner.cleanup()
 
 
 def test_given_no_url_then_refused() -> None:
