@@ -22,6 +22,7 @@ import asyncpg  # type: ignore[import-untyped]  # no stubs; only its exception c
 from alembic.util import CommandError
 from pydantic import SecretStr
 from sqlalchemy import URL, make_url
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -135,6 +136,9 @@ def per_host_connector(url: URL) -> Callable[[], Awaitable[Any]] | None:
     for adapter_option in ("prepared_statement_cache_size", "prepared_statement_name_func"):
         kwargs.pop(adapter_option, None)
     timeout = float(kwargs.pop("timeout", PER_HOST_CONNECT_TIMEOUT))
+    # Without it asyncpg takes whichever host answers first: after a failover often the old
+    # primary rejoined as a replica, where every write of the journal fails (SQLSTATE 25006).
+    kwargs.setdefault("target_session_attrs", "read-write")
 
     async def connect() -> Any:
         failures = []
@@ -214,6 +218,10 @@ def scrub(exc: BaseException, secrets: Sequence[str | None]) -> str:
 #: resources (disk full, too many connections), 57 operator intervention (shutdown, starting
 #: up), 58 system error.
 _OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+#: Single SQLSTATEs that say the same: 25006 read_only_sql_transaction (connected to a replica,
+#: or to a primary Patroni demoted): the record waits for a writable primary.
+READ_ONLY_SQLSTATE = "25006"
+_OUTAGE_SQLSTATES = frozenset({READ_ONLY_SQLSTATE})
 #: Everything a driver raises while connecting (SQLAlchemy passes these through unwrapped).
 _DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # ConnectionRefusedError, ConnectionResetError, TimeoutError, ENOSPC ...
@@ -238,9 +246,18 @@ def _is_outage(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         sqlstate = getattr(exc.orig, "sqlstate", None)
         return exc.connection_invalidated or (
-            isinstance(sqlstate, str) and sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES
+            isinstance(sqlstate, str)
+            and (sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES or sqlstate in _OUTAGE_SQLSTATES)
         )
     return False
+
+
+def drop_read_only_connection(context: ExceptionContext) -> None:
+    """A ``handle_error`` listener: a connection whose server refuses writes (SQLSTATE 25006) is
+    of no use to the journal, so the pool drops it and the next try connects afresh (to the
+    writable host, under ``target_session_attrs=read-write``) instead of failing on it again."""
+    if getattr(context.original_exception, "sqlstate", None) == READ_ONLY_SQLSTATE:
+        context.is_disconnect = True
 
 
 def _cause(exc: BaseException, secrets: Sequence[str | None]) -> str:

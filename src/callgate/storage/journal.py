@@ -44,6 +44,7 @@ from callgate.storage.database import (
     OPEN_ERRORS,
     JournalError,
     UnknownCallError,
+    drop_read_only_connection,
     journal_error,
     parse_url,
     per_host_connector,
@@ -132,6 +133,8 @@ class Journal:
         )
         if target.is_sqlite:
             event.listen(engine.sync_engine, "connect", sqlite_pragmas)
+        else:
+            event.listen(engine.sync_engine, "handle_error", drop_read_only_connection)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(upgrade_to_head)

@@ -6,17 +6,22 @@ import re
 import socket
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import make_url, text
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callgate.ports import JournalError, JournalUnavailable
 from callgate.storage.database import (
     DATABASE_ERRORS,
     PER_HOST_CONNECT_TIMEOUT,
+    drop_read_only_connection,
     journal_error,
     per_host_connector,
     redact_url,
@@ -246,3 +251,43 @@ async def test_given_no_host_takes_writes_then_it_is_an_outage_not_a_bad_record(
         await engine.dispose()
     assert isinstance(error, JournalUnavailable)
     assert "no host took the connection: a:1 TargetServerAttributeNotMatched" in str(error)
+
+
+async def test_given_a_multi_host_url_without_session_attrs_then_only_a_writable_host_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Without ``target_session_attrs`` asyncpg would take the rejoined replica if it answered
+    # first, and every write would fail there.
+    tried: list[dict[str, object]] = []
+
+    async def connect(**kwargs: object) -> str:
+        tried.append(kwargs)
+        return "connection"
+
+    monkeypatch.setattr(asyncpg, "connect", connect)
+    for attrs, wanted in (("", "read-write"), ("&target_session_attrs=primary", "primary")):
+        connector = per_host_connector(
+            make_url(f"postgresql+asyncpg://u:{PASSWORD}@/db?host=a:1&host=b:2{attrs}")
+        )
+        assert connector is not None
+        await connector()
+        assert tried[-1]["target_session_attrs"] == wanted
+
+
+class _ReadOnly(Exception):
+    sqlstate = "25006"
+
+
+def test_given_a_read_only_server_refusing_a_write_then_an_outage_and_connection_dropped() -> None:
+    # SQLSTATE 25006 read_only_sql_transaction: a replica (or a demoted primary). The record
+    # must wait for a writable primary, not be dropped as refused.
+    error = DBAPIError(
+        "INSERT ...", {}, _ReadOnly("cannot execute INSERT in a read-only transaction")
+    )
+    assert isinstance(journal_error(error, "the journal"), JournalUnavailable)
+    context = SimpleNamespace(original_exception=error.orig, is_disconnect=False)
+    drop_read_only_connection(cast(ExceptionContext, context))
+    assert context.is_disconnect
+    other = SimpleNamespace(original_exception=ValueError("bad"), is_disconnect=False)
+    drop_read_only_connection(cast(ExceptionContext, other))
+    assert not other.is_disconnect
