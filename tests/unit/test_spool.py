@@ -404,3 +404,30 @@ def test_a_callback_task_comes_back_from_its_spool_line_as_it_went() -> None:
     assert task_from_json(json.loads(json.dumps(task_to_json(task)))) == task
     with pytest.raises(TypeError):
         task_from_json({**task_to_json(task), "call_ids": [1]})
+
+
+async def test_given_a_fenced_leader_then_its_queued_records_are_spooled_before_it_exits(
+    spool: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fenced leader ends with os._exit (no orderly stop, no close()): what its journal writer
+    # still held, the record being written first, must be in the spool, not thrown away.
+    from callgate.daemon import leadership
+
+    exits: list[int] = []
+    monkeypatch.setattr(leadership.os, "_exit", exits.append)
+    db = status()
+    writer = CallJournal(away(), db, spool=spool)
+    writer.start()
+    await report_a_call(writer)
+    await until(lambda: not db.up)
+    leadership.spool_at_fence(writer.spool_held)
+    try:
+        leadership.fenced("lease not renewed in time")
+    finally:
+        leadership.spool_at_fence(None)
+    assert exits == [leadership.EXIT_FENCED]
+    ops = [line["op"] for line in lines(spool / "journal.jsonl")]
+    assert ops == ["call_started", "call_state", "agent_assigned", "call_ended", "recording_ready"]
+    assert writer.spool_held()  # nothing held any more: the spool file is left as it is
+    assert (spool / "journal.jsonl").exists()
+    await writer.close(drain_seconds=0.1)  # the test's own clean-up (the process lives on)

@@ -52,7 +52,7 @@ from callgate.daemon.engine import Engine
 from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.inquiry_service import inquiry_routes
 from callgate.daemon.journaling import CallJournal
-from callgate.daemon.leadership import ari_client, lead
+from callgate.daemon.leadership import ari_client, lead, spool_at_fence
 from callgate.daemon.live import HISTORY_DAYS, LiveFeed
 from callgate.daemon.metrics import Metrics, RecordingCounts
 from callgate.daemon.parts import Background, Lifecycle, Part, Step, sync
@@ -382,6 +382,8 @@ async def serve(
         # are at stake (lost then, with an ALARM saying how many).
         log.error("ALARM: storage.spool_dir not usable", extra={"reason": problem})
     writer = CallJournal(journal, database, spool=spool)
+    if leader is not None:  # a fenced leader's exit keeps the queued records in the spool
+        spool_at_fence(writer.spool_held)
     ari = ari_client(settings, leader)  # fenced when clustered
     wired = _wire(
         settings,

@@ -234,6 +234,21 @@ class CallJournal:
         self._ending.clear()
         self.spool.save(left)
 
+    def spool_held(self) -> bool:
+        """At a fenced leader's exit (:func:`callgate.daemon.leadership.fenced`): spool what is
+        queued, the record being written first, without waiting and without the database (the
+        process ends right after, with no orderly stop). Written at this node's next start as
+        leader, as after :meth:`close`; replaying is safe (idempotent writers). True when kept
+        (or none)."""
+        left = [] if self._writing is None else [self._writing]
+        while not self._queue.empty():
+            left.append(self._queue.get_nowait())
+            self._queue.task_done()
+        self._writing = None
+        # Nothing held: the spool file (if any) is left as it is; save([]) would remove it,
+        # and after close() it holds what close() kept.
+        return self.spool.save(left) if left else True
+
     def _put(self, write: JournalWrite) -> bool:
         try:
             self._queue.put_nowait(write)

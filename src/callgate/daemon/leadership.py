@@ -16,8 +16,10 @@ Fencing: every ARI request first asks :meth:`~callgate.cluster.election.Leadersh
 nothing; ARI's ``ApplicationReplaced`` (another leader registered the application), a lease
 etcd no longer has, or a key another holds fence it too. A fenced leader logs an ALARM and
 exits at once with :data:`EXIT_FENCED`, without the orderly stop (which would hand the new
-leader's waiting callers to the fallback queue); systemd (``Restart=on-failure``) starts it
-again, as a standby. Single callgate (no ``[cluster]``): none of this runs.
+leader's waiting callers to the fallback queue) but with the journal's queued records spooled
+to local disk first (:func:`spool_at_fence`), written when it next leads; systemd
+(``Restart=on-failure``) starts it again, as a standby. Single callgate (no ``[cluster]``):
+none of this runs.
 """
 
 from __future__ import annotations
@@ -54,12 +56,29 @@ EXIT_FENCED = 3
 WARM_CHECK = 5.0
 
 
+#: What :func:`fenced` runs just before the process ends: the journal writer's
+#: :meth:`~callgate.daemon.journaling.CallJournal.spool_held` (set by the daemon once it leads).
+_before_exit: Callable[[], object] | None = None
+
+
+def spool_at_fence(hook: Callable[[], object] | None) -> None:
+    """Have :func:`fenced` run ``hook`` (synchronous, local disk only) before it exits."""
+    global _before_exit
+    _before_exit = hook
+
+
 def fenced(why: str) -> None:
-    """Stop commanding at once: an ALARM line, then the process ends (no orderly stop)."""
+    """Stop commanding at once: an ALARM line, the journal's queued records spooled to local
+    disk (no I/O to Asterisk or the database), then the process ends (no orderly stop)."""
     log.critical(
         "ALARM: fenced, no longer this centre's leader: exiting at once, commanding nothing more",
         extra={"reason": why, "exit_code": EXIT_FENCED},
     )
+    if _before_exit is not None:
+        try:
+            _before_exit()
+        except Exception as exc:  # nothing may keep a fenced leader from ending
+            log.error("ALARM: journal records not spooled at the fence", extra={"error": str(exc)})
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -216,6 +235,7 @@ async def lead(
     try:
         return await serve(settings, journal, stop, config_path, leadership)
     finally:
+        spool_at_fence(None)  # the daemon's writer is closed: nothing of it to spool any more
         claiming.cancel()
         holding.cancel()
         for task in (claiming, holding):

@@ -200,3 +200,22 @@ async def test_given_a_newer_leader_at_the_claim_then_fenced(
     monkeypatch.setattr(module, "fenced", told.append)
     await module._claim(_Claims(JournalFenced("a leader newer than epoch 4 holds it")), 4)  # type: ignore[arg-type]
     assert told == ["a leader newer than epoch 4 holds it"]
+
+
+def test_given_a_fence_then_the_hook_runs_before_the_exit_and_its_failure_stops_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str] = []
+    monkeypatch.setattr(module.os, "_exit", lambda code: seen.append(f"exit {code}"))
+    monkeypatch.setattr(module, "_before_exit", None)
+    module.spool_at_fence(lambda: seen.append("spooled"))
+    module.fenced("test")
+    assert seen == ["spooled", f"exit {module.EXIT_FENCED}"]
+
+    def broken() -> None:
+        raise OSError("disk gone")
+
+    module.spool_at_fence(broken)
+    module.fenced("test")
+    assert seen[-1] == f"exit {module.EXIT_FENCED}"
+    module.spool_at_fence(None)
