@@ -22,7 +22,13 @@ from callgate.daemon.projection import Projection
 from callgate.http import sessions as sessions_module
 from callgate.http.displays import Displays
 from callgate.http.server import OpsHttp
-from callgate.http.sessions import DISPLAY_COOKIE_AGE, DISPLAY_IDLE, HOUR, BrowserSessions
+from callgate.http.sessions import (
+    DISPLAY_COOKIE_AGE,
+    DISPLAY_IDLE,
+    HOUR,
+    BrowserSessions,
+    session_digest,
+)
 from callgate.http.streams import LiveStreams
 from callgate.ports import JournalError
 from callgate.storage.browser_sessions import JournalSessions
@@ -215,6 +221,17 @@ async def test_given_a_restart_then_the_idle_and_absolute_limits_still_hold(
     for _ in range(11):  # seen every hour: written to the journal, so the restart knows it
         clock.now += HOUR
         assert (await _call(client, http, "GET", "/api/session", busy))[0] == 200
+    # The last sight is written in the background: the journal has it (bounded wait) before the
+    # restart, which is what this test is about.
+    records = JournalSessions(daemon.journal)
+    digest = session_digest(busy["Cookie"].split("=", 1)[1])
+    for _ in range(100):
+        row = await records.find_session(digest)
+        if row is not None and row.last_seen.timestamp() == clock.now:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"the busy session's last sight never reached the journal: {row}")
     http = await daemon.restart()
     assert (await _call(client, http, "GET", "/api/session", idle))[0] == 401  # idle 11 h
     assert (await _call(client, http, "GET", "/api/session", busy))[0] == 200
