@@ -215,11 +215,12 @@ class BrowserSessions:
         """Wait for the journal's writes under way in the background."""
         await asyncio.gather(*self._writing)
 
-    def _background(self, what: str, write: Coroutine[Any, Any, object]) -> None:
+    def _background(self, what: str, write: Coroutine[Any, Any, object]) -> asyncio.Task[bool]:
         """:meth:`_write` in a task of its own: a request never waits on the database."""
         task = asyncio.get_running_loop().create_task(self._write(what, write))
         self._writing.add(task)
         task.add_done_callback(self._writing.discard)
+        return task
 
     async def _seen(self, key: str, session: Session) -> None:
         """Write ``session``'s last sight: only to its row (gone: the session ended elsewhere,
@@ -239,9 +240,7 @@ class BrowserSessions:
         reaching the journal in a unit test run with the suite (its row stayed hours behind, and
         a restart judged the busy session idle); awaited like this they all land. The cause
         under the background path is not yet found.)"""
-        task = asyncio.get_running_loop().create_task(self._write("seen", self._seen(key, session)))
-        self._writing.add(task)
-        task.add_done_callback(self._writing.discard)
+        task = self._background("seen", self._seen(key, session))
         try:
             async with asyncio.timeout(RESTORE_TIMEOUT):
                 await asyncio.shield(task)
