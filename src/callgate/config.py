@@ -43,9 +43,11 @@ from callgate.asterisk.settings import (
     FilePrompt,
     MediaPrompt,
     MediaTone,
+    NodeSettings,
     RecordingSettings,
     Spoken,
     Tone,
+    nodes_apart,
     sound_file,
 )
 from callgate.auth import (
@@ -290,6 +292,11 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     """Users of the admin API and CAD clients, with their roles (``[[auth.users]]``)."""
     log: LogSettings = LogSettings()
+    nodes: dict[str, NodeSettings] = Field(default_factory=dict)
+    """Several Asterisk nodes of one centre (``[nodes.<name>]``), every one driven by the one
+    leading callgate: a caller stays on the node that took them and the call-taker's leg is
+    rung on that node. Empty (the default): the one Asterisk of ``[ari] url`` and ``[ami]
+    host``; with nodes, those two keys are not used."""
     cluster: ClusterSettings = ClusterSettings()
     """Several callgates for one centre, one leader elected through etcd (``[cluster]``);
     absent: a single callgate."""
@@ -312,6 +319,12 @@ class Settings(BaseSettings):
             if agency.digit in seen:
                 raise ValueError(f"{name} and {seen[agency.digit]} both use digit {agency.digit}")
             seen[agency.digit] = name
+        return value
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes_apart(cls, value: dict[str, NodeSettings]) -> dict[str, NodeSettings]:
+        nodes_apart(value)
         return value
 
     @field_validator("roster")

@@ -231,6 +231,54 @@ class AmiSettings(BaseModel):
     soon after it returns: a loopback attempt every few seconds costs nothing."""
 
 
+# -- [nodes] ------------------------------------------------------------------------------
+
+_NODE_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+
+
+class NodeSettings(BaseModel):
+    """One Asterisk node of the centre (``[nodes.<name>]``): where its ARI and AMI are. The
+    credentials, the Stasis app and every other key are ``[ari]``'s and ``[ami]``'s, the same
+    on every node (the repo's asterisk-conf/ is the same on every node)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    ari_url: str
+    """The node's Asterisk HTTP server (http.conf), without the /ari suffix."""
+    ami_host: str
+    """The node's AMI address (``bindaddr`` in manager.conf)."""
+    ami_port: int = Field(default=5038, ge=1, le=65535)
+    """The node's AMI port (``port`` in manager.conf)."""
+
+    @field_validator("ari_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if "@" in value:
+            raise ValueError("carries credentials; give http://host:port ([ari] has them)")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+def nodes_apart(value: Mapping[str, NodeSettings]) -> Mapping[str, NodeSettings]:
+    """``[nodes]``: each name short and plain (it is in logs and metrics), no two nodes on one
+    ARI URL or one AMI address (the same node counted twice would double every call)."""
+    urls: dict[str, str] = {}
+    amis: dict[tuple[str, int], str] = {}
+    for name, node in value.items():
+        if not _NODE_NAME.match(name):
+            raise ValueError(f"{name!r}: a node's name is lower-case letters, digits and '-'")
+        if node.ari_url in urls:
+            raise ValueError(f"{name}.ari_url: the same as {urls[node.ari_url]}'s")
+        if (node.ami_host, node.ami_port) in amis:
+            raise ValueError(
+                f"{name}.ami_host: the same AMI as {amis[(node.ami_host, node.ami_port)]}'s"
+            )
+        urls[node.ari_url] = name
+        amis[(node.ami_host, node.ami_port)] = name
+    return value
+
+
 # -- [agi] --------------------------------------------------------------------------------
 
 DEFAULT_PAUSE_REASONS: Final[Mapping[str, str]] = {
