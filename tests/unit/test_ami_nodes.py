@@ -136,7 +136,7 @@ def nodes_on(ports: dict[str, int], recorder: Recorder) -> AmiNodes:
     )
 
 
-async def test_given_a_phone_registered_on_one_node_then_the_centre_can_ring_it_until_that_node_goes(
+async def test_given_a_phone_registered_on_one_node_then_it_can_be_rung_until_that_node_goes(
     two_nodes: tuple[Node, Node],
 ) -> None:
     one, two = two_nodes
@@ -147,7 +147,8 @@ async def test_given_a_phone_registered_on_one_node_then_the_centre_can_ring_it_
         await until(lambda: all(ami.nodes_up().values()))
         assert recorder.connection == [True]  # once, when the first node was up
         registered = ami.status("PJSIP/1007")
-        assert registered is not None and registered.registered
+        assert registered is not None
+        assert registered.registered
         assert len({e for e, _ in recorder.statuses}) == 9
 
         # Node 1 goes: its view no longer counts, so 1007 cannot be rung through node 2.
@@ -155,7 +156,8 @@ async def test_given_a_phone_registered_on_one_node_then_the_centre_can_ring_it_
         one.replay.drop_all()
         await until(lambda: not ami.nodes_up()["node1"])
         lost = ami.status("PJSIP/1007")
-        assert lost is not None and not lost.registered
+        assert lost is not None
+        assert not lost.registered
         assert ami.connected  # node 2 still is
         assert recorder.connection == [True]
         summary = await ami.queue_summary("fallback-112")
