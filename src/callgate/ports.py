@@ -424,7 +424,9 @@ class SessionRecords(Protocol):
     """Where browser sessions outlive the daemon (``callgate.storage.browser_sessions``).
     Each method raises :class:`JournalError` when the database fails. ``find_session`` finds
     a display's session only while its display is there (not revoked); ``touch_session``
-    writes a last sight, never adds a row: False when there is none (the session ended)."""
+    writes a last sight, never adds a row: False when there is none (the session ended).
+    Neither it nor ``save_session`` moves a row's last sight back: writes may land out of
+    order, and the latest sight must win."""
 
     async def find_session(self, digest: str) -> StoredSession | None: ...
     async def save_session(self, session: StoredSession) -> None: ...

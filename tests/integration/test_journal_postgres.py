@@ -364,6 +364,10 @@ async def test_given_postgres_then_sessions_by_digest(database: str) -> None:
     await _on_postgres(database, browser_sessions.sessions_by_digest)
 
 
+async def test_given_postgres_then_last_sights_out_of_order(database: str) -> None:
+    await _on_postgres(database, browser_sessions.last_sights_out_of_order)
+
+
 async def test_given_postgres_then_displays_revoked(database: str) -> None:
     await _on_postgres(database, browser_sessions.displays_revoked_with_sessions)
 

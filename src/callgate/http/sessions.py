@@ -215,16 +215,18 @@ class BrowserSessions:
         """Wait for the journal's writes under way in the background."""
         await asyncio.gather(*self._writing)
 
-    def _background(self, what: str, write: Coroutine[Any, Any, object]) -> asyncio.Task[bool]:
+    def _background(self, what: str, write: Coroutine[Any, Any, object]) -> None:
         """:meth:`_write` in a task of its own: a request never waits on the database."""
         task = asyncio.get_running_loop().create_task(self._write(what, write))
         self._writing.add(task)
         task.add_done_callback(self._writing.discard)
-        return task
 
     async def _seen(self, key: str, session: Session) -> None:
         """Write ``session``'s last sight: only to its row (gone: the session ended elsewhere,
-        a revoke or a log-out, and ends here too), or the whole row if it never got there."""
+        a revoke or a log-out, and ends here too), or the whole row if it never got there.
+        Run in the background, so a slow journal may have several of a session's under way,
+        landing in any order: the journal keeps the latest sight whatever the order
+        (:class:`~callgate.ports.SessionRecords`)."""
         assert self.records is not None
         stored = session.stored(key)
         if not session.kept:
@@ -232,20 +234,6 @@ class BrowserSessions:
             session.kept = True
         elif not await self.records.touch_session(key, stored.last_seen):
             self.store.drop(key)
-
-    async def _seen_soon(self, key: str, session: Session) -> None:
-        """The last sight written now, bounded: a slow journal costs a request at most
-        :data:`RESTORE_TIMEOUT` once a minute, then the write goes on in the background.
-        (Left wholly to a background task, the sights of a session seen every hour stopped
-        reaching the journal in a unit test run with the suite (its row stayed hours behind, and
-        a restart judged the busy session idle); awaited like this they all land. The cause
-        under the background path is not yet found.)"""
-        task = self._background("seen", self._seen(key, session))
-        try:
-            async with asyncio.timeout(RESTORE_TIMEOUT):
-                await asyncio.shield(task)
-        except TimeoutError:
-            pass  # still writing, in the background; settled() waits for it at stop
 
     def _forget_user(self, name: str) -> None:
         """A user removed or changed at a reload: their sessions in the journal go too (in the
@@ -293,7 +281,7 @@ class BrowserSessions:
             return None
         if self.records is not None and now - session.written >= WRITE_SEEN_EVERY:
             session.written = now
-            await self._seen_soon(session_digest(session_id), session)
+            self._background("seen", self._seen(session_digest(session_id), session))
         return session_id, session, identity
 
     async def _restore(self, session_id: str, now: float) -> Session | None:

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, String, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    Index,
+    String,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callgate.ports import DisplayInfo, StoredSession
@@ -75,20 +87,32 @@ class JournalSessions:
         require_aware(created=stored.created, last_seen=stored.last_seen)
         async with self.journal.transaction() as session:
             row = await session.get(SessionRow, stored.digest)
+            seen = stored.last_seen
             if row is None:
                 row = SessionRow(digest=stored.digest)
                 session.add(row)
+            else:  # an older sight landing late keeps the later one (touch_session says why)
+                seen = max(seen, row.last_seen)
             row.name, row.display = stored.name, stored.display
-            row.created_at, row.last_seen = stored.created, stored.last_seen
+            row.created_at, row.last_seen = stored.created, seen
             row.fingerprint = stored.fingerprint
 
     async def touch_session(self, digest: str, last_seen: datetime) -> bool:
         """A session's last sight; False (nothing written) when its row is gone: ended by a
-        log-out, a revoke or a prune meanwhile, which an upsert would bring back."""
+        log-out, a revoke or a prune meanwhile, which an upsert would bring back.
+
+        The row keeps the latest sight, whatever order writes land in: sights written in the
+        background (several at once when the journal is slow) commit in no set order (SQLite's
+        busy wait, a pool's connections, a failover's retries), and the last to commit used to
+        win, leaving a busy session's row hours behind, to be judged idle after a restart. The
+        comparison is in the one statement, so no other write can come between it and the
+        update; the row still counts as found (True) when it already had a later sight."""
         require_aware(last_seen=last_seen)
+        seen = literal(last_seen, UTCDateTime)
+        latest = case((SessionRow.last_seen < seen, seen), else_=SessionRow.last_seen)
         async with self.journal.transaction() as session:
             result = await session.execute(
-                update(SessionRow).where(SessionRow.digest == digest).values(last_seen=last_seen)
+                update(SessionRow).where(SessionRow.digest == digest).values(last_seen=latest)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -444,3 +444,54 @@ async def test_given_a_person_logged_in_on_the_wall_pc_then_opening_the_display_
     ) as reply:
         assert reply.status == 200
     assert (await _call(client, http, "GET", "/api/session", person))[0] == 401
+
+
+async def test_given_last_sights_landing_in_reverse_then_the_journal_keeps_the_latest(
+    daemon: Daemon, client: aiohttp.ClientSession, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A slow journal: each request's last sight is still being written (in the background: the
+    # request goes on) when the next one comes; the writes then land newest first, and the row
+    # must end with the latest sight, else a restart would judge this busy session idle.
+    http = daemon.http
+    assert http is not None
+    person = await browser(client, http.url, "sup")
+    records = daemon.sessions.records
+    assert isinstance(records, JournalSessions)
+    touch = records.touch_session
+    held: list[tuple[datetime, asyncio.Event, asyncio.Event]] = []
+    all_held = asyncio.Event()
+
+    async def slow(digest: str, last_seen: datetime) -> bool:
+        release, landed = asyncio.Event(), asyncio.Event()
+        held.append((last_seen, release, landed))
+        if len(held) == 3:
+            all_held.set()
+        await release.wait()
+        try:
+            return await touch(digest, last_seen)
+        finally:
+            landed.set()
+
+    monkeypatch.setattr(records, "touch_session", slow)
+    for _ in range(3):
+        clock.now += HOUR
+        async with asyncio.timeout(10):  # bounded: a request waiting for its write hangs here
+            assert (await _call(client, http, "GET", "/api/session", person))[0] == 200
+    async with asyncio.timeout(10):
+        await all_held.wait()  # the background tasks have started their writes
+    assert [seen.timestamp() for seen, _, _ in held] == [
+        clock.now - 2 * HOUR,
+        clock.now - HOUR,
+        clock.now,
+    ]
+    for _, release, landed in reversed(held):
+        release.set()
+        async with asyncio.timeout(10):
+            await landed.wait()
+    await daemon.sessions.settled()
+    stored = await records.find_session(session_digest(person["Cookie"].split("=", 1)[1]))
+    assert stored is not None
+    assert stored.last_seen.timestamp() == clock.now
+    http = await daemon.restart()
+    clock.now += 7 * HOUR  # 10 h after log-in, 7 h after the last sight: not idle (8 h)
+    assert (await _call(client, http, "GET", "/api/session", person))[0] == 200

@@ -39,6 +39,28 @@ async def sessions_by_digest(journal: Journal) -> None:
     assert await store.find_session("c" * 64) is None
 
 
+async def last_sights_out_of_order(journal: Journal) -> None:
+    """Sights written in the background land in any order: the row keeps the latest one."""
+    store = JournalSessions(journal)
+    await store.save_session(_session("a" * 64, "sup"))  # seen T0 + 5 min
+    latest = T0 + timedelta(hours=11)
+    assert await store.touch_session("a" * 64, latest)
+    for older in (T0 + timedelta(hours=6), T0 + timedelta(minutes=1)):  # landing late
+        assert await store.touch_session("a" * 64, older)  # found, though not moved back
+    found = await store.find_session("a" * 64)
+    assert found is not None
+    assert found.last_seen == latest
+    # The whole row written again (its first write had failed) keeps the later sight too.
+    await store.save_session(_session("a" * 64, "sup"))
+    found = await store.find_session("a" * 64)
+    assert found is not None
+    assert found.last_seen == latest
+    assert await store.touch_session("a" * 64, latest + timedelta(minutes=1))
+    found = await store.find_session("a" * 64)
+    assert found is not None
+    assert found.last_seen == latest + timedelta(minutes=1)
+
+
 async def displays_revoked_with_sessions(journal: Journal) -> None:
     store = JournalSessions(journal)
     assert await store.add_display("lobby", "1" * 64, "root", T0)
@@ -79,6 +101,12 @@ async def old_sessions_pruned(journal: Journal) -> None:
 
 async def test_given_sessions_then_found_by_digest_updated_and_dropped(journal: Journal) -> None:
     await sessions_by_digest(journal)
+
+
+async def test_given_last_sights_landing_out_of_order_then_the_latest_stays(
+    journal: Journal,
+) -> None:
+    await last_sights_out_of_order(journal)
 
 
 async def test_given_displays_then_found_by_token_digest_and_revoked_with_sessions(
