@@ -29,6 +29,7 @@ from callgate.asterisk.agent_codes import agent_code_handlers
 from callgate.asterisk.agi.fastagi import AgiServer
 from callgate.asterisk.agi.protocol import Handler
 from callgate.asterisk.ami.client import AmiClient
+from callgate.asterisk.ami.nodes import AmiNodes, ami_of
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.channel_check import AriChannelCheck
 from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable
@@ -98,7 +99,7 @@ class _Wired:
     queue_log: QueueLogFile | None
     http: OpsHttp
     agi: AgiServer
-    ami: AmiClient
+    ami: AmiClient | AmiNodes
     link: AriLink
     reloader: Reloader
     live: LiveFeed
@@ -291,8 +292,9 @@ def _wire(
     agi = AgiServer.from_settings(settings.agi, agi_routes(settings))
     registrations = PhoneRegistrations(settings.calltakers.endpoints, live.phone_registered)
     live.registered = lambda endpoint: registrations.registered.get(endpoint)
-    ami = AmiClient.from_settings(
+    ami = ami_of(  # several Asterisk nodes ([nodes]): every node's AMI, seen as one
         settings.ami,
+        settings.nodes,
         on_device_state=registrations,
         on_connection=lambda up: readiness.changed("ami", up),
     )

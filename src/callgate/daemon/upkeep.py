@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from callgate.asterisk.ami.client import AmiClient, AmiError, AmiUnavailable
+from callgate.asterisk.ami.nodes import AmiNodes
 from callgate.config import Settings
 from callgate.daemon.fallback import FallbackRecords
 from callgate.daemon.parts import Background
@@ -49,7 +50,7 @@ async def retention(journal: Journal, settings: Settings) -> None:
 
 
 async def watch_fallback(
-    ami: AmiClient,
+    ami: AmiClient | AmiNodes,
     queue: str,
     on_count: Callable[[int, float | None], None] = lambda callers, longest: None,
 ) -> None:
@@ -129,7 +130,7 @@ def upkeep_tasks(
     journal: Journal,
     *,
     ari_events: Callable[[], Coroutine[Any, Any, object]],
-    ami: AmiClient,
+    ami: AmiClient | AmiNodes,
     on_fallback: Callable[[int, float | None], None],
     notifier: Notifier,
     on_fallback_call: Callable[[FallbackCallFacts], None] = lambda _facts: None,

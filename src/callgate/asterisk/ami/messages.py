@@ -281,3 +281,53 @@ def statuses_from_snapshot(snapshot: Mapping[str, EndpointSnapshot]) -> dict[str
     """What :class:`~callgate.asterisk.ami.client.AmiClient` delivers for a snapshot: each
     endpoint's :class:`DeviceStatus`."""
     return {ep: DeviceStatus(s.state, registered=bool(s.contacts)) for ep, s in snapshot.items()}
+
+
+#: Which of several nodes' views of one phone wins (a phone registers with every node of the
+#: centre): a call on any node makes it busy everywhere, ringing next, then free, then the states
+#: nobody can vouch for. Higher wins.
+_MERGE_RANK: Final[Mapping[AsteriskDeviceState, int]] = {
+    AsteriskDeviceState.INUSE: 6,
+    AsteriskDeviceState.BUSY: 6,
+    AsteriskDeviceState.ONHOLD: 6,
+    AsteriskDeviceState.RINGINUSE: 6,
+    AsteriskDeviceState.RINGING: 5,
+    AsteriskDeviceState.NOT_INUSE: 4,
+    AsteriskDeviceState.UNAVAILABLE: 2,
+    AsteriskDeviceState.UNKNOWN: 1,
+    AsteriskDeviceState.INVALID: 0,
+}
+
+
+def merged_status(views: Iterable[DeviceStatus]) -> DeviceStatus | None:
+    """One phone as the centre sees it, from each node's view of it (None: no node has one).
+
+    Registered if any node can send it a call. Busy or ringing on any node is busy or ringing
+    for the centre: a call-taker talking through node 1 must not be offered a caller on node 2.
+    Otherwise the state of a node that has a registration: node 1 saying UNAVAILABLE because
+    the phone's account there lapsed must not hide that node 2 can ring it.
+    """
+    seen = list(views)
+    if not seen:
+        return None
+    registered = [v for v in seen if v.registered]
+    busiest = max(seen, key=lambda v: _MERGE_RANK[v.state])
+    if _MERGE_RANK[busiest.state] >= _MERGE_RANK[AsteriskDeviceState.RINGING] or not registered:
+        return DeviceStatus(busiest.state, registered=bool(registered))
+    best = max(registered, key=lambda v: _MERGE_RANK[v.state])
+    return DeviceStatus(best.state, registered=True)
+
+
+def merged_summary(queue: str, summaries: Iterable[QueueSummary]) -> QueueSummary:
+    """One fallback queue over several nodes (each node has its own app_queue queue, with the
+    same members): callers are added up; the members are the same people on every node, so
+    their counts are the largest any node saw, never a sum."""
+    parts = list(summaries)
+    return QueueSummary(
+        queue=queue,
+        callers=sum(s.callers for s in parts),
+        longest_hold_time=max((s.longest_hold_time for s in parts), default=0),
+        hold_time=max((s.hold_time for s in parts), default=0),  # the worst node's figure
+        logged_in=max((s.logged_in for s in parts), default=0),
+        available=max((s.available for s in parts), default=0),
+    )
