@@ -19,6 +19,8 @@ from pathlib import Path
 import labpeers
 import pytest
 
+from callgate.core.screening import normalise_number
+
 from .conftest import Daemon, wait_for
 from .test_nodes_lab import (
     _RUN,
@@ -81,8 +83,11 @@ def callgate(takers: list[str], tmp_path: Path) -> Iterator[Daemon]:
 
 
 def _entered(daemon: Daemon) -> dict[str, str]:
-    """Caller number -> callgate's call id, for every caller callgate took."""
-    return {str(r.get("caller")): str(r["call_id"]) for r in daemon.records("112 call entered")}
+    """Caller number (national form) -> callgate's call id, for every caller callgate took."""
+    return {
+        normalise_number(str(r.get("caller"))): str(r["call_id"])
+        for r in daemon.records("112 call entered")
+    }
 
 
 def _connected(daemon: Daemon) -> set[str]:
@@ -112,8 +117,11 @@ def test_given_node1_stopped_mid_burst_then_every_later_caller_is_served_by_call
     assert after.wait(timeout=120) == 0, after.errors()
     stream.wait(timeout=120)
     old = stream.stats()
-    late = {f"0818{_RUN}7{n:02d}" for n in range(6)}
-    wait_for(lambda: late <= set(_entered(callgate)), 15, "callgate took every later caller")
+    late = {normalise_number(f"0818{_RUN}7{n:02d}") for n in range(6)}
+    try:
+        wait_for(lambda: late <= set(_entered(callgate)), 15, "callgate took every later caller")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {sorted(late)} not all in {_entered(callgate)}") from None
     entered = _entered(callgate)
     late_ids = {entered[number] for number in late}
     wait_for(lambda: late_ids <= _connected(callgate), 15, "each later caller connected")
