@@ -23,7 +23,6 @@ holds one client per node, so the ARI adapter keeps talking to one client.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections import deque
@@ -524,13 +523,14 @@ class AriNodes(AriClient):
                 events.extend(self._merged(device))
         if not self.connected:
             return events
-        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         channels = self.ids.live_on(name, "channel")
         in_app_count = sum(1 for channel_id in channels if channel_id in self._in_app)
         for channel_id in channels:
             self._in_app.discard(channel_id)
             channel = self._snapshots.get(channel_id) or {"id": channel_id}
-            common = {"channel": channel, "timestamp": stamp, "application": self.app}
+            # No timestamp: the adapter stamps them with its own clock (the hang-up happened
+            # some time in the grace; Asterisk, which would know, is gone).
+            common = {"channel": channel, "application": self.app}
             events.append({"type": "StasisEnd", **common})
             events.append(
                 {"type": "ChannelDestroyed", **common, "cause": 0, "cause_txt": NODE_LOST_CAUSE}
