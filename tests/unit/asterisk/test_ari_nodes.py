@@ -287,25 +287,33 @@ def test_a_merged_state_is_busy_before_idle_before_unavailable(states: list[str]
     assert merged_device_state(reversed(states)) == merged
 
 
+def _device(name: str, state: str) -> JsonObject:
+    return {"type": "DeviceStateChanged", "device_state": {"name": name, "state": state}}
+
+
 async def test_given_a_node_lost_then_its_channels_hang_up_and_the_stream_stays_up(
     nodes: list[FakeNode], caplog: pytest.LogCaptureFixture
 ) -> None:
     node1, node2 = nodes
     node1.channels["caller-1"] = {"id": "caller-1"}
+    # 1001 told a state by node1 only (node2 has it online, idle); 1002 by both; 1003 by node1
+    # only, unknown to node2.
+    node2.endpoints["PJSIP/1001"] = {"state": "online", "channel_ids": []}
     states: list[tuple[str, bool]] = []
     async with _client(nodes, lost_grace=0.3, on_node=lambda n, up: states.append((n, up))) as ari:
         reader = Reader(ari)
         await reader.until(_connected(2))
         await node1.events.put(_stasis_start("caller-1"))
         await node2.events.put(_stasis_start("caller-2"))
-        await node1.events.put(
-            {"type": "DeviceStateChanged", "device_state": {"name": "PJSIP/1001", "state": "INUSE"}}
-        )
+        await node2.events.put(_device("PJSIP/1002", "NOT_INUSE"))
+        await reader.until(lambda _: len(reader.events("DeviceStateChanged")) == 1)
+        for device in ("1001", "1002", "1003"):
+            await node1.events.put(_device(f"PJSIP/{device}", "INUSE"))
         await reader.until(lambda _: len(reader.events("StasisStart")) == 2)
-        await reader.until(lambda _: reader.events("DeviceStateChanged"))
+        await reader.until(lambda _: len(reader.events("DeviceStateChanged")) == 4)
         with caplog.at_level(logging.WARNING, logger="callgate.asterisk.ari.nodes"):
             await node1.stop()
-            await reader.until(lambda _: reader.events("ChannelDestroyed"))
+            await reader.until(lambda _: len(reader.events("DeviceStateChanged")) >= 6)
             await asyncio.sleep(0.1)
         assert ari.node_states() == {"node1": False, "node2": True}
         await reader.close()
@@ -316,8 +324,14 @@ async def test_given_a_node_lost_then_its_channels_hang_up_and_the_stream_stays_
     ]
     assert ends == [("StasisEnd", "caller-1"), ("ChannelDestroyed", "caller-1")]
     assert reader.events("ChannelDestroyed")[0]["cause_txt"] == NODE_LOST_CAUSE
-    # The phone was busy only on the lost node: it is passed on as node2 has it (none: away).
-    assert reader.events("DeviceStateChanged")[-1]["device_state"]["state"] == "UNAVAILABLE"
+    # The calls end first, then each phone as the other node has it; 1003 stays as it was.
+    after = [
+        (e["device_state"]["name"], e["device_state"]["state"])
+        for e in reader.events("DeviceStateChanged")[4:]
+    ]
+    assert sorted(after) == [("PJSIP/1001", "NOT_INUSE"), ("PJSIP/1002", "NOT_INUSE")]
+    kinds = [e["type"] for e in reader.items if isinstance(e, dict)]
+    assert kinds.index("ChannelDestroyed") < len(kinds) - 2
     lost = [r for r in caplog.records if r.getMessage().startswith("Asterisk node lost")]
     assert len(lost) == 1
     assert (lost[0].node, lost[0].in_app_ended) == ("node1", 1)  # type: ignore[attr-defined]

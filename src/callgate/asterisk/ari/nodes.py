@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Final
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from callgate.asterisk.ari.client import (
     AriClient,
@@ -428,6 +428,8 @@ class AriNodes(AriClient):
                         del lost_at[name]
                         for event in self.node_lost(name):
                             yield event
+                        for event in await self.phones_without(name):
+                            yield event
                     continue
                 if isinstance(item, BaseException):
                     raise item
@@ -514,13 +516,9 @@ class AriNodes(AriClient):
 
     def node_lost(self, name: str) -> list[JsonObject]:
         """Node ``name`` stayed disconnected past the grace: the hang-up of every channel known
-        on it, and its phones' states merged without it. Its channels are ended only while
-        another node is connected; with none, the next connection's reconciliation ends what
-        is gone, as for a single Asterisk."""
+        on it. Its channels are ended only while another node is connected; with none, the
+        next connection's reconciliation ends what is gone, as for a single Asterisk."""
         events: list[JsonObject] = []
-        for device, states in self._devices.items():
-            if states.pop(name, None) is not None:
-                events.extend(self._merged(device))
         if not self.connected:
             return events
         channels = self.ids.live_on(name, "channel")
@@ -545,6 +543,31 @@ class AriNodes(AriClient):
                 "grace_s": self._lost_grace,
             },
         )
+        return events
+
+    async def phones_without(self, name: str) -> list[JsonObject]:
+        """The phones' states merged without lost node ``name`` (after its calls ended). A phone
+        no other node has told a state of is asked of them (its endpoint: online, in use), as
+        the set-up after a connection does; with no node connected, that set-up does it."""
+        events: list[JsonObject] = []
+        for device, states in self._devices.items():
+            if states.pop(name, None) is None or not self.connected:
+                continue
+            if states:
+                events.extend(self._merged(device))
+                continue
+            tech, _, resource = (quote(part, safe="") for part in device.partition("/"))
+            try:
+                endpoint = await self._endpoint(f"/endpoints/{tech}/{resource}")
+            except (AriError, AriUnavailable):
+                continue  # not known there: the core keeps what it had until the next change
+            state = "UNAVAILABLE"
+            if endpoint.get("state") == "online":
+                state = "INUSE" if endpoint.get("channel_ids") else "NOT_INUSE"
+            if self._passed.get(device) != state:
+                self._passed[device] = state
+                base = {"type": "DeviceStateChanged", "application": self.app}
+                events.append({**base, "device_state": {"name": device, "state": state}})
         return events
 
 
