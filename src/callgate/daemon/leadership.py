@@ -111,19 +111,15 @@ class FencedAriClient(AriClient):
             yield event
 
 
-def ari_client(
-    settings: Settings,
-    leadership: Leadership | None,
-    on_node: Callable[[str, bool], None] | None = None,
-) -> AriClient:
+def ari_client(settings: Settings, leadership: Leadership | None) -> AriClient:
     """The daemon's ARI client: fenced by ``leadership`` when clustered; with ``[nodes]``, one
-    client over every node (each fenced alike; ``on_node(name, up)`` hears each connect)."""
+    client over every node (each node's client fenced alike)."""
     if not settings.nodes:
         return _one_ari(settings, settings.ari.url, leadership)
     clients = {
         name: _one_ari(settings, node.ari_url, leadership) for name, node in settings.nodes.items()
     }
-    return AriNodes(clients, on_node=on_node)
+    return AriNodes(clients)
 
 
 def _one_ari(settings: Settings, url: str, leadership: Leadership | None) -> AriClient:
