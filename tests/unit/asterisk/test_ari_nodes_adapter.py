@@ -92,3 +92,36 @@ async def test_a_lost_node_s_calls_end_and_its_call_taker_is_freed() -> None:
     assert freed, "1001's conversation on node1 ended"
     # node2's conversation goes on.
     assert "node2-1.1" in nodes.daemon.adapter.book.calls
+
+
+async def test_a_partition_node1_back_with_its_waiting_caller_then_the_caller_is_queued_again() -> (
+    None
+):
+    """Not a crash: node1 comes back with the caller callgate ended at the loss still waiting
+    in Stasis. The set-up after its reconnection (every node, as after a restart) finds the
+    caller and queues them again as a caller found after a restart (a restored start, which the
+    journal takes as a no-op for a call it has; the call's later end replaces the abandoned one
+    written at the loss)."""
+    nodes = Nodes()
+    await nodes.caller("node1", "node1-1.1")  # waiting: nobody logged in
+    nodes.ari.connected.discard("node1")
+    for event in nodes.ari.node_lost("node1"):
+        await nodes.daemon.event(event)
+    assert "node1-1.1" not in nodes.daemon.adapter.book.calls
+    node1 = nodes.node["node1"]
+    node1.channels = [
+        {
+            "id": "node1-1.1",
+            "state": "Up",
+            "caller": {"number": "+6281100000001"},
+            "dialplan": {"app_name": "Stasis", "app_data": "callgate"},
+        }
+    ]
+    node1.bridges = []
+    nodes.ari.connected.add("node1")
+    await nodes.daemon.adapter.on_connected()
+    await nodes.daemon.settle()
+    assert "node1-1.1" in nodes.daemon.adapter.book.calls  # queued again, on node1
+    restored = [s for s in nodes.daemon.recorder.started if s.call_id == "node1-1.1"]
+    assert [s.restored for s in restored] == [False, True]
+    assert ("POST", "/channels/node1-1.1/moh") in nodes.paths("node1")
