@@ -14,7 +14,14 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callgate.asterisk.ari.client import AriClient, AriError, Connected, Disconnected, JsonObject
+from callgate.asterisk.ari.client import (
+    AriClient,
+    AriError,
+    AriUnavailable,
+    Connected,
+    Disconnected,
+    JsonObject,
+)
 from callgate.asterisk.ari.nodes import (
     _STATE_ORDER,
     NODE_LOST_CAUSE,
@@ -89,6 +96,10 @@ class FakeNode:
                 return web.json_response({"message": "Channel not found"}, status=404)
             if len(parts) == 3 and parts[2] == "play":
                 return web.json_response({"id": f"pb-{self.name}"})
+            if len(parts) == 3 and parts[2] == "snoop":
+                snoop = request.query["snoopId"]
+                self.channels[snoop] = {"id": snoop}
+                return web.json_response(self.channels[snoop])
             return web.json_response(self.channels[rid])
         if head == "bridges" and rid is None:
             return web.json_response([{"id": b, "channels": []} for b in self.bridges])
@@ -419,3 +430,39 @@ def test_a_device_state_without_a_name_is_passed_on_for_the_adapter_to_judge() -
     assert ari.on_node_event("node1", odd) == [odd]
     with pytest.raises(ValueError, match="at least one node"):
         AriNodes({})
+
+
+async def test_given_a_node_unreachable_then_requests_pass_it_over_where_they_can(
+    nodes: list[FakeNode],
+) -> None:
+    node1, node2 = nodes
+    node2.channels["c2"] = {"id": "c2"}
+    await node1.stop()  # refuses connections
+    async with _client(nodes) as ari:
+        assert [c["id"] for c in await ari.list_channels()] == ["c2"]
+        await ari.answer("c2")  # node1 unreachable, node2 has it
+        await ari.request("POST", "/applications/callgate/subscription", params={"x": "y"})
+        await ari.snoop("c2", spy="both", whisper="none", app_args="s", snoop_id="snoop-1")
+        await ari.request("POST", "/channels/c2/record", params={"name": "rec-1"})
+        await ari.request("POST", "/recordings/live/rec-1/stop")
+        await ari.hangup("snoop-1")  # learned with the snoop: straight to node2
+        await node2.stop()
+        with pytest.raises(AriUnavailable):
+            await ari.list_channels()
+        with pytest.raises(AriUnavailable):
+            await ari.request("POST", "/applications/callgate/subscription")
+    paths = [(m, p) for m, p, _ in node2.requests]
+    assert ("POST", "recordings/live/rec-1/stop") in paths
+    assert paths[-1] == ("DELETE", "channels/snoop-1")
+
+
+async def test_given_a_node_s_stream_failing_then_the_merged_stream_raises_it() -> None:
+    class Broken(AriClient):
+        async def events(self) -> AsyncIterator[Item]:
+            raise RuntimeError("boom")
+            yield Connected(1)  # pragma: no cover - makes this an async generator
+
+    ari = AriNodes({"node1": Broken("http://127.0.0.1:9", "u", "p", "callgate")})
+    with pytest.raises(RuntimeError, match="boom"):
+        async for _ in ari.events():
+            pass
