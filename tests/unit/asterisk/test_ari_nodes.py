@@ -327,6 +327,10 @@ async def test_given_a_node_lost_then_its_channels_hang_up_and_the_stream_stays_
             await reader.until(lambda _: len(reader.events("DeviceStateChanged")) >= 6)
             await asyncio.sleep(0.1)
         assert ari.node_states() == {"node1": False, "node2": True}
+        # A request about a channel gone with its node: Asterisk's "not found", no connection.
+        with pytest.raises(AriError) as gone:
+            await ari.hangup("caller-1")
+        assert gone.value.status == 404
         await reader.close()
     assert not any(isinstance(i, Disconnected) for i in reader.items)  # node2 still serves
     ends = [

@@ -118,7 +118,7 @@ async def test_a_partition_node1_back_with_its_waiting_caller_then_the_caller_is
         }
     ]
     node1.bridges = []
-    nodes.ari.connected.add("node1")
+    nodes.ari.node_connected("node1")
     await nodes.daemon.adapter.on_connected()
     await nodes.daemon.settle()
     assert "node1-1.1" in nodes.daemon.adapter.book.calls  # queued again, on node1

@@ -165,6 +165,8 @@ class AriNodes(AriClient):
         self._in_app: set[str] = set()
         self._devices: dict[str, dict[str, str]] = {}
         self._passed: dict[str, str] = {}
+        #: Nodes lost (disconnected past the grace) and not connected again since.
+        self._lost: set[str] = set()
         self._lost_grace = lost_grace
         self._clock = clock
         self._on_node = on_node
@@ -258,6 +260,11 @@ class AriNodes(AriClient):
         body: JsonObject | None,
     ) -> tuple[str, Any]:
         node = self.ids.node.get((kind, rid))
+        if node is not None and node in self._lost:
+            # Gone with its node, whose calls were ended as hung up: Asterisk's own answer for a
+            # resource that is no more (a hang-up of it is then no failure), not a refused
+            # connection that would be logged as one.
+            raise AriError(method, path, 404, f"gone with Asterisk node {node}")
         if node is not None:
             return node, await self.nodes[node].request(method, path, params, body)
         node, result = await self._first(self.live(), method, path, params, body, past_404=True)
@@ -435,9 +442,8 @@ class AriNodes(AriClient):
                     raise item
                 if isinstance(item, Connected):
                     connections += 1
-                    self.connected.add(name)
                     lost_at.pop(name, None)
-                    self._node_state(name, True)
+                    self.node_connected(name)
                     yield Connected(connections)
                 elif isinstance(item, Disconnected):
                     self.connected.discard(name)
@@ -452,6 +458,12 @@ class AriNodes(AriClient):
             for task in pumps:
                 task.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
+
+    def node_connected(self, name: str) -> None:
+        """Node ``name``'s event socket is (again) connected: its resources are reached again."""
+        self.connected.add(name)
+        self._lost.discard(name)
+        self._node_state(name, True)
 
     def _node_state(self, name: str, up: bool) -> None:
         log.log(
@@ -521,6 +533,7 @@ class AriNodes(AriClient):
         events: list[JsonObject] = []
         if not self.connected:
             return events
+        self._lost.add(name)
         channels = self.ids.live_on(name, "channel")
         in_app_count = sum(1 for channel_id in channels if channel_id in self._in_app)
         for channel_id in channels:
