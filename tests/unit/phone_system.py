@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from callgate.asterisk.ari.adapter import AriAdapter
-from callgate.asterisk.ari.client import JsonObject
+from callgate.asterisk.ari.client import AriClient, JsonObject
 from callgate.config import Settings
 from callgate.core.acd import Acd
 from callgate.core.commands import CallScreened
@@ -88,7 +88,9 @@ class Daemon:
         observers: Sequence[Observer] = (),
         now: float = T0,
         asterisk: RecordedAri | None = None,
+        client: AriClient | None = None,
     ) -> None:
+        """``client``: what the adapter talks to, if not ``asterisk`` itself (several nodes)."""
         self.clock = Clock(now)
         self.asterisk = asterisk or RecordedAri()
         self.recorder = Recorder()
@@ -98,7 +100,7 @@ class Daemon:
             await engine.feed(*events)
 
         self.adapter = AriAdapter(
-            self.asterisk,
+            client or self.asterisk,
             settings or Settings(),
             clock=self.clock,
             history=history,

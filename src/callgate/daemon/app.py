@@ -33,6 +33,7 @@ from callgate.asterisk.ami.nodes import AmiNodes, ami_of
 from callgate.asterisk.ari.adapter import AriAdapter
 from callgate.asterisk.ari.channel_check import AriChannelCheck
 from callgate.asterisk.ari.client import AriClient, AriError, AriUnavailable
+from callgate.asterisk.ari.nodes import AriNodes
 from callgate.asterisk.link import AriLink, carrying_on
 from callgate.asterisk.recordings import folder_problem
 from callgate.auth import Authenticator
@@ -145,6 +146,7 @@ def _wire(
         outbox_depth=events.depth if settings.mqtt.enabled else lambda: None,
         database=database,
         mqtt=events.monitor if settings.mqtt.enabled else None,
+        asterisk_nodes=ari.node_states if isinstance(ari, AriNodes) else None,
     )
 
     # The engine's feed is the one way into the core; every part that turns the outside world

@@ -41,6 +41,7 @@ from callgate.asterisk.ari.client import (
     Disconnected,
     JsonObject,
 )
+from callgate.asterisk.ari.nodes import AriNodes
 from callgate.cluster.election import Leadership
 from callgate.cluster.etcd import EtcdClient
 from callgate.config import Settings
@@ -111,9 +112,19 @@ class FencedAriClient(AriClient):
 
 
 def ari_client(settings: Settings, leadership: Leadership | None) -> AriClient:
-    """The daemon's ARI client: fenced by ``leadership`` when clustered."""
+    """The daemon's ARI client: fenced by ``leadership`` when clustered; with ``[nodes]``, one
+    client over every node (each node's client fenced alike)."""
+    if not settings.nodes:
+        return _one_ari(settings, settings.ari.url, leadership)
+    clients = {
+        name: _one_ari(settings, node.ari_url, leadership) for name, node in settings.nodes.items()
+    }
+    return AriNodes(clients)
+
+
+def _one_ari(settings: Settings, url: str, leadership: Leadership | None) -> AriClient:
     ari = settings.ari
-    args = (ari.url, ari.username, ari.password.get_secret_value(), ari.app)
+    args = (url, ari.username, ari.password.get_secret_value(), ari.app)
     if leadership is None:
         return AriClient(*args)
     return FencedAriClient(*args, leadership=leadership)
@@ -124,24 +135,32 @@ def node_name(settings: Settings) -> str:
 
 
 async def _reachable(settings: Settings) -> dict[str, str | None]:
-    """ARI's REST side and AMI's port: None for each that answers, else why not."""
+    """ARI's REST side and AMI's port of every node: None for each that answers, else why
+    not (keys ``ari``/``ami``, or ``ari:<node>``/``ami:<node>`` with ``[nodes]``)."""
     found: dict[str, str | None] = {}
-    async with AriClient(
-        settings.ari.url, settings.ari.username, settings.ari.password.get_secret_value(), ""
-    ) as ari:
+    places = [("", settings.ari.url, settings.ami.host, settings.ami.port)]
+    if settings.nodes:
+        places = [
+            (f":{name}", node.ari_url, node.ami_host, node.ami_port)
+            for name, node in settings.nodes.items()
+        ]
+    for suffix, url, ami_host, ami_port in places:
+        async with AriClient(
+            url, settings.ari.username, settings.ari.password.get_secret_value(), ""
+        ) as ari:
+            try:
+                await ari.info()
+                found[f"ari{suffix}"] = None
+            except (AriError, AriUnavailable) as exc:
+                found[f"ari{suffix}"] = str(exc)
         try:
-            await ari.info()
-            found["ari"] = None
-        except (AriError, AriUnavailable) as exc:
-            found["ari"] = str(exc)
-    try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(settings.ami.host, settings.ami.port), timeout=2
-        )
-        writer.close()
-        found["ami"] = None
-    except (OSError, TimeoutError) as exc:
-        found["ami"] = str(exc) or type(exc).__name__
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(ami_host, ami_port), timeout=2
+            )
+            writer.close()
+            found[f"ami{suffix}"] = None
+        except (OSError, TimeoutError) as exc:
+            found[f"ami{suffix}"] = str(exc) or type(exc).__name__
     return found
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -51,6 +51,7 @@ class Metrics:
         outbox_depth: Callable[[], int | None] = lambda: None,
         database: DatabaseStatus | None = None,
         mqtt: PublishMonitor | None = None,
+        asterisk_nodes: Callable[[], Mapping[str, bool]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -64,6 +65,8 @@ class Metrics:
         self.database = database
         #: The CAD event publisher's view of the broker: in flight, late, backed up.
         self.mqtt = mqtt
+        #: With ``[nodes]``: each Asterisk node's ARI event stream, connected or not.
+        self.asterisk_nodes = asterisk_nodes
         self.clock = clock
         self._priorities: set[int] = {int(p) for p in Priority}
         self.answer_time = Histogram(
@@ -231,6 +234,16 @@ class _LiveCollector(Collector):
             )
         if m.mqtt is not None:
             yield from _mqtt_figures(m.mqtt)
+        if m.asterisk_nodes is not None:
+            nodes = GaugeMetricFamily(
+                "callgate_asterisk_node_up",
+                "1 while the node's ARI event stream is connected ([nodes]; ARI is ready while"
+                " one node is).",
+                labels=["node"],
+            )
+            for node, connected in m.asterisk_nodes().items():
+                nodes.add_metric([node], 1.0 if connected else 0.0)
+            yield nodes
 
 
 def _mqtt_figures(monitor: PublishMonitor) -> Iterator[Metric]:

@@ -12,6 +12,8 @@ import pytest
 from aiohttp import web
 
 from callgate.asterisk.ari.client import AriClient, AriUnavailable
+from callgate.asterisk.ari.nodes import AriNodes
+from callgate.asterisk.settings import NodeSettings
 from callgate.cluster.election import Leadership
 from callgate.config import Settings
 from callgate.daemon import leadership as module
@@ -219,3 +221,34 @@ def test_given_a_fence_then_the_hook_runs_before_the_exit_and_its_failure_stops_
     module.fenced("test")
     assert seen[-1] == f"exit {module.EXIT_FENCED}"
     module.spool_at_fence(None)
+
+
+def _with_nodes(ari: str) -> Settings:
+    settings = _clustered(ari)
+    return settings.model_copy(
+        update={
+            "nodes": {
+                "node1": NodeSettings(ari_url=ari, ami_host="127.0.0.1", ami_port=1),
+                "node2": NodeSettings(
+                    ari_url="http://127.0.0.1:1", ami_host="127.0.0.2", ami_port=1
+                ),
+            }
+        }
+    )
+
+
+async def test_given_nodes_then_one_client_over_fenced_node_clients(ari: str) -> None:
+    etcd = FakeEtcd()
+    lost: list[str] = []
+    client = ari_client(_with_nodes(ari), _leadership(etcd, lost))
+    assert isinstance(client, AriNodes)
+    assert list(client.nodes) == ["node1", "node2"]
+    assert all(type(c) is FencedAriClient for c in client.nodes.values())
+    assert client.node_states() == {"node1": False, "node2": False}
+
+
+async def test_given_nodes_then_a_standby_checks_every_node(ari: str) -> None:
+    found = await module._reachable(_with_nodes(ari))
+    assert set(found) == {"ari:node1", "ami:node1", "ari:node2", "ami:node2"}
+    assert found["ari:node1"] is None
+    assert found["ari:node2"] is not None  # nothing on port 1

@@ -123,3 +123,13 @@ def test_the_example_grafana_dashboard_only_queries_series_callgate_exports() ->
     exported = generate_latest(metrics.registry).decode()
     for name in {m for e in exprs for m in re.findall(r"callgate_[a-z_]+", e)}:
         assert f"\n{name}" in exported or exported.startswith(name), name
+
+
+def test_with_several_asterisk_nodes_each_node_says_if_it_is_connected() -> None:
+    nodes = {"node1": True, "node2": False}
+    metrics = Metrics(Projection(), Health(), asterisk_nodes=lambda: nodes)
+    value = metrics.registry.get_sample_value
+    assert value("callgate_asterisk_node_up", {"node": "node1"}) == 1
+    assert value("callgate_asterisk_node_up", {"node": "node2"}) == 0
+    single = Metrics(Projection(), Health())
+    assert b"callgate_asterisk_node_up" not in generate_latest(single.registry)

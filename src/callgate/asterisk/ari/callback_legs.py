@@ -93,7 +93,7 @@ class CallbackLegs:
         call_id = layout.call_id
         bridge_id = f"{BRIDGE_PREFIX}{call_id}"
         try:
-            await ari.create_bridge(bridge_id)
+            await ari.create_bridge(bridge_id, near=leg_id)  # the call-taker's node
             layout.bridge_id = bridge_id
             layout.move(Move.BRIDGE)
             await ari.add_to_bridge(bridge_id, leg_id)
@@ -126,6 +126,7 @@ class CallbackLegs:
                 caller_id=CALLBACK_CALLER_ID,
                 ring_timeout=CALLBACK_RING_SECONDS,
                 channel_id=call_id,
+                near=leg_id,  # the node of the call-taker's leg and the bridge
                 # The dialplan records it and hands it to Stasis once answered.
                 dialplan=(CALLBACK_CONTEXT, "s", 1),
             )

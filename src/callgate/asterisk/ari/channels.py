@@ -84,7 +84,7 @@ class Channels:
         """Bridge ``channel_id`` with the caller, making the call's bridge on first use."""
         if layout.bridge_id is None:
             bridge_id = f"{BRIDGE_PREFIX}{layout.call_id}"
-            await self.ari.create_bridge(bridge_id)
+            await self.ari.create_bridge(bridge_id, near=layout.call_id)
             layout.bridge_id = bridge_id
             layout.move(Move.BRIDGE)
             await self.ari.add_to_bridge(bridge_id, layout.call_id, channel_id)

@@ -148,10 +148,13 @@ class AriClient:
         channel_id: str | None = None,
         variables: Mapping[str, str] | None = None,
         dialplan: tuple[str, str, int] | None = None,
+        near: str | None = None,  # one Asterisk: every channel is near
     ) -> JsonObject:
         """Originate ``endpoint``; once answered it enters the Stasis app with ``app_args``, or,
         with ``dialplan`` (context, extension, priority), runs the dialplan there instead (the
-        app then hears of the channel only if it subscribes to it)."""
+        app then hears of the channel only if it subscribes to it). ``near``: the channel or
+        bridge the new one is for, whose Asterisk node it must be made on (several nodes,
+        :class:`~callgate.asterisk.ari.nodes.AriNodes`)."""
         params: dict[str, str | int] = {
             "endpoint": endpoint,
             "callerId": caller_id,
@@ -186,8 +189,15 @@ class AriClient:
         )
         return str(result.get("value", "")) if isinstance(result, dict) else ""
 
-    async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing") -> None:
-        """Create the bridge ``bridge_id`` (its name is its id, so the CLI shows it)."""
+    async def create_bridge(
+        self,
+        bridge_id: str,
+        bridge_type: str = "mixing",
+        *,
+        near: str | None = None,  # one Asterisk: every bridge is near
+    ) -> None:
+        """Create the bridge ``bridge_id`` (its name is its id, so the CLI shows it) on the
+        node of ``near`` (a channel it is for; see :meth:`originate`)."""
         await self.request(
             "POST", f"/bridges/{_q(bridge_id)}", params={"type": bridge_type, "name": bridge_id}
         )

@@ -133,6 +133,7 @@ class Executor:
                 # The core times the ring itself and cancels it; this is only a backstop.
                 ring_timeout=int(self.shared.settings.calltakers.ring_timeout) + 30,
                 channel_id=leg_id,
+                near=command.call_id,  # the caller's node (a callback's: none yet, the first)
             )
         except AriError as exc:
             self.book.legs.pop(leg_id, None)
@@ -219,6 +220,7 @@ class Executor:
                 caller_id=f'"{quote("112 " + layout.caller)}" <{layout.caller}>',
                 ring_timeout=int(self.shared.settings.calltakers.ring_timeout) * 2,
                 channel_id=leg_id,
+                near=command.call_id,
             )
         except AriError as exc:
             self.book.legs.pop(leg_id, None)

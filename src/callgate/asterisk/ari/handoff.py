@@ -140,6 +140,7 @@ class HandOff:
                 caller_id=f'"{quote("112 " + layout.caller)}" <{layout.caller}>',
                 ring_timeout=60,
                 channel_id=leg_id,
+                near=call_id,
             )
         except AriError as exc:
             self.book.legs.pop(leg_id, None)

@@ -90,6 +90,7 @@ class Monitors:
                 caller_id=f'"{quote(f"{label} {command.agent_id}")}" <{command.agent_id}>',
                 ring_timeout=RING_SECONDS,
                 channel_id=leg,
+                near=command.call_id,  # the conversation's node, where the snoop is made
             )
         except (AriError, AriUnavailable) as exc:  # refused, or Asterisk unreachable
             self.channels_of.pop(leg, None)
@@ -149,7 +150,7 @@ class Monitors:
             await self.shared.ari.add_to_bridge(layout.bridge_id, monitor.leg)
         else:
             monitor.bridge = f"monitor-{uuid.uuid4()}"
-            await self.shared.ari.create_bridge(monitor.bridge)
+            await self.shared.ari.create_bridge(monitor.bridge, near=monitor.leg)
             await self.shared.ari.add_to_bridge(monitor.bridge, monitor.leg)
             monitor.snoop = f"{SNOOP}-{uuid.uuid4()}"
             self.channels_of[monitor.snoop] = monitor

@@ -1,0 +1,588 @@
+"""One ACD over several Asterisk nodes (``[nodes.<name>]``, issue #21): an :class:`AriClient` that
+holds one client per node, so the ARI adapter keeps talking to one client.
+
+- **Routing.** Every channel, bridge, playback and live recording lives on one node. The node of
+  each id is learned from the node's events and from the requests made on it; a request about an
+  id goes to its node. An id not known (forgotten, or never seen) is asked of each connected node
+  in turn: the first answer other than 404 wins and is learned. Ids are forgotten some time after
+  they are gone, so a long-running daemon keeps a bounded map.
+- **New resources.** :meth:`AriNodes.originate` and :meth:`AriNodes.create_bridge` put the new leg
+  or bridge on the node of ``near`` (the caller's channel, a bridge); without one (a callback's
+  outbound call) on the first connected node in config order.
+- **Collections.** Channels and bridges are the union over the connected nodes; an endpoint is
+  online if it is online on any node; the application's subscriptions go to every connected
+  node; a phone's device state (one per node, as every phone registers with every node) is
+  merged by :func:`merged_device_state`, and only the merged change is passed on.
+- **Events.** One stream: :class:`Connected` when any node (re)connects (the adapter's set-up
+  then runs over every node again, which is idempotent), :class:`Disconnected` only when no node
+  is connected. A node that stays disconnected for :data:`NODE_LOST_GRACE` is lost: for each
+  channel known on it, the ``StasisEnd`` and ``ChannelDestroyed`` Asterisk would have sent had it
+  hung up are passed on, so the adapter ends those calls through its normal paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, Final
+from urllib.parse import quote, unquote
+
+from callgate.asterisk.ari.client import (
+    AriClient,
+    AriError,
+    AriUnavailable,
+    Connected,
+    Disconnected,
+    JsonObject,
+)
+from callgate.asterisk.ari.translate import in_app
+
+log = logging.getLogger(__name__)
+
+#: How long a node's event stream may stay down before its calls are ended as lost. Asterisk
+#: closes the socket of a stopped node at once, and a websocket that drops and reconnects on
+#: its own (a restart of the HTTP server, a short network blip) is back within the client's
+#: first backoff (0.25-0.75 s); 3 s is past that and short against a caller's patience (the
+#: callers of a lost node are gone already: this only frees their call-takers and the queue).
+NODE_LOST_GRACE: Final = 3.0
+#: How long an id stays mapped to its node after it is gone (destroyed, finished, left the
+#: app): late requests about it (a hang-up racing its end) still go straight to its node, and
+#: the map stays bounded. A request about an id forgotten is asked of every node anyway.
+FORGET_AFTER: Final = 600.0
+#: Why the synthesised hang-up of a lost node's channel happened (its ``cause_txt``).
+NODE_LOST_CAUSE: Final = "Asterisk node lost"
+
+#: A phone's states on several nodes, best first: in use or ringing on any node, then idle on
+#: any, then unavailable everywhere (a phone registered on one node only is still reachable).
+_STATE_ORDER: Final = (
+    "RINGINUSE",
+    "INUSE",
+    "BUSY",
+    "ONHOLD",
+    "RINGING",
+    "NOT_INUSE",
+    "UNKNOWN",
+    "INVALID",
+    "UNAVAILABLE",
+)
+_RANK: Final = {state: rank for rank, state in enumerate(_STATE_ORDER)}
+
+#: Events after which the resource they name is gone (its id is forgotten later).
+_ENDS: Final = {
+    "ChannelDestroyed": "channel",
+    "StasisEnd": "channel",
+    "BridgeDestroyed": "bridge",
+    "PlaybackFinished": "playback",
+    "RecordingFinished": "recording",
+    "RecordingFailed": "recording",
+}
+#: The kinds of id, by the first part of a REST path.
+_KIND_OF_PATH: Final = {"channels": "channel", "bridges": "bridge", "playbacks": "playback"}
+
+
+def merged_device_state(states: Iterable[str]) -> str:
+    """One phone's device state over the nodes it has a state on (``UNAVAILABLE`` for none)."""
+    return min(states, key=lambda state: _RANK.get(state, len(_RANK)), default="UNAVAILABLE")
+
+
+class _Ids:
+    """Which node holds each id of each kind, forgetting ids :data:`FORGET_AFTER` after they
+    are gone."""
+
+    def __init__(self, forget_after: float, clock: Callable[[], float]) -> None:
+        self.node: dict[tuple[str, str], str] = {}
+        self._gone: dict[tuple[str, str], float] = {}
+        self._order: deque[tuple[float, tuple[str, str]]] = deque()
+        self._forget_after = forget_after
+        self._clock = clock
+
+    def learn(self, kind: str, rid: str, node: str) -> str | None:
+        """``rid`` is on ``node`` (and not gone); the node it was known on before, if any."""
+        key = (kind, rid)
+        before = self.node.get(key)
+        self.node[key] = node
+        self._gone.pop(key, None)
+        return before
+
+    def gone(self, kind: str, rid: str) -> None:
+        key = (kind, rid)
+        if key not in self.node or key in self._gone:
+            return
+        until = self._clock() + self._forget_after
+        self._gone[key] = until
+        self._order.append((until, key))
+
+    def live_on(self, node: str, kind: str) -> list[str]:
+        return [
+            rid
+            for (k, rid), where in self.node.items()
+            if k == kind and where == node and (k, rid) not in self._gone
+        ]
+
+    def purge(self) -> list[tuple[str, str]]:
+        """Forget the ids gone long enough; the keys forgotten."""
+        now = self._clock()
+        forgotten = []
+        while self._order and self._order[0][0] <= now:
+            until, key = self._order.popleft()
+            if self._gone.get(key) == until:  # not learned again since
+                del self._gone[key]
+                del self.node[key]
+                forgotten.append(key)
+        return forgotten
+
+    def __len__(self) -> int:
+        return len(self.node)
+
+
+class AriNodes(AriClient):
+    """One application over several Asterisk nodes (see the module): ``nodes`` in config
+    order, each a client of its own (fenced when clustered)."""
+
+    def __init__(
+        self,
+        nodes: Mapping[str, AriClient],
+        *,
+        lost_grace: float = NODE_LOST_GRACE,
+        forget_after: float = FORGET_AFTER,
+        clock: Callable[[], float] = time.monotonic,
+        on_node: Callable[[str, bool], None] | None = None,
+    ) -> None:
+        if not nodes:
+            raise ValueError("AriNodes needs at least one node")
+        first = next(iter(nodes.values()))
+        # The base's own session is never opened: every request goes to a node's client.
+        super().__init__("http://nodes.invalid", "", "", first.app)
+        self.nodes = dict(nodes)
+        self.connected: set[str] = set()
+        self.ids = _Ids(forget_after, clock)
+        #: The last snapshot of each channel known (what a synthesised hang-up carries), and
+        #: the channels in the application (the calls a lost node ends, in its log line).
+        self._snapshots: dict[str, JsonObject] = {}
+        self._in_app: set[str] = set()
+        self._devices: dict[str, dict[str, str]] = {}
+        self._passed: dict[str, str] = {}
+        #: Nodes lost (disconnected past the grace) and not connected again since.
+        self._lost: set[str] = set()
+        self._lost_grace = lost_grace
+        self._clock = clock
+        self._on_node = on_node
+
+    async def __aenter__(self) -> AriNodes:
+        for client in self.nodes.values():
+            await client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for client in self.nodes.values():
+            await client.__aexit__(*exc)
+
+    def _purge(self) -> None:
+        for kind, rid in self.ids.purge():
+            if kind == "channel":
+                self._snapshots.pop(rid, None)
+                self._in_app.discard(rid)
+
+    def node_states(self) -> dict[str, bool]:
+        """Each node (config order): its event stream connected or not."""
+        return {name: name in self.connected for name in self.nodes}
+
+    def live(self) -> list[str]:
+        """The connected nodes in config order; every node while none is (yet) connected, so a
+        request before the first connection, or during an outage, is still tried."""
+        up = [name for name in self.nodes if name in self.connected]
+        return up or list(self.nodes)
+
+    # ---------------------------------------------------------------- REST
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        body: JsonObject | None = None,
+    ) -> Any:
+        self._purge()
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        head = parts[0]
+        if head in ("channels", "bridges") and len(parts) == 1 and method == "GET":
+            return await self._union(head, path)
+        if head in _KIND_OF_PATH and len(parts) >= 2:
+            kind = _KIND_OF_PATH[head]
+            node, result = await self._on_owner(kind, parts[1], method, path, params, body)
+            self._learn_from_request(node, parts, params, result)
+            return result
+        if head == "recordings" and len(parts) >= 3 and parts[1] == "live":
+            _, result = await self._on_owner("recording", parts[2], method, path, params, body)
+            return result
+        if head == "applications" and parts[-1] == "subscription":
+            return await self._everywhere(method, path, params, body)
+        if head == "endpoints" and len(parts) == 3 and method == "GET":
+            return await self._endpoint(path)
+        # Anything else (/asterisk/info, /deviceStates, ...): the first node that answers.
+        return (await self._first(self.live(), method, path, params, body))[1]
+
+    async def _first(
+        self,
+        names: list[str],
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        body: JsonObject | None,
+        *,
+        past_404: bool = False,
+    ) -> tuple[str, Any]:
+        """The first of ``names`` that answers (past a 404 too, with ``past_404``); raises the
+        last failure when none does."""
+        failure: Exception | None = None
+        for name in names:
+            try:
+                return name, await self.nodes[name].request(method, path, params, body)
+            except AriError as exc:
+                if exc.status != 404 or not past_404:
+                    raise
+                failure = exc
+            except AriUnavailable as exc:
+                failure = exc
+        assert failure is not None  # names is never empty: live() has every node at worst
+        raise failure
+
+    async def _on_owner(
+        self,
+        kind: str,
+        rid: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        body: JsonObject | None,
+    ) -> tuple[str, Any]:
+        node = self.ids.node.get((kind, rid))
+        if node is not None and node in self._lost:
+            # Gone with its node, whose calls were ended as hung up: Asterisk's own answer for a
+            # resource that is no more (a hang-up of it is then no failure), not a refused
+            # connection that would be logged as one.
+            raise AriError(method, path, 404, f"gone with Asterisk node {node}")
+        if node is not None:
+            return node, await self.nodes[node].request(method, path, params, body)
+        node, result = await self._first(self.live(), method, path, params, body, past_404=True)
+        self.ids.learn(kind, rid, node)
+        return node, result
+
+    def _learn_from_request(
+        self, node: str, parts: list[str], params: Mapping[str, str | int] | None, result: Any
+    ) -> None:
+        """What a request on ``node`` made there: a playback, a snoop channel, a recording."""
+        given = params or {}
+        action = parts[2] if len(parts) >= 3 else ""
+        if action == "play":
+            playback = parts[3] if len(parts) >= 4 else _id_of(result)
+            if playback:
+                self.ids.learn("playback", playback, node)
+        elif action == "snoop":
+            snoop = str(given.get("snoopId", "")) or _id_of(result)
+            if snoop:
+                self.ids.learn("channel", snoop, node)
+        elif action == "record" and given.get("name"):
+            self.ids.learn("recording", str(given["name"]), node)
+
+    async def _union(self, head: str, path: str) -> list[JsonObject]:
+        kind = _KIND_OF_PATH[head]
+        found: list[JsonObject] = []
+        answered = 0
+        failure: Exception | None = None
+        for name in self.live():
+            try:
+                listed: list[JsonObject] = await self.nodes[name].request("GET", path)
+            except (AriError, AriUnavailable) as exc:
+                failure = exc
+                continue
+            answered += 1
+            present = {str(item["id"]) for item in listed}
+            for rid in self.ids.live_on(name, kind):
+                if rid not in present:  # gone without an event we saw: forget it in time
+                    self.ids.gone(kind, rid)
+            for item in listed:
+                rid = str(item["id"])
+                self.ids.learn(kind, rid, name)
+                if kind == "channel":
+                    self._snapshots[rid] = item
+                    if in_app(item, self.app):
+                        self._in_app.add(rid)
+            found.extend(listed)
+        if not answered and failure is not None:
+            raise failure
+        return found
+
+    async def _everywhere(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        body: JsonObject | None,
+    ) -> Any:
+        """On every connected node. A node that cannot be reached is passed over (it is going
+        down, and its next connection runs the set-up again); a refusal is raised."""
+        results = []
+        failure: AriUnavailable | None = None
+        for name in self.live():
+            try:
+                results.append(await self.nodes[name].request(method, path, params, body))
+            except AriUnavailable as exc:
+                failure = exc
+        if not results and failure is not None:
+            raise failure
+        return results[0] if results else None
+
+    async def _endpoint(self, path: str) -> JsonObject:
+        """An endpoint as the nodes see it together: online on one node is online."""
+        best: JsonObject | None = None
+        failure: Exception | None = None
+        channels: list[Any] = []
+        for name in self.live():
+            try:
+                seen: JsonObject = await self.nodes[name].request("GET", path)
+            except (AriError, AriUnavailable) as exc:
+                failure = exc
+                continue
+            channels.extend(seen.get("channel_ids") or [])
+            if best is None or (best.get("state") != "online" and seen.get("state") == "online"):
+                best = seen
+        if best is None:
+            assert failure is not None
+            raise failure
+        return {**best, "channel_ids": channels}
+
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        app_args: str,
+        caller_id: str,
+        ring_timeout: int,
+        channel_id: str | None = None,
+        variables: Mapping[str, str] | None = None,
+        dialplan: tuple[str, str, int] | None = None,
+        near: str | None = None,
+    ) -> JsonObject:
+        node = self._node_near(near)
+        result = await self.nodes[node].originate(
+            endpoint,
+            app_args=app_args,
+            caller_id=caller_id,
+            ring_timeout=ring_timeout,
+            channel_id=channel_id,
+            variables=variables,
+            dialplan=dialplan,
+        )
+        made = channel_id or _id_of(result)
+        if made:
+            self.ids.learn("channel", made, node)
+            if isinstance(result, dict):
+                self._snapshots[made] = result
+        return result
+
+    async def create_bridge(
+        self, bridge_id: str, bridge_type: str = "mixing", *, near: str | None = None
+    ) -> None:
+        node = self._node_near(near)
+        await self.nodes[node].create_bridge(bridge_id, bridge_type)
+        self.ids.learn("bridge", bridge_id, node)
+
+    def _node_near(self, near: str | None) -> str:
+        """The node of ``near`` (a channel or a bridge); else the first connected node."""
+        if near is not None:
+            for kind in ("channel", "bridge"):
+                node = self.ids.node.get((kind, near))
+                if node is not None:
+                    return node
+        return self.live()[0]
+
+    # ---------------------------------------------------------------- events
+
+    async def events(self) -> AsyncIterator[JsonObject | Connected | Disconnected]:
+        """Every node's events as one stream (see the module)."""
+        queue: asyncio.Queue[tuple[str, JsonObject | Connected | Disconnected | BaseException]]
+        queue = asyncio.Queue()
+
+        async def pump(name: str, client: AriClient) -> None:
+            try:
+                async for item in client.events():
+                    await queue.put((name, item))
+            except Exception as exc:  # handed to the merged stream, which raises it
+                await queue.put((name, exc))
+            else:
+                await queue.put((name, RuntimeError(f"node {name}: ARI event stream ended")))
+
+        pumps = [
+            asyncio.create_task(pump(name, client), name=f"ari-events-{name}")
+            for name, client in self.nodes.items()
+        ]
+        lost_at: dict[str, float] = {}
+        connections = 0
+        try:
+            while True:
+                timeout = None
+                if lost_at:
+                    timeout = max(0.0, min(lost_at.values()) - self._clock())
+                try:
+                    name, item = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    now = self._clock()
+                    for name in [n for n, at in lost_at.items() if at <= now]:
+                        del lost_at[name]
+                        for event in self.node_lost(name):
+                            yield event
+                        for event in await self.phones_without(name):
+                            yield event
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, Connected):
+                    connections += 1
+                    lost_at.pop(name, None)
+                    self.node_connected(name)
+                    yield Connected(connections)
+                elif isinstance(item, Disconnected):
+                    self.connected.discard(name)
+                    lost_at[name] = self._clock() + self._lost_grace
+                    self._node_state(name, False)
+                    if not self.connected:
+                        yield Disconnected(f"every node disconnected ({name}: {item.reason})")
+                else:
+                    for event in self.on_node_event(name, item):
+                        yield event
+        finally:
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+
+    def node_connected(self, name: str) -> None:
+        """Node ``name``'s event socket is (again) connected: its resources are reached again."""
+        self.connected.add(name)
+        self._lost.discard(name)
+        self._node_state(name, True)
+
+    def _node_state(self, name: str, up: bool) -> None:
+        log.log(
+            logging.INFO if up else logging.WARNING,
+            "Asterisk node connected" if up else "Asterisk node disconnected",
+            extra={"node": name, "connected": len(self.connected), "nodes": len(self.nodes)},
+        )
+        if self._on_node is not None:
+            self._on_node(name, up)
+
+    def on_node_event(self, name: str, event: JsonObject) -> list[JsonObject]:
+        """What node ``name``'s ``event`` teaches (the node of each id it names) and what of it
+        to pass on (a device state only when the merged state changes)."""
+        self._purge()
+        kind = event.get("type")
+        if kind == "StasisStart":
+            channel_id = str(event.get("channel", {}).get("id", ""))
+            before = self.ids.node.get(("channel", channel_id))
+            if before is not None and before != name:
+                log.error(
+                    "a channel id is on two Asterisk nodes: set systemname in each node's "
+                    "asterisk.conf [options] (README, Several Asterisk nodes)",
+                    extra={"channel": channel_id, "node": name, "other_node": before},
+                )
+            self._in_app.add(channel_id)
+        for field in ("channel", "peer", "bridge", "playback", "recording", "replace_channel"):
+            value = event.get(field)
+            if not isinstance(value, dict):
+                continue
+            rid = value.get("name" if field == "recording" else "id")
+            if not isinstance(rid, str):
+                continue
+            id_kind = "channel" if field in ("peer", "replace_channel") else field
+            self.ids.learn(id_kind, rid, name)
+            if id_kind == "channel":
+                self._snapshots[rid] = value
+        ending = _ENDS.get(str(kind))
+        if ending is not None and isinstance(event.get(ending), dict):
+            rid = event[ending].get("name" if ending == "recording" else "id")
+            if isinstance(rid, str):
+                self.ids.gone(ending, rid)
+                if ending == "channel":
+                    self._in_app.discard(rid)
+        if kind == "DeviceStateChanged":
+            return self._device_changed(name, event)
+        return [event]
+
+    def _device_changed(self, name: str, event: JsonObject) -> list[JsonObject]:
+        device = event.get("device_state")
+        if not isinstance(device, dict) or not isinstance(device.get("name"), str):
+            return [event]  # not ours to judge: the adapter logs a malformed event
+        self._devices.setdefault(device["name"], {})[name] = str(device.get("state", ""))
+        return self._merged(device["name"], event)
+
+    def _merged(self, device: str, event: JsonObject | None = None) -> list[JsonObject]:
+        state = merged_device_state(self._devices.get(device, {}).values())
+        if self._passed.get(device) == state:
+            return []
+        self._passed[device] = state
+        base = event or {"type": "DeviceStateChanged", "application": self.app}
+        return [{**base, "device_state": {"name": device, "state": state}}]
+
+    def node_lost(self, name: str) -> list[JsonObject]:
+        """Node ``name`` stayed disconnected past the grace: the hang-up of every channel known
+        on it. Its channels are ended only while another node is connected; with none, the
+        next connection's reconciliation ends what is gone, as for a single Asterisk."""
+        events: list[JsonObject] = []
+        if not self.connected:
+            return events
+        self._lost.add(name)
+        channels = self.ids.live_on(name, "channel")
+        in_app_count = sum(1 for channel_id in channels if channel_id in self._in_app)
+        for channel_id in channels:
+            self._in_app.discard(channel_id)
+            channel = self._snapshots.get(channel_id) or {"id": channel_id}
+            # No timestamp: the adapter stamps them with its own clock (the hang-up happened
+            # some time in the grace; Asterisk, which would know, is gone).
+            common = {"channel": channel, "application": self.app}
+            events.append({"type": "StasisEnd", **common})
+            events.append(
+                {"type": "ChannelDestroyed", **common, "cause": 0, "cause_txt": NODE_LOST_CAUSE}
+            )
+            self.ids.gone("channel", channel_id)
+        log.warning(
+            "Asterisk node lost: its calls in progress are ended",
+            extra={
+                "node": name,
+                "channels_ended": len(channels),
+                "in_app_ended": in_app_count,
+                "grace_s": self._lost_grace,
+            },
+        )
+        return events
+
+    async def phones_without(self, name: str) -> list[JsonObject]:
+        """The phones' states merged without lost node ``name`` (after its calls ended). A phone
+        no other node has told a state of is asked of them (its endpoint: online, in use), as
+        the set-up after a connection does; with no node connected, that set-up does it."""
+        events: list[JsonObject] = []
+        for device, states in self._devices.items():
+            if states.pop(name, None) is None or not self.connected:
+                continue
+            if states:
+                events.extend(self._merged(device))
+                continue
+            tech, _, resource = (quote(part, safe="") for part in device.partition("/"))
+            try:
+                endpoint = await self._endpoint(f"/endpoints/{tech}/{resource}")
+            except (AriError, AriUnavailable):
+                continue  # not known there: the core keeps what it had until the next change
+            state = "UNAVAILABLE"
+            if endpoint.get("state") == "online":
+                state = "INUSE" if endpoint.get("channel_ids") else "NOT_INUSE"
+            if self._passed.get(device) != state:
+                self._passed[device] = state
+                base = {"type": "DeviceStateChanged", "application": self.app}
+                events.append({**base, "device_state": {"name": device, "state": state}})
+        return events
+
+
+def _id_of(result: Any) -> str:
+    return str(result.get("id", "")) if isinstance(result, dict) else ""
