@@ -32,6 +32,12 @@ class ClusterSettings(BaseModel):
     stop revokes it at once). The leader renews every third of it and stops commanding half a
     second before it could lapse."""
 
+    @property
+    def request_timeout(self) -> float:
+        """Seconds one etcd request may take: a third of the lease (the leader renews every
+        third), at least half a second, so a renewal never outlasts the lease it renews."""
+        return max(0.5, self.lease_ttl / 3)
+
     @field_validator("etcd")
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:

@@ -192,7 +192,7 @@ async def lead(
     if not settings.cluster.enabled:
         return await serve(settings, journal, stop, config_path, None)
     cluster = settings.cluster
-    etcd = EtcdClient(cluster.etcd)
+    etcd = EtcdClient(cluster.etcd, timeout=cluster.request_timeout)
     leadership = Leadership(
         etcd,
         centre=cluster.centre,

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from callgate.config import ConfigError, Settings, load_settings
+from callgate.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    refuse_outside_lab,
+    unsafe_outside_lab,
+)
 
 
 def test_given_no_cluster_section_then_a_single_callgate() -> None:
@@ -38,3 +44,32 @@ def test_given_a_bad_cluster_value_then_start_up_stops_naming_the_key(
     with pytest.raises(ConfigError, match=key) as caught:
         load_settings(file)
     assert "pw" not in str(caught.value)
+
+
+def test_given_etcd_with_a_sqlite_journal_outside_the_lab_then_refused_naming_both_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each host would keep its own SQLite file: two records of one centre.
+    monkeypatch.delenv("CALLGATE_LAB", raising=False)
+    cluster = '[cluster]\netcd = ["http://127.0.0.1:2379"]\n'
+    file = tmp_path / "c.toml"
+    file.write_text(cluster + '[storage]\nurl = "sqlite+aiosqlite:///j.db"\n')
+    keys = [line.split(":")[0] for line in unsafe_outside_lab(load_settings(file))]
+    assert keys[-1] == "cluster.etcd"
+    with pytest.raises(ConfigError, match=r"cluster\.etcd: set") as refused:
+        refuse_outside_lab(load_settings(file))
+    assert "storage.url" in str(refused.value)
+    file.write_text(cluster + '[storage]\nurl = "postgresql+asyncpg://cg:secret@db/callgate"\n')
+    assert not any("cluster" in line for line in unsafe_outside_lab(load_settings(file)))
+    file.write_text("lab = true\n" + cluster)  # the lab: two callgates share one file
+    assert unsafe_outside_lab(load_settings(file)) == []
+
+
+@pytest.mark.parametrize(("ttl", "timeout"), [(2, 2 / 3), (3, 1.0), (30, 10.0)])
+def test_given_a_lease_then_an_etcd_request_takes_at_most_a_third_of_it(
+    ttl: int, timeout: float
+) -> None:
+    # A renewal (every third of the lease) must never outlast the lease it renews.
+    settings = Settings.model_validate({"cluster": {"lease_ttl": ttl}})
+    assert settings.cluster.request_timeout == pytest.approx(timeout)
+    assert 0.5 <= settings.cluster.request_timeout <= ttl / 3

@@ -110,7 +110,10 @@ async def test_given_a_cluster_then_a_standby_claims_the_journal_once_it_leads(
 ) -> None:
     etcd = FakeEtcd()
     etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
-    monkeypatch.setattr(module, "EtcdClient", lambda urls: etcd)
+    timeouts: list[float] = []
+    monkeypatch.setattr(
+        module, "EtcdClient", lambda urls, timeout: timeouts.append(timeout) or etcd
+    )
     other = await etcd.grant(3)
     await etcd.create("/callgate/callgate/leader", "n0", other[0])  # someone leads
     served: list[Leadership | None] = []
@@ -131,6 +134,7 @@ async def test_given_a_cluster_then_a_standby_claims_the_journal_once_it_leads(
         assert journal.epoch == leader.epoch
         assert journal.fenced is module.fenced
         assert "/callgate/callgate/leader" not in etcd.keys  # resigned at the stop
+        assert timeouts == [1.0]  # a third of the 3 s lease: a renewal never outlasts it
     finally:
         await journal.close()
 
@@ -140,7 +144,7 @@ async def test_given_a_stop_while_standby_then_it_ends_without_serving(
 ) -> None:
     etcd = FakeEtcd()
     etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
-    monkeypatch.setattr(module, "EtcdClient", lambda urls: etcd)
+    monkeypatch.setattr(module, "EtcdClient", lambda urls, timeout: etcd)
     other = await etcd.grant(3)
     await etcd.create("/callgate/callgate/leader", "n0", other[0])
     stop = asyncio.Event()
