@@ -67,6 +67,8 @@ class Leadership:
         self.lost: str | None = None
         "Why this process stopped leading; None while it leads (or has not yet)."
         self._holding: asyncio.Task[None] | None = None
+        self.seen_leader: str | None = None
+        "Who leads, as the last try to take the key found it (a standby's status shows it)."
 
     def valid(self) -> bool:
         """Whether this process may command now: it leads, is not fenced, and its lease cannot
@@ -114,6 +116,7 @@ class Leadership:
                     # this create whose answer was lost (a timeout, then the client's retry on
                     # the next member found the key). It is our win all the same.
                     ours = holder is not None and holder.lease == self._lease
+                    self.seen_leader = None if holder is None else holder.value
                     if (won or ours) and holder is not None:
                         if self._clock() < self._valid_until:
                             self.epoch = holder.create_revision

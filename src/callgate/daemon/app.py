@@ -355,7 +355,7 @@ async def serve(
     the environment): :mod:`callgate.daemon.reload`."""
     # "agi": whether the FastAGI port is bound (not required: calls need only ARI); shown on
     # /readyz and as callgate_connection_up{component="agi"}.
-    health = Health(components=(*COMPONENTS, "agi"))
+    health = Health(components=(*COMPONENTS, "agi"), role="single" if leader is None else "leader")
     notifier = Notifier()
     wired: _Wired | None = None
     readiness_told: set[asyncio.Task[None]] = set()

@@ -3,7 +3,9 @@ election, then the leader, fenced the moment it may no longer lead (issue #21).
 
 Standby: the config is loaded and the journal open (both before this module runs); ARI's REST
 side and AMI are checked every few seconds (a line at each change), the Stasis application is
-NOT registered (no ARI websocket, no FastAGI or admin port: the leader holds them). On winning:
+NOT registered (no ARI websocket, no FastAGI port, and on the admin port only read-only
+health and metrics, :mod:`callgate.http.standby_port`, closed before the daemon binds it).
+On winning:
 the journal is claimed for the new epoch (every later write checks it in its own transaction,
 :meth:`~callgate.storage.journal.Journal.claim_epoch`) without waiting for the claim (an old
 leader paused mid-transaction holds a SQLite journal's lock: the first write that gets through
@@ -46,7 +48,10 @@ from callgate.asterisk.ari.client import (
 from callgate.cluster.election import Leadership
 from callgate.cluster.etcd import EtcdClient
 from callgate.config import Settings
+from callgate.daemon.standby import StandbyState
 from callgate.daemon.systemd import Notifier
+from callgate.http.bounds import HttpLimits
+from callgate.http.standby_port import StandbyHttp
 from callgate.ports import JournalError
 from callgate.storage.journal import Journal, JournalFenced
 
@@ -195,10 +200,11 @@ async def _reachable(settings: Settings) -> dict[str, str | None]:
     return found
 
 
-async def _keep_warm(settings: Settings, notifier: Notifier) -> None:
+async def _keep_warm(settings: Settings, notifier: Notifier, state: StandbyState) -> None:
     seen: dict[str, str | None] = {}
     while True:
         found = await _reachable(settings)
+        state.saw(found)
         for part, problem in found.items():
             if part not in seen or seen[part] != problem:
                 if problem is None:
@@ -209,6 +215,25 @@ async def _keep_warm(settings: Settings, notifier: Notifier) -> None:
         down = [part for part, problem in found.items() if problem is not None]
         notifier.status("standby" if not down else f"standby, {', '.join(down)} unreachable")
         await asyncio.sleep(WARM_CHECK)
+
+
+async def _bind(port: StandbyHttp, retry_every: float) -> None:
+    """Bind the standby's admin port, retrying while it is taken (a warning the first time:
+    the leader's own ALARMs are for the ports calls need)."""
+    warned = False
+    while True:
+        try:
+            await port.start()
+        except OSError as exc:
+            if not warned:
+                log.warning(
+                    "standby: admin port not bound, retrying",
+                    extra={"port": port.port, "error": exc.strerror or str(exc)},
+                )
+                warned = True
+            await asyncio.sleep(retry_every)
+        else:
+            return
 
 
 async def _claim(journal: Journal, epoch: int) -> None:
@@ -254,8 +279,19 @@ async def lead(
     log.info("standby: waiting to lead", extra={"key": leadership.key, "node": leadership.name})
     # Under systemd a standby is a started service; its watchdog is kept while it waits.
     notifier.ready("standby")
+    # The ops port shows "standby" (read-only health and metrics), not a connection refused.
+    state = StandbyState(lambda: leadership.seen_leader)
+    ops = settings.ops
+    port = StandbyHttp(
+        state.to_json,
+        state.registry(),
+        host=ops.http_host,
+        port=ops.http_port,
+        limits=HttpLimits.from_settings(ops),
+    )
     waiting: list[asyncio.Task[Any]] = [
-        asyncio.create_task(_keep_warm(settings, notifier), name="keep-warm")
+        asyncio.create_task(_keep_warm(settings, notifier, state), name="keep-warm"),
+        asyncio.create_task(_bind(port, ops.bind_retry_seconds), name="standby-admin-http"),
     ]
     waiting.append(asyncio.create_task(notifier.watchdog(), name="standby-watchdog"))
     campaign = asyncio.create_task(leadership.campaign(), name="campaign")
@@ -273,6 +309,7 @@ async def lead(
         for task in waiting:
             task.cancel()
         await asyncio.gather(*waiting, return_exceptions=True)
+        await port.stop()  # released before the daemon binds it
         notifier.close()
     leadership.start_holding()
     # The claim is not awaited before serving: an old leader paused mid-transaction holds a

@@ -4,10 +4,12 @@ callgate runs as before."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -96,11 +98,12 @@ async def test_given_application_replaced_then_the_leader_is_fenced(ari: str) ->
     assert lost == ["ARI ApplicationReplaced: another leader took the app"]
 
 
-def _clustered(ari: str) -> Settings:
+def _clustered(ari: str, port: int = 0) -> Settings:
     return Settings.model_validate(
         {
             "ari": {"url": ari},
             "ami": {"port": 1},
+            "ops": {"http_port": port},
             "cluster": {"etcd": ["http://127.0.0.1:1"], "node_name": "n1", "lease_ttl": 3},
         }
     )
@@ -286,3 +289,92 @@ async def test_given_a_planned_stop_and_no_other_node_then_the_orderly_stop_goes
     assert seen[-1] == f"exit {module.EXIT_FENCED}"
     await module.hand_over(None, 5, flush)  # a single callgate: nothing to hand over
     assert seen.count("flushed") == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_given_a_standby_then_its_admin_port_says_standby_read_only_and_is_freed_to_lead(
+    ari: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The on-call admin and the load balancer see "standby", not a connection refused; the
+    # port is released before the daemon binds it on winning.
+    etcd = FakeEtcd()
+    etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
+    monkeypatch.setattr(module, "EtcdClient", lambda urls, timeout: etcd)
+    other = await etcd.grant(3)
+    await etcd.create("/callgate/callgate/leader", "n0", other[0])
+    port = _free_port()
+    free_when_served: list[bool] = []
+
+    async def serve(*args: Any) -> int:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", port))  # raises if the standby still held it
+        free_when_served.append(True)
+        return 0
+
+    url = f"http://127.0.0.1:{port}"
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'j.db'}")
+    try:
+        running = asyncio.create_task(
+            lead(serve, _clustered(ari, port), journal, asyncio.Event(), None)
+        )
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"{url}/readyz") as resp:
+                        ready, status = await resp.json(), resp.status
+                    if ready["components"]:  # its first warm check is in
+                        break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.02)
+            assert status == 503
+            assert (ready["role"], ready["ready"], ready["leader"]) == ("standby", False, "n0")
+            assert ready["components"]["ari"]["connected"] is True
+            assert ready["components"]["ami"]["connected"] is False  # nothing on port 1
+            async with http.get(f"{url}/api/status") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["role"] == "standby"
+            async with http.get(f"{url}/metrics") as resp:
+                metrics = await resp.text()
+            assert "callgate_leader 0.0" in metrics
+            assert 'callgate_connection_up{component="ari"} 1.0' in metrics
+            async with http.get(f"{url}/healthz") as resp:
+                assert (resp.status, (await resp.json())["role"]) == (200, "standby")
+            # No log-in, no state change, no API: the leader serves those.
+            for method, path in [
+                ("POST", "/api/session"),
+                ("POST", "/api/agents/1001/login"),
+                ("GET", "/api/agents"),
+                ("GET", "/wallboard"),
+            ]:
+                async with http.request(method, f"{url}{path}", json={}) as resp:
+                    assert resp.status == 503
+                    assert (await resp.json())["role"] == "standby"
+        await etcd.revoke(other[0])  # the leader stopped: this one wins
+        assert await asyncio.wait_for(running, timeout=5) == 0
+        assert free_when_served == [True]
+    finally:
+        await journal.close()
+
+
+async def test_given_the_admin_port_taken_then_the_standby_retries_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    tries: list[int] = []
+
+    class _Port:
+        port = 8089
+
+        async def start(self) -> None:
+            tries.append(1)
+            if len(tries) < 3:
+                raise OSError(98, "Address already in use")
+
+    await asyncio.wait_for(module._bind(_Port(), 0.001), timeout=2)  # type: ignore[arg-type]
+    assert len(tries) == 3
+    assert caplog.text.count("standby: admin port not bound") == 1
