@@ -38,6 +38,13 @@ class ClusterSettings(BaseModel):
         third), at least half a second, so a renewal never outlasts the lease it renews."""
         return max(0.5, self.lease_ttl / 3)
 
+    @property
+    def journal_session_limit(self) -> float | None:
+        """Seconds a journal session may stay idle in a transaction or wait for a lock
+        (PostgreSQL): ``lease_ttl + 2``, so an old leader paused mid-transaction holds the new
+        leader's writes up no longer than its lease and a little more. None unclustered."""
+        return float(self.lease_ttl + 2) if self.enabled else None
+
     @field_validator("etcd")
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:

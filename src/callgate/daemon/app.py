@@ -525,7 +525,9 @@ async def run(settings: Settings, config_path: str | None = None) -> int:
     """The daemon's exit code: 0 after SIGTERM/SIGINT, 1 when it could not serve or the ARI
     event pump ended (systemd's ``Restart=on-failure`` restarts it then)."""
     try:
-        journal = await Journal.open(settings.storage.url)
+        journal = await Journal.open(
+            settings.storage.url, session_limit=settings.cluster.journal_session_limit
+        )
     except JournalError as exc:
         log.error("cannot open the journal", extra={"error": str(exc)})
         return 1

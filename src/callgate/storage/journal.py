@@ -51,6 +51,7 @@ from callgate.storage.database import (
     prepare_sqlite_file,
     require_aware,
     scrub,
+    session_limits,
     sqlite_file,
     sqlite_pragmas,
 )
@@ -103,13 +104,14 @@ class Journal:
         event.listen(engine.sync_engine, "before_cursor_execute", _note_write)
 
     @classmethod
-    async def open(cls, url: str | SecretStr) -> Journal:
+    async def open(cls, url: str | SecretStr, *, session_limit: float | None = None) -> Journal:
         """Connect, bring the schema to the newest migration and return a ready journal.
 
         For a SQLite file the parent folder is created, and the file with mode 0640 whatever
         the umask (:func:`~callgate.storage.database.prepare_sqlite_file`). Raises
         :class:`JournalError` when the URL is not usable or the database cannot be reached or
-        migrated.
+        migrated. ``session_limit``: seconds a PostgreSQL session may stay idle in a
+        transaction or wait for a lock (a clustered callgate: :func:`session_limits`).
         """
         target = parse_url(url)
         shown, hidden = target.shown, target.hidden
@@ -135,6 +137,8 @@ class Journal:
             event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         else:
             event.listen(engine.sync_engine, "handle_error", drop_read_only_connection)
+            if session_limit is not None:
+                event.listen(engine.sync_engine, "connect", session_limits(session_limit))
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(upgrade_to_head)

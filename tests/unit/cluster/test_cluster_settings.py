@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from callgate.config import (
     refuse_outside_lab,
     unsafe_outside_lab,
 )
+from callgate.storage.database import session_limits
 
 
 def test_given_no_cluster_section_then_a_single_callgate() -> None:
@@ -73,3 +75,30 @@ def test_given_a_lease_then_an_etcd_request_takes_at_most_a_third_of_it(
     settings = Settings.model_validate({"cluster": {"lease_ttl": ttl}})
     assert settings.cluster.request_timeout == pytest.approx(timeout)
     assert 0.5 <= settings.cluster.request_timeout <= ttl / 3
+
+
+def test_given_a_cluster_then_its_journal_sessions_are_limited_to_the_lease_and_two_seconds() -> (
+    None
+):
+    assert Settings().cluster.journal_session_limit is None  # a single callgate: no limit
+    clustered = {"etcd": ["http://127.0.0.1:2379"], "lease_ttl": 3}
+    assert Settings.model_validate({"cluster": clustered}).cluster.journal_session_limit == 5.0
+
+
+async def test_given_a_session_limit_then_each_new_connection_sets_both_timeouts() -> None:
+    # The statement runs on asyncpg's own connection, outside any transaction, so the pool's
+    # rollback at check-in keeps it (tests/integration/test_journal_postgres.py on a server).
+    sent: list[str] = []
+
+    class _Asyncpg:
+        async def execute(self, sql: str) -> None:
+            sent.append(sql)
+
+    class _Adapted:
+        def run_async(self, fn: Callable[[_Asyncpg], Awaitable[None]]) -> None:
+            ran.append(fn(_Asyncpg()))
+
+    ran: list[Awaitable[None]] = []
+    session_limits(5.0)(_Adapted(), None)
+    await ran[0]
+    assert sent == ["SET idle_in_transaction_session_timeout = 5000; SET lock_timeout = 5000"]
