@@ -1,6 +1,8 @@
 """Two callgates on the one lab Asterisk, one leading through etcd (#21): the standby takes
-over a SIGKILLed leader within 5 s with no waiting caller and no journal row lost, and a leader
-paused (SIGSTOP) past its lease and resumed changes nothing: it finds itself fenced and exits.
+over a SIGKILLed leader within 5 s with no waiting caller and no journal row lost, a leader
+stopped cleanly (SIGTERM) gives the lead up at once and leaves its waiting callers to the new
+leader (none to the fallback queue), and a leader paused (SIGSTOP) past its lease and resumed
+changes nothing: it finds itself fenced and exits.
 
 Both daemons share one journal (the leader's SQLite file); three etcd members run on loopback
 ports (scripts/labetcd.py), stopped by PID at the end. Every wait is bounded polling.
