@@ -470,7 +470,19 @@ def unsafe_outside_lab(settings: Settings) -> list[str]:
     lines = [
         f"{key}: the lab's published value ({_own(key)})" for key in lab_secrets_in_use(settings)
     ]
-    return lines + settings.mqtt.unsafe_outside_lab()
+    return lines + settings.mqtt.unsafe_outside_lab() + _cluster_journal(settings)
+
+
+def _cluster_journal(settings: Settings) -> list[str]:
+    """A clustered centre on a SQLite journal: each host would write a file of its own, two
+    records of one centre that no leader sees whole (the lab shares one file on one host)."""
+    if settings.cluster.enabled and settings.storage.url.get_secret_value().startswith("sqlite"):
+        return [
+            "cluster.etcd: set, with a SQLite journal (storage.url): each host would keep its"
+            " own file, two records of one centre; give every callgate of the centre the one"
+            " PostgreSQL journal (storage.url = postgresql+asyncpg://...)"
+        ]
+    return []
 
 
 def _own(key: str) -> str:

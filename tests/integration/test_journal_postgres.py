@@ -9,6 +9,7 @@ refuses to run as root) in a private folder that user owns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import shutil
@@ -199,6 +200,48 @@ async def test_given_postgres_and_a_newer_leader_then_the_older_ones_writes_are_
     database: str,
 ) -> None:
     await older_epoch_refused(database)
+
+
+async def test_given_a_clustered_journal_then_a_paused_leaders_transaction_holds_no_write_up(
+    database: str,
+) -> None:
+    # A clustered callgate opens its journal with lease_ttl + 2 s limits (1 s here): an old
+    # leader paused mid-transaction (SIGSTOP) would otherwise hold its row locks for ever.
+    journal = await Journal.open(database, session_limit=1.0)
+    engine = journal._engine
+    try:
+        async with engine.connect() as connection:
+            for setting in ("idle_in_transaction_session_timeout", "lock_timeout"):
+                assert (await connection.execute(text(f"SHOW {setting}"))).scalar() == "1s"
+        paused = await engine.connect()
+        await paused.begin()
+        await paused.execute(text("UPDATE fence SET epoch = epoch WHERE id = 1"))  # then idle
+        started = time.monotonic()
+        # The new leader's claim waits on the paused one's lock: the server ends that session
+        # (or the claim's lock wait) after the limit, never for ever.
+        for _ in range(5):
+            try:
+                await asyncio.wait_for(journal.claim_epoch(7), timeout=10)
+                break
+            except JournalError:
+                await asyncio.sleep(0.2)  # the lock wait timed out first: the writer retries
+        waited = time.monotonic() - started
+        print(f"\nclaim through a paused transaction after {waited:.2f} s")
+        assert waited < 5
+        assert journal.epoch == 7
+        with pytest.raises(Exception):  # noqa: B017,PT011 (the driver's own: session ended)
+            await paused.execute(text("SELECT 1"))
+        with contextlib.suppress(Exception):
+            await paused.close()
+    finally:
+        await journal.close()
+    # Unclustered: PostgreSQL's defaults (no limit), as before.
+    plain = await Journal.open(database)
+    try:
+        async with plain._engine.connect() as connection:
+            assert (await connection.execute(text("SHOW lock_timeout"))).scalar() == "0"
+    finally:
+        await plain.close()
 
 
 async def test_given_postgres_then_the_migrated_schema_equals_the_orm_models(database: str) -> None:

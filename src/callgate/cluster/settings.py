@@ -32,6 +32,19 @@ class ClusterSettings(BaseModel):
     stop revokes it at once). The leader renews every third of it and stops commanding half a
     second before it could lapse."""
 
+    @property
+    def request_timeout(self) -> float:
+        """Seconds one etcd request may take: a third of the lease (the leader renews every
+        third), at least half a second, so a renewal never outlasts the lease it renews."""
+        return max(0.5, self.lease_ttl / 3)
+
+    @property
+    def journal_session_limit(self) -> float | None:
+        """Seconds a journal session may stay idle in a transaction or wait for a lock
+        (PostgreSQL): ``lease_ttl + 2``, so an old leader paused mid-transaction holds the new
+        leader's writes up no longer than its lease and a little more. None unclustered."""
+        return float(self.lease_ttl + 2) if self.enabled else None
+
     @field_validator("etcd")
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:

@@ -54,7 +54,7 @@ from callgate.daemon.engine import Engine
 from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.inquiry_service import inquiry_routes
 from callgate.daemon.journaling import CallJournal
-from callgate.daemon.leadership import ari_client, lead, spool_at_fence
+from callgate.daemon.leadership import ari_client, hand_over, lead, spool_at_fence
 from callgate.daemon.live import HISTORY_DAYS, LiveFeed
 from callgate.daemon.metrics import Metrics, RecordingCounts
 from callgate.daemon.parts import Background, Lifecycle, Part, Step, sync
@@ -359,7 +359,7 @@ async def serve(
     the environment): :mod:`callgate.daemon.reload`."""
     # "agi": whether the FastAGI port is bound (not required: calls need only ARI); shown on
     # /readyz and as callgate_connection_up{component="agi"}.
-    health = Health(components=(*COMPONENTS, "agi"))
+    health = Health(components=(*COMPONENTS, "agi"), role="single" if leader is None else "leader")
     notifier = Notifier()
     wired: _Wired | None = None
     readiness_told: set[asyncio.Task[None]] = set()
@@ -438,6 +438,8 @@ async def serve(
     loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP while stopping: ignored"))
     health.begin_stopping()
     notifier.stopping()
+    # Clustered: another node adopts the waiting callers (the process ends there), else on.
+    await hand_over(leader, settings.cluster.lease_ttl + 2, writer.flush)
     log.info("stopping: handing waiting callers to the fallback queue")
     await parts.stop()
     return exit_code
@@ -527,7 +529,11 @@ async def run(settings: Settings, config_path: str | None = None) -> int:
     """The daemon's exit code: 0 after SIGTERM/SIGINT, 1 when it could not serve or the ARI
     event pump ended (systemd's ``Restart=on-failure`` restarts it then)."""
     try:
-        journal = await Journal.open(settings.storage.url)
+        journal = await Journal.open(
+            settings.storage.url,
+            session_limit=settings.cluster.journal_session_limit,
+            migrate=not settings.cluster.enabled,  # clustered: the leader migrates (leadership)
+        )
     except JournalError as exc:
         log.error("cannot open the journal", extra={"error": str(exc)})
         return 1

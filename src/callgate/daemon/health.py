@@ -45,8 +45,12 @@ class Health:
         required: Iterable[str] = REQUIRED,
         degrading: Iterable[str] = DEGRADING,
         clock: Callable[[], float] = time.time,
+        role: str = "single",
     ) -> None:
         self.clock = clock
+        #: "single" (no [cluster]) or "leader"; a clustered standby shows "standby" on its own
+        #: port (callgate.daemon.standby).
+        self.role = role
         self.required = frozenset(required)
         self.degrading = frozenset(degrading)
         self._states = {name: ComponentState(False, None) for name in components}
@@ -108,6 +112,7 @@ class Health:
         """The ``/readyz`` body."""
         return {
             "ready": self.ready,
+            "role": self.role,
             "stopping": self._stopping,
             "degraded": self.degraded(),
             "components": {

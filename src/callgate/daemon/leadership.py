@@ -3,13 +3,15 @@ election, then the leader, fenced the moment it may no longer lead (issue #21).
 
 Standby: the config is loaded and the journal open (both before this module runs); ARI's REST
 side and AMI are checked every few seconds (a line at each change), the Stasis application is
-NOT registered (no ARI websocket, no FastAGI or admin port: the leader holds them). On winning:
-the journal is claimed for the new epoch (every later write checks it in its own transaction,
+NOT registered (no ARI websocket, no FastAGI port, and on the admin port only read-only
+health and metrics, :mod:`callgate.http.standby_port`, closed before the daemon binds it).
+On winning: the journal is migrated (only a leader migrates it: a standby opened it without),
+then claimed for the new epoch (every later write checks it in its own transaction,
 :meth:`~callgate.storage.journal.Journal.claim_epoch`) without waiting for the claim (an old
 leader paused mid-transaction holds a SQLite journal's lock: the first write that gets through
-claims it then), and the daemon starts as it does after a
-restart, which registers the application and reconciles every waiting caller, conversation and
-ringing phone (:meth:`~callgate.asterisk.ari.adapter.AriAdapter.on_connected`).
+claims it then), and the daemon starts as it does after a restart, which registers the
+application and reconciles every waiting caller, conversation and ringing phone
+(:meth:`~callgate.asterisk.ari.adapter.AriAdapter.on_connected`).
 
 Fencing: every ARI request first asks :meth:`~callgate.cluster.election.Leadership.valid`
 (a clock check, no I/O), so a leader resumed after a pause longer than its lease commands
@@ -18,8 +20,10 @@ etcd no longer has, or a key another holds fence it too. A fenced leader logs an
 exits at once with :data:`EXIT_FENCED`, without the orderly stop (which would hand the new
 leader's waiting callers to the fallback queue) but with the journal's queued records spooled
 to local disk first (:func:`spool_at_fence`), written when it next leads; systemd
-(``Restart=on-failure``) starts it again, as a standby. Single callgate (no ``[cluster]``):
-none of this runs.
+(``Restart=on-failure``) starts it again, as a standby. A planned stop (SIGTERM) gives the
+lead up at once instead (:func:`hand_over`): another node adopts the waiting callers and this
+one ends without handing them to the fallback queue. Single callgate (no ``[cluster]``): none
+of this runs.
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ from callgate.asterisk.ari.nodes import AriNodes
 from callgate.cluster.election import Leadership
 from callgate.cluster.etcd import EtcdClient
 from callgate.config import Settings
+from callgate.daemon.standby import StandbyState
 from callgate.daemon.systemd import Notifier
+from callgate.http.bounds import HttpLimits
+from callgate.http.standby_port import StandbyHttp
 from callgate.ports import JournalError
 from callgate.storage.journal import Journal, JournalFenced
 
@@ -68,13 +75,35 @@ def spool_at_fence(hook: Callable[[], object] | None) -> None:
     _before_exit = hook
 
 
+#: Set while a planned stop hands the lead to another node (:func:`hand_over`): a fence then
+#: is that node taking over, and the process ends as a clean stop does (exit 0).
+_handing_over = False
+
+
 def fenced(why: str) -> None:
     """Stop commanding at once: an ALARM line, the journal's queued records spooled to local
     disk (no I/O to Asterisk or the database), then the process ends (no orderly stop)."""
+    if _handing_over:
+        _handed_over(why)
+        return
     log.critical(
         "ALARM: fenced, no longer this centre's leader: exiting at once, commanding nothing more",
         extra={"reason": why, "exit_code": EXIT_FENCED},
     )
+    _end(EXIT_FENCED)
+
+
+def _handed_over(why: str) -> None:
+    log.info(
+        "stopping: another node leads now; waiting callers left in Stasis for it",
+        extra={"reason": why},
+    )
+    _end(0)
+
+
+def _end(code: int) -> None:
+    """The journal's queued records spooled, the logs flushed, the process ended with ``code``
+    without the orderly stop."""
     if _before_exit is not None:
         try:
             _before_exit()
@@ -83,7 +112,33 @@ def fenced(why: str) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    os._exit(EXIT_FENCED)
+    os._exit(code)
+
+
+async def hand_over(
+    leadership: Leadership | None, wait: float, flush: Callable[[], Awaitable[object]]
+) -> None:
+    """A clustered leader's planned stop (SIGTERM), before the orderly stop: the journal's
+    queued records written (``flush``, bounded) while it still leads, then the lead given up
+    at once (:meth:`~callgate.cluster.election.Leadership.step_down`). If another node leads
+    within ``wait`` seconds the process ends here (exit 0), leaving the waiting callers in
+    Stasis for that node, which adopts them as after a takeover; else this returns and the
+    orderly stop hands them to the fallback queue as a single callgate's does. Single
+    callgate (``leadership`` None): returns at once."""
+    global _handing_over
+    if leadership is None:
+        return
+    await flush()
+    _handing_over = True
+    successor = await leadership.step_down(wait)
+    if successor is not None:
+        _handed_over(f"node {successor.value} leads, epoch {successor.create_revision}")
+        return
+    _handing_over = False
+    log.warning(
+        "stopping: no other node took the lead: waiting callers go to the fallback queue",
+        extra={"waited_s": wait},
+    )
 
 
 class FencedAriClient(AriClient):
@@ -164,10 +219,11 @@ async def _reachable(settings: Settings) -> dict[str, str | None]:
     return found
 
 
-async def _keep_warm(settings: Settings, notifier: Notifier) -> None:
+async def _keep_warm(settings: Settings, notifier: Notifier, state: StandbyState) -> None:
     seen: dict[str, str | None] = {}
     while True:
         found = await _reachable(settings)
+        state.saw(found)
         for part, problem in found.items():
             if part not in seen or seen[part] != problem:
                 if problem is None:
@@ -178,6 +234,25 @@ async def _keep_warm(settings: Settings, notifier: Notifier) -> None:
         down = [part for part, problem in found.items() if problem is not None]
         notifier.status("standby" if not down else f"standby, {', '.join(down)} unreachable")
         await asyncio.sleep(WARM_CHECK)
+
+
+async def _bind(port: StandbyHttp, retry_every: float) -> None:
+    """Bind the standby's admin port, retrying while it is taken (a warning the first time:
+    the leader's own ALARMs are for the ports calls need)."""
+    warned = False
+    while True:
+        try:
+            await port.start()
+        except OSError as exc:
+            if not warned:
+                log.warning(
+                    "standby: admin port not bound, retrying",
+                    extra={"port": port.port, "error": exc.strerror or str(exc)},
+                )
+                warned = True
+            await asyncio.sleep(retry_every)
+        else:
+            return
 
 
 async def _claim(journal: Journal, epoch: int) -> None:
@@ -211,7 +286,7 @@ async def lead(
     if not settings.cluster.enabled:
         return await serve(settings, journal, stop, config_path, None)
     cluster = settings.cluster
-    etcd = EtcdClient(cluster.etcd)
+    etcd = EtcdClient(cluster.etcd, timeout=cluster.request_timeout)
     leadership = Leadership(
         etcd,
         centre=cluster.centre,
@@ -223,8 +298,19 @@ async def lead(
     log.info("standby: waiting to lead", extra={"key": leadership.key, "node": leadership.name})
     # Under systemd a standby is a started service; its watchdog is kept while it waits.
     notifier.ready("standby")
+    # The ops port shows "standby" (read-only health and metrics), not a connection refused.
+    state = StandbyState(lambda: leadership.seen_leader)
+    ops = settings.ops
+    port = StandbyHttp(
+        state.to_json,
+        state.registry(),
+        host=ops.http_host,
+        port=ops.http_port,
+        limits=HttpLimits.from_settings(ops),
+    )
     waiting: list[asyncio.Task[Any]] = [
-        asyncio.create_task(_keep_warm(settings, notifier), name="keep-warm")
+        asyncio.create_task(_keep_warm(settings, notifier, state), name="keep-warm"),
+        asyncio.create_task(_bind(port, ops.bind_retry_seconds), name="standby-admin-http"),
     ]
     waiting.append(asyncio.create_task(notifier.watchdog(), name="standby-watchdog"))
     campaign = asyncio.create_task(leadership.campaign(), name="campaign")
@@ -242,8 +328,16 @@ async def lead(
         for task in waiting:
             task.cancel()
         await asyncio.gather(*waiting, return_exceptions=True)
+        await port.stop()  # released before the daemon binds it
         notifier.close()
-    holding = asyncio.create_task(leadership.hold(), name="leader-lease")
+    try:
+        await journal.migrate()  # only the leader migrates; a standby opened it without
+    except JournalError as exc:
+        log.error("cannot migrate the journal", extra={"error": str(exc)})
+        await leadership.resign()
+        await etcd.close()
+        return 1
+    leadership.start_holding()
     # The claim is not awaited before serving: an old leader paused mid-transaction holds a
     # SQLite journal's write lock until it resumes, and callers must not wait for it. Every
     # write checks the fence in its own transaction and claims the epoch itself if this claim
@@ -256,9 +350,7 @@ async def lead(
     finally:
         spool_at_fence(None)  # the daemon's writer is closed: nothing of it to spool any more
         claiming.cancel()
-        holding.cancel()
-        for task in (claiming, holding):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await claiming
         await leadership.resign()
         await etcd.close()

@@ -29,6 +29,7 @@ from callgate.core.commands import CallEnded
 from callgate.core.events import Priority
 from callgate.daemon.health import Health
 from callgate.daemon.projection import Projection
+from callgate.daemon.standby import LEADER_HELP, LEADER_METRIC
 from callgate.mqtt.backpressure import PublishMonitor
 from callgate.ports import CallRecorded, Observed, RecordingFailed
 
@@ -206,6 +207,8 @@ class _LiveCollector(Collector):
             " answers).",
             value=1.0 if m.health.ready else 0.0,
         )
+        # A daemon that serves leads its centre (a clustered standby exports 0 on its own port).
+        yield GaugeMetricFamily(LEADER_METRIC, LEADER_HELP, value=1.0)
         yield GaugeMetricFamily(
             "callgate_degraded",
             "1 while taking calls with a component down whose work waits (the database: the"

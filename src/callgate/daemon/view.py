@@ -82,6 +82,7 @@ class LiveDaemonView:
         return {
             "version": __version__,
             "ready": self.health.ready,
+            "role": self.health.role,
             "stopping": self.health.stopping,
             "degraded": self.health.degraded(),
             "uptime_s": round(now - self.health.started_at, 1),

@@ -204,6 +204,27 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def session_limits(seconds: float) -> Callable[[Any, Any], None]:
+    """Connect hook of a clustered callgate's PostgreSQL journal: no session stays idle inside
+    a transaction, nor waits for a lock, longer than ``seconds``. An old leader paused (SIGSTOP,
+    a VM freeze) mid-transaction holds its row locks until it runs again: the server ends its
+    session after ``seconds`` instead, and the new leader's writes stop waiting for it.
+    Set on the session itself (asyncpg's own connection, outside any transaction), so the
+    pool's rollback at check-in does not undo it."""
+    milliseconds = max(int(seconds * 1000), 1)
+
+    def limit(dbapi_connection: Any, _record: Any) -> None:
+        async def set_limits(connection: Any) -> None:
+            await connection.execute(
+                f"SET idle_in_transaction_session_timeout = {milliseconds};"
+                f" SET lock_timeout = {milliseconds}"
+            )
+
+        dbapi_connection.run_async(set_limits)
+
+    return limit
+
+
 def scrub(exc: BaseException, secrets: Sequence[str | None]) -> str:
     """``exc`` as text, each of ``secrets`` replaced by ``***``."""
     text = f"{type(exc).__name__}: {exc}"

@@ -232,7 +232,11 @@ def _status(args: argparse.Namespace) -> int:
 def render_status(body: Json) -> str:
     components: dict[str, Json] = body.get("components", {})
     degraded = body.get("degraded") or []
-    if body.get("ready") and degraded:
+    if body.get("role") == "standby":
+        # A clustered standby's read-only port: it takes no call while another leads.
+        leader = body.get("leader") or "another callgate"
+        headline = f"STANDBY: {leader} leads; this one takes over if it stops"
+    elif body.get("ready") and degraded:
         # Calls are served; records wait in memory until the component is back.
         headline = f"DEGRADED ({', '.join(degraded)} down), taking 112 calls"
     elif body.get("ready"):
@@ -244,8 +248,11 @@ def render_status(body: Json) -> str:
         # Only a lost ARI sends calls to the fallback queue; AMI or database down degrade.
         effect = "calls go to the fallback queue" if "ari" in down else "calls still taken"
         headline = f"NOT READY ({', '.join(down)} down): {effect}"
+    # Clustered: whether this one leads its centre (a single callgate says nothing).
+    role = f" [{body['role']}]" if body.get("role") in ("leader", "standby") else ""
     lines = [
-        f"callgate {body.get('version', '?')}: {headline}  (up {_duration(body.get('uptime_s'))})",
+        f"callgate {body.get('version', '?')}{role}: {headline}"
+        f"  (up {_duration(body.get('uptime_s'))})",
         "",
         "connections:",
     ]

@@ -342,6 +342,21 @@ def test_given_the_database_down_then_status_says_degraded_and_taking_calls() ->
     assert "database  DOWN" in text
 
 
+def test_given_a_clustered_standby_then_status_says_standby_and_who_leads() -> None:
+    from callgate.daemon.standby import StandbyState
+    from callgate.tools.admin import render_status
+
+    state = StandbyState(lambda: "cg-a", clock=lambda: 1_790_000_000.0)
+    state.saw({"ari": None, "ami": "connection refused"})
+    text = render_status(state.to_json())
+    assert "callgate " in text
+    assert "[standby]: STANDBY: cg-a leads; this one takes over if it stops" in text
+    assert "ami       down" in text
+    leading = render_status({"ready": True, "role": "leader", "components": {}})
+    assert "[leader]: READY, taking 112 calls" in leading
+    assert "[" not in render_status({"ready": True, "role": "single", "components": {}})
+
+
 # -- the admin socket: the local CLI without a token -------------------------------------------
 
 

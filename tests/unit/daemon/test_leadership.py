@@ -4,10 +4,14 @@ callgate runs as before."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -15,6 +19,7 @@ from callgate.asterisk.ari.client import AriClient, AriUnavailable
 from callgate.asterisk.ari.nodes import AriNodes
 from callgate.asterisk.settings import NodeSettings
 from callgate.cluster.election import Leadership
+from callgate.cluster.etcd import Holder
 from callgate.config import Settings
 from callgate.daemon import leadership as module
 from callgate.daemon.leadership import FencedAriClient, ari_client, lead
@@ -97,11 +102,12 @@ async def test_given_application_replaced_then_the_leader_is_fenced(ari: str) ->
     assert lost == ["ARI ApplicationReplaced: another leader took the app"]
 
 
-def _clustered(ari: str) -> Settings:
+def _clustered(ari: str, port: int = 0) -> Settings:
     return Settings.model_validate(
         {
             "ari": {"url": ari},
             "ami": {"port": 1},
+            "ops": {"http_port": port},
             "cluster": {"etcd": ["http://127.0.0.1:1"], "node_name": "n1", "lease_ttl": 3},
         }
     )
@@ -112,7 +118,10 @@ async def test_given_a_cluster_then_a_standby_claims_the_journal_once_it_leads(
 ) -> None:
     etcd = FakeEtcd()
     etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
-    monkeypatch.setattr(module, "EtcdClient", lambda urls: etcd)
+    timeouts: list[float] = []
+    monkeypatch.setattr(
+        module, "EtcdClient", lambda urls, timeout: timeouts.append(timeout) or etcd
+    )
     other = await etcd.grant(3)
     await etcd.create("/callgate/callgate/leader", "n0", other[0])  # someone leads
     served: list[Leadership | None] = []
@@ -133,6 +142,7 @@ async def test_given_a_cluster_then_a_standby_claims_the_journal_once_it_leads(
         assert journal.epoch == leader.epoch
         assert journal.fenced is module.fenced
         assert "/callgate/callgate/leader" not in etcd.keys  # resigned at the stop
+        assert timeouts == [1.0]  # a third of the 3 s lease: a renewal never outlasts it
     finally:
         await journal.close()
 
@@ -142,7 +152,7 @@ async def test_given_a_stop_while_standby_then_it_ends_without_serving(
 ) -> None:
     etcd = FakeEtcd()
     etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
-    monkeypatch.setattr(module, "EtcdClient", lambda urls: etcd)
+    monkeypatch.setattr(module, "EtcdClient", lambda urls, timeout: etcd)
     other = await etcd.grant(3)
     await etcd.create("/callgate/callgate/leader", "n0", other[0])
     stop = asyncio.Event()
@@ -252,3 +262,208 @@ async def test_given_nodes_then_a_standby_checks_every_node(ari: str) -> None:
     assert set(found) == {"ari:node1", "ami:node1", "ari:node2", "ami:node2"}
     assert found["ari:node1"] is None
     assert found["ari:node2"] is not None  # nothing on port 1
+
+
+class _SteppingDown:
+    """A leadership whose step-down finds ``successor`` (None: no other node)."""
+
+    def __init__(self, successor: Holder | None, seen: list[str]) -> None:
+        self.successor = successor
+        self.seen = seen
+
+    async def step_down(self, wait: float) -> Holder | None:
+        self.seen.append(f"step down, wait {wait}")
+        # A journal write refused meanwhile (the new leader claimed it) is that node taking
+        # over, not an ALARM: the process ends as a clean stop does.
+        if self.successor is not None:
+            module.fenced("journal: write refused, epoch 4 is no longer the leader's")
+        return self.successor
+
+
+async def test_given_a_planned_stop_and_another_node_leads_then_the_callers_are_left_to_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+    monkeypatch.setattr(module.os, "_exit", lambda code: seen.append(f"exit {code}"))
+    monkeypatch.setattr(module, "_before_exit", lambda: seen.append("spooled"))
+
+    async def flush() -> None:
+        seen.append("flushed")
+
+    caplog.set_level("INFO", logger=module.__name__)
+    leader = _SteppingDown(Holder("b", 9, 1), seen)
+    await module.hand_over(leader, 5, flush)  # type: ignore[arg-type]
+    assert seen == [
+        "flushed",  # written while still leading
+        "step down, wait 5",
+        "spooled",
+        "exit 0",  # the journal's fence during the hand-over
+        "spooled",
+        "exit 0",  # the successor found
+    ]
+    assert "ALARM" not in caplog.text
+    assert "waiting callers left in Stasis for it" in caplog.text
+    assert caplog.records[-1].reason == "node b leads, epoch 9"  # type: ignore[attr-defined]
+    monkeypatch.setattr(module, "_handing_over", False)
+
+
+async def test_given_a_planned_stop_and_no_other_node_then_the_orderly_stop_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+    monkeypatch.setattr(module.os, "_exit", lambda code: seen.append(f"exit {code}"))
+
+    async def flush() -> None:
+        seen.append("flushed")
+
+    await module.hand_over(_SteppingDown(None, seen), 5, flush)  # type: ignore[arg-type]
+    assert seen == ["flushed", "step down, wait 5"]
+    assert "no other node took the lead" in caplog.text
+    # A fence from now on is one again: ALARM and exit 3.
+    module.fenced("test")
+    assert seen[-1] == f"exit {module.EXIT_FENCED}"
+    await module.hand_over(None, 5, flush)  # a single callgate: nothing to hand over
+    assert seen.count("flushed") == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_given_a_standby_then_its_admin_port_says_standby_read_only_and_is_freed_to_lead(
+    ari: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The on-call admin and the load balancer see "standby", not a connection refused; the
+    # port is released before the daemon binds it on winning.
+    etcd = FakeEtcd()
+    etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
+    monkeypatch.setattr(module, "EtcdClient", lambda urls, timeout: etcd)
+    other = await etcd.grant(3)
+    await etcd.create("/callgate/callgate/leader", "n0", other[0])
+    port = _free_port()
+    free_when_served: list[bool] = []
+
+    async def serve(*args: Any) -> int:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", port))  # raises if the standby still held it
+        free_when_served.append(True)
+        return 0
+
+    url = f"http://127.0.0.1:{port}"
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'j.db'}")
+    try:
+        running = asyncio.create_task(
+            lead(serve, _clustered(ari, port), journal, asyncio.Event(), None)
+        )
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"{url}/readyz") as resp:
+                        ready, status = await resp.json(), resp.status
+                    if ready["components"]:  # its first warm check is in
+                        break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.02)
+            assert status == 503
+            assert (ready["role"], ready["ready"], ready["leader"]) == ("standby", False, "n0")
+            assert ready["components"]["ari"]["connected"] is True
+            assert ready["components"]["ami"]["connected"] is False  # nothing on port 1
+            async with http.get(f"{url}/api/status") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["role"] == "standby"
+            async with http.get(f"{url}/metrics") as resp:
+                metrics = await resp.text()
+            assert "callgate_leader 0.0" in metrics
+            assert 'callgate_connection_up{component="ari"} 1.0' in metrics
+            async with http.get(f"{url}/healthz") as resp:
+                assert (resp.status, (await resp.json())["role"]) == (200, "standby")
+            # No log-in, no state change, no API: the leader serves those.
+            for method, path in [
+                ("POST", "/api/session"),
+                ("POST", "/api/agents/1001/login"),
+                ("GET", "/api/agents"),
+                ("GET", "/wallboard"),
+            ]:
+                async with http.request(method, f"{url}{path}", json={}) as resp:
+                    assert resp.status == 503
+                    assert (await resp.json())["role"] == "standby"
+        await etcd.revoke(other[0])  # the leader stopped: this one wins
+        assert await asyncio.wait_for(running, timeout=5) == 0
+        assert free_when_served == [True]
+    finally:
+        await journal.close()
+
+
+async def test_given_the_admin_port_taken_then_the_standby_retries_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    tries: list[int] = []
+
+    class _Port:
+        port = 8089
+
+        async def start(self) -> None:
+            tries.append(1)
+            if len(tries) < 3:
+                raise OSError(98, "Address already in use")
+
+    await asyncio.wait_for(module._bind(_Port(), 0.001), timeout=2)  # type: ignore[arg-type]
+    assert len(tries) == 3
+    assert caplog.text.count("standby: admin port not bound") == 1
+
+
+async def test_given_a_cluster_then_only_the_leader_migrates_the_journal(
+    ari: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etcd = FakeEtcd()
+    etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
+    monkeypatch.setattr(module, "EtcdClient", lambda urls, timeout: etcd)
+    other = await etcd.grant(3)
+    await etcd.create("/callgate/callgate/leader", "n0", other[0])
+    file = tmp_path / "j.db"
+
+    def tables() -> set[str]:
+        with contextlib.closing(sqlite3.connect(file)) as db:
+            return {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+
+    seen: list[int] = []
+
+    async def serve(*args: Any) -> int:
+        seen.append(len(await args[1].open_calls()))  # the schema is there to serve
+        return 0
+
+    journal = await Journal.open(f"sqlite+aiosqlite:///{file}", migrate=False)
+    try:
+        assert "calls" not in tables()  # a standby opened it without migrating
+        running = asyncio.create_task(lead(serve, _clustered(ari), journal, asyncio.Event(), None))
+        await asyncio.sleep(0.2)
+        assert "calls" not in tables()  # still standing by
+        await etcd.revoke(other[0])
+        assert await asyncio.wait_for(running, timeout=5) == 0
+        assert seen == [0]
+        assert "calls" in tables()
+    finally:
+        await journal.close()
+
+
+async def test_given_the_journal_not_migratable_on_winning_then_exit_1_and_the_lead_given_up(
+    ari: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    etcd = FakeEtcd()
+    etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
+    monkeypatch.setattr(module, "EtcdClient", lambda urls, timeout: etcd)
+
+    class _Unmigratable:
+        async def migrate(self) -> None:
+            raise JournalUnavailable("cannot migrate the journal x: connection refused")
+
+    async def serve(*args: Any) -> int:
+        raise AssertionError("not served without its schema")
+
+    code = await lead(serve, _clustered(ari), _Unmigratable(), asyncio.Event(), None)  # type: ignore[arg-type]
+    assert code == 1
+    assert "cannot migrate the journal" in caplog.text
+    assert "/callgate/callgate/leader" not in etcd.keys  # another node may lead

@@ -93,6 +93,17 @@ def test_connection_states_and_readiness_follow_the_health_registry() -> None:
     assert value("callgate_ready") == 1
 
 
+def test_given_a_serving_daemon_then_it_leads_and_readyz_names_its_role() -> None:
+    # A clustered standby exports 0 on its own port (tests/unit/daemon/test_leadership.py).
+    driven = Driven()
+    for role in ("single", "leader"):
+        health = Health(role=role)
+        metrics = Metrics(driven.projection, health)
+        assert metrics.registry.get_sample_value("callgate_leader") == 1
+        assert health.to_json()["role"] == role
+    assert Health().role == "single"
+
+
 def test_outbox_depth_is_absent_until_a_source_reports_it() -> None:
     driven = Driven()
     depth: list[int | None] = [None]

@@ -39,8 +39,9 @@ JOINS: dict[str, tuple[frozenset[str], str]] = {
         "the daemon as the admin port shows it: journal rows and the port's list of actions",
     ),
     "leadership": (
-        frozenset({"asterisk", "storage"}),
-        "a clustered leader: the ARI client it fences and the journal it claims for its epoch",
+        frozenset({"asterisk", "storage", "http"}),
+        "a clustered leader: the ARI client it fences and the journal it claims for its epoch;"
+        " a standby's read-only admin port",
     ),
     "inquiry_service": (
         frozenset({"http", "storage"}),
