@@ -153,9 +153,10 @@ class Leadership:
             if not self.valid():
                 break
             try:
-                await asyncio.wait_for(
-                    self._check(), timeout=max(self._valid_until - self._clock(), 0.01)
-                )
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel
+                # (resign, step-down) that lands as the check completes.
+                async with asyncio.timeout(max(self._valid_until - self._clock(), 0.01)):
+                    await self._check()
             except (EtcdUnavailable, TimeoutError) as exc:
                 log.warning("leader: lease not renewed", extra={"error": str(exc) or "timeout"})
 

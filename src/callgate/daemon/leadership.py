@@ -209,9 +209,10 @@ async def _reachable(settings: Settings) -> dict[str, str | None]:
             except (AriError, AriUnavailable) as exc:
                 found[f"ari{suffix}"] = str(exc)
         try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(ami_host, ami_port), timeout=2
-            )
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that
+            # lands as the connection opens, and the standby's tasks are cancelled on winning.
+            async with asyncio.timeout(2):
+                _, writer = await asyncio.open_connection(ami_host, ami_port)
             writer.close()
             found[f"ami{suffix}"] = None
         except (OSError, TimeoutError) as exc:
@@ -253,6 +254,27 @@ async def _bind(port: StandbyHttp, retry_every: float) -> None:
             await asyncio.sleep(retry_every)
         else:
             return
+
+
+#: Seconds the standby's tasks get to end once cancelled, on winning or stopping.
+CANCEL_BOUND = 2.0
+
+
+async def _cancel_all(tasks: list[asyncio.Task[Any]], bound: float = CANCEL_BOUND) -> None:
+    """Cancel ``tasks`` and wait for them, at most ``bound`` seconds: a task that swallowed
+    its cancel (Python 3.11's ``wait_for`` can, in a race) must not keep the winner from
+    leading; it is named in a line and left to end by itself."""
+    for task in tasks:
+        task.cancel()
+    _, pending = await asyncio.wait(tasks, timeout=bound)
+    if pending:
+        log.error(
+            "standby work did not end when cancelled; leading without waiting for it",
+            extra={"tasks": sorted(task.get_name() for task in pending)},
+        )
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: a finished task's error is not "never retrieved"
 
 
 async def _claim(journal: Journal, epoch: int) -> None:
@@ -325,9 +347,7 @@ async def lead(
             return 0
         epoch = campaign.result()
     finally:
-        for task in waiting:
-            task.cancel()
-        await asyncio.gather(*waiting, return_exceptions=True)
+        await _cancel_all(waiting)
         await port.stop()  # released before the daemon binds it
         notifier.close()
     try:

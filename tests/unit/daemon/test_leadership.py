@@ -467,3 +467,36 @@ async def test_given_the_journal_not_migratable_on_winning_then_exit_1_and_the_l
     assert code == 1
     assert "cannot migrate the journal" in caplog.text
     assert "/callgate/callgate/leader" not in etcd.keys  # another node may lead
+
+
+async def test_given_standby_work_that_swallows_its_cancel_then_the_winner_still_leads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Python 3.11's wait_for can lose a cancel in a race; seen once in the lab as a winner
+    # that never led (its warm check went on). The winner waits a bounded time, then leads.
+    swallowed = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.set()
+        await asyncio.sleep(3600)  # goes on as if never cancelled
+
+    async def obedient() -> None:
+        await asyncio.sleep(3600)
+
+    tasks = [
+        asyncio.create_task(stubborn(), name="keep-warm"),
+        asyncio.create_task(obedient(), name="standby-watchdog"),
+    ]
+    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await module._cancel_all(tasks, bound=0.1)
+    assert swallowed.is_set()
+    assert tasks[1].cancelled()
+    assert "did not end when cancelled" in caplog.text
+    assert caplog.records[-1].tasks == ["keep-warm"]  # type: ignore[attr-defined]
+    tasks[0].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await tasks[0]
