@@ -159,6 +159,11 @@ class FencedAriClient(AriClient):
             raise AriUnavailable(f"ARI {method} {path}: fenced, not the leader")
         return await super().request(method, path, params, body)
 
+    def may_connect(self) -> bool:
+        # A leader resumed after its lease lapsed must not re-register the Stasis app: that
+        # would take it from the new leader (ApplicationReplaced there).
+        return self.leadership.valid()
+
     async def events(self) -> AsyncIterator[JsonObject | Connected | Disconnected]:
         async for event in super().events():
             if isinstance(event, dict) and event.get("type") == "ApplicationReplaced":

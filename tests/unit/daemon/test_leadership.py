@@ -102,6 +102,30 @@ async def test_given_application_replaced_then_the_leader_is_fenced(ari: str) ->
     assert lost == ["ARI ApplicationReplaced: another leader took the app"]
 
 
+async def test_given_a_leader_past_its_lease_then_its_event_stream_does_not_reconnect(
+    ari: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Reconnecting registers the Stasis app, taking it from the new leader: a leader resumed
+    # after a pause must not, however soon its stream retries.
+    etcd, lost = FakeEtcd(), []
+    leadership = _leadership(etcd, lost)
+    await leadership.campaign()
+    etcd.now += 10  # paused past its lease
+    async with FencedAriClient(
+        ari, "u", "p", "callgate", leadership=leadership, backoff_initial=0.01, backoff_max=0.01
+    ) as client:
+        stream = client.events()
+        waiting = asyncio.ensure_future(anext(stream))
+        async with asyncio.timeout(5):
+            while "ARI events not connected" not in caplog.text:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert not waiting.done()  # a connection would have yielded Connected first
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        await stream.aclose()
+
+
 def _clustered(ari: str, port: int = 0) -> Settings:
     return Settings.model_validate(
         {

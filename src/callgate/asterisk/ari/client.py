@@ -229,6 +229,15 @@ class AriClient:
 
     # ---------------------------------------------------------------- events
 
+    def may_connect(self) -> bool:
+        """Whether the event stream may (re)connect now (a fenced leader's may not)."""
+        return True
+
+    def _check_may_connect(self) -> None:
+        if not self.may_connect():
+            # Connecting registers the app, taking it from whoever holds it now.
+            raise _NotNow("not connecting: may not command Asterisk now")
+
     async def events(self) -> AsyncIterator[JsonObject | Connected | Disconnected]:
         """Yield ARI events for ever, reconnecting with backoff and jitter.
 
@@ -244,6 +253,7 @@ class AriClient:
             was_up = False
             reason = "closed by Asterisk"
             try:
+                self._check_may_connect()
                 async with self.session.ws_connect(
                     url, params=params, heartbeat=20, timeout=aiohttp.ClientWSTimeout(ws_close=5)
                 ) as ws:
@@ -264,6 +274,9 @@ class AriClient:
                     "ARI refused the event connection",
                     extra={"app": self.app, "status": exc.status, "reason": exc.message},
                 )
+            except _NotNow as exc:
+                reason = str(exc)
+                log.warning("ARI events not connected", extra={"app": self.app, "reason": reason})
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 reason = str(exc) or type(exc).__name__
                 log.warning(
@@ -277,6 +290,10 @@ class AriClient:
             log.info("ARI events reconnecting", extra={"in_seconds": round(sleep_for, 2)})
             await asyncio.sleep(sleep_for)
             delay = min(delay * 2, self._backoff_max)
+
+
+class _NotNow(Exception):
+    """The event stream may not connect now (:meth:`AriClient.may_connect`)."""
 
 
 def _q(part: str) -> str:
