@@ -1,8 +1,8 @@
 """Two callgates on the one lab Asterisk, one leading through etcd (#21): the standby takes
 over a SIGKILLed leader within 5 s with no waiting caller and no journal row lost, a leader
-stopped cleanly (SIGTERM) gives the lead up at once and leaves its waiting callers to the new
-leader (none to the fallback queue), and a leader paused (SIGSTOP) past its lease and resumed
-changes nothing: it finds itself fenced and exits.
+stopped cleanly (SIGTERM) hands its waiting callers to the fallback queue and revokes its lease
+(the standby leads at once, not after the lease), and a leader paused (SIGSTOP) past its lease
+and resumed changes nothing: it finds itself fenced and exits.
 
 Both daemons share one journal (the leader's SQLite file); three etcd members run on loopback
 ports (scripts/labetcd.py), stopped by PID at the end. Every wait is bounded polling.
@@ -159,10 +159,13 @@ def test_given_the_leader_sigkilled_while_callers_wait_then_the_standby_serves_t
     assert all(c.answered_at is not None for c in journaled if c.call_id in entered)
 
 
-def test_given_the_leader_stopped_cleanly_while_callers_wait_then_the_standby_adopts_them_at_once(
+def test_given_the_leader_stopped_cleanly_while_callers_wait_then_the_standby_leads_at_once(
     pair: tuple[Daemon, Daemon], phones: Callable[..., list[labpeers.Softphone]],
     carrier: Callable[..., labpeers.CarrierCalls],
 ) -> None:  # fmt: skip
+    # A planned stop is the orderly stop: the waiting callers go to the fallback queue (a
+    # human answers them), then the lease is revoked. Leaving them in Stasis for the standby
+    # was tried and withdrawn: the old leader cannot know the new one serves before it exits.
     leader, standby = pair
     takers = phones("1001")
     numbers = [f"08123000000{i}" for i in range(4)]
@@ -174,35 +177,24 @@ def test_given_the_leader_stopped_cleanly_while_callers_wait_then_the_standby_ad
         assert leader.process is not None
         stopped = time.time()
         leader.process.send_signal(signal.SIGTERM)  # systemctl stop
-        code = leader.process.wait(timeout=20)
+        code = leader.process.wait(timeout=30)
         wait_for(lambda: _count(standby, "leading the centre") == 1, 10, "the takeover")
         took = _at(standby.records("leading the centre")[0]) - stopped
-        wait_for(lambda: _count(standby, "ringing call-taker") >= 1, 15, "a call-taker rung")
-        rung = _at(standby.records("ringing call-taker")[0]) - stopped
-        print(f"\nclean stop: new leader after {took:.2f} s, first ring after {rung:.2f} s")
-        assert calls.wait(timeout=150) == 0, calls.errors()
+        print(f"\nclean stop: new leader {took:.2f} s after the SIGTERM")
+        # Every caller is answered: by the call-taker through callgate, or the fallback queue.
+        assert calls.wait(timeout=240) == 0, calls.errors()
     assert code == 0
-    # The lease was revoked at once: the standby did not wait for it to lapse.
-    assert took < TTL
+    # The lease was revoked at the end of the stop: the standby led within a poll or two of
+    # it, not when the lease lapsed (up to TTL after its last renewal).
+    (ended,) = leader.records("callgate stopped")
+    assert _at(standby.records("leading the centre")[0]) - _at(ended) < 1.5
     events = [str(r["event"]) for r in leader.records()]
-    assert "stopping: another node leads now; waiting callers left in Stasis for it" in events
-    assert "handing the call to the fallback queue" not in events  # no caller sent there
+    assert "stopping: handing waiting callers to the fallback queue" in events
     assert calls.stats() == {"successful": 4, "failed": 0}
+    # No journal row lost: every call the leader saw has its end row.
     entered = _entered(leader, standby)
-    # Every caller talked to a call-taker through callgate, the waiting ones through the new
-    # leader, which adopted them.
-    assert len(set(entered.values())) == len(numbers)
-    assert set(entered) <= _connected(leader, standby)
-    waiting = set(entered) - _connected(leader)
-    assert len(waiting) >= 3
-    assert waiting <= _connected(standby)
-    # No journal row lost: every call has its end row. The waiting callers are journaled
-    # answered by the new leader. (A conversation it adopted is journaled ended but without
-    # its answer time, as after any restart: the adoption's own gap, not the hand-over's.)
-    wait_for(lambda: all(c.ended_at is not None for c in standby.calls()), 30, "every call ended")
-    journaled = {c.call_id: c for c in standby.calls()}
-    assert set(journaled) >= set(entered)
-    assert all(journaled[call].answered_at is not None for call in waiting)
+    wait_for(lambda: all(c.ended_at is not None for c in standby.calls()), 60, "every call ended")
+    assert {c.call_id for c in standby.calls()} >= set(entered)
 
 
 def test_given_the_leader_paused_past_its_lease_then_resumed_it_changes_nothing_and_exits(

@@ -142,25 +142,6 @@ async def test_given_the_database_away_at_stop_then_the_records_are_spooled_in_o
     assert not logged(caplog, "ALARM: records not written at stop")
 
 
-async def test_given_a_flush_then_it_waits_for_the_queue_a_bounded_time_and_the_writer_goes_on(
-    spool: Path, journal: Journal
-) -> None:
-    # A clustered leader's planned stop writes what is queued before it gives the lead up.
-    db = status()
-    away_writer = CallJournal(away(), db, spool=spool)
-    away_writer.start()
-    await report_a_call(away_writer)
-    await asyncio.wait_for(away_writer.flush(0.1), timeout=2)  # the database away: bounded
-    assert db.backlog() > 0
-    await away_writer.close(drain_seconds=0.1)
-    writer = CallJournal(journal, status(), spool=spool)  # replays the spool first
-    writer.start()
-    await writer.flush(10)
-    assert writer.status.backlog() == 0
-    assert await journal.get_call("c1") is not None
-    await writer.close()
-
-
 async def test_given_a_spool_when_the_database_is_back_then_written_in_order_and_removed(
     spool: Path, journal: Journal, caplog: pytest.LogCaptureFixture
 ) -> None:

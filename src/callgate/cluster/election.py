@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from callgate.cluster.etcd import EtcdClient, EtcdUnavailable, Holder
+from callgate.cluster.etcd import EtcdClient, EtcdUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class Leadership:
 
     def start_holding(self) -> None:
         """Run :meth:`hold` in the background (after :meth:`campaign` won) until
-        :meth:`resign` or :meth:`step_down`."""
+        :meth:`resign`."""
         self._holding = asyncio.create_task(self.hold(), name="leader-lease")
 
     async def _stop_holding(self) -> None:
@@ -171,62 +171,6 @@ class Leadership:
             holding.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await holding
-
-    async def step_down(self, wait: float) -> Holder | None:
-        """A planned stop of the leader: let another node lead at once. The lease is revoked
-        (the key with it: a standby wins within :data:`POLL`), this process commands nothing
-        more, and waits up to ``wait`` seconds for another node's key: its holder, who adopts
-        the waiting callers as after a takeover. None when no other node took it (no standby
-        runs): this process then leads again under a new lease, so the orderly stop hands its
-        callers back under a lease as a single callgate does. If etcd does not answer the
-        revoke, no other node can win before the lease lapses: None, still leading."""
-        if self.epoch is None or self.lost is not None:
-            return None
-        await self._stop_holding()
-        lease, self._lease = self._lease, None
-        self.lost = "stepped down at a planned stop"  # valid() is False, lose() a no-op
-        try:
-            if lease is not None:
-                await self._etcd.revoke(lease)
-        except EtcdUnavailable as exc:
-            log.warning("could not revoke the lease at the stop", extra={"error": str(exc)})
-            self._lease, self.lost = lease, None
-            self.start_holding()
-            return None
-        deadline = self._clock() + wait
-        while True:
-            try:
-                holder = await self._etcd.get(self.key)
-            except EtcdUnavailable:
-                holder = None
-            if holder is not None and holder.create_revision != self.epoch:
-                return holder
-            if self._clock() >= deadline:
-                return await self._lead_again()
-            await asyncio.sleep(self._poll)
-
-    async def _lead_again(self) -> Holder | None:
-        """No other node took the lead: take it back (a new lease, a new epoch) for the orderly
-        stop. The holder if another node won meanwhile; None otherwise (leading again, or not
-        at all if etcd does not answer: then nothing more is commanded)."""
-        try:
-            await self._renew()
-            assert self._lease is not None  # granted by _renew
-            won, holder = await self._etcd.create(self.key, self.name, self._lease)
-        except EtcdUnavailable as exc:
-            log.error(
-                "ALARM: at the stop neither another node nor this one leads: waiting callers"
-                " stay in Stasis until a leader adopts them",
-                extra={"error": str(exc)},
-            )
-            return None
-        if holder is None or not (won or holder.lease == self._lease):
-            return holder  # another node won just now (None: cannot be, the key was ours)
-        if self._clock() < self._valid_until:
-            self.epoch, self.lost = holder.create_revision, None
-            self.start_holding()
-            log.info("leading again for the stop", extra={"key": self.key, "epoch": self.epoch})
-        return None
 
     async def _check(self) -> None:
         await self._renew()

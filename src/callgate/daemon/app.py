@@ -54,7 +54,7 @@ from callgate.daemon.engine import Engine
 from callgate.daemon.health import COMPONENTS, Health
 from callgate.daemon.inquiry_service import inquiry_routes
 from callgate.daemon.journaling import CallJournal
-from callgate.daemon.leadership import ari_client, hand_over, lead, spool_at_fence
+from callgate.daemon.leadership import ari_client, lead, spool_at_fence
 from callgate.daemon.live import HISTORY_DAYS, LiveFeed
 from callgate.daemon.metrics import Metrics, RecordingCounts
 from callgate.daemon.parts import Background, Lifecycle, Part, Step, sync
@@ -438,8 +438,6 @@ async def serve(
     loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP while stopping: ignored"))
     health.begin_stopping()
     notifier.stopping()
-    # Clustered: another node adopts the waiting callers (the process ends there), else on.
-    await hand_over(leader, settings.cluster.lease_ttl + 2, writer.flush)
     log.info("stopping: handing waiting callers to the fallback queue")
     await parts.stop()
     return exit_code

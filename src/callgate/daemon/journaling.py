@@ -234,11 +234,6 @@ class CallJournal:
         self._ending.clear()
         self.spool.save(left)
 
-    async def flush(self, seconds: float = 2.0) -> None:
-        """Wait up to ``seconds`` for what is queued to be written (the writer goes on)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), seconds)
-
     def spool_held(self) -> bool:
         """At a fenced leader's exit (:func:`callgate.daemon.leadership.fenced`): spool what is
         queued, the record being written first, without waiting and without the database (the

@@ -20,10 +20,9 @@ etcd no longer has, or a key another holds fence it too. A fenced leader logs an
 exits at once with :data:`EXIT_FENCED`, without the orderly stop (which would hand the new
 leader's waiting callers to the fallback queue) but with the journal's queued records spooled
 to local disk first (:func:`spool_at_fence`), written when it next leads; systemd
-(``Restart=on-failure``) starts it again, as a standby. A planned stop (SIGTERM) gives the
-lead up at once instead (:func:`hand_over`): another node adopts the waiting callers and this
-one ends without handing them to the fallback queue. Single callgate (no ``[cluster]``): none
-of this runs.
+(``Restart=on-failure``) starts it again, as a standby. A planned stop (SIGTERM) is the orderly
+stop (waiting callers to the fallback queue), then the lease is revoked, so a standby leads
+about a second later. Single callgate (no ``[cluster]``): none of this runs.
 """
 
 from __future__ import annotations
@@ -75,30 +74,14 @@ def spool_at_fence(hook: Callable[[], object] | None) -> None:
     _before_exit = hook
 
 
-#: Set while a planned stop hands the lead to another node (:func:`hand_over`): a fence then
-#: is that node taking over, and the process ends as a clean stop does (exit 0).
-_handing_over = False
-
-
 def fenced(why: str) -> None:
     """Stop commanding at once: an ALARM line, the journal's queued records spooled to local
     disk (no I/O to Asterisk or the database), then the process ends (no orderly stop)."""
-    if _handing_over:
-        _handed_over(why)
-        return
     log.critical(
         "ALARM: fenced, no longer this centre's leader: exiting at once, commanding nothing more",
         extra={"reason": why, "exit_code": EXIT_FENCED},
     )
     _end(EXIT_FENCED)
-
-
-def _handed_over(why: str) -> None:
-    log.info(
-        "stopping: another node leads now; waiting callers left in Stasis for it",
-        extra={"reason": why},
-    )
-    _end(0)
 
 
 def _end(code: int) -> None:
@@ -113,32 +96,6 @@ def _end(code: int) -> None:
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(code)
-
-
-async def hand_over(
-    leadership: Leadership | None, wait: float, flush: Callable[[], Awaitable[object]]
-) -> None:
-    """A clustered leader's planned stop (SIGTERM), before the orderly stop: the journal's
-    queued records written (``flush``, bounded) while it still leads, then the lead given up
-    at once (:meth:`~callgate.cluster.election.Leadership.step_down`). If another node leads
-    within ``wait`` seconds the process ends here (exit 0), leaving the waiting callers in
-    Stasis for that node, which adopts them as after a takeover; else this returns and the
-    orderly stop hands them to the fallback queue as a single callgate's does. Single
-    callgate (``leadership`` None): returns at once."""
-    global _handing_over
-    if leadership is None:
-        return
-    await flush()
-    _handing_over = True
-    successor = await leadership.step_down(wait)
-    if successor is not None:
-        _handed_over(f"node {successor.value} leads, epoch {successor.create_revision}")
-        return
-    _handing_over = False
-    log.warning(
-        "stopping: no other node took the lead: waiting callers go to the fallback queue",
-        extra={"waited_s": wait},
-    )
 
 
 class FencedAriClient(AriClient):

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-import pytest
-
 from callgate.cluster.election import MARGIN, Leadership, leader_key
 from callgate.cluster.etcd import EtcdClient, EtcdUnavailable, Holder
 from tests.unit.cluster.fake_etcd import FakeEtcd
@@ -185,92 +183,3 @@ async def test_given_the_win_answered_too_late_then_it_lets_the_key_go_and_campa
     assert etcd.keys[leader_key("c1")].lease != first_lease
     assert epoch == etcd.keys[leader_key("c1")].create_revision
     assert a.valid()
-
-
-async def test_given_a_planned_stop_with_a_standby_then_it_leads_at_once_and_the_old_is_quiet() -> (
-    None
-):
-    etcd, lost_a, lost_b = FakeEtcd(), [], []
-    a, b = _node(etcd, "a", lost_a), _node(etcd, "b", lost_b)
-    first = await a.campaign()
-    a.start_holding()
-    standby = asyncio.create_task(b.campaign())
-    await asyncio.sleep(0.02)
-    assert not standby.done()
-    # No time passes on etcd's clock: the revoke alone lets b win, no lease has to lapse.
-    successor = await asyncio.wait_for(a.step_down(wait=5), timeout=2)
-    second = await asyncio.wait_for(standby, timeout=2)
-    assert successor is not None
-    assert (successor.value, successor.create_revision) == ("b", second)
-    assert second > first
-    assert not a.valid()  # commands nothing more ...
-    a.lose("ARI ApplicationReplaced: another leader took the app")
-    assert lost_a == []  # ... and the new leader's registration is no fence to report
-    await a.resign()
-    assert b.valid()
-
-
-async def test_given_a_planned_stop_without_a_standby_then_it_leads_again_for_the_stop() -> None:
-    etcd, lost = FakeEtcd(), []
-    a = _node(etcd, "a", lost)
-    first = await a.campaign()
-    a.start_holding()
-    assert await a.step_down(wait=0) is None
-    # Led again under a new lease: the orderly stop hands the callers back under it.
-    assert a.valid()
-    assert a.epoch is not None
-    assert a.epoch > first
-    assert etcd.keys[leader_key("c1")].create_revision == a.epoch
-    await a.resign()
-    assert leader_key("c1") not in etcd.keys
-    assert lost == []
-
-
-async def test_given_etcd_away_at_a_planned_stop_then_it_still_leads_under_its_lease() -> None:
-    etcd, lost = FakeEtcd(), []
-    a = _node(etcd, "a", lost)
-    epoch = await a.campaign()
-    etcd.down = True  # the revoke fails: no other node can win before the lease lapses
-    assert await a.step_down(wait=5) is None
-    assert a.valid()
-    assert a.epoch == epoch
-    etcd.down = False
-    await a.resign()
-
-
-async def test_given_etcd_away_after_the_revoke_then_nobody_leads_and_it_says_so(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    etcd, lost = FakeEtcd(), []
-    a = _node(etcd, "a", lost)
-    await a.campaign()
-    revoke = etcd.revoke
-
-    async def revoke_then_down(lease: int) -> None:
-        await revoke(lease)
-        etcd.down = True
-
-    etcd.revoke = revoke_then_down  # type: ignore[method-assign]
-    assert await a.step_down(wait=0) is None
-    assert not a.valid()
-    assert "neither another node nor this one leads" in caplog.text
-    assert await a.step_down(wait=0) is None  # no longer leading: nothing to give up
-
-
-async def test_given_another_node_wins_as_it_takes_the_lead_back_then_that_node_leads() -> None:
-    etcd, lost = FakeEtcd(), []
-    a = _node(etcd, "a", lost)
-    await a.campaign()
-    create = etcd.create
-
-    async def b_first(key: str, value: str, lease: int) -> tuple[bool, Holder | None]:
-        if value == "a":  # b's create lands just before a's
-            other, _ = await etcd.grant(TTL)
-            await create(key, "b", other)
-        return await create(key, value, lease)
-
-    etcd.create = b_first  # type: ignore[method-assign]
-    successor = await a.step_down(wait=0)
-    assert successor is not None
-    assert successor.value == "b"
-    assert not a.valid()

@@ -19,7 +19,6 @@ from callgate.asterisk.ari.client import AriClient, AriUnavailable
 from callgate.asterisk.ari.nodes import AriNodes
 from callgate.asterisk.settings import NodeSettings
 from callgate.cluster.election import Leadership
-from callgate.cluster.etcd import Holder
 from callgate.config import Settings
 from callgate.daemon import leadership as module
 from callgate.daemon.leadership import FencedAriClient, ari_client, lead
@@ -286,68 +285,6 @@ async def test_given_nodes_then_a_standby_checks_every_node(ari: str) -> None:
     assert set(found) == {"ari:node1", "ami:node1", "ari:node2", "ami:node2"}
     assert found["ari:node1"] is None
     assert found["ari:node2"] is not None  # nothing on port 1
-
-
-class _SteppingDown:
-    """A leadership whose step-down finds ``successor`` (None: no other node)."""
-
-    def __init__(self, successor: Holder | None, seen: list[str]) -> None:
-        self.successor = successor
-        self.seen = seen
-
-    async def step_down(self, wait: float) -> Holder | None:
-        self.seen.append(f"step down, wait {wait}")
-        # A journal write refused meanwhile (the new leader claimed it) is that node taking
-        # over, not an ALARM: the process ends as a clean stop does.
-        if self.successor is not None:
-            module.fenced("journal: write refused, epoch 4 is no longer the leader's")
-        return self.successor
-
-
-async def test_given_a_planned_stop_and_another_node_leads_then_the_callers_are_left_to_it(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    seen: list[str] = []
-    monkeypatch.setattr(module.os, "_exit", lambda code: seen.append(f"exit {code}"))
-    monkeypatch.setattr(module, "_before_exit", lambda: seen.append("spooled"))
-
-    async def flush() -> None:
-        seen.append("flushed")
-
-    caplog.set_level("INFO", logger=module.__name__)
-    leader = _SteppingDown(Holder("b", 9, 1), seen)
-    await module.hand_over(leader, 5, flush)  # type: ignore[arg-type]
-    assert seen == [
-        "flushed",  # written while still leading
-        "step down, wait 5",
-        "spooled",
-        "exit 0",  # the journal's fence during the hand-over
-        "spooled",
-        "exit 0",  # the successor found
-    ]
-    assert "ALARM" not in caplog.text
-    assert "waiting callers left in Stasis for it" in caplog.text
-    assert caplog.records[-1].reason == "node b leads, epoch 9"  # type: ignore[attr-defined]
-    monkeypatch.setattr(module, "_handing_over", False)
-
-
-async def test_given_a_planned_stop_and_no_other_node_then_the_orderly_stop_goes_on(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    seen: list[str] = []
-    monkeypatch.setattr(module.os, "_exit", lambda code: seen.append(f"exit {code}"))
-
-    async def flush() -> None:
-        seen.append("flushed")
-
-    await module.hand_over(_SteppingDown(None, seen), 5, flush)  # type: ignore[arg-type]
-    assert seen == ["flushed", "step down, wait 5"]
-    assert "no other node took the lead" in caplog.text
-    # A fence from now on is one again: ALARM and exit 3.
-    module.fenced("test")
-    assert seen[-1] == f"exit {module.EXIT_FENCED}"
-    await module.hand_over(None, 5, flush)  # a single callgate: nothing to hand over
-    assert seen.count("flushed") == 1
 
 
 def _free_port() -> int:
