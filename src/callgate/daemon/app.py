@@ -528,9 +528,7 @@ async def run(settings: Settings, config_path: str | None = None) -> int:
     event pump ended (systemd's ``Restart=on-failure`` restarts it then)."""
     try:
         journal = await Journal.open(
-            settings.storage.url,
-            session_limit=settings.cluster.journal_session_limit,
-            migrate=not settings.cluster.enabled,  # clustered: the leader migrates (leadership)
+            settings.storage.url, session_limit=settings.cluster.journal_session_limit
         )
     except JournalError as exc:
         log.error("cannot open the journal", extra={"error": str(exc)})

@@ -5,13 +5,13 @@ Standby: the config is loaded and the journal open (both before this module runs
 side and AMI are checked every few seconds (a line at each change), the Stasis application is
 NOT registered (no ARI websocket, no FastAGI port, and on the admin port only read-only
 health and metrics, :mod:`callgate.http.standby_port`, closed before the daemon binds it).
-On winning: the journal is migrated (only a leader migrates it: a standby opened it without),
-then claimed for the new epoch (every later write checks it in its own transaction,
+On winning:
+the journal is claimed for the new epoch (every later write checks it in its own transaction,
 :meth:`~callgate.storage.journal.Journal.claim_epoch`) without waiting for the claim (an old
 leader paused mid-transaction holds a SQLite journal's lock: the first write that gets through
-claims it then), and the daemon starts as it does after a restart, which registers the
-application and reconciles every waiting caller, conversation and ringing phone
-(:meth:`~callgate.asterisk.ari.adapter.AriAdapter.on_connected`).
+claims it then), and the daemon starts as it does after a
+restart, which registers the application and reconciles every waiting caller, conversation and
+ringing phone (:meth:`~callgate.asterisk.ari.adapter.AriAdapter.on_connected`).
 
 Fencing: every ARI request first asks :meth:`~callgate.cluster.election.Leadership.valid`
 (a clock check, no I/O), so a leader resumed after a pause longer than its lease commands
@@ -312,13 +312,6 @@ async def lead(
         await _cancel_all(waiting)
         await port.stop()  # released before the daemon binds it
         notifier.close()
-    try:
-        await journal.migrate()  # only the leader migrates; a standby opened it without
-    except JournalError as exc:
-        log.error("cannot migrate the journal", extra={"error": str(exc)})
-        await leadership.resign()
-        await etcd.close()
-        return 1
     leadership.start_holding()
     # The claim is not awaited before serving: an old leader paused mid-transaction holds a
     # SQLite journal's write lock until it resumes, and callers must not wait for it. Every

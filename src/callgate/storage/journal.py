@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from pydantic import SecretStr
-from sqlalchemy import Connection, Select, event, select, update
+from sqlalchemy import Select, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -104,9 +104,7 @@ class Journal:
         event.listen(engine.sync_engine, "before_cursor_execute", _note_write)
 
     @classmethod
-    async def open(
-        cls, url: str | SecretStr, *, session_limit: float | None = None, migrate: bool = True
-    ) -> Journal:
+    async def open(cls, url: str | SecretStr, *, session_limit: float | None = None) -> Journal:
         """Connect, bring the schema to the newest migration and return a ready journal.
 
         For a SQLite file the parent folder is created, and the file with mode 0640 whatever
@@ -114,7 +112,6 @@ class Journal:
         :class:`JournalError` when the URL is not usable or the database cannot be reached or
         migrated. ``session_limit``: seconds a PostgreSQL session may stay idle in a
         transaction or wait for a lock (a clustered callgate: :func:`session_limits`).
-        ``migrate`` False (a clustered standby): only connect; :meth:`migrate` once it leads.
         """
         target = parse_url(url)
         shown, hidden = target.shown, target.hidden
@@ -144,7 +141,7 @@ class Journal:
                 event.listen(engine.sync_engine, "connect", session_limits(session_limit))
         try:
             async with engine.begin() as connection:
-                await connection.run_sync(upgrade_to_head if migrate else _reach)
+                await connection.run_sync(upgrade_to_head)
         except OPEN_ERRORS as exc:
             await engine.dispose()
             # The driver's message may quote connection parameters; scrub them, and do not chain
@@ -152,16 +149,6 @@ class Journal:
             raise JournalError(f"cannot open the journal {shown}: {scrub(exc, hidden)}") from None
         log.info("journal open", extra={"database": shown})
         return cls(engine, shown, hidden)
-
-    async def migrate(self) -> None:
-        """Bring the schema to the newest migration: a clustered callgate's, once it leads
-        (only the leader migrates; standbys open the journal without)."""
-        try:
-            async with self._engine.begin() as connection:
-                await connection.run_sync(upgrade_to_head)
-        except OPEN_ERRORS as exc:
-            detail = scrub(exc, self._hidden)
-            raise JournalError(f"cannot migrate the journal {self.url}: {detail}") from None
 
     async def close(self) -> None:
         """Close every connection; the journal cannot be used afterwards."""
@@ -501,10 +488,6 @@ class Journal:
                 row.status = RecordingStatus.DELETED
                 row.deleted_at = at
             return [row.path for row in rows if row.path is not None]
-
-
-def _reach(connection: Connection) -> None:
-    connection.exec_driver_sql("SELECT 1")
 
 
 class JournalFenced(JournalError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -374,60 +373,6 @@ async def test_given_the_admin_port_taken_then_the_standby_retries_with_one_warn
     await asyncio.wait_for(module._bind(_Port(), 0.001), timeout=2)  # type: ignore[arg-type]
     assert len(tries) == 3
     assert caplog.text.count("standby: admin port not bound") == 1
-
-
-async def test_given_a_cluster_then_only_the_leader_migrates_the_journal(
-    ari: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    etcd = FakeEtcd()
-    etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
-    monkeypatch.setattr(module, "EtcdClient", lambda urls, timeout: etcd)
-    other = await etcd.grant(3)
-    await etcd.create("/callgate/callgate/leader", "n0", other[0])
-    file = tmp_path / "j.db"
-
-    def tables() -> set[str]:
-        with contextlib.closing(sqlite3.connect(file)) as db:
-            return {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-
-    seen: list[int] = []
-
-    async def serve(*args: Any) -> int:
-        seen.append(len(await args[1].open_calls()))  # the schema is there to serve
-        return 0
-
-    journal = await Journal.open(f"sqlite+aiosqlite:///{file}", migrate=False)
-    try:
-        assert "calls" not in tables()  # a standby opened it without migrating
-        running = asyncio.create_task(lead(serve, _clustered(ari), journal, asyncio.Event(), None))
-        await asyncio.sleep(0.2)
-        assert "calls" not in tables()  # still standing by
-        await etcd.revoke(other[0])
-        assert await asyncio.wait_for(running, timeout=5) == 0
-        assert seen == [0]
-        assert "calls" in tables()
-    finally:
-        await journal.close()
-
-
-async def test_given_the_journal_not_migratable_on_winning_then_exit_1_and_the_lead_given_up(
-    ari: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    etcd = FakeEtcd()
-    etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
-    monkeypatch.setattr(module, "EtcdClient", lambda urls, timeout: etcd)
-
-    class _Unmigratable:
-        async def migrate(self) -> None:
-            raise JournalUnavailable("cannot migrate the journal x: connection refused")
-
-    async def serve(*args: Any) -> int:
-        raise AssertionError("not served without its schema")
-
-    code = await lead(serve, _clustered(ari), _Unmigratable(), asyncio.Event(), None)  # type: ignore[arg-type]
-    assert code == 1
-    assert "cannot migrate the journal" in caplog.text
-    assert "/callgate/callgate/leader" not in etcd.keys  # another node may lead
 
 
 async def test_given_standby_work_that_swallows_its_cancel_then_the_winner_still_leads(
