@@ -203,7 +203,7 @@ async def _bind(port: StandbyHttp, retry_every: float) -> None:
     """Bind the standby's admin port, retrying while it is taken (a warning the first time:
     the leader's own ALARMs are for the ports calls need)."""
     warned = False
-    while True:
+    while not port.closed:
         try:
             await port.start()
         except OSError as exc:

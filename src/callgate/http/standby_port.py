@@ -64,6 +64,7 @@ class StandbyHttp:
         self.limits = limits if limits is not None else HttpLimits()
         self.guard = ConnectionGuard(self.limits)
         self._runner: web.AppRunner | None = None
+        self._closed = False
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024)  # no request of ours has a body
@@ -75,7 +76,15 @@ class StandbyHttp:
         app.router.add_route("*", "/{anything:.*}", self._elsewhere)
         return app
 
+    @property
+    def closed(self) -> bool:
+        """Stopped for good (:meth:`stop`)."""
+        return self._closed
+
     async def start(self) -> None:
+        if self._closed:
+            # Stopped for the winner: a late retry must not take the port back from it.
+            raise OSError("the standby's admin port is closed for good")
         self._runner = runner(self.app(), self.limits, server_log)
         await self._runner.setup()
         try:
@@ -89,7 +98,8 @@ class StandbyHttp:
         log.info("standby: admin port listening", extra={"host": self.host, "port": self.port})
 
     async def stop(self) -> None:
-        """Close the port (the daemon binds it next, on winning)."""
+        """Close the port for good (the daemon binds it next, on winning)."""
+        self._closed = True
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from callgate.asterisk.ari.client import AriClient, AriUnavailable
 from callgate.asterisk.ari.nodes import AriNodes
@@ -21,6 +22,7 @@ from callgate.cluster.election import Leadership
 from callgate.config import Settings
 from callgate.daemon import leadership as module
 from callgate.daemon.leadership import FencedAriClient, ari_client, lead
+from callgate.http.standby_port import StandbyHttp
 from callgate.ports import JournalUnavailable
 from callgate.storage.journal import Journal, JournalFenced
 from tests.unit.cluster.fake_etcd import FakeEtcd
@@ -364,6 +366,7 @@ async def test_given_the_admin_port_taken_then_the_standby_retries_with_one_warn
 
     class _Port:
         port = 8089
+        closed = False
 
         async def start(self) -> None:
             tries.append(1)
@@ -373,6 +376,17 @@ async def test_given_the_admin_port_taken_then_the_standby_retries_with_one_warn
     await asyncio.wait_for(module._bind(_Port(), 0.001), timeout=2)  # type: ignore[arg-type]
     assert len(tries) == 3
     assert caplog.text.count("standby: admin port not bound") == 1
+
+
+async def test_given_the_standby_port_stopped_for_the_winner_then_it_never_binds_again() -> None:
+    # A bind retry that outlived its cancel must not take the port back from the new leader.
+    port = StandbyHttp(dict, CollectorRegistry(), host="127.0.0.1", port=0)
+    await port.start()
+    await port.stop()
+    with pytest.raises(OSError, match="closed for good"):
+        await port.start()
+    await asyncio.wait_for(module._bind(port, 0.001), timeout=2)  # returns, binds nothing
+    assert port.closed
 
 
 async def test_given_standby_work_that_swallows_its_cancel_then_the_winner_still_leads(
