@@ -320,15 +320,17 @@ async def test_given_a_standby_then_its_admin_port_says_standby_read_only_and_is
             lead(serve, _clustered(ari, port), journal, asyncio.Event(), None)
         )
         async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                try:
-                    async with http.get(f"{url}/readyz") as resp:
-                        ready, status = await resp.json(), resp.status
-                    if ready["components"]:  # its first warm check is in
-                        break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.02)
+            ready: dict[str, Any] = {"components": {}}
+            status = 0
+            # Bounded by a deadline, not a count: a loaded CI machine may be slow to bind.
+            async with asyncio.timeout(20):
+                while not ready["components"]:  # until its first warm check is in
+                    try:
+                        async with http.get(f"{url}/readyz") as resp:
+                            ready, status = await resp.json(), resp.status
+                    except aiohttp.ClientConnectionError:
+                        pass
+                    await asyncio.sleep(0.02)
             assert status == 503
             assert (ready["role"], ready["ready"], ready["leader"]) == ("standby", False, "n0")
             assert ready["components"]["ari"]["connected"] is True
