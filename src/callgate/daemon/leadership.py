@@ -6,7 +6,9 @@ side and AMI are checked every few seconds (a line at each change), the Stasis a
 NOT registered (no ARI websocket, no FastAGI port, and on the admin port only read-only
 health and metrics, :mod:`callgate.http.standby_port`, closed before the daemon binds it).
 On winning: the journal is migrated (only a leader migrates it: a standby opened it without),
-then claimed for the new epoch (every later write checks it in its own transaction,
+its fence compared with etcd's history (a fence above etcd's revision: etcd was rebuilt, an
+ALARM says what to run and the winner is fenced before serving, :func:`_check_history`), then
+claimed for the new epoch (every later write checks it in its own transaction,
 :meth:`~callgate.storage.journal.Journal.claim_epoch`) without waiting for the claim (an old
 leader paused mid-transaction holds a SQLite journal's lock: the first write that gets through
 claims it then), and the daemon starts as it does after a restart, which registers the
