@@ -43,6 +43,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "backup", help="back up the journal, config, secrets and recordings, with a manifest"
     )
     sub.add_parser("restore", help="check a backup's manifest and restore it onto a fresh install")
+    sub.add_parser("cluster", help="a clustered centre's steps: reset-fence after etcd was rebuilt")
     # status, agents, calls, check-config, log-level: talk to the running daemon's admin port.
     ops_cli.add_subcommands(sub)
     return parser
@@ -92,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from callgate.tools.restore import main as restore
 
         return restore(argv[1:])
+    if argv[:1] == ["cluster"]:
+        from callgate.tools.cluster import main as cluster
+
+        return cluster(argv[1:])
     args = _build_parser().parse_args(argv)
     if args.command != "run":
         return ops_cli.run(args)

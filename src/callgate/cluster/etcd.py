@@ -115,6 +115,12 @@ class EtcdClient:
         kvs = answer.get("responses", [{}])[0].get("response_range", {}).get("kvs", [])
         return False, _holder(kvs[0]) if kvs else None
 
+    async def current_revision(self) -> int:
+        """etcd's revision now (the header of any answer): every key it ever held was created
+        at or below it, so a journal epoch above it is from another etcd history (#21)."""
+        answer = await self._post("/v3/kv/range", {"key": _b64("/"), "countOnly": True})
+        return int(answer.get("header", {}).get("revision", 0))
+
     async def get(self, key: str) -> Holder | None:
         answer = await self._post("/v3/kv/range", {"key": _b64(key)})
         kvs = answer.get("kvs", [])

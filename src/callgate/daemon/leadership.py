@@ -5,8 +5,10 @@ Standby: the config is loaded and the journal open (both before this module runs
 side and AMI are checked every few seconds (a line at each change), the Stasis application is
 NOT registered (no ARI websocket, no FastAGI port, and on the admin port only read-only
 health and metrics, :mod:`callgate.http.standby_port`, closed before the daemon binds it).
-On winning:
-the journal is claimed for the new epoch (every later write checks it in its own transaction,
+On winning: its fence compared with etcd's history (a fence above etcd's revision: etcd was
+rebuilt, an ALARM says what to run and the winner is fenced before serving,
+:func:`_check_history`), then the journal is claimed for the new epoch (every later write checks
+it in its own transaction,
 :meth:`~callgate.storage.journal.Journal.claim_epoch`) without waiting for the claim (an old
 leader paused mid-transaction holds a SQLite journal's lock: the first write that gets through
 claims it then), and the daemon starts as it does after a
@@ -34,7 +36,7 @@ import os
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from callgate.asterisk.ari.client import (
     AriClient,
@@ -46,13 +48,14 @@ from callgate.asterisk.ari.client import (
 )
 from callgate.asterisk.ari.nodes import AriNodes
 from callgate.cluster.election import Leadership
-from callgate.cluster.etcd import EtcdClient
+from callgate.cluster.etcd import EtcdClient, EtcdUnavailable
 from callgate.config import Settings
 from callgate.daemon.standby import StandbyState
 from callgate.daemon.systemd import Notifier
 from callgate.http.bounds import HttpLimits
 from callgate.http.standby_port import StandbyHttp
 from callgate.ports import JournalError
+from callgate.storage.fence_reset import fence_epoch
 from callgate.storage.journal import Journal, JournalFenced
 
 log = logging.getLogger(__name__)
@@ -253,6 +256,44 @@ async def _claim(journal: Journal, epoch: int) -> None:
         )
 
 
+class _History(Protocol):
+    async def current_revision(self) -> int: ...
+
+
+async def _check_history(journal: Journal, etcd: _History, epoch: int, bound: float) -> None:
+    """Before serving: a journal fence newer than etcd's whole history means etcd was rebuilt
+    (its revisions start again at 1) or is another cluster, and every leader it elects would
+    be fenced at its first write, exit, win again: a crash loop with every caller in the
+    fallback queue. Nothing lowers the fence by itself (a stale leader must never write): the
+    ALARM says what an admin does, once per start at CRITICAL with the figures, and the
+    process is fenced now. A fence newer than this epoch but within etcd's history is a newer
+    leader of this etcd: the claim fences it as ever. Any doubt (the journal or etcd not
+    answering within ``bound`` seconds) leaves it to the claim too."""
+    try:
+        async with asyncio.timeout(bound):
+            held = await fence_epoch(journal)
+            if held <= epoch:
+                return
+            revision = await etcd.current_revision()
+    except (JournalError, EtcdUnavailable, TimeoutError) as exc:
+        log.warning(
+            "journal fence not compared with etcd's history before leading",
+            extra={"epoch": epoch, "error": str(exc) or type(exc).__name__},
+        )
+        return
+    if revision >= held:
+        return
+    log.critical(
+        "ALARM: the journal's epoch %d is newer than etcd's whole history (revision %d): was"
+        " etcd rebuilt? If so, and no other callgate of this centre runs,"
+        " `callgate cluster reset-fence` (see README)",
+        held,
+        revision,
+        extra={"journal_epoch": held, "etcd_revision": revision, "epoch": epoch},
+    )
+    fenced(f"journal epoch {held} is newer than etcd's revision {revision}: etcd rebuilt?")
+
+
 #: The daemon's ``serve`` (:func:`callgate.daemon.app.serve`), given the leadership last.
 Serve = Callable[[Settings, Journal, asyncio.Event, str | None, Leadership | None], Awaitable[int]]
 
@@ -312,6 +353,7 @@ async def lead(
         await _cancel_all(waiting)
         await port.stop()  # released before the daemon binds it
         notifier.close()
+    await _check_history(journal, etcd, epoch, cluster.request_timeout)
     leadership.start_holding()
     # The claim is not awaited before serving: an old leader paused mid-transaction holds a
     # SQLite journal's write lock until it resumes, and callers must not wait for it. Every

@@ -61,3 +61,7 @@ class FakeEtcd:
     async def get(self, key: str) -> Holder | None:
         self._expire()
         return self.keys.get(key)
+
+    async def current_revision(self) -> int:
+        self._expire()
+        return self.revision

@@ -97,6 +97,7 @@ async def test_given_the_first_member_down_then_every_call_goes_to_the_next(
         assert (holder.value, holder.create_revision, holder.lease) == ("other", 5, 9)
         got = await etcd.get("k")
         assert got == holder
+        assert await etcd.current_revision() == 7  # the answer's header
         await etcd.revoke(42)
     finally:
         await etcd.close()

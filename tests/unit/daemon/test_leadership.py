@@ -19,6 +19,7 @@ from callgate.asterisk.ari.client import AriClient, AriUnavailable
 from callgate.asterisk.ari.nodes import AriNodes
 from callgate.asterisk.settings import NodeSettings
 from callgate.cluster.election import Leadership
+from callgate.cluster.etcd import EtcdUnavailable
 from callgate.config import Settings
 from callgate.daemon import leadership as module
 from callgate.daemon.leadership import FencedAriClient, ari_client, lead
@@ -422,3 +423,112 @@ async def test_given_standby_work_that_swallows_its_cancel_then_the_winner_still
     tasks[0].cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await tasks[0]
+
+
+class _Revisions:
+    """etcd's current revision, or down."""
+
+    def __init__(self, revision: int | None) -> None:
+        self.revision = revision
+        self.asked = 0
+
+    async def current_revision(self) -> int:
+        self.asked += 1
+        if self.revision is None:
+            raise EtcdUnavailable("etcd /v3/kv/range: connection refused")
+        return self.revision
+
+
+async def _journal_at(tmp_path: Path, epoch: int) -> Journal:
+    journal = await Journal.open(f"sqlite+aiosqlite:///{tmp_path / 'j.db'}")
+    await journal.claim_epoch(epoch)
+    journal.epoch = None
+    return journal
+
+
+async def test_given_etcd_rebuilt_then_the_alarm_says_so_once_with_the_figures_and_fences(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    told: list[str] = []
+    monkeypatch.setattr(module, "fenced", told.append)
+    journal = await _journal_at(tmp_path, 9000)
+    try:
+        await module._check_history(journal, _Revisions(14), 12, 1.0)
+    finally:
+        await journal.close()
+    alarms = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert len(alarms) == 1
+    text = alarms[0].getMessage()
+    assert "the journal's epoch 9000 is newer than etcd's whole history (revision 14)" in text
+    assert "was etcd rebuilt?" in text
+    assert "`callgate cluster reset-fence`" in text
+    assert told == ["journal epoch 9000 is newer than etcd's revision 14: etcd rebuilt?"]
+
+
+async def test_given_a_newer_leader_of_this_etcd_then_the_claim_fences_as_ever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A leader that paused: the journal's epoch 20 was given by this etcd (revision 25).
+    told: list[str] = []
+    monkeypatch.setattr(module, "fenced", told.append)
+    journal = await _journal_at(tmp_path, 20)
+    try:
+        await module._check_history(journal, _Revisions(25), 12, 1.0)
+    finally:
+        await journal.close()
+    assert told == []
+    assert "CRITICAL" not in caplog.text
+
+
+async def test_given_the_journal_at_or_below_the_epoch_then_etcd_is_not_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    told: list[str] = []
+    monkeypatch.setattr(module, "fenced", told.append)
+    etcd = _Revisions(1)
+    journal = await _journal_at(tmp_path, 12)
+    try:
+        await module._check_history(journal, etcd, 12, 1.0)
+    finally:
+        await journal.close()
+    assert (told, etcd.asked) == ([], 0)
+
+
+async def test_given_etcd_away_at_the_history_check_then_a_warning_and_the_claim_decides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    told: list[str] = []
+    monkeypatch.setattr(module, "fenced", told.append)
+    journal = await _journal_at(tmp_path, 9000)
+    try:
+        await module._check_history(journal, _Revisions(None), 12, 1.0)
+    finally:
+        await journal.close()
+    assert told == []
+    assert "journal fence not compared with etcd's history" in caplog.text
+
+
+async def test_given_a_rebuilt_etcd_then_the_winner_is_fenced_before_it_serves(
+    ari: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etcd = FakeEtcd()  # a new cluster: its revisions start at 1
+    etcd.close = lambda: asyncio.sleep(0)  # type: ignore[attr-defined]
+    monkeypatch.setattr(module, "EtcdClient", lambda urls, timeout: etcd)
+
+    class Fenced(Exception):
+        pass
+
+    def fence(why: str) -> None:
+        raise Fenced(why)  # the real one ends the process
+
+    monkeypatch.setattr(module, "fenced", fence)
+
+    async def serve(*args: Any) -> int:
+        raise AssertionError("a leader fenced before serving does not serve")
+
+    journal = await _journal_at(tmp_path, 9000)
+    try:
+        with pytest.raises(Fenced, match="etcd rebuilt"):
+            await lead(serve, _clustered(ari), journal, asyncio.Event(), None)
+    finally:
+        await journal.close()

@@ -3,10 +3,14 @@ one is refused in its own transaction and leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
+from callgate.storage.fence_reset import RESET_ACTION, fence_epoch, reset_fence
+from callgate.storage.inquiries import InquiryAuditRow
 from callgate.storage.journal import Journal, JournalFenced
 
 AT = datetime(2026, 12, 7, 16, 0, tzinfo=UTC)
@@ -99,3 +103,47 @@ async def test_given_a_read_only_transaction_then_no_fence_is_taken(db_url: str)
     finally:
         await old.close()
         await new.close()
+
+
+async def test_given_etcd_rebuilt_then_a_reset_lowers_the_fence_with_an_audit_row(
+    journal: Journal,
+) -> None:
+    # etcd rebuilt: its revisions start again at 1, far below the journal's epoch 9000.
+    await journal.claim_epoch(9000)
+    assert await fence_epoch(journal) == 9000
+    journal.epoch = None  # the admin's CLI is no leader
+    done = await reset_fence(journal, 12, by="root (uid 0)", at=AT)
+    assert (done.before, done.after, done.changed) == (9000, 12, True)
+    assert await fence_epoch(journal) == 12
+    trail = await journal_trail(journal)
+    assert [(row.by, row.action, row.call_id) for row in trail] == [
+        ("root (uid 0)", RESET_ACTION, None)
+    ]
+    assert json.loads(trail[0].detail or "") == {"from": 9000, "to": 12}
+    # The new etcd's next leader (epoch 13) claims and writes; an older one is still refused.
+    leader = await Journal.open(journal.url)
+    try:
+        await leader.claim_epoch(13)
+        assert await _start(leader, "c1")
+        with pytest.raises(JournalFenced):
+            await journal.claim_epoch(11)
+    finally:
+        await leader.close()
+
+
+async def test_given_a_fence_at_or_below_etcds_revision_then_a_reset_changes_nothing(
+    journal: Journal,
+) -> None:
+    await journal.claim_epoch(7)
+    journal.epoch = None
+    done = await reset_fence(journal, 7, by="callgate (uid 990)", at=AT)
+    assert (done.before, done.after, done.changed) == (7, 7, False)
+    assert await fence_epoch(journal) == 7
+    assert await journal_trail(journal) == []  # nothing done, nothing on the trail
+    with pytest.raises(ValueError, match="naive"):
+        await reset_fence(journal, 1, by="root", at=AT.replace(tzinfo=None))
+
+
+async def journal_trail(journal: Journal) -> list[InquiryAuditRow]:
+    async with journal.transaction() as session:
+        return list((await session.execute(select(InquiryAuditRow))).scalars())
