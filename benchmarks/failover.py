@@ -58,10 +58,11 @@ from callgate.storage.records import CallRecord  # noqa: E402
 
 FAULTS = ("sigkill", "sigstop", "etcd-member", "leader-etcd", "journal-failover", "node")
 CALLTAKERS = ("1001", "1002")
-#: The node row's call-takers, each registered with both nodes: callers talk 10 s there (the
-#: carrier hangs up), so about five talk at once at 0.5 a second.
+#: The node row's call-takers, each registered with both nodes: callers talk 5 s there (the
+#: carrier hangs up), so about five talk at once at ``--rate 1`` (SIPp paces a rate below 1 a
+#: second one call after another: at 0.5, a call every talk + 2 s).
 NODE_CALLTAKERS = tuple(str(1001 + n) for n in range(8))
-NODE_TALK = 10
+NODE_TALK = 5
 TTL = 3
 
 
@@ -138,17 +139,21 @@ def _ids(daemons: tuple[Daemon, ...], event: str, after: float = 0.0) -> set[str
 def journal_lost(daemons: tuple[Daemon, ...], url: str) -> int:
     """Calls whose journal lacks a row callgate reported in its log: entered without a start
     row, connected without the answer, ended (or entered at all) without the end."""
+    return len(journal_lost_ids(daemons, url))
+
+
+def journal_lost_ids(daemons: tuple[Daemon, ...], url: str) -> set[str]:
     try:
         rows = _journal(url)
     except Exception:  # an unreadable journal: every call counts as lost
-        return len(_ids(daemons, "112 call entered"))
+        return _ids(daemons, "112 call entered")
     connected = _ids(daemons, "call connected")
-    lost = 0
+    lost = set()
     for call_id in _ids(daemons, "112 call entered"):
         row = rows.get(call_id)
         unanswered = row is not None and call_id in connected and row.answered_at is None
         if row is None or row.ended_at is None or row.outcome is None or unanswered:
-            lost += 1
+            lost.add(call_id)
     return lost
 
 
@@ -404,6 +409,8 @@ def run_fault(fault: str, calls: int, rate: float, base: Path) -> Row:
                 rows = _journal(url)
                 ended = sum(1 for c in on_node1 if c in rows and rows[c].ended_at is not None)
                 row.note = row.note.replace("talking (ended)", f"talking ({ended} ended)")
+                if row.journal_lost:  # which, for the report
+                    row.note += f"; journal rows lost: {sorted(journal_lost_ids(daemons, url))}"
             # The last events (``ended``) follow the journal's end rows: a little more time.
             _settle(lambda: cad_figures(cad, seen)[1] == 0, 10)
             row.cad_broken, row.cad_missing, row.cad_duplicates = cad_figures(cad, seen)
