@@ -446,7 +446,10 @@ HEADER = (
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", choices=FAULTS, default=list(FAULTS))
+    # ``node`` is run alone (--only node --calls 20 --rate 1): at the default 0.5 a second SIPp
+    # places one call after another, and it brings the multi-node lab up.
+    default = [fault for fault in FAULTS if fault != "node"]
+    parser.add_argument("--only", nargs="*", choices=FAULTS, default=default)
     parser.add_argument("--calls", type=int, default=16)
     parser.add_argument("--rate", type=float, default=0.5, help="new callers a second")
     args = parser.parse_args()
