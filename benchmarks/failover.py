@@ -10,8 +10,11 @@ Prints one table; it is not a test. Faults: ``sigkill`` (the leader callgate SIG
 ``sigstop`` (paused until the standby leads, then resumed: it must find itself fenced and exit),
 ``etcd-member`` (an etcd member neither callgate asks first, stopped), ``leader-etcd`` (the member
 the leader asks first, stopped), ``journal-failover`` (the journal on a Patroni pair, its
-primary's host SIGKILLed). A CAD client on the lab's Mosquitto reads every call's events for the
-whole run of each fault. benchmarks/README.md defines every figure.
+primary's host SIGKILLed), ``node`` (the multi-node lab, ``scripts/lab nodes up``: both
+callgates name both Asterisk nodes in ``[nodes]``, the carrier calls the dispatcher, and node1's
+Asterisk and the leader callgate, which plays the callgate on node1's host, are SIGKILLed at
+once). A CAD client on the lab's Mosquitto reads every call's events for the whole run of each
+fault. benchmarks/README.md defines every figure.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -40,12 +44,25 @@ import labpeers  # noqa: E402
 from tests.integration.conftest import Daemon, wait_for  # noqa: E402
 from tests.integration.patroni_pair import PatroniPair  # noqa: E402
 from tests.integration.test_faults_lab import CadStream  # noqa: E402
+from tests.integration.test_nodes_lab import (  # noqa: E402
+    DISPATCHER,
+    NODES,
+    NODES_RUN,
+    _count,
+    _endpoint_state,
+    _lab_nodes,
+)
 
 from callgate.storage.journal import Journal  # noqa: E402
 from callgate.storage.records import CallRecord  # noqa: E402
 
-FAULTS = ("sigkill", "sigstop", "etcd-member", "leader-etcd", "journal-failover")
+FAULTS = ("sigkill", "sigstop", "etcd-member", "leader-etcd", "journal-failover", "node")
 CALLTAKERS = ("1001", "1002")
+#: The node row's call-takers, each registered with both nodes: callers talk 5 s there (the
+#: carrier hangs up), so about five talk at once at ``--rate 1`` (SIPp paces a rate below 1 a
+#: second one call after another: at 0.5, a call every talk + 2 s).
+NODE_CALLTAKERS = tuple(str(1001 + n) for n in range(8))
+NODE_TALK = 5
 TTL = 3
 
 
@@ -79,8 +96,10 @@ def _daemon(
     site: str,
     journal_url: str | None,
     shared: Daemon | None,
+    extra: dict[str, str] | None = None,
 ) -> Daemon:
     env = {
+        **(extra or {}),
         "CALLGATE_CLUSTER__ETCD": json.dumps(urls),
         "CALLGATE_CLUSTER__NODE_NAME": name,
         "CALLGATE_CLUSTER__LEASE_TTL": str(TTL),
@@ -120,17 +139,21 @@ def _ids(daemons: tuple[Daemon, ...], event: str, after: float = 0.0) -> set[str
 def journal_lost(daemons: tuple[Daemon, ...], url: str) -> int:
     """Calls whose journal lacks a row callgate reported in its log: entered without a start
     row, connected without the answer, ended (or entered at all) without the end."""
+    return len(journal_lost_ids(daemons, url))
+
+
+def journal_lost_ids(daemons: tuple[Daemon, ...], url: str) -> set[str]:
     try:
         rows = _journal(url)
     except Exception:  # an unreadable journal: every call counts as lost
-        return len(_ids(daemons, "112 call entered"))
+        return _ids(daemons, "112 call entered")
     connected = _ids(daemons, "call connected")
-    lost = 0
+    lost = set()
     for call_id in _ids(daemons, "112 call entered"):
         row = rows.get(call_id)
         unanswered = row is not None and call_id in connected and row.answered_at is None
         if row is None or row.ended_at is None or row.outcome is None or unanswered:
-            lost += 1
+            lost.add(call_id)
     return lost
 
 
@@ -172,7 +195,10 @@ def _settle(done: Callable[[], bool], timeout: float) -> None:
 
 def _fault_etcd_or_kill(fault: str, leader: Daemon, etcd: labetcd.EtcdMembers) -> None:
     assert leader.process is not None
-    if fault == "sigkill":
+    if fault == "node":  # node1's host lost: its Asterisk and its callgate at the same moment
+        os.kill(int((NODES_RUN / "asterisk1.pid").read_text()), signal.SIGKILL)
+        leader.process.send_signal(signal.SIGKILL)
+    elif fault == "sigkill":
         leader.process.send_signal(signal.SIGKILL)
     elif fault == "sigstop":
         leader.process.send_signal(signal.SIGSTOP)
@@ -224,6 +250,43 @@ def _fail_journal_over(row: Row, pair: PatroniPair, leader: Daemon) -> str:
     return new
 
 
+def _node_env() -> dict[str, str]:
+    """``[nodes]`` naming both lab nodes, and the call-takers who register with both."""
+    nodes = {f"node{n}": {"ari_url": f"http://{a}:8088", "ami_host": a} for n, a in NODES.items()}
+    endpoints = [f"PJSIP/{t}" for t in NODE_CALLTAKERS]
+    return {
+        "CALLGATE_NODES": json.dumps(nodes),
+        "CALLGATE_CALLTAKERS__ENDPOINTS": json.dumps(endpoints),
+    }
+
+
+def _node_phones(base: Path) -> list[labpeers.Softphone]:
+    """Each call-taker's softphone with an account on each node (auto-answer)."""
+    servers = [(address, 5060) for address in NODES.values()]
+    phones = [labpeers.Softphone(t, base / f"phone-{t}", servers=servers) for t in NODE_CALLTAKERS]
+    try:
+        for phone in phones:
+            phone.start()
+        for phone in phones:
+            for node in NODES:
+                wait_for(
+                    lambda p=phone, n=node: _endpoint_state(n, p.extension) == "online",  # type: ignore[misc]
+                    20,
+                    f"{phone.extension} registered with node{node}",
+                )
+    except BaseException:
+        for phone in phones:
+            phone.stop()
+        raise
+    return phones
+
+
+def _talking(daemon: Daemon, prefix: str) -> set[str]:
+    """Calls connected and not ended whose id starts with ``prefix`` (a node's systemname)."""
+    talking = _ids((daemon,), "call connected") - _ids((daemon,), "call ended")
+    return {call_id for call_id in talking if call_id.startswith(prefix)}
+
+
 def run_fault(fault: str, calls: int, rate: float, base: Path) -> Row:
     row = Row(fault)
     site = f"fo{uuid.uuid4().hex[:8]}"
@@ -232,8 +295,11 @@ def run_fault(fault: str, calls: int, rate: float, base: Path) -> Row:
     phones: list[labpeers.Softphone] = []
     carrier: labpeers.CarrierCalls | None = None
     daemons: tuple[Daemon, ...] = ()
+    node = fault == "node"
     try:
         journal_url: str | None = None
+        if node:
+            _lab_nodes("up")
         if fault == "journal-failover":
             pair = PatroniPair()
             pair.start()
@@ -241,8 +307,9 @@ def run_fault(fault: str, calls: int, rate: float, base: Path) -> Row:
         etcd.start()
         urls = etcd.urls
         # Each callgate asks "its own" member first, as on a host beside it.
-        leader = _daemon(base, "a", urls, site, journal_url, None)
-        standby = _daemon(base, "b", [urls[1], urls[0], urls[2]], site, journal_url, leader)
+        extra = _node_env() if node else None
+        leader = _daemon(base, "a", urls, site, journal_url, None, extra)
+        standby = _daemon(base, "b", [urls[1], urls[0], urls[2]], site, journal_url, leader, extra)
         daemons = (leader, standby)
         with CadStream(site) as cad:
             leader.start()
@@ -250,15 +317,37 @@ def run_fault(fault: str, calls: int, rate: float, base: Path) -> Row:
             with contextlib.suppress(RuntimeError):
                 standby.start(timeout=0)  # a standby never connects ARI's events
             wait_for(lambda: bool(standby.records("standby: waiting to lead")), 30, "standby")
-            phones = labpeers.start_phones(CALLTAKERS, base / "phones")
+            if node:
+                phones = _node_phones(base / "phones")
+            else:
+                phones = labpeers.start_phones(CALLTAKERS, base / "phones")
             numbers = [f"0813{i:08d}" for i in range(calls)]
             row.placed = calls
-            with labpeers.CallTakersHangUp(2.0, phones):
-                carrier = labpeers.CarrierCalls(
-                    callers=numbers, talk_seconds=60, rate_per_second=rate, workdir=base / "sipp"
-                )
+            started = time.time()
+            # On the nodes the carrier hangs up (the hang-up helper watches the one lab Asterisk).
+            hang_up = contextlib.nullcontext() if node else labpeers.CallTakersHangUp(2.0, phones)
+            with hang_up:
+                if node:
+                    carrier = labpeers.CarrierCalls(
+                        callers=numbers,
+                        talk_seconds=NODE_TALK,
+                        rate_per_second=rate,
+                        scenario="carrier-112-routed.xml",
+                        target=DISPATCHER,
+                        workdir=base / "sipp",
+                    )
+                else:
+                    carrier = labpeers.CarrierCalls(
+                        callers=numbers,
+                        talk_seconds=60,
+                        rate_per_second=rate,
+                        workdir=base / "sipp",
+                    )
                 carrier.start()
                 time.sleep(calls / rate / 3)  # the fault a third of the way into the stream
+                if node:  # the row is about node1's calls in progress: one at least
+                    wait_for(lambda: bool(_talking(leader, "node1-")), 30, "a caller on node1")
+                    on_node1 = _talking(leader, "node1-")
                 waiting = (
                     _ids((leader,), "112 call entered")
                     - _ids((leader,), "call connected")
@@ -271,7 +360,7 @@ def run_fault(fault: str, calls: int, rate: float, base: Path) -> Row:
                     journal_url = pair.primary_url(new)  # read on the new primary alone
                 else:
                     _fault_etcd_or_kill(fault, leader, etcd)
-                if fault in ("sigkill", "sigstop"):
+                if fault in ("sigkill", "sigstop", "node"):
                     _takeover(row, fault, leader, standby, at)
                 else:
                     time.sleep(5)
@@ -297,11 +386,31 @@ def run_fault(fault: str, calls: int, rate: float, base: Path) -> Row:
             )
             row.by_fallback = max(successful - row.by_callgate, 0)
             row.lost = calls - successful
+            if node:
+                # A caller talking on node1 when it died counts as answered and as lost by
+                # SIPp (its BYE finds no node): the fallback queues' own count is CONNECT.
+                row.by_fallback = _count(1, "CONNECT", started) + _count(2, "CONNECT", started)
+                waiting_node1 = {c for c in waiting if c.startswith("node1-")}
+                late = _ids((standby,), "112 call entered", at) - _ids(
+                    (leader,), "112 call entered"
+                )
+                late_served = late & _ids((standby,), "call connected")
+                row.note = (
+                    f"node1 at the fault: {len(on_node1)} talking (ended), {len(waiting_node1)}"
+                    f" waiting; after it {len(late)} new callers, {len(late_served)} served,"
+                    f" {len([c for c in late if c.startswith('node1-')])} on node1"
+                )
             seen = _ids(daemons, "112 call entered")
             live = standby if standby.process and standby.process.poll() is None else leader
             url = journal_url or f"sqlite+aiosqlite:///{live.journal_path}"
             _settle(lambda: journal_lost(daemons, url) == 0, 30)
             row.journal_lost = journal_lost(daemons, url)
+            if node:
+                rows = _journal(url)
+                ended = sum(1 for c in on_node1 if c in rows and rows[c].ended_at is not None)
+                row.note = row.note.replace("talking (ended)", f"talking ({ended} ended)")
+                if row.journal_lost:  # which, for the report
+                    row.note += f"; journal rows lost: {sorted(journal_lost_ids(daemons, url))}"
             # The last events (``ended``) follow the journal's end rows: a little more time.
             _settle(lambda: cad_figures(cad, seen)[1] == 0, 10)
             row.cad_broken, row.cad_missing, row.cad_duplicates = cad_figures(cad, seen)
@@ -317,6 +426,8 @@ def run_fault(fault: str, calls: int, rate: float, base: Path) -> Row:
         etcd.stop()
         if pair is not None:
             pair.remove()
+        if node:
+            _lab_nodes("down", timeout=60)
     return row
 
 
@@ -335,7 +446,10 @@ HEADER = (
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", choices=FAULTS, default=list(FAULTS))
+    # ``node`` is run alone (--only node --calls 20 --rate 1): at the default 0.5 a second SIPp
+    # places one call after another, and it brings the multi-node lab up.
+    default = [fault for fault in FAULTS if fault != "node"]
+    parser.add_argument("--only", nargs="*", choices=FAULTS, default=default)
     parser.add_argument("--calls", type=int, default=16)
     parser.add_argument("--rate", type=float, default=0.5, help="new callers a second")
     args = parser.parse_args()
