@@ -384,8 +384,13 @@ def run_fault(fault: str, calls: int, rate: float, base: Path) -> Row:
                     if str(r["call_id"]) in connected
                 }
             )
-            row.by_fallback = max(successful - row.by_callgate, 0)
+            residual = successful - row.by_callgate
+            row.by_fallback = max(residual, 0)
             row.lost = calls - successful
+            if residual < 0 and not node:
+                # Said, not hidden: callers callgate connected whom SIPp counts as failed.
+                odd = f"{-residual} connected by callgate but failed at the carrier"
+                row.note = f"{row.note}; {odd}" if row.note else odd
             if node:
                 # A caller talking on node1 when it died counts as answered and as lost by
                 # SIPp (its BYE finds no node): the fallback queues' own count is CONNECT.
