@@ -166,17 +166,21 @@ def test_given_the_leader_stopped_cleanly_while_callers_wait_then_the_standby_ad
     leader, standby = pair
     takers = phones("1001")
     numbers = [f"08123000000{i}" for i in range(4)]
+    calls = carrier(numbers, talk_seconds=90)
+    # One caller talking, the others waiting for the one call-taker. Nobody hangs up yet: the
+    # conversation outlives the leader, and the new one adopts it.
+    wait_for(lambda: len(_entered(leader)) == 4, 30, "four callers in")
+    wait_for(lambda: len(_connected(leader)) >= 1, 30, "a caller talking")
+    assert leader.process is not None
+    stopped = time.time()
+    leader.process.send_signal(signal.SIGTERM)  # systemctl stop
+    code = leader.process.wait(timeout=20)
+    wait_for(lambda: _count(standby, "leading the centre") == 1, 10, "the takeover")
+    took = _at(standby.records("leading the centre")[0]) - stopped
+    adopting = "adopted a connected call after restart"
+    wait_for(lambda: _count(standby, adopting) >= 1, 10, "the conversation adopted")
+    # Short conversations from now on: the adopted one ends, then each waiting caller's.
     with labpeers.CallTakersHangUp(1.5, takers):
-        calls = carrier(numbers, talk_seconds=90)
-        # One caller talking, the others waiting for the one call-taker.
-        wait_for(lambda: len(_entered(leader)) == 4, 30, "four callers in")
-        wait_for(lambda: len(_connected(leader)) >= 1, 30, "a caller talking")
-        assert leader.process is not None
-        stopped = time.time()
-        leader.process.send_signal(signal.SIGTERM)  # systemctl stop
-        code = leader.process.wait(timeout=20)
-        wait_for(lambda: _count(standby, "leading the centre") == 1, 10, "the takeover")
-        took = _at(standby.records("leading the centre")[0]) - stopped
         wait_for(lambda: _count(standby, "ringing call-taker") >= 1, 15, "a call-taker rung")
         rung = _at(standby.records("ringing call-taker")[0]) - stopped
         print(f"\nclean stop: new leader after {took:.2f} s, first ring after {rung:.2f} s")
@@ -196,13 +200,28 @@ def test_given_the_leader_stopped_cleanly_while_callers_wait_then_the_standby_ad
     waiting = set(entered) - _connected(leader)
     assert len(waiting) >= 3
     assert waiting <= _connected(standby)
-    # No journal row lost: every call has its end row. The waiting callers are journaled
-    # answered by the new leader. (A conversation it adopted is journaled ended but without
-    # its answer time, as after any restart: the adoption's own gap, not the hand-over's.)
+    adopted = {str(r["call_id"]) for r in standby.records(adopting)}
+    assert adopted
+    assert adopted <= _connected(leader)
+    # No journal row lost: every call has its end row, and says who answered it and when: the
+    # waiting callers answered through the new leader, the adopted conversation as the old
+    # leader answered it (its journal had the answer), not at the adoption.
     wait_for(lambda: all(c.ended_at is not None for c in standby.calls()), 30, "every call ended")
     journaled = {c.call_id: c for c in standby.calls()}
     assert set(journaled) >= set(entered)
-    assert all(journaled[call].answered_at is not None for call in waiting)
+    for call in entered:
+        assert journaled[call].answered_by == "1001", call
+        assert journaled[call].answered_at is not None, call
+    bridged = {str(r["call_id"]): _at(r) for r in leader.records("call connected")}
+    for call in adopted:
+        answered = journaled[call].answered_at
+        assert answered is not None
+        # Answered a moment before the old leader logged the bridge, before the hand-over.
+        assert bridged[call] - 5 < answered.timestamp() <= bridged[call] + 0.01
+        assert answered.timestamp() < stopped
+        print(
+            f"adopted {call}: answered {bridged[call] - answered.timestamp():.3f} s before bridged"
+        )
 
 
 def test_given_the_leader_paused_past_its_lease_then_resumed_it_changes_nothing_and_exits(
