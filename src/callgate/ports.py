@@ -162,11 +162,16 @@ class RecordingFailed:
 
 @dataclass(frozen=True, slots=True)
 class CallEndedOutsideCore:
-    """Record: a call the core never had (or no longer has) ended, with its outcome."""
+    """Record: a call the core never had (or no longer has) ended, with its outcome.
+
+    ``answered_by``/``answered_at``: an adopted conversation's call-taker and answer as
+    Asterisk has them (the journal keeps the answer it recorded before, if it has one)."""
 
     call_id: str
     outcome: str
     at: float
+    answered_by: str | None = None
+    answered_at: float | None = None
 
 
 Record = (

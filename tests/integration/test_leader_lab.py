@@ -169,19 +169,24 @@ def test_given_the_leader_stopped_cleanly_while_callers_wait_then_the_standby_le
     leader, standby = pair
     takers = phones("1001")
     numbers = [f"08123000000{i}" for i in range(4)]
+    calls = carrier(numbers, talk_seconds=90)
+    # One caller talking, the others waiting for the one call-taker. Nobody hangs up yet: the
+    # conversation outlives the leader, and the new one adopts it.
+    wait_for(lambda: len(_entered(leader)) == 4, 30, "four callers in")
+    wait_for(lambda: len(_connected(leader)) >= 1, 30, "a caller talking")
+    assert leader.process is not None
+    stopped = time.time()
+    leader.process.send_signal(signal.SIGTERM)  # systemctl stop
+    code = leader.process.wait(timeout=30)
+    wait_for(lambda: _count(standby, "leading the centre") == 1, 10, "the takeover")
+    took = _at(standby.records("leading the centre")[0]) - stopped
+    adopting = "adopted a connected call after restart"
+    wait_for(lambda: _count(standby, adopting) >= 1, 10, "the conversation adopted")
+    # Short conversations from now on: the adopted one ends, then each waiting caller's.
     with labpeers.CallTakersHangUp(1.5, takers):
-        calls = carrier(numbers, talk_seconds=90)
-        # One caller talking, the others waiting for the one call-taker.
-        wait_for(lambda: len(_entered(leader)) == 4, 30, "four callers in")
-        wait_for(lambda: len(_connected(leader)) >= 1, 30, "a caller talking")
-        assert leader.process is not None
-        stopped = time.time()
-        leader.process.send_signal(signal.SIGTERM)  # systemctl stop
-        code = leader.process.wait(timeout=30)
-        wait_for(lambda: _count(standby, "leading the centre") == 1, 10, "the takeover")
-        took = _at(standby.records("leading the centre")[0]) - stopped
         print(f"\nclean stop: new leader {took:.2f} s after the SIGTERM")
-        # Every caller is answered: by the call-taker through callgate, or the fallback queue.
+        # Every caller is answered: the conversation through callgate, the waiting callers
+        # through the fallback queue the stopping leader handed them to.
         assert calls.wait(timeout=240) == 0, calls.errors()
     assert code == 0
     # The lease was revoked at the end of the stop: the standby led within a poll or two of
@@ -193,8 +198,25 @@ def test_given_the_leader_stopped_cleanly_while_callers_wait_then_the_standby_le
     assert calls.stats() == {"successful": 4, "failed": 0}
     # No journal row lost: every call the leader saw has its end row.
     entered = _entered(leader, standby)
+    adopted = {str(r["call_id"]) for r in standby.records(adopting)}
+    assert adopted
+    assert adopted <= _connected(leader)
     wait_for(lambda: all(c.ended_at is not None for c in standby.calls()), 60, "every call ended")
-    assert {c.call_id for c in standby.calls()} >= set(entered)
+    journaled = {c.call_id: c for c in standby.calls()}
+    assert set(journaled) >= set(entered)
+    # The adopted conversation says who answered it and when: as the old leader answered it
+    # (its journal had the answer), not at the adoption.
+    bridged = {str(r["call_id"]): _at(r) for r in leader.records("call connected")}
+    for call in adopted:
+        assert journaled[call].answered_by == "1001", call
+        answered = journaled[call].answered_at
+        assert answered is not None
+        # Answered a moment before the old leader logged the bridge, before the stop.
+        assert bridged[call] - 5 < answered.timestamp() <= bridged[call] + 0.01
+        assert answered.timestamp() < stopped
+        print(
+            f"adopted {call}: answered {bridged[call] - answered.timestamp():.3f} s before bridged"
+        )
 
 
 def test_given_the_leader_paused_past_its_lease_then_resumed_it_changes_nothing_and_exits(

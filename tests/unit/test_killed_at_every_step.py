@@ -50,6 +50,10 @@ CONFIG = AcdConfig(max_wait=None)
 STEPS = ("waiting", "ringing", "talking", "ended")
 #: What happens to the call while callgate is dead.
 WHILE_DEAD = ("nothing", "taker-hangs-up", "caller-hangs-up", "both-hang-up")
+#: The call-taker answers 5 s after the ring; Asterisk's stamp on the bridge made for them then
+#: (the adoption's answer time, when the journal never had theirs) is 40 ms later, as in the lab.
+ANSWERED = T0 + 5
+BRIDGED = "2027-01-15T08:00:05.040+0000"
 
 
 class World(Asterisk):
@@ -73,7 +77,10 @@ class World(Asterisk):
             return list(self.live.values())
         if (method, path) == ("GET", "/bridges"):
             self.log.append((method, path, {}))
-            return [{"id": b, "channels": list(chs)} for b, chs in self.held.items()]
+            return [
+                {"id": b, "channels": list(chs), "creationtime": BRIDGED}
+                for b, chs in self.held.items()
+            ]
         return await super().request(method, path, params, body)
 
     def hang_up(self, channel_id: str) -> None:
@@ -143,7 +150,7 @@ async def _first_process_killed_at(step: str, journal: Journal, *, written: bool
         leg = _leg(asterisk)
         world.live[leg] = _in_stasis(leg, "calltaker", CALL, TAKER)
     if step in ("talking", "ended"):
-        daemon.clock.now += 5
+        daemon.clock.now = ANSWERED
         await daemon.answer(CALL, TAKER)
         world.held[_bridge(asterisk)] = [CALL, leg]
     if step == "ended":
@@ -237,6 +244,18 @@ async def test_killed_at_any_step_every_started_call_ends(
     else:
         # Still there at the restart: re-queued or adopted, and it ended as calls end.
         assert call.outcome != ENDED_UNSEEN
+    answered = (call.answered_by, call.answered_at)
+    if step in ("talking", "ended") and written and while_dead != "taker-hangs-up":
+        # Answered, and the journal had it: who answered and when stay, however it ended
+        # (adopted, or ended unseen), for whoever asks later what became of the call.
+        assert answered == (TAKER, dt.datetime.fromtimestamp(ANSWERED, dt.UTC))
+    if step == "talking" and while_dead == "nothing":
+        # Adopted: when the answer never reached the journal (killed with it queued), the
+        # adoption names the call-taker in the bridge, answered when Asterisk made it.
+        assert call.answered_by == TAKER
+        assert call.answered_at is not None
+        assert call.answered_at.timestamp() in (ANSWERED, ANSWERED + 0.04)
+        assert TAKER in {a.agent_id for a in call.agents if a.role == "call-taker"}
 
 
 async def test_a_journal_away_at_the_reconnection_is_asked_again_at_the_next(

@@ -35,11 +35,26 @@ def asterisk(*in_stasis: JsonObject) -> RecordedAri:
     variables as the dialplan set them on the caller's."""
     ari = RecordedAri()
     ari.channels = list(in_stasis)
-    ari.bridges = [RecordedAri.bridge(id=f"call-{CALL}", channels=[CALL, f"calltaker-{CALL}-1002"])]
+    ari.bridges = [
+        RecordedAri.bridge(
+            id=f"call-{CALL}",
+            channels=[CALL, TAKER_LEG],
+            creationtime="2026-11-27T08:37:09.640+0000",
+        )
+    ]
     ari.variable = lambda channel, name: VARIABLES.get(name, "")
     return ari
 
 
+TAKER_LEG = "calltaker-7b0c54f1-42d2-4f6e-8a53-0e4c8b1c9a02"
+#: 1002's leg, rung at 08:37:04.2 and answered: the bridge was made for them at 08:37:09.64.
+TAKER = RecordedAri.channel(
+    id=TAKER_LEG,
+    name="PJSIP/1002-00000007",
+    caller={"number": "+6281957684220", "name": ""},
+    dialplan={"app_name": "Stasis", "app_data": f"callgate,calltaker,{CALL},1002"},
+    creationtime="2026-11-27T08:37:04.200+0000",
+)
 CHANNEL = RecordedAri.channel(
     id=CALL,
     state="Up",
@@ -76,7 +91,7 @@ async def test_given_a_conversation_that_outlived_a_kill_then_the_journal_gets_i
     writer.start()
     in_stasis = {**CHANNEL, "dialplan": {"app_name": "Stasis", "app_data": "callgate"}}
     calls = AriAdapter(
-        asterisk(in_stasis),
+        asterisk(in_stasis, TAKER),
         Settings(),
         clock=lambda: 2_000_000_000.0,
         feed=Seen(writer),
@@ -84,9 +99,7 @@ async def test_given_a_conversation_that_outlived_a_kill_then_the_journal_gets_i
     try:
         await calls.reconciler._reconcile()
         # The call-taker hangs up: the adopted conversation ends.
-        await calls.on_event(
-            RecordedAri.frame("StasisEnd", channel={"id": f"calltaker-{CALL}-1002"})
-        )
+        await calls.on_event(RecordedAri.frame("StasisEnd", channel={"id": TAKER_LEG}))
         await writer.close()
         call = await journal.get_call(CALL)
     finally:
@@ -94,6 +107,11 @@ async def test_given_a_conversation_that_outlived_a_kill_then_the_journal_gets_i
     assert call is not None
     assert (call.caller_sent, call.outcome) == ("081957684220", "COMPLETED")
     assert call.ended_at is not None
+    # The journal never had its answer (the process before was killed with it queued): the
+    # call-taker in the bridge answered it, when Asterisk made the bridge for them.
+    answered = dt.datetime(2026, 11, 27, 8, 37, 9, 640_000, tzinfo=dt.UTC)
+    assert (call.answered_by, call.answered_at) == ("1002", answered)
+    assert [(a.agent_id, a.role) for a in call.agents] == [("1002", "call-taker")]
 
 
 async def test_given_a_caller_refound_after_a_kill_then_the_journal_gets_its_start(

@@ -346,7 +346,9 @@ class CallJournal:
             self._recording_failed(note.call_id, note.reason, note.at)
         elif isinstance(note, CallEndedOutsideCore):
             # A conversation adopted after a restart, or a caller gone before the core had it.
-            self._ended_outside_core(note.call_id, note.outcome, note.at)
+            self._ended_outside_core(
+                note.call_id, note.outcome, note.at, note.answered_by, note.answered_at
+            )
 
     def _started(self, start: CallStarted) -> None:
         self._put(
@@ -375,12 +377,23 @@ class CallJournal:
             role = role[:ROLE_LENGTH].rpartition(":")[0]
         self._assigned(call_id, by or "-", at, role)
 
-    def _ended_outside_core(self, call_id: str, outcome: str, at: float) -> None:
+    def _ended_outside_core(
+        self,
+        call_id: str,
+        outcome: str,
+        at: float,
+        answered_by: str | None = None,
+        answered_at: float | None = None,
+    ) -> None:
         """A call the core did not end ended: a conversation adopted after a restart, a
         blocked caller's call, a caller gone during set-up, or a call found gone at a
         (re)connection. Only an open call is closed: an end the call already has (written by
-        the process before, or still in this queue ahead of this one) is never overwritten."""
+        the process before, or still in this queue ahead of this one) is never overwritten.
+        Its answer is the one the journal holds (written before, or queued ahead of this);
+        ``answered_by``/``answered_at`` (an adoption's, from Asterisk) only if it has none."""
         fields: dict[str, Value] = {"at": at, "outcome": outcome, "if_open": True}
+        if answered_by is not None:
+            fields |= {"answered_by": answered_by, "answered_at": answered_at}
         self._put(JournalWrite(call_id, "call_ended", fields))
 
     def _recording(self, info: RecordingInfo, at: float) -> None:

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import selectinload
 
+from callgate.storage.answers import answer_of_outside_end
 from callgate.storage.database import (
     DATABASE_ERRORS,
     OPEN_ERRORS,
@@ -323,12 +324,16 @@ class Journal:
         ``category`` and ``priority`` replace those of the start when given: silence detection
         may reclass a waiting call (ghost, or raised after a key press). ``if_open``: only a
         call not ended yet is closed (an end known only from outside, e.g. inferred after a
-        restart, never overwrites one the call really had)."""
+        restart, never overwrites one the call really had), and the answer the journal holds
+        wins over the one given (:mod:`callgate.storage.answers`)."""
         require_aware(at=at, answered_at=answered_at)
         async with self.transaction() as session:
             call = await self._call(session, call_id)
             if if_open and call.ended_at is not None:
                 return
+            if if_open:
+                answer = (answered_at, answered_by)
+                answered_at, answered_by = await answer_of_outside_end(session, call_id, answer)
             if category is not None:
                 call.category = category
             if priority is not None:

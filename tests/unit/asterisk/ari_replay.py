@@ -49,6 +49,7 @@ from callgate.ports import (
     RECORDS,
     AgencyConnected,
     AgentConnected,
+    CallEndedOutsideCore,
     CallRecorded,
     CallStarted,
     HistorySource,
@@ -374,6 +375,7 @@ class Told:
 
     def __init__(self) -> None:
         self.told: list[tuple[str, str, str]] = []  # (what, call id, detail)
+        self.ended_outside: list[CallEndedOutsideCore] = []  # whole: who answered, when
 
     def record(self, note: Record) -> None:
         if isinstance(note, CallStarted):
@@ -389,6 +391,8 @@ class Told:
             self.told.append(("recording_failed", note.call_id, ""))
         else:
             self.told.append(("call_ended_outside_core", note.call_id, note.outcome))
+            if isinstance(note, CallEndedOutsideCore):
+                self.ended_outside.append(note)
 
     def of(self, what: str) -> list[tuple[str, str]]:
         return [(call_id, detail) for kind, call_id, detail in self.told if kind == what]

@@ -389,6 +389,11 @@ def test_reconcile_after_a_kill_the_conversation_goes_on_and_the_waiting_are_req
     # The first call, adopted, never reaches the core; it is journaled when it ends.
     assert talking not in restarted.ended
     assert restarted.observer.of("call_ended_outside_core") == [(talking, "COMPLETED")]
+    # Its end names who answered and when, as Asterisk 22 has it: 1001's leg in the caller's
+    # bridge, made when 1001 answered (the bridge's creation, 40 ms after their leg's).
+    [adopted] = restarted.observer.ended_outside
+    answered = ari_timestamp("2026-12-07T13:14:20.738+0000")
+    assert (adopted.answered_by, adopted.answered_at) == ("1001", answered)
     answered = [e.call_id for e in restarted.fed if isinstance(e, AgentAnswered)]
     assert answered == [second, third]
     assert restarted.ended == {second: "COMPLETED", third: "COMPLETED"}

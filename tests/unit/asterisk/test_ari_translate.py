@@ -21,6 +21,7 @@ from callgate.asterisk.ari.layout import (
 from callgate.asterisk.ari.translate import (
     DEVICE_STATES,
     TAKER_LEFT,
+    adopted_answer,
     callback_outcome,
     caller_number,
     hangup_at,
@@ -316,3 +317,47 @@ def test_an_unanswered_callback_s_outcome_comes_from_asterisk_s_cause(
     cause: str, outcome: AttemptOutcome
 ) -> None:
     assert callback_outcome(cause) is outcome
+
+
+ASTERISK_22_LEG = {
+    "id": "calltaker-46cafc55",
+    "name": "PJSIP/1001-00000001",
+    "dialplan": {"app_name": "Stasis", "app_data": "callgate,calltaker,1796649260.0,1001"},
+    "creationtime": "2026-12-07T13:14:20.698+0000",
+}
+BRIDGE = {"id": "call-1796649260.0", "creationtime": "2026-12-07T13:14:20.738+0000"}
+
+
+def _stamp(text: str) -> float:
+    return dt.datetime.fromisoformat(text).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("bridge", "leg", "expected"),
+    [
+        # As Asterisk 22 lists them: 1001 rang at .698, the bridge was made at their answer.
+        (BRIDGE, ASTERISK_22_LEG, ("1001", _stamp("2026-12-07T13:14:20.738+00:00"))),
+        # A bridge with no creation time: their leg's, when their phone began to ring.
+        ({"id": "b"}, ASTERISK_22_LEG, ("1001", _stamp("2026-12-07T13:14:20.698+00:00"))),
+        # A bridge made for somebody who left before it: the later leg's creation.
+        (
+            {"id": "b", "creationtime": "2026-12-07T13:14:00.000+0000"},
+            ASTERISK_22_LEG,
+            ("1001", _stamp("2026-12-07T13:14:20.698+00:00")),
+        ),
+        # A leg not rung by callgate (its arguments lost): whose phone it is.
+        (
+            BRIDGE,
+            {"id": "x", "name": "PJSIP/ct-2-0000000a", "dialplan": {}},
+            ("ct-2", _stamp("2026-12-07T13:14:20.738+00:00")),
+        ),
+        # Nobody's phone (an agency left alone with the caller), or no time at all.
+        (BRIDGE, {"id": "a", "name": "PJSIP/damkar-00000003"}, (None, None)),
+        ({"id": "b"}, {**ASTERISK_22_LEG, "creationtime": None}, ("1001", None)),
+    ],
+)
+def test_an_adopted_conversation_names_who_answered_and_when(
+    bridge: dict[str, Any], leg: dict[str, Any], expected: tuple[str | None, float | None]
+) -> None:
+    endpoints = {"1001": "PJSIP/1001", "ct-2": "PJSIP/ct-2"}
+    assert adopted_answer(bridge, [leg], endpoints) == expected

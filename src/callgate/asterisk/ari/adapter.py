@@ -32,7 +32,7 @@ from callgate.asterisk.ari.callback_legs import CallbackLegs
 from callgate.asterisk.ari.channels import Channels
 from callgate.asterisk.ari.client import AriClient, JsonObject
 from callgate.asterisk.ari.context import Feed, Shared
-from callgate.asterisk.ari.ending import Endings
+from callgate.asterisk.ari.ending import Endings, adopted_end
 from callgate.asterisk.ari.executor import Executor
 from callgate.asterisk.ari.handoff import HandOff
 from callgate.asterisk.ari.layout import (
@@ -59,7 +59,6 @@ from callgate.core.commands import Command
 from callgate.core.events import Event
 from callgate.core.supervision import MonitorCall
 from callgate.ports import (
-    CallEndedOutsideCore,
     DispositionSink,
     HistorySource,
     OpenCalls,
@@ -260,14 +259,13 @@ class AriAdapter:
         if leg.role == ADOPTED:
             # One side of a conversation from before a restart left: end the other side too.
             book.answered.discard(channel_id)
+            ended = adopted_end(leg.call_id, book.calls.get(leg.call_id), self.shared.clock())
             await self.channels.hang_up(leg.call_id)
             log.info(
                 "call ended",
                 extra={"call_id": leg.call_id, "outcome": "COMPLETED", "adopted": True},
             )
-            await self.shared.feed(
-                CallEndedOutsideCore(leg.call_id, "COMPLETED", self.shared.clock())
-            )
+            await self.shared.feed(ended)
             return
         answered = channel_id in book.answered
         book.answered.discard(channel_id)

@@ -23,6 +23,14 @@ from callgate.ports import CallEndedOutsideCore, CallRecorded, RecordingFailed
 log = logging.getLogger(__name__)
 
 
+def adopted_end(call_id: str, layout: CallLayout | None, at: float) -> CallEndedOutsideCore:
+    """An adopted conversation ended (``layout``: the call, if still held): completed, with
+    who answered it and when as its adoption found them."""
+    answered_by = layout.answered_by if layout is not None else None
+    answered_at = layout.answered_at if layout is not None else None
+    return CallEndedOutsideCore(call_id, "COMPLETED", at, answered_by, answered_at)
+
+
 class Endings:
     """Forgets calls, hands callers back, seals recordings."""
 
@@ -38,9 +46,7 @@ class Endings:
         book.calls.pop(layout.call_id, None)
         if layout.adopted and any(leg.call_id == layout.call_id for leg in book.legs.values()):
             # The caller of an adopted conversation hung up first.
-            await self.shared.feed(
-                CallEndedOutsideCore(layout.call_id, "COMPLETED", self.shared.clock())
-            )
+            await self.shared.feed(adopted_end(layout.call_id, layout, self.shared.clock()))
         for leg_id in list(layout.agent_legs.values()):
             book.legs.pop(leg_id, None)
             await channels.hang_up(leg_id)

@@ -189,6 +189,10 @@ class CallLayout:
     #: Bumped by each queue announcement and by the call's offer: an announcement whose token
     #: is no longer this one is not started (or is stopped at once if it just started).
     announcement_token: int = 0
+    #: An adopted conversation's call-taker and answer time, as Asterisk has them
+    #: (:func:`~callgate.asterisk.ari.translate.adopted_answer`); None when it cannot tell.
+    answered_by: str | None = None
+    answered_at: float | None = None
     #: Requests on the caller's channel that must keep their order but not hold up the core's
     #: other commands (priority variable, talk detection, greeting, prompts): the latest one.
     media: asyncio.Future[None] | None = None

@@ -33,7 +33,7 @@ from callgate.asterisk.ari.layout import (
     Phase,
 )
 from callgate.asterisk.ari.monitors import MONITOR_PREFIXES
-from callgate.asterisk.ari.translate import caller_number, in_app
+from callgate.asterisk.ari.translate import adopted_answer, caller_number, in_app
 from callgate.core.agents import DeviceState
 from callgate.core.events import AgentLoggedIn, CallerHungUp, DeviceStateChanged, Event
 from callgate.ports import ENDED_UNSEEN, CallEndedOutsideCore
@@ -145,6 +145,7 @@ class Reconciler:
         channels = await ari.list_channels()
         bridges: list[JsonObject] = await ari.request("GET", "/bridges")
         live_ids = {c["id"] for c in channels}
+        listed = {str(c["id"]): c for c in channels}
         in_bridge = {ch: b for b in bridges for ch in b.get("channels", [])}
         # What this process held before this reconciliation: the re-queued callers below are
         # offered at once, and the rings they start are not in ``channels`` (listed before
@@ -179,7 +180,8 @@ class Reconciler:
                 if ch != channel["id"] and not str(ch).startswith(MONITOR_PREFIXES)
             ]
             if bridge is not None and others:
-                await self._adopt_connected(channel, bridge, others)
+                legs = [listed[str(ch)] for ch in others if str(ch) in listed]
+                await self._adopt_connected(channel, bridge, others, legs)
                 continue
             if bridge is not None:
                 # Left alone in its bridge (the other side hung up while callgate was away).
@@ -256,16 +258,23 @@ class Reconciler:
         return ended
 
     async def _adopt_connected(
-        self, channel: JsonObject, bridge: JsonObject, others: list[str]
+        self, channel: JsonObject, bridge: JsonObject, others: list[str], legs: list[JsonObject]
     ) -> None:
-        """A conversation that outlived callgate: keep it, and journal it when it ends."""
+        """A conversation that outlived callgate: keep it, and journal it when it ends.
+
+        ``legs``: the channels of ``others`` (the other sides) as listed. Its end names who
+        answered and when, from the bridge: the answer may never have reached the journal (still
+        queued when the old process or leader died); one it did reach is kept instead."""
         call_id = str(channel["id"])
+        answered_by, answered_at = adopted_answer(bridge, legs, self.book.endpoints)
         # The core never sees it; only the bridge is ours to clean up.
         layout = CallLayout(
             call_id=call_id,
             caller=caller_number(channel),
             phase=Phase.ADOPTED,
             bridge_id=str(bridge["id"]),
+            answered_by=answered_by,
+            answered_at=answered_at,
         )
         layout.recording = await self.channels.get_var(call_id, RECORDING_VAR) or None
         self.book.calls[call_id] = layout
@@ -278,7 +287,7 @@ class Reconciler:
             self.book.answered.add(other)
         log.warning(
             "adopted a connected call after restart",
-            extra={"call_id": call_id, "legs": ",".join(others)},
+            extra={"call_id": call_id, "legs": ",".join(others), "agent_id": answered_by},
         )
 
     async def _device_state(self, endpoint: str) -> DeviceState:

@@ -24,7 +24,7 @@ once it is bridged with the caller); the helpers below are the pieces it is made
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from callgate.asterisk.ari.client import JsonObject
@@ -40,7 +40,7 @@ from callgate.asterisk.ari.layout import (
     CallLayout,
     Leg,
 )
-from callgate.asterisk.timestamps import ari_moment_passed
+from callgate.asterisk.timestamps import ari_moment_passed, ari_timestamp
 from callgate.core.agents import DeviceState
 from callgate.core.callbacks import AttemptOutcome
 from callgate.core.events import (
@@ -271,3 +271,30 @@ def in_app(channel: JsonObject, app: str) -> bool:
 def quote(text: str) -> str:
     """Make a caller-ID name safe inside double quotes."""
     return text.replace("\\", "").replace('"', "'")
+
+
+def adopted_answer(
+    bridge: JsonObject, legs: Sequence[JsonObject], endpoints: Mapping[str, str]
+) -> tuple[str | None, float | None]:
+    """Who answered a conversation found connected at a (re)connection, and when, as Asterisk
+    has it: ``(call-taker id, Unix seconds)``, either None when Asterisk cannot tell.
+
+    ``legs``: the other channels in the caller's bridge. The call-taker is the one whose leg
+    callgate rang (its Stasis arguments name them), else the one whose phone it is. The time is
+    the later of the bridge's creation and the call-taker leg's: callgate makes a call's bridge
+    the moment its first call-taker answers (:meth:`.channels.Channels.join`), so the bridge's
+    creation is the answer within a request's time; the leg was made when their phone began to
+    ring, before the answer, and counts when later (the bridge made for a call-taker who left
+    before it, or an Asterisk whose bridges carry no creation time). Neither is ever after the
+    answer."""
+    for leg in legs:
+        args = str(leg.get("dialplan", {}).get("app_data", "")).split(",")
+        if len(args) >= 4 and args[1] == CALLTAKER:
+            agent_id: str | None = args[3]
+        else:
+            phone = str(leg.get("name", "")).rpartition("-")[0]
+            agent_id = next((a for a, e in endpoints.items() if e == phone), None)
+        if agent_id:
+            stamps = [ari_timestamp(c.get("creationtime")) for c in (bridge, leg)]
+            return agent_id, max((t for t in stamps if t is not None), default=None)
+    return None, None
