@@ -33,6 +33,8 @@ from callgate.asterisk.ari.layout import (
     Phase,
 )
 from callgate.asterisk.ari.monitors import MONITOR_PREFIXES
+from callgate.asterisk.ari.node_ids import ONE_NODE
+from callgate.asterisk.ari.nodes import AriNodes
 from callgate.asterisk.ari.translate import caller_number, in_app
 from callgate.core.agents import DeviceState
 from callgate.core.events import AgentLoggedIn, CallerHungUp, DeviceStateChanged, Event
@@ -143,6 +145,9 @@ class Reconciler:
         """Adopt what Asterisk still holds after a restart of callgate (or of Asterisk)."""
         ari, book = self.shared.ari, self.book
         channels = await ari.list_channels()
+        # Over several nodes, the list may leave out a node (in its grace, not yet connected):
+        # its calls are not judged gone here; its own connection's set-up judges them.
+        listed = ari.absence_judge() if isinstance(ari, AriNodes) else ONE_NODE
         bridges: list[JsonObject] = await ari.request("GET", "/bridges")
         live_ids = {c["id"] for c in channels}
         in_bridge = {ch: b for b in bridges for ch in b.get("channels", [])}
@@ -191,11 +196,13 @@ class Reconciler:
             await self.arrivals.new_call(channel, reconnected=True)
         # Asterisk restarted (or channels vanished while we were away): end what is gone.
         for call_id, layout in list(book.calls.items()):
-            if call_id in held_calls and call_id not in live_ids and not layout.ended:
+            gone = call_id not in live_ids and listed.judged(call_id)
+            if call_id in held_calls and gone and not layout.ended:
                 layout.move(Move.END)
                 await self.shared.feed(CallerHungUp(call_id))
                 await self.endings.forget_call(layout)
-        for channel_id in [c for c in book.legs if c in held_legs and c not in live_ids]:
+        legs = [c for c in book.legs if c in held_legs and c not in live_ids]
+        for channel_id in [c for c in legs if listed.judged(c)]:
             await self.channel_gone(
                 {
                     "type": "ChannelDestroyed",
@@ -203,7 +210,8 @@ class Reconciler:
                     "cause_txt": "gone after reconnect",
                 }
             )
-        await self.end_unseen(live_ids)
+        if listed.every:  # a node not listed may hold some of the journal's open calls
+            await self.end_unseen(live_ids)
 
     async def end_unseen(self, live_ids: set[str]) -> list[str]:
         """End the journal's open calls that nobody holds any more; returns their ids.
