@@ -4,6 +4,7 @@ node that reconnects within its grace does not keep a stale phone state."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -119,3 +120,36 @@ def test_a_node_never_listed_is_not_judged_and_a_lost_one_is() -> None:
     assert listed.every
     assert listed.judged("a")
     assert listed.judged("unknown")
+
+
+async def test_a_set_up_cancelled_while_taking_a_found_caller_does_not_strand_them() -> None:
+    """A set-up cancelled (a reconnection) while it re-queues a caller found waiting: the caller
+    is still queued and offered, not left in the book half set up for good."""
+    nodes = Nodes()
+    node1 = nodes.node["node1"]
+    node1.channels = [
+        {
+            "id": CALLER,
+            "state": "Up",
+            "caller": {"number": "+6281100000001"},
+            "creationtime": "2026-01-01T00:00:00.000+0000",
+            "dialplan": {"app_name": "Stasis", "app_data": "callgate"},
+        }
+    ]
+    node1.bridges = []
+    nodes.node["node2"].channels = []
+    nodes.node["node2"].bridges = []
+    node1.slow[("GET", f"/channels/{CALLER}/variable")] = 0.5
+    setup = asyncio.create_task(nodes.daemon.adapter.on_connected())
+    async with asyncio.timeout(5):  # until it is taking the caller (reading their variables)
+        while ("GET", f"/channels/{CALLER}/variable") not in nodes.paths("node1"):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    setup.cancel()
+    await asyncio.gather(setup, return_exceptions=True)
+    node1.slow.clear()
+    await nodes.daemon.adapter.on_connected()  # the next set-up skips the caller held
+    await nodes.daemon.login("1001")
+    async with asyncio.timeout(5):
+        while ("POST", "/channels") not in nodes.paths("node1"):
+            await nodes.daemon.settle()
+            await asyncio.sleep(0.01)
