@@ -153,3 +153,21 @@ async def test_a_set_up_cancelled_while_taking_a_found_caller_does_not_strand_th
         while ("POST", "/channels") not in nodes.paths("node1"):
             await nodes.daemon.settle()
             await asyncio.sleep(0.01)
+
+
+def _device(state: str) -> dict[str, Any]:
+    return RecordedAri.frame(
+        "DeviceStateChanged", device_state={"name": "PJSIP/1001", "state": state}
+    )
+
+
+def test_a_node_back_within_its_grace_forgets_the_phone_states_it_told_before() -> None:
+    """node1 said RINGING, its socket dropped and came back within the grace while the ring
+    ended: its old RINGING must not outrank what node2 says next (the phone is idle)."""
+    ari = AriNodes({"node1": RecordedAri(), "node2": RecordedAri()})
+    ari.connected.update(ari.nodes)
+    assert ari.on_node_event("node1", _device("RINGING"))
+    ari.connected.discard("node1")
+    ari.node_connected("node1")  # its set-up tells the core the phones' states itself
+    passed = [ari.on_node_event("node2", _device(s)) for s in ("RINGING", "INUSE", "NOT_INUSE")]
+    assert [p[0]["device_state"]["state"] for p in passed] == ["RINGING", "INUSE", "NOT_INUSE"]

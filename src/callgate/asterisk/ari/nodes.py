@@ -440,6 +440,12 @@ class AriNodes(AriClient):
         """Node ``name``'s event socket is (again) connected: its resources are reached again."""
         self.connected.add(name)
         self._lost.discard(name)
+        # What it told of the phones before is stale (a ring may have ended in the gap, its
+        # events lost with the socket), and the set-up this connection runs tells the core the
+        # phones' states itself: the merge starts afresh, and passes the next change on.
+        for device, states in self._devices.items():
+            if states.pop(name, None) is not None:
+                self._passed.pop(device, None)
         self._node_state(name, True)
 
     def _node_state(self, name: str, up: bool) -> None:
