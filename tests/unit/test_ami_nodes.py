@@ -122,8 +122,11 @@ def nodes_on(ports: dict[str, int], recorder: Recorder) -> AmiNodes:
             "lab-ami-secret",
             on_device_state=state,  # type: ignore[arg-type]
             on_connection=connection,  # type: ignore[arg-type]
-            action_timeout=0.3,
-            ping_interval=0.1,
+            # Not a fraction of a second: a loaded CI machine stalls that long, which would
+            # mark a node down (or fail queue_summary) mid-test. A node going is seen at once
+            # anyway: its socket closes.
+            action_timeout=5.0,
+            ping_interval=0.5,
             backoff_initial=0.01,
             backoff_max=0.05,
         )
@@ -144,7 +147,7 @@ async def test_given_a_phone_registered_on_one_node_then_it_can_be_rung_until_th
     ami = nodes_on({"node1": one.port, "node2": two.port}, recorder)
     task = asyncio.create_task(ami.run())
     try:
-        await until(lambda: all(ami.nodes_up().values()))
+        await until(lambda: all(ami.nodes_up().values()), 20)
         assert recorder.connection == [True]  # once, when the first node was up
         registered = ami.status("PJSIP/1007")
         assert registered is not None
@@ -154,7 +157,7 @@ async def test_given_a_phone_registered_on_one_node_then_it_can_be_rung_until_th
         # Node 1 goes: its view no longer counts, so 1007 cannot be rung through node 2.
         one.server.close()
         one.replay.drop_all()
-        await until(lambda: not ami.nodes_up()["node1"])
+        await until(lambda: not ami.nodes_up()["node1"], 20)
         lost = ami.status("PJSIP/1007")
         assert lost is not None
         assert not lost.registered
@@ -166,7 +169,7 @@ async def test_given_a_phone_registered_on_one_node_then_it_can_be_rung_until_th
         # Node 2 goes too: AMI is down for the daemon, and nothing answers a queue summary.
         two.server.close()
         two.replay.drop_all()
-        await until(lambda: not ami.connected)
+        await until(lambda: not ami.connected, 20)
         assert recorder.connection == [True, False]
         with pytest.raises(AmiUnavailable):
             await ami.queue_summary("fallback-112")

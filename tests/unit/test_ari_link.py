@@ -104,3 +104,57 @@ async def test_an_event_handled_wrongly_is_logged_and_the_pump_carries_on(
         "handling an ARI event failed; carrying on",
         "ARI request failed while handling an event",
     ]
+
+
+async def test_a_second_connection_during_the_set_up_lets_it_finish_then_runs_it_again() -> None:
+    """Several nodes: node2 connecting while node1's set-up runs must not cancel it halfway
+    (it may be taking a caller); it runs again once for node2, then ARI is ready."""
+    seen: list[object] = []
+    first_may_end = asyncio.Event()
+    second_connected = asyncio.Event()
+
+    async def set_up() -> None:
+        attempt = sum(1 for s in seen if isinstance(s, tuple) and s[0] == "set-up") + 1
+        seen.append(("set-up", attempt))
+        try:
+            if attempt == 1:
+                await first_may_end.wait()
+        except asyncio.CancelledError:
+            seen.append(("cancelled", attempt))
+            raise
+        seen.append(("done", attempt))
+
+    async def handle(event: JsonObject) -> None:
+        seen.append(event["type"])
+
+    async def items() -> AsyncIterator[JsonObject | Connected | Disconnected]:
+        yield Connected(1)
+        yield {"type": "StasisStart"}
+        yield Connected(2)
+        second_connected.set()
+        await asyncio.Event().wait()  # the stream stays open
+
+    link = AriLink(
+        items(),
+        set_up=set_up,
+        handle=handle,
+        on_state=lambda up, why: seen.append(("ari", up, why)),
+        backoff_initial=0.01,
+    )
+    task = asyncio.create_task(link.run())
+    async with asyncio.timeout(5):
+        await second_connected.wait()
+        first_may_end.set()
+        while ("ari", True, None) not in seen:  # noqa: ASYNC110 - polls the record
+            await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert seen == [
+        ("ari", False, "connected; setting up"),
+        ("set-up", 1),
+        ("done", 1),
+        "StasisStart",  # handed on once a set-up completed, not held through the next
+        ("set-up", 2),
+        ("done", 2),
+        ("ari", True, None),
+    ]

@@ -91,6 +91,7 @@ class AriLink:
         """Pump until the stream ends (it should not) and return why it ended; raises what the
         stream raised. Cancel to stop."""
         setup: asyncio.Task[None] | None = None
+        again = False  # a connection came while the set-up ran: run it once more after
         held: list[JsonObject] = []
         following = asyncio.ensure_future(anext(self._stream))
         try:
@@ -101,10 +102,14 @@ class AriLink:
                 done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if setup is not None and setup in done:
                     setup = None
-                    self._on_state(True, None)
+                    if not again:
+                        self._on_state(True, None)
                     for event in held:
                         await self._handle(event)
                     held.clear()
+                    if again:
+                        again = False
+                        setup = asyncio.create_task(self._until_set_up(), name="ari-setup")
                 if following not in done:
                     continue
                 try:
@@ -112,13 +117,20 @@ class AriLink:
                 except StopAsyncIteration:
                     return "the ARI event stream ended"
                 following = asyncio.ensure_future(anext(self._stream))
-                if isinstance(item, Connected):
-                    await _cancel(setup)
+                if isinstance(item, Connected) and setup is not None:
+                    # Another node (several Asterisk nodes) connected while the set-up ran:
+                    # cancelling it halfway could strand a caller it was taking, and a node
+                    # that flaps would restart it for ever while every node's events stay
+                    # held. It finishes, then runs again for the new connection. (One
+                    # Asterisk: a Disconnected always came first, which dropped the set-up.)
+                    again = True
+                elif isinstance(item, Connected):
                     self._on_state(False, "connected; setting up")
                     setup = asyncio.create_task(self._until_set_up(), name="ari-setup")
                 elif isinstance(item, Disconnected):
                     await _cancel(setup)
                     setup = None
+                    again = False
                     # Held events of the lost connection are still handed on (hang-ups matter);
                     # the next set-up reconciles whatever they missed.
                     for event in held:

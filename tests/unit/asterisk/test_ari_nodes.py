@@ -272,14 +272,21 @@ async def test_given_one_phone_on_two_nodes_then_only_the_merged_state_is_passed
     async with _client(nodes) as ari:
         reader = Reader(ari)
         await reader.until(_connected(2))
-        await node1.events.put(state("NOT_INUSE"))
-        await reader.until(lambda _: reader.events("DeviceStateChanged"))
-        await node2.events.put(state("NOT_INUSE"))  # no change: not passed on
-        await node2.events.put(state("INUSE"))  # busy on one node: busy
-        await node1.events.put(state("UNAVAILABLE"))  # still busy on node2: not passed on
-        await node2.events.put(state("NOT_INUSE"))
-        await reader.until(lambda _: len(reader.events("DeviceStateChanged")) == 3)
-        await asyncio.sleep(0.2)
+
+        async def told(node: FakeNode, value: str) -> None:
+            # One frame at a time, each waited for until the merge took it: the two nodes'
+            # sockets do not keep an order between them.
+            await node.events.put(state(value))
+            async with asyncio.timeout(20):
+                while ari._devices.get("PJSIP/1001", {}).get(node.name) != value:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+
+        await told(node1, "NOT_INUSE")
+        await told(node2, "NOT_INUSE")  # no change: not passed on
+        await told(node2, "INUSE")  # busy on one node: busy
+        await told(node1, "UNAVAILABLE")  # still busy on node2: not passed on
+        await told(node2, "NOT_INUSE")
+        await reader.until(lambda _: len(reader.events("DeviceStateChanged")) >= 3, 20)
         await reader.close()
     seen = [e["device_state"]["state"] for e in reader.events("DeviceStateChanged")]
     assert seen == ["NOT_INUSE", "INUSE", "NOT_INUSE"]
@@ -380,15 +387,21 @@ async def test_given_a_lost_node_back_then_connected_again_and_its_ids_relearned
     the caller's requests go to its node again."""
     node1, _ = nodes
     node1.channels["caller-1"] = {"id": "caller-1"}
-    async with _client(nodes, lost_grace=0.2) as ari:
+    # The reconnection's backoff capped low: doubling while node1 is down (longer on a loaded
+    # machine) must not outlast the wait for it to be back.
+    clients = {
+        n.name: AriClient(n.url, "u", "p", "callgate", backoff_initial=0.05, backoff_max=0.2)
+        for n in nodes
+    }
+    async with AriNodes(clients, lost_grace=0.2) as ari:
         reader = Reader(ari)
-        await reader.until(_connected(2))
+        await reader.until(_connected(2), 20)
         await node1.events.put(_stasis_start("caller-1"))
-        await reader.until(lambda _: reader.events("StasisStart"))
+        await reader.until(lambda _: reader.events("StasisStart"), 20)
         await node1.stop()
-        await reader.until(lambda _: reader.events("ChannelDestroyed"))
+        await reader.until(lambda _: reader.events("ChannelDestroyed"), 20)
         await node1.start()  # same port
-        await reader.until(_connected(3))
+        await reader.until(_connected(3), 20)
         listed = await ari.list_channels()
         await ari.answer("caller-1")
         await reader.close()

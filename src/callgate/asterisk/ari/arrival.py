@@ -64,6 +64,7 @@ class Arrivals:
         #: Loads a caller's screening history; None: screening is off.
         self.history = history
         self._arrivals: asyncio.Future[None] | None = None  # the last caller being set up
+        self._taking: set[asyncio.Future[None]] = set()  # callers' set-ups (held: not collected)
 
     async def new_call(self, channel: JsonObject, *, reconnected: bool = False) -> None:
         """Take a new (or, after a restart, a re-found) caller and queue them."""
@@ -74,6 +75,23 @@ class Arrivals:
         # Callers are set up concurrently but reach the queue in the order they arrived.
         ahead, queued = self._arrivals, asyncio.get_running_loop().create_future()
         self._arrivals = queued
+        # Shielded: the caller is in the book now, so a cancel of whoever awaits this (a
+        # set-up after a reconnection, which skips callers already held) must not leave them
+        # there half set up, never queued, for good. The set-up finishes on its own.
+        work = asyncio.ensure_future(self._take(channel, layout, ahead, queued, reconnected))
+        self._taking.add(work)
+        work.add_done_callback(self._taking.discard)
+        await asyncio.shield(work)
+
+    async def _take(
+        self,
+        channel: JsonObject,
+        layout: CallLayout,
+        ahead: asyncio.Future[None] | None,
+        queued: asyncio.Future[None],
+        reconnected: bool,
+    ) -> None:
+        channel_id = layout.call_id
         try:
             await self._set_up(channel, layout, ahead, reconnected=reconnected)
         except Exception:

@@ -9,7 +9,9 @@ holds one client per node, so the ARI adapter keeps talking to one client.
 - **New resources.** :meth:`AriNodes.originate` and :meth:`AriNodes.create_bridge` put the new leg
   or bridge on the node of ``near`` (the caller's channel, a bridge); without one (a callback's
   outbound call) on the first connected node in config order.
-- **Collections.** Channels and bridges are the union over the connected nodes; an endpoint is
+- **Collections.** Channels and bridges are the union over the connected nodes (one of them
+  failing to list fails the listing, and :meth:`AriNodes.absence_judge` tells the set-up whose
+  calls a channel listing may judge gone); an endpoint is
   online if it is online on any node; the application's subscriptions go to every connected
   node; a phone's device state (one per node, as every phone registers with every node) is
   merged by :func:`merged_device_state`, and only the merged change is passed on.
@@ -25,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import quote, unquote
@@ -38,6 +39,7 @@ from callgate.asterisk.ari.client import (
     Disconnected,
     JsonObject,
 )
+from callgate.asterisk.ari.node_ids import Listed, NodeIds
 from callgate.asterisk.ari.translate import in_app
 
 log = logging.getLogger(__name__)
@@ -88,56 +90,6 @@ def merged_device_state(states: Iterable[str]) -> str:
     return min(states, key=lambda state: _RANK.get(state, len(_RANK)), default="UNAVAILABLE")
 
 
-class _Ids:
-    """Which node holds each id of each kind, forgetting ids :data:`FORGET_AFTER` after they
-    are gone."""
-
-    def __init__(self, forget_after: float, clock: Callable[[], float]) -> None:
-        self.node: dict[tuple[str, str], str] = {}
-        self._gone: dict[tuple[str, str], float] = {}
-        self._order: deque[tuple[float, tuple[str, str]]] = deque()
-        self._forget_after = forget_after
-        self._clock = clock
-
-    def learn(self, kind: str, rid: str, node: str) -> str | None:
-        """``rid`` is on ``node`` (and not gone); the node it was known on before, if any."""
-        key = (kind, rid)
-        before = self.node.get(key)
-        self.node[key] = node
-        self._gone.pop(key, None)
-        return before
-
-    def gone(self, kind: str, rid: str) -> None:
-        key = (kind, rid)
-        if key not in self.node or key in self._gone:
-            return
-        until = self._clock() + self._forget_after
-        self._gone[key] = until
-        self._order.append((until, key))
-
-    def live_on(self, node: str, kind: str) -> list[str]:
-        return [
-            rid
-            for (k, rid), where in self.node.items()
-            if k == kind and where == node and (k, rid) not in self._gone
-        ]
-
-    def purge(self) -> list[tuple[str, str]]:
-        """Forget the ids gone long enough; the keys forgotten."""
-        now = self._clock()
-        forgotten = []
-        while self._order and self._order[0][0] <= now:
-            until, key = self._order.popleft()
-            if self._gone.get(key) == until:  # not learned again since
-                del self._gone[key]
-                del self.node[key]
-                forgotten.append(key)
-        return forgotten
-
-    def __len__(self) -> int:
-        return len(self.node)
-
-
 class AriNodes(AriClient):
     """One application over several Asterisk nodes (see the module): ``nodes`` in config
     order, each a client of its own (fenced when clustered)."""
@@ -158,13 +110,15 @@ class AriNodes(AriClient):
         super().__init__("http://nodes.invalid", "", "", first.app)
         self.nodes = dict(nodes)
         self.connected: set[str] = set()
-        self.ids = _Ids(forget_after, clock)
+        self.ids = NodeIds(forget_after, clock)
         #: The last snapshot of each channel known (what a synthesised hang-up carries), and
         #: the channels in the application (the calls a lost node ends, in its log line).
         self._snapshots: dict[str, JsonObject] = {}
         self._in_app: set[str] = set()
         self._devices: dict[str, dict[str, str]] = {}
         self._passed: dict[str, str] = {}
+        #: The nodes the last channel listing answered for (see :meth:`absence_judge`).
+        self._listed: frozenset[str] = frozenset()
         #: Nodes lost (disconnected past the grace) and not connected again since.
         self._lost: set[str] = set()
         self._lost_grace = lost_grace
@@ -289,17 +243,22 @@ class AriNodes(AriClient):
             self.ids.learn("recording", str(given["name"]), node)
 
     async def _union(self, head: str, path: str) -> list[JsonObject]:
+        """Every node's list. A connected node that fails to list raises (a set-up judging
+        calls missing from a list that silently left out a node would end that node's live
+        calls); a node not connected is passed over, and :meth:`absence_judge` says so."""
         kind = _KIND_OF_PATH[head]
         found: list[JsonObject] = []
-        answered = 0
+        answered: set[str] = set()
         failure: Exception | None = None
         for name in self.live():
             try:
                 listed: list[JsonObject] = await self.nodes[name].request("GET", path)
             except (AriError, AriUnavailable) as exc:
+                if name in self.connected:
+                    raise
                 failure = exc
                 continue
-            answered += 1
+            answered.add(name)
             present = {str(item["id"]) for item in listed}
             for rid in self.ids.live_on(name, kind):
                 if rid not in present:  # gone without an event we saw: forget it in time
@@ -314,7 +273,25 @@ class AriNodes(AriClient):
             found.extend(listed)
         if not answered and failure is not None:
             raise failure
+        if kind == "channel":
+            self._listed = frozenset(answered)
         return found
+
+    def absence_judge(self) -> Listed:
+        """After a channel listing: whether a channel missing from it is gone. Only a channel
+        of a node that was listed (or of a lost node, whose calls are ended already) is; one
+        of a node in its grace, not yet connected, or unknown while some node was not listed
+        is not judged (that node's next connection runs the set-up again)."""
+        listed = self._listed
+        every = all(name in listed or name in self._lost for name in self.nodes)
+
+        def judged(channel_id: str) -> bool:
+            node = self.ids.node.get(("channel", channel_id))
+            if node is None:
+                return every
+            return node in listed or node in self._lost
+
+        return Listed(every, judged)
 
     async def _everywhere(
         self,
@@ -463,6 +440,12 @@ class AriNodes(AriClient):
         """Node ``name``'s event socket is (again) connected: its resources are reached again."""
         self.connected.add(name)
         self._lost.discard(name)
+        # What it told of the phones before is stale (a ring may have ended in the gap, its
+        # events lost with the socket), and the set-up this connection runs tells the core the
+        # phones' states itself: the merge starts afresh, and passes the next change on.
+        for device, states in self._devices.items():
+            if states.pop(name, None) is not None:
+                self._passed.pop(device, None)
         self._node_state(name, True)
 
     def _node_state(self, name: str, up: bool) -> None:

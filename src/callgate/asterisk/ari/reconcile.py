@@ -33,6 +33,8 @@ from callgate.asterisk.ari.layout import (
     Phase,
 )
 from callgate.asterisk.ari.monitors import MONITOR_PREFIXES
+from callgate.asterisk.ari.node_ids import ONE_NODE
+from callgate.asterisk.ari.nodes import AriNodes
 from callgate.asterisk.ari.translate import adopted_answer, caller_number, in_app
 from callgate.core.agents import DeviceState
 from callgate.core.events import AgentLoggedIn, CallerHungUp, DeviceStateChanged, Event
@@ -143,9 +145,12 @@ class Reconciler:
         """Adopt what Asterisk still holds after a restart of callgate (or of Asterisk)."""
         ari, book = self.shared.ari, self.book
         channels = await ari.list_channels()
+        # Over several nodes, the list may leave out a node (in its grace, not yet connected):
+        # its calls are not judged gone here; its own connection's set-up judges them.
+        listed = ari.absence_judge() if isinstance(ari, AriNodes) else ONE_NODE
         bridges: list[JsonObject] = await ari.request("GET", "/bridges")
         live_ids = {c["id"] for c in channels}
-        listed = {str(c["id"]): c for c in channels}
+        by_id = {str(c["id"]): c for c in channels}
         in_bridge = {ch: b for b in bridges for ch in b.get("channels", [])}
         # What this process held before this reconciliation: the re-queued callers below are
         # offered at once, and the rings they start are not in ``channels`` (listed before
@@ -180,7 +185,7 @@ class Reconciler:
                 if ch != channel["id"] and not str(ch).startswith(MONITOR_PREFIXES)
             ]
             if bridge is not None and others:
-                legs = [listed[str(ch)] for ch in others if str(ch) in listed]
+                legs = [by_id[str(ch)] for ch in others if str(ch) in by_id]
                 await self._adopt_connected(channel, bridge, others, legs)
                 continue
             if bridge is not None:
@@ -193,11 +198,13 @@ class Reconciler:
             await self.arrivals.new_call(channel, reconnected=True)
         # Asterisk restarted (or channels vanished while we were away): end what is gone.
         for call_id, layout in list(book.calls.items()):
-            if call_id in held_calls and call_id not in live_ids and not layout.ended:
+            gone = call_id not in live_ids and listed.judged(call_id)
+            if call_id in held_calls and gone and not layout.ended:
                 layout.move(Move.END)
                 await self.shared.feed(CallerHungUp(call_id))
                 await self.endings.forget_call(layout)
-        for channel_id in [c for c in book.legs if c in held_legs and c not in live_ids]:
+        missing = [c for c in book.legs if c in held_legs and c not in live_ids]
+        for channel_id in [c for c in missing if listed.judged(c)]:
             await self.channel_gone(
                 {
                     "type": "ChannelDestroyed",
@@ -205,7 +212,8 @@ class Reconciler:
                     "cause_txt": "gone after reconnect",
                 }
             )
-        await self.end_unseen(live_ids)
+        if listed.every:  # a node not listed may hold some of the journal's open calls
+            await self.end_unseen(live_ids)
 
     async def end_unseen(self, live_ids: set[str]) -> list[str]:
         """End the journal's open calls that nobody holds any more; returns their ids.
