@@ -30,6 +30,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import quote, unquote
 
+import aiohttp
+
 from callgate.asterisk.ari.client import (
     AriClient,
     AriError,
@@ -52,22 +54,18 @@ NODE_LOST_GRACE: Final = 3.0
 #: app): late requests about it (a hang-up racing its end) still go straight to its node, and
 #: the map stays bounded. A request about an id forgotten is asked of every node anyway.
 FORGET_AFTER: Final = 600.0
+#: A node's event socket is pinged this often and closed when a pong is late by half of it:
+#: a node powered off, hung or cut off is noticed in ~3 s, not after ~30 s (heartbeat 20 s).
+NODE_HEARTBEAT: Final = 2.0
+#: A node's REST limits (Asterisk answers in milliseconds; one Asterisk alone waits 10 s).
+NODE_REQUEST_TIMEOUT: Final = aiohttp.ClientTimeout(total=5, sock_connect=2)
 #: Why the synthesised hang-up of a lost node's channel happened (its ``cause_txt``).
 NODE_LOST_CAUSE: Final = "Asterisk node lost"
 
 #: A phone's states on several nodes, best first: in use or ringing on any node, then idle on
 #: any, then unavailable everywhere (a phone registered on one node only is still reachable).
-_STATE_ORDER: Final = (
-    "RINGINUSE",
-    "INUSE",
-    "BUSY",
-    "ONHOLD",
-    "RINGING",
-    "NOT_INUSE",
-    "UNKNOWN",
-    "INVALID",
-    "UNAVAILABLE",
-)
+_STATE_ORDER: Final = ("RINGINUSE", "INUSE", "BUSY", "ONHOLD", "RINGING",
+                       "NOT_INUSE", "UNKNOWN", "INVALID", "UNAVAILABLE")  # fmt: skip
 _RANK: Final = {state: rank for rank, state in enumerate(_STATE_ORDER)}
 
 #: Events after which the resource they name is gone (its id is forgotten later).
@@ -266,10 +264,17 @@ class AriNodes(AriClient):
             # connection that would be logged as one.
             raise AriError(method, path, 404, f"gone with Asterisk node {node}")
         if node is not None:
+            self._check_up(node, method, path)
             return node, await self.nodes[node].request(method, path, params, body)
         node, result = await self._first(self.live(), method, path, params, body, past_404=True)
         self.ids.learn(kind, rid, node)
         return node, result
+
+    def _check_up(self, node: str, method: str, path: str) -> None:
+        """Fail fast on ``node`` while its socket is down and another node's is up: a node gone
+        away would hold the request (and the event pump awaiting it) for the REST timeout."""
+        if node not in self.connected and self.connected:
+            raise AriUnavailable(f"ARI {method} {path}: Asterisk node {node} is disconnected")
 
     def _learn_from_request(
         self, node: str, parts: list[str], params: Mapping[str, str | int] | None, result: Any
@@ -368,6 +373,7 @@ class AriNodes(AriClient):
         near: str | None = None,
     ) -> JsonObject:
         node = self._node_near(near)
+        self._check_up(node, "POST", "/channels")
         result = await self.nodes[node].originate(
             endpoint,
             app_args=app_args,
@@ -388,6 +394,7 @@ class AriNodes(AriClient):
         self, bridge_id: str, bridge_type: str = "mixing", *, near: str | None = None
     ) -> None:
         node = self._node_near(near)
+        self._check_up(node, "POST", f"/bridges/{bridge_id}")
         await self.nodes[node].create_bridge(bridge_id, bridge_type)
         self.ids.learn("bridge", bridge_id, node)
 
