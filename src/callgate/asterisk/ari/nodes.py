@@ -12,7 +12,8 @@ holds one client per node, so the ARI adapter keeps talking to one client.
 - **Collections.** Channels and bridges are the union over the connected nodes; an endpoint is
   online if it is online on any node; the application's subscriptions go to every connected
   node; a phone's device state (one per node, as every phone registers with every node) is
-  merged by :func:`merged_device_state`, and only the merged change is passed on.
+  merged by one rule with AMI (:mod:`callgate.asterisk.device_merge`), and only the merged
+  change is passed on.
 - **Events.** One stream: :class:`Connected` when any node (re)connects (the adapter's set-up
   then runs over every node again, which is idempotent), :class:`Disconnected` only when no node
   is connected. A node that stays disconnected for :data:`NODE_LOST_GRACE` is lost: for each
@@ -26,7 +27,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Final
 from urllib.parse import quote, unquote
 
@@ -40,7 +41,14 @@ from callgate.asterisk.ari.client import (
     Disconnected,
     JsonObject,
 )
+from callgate.asterisk.ari.systemnames import (
+    CHECK_RETRY,
+    REFUSED_RETRY,
+    SystemNames,
+    checked_events,
+)
 from callgate.asterisk.ari.translate import in_app
+from callgate.asterisk.device_merge import merged_state as merged_device_state
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +70,6 @@ NODE_REQUEST_TIMEOUT: Final = aiohttp.ClientTimeout(total=5, sock_connect=2)
 #: Why the synthesised hang-up of a lost node's channel happened (its ``cause_txt``).
 NODE_LOST_CAUSE: Final = "Asterisk node lost"
 
-#: A phone's states on several nodes, best first: in use or ringing on any node, then idle on
-#: any, then unavailable everywhere (a phone registered on one node only is still reachable).
-_STATE_ORDER: Final = ("RINGINUSE", "INUSE", "BUSY", "ONHOLD", "RINGING",
-                       "NOT_INUSE", "UNKNOWN", "INVALID", "UNAVAILABLE")  # fmt: skip
-_RANK: Final = {state: rank for rank, state in enumerate(_STATE_ORDER)}
-
 #: Events after which the resource they name is gone (its id is forgotten later).
 _ENDS: Final = {
     "ChannelDestroyed": "channel",
@@ -79,11 +81,6 @@ _ENDS: Final = {
 }
 #: The kinds of id, by the first part of a REST path.
 _KIND_OF_PATH: Final = {"channels": "channel", "bridges": "bridge", "playbacks": "playback"}
-
-
-def merged_device_state(states: Iterable[str]) -> str:
-    """One phone's device state over the nodes it has a state on (``UNAVAILABLE`` for none)."""
-    return min(states, key=lambda state: _RANK.get(state, len(_RANK)), default="UNAVAILABLE")
 
 
 class _Ids:
@@ -148,6 +145,8 @@ class AriNodes(AriClient):
         forget_after: float = FORGET_AFTER,
         clock: Callable[[], float] = time.monotonic,
         on_node: Callable[[str, bool], None] | None = None,
+        refused_retry: float = REFUSED_RETRY,
+        check_retry: float = CHECK_RETRY,
     ) -> None:
         if not nodes:
             raise ValueError("AriNodes needs at least one node")
@@ -168,6 +167,7 @@ class AriNodes(AriClient):
         self._lost_grace = lost_grace
         self._clock = clock
         self._on_node = on_node
+        self.systemnames = SystemNames(refused_retry, check_retry)
 
     async def __aenter__(self) -> AriNodes:
         for client in self.nodes.values():
@@ -416,7 +416,7 @@ class AriNodes(AriClient):
 
         async def pump(name: str, client: AriClient) -> None:
             try:
-                async for item in client.events():
+                async for item in checked_events(name, client, self.systemnames):
                     await queue.put((name, item))
             except Exception as exc:  # handed to the merged stream, which raises it
                 await queue.put((name, exc))
