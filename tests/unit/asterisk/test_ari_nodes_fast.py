@@ -8,11 +8,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
 
-from callgate.asterisk.ari.client import AriClient, AriUnavailable, Connected, Disconnected
+from callgate.asterisk.ari.client import (
+    AriClient,
+    AriUnavailable,
+    Connected,
+    Disconnected,
+    JsonObject,
+)
 from callgate.asterisk.ari.nodes import AriNodes
 from callgate.core.agents import AgentState
 from callgate.core.commands import AgentStateChanged
@@ -95,3 +102,68 @@ async def test_with_no_node_up_every_node_is_still_tried() -> None:
     ari.ids.learn("channel", "c", "node1")
     await ari.hangup("c")
     assert one.count("DELETE", "/channels/c") == 1
+
+
+class SickNode(AriClient):
+    """A node whose event socket is up and whose REST answers slowly (``delay`` s each)."""
+
+    def __init__(self, name: str, delay: float = 0.0) -> None:
+        super().__init__(f"http://{name}.invalid", "u", "p", "callgate")
+        self.name = name
+        self.delay = delay
+        self.items: asyncio.Queue[JsonObject | Connected | Disconnected] = asyncio.Queue()
+        self.endpoint: JsonObject = {"state": "online", "channel_ids": []}
+        self.asked = asyncio.Event()
+
+    async def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        if path == "/asterisk/info":
+            return {"config": {"name": self.name}}
+        self.asked.set()
+        await asyncio.sleep(self.delay)
+        return self.endpoint
+
+    async def events(self) -> AsyncIterator[JsonObject | Connected | Disconnected]:
+        yield Connected(1)
+        while True:
+            yield await self.items.get()
+
+
+async def test_a_sick_node_s_endpoint_is_asked_beside_the_others_not_after_them() -> None:
+    one, two = SickNode("node1", 0.5), SickNode("node2", 0.5)
+    ari = AriNodes({"node1": one, "node2": two})
+    ari.connected.update({"node1", "node2"})
+    started = time.monotonic()
+    seen = await ari.get_endpoint("PJSIP", "1001")
+    assert time.monotonic() - started < 0.9  # both asked at once (one after the other: 1 s)
+    assert seen["state"] == "online"
+
+
+async def test_phones_asked_after_a_loss_hold_up_no_other_node_s_events() -> None:
+    one, two = SickNode("node1"), SickNode("node2", delay=2.0)
+    ari = AriNodes({"node1": one, "node2": two}, lost_grace=0.05)
+    stream = ari.events()
+    got: asyncio.Queue[JsonObject] = asyncio.Queue()
+
+    async def read() -> None:
+        async for item in stream:
+            if isinstance(item, dict):
+                await got.put(item)
+
+    reader = asyncio.create_task(read())
+    phone = {"name": "PJSIP/1001", "state": "INUSE"}
+    await one.items.put({"type": "DeviceStateChanged", "device_state": phone})
+    await one.items.put(Disconnected("gone"))  # node1 lost: 1001 is asked of node2 (2 s)
+    seen = []
+    async with asyncio.timeout(10):
+        seen.append(await got.get())
+        await two.asked.wait()
+        await two.items.put({"type": "StasisStart", "channel": {"id": "node2-1.1"}})
+        seen.append(await got.get())
+        seen.append(await got.get())
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    await stream.aclose()
+    # node2's caller was passed on while its REST was still answering about the phone.
+    assert [e["type"] for e in seen] == ["DeviceStateChanged", "StasisStart", "DeviceStateChanged"]
+    assert seen[-1]["device_state"] == {"name": "PJSIP/1001", "state": "NOT_INUSE"}

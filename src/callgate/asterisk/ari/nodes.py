@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Final
 from urllib.parse import quote, unquote
@@ -41,6 +40,7 @@ from callgate.asterisk.ari.client import (
     Disconnected,
     JsonObject,
 )
+from callgate.asterisk.ari.node_ids import NodeIds as _Ids
 from callgate.asterisk.ari.systemnames import (
     CHECK_RETRY,
     REFUSED_RETRY,
@@ -83,54 +83,7 @@ _ENDS: Final = {
 _KIND_OF_PATH: Final = {"channels": "channel", "bridges": "bridge", "playbacks": "playback"}
 
 
-class _Ids:
-    """Which node holds each id of each kind, forgetting ids :data:`FORGET_AFTER` after they
-    are gone."""
-
-    def __init__(self, forget_after: float, clock: Callable[[], float]) -> None:
-        self.node: dict[tuple[str, str], str] = {}
-        self._gone: dict[tuple[str, str], float] = {}
-        self._order: deque[tuple[float, tuple[str, str]]] = deque()
-        self._forget_after = forget_after
-        self._clock = clock
-
-    def learn(self, kind: str, rid: str, node: str) -> str | None:
-        """``rid`` is on ``node`` (and not gone); the node it was known on before, if any."""
-        key = (kind, rid)
-        before = self.node.get(key)
-        self.node[key] = node
-        self._gone.pop(key, None)
-        return before
-
-    def gone(self, kind: str, rid: str) -> None:
-        key = (kind, rid)
-        if key not in self.node or key in self._gone:
-            return
-        until = self._clock() + self._forget_after
-        self._gone[key] = until
-        self._order.append((until, key))
-
-    def live_on(self, node: str, kind: str) -> list[str]:
-        return [
-            rid
-            for (k, rid), where in self.node.items()
-            if k == kind and where == node and (k, rid) not in self._gone
-        ]
-
-    def purge(self) -> list[tuple[str, str]]:
-        """Forget the ids gone long enough; the keys forgotten."""
-        now = self._clock()
-        forgotten = []
-        while self._order and self._order[0][0] <= now:
-            until, key = self._order.popleft()
-            if self._gone.get(key) == until:  # not learned again since
-                del self._gone[key]
-                del self.node[key]
-                forgotten.append(key)
-        return forgotten
-
-    def __len__(self) -> int:
-        return len(self.node)
+_Item = JsonObject | Connected | Disconnected
 
 
 class AriNodes(AriClient):
@@ -330,34 +283,37 @@ class AriNodes(AriClient):
     ) -> Any:
         """On every connected node. A node that cannot be reached is passed over (it is going
         down, and its next connection runs the set-up again); a refusal is raised."""
-        results = []
-        failure: AriUnavailable | None = None
-        for name in self.live():
-            try:
-                results.append(await self.nodes[name].request(method, path, params, body))
-            except AriUnavailable as exc:
-                failure = exc
-        if not results and failure is not None:
-            raise failure
-        return results[0] if results else None
+        names = self.live()
+        answers = await asyncio.gather(  # at once: a sick node holds up none of the others
+            *(self.nodes[name].request(method, path, params, body) for name in names),
+            return_exceptions=True,
+        )
+        results = [a for a in answers if not isinstance(a, BaseException)]
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, AriUnavailable):
+                raise answer
+        if not results:
+            raise answers[0]  # every node unreachable
+        return results[0]
 
     async def _endpoint(self, path: str) -> JsonObject:
         """An endpoint as the nodes see it together: online on one node is online."""
+        names = self.live()
+        answers = await asyncio.gather(  # at once: a sick node holds up none of the others
+            *(self.nodes[name].request("GET", path) for name in names), return_exceptions=True
+        )
         best: JsonObject | None = None
-        failure: Exception | None = None
         channels: list[Any] = []
-        for name in self.live():
-            try:
-                seen: JsonObject = await self.nodes[name].request("GET", path)
-            except (AriError, AriUnavailable) as exc:
-                failure = exc
+        for seen in answers:
+            if isinstance(seen, (AriError, AriUnavailable)):
                 continue
+            if isinstance(seen, BaseException):
+                raise seen
             channels.extend(seen.get("channel_ids") or [])
             if best is None or (best.get("state") != "online" and seen.get("state") == "online"):
                 best = seen
         if best is None:
-            assert failure is not None
-            raise failure
+            raise answers[-1]  # every node failed: the last failure
         return {**best, "channel_ids": channels}
 
     async def originate(
@@ -411,8 +367,9 @@ class AriNodes(AriClient):
 
     async def events(self) -> AsyncIterator[JsonObject | Connected | Disconnected]:
         """Every node's events as one stream (see the module)."""
-        queue: asyncio.Queue[tuple[str, JsonObject | Connected | Disconnected | BaseException]]
+        queue: asyncio.Queue[tuple[str, _Item | list[JsonObject] | BaseException]]
         queue = asyncio.Queue()
+        asks: set[asyncio.Task[None]] = set()
 
         async def pump(name: str, client: AriClient) -> None:
             try:
@@ -442,8 +399,12 @@ class AriNodes(AriClient):
                         del lost_at[name]
                         for event in self.node_lost(name):
                             yield event
-                        for event in await self.phones_without(name):
-                            yield event
+                        # Off this loop: asking the other nodes (REST) must not hold their events.
+                        asks.add(asyncio.create_task(self._ask_phones(name, queue)))
+                    continue
+                if isinstance(item, list):  # the phones' states after a loss
+                    for event in item:
+                        yield event
                     continue
                 if isinstance(item, BaseException):
                     raise item
@@ -462,9 +423,9 @@ class AriNodes(AriClient):
                     for event in self.on_node_event(name, item):
                         yield event
         finally:
-            for task in pumps:
+            for task in [*pumps, *asks]:
                 task.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
+            await asyncio.gather(*pumps, *asks, return_exceptions=True)
 
     def node_connected(self, name: str) -> None:
         """Node ``name``'s event socket is (again) connected: its resources are reached again."""
@@ -565,22 +526,29 @@ class AriNodes(AriClient):
         )
         return events
 
+    async def _ask_phones(self, name: str, queue: asyncio.Queue[Any]) -> None:
+        events = await self.phones_without(name)
+        if events:
+            await queue.put((name, events))
+
     async def phones_without(self, name: str) -> list[JsonObject]:
         """The phones' states merged without lost node ``name`` (after its calls ended). A phone
         no other node has told a state of is asked of them (its endpoint: online, in use), as
         the set-up after a connection does; with no node connected, that set-up does it."""
         events: list[JsonObject] = []
-        for device, states in self._devices.items():
+        ask: list[str] = []
+        for device, states in self._devices.items():  # before any await: events change them
             if states.pop(name, None) is None or not self.connected:
                 continue
             if states:
                 events.extend(self._merged(device))
-                continue
-            tech, _, resource = (quote(part, safe="") for part in device.partition("/"))
-            try:
-                endpoint = await self._endpoint(f"/endpoints/{tech}/{resource}")
-            except (AriError, AriUnavailable):
-                continue  # not known there: the core keeps what it had until the next change
+            else:
+                ask.append(device)
+        found = await asyncio.gather(*(self._endpoint(_endpoint_path(d)) for d in ask),
+                                     return_exceptions=True)  # fmt: skip
+        for device, endpoint in zip(ask, found, strict=True):
+            if isinstance(endpoint, BaseException) or self._devices.get(device):
+                continue  # not known there, or a node told its state meanwhile: that stands
             state = "UNAVAILABLE"
             if endpoint.get("state") == "online":
                 state = "INUSE" if endpoint.get("channel_ids") else "NOT_INUSE"
@@ -589,6 +557,11 @@ class AriNodes(AriClient):
                 base = {"type": "DeviceStateChanged", "application": self.app}
                 events.append({**base, "device_state": {"name": device, "state": state}})
         return events
+
+
+def _endpoint_path(device: str) -> str:
+    tech, _, resource = (quote(part, safe="") for part in device.partition("/"))
+    return f"/endpoints/{tech}/{resource}"
 
 
 def _id_of(result: Any) -> str:
