@@ -23,11 +23,11 @@ from callgate.asterisk.ari.client import (
     JsonObject,
 )
 from callgate.asterisk.ari.nodes import (
-    _STATE_ORDER,
     NODE_LOST_CAUSE,
     AriNodes,
     merged_device_state,
 )
+from callgate.asterisk.device_merge import MERGE_ORDER as _STATE_ORDER
 
 Item = JsonObject | Connected | Disconnected
 
@@ -37,6 +37,8 @@ class FakeNode:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.systemname = name
+        self.infos = 0
         self.channels: dict[str, JsonObject] = {}
         self.bridges: set[str] = set()
         self.endpoints: dict[str, JsonObject] = {}
@@ -82,7 +84,10 @@ class FakeNode:
 
     async def _rest(self, request: web.Request) -> web.Response:
         tail = request.match_info["tail"]
-        self.requests.append((request.method, tail, dict(request.query)))
+        if tail == "asterisk/info":  # asked at each connection (systemname): counted apart
+            self.infos += 1
+        else:
+            self.requests.append((request.method, tail, dict(request.query)))
         parts = tail.split("/")
         head, rid = parts[0], parts[1] if len(parts) > 1 else None
         if head == "channels" and rid is None:
@@ -115,7 +120,10 @@ class FakeNode:
                 return web.json_response({"message": "Endpoint not found"}, status=404)
             return web.json_response(found)
         if head == "asterisk":
-            return web.json_response({"system": {"entity_id": self.name}})
+            # systemname = the node's name, as each node must set (checked at its connection).
+            return web.json_response(
+                {"system": {"entity_id": self.name}, "config": {"name": self.systemname}}
+            )
         return web.Response(status=204)
 
 
@@ -251,7 +259,7 @@ async def test_given_several_nodes_then_collections_are_merged(nodes: list[FakeN
     assert [b["id"] for b in bridges] == ["call-a"]
     assert phone == {"state": "online", "channel_ids": ["b"]}
     assert away["state"] == "offline"
-    assert info == {"system": {"entity_id": "node1"}}
+    assert info["system"] == {"entity_id": "node1"}
     for node in nodes:
         assert ("POST", "applications/callgate/subscription", {"eventSource": "x"}) in (
             node.requests

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from callgate.asterisk.device_merge import merge_rank
 from callgate.core.agents import DeviceState
 
 log = logging.getLogger(__name__)
@@ -283,39 +284,28 @@ def statuses_from_snapshot(snapshot: Mapping[str, EndpointSnapshot]) -> dict[str
     return {ep: DeviceStatus(s.state, registered=bool(s.contacts)) for ep, s in snapshot.items()}
 
 
-#: Which of several nodes' views of one phone wins (a phone registers with every node of the
-#: centre): a call on any node makes it busy everywhere, ringing next, then free, then the states
-#: nobody can vouch for. Higher wins.
-_MERGE_RANK: Final[Mapping[AsteriskDeviceState, int]] = {
-    AsteriskDeviceState.INUSE: 6,
-    AsteriskDeviceState.BUSY: 6,
-    AsteriskDeviceState.ONHOLD: 6,
-    AsteriskDeviceState.RINGINUSE: 6,
-    AsteriskDeviceState.RINGING: 5,
-    AsteriskDeviceState.NOT_INUSE: 4,
-    AsteriskDeviceState.UNAVAILABLE: 2,
-    AsteriskDeviceState.UNKNOWN: 1,
-    AsteriskDeviceState.INVALID: 0,
-}
-
-
 def merged_status(views: Iterable[DeviceStatus]) -> DeviceStatus | None:
     """One phone as the centre sees it, from each node's view of it (None: no node has one).
 
     Registered if any node can send it a call. Busy or ringing on any node is busy or ringing
     for the centre: a call-taker talking through node 1 must not be offered a caller on node 2.
     Otherwise the state of a node that has a registration: node 1 saying UNAVAILABLE because
-    the phone's account there lapsed must not hide that node 2 can ring it.
+    the phone's account there lapsed must not hide that node 2 can ring it. The states rank
+    as ARI's merge ranks them (:mod:`callgate.asterisk.device_merge`).
     """
     seen = list(views)
     if not seen:
         return None
     registered = [v for v in seen if v.registered]
-    busiest = max(seen, key=lambda v: _MERGE_RANK[v.state])
-    if _MERGE_RANK[busiest.state] >= _MERGE_RANK[AsteriskDeviceState.RINGING] or not registered:
+    busiest = min(seen, key=_merge_rank)
+    if _merge_rank(busiest) <= merge_rank("RINGING") or not registered:
         return DeviceStatus(busiest.state, registered=bool(registered))
-    best = max(registered, key=lambda v: _MERGE_RANK[v.state])
+    best = min(registered, key=_merge_rank)
     return DeviceStatus(best.state, registered=True)
+
+
+def _merge_rank(view: DeviceStatus) -> int:
+    return merge_rank(view.state.value)
 
 
 def merged_summary(queue: str, summaries: Iterable[QueueSummary]) -> QueueSummary:

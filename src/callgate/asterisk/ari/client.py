@@ -71,17 +71,24 @@ class AriClient:
         *,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        heartbeat: float = 20.0,
+        timeout: aiohttp.ClientTimeout = _REQUEST_TIMEOUT,
     ) -> None:
+        """``heartbeat``: seconds between the event socket's pings (a socket whose pong is
+        late by half of it is closed: a node powered off or cut off is noticed in about 1.5
+        times it); ``timeout``: each REST request's limits."""
         self._base = base_url.rstrip("/")
         self._auth = basic_auth_header(username, password)
         self.app = app
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
+        self._heartbeat = heartbeat
+        self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AriClient:
         self._session = aiohttp.ClientSession(
-            headers={"Authorization": self._auth}, timeout=_REQUEST_TIMEOUT
+            headers={"Authorization": self._auth}, timeout=self._timeout
         )
         return self
 
@@ -255,7 +262,10 @@ class AriClient:
             try:
                 self._check_may_connect()
                 async with self.session.ws_connect(
-                    url, params=params, heartbeat=20, timeout=aiohttp.ClientWSTimeout(ws_close=5)
+                    url,
+                    params=params,
+                    heartbeat=self._heartbeat,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=5),
                 ) as ws:
                     log.info("ARI events connected", extra={"app": self.app, "attempt": attempt})
                     delay = self._backoff_initial

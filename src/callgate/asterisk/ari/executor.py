@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from callgate.asterisk.ari.callback_legs import CallbackLegs
 from callgate.asterisk.ari.channels import Channels
-from callgate.asterisk.ari.client import AriError
+from callgate.asterisk.ari.client import AriError, AriUnavailable
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.ending import Endings
 from callgate.asterisk.ari.handoff import HandOff
@@ -135,7 +135,10 @@ class Executor:
                 channel_id=leg_id,
                 near=command.call_id,  # the caller's node (a callback's: none yet, the first)
             )
-        except AriError as exc:
+        except (AriError, AriUnavailable) as exc:
+            # Unreachable (the caller's node went away, Asterisk restarting) is no answer too:
+            # the core then offers the caller to the next call-taker at once, not after the
+            # ring timeout with this one stuck RINGING.
             self.book.legs.pop(leg_id, None)
             layout.agent_legs.pop(command.agent_id, None)
             log.warning(

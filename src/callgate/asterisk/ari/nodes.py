@@ -11,10 +11,10 @@ holds one client per node, so the ARI adapter keeps talking to one client.
   outbound call) on the first connected node in config order.
 - **Collections.** Channels and bridges are the union over the connected nodes (one of them
   failing to list fails the listing, and :meth:`AriNodes.absence_judge` tells the set-up whose
-  calls a channel listing may judge gone); an endpoint is
-  online if it is online on any node; the application's subscriptions go to every connected
-  node; a phone's device state (one per node, as every phone registers with every node) is
-  merged by :func:`merged_device_state`, and only the merged change is passed on.
+  calls a channel listing may judge gone); an endpoint is online if it is online on any node;
+  the application's subscriptions go to every connected node; a phone's device state (one per
+  node: every phone registers with every node) is merged by one rule with AMI
+  (:mod:`callgate.asterisk.device_merge`), and only the merged change is passed on.
 - **Events.** One stream: :class:`Connected` when any node (re)connects (the adapter's set-up
   then runs over every node again, which is idempotent), :class:`Disconnected` only when no node
   is connected. A node that stays disconnected for :data:`NODE_LOST_GRACE` is lost: for each
@@ -27,9 +27,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Final
 from urllib.parse import quote, unquote
+
+import aiohttp
 
 from callgate.asterisk.ari.client import (
     AriClient,
@@ -40,7 +42,14 @@ from callgate.asterisk.ari.client import (
     JsonObject,
 )
 from callgate.asterisk.ari.node_ids import Listed, NodeIds
+from callgate.asterisk.ari.systemnames import (
+    CHECK_RETRY,
+    REFUSED_RETRY,
+    SystemNames,
+    checked_events,
+)
 from callgate.asterisk.ari.translate import in_app
+from callgate.asterisk.device_merge import merged_state as merged_device_state
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +63,13 @@ NODE_LOST_GRACE: Final = 3.0
 #: app): late requests about it (a hang-up racing its end) still go straight to its node, and
 #: the map stays bounded. A request about an id forgotten is asked of every node anyway.
 FORGET_AFTER: Final = 600.0
+#: A node's event socket is pinged this often and closed when a pong is late by half of it:
+#: a node powered off, hung or cut off is noticed in ~3 s, not after ~30 s (heartbeat 20 s).
+NODE_HEARTBEAT: Final = 2.0
+#: A node's REST limits (Asterisk answers in milliseconds; one Asterisk alone waits 10 s).
+NODE_REQUEST_TIMEOUT: Final = aiohttp.ClientTimeout(total=5, sock_connect=2)
 #: Why the synthesised hang-up of a lost node's channel happened (its ``cause_txt``).
 NODE_LOST_CAUSE: Final = "Asterisk node lost"
-
-#: A phone's states on several nodes, best first: in use or ringing on any node, then idle on
-#: any, then unavailable everywhere (a phone registered on one node only is still reachable).
-_STATE_ORDER: Final = (
-    "RINGINUSE",
-    "INUSE",
-    "BUSY",
-    "ONHOLD",
-    "RINGING",
-    "NOT_INUSE",
-    "UNKNOWN",
-    "INVALID",
-    "UNAVAILABLE",
-)
-_RANK: Final = {state: rank for rank, state in enumerate(_STATE_ORDER)}
 
 #: Events after which the resource they name is gone (its id is forgotten later).
 _ENDS: Final = {
@@ -85,9 +84,7 @@ _ENDS: Final = {
 _KIND_OF_PATH: Final = {"channels": "channel", "bridges": "bridge", "playbacks": "playback"}
 
 
-def merged_device_state(states: Iterable[str]) -> str:
-    """One phone's device state over the nodes it has a state on (``UNAVAILABLE`` for none)."""
-    return min(states, key=lambda state: _RANK.get(state, len(_RANK)), default="UNAVAILABLE")
+_Item = JsonObject | Connected | Disconnected
 
 
 class AriNodes(AriClient):
@@ -102,6 +99,8 @@ class AriNodes(AriClient):
         forget_after: float = FORGET_AFTER,
         clock: Callable[[], float] = time.monotonic,
         on_node: Callable[[str, bool], None] | None = None,
+        refused_retry: float = REFUSED_RETRY,
+        check_retry: float = CHECK_RETRY,
     ) -> None:
         if not nodes:
             raise ValueError("AriNodes needs at least one node")
@@ -124,6 +123,7 @@ class AriNodes(AriClient):
         self._lost_grace = lost_grace
         self._clock = clock
         self._on_node = on_node
+        self.systemnames = SystemNames(refused_retry, check_retry)
 
     async def __aenter__(self) -> AriNodes:
         for client in self.nodes.values():
@@ -220,10 +220,17 @@ class AriNodes(AriClient):
             # connection that would be logged as one.
             raise AriError(method, path, 404, f"gone with Asterisk node {node}")
         if node is not None:
+            self._check_up(node, method, path)
             return node, await self.nodes[node].request(method, path, params, body)
         node, result = await self._first(self.live(), method, path, params, body, past_404=True)
         self.ids.learn(kind, rid, node)
         return node, result
+
+    def _check_up(self, node: str, method: str, path: str) -> None:
+        """Fail fast on ``node`` while its socket is down and another node's is up: a node gone
+        away would hold the request (and the event pump awaiting it) for the REST timeout."""
+        if node not in self.connected and self.connected:
+            raise AriUnavailable(f"ARI {method} {path}: Asterisk node {node} is disconnected")
 
     def _learn_from_request(
         self, node: str, parts: list[str], params: Mapping[str, str | int] | None, result: Any
@@ -302,34 +309,37 @@ class AriNodes(AriClient):
     ) -> Any:
         """On every connected node. A node that cannot be reached is passed over (it is going
         down, and its next connection runs the set-up again); a refusal is raised."""
-        results = []
-        failure: AriUnavailable | None = None
-        for name in self.live():
-            try:
-                results.append(await self.nodes[name].request(method, path, params, body))
-            except AriUnavailable as exc:
-                failure = exc
-        if not results and failure is not None:
-            raise failure
-        return results[0] if results else None
+        names = self.live()
+        answers = await asyncio.gather(  # at once: a sick node holds up none of the others
+            *(self.nodes[name].request(method, path, params, body) for name in names),
+            return_exceptions=True,
+        )
+        results = [a for a in answers if not isinstance(a, BaseException)]
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, AriUnavailable):
+                raise answer
+        if not results:
+            raise answers[0]  # every node unreachable
+        return results[0]
 
     async def _endpoint(self, path: str) -> JsonObject:
         """An endpoint as the nodes see it together: online on one node is online."""
+        names = self.live()
+        answers = await asyncio.gather(  # at once: a sick node holds up none of the others
+            *(self.nodes[name].request("GET", path) for name in names), return_exceptions=True
+        )
         best: JsonObject | None = None
-        failure: Exception | None = None
         channels: list[Any] = []
-        for name in self.live():
-            try:
-                seen: JsonObject = await self.nodes[name].request("GET", path)
-            except (AriError, AriUnavailable) as exc:
-                failure = exc
+        for seen in answers:
+            if isinstance(seen, (AriError, AriUnavailable)):
                 continue
+            if isinstance(seen, BaseException):
+                raise seen
             channels.extend(seen.get("channel_ids") or [])
             if best is None or (best.get("state") != "online" and seen.get("state") == "online"):
                 best = seen
         if best is None:
-            assert failure is not None
-            raise failure
+            raise answers[-1]  # every node failed: the last failure
         return {**best, "channel_ids": channels}
 
     async def originate(
@@ -345,6 +355,7 @@ class AriNodes(AriClient):
         near: str | None = None,
     ) -> JsonObject:
         node = self._node_near(near)
+        self._check_up(node, "POST", "/channels")
         result = await self.nodes[node].originate(
             endpoint,
             app_args=app_args,
@@ -365,6 +376,7 @@ class AriNodes(AriClient):
         self, bridge_id: str, bridge_type: str = "mixing", *, near: str | None = None
     ) -> None:
         node = self._node_near(near)
+        self._check_up(node, "POST", f"/bridges/{bridge_id}")
         await self.nodes[node].create_bridge(bridge_id, bridge_type)
         self.ids.learn("bridge", bridge_id, node)
 
@@ -381,12 +393,13 @@ class AriNodes(AriClient):
 
     async def events(self) -> AsyncIterator[JsonObject | Connected | Disconnected]:
         """Every node's events as one stream (see the module)."""
-        queue: asyncio.Queue[tuple[str, JsonObject | Connected | Disconnected | BaseException]]
+        queue: asyncio.Queue[tuple[str, _Item | list[JsonObject] | BaseException]]
         queue = asyncio.Queue()
+        asks: set[asyncio.Task[None]] = set()
 
         async def pump(name: str, client: AriClient) -> None:
             try:
-                async for item in client.events():
+                async for item in checked_events(name, client, self.systemnames):
                     await queue.put((name, item))
             except Exception as exc:  # handed to the merged stream, which raises it
                 await queue.put((name, exc))
@@ -412,8 +425,12 @@ class AriNodes(AriClient):
                         del lost_at[name]
                         for event in self.node_lost(name):
                             yield event
-                        for event in await self.phones_without(name):
-                            yield event
+                        # Off this loop: asking the other nodes (REST) must not hold their events.
+                        asks.add(asyncio.create_task(self._ask_phones(name, queue)))
+                    continue
+                if isinstance(item, list):  # the phones' states after a loss
+                    for event in item:
+                        yield event
                     continue
                 if isinstance(item, BaseException):
                     raise item
@@ -432,9 +449,9 @@ class AriNodes(AriClient):
                     for event in self.on_node_event(name, item):
                         yield event
         finally:
-            for task in pumps:
+            for task in [*pumps, *asks]:
                 task.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
+            await asyncio.gather(*pumps, *asks, return_exceptions=True)
 
     def node_connected(self, name: str) -> None:
         """Node ``name``'s event socket is (again) connected: its resources are reached again."""
@@ -541,22 +558,29 @@ class AriNodes(AriClient):
         )
         return events
 
+    async def _ask_phones(self, name: str, queue: asyncio.Queue[Any]) -> None:
+        events = await self.phones_without(name)
+        if events:
+            await queue.put((name, events))
+
     async def phones_without(self, name: str) -> list[JsonObject]:
         """The phones' states merged without lost node ``name`` (after its calls ended). A phone
         no other node has told a state of is asked of them (its endpoint: online, in use), as
         the set-up after a connection does; with no node connected, that set-up does it."""
         events: list[JsonObject] = []
-        for device, states in self._devices.items():
+        ask: list[str] = []
+        for device, states in self._devices.items():  # before any await: events change them
             if states.pop(name, None) is None or not self.connected:
                 continue
             if states:
                 events.extend(self._merged(device))
-                continue
-            tech, _, resource = (quote(part, safe="") for part in device.partition("/"))
-            try:
-                endpoint = await self._endpoint(f"/endpoints/{tech}/{resource}")
-            except (AriError, AriUnavailable):
-                continue  # not known there: the core keeps what it had until the next change
+            else:
+                ask.append(device)
+        found = await asyncio.gather(*(self._endpoint(_endpoint_path(d)) for d in ask),
+                                     return_exceptions=True)  # fmt: skip
+        for device, endpoint in zip(ask, found, strict=True):
+            if isinstance(endpoint, BaseException) or self._devices.get(device):
+                continue  # not known there, or a node told its state meanwhile: that stands
             state = "UNAVAILABLE"
             if endpoint.get("state") == "online":
                 state = "INUSE" if endpoint.get("channel_ids") else "NOT_INUSE"
@@ -565,6 +589,11 @@ class AriNodes(AriClient):
                 base = {"type": "DeviceStateChanged", "application": self.app}
                 events.append({**base, "device_state": {"name": device, "state": state}})
         return events
+
+
+def _endpoint_path(device: str) -> str:
+    tech, _, resource = (quote(part, safe="") for part in device.partition("/"))
+    return f"/endpoints/{tech}/{resource}"
 
 
 def _id_of(result: Any) -> str:
