@@ -491,3 +491,26 @@ async def test_given_a_node_s_stream_failing_then_the_merged_stream_raises_it() 
     with pytest.raises(RuntimeError, match="boom"):
         async for _ in ari.events():
             pass
+
+
+async def test_given_a_node_that_never_connects_then_it_is_lost_after_the_grace(
+    nodes: list[FakeNode],
+) -> None:
+    # A new leader whose node died with the old one: without this the journal's open calls
+    # were never ended (the node was "not yet listed" for ever), seen in the node benchmark.
+    node1, _ = nodes
+    await node1.stop()  # refuses connections from the start
+    async with _client(nodes, lost_grace=0.2) as ari:
+        reader = Reader(ari)
+        try:
+            await reader.until(_connected(1))
+            await ari.list_channels()  # as the set-up does
+            assert not ari.absence_judge().every  # node1 may still come
+            async with asyncio.timeout(5):
+                while True:  # the set-up of a later connection lists again
+                    await ari.list_channels()
+                    if ari.absence_judge().every:
+                        break
+                    await asyncio.sleep(0.02)
+        finally:
+            await reader.close()

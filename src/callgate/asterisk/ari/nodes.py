@@ -1,11 +1,10 @@
 """One ACD over several Asterisk nodes (``[nodes.<name>]``, issue #21): an :class:`AriClient` that
 holds one client per node, so the ARI adapter keeps talking to one client.
 
-- **Routing.** Every channel, bridge, playback and live recording lives on one node. The node of
-  each id is learned from the node's events and from the requests made on it; a request about an
-  id goes to its node. An id not known (forgotten, or never seen) is asked of each connected node
-  in turn: the first answer other than 404 wins and is learned. Ids are forgotten some time after
-  they are gone, so a long-running daemon keeps a bounded map.
+- **Routing.** Every channel, bridge, playback and live recording lives on one node, learned
+  from its events and the requests made on it. An id not known is asked of each connected node
+  in turn (the first answer other than 404 wins and is learned); ids are forgotten a while after
+  they are gone (a bounded map).
 - **New resources.** :meth:`AriNodes.originate` and :meth:`AriNodes.create_bridge` put the new leg
   or bridge on the node of ``near`` (the caller's channel, a bridge); without one (a callback's
   outbound call) on the first connected node in config order.
@@ -59,9 +58,8 @@ log = logging.getLogger(__name__)
 #: first backoff (0.25-0.75 s); 3 s is past that and short against a caller's patience (the
 #: callers of a lost node are gone already: this only frees their call-takers and the queue).
 NODE_LOST_GRACE: Final = 3.0
-#: How long an id stays mapped to its node after it is gone (destroyed, finished, left the
-#: app): late requests about it (a hang-up racing its end) still go straight to its node, and
-#: the map stays bounded. A request about an id forgotten is asked of every node anyway.
+#: How long an id stays mapped to its node after it is gone: late requests about it (a hang-up
+#: racing its end) still go straight to its node. A forgotten id is asked of every node.
 FORGET_AFTER: Final = 600.0
 #: A node's event socket is pinged this often and closed when a pong is late by half of it:
 #: a node powered off, hung or cut off is noticed in ~3 s, not after ~30 s (heartbeat 20 s).
@@ -410,7 +408,9 @@ class AriNodes(AriClient):
             asyncio.create_task(pump(name, client), name=f"ari-events-{name}")
             for name, client in self.nodes.items()
         ]
-        lost_at: dict[str, float] = {}
+        # A node not connected within the grace of the start is lost too: a new leader whose
+        # node died with the old one must still end that node's calls and the journal's.
+        lost_at = dict.fromkeys(self.nodes, self._clock() + self._lost_grace)
         connections = 0
         try:
             while True:
