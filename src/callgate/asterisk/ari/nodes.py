@@ -52,17 +52,14 @@ from callgate.asterisk.device_merge import merged_state as merged_device_state
 
 log = logging.getLogger(__name__)
 
-#: How long a node's event stream may stay down before its calls are ended as lost. Asterisk
-#: closes the socket of a stopped node at once, and a websocket that drops and reconnects on
-#: its own (a restart of the HTTP server, a short network blip) is back within the client's
-#: first backoff (0.25-0.75 s); 3 s is past that and short against a caller's patience (the
-#: callers of a lost node are gone already: this only frees their call-takers and the queue).
+#: How long a node's event stream may stay down before its calls are ended as lost: past a
+#: blip's reconnection (the client's first backoff, 0.25-0.75 s), short against a caller's
+#: patience (a lost node's callers are gone: this frees their call-takers and the queue).
 NODE_LOST_GRACE: Final = 3.0
 #: How long an id stays mapped to its node after it is gone: late requests about it (a hang-up
 #: racing its end) still go straight to its node. A forgotten id is asked of every node.
 FORGET_AFTER: Final = 600.0
-#: A node's event socket is pinged this often and closed when a pong is late by half of it:
-#: a node powered off, hung or cut off is noticed in ~3 s, not after ~30 s (heartbeat 20 s).
+#: A node's socket is pinged this often: a node powered off, hung or cut off is noticed in ~3 s.
 NODE_HEARTBEAT: Final = 2.0
 #: A node's REST limits (Asterisk answers in milliseconds; one Asterisk alone waits 10 s).
 NODE_REQUEST_TIMEOUT: Final = aiohttp.ClientTimeout(total=5, sock_connect=2)
@@ -421,12 +418,17 @@ class AriNodes(AriClient):
                     name, item = await asyncio.wait_for(queue.get(), timeout)
                 except TimeoutError:
                     now = self._clock()
-                    for name in [n for n, at in lost_at.items() if at <= now]:
+                    due = [n for n, at in lost_at.items() if at <= now]
+                    for name in due:
                         del lost_at[name]
                         for event in self.node_lost(name):
                             yield event
                         # Off this loop: asking the other nodes (REST) must not hold their events.
                         asks.add(asyncio.create_task(self._ask_phones(name, queue)))
+                    if due and self.connected:  # set up again: the journal's open calls of
+                        # a lost node can be judged now (they ended with no event).
+                        connections += 1
+                        yield Connected(connections)
                     continue
                 if isinstance(item, list):  # the phones' states after a loss
                     for event in item:
@@ -528,8 +530,7 @@ class AriNodes(AriClient):
 
     def node_lost(self, name: str) -> list[JsonObject]:
         """Node ``name`` stayed disconnected past the grace: the hang-up of every channel known
-        on it. Its channels are ended only while another node is connected; with none, the
-        next connection's reconciliation ends what is gone, as for a single Asterisk."""
+        on it, only while another node is connected (with none, the next set-up judges)."""
         events: list[JsonObject] = []
         if not self.connected:
             return events
@@ -539,8 +540,7 @@ class AriNodes(AriClient):
         for channel_id in channels:
             self._in_app.discard(channel_id)
             channel = self._snapshots.get(channel_id) or {"id": channel_id}
-            # No timestamp: the adapter stamps them with its own clock (the hang-up happened
-            # some time in the grace; Asterisk, which would know, is gone).
+            # No timestamp: the adapter's clock stamps them (Asterisk, which would know, is gone).
             common = {"channel": channel, "application": self.app}
             events.append({"type": "StasisEnd", **common})
             events.append(
