@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from callgate.asterisk.ari.callback_legs import CallbackLegs
 from callgate.asterisk.ari.channels import Channels
-from callgate.asterisk.ari.client import AriError, AriUnavailable
+from callgate.asterisk.ari.client import AriError
 from callgate.asterisk.ari.context import Shared
 from callgate.asterisk.ari.ending import Endings
 from callgate.asterisk.ari.handoff import HandOff
@@ -135,10 +135,11 @@ class Executor:
                 channel_id=leg_id,
                 near=command.call_id,  # the caller's node (a callback's: none yet, the first)
             )
-        except (AriError, AriUnavailable) as exc:
-            # Unreachable (the caller's node went away, Asterisk restarting) is no answer too:
-            # the core then offers the caller to the next call-taker at once, not after the
-            # ring timeout with this one stuck RINGING.
+        except AriError as exc:
+            # Asterisk refused this ring (this phone). Not AriUnavailable (the caller's node
+            # gone, Asterisk restarting): as a miss at once the caller would go through every
+            # free call-taker in milliseconds and pause them all at the missed-ring limit; the
+            # ring stays until the core's ring timeout instead, and a lost node's callers end.
             self.book.legs.pop(leg_id, None)
             layout.agent_legs.pop(command.agent_id, None)
             log.warning(
