@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 import aiohttp
 
+from callgate.asterisk.ari.node_ids import ONE_NODE, Listed
+
 log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
@@ -227,6 +229,11 @@ class AriClient:
     async def list_channels(self) -> list[JsonObject]:
         result: list[JsonObject] = await self.request("GET", "/channels")
         return result
+
+    def absence_judge(self) -> Listed:
+        """What the last channel listing may judge gone: one Asterisk's list is the whole truth
+        (several nodes: :meth:`~callgate.asterisk.ari.nodes.AriNodes.absence_judge`)."""
+        return ONE_NODE
 
     async def get_endpoint(self, technology: str, resource: str) -> JsonObject:
         result: JsonObject = await self.request(

@@ -33,8 +33,6 @@ from callgate.asterisk.ari.layout import (
     Phase,
 )
 from callgate.asterisk.ari.monitors import MONITOR_PREFIXES
-from callgate.asterisk.ari.node_ids import ONE_NODE
-from callgate.asterisk.ari.nodes import AriNodes
 from callgate.asterisk.ari.translate import adopted_answer, caller_number, in_app
 from callgate.core.agents import DeviceState
 from callgate.core.events import AgentLoggedIn, CallerHungUp, DeviceStateChanged, Event
@@ -147,7 +145,7 @@ class Reconciler:
         channels = await ari.list_channels()
         # Over several nodes, the list may leave out a node (in its grace, not yet connected):
         # its calls are not judged gone here; its own connection's set-up judges them.
-        listed = ari.absence_judge() if isinstance(ari, AriNodes) else ONE_NODE
+        listed = ari.absence_judge()
         bridges: list[JsonObject] = await ari.request("GET", "/bridges")
         live_ids = {c["id"] for c in channels}
         by_id = {str(c["id"]): c for c in channels}
